@@ -1,0 +1,59 @@
+# trigdeploy: each stage target is one `trigdeploy` CLI call; override CONFIG=, RUN=, DATA=.
+# The first target that needs Python creates .venv and installs the package into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+EXTRAS ?= dev,gen
+CONFIG ?= configs/toptag.yaml
+RUN ?= runs/$(basename $(notdir $(CONFIG)))
+DATA ?=
+PYTEST_ARGS ?=
+
+TD := $(VENV)/bin/trigdeploy
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: help install demo test test-slow data train export-hls csim bench clean
+
+help:
+	@echo "make demo        set up, generate the default data and run every stage built so far"
+	@echo "make test        set up and run the test suite"
+	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
+	@echo "make train       train the models of CONFIG          [not implemented yet: issue #4]"
+	@echo "make export-hls  export RUN ($(RUN)) to ONNX/QONNX/hls4ml/conifer [not implemented yet: issue #5]"
+	@echo "make csim        C-simulate RUN's firmware            [not implemented yet: issue #6]"
+	@echo "make bench       benchmark RUN                        [not implemented yet: issue #7]"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(STAMP)
+
+# Every stage that exists so far; train, export-hls, csim and bench join as they land.
+demo: data
+	@echo "demo: data generated for $(CONFIG); later stages are not implemented yet (see README)"
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+data: $(STAMP)
+	$(TD) data --config $(CONFIG)
+
+train: $(STAMP)
+	$(TD) train --config $(CONFIG) $(if $(DATA),--data $(DATA))
+
+export-hls: $(STAMP)
+	$(TD) export --run $(RUN)
+
+csim: $(STAMP)
+	$(TD) csim --run $(RUN)
+
+bench: $(STAMP)
+	$(TD) bench --run $(RUN)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,154 @@
+"""``trigdeploy`` command line: one verb per pipeline stage, all sharing one argument shape.
+
+    trigdeploy data toptag|pythia|atlas-mini --out FILE [options]   generate one file
+    trigdeploy data --config C [--set k=v …] [--force]              generate a config's files
+    trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
+    trigdeploy export --run DIR [--target FILE]
+    trigdeploy csim --run DIR
+    trigdeploy bench --run DIR
+
+The parser turns arguments into typed values and calls library functions; library code never
+sees the argparse namespace. User errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+
+from trigdeploy import __version__
+from trigdeploy.config import (
+    AtlasMiniGenConfig,
+    PythiaGenConfig,
+    ToptagGenConfig,
+    load_config,
+)
+from trigdeploy.errors import NotImplementedStage, TrigdeployError
+
+GENERATORS = {
+    "toptag": (ToptagGenConfig, "fast numpy top-vs-QCD jets, Top Quark Tagging reference layout (HDF5)"),
+    "pythia": (PythiaGenConfig, "Pythia8 + FastJet jets in the same layout (needs the [gen] extra)"),
+    "atlas-mini": (AtlasMiniGenConfig, "ATLAS Open Data 8 TeV 'mini' tree (ROOT)"),
+}
+
+# Stages whose implementation has not landed yet, and the issue that brings each.
+PENDING_STAGES = {"train": 4, "export": 5, "csim": 6, "bench": 7}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors in trigdeploy's one-line format."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise TrigdeployError(f"{self.prog}: {message}")
+
+
+def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One ``--flag`` per field of a generator's parameter dataclass (same names as the YAML keys)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if typing.get_origin(tp) is typing.Literal:
+            choices = typing.get_args(tp)
+            parser.add_argument(
+                f"--{f.name.replace('_', '-')}", dest=f.name, type=type(choices[0]), choices=choices,
+                default=f.default, help=f"(default: {f.default})",
+            )
+        else:
+            parser.add_argument(
+                f"--{f.name.replace('_', '-')}", dest=f.name, type=tp, default=f.default,
+                help=f"(default: {f.default})",
+            )
+
+
+def _config_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--config", required=required, help="run config (YAML) in configs/")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a config key (repeatable); the value is parsed as YAML",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="trigdeploy", description="Trigger classifiers from collider data to FPGA firmware.")
+    parser.add_argument("--version", action="version", version=f"trigdeploy {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    data = verbs.add_parser("data", parents=[common], help="generate data files in the public layouts")
+    _config_options(data, required=False)
+    data.add_argument("--force", action="store_true", help="regenerate files that exist")
+    gens = data.add_subparsers(dest="generator", parser_class=_Parser)
+    for name, (cls, help_) in GENERATORS.items():
+        g = gens.add_parser(name, parents=[common], help=help_, description=help_)
+        g.add_argument("--out", required=True, type=Path, help="output file")
+        _add_dataclass_options(g, cls)
+
+    train = verbs.add_parser("train", parents=[common], help="train the float MLP, QAT MLP and BDT of a run")
+    _config_options(train)
+    train.add_argument("--data", nargs="+", metavar="FILE", help="read these files instead of data.files")
+    train.add_argument("--run-dir", help="run directory (default: <runs_dir>/<name>)")
+    train.add_argument("--resume", action="store_true", help="resume from the last checkpoint")
+
+    export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
+    export.add_argument("--run", required=True, help="run directory")
+    export.add_argument("--target", help="export target file in export/")
+    for verb, help_ in (("csim", "C-simulate the exported firmware against the references"),
+                        ("bench", "physics, latency and resource benchmarks of a run")):
+        p = verbs.add_parser(verb, parents=[common], help=help_)
+        p.add_argument("--run", required=True, help="run directory")
+    return parser
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from trigdeploy.data.generate import WRITERS, generate_config_data
+
+    progress = not args.quiet
+    if args.generator is None:
+        if not args.config:
+            raise TrigdeployError("trigdeploy data: give a generator (toptag, pythia, atlas-mini) or --config")
+        results = generate_config_data(load_config(args.config, args.overrides), args.force, progress)
+    else:
+        if args.config or args.overrides:
+            raise TrigdeployError("trigdeploy data: --config/--set go before the generator name, not with it")
+        cls, _ = GENERATORS[args.generator]
+        params = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+        results = [WRITERS[args.generator.replace("-", "_")](params, args.out, progress)]
+    for r in results:
+        print(json.dumps(r, sort_keys=True))
+    return 0
+
+
+def _cmd_pending(args: argparse.Namespace) -> int:
+    if getattr(args, "config", None):
+        load_config(args.config, args.overrides, args.data)  # still validate what we were given
+    raise NotImplementedStage(
+        f"trigdeploy {args.verb}: not implemented yet (issue #{PENDING_STAGES[args.verb]})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    try:
+        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.verb == "data":
+            return _cmd_data(args)
+        return _cmd_pending(args)
+    except TrigdeployError as exc:
+        print(f"trigdeploy: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unwritable output, full disk, …: the OS's reason and the path
+        print(f"trigdeploy: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trigdeploy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Run configuration: one YAML file per run, parsed once into frozen dataclasses.
+
+Every key is checked: an unknown key or a value of the wrong type is a ``TrigdeployError``
+naming the dotted key and the file. ``--set section.key=value`` overrides are applied to the
+raw mapping before validation, with values parsed by ``yaml.safe_load`` (never ``eval``), so
+they are checked exactly like keys written in the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from trigdeploy.errors import TrigdeployError
+
+# --------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToptagGenConfig:
+    """Fast numpy generator in the Top Quark Tagging Reference Dataset layout."""
+
+    jets: int = 20_000
+    seed: int = 1
+    signal_fraction: float = 0.5
+    ttv: Literal[0, 1, 2] = 0
+    chunk_size: int = 10_000
+    n_constituents: int = 200
+
+
+@dataclass(frozen=True)
+class PythiaGenConfig:
+    """Pythia8 + FastJet leading-jet generator writing the same layout as ``toptag``."""
+
+    jets: int = 1_000
+    seed: int = 1
+    signal_fraction: float = 0.5
+    ttv: Literal[0, 1, 2] = 0
+    workers: int = 2
+    pthat_min: float = 500.0
+    chunk_size: int = 500
+    n_constituents: int = 200
+
+
+@dataclass(frozen=True)
+class AtlasMiniGenConfig:
+    """ATLAS Open Data 8 TeV ``mini`` tree generator (Z→ℓℓ, W→ℓν, tt̄ mixture, MeV)."""
+
+    events: int = 20_000
+    seed: int = 1
+    chunk_size: int = 20_000
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How the data files of a config are generated offline; exactly one generator is set."""
+
+    toptag: ToptagGenConfig | None = None
+    pythia: PythiaGenConfig | None = None
+    atlas_mini: AtlasMiniGenConfig | None = None
+
+    def chosen(self) -> tuple[str, ToptagGenConfig | PythiaGenConfig | AtlasMiniGenConfig]:
+        """Return ``(generator name, its parameters)``."""
+        set_ = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        set_ = [(n, v) for n, v in set_ if v is not None]
+        if len(set_) != 1:
+            raise TrigdeployError(
+                "data.generate: expected exactly one of toptag, pythia, atlas_mini, got "
+                f"{[n for n, _ in set_] or 'none'}"
+            )
+        return set_[0]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Input files. ``format`` says which reader streams them."""
+
+    format: Literal["hdf5", "root"]
+    files: tuple[str, ...]
+    hdf5_key: str = "table"
+    root_tree: str = "mini"
+    generate: GenerateConfig | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: data in, models, export targets. Sections are added as stages land."""
+
+    name: str
+    data: DataConfig
+    seed: int = 42
+    runs_dir: str = "runs"
+    source: str = field(default="", compare=False)
+
+    def run_dir(self, override: str | None = None) -> Path:
+        """The run directory: ``override`` if given, else ``<runs_dir>/<name>``."""
+        return Path(override) if override else Path(self.runs_dir) / self.name
+
+
+# --------------------------------------------------------------------------------------------
+# Generic validation
+# --------------------------------------------------------------------------------------------
+
+_INTERNAL_FIELDS = {"source"}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "mapping"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, key: str, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return the frozen, converted value."""
+    origin = typing.get_origin(tp)
+
+    def bad() -> TrigdeployError:
+        return TrigdeployError(
+            f"{where}: key '{key}': expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad()
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, key, where)
+            except TrigdeployError:
+                if len([a for a in args if a is not type(None)]) == 1:
+                    raise
+        raise bad()
+    if origin is Literal:
+        if value in typing.get_args(tp) and type(value) is not bool:
+            return value
+        raise bad()
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad()
+        (elem,) = typing.get_args(tp)[:1]
+        return tuple(_convert(elem, v, f"{key}[{i}]", where) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad()
+        return _build(tp, value, key, where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad()
+    if tp is Any:
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")  # a schema bug, not user input
+
+
+def _build(cls: type, raw: dict, prefix: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL_FIELDS}
+    for k in raw:
+        if k not in fields:
+            dotted = f"{prefix}.{k}" if prefix else str(k)
+            raise TrigdeployError(
+                f"{where}: unknown key '{dotted}'; expected one of: {', '.join(sorted(fields))}"
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if name in raw:
+            kwargs[name] = _convert(hints[name], raw[name], dotted, where)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise TrigdeployError(f"{where}: missing required key '{dotted}'")
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    """The plain-data (YAML/JSON-ready) form of a config dataclass, without internal fields."""
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: to_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.name not in _INTERNAL_FIELDS
+        }
+    if isinstance(obj, tuple):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """Parse ``section.key=value``; the value is YAML (``1000`` → int, ``[a, b]`` → list)."""
+    if "=" not in text:
+        raise TrigdeployError(f"--set '{text}': expected section.key=value")
+    key, _, value = text.partition("=")
+    parts = tuple(key.strip().split("."))
+    if not all(parts):
+        raise TrigdeployError(f"--set '{text}': empty key component in '{key}'")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise TrigdeployError(f"--set '{text}': value is not valid YAML ({exc})") from None
+    return parts, parsed
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Return a copy of ``raw`` with each ``section.key=value`` override applied."""
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise TrigdeployError(
+                    f"--set '{text}': '{'.'.join(parts[: i + 1])}' is a value, not a section"
+                )
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def parse_config(raw: Any, where: str = "<config>") -> RunConfig:
+    """Validate a raw mapping into a ``RunConfig``."""
+    if not isinstance(raw, dict):
+        raise TrigdeployError(f"{where}: expected a YAML mapping at top level, got {type(raw).__name__}")
+    cfg = _build(RunConfig, raw, "", where)
+    return dataclasses.replace(cfg, source=where)
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, data_files: list[str] | None = None
+) -> RunConfig:
+    """Read, override and validate a run config.
+
+    ``data_files`` replaces ``data.files`` (the CLI's ``--data``: same layout, other files,
+    e.g. the real public train.h5).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TrigdeployError(f"config file not found: {path}")
+    if not path.is_file():
+        raise TrigdeployError(f"config path is not a file: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        raise TrigdeployError(f"{path}:{at} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if raw is None:
+        raise TrigdeployError(f"{path}: config file is empty")
+    if not isinstance(raw, dict):
+        raise TrigdeployError(f"{path}: expected a YAML mapping at top level")
+    raw = apply_overrides(raw, list(overrides or []))
+    if data_files:
+        raw.setdefault("data", {})
+        if not isinstance(raw["data"], dict):
+            raise TrigdeployError(f"{path}: key 'data': expected mapping")
+        raw["data"]["files"] = list(data_files)
+    return parse_config(raw, str(path))
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML, saved next to every artifact."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Data layer: file layouts, offline generators, streaming readers."""

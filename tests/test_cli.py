@@ -1,0 +1,89 @@
+"""CLI: shared verb shape, generator subcommands, one-line errors with non-zero exit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from trigdeploy.data import layouts
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("trigdeploy: error: ")
+    return lines[0]
+
+
+def test_data_toptag_writes_the_reference_layout(run_cli, tmp_path):
+    out = tmp_path / "t.h5"
+    status, stdout, _ = run_cli("data", "toptag", "--out", str(out), "--jets", "300", "--seed", "3", "--quiet")
+    assert status == 0
+    assert '"rows": 300' in stdout
+    df = pd.read_hdf(out, "table", start=0, stop=10)
+    assert list(df.columns) == layouts.toptag_columns()
+
+
+def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    out = tmp_path / "sub" / "d.h5"
+    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": [str(out)],
+                                                         "generate": {"toptag": {"jets": 200}}}}))
+    status, _, _ = run_cli("data", "--config", str(cfg), "--quiet")
+    assert status == 0 and out.exists()
+    before = out.stat().st_mtime_ns
+    status, stdout, _ = run_cli("data", "--config", str(cfg), "--quiet")
+    assert status == 0 and "exists" in stdout and out.stat().st_mtime_ns == before
+    status, _, _ = run_cli("data", "--config", str(cfg), "--set", "data.generate.toptag.jets=100", "--force", "--quiet")
+    assert status == 0
+    assert len(pd.read_hdf(out, "table")) == 100
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data"], "give a generator"),
+        (["data", "nosuch", "--out", "x"], "invalid choice: 'nosuch'"),
+        (["data", "toptag", "--out", "{tmp}/x.h5", "--jets", "abc"], "--jets: invalid int value: 'abc'"),
+        (["data", "toptag", "--out", "{tmp}/x.h5", "--jets", "0"], "must be positive"),
+        (["data", "toptag", "--out", "{tmp}/x.h5", "--signal-fraction", "1.5"], "signal_fraction must be within"),
+        (["data", "toptag", "--out", "{tmp}/x.h5", "--ttv", "7"], "--ttv: invalid choice: 7"),
+        (["data", "toptag", "--out", "{tmp}"], "output path is a directory"),
+        (["data", "toptag"], "the following arguments are required: --out"),
+        (["data", "--config", "{tmp}/none.yaml"], "config file not found"),
+        (["data", "--config", "{cfg}", "--set", "data.nope=1"], "unknown key 'data.nope'"),
+        (["data", "--config", "{cfg}", "--set", "data.generate.toptag.jets=x"], "expected int, got str 'x'"),
+        (["train", "--config", "{cfg}"], "trigdeploy train: not implemented yet (issue #4)"),
+        (["train", "--config", "{cfg}", "--set", "bogus=1"], "unknown key 'bogus'"),
+        (["export", "--run", "{tmp}"], "trigdeploy export: not implemented yet (issue #5)"),
+        (["csim", "--run", "{tmp}"], "trigdeploy csim: not implemented yet (issue #6)"),
+        (["bench", "--run", "{tmp}"], "trigdeploy bench: not implemented yet (issue #7)"),
+        (["train"], "the following arguments are required: --config"),
+        ([], "the following arguments are required: verb"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+    ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
+         "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-pending",
+         "train-validates-config", "export-pending", "csim-pending", "bench-pending", "train-no-config",
+         "no-verb", "unknown-verb"],
+)
+def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": [str(tmp_path / "d.h5")],
+                                                         "generate": {"toptag": {"jets": 10}}}}))
+    argv = [a.format(tmp=tmp_path, cfg=cfg) for a in argv]
+    status, stdout, stderr = run_cli(*argv)
+    assert status == 2
+    assert message in _one_error_line(stderr)
+    assert stdout == ""
+    assert not (tmp_path / "x.h5").exists()
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_unwritable_output_is_one_line(run_cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status, _, stderr = run_cli("data", "toptag", "--out", str(blocker / "x.h5"), "--jets", "10", "--quiet")
+    assert status == 2
+    assert str(blocker) in _one_error_line(stderr)
