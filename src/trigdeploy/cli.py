@@ -2,6 +2,7 @@
 
     trigdeploy data toptag|pythia|atlas-mini --out FILE [options]   generate one file
     trigdeploy data --config C [--set k=v …] [--force]              generate a config's files
+    trigdeploy prepare --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy export --run DIR [--target FILE]
     trigdeploy csim --run DIR
@@ -89,10 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--out", required=True, type=Path, help="output file")
         _add_dataclass_options(g, cls)
 
+    prepare = verbs.add_parser(
+        "prepare", parents=[common],
+        help="data stage of a run: label, leak-guarded features, splits, scaling, feature cache",
+    )
     train = verbs.add_parser("train", parents=[common], help="train the float MLP, QAT MLP and BDT of a run")
-    _config_options(train)
-    train.add_argument("--data", nargs="+", metavar="FILE", help="read these files instead of data.files")
-    train.add_argument("--run-dir", help="run directory (default: <runs_dir>/<name>)")
+    for p in (prepare, train):
+        _config_options(p)
+        p.add_argument("--data", nargs="+", metavar="FILE", help="read these files instead of data.files")
+        p.add_argument("--run-dir", help="run directory (default: <runs_dir>/<name>)")
     train.add_argument("--resume", action="store_true", help="resume from the last checkpoint")
 
     export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
@@ -124,6 +130,24 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from trigdeploy.config import dump_config
+    from trigdeploy.data.prepare import prepare
+    from trigdeploy.io import write_text_atomic
+
+    cfg = load_config(args.config, args.overrides, args.data)
+    run_dir = cfg.run_dir(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    result = prepare(cfg, run_dir, progress=not args.quiet)
+    r = result.report
+    print(json.dumps({
+        "run_dir": str(run_dir), "features": len(result.features), "dropped": len(r["dropped"]),
+        "class_counts": r["class_counts"], "label_is_function_of_inputs": r["label_is_function_of_inputs"],
+    }, sort_keys=True))
+    return 0
+
+
 def _cmd_pending(args: argparse.Namespace) -> int:
     if getattr(args, "config", None):
         load_config(args.config, args.overrides, args.data)  # still validate what we were given
@@ -138,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         if args.verb == "data":
             return _cmd_data(args)
+        if args.verb == "prepare":
+            return _cmd_prepare(args)
         return _cmd_pending(args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)

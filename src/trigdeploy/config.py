@@ -81,14 +81,89 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class CollectionConfig:
+    """A jagged ROOT collection read as the leading ``n`` objects (fixed-width columns)."""
+
+    branches: tuple[str, ...]
+    n: int
+    sort_by: str | None = None
+    counter: str | None = None
+    pad: float = 0.0
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Input files. ``format`` says which reader streams them."""
+    """Input files and how they are streamed. ``format`` says which reader reads them."""
 
     format: Literal["hdf5", "root"]
     files: tuple[str, ...]
     hdf5_key: str = "table"
     root_tree: str = "mini"
+    chunk_rows: int = 50_000
+    chunk_bytes: int | None = None
+    prefetch: int = 2
+    branches: tuple[str, ...] = ()
+    collections: dict[str, CollectionConfig] = field(default_factory=dict)
+    selection: str | None = None
+    derived: dict[str, str] = field(default_factory=dict)
+    nan_policy: Literal["error", "drop", "impute"] = "error"
     generate: GenerateConfig | None = None
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Where the label comes from; all unset means auto-detection (never a split tag)."""
+
+    column: str | None = None
+    onehot: tuple[str, ...] = ()
+    cut: str | None = None
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Model inputs: table columns, or jet features computed from top-tagging constituents."""
+
+    kind: Literal["columns", "toptag_raw", "toptag_jet", "toptag_constituents", "toptag_jet_constituents"] = "columns"
+    columns: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    n_constituents: int = 10
+    n_raw_constituents: int = 200
+
+
+@dataclass(frozen=True)
+class LeakGuardConfig:
+    """Keeps label-revealing columns out of the features (on by default)."""
+
+    enabled: bool = True
+    auc_threshold: float = 0.999
+    allow_separating: tuple[str, ...] = ()
+    keep_label_inputs: bool = False
+    extra_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Validation/test rows: random rows spread over the files, a split column, or separate files."""
+
+    mode: Literal["random", "column", "files"] = "random"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    seed: int | None = None
+    column: str = "ttv"
+    train_values: tuple[int, ...] = (0,)
+    val_values: tuple[int, ...] = (2,)
+    test_values: tuple[int, ...] = (1,)
+    val_files: tuple[str, ...] = ()
+    test_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """Feature standardisation fit on a sample of training rows spread over the files."""
+
+    kind: Literal["standard", "none"] = "standard"
+    sample_rows: int = 100_000
+    clip: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +174,11 @@ class RunConfig:
     data: DataConfig
     seed: int = 42
     runs_dir: str = "runs"
+    label: LabelConfig = field(default_factory=LabelConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    leak_guard: LeakGuardConfig = field(default_factory=LeakGuardConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
     source: str = field(default="", compare=False)
 
     def run_dir(self, override: str | None = None) -> Path:
@@ -122,7 +202,7 @@ def _type_name(tp: Any) -> str:
     if origin is tuple:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
     if origin is dict:
-        return "mapping"
+        return f"mapping of {_type_name(typing.get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return "mapping"
     if tp is type(None):
@@ -166,7 +246,11 @@ def _convert(tp: Any, value: Any, key: str, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise bad()
-        return dict(value)
+        key_tp, value_tp = typing.get_args(tp)
+        return {
+            _convert(key_tp, k, f"{key}.{k}", where): _convert(value_tp, v, f"{key}.{k}", where)
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad()

@@ -1,0 +1,169 @@
+"""Model inputs computed per chunk: table columns, or jet features from top-tagging constituents.
+
+Top-tagging features (vectorised numpy over a chunk of jets, constituents as (E, px, py, pz)):
+
+* ``toptag_jet``: jet pT, η, mass, constituent count; N-subjettiness τ1, τ2, τ3 (β = 1,
+  R0 = 0.8) and the ratios τ21, τ32; energy-correlation ratios C2 and D2 (β = 1, leading
+  ``ECF_CONSTITUENTS`` constituents); girth, pT_D and the leading constituent's pT fraction.
+  The τ_N axes start from the hardest constituent and then, greedily, the constituent with the
+  largest pT·min ΔR² to the axes chosen so far; three pT-weighted k-means steps refine them (the
+  minimisation that exclusive-kT axes approximate).
+* ``toptag_constituents``: the leading ``n`` constituents in jet coordinates,
+  log(pT/pT_jet) (``LOG_PT_PAD`` when absent), Δη and Δφ (0 when absent).
+* ``toptag_raw``: the ``4 n`` raw ``E_i, PX_i, PY_i, PZ_i`` columns (the seed analysis' input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from trigdeploy.config import FeaturesConfig
+from trigdeploy.data import kinematics as kin
+from trigdeploy.data.layouts import TOPTAG_N_CONSTITUENTS, toptag_constituent_columns
+
+R0 = 0.8
+ECF_CONSTITUENTS = 40
+LOG_PT_PAD = -10.0
+KMEANS_STEPS = 3
+JET_FEATURES = (
+    "jet_pt", "jet_eta", "jet_mass", "n_constituents", "tau1", "tau2", "tau3", "tau21", "tau32",
+    "c2", "d2", "girth", "ptd", "lead_pt_frac",
+)
+
+
+def _axes(eta, phi, pt, n_axes):
+    """Greedy seeds refined by pT-weighted k-means in (η, φ); returns (n_jets, n_axes, 2)."""
+    n = len(pt)
+    seeds = [np.argmax(pt, axis=1)]
+    rows = np.arange(n)
+    for _ in range(1, n_axes):
+        a_eta = np.stack([eta[rows, s] for s in seeds], 1)
+        a_phi = np.stack([phi[rows, s] for s in seeds], 1)
+        d2 = (eta[:, :, None] - a_eta[:, None, :]) ** 2 + kin.delta_phi(phi[:, :, None], a_phi[:, None, :]) ** 2
+        seeds.append(np.argmax(pt * d2.min(-1), axis=1))
+    ax = np.stack([np.stack([eta[rows, s], phi[rows, s]], -1) for s in seeds], 1)
+    for _ in range(KMEANS_STEPS):
+        dr = _dr_to_axes(eta, phi, ax)
+        nearest = np.argmin(dr, axis=-1)
+        for k in range(n_axes):
+            w = pt * (nearest == k)
+            sw = w.sum(1)
+            has = sw > 0
+            dphi = kin.delta_phi(phi, ax[:, k, 1][:, None])
+            new_eta = (w * eta).sum(1) / np.where(has, sw, 1)
+            new_phi = ax[:, k, 1] + (w * dphi).sum(1) / np.where(has, sw, 1)
+            ax[:, k, 0] = np.where(has, new_eta, ax[:, k, 0])
+            ax[:, k, 1] = np.where(has, new_phi, ax[:, k, 1])
+    return ax
+
+
+def _dr_to_axes(eta, phi, ax):
+    return np.hypot(eta[:, :, None] - ax[:, None, :, 0], kin.delta_phi(phi[:, :, None], ax[:, None, :, 1]))
+
+
+def toptag_jet_features(const: np.ndarray) -> np.ndarray:
+    """``(n, len(JET_FEATURES))`` float64 from constituents ``(n, k, 4)``."""
+    const = const.astype(np.float64, copy=False)
+    # constituents are pT-ordered and zero-padded: drop the columns no jet of the chunk uses
+    used = max(1, int((const[..., 0] > 0).sum(1).max(initial=0)))
+    const = const[:, :used]
+    live = const[..., 0] > 0
+    pt = kin.pt(const) * live
+    eta = np.where(live, kin.eta(const), 0.0)
+    phi = np.where(live, kin.phi(const), 0.0)
+    jet = const.sum(1)
+    jpt, jeta, jphi, jm = kin.pt(jet), kin.eta(jet), kin.phi(jet), kin.mass(jet)
+    sum_pt = np.where(pt.sum(1) > 0, pt.sum(1), 1.0)
+    taus = []
+    for n_axes in (1, 2, 3):
+        dr = _dr_to_axes(eta, phi, _axes(eta, phi, pt, n_axes)).min(-1)
+        taus.append((pt * dr).sum(1) / (sum_pt * R0))
+    tau1, tau2, tau3 = taus
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau21 = np.where(tau1 > 0, tau2 / tau1, 0.0)
+        tau32 = np.where(tau2 > 0, tau3 / tau2, 0.0)
+    # energy correlation functions on the leading constituents (they are pT-ordered)
+    k = min(ECF_CONSTITUENTS, const.shape[1])
+    z = pt[:, :k] / sum_pt[:, None]
+    r = np.hypot(eta[:, :k, None] - eta[:, None, :k], kin.delta_phi(phi[:, :k, None], phi[:, None, :k]))
+    e2 = 0.5 * np.einsum("ni,nij,nj->n", z, r, z)
+    sz = np.sqrt(z)
+    b = sz[:, :, None] * r * sz[:, None, :]
+    e3 = ((b @ b) * b.transpose(0, 2, 1)).sum((1, 2)) / 6.0  # trace(b³)/6, R_ii = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c2 = np.where(e2 > 0, e3 / e2**2, 0.0)
+        d2 = np.where(e2 > 0, e3 / e2**3, 0.0)
+    dr_jet = np.hypot(eta - jeta[:, None], kin.delta_phi(phi, jphi[:, None]))
+    girth = (pt * dr_jet * live).sum(1) / sum_pt
+    ptd = np.sqrt((pt**2).sum(1)) / sum_pt
+    lead = pt.max(1) / sum_pt
+    return np.stack(
+        [jpt, jeta, jm, live.sum(1), tau1, tau2, tau3, tau21, tau32, c2, d2, girth, ptd, lead], axis=1
+    )
+
+
+def toptag_constituent_features(const: np.ndarray, n: int) -> np.ndarray:
+    """``(jets, 3 n)``: log(pT/pT_jet), Δη, Δφ of the leading ``n`` constituents, interleaved."""
+    const = const.astype(np.float64, copy=False)
+    jet = const.sum(1)
+    lead = const[:, :n]
+    live = lead[..., 0] > 0
+    pt = kin.pt(lead)
+    with np.errstate(divide="ignore"):
+        logpt = np.where(live, np.log(np.where(live, pt, 1.0) / kin.pt(jet)[:, None]), LOG_PT_PAD)
+    deta = np.where(live, kin.eta(lead) - kin.eta(jet)[:, None], 0.0)
+    dphi = np.where(live, kin.delta_phi(kin.phi(lead), kin.phi(jet)[:, None]), 0.0)
+    out = np.stack([logpt, deta, dphi], axis=-1).reshape(len(const), -1)
+    if n > lead.shape[1]:  # fewer stored constituents than requested
+        pad = np.tile([LOG_PT_PAD, 0.0, 0.0], n - lead.shape[1])
+        out = np.concatenate([out, np.broadcast_to(pad, (len(const), pad.size))], axis=1)
+    return out
+
+
+def constituent_feature_names(n: int) -> list[str]:
+    return [f"{q}_{i}" for i in range(n) for q in ("logpt_rel", "deta", "dphi")]
+
+
+class FeatureBuilder:
+    """Maps raw columns of a chunk to the model's feature matrix.
+
+    ``inputs`` are the raw columns it reads; ``names`` the features it produces, in order.
+    """
+
+    def __init__(self, cfg: FeaturesConfig, columns: list[str]):
+        self.kind = cfg.kind
+        self.cfg = cfg
+        if cfg.kind == "columns":
+            self.inputs = list(columns)
+            self.names = list(columns)
+            return
+        n_stored = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit()) or TOPTAG_N_CONSTITUENTS
+        if cfg.kind == "toptag_raw":
+            self.inputs = toptag_constituent_columns(min(cfg.n_raw_constituents, n_stored))
+            self.names = list(self.inputs)
+            return
+        self.inputs = toptag_constituent_columns(n_stored)
+        names: list[str] = []
+        if "jet" in cfg.kind:
+            names += JET_FEATURES
+        if "constituents" in cfg.kind:
+            names += constituent_feature_names(cfg.n_constituents)
+        self.names = names
+
+    def __call__(self, chunk: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Feature matrix ``(n, len(names))`` float32."""
+        if self.kind in ("columns", "toptag_raw"):
+            n = len(next(iter(chunk.values())))
+            out = np.empty((n, len(self.inputs)), np.float32)
+            for i, c in enumerate(self.inputs):
+                out[:, i] = chunk[c]
+            return out
+        const = np.stack([chunk[c] for c in self.inputs], axis=1).reshape(-1, len(self.inputs) // 4, 4)
+        parts = []
+        if "jet" in self.kind:
+            parts.append(toptag_jet_features(const))
+        if "constituents" in self.kind:
+            parts.append(toptag_constituent_features(const, self.cfg.n_constituents))
+        return np.concatenate(parts, axis=1).astype(np.float32)

@@ -1,0 +1,154 @@
+"""Streaming reader for ROOT TTrees (uproot + awkward).
+
+Flat branches become columns as they are. A jagged collection (e.g. the ``lep_*`` arrays of the
+ATLAS ``mini`` tree) becomes fixed-width columns ``<branch>_0 … <branch>_{n-1}`` of the leading
+``n`` objects, sorted by a chosen branch (descending), padded with a fixed value, plus the
+multiplicity: the file's own counter branch (``lep_n``, checked against the array lengths) or
+``n_<collection>`` when the file has none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from trigdeploy.config import CollectionConfig
+from trigdeploy.errors import TrigdeployError
+
+
+def _is_jagged(branch) -> bool:
+    return isinstance(branch.interpretation, uproot.interpretation.jagged.AsJagged)
+
+
+class ROOTTree:
+    """One TTree, read in entry ranges into flat numpy columns."""
+
+    def __init__(self, path: str | Path, tree: str, flat: tuple[str, ...] = (),
+                 collections: dict[str, CollectionConfig] | None = None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise TrigdeployError(f"data file not found: {self.path}")
+        if not self.path.is_file():
+            raise TrigdeployError(f"data path is a directory, expected a ROOT file: {self.path}")
+        if self.path.stat().st_size == 0:
+            raise TrigdeployError(f"{self.path}: file is empty, expected a ROOT file")
+        try:
+            self._file = uproot.open(self.path)
+        except Exception as exc:  # uproot raises ValueError/OSError/struct errors on bad files
+            raise TrigdeployError(
+                f"{self.path}: not a readable ROOT file (truncated or corrupt?): {type(exc).__name__}"
+            ) from None
+        try:
+            self._tree = self._open_tree(tree)
+            self.n_rows = int(self._tree.num_entries)
+            self.collections = dict(collections or {})
+            self.flat = tuple(flat) or tuple(
+                b for b in self._tree.keys(recursive=False) if not _is_jagged(self._tree[b])
+                and b not in self._collection_branches()
+            )
+            self._validate()
+        except BaseException:
+            self._file.close()
+            raise
+        self.columns = self._column_names()
+
+    def _open_tree(self, name: str):
+        try:
+            obj = self._file[name]
+        except Exception:
+            trees = [k for k, c in self._file.classnames().items() if c.startswith("TTree")]
+            raise TrigdeployError(
+                f"{self.path}: tree '{name}' not found; the file has: {', '.join(trees) or 'no trees'}"
+            ) from None
+        if not isinstance(obj, uproot.behaviors.TTree.TTree):
+            raise TrigdeployError(f"{self.path}: '{name}' is a {type(obj).__name__}, not a TTree")
+        return obj
+
+    def _collection_branches(self) -> set[str]:
+        out = set()
+        for c in self.collections.values():
+            out.update(c.branches)
+            if c.counter:
+                out.add(c.counter)
+        return out
+
+    def _branch(self, name: str, where: str):
+        if name not in self._tree:
+            raise TrigdeployError(f"{self.path}: tree '{self._tree.name}' has no branch '{name}' ({where})")
+        return self._tree[name]
+
+    def _validate(self) -> None:
+        for b in self.flat:
+            if _is_jagged(self._branch(b, "data.branches")):
+                raise TrigdeployError(
+                    f"{self.path}: branch '{b}' is jagged ({self._tree[b].typename}) but was listed as a flat "
+                    "branch; read it through data.collections"
+                )
+        for name, c in self.collections.items():
+            for b in (*c.branches, *([c.sort_by] if c.sort_by else [])):
+                if not _is_jagged(self._branch(b, f"data.collections.{name}")):
+                    raise TrigdeployError(
+                        f"{self.path}: branch '{b}' of collection '{name}' is flat "
+                        f"({self._tree[b].typename}), expected a jagged array"
+                    )
+            if c.counter and _is_jagged(self._branch(c.counter, f"data.collections.{name}.counter")):
+                raise TrigdeployError(f"{self.path}: counter branch '{c.counter}' is jagged, expected flat")
+
+    def _column_names(self) -> list[str]:
+        cols = list(self.flat)
+        for name, c in self.collections.items():
+            mult = c.counter or f"n_{name}"
+            if mult not in cols:
+                cols.append(mult)
+            cols += [f"{b}_{i}" for b in c.branches for i in range(c.n)]
+        return cols
+
+    def dtype(self, column: str) -> np.dtype:
+        if column in self.flat:
+            return np.dtype(self._tree[column].interpretation.to_dtype)
+        return np.dtype(np.float64) if not column.startswith("n_") else np.dtype(np.int64)
+
+    def read(self, start: int, stop: int, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Rows ``[start, stop)``: flat branches and the fixed-width collection columns."""
+        branches = list(dict.fromkeys([*self.flat, *self._collection_branches()]))
+        try:
+            arrays = self._tree.arrays(branches, entry_start=start, entry_stop=stop, library="ak")
+        except Exception as exc:
+            raise TrigdeployError(
+                f"{self.path}: entries {start}-{stop} unreadable (truncated or corrupt?): {type(exc).__name__}"
+            ) from None
+        out: dict[str, np.ndarray] = {b: ak.to_numpy(arrays[b]) for b in self.flat}
+        for name, c in self.collections.items():
+            first = arrays[c.branches[0]]
+            counts = ak.to_numpy(ak.num(first))
+            if c.counter:
+                stored = ak.to_numpy(arrays[c.counter])
+                bad = np.flatnonzero(stored != counts)
+                if bad.size:
+                    raise TrigdeployError(
+                        f"{self.path}: counter '{c.counter}' = {stored[bad[0]]} but '{c.branches[0]}' has "
+                        f"{counts[bad[0]]} entries at entry {start + bad[0]}"
+                    )
+            out[c.counter or f"n_{name}"] = counts
+            order = ak.argsort(arrays[c.sort_by], ascending=False, stable=True) if c.sort_by else None
+            for b in c.branches:
+                values = arrays[b] if order is None else arrays[b][order]
+                padded = ak.fill_none(ak.pad_none(values, c.n, clip=True), c.pad)
+                matrix = ak.to_numpy(padded).astype(np.float64, copy=False)
+                for i in range(c.n):
+                    out[f"{b}_{i}"] = matrix[:, i]
+        if columns is not None:
+            return {k: out[k] for k in columns}
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ROOTTree:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

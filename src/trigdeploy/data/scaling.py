@@ -1,0 +1,76 @@
+"""Feature standardisation, saved as ``preprocess.json`` and applied identically everywhere.
+
+``x' = clip((x − mean) / std, −clip, clip)`` in float32. Training, ONNX export and the firmware
+simulation all read the same file, so the model never sees inputs scaled differently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.config import ScalingConfig
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import write_json_atomic
+
+FORMAT = "trigdeploy-preprocess-1"
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    features: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+    clip: float | None
+    n_fit: int
+    constant: tuple[str, ...] = ()
+
+    @classmethod
+    def fit(cls, x: np.ndarray, names: list[str], cfg: ScalingConfig) -> Standardizer:
+        """Fit on rows ``x`` (NaN/inf ignored); constant features get std 1 and are reported."""
+        x = np.where(np.isfinite(x), x, np.nan).astype(np.float64)
+        if cfg.kind == "none":
+            mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        else:
+            mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+            std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.ones(x.shape[1])
+        constant = tuple(n for n, s in zip(names, std) if s == 0)
+        std = np.where(std > 0, std, 1.0)
+        return cls(tuple(names), mean, std, cfg.clip, len(x), constant)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        out = ((np.asarray(x, np.float32) - self.mean.astype(np.float32)) / self.std.astype(np.float32))
+        if self.clip is not None:
+            np.clip(out, -self.clip, self.clip, out=out)
+        return out.astype(np.float32, copy=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "features": list(self.features),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "clip": self.clip,
+            "n_fit": self.n_fit,
+            "constant_features": list(self.constant),
+        }
+
+    def save(self, path: Path, extra: dict | None = None) -> None:
+        write_json_atomic(Path(path), {**self.to_dict(), **(extra or {})})
+
+    @classmethod
+    def load(cls, path: Path) -> Standardizer:
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise TrigdeployError(f"preprocess file not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise TrigdeployError(f"{path}: not valid JSON ({exc.msg})") from None
+        if d.get("format") != FORMAT:
+            raise TrigdeployError(f"{path}: expected format '{FORMAT}', got {d.get('format')!r}")
+        return cls(tuple(d["features"]), np.asarray(d["mean"]), np.asarray(d["std"]), d["clip"], d["n_fit"],
+                   tuple(d.get("constant_features", ())))
