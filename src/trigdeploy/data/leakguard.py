@@ -58,8 +58,12 @@ def auc(score: np.ndarray, label: np.ndarray) -> float:
 
 
 def check_separation(features: np.ndarray, names: list[str], label: np.ndarray,
-                     cfg: LeakGuardConfig, where: str) -> dict[str, float]:
-    """Per-feature AUC on a sample; raises if one alone separates the label (a planted leak)."""
+                     cfg: LeakGuardConfig, where: str, exempt: tuple[str, ...] = ()) -> dict[str, float]:
+    """Per-feature AUC on a sample; raises if one alone separates the label (a planted leak).
+
+    ``exempt`` features (besides ``allow_separating``) are measured but never stop the run: the
+    label inputs kept on purpose by ``keep_label_inputs``, already reported as a leak.
+    """
     aucs = {}
     for i, name in enumerate(names):
         column = features[:, i]
@@ -68,7 +72,7 @@ def check_separation(features: np.ndarray, names: list[str], label: np.ndarray,
     if cfg.enabled:
         t = cfg.auc_threshold
         for name, value in aucs.items():
-            if name in cfg.allow_separating or not np.isfinite(value):
+            if name in cfg.allow_separating or name in exempt or not np.isfinite(value):
                 continue
             if value >= t or value <= 1.0 - t:
                 raise TrigdeployError(

@@ -311,6 +311,10 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
                 x, y, keep = compute(chunk)
                 sx.append(x[keep]); sy.append(y[keep]); srows.append(chunk.rows[keep])
         sx, sy, srows = np.concatenate(sx), np.concatenate(sy), np.concatenate(srows)
+        if len(sx) == 0:
+            raise TrigdeployError(
+                f"{where}: no sampled row passes data.selection '{cfg.data.selection}' (the split would be empty)"
+            )
         nonfinite = ~np.isfinite(sx)
         if nonfinite.any() and cfg.data.nan_policy == "error":
             j = int(np.flatnonzero(nonfinite.any(0))[0])
@@ -318,7 +322,8 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
                 f"{where}: feature '{builder.names[j]}' has NaN/inf values ({int(nonfinite[:, j].sum())} in "
                 f"{len(sx)} sampled rows); set data.nan_policy to drop or impute"
             )
-        aucs = leakguard.check_separation(sx, builder.names, sy, cfg.leak_guard, f"{len(sx)}-row sample")
+        aucs = leakguard.check_separation(sx, builder.names, sy, cfg.leak_guard, f"{len(sx)}-row sample",
+                                          tuple(function_of_inputs))
         train_sample = codes[srows] == SPLITS["train"]
         if not train_sample.any():
             raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
