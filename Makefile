@@ -12,12 +12,13 @@ PYTEST_ARGS ?=
 TD := $(VENV)/bin/trigdeploy
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help install demo test test-slow data train export-hls csim bench clean
+.PHONY: help install demo test test-slow data prepare train export-hls csim bench clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
 	@echo "make test        set up and run the test suite"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
+	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       train the models of CONFIG          [not implemented yet: issue #4]"
 	@echo "make export-hls  export RUN ($(RUN)) to ONNX/QONNX/hls4ml/conifer [not implemented yet: issue #5]"
 	@echo "make csim        C-simulate RUN's firmware            [not implemented yet: issue #6]"
@@ -31,8 +32,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Every stage that exists so far; train, export-hls, csim and bench join as they land.
-demo: data
-	@echo "demo: data generated for $(CONFIG); later stages are not implemented yet (see README)"
+demo: data prepare
+	@echo "demo: data generated and prepared in $(RUN); training and later stages are not implemented yet (see README)"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -42,6 +43,9 @@ test-slow: $(STAMP)
 
 data: $(STAMP)
 	$(TD) data --config $(CONFIG)
+
+prepare: $(STAMP)
+	$(TD) prepare --config $(CONFIG) $(if $(DATA),--data $(DATA))
 
 train: $(STAMP)
 	$(TD) train --config $(CONFIG) $(if $(DATA),--data $(DATA))

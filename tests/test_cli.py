@@ -87,3 +87,33 @@ def test_unwritable_output_is_one_line(run_cli, tmp_path):
     status, _, stderr = run_cli("data", "toptag", "--out", str(blocker / "x.h5"), "--jets", "10", "--quiet")
     assert status == 2
     assert str(blocker) in _one_error_line(stderr)
+
+
+def test_prepare_writes_the_data_stage(run_cli, tmp_path):
+    data = tmp_path / "t.h5"
+    assert run_cli("data", "toptag", "--out", str(data), "--jets", "600", "--quiet")[0] == 0
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": ["unused.h5"]},
+                                   "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 300}}))
+    run = tmp_path / "run"
+    status, stdout, _ = run_cli("prepare", "--config", str(cfg), "--data", str(data), "--run-dir", str(run), "--quiet")
+    assert status == 0, stdout
+    assert '"features": 14' in stdout
+    for name in ("config.yaml", "features.json", "splits.npz", "preprocess.json"):
+        assert (run / name).is_file(), name
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["files"] == [str(data)]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [("{tmp}/none.h5", "data file not found"), ("{tmp}", "is a directory"), ("{cfg}", "not a readable HDF5 file")],
+    ids=["missing-data", "data-is-dir", "data-not-hdf5"],
+)
+def test_prepare_bad_data_one_line(run_cli, tmp_path, data, message):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": ["x.h5"]}}))
+    status, stdout, stderr = run_cli("prepare", "--config", str(cfg), "--data", data.format(tmp=tmp_path, cfg=cfg),
+                                     "--run-dir", str(tmp_path / "run"), "--quiet")
+    assert status == 2
+    assert message in _one_error_line(stderr)
+    assert not (tmp_path / "run").exists()

@@ -137,9 +137,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides, args.data)
     run_dir = cfg.run_dir(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     result = prepare(cfg, run_dir, progress=not args.quiet)
+    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     r = result.report
     print(json.dumps({
         "run_dir": str(run_dir), "features": len(result.features), "dropped": len(r["dropped"]),
