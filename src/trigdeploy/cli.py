@@ -37,6 +37,18 @@ GENERATORS = {
     "atlas-mini": (AtlasMiniGenConfig, "ATLAS Open Data 8 TeV 'mini' tree (ROOT)"),
 }
 
+OPTION_HELP = {
+    "jets": "number of jets to write",
+    "events": "number of events to write",
+    "seed": "random seed (same seed and chunk size: same file)",
+    "signal_fraction": "fraction of top (signal) jets",
+    "ttv": "split tag written to every row: 0 train, 1 test, 2 val",
+    "chunk_size": "rows generated and appended at a time (memory ~ one chunk)",
+    "n_constituents": "constituent slots per jet (the reference layout has 200)",
+    "workers": "worker processes running Pythia",
+    "pthat_min": "PhaseSpace:pTHatMin in GeV (lower: less spectrum bias, slower)",
+}
+
 # Stages whose implementation has not landed yet, and the issue that brings each.
 PENDING_STAGES = {"train": 4, "export": 5, "csim": 6, "bench": 7}
 
@@ -57,12 +69,12 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
             choices = typing.get_args(tp)
             parser.add_argument(
                 f"--{f.name.replace('_', '-')}", dest=f.name, type=type(choices[0]), choices=choices,
-                default=f.default, help=f"(default: {f.default})",
+                default=f.default, help=f"{OPTION_HELP.get(f.name, '')} (default: {f.default})",
             )
         else:
             parser.add_argument(
                 f"--{f.name.replace('_', '-')}", dest=f.name, type=tp, default=f.default,
-                help=f"(default: {f.default})",
+                help=f"{OPTION_HELP.get(f.name, '')} (default: {f.default})",
             )
 
 

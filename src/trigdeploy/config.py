@@ -26,8 +26,8 @@ from trigdeploy.errors import TrigdeployError
 
 
 @dataclass(frozen=True)
-class ToptagGenConfig:
-    """Fast numpy generator in the Top Quark Tagging Reference Dataset layout."""
+class JetFileConfig:
+    """What every generator of the Top Quark Tagging layout writes: jets, classes, split tag."""
 
     jets: int = 20_000
     seed: int = 1
@@ -38,17 +38,18 @@ class ToptagGenConfig:
 
 
 @dataclass(frozen=True)
-class PythiaGenConfig:
+class ToptagGenConfig(JetFileConfig):
+    """Fast numpy generator in the Top Quark Tagging Reference Dataset layout."""
+
+
+@dataclass(frozen=True)
+class PythiaGenConfig(JetFileConfig):
     """Pythia8 + FastJet leading-jet generator writing the same layout as ``toptag``."""
 
     jets: int = 1_000
-    seed: int = 1
-    signal_fraction: float = 0.5
-    ttv: Literal[0, 1, 2] = 0
+    chunk_size: int = 500
     workers: int = 2
     pthat_min: float = 500.0
-    chunk_size: int = 500
-    n_constituents: int = 200
 
 
 @dataclass(frozen=True)
