@@ -70,9 +70,11 @@ def toptag_jet_features(const: np.ndarray) -> np.ndarray:
     used = max(1, int((const[..., 0] > 0).sum(1).max(initial=0)))
     const = const[:, :used]
     live = const[..., 0] > 0
-    pt = kin.pt(const) * live
-    eta = np.where(live, kin.eta(const), 0.0)
-    phi = np.where(live, kin.phi(const), 0.0)
+    # angles and weights in float32: the τ_N / k-means work is memory-bound, and the features
+    # are stored as float32 anyway
+    pt = (kin.pt(const) * live).astype(np.float32)
+    eta = np.where(live, kin.eta(const), 0.0).astype(np.float32)
+    phi = np.where(live, kin.phi(const), 0.0).astype(np.float32)
     jet = const.sum(1)
     jpt, jeta, jphi, jm = kin.pt(jet), kin.eta(jet), kin.phi(jet), kin.mass(jet)
     sum_pt = np.where(pt.sum(1) > 0, pt.sum(1), 1.0)

@@ -33,7 +33,10 @@ def mass(p4: np.ndarray) -> np.ndarray:
 
 
 def delta_phi(a, b) -> np.ndarray:
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
+    """a − b wrapped into [−π, π) (floor is several times faster than % on float arrays)."""
+    d = np.subtract(a, b)
+    two_pi = d.dtype.type(2 * np.pi) if isinstance(d, np.ndarray) else 2 * np.pi
+    return d - two_pi * np.floor((d + two_pi / 2) / two_pi)
 
 
 def delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:

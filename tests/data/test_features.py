@@ -1,0 +1,108 @@
+"""Jet features against hand-computed values on tiny jets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trigdeploy.config import FeaturesConfig
+from trigdeploy.data import kinematics as kin
+from trigdeploy.data.features import (
+    JET_FEATURES,
+    LOG_PT_PAD,
+    FeatureBuilder,
+    toptag_constituent_features,
+    toptag_jet_features,
+)
+from trigdeploy.data.layouts import toptag_columns, toptag_constituent_columns
+
+
+def jet(*particles, slots=6):
+    """(1, slots, 4) massless constituents from (pt, eta, phi), pT-ordered, zero-padded."""
+    p = sorted(particles, key=lambda x: -x[0])
+    out = np.zeros((1, slots, 4))
+    for i, (pt, eta, phi) in enumerate(p):
+        out[0, i] = kin.from_pt_eta_phi_m(pt, eta, phi, 0.0)
+    return out
+
+
+def feats(j):
+    return dict(zip(JET_FEATURES, toptag_jet_features(j)[0]))
+
+
+def test_single_constituent():
+    f = feats(jet((100.0, 0.5, 1.0)))
+    assert f["n_constituents"] == 1
+    assert f["jet_pt"] == pytest.approx(100.0)
+    assert f["jet_eta"] == pytest.approx(0.5)
+    assert f["jet_mass"] == pytest.approx(0.0, abs=1e-4)
+    for k in ("tau1", "tau2", "tau3", "tau21", "tau32", "c2", "d2", "girth"):
+        assert f[k] == pytest.approx(0.0, abs=1e-6), k
+    assert f["ptd"] == pytest.approx(1.0)
+    assert f["lead_pt_frac"] == pytest.approx(1.0)
+
+
+def test_two_prongs_hand_computed():
+    # equal pT at eta = +-0.1: the one-axis k-means centre is eta = 0, phi = 0
+    f = feats(jet((50.0, 0.1, 0.0), (50.0, -0.1, 0.0)))
+    # tau1 = sum(pT dR) / (sum(pT) R0) = (50*0.1 + 50*0.1) / (100 * 0.8)
+    assert f["tau1"] == pytest.approx(0.125, rel=1e-5)
+    assert f["tau2"] == pytest.approx(0.0, abs=1e-7)  # one axis per prong
+    assert f["tau21"] == pytest.approx(0.0, abs=1e-6)
+    # e2 = sum_{i<j} z_i z_j R_ij = 0.5 * 0.5 * 0.2; e3 needs three particles
+    e2 = 0.05
+    assert f["c2"] == pytest.approx(0.0, abs=1e-7)
+    # girth = sum(pT dR_jet) / pT = 0.1 (jet axis at eta = 0); pT_D = sqrt(2 * 50^2) / 100
+    assert f["girth"] == pytest.approx(0.1, rel=1e-4)
+    assert f["ptd"] == pytest.approx(np.sqrt(0.5), rel=1e-6)
+    # mass of two massless particles: m^2 = 2 pT1 pT2 (cosh(d_eta) - cos(d_phi))
+    assert f["jet_mass"] == pytest.approx(np.sqrt(2 * 50 * 50 * (np.cosh(0.2) - 1.0)), rel=1e-6)
+    assert e2 > 0
+
+
+def test_three_prongs_tau3_zero_and_ecf():
+    prongs = [(40.0, 0.0, 0.0), (30.0, 0.3, 0.0), (30.0, 0.0, 0.3)]
+    f = feats(jet(*prongs))
+    assert f["tau3"] == pytest.approx(0.0, abs=1e-7)
+    assert f["tau2"] > 0 and f["tau32"] == pytest.approx(0.0, abs=1e-6)
+    z = np.array([0.4, 0.3, 0.3])
+    r = np.array([[0, 0.3, 0.3], [0.3, 0, np.hypot(0.3, 0.3)], [0.3, np.hypot(0.3, 0.3), 0]])
+    e2 = sum(z[i] * z[j] * r[i, j] for i in range(3) for j in range(i + 1, 3))
+    e3 = z.prod() * r[0, 1] * r[0, 2] * r[1, 2]
+    assert f["c2"] == pytest.approx(e3 / e2**2, rel=1e-5)
+    assert f["d2"] == pytest.approx(e3 / e2**3, rel=1e-5)
+
+
+def test_constituent_features_hand_computed():
+    j = jet((60.0, 0.2, 0.1), (40.0, -0.1, -0.2), slots=4)
+    f = toptag_constituent_features(j, 3).reshape(3, 3)
+    jpt, jeta, jphi = kin.pt(j.sum(1))[0], kin.eta(j.sum(1))[0], kin.phi(j.sum(1))[0]
+    np.testing.assert_allclose(f[0], [np.log(60 / jpt), 0.2 - jeta, 0.1 - jphi], rtol=1e-6)
+    np.testing.assert_allclose(f[1], [np.log(40 / jpt), -0.1 - jeta, -0.2 - jphi], rtol=1e-6)
+    np.testing.assert_array_equal(f[2], [LOG_PT_PAD, 0.0, 0.0])  # absent constituent
+    wide = toptag_constituent_features(j, 6).reshape(6, 3)  # more requested than stored
+    np.testing.assert_array_equal(wide[4:], [[LOG_PT_PAD, 0, 0]] * 2)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [(3.0, -3.0, 6.0 - 2 * np.pi), (-3.0, 3.0, 2 * np.pi - 6.0), (0.5, 0.2, 0.3), (7.0, 0.0, 7.0 - 2 * np.pi)],
+    ids=["wrap-down", "wrap-up", "plain", "beyond-2pi"],
+)
+def test_delta_phi(a, b, expected):
+    assert kin.delta_phi(np.array([a]), np.array([b]))[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kind", "n_features"),
+    [("toptag_jet", 14), ("toptag_constituents", 30), ("toptag_jet_constituents", 44), ("toptag_raw", 800)],
+    ids=["jet", "constituents", "both", "raw"],
+)
+def test_builder_shapes(kind, n_features):
+    b = FeatureBuilder(FeaturesConfig(kind=kind, n_constituents=10), toptag_columns())
+    assert len(b.names) == n_features
+    assert b.inputs == toptag_constituent_columns()
+    chunk = {c: np.zeros(5, np.float32) for c in b.inputs}
+    chunk["E_0"][:] = chunk["PX_0"][:] = 100.0
+    x = b(chunk)
+    assert x.shape == (5, n_features) and x.dtype == np.float32
