@@ -50,7 +50,7 @@ OPTION_HELP = {
 }
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
-PENDING_STAGES = {"train": 4, "export": 5, "csim": 6, "bench": 7}
+PENDING_STAGES = {"export": 5, "csim": 6, "bench": 7}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,6 +159,16 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from trigdeploy.train.run import train_run
+
+    cfg = load_config(args.config, args.overrides, args.data)
+    run_dir = cfg.run_dir(args.run_dir)
+    metrics = train_run(cfg, run_dir, resume=args.resume, progress=not args.quiet)
+    print(json.dumps({"run_dir": str(run_dir), **{k: {"auc": v["auc"]} for k, v in metrics.items()}}, sort_keys=True))
+    return 0
+
+
 def _cmd_pending(args: argparse.Namespace) -> int:
     if getattr(args, "config", None):
         load_config(args.config, args.overrides, args.data)  # still validate what we were given
@@ -175,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_data(args)
         if args.verb == "prepare":
             return _cmd_prepare(args)
+        if args.verb == "train":
+            return _cmd_train(args)
         return _cmd_pending(args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)

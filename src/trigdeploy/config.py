@@ -100,8 +100,8 @@ class DataConfig:
     files: tuple[str, ...]
     hdf5_key: str = "table"
     root_tree: str = "mini"
-    chunk_rows: int = 50_000
-    chunk_bytes: int | None = None
+    chunk_rows: int | None = None
+    chunk_bytes: int = 32 * 2**20
     prefetch: int = 2
     branches: tuple[str, ...] = ()
     collections: dict[str, CollectionConfig] = field(default_factory=dict)
@@ -168,6 +168,76 @@ class ScalingConfig:
 
 
 @dataclass(frozen=True)
+class MLPConfig:
+    """A float PyTorch MLP and how it is trained (AdamW, plateau LR, early stopping on val AUC)."""
+
+    hidden: tuple[int, ...] = (64, 32, 32)
+    activation: Literal["relu", "gelu"] = "relu"
+    batchnorm: bool = False
+    dropout: float = 0.0
+    epochs: int = 30
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    pos_weight: float | None = None
+    lr_patience: int = 2
+    lr_factor: float = 0.5
+    early_stopping_patience: int = 5
+    checkpoint_every: int = 200
+    shuffle_block_rows: int = 262_144
+
+
+@dataclass(frozen=True)
+class QMLPConfig(MLPConfig):
+    """Brevitas QAT twin: power-of-two (fixed-point) quantizers, quantized biases, no BatchNorm."""
+
+    weight_bits: int = 6
+    act_bits: int = 8
+    input_bits: int = 8
+    bias_bits: Literal[8, 16, 32] = 32
+    init: Literal["scratch", "float"] = "float"
+
+
+@dataclass(frozen=True)
+class BDTConfig:
+    """XGBoost (``hist``) with early stopping on the validation split."""
+
+    n_estimators: int = 300
+    max_depth: int = 4
+    learning_rate: float = 0.1
+    early_stopping_rounds: int = 20
+    scale_pos_weight: float | None = None
+    smote: bool = False
+    max_train_rows: int = 2_000_000
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class RFConfig:
+    """scikit-learn RandomForest baseline (as in the ATLAS seed analysis)."""
+
+    n_estimators: int = 100
+    max_depth: int | None = 12
+    smote: bool = False
+    max_train_rows: int = 500_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Which models a run trains (an absent section is not trained) and the operating points."""
+
+    mlp: MLPConfig | None = None
+    qmlp: QMLPConfig | None = None
+    seed_mlp: MLPConfig | None = None
+    bdt: BDTConfig | None = None
+    rf: RFConfig | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = None
+    signal_efficiencies: tuple[float, ...] = (0.3, 0.5)
+    background_acceptances: tuple[float, ...] = (0.01,)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run: data in, models, export targets. Sections are added as stages land."""
 
@@ -180,6 +250,7 @@ class RunConfig:
     leak_guard: LeakGuardConfig = field(default_factory=LeakGuardConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     source: str = field(default="", compare=False)
 
     def run_dir(self, override: str | None = None) -> Path:
@@ -294,6 +365,11 @@ def _build(cls: type, raw: dict, prefix: str, where: str) -> Any:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise TrigdeployError(f"{where}: missing required key '{dotted}'")
     return cls(**kwargs)
+
+
+def parse_section(cls: type, raw: dict, prefix: str, where: str) -> Any:
+    """Validate one config section (a mapping) into its dataclass ``cls``."""
+    return _build(cls, raw, prefix, where)
 
 
 def to_dict(obj: Any) -> Any:

@@ -32,6 +32,8 @@ def test_chunk_bytes_sets_rows(tmp_path):
     f = _table(tmp_path / "a.h5", 0, 100)
     with Dataset(DataConfig(format="hdf5", files=(f,), chunk_bytes=24 * 10)) as ds:
         assert ds.chunk_rows == 10  # a row is index + x + label = 24 bytes
+    with Dataset(DataConfig(format="hdf5", files=(f,), chunk_bytes=240, chunk_rows=7)) as ds:
+        assert ds.chunk_rows == 7  # explicit rows win
 
 
 def test_files_must_share_layout(tmp_path):

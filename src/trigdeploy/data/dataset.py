@@ -16,8 +16,6 @@ from typing import TypeVar
 import numpy as np
 
 from trigdeploy.config import DataConfig
-from trigdeploy.data.hdf5 import HDF5Table
-from trigdeploy.data.root import ROOTTree
 from trigdeploy.errors import TrigdeployError
 
 T = TypeVar("T")
@@ -44,7 +42,7 @@ class Dataset:
         self.files = list(files if files is not None else data.files)
         if not self.files:
             raise TrigdeployError("data.files: no input files given")
-        self.readers: list[HDF5Table | ROOTTree] = []
+        self.readers: list = []
         try:
             for f in self.files:
                 self.readers.append(self._open(f))
@@ -59,10 +57,15 @@ class Dataset:
         if self.n_rows == 0:
             raise TrigdeployError(f"{', '.join(self.files)}: no rows (empty table/tree)")
 
-    def _open(self, path: str) -> HDF5Table | ROOTTree:
+    def _open(self, path: str):
+        # imported here: HDF5 users should not pay for importing uproot/awkward, and vice versa
         d = self.config
         if d.format == "hdf5":
+            from trigdeploy.data.hdf5 import HDF5Table
+
             return HDF5Table(path, d.hdf5_key)
+        from trigdeploy.data.root import ROOTTree
+
         return ROOTTree(path, d.root_tree, d.branches, d.collections)
 
     def _check_same_layout(self) -> None:
@@ -84,14 +87,15 @@ class Dataset:
 
     @property
     def chunk_rows(self) -> int:
+        """``data.chunk_rows`` if set, else as many rows as fit in ``data.chunk_bytes``."""
         d = self.config
-        if d.chunk_bytes is not None:
-            if d.format == "hdf5":
-                row_bytes = self.readers[0]._table.rowsize
-            else:
-                row_bytes = 8 * len(self.columns)
-            return max(1, d.chunk_bytes // row_bytes)
-        return d.chunk_rows
+        if d.chunk_rows is not None:
+            return d.chunk_rows
+        if d.format == "hdf5":
+            row_bytes = self.readers[0].row_bytes
+        else:
+            row_bytes = 8 * len(self.columns)
+        return max(1, d.chunk_bytes // row_bytes)
 
     def ranges(self, chunk_rows: int | None = None, start: int = 0, stop: int | None = None) -> list[tuple[int, int]]:
         """Chunk boundaries covering global rows ``[start, stop)``, split at file boundaries."""

@@ -51,6 +51,7 @@ class HDF5Table:
             self._file.close()
             raise
         self.n_rows = int(self._table.nrows)
+        self.row_bytes = int(self._table.rowsize)
         self.columns: list[str] = list(self._locations)
 
     def _inspect(self):
@@ -91,7 +92,8 @@ class HDF5Table:
         return self._dtypes[column]
 
     def check_columns(self, columns: list[str]) -> None:
-        missing = [c for c in columns if c not in self._locations]
+        locations = self._locations
+        missing = [c for c in columns if c not in locations]
         if missing:
             raise TrigdeployError(
                 f"{self.path}: key '{self.key}': column(s) not found: {', '.join(missing[:5])}"
@@ -115,7 +117,15 @@ class HDF5Table:
         """Columns for rows ``[start, stop)`` as 1-D arrays (block columns are strided views)."""
         self.check_columns(columns)
         rows = self._rows(start, stop)
-        return {c: self._column(rows, c) for c in columns}
+        fields: dict[str, np.ndarray] = {}
+        out = {}
+        for c in columns:
+            loc = self._locations[c]
+            if loc.field not in fields:
+                fields[loc.field] = rows[loc.field]
+            values = fields[loc.field]
+            out[c] = values[:, loc.position] if loc.position is not None else values.reshape(len(rows), -1)[:, 0]
+        return out
 
     def read_matrix(self, start: int, stop: int, columns: list[str], dtype=np.float32) -> np.ndarray:
         """Rows ``[start, stop)`` of ``columns`` as one ``(n, len(columns))`` array.

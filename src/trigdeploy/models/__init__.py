@@ -1,0 +1,1 @@
+"""Model definitions: float MLP, its Brevitas QAT twin (XGBoost/RandomForest live in train/)."""

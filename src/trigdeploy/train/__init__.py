@@ -1,0 +1,1 @@
+"""Training: float MLP, Brevitas QAT MLP, XGBoost BDT and RandomForest from a prepared run."""

@@ -1,0 +1,112 @@
+"""Classifier metrics and trigger operating points.
+
+Thresholds are chosen on the validation split and evaluated on the test split:
+
+* ``f1``: the threshold that maximises F1;
+* ``youden``: the threshold that maximises Youden's J = TPR − FPR;
+* ``eff_S=x``: the threshold that keeps a fraction x of signal (trigger efficiency);
+* ``acc_B=x``: the threshold that accepts a fraction x of background (a rate budget).
+
+Background rejection is 1/ε_B at a signal efficiency ε_S, read off the test ROC curve by linear
+interpolation (the HEP convention for taggers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score))
+
+
+def rejection_at(y: np.ndarray, score: np.ndarray, signal_efficiency: float) -> float:
+    """1/ε_B at ``signal_efficiency`` (inf when no background passes)."""
+    fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
+    # first ROC point reaching the efficiency (tpr is non-decreasing): on a vertical segment
+    # this is its lowest ε_B; between two points, interpolate linearly
+    i = int(np.searchsorted(tpr, signal_efficiency, side="left"))
+    if tpr[i] == signal_efficiency or i == 0:
+        eps_b = float(fpr[i])
+    else:
+        f = (signal_efficiency - tpr[i - 1]) / (tpr[i] - tpr[i - 1])
+        eps_b = float(fpr[i - 1] + f * (fpr[i] - fpr[i - 1]))
+    return float("inf") if eps_b == 0 else 1.0 / eps_b
+
+
+def threshold_f1(y: np.ndarray, score: np.ndarray) -> float:
+    """Score threshold (predict signal when score ≥ t) that maximises F1."""
+    order = np.argsort(-score, kind="mergesort")
+    s, t = score[order], y[order].astype(np.int64)
+    tp = np.cumsum(t)
+    fp = np.cumsum(1 - t)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
+    tp, fp = tp[last], fp[last]
+    fn = t.sum() - tp
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return float(s[last][np.argmax(f1)])
+
+
+def threshold_youden(y: np.ndarray, score: np.ndarray) -> float:
+    fpr, tpr, thr = roc_curve(y, score)
+    j = tpr - fpr
+    return float(thr[1:][np.argmax(j[1:])])  # thr[0] is +inf (nothing selected)
+
+
+def threshold_signal_efficiency(y: np.ndarray, score: np.ndarray, efficiency: float) -> float:
+    """The largest threshold that keeps at least ``efficiency`` of the signal."""
+    sig = np.sort(score[y == 1])[::-1]
+    k = max(int(np.ceil(efficiency * len(sig))), 1)
+    return float(sig[k - 1])
+
+
+def threshold_background_acceptance(y: np.ndarray, score: np.ndarray, acceptance: float) -> float:
+    """The smallest threshold that accepts at most ``acceptance`` of the background."""
+    bkg = np.sort(score[y == 0])[::-1]
+    k = int(np.floor(acceptance * len(bkg)))
+    if k >= len(bkg):
+        return float(bkg[-1])
+    return float(np.nextafter(bkg[k], np.inf))
+
+
+def at_threshold(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
+    """Confusion-matrix metrics when predicting signal for score ≥ threshold."""
+    pred = score >= threshold
+    y = y.astype(bool)
+    tp = int((pred & y).sum())
+    fp = int((pred & ~y).sum())
+    fn = int((~pred & y).sum())
+    tn = int((~pred & ~y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "threshold": float(threshold),
+        "accuracy": (tp + tn) / len(y),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "signal_efficiency": recall,
+        "background_acceptance": fp / (fp + tn) if fp + tn else 0.0,
+    }
+
+
+def choose_thresholds(y_val: np.ndarray, s_val: np.ndarray, efficiencies, acceptances) -> dict[str, float]:
+    out = {"f1": threshold_f1(y_val, s_val), "youden": threshold_youden(y_val, s_val)}
+    for e in efficiencies:
+        out[f"eff_S={e:g}"] = threshold_signal_efficiency(y_val, s_val, e)
+    for a in acceptances:
+        out[f"acc_B={a:g}"] = threshold_background_acceptance(y_val, s_val, a)
+    return out
+
+
+def evaluate(y_val, s_val, y_test, s_test, efficiencies=(0.3, 0.5), acceptances=(0.01,)) -> dict:
+    """AUC and rejections on test; thresholds from validation, metrics at each on test."""
+    thresholds = choose_thresholds(y_val, s_val, efficiencies, acceptances)
+    return {
+        "auc": roc_auc(y_test, s_test),
+        "auc_val": roc_auc(y_val, s_val),
+        "rejection": {f"eff_S={e:g}": rejection_at(y_test, s_test, e) for e in (0.3, 0.5, *efficiencies)},
+        "thresholds": {name: at_threshold(y_test, s_test, t) for name, t in thresholds.items()},
+        "n_test": int(len(y_test)),
+    }

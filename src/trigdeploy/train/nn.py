@@ -1,0 +1,176 @@
+"""Training loop for the float and QAT MLPs, streaming from the run's feature cache.
+
+Batches come from the memory-mapped cache in shuffled blocks: each epoch permutes the blocks
+of ``shuffle_block_rows`` training rows and the rows inside each block, from a generator seeded
+by (seed, epoch), so memory stays at one block while small splits are fully shuffled. AdamW,
+``BCEWithLogitsLoss`` with ``pos_weight`` (default n_background / n_signal on the training
+rows), ReduceLROnPlateau and early stopping on the validation AUC, the best epoch's weights kept.
+
+Checkpoints (every ``checkpoint_every`` batches and at each epoch end) hold the model, optimizer,
+scheduler, torch RNG state, epoch and batch position, so that a killed run resumed with
+``resume=True`` replays exactly what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from trigdeploy.config import MLPConfig
+from trigdeploy.data.prepare import Prepared
+from trigdeploy.io import atomic_path
+from trigdeploy.train.metrics import roc_auc
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_auc: float = float("nan")
+    rows_seen: int = 0
+    seconds: float = 0.0
+    pos_weight: float = 1.0
+    resumed_from: dict | None = None
+
+
+def epoch_batches(rows: np.ndarray, cfg: MLPConfig, seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """Global row indices of every batch of one epoch (block shuffle, deterministic)."""
+    rng = np.random.default_rng([seed, epoch])
+    blocks = [rows[i : i + cfg.shuffle_block_rows] for i in range(0, len(rows), cfg.shuffle_block_rows)]
+    for b in rng.permutation(len(blocks)):
+        block = blocks[b][rng.permutation(len(blocks[b]))]
+        for i in range(0, len(block), cfg.batch_size):
+            yield block[i : i + cfg.batch_size]
+
+
+def n_batches(n_rows: int, cfg: MLPConfig) -> int:
+    full, rest = divmod(n_rows, cfg.shuffle_block_rows)
+    per_block = -(-cfg.shuffle_block_rows // cfg.batch_size)
+    return full * per_block + (-(-rest // cfg.batch_size))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 65536) -> np.ndarray:
+    """Sigmoid scores (float64) of ``x``."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        logits = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch])).to(device))
+        out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def _state(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit(
+    name: str,
+    model: nn.Module,
+    prepared: Prepared,
+    cfg: MLPConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    checkpoint: Path,
+    resume: bool = False,
+    progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on the training split of ``prepared``; returns with the best weights loaded.
+
+    ``on_batch(epoch, batch)`` is called after every optimizer step (tests use it to interrupt).
+    """
+    x_all, y_all = prepared._open()
+    train_rows = prepared.rows("train")
+    x_val, y_val = prepared.arrays("val")
+    n_sig = int(y_all[train_rows].sum())
+    pos_weight = cfg.pos_weight if cfg.pos_weight is not None else (len(train_rows) - n_sig) / max(n_sig, 1)
+    model.to(device)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
+    amp = device.type == "cuda"
+    result = FitResult(pos_weight=float(pos_weight))
+    start_epoch, start_batch, best_state, bad_epochs, elapsed = 0, 0, None, 0, 0.0
+    if resume and checkpoint.exists():
+        ck = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["torch_rng"])
+        start_epoch, start_batch = ck["epoch"], ck["batch"]
+        best_state, bad_epochs, elapsed = ck["best_state"], ck["bad_epochs"], ck["elapsed"]
+        result.history, result.best_epoch, result.best_val_auc = ck["history"], ck["best_epoch"], ck["best_val_auc"]
+        result.rows_seen = ck["rows_seen"]
+        result.resumed_from = {"epoch": start_epoch, "batch": start_batch}
+
+    def save(epoch: int, batch: int) -> None:
+        with atomic_path(checkpoint) as tmp:
+            torch.save({
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(), "epoch": epoch, "batch": batch, "best_state": best_state,
+                "bad_epochs": bad_epochs, "elapsed": elapsed + time.perf_counter() - t0, "history": result.history,
+                "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc, "rows_seen": result.rows_seen,
+            }, tmp)
+
+    t0 = time.perf_counter()
+    total = n_batches(len(train_rows), cfg)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t_epoch, loss_sum, loss_n, rows_epoch = time.perf_counter(), 0.0, 0, 0
+        first = start_batch if epoch == start_epoch else 0
+        bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False)
+        for b, rows in enumerate(epoch_batches(train_rows, cfg, seed, epoch)):
+            if b < first:
+                continue
+            xb = torch.from_numpy(prepared.scaler.transform(x_all[np.sort(rows)][np.argsort(np.argsort(rows))]))
+            yb = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None]
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(model(xb).float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(rows)
+            loss_n += len(rows)
+            rows_epoch += len(rows)
+            result.rows_seen += len(rows)
+            if progress:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}",
+                                rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}")
+            if (b + 1) % cfg.checkpoint_every == 0:
+                save(epoch, b + 1)
+            if on_batch is not None:
+                on_batch(epoch, b)
+        bar.close()
+        val_auc = roc_auc(y_val, predict(model, x_val, device))
+        sched.step(val_auc)
+        seconds = time.perf_counter() - t_epoch
+        result.history.append({
+            "epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1), "val_auc": val_auc,
+            "lr": opt.param_groups[0]["lr"], "rows": rows_epoch, "seconds": seconds,
+            "rows_per_s": rows_epoch / max(seconds, 1e-9),
+        })
+        if val_auc > result.best_val_auc or result.best_epoch < 0:
+            result.best_val_auc, result.best_epoch, best_state, bad_epochs = val_auc, epoch + 1, _state(model), 0
+        else:
+            bad_epochs += 1
+        if progress:
+            tqdm.write(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
+                       f"({result.history[-1]['rows_per_s']:,.0f} rows/s)")
+        save(epoch + 1, 0)
+        if bad_epochs >= cfg.early_stopping_patience:
+            break
+    result.seconds = elapsed + time.perf_counter() - t0
+    model.load_state_dict(best_state)
+    return result

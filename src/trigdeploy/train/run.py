@@ -1,0 +1,218 @@
+"""``trigdeploy train``: every model of a run, from the prepared data to ``metrics.json``.
+
+Order: data stage (``prepare``), float MLP, seed-reference MLP, QAT MLP (fine-tuned from the
+float MLP's weights when ``init: float``), XGBoost BDT, RandomForest. Each model file is written
+atomically as soon as it is trained, with its test scores in ``predictions/``. ``metrics.json``
+is written last, so a run directory is complete exactly when it has one; a new ``train`` removes
+it first. ``resume=True`` keeps finished models and continues interrupted ones from their
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.config import MLPConfig, QMLPConfig, RunConfig, dump_config, parse_section, to_dict
+from trigdeploy.data.prepare import Prepared, prepare
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
+from trigdeploy.train.metrics import evaluate
+
+TORCH_MODELS = ("mlp", "seed_mlp", "qmlp")
+MODEL_FILES = {"mlp": "mlp.pt", "seed_mlp": "seed_mlp.pt", "qmlp": "qmlp.pt", "bdt": "bdt.json", "rf": "rf.joblib"}
+
+
+def _device(choice: str):
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise TrigdeployError("train.device: cuda requested but no CUDA device is available")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def build_torch_model(kind: str, n_inputs: int, cfg: MLPConfig):
+    from trigdeploy.models.mlp import build_mlp
+    from trigdeploy.models.qmlp import build_qmlp
+
+    if kind == "qmlp":
+        try:
+            return build_qmlp(n_inputs, cfg)
+        except ValueError as exc:
+            raise TrigdeployError(f"train.{exc}") from None
+    return build_mlp(n_inputs, cfg)
+
+
+def load_torch_model(path: Path):
+    """Rebuild a saved MLP/QAT MLP (``mlp.pt``, ``qmlp.pt``, ``seed_mlp.pt``) with its weights."""
+    import torch
+
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    cls = QMLPConfig if saved["kind"] == "qmlp" else MLPConfig
+    cfg = parse_section(cls, saved["config"], f"train.{saved['kind']}", str(path))
+    model = build_torch_model(saved["kind"], saved["n_inputs"], cfg)
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return model, saved
+
+
+def _save_torch(path: Path, model, kind: str, cfg: MLPConfig, features: list[str], fit_info: dict) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save({"kind": kind, "config": to_dict(cfg), "n_inputs": len(features), "features": features,
+                    "state_dict": model.state_dict(), "fit": fit_info}, tmp)
+
+
+def _curves(history: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, h in history.items():
+        epochs = [e["epoch"] for e in h]
+        ax_loss.plot(epochs, [e["train_loss"] for e in h], marker="o", label=name)
+        ax_auc.plot(epochs, [e["val_auc"] for e in h], marker="o", label=name)
+    ax_loss.set(xlabel="epoch", ylabel="training loss (weighted BCE)")
+    ax_auc.set(xlabel="epoch", ylabel="validation AUC")
+    for ax in (ax_loss, ax_auc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
+              on_batch=None) -> dict:
+    """Train every configured model of ``cfg`` into ``run_dir``; returns the metrics dict."""
+    import torch
+
+    from trigdeploy.train import nn as tnn
+    from trigdeploy.train import trees
+
+    tc = cfg.train
+    chosen = [m for m in ("mlp", "seed_mlp", "qmlp", "bdt", "rf") if getattr(tc, m) is not None]
+    if not chosen:
+        raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
+    if tc.qmlp is not None and tc.qmlp.init == "float":
+        if tc.mlp is None or tuple(tc.mlp.hidden) != tuple(tc.qmlp.hidden):
+            raise TrigdeployError(
+                f"{cfg.source}: train.qmlp.init: float needs train.mlp with the same hidden layers "
+                f"(mlp {tc.mlp.hidden if tc.mlp else None}, qmlp {tc.qmlp.hidden})"
+            )
+    run_dir = Path(run_dir)
+    (run_dir / "metrics.json").unlink(missing_ok=True)  # the run is incomplete from here on
+    ckpt_dir = run_dir / "checkpoints"
+    if not resume:
+        for f in ckpt_dir.glob("*.ckpt"):
+            f.unlink()
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = _device(tc.device)
+    t_start = time.perf_counter()
+    prepared: Prepared = prepare(cfg, run_dir, progress=progress)
+    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    x_val, y_val = prepared.arrays("val")
+    x_test, y_test = prepared.arrays("test")
+    state_path = run_dir / "train_state.json"
+    done: dict = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
+    metrics: dict = {}
+    histories: dict[str, list[dict]] = {}
+    trained_models: dict = {}
+    for name in chosen:
+        mcfg = getattr(tc, name)
+        model_path = run_dir / MODEL_FILES[name]
+        scores_path = run_dir / "predictions" / f"{name}.npz"
+        if name in done and model_path.exists() and scores_path.exists():
+            entry = done[name]
+            if name in TORCH_MODELS:
+                trained_models[name], _ = load_torch_model(model_path)
+                histories[name] = entry["history"]
+        else:
+            if name in TORCH_MODELS:
+                torch.manual_seed(cfg.seed)
+                model = build_torch_model("qmlp" if name == "qmlp" else "mlp", len(prepared.features), mcfg)
+                if name == "qmlp" and mcfg.init == "float":
+                    from trigdeploy.models.mlp import copy_linear_weights
+
+                    copy_linear_weights(trained_models["mlp"], model)
+                result = tnn.fit(name, model, prepared, mcfg, seed=cfg.seed, device=device,
+                                 checkpoint=ckpt_dir / f"{name}.ckpt", resume=resume, progress=progress,
+                                 on_batch=on_batch)
+                model.cpu()
+                trained_models[name] = model
+                info = {"seconds": result.seconds, "rows_seen": result.rows_seen, "best_epoch": result.best_epoch,
+                        "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
+                        "epochs_run": len(result.history), "resumed_from": result.resumed_from,
+                        "device": str(device)}
+                _save_torch(model_path, model, name if name != "seed_mlp" else "mlp", mcfg, prepared.features, info)
+                s_val = tnn.predict(model, x_val, torch.device("cpu"))
+                s_test = tnn.predict(model, x_test, torch.device("cpu"))
+                histories[name] = result.history
+                entry = {"info": info, "history": result.history}
+            elif name == "bdt":
+                model, info = trees.fit_bdt(prepared, mcfg, cfg.seed)
+                with atomic_path(model_path) as tmp:
+                    model.get_booster().save_model(tmp)
+                s_val, s_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+                entry = {"info": info}
+            else:
+                import joblib
+
+                model, info = trees.fit_rf(prepared, mcfg, cfg.seed, tc.threads)
+                with atomic_path(model_path) as tmp:
+                    joblib.dump(model, tmp)
+                s_val, s_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+                entry = {"info": info}
+            scores_path.parent.mkdir(exist_ok=True)
+            with atomic_path(scores_path) as tmp:
+                np.savez(tmp, val=s_val, test=s_test, test_rows=prepared.rows("test"), val_rows=prepared.rows("val"))
+            done[name] = entry
+            write_json_atomic(state_path, done)
+            (ckpt_dir / f"{name}.ckpt").unlink(missing_ok=True)
+        scores = np.load(scores_path)
+        m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
+        m.update(training=done[name]["info"], model_file=MODEL_FILES[name])
+        metrics[name] = m
+        if progress:
+            print(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
+    if histories:
+        _curves(histories, run_dir / "training_curves.png")
+    report = prepared.report
+    run_info = {
+        "name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
+        "label_is_function_of_inputs": report["label_is_function_of_inputs"],
+        "class_counts": report["class_counts"], "seconds": time.perf_counter() - t_start,
+        "versions": _versions(), "device": str(device),
+    }
+    if report["label_is_function_of_inputs"]:
+        run_info["warning"] = ("the label is a cut on input features "
+                               f"({', '.join(report['label_function_of'])}): metrics measure how well a model "
+                               "reproduces the cut, not physics")
+        for m in metrics.values():
+            m["label_is_function_of_inputs"] = True
+    write_json_atomic(run_dir / "run.json", run_info)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return metrics

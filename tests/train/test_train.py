@@ -1,0 +1,158 @@
+"""End-to-end training on a few thousand rows: every model, resume equality, reproducibility, SMOTE."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from trigdeploy.config import ToptagGenConfig, apply_overrides, parse_config
+from trigdeploy.data.generate import write_toptag
+from trigdeploy.data.prepare import prepare
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.train import trees
+from trigdeploy.train.run import load_torch_model, train_run
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("train") / "t.h5"
+    write_toptag(ToptagGenConfig(jets=4000, seed=31, chunk_size=2000), path, progress=False)
+    return path
+
+
+def cfg_for(path, *overrides, models=None):
+    models = models or {
+        "mlp": {"hidden": [16, 8], "epochs": 3, "batch_size": 256, "checkpoint_every": 4},
+        "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"},
+        "bdt": {"n_estimators": 40, "max_depth": 3},
+    }
+    raw = {"name": "tiny", "seed": 5, "data": {"format": "hdf5", "files": [str(path)], "chunk_rows": 1000},
+           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
+           "train": {"device": "cpu", "threads": 1, **models}}
+    return parse_config(apply_overrides(raw, list(overrides)))
+
+
+@pytest.fixture(scope="module")
+def trained(data_file, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    metrics = train_run(cfg_for(data_file, "train.rf={n_estimators: 20, max_depth: 6}"), run, progress=False)
+    return run, metrics
+
+
+def test_run_directory_complete(trained):
+    run, metrics = trained
+    for name in ("config.yaml", "features.json", "splits.npz", "preprocess.json", "mlp.pt", "qmlp.pt", "bdt.json",
+                 "rf.joblib", "metrics.json", "run.json", "training_curves.png"):
+        assert (run / name).is_file(), name
+    assert not list((run / "checkpoints").glob("*.ckpt"))  # removed once a model is final
+    on_disk = json.loads((run / "metrics.json").read_text())
+    assert set(on_disk) == {"mlp", "qmlp", "bdt", "rf"}
+    for name, m in on_disk.items():
+        assert set(m["rejection"]) == {"eff_S=0.3", "eff_S=0.5"}
+        assert {"f1", "youden", "eff_S=0.3", "eff_S=0.5", "acc_B=0.01"} <= set(m["thresholds"])
+        assert m["training"]["rows_seen"] > 0 and m["training"]["seconds"] > 0
+        # substructure features separate top from QCD far better than chance on 4000 jets
+        assert m["auc"] > 0.85, (name, m["auc"])
+    bdt = json.loads((run / "bdt.json").read_text())
+    assert "learner" in bdt  # XGBoost's own JSON model format
+
+
+def test_saved_models_reload_to_same_scores(trained):
+    import torch
+
+    from trigdeploy.train.nn import predict
+
+    run, _ = trained
+    scores = np.load(run / "predictions" / "qmlp.npz")
+    from trigdeploy.data.scaling import Standardizer
+
+    model, saved = load_torch_model(run / "qmlp.pt")
+    x = np.load(next((run / "cache").iterdir()) / "features.npy")[scores["test_rows"]]
+    xs = Standardizer.load(run / "preprocess.json").transform(x)
+    np.testing.assert_array_equal(predict(model, xs, torch.device("cpu")), scores["test"])
+    assert saved["features"] == json.loads((run / "features.json").read_text())["features"]
+
+
+def test_same_seed_same_auc(data_file, trained, tmp_path):
+    run, metrics = trained
+    again = train_run(cfg_for(data_file, "train.rf={n_estimators: 20, max_depth: 6}"), tmp_path, progress=False)
+    for name in ("mlp", "qmlp", "bdt", "rf"):
+        assert again[name]["auc"] == pytest.approx(metrics[name]["auc"], abs=1e-6), name  # CPU, same threads
+
+
+def test_resume_after_kill_equals_uninterrupted(data_file, tmp_path):
+    models = {"mlp": {"hidden": [16, 8], "epochs": 3, "batch_size": 256, "checkpoint_every": 4}}
+    full = train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, batch):
+        if epoch == 1 and batch == 4:  # one batch after the checkpoint at batch 4 of epoch 2: lost work
+            raise Killed
+
+    run = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train_run(cfg_for(data_file, models=models), run, progress=False, on_batch=kill)
+    assert (run / "checkpoints" / "mlp.ckpt").exists()
+    assert not (run / "metrics.json").exists()  # an interrupted run does not look complete
+    resumed = train_run(cfg_for(data_file, models=models), run, resume=True, progress=False)
+    assert resumed["mlp"]["training"]["resumed_from"] == {"epoch": 1, "batch": 4}
+    assert resumed["mlp"]["auc"] == pytest.approx(full["mlp"]["auc"], abs=1e-9)
+    a = np.load(tmp_path / "full" / "predictions" / "mlp.npz")["test"]
+    b = np.load(run / "predictions" / "mlp.npz")["test"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_smote_touches_training_rows_only(data_file, tmp_path):
+    cfg = cfg_for(data_file)
+    prepared = prepare(cfg, tmp_path, progress=False)
+    # make training imbalanced by keeping 1 signal in 4, then oversample
+    x_train, y_train = prepared.arrays("train")
+    x_val, y_val = prepared.arrays("val")
+    x_test, y_test = prepared.arrays("test")
+    codes_before = prepared.codes.copy()
+    train_sig = prepared.rows("train")[y_train == 1]
+    prepared.codes[train_sig[: 3 * len(train_sig) // 4]] = 255
+    x, y, info = trees.training_arrays(prepared, 10**9, True, seed=1)
+    n_train = int((prepared.codes == 0).sum())
+    assert info["smote_added"] == len(y) - n_train > 0
+    assert y.mean() == pytest.approx(0.5)
+    # the original training rows come first, unchanged; held-out rows are not among the inputs
+    kept_x, _ = prepared.arrays("train")
+    np.testing.assert_array_equal(x[:n_train], kept_x)
+    held_out = {r.tobytes() for r in np.concatenate([x_val, x_test])}
+    assert not any(r.tobytes() in held_out for r in x[n_train:])
+    np.testing.assert_array_equal(prepared.arrays("val")[0], x_val)
+    prepared.codes[:] = codes_before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.qmlp.hidden=[32, 8]"], "train.qmlp.init: float needs train.mlp with the same hidden layers"),
+        (["train.qmlp.batchnorm=true", "train.qmlp.init=scratch"], "batchnorm is not supported in the QAT twin"),
+        (["train.qmlp.activation=gelu", "train.qmlp.init=scratch"], "only relu"),
+        (["train.device=cuda"], "cuda requested but no CUDA device"),
+    ],
+    ids=["qmlp-shape", "qmlp-bn", "qmlp-gelu", "no-cuda"],
+)
+def test_bad_training_config(data_file, tmp_path, overrides, message):
+    import torch
+
+    if "train.device=cuda" in overrides and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(TrigdeployError, match=message):
+        train_run(cfg_for(data_file, *overrides), tmp_path, progress=False)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_no_model_configured(data_file, tmp_path):
+    raw = cfg_for(data_file, models={"bdt": {"n_estimators": 5}})
+    import dataclasses
+
+    cfg = dataclasses.replace(raw, train=dataclasses.replace(raw.train, bdt=None))
+    with pytest.raises(TrigdeployError, match="no model to train"):
+        train_run(cfg, tmp_path, progress=False)
