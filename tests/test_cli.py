@@ -54,7 +54,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["data", "--config", "{tmp}/none.yaml"], "config file not found"),
         (["data", "--config", "{cfg}", "--set", "data.nope=1"], "unknown key 'data.nope'"),
         (["data", "--config", "{cfg}", "--set", "data.generate.toptag.jets=x"], "expected int, got str 'x'"),
-        (["train", "--config", "{cfg}"], "trigdeploy train: not implemented yet (issue #4)"),
+        (["train", "--config", "{cfg}"], "no model to train"),
         (["train", "--config", "{cfg}", "--set", "bogus=1"], "unknown key 'bogus'"),
         (["export", "--run", "{tmp}"], "trigdeploy export: not implemented yet (issue #5)"),
         (["csim", "--run", "{tmp}"], "trigdeploy csim: not implemented yet (issue #6)"),
@@ -64,7 +64,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
-         "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-pending",
+         "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
          "train-validates-config", "export-pending", "csim-pending", "bench-pending", "train-no-config",
          "no-verb", "unknown-verb"],
 )

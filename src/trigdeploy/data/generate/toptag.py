@@ -3,22 +3,27 @@
 Not a parton shower, but built from the physics that makes top tagging hard:
 
 * **Top jets**: t → b W⁺, W → q q̄′, exact two-body decays with Breit–Wigner masses, boosted to
-  the jet pT; each decay quark may radiate once (Sudakov-sampled, angular range 0.4), so the
-  three prongs get substructure and the jet mass a low tail from radiation and prongs outside
-  the cone. Kept only if b, q and q̄′ lie within ΔR < 0.8 of the jet axis (as in the reference
-  dataset's truth matching).
+  the jet pT; each decay quark may radiate once (Sudakov-sampled, up to ΔR 0.8), and 20 % of b
+  quarks decay semileptonically, the neutrino taking 10–50 % of the b energy out of the jet.
+  Kept only if b, q and q̄′ lie within ΔR < 0.8 of the jet axis (the reference dataset's truth
+  matching).
 * **QCD jets**: a quark or gluon (colour factor C_F or C_A) whose hardest splitting is drawn from
   the double-logarithmic Sudakov (with its hard-collinear term), ρ = m²/(p_T R)², with z from
   the soft 1/z spectrum; each daughter may split again inside the parent's opening angle
   (angular ordering). A falling mass spectrum with a real tail of two- and three-prong jets.
+* **Soft radiation** in both: independent soft gluons, dP ∝ α_s C/π dz/z dθ/θ, up to the jet
+  radius, each taking its energy from its emitter.
 * **Hadronisation**: each parton becomes a Poisson number of massless particles (mean growing
   with ln E, larger for gluons), energy fractions from a Gamma(0.8) Dirichlet, transverse
   momentum relative to the parton ~ Rayleigh(0.3 GeV).
-* **Underlying event** (Poisson soft particles over the cone) and **calorimeter-like smearing**
-  (σ/E = 50 %/√E ⊕ 5 %), a 0.3 GeV constituent threshold.
+* **Underlying event** (Poisson soft particles over the cone) and **detector response**:
+  σ/E = 50 %/√E ⊕ 5 %; neutral particles (35 %) take the direction of their 0.1 × 0.1
+  calorimeter cell; a 0.3 GeV constituent threshold.
 
 The jet is every particle within ΔR < 0.8 of the summed axis; accepted if 550 < pT < 650 GeV and
-|η| < 2. Constituents are pT-ordered, truncated/zero-padded to 200.
+|η| < 2. Constituents are pT-ordered, truncated/zero-padded to 200. Measured on 16k jets: mass
+alone gives AUC ≈ 0.90, a BDT on the 14 ``toptag_jet`` features ≈ 0.98 (published taggers on
+the real dataset: 0.972–0.986).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from trigdeploy.data import kinematics as kin
 
 R_JET = 0.8
 PT_MIN, PT_MAX, ETA_MAX = 550.0, 650.0, 2.0
-ALPHA_S = 0.14
+ALPHA_S = 0.11
 C_F, C_A = 4.0 / 3.0, 3.0
 M_TOP, W_TOP = 172.5, 1.4
 M_W, W_W = 80.4, 2.1
@@ -41,6 +46,15 @@ UE_MEAN = 4.0          # mean underlying-event particles in the cone
 KT_HAD = 0.30          # GeV, hadronisation transverse momentum scale
 GAMMA_SHAPE = 0.8      # Dirichlet shape of hadron energy fractions
 PT_THRESHOLD = 0.3     # GeV, constituent threshold
+NEUTRAL_FRACTION = 0.35  # photons + neutral hadrons: measured by the calorimeter only
+TOWER = 0.1            # calorimeter cell size in eta and phi (neutral directions are cell centres)
+TOP_FSR_R = 0.8        # angular range of radiation off the top decay quarks
+N_SOFT = 8             # slots for soft gluon emissions per jet
+SOFT_RATE = 2.0        # mean soft emissions per unit colour factor (α_s C/π ∫dz/z ∫dθ/θ)
+SOFT_Z = (0.01, 0.15)  # energy-fraction range of soft emissions (log-uniform: dz/z)
+SOFT_THETA = 0.02      # smallest angle of a soft emission (log-uniform up to the jet radius)
+B_SEMILEPTONIC = 0.2   # b → c ℓ ν: the neutrino takes a fraction of the b energy out of the jet
+NU_FRACTION = (0.1, 0.5)
 
 
 def _sudakov_rho(rng: np.random.Generator, colour: np.ndarray, rho_max: float = 0.2) -> np.ndarray:
@@ -93,8 +107,11 @@ def _top_partons(rng: np.random.Generator, n: int, pt, eta, phi):
     # massless partons along the quark directions for the shower
     pmag = np.linalg.norm(quarks[..., 1:], axis=-1, keepdims=True)
     quarks_ml = np.concatenate([pmag, quarks[..., 1:]], axis=-1)
+    semileptonic = rng.uniform(size=n) < B_SEMILEPTONIC
+    visible = np.where(semileptonic, 1.0 - rng.uniform(*NU_FRACTION, n), 1.0)
+    quarks_ml[:, 0] *= visible[:, None]
     colour = np.full((n, 3), C_F)
-    hard, soft, _ = _split(rng, quarks_ml, colour, np.full((n, 3), 0.4))
+    hard, soft, _ = _split(rng, quarks_ml, colour, np.full((n, 3), TOP_FSR_R))
     partons = np.concatenate([hard, soft], axis=1)
     colours = np.concatenate([colour, np.full((n, 3), C_A)], axis=1)
     return partons, colours, top, quarks
@@ -117,25 +134,67 @@ def _qcd_partons(rng: np.random.Generator, n: int, pt, eta, phi):
     return partons, colours
 
 
+def _soft_emissions(rng: np.random.Generator, partons: np.ndarray, colours: np.ndarray):
+    """Add independent soft gluons, dP ∝ α_s C/π dz/z dθ/θ, each taking energy from its emitter.
+
+    The emitter of each gluon is drawn with probability ∝ its colour factor; gluons go into
+    ``N_SOFT`` extra parton slots. This is the soft, wide-angle radiation that fills QCD jets
+    (and top jets) beyond their hardest splittings.
+    """
+    n, k = colours.shape
+    partons = partons.copy()
+    live = partons[..., 0] > 1.0
+    weight = np.where(live, colours, 0.0)
+    total = weight.sum(1)
+    count = np.minimum(rng.poisson(SOFT_RATE * total / C_A), N_SOFT)
+    cum = np.cumsum(weight, 1) / np.where(total > 0, total, 1.0)[:, None]
+    soft = np.zeros((n, N_SOFT, 4))
+    rows = np.arange(n)
+    lo, hi = np.log(SOFT_Z[0]), np.log(SOFT_Z[1])
+    for j in range(N_SOFT):
+        active = j < count
+        emitter = np.minimum((rng.uniform(size=n)[:, None] > cum).sum(1), k - 1)
+        parent = partons[rows, emitter]
+        e = parent[:, 0]
+        z = np.exp(rng.uniform(lo, hi, n))
+        theta = np.exp(rng.uniform(np.log(SOFT_THETA), np.log(R_JET), n))
+        direction = kin.tilt(parent[:, 1:] / np.clip(e, 1e-12, None)[:, None], theta,
+                             rng.uniform(-np.pi, np.pi, n))
+        ok = active & (e > 1.0)
+        soft[:, j, 0] = np.where(ok, z * e, 0.0)
+        soft[:, j, 1:] = np.where(ok[:, None], (z * e)[:, None] * direction, 0.0)
+        partons[rows, emitter] = np.where(ok[:, None], parent * (1.0 - z)[:, None], parent)
+    return np.concatenate([partons, soft], 1), np.concatenate([colours, np.full((n, N_SOFT), C_A)], 1)
+
+
 def _hadronise(rng: np.random.Generator, partons: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """Particles (n, K*N_HADRONS, 4) from partons (n, K, 4); empty slots are zero."""
+    """Particles (n, max multiplicity, 4) from partons (n, K, 4); empty slots are zero.
+
+    Works on the flat list of all particles of the chunk (no padding per parton), then
+    scatters them into one row per jet.
+    """
+    n, k = colours.shape
     e = partons[..., 0]
     live = e > 1.0
-    mean = np.where(live, 1.0 + 2.1 * np.log(np.clip(e, 1.0, None) / 1.0), 0.0)
+    mean = np.where(live, 1.0 + 2.1 * np.log(np.clip(e, 1.0, None)), 0.0)
     mean *= np.where(colours > 2, 1.45, 1.0)
-    mult = np.clip(rng.poisson(mean), np.where(live, 1, 0), N_HADRONS)
-    slot = np.arange(N_HADRONS)
-    occupied = slot[None, None, :] < mult[..., None]
-    w = rng.gamma(GAMMA_SHAPE, size=occupied.shape) * occupied
-    frac = w / np.clip(w.sum(-1, keepdims=True), 1e-12, None)
-    energy = frac * e[..., None]
-    kt = rng.rayleigh(KT_HAD, size=energy.shape)
+    mult = np.clip(rng.poisson(mean), np.where(live, 1, 0), N_HADRONS).ravel()
+    parent = np.repeat(np.arange(n * k), mult)  # jet-major: parent // k is the jet
+    w = rng.gamma(GAMMA_SHAPE, size=len(parent))
+    sums = np.bincount(parent, weights=w, minlength=n * k)
+    e_flat = e.ravel()
+    energy = w / np.where(sums > 0, sums, 1.0)[parent] * e_flat[parent]
+    kt = rng.rayleigh(KT_HAD, size=len(parent))
     angle = np.clip(kt / np.clip(energy, 1e-6, None), 0.0, 1.2)
-    n = partons[..., 1:] / np.clip(e, 1e-12, None)[..., None]
-    n = np.broadcast_to(n[..., None, :], energy.shape + (3,))
-    direction = kin.tilt(n, angle, rng.uniform(-np.pi, np.pi, energy.shape))
-    p4 = np.concatenate([energy[..., None], energy[..., None] * direction], -1)
-    return p4.reshape(p4.shape[0], -1, 4)
+    axis = partons.reshape(-1, 4)[parent, 1:] / np.clip(e_flat[parent], 1e-12, None)[:, None]
+    direction = kin.tilt(axis, angle, rng.uniform(-np.pi, np.pi, len(parent)))
+    per_jet = mult.reshape(n, k).sum(1)
+    jet = parent // k
+    position = np.arange(len(parent)) - np.repeat(np.cumsum(per_jet) - per_jet, per_jet)
+    out = np.zeros((n, max(int(per_jet.max(initial=0)), 1), 4))
+    out[jet, position, 0] = energy
+    out[jet, position, 1:] = energy[:, None] * direction
+    return out
 
 
 def _underlying_event(rng: np.random.Generator, n: int, eta, phi) -> np.ndarray:
@@ -149,10 +208,22 @@ def _underlying_event(rng: np.random.Generator, n: int, eta, phi) -> np.ndarray:
 
 
 def _smear(rng: np.random.Generator, p4: np.ndarray) -> np.ndarray:
+    """Energy resolution for all particles; neutral ones get the direction of their calorimeter cell."""
     e = p4[..., 0]
     sigma = np.sqrt(0.25 / np.clip(e, 1e-6, None) + 0.05**2)
     scale = np.clip(1.0 + sigma * rng.standard_normal(e.shape), 0.0, None)
-    return p4 * scale[..., None]
+    p4 = p4 * scale[..., None]
+    if TOWER > 0:
+        neutral = (rng.uniform(size=e.shape) < NEUTRAL_FRACTION) & (e > 0)
+        pt, eta, phi = kin.pt(p4), kin.eta(p4), kin.phi(p4)
+        eta_c = (np.floor(eta / TOWER) + 0.5) * TOWER
+        phi_c = (np.floor(phi / TOWER) + 0.5) * TOWER
+        e_new = p4[..., 0]
+        pt_c = e_new / np.cosh(eta_c)  # massless, energy kept
+        tower = kin.from_pt_eta_phi_m(pt_c, eta_c, phi_c, 0.0)
+        p4 = np.where(neutral[..., None], tower, p4)
+        del pt, eta, phi
+    return p4
 
 
 def _cluster(particles: np.ndarray, n_constituents: int):
@@ -184,6 +255,7 @@ def _propose(rng: np.random.Generator, n: int, signal: bool, n_constituents: int
     else:
         partons, colours = _qcd_partons(rng, n, pt, eta, phi)
         top = np.zeros((n, 4))
+    partons, colours = _soft_emissions(rng, partons, colours)
     particles = np.concatenate([_hadronise(rng, partons, colours), _underlying_event(rng, n, eta, phi)], axis=1)
     particles = _smear(rng, particles)
     jet, const, _ = _cluster(particles, n_constituents)
