@@ -19,7 +19,7 @@ help:
 	@echo "make test        set up and run the test suite"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
-	@echo "make train       train the models of CONFIG          [not implemented yet: issue #4]"
+	@echo "make train       prepare the data and train every model of CONFIG into RUN"
 	@echo "make export-hls  export RUN ($(RUN)) to ONNX/QONNX/hls4ml/conifer [not implemented yet: issue #5]"
 	@echo "make csim        C-simulate RUN's firmware            [not implemented yet: issue #6]"
 	@echo "make bench       benchmark RUN                        [not implemented yet: issue #7]"
@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Every stage that exists so far; train, export-hls, csim and bench join as they land.
-demo: data prepare
-	@echo "demo: data generated and prepared in $(RUN); training and later stages are not implemented yet (see README)"
+demo: data train
+	@echo "demo: data generated and models trained in $(RUN) (metrics.json); export, csim and bench are not implemented yet (see README)"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -8,7 +8,8 @@ Thresholds are chosen on the validation split and evaluated on the test split:
 * ``acc_B=x``: the threshold that accepts a fraction x of background (a rate budget).
 
 Background rejection is 1/ε_B at a signal efficiency ε_S, read off the test ROC curve by linear
-interpolation (the HEP convention for taggers).
+interpolation (the HEP convention for taggers). It cannot exceed the number of test background
+events, and its statistical error is ~1/√(events passing): ``rejection_limit`` records the count.
 """
 
 from __future__ import annotations
@@ -103,10 +104,13 @@ def choose_thresholds(y_val: np.ndarray, s_val: np.ndarray, efficiencies, accept
 def evaluate(y_val, s_val, y_test, s_test, efficiencies=(0.3, 0.5), acceptances=(0.01,)) -> dict:
     """AUC and rejections on test; thresholds from validation, metrics at each on test."""
     thresholds = choose_thresholds(y_val, s_val, efficiencies, acceptances)
+    n_bkg = int((y_test == 0).sum())
     return {
         "auc": roc_auc(y_test, s_test),
         "auc_val": roc_auc(y_val, s_val),
         "rejection": {f"eff_S={e:g}": rejection_at(y_test, s_test, e) for e in (0.3, 0.5, *efficiencies)},
+        # a rejection above ~n_background/10 rests on fewer than 10 background events
+        "rejection_limit": {"n_background_test": n_bkg, "max_measurable": float(n_bkg)},
         "thresholds": {name: at_threshold(y_test, s_test, t) for name, t in thresholds.items()},
         "n_test": int(len(y_test)),
     }

@@ -147,7 +147,8 @@ def fit(
             if progress:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}",
-                                rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}")
+                                rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}",
+                                refresh=False)
             if (b + 1) % cfg.checkpoint_every == 0:
                 save(epoch, b + 1)
             if on_batch is not None:
