@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from trigdeploy.errors import TrigdeployError
+
 
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
@@ -37,3 +39,15 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def require_input_file(path: Path, kind: str) -> Path:
+    """``path`` as a Path if it is a non-empty file; otherwise a one-line error naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise TrigdeployError(f"data file not found: {path}")
+    if not path.is_file():
+        raise TrigdeployError(f"data path is a directory, expected {kind}: {path}")
+    if path.stat().st_size == 0:
+        raise TrigdeployError(f"{path}: file is empty, expected {kind}")
+    return path

@@ -68,3 +68,13 @@ def test_prefetch_early_exit_stops_worker():
     assert next(it) == 0
     it.close()
     assert len(seen) < 10
+
+
+def test_table_without_rows(tmp_path):
+    import tables
+
+    _table(tmp_path / "e.h5", 0, 3)  # pandas refuses to write an empty table: empty it afterwards
+    with tables.open_file(tmp_path / "e.h5", "a") as f:
+        f.root.table.table.remove_rows(0, 3)
+    with pytest.raises(TrigdeployError, match="e.h5: no rows"):
+        Dataset(DataConfig(format="hdf5", files=(str(tmp_path / "e.h5"),)))

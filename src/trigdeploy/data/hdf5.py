@@ -15,6 +15,7 @@ import numpy as np
 import tables
 
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import require_input_file
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,8 @@ class HDF5Table:
     """
 
     def __init__(self, path: str | Path, key: str = "table"):
-        self.path = Path(path)
+        self.path = require_input_file(Path(path), "an HDF5 file")
         self.key = key.strip("/")
-        if not self.path.exists():
-            raise TrigdeployError(f"data file not found: {self.path}")
-        if not self.path.is_file():
-            raise TrigdeployError(f"data path is a directory, expected an HDF5 file: {self.path}")
-        if self.path.stat().st_size == 0:
-            raise TrigdeployError(f"{self.path}: file is empty, expected an HDF5 file")
         try:
             self._file = tables.open_file(str(self.path), mode="r")
         except Exception as exc:  # PyTables raises HDF5ExtError/OSError/ValueError for bad files

@@ -211,6 +211,7 @@ class Prepared:
     codes: np.ndarray            # split code per row (UNUSED for rows dropped by selection/NaN)
     cache_dir: Path
     report: dict = field(default_factory=dict)
+    cache_built: bool = False   # this call streamed the files (False: the cache was reused)
 
     def _open(self) -> tuple[np.ndarray, np.ndarray]:
         x = np.lib.format.open_memmap(self.cache_dir / "features.npy", mode="r")
@@ -331,6 +332,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
 
         key = _cache_key(cfg, ds.files)
         cache_dir = run_dir / "cache" / key
+        cache_built = not (cache_dir / "meta.json").exists()
         counts = _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, where, progress)
 
     for split in SPLITS:
@@ -365,7 +367,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     scaler.save(run_dir / "preprocess.json", extra={"feature_kind": cfg.features.kind,
                                                     "features_config": to_dict(cfg.features),
                                                     "derived": dict(cfg.data.derived)})
-    return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report)
+    return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built)
 
 
 def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, where, progress) -> dict:

@@ -17,6 +17,7 @@ import uproot
 
 from trigdeploy.config import CollectionConfig
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import require_input_file
 
 
 def _is_jagged(branch) -> bool:
@@ -28,13 +29,7 @@ class ROOTTree:
 
     def __init__(self, path: str | Path, tree: str, flat: tuple[str, ...] = (),
                  collections: dict[str, CollectionConfig] | None = None):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise TrigdeployError(f"data file not found: {self.path}")
-        if not self.path.is_file():
-            raise TrigdeployError(f"data path is a directory, expected a ROOT file: {self.path}")
-        if self.path.stat().st_size == 0:
-            raise TrigdeployError(f"{self.path}: file is empty, expected a ROOT file")
+        self.path = require_input_file(Path(path), "a ROOT file")
         try:
             self._file = uproot.open(self.path)
         except Exception as exc:  # uproot raises ValueError/OSError/struct errors on bad files

@@ -133,6 +133,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
     device = _device(tc.device)
     t_start = time.perf_counter()
     prepared: Prepared = prepare(cfg, run_dir, progress=progress)
+    data_stage_seconds = time.perf_counter() - t_start
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     x_val, y_val = prepared.arrays("val")
     x_test, y_test = prepared.arrays("test")
@@ -205,6 +206,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
         "name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
         "label_is_function_of_inputs": report["label_is_function_of_inputs"],
         "class_counts": report["class_counts"], "seconds": time.perf_counter() - t_start,
+        "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built,
         "versions": _versions(), "device": str(device),
     }
     if report["label_is_function_of_inputs"]:
