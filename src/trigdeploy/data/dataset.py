@@ -55,6 +55,7 @@ class Dataset:
         self.n_rows = int(self.offsets[-1])
         self.columns: list[str] = list(self.readers[0].columns)
         if self.n_rows == 0:
+            self.close()
             raise TrigdeployError(f"{', '.join(self.files)}: no rows (empty table/tree)")
 
     def _open(self, path: str):
