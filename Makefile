@@ -20,7 +20,7 @@ help:
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
-	@echo "make export-hls  export RUN ($(RUN)) to ONNX/QONNX/hls4ml/conifer [not implemented yet: issue #5]"
+	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (float PTQ and conifer: issue #5)"
 	@echo "make csim        C-simulate RUN's firmware            [not implemented yet: issue #6]"
 	@echo "make bench       benchmark RUN                        [not implemented yet: issue #7]"
 
@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Every stage that exists so far; train, export-hls, csim and bench join as they land.
-demo: data train
-	@echo "demo: data generated and models trained in $(RUN) (metrics.json); export, csim and bench are not implemented yet (see README)"
+demo: data train export-hls
+	@echo "demo: data, models ($(RUN)/metrics.json), ONNX/QONNX and hls4ml projects (export/, firmware/); csim and bench are not implemented yet (see README)"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -51,7 +51,7 @@ train: $(STAMP)
 	$(TD) train --config $(CONFIG) $(if $(DATA),--data $(DATA))
 
 export-hls: $(STAMP)
-	$(TD) export --run $(RUN)
+	$(TD) export --run $(RUN) $(if $(TARGET),--target $(TARGET))
 
 csim: $(STAMP)
 	$(TD) csim --run $(RUN)

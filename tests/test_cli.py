@@ -56,7 +56,9 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["data", "--config", "{cfg}", "--set", "data.generate.toptag.jets=x"], "expected int, got str 'x'"),
         (["train", "--config", "{cfg}"], "no model to train"),
         (["train", "--config", "{cfg}", "--set", "bogus=1"], "unknown key 'bogus'"),
-        (["export", "--run", "{tmp}"], "trigdeploy export: not implemented yet (issue #5)"),
+        (["export", "--run", "{tmp}"], "is incomplete (no metrics.json): run trigdeploy train first"),
+        (["export", "--run", "{tmp}/nope"], "run directory not found"),
+        (["export", "--run", "{tmp}", "--target", "{tmp}/t.yaml"], "export target file not found"),
         (["csim", "--run", "{tmp}"], "trigdeploy csim: not implemented yet (issue #6)"),
         (["bench", "--run", "{tmp}"], "trigdeploy bench: not implemented yet (issue #7)"),
         (["train"], "the following arguments are required: --config"),
@@ -65,7 +67,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
     ],
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
          "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
-         "train-validates-config", "export-pending", "csim-pending", "bench-pending", "train-no-config",
+         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-pending", "bench-pending", "train-no-config",
          "no-verb", "unknown-verb"],
 )
 def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):

@@ -50,7 +50,8 @@ OPTION_HELP = {
 }
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
-PENDING_STAGES = {"export": 5, "csim": 6, "bench": 7}
+PENDING_STAGES = {"csim": 6, "bench": 7}
+DEFAULT_TARGET = Path("export/targets/default.yaml")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
     export.add_argument("--run", required=True, help="run directory")
-    export.add_argument("--target", help="export target file in export/")
+    export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
     for verb, help_ in (("csim", "C-simulate the exported firmware against the references"),
                         ("bench", "physics, latency and resource benchmarks of a run")):
         p = verbs.add_parser(verb, parents=[common], help=help_)
@@ -169,6 +170,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from trigdeploy.config import load_target
+    from trigdeploy.convert.export import export_run
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise TrigdeployError(f"run directory not found: {run_dir}")
+    target = load_target(args.target or DEFAULT_TARGET)
+    manifest = export_run(run_dir, target, progress=not args.quiet)
+    print(json.dumps({"export": str(Path("export") / run_dir.name), "models": sorted(manifest["models"]),
+                      "not_exported": sorted(manifest["not_exported"])}, sort_keys=True))
+    return 0
+
+
 def _cmd_pending(args: argparse.Namespace) -> int:
     if getattr(args, "config", None):
         load_config(args.config, args.overrides, args.data)  # still validate what we were given
@@ -187,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_prepare(args)
         if args.verb == "train":
             return _cmd_train(args)
+        if args.verb == "export":
+            return _cmd_export(args)
         return _cmd_pending(args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)

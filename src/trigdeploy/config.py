@@ -469,3 +469,44 @@ def load_config(
 def dump_config(cfg: RunConfig) -> str:
     """The resolved config as YAML, saved next to every artifact."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Export targets (export/targets/*.yaml): hls4ml's own key names
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HLS4MLTarget:
+    """hls4ml project settings, with hls4ml's key names (``Part``, ``ClockPeriod``, …)."""
+
+    Part: str = "xcvu13p-flga2577-2-e"
+    ClockPeriod: float = 5.0
+    IOType: Literal["io_parallel"] = "io_parallel"
+    Backends: tuple[Literal["Vitis", "Vivado"], ...] = ("Vitis", "Vivado")
+    ReuseFactor: int = 1
+    Strategy: Literal["Latency", "Resource"] = "Latency"
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """What ``trigdeploy export`` produces for a run and for which device."""
+
+    hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
+    onnx_opset: int = 18
+    testbench_events: int = 1000
+    source: str = field(default="", compare=False)
+
+
+def load_target(path: str | Path) -> ExportTarget:
+    """Read and validate an export target file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrigdeployError(f"export target file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TrigdeployError(f"{path}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise TrigdeployError(f"{path}: expected a YAML mapping at top level")
+    return dataclasses.replace(_build(ExportTarget, raw, "", str(path)), source=str(path))

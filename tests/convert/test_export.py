@@ -1,0 +1,150 @@
+"""Export: ONNX Runtime parity, QONNX parity, hls4ml C simulation bit-exact on the whole test split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from trigdeploy.config import ExportTarget, HLS4MLTarget, ToptagGenConfig, apply_overrides, parse_config
+from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
+from trigdeploy.convert.export import export_run, load_test_split
+from trigdeploy.data.generate import write_toptag
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.train.run import load_torch_model, train_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    base = tmp_path_factory.mktemp("export")
+    data = base / "t.h5"
+    write_toptag(ToptagGenConfig(jets=2500, seed=41, chunk_size=2500), data, progress=False)
+    raw = {"name": "exp", "seed": 3, "data": {"format": "hdf5", "files": [str(data)]},
+           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
+           "train": {"device": "cpu", "threads": 1,
+                     "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
+                     "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"}}}
+    run = base / "run"
+    train_run(parse_config(raw), run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("out")
+    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, source="test")
+    manifest = export_run(run_dir, target, root / "export", root / "firmware", progress=False)
+    return root, manifest
+
+
+def test_onnx_runtime_parity_whole_test_split(run_dir, exported):
+    root, manifest = exported
+    x, _ = load_test_split(run_dir)
+    model, _ = load_torch_model(run_dir / "mlp.pt")
+    onnx_path = root / "export" / "run" / "mlp.onnx"
+    # justified in to_onnx.LOGIT_TOLERANCE: float32 summation order only
+    p = to_onnx.parity(model, onnx_path, x)
+    assert p["ok"] and p["n_events"] == len(x) == manifest["test_events"] == 500
+    assert manifest["models"]["mlp"]["onnx"]["ort_parity"]["max_abs_diff_logit"] <= 1e-5
+    # dynamic batch axis: one event and all events give the same logits
+    np.testing.assert_array_equal(to_onnx.onnx_logits(onnx_path, x[:1]), to_onnx.onnx_logits(onnx_path, x)[:1])
+
+
+def test_qonnx_equals_brevitas_and_hls4ml_equals_qonnx(exported):
+    _, manifest = exported
+    q = manifest["models"]["qmlp"]
+    assert q["qonnx"]["parity_vs_brevitas"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0, "ok": True}
+    check = q["hls4ml"]["Vitis"]["csim_vs_qonnx"]
+    assert (check["n_events"], check["n_mismatch"], check["max_abs_diff"]) == (500, 0, 0.0)
+    assert q["input_port"]["hls"].startswith("ap_fixed<8,")
+    assert set(manifest["not_exported"]) == {"hls4ml_ptq", "conifer"}
+
+
+def test_project_is_a_vendor_handoff(exported):
+    root, manifest = exported
+    project = root / "firmware" / "run" / "qmlp_vitis"
+    for name in ("build_prj.tcl", "README.md", "firmware/myproject.cpp", "tb_data/tb_input_features.dat",
+                 "tb_data/tb_output_predictions.dat", "myproject_test.cpp"):
+        assert (project / name).is_file(), name
+    assert len((project / "tb_data" / "tb_input_features.dat").read_text().splitlines()) == 50
+    assert not list((root / "firmware" / "run").glob("*.partial"))
+    on_disk = json.loads((root / "export" / "run" / "manifest.json").read_text())
+    assert on_disk["models"]["qmlp"]["source"]["sha256"] == manifest["models"]["qmlp"]["source"]["sha256"]
+    assert (root / "export" / "run" / "preprocess.json").is_file()
+
+
+def test_check_catches_a_corrupted_reference(run_dir, exported, tmp_path):
+    root, _ = exported
+    x, _ = load_test_split(run_dir)
+    model, saved = load_torch_model(run_dir / "qmlp.pt")
+    quantizer = to_qonnx.input_quantizer(model)
+    m = to_qonnx.export_qonnx(model, saved["n_inputs"], tmp_path / "q.onnx", [])
+    xg = quantizer.quantize(x[:200])
+    ref = to_qonnx.execute(m, xg)
+    hm = to_hls4ml.convert(m, HLS4MLTarget(), "Vitis", tmp_path / "prj", quantizer, None, [])
+    assert to_hls4ml.check(hm, xg, ref)["n_mismatch"] == 0
+    corrupted = ref.copy()
+    corrupted[17] += quantizer.scale / 64  # one event off by less than any input step
+    result = to_hls4ml.check(hm, xg, corrupted)
+    assert (result["n_mismatch"], result["ok"]) == (1, False)
+
+
+def test_input_quantizer_grid(run_dir):
+    model, _ = load_torch_model(run_dir / "qmlp.pt")
+    q = to_qonnx.input_quantizer(model)
+    assert np.log2(q.scale) == round(np.log2(q.scale))
+    x = np.array([[0.0, q.scale * 0.5, q.scale * 1.5, 1e6, -1e6]], np.float32)
+    # round half to even, then saturate to the signed range
+    np.testing.assert_array_equal(q.quantize(x)[0], [0.0, 0.0, 2 * q.scale, (2 ** (q.bits - 1) - 1) * q.scale,
+                                                     -(2 ** (q.bits - 1)) * q.scale])
+
+
+def test_incomplete_run_is_refused(run_dir, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("metrics.json"))
+    with pytest.raises(TrigdeployError, match="incomplete \\(no metrics.json\\)"):
+        export_run(partial, ExportTarget(), tmp_path / "e", tmp_path / "f", progress=False)
+    assert not (tmp_path / "e").exists()
+
+
+def test_unsupported_input_quantizers_are_refused(run_dir):
+    """Brevitas' default float-scale quantizer (what hls4ml turns into inexact scale layers) and a model
+    without an input quantizer give a clear error instead of firmware."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from brevitas.nn import QuantIdentity
+        from brevitas.quant import Int8ActPerTensorFloat
+
+    model, _ = load_torch_model(run_dir / "qmlp.pt")
+    model[0] = QuantIdentity(act_quant=Int8ActPerTensorFloat, return_quant_tensor=True)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(64, model[1].in_features) * 3.7)  # calibrate the float scale
+    model.eval()
+    with pytest.raises(TrigdeployError, match="not a power of two"):
+        to_qonnx.input_quantizer(model)
+    model[0] = torch.nn.Identity()
+    with pytest.raises(TrigdeployError, match="not a QuantIdentity"):
+        to_qonnx.input_quantizer(model)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("hls4ml: {Part: x, Clock: 5}\n", "unknown key 'hls4ml.Clock'"), ("hls4ml: {Backends: [Quartus]}\n", "Backends"),
+     (None, "export target file not found")],
+    ids=["unknown-key", "bad-backend", "missing"],
+)
+def test_bad_target_file(tmp_path, content, message):
+    from trigdeploy.config import load_target
+
+    path = tmp_path / "t.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(TrigdeployError, match=message):
+        load_target(path)
