@@ -495,6 +495,10 @@ class ExportTarget:
     hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
     onnx_opset: int = 18
     testbench_events: int = 1000
+    ptq_width: int = 16
+    ptq_headroom_bits: int = 1
+    ptq_profile_rows: int = 20_000
+    ptq_max_auc_loss: float = 0.005
     source: str = field(default="", compare=False)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from trigdeploy.config import ExportTarget, HLS4MLTarget, ToptagGenConfig, apply_overrides, parse_config
 from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
-from trigdeploy.convert.export import export_run, load_test_split
+from trigdeploy.convert.export import export_run, load_split
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.train.run import load_torch_model, train_run
@@ -41,7 +41,7 @@ def exported(run_dir, tmp_path_factory):
 
 def test_onnx_runtime_parity_whole_test_split(run_dir, exported):
     root, manifest = exported
-    x, _ = load_test_split(run_dir)
+    x, _ = load_split(run_dir, "test")
     model, _ = load_torch_model(run_dir / "mlp.pt")
     onnx_path = root / "export" / "run" / "mlp.onnx"
     # justified in to_onnx.LOGIT_TOLERANCE: float32 summation order only
@@ -59,7 +59,7 @@ def test_qonnx_equals_brevitas_and_hls4ml_equals_qonnx(exported):
     check = q["hls4ml"]["Vitis"]["csim_vs_qonnx"]
     assert (check["n_events"], check["n_mismatch"], check["max_abs_diff"]) == (500, 0, 0.0)
     assert q["input_port"]["hls"].startswith("ap_fixed<8,")
-    assert set(manifest["not_exported"]) == {"hls4ml_ptq", "conifer"}
+    assert set(manifest["not_exported"]) == {"conifer"}
 
 
 def test_project_is_a_vendor_handoff(exported):
@@ -77,7 +77,7 @@ def test_project_is_a_vendor_handoff(exported):
 
 def test_check_catches_a_corrupted_reference(run_dir, exported, tmp_path):
     root, _ = exported
-    x, _ = load_test_split(run_dir)
+    x, _ = load_split(run_dir, "test")
     model, saved = load_torch_model(run_dir / "qmlp.pt")
     quantizer = to_qonnx.input_quantizer(model)
     m = to_qonnx.export_qonnx(model, saved["n_inputs"], tmp_path / "q.onnx", [])
@@ -148,3 +148,16 @@ def test_bad_target_file(tmp_path, content, message):
         path.write_text(content)
     with pytest.raises(TrigdeployError, match=message):
         load_target(path)
+
+
+def test_ptq_against_the_float_model(exported):
+    root, manifest = exported
+    ptq_entry = manifest["models"]["mlp"]["hls4ml_ptq"]
+    stats = ptq_entry["backends"]["Vitis"]["vs_float"]
+    assert stats["n_events"] == 500
+    # 16-bit results with 1 headroom bit: errors of a few LSBs (2^-10 ≈ 1e-3) per layer, summed over 3 layers
+    assert stats["max_abs_diff_logit"] < 0.05
+    assert abs(stats["auc_change"]) < 0.005
+    assert ptq_entry["overflow_on_test"] == []
+    assert ptq_entry["precisions"]["input_1"]["result"].endswith(",RND,SAT>")
+    assert (root / "firmware" / "run" / "mlp_vitis" / "README.md").is_file()

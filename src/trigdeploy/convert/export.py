@@ -2,6 +2,9 @@
 
 * float MLPs (``mlp``, ``seed_mlp``) → ``export/<run>/<model>.onnx``, ONNX Runtime parity on the
   whole test split;
+* the float trigger MLP (``mlp``) also → hls4ml by post-training quantization at profiled
+  per-layer precisions (``firmware/<run>/mlp_<backend>/``), with error statistics and the AUC
+  change against the float model on the whole test split and an overflow report;
 * the QAT MLP (``qmlp``) → ``export/<run>/qmlp.qonnx.onnx`` (QONNX parity with Brevitas on the
   test split) → one hls4ml project per backend in ``firmware/<run>/qmlp_<backend>/``, compiled
   and C-simulated on the whole test split against QONNX execution before it is moved into place;
@@ -14,8 +17,8 @@ An artifact that fails its check is not written; the export stops with the faili
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -26,10 +29,7 @@ from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
 
-PENDING = {
-    "hls4ml_ptq": "float MLP → hls4ml with profiled per-layer precision: not implemented yet (issue #5)",
-    "conifer": "XGBoost → conifer projects: not implemented yet (issue #5)",
-}
+PENDING = {"conifer": "XGBoost → conifer projects: not implemented yet (issue #5)"}
 
 
 def _sha256(path: Path) -> str:
@@ -48,8 +48,8 @@ def _versions() -> dict:
     return out
 
 
-def load_test_split(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test split: scaled features (float32) and labels, from its feature cache."""
+def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """One split of a finished run: scaled features (float32) and labels, from its feature cache."""
     metrics = run_dir / "metrics.json"
     if not metrics.is_file():
         raise TrigdeployError(f"run {run_dir} is incomplete (no metrics.json): run trigdeploy train first")
@@ -58,12 +58,69 @@ def load_test_split(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     if len(caches) != 1:
         raise TrigdeployError(f"run {run_dir}: expected one feature cache in {run_dir / 'cache'}, found {len(caches)}")
     codes = np.load(caches[0] / "codes.npy")
-    rows = np.flatnonzero(codes == 2)
-    if not np.array_equal(rows, splits["test"][codes[splits["test"]] == 2]):
+    if not np.array_equal(np.flatnonzero(codes == 2), splits["test"][codes[splits["test"]] == 2]):
         raise TrigdeployError(f"run {run_dir}: feature cache and splits.npz disagree; train the run again")
+    rows = np.flatnonzero(codes == {"train": 0, "val": 1, "test": 2}[split])
     x = np.load(caches[0] / "features.npy", mmap_mode="r")[rows]
     y = np.load(caches[0] / "labels.npy", mmap_mode="r")[rows]
     return Standardizer.load(run_dir / "preprocess.json").transform(x), np.asarray(y)
+
+
+def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path, x_test: np.ndarray,
+         y_test: np.ndarray, log: list[str], say) -> dict:
+    """Float MLP → hls4ml at profiled precisions, per backend; refuses a project that loses too much AUC."""
+    import torch
+
+    from trigdeploy.convert import ptq, to_hls4ml
+    from trigdeploy.train.metrics import roc_auc
+
+    x_train, _ = load_split(run_dir, "train")
+    sample = x_train[np.linspace(0, len(x_train) - 1, min(target.ptq_profile_rows, len(x_train))).astype(int)]
+    prof = ptq.profile(model, sample)
+    choice = ptq.choose_precisions(model, prof, target.ptq_width, target.ptq_headroom_bits)
+    overflow = ptq.overflow_report(ptq.profile(model, x_test), choice)
+    for o in overflow:
+        print(f"trigdeploy: WARNING: mlp PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test "
+              f"split, beyond its type {o['type']} (max {o['type_max']:.4g}): it saturates", file=sys.stderr)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy().reshape(-1)
+    auc_float = roc_auc(y_test, ref)
+    n_tb = min(target.testbench_events, len(x_test))
+    out = {"precisions": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in choice.items()},
+           "profile_rows": int(len(sample)), "width": target.ptq_width, "headroom_bits": target.ptq_headroom_bits,
+           "overflow_on_test": overflow, "backends": {}}
+    for backend in target.hls4ml.Backends:
+        t1 = time.perf_counter()
+        final = fw_dir / f"mlp_{backend.lower()}"
+        staging = final.with_name(final.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        hm = to_hls4ml.convert_ptq(model, n_inputs, choice, target.hls4ml, backend, staging,
+                                   (x_test[:n_tb], ref[:n_tb]), log)
+        compile_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        y_hls = to_hls4ml.predict(hm, x_test)
+        rate = len(x_test) / max(time.perf_counter() - t2, 1e-9)
+        diff = np.abs(y_hls - ref)
+        auc_hls = roc_auc(y_test, y_hls)
+        stats = {"n_events": int(len(ref)), "max_abs_diff_logit": float(diff.max()),
+                 "mean_abs_diff_logit": float(diff.mean()), "auc_float": auc_float, "auc_hls4ml": auc_hls,
+                 "auc_change": auc_hls - auc_float, "events_per_s": rate}
+        if auc_float - auc_hls > target.ptq_max_auc_loss:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise TrigdeployError(f"mlp {backend} PTQ: AUC {auc_float:.5f} → {auc_hls:.5f} loses more than "
+                                  f"ptq_max_auc_loss {target.ptq_max_auc_loss}; widen ptq_width")
+        to_hls4ml.write_readme(
+            staging, backend, target.hls4ml, "mlp (float, post-training quantized)", n_inputs,
+            f"then converted to the port type `{choice['input_1']['result']}`.",
+            f"Checked before writing against the float model on {stats['n_events']} test events: max |Δ logit| "
+            f"{stats['max_abs_diff_logit']:.3g}, AUC {auc_float:.5f} → {auc_hls:.5f}. `tb_data/` holds test events "
+            f"and the float model's logits (the expected values are within the error above, not equal).")
+        to_hls4ml.replace_dir(staging, final)
+        out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
+                                    "testbench_events": n_tb}
+        say(f"mlp PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
+            f"AUC {auc_float:.5f} → {auc_hls:.5f})")
+    return out
 
 
 def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("export"),
@@ -73,7 +130,7 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
     from trigdeploy.train.run import load_torch_model
 
     run_dir = Path(run_dir)
-    x_test, _ = load_test_split(run_dir)
+    x_test, y_test = load_split(run_dir, "test")
     name = run_dir.name
     out_dir = Path(export_root) / name
     fw_dir = Path(firmware_root) / name
@@ -107,6 +164,9 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
                      "seconds": time.perf_counter() - t0},
         }
         say(f"{model_name} → {dst} (ORT max |Δ logit| {parity['max_abs_diff_logit']:.2g} on {parity['n_events']} events)")
+        if model_name == "mlp":  # the trigger MLP is the FPGA model; the seed reference stays on CPU/GPU
+            manifest["models"]["mlp"]["hls4ml_ptq"] = _ptq(run_dir, model, saved["n_inputs"], target, fw_dir,
+                                                           x_test, y_test, log, say)
 
     src = run_dir / "qmlp.pt"
     if src.exists():
@@ -147,7 +207,13 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
                 shutil.rmtree(staging, ignore_errors=True)
                 raise TrigdeployError(f"qmlp {backend}: hls4ml C simulation differs from QONNX on {check['n_mismatch']} of "
                                       f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
-            to_hls4ml.write_readme(staging, backend, target.hls4ml, quantizer, "qmlp", saved["n_inputs"], check)
+            to_hls4ml.write_readme(
+                staging, backend, target.hls4ml, "qmlp (quantization-aware)", saved["n_inputs"],
+                f"then quantized to the port type `{quantizer.ap_type}` (round half to even, saturate), exactly as "
+                "the QAT model's input quantizer does.",
+                f"Checked before writing: C simulation equals `qonnx.core.onnx_exec` on {check['n_events']} test "
+                f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
+                "QONNX outputs.")
             to_hls4ml.replace_dir(staging, final)
             entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
                                         "clock_period_ns": target.hls4ml.ClockPeriod,
