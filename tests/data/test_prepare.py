@@ -261,3 +261,9 @@ def test_root_cut_task_end_to_end(tmp_path, repo):
     assert "channelNumber" not in result.features
     assert result.report["dropped"]["channelNumber"] == "defines the label"
     assert result.report["label_is_function_of_inputs"] is False
+
+
+def test_toptag_features_on_a_table_without_constituents(tmp_path):
+    path, _ = table_file(tmp_path)
+    with pytest.raises(TrigdeployError, match="features.kind toptag_jet needs the Top Quark Tagging constituent columns"):
+        prepare(table_cfg(path, "features.kind=toptag_jet"), tmp_path / "run", progress=False)

@@ -25,29 +25,37 @@ HARMLESS_WARNINGS = ("Failed to propagate quantization bias down Add node",)
 PROJECT_NAME = "myproject"
 
 
-def convert(m, target: HLS4MLTarget, backend: str, out_dir: Path, quantizer: InputQuantizer,
-            testbench: tuple[np.ndarray, np.ndarray] | None, log: list[str]):
-    """Write and compile the hls4ml project of QONNX model ``m`` in ``out_dir``; returns the model."""
+def _build(frontend: str, model, cfg: dict, target: HLS4MLTarget, backend: str, out_dir: Path,
+           testbench: tuple[np.ndarray, np.ndarray] | None):
+    """Convert with hls4ml's ``frontend`` ("onnx" or "pytorch"), write ``tb_data``, compile with g++."""
     import hls4ml
 
-    out_dir = Path(out_dir)
-    with tempfile.TemporaryDirectory() as tb_dir, captured(log, f"hls4ml {backend} → {out_dir}") as caught:
-        cfg = hls4ml.utils.config.config_from_onnx_model(m, granularity="name", backend=backend)
-        cfg["Model"]["ReuseFactor"] = target.ReuseFactor
-        cfg["Model"]["Strategy"] = target.Strategy
-        input_name = m.graph.input[0].name
-        cfg["LayerName"][input_name]["Precision"]["result"] = quantizer.hls_type
+    cfg["Model"]["ReuseFactor"] = target.ReuseFactor
+    cfg["Model"]["Strategy"] = target.Strategy
+    with tempfile.TemporaryDirectory() as tb_dir:
         tb_in = tb_out = None
         if testbench is not None:
             tb_in, tb_out = str(Path(tb_dir) / "input.npy"), str(Path(tb_dir) / "output.npy")
             np.save(tb_in, testbench[0].astype(np.float64))
             np.save(tb_out, testbench[1].astype(np.float64))
-        hm = hls4ml.converters.convert_from_onnx_model(
-            m, output_dir=str(out_dir), project_name=PROJECT_NAME, backend=backend, hls_config=cfg,
-            part=target.Part, clock_period=target.ClockPeriod, io_type=target.IOType,
-            input_data_tb=tb_in, output_data_tb=tb_out,
-        )
+        converter = {"onnx": hls4ml.converters.convert_from_onnx_model,
+                     "pytorch": hls4ml.converters.convert_from_pytorch_model}[frontend]
+        hm = converter(model, output_dir=str(out_dir), project_name=PROJECT_NAME, backend=backend, hls_config=cfg,
+                       part=target.Part, clock_period=target.ClockPeriod, io_type=target.IOType,
+                       input_data_tb=tb_in, output_data_tb=tb_out)
         hm.compile()
+    return hm
+
+
+def convert(m, target: HLS4MLTarget, backend: str, out_dir: Path, quantizer: InputQuantizer,
+            testbench: tuple[np.ndarray, np.ndarray] | None, log: list[str]):
+    """Write and compile the hls4ml project of QONNX model ``m`` in ``out_dir``; returns the model."""
+    import hls4ml
+
+    with captured(log, f"hls4ml {backend} → {out_dir}") as caught:
+        cfg = hls4ml.utils.config.config_from_onnx_model(m, granularity="name", backend=backend)
+        cfg["LayerName"][m.graph.input[0].name]["Precision"]["result"] = quantizer.hls_type
+        hm = _build("onnx", m, cfg, target, backend, Path(out_dir), testbench)
     bad = [str(w.message) for w in caught
            if "propagat" in str(w.message).lower() and not any(h in str(w.message) for h in HARMLESS_WARNINGS)]
     if bad:
@@ -99,24 +107,10 @@ def convert_ptq(model, n_inputs: int, choice: dict, target: HLS4MLTarget, backen
 
     from trigdeploy.convert.ptq import hls_config
 
-    with tempfile.TemporaryDirectory() as tb_dir, captured(log, f"hls4ml PTQ {backend} → {out_dir}"):
+    with captured(log, f"hls4ml PTQ {backend} → {out_dir}"):
         cfg = hls4ml.utils.config.config_from_pytorch_model(model, input_shape=(n_inputs,), granularity="name",
                                                              backend=backend)
-        cfg["Model"]["ReuseFactor"] = target.ReuseFactor
-        cfg["Model"]["Strategy"] = target.Strategy
-        cfg = hls_config(cfg, choice)
-        tb_in = tb_out = None
-        if testbench is not None:
-            tb_in, tb_out = str(Path(tb_dir) / "input.npy"), str(Path(tb_dir) / "output.npy")
-            np.save(tb_in, testbench[0].astype(np.float64))
-            np.save(tb_out, testbench[1].astype(np.float64))
-        hm = hls4ml.converters.convert_from_pytorch_model(
-            model, output_dir=str(out_dir), project_name=PROJECT_NAME, backend=backend, hls_config=cfg,
-            part=target.Part, clock_period=target.ClockPeriod, io_type=target.IOType,
-            input_data_tb=tb_in, output_data_tb=tb_out,
-        )
-        hm.compile()
-    return hm
+        return _build("pytorch", model, hls_config(cfg, choice), target, backend, Path(out_dir), testbench)
 
 
 def predict(hm, x: np.ndarray) -> np.ndarray:

@@ -213,7 +213,8 @@ class Prepared:
     report: dict = field(default_factory=dict)
     cache_built: bool = False   # this call streamed the files (False: the cache was reused)
 
-    def _open(self) -> tuple[np.ndarray, np.ndarray]:
+    def open_cache(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cached features and labels of every row, memory-mapped (unscaled)."""
         x = np.lib.format.open_memmap(self.cache_dir / "features.npy", mode="r")
         y = np.load(self.cache_dir / "labels.npy", mmap_mode="r")
         return x, y
@@ -223,13 +224,13 @@ class Prepared:
 
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """All rows of one split, scaled (fits in memory for the engineered feature sets)."""
-        x, y = self._open()
+        x, y = self.open_cache()
         rows = self.rows(split)
         return self.scaler.transform(np.asarray(x[rows])), np.asarray(y[rows])
 
     def batches(self, split: str, batch_rows: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(X scaled, y, global rows)`` of one split, in file order, ``batch_rows`` at a time."""
-        x, y = self._open()
+        x, y = self.open_cache()
         rows = self.rows(split)
         for i in range(0, len(rows), batch_rows):
             r = rows[i : i + batch_rows]
@@ -274,7 +275,12 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
             builder = FeatureBuilder(cfg.features, columns)
         else:
             builder = FeatureBuilder(cfg.features, ds.columns)
-            ds.readers[0].check_columns(builder.inputs)
+            missing = [c for c in builder.inputs if c not in ds.columns]
+            if missing:
+                raise TrigdeployError(
+                    f"{where}: features.kind {cfg.features.kind} needs the Top Quark Tagging constituent columns; "
+                    f"missing: {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}"
+                )
             for c in ds.columns:
                 if c not in builder.inputs:
                     dropped[c] = leakguard.name_reason(c) or ("defines the label" if c in label.inputs else "not an input of " + cfg.features.kind)

@@ -88,7 +88,7 @@ def fit(
 
     ``on_batch(epoch, batch)`` is called after every optimizer step (tests use it to interrupt).
     """
-    x_all, y_all = prepared._open()
+    x_all, y_all = prepared.open_cache()
     train_rows = prepared.rows("train")
     x_val, y_val = prepared.arrays("val")
     n_sig = int(y_all[train_rows].sum())
