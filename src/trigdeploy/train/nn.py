@@ -13,6 +13,7 @@ scheduler, torch RNG state, epoch and batch position, so that a killed run resum
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ def fit(
         t_epoch, loss_sum, loss_n, rows_epoch = time.perf_counter(), 0.0, 0, 0
         first = start_batch if epoch == start_epoch else 0
         bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
+                   disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         for b, rows in enumerate(epoch_batches(train_rows, cfg, seed, epoch)):
             if b < first:
                 continue
