@@ -103,10 +103,10 @@ class HDF5Table:
                 f"{self.path}: rows {start}-{stop} unreadable (truncated or corrupt?): {type(exc).__name__}"
             ) from None
 
-    def _column(self, rows: np.ndarray, column: str) -> np.ndarray:
-        loc = self._locations[column]
-        values = rows[loc.field]
-        return values[:, loc.position] if loc.position is not None else values.reshape(len(rows), -1)[:, 0]
+    @staticmethod
+    def _take(values: np.ndarray, loc: _Location) -> np.ndarray:
+        """One column out of a field array: a values-block column or a data column."""
+        return values[:, loc.position] if loc.position is not None else values.reshape(len(values), -1)[:, 0]
 
     def read(self, start: int, stop: int, columns: list[str]) -> dict[str, np.ndarray]:
         """Columns for rows ``[start, stop)`` as 1-D arrays (block columns are strided views)."""
@@ -118,8 +118,7 @@ class HDF5Table:
             loc = self._locations[c]
             if loc.field not in fields:
                 fields[loc.field] = rows[loc.field]
-            values = fields[loc.field]
-            out[c] = values[:, loc.position] if loc.position is not None else values.reshape(len(rows), -1)[:, 0]
+            out[c] = self._take(fields[loc.field], loc)
         return out
 
     def read_matrix(self, start: int, stop: int, columns: list[str], dtype=np.float32) -> np.ndarray:
@@ -135,7 +134,7 @@ class HDF5Table:
         for i, c in enumerate(columns):
             loc = self._locations[c]
             if loc.position is None:
-                out[:, i] = self._column(rows, c)
+                out[:, i] = self._take(rows[loc.field], loc)
             else:
                 dst, src = by_field.setdefault(loc.field, ([], []))
                 dst.append(i)

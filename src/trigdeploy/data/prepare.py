@@ -38,7 +38,7 @@ from trigdeploy.data.expr import Expr
 from trigdeploy.data.features import FeatureBuilder
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import write_json_atomic
+from trigdeploy.io import atomic_path, write_json_atomic
 
 CACHE_VERSION = 1
 SAMPLE_WINDOWS = 16
@@ -104,10 +104,10 @@ def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
     )
 
 
-def select_columns(cfg: RunConfig, dataset: Dataset, label: LabelSpec, where: str) -> tuple[list[str], dict[str, str]]:
+def select_columns(cfg: RunConfig, dataset: Dataset, label: LabelSpec, derived: dict[str, Expr],
+                   where: str) -> tuple[list[str], dict[str, str]]:
     """Feature columns for ``features.kind = columns`` and the dropped ones with their reason."""
     guard = cfg.leak_guard
-    derived = {k: Expr(v, f"data.derived.{k}") for k, v in cfg.data.derived.items()}
     available = [*dataset.columns, *derived]
     explicit = bool(cfg.features.columns)
     candidates = list(cfg.features.columns) if explicit else available
@@ -271,7 +271,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         selection = Expr(cfg.data.selection, "data.selection") if cfg.data.selection else None
         dropped: dict[str, str] = {}
         if cfg.features.kind == "columns":
-            columns, dropped = select_columns(cfg, ds, label, where)
+            columns, dropped = select_columns(cfg, ds, label, derived, where)
             builder = FeatureBuilder(cfg.features, columns)
         else:
             builder = FeatureBuilder(cfg.features, ds.columns)
@@ -367,9 +367,9 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     }
     codes = np.load(cache_dir / "codes.npy")
     write_json_atomic(run_dir / "features.json", report)
-    np.savez(run_dir / ".splits.partial.npz", val=np.flatnonzero(codes == 1), test=np.flatnonzero(codes == 2),
-             n_rows=len(codes), seed=split_seed(cfg), mode=cfg.split.mode)
-    (run_dir / ".splits.partial.npz").replace(run_dir / "splits.npz")
+    with atomic_path(run_dir / "splits.npz") as tmp:
+        np.savez(tmp, val=np.flatnonzero(codes == 1), test=np.flatnonzero(codes == 2), n_rows=len(codes),
+                 seed=split_seed(cfg), mode=cfg.split.mode)
     scaler.save(run_dir / "preprocess.json", extra={"feature_kind": cfg.features.kind,
                                                     "features_config": to_dict(cfg.features),
                                                     "derived": dict(cfg.data.derived)})
@@ -415,10 +415,9 @@ def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, whe
                 final[chunk.start : chunk.stop][~keep] = UNUSED
                 bar.update(chunk.stop - chunk.start)
         x.flush(); y.flush()
+        counts = {name: [int(((final == code) & (y == c)).sum()) for c in (0, 1)] for name, code in SPLITS.items()}
         del x, y
         np.save(tmp / "codes.npy", final)
-        counts = {name: [int(((final == code) & (np.load(tmp / "labels.npy", mmap_mode="r") == c)).sum()) for c in (0, 1)]
-                  for name, code in SPLITS.items()}
         counts["unused"] = int((final == UNUSED).sum())
         counts["nan"] = nan_rows
         (tmp / "meta.json").write_text(json.dumps({"counts": counts, "features": builder.names}))

@@ -77,6 +77,7 @@ def fit(
     model: nn.Module,
     prepared: Prepared,
     cfg: MLPConfig,
+    val: tuple[np.ndarray, np.ndarray],
     *,
     seed: int,
     device: torch.device,
@@ -87,11 +88,14 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on the training split of ``prepared``; returns with the best weights loaded.
 
+    ``val`` is the scaled validation split (features, labels) that drives the LR schedule and
+    early stopping.
+
     ``on_batch(epoch, batch)`` is called after every optimizer step (tests use it to interrupt).
     """
     x_all, y_all = prepared.open_cache()
     train_rows = prepared.rows("train")
-    x_val, y_val = prepared.arrays("val")
+    x_val, y_val = val
     n_sig = int(y_all[train_rows].sum())
     pos_weight = cfg.pos_weight if cfg.pos_weight is not None else (len(train_rows) - n_sig) / max(n_sig, 1)
     model.to(device)

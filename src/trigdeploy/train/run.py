@@ -159,7 +159,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
                     from trigdeploy.models.mlp import copy_linear_weights
 
                     copy_linear_weights(trained_models["mlp"], model)
-                result = tnn.fit(name, model, prepared, mcfg, seed=cfg.seed, device=device,
+                result = tnn.fit(name, model, prepared, mcfg, (x_val, y_val), seed=cfg.seed, device=device,
                                  checkpoint=ckpt_dir / f"{name}.ckpt", resume=resume, progress=progress,
                                  on_batch=on_batch)
                 model.cpu()
@@ -174,7 +174,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
                 histories[name] = result.history
                 entry = {"info": info, "history": result.history}
             elif name == "bdt":
-                model, info = trees.fit_bdt(prepared, mcfg, cfg.seed)
+                model, info = trees.fit_bdt(prepared, mcfg, cfg.seed, (x_val, y_val))
                 with atomic_path(model_path) as tmp:
                     model.get_booster().save_model(tmp)
                 s_val, s_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]

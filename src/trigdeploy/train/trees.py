@@ -34,12 +34,12 @@ def training_arrays(prepared: Prepared, max_rows: int, smote: bool, seed: int) -
     return x.astype(np.float32), y.astype(np.uint8), info
 
 
-def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int):
-    """Train an ``xgboost.XGBClassifier``; returns (model, info)."""
+def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray]):
+    """Train an ``xgboost.XGBClassifier`` (early stopping on ``val``); returns (model, info)."""
     import xgboost as xgb
 
     x, y, info = training_arrays(prepared, cfg.max_train_rows, cfg.smote, seed)
-    x_val, y_val = prepared.arrays("val")
+    x_val, y_val = val
     n_sig = int(y.sum())
     spw = cfg.scale_pos_weight if cfg.scale_pos_weight is not None else (len(y) - n_sig) / max(n_sig, 1)
     model = xgb.XGBClassifier(
