@@ -489,10 +489,26 @@ class HLS4MLTarget:
 
 
 @dataclass(frozen=True)
+class ConiferTarget:
+    """conifer project settings, with conifer's key names.
+
+    ``Precision`` is the one fixed-point type of inputs, thresholds and scores (conifer's VHDL
+    backend requires them equal). ``XilinxPart``/``ClockPeriod`` default to the hls4ml section's.
+    """
+
+    Backends: tuple[Literal["xilinxhls", "vhdl"], ...] = ("xilinxhls", "vhdl")
+    Precision: str = "ap_fixed<18,8>"
+    XilinxPart: str | None = None
+    ClockPeriod: float | None = None
+    Unroll: bool = True
+
+
+@dataclass(frozen=True)
 class ExportTarget:
     """What ``trigdeploy export`` produces for a run and for which device."""
 
     hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
+    conifer: ConiferTarget = field(default_factory=ConiferTarget)
     onnx_opset: int = 18
     testbench_events: int = 1000
     ptq_width: int = 16

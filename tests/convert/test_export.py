@@ -25,7 +25,8 @@ def run_dir(tmp_path_factory):
            "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
            "train": {"device": "cpu", "threads": 1,
                      "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
-                     "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"}}}
+                     "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
+                     "bdt": {"n_estimators": 6, "max_depth": 3}}}
     run = base / "run"
     train_run(parse_config(raw), run, progress=False)
     return run
@@ -59,7 +60,22 @@ def test_qonnx_equals_brevitas_and_hls4ml_equals_qonnx(exported):
     check = q["hls4ml"]["Vitis"]["csim_vs_qonnx"]
     assert (check["n_events"], check["n_mismatch"], check["max_abs_diff"]) == (500, 0, 0.0)
     assert q["input_port"]["hls"].startswith("ap_fixed<8,")
-    assert set(manifest["not_exported"]) == {"conifer"}
+
+
+def test_conifer_float_leaf_exact_and_fixed_point_bit_exact(exported):
+    root, manifest = exported
+    b = manifest["models"]["bdt"]
+    cpp = b["projects"]["cpp"]["vs_xgboost"]
+    assert (cpp["n_events"], cpp["leaf_agreement"], cpp["n_margin_mismatch"]) == (500, 1.0, 0)
+    fixed = b["fixed_point"]
+    assert fixed["vs_xgboost_on_quantized_inputs"]["leaf_agreement"] == 1.0
+    assert fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]
+    hls = b["projects"]["xilinxhls"]["csim_vs_emulation"]
+    assert (hls["n_events"], hls["n_mismatch"]) == (500, 0)
+    for backend, name in (("xilinxhls", "build_hls.tcl"), ("vhdl", "firmware/BDTTop.vhd")):
+        project = root / "firmware" / "run" / f"bdt_{backend}"
+        assert (project / name).is_file() and (project / "README.md").is_file()
+        assert len((project / "tb_data" / "tb_input_features.dat").read_text().splitlines()) == 50
 
 
 def test_project_is_a_vendor_handoff(exported):

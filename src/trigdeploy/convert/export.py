@@ -29,7 +29,7 @@ from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
 
-PENDING = {"conifer": "XGBoost → conifer projects: not implemented yet (issue #5)"}
+CSIM_CACHE = ".csim-cache"
 
 
 def _sha256(path: Path) -> str:
@@ -40,7 +40,7 @@ def _versions() -> dict:
     import importlib.metadata as md
 
     out = {}
-    for pkg in ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "xgboost", "numpy"):
+    for pkg in ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -123,6 +123,110 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
     return out
 
 
+def load_booster(path: Path):
+    """The trained XGBoost booster, cut to its early-stopping best iteration (what ``predict`` uses)."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(str(path))
+    best = booster.attr("best_iteration")
+    return booster[: int(best) + 1] if best is not None else booster
+
+
+def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache: Path, x_test: np.ndarray,
+             y_test: np.ndarray, log: list[str], say) -> dict:
+    """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
+    from trigdeploy.convert import to_conifer as tc
+    from trigdeploy.csim import harness
+    from trigdeploy.train.metrics import roc_auc
+
+    if not np.isfinite(x_test).all():
+        raise TrigdeployError("bdt: the test split has non-finite inputs; conifer ignores XGBoost's learned "
+                              "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)")
+    t0 = time.perf_counter()
+    booster = load_booster(src)
+    ens = tc.ensemble_from_booster(booster)
+    write_json_atomic(out_dir / "bdt.conifer.json", ens)
+    entry: dict = {"source": {"file": src.name, "sha256": _sha256(src)},
+                   "ensemble": {"file": "bdt.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
+                                "n_features": ens["n_features"], "base_margin": ens["init_predict"][0]},
+                   "projects": {}}
+    staging = fw_dir / "bdt_cpp.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    cpp = tc.cpp_float_check(ens, booster, x_test, staging, log)
+    if not cpp["ok"]:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise TrigdeployError(f"bdt: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
+                              f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
+    tc.write_testbench(staging, x_test[: target.testbench_events], tc.xgb_margin(booster, x_test[: target.testbench_events]))
+    tc.move_project(staging, fw_dir / "bdt_cpp")
+    entry["projects"]["cpp"] = {"project": str(fw_dir / "bdt_cpp"), "precision": "float", "vs_xgboost": cpp}
+    say(f"bdt conifer cpp (float) → {fw_dir / 'bdt_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+        f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
+
+    fmt = tc.FixedType.parse(target.conifer.Precision)
+    ens_q, qinfo = tc.quantize_ensemble(ens, fmt)
+    x_q = fmt.quantize_inputs(x_test)
+    ref_q, wrapped = tc.emulate_fixed(ens_q, x_q, fmt)
+    exact_q = tc.score(ens, x_q)
+    bound = (ens["n_trees"] + 1) * fmt.lsb / 2
+    same_leaf = (tc.leaves(ens_q, x_q) == tc.xgb_leaves(booster, x_q)).all(axis=1)
+    margin = tc.xgb_margin(booster, x_test)
+    fixed = {"precision": str(fmt), "lsb": fmt.lsb, "inputs": "floor onto the grid, saturate (done before the port)",
+             "thresholds": "rounded up onto the input grid", "leaves": "rounded to nearest", **qinfo,
+             "n_events": int(len(x_q)), "n_sum_wrapped": wrapped,
+             "vs_xgboost_on_quantized_inputs": {
+                 "leaf_agreement": float(same_leaf.mean()), "max_abs_diff_margin": float(np.abs(ref_q - exact_q).max()),
+                 "bound": bound, "within_bound": bool((np.abs(ref_q - exact_q) <= bound).all())},
+             "vs_xgboost_on_float_inputs": {
+                 "max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
+                 "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
+                 "n_leaf_changed_by_input_quantization": int((~(tc.leaves(ens, x_test) == tc.leaves(ens, x_q)).all(axis=1)).sum()),
+                 "auc_xgboost": roc_auc(y_test, margin), "auc_fixed": roc_auc(y_test, ref_q)}}
+    if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
+        raise TrigdeployError(f"bdt: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
+                              f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
+                              f"{qinfo['thresholds_saturated']}): widen conifer Precision")
+    entry["fixed_point"] = fixed
+    n_tb = min(target.testbench_events, len(x_q))
+    part = target.conifer.XilinxPart or target.hls4ml.Part
+    clock = target.conifer.ClockPeriod or target.hls4ml.ClockPeriod
+    for backend in target.conifer.Backends:
+        t1 = time.perf_counter()
+        final = fw_dir / f"bdt_{backend}"
+        staging = final.with_name(final.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        cfg = {"Precision": str(fmt), "XilinxPart": part}
+        if backend == "xilinxhls":
+            cfg.update(ClockPeriod=clock, Unroll=target.conifer.Unroll)
+        tc.make_project(ens_q, backend, staging, cfg, log)
+        tc.write_testbench(staging, x_q[:n_tb], ref_q[:n_tb])
+        info = {"project": str(final), "part": part, "precision": str(fmt), "testbench_events": n_tb}
+        if backend == "xilinxhls":
+            tc.fix_hls_top(staging)
+            hx, b = harness.load(staging, cache)
+            t2 = time.perf_counter()
+            y = hx.run(x_q)[:, 0]
+            rate = len(x_q) / max(time.perf_counter() - t2, 1e-9)
+            n_bad = int((y != ref_q).sum())
+            info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, compile_seconds=b.compile_seconds,
+                        csim_vs_emulation={"n_events": int(len(y)), "n_mismatch": n_bad,
+                                           "max_abs_diff": float(np.abs(y - ref_q).max()), "events_per_s": rate})
+            if n_bad:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise TrigdeployError(f"bdt xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
+                                      f"of {len(y)} test events; project not written")
+        info["seconds"] = time.perf_counter() - t1
+        tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
+        tc.move_project(staging, final)
+        entry["projects"][backend] = info
+        say(f"bdt conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
+                                                  f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
+                                                  f"{len(x_q)} events)" if backend == "xilinxhls" else ""))
+    entry["seconds"] = time.perf_counter() - t0
+    return entry
+
+
 def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("export"),
                firmware_root: Path = Path("firmware"), progress: bool = True) -> dict:
     """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``)."""
@@ -138,7 +242,7 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
     (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until the new manifest lands
     log: list[str] = []
     manifest: dict = {"run": str(run_dir), "target": target.source, "versions": _versions(), "models": {},
-                      "not_exported": dict(PENDING), "test_events": int(len(x_test))}
+                      "test_events": int(len(x_test))}
     shutil.copyfile(run_dir / "preprocess.json", out_dir / "preprocess.json")
 
     def say(text: str) -> None:
@@ -223,6 +327,10 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
             say(f"qmlp {backend} → {final} (C simulation vs QONNX: {check['n_mismatch']} mismatches "
                 f"on {check['n_events']} events)")
         manifest["models"]["qmlp"] = entry
+    src = run_dir / "bdt.json"
+    if src.exists():
+        manifest["models"]["bdt"] = _conifer(src, target, out_dir, fw_dir, Path(firmware_root) / CSIM_CACHE,
+                                             x_test, y_test, log, say)
     if not manifest["models"]:
         raise TrigdeployError(f"run {run_dir}: no exportable model (mlp.pt, seed_mlp.pt, qmlp.pt)")
     write_text_atomic(out_dir / "export.log", "\n".join(log))

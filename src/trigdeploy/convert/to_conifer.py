@@ -1,0 +1,335 @@
+"""XGBoost → conifer: a float32-exact tree dictionary, its fixed-point twin, and the projects.
+
+Why not ``conifer.converters.xgboost``: it parses thresholds from XGBoost's 9-digit text dump
+as float64, while XGBoost compares float32 inputs with float32 split values (``x < t``), so an
+input lying exactly on a split (common: split points are data values) takes the other branch.
+Here the dictionary is built from the booster's JSON with thresholds and leaves as float32
+values and the base margin computed in float32 (``-log(1/p - 1)``), as XGBoost does; node ids
+are XGBoost's own, so leaves compare directly with ``predict(pred_leaf=True)``.
+
+Fixed point (``Precision`` = one ``ap_fixed<W,I>`` type for inputs, thresholds and scores):
+inputs are quantized by trigdeploy before the port (floor onto the grid, saturate: what
+``ap_fixed``'s default truncation does, without its wrap-around), thresholds are rounded *up*
+onto the same grid (for an on-grid input, ``x < t`` ⇔ ``x < ceil(t)``: the firmware takes the
+branch XGBoost takes on the same quantized input), leaves and the base margin are rounded to
+nearest. Sums of on-grid values are exact, so the score differs from XGBoost on the quantized
+input by at most (n_trees + 1) × LSB/2 (proved, and checked on every test event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.convert._tools import captured
+from trigdeploy.errors import TrigdeployError
+
+PROJECT_NAME = "myproject"  # not "bdt": conifer names its BDT instance `bdt`
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """A signed ``ap_fixed<width, integer>`` type."""
+
+    width: int
+    integer: int
+
+    @classmethod
+    def parse(cls, text: str) -> "FixedType":
+        m = re.fullmatch(r"\s*ap_fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*>\s*", text)
+        if not m or not 0 < int(m.group(1)) <= 48:
+            raise TrigdeployError(f"conifer Precision {text!r}: expected ap_fixed<W,I> with 0 < W <= 48")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.frac
+
+    @property
+    def int_min(self) -> int:
+        return -(2 ** (self.width - 1))
+
+    @property
+    def int_max(self) -> int:
+        return 2 ** (self.width - 1) - 1
+
+    def __str__(self) -> str:
+        return f"ap_fixed<{self.width},{self.integer}>"
+
+    def to_int(self, x, mode: str) -> np.ndarray:
+        """Integer codes of ``x`` rounded by ``mode`` (floor, ceil, nearest) and saturated."""
+        scaled = np.asarray(x, np.float64) * 2.0 ** self.frac
+        code = {"floor": np.floor, "ceil": np.ceil, "nearest": np.rint}[mode](scaled)
+        return np.clip(code, self.int_min, self.int_max).astype(np.int64)
+
+    def to_float(self, code) -> np.ndarray:
+        return np.asarray(code, np.float64) * self.lsb
+
+    def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
+        """The firmware port's view of ``x``: floor onto the grid, saturate (exact in float32 for W ≤ 24)."""
+        return self.to_float(self.to_int(x, "floor"))
+
+
+def ap_include() -> str:
+    """hls4ml's copy of the ``ap_`` headers (conifer's wheel ships none); also exported for conifer."""
+    import hls4ml
+
+    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_fixed.h").is_file():
+        raise TrigdeployError(f"ap_ headers not found at {path} (hls4ml installation incomplete)")
+    os.environ.setdefault("XILINX_AP_INCLUDE", str(path))
+    return str(path)
+
+
+def ensemble_from_booster(booster) -> dict:
+    """conifer's ensemble dictionary of a binary-logistic XGBoost booster, float32-exact."""
+    model = json.loads(booster.save_raw(raw_format="json"))
+    learner = model["learner"]
+    objective = learner["objective"]["name"]
+    if objective not in ("binary:logistic", "reg:logistic"):
+        raise TrigdeployError(f"conifer export: XGBoost objective {objective!r} not supported (binary:logistic only)")
+    n_features = int(learner["learner_model_param"]["num_feature"])
+    p = np.float32(float(learner["learner_model_param"]["base_score"].strip("[]").split(",")[0]))
+    base = np.float32(-np.log(np.float32(1.0) / p - np.float32(1.0)))
+    trees = []
+    for t in learner["gradient_booster"]["model"]["trees"]:
+        if t.get("categories_nodes"):
+            raise TrigdeployError(f"conifer export: tree {t['id']} has categorical splits, which conifer cannot represent")
+        left, right = list(map(int, t["left_children"])), list(map(int, t["right_children"]))
+        cond = [float(np.float32(c)) for c in t["split_conditions"]]
+        feature = [-2 if left[i] == -1 else int(t["split_indices"][i]) for i in range(len(left))]
+        trees.append([{
+            "feature": feature,
+            "threshold": [cond[i] if feature[i] >= 0 else -2.0 for i in range(len(left))],
+            "value": [cond[i] if feature[i] < 0 else 0.0 for i in range(len(left))],
+            "children_left": left,
+            "children_right": right,
+            "weight": [[int(j == f) for j in range(n_features)] for f in feature],
+        }])
+    depth = max(_depth(tree[0]) for tree in trees)
+    return {"max_depth": depth, "n_trees": len(trees), "n_classes": 2, "n_features": n_features, "trees": trees,
+            "init_predict": [float(base)], "norm": 1, "library": "xgboost", "splitting_convention": "<",
+            "feature_map": {f"f{i}": i for i in range(n_features)}}
+
+
+def _depth(tree: dict) -> int:
+    depth, frontier = 0, [0]
+    while True:
+        frontier = [c for n in frontier for c in (tree["children_left"][n], tree["children_right"][n]) if c != -1]
+        if not frontier:
+            return depth
+        depth += 1
+
+
+def leaves(ens: dict, x: np.ndarray) -> np.ndarray:
+    """Leaf node id reached in every tree by every row of ``x`` (float64 ``x < threshold``): (n, n_trees)."""
+    x = np.asarray(x, np.float64)
+    rows = np.arange(len(x))
+    out = np.empty((len(x), ens["n_trees"]), np.int64)
+    for k, (tree,) in enumerate(ens["trees"]):
+        feat = np.asarray(tree["feature"])
+        thr = np.asarray(tree["threshold"], np.float64)
+        left, right = np.asarray(tree["children_left"]), np.asarray(tree["children_right"])
+        node = np.zeros(len(x), np.int64)
+        for _ in range(ens["max_depth"]):
+            f = feat[node]
+            inner = f >= 0
+            go_left = x[rows, np.where(inner, f, 0)] < thr[node]
+            node = np.where(inner, np.where(go_left, left[node], right[node]), node)
+        out[:, k] = node
+    return out
+
+
+def score(ens: dict, x: np.ndarray) -> np.ndarray:
+    """Margin as an exact float64 sum of the float32 leaves and base margin (the fixed-point bound's reference)."""
+    lv = leaves(ens, x)
+    values = np.stack([np.asarray(t[0]["value"], np.float64)[lv[:, k]] for k, t in enumerate(ens["trees"])], axis=1)
+    return ens["init_predict"][0] + values.sum(axis=1)
+
+
+def quantize_ensemble(ens: dict, fmt: FixedType) -> tuple[dict, dict]:
+    """The fixed-point twin of ``ens``: thresholds ceiled onto ``fmt``'s grid, leaves/base rounded to nearest."""
+    q = json.loads(json.dumps(ens))
+    info = {"thresholds_saturated": 0, "leaves_saturated": 0}
+    for (tree,) in q["trees"]:
+        feat = np.asarray(tree["feature"])
+        thr = np.asarray(tree["threshold"], np.float64)
+        code = fmt.to_int(thr, "ceil")
+        raw = np.ceil(thr * 2.0 ** fmt.frac)
+        info["thresholds_saturated"] += int(((raw != code) & (feat >= 0)).sum())
+        tree["threshold"] = [float(v) if f >= 0 else -2.0 for v, f in zip(fmt.to_float(code), feat)]
+        val = np.asarray(tree["value"], np.float64)
+        vcode = fmt.to_int(val, "nearest")
+        info["leaves_saturated"] += int(((np.rint(val * 2.0 ** fmt.frac) != vcode) & (feat < 0)).sum())
+        tree["value"] = [float(v) if f < 0 else 0.0 for v, f in zip(fmt.to_float(vcode), feat)]
+    q["init_predict"] = [float(fmt.to_float(fmt.to_int(ens["init_predict"][0], "nearest")))]
+    return q, info
+
+
+def emulate_fixed(ens_q: dict, x_q: np.ndarray, fmt: FixedType) -> tuple[np.ndarray, int]:
+    """Bit-exact model of the fixed-point firmware on on-grid inputs: (scores, events whose sum wraps)."""
+    lv = leaves(ens_q, x_q)
+    codes = np.stack([fmt.to_int(np.asarray(t[0]["value"]), "nearest")[lv[:, k]]
+                      for k, t in enumerate(ens_q["trees"])], axis=1)
+    total = codes.sum(axis=1) + int(fmt.to_int(ens_q["init_predict"][0], "nearest"))
+    wrapped = (total < fmt.int_min) | (total > fmt.int_max)
+    span = 2 ** fmt.width
+    total = (total - fmt.int_min) % span + fmt.int_min  # ap_fixed's default overflow mode wraps
+    return fmt.to_float(total), int(wrapped.sum())
+
+
+def xgb_margin(booster, x: np.ndarray) -> np.ndarray:
+    import xgboost as xgb
+
+    return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), output_margin=True).astype(np.float64)
+
+
+def xgb_leaves(booster, x: np.ndarray) -> np.ndarray:
+    import xgboost as xgb
+
+    return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), pred_leaf=True).astype(np.int64)
+
+
+class _GridConverter:
+    """Stand-in for conifer's ``FixedPointConverter`` in the VHDL writer.
+
+    conifer's compiles a pybind11 module with whatever ``python3`` is first on PATH, inside a
+    ``.fp_converter_*`` directory it leaves in the current directory. The VHDL writer only needs
+    integer codes of values that trigdeploy has already put on the grid, so they are computed
+    here exactly (floor, like ``ap_fixed``'s default truncation, for any off-grid value).
+    """
+
+    def __init__(self, type_string: str):
+        self.fmt = FixedType.parse(type_string)
+        self.width, self.integer_bits, self.fractional_bits = self.fmt.width, self.fmt.integer, self.fmt.frac
+
+    def to_int(self, x) -> int:
+        return int(self.fmt.to_int(float(x), "floor"))
+
+    def from_int(self, x) -> float:
+        return float(self.fmt.to_float(x))
+
+
+@contextlib.contextmanager
+def _vhdl_converter():
+    import conifer.backends.vhdl.writer as vhdl_writer
+
+    original = vhdl_writer.FixedPointConverter
+    vhdl_writer.FixedPointConverter = _GridConverter
+    try:
+        yield
+    finally:
+        vhdl_writer.FixedPointConverter = original
+
+
+def make_project(ens: dict, backend: str, out_dir: Path, config: dict, log: list[str]):
+    """Write a conifer project (``backend``: cpp, xilinxhls, vhdl) in ``out_dir``; returns the conifer model."""
+    import conifer
+
+    ap_include()
+    cfg = {"Backend": backend, "OutputDir": str(out_dir), "ProjectName": PROJECT_NAME, **config}
+    with captured(log, f"conifer {backend} → {out_dir}"), _vhdl_converter():
+        model = conifer.model.make_model(json.loads(json.dumps(ens)), cfg)
+        model.write()
+    return model
+
+
+def cpp_float_check(ens: dict, booster, x: np.ndarray, out_dir: Path, log: list[str]) -> dict:
+    """conifer's C++ backend at float precision vs XGBoost: leaf agreement and margin equality on every row."""
+    import time
+
+    x32 = np.asarray(x, np.float32)
+    t0 = time.perf_counter()
+    model = make_project(ens, "cpp", out_dir, {"Precision": "float"}, log)
+    with captured(log, "conifer cpp compile"):
+        model.compile()
+    compile_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    y = np.asarray(model.decision_function(x32), np.float64).reshape(-1)
+    rate = len(x32) / max(time.perf_counter() - t1, 1e-9)
+    ref = xgb_margin(booster, x32)
+    leaf_equal = (leaves(ens, x32) == xgb_leaves(booster, x32)).all(axis=1)
+    return {"n_events": int(len(x32)), "leaf_agreement": float(leaf_equal.mean()),
+            "n_leaf_mismatch": int((~leaf_equal).sum()), "n_margin_mismatch": int((y != ref).sum()),
+            "max_abs_diff_margin": float(np.abs(y - ref).max()), "compile_seconds": compile_s,
+            "events_per_s": rate, "ok": bool(leaf_equal.all() and (y == ref).all())}
+
+
+def write_testbench(out_dir: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """``tb_data/`` in the layout conifer's and hls4ml's testbenches read (space-separated rows)."""
+    tb = Path(out_dir) / "tb_data"
+    tb.mkdir(parents=True, exist_ok=True)
+    np.savetxt(tb / "tb_input_features.dat", np.asarray(x, np.float64), fmt="%.17g", delimiter=" ")
+    np.savetxt(tb / "tb_output_predictions.dat", np.asarray(y, np.float64).reshape(len(y), -1), fmt="%.17g",
+               delimiter=" ")
+
+
+def fix_hls_top(project_dir: Path) -> None:
+    """Make conifer 1.11's HLS project link: its header declares and its testbench calls
+    ``top(x, score, tree_scores)`` while ``firmware/<top>.cpp`` defines ``top(x, score)``, so
+    Vitis ``csim_design`` fails with an undefined reference. The header and the testbench are
+    aligned with the definition (the synthesised top is unchanged); the per-tree log goes.
+    """
+    project_dir = Path(project_dir)
+    header = project_dir / "firmware" / f"{PROJECT_NAME}.h"
+    bench = project_dir / f"{PROJECT_NAME}_test.cpp"
+    h = header.read_text()
+    bad_arg = ",\n\tscore_t tree_scores[BDT::fn_classes(n_classes) * n_trees]);"
+    t = bench.read_text()
+    tree_log = re.compile(r"\n\s*for\(int  i = 0; i < n_trees; i\+\+\)\{\n.*?ftrees << std::endl;", re.S)
+    if bad_arg not in h or f"{PROJECT_NAME}(x, score, tree_scores);" not in t or not tree_log.search(t):
+        raise TrigdeployError(f"{project_dir}: conifer's HLS writer output changed (expected conifer 1.11); "
+                              "re-check fix_hls_top")
+    header.write_text(h.replace(bad_arg, ");"))
+    t = t.replace(f"{PROJECT_NAME}(x, score, tree_scores);", f"{PROJECT_NAME}(x, score);")
+    t = re.sub(r"\n\s*score_t tree_scores\[BDT::fn_classes\(n_classes\) \* n_trees\]\{\};", "", tree_log.sub("", t))
+    bench.write_text(t)
+
+
+def move_project(staging: Path, final: Path) -> None:
+    """Move a checked project into place and point conifer's saved config at its final directory."""
+    from trigdeploy.convert.to_hls4ml import replace_dir
+
+    replace_dir(staging, final)
+    saved = Path(final) / f"{PROJECT_NAME}.json"
+    if saved.is_file():
+        model = json.loads(saved.read_text())
+        model.get("config", {})["output_dir"] = str(Path(final).resolve())
+        saved.write_text(json.dumps(model, indent=2))
+
+
+def write_readme(out_dir: Path, backend: str, part: str, clock: float, fmt: FixedType, ens: dict, fixed: dict,
+                 info: dict) -> None:
+    """A short hand-off note for the Vivado/Vitis (or VHDL) user."""
+    q = fixed["vs_xgboost_on_quantized_inputs"]
+    how = {"xilinxhls": "`vitis_hls -f build_hls.tcl` (or `vivado_hls -f build_hls.tcl`; options in the file: "
+                        "csim, synth, cosim, export). `tb_data/` feeds `myproject_test.cpp`.",
+           "vhdl": "add `firmware/*.vhd` to a Vivado project (top `BDTTop`), or run `vivado -mode batch -source "
+                   "synth.tcl`; `ghdl_compile.sh` builds the testbench with GHDL."}[backend]
+    check = (f"C simulation equals trigdeploy's bit-exact fixed-point emulation on "
+             f"{info['csim_vs_emulation']['n_events']} test events ({info['csim_vs_emulation']['n_mismatch']} mismatches)."
+             if "csim_vs_emulation" in info else "Same ensemble and types as the checked HLS project.")
+    text = f"""# bdt: conifer {backend} project (generated by trigdeploy; do not edit by hand)
+
+* XGBoost, {ens['n_trees']} trees, depth ≤ {ens['max_depth']}, {ens['n_features']} inputs; part `{part}`, clock period {clock} ns.
+* Types: inputs, thresholds and score `{fmt}` (LSB {fmt.lsb:g}). The score is XGBoost's margin (logit).
+* Inputs: the run's `preprocess.json` standardisation, then floored onto the `{fmt}` grid and saturated
+  before the port. Thresholds are rounded up onto that grid, so the firmware takes the branch XGBoost
+  takes on the same input (leaf agreement {100 * q['leaf_agreement']:.2f} % on the test split); leaves are
+  rounded to nearest, so the score is within (n_trees + 1) × LSB/2 = {q['bound']:.3g} of XGBoost's
+  (max seen {q['max_abs_diff_margin']:.3g}).
+* {check}
+* `tb_data/tb_input_features.dat`: test events on the input grid; `tb_output_predictions.dat`: expected scores.
+* Build: {how}
+"""
+    (Path(out_dir) / "README.md").write_text(text)

@@ -1,0 +1,1 @@
+"""C simulation of generated firmware with g++: batched harness, testbench runs, comparison report."""

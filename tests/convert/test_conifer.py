@@ -1,0 +1,121 @@
+"""XGBoost → conifer: float32-exact leaves, fixed-point bound, HLS C simulation bit-exact to the emulation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from trigdeploy.convert import to_conifer as tc
+from trigdeploy.csim import harness
+from trigdeploy.errors import TrigdeployError
+
+FMT = tc.FixedType.parse("ap_fixed<18,8>")
+
+
+@pytest.fixture(scope="module")
+def booster():
+    """A small booster on float32 data with many repeated values, so that test rows sit exactly on splits."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(size=(3000, 4)), 2).astype(np.float32) / np.float32(3.0)
+    y = ((x[:, 0] + 0.5 * x[:, 1] ** 2 - x[:, 2] * x[:, 3] + 0.3 * rng.normal(size=3000)) > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=8, max_depth=3, learning_rate=0.3, tree_method="hist", n_jobs=1,
+                              random_state=0)
+    model.fit(x, y)
+    return model.get_booster(), x
+
+
+def on_split_rows(ens: dict, x: np.ndarray) -> np.ndarray:
+    """Copies of ``x`` whose split feature is set exactly to each split threshold."""
+    rows = []
+    for (tree,) in ens["trees"]:
+        for f, t in zip(tree["feature"], tree["threshold"]):
+            if f >= 0:
+                r = x[len(rows) % len(x)].copy()
+                r[f] = np.float32(t)
+                rows.append(r)
+    return np.asarray(rows, np.float32)
+
+
+def test_leaves_match_xgboost_on_and_off_split_points(booster):
+    bst, x = booster
+    ens = tc.ensemble_from_booster(bst)
+    rows = np.concatenate([x, on_split_rows(ens, x)])
+    np.testing.assert_array_equal(tc.leaves(ens, rows), tc.xgb_leaves(bst, rows))
+    # float32 sums in tree order from the float32 base margin reproduce XGBoost's margin within float32 rounding
+    # (the C++ float backend below checks exact equality; this float64 reference is for the fixed-point bound)
+    np.testing.assert_allclose(tc.score(ens, rows), tc.xgb_margin(bst, rows), rtol=0, atol=1e-5)
+
+
+def test_conifer_text_dump_converter_is_not_leaf_exact(booster):
+    """The reason for our converter: conifer's own one reads 9-digit thresholds and misroutes on-split rows."""
+    import conifer
+
+    bst, x = booster
+    ens = tc.ensemble_from_booster(bst)
+    rows = on_split_rows(ens, x)
+    theirs = conifer.converters.xgboost.convert(bst)
+    assert (tc.leaves(theirs, rows) != tc.xgb_leaves(bst, rows)).any(axis=1).sum() > 0
+
+
+def test_cpp_float_backend_equals_xgboost(booster, tmp_path):
+    bst, x = booster
+    ens = tc.ensemble_from_booster(bst)
+    rows = np.concatenate([x[:500], on_split_rows(ens, x)])
+    check = tc.cpp_float_check(ens, bst, rows, tmp_path / "cpp", [])
+    assert check["ok"] and check["leaf_agreement"] == 1.0 and check["n_margin_mismatch"] == 0
+
+
+def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
+    bst, x = booster
+    ens = tc.ensemble_from_booster(bst)
+    ens_q, info = tc.quantize_ensemble(ens, FMT)
+    assert info == {"thresholds_saturated": 0, "leaves_saturated": 0}
+    x_q = FMT.quantize_inputs(np.concatenate([x, on_split_rows(ens, x)]))
+    ref, wrapped = tc.emulate_fixed(ens_q, x_q, FMT)
+    assert wrapped == 0
+    # the firmware takes XGBoost's branches on the quantized inputs, and each of the n_trees leaves and the base
+    # margin is rounded by at most LSB/2: that is the whole error budget
+    np.testing.assert_array_equal(tc.leaves(ens_q, x_q), tc.xgb_leaves(bst, x_q))
+    assert np.abs(ref - tc.score(ens, x_q)).max() <= (ens["n_trees"] + 1) * FMT.lsb / 2
+    project = tmp_path / "hls"
+    tc.make_project(ens_q, "xilinxhls", project, {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e",
+                                                  "ClockPeriod": 5.0, "Unroll": True}, [])
+    tc.fix_hls_top(project)
+    h, b = harness.load(project, tmp_path / "cache")
+    np.testing.assert_array_equal(h.run(x_q)[:, 0], ref)
+    assert not b.cached and harness.load(project, tmp_path / "cache")[1].cached
+
+
+def test_emulation_detects_wrapping_sums():
+    fmt = tc.FixedType.parse("ap_fixed<6,2>")  # range [-2, 2)
+    ens = {"n_trees": 3, "max_depth": 0, "init_predict": [0.0],
+           "trees": [[{"feature": [-2], "threshold": [-2.0], "value": [0.75], "children_left": [-1],
+                       "children_right": [-1]}]] * 3}
+    y, wrapped = tc.emulate_fixed(ens, np.zeros((2, 1)), fmt)
+    assert wrapped == 2 and y[0] == 2.25 - 4  # 0.75 × 3 = 2.25 wraps to -1.75, as ap_fixed does
+
+
+@pytest.mark.parametrize("text", ["ap_ufixed<8,3>", "float", "ap_fixed<80,8>"], ids=["unsigned", "float", "too-wide"])
+def test_bad_precision_is_one_clear_error(text):
+    with pytest.raises(TrigdeployError, match="conifer Precision"):
+        tc.FixedType.parse(text)
+
+
+def test_multiclass_booster_is_refused():
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    model = xgb.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1).fit(rng.normal(size=(90, 3)), np.arange(90) % 3)
+    with pytest.raises(TrigdeployError, match="binary:logistic only"):
+        tc.ensemble_from_booster(model.get_booster())
+
+
+def test_fixed_type_grid():
+    assert (FMT.lsb, FMT.int_min, FMT.int_max) == (2.0 ** -10, -(2 ** 17), 2 ** 17 - 1)
+    np.testing.assert_array_equal(FMT.quantize_inputs(np.array([0.00097, -0.00001, 1e6, -1e6])),
+                                  [0.0, -FMT.lsb, 128 - FMT.lsb, -128.0])
+    assert json.loads(json.dumps(str(FMT))) == "ap_fixed<18,8>"
