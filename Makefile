@@ -20,7 +20,7 @@ help:
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
-	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ); conifer: issue #5"
+	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects (BDT)"
 	@echo "make csim        C-simulate RUN's firmware            [not implemented yet: issue #6]"
 	@echo "make bench       benchmark RUN                        [not implemented yet: issue #7]"
 
