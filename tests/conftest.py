@@ -25,3 +25,36 @@ def run_cli(capsys):
         return status, out.out, out.err
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A small trained run (MLP, QAT MLP, BDT) on generated top-tagging jets: 500 test events."""
+    from trigdeploy.config import ToptagGenConfig, parse_config
+    from trigdeploy.data.generate import write_toptag
+    from trigdeploy.train.run import train_run
+
+    base = tmp_path_factory.mktemp("export")
+    data = base / "t.h5"
+    write_toptag(ToptagGenConfig(jets=2500, seed=41, chunk_size=2500), data, progress=False)
+    raw = {"name": "exp", "seed": 3, "data": {"format": "hdf5", "files": [str(data)]},
+           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
+           "train": {"device": "cpu", "threads": 1,
+                     "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
+                     "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
+                     "bdt": {"n_estimators": 6, "max_depth": 3}}}
+    run = base / "run"
+    train_run(parse_config(raw), run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run, tmp_path_factory):
+    """``trained_run`` exported (Vitis only, 50 testbench events): (output root, manifest)."""
+    from trigdeploy.config import ExportTarget, HLS4MLTarget
+    from trigdeploy.convert.export import export_run as export
+
+    root = tmp_path_factory.mktemp("out")
+    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, source="test")
+    manifest = export(trained_run, target, root / "export", root / "firmware", progress=False)
+    return root, manifest

@@ -59,7 +59,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["export", "--run", "{tmp}"], "is incomplete (no metrics.json): run trigdeploy train first"),
         (["export", "--run", "{tmp}/nope"], "run directory not found"),
         (["export", "--run", "{tmp}", "--target", "{tmp}/t.yaml"], "export target file not found"),
-        (["csim", "--run", "{tmp}"], "trigdeploy csim: not implemented yet (issue #6)"),
+        (["csim", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
         (["bench", "--run", "{tmp}"], "trigdeploy bench: not implemented yet (issue #7)"),
         (["train"], "the following arguments are required: --config"),
         ([], "the following arguments are required: verb"),
@@ -67,14 +67,14 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
     ],
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
          "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
-         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-pending", "bench-pending", "train-no-config",
+         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "bench-pending", "train-no-config",
          "no-verb", "unknown-verb"],
 )
 def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": [str(tmp_path / "d.h5")],
                                                          "generate": {"toptag": {"jets": 10}}}}))
-    argv = [a.format(tmp=tmp_path, cfg=cfg) for a in argv]
+    argv = [a.format(tmp=tmp_path, cfg=cfg, name=tmp_path.name) for a in argv]
     status, stdout, stderr = run_cli(*argv)
     assert status == 2
     assert message in _one_error_line(stderr)

@@ -50,7 +50,7 @@ OPTION_HELP = {
 }
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
-PENDING_STAGES = {"csim": 6, "bench": 7}
+PENDING_STAGES = {"bench": 7}
 DEFAULT_TARGET = Path("export/targets/default.yaml")
 
 
@@ -117,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
     export.add_argument("--run", required=True, help="run directory")
     export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
-    for verb, help_ in (("csim", "C-simulate the exported firmware against the references"),
-                        ("bench", "physics, latency and resource benchmarks of a run")):
+    csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
+    csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
+    csim.add_argument("--threads", type=int, help="OpenMP threads for the batched harness (default: all cores)")
+    for verb, help_ in (("bench", "physics, latency and resource benchmarks of a run"),):
         p = verbs.add_parser(verb, parents=[common], help=help_)
         p.add_argument("--run", required=True, help="run directory")
     return parser
@@ -184,6 +186,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_csim(args: argparse.Namespace) -> int:
+    from trigdeploy.csim.run import csim_run
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise TrigdeployError(f"run directory not found: {run_dir}")
+    report = csim_run(run_dir, threads=args.threads, progress=not args.quiet)
+    print(json.dumps({"csim": str(run_dir / "csim.json"), "ok": report["ok"],
+                      "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()}}, sort_keys=True))
+    return 0
+
+
 def _cmd_pending(args: argparse.Namespace) -> int:
     if getattr(args, "config", None):
         load_config(args.config, args.overrides, args.data)  # still validate what we were given
@@ -204,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_train(args)
         if args.verb == "export":
             return _cmd_export(args)
+        if args.verb == "csim":
+            return _cmd_csim(args)
         return _cmd_pending(args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)

@@ -8,42 +8,17 @@ import shutil
 import numpy as np
 import pytest
 
-from trigdeploy.config import ExportTarget, HLS4MLTarget, ToptagGenConfig, apply_overrides, parse_config
+from trigdeploy.config import ExportTarget, HLS4MLTarget
 from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
 from trigdeploy.convert.export import export_run, load_split
-from trigdeploy.data.generate import write_toptag
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.train.run import load_torch_model, train_run
+from trigdeploy.train.run import load_torch_model
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    base = tmp_path_factory.mktemp("export")
-    data = base / "t.h5"
-    write_toptag(ToptagGenConfig(jets=2500, seed=41, chunk_size=2500), data, progress=False)
-    raw = {"name": "exp", "seed": 3, "data": {"format": "hdf5", "files": [str(data)]},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
-           "train": {"device": "cpu", "threads": 1,
-                     "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
-                     "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
-                     "bdt": {"n_estimators": 6, "max_depth": 3}}}
-    run = base / "run"
-    train_run(parse_config(raw), run, progress=False)
-    return run
-
-
-@pytest.fixture(scope="module")
-def exported(run_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("out")
-    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, source="test")
-    manifest = export_run(run_dir, target, root / "export", root / "firmware", progress=False)
-    return root, manifest
-
-
-def test_onnx_runtime_parity_whole_test_split(run_dir, exported):
+def test_onnx_runtime_parity_whole_test_split(trained_run, exported):
     root, manifest = exported
-    x, _ = load_split(run_dir, "test")
-    model, _ = load_torch_model(run_dir / "mlp.pt")
+    x, _ = load_split(trained_run, "test")
+    model, _ = load_torch_model(trained_run / "mlp.pt")
     onnx_path = root / "export" / "run" / "mlp.onnx"
     # justified in to_onnx.LOGIT_TOLERANCE: float32 summation order only
     p = to_onnx.parity(model, onnx_path, x)
@@ -91,10 +66,10 @@ def test_project_is_a_vendor_handoff(exported):
     assert (root / "export" / "run" / "preprocess.json").is_file()
 
 
-def test_check_catches_a_corrupted_reference(run_dir, exported, tmp_path):
+def test_check_catches_a_corrupted_reference(trained_run, exported, tmp_path):
     root, _ = exported
-    x, _ = load_split(run_dir, "test")
-    model, saved = load_torch_model(run_dir / "qmlp.pt")
+    x, _ = load_split(trained_run, "test")
+    model, saved = load_torch_model(trained_run / "qmlp.pt")
     quantizer = to_qonnx.input_quantizer(model)
     m = to_qonnx.export_qonnx(model, saved["n_inputs"], tmp_path / "q.onnx", [])
     xg = quantizer.quantize(x[:200])
@@ -107,8 +82,8 @@ def test_check_catches_a_corrupted_reference(run_dir, exported, tmp_path):
     assert (result["n_mismatch"], result["ok"]) == (1, False)
 
 
-def test_input_quantizer_grid(run_dir):
-    model, _ = load_torch_model(run_dir / "qmlp.pt")
+def test_input_quantizer_grid(trained_run):
+    model, _ = load_torch_model(trained_run / "qmlp.pt")
     q = to_qonnx.input_quantizer(model)
     assert np.log2(q.scale) == round(np.log2(q.scale))
     x = np.array([[0.0, q.scale * 0.5, q.scale * 1.5, 1e6, -1e6]], np.float32)
@@ -117,15 +92,15 @@ def test_input_quantizer_grid(run_dir):
                                                      -(2 ** (q.bits - 1)) * q.scale])
 
 
-def test_incomplete_run_is_refused(run_dir, tmp_path):
+def test_incomplete_run_is_refused(trained_run, tmp_path):
     partial = tmp_path / "partial"
-    shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("metrics.json"))
+    shutil.copytree(trained_run, partial, ignore=shutil.ignore_patterns("metrics.json"))
     with pytest.raises(TrigdeployError, match="incomplete \\(no metrics.json\\)"):
         export_run(partial, ExportTarget(), tmp_path / "e", tmp_path / "f", progress=False)
     assert not (tmp_path / "e").exists()
 
 
-def test_unsupported_input_quantizers_are_refused(run_dir):
+def test_unsupported_input_quantizers_are_refused(trained_run):
     """Brevitas' default float-scale quantizer (what hls4ml turns into inexact scale layers) and a model
     without an input quantizer give a clear error instead of firmware."""
     import warnings
@@ -137,7 +112,7 @@ def test_unsupported_input_quantizers_are_refused(run_dir):
         from brevitas.nn import QuantIdentity
         from brevitas.quant import Int8ActPerTensorFloat
 
-    model, _ = load_torch_model(run_dir / "qmlp.pt")
+    model, _ = load_torch_model(trained_run / "qmlp.pt")
     model[0] = QuantIdentity(act_quant=Int8ActPerTensorFloat, return_quant_tensor=True)
     model.train()
     with torch.no_grad():

@@ -204,7 +204,11 @@ class Harness:
         self._lib.td_batch.restype = ctypes.c_long
         self.n_in = int(self._lib.td_n_in())
         self.n_out = int(self._lib.td_n_out())
-        self.threads = threads or len(os.sched_getaffinity(0))
+        self.threads = threads or self.default_threads()
+
+    @staticmethod
+    def default_threads() -> int:
+        return len(os.sched_getaffinity(0))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Outputs (n, n_out) as doubles for inputs (n, n_in), converted to the port type by the C++."""

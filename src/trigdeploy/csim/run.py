@@ -1,0 +1,145 @@
+"""``trigdeploy csim``: every exported firmware project of a run, C-simulated on the whole test split.
+
+Per project: the batched harness output against the model's reference on every test event
+(QONNX execution for the QAT MLP and the bit-exact fixed-point emulation for the conifer BDT,
+both must agree on every event; the float model for PTQ, with error statistics), the AUC of
+both, the decisions that flip at each operating threshold of ``metrics.json``, and the
+project's own testbench built and run with g++. Results: ``runs/<name>/csim.json`` and
+``csim.md``. A failed bit-exactness check is reported in the files and makes the command fail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.convert.export import CSIM_CACHE, load_split
+from trigdeploy.csim import harness, testbench
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import write_json_atomic, write_text_atomic
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
+
+
+def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, float], exact: bool) -> dict:
+    """Whole-array comparison of C-simulated logits with the reference logits."""
+    from trigdeploy.train.metrics import roc_auc
+
+    csim, reference = np.asarray(csim, np.float64).reshape(-1), np.asarray(reference, np.float64).reshape(-1)
+    if csim.shape != reference.shape:
+        raise TrigdeployError(f"C simulation gave {csim.shape} outputs for {reference.shape} reference outputs")
+    diff = np.abs(csim - reference)
+    p_ref, p_sim = _sigmoid(reference), _sigmoid(csim)
+    flips = {name: int(((p_ref >= t) != (p_sim >= t)).sum()) for name, t in thresholds.items()}
+    out = {"n_events": int(len(csim)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
+           "mean_abs_diff": float(diff.mean()), "auc_reference": roc_auc(y, reference), "auc_csim": roc_auc(y, csim),
+           "decision_flips": flips, "bit_exact_required": exact}
+    out["ok"] = out["n_mismatch"] == 0 if exact else True
+    return out
+
+
+def _thresholds(run_dir: Path, model: str) -> dict[str, float]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v["threshold"] for k, v in metrics.get(model, {}).get("thresholds", {}).items()}
+
+
+def _references(run_dir: Path, export_dir: Path, manifest: dict, x_test: np.ndarray) -> dict:
+    """(model, inputs fed to the firmware, reference logits, exact?) per exported project."""
+    out = {}
+    models = manifest["models"]
+    if "qmlp" in models:
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from trigdeploy.convert import to_qonnx
+        from trigdeploy.train.run import load_torch_model
+
+        model, _ = load_torch_model(run_dir / "qmlp.pt")
+        x_grid = to_qonnx.input_quantizer(model).quantize(x_test)
+        ref = to_qonnx.execute(ModelWrapper(str(export_dir / models["qmlp"]["qonnx"]["file"])), x_grid)
+        for backend, info in models["qmlp"].get("hls4ml", {}).items():
+            out[Path(info["project"]).name] = ("qmlp", "QONNX execution", x_grid, ref, True)
+    if "hls4ml_ptq" in models.get("mlp", {}):
+        import torch
+
+        from trigdeploy.train.run import load_torch_model
+
+        model, _ = load_torch_model(run_dir / "mlp.pt")
+        with torch.no_grad():
+            ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy()
+        for backend, info in models["mlp"]["hls4ml_ptq"]["backends"].items():
+            out[Path(info["project"]).name] = ("mlp", "float PyTorch model", x_test, ref, False)
+    if "xilinxhls" in models.get("bdt", {}).get("projects", {}):
+        from trigdeploy.convert import to_conifer as tc
+
+        ens = json.loads((export_dir / models["bdt"]["ensemble"]["file"]).read_text())
+        fmt = tc.FixedType.parse(models["bdt"]["fixed_point"]["precision"])
+        x_q = fmt.quantize_inputs(x_test)
+        ref, _ = tc.emulate_fixed(tc.quantize_ensemble(ens, fmt)[0], x_q, fmt)
+        out[Path(models["bdt"]["projects"]["xilinxhls"]["project"]).name] = (
+            "bdt", "fixed-point emulation of the XGBoost ensemble (leaf-exact)", x_q, ref, True)
+    return out
+
+
+def csim_run(run_dir: Path, export_root: Path = Path("export"), firmware_root: Path = Path("firmware"),
+             threads: int | None = None, progress: bool = True) -> dict:
+    """C-simulate every project of an exported run; writes and returns ``csim.json``."""
+    run_dir = Path(run_dir)
+    export_dir = Path(export_root) / run_dir.name
+    manifest_path = export_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise TrigdeployError(f"{manifest_path} not found: run trigdeploy export --run {run_dir} first")
+    manifest = json.loads(manifest_path.read_text())
+    x_test, y_test = load_split(run_dir, "test")
+    if manifest.get("test_events") != len(x_test):
+        raise TrigdeployError(f"{manifest_path} was exported from another test split ({manifest.get('test_events')} "
+                              f"events, run has {len(x_test)}): export again")
+    cache = Path(firmware_root) / CSIM_CACHE
+    report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
+    for name, (model, ref_name, x, ref, exact) in _references(run_dir, export_dir, manifest, x_test).items():
+        project = Path(firmware_root) / run_dir.name / name
+        if not project.is_dir():
+            raise TrigdeployError(f"{project} not found (listed in {manifest_path}): export again")
+        h, b = harness.load(project, cache, threads)
+        t0 = time.perf_counter()
+        y = h.run(x)
+        seconds = time.perf_counter() - t0
+        entry = {"model": model, "reference": ref_name, "project": str(project), "compile_seconds": b.compile_seconds,
+                 "build_cached": b.cached, "events_per_s": len(x) / max(seconds, 1e-9),
+                 **compare(y_test, y[:, 0], ref, _thresholds(run_dir, model), exact)}
+        entry["testbench"] = testbench.check(project, cache, exact)
+        entry["ok"] = entry["ok"] and entry["testbench"]["ok"]
+        report["projects"][name] = entry
+        if progress:
+            print(f"csim: {name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {ref_name} "
+                  f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
+                  f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s; testbench "
+                  f"{'ok' if entry['testbench']['ok'] else 'FAILED'}", flush=True)
+    if not report["projects"]:
+        raise TrigdeployError(f"{manifest_path}: no firmware project to simulate")
+    report["ok"] = all(p["ok"] for p in report["projects"].values())
+    write_json_atomic(run_dir / "csim.json", report)
+    write_text_atomic(run_dir / "csim.md", markdown(report))
+    if not report["ok"]:
+        bad = [n for n, p in report["projects"].items() if not p["ok"]]
+        raise TrigdeployError(f"C simulation differs from the reference for {', '.join(bad)} (see {run_dir / 'csim.json'})")
+    return report
+
+
+def markdown(report: dict) -> str:
+    """The csim report as a Markdown table."""
+    lines = [f"# C simulation of {report['run']} (whole test split, {report['threads']} threads)", "",
+             "| project | reference | events | mismatches | max \\|Δ\\| | AUC reference | AUC csim | flips (F1 / Youden) | events/s | testbench |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, p in report["projects"].items():
+        flips = p["decision_flips"]
+        lines.append(f"| {name} | {p['reference']} | {p['n_events']} | {p['n_mismatch']}"
+                     f"{'' if p['bit_exact_required'] else ' (PTQ: not required)'} | {p['max_abs_diff']:.3g} | "
+                     f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flips.get('f1', '–')} / {flips.get('youden', '–')} | "
+                     f"{p['events_per_s']:.0f} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
+                     f"({p['testbench']['n_events']} events) |")
+    return "\n".join(lines) + "\n"

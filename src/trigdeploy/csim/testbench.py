@@ -1,0 +1,88 @@
+"""A project's own testbench, built and run with g++ as Vitis/Vivado ``csim_design`` would.
+
+The testbench (``myproject_test.cpp``) and the design sources listed in the project's build
+script are compiled together, in a copy of the project (so the hand-off directory stays as
+generated), and run from there: it reads ``tb_data/tb_input_features.dat`` and writes
+``tb_data/csim_results.log``. Design objects already built by the batched harness (same
+sources, same flags) are linked instead of being compiled again. Vitis compiles in debug
+mode (-O0) with its own ``ap_`` headers; here it is -O2 with the open-source copy of the same
+headers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.csim import harness
+from trigdeploy.errors import TrigdeployError
+
+PRINT_RTOL = 1e-5  # hls4ml prints ap_fixed values at the stream's default 6 significant digits
+
+
+def _read_rows(path: Path) -> np.ndarray:
+    rows = [list(map(float, line.split())) for line in path.read_text().splitlines() if line.strip()]
+    return np.asarray(rows, np.float64)
+
+
+def run(project_dir: Path, cache_dir: Path) -> dict:
+    """Build and run the project's testbench on its ``tb_data``; returns its outputs and timings."""
+    project = harness.inspect(Path(project_dir))
+    b = harness.build(project, cache_dir)
+    objects = harness.firmware_objects(project, cache_dir)
+    bench = project.path / f"{project.top}_test.cpp"
+    if not bench.is_file():
+        raise TrigdeployError(f"{project.path}: no testbench {bench.name}")
+    with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
+        work = Path(tmp) / project.path.name
+        shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
+        (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
+        includes = [work if p == project.path else p for p in project.includes]
+        cmd = [harness.CXX, *harness.FLAGS, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
+               *[f"-D{d}" for d in project.defines], str(work / bench.name), *map(str, objects), "-o", str(work / "csim.exe")]
+        t0 = time.perf_counter()
+        built = subprocess.run(cmd, capture_output=True, text=True)
+        if built.returncode != 0:
+            last = (built.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TrigdeployError(f"{project.path}: testbench {bench.name} does not build: {last}")
+        compile_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        ran = subprocess.run([str(work / "csim.exe")], cwd=work, capture_output=True, text=True, check=True)
+        run_s = time.perf_counter() - t1
+        results = work / "tb_data" / "csim_results.log"
+        if not results.is_file():
+            raise TrigdeployError(f"{project.path}: testbench ran but wrote no tb_data/csim_results.log")
+        out = _read_rows(results)
+        expected = _read_rows(project.path / "tb_data" / "tb_output_predictions.dat")
+        inputs = _read_rows(project.path / "tb_data" / "tb_input_features.dat")
+    return {"outputs": out, "expected": expected, "inputs": inputs, "compile_seconds": compile_s + b.compile_seconds,
+            "run_seconds": run_s, "stdout_tail": ran.stdout.strip().splitlines()[-1:] if ran.stdout.strip() else []}
+
+
+def check(project_dir: Path, cache_dir: Path, exact: bool) -> dict:
+    """Run the testbench and compare what it printed with the harness on the same inputs and with ``tb_data``.
+
+    ``exact``: the project must reproduce ``tb_output_predictions.dat`` (QAT, BDT); otherwise
+    (PTQ) the difference to the float reference is reported, not judged.
+    """
+    tb = run(project_dir, cache_dir)
+    h, _ = harness.load(project_dir, cache_dir)
+    # the hls4ml testbench parses inputs as float: feed the harness the same float32 values
+    ref_h = h.run(tb["inputs"].astype(np.float32).astype(np.float64))
+    out, expected = tb["outputs"], tb["expected"]
+    if out.shape != ref_h.shape:
+        raise TrigdeployError(f"{project_dir}: testbench printed {out.shape} outputs for {ref_h.shape} expected")
+    tol = PRINT_RTOL * np.maximum(np.abs(ref_h), 1e-3)
+    vs_harness = np.abs(out - ref_h)
+    vs_expected = np.abs(out - expected)
+    report = {"n_events": int(len(out)), "n_differ_from_harness": int((vs_harness > tol).sum()),
+              "max_abs_diff_harness": float(vs_harness.max()), "max_abs_diff_expected": float(vs_expected.max()),
+              "print_rtol": PRINT_RTOL, "compile_seconds": tb["compile_seconds"], "run_seconds": tb["run_seconds"]}
+    report["n_differ_from_expected"] = int((vs_expected > PRINT_RTOL * np.maximum(np.abs(expected), 1e-3)).sum())
+    report["ok"] = report["n_differ_from_harness"] == 0 and (not exact or report["n_differ_from_expected"] == 0)
+    return report

@@ -1,0 +1,100 @@
+"""C simulation: batched harness = hls4ml predict() bit for bit; reports catch corrupted references; testbenches run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from trigdeploy.csim import harness, testbench
+from trigdeploy.csim.run import compare, csim_run
+from trigdeploy.errors import TrigdeployError
+
+
+@pytest.fixture(scope="module")
+def simulated(trained_run, exported):
+    root, _ = exported
+    return csim_run(trained_run, root / "export", root / "firmware", threads=2, progress=False)
+
+
+def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from trigdeploy.config import HLS4MLTarget
+    from trigdeploy.convert import to_hls4ml, to_qonnx
+    from trigdeploy.train.run import load_torch_model
+
+    root, _ = exported
+    quantizer = to_qonnx.input_quantizer(load_torch_model(trained_run / "qmlp.pt")[0])
+    m = ModelWrapper(str(root / "export" / "run" / "qmlp.qonnx.onnx"))
+    hm = to_hls4ml.convert(m, HLS4MLTarget(), "Vitis", tmp_path / "prj", quantizer, None, [])
+    x = np.loadtxt(root / "firmware" / "run" / "qmlp_vitis" / "tb_data" / "tb_input_features.dat", ndmin=2)
+    x = np.concatenate([x, -x, 3 * x, x + 0.01])  # also off the grid and beyond the port's range
+    expected = to_hls4ml.predict(hm, x).reshape(len(x), -1)
+    for threads in (1, 2):
+        h, _ = harness.load(tmp_path / "prj", tmp_path / "cache", threads)
+        np.testing.assert_array_equal(h.run(x), expected)
+
+
+def test_default_run_is_bit_exact_where_required(simulated):
+    p = simulated["projects"]
+    assert set(p) == {"qmlp_vitis", "mlp_vitis", "bdt_xilinxhls"}
+    for name in ("qmlp_vitis", "bdt_xilinxhls"):
+        assert (p[name]["n_events"], p[name]["n_mismatch"], p[name]["max_abs_diff"]) == (500, 0, 0.0), name
+        assert p[name]["auc_csim"] == p[name]["auc_reference"]
+        assert set(p[name]["decision_flips"].values()) == {0}
+    ptq = p["mlp_vitis"]
+    assert not ptq["bit_exact_required"] and 0 < ptq["max_abs_diff"] < 0.1
+    assert simulated["ok"]
+
+
+def test_testbenches_build_run_and_agree(simulated):
+    for name, p in simulated["projects"].items():
+        tb = p["testbench"]
+        assert tb["ok"] and tb["n_events"] == 50 and tb["n_differ_from_harness"] == 0, name
+
+
+def test_corrupted_reference_fails_the_comparison():
+    y = np.array([0, 1, 0, 1])
+    ref = np.array([-1.0, 2.0, -0.5, 0.25])
+    ok = compare(y, ref.copy(), ref, {"f1": 0.5}, exact=True)
+    assert ok["ok"] and ok["n_mismatch"] == 0
+    bad = ref.copy()
+    bad[3] -= 2.0 ** -10  # one LSB on one event
+    out = compare(y, bad, ref, {"f1": 0.5}, exact=True)
+    assert not out["ok"] and out["n_mismatch"] == 1 and out["max_abs_diff"] == 2.0 ** -10
+    assert compare(y, bad, ref, {"f1": 0.5}, exact=False)["ok"]  # PTQ: reported, not judged
+
+
+def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tmp_path):
+    root, _ = exported
+    export_root = tmp_path / "export"
+    shutil.copytree(root / "export", export_root)
+    ens_path = export_root / "run" / "bdt.conifer.json"
+    ens = json.loads(ens_path.read_text())
+    tree = ens["trees"][0][0]
+    tree["value"] = [v + 0.25 if f < 0 else v for v, f in zip(tree["value"], tree["feature"])]  # every event
+    ens_path.write_text(json.dumps(ens))
+    with pytest.raises(TrigdeployError, match="bdt_xilinxhls"):
+        csim_run(trained_run, export_root, root / "firmware", threads=1, progress=False)
+    report = json.loads((trained_run / "csim.json").read_text())
+    assert not report["ok"] and report["projects"]["bdt_xilinxhls"]["n_mismatch"] > 0
+
+
+def test_testbench_catches_wrong_expectations(exported, tmp_path):
+    root, _ = exported
+    project = tmp_path / "bdt"
+    shutil.copytree(root / "firmware" / "run" / "bdt_xilinxhls", project)
+    expected = project / "tb_data" / "tb_output_predictions.dat"
+    rows = expected.read_text().splitlines()
+    rows[7] = str(float(rows[7]) + 0.5)
+    expected.write_text("\n".join(rows) + "\n")
+    report = testbench.check(project, root / "firmware" / ".csim-cache", exact=True)
+    assert not report["ok"] and report["n_differ_from_expected"] == 1 and report["n_differ_from_harness"] == 0
+
+
+def test_not_a_project_is_one_clear_error(tmp_path):
+    with pytest.raises(TrigdeployError, match="not an hls4ml or conifer HLS project"):
+        harness.inspect(tmp_path)
