@@ -77,7 +77,7 @@ def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):
     argv = [a.format(tmp=tmp_path, cfg=cfg, name=tmp_path.name) for a in argv]
     status, stdout, stderr = run_cli(*argv)
     assert status == 2
-    assert message in _one_error_line(stderr)
+    assert message.format(name=tmp_path.name) in _one_error_line(stderr)
     assert stdout == ""
     assert not (tmp_path / "x.h5").exists()
     assert not (tmp_path / "d.h5").exists()
@@ -117,5 +117,5 @@ def test_prepare_bad_data_one_line(run_cli, tmp_path, data, message):
     status, stdout, stderr = run_cli("prepare", "--config", str(cfg), "--data", data.format(tmp=tmp_path, cfg=cfg),
                                      "--run-dir", str(tmp_path / "run"), "--quiet")
     assert status == 2
-    assert message in _one_error_line(stderr)
+    assert message.format(name=tmp_path.name) in _one_error_line(stderr)
     assert not (tmp_path / "run").exists()
