@@ -5,8 +5,9 @@
     trigdeploy prepare --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy export --run DIR [--target FILE]
-    trigdeploy csim --run DIR
-    trigdeploy bench --run DIR
+    trigdeploy csim --run DIR [--threads N]
+    trigdeploy bench --run DIR [--sweep [BITS …]] [--out DIR]
+    trigdeploy synth --run DIR                                      (needs vitis_hls or vivado_hls)
 
 The parser turns arguments into typed values and calls library functions; library code never
 sees the argparse namespace. User errors print one line and exit with status 2.
@@ -29,7 +30,7 @@ from trigdeploy.config import (
     ToptagGenConfig,
     load_config,
 )
-from trigdeploy.errors import NotImplementedStage, TrigdeployError
+from trigdeploy.errors import TrigdeployError
 
 GENERATORS = {
     "toptag": (ToptagGenConfig, "fast numpy top-vs-QCD jets, Top Quark Tagging reference layout (HDF5)"),
@@ -50,7 +51,6 @@ OPTION_HELP = {
 }
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
-PENDING_STAGES = {"bench": 7}
 DEFAULT_TARGET = Path("export/targets/default.yaml")
 
 
@@ -120,9 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     csim.add_argument("--threads", type=int, help="OpenMP threads for the batched harness (default: all cores)")
-    for verb, help_ in (("bench", "physics, latency and resource benchmarks of a run"),):
-        p = verbs.add_parser(verb, parents=[common], help=help_)
-        p.add_argument("--run", required=True, help="run directory")
+    bench = verbs.add_parser("bench", parents=[common], help="physics, CPU latency and FPGA estimates of a run")
+    bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
+    bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",
+                       help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot")
+    bench.add_argument("--out", default="benchmarks/results", help="output directory (default: benchmarks/results)")
+    synth = verbs.add_parser("synth", parents=[common], help="C synthesis with vitis_hls/vivado_hls when installed")
+    synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     return parser
 
 
@@ -198,12 +202,35 @@ def _cmd_csim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_pending(args: argparse.Namespace) -> int:
-    if getattr(args, "config", None):
-        load_config(args.config, args.overrides, args.data)  # still validate what we were given
-    raise NotImplementedStage(
-        f"trigdeploy {args.verb}: not implemented yet (issue #{PENDING_STAGES[args.verb]})"
-    )
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from trigdeploy.bench.run import bench_run
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise TrigdeployError(f"run directory not found: {run_dir}")
+    bits = None if args.sweep is None else (args.sweep or [4, 6, 8])
+    if bits and min(bits) < 2:
+        raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
+    report = bench_run(run_dir, Path(args.out), sweep_bits=bits, progress=not args.quiet)
+    print(json.dumps({"bench": str(Path(args.out) / f"{run_dir.name}.json"),
+                      "auc": {m: f[next(iter(f))]["auc"] for m, f in report["physics"].items()}}, sort_keys=True))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from trigdeploy.bench.synth import synth_run
+
+    run_dir = Path(args.run)
+    fw = Path("firmware") / run_dir.name
+    if not fw.is_dir():
+        raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {run_dir} first")
+    result = synth_run(fw, Path("benchmarks/results") / f"{run_dir.name}_synth_logs")
+    if result is not None:
+        from trigdeploy.io import write_json_atomic
+
+        write_json_atomic(Path("benchmarks/results") / f"{run_dir.name}_synth.json", result)
+        print(json.dumps({"synth": sorted(result)}))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_export(args)
         if args.verb == "csim":
             return _cmd_csim(args)
-        return _cmd_pending(args)
+        if args.verb == "bench":
+            return _cmd_bench(args)
+        return _cmd_synth(args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,3 @@ class TrigdeployError(Exception):
 
     The CLI prints ``trigdeploy: error: <message>`` and exits with status 2, no traceback.
     """
-
-
-class NotImplementedStage(TrigdeployError):
-    """A pipeline stage whose implementation has not landed yet."""

@@ -1,0 +1,101 @@
+"""Physics figures of every model in every deployed form, on the run's test split.
+
+Forms: the trained model (PyTorch / XGBoost, from ``predictions/``), ONNX Runtime, QONNX
+execution, and the C simulation of each firmware project (batched harness). Each form's
+scores go through the same metrics: AUC, 1/εB at εS = 0.3 and 0.5 (with the statistical
+limit of the test set), and accuracy/precision/recall/F1 at the thresholds the model chose on
+the validation split (F1, Youden's J, fixed εS / εB operating points).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.train.metrics import at_threshold, rejection_at, roc_auc
+
+EFFICIENCIES = (0.3, 0.5)
+
+
+def _sigmoid(z) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64).reshape(-1)))
+
+
+def figures(y: np.ndarray, prob: np.ndarray, thresholds: dict[str, float]) -> dict:
+    n_bkg = int((y == 0).sum())
+    return {"auc": roc_auc(y, prob),
+            "rejection": {f"eff_S={e:g}": rejection_at(y, prob, e) for e in EFFICIENCIES},
+            "rejection_limit": float(n_bkg),
+            "at_thresholds": {k: at_threshold(y, prob, t) for k, t in thresholds.items()}}
+
+
+def forms(run_dir: Path, export_dir: Path, firmware_dir: Path, cache: Path, x_test: np.ndarray,
+          threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Signal probabilities on the test split: {model: {form: scores}} for every form that exists."""
+    from trigdeploy.csim import harness
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    manifest = json.loads((export_dir / "manifest.json").read_text()) if (export_dir / "manifest.json").is_file() else {"models": {}}
+    for model in ("mlp", "seed_mlp", "qmlp", "bdt", "rf"):
+        pred = run_dir / "predictions" / f"{model}.npz"
+        if pred.is_file():
+            label = {"bdt": "XGBoost", "rf": "scikit-learn"}.get(model, "PyTorch")
+            out.setdefault(model, {})[label] = np.load(pred)["test"].astype(np.float64)
+    for model in ("mlp", "seed_mlp"):
+        if (export_dir / f"{model}.onnx").is_file():
+            from trigdeploy.convert.to_onnx import onnx_logits
+
+            out[model]["ONNX Runtime"] = _sigmoid(onnx_logits(export_dir / f"{model}.onnx", x_test))
+    models = manifest["models"]
+    if "qmlp" in models:
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from trigdeploy.convert import to_qonnx
+        from trigdeploy.train.run import load_torch_model
+
+        quantizer = to_qonnx.input_quantizer(load_torch_model(run_dir / "qmlp.pt")[0])
+        x_grid = quantizer.quantize(x_test)
+        out["qmlp"]["QONNX"] = _sigmoid(to_qonnx.execute(ModelWrapper(str(export_dir / models["qmlp"]["qonnx"]["file"])), x_grid))
+        for backend in models["qmlp"].get("hls4ml", {}):
+            h, _ = harness.load(firmware_dir / f"qmlp_{backend.lower()}", cache, threads)
+            out["qmlp"][f"hls4ml {backend} csim"] = _sigmoid(h.run(x_grid))
+    for backend in models.get("mlp", {}).get("hls4ml_ptq", {}).get("backends", {}):
+        h, _ = harness.load(firmware_dir / f"mlp_{backend.lower()}", cache, threads)
+        out["mlp"][f"hls4ml {backend} PTQ csim"] = _sigmoid(h.run(x_test))
+    if "xilinxhls" in models.get("bdt", {}).get("projects", {}):
+        from trigdeploy.convert.to_conifer import FixedType
+
+        fmt = FixedType.parse(models["bdt"]["fixed_point"]["precision"])
+        h, _ = harness.load(firmware_dir / "bdt_xilinxhls", cache, threads)
+        out["bdt"]["conifer HLS csim"] = _sigmoid(h.run(fmt.quantize_inputs(x_test)))
+    return out
+
+
+def roc_plot(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path, title: str) -> None:
+    """Background rejection 1/εB (log) against signal efficiency εS for every model and form."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    styles = ["-", "--", ":", "-."]
+    for i, (model, by_form) in enumerate(scores.items()):
+        for j, (form, s) in enumerate(by_form.items()):
+            fpr, tpr, _ = roc_curve(y, s)
+            keep = (fpr > 0) & (tpr > 0.05)
+            ax.plot(tpr[keep], 1.0 / fpr[keep], styles[j % len(styles)], color=f"C{i}", lw=1.4,
+                    label=f"{model} · {form} (AUC {roc_auc(y, s):.4f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("signal efficiency $\\varepsilon_S$")
+    ax.set_ylabel("background rejection $1/\\varepsilon_B$")
+    ax.set_xlim(0, 1)
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

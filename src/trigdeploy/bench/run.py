@@ -1,0 +1,219 @@
+"""``trigdeploy bench``: physics, CPU latency and FPGA estimates of every model of a run, side by side.
+
+Writes ``benchmarks/results/<run>.json`` (all figures, machine and package versions),
+``<run>.md`` (tables), ``<run>_roc.png`` (1/εB vs εS, every model and form) and
+``<run>_pareto.png`` (AUC against estimated LUTs; with ``--sweep`` the QAT MLP retrained at
+several bit widths). FPGA figures are estimates (``bench.fpga``) unless a synthesis report
+replaces them (``trigdeploy synth``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from trigdeploy.bench import fpga, latency, physics
+from trigdeploy.convert.export import CSIM_CACHE, load_split
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import write_json_atomic, write_text_atomic
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _machine() -> dict:
+    import os
+
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+            "system": platform.platform()}
+
+
+def fpga_estimates(run_dir: Path, export_dir: Path, manifest: dict, clock_ns: float, reuse: int) -> dict:
+    """Estimates for the QAT MLP, the PTQ float MLP and the BDT of a run."""
+    from trigdeploy.train.run import load_torch_model
+
+    out = {}
+    if (run_dir / "qmlp.pt").is_file():
+        model, saved = load_torch_model(run_dir / "qmlp.pt")
+        out["qmlp (hls4ml)"] = fpga.estimate_mlp(fpga.qat_layers(model, saved["config"]["bias_bits"]), clock_ns, reuse)
+    ptq = manifest["models"].get("mlp", {}).get("hls4ml_ptq")
+    if ptq:
+        model, _ = load_torch_model(run_dir / "mlp.pt")
+        out["mlp PTQ (hls4ml)"] = fpga.estimate_mlp(fpga.ptq_layers(model, ptq["precisions"]), clock_ns, reuse)
+    if "bdt" in manifest["models"]:
+        from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
+
+        ens = json.loads((export_dir / manifest["models"]["bdt"]["ensemble"]["file"]).read_text())
+        fmt = FixedType.parse(manifest["models"]["bdt"]["fixed_point"]["precision"])
+        est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
+        for backend in ("hls", "vhdl"):
+            e = est[backend]
+            out[f"bdt ({'conifer HLS' if backend == 'hls' else 'conifer VHDL'})"] = {
+                **e, "latency_ns": e["latency_cycles"] * clock_ns, "estimate": True, "method": est["method"]}
+    return out
+
+
+def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
+    """Retrain the QAT MLP at each weight width b (activations and inputs b + 2 bits), from the run's
+    float MLP and feature cache; returns AUC and FPGA estimates per width."""
+    import torch
+
+    from trigdeploy.config import QMLPConfig, load_config, parse_section, to_dict
+    from trigdeploy.data.prepare import prepare
+    from trigdeploy.models.qmlp import build_qmlp
+    from trigdeploy.models.mlp import copy_linear_weights
+    from trigdeploy.train import nn as tnn
+    from trigdeploy.train.metrics import roc_auc
+    from trigdeploy.train.run import load_torch_model
+
+    cfg = load_config(run_dir / "config.yaml")
+    if cfg.train.qmlp is None or not (run_dir / "mlp.pt").is_file():
+        raise TrigdeployError(f"{run_dir}: the sweep needs a run with train.qmlp and a float mlp.pt")
+    prepared = prepare(cfg, run_dir, progress=False)
+    val, (x_test, y_test) = prepared.arrays("val"), prepared.arrays("test")
+    float_model, _ = load_torch_model(run_dir / "mlp.pt")
+    out = []
+    for b in bits:
+        qcfg = parse_section(QMLPConfig, {**to_dict(cfg.train.qmlp), "weight_bits": b, "act_bits": b + 2,
+                                          "input_bits": b + 2}, "train.qmlp", "sweep")
+        torch.manual_seed(cfg.seed)
+        model = build_qmlp(len(prepared.features), qcfg)
+        copy_linear_weights(float_model, model)
+        t0 = time.perf_counter()
+        ckpt = run_dir / "sweep" / f"qmlp_w{b}.ckpt"
+        ckpt.parent.mkdir(exist_ok=True)
+        tnn.fit(f"qmlp_w{b}", model, prepared, qcfg, val, seed=cfg.seed, device=torch.device("cpu"),
+                checkpoint=ckpt, resume=False, progress=progress, on_batch=None)
+        ckpt.unlink(missing_ok=True)
+        model.cpu().eval()
+        auc = roc_auc(y_test, tnn.predict(model, x_test, torch.device("cpu")))
+        est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), 5.0)
+        out.append({"weight_bits": b, "act_bits": b + 2, "auc": auc, "lut": est["lut"], "ff": est["ff"],
+                    "dsp": est["dsp"], "latency_cycles": est["latency_cycles"], "train_seconds": time.perf_counter() - t0})
+        if progress:
+            print(f"bench: sweep w{b}/a{b + 2}: AUC {auc:.5f}, ≈{est['lut']} LUT (estimate)", flush=True)
+    return out
+
+
+def pareto_plot(points: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sweep_pts = [p for p in points if p["kind"] == "sweep"]
+    if sweep_pts:
+        ax.plot([p["lut"] for p in sweep_pts], [p["auc"] for p in sweep_pts], "o-", color="C0", label="QAT MLP sweep")
+        for p in sweep_pts:
+            ax.annotate(p["label"], (p["lut"], p["auc"]), textcoords="offset points", xytext=(5, -10), fontsize=8)
+    for i, p in enumerate(q for q in points if q["kind"] != "sweep"):
+        ax.plot([p["lut"]], [p["auc"]], "s", color=f"C{i + 1}", label=p["label"])
+    ax.set_xscale("log")
+    ax.set_xlabel("LUTs (estimate, no Vivado)")
+    ax.set_ylabel("test AUC")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def bench_run(run_dir: Path, out_dir: Path = Path("benchmarks/results"), export_root: Path = Path("export"),
+              firmware_root: Path = Path("firmware"), sweep_bits: list[int] | None = None, progress: bool = True) -> dict:
+    """All benchmark figures of one exported run; writes JSON, Markdown and plots to ``out_dir``."""
+    run_dir, out_dir, firmware_root = Path(run_dir), Path(out_dir), Path(firmware_root)
+    export_dir = Path(export_root) / run_dir.name
+    if not (export_dir / "manifest.json").is_file():
+        raise TrigdeployError(f"{export_dir / 'manifest.json'} not found: run trigdeploy export --run {run_dir} first")
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    x_test, y_test = load_split(run_dir, "test")
+    target = manifest.get("target", "")
+    clock = 5.0
+    reuse = 1
+    for m in manifest["models"].values():
+        for info in m.get("hls4ml", {}).values():
+            clock, reuse = info["clock_period_ns"], info["reuse_factor"]
+    name = run_dir.name
+    say = print if progress else (lambda *_a, **_k: None)
+
+    say("bench: physics (every model, every form, whole test split)", flush=True)
+    scores = physics.forms(run_dir, export_dir, firmware_root / name, firmware_root / CSIM_CACHE, x_test)
+    phys = {model: {form: physics.figures(y_test, s, {k: v["threshold"] for k, v in metrics[model]["thresholds"].items()})
+                    for form, s in by_form.items()} for model, by_form in scores.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    physics.roc_plot(y_test, scores, out_dir / f"{name}_roc.png", f"{name}: {len(y_test)} test events")
+
+    say("bench: CPU latency (1 thread, pinned to core 0)", flush=True)
+    lat = latency.measure(run_dir, export_dir, x_test)
+
+    say("bench: FPGA estimates", flush=True)
+    est = fpga_estimates(run_dir, export_dir, manifest, clock, reuse)
+    points = []
+    for label, model in (("qmlp (hls4ml)", "qmlp"), ("mlp PTQ (hls4ml)", "mlp"), ("bdt (conifer HLS)", "bdt")):
+        if label in est and model in metrics:
+            points.append({"kind": "model", "label": f"{label}", "lut": est[label]["lut"], "auc": metrics[model]["auc"]})
+    sw = sweep(run_dir, sweep_bits, progress) if sweep_bits else []
+    points += [{"kind": "sweep", "label": f"w{p['weight_bits']}a{p['act_bits']}", "lut": p["lut"], "auc": p["auc"]} for p in sw]
+    pareto_plot(points, out_dir / f"{name}_pareto.png", f"{name}: AUC vs FPGA LUTs (estimates)")
+
+    report = {"run": str(run_dir), "target": target, "machine": _machine(), "versions": _versions(),
+              "test_events": int(len(y_test)), "physics": phys, "cpu_latency": lat, "fpga": est, "sweep": sw,
+              "plots": {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}}
+    write_json_atomic(out_dir / f"{name}.json", report)
+    write_text_atomic(out_dir / f"{name}.md", markdown(report))
+    return report
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Benchmarks of `{r['run']}`", "",
+             f"{r['test_events']} test events; {r['machine']['cpu']} ({r['machine']['cores']} cores).", "",
+             "## Physics (test split; thresholds chosen on validation)", "",
+             "| model | form | AUC | 1/εB @ εS=0.3 | 1/εB @ εS=0.5 | F1 @ F1-thr | acc @ Youden |", "|---|---|---|---|---|---|---|"]
+    for model, by_form in r["physics"].items():
+        for form, f in by_form.items():
+            t = f["at_thresholds"]
+            lines.append(f"| {model} | {form} | {f['auc']:.5f} | {f['rejection']['eff_S=0.3']:.0f} | "
+                         f"{f['rejection']['eff_S=0.5']:.0f} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
+                         f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} |")
+    lines += ["", f"Rejections are limited by the {int(next(iter(next(iter(r['physics'].values())).values()))['rejection_limit'])} "
+              "test background events (1/εB cannot exceed that).", "",
+              f"## CPU latency (1 thread per engine, pinned to core {r['cpu_latency']['pinned_core']})", "",
+              "| engine | p50 µs | p99 µs | events/s @1 | @64 | @4096 |", "|---|---|---|---|---|---|"]
+    for eng, e in r["cpu_latency"]["engines"].items():
+        s, t = e["single_event"], e["events_per_s"]
+        lines.append(f"| {eng} | {s['p50_us']:.1f} | {s['p99_us']:.1f} | {t['1']:,.0f} | {t['64']:,.0f} | {t['4096']:,.0f} |")
+    if "ort_speedup_vs_torch_batch1" in r["cpu_latency"]:
+        lines += ["", f"ONNX Runtime vs PyTorch eager at batch 1 (p50): **{r['cpu_latency']['ort_speedup_vs_torch_batch1']:.1f}×**."]
+    lines += ["", "## FPGA (estimates: no Vivado/Vitis here)", "",
+              "| design | LUT | FF | DSP | BRAM | latency (cycles) | latency (ns) | II | method |", "|---|---|---|---|---|---|---|---|---|"]
+    for design, e in r["fpga"].items():
+        lines.append(f"| {design} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | {e['latency_cycles']} | "
+                     f"{e['latency_ns']:.0f} | {e['ii']} | {e['method']} |")
+    if r["sweep"]:
+        lines += ["", "## Quantization sweep (QAT MLP)", "", "| weights / activations | AUC | LUT (est.) | FF (est.) | latency (cycles) |",
+                  "|---|---|---|---|---|"]
+        for p in r["sweep"]:
+            lines.append(f"| {p['weight_bits']} / {p['act_bits']} bits | {p['auc']:.5f} | {p['lut']:,} | {p['ff']:,} | {p['latency_cycles']} |")
+    lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
+    return "\n".join(lines)
+

@@ -1,0 +1,53 @@
+"""``bench_run`` end to end on a small exported run: every form agrees where it must, files are written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trigdeploy.bench.run import bench_run
+
+
+@pytest.fixture(scope="module")
+def report(trained_run, exported, tmp_path_factory):
+    root, _ = exported
+    out = tmp_path_factory.mktemp("bench")
+    return out, bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4], progress=False)
+
+
+def test_forms_agree_where_the_chain_is_exact(report):
+    _, r = report
+    q = r["physics"]["qmlp"]
+    assert set(q) == {"PyTorch", "QONNX", "hls4ml Vitis csim"}
+    assert q["QONNX"]["auc"] == q["hls4ml Vitis csim"]["auc"]
+    assert q["QONNX"]["at_thresholds"] == q["hls4ml Vitis csim"]["at_thresholds"]
+    m = r["physics"]["mlp"]
+    assert abs(m["ONNX Runtime"]["auc"] - m["PyTorch"]["auc"]) < 1e-6  # float32 rounding only (to_onnx tolerance)
+    assert set(r["physics"]["bdt"]) == {"XGBoost", "conifer HLS csim"}
+    for f in m.values():
+        assert set(f["rejection"]) == {"eff_S=0.3", "eff_S=0.5"} and f["rejection_limit"] > 0
+
+
+def test_latency_fpga_and_sweep_figures(report):
+    _, r = report
+    engines = r["cpu_latency"]["engines"]
+    assert {"mlp: PyTorch eager", "mlp: ONNX Runtime", "bdt: XGBoost inplace_predict"} <= set(engines)
+    for e in engines.values():
+        assert 0 < e["single_event"]["p50_us"] <= e["single_event"]["p99_us"]
+        assert set(e["events_per_s"]) == {"1", "64", "4096"}
+    assert r["cpu_latency"]["ort_speedup_vs_torch_batch1"] > 0
+    assert all(e["estimate"] for e in r["fpga"].values())
+    assert {"qmlp (hls4ml)", "mlp PTQ (hls4ml)", "bdt (conifer HLS)", "bdt (conifer VHDL)"} == set(r["fpga"])
+    (point,) = r["sweep"]
+    assert point["weight_bits"] == 4 and 0.5 < point["auc"] <= 1 and point["lut"] > 0
+
+
+def test_files_written(report):
+    out, r = report
+    on_disk = json.loads((out / "run.json").read_text())
+    assert on_disk["physics"] == json.loads(json.dumps(r["physics"]))
+    md = (out / "run.md").read_text()
+    assert "estimates" in md and "![ROC](run_roc.png)" in md
+    for png in ("run_roc.png", "run_pareto.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
