@@ -12,7 +12,9 @@ PYTEST_ARGS ?=
 TD := $(VENV)/bin/trigdeploy
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help install demo test test-slow data prepare train export-hls csim bench clean
+SWEEP ?= 4 6 8
+
+.PHONY: help install demo test test-slow data prepare train export-hls csim bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
@@ -21,8 +23,9 @@ help:
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
 	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects (BDT)"
-	@echo "make csim        C-simulate RUN's firmware            [not implemented yet: issue #6]"
-	@echo "make bench       benchmark RUN                        [not implemented yet: issue #7]"
+	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
+	@echo "make bench       physics, CPU latency, FPGA estimates and the QAT sweep (SWEEP=\"$(SWEEP)\") of RUN"
+	@echo "make synth       C synthesis of RUN's projects with vitis_hls/vivado_hls (skips if absent)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +34,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Every stage that exists so far; train, export-hls, csim and bench join as they land.
-demo: data train export-hls
-	@echo "demo: data, models ($(RUN)/metrics.json), ONNX/QONNX and hls4ml projects (export/, firmware/); csim and bench are not implemented yet (see README)"
+demo: data train export-hls csim bench
+	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, benchmarks/results/"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -57,7 +59,10 @@ csim: $(STAMP)
 	$(TD) csim --run $(RUN)
 
 bench: $(STAMP)
-	$(TD) bench --run $(RUN)
+	$(TD) bench --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP))
+
+synth: $(STAMP)
+	$(TD) synth --run $(RUN)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -60,14 +60,16 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["export", "--run", "{tmp}/nope"], "run directory not found"),
         (["export", "--run", "{tmp}", "--target", "{tmp}/t.yaml"], "export target file not found"),
         (["csim", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
-        (["bench", "--run", "{tmp}"], "trigdeploy bench: not implemented yet (issue #7)"),
+        (["bench", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
+        (["bench", "--run", "{tmp}", "--sweep", "1"], "--sweep: bit widths must be at least 2"),
+        (["synth", "--run", "{tmp}"], "firmware/{name} not found: run trigdeploy export"),
         (["train"], "the following arguments are required: --config"),
         ([], "the following arguments are required: verb"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
          "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
-         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "bench-pending", "train-no-config",
+         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "bench-not-exported", "bench-bad-sweep", "synth-not-exported", "train-no-config",
          "no-verb", "unknown-verb"],
 )
 def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):

@@ -51,3 +51,15 @@ def test_files_written(report):
     assert "estimates" in md and "![ROC](run_roc.png)" in md
     for png in ("run_roc.png", "run_pareto.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ort_single_event_binding_equals_batched_run(exported):
+    import numpy as np
+
+    from trigdeploy.bench.latency import OrtEngine
+
+    root, _ = exported
+    engine = OrtEngine(root / "export" / "run" / "mlp.onnx")
+    x = np.random.default_rng(1).normal(size=(40, engine._in.shape[1])).astype(np.float32)
+    one_by_one = np.concatenate([engine(x[i: i + 1]).reshape(-1) for i in range(len(x))])
+    np.testing.assert_array_equal(one_by_one, engine(x).reshape(-1))
