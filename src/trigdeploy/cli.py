@@ -237,19 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-        if args.verb == "data":
-            return _cmd_data(args)
-        if args.verb == "prepare":
-            return _cmd_prepare(args)
-        if args.verb == "train":
-            return _cmd_train(args)
-        if args.verb == "export":
-            return _cmd_export(args)
-        if args.verb == "csim":
-            return _cmd_csim(args)
-        if args.verb == "bench":
-            return _cmd_bench(args)
-        return _cmd_synth(args)
+        commands = {"data": _cmd_data, "prepare": _cmd_prepare, "train": _cmd_train, "export": _cmd_export,
+                    "csim": _cmd_csim, "bench": _cmd_bench, "synth": _cmd_synth}
+        return commands[args.verb](args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)
         return 2

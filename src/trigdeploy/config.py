@@ -199,6 +199,16 @@ class QMLPConfig(MLPConfig):
 
 
 @dataclass(frozen=True)
+class DaskConfig:
+    """Train the BDT with ``xgboost.dask``: a ``LocalCluster`` of ``workers`` processes, or the
+    ``distributed`` scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
+
+    scheduler: str | None = None
+    workers: int = 2
+    partition_rows: int = 100_000
+
+
+@dataclass(frozen=True)
 class BDTConfig:
     """XGBoost (``hist``) with early stopping on the validation split."""
 
@@ -210,6 +220,7 @@ class BDTConfig:
     smote: bool = False
     max_train_rows: int = 2_000_000
     threads: int | None = None
+    dask: DaskConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -174,10 +174,17 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
                 histories[name] = result.history
                 entry = {"info": info, "history": result.history}
             elif name == "bdt":
-                model, info = trees.fit_bdt(prepared, mcfg, cfg.seed, (x_val, y_val))
+                if mcfg.dask is None:
+                    model, info = trees.fit_bdt(prepared, mcfg, cfg.seed, (x_val, y_val))
+                else:
+                    model, info = trees.fit_bdt_dask(prepared, mcfg, cfg.seed, (x_val, y_val),
+                                                     run_dir / "preprocess.json", mcfg.dask.scheduler,
+                                                     mcfg.dask.workers, mcfg.dask.partition_rows)
+                booster = model.get_booster()
+                booster.set_attr(best_iteration=str(info["best_iteration"]))
                 with atomic_path(model_path) as tmp:
-                    model.get_booster().save_model(tmp)
-                s_val, s_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
+                    booster.save_model(tmp)
+                s_val, s_test = trees.booster_proba(booster, x_val), trees.booster_proba(booster, x_test)
                 entry = {"info": info}
             else:
                 import joblib

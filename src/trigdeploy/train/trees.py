@@ -15,6 +15,7 @@ import numpy as np
 
 from trigdeploy.config import BDTConfig, RFConfig
 from trigdeploy.data.prepare import Prepared
+from trigdeploy.errors import TrigdeployError
 
 
 def training_arrays(prepared: Prepared, max_rows: int, smote: bool, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -67,3 +68,71 @@ def fit_rf(prepared: Prepared, cfg: RFConfig, seed: int, threads: int | None):
         model.fit(x, y)
     info.update(seconds=time.perf_counter() - t0, rows_seen=int(len(y)))
     return model, info
+
+
+def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """One partition of scaled rows read from the feature cache (runs on a Dask worker)."""
+    from pathlib import Path
+
+    from trigdeploy.data.scaling import Standardizer
+
+    x = np.load(Path(cache_dir) / "features.npy", mmap_mode="r")
+    y = np.load(Path(cache_dir) / "labels.npy", mmap_mode="r")
+    return (Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32),
+            np.asarray(y[rows], np.uint8))
+
+
+def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray],
+                 scaler_path, scheduler: str | None, workers: int, partition_rows: int):
+    """``xgboost.dask`` on a ``distributed`` cluster: a ``LocalCluster`` of ``workers`` processes, or
+    the scheduler at ``scheduler``. Workers read their partitions of the training split from the
+    feature cache (which must be on storage they can see); returns (booster-backed model, info)."""
+    if cfg.smote or cfg.max_train_rows < len(prepared.rows("train")):
+        raise TrigdeployError("train.bdt.dask: SMOTE and max_train_rows sampling are single-process options; "
+                              "unset them to train on the whole split with Dask")
+    import dask
+    import dask.array as da
+    import xgboost.dask as xgb_dask
+    from distributed import Client, LocalCluster
+
+    rows = prepared.rows("train")
+    n_feat = len(prepared.features)
+    x_val, y_val = val
+    n_sig = int(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows].sum())
+    spw = cfg.scale_pos_weight if cfg.scale_pos_weight is not None else (len(rows) - n_sig) / max(n_sig, 1)
+    parts = [dask.delayed(_partition, nout=2)(str(prepared.cache_dir), rows[i: i + partition_rows], str(scaler_path))
+             for i in range(0, len(rows), partition_rows)]
+    sizes = [len(rows[i: i + partition_rows]) for i in range(0, len(rows), partition_rows)]
+    x = da.concatenate([da.from_delayed(p[0], (n, n_feat), np.float32) for p, n in zip(parts, sizes)])
+    y = da.concatenate([da.from_delayed(p[1], (n,), np.uint8) for p, n in zip(parts, sizes)])
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                   dashboard_address=None)
+    t0 = time.perf_counter()
+    try:
+        with Client(scheduler or cluster) as client:
+            model = xgb_dask.DaskXGBClassifier(
+                n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                tree_method="hist", scale_pos_weight=spw, early_stopping_rounds=cfg.early_stopping_rounds,
+                eval_metric="auc", random_state=seed)
+            model.client = client
+            xv = da.from_array(np.asarray(x_val, np.float32), chunks=(partition_rows, n_feat))
+            yv = da.from_array(np.asarray(y_val, np.uint8), chunks=partition_rows)
+            model.fit(x, y, eval_set=[(xv, yv)], verbose=False)
+            n_workers = len(client.scheduler_info()["workers"])
+    finally:
+        if cluster is not None:
+            cluster.close()
+    info = {"seconds": time.perf_counter() - t0, "scale_pos_weight": float(spw), "best_iteration": int(model.best_iteration),
+            "n_trees": int(model.best_iteration) + 1, "rows_seen": int(len(rows)), "train_rows": int(len(rows)),
+            "sampled": False, "smote_added": 0, "dask": {"scheduler": scheduler or "LocalCluster", "workers": n_workers,
+                                                          "partitions": len(parts), "partition_rows": partition_rows}}
+    return model, info
+
+
+def booster_proba(booster, x: np.ndarray) -> np.ndarray:
+    """Signal probability from the trees up to the booster's ``best_iteration`` (what ``predict_proba`` uses)."""
+    import xgboost as xgb
+
+    best = booster.attr("best_iteration")
+    rng = (0, int(best) + 1) if best is not None else (0, 0)
+    return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), iteration_range=rng).astype(np.float64)
