@@ -13,8 +13,9 @@ TD := $(VENV)/bin/trigdeploy
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 SWEEP ?= 4 6 8
+NPROC ?= 2
 
-.PHONY: help install demo test test-slow data prepare train export-hls csim bench synth clean
+.PHONY: help install demo test test-slow data prepare train train-ddp export-hls csim bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
@@ -22,6 +23,7 @@ help:
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
+	@echo "make train-ddp   the same with the MLPs on torch.distributed: NPROC=$(NPROC) processes (torchrun, gloo/nccl)"
 	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects (BDT)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
 	@echo "make bench       physics, CPU latency, FPGA estimates and the QAT sweep (SWEEP=\"$(SWEEP)\") of RUN"
@@ -51,6 +53,9 @@ prepare: $(STAMP)
 
 train: $(STAMP)
 	$(TD) train --config $(CONFIG) $(if $(DATA),--data $(DATA))
+
+train-ddp: $(STAMP)
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m trigdeploy train --config $(CONFIG) $(if $(DATA),--data $(DATA))
 
 export-hls: $(STAMP)
 	$(TD) export --run $(RUN) $(if $(TARGET),--target $(TARGET))

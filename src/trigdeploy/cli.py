@@ -172,6 +172,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides, args.data)
     run_dir = cfg.run_dir(args.run_dir)
     metrics = train_run(cfg, run_dir, resume=args.resume, progress=not args.quiet)
+    if not metrics:  # a non-zero rank under torchrun: rank 0 reports
+        return 0
     print(json.dumps({"run_dir": str(run_dir), **{k: {"auc": v["auc"]} for k, v in metrics.items()}}, sort_keys=True))
     return 0
 

@@ -376,6 +376,20 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built)
 
 
+def load_prepared(run_dir: Path) -> Prepared:
+    """The data stage's outcome read back from a run directory, writing nothing (``prepare``
+    must have run there: it is how the other ranks of a distributed run see rank 0's cache)."""
+    run_dir = Path(run_dir)
+    try:
+        report = json.loads((run_dir / "features.json").read_text())
+        scaler = Standardizer.load(run_dir / "preprocess.json")
+        cache_dir = Path(report["cache"])
+        codes = np.load(cache_dir / "codes.npy")
+    except (OSError, KeyError, ValueError) as exc:
+        raise TrigdeployError(f"{run_dir}: no complete data stage to read ({exc}); run prepare first") from None
+    return Prepared(run_dir, list(report["features"]), scaler, len(codes), codes, cache_dir, report, False)
+
+
 def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, where, progress) -> dict:
     """Stream every row once into ``cache_dir`` (features, labels, final split codes)."""
     meta_path = cache_dir / "meta.json"

@@ -39,6 +39,7 @@ class FitResult:
     seconds: float = 0.0
     pos_weight: float = 1.0
     resumed_from: dict | None = None
+    distributed: dict | None = None
 
 
 def epoch_batches(rows: np.ndarray, cfg: MLPConfig, seed: int, epoch: int) -> Iterator[np.ndarray]:
@@ -93,12 +94,21 @@ def fit(
 
     ``on_batch(epoch, batch)`` is called after every optimizer step (tests use it to interrupt).
     """
+    from trigdeploy.train import distributed as ddp
+
+    ctx = ddp.context()
     x_all, y_all = prepared.open_cache()
-    train_rows = prepared.rows("train")
+    all_train = prepared.rows("train")
+    train_rows = ddp.shard(all_train, ctx)
     x_val, y_val = val
-    n_sig = int(y_all[train_rows].sum())
-    pos_weight = cfg.pos_weight if cfg.pos_weight is not None else (len(train_rows) - n_sig) / max(n_sig, 1)
+    n_sig = int(y_all[all_train].sum())
+    pos_weight = cfg.pos_weight if cfg.pos_weight is not None else (len(all_train) - n_sig) / max(n_sig, 1)
     model.to(device)
+    net = model
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
@@ -118,6 +128,8 @@ def fit(
         result.resumed_from = {"epoch": start_epoch, "batch": start_batch}
 
     def save(epoch: int, batch: int) -> None:
+        if not ctx.main:
+            return
         with atomic_path(checkpoint) as tmp:
             torch.save({
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -127,7 +139,7 @@ def fit(
             }, tmp)
 
     t0 = time.perf_counter()
-    total = n_batches(len(train_rows), cfg)
+    total = ddp.all_min(ctx, n_batches(len(train_rows), cfg))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t_epoch, loss_sum, loss_n, rows_epoch = time.perf_counter(), 0.0, 0, 0
@@ -135,13 +147,15 @@ def fit(
         bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         for b, rows in enumerate(epoch_batches(train_rows, cfg, seed, epoch)):
+            if b >= total:
+                break
             if b < first:
                 continue
             xb = torch.from_numpy(prepared.scaler.transform(x_all[np.sort(rows)][np.argsort(np.argsort(rows))]))
             yb = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None]
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(model(xb).float(), yb)
+                loss = loss_fn(net(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -159,7 +173,9 @@ def fit(
             if on_batch is not None:
                 on_batch(epoch, b)
         bar.close()
-        val_auc = roc_auc(y_val, predict(model, x_val, device))
+        loss_sum, loss_n, rows_epoch = ddp.all_sum(ctx, loss_sum, loss_n, rows_epoch)
+        scores = ddp.gather_strided(ctx, predict(model, x_val[ctx.rank:: ctx.world], device), len(x_val))
+        val_auc = roc_auc(y_val, scores)
         sched.step(val_auc)
         seconds = time.perf_counter() - t_epoch
         result.history.append({
@@ -179,4 +195,13 @@ def fit(
             break
     result.seconds = elapsed + time.perf_counter() - t0
     model.load_state_dict(best_state)
+    if ctx.enabled:
+        hashes = ddp.gather_objects(ctx, ddp.weights_hash(model))
+        shards = ddp.gather_objects(ctx, int(len(train_rows)))
+        if len(set(hashes)) != 1:
+            raise RuntimeError(f"{name}: DDP ranks finished with different weights ({hashes})")
+        result.distributed = {"world_size": ctx.world, "backend": "nccl" if device.type == "cuda" else "gloo",
+                              "train_rows_per_rank": shards, "steps_per_epoch": total,
+                              "global_batch": ctx.world * cfg.batch_size, "weights_sha256": hashes[0],
+                              "identical_weights_on_all_ranks": True}
     return result

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.config import MLPConfig, QMLPConfig, RunConfig, dump_config, parse_section, to_dict
-from trigdeploy.data.prepare import Prepared, prepare
+from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.train.metrics import evaluate
@@ -106,8 +106,24 @@ def _versions() -> dict:
 
 def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
               on_batch=None) -> dict:
-    """Train every configured model of ``cfg`` into ``run_dir``; returns the metrics dict."""
+    """Train every configured model of ``cfg`` into ``run_dir``; returns the metrics dict.
+
+    Under ``torchrun`` (see ``train.distributed``) the MLPs train with DDP; only rank 0 writes the
+    run directory and returns the metrics (the other ranks return an empty dict).
+    """
+    from trigdeploy.train import distributed as ddp
+
+    ctx = ddp.context()
+    try:
+        return _train_run(cfg, Path(run_dir), ctx, resume, progress and ctx.main, on_batch)
+    finally:
+        ddp.finish(ctx)
+
+
+def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool, on_batch) -> dict:
     import torch
+
+    from trigdeploy.train import distributed as ddp
 
     from trigdeploy.train import nn as tnn
     from trigdeploy.train import trees
@@ -122,19 +138,29 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
                 f"{cfg.source}: train.qmlp.init: float needs train.mlp with the same hidden layers "
                 f"(mlp {tc.mlp.hidden if tc.mlp else None}, qmlp {tc.qmlp.hidden})"
             )
-    run_dir = Path(run_dir)
-    (run_dir / "metrics.json").unlink(missing_ok=True)  # the run is incomplete from here on
     ckpt_dir = run_dir / "checkpoints"
-    if not resume:
-        for f in ckpt_dir.glob("*.ckpt"):
-            f.unlink()
+    if ctx.main:
+        (run_dir / "metrics.json").unlink(missing_ok=True)  # the run is incomplete from here on
+        if not resume:
+            for f in ckpt_dir.glob("*.ckpt"):
+                f.unlink()
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = _device(tc.device)
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(device)
+    ddp.init(ctx, device)
     t_start = time.perf_counter()
-    prepared: Prepared = prepare(cfg, run_dir, progress=progress)
+    if ctx.main:
+        prepared: Prepared = prepare(cfg, run_dir, progress=progress)
+        ddp.barrier(ctx)
+    else:
+        ddp.barrier(ctx)  # rank 0 builds the feature cache; the others then open it read-only
+        prepared = load_prepared(run_dir)
     data_stage_seconds = time.perf_counter() - t_start
-    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    if ctx.main:
+        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     x_val, y_val = prepared.arrays("val")
     x_test, y_test = prepared.arrays("test")
     state_path = run_dir / "train_state.json"
@@ -143,6 +169,8 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
     histories: dict[str, list[dict]] = {}
     trained_models: dict = {}
     for name in chosen:
+        if not ctx.main and name not in TORCH_MODELS:
+            continue  # trees train on rank 0 only
         mcfg = getattr(tc, name)
         model_path = run_dir / MODEL_FILES[name]
         scores_path = run_dir / "predictions" / f"{name}.npz"
@@ -164,10 +192,12 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
                                  on_batch=on_batch)
                 model.cpu()
                 trained_models[name] = model
+                if not ctx.main:
+                    continue
                 info = {"seconds": result.seconds, "rows_seen": result.rows_seen, "best_epoch": result.best_epoch,
                         "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
                         "epochs_run": len(result.history), "resumed_from": result.resumed_from,
-                        "device": str(device)}
+                        "device": str(device), "distributed": result.distributed}
                 _save_torch(model_path, model, name if name != "seed_mlp" else "mlp", mcfg, prepared.features, info)
                 s_val = tnn.predict(model, x_val, torch.device("cpu"))
                 s_test = tnn.predict(model, x_test, torch.device("cpu"))
@@ -206,6 +236,8 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: 
         metrics[name] = m
         if progress:
             print(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
+    if not ctx.main:
+        return {}
     if histories:
         _curves(histories, run_dir / "training_curves.png")
     report = prepared.report

@@ -1,0 +1,137 @@
+"""Multi-process training with ``torch.distributed`` (DDP), launched by ``torchrun``.
+
+``trigdeploy train --config C`` is unchanged under ``torchrun``; the launcher's environment
+(``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) turns it on:
+
+* backend ``nccl`` when training on GPUs (one per local rank), ``gloo`` on CPU;
+* rank 0 runs the data stage (building the feature cache once), the others wait for it and
+  open the cache read-only: the run directory must be on storage every node sees;
+* each rank trains on its own disjoint shard of the training rows (``shard``: the rows cut into
+  ``world × CHUNKS_PER_RANK`` contiguous chunks, dealt round-robin), streamed from the cache;
+  validation and test splits are the same on every rank; every rank takes the same number of
+  optimizer steps per epoch (the smallest shard's), so DDP's gradient all-reduce never waits
+  for a rank that has finished;
+* ``batch_size`` is per process: the global batch is ``world × batch_size``;
+* training loss, row counts and validation predictions are reduced across ranks, so the
+  learning-rate schedule and early stopping take the same decision everywhere; after training,
+  the ranks compare a hash of their weights and stop with an error if they differ;
+* only rank 0 writes checkpoints and the run directory; tree models train on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+CHUNKS_PER_RANK = 8
+TIMEOUT = datetime.timedelta(hours=6)  # the other ranks wait for rank 0's data stage
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def context() -> Context:
+    """This process's place in the job, from torchrun's environment (a single process without it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return Context(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init(ctx: Context, device) -> None:
+    """Join the process group (``nccl`` for CUDA devices, ``gloo`` otherwise)."""
+    import torch.distributed as dist
+
+    if ctx.enabled and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+
+
+def finish(ctx: Context) -> None:
+    import torch.distributed as dist
+
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def barrier(ctx: Context) -> None:
+    import torch.distributed as dist
+
+    if ctx.enabled:
+        dist.barrier()
+
+
+def shard(rows: np.ndarray, ctx: Context) -> np.ndarray:
+    """This rank's disjoint share of ``rows``: contiguous chunks dealt round-robin (all ranks together cover every row)."""
+    if not ctx.enabled:
+        return rows
+    chunks = np.array_split(rows, ctx.world * CHUNKS_PER_RANK)
+    return np.concatenate(chunks[ctx.rank:: ctx.world])
+
+
+def all_min(ctx: Context, value: int) -> int:
+    import torch
+    import torch.distributed as dist
+
+    if not ctx.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
+
+
+def all_sum(ctx: Context, *values: float) -> list[float]:
+    import torch
+    import torch.distributed as dist
+
+    if not ctx.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def gather_strided(ctx: Context, part: np.ndarray, n: int) -> np.ndarray:
+    """Reassemble an array whose rank r computed elements r, r + world, … (rank-strided split)."""
+    import torch.distributed as dist
+
+    if not ctx.enabled:
+        return part
+    parts: list = [None] * ctx.world
+    dist.all_gather_object(parts, np.asarray(part))
+    out = np.empty(n, dtype=np.asarray(part).dtype)
+    for r, p in enumerate(parts):
+        out[r::ctx.world] = p
+    return out
+
+
+def weights_hash(model) -> str:
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def gather_objects(ctx: Context, obj) -> list:
+    import torch.distributed as dist
+
+    if not ctx.enabled:
+        return [obj]
+    out: list = [None] * ctx.world
+    dist.all_gather_object(out, obj)
+    return out
