@@ -185,6 +185,7 @@ class MLPConfig:
     early_stopping_patience: int = 5
     checkpoint_every: int = 200
     shuffle_block_rows: int = 262_144
+    gpu_resident_gb: float = 4.0  # on CUDA, keep the training rows on the GPU up to this size
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,23 @@ def n_batches(n_rows: int, cfg: MLPConfig) -> int:
     return full * per_block + (-(-rest // cfg.batch_size))
 
 
+def _resident(prepared: Prepared, x_all, y_all, rows: np.ndarray, cfg: MLPConfig, device: torch.device):
+    """This rank's scaled training rows as GPU tensors, when they fit in ``gpu_resident_gb``.
+
+    The GPU then gathers each batch itself instead of waiting for the CPU to gather and scale it
+    from the memory-mapped cache: that CPU work, not the GPU, bounds a small trigger MLP
+    (BENCHMARKS.md). The batches and their order are those of the streaming path.
+    """
+    if device.type != "cuda" or len(rows) * x_all.shape[1] * 4 > cfg.gpu_resident_gb * 2**30:
+        return None
+    x = torch.empty((len(rows), x_all.shape[1]), dtype=torch.float32, device=device)
+    step = 262_144
+    for i in range(0, len(rows), step):  # chunked, so host memory stays at one chunk
+        x[i: i + step] = torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows[i: i + step]])))
+    y = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None].to(device)
+    return x, y
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 65536) -> np.ndarray:
     """Sigmoid scores (float64) of ``x``."""
@@ -138,6 +155,7 @@ def fit(
                 "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc, "rows_seen": result.rows_seen,
             }, tmp)
 
+    resident = _resident(prepared, x_all, y_all, train_rows, cfg, device)
     t0 = time.perf_counter()
     total = ddp.all_min(ctx, n_batches(len(train_rows), cfg))
     for epoch in range(start_epoch, cfg.epochs):
@@ -151,9 +169,13 @@ def fit(
                 break
             if b < first:
                 continue
-            xb = torch.from_numpy(prepared.scaler.transform(x_all[np.sort(rows)][np.argsort(np.argsort(rows))]))
-            yb = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None]
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            if resident is not None:
+                idx = torch.from_numpy(np.searchsorted(train_rows, rows)).to(device, non_blocking=True)
+                xb, yb = resident[0][idx], resident[1][idx]
+            else:
+                xb = torch.from_numpy(prepared.scaler.transform(x_all[np.sort(rows)][np.argsort(np.argsort(rows))]))
+                yb = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None]
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = loss_fn(net(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
