@@ -160,7 +160,8 @@ def fit(
     total = ddp.all_min(ctx, n_batches(len(train_rows), cfg))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        t_epoch, loss_sum, loss_n, rows_epoch = time.perf_counter(), 0.0, 0, 0
+        t_epoch, loss_n, rows_epoch = time.perf_counter(), 0, 0
+        loss_acc = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
         first = start_batch if epoch == start_epoch else 0
         bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 10.0)
@@ -181,13 +182,14 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss.detach()) * len(rows)
+            loss_acc += loss.detach().double() * len(rows)
             loss_n += len(rows)
             rows_epoch += len(rows)
             result.rows_seen += len(rows)
             if progress:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}",
+            if progress and b % 25 == 0:  # reading the loss waits for the device: not every step
+                bar.set_postfix(loss=f"{float(loss_acc) / loss_n:.4f}",
                                 rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}",
                                 refresh=False)
             if (b + 1) % cfg.checkpoint_every == 0:
@@ -195,7 +197,7 @@ def fit(
             if on_batch is not None:
                 on_batch(epoch, b)
         bar.close()
-        loss_sum, loss_n, rows_epoch = ddp.all_sum(ctx, loss_sum, loss_n, rows_epoch)
+        loss_sum, loss_n, rows_epoch = ddp.all_sum(ctx, float(loss_acc), loss_n, rows_epoch)
         scores = ddp.gather_strided(ctx, predict(model, x_val[ctx.rank:: ctx.world], device), len(x_val))
         val_auc = roc_auc(y_val, scores)
         sched.step(val_auc)
