@@ -68,10 +68,11 @@ class GenerateConfig:
     toptag: ToptagGenConfig | None = None
     pythia: PythiaGenConfig | None = None
     atlas_mini: AtlasMiniGenConfig | None = None
+    dask: DaskClusterConfig | None = None  # one generation job per file, spread over a Dask cluster
 
     def chosen(self) -> tuple[str, ToptagGenConfig | PythiaGenConfig | AtlasMiniGenConfig]:
         """Return ``(generator name, its parameters)``."""
-        set_ = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        set_ = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "dask"]
         set_ = [(n, v) for n, v in set_ if v is not None]
         if len(set_) != 1:
             raise TrigdeployError(
@@ -200,12 +201,18 @@ class QMLPConfig(MLPConfig):
 
 
 @dataclass(frozen=True)
-class DaskConfig:
-    """Train the BDT with ``xgboost.dask``: a ``LocalCluster`` of ``workers`` processes, or the
-    ``distributed`` scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
+class DaskClusterConfig:
+    """A Dask ``distributed`` cluster: a ``LocalCluster`` of ``workers`` processes, or the
+    scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
 
     scheduler: str | None = None
     workers: int = 2
+
+
+@dataclass(frozen=True)
+class DaskConfig(DaskClusterConfig):
+    """Train the BDT with ``xgboost.dask`` on that cluster, ``partition_rows`` training rows per partition."""
+
     partition_rows: int = 100_000
 
 

@@ -95,12 +95,36 @@ def generate_config_data(cfg: RunConfig, force: bool = False, progress: bool = T
     if cfg.data.generate is None:
         raise TrigdeployError(f"{cfg.source}: no 'data.generate' section: this config reads existing files")
     name, params = cfg.data.generate.chosen()
-    results = []
+    results: list[dict | None] = []
+    jobs = []
     for i, file in enumerate(cfg.data.files):
         path = Path(file)
         if path.exists() and not force:
             results.append({"file": str(path), "skipped": "exists (use --force to regenerate)"})
             continue
-        file_params = dataclasses.replace(params, seed=params.seed + i)
-        results.append(WRITERS[name](file_params, path, progress=progress))
+        jobs.append((len(results), dataclasses.replace(params, seed=params.seed + i), path))
+        results.append(None)
+    if cfg.data.generate.dask is None:
+        for k, file_params, path in jobs:
+            results[k] = WRITERS[name](file_params, path, progress=progress)
+    elif jobs:
+        for (k, _, _), result in zip(jobs, _on_dask(cfg.data.generate.dask, WRITERS[name], jobs)):
+            results[k] = result
     return results
+
+
+def _on_dask(cluster_cfg, writer, jobs: list) -> list[dict]:
+    """Run one writer call per file on a Dask cluster (the files must be on storage the workers share)."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if cluster_cfg.scheduler is None:
+        cluster = LocalCluster(n_workers=cluster_cfg.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    try:
+        with Client(cluster_cfg.scheduler or cluster) as client:
+            futures = [client.submit(writer, p, path.resolve(), False, pure=False) for _, p, path in jobs]
+            return client.gather(futures)
+    finally:
+        if cluster is not None:
+            cluster.close()
