@@ -1,27 +1,31 @@
-"""The CUDA path of the trainer (bf16 autocast, device placement), on a GPU machine only."""
+"""The CUDA path of the trainer (bf16 autocast, device placement, GPU-resident rows), on a GPU machine only."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from trigdeploy.config import ToptagGenConfig, apply_overrides, parse_config
+from trigdeploy.config import MLPConfig, ToptagGenConfig, apply_overrides, parse_config
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.train.run import load_torch_model, train_run
 
-pytestmark = pytest.mark.device
+torch = pytest.importorskip("torch")
+pytestmark = [pytest.mark.device, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 
-def test_mlp_and_qat_train_on_cuda(tmp_path):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+def small_run_config(tmp_path, train: dict):
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=4000, seed=21, chunk_size=2000), data, progress=False)
     raw = {"name": "cuda", "seed": 2, "data": {"format": "hdf5", "files": [str(data)]},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
-           "train": {"device": "cuda", "mlp": {"hidden": [32, 16], "epochs": 3, "batch_size": 256},
-                     "qmlp": {"hidden": [32, 16], "epochs": 2, "batch_size": 256, "init": "float"}}}
-    metrics = train_run(parse_config(apply_overrides(raw, [])), tmp_path / "run", progress=False)
+           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000}, "train": train}
+    return parse_config(apply_overrides(raw, []))
+
+
+def test_mlp_and_qat_train_on_cuda(tmp_path):
+    cfg = small_run_config(tmp_path, {"device": "cuda", "mlp": {"hidden": [32, 16], "epochs": 3, "batch_size": 256},
+                                      "qmlp": {"hidden": [32, 16], "epochs": 2, "batch_size": 256, "init": "float"}})
+    metrics = train_run(cfg, tmp_path / "run", progress=False)
     for name in ("mlp", "qmlp"):
         assert metrics[name]["training"]["device"].startswith("cuda")
         assert metrics[name]["auc"] > 0.85  # toptag_jet features reach ≈ 0.95 on CPU with this setup
@@ -30,21 +34,11 @@ def test_mlp_and_qat_train_on_cuda(tmp_path):
 
 
 def test_gpu_resident_rows_train_like_streamed_rows(tmp_path):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    import dataclasses
-
-    from trigdeploy.config import MLPConfig
     from trigdeploy.data.prepare import prepare
     from trigdeploy.train import nn as tnn
     from trigdeploy.train.run import build_torch_model
 
-    data = tmp_path / "t.h5"
-    write_toptag(ToptagGenConfig(jets=3000, seed=8, chunk_size=1500), data, progress=False)
-    raw = {"name": "res", "seed": 2, "data": {"format": "hdf5", "files": [str(data)]},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000}, "train": {"mlp": {}}}
-    prepared = prepare(parse_config(apply_overrides(raw, [])), tmp_path / "run", progress=False)
+    prepared = prepare(small_run_config(tmp_path, {"mlp": {}}), tmp_path / "run", progress=False)
     val = prepared.arrays("val")
     weights = []
     for budget in (4.0, 0.0):  # resident on the GPU, then streamed from the CPU
