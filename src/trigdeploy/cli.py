@@ -187,8 +187,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise TrigdeployError(f"run directory not found: {run_dir}")
     target = load_target(args.target or DEFAULT_TARGET)
     manifest = export_run(run_dir, target, progress=not args.quiet)
-    print(json.dumps({"export": str(Path("export") / run_dir.name), "models": sorted(manifest["models"])},
-                     sort_keys=True))
+    print(json.dumps({"export": str(Path("export") / run_dir.name), "models": sorted(manifest["models"]),
+                      "not_exported": sorted(manifest.get("not_exported", {}))}, sort_keys=True))
     return 0
 
 

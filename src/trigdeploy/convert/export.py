@@ -331,6 +331,8 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
     if src.exists():
         manifest["models"]["bdt"] = _conifer(src, target, out_dir, fw_dir, Path(firmware_root) / CSIM_CACHE,
                                              x_test, y_test, log, say)
+    if (run_dir / "rf.joblib").exists():
+        manifest["not_exported"] = {"rf": "RandomForest stays on the CPU (scikit-learn); no FPGA export"}
     if not manifest["models"]:
         raise TrigdeployError(f"run {run_dir}: no exportable model (mlp.pt, seed_mlp.pt, qmlp.pt)")
     write_text_atomic(out_dir / "export.log", "\n".join(log))
