@@ -31,6 +31,10 @@ def config(tmp_path, data, batch_size):
            "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
            "train": {"device": "cpu", "threads": 1,
                      "mlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "early_stopping_patience": 10},
+                     # small QAT batches: > 300 steps, so Brevitas' runtime-statistics scale initialisation
+                     # (collect_stats_steps = 300) completes inside the run
+                     "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size // 8, "init": "float",
+                              "early_stopping_patience": 10},
                      "bdt": {"n_estimators": 10, "max_depth": 2}}}
     path = tmp_path / f"ddp_{batch_size}.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -61,5 +65,8 @@ def test_ddp_two_processes_match_one(tmp_path):
     # Same data and global batch (2 × 128 vs 256), different batch composition and order: a small
     # MLP after 4 epochs on 2,800 rows lands within a few 1e-3 of AUC; the BDT (rank 0 only) is identical.
     assert abs(m_ddp["mlp"]["auc"] - m_one["mlp"]["auc"]) < 0.01
+    q = m_ddp["qmlp"]["training"]["distributed"]
+    assert q["identical_weights_on_all_ranks"] and q["steps_per_epoch"] * 4 > 301
+    assert abs(m_ddp["qmlp"]["auc"] - m_one["qmlp"]["auc"]) < 0.02  # QAT: 4 epochs of 16-row batches, looser
     assert m_ddp["bdt"]["auc"] == m_one["bdt"]["auc"]
     assert not (ddp_run / "checkpoints" / "mlp.ckpt").exists()

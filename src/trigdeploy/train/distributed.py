@@ -15,7 +15,10 @@
 * training loss, row counts and validation predictions are reduced across ranks, so the
   learning-rate schedule and early stopping take the same decision everywhere; after training,
   the ranks compare a hash of their weights and stop with an error if they differ;
-* only rank 0 writes checkpoints and the run directory; tree models train on rank 0 only.
+* only rank 0 writes checkpoints and the run directory; tree models train on rank 0 only;
+* QAT: Brevitas quantizers that set their scale from runtime statistics would start from each
+  rank's own batches; rank 0's state is copied to all ranks until that initialisation is done
+  (``stats_steps``).
 """
 
 from __future__ import annotations
@@ -135,3 +138,23 @@ def gather_objects(ctx: Context, obj) -> list:
     out: list = [None] * ctx.world
     dist.all_gather_object(out, obj)
     return out
+
+
+def sync_from_rank0(ctx: Context, model) -> None:
+    """Copy rank 0's parameters and buffers to every rank (in place)."""
+    import torch.distributed as dist
+
+    if not ctx.enabled:
+        return
+    for tensor in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def stats_steps(model) -> int:
+    """Training steps during which Brevitas quantizers initialise their scale from runtime statistics.
+
+    Those statistics come from each rank's own batches, so the scales would start different on
+    every rank (DDP keeps parameters equal only through averaged gradients). ``fit`` copies rank
+    0's state to all ranks after each of these steps and the one that initialises the scale.
+    """
+    return max((int(getattr(m, "collect_stats_steps", 0)) for m in model.modules()), default=0)

@@ -156,6 +156,7 @@ def fit(
             }, tmp)
 
     resident = _resident(prepared, x_all, y_all, train_rows, cfg, device)
+    sync_steps = ddp.stats_steps(model) + 1 if ctx.enabled else 0
     t0 = time.perf_counter()
     total = ddp.all_min(ctx, n_batches(len(train_rows), cfg))
     for epoch in range(start_epoch, cfg.epochs):
@@ -182,6 +183,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if epoch * total + b < sync_steps:
+                ddp.sync_from_rank0(ctx, model)
             loss_acc += loss.detach().double() * len(rows)
             loss_n += len(rows)
             rows_epoch += len(rows)
