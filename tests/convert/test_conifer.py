@@ -47,7 +47,7 @@ def test_leaves_match_xgboost_on_and_off_split_points(booster):
     np.testing.assert_array_equal(tc.leaves(ens, rows), tc.xgb_leaves(bst, rows))
     # float32 sums in tree order from the float32 base margin reproduce XGBoost's margin within float32 rounding
     # (the C++ float backend below checks exact equality; this float64 reference is for the fixed-point bound)
-    np.testing.assert_allclose(tc.score(ens, rows), tc.xgb_margin(bst, rows), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(tc.score(ens, tc.leaves(ens, rows)), tc.xgb_margin(bst, rows), rtol=0, atol=1e-5)
 
 
 def test_conifer_text_dump_converter_is_not_leaf_exact(booster):
@@ -75,12 +75,12 @@ def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
     ens_q, info = tc.quantize_ensemble(ens, FMT)
     assert info == {"thresholds_saturated": 0, "leaves_saturated": 0}
     x_q = FMT.quantize_inputs(np.concatenate([x, on_split_rows(ens, x)]))
-    ref, wrapped = tc.emulate_fixed(ens_q, x_q, FMT)
+    ref, wrapped = tc.emulate_fixed(ens_q, tc.leaves(ens_q, x_q), FMT)
     assert wrapped == 0
     # the firmware takes XGBoost's branches on the quantized inputs, and each of the n_trees leaves and the base
     # margin is rounded by at most LSB/2: that is the whole error budget
     np.testing.assert_array_equal(tc.leaves(ens_q, x_q), tc.xgb_leaves(bst, x_q))
-    assert np.abs(ref - tc.score(ens, x_q)).max() <= (ens["n_trees"] + 1) * FMT.lsb / 2
+    assert np.abs(ref - tc.score(ens, tc.leaves(ens, x_q))).max() <= (ens["n_trees"] + 1) * FMT.lsb / 2
     project = tmp_path / "hls"
     tc.make_project(ens_q, "xilinxhls", project, {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e",
                                                   "ClockPeriod": 5.0, "Unroll": True}, [])
@@ -95,7 +95,7 @@ def test_emulation_detects_wrapping_sums():
     ens = {"n_trees": 3, "max_depth": 0, "init_predict": [0.0],
            "trees": [[{"feature": [-2], "threshold": [-2.0], "value": [0.75], "children_left": [-1],
                        "children_right": [-1]}]] * 3}
-    y, wrapped = tc.emulate_fixed(ens, np.zeros((2, 1)), fmt)
+    y, wrapped = tc.emulate_fixed(ens, tc.leaves(ens, np.zeros((2, 1))), fmt)
     assert wrapped == 2 and y[0] == 2.25 - 4  # 0.75 × 3 = 2.25 wraps to -1.75, as ap_fixed does
 
 

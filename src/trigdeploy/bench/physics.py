@@ -14,13 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trigdeploy.train.metrics import at_threshold, rejection_at, roc_auc
+from trigdeploy.train.metrics import at_threshold, rejection_at, roc_auc, sigmoid
 
 EFFICIENCIES = (0.3, 0.5)
-
-
-def _sigmoid(z) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64).reshape(-1)))
 
 
 def figures(y: np.ndarray, prob: np.ndarray, thresholds: dict[str, float]) -> dict:
@@ -35,6 +31,7 @@ def forms(run_dir: Path, export_dir: Path, firmware_dir: Path, cache: Path, x_te
           threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Signal probabilities on the test split: {model: {form: scores}} for every form that exists."""
     from trigdeploy.csim import harness
+    from trigdeploy.csim.run import references
 
     out: dict[str, dict[str, np.ndarray]] = {}
     manifest = json.loads((export_dir / "manifest.json").read_text()) if (export_dir / "manifest.json").is_file() else {"models": {}}
@@ -47,29 +44,12 @@ def forms(run_dir: Path, export_dir: Path, firmware_dir: Path, cache: Path, x_te
         if (export_dir / f"{model}.onnx").is_file():
             from trigdeploy.convert.to_onnx import onnx_logits
 
-            out[model]["ONNX Runtime"] = _sigmoid(onnx_logits(export_dir / f"{model}.onnx", x_test))
-    models = manifest["models"]
-    if "qmlp" in models:
-        from qonnx.core.modelwrapper import ModelWrapper
-
-        from trigdeploy.convert import to_qonnx
-        from trigdeploy.train.run import load_torch_model
-
-        quantizer = to_qonnx.input_quantizer(load_torch_model(run_dir / "qmlp.pt")[0])
-        x_grid = quantizer.quantize(x_test)
-        out["qmlp"]["QONNX"] = _sigmoid(to_qonnx.execute(ModelWrapper(str(export_dir / models["qmlp"]["qonnx"]["file"])), x_grid))
-        for backend in models["qmlp"].get("hls4ml", {}):
-            h, _ = harness.load(firmware_dir / f"qmlp_{backend.lower()}", cache, threads)
-            out["qmlp"][f"hls4ml {backend} csim"] = _sigmoid(h.run(x_grid))
-    for backend in models.get("mlp", {}).get("hls4ml_ptq", {}).get("backends", {}):
-        h, _ = harness.load(firmware_dir / f"mlp_{backend.lower()}", cache, threads)
-        out["mlp"][f"hls4ml {backend} PTQ csim"] = _sigmoid(h.run(x_test))
-    if "xilinxhls" in models.get("bdt", {}).get("projects", {}):
-        from trigdeploy.convert.to_conifer import FixedType
-
-        fmt = FixedType.parse(models["bdt"]["fixed_point"]["precision"])
-        h, _ = harness.load(firmware_dir / "bdt_xilinxhls", cache, threads)
-        out["bdt"]["conifer HLS csim"] = _sigmoid(h.run(fmt.quantize_inputs(x_test)))
+            out[model]["ONNX Runtime"] = sigmoid(onnx_logits(export_dir / f"{model}.onnx", x_test))
+    for project, ref in references(run_dir, export_dir, manifest, x_test).items():
+        if ref.model == "qmlp" and "QONNX" not in out["qmlp"]:  # one QONNX reference for all backends
+            out["qmlp"]["QONNX"] = sigmoid(ref.logits)
+        h, _ = harness.load(firmware_dir / project, cache, threads)
+        out[ref.model][ref.form] = sigmoid(h.run(ref.inputs))
     return out
 
 

@@ -18,18 +18,7 @@ from trigdeploy.bench import fpga, latency, physics
 from trigdeploy.convert.export import CSIM_CACHE, load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
-
-
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
+from trigdeploy.versions import package_versions
 
 
 def _machine() -> dict:
@@ -176,7 +165,7 @@ def bench_run(run_dir: Path, out_dir: Path = Path("benchmarks/results"), export_
     points += [{"kind": "sweep", "label": f"w{p['weight_bits']}a{p['act_bits']}", "lut": p["lut"], "auc": p["auc"]} for p in sw]
     pareto_plot(points, out_dir / f"{name}_pareto.png", f"{name}: AUC vs FPGA LUTs (estimates)")
 
-    report = {"run": str(run_dir), "target": target, "machine": _machine(), "versions": _versions(),
+    report = {"run": str(run_dir), "target": target, "machine": _machine(), "versions": package_versions(("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")),
               "test_events": int(len(y_test)), "physics": phys, "cpu_latency": lat, "fpga": est, "sweep": sw,
               "plots": {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}}
     write_json_atomic(out_dir / f"{name}.json", report)

@@ -28,24 +28,14 @@ from trigdeploy.config import ExportTarget
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
+from trigdeploy.versions import package_versions
 
 CSIM_CACHE = ".csim-cache"
+PACKAGES = ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -167,10 +157,11 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache
     fmt = tc.FixedType.parse(target.conifer.Precision)
     ens_q, qinfo = tc.quantize_ensemble(ens, fmt)
     x_q = fmt.quantize_inputs(x_test)
-    ref_q, wrapped = tc.emulate_fixed(ens_q, x_q, fmt)
-    exact_q = tc.score(ens, x_q)
+    leaves_fixed, leaves_q, leaves_float = tc.leaves(ens_q, x_q), tc.leaves(ens, x_q), tc.leaves(ens, x_test)
+    ref_q, wrapped = tc.emulate_fixed(ens_q, leaves_fixed, fmt)
+    exact_q = tc.score(ens, leaves_q)
     bound = (ens["n_trees"] + 1) * fmt.lsb / 2
-    same_leaf = (tc.leaves(ens_q, x_q) == tc.xgb_leaves(booster, x_q)).all(axis=1)
+    same_leaf = (leaves_fixed == tc.xgb_leaves(booster, x_q)).all(axis=1)
     margin = tc.xgb_margin(booster, x_test)
     fixed = {"precision": str(fmt), "lsb": fmt.lsb, "inputs": "floor onto the grid, saturate (done before the port)",
              "thresholds": "rounded up onto the input grid", "leaves": "rounded to nearest", **qinfo,
@@ -181,7 +172,7 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache
              "vs_xgboost_on_float_inputs": {
                  "max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
                  "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
-                 "n_leaf_changed_by_input_quantization": int((~(tc.leaves(ens, x_test) == tc.leaves(ens, x_q)).all(axis=1)).sum()),
+                 "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
                  "auc_xgboost": roc_auc(y_test, margin), "auc_fixed": roc_auc(y_test, ref_q)}}
     if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
         raise TrigdeployError(f"bdt: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
@@ -241,7 +232,7 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until the new manifest lands
     log: list[str] = []
-    manifest: dict = {"run": str(run_dir), "target": target.source, "versions": _versions(), "models": {},
+    manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
                       "test_events": int(len(x_test))}
     shutil.copyfile(run_dir / "preprocess.json", out_dir / "preprocess.json")
 

@@ -150,9 +150,9 @@ def leaves(ens: dict, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def score(ens: dict, x: np.ndarray) -> np.ndarray:
-    """Margin as an exact float64 sum of the float32 leaves and base margin (the fixed-point bound's reference)."""
-    lv = leaves(ens, x)
+def score(ens: dict, lv: np.ndarray) -> np.ndarray:
+    """Margin for the leaf matrix ``lv`` (from ``leaves``): an exact float64 sum of the float32 leaves and
+    base margin (the fixed-point bound's reference)."""
     values = np.stack([np.asarray(t[0]["value"], np.float64)[lv[:, k]] for k, t in enumerate(ens["trees"])], axis=1)
     return ens["init_predict"][0] + values.sum(axis=1)
 
@@ -176,9 +176,9 @@ def quantize_ensemble(ens: dict, fmt: FixedType) -> tuple[dict, dict]:
     return q, info
 
 
-def emulate_fixed(ens_q: dict, x_q: np.ndarray, fmt: FixedType) -> tuple[np.ndarray, int]:
-    """Bit-exact model of the fixed-point firmware on on-grid inputs: (scores, events whose sum wraps)."""
-    lv = leaves(ens_q, x_q)
+def emulate_fixed(ens_q: dict, lv: np.ndarray, fmt: FixedType) -> tuple[np.ndarray, int]:
+    """Bit-exact model of the fixed-point firmware, given its leaf matrix ``leaves(ens_q, x_q)`` on on-grid
+    inputs: (scores, events whose sum wraps)."""
     codes = np.stack([fmt.to_int(np.asarray(t[0]["value"]), "nearest")[lv[:, k]]
                       for k, t in enumerate(ens_q["trees"])], axis=1)
     total = codes.sum(axis=1) + int(fmt.to_int(ens_q["init_predict"][0], "nearest"))

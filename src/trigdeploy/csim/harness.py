@@ -150,6 +150,7 @@ def project_hash(project: Project) -> str:
 @dataclass
 class Build:
     library: Path
+    objects: list[Path]  # the project's firmware object files, for linking its testbench
     compile_seconds: float
     cached: bool
     log: str
@@ -160,8 +161,10 @@ def build(project: Project, cache_dir: Path) -> Build:
     key = project_hash(project)
     out = Path(cache_dir) / key
     lib = out / "libtdcsim.so"
+    objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(project.sources)]
     if lib.is_file():
-        return Build(lib, 0.0, True, (out / "build.log").read_text() if (out / "build.log").is_file() else "")
+        return Build(lib, objects, 0.0, True,
+                     (out / "build.log").read_text() if (out / "build.log").is_file() else "")
     staging = out.with_name(key + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -186,13 +189,7 @@ def build(project: Project, cache_dir: Path) -> Build:
     (staging / "build.log").write_text("\n".join(logs))
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
-    return Build(lib, time.perf_counter() - t0, False, "\n".join(logs))
-
-
-def firmware_objects(project: Project, cache_dir: Path) -> list[Path]:
-    """The project's firmware object files from its (built) harness cache entry, for linking a testbench."""
-    out = Path(cache_dir) / project_hash(project)
-    return [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(project.sources)]
+    return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs))
 
 
 class Harness:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,19 +23,15 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
-
-
 def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, float], exact: bool) -> dict:
     """Whole-array comparison of C-simulated logits with the reference logits."""
-    from trigdeploy.train.metrics import roc_auc
+    from trigdeploy.train.metrics import roc_auc, sigmoid
 
     csim, reference = np.asarray(csim, np.float64).reshape(-1), np.asarray(reference, np.float64).reshape(-1)
     if csim.shape != reference.shape:
         raise TrigdeployError(f"C simulation gave {csim.shape} outputs for {reference.shape} reference outputs")
     diff = np.abs(csim - reference)
-    p_ref, p_sim = _sigmoid(reference), _sigmoid(csim)
+    p_ref, p_sim = sigmoid(reference), sigmoid(csim)
     flips = {name: int(((p_ref >= t) != (p_sim >= t)).sum()) for name, t in thresholds.items()}
     out = {"n_events": int(len(csim)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
            "mean_abs_diff": float(diff.mean()), "auc_reference": roc_auc(y, reference), "auc_csim": roc_auc(y, csim),
@@ -48,8 +45,19 @@ def _thresholds(run_dir: Path, model: str) -> dict[str, float]:
     return {k: v["threshold"] for k, v in metrics.get(model, {}).get("thresholds", {}).items()}
 
 
-def _references(run_dir: Path, export_dir: Path, manifest: dict, x_test: np.ndarray) -> dict:
-    """(model, inputs fed to the firmware, reference logits, exact?) per exported project."""
+class Reference(NamedTuple):
+    """What one firmware project is fed and checked against."""
+
+    model: str           # run model name (mlp, qmlp, bdt)
+    name: str            # what the reference is
+    form: str            # the project as a deployed form, e.g. "hls4ml Vitis csim"
+    inputs: np.ndarray   # test split as the firmware port sees it
+    logits: np.ndarray   # the reference's logits on ``inputs``
+    exact: bool          # must the C simulation reproduce them bit for bit?
+
+
+def references(run_dir: Path, export_dir: Path, manifest: dict, x_test: np.ndarray) -> dict[str, Reference]:
+    """The reference of every exported firmware project, keyed by project directory name."""
     out = {}
     models = manifest["models"]
     if "qmlp" in models:
@@ -62,7 +70,8 @@ def _references(run_dir: Path, export_dir: Path, manifest: dict, x_test: np.ndar
         x_grid = to_qonnx.input_quantizer(model).quantize(x_test)
         ref = to_qonnx.execute(ModelWrapper(str(export_dir / models["qmlp"]["qonnx"]["file"])), x_grid)
         for backend, info in models["qmlp"].get("hls4ml", {}).items():
-            out[Path(info["project"]).name] = ("qmlp", "QONNX execution", x_grid, ref, True)
+            out[Path(info["project"]).name] = Reference("qmlp", "QONNX execution", f"hls4ml {backend} csim",
+                                                        x_grid, ref, True)
     if "hls4ml_ptq" in models.get("mlp", {}):
         import torch
 
@@ -72,16 +81,18 @@ def _references(run_dir: Path, export_dir: Path, manifest: dict, x_test: np.ndar
         with torch.no_grad():
             ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy()
         for backend, info in models["mlp"]["hls4ml_ptq"]["backends"].items():
-            out[Path(info["project"]).name] = ("mlp", "float PyTorch model", x_test, ref, False)
+            out[Path(info["project"]).name] = Reference("mlp", "float PyTorch model", f"hls4ml {backend} PTQ csim",
+                                                        x_test, ref, False)
     if "xilinxhls" in models.get("bdt", {}).get("projects", {}):
         from trigdeploy.convert import to_conifer as tc
 
         ens = json.loads((export_dir / models["bdt"]["ensemble"]["file"]).read_text())
         fmt = tc.FixedType.parse(models["bdt"]["fixed_point"]["precision"])
         x_q = fmt.quantize_inputs(x_test)
-        ref, _ = tc.emulate_fixed(tc.quantize_ensemble(ens, fmt)[0], x_q, fmt)
-        out[Path(models["bdt"]["projects"]["xilinxhls"]["project"]).name] = (
-            "bdt", "fixed-point emulation of the XGBoost ensemble (leaf-exact)", x_q, ref, True)
+        ens_q = tc.quantize_ensemble(ens, fmt)[0]
+        ref, _ = tc.emulate_fixed(ens_q, tc.leaves(ens_q, x_q), fmt)
+        out[Path(models["bdt"]["projects"]["xilinxhls"]["project"]).name] = Reference(
+            "bdt", "fixed-point emulation of the XGBoost ensemble (leaf-exact)", "conifer HLS csim", x_q, ref, True)
     return out
 
 
@@ -100,7 +111,7 @@ def csim_run(run_dir: Path, export_root: Path = Path("export"), firmware_root: P
                               f"events, run has {len(x_test)}): export again")
     cache = Path(firmware_root) / CSIM_CACHE
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
-    for name, (model, ref_name, x, ref, exact) in _references(run_dir, export_dir, manifest, x_test).items():
+    for name, (model, ref_name, _, x, ref, exact) in references(run_dir, export_dir, manifest, x_test).items():
         project = Path(firmware_root) / run_dir.name / name
         if not project.is_dir():
             raise TrigdeployError(f"{project} not found (listed in {manifest_path}): export again")

@@ -31,10 +31,9 @@ def _read_rows(path: Path) -> np.ndarray:
 
 
 def run(project_dir: Path, cache_dir: Path) -> dict:
-    """Build and run the project's testbench on its ``tb_data``; returns its outputs and timings."""
+    """Build and run the project's testbench on its ``tb_data``; returns its outputs, timings and the harness build."""
     project = harness.inspect(Path(project_dir))
     b = harness.build(project, cache_dir)
-    objects = harness.firmware_objects(project, cache_dir)
     bench = project.path / f"{project.top}_test.cpp"
     if not bench.is_file():
         raise TrigdeployError(f"{project.path}: no testbench {bench.name}")
@@ -44,7 +43,7 @@ def run(project_dir: Path, cache_dir: Path) -> dict:
         (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
         includes = [work if p == project.path else p for p in project.includes]
         cmd = [harness.CXX, *harness.FLAGS, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
-               *[f"-D{d}" for d in project.defines], str(work / bench.name), *map(str, objects), "-o", str(work / "csim.exe")]
+               *[f"-D{d}" for d in project.defines], str(work / bench.name), *map(str, b.objects), "-o", str(work / "csim.exe")]
         t0 = time.perf_counter()
         built = subprocess.run(cmd, capture_output=True, text=True)
         if built.returncode != 0:
@@ -60,7 +59,7 @@ def run(project_dir: Path, cache_dir: Path) -> dict:
         out = _read_rows(results)
         expected = _read_rows(project.path / "tb_data" / "tb_output_predictions.dat")
         inputs = _read_rows(project.path / "tb_data" / "tb_input_features.dat")
-    return {"outputs": out, "expected": expected, "inputs": inputs, "compile_seconds": compile_s + b.compile_seconds,
+    return {"outputs": out, "expected": expected, "inputs": inputs, "build": b, "compile_seconds": compile_s + b.compile_seconds,
             "run_seconds": run_s, "stdout_tail": ran.stdout.strip().splitlines()[-1:] if ran.stdout.strip() else []}
 
 
@@ -71,7 +70,7 @@ def check(project_dir: Path, cache_dir: Path, exact: bool) -> dict:
     (PTQ) the difference to the float reference is reported, not judged.
     """
     tb = run(project_dir, cache_dir)
-    h, _ = harness.load(project_dir, cache_dir)
+    h = harness.Harness(tb["build"].library)
     # the hls4ml testbench parses inputs as float: feed the harness the same float32 values
     ref_h = h.run(tb["inputs"].astype(np.float32).astype(np.float64))
     out, expected = tb["outputs"], tb["expected"]

@@ -18,6 +18,16 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 
+def sigmoid(logits) -> np.ndarray:
+    """Signal probabilities (float64, flat) from logits: the score scale of thresholds and predictions."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).reshape(-1)))
+
+
+def balance_weight(explicit: float | None, n_rows: int, n_signal: int) -> float:
+    """Signal-class weight: ``explicit`` if given, else n_background / n_signal (imbalance handling)."""
+    return float(explicit) if explicit is not None else (n_rows - n_signal) / max(n_signal, 1)
+
+
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score))
 

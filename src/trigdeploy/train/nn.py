@@ -27,7 +27,7 @@ from tqdm import tqdm
 from trigdeploy.config import MLPConfig
 from trigdeploy.data.prepare import Prepared
 from trigdeploy.io import atomic_path
-from trigdeploy.train.metrics import roc_auc
+from trigdeploy.train.metrics import balance_weight, roc_auc
 
 
 @dataclass
@@ -119,7 +119,7 @@ def fit(
     train_rows = ddp.shard(all_train, ctx)
     x_val, y_val = val
     n_sig = int(y_all[all_train].sum())
-    pos_weight = cfg.pos_weight if cfg.pos_weight is not None else (len(all_train) - n_sig) / max(n_sig, 1)
+    pos_weight = balance_weight(cfg.pos_weight, len(all_train), n_sig)
     model.to(device)
     net = model
     if ctx.enabled:

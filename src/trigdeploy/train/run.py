@@ -11,7 +11,6 @@ checkpoints.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.train.metrics import evaluate
+from trigdeploy.versions import package_versions
 
 TORCH_MODELS = ("mlp", "seed_mlp", "qmlp")
 MODEL_FILES = {"mlp": "mlp.pt", "seed_mlp": "seed_mlp.pt", "qmlp": "qmlp.pt", "bdt": "bdt.json", "rf": "rf.joblib"}
@@ -90,18 +90,6 @@ def _curves(history: dict[str, list[dict]], path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
-
-
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
@@ -246,7 +234,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         "label_is_function_of_inputs": report["label_is_function_of_inputs"],
         "class_counts": report["class_counts"], "seconds": time.perf_counter() - t_start,
         "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built,
-        "versions": _versions(), "device": str(device),
+        "versions": package_versions(("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True), "device": str(device),
     }
     if report["label_is_function_of_inputs"]:
         run_info["warning"] = ("the label is a cut on input features "

@@ -16,6 +16,7 @@ import numpy as np
 from trigdeploy.config import BDTConfig, RFConfig
 from trigdeploy.data.prepare import Prepared
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.train.metrics import balance_weight
 
 
 def training_arrays(prepared: Prepared, max_rows: int, smote: bool, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -42,7 +43,7 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
     x, y, info = training_arrays(prepared, cfg.max_train_rows, cfg.smote, seed)
     x_val, y_val = val
     n_sig = int(y.sum())
-    spw = cfg.scale_pos_weight if cfg.scale_pos_weight is not None else (len(y) - n_sig) / max(n_sig, 1)
+    spw = balance_weight(cfg.scale_pos_weight, len(y), n_sig)
     model = xgb.XGBClassifier(
         n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
         tree_method="hist", scale_pos_weight=spw, early_stopping_rounds=cfg.early_stopping_rounds,
@@ -99,7 +100,7 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     n_feat = len(prepared.features)
     x_val, y_val = val
     n_sig = int(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows].sum())
-    spw = cfg.scale_pos_weight if cfg.scale_pos_weight is not None else (len(rows) - n_sig) / max(n_sig, 1)
+    spw = balance_weight(cfg.scale_pos_weight, len(rows), n_sig)
     parts = [dask.delayed(_partition, nout=2)(str(prepared.cache_dir), rows[i: i + partition_rows], str(scaler_path))
              for i in range(0, len(rows), partition_rows)]
     sizes = [len(rows[i: i + partition_rows]) for i in range(0, len(rows), partition_rows)]
