@@ -34,7 +34,9 @@ def test_latency_fpga_and_sweep_figures(report):
     engines = r["cpu_latency"]["engines"]
     assert {"mlp: PyTorch eager", "mlp: ONNX Runtime", "bdt: XGBoost inplace_predict"} <= set(engines)
     for e in engines.values():
-        assert 0 < e["single_event"]["p50_us"] <= e["single_event"]["p99_us"]
+        s = e["single_event"]
+        assert 0 < s["p50_us"] <= s["p99_us"]
+        assert 0 < s["p50_quiet_us"] == min(s["block_p50_us"]) and len(s["block_p50_us"]) == 10
         assert set(e["events_per_s"]) == {"1", "64", "4096"}
     assert r["cpu_latency"]["ort_speedup_vs_torch_batch1"] > 0
     assert all(e["estimate"] for e in r["fpga"].values())
