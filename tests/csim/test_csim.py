@@ -19,7 +19,8 @@ def simulated(trained_run, exported):
     return csim_run(trained_run, root / "export", root / "firmware", threads=2, progress=False)
 
 
-def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_path):
+@pytest.mark.parametrize("arithmetic", ["vendor", "fast"], ids=["vendor-headers", "fast-headers"])
+def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_path, arithmetic):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from trigdeploy.config import HLS4MLTarget
@@ -34,8 +35,40 @@ def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_pa
     x = np.concatenate([x, -x, 3 * x, x + 0.01])  # also off the grid and beyond the port's range
     expected = to_hls4ml.predict(hm, x).reshape(len(x), -1)
     for threads in (1, 2):
-        h, _ = harness.load(tmp_path / "prj", tmp_path / "cache", threads)
+        h, b = harness.load(tmp_path / "prj", tmp_path / "cache", threads, arithmetic)
+        assert (b.arithmetic, b.fallback) == (arithmetic, "")
         np.testing.assert_array_equal(h.run(x), expected)
+
+
+@pytest.mark.parametrize("corruption", ["wrong", "unsupported"], ids=["fast-headers-wrong", "fast-headers-refuse"])
+def test_fast_arithmetic_falls_back_to_the_vendor_headers(exported, tmp_path, monkeypatch, corruption):
+    """A fast build that differs from the vendor build on the sample, or does not compile, is not used."""
+    from trigdeploy.csim.run import simulate
+
+    root, _ = exported
+    project = root / "firmware" / "run" / "qmlp_vitis"
+    broken = tmp_path / "fast_ap"
+    shutil.copytree(harness.FAST_AP, broken)
+    header = broken / "ap_fixed.h"
+    text = header.read_text()
+    if corruption == "wrong":  # off by one LSB on about one output in eight
+        bad = text.replace("double to_double() const { return (double)V * INV_SCALE; }",
+                           "double to_double() const { return (double)(V + ((V & 7) == 3)) * INV_SCALE; }")
+    else:
+        bad = text.replace("#define TD_FAST_AP_FIXED_H", "#define TD_FAST_AP_FIXED_H\n#error not covered")
+    assert bad != text
+    header.write_text(bad)
+    monkeypatch.setattr(harness, "FAST_AP", broken)
+    x = np.loadtxt(project / "tb_data" / "tb_input_features.dat", ndmin=2)
+    x = np.concatenate([x, 2 * x, -x])
+    y, info = simulate(project, tmp_path / "cache", x, threads=2)
+    vendor, _ = harness.load(project, tmp_path / "cache", 2, "vendor")
+    np.testing.assert_array_equal(y, vendor.run(x))
+    assert info["arithmetic"] == "vendor"
+    if corruption == "wrong":
+        assert info["vendor_cross_check"]["differ"] > 0
+    else:
+        assert "do not cover" in info["fast_fallback"] and "not covered" in info["fast_fallback"]
 
 
 def test_default_run_is_bit_exact_where_required(simulated):
@@ -48,6 +81,15 @@ def test_default_run_is_bit_exact_where_required(simulated):
     ptq = p["mlp_vitis"]
     assert not ptq["bit_exact_required"] and 0 < ptq["max_abs_diff"] < 0.1
     assert simulated["ok"]
+
+
+def test_default_run_simulates_on_the_fast_headers_and_agrees_with_the_vendor_build(simulated):
+    for name, p in simulated["projects"].items():
+        if name.startswith(("qmlp", "mlp")):
+            assert p["arithmetic"] == "fast", name
+        cc = p.get("vendor_cross_check")
+        if p["arithmetic"] == "fast":
+            assert cc["differ"] == 0 and cc["events"] == p["n_events"], name  # 500 test events: all cross-checked
 
 
 def test_testbenches_build_run_and_agree(simulated):

@@ -30,8 +30,7 @@ def figures(y: np.ndarray, prob: np.ndarray, thresholds: dict[str, float]) -> di
 def forms(run_dir: Path, export_dir: Path, firmware_dir: Path, cache: Path, x_test: np.ndarray,
           threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Signal probabilities on the test split: {model: {form: scores}} for every form that exists."""
-    from trigdeploy.csim import harness
-    from trigdeploy.csim.run import references
+    from trigdeploy.csim.run import references, simulate
 
     out: dict[str, dict[str, np.ndarray]] = {}
     manifest = json.loads((export_dir / "manifest.json").read_text()) if (export_dir / "manifest.json").is_file() else {"models": {}}
@@ -48,8 +47,7 @@ def forms(run_dir: Path, export_dir: Path, firmware_dir: Path, cache: Path, x_te
     for project, ref in references(run_dir, export_dir, manifest, x_test).items():
         if ref.model == "qmlp" and "QONNX" not in out["qmlp"]:  # one QONNX reference for all backends
             out["qmlp"]["QONNX"] = sigmoid(ref.logits)
-        h, _ = harness.load(firmware_dir / project, cache, threads)
-        out[ref.model][ref.form] = sigmoid(h.run(ref.inputs))
+        out[ref.model][ref.form] = sigmoid(simulate(firmware_dir / project, cache, ref.inputs, threads)[0])
     return out
 
 

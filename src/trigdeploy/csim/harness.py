@@ -7,9 +7,16 @@ outputs back as doubles. The arithmetic is the project's C++ against the ``ap_``
 is what Vitis/Vivado ``csim_design`` computes. Events are split over OpenMP threads after one
 serial warm-up call (hls4ml initialises lookup tables in function statics on first use).
 
+Two arithmetics build from the same sources. ``vendor``: the ``ap_`` headers hls4ml ships, the
+code Vitis compiles. ``fast``: trigdeploy's ``fast_ap`` headers first on the include path, a
+64-bit implementation of the same ``ap_fixed`` specification (checked value by value against
+the vendor headers in tests/csim/test_fast_ap.py), 10-20× faster. Where the fast headers do not
+cover a project (wider than 64 bits, unsupported modes) they fail to compile and ``load`` falls
+back to the vendor build; the failure is cached too.
+
 Builds are cached under ``cache_dir/<hash>/`` where the hash covers the project's sources, the
-harness source, the compiler and its flags: a second ``csim`` of the same project does not
-recompile.
+harness source, the arithmetic (and the fast headers), the compiler and its flags: a second
+``csim`` of the same project does not recompile.
 """
 
 from __future__ import annotations
@@ -29,7 +36,11 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 
 CXX = "g++"
+FAST_AP = Path(__file__).resolve().parent / "fast_ap"
 FLAGS = ("-O2", "-std=c++14", "-fPIC", "-fopenmp", "-w")
+FAST_FLAGS = ("-O3", "-std=c++14", "-fPIC", "-fopenmp", "-w")
+ARITHMETIC = {"vendor": "the ap_ headers shipped with hls4ml (what Vitis compiles)",
+              "fast": "trigdeploy fast_ap headers (64-bit ap_fixed, checked against the vendor headers)"}
 
 _HLS4ML = """#include "{bridge}"
 #include <omp.h>
@@ -134,11 +145,24 @@ def _compiler_id() -> str:
     return subprocess.run([CXX, "--version"], check=True, capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def project_hash(project: Project) -> str:
-    """Hash of everything the build depends on: firmware sources, harness, compiler, flags."""
+def _flags(arithmetic: str) -> tuple[str, ...]:
+    if arithmetic not in ARITHMETIC:
+        raise TrigdeployError(f"C simulation: arithmetic must be one of {sorted(ARITHMETIC)}, got {arithmetic!r}")
+    return FAST_FLAGS if arithmetic == "fast" else FLAGS
+
+
+def _includes(project: Project, arithmetic: str) -> tuple[Path, ...]:
+    return (FAST_AP, *project.includes) if arithmetic == "fast" else project.includes
+
+
+def project_hash(project: Project, arithmetic: str = "vendor") -> str:
+    """Hash of everything the build depends on: firmware sources, harness, arithmetic, compiler, flags."""
     h = hashlib.sha256()
-    for part in (_compiler_id(), " ".join(FLAGS), project.harness, *project.defines):
+    for part in (_compiler_id(), " ".join(_flags(arithmetic)), project.harness, *project.defines):
         h.update(part.encode())
+    if arithmetic == "fast":
+        for p in sorted(FAST_AP.glob("*.h")):
+            h.update(p.read_bytes())
     files = sorted(p for p in (project.path / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp", ".txt"))
     files += [p for p in project.path.glob("*_bridge.cpp")]
     for p in files:
@@ -154,22 +178,32 @@ class Build:
     compile_seconds: float
     cached: bool
     log: str
+    arithmetic: str = "vendor"
+    fallback: str = ""  # why the fast arithmetic was not used, when it was asked for
 
 
-def build(project: Project, cache_dir: Path) -> Build:
+class Unsupported(TrigdeployError):
+    """The fast headers do not cover this project (it does not compile against them)."""
+
+
+def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
     """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
-    key = project_hash(project)
+    flags = _flags(arithmetic)
+    key = project_hash(project, arithmetic)
     out = Path(cache_dir) / key
     lib = out / "libtdcsim.so"
     objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(project.sources)]
     if lib.is_file():
         return Build(lib, objects, 0.0, True,
-                     (out / "build.log").read_text() if (out / "build.log").is_file() else "")
+                     (out / "build.log").read_text() if (out / "build.log").is_file() else "", arithmetic)
+    refused = out.with_name(key + ".unsupported")
+    if refused.is_file():
+        raise Unsupported(refused.read_text())
     staging = out.with_name(key + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     (staging / "td_harness.cpp").write_text(project.harness)
-    base = [CXX, *FLAGS, *[f"-I{p}" for p in project.includes], *[f"-D{d}" for d in project.defines]]
+    base = [CXX, *flags, *[f"-I{p}" for p in _includes(project, arithmetic)], *[f"-D{d}" for d in project.defines]]
     t0 = time.perf_counter()
     procs, objs = [], []
     for i, src in enumerate((staging / "td_harness.cpp", *project.sources)):
@@ -177,19 +211,27 @@ def build(project: Project, cache_dir: Path) -> Build:
         objs.append(obj)
         procs.append((src, subprocess.Popen([*base, "-c", str(src), "-o", str(obj)], stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)))
-    logs = []
+    logs, failed = [], []
     for src, p in procs:
         text, _ = p.communicate()
         logs.append(f"$ {CXX} … -c {src}\n{text}")
         if p.returncode != 0:
-            raise TrigdeployError(f"C simulation: compiling {src} failed (exit {p.returncode}): "
-                                  f"{(text.strip().splitlines() or ['no output'])[-1]}")
+            lines = text.strip().splitlines() or ["no output"]
+            failed.append((src, p.returncode, next((ln for ln in lines if "error" in ln), lines[-1])))
+    if failed:
+        src, code, line = failed[0]
+        if arithmetic == "fast":
+            reason = f"the fast ap_ headers do not cover {project.path.name}: {line.strip()}"
+            refused.write_text(reason)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise Unsupported(reason)
+        raise TrigdeployError(f"C simulation: compiling {src} failed (exit {code}): {line.strip()}")
     subprocess.run([*base, "-shared", "-Wl,-Bsymbolic", *map(str, objs), "-o", str(staging / lib.name)], check=True,
                    capture_output=True, text=True)
     (staging / "build.log").write_text("\n".join(logs))
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
-    return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs))
+    return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs), arithmetic)
 
 
 class Harness:
@@ -217,7 +259,14 @@ class Harness:
         return y
 
 
-def load(project_dir: Path, cache_dir: Path, threads: int | None = None) -> tuple[Harness, Build]:
-    """Build (or reuse) and load the batched harness of a project."""
-    b = build(inspect(project_dir), cache_dir)
+def load(project_dir: Path, cache_dir: Path, threads: int | None = None,
+         arithmetic: str = "vendor") -> tuple[Harness, Build]:
+    """Build (or reuse) and load the batched harness of a project; ``fast`` falls back to ``vendor``
+    where the fast headers do not cover the project (``Build.fallback`` says why)."""
+    project = inspect(project_dir)
+    try:
+        b = build(project, cache_dir, arithmetic)
+    except Unsupported as e:
+        b = build(project, cache_dir, "vendor")
+        b.fallback = str(e)
     return Harness(b.library, threads), b
