@@ -4,10 +4,11 @@
 
 For each hls4ml model of the exported run (QAT from its QONNX file, PTQ from the float model at
 the manifest's precisions), converts it once into a scratch directory with hls4ml (which
-compiles it for ``predict()``), builds the trigdeploy harness from that same directory, checks
-that both give identical outputs on every event, and times both (best of ``--repeat``): the
-harness with 1 thread and with every core. Writes benchmarks/results/csim_<run>.json and prints
-a Markdown table.
+compiles it for ``predict()``), builds the trigdeploy harness from that same directory with
+both arithmetics (the vendor ``ap_`` headers, and trigdeploy's fast headers), checks that every
+build gives outputs identical to ``predict()`` on every event, and times all of them (best of
+``--repeat``): each harness with 1 thread and with every core. Writes
+benchmarks/results/csim_<run>.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -74,21 +75,25 @@ def main() -> None:
             ref = to_hls4ml.predict(hm, x)
             rate_predict = best_rate(lambda: to_hls4ml.predict(hm, x), len(x), args.repeat)
             res = {"predict_events_per_s": rate_predict}
-            for t in sorted({1, threads}):
-                h, b = harness.load(prj, Path(tmp) / "cache", t)
-                assert np.array_equal(h.run(x)[:, 0], ref), f"{name}: harness differs from predict()"
-                res[f"harness_{t}_threads_events_per_s"] = best_rate(lambda: h.run(x), len(x), args.repeat)
-                res["harness_compile_seconds"] = b.compile_seconds or res.get("harness_compile_seconds", 0.0)
+            cells = []
+            for arithmetic in ("vendor", "fast"):
+                for t in sorted({1, threads}):
+                    h, b = harness.load(prj, Path(tmp) / "cache", t, arithmetic)
+                    assert b.arithmetic == arithmetic, f"{name}: {b.fallback}"
+                    assert np.array_equal(h.run(x)[:, 0], ref), f"{name}: {arithmetic} harness differs from predict()"
+                    rate = best_rate(lambda: h.run(x), len(x), args.repeat)
+                    res[f"harness_{arithmetic}_{t}_threads_events_per_s"] = rate
+                    res[f"harness_{arithmetic}_compile_seconds"] = (b.compile_seconds
+                                                                    or res.get(f"harness_{arithmetic}_compile_seconds", 0.0))
+                    cells.append(f"{rate:,.0f} ({rate / rate_predict:.1f}×)")
             res["identical_outputs"] = True
             out["models"][name] = res
-            rows.append(f"| {name} | {rate_predict:,.0f} | {res['harness_1_threads_events_per_s']:,.0f} "
-                        f"({res['harness_1_threads_events_per_s'] / rate_predict:.1f}×) | "
-                        f"{res[f'harness_{threads}_threads_events_per_s']:,.0f} "
-                        f"({res[f'harness_{threads}_threads_events_per_s'] / rate_predict:.1f}×) |")
+            rows.append(f"| {name} | {rate_predict:,.0f} | " + " | ".join(cells) + " |")
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path(f"benchmarks/results/csim_{run.name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"| project (Vitis) | predict() events/s | harness, 1 thread | harness, {threads} threads |")
-    print("|---|---|---|---|")
+    print(f"| project (Vitis) | predict() events/s | vendor headers, 1 thread | vendor, {threads} threads "
+          f"| fast headers, 1 thread | fast, {threads} threads |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

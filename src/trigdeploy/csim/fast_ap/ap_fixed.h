@@ -153,11 +153,12 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         const double t = d * SCALE;
         const double a = std::fabs(t);
         if (a < 4611686018427387904.0 && a > 1e-280) {
-            // trunc() and t - trunc(t) are exact; floor(t) is, but t - floor(t) is not for small
+            // trunc(t) and t - trunc(t) are exact; floor(t) is, but t - floor(t) is not for small
             // negative t, so the remainder is compared through the truncated fraction
-            const double tr = std::trunc(t), fr = t - tr;
+            const int64_t ti = (int64_t)t;  // truncation, exact below 2^62 (and no libm call)
+            const double fr = t - (double)ti;
             const bool neg = fr < 0;
-            const int64_t f = (int64_t)tr - neg;  // floor(t)
+            const int64_t f = ti - neg;  // floor(t)
             const bool gt = neg ? fr > -0.5 : fr > 0.5, eq = neg ? fr == -0.5 : fr == 0.5;  // rem vs 1/2
             bool up;
             switch (Q) {
