@@ -5,7 +5,7 @@
     trigdeploy prepare --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy export --run DIR [--target FILE]
-    trigdeploy csim --run DIR [--threads N]
+    trigdeploy csim --run DIR [--threads N] [--arithmetic fast|vendor]
     trigdeploy bench --run DIR [--sweep [BITS …]] [--out DIR]
     trigdeploy synth --run DIR                                      (needs vitis_hls or vivado_hls)
 
@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     csim.add_argument("--threads", type=int, help="OpenMP threads for the batched harness (default: all cores)")
+    csim.add_argument("--arithmetic", choices=("fast", "vendor"), default="fast",
+                      help="ap_ headers for the whole split: trigdeploy's fast ones, cross-checked against the "
+                           "vendor's on a sample (default), or the vendor's only")
     bench = verbs.add_parser("bench", parents=[common], help="physics, CPU latency and FPGA estimates of a run")
     bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",
@@ -198,7 +201,7 @@ def _cmd_csim(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         raise TrigdeployError(f"run directory not found: {run_dir}")
-    report = csim_run(run_dir, threads=args.threads, progress=not args.quiet)
+    report = csim_run(run_dir, threads=args.threads, progress=not args.quiet, arithmetic=args.arithmetic)
     print(json.dumps({"csim": str(run_dir / "csim.json"), "ok": report["ok"],
                       "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()}}, sort_keys=True))
     return 0
