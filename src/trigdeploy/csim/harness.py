@@ -222,7 +222,8 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
         src, code, line = failed[0]
         if arithmetic == "fast":
             reason = f"the fast ap_ headers do not cover {project.path.name}: {line.strip()}"
-            refused.write_text(reason)
+            if code == 1:  # a compile error, not a killed compiler: remember it
+                refused.write_text(reason)
             shutil.rmtree(staging, ignore_errors=True)
             raise Unsupported(reason)
         raise TrigdeployError(f"C simulation: compiling {src} failed (exit {code}): {line.strip()}")
