@@ -109,13 +109,15 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
 
     With ``fast``: the fast build runs every event, the vendor build a spread sample of them; on
     any difference the vendor build runs every event."""
+    def timed(h: harness.Harness) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
+        out = h.run(x)
+        return out, len(x) / max(time.perf_counter() - t0, 1e-9)
+
     h, b = harness.load(project, cache, threads, arithmetic)
-    t0 = time.perf_counter()
-    y = h.run(x)
-    seconds = time.perf_counter() - t0
+    y, rate = timed(h)
     info = {"arithmetic": b.arithmetic, "arithmetic_detail": harness.ARITHMETIC[b.arithmetic],
-            "compile_seconds": b.compile_seconds, "build_cached": b.cached,
-            "events_per_s": len(x) / max(seconds, 1e-9)}
+            "compile_seconds": b.compile_seconds, "build_cached": b.cached, "events_per_s": rate}
     if b.fallback:
         info["fast_fallback"] = b.fallback
     if b.arithmetic == "fast":
@@ -125,10 +127,8 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
         info["vendor_cross_check"] = {"events": int(len(idx)), "differ": differ,
                                       "vendor_compile_seconds": bv.compile_seconds}
         if differ:
-            t0 = time.perf_counter()
-            y = hv.run(x)
-            info.update(arithmetic="vendor", arithmetic_detail=harness.ARITHMETIC["vendor"],
-                        events_per_s=len(x) / max(time.perf_counter() - t0, 1e-9))
+            y, rate = timed(hv)
+            info.update(arithmetic="vendor", arithmetic_detail=harness.ARITHMETIC["vendor"], events_per_s=rate)
     return y, info
 
 

@@ -110,14 +110,10 @@ def all_sum(ctx: Context, *values: float) -> list[float]:
 
 def gather_strided(ctx: Context, part: np.ndarray, n: int) -> np.ndarray:
     """Reassemble an array whose rank r computed elements r, r + world, … (rank-strided split)."""
-    import torch.distributed as dist
-
     if not ctx.enabled:
         return part
-    parts: list = [None] * ctx.world
-    dist.all_gather_object(parts, np.asarray(part))
     out = np.empty(n, dtype=np.asarray(part).dtype)
-    for r, p in enumerate(parts):
+    for r, p in enumerate(gather_objects(ctx, np.asarray(part))):
         out[r::ctx.world] = p
     return out
 

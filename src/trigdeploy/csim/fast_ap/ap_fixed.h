@@ -97,13 +97,17 @@ template <class T> using if_int = typename std::enable_if<std::is_integral<T>::v
 
 template <int W, int I, bool S = true, ap_q_mode Q = AP_TRN, ap_o_mode O = AP_WRAP, int N = 0> struct ap_fixed_base;
 
+namespace td_ap {
+// the fixed-point type a C integer takes in mixed arithmetic and comparisons
+template <class T> using int_fixed = ap_fixed_base<int_traits<T>::W, int_traits<T>::W, int_traits<T>::S>;
+}
+
 template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed_base {
     static_assert(N == 0, "trigdeploy fast ap_fixed: saturation bits (N > 0) are not supported");
     static_assert(O != AP_WRAP_SM, "trigdeploy fast ap_fixed: AP_WRAP_SM is not supported");
     static const int width = W;
     static const int iwidth = I;
     static const int F = W - I;
-    static const bool sign_flag = S;
     static const ap_q_mode qmode = Q;
     static const ap_o_mode omode = O;
     static constexpr double SCALE = td_ap::pow2(F), INV_SCALE = td_ap::pow2(-F);
@@ -307,13 +311,11 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
     }                                                                                              \
     template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N, class T, td_ap::if_int<T> = 0> \
     inline bool operator OP(const ap_fixed_base<W, I, S, Q, O, N>& a, T b) {                       \
-        return a.cmp(ap_fixed_base<td_ap::int_traits<T>::W, td_ap::int_traits<T>::W,                \
-                                   td_ap::int_traits<T>::S>(b)) OP 0;                              \
+        return a.cmp(td_ap::int_fixed<T>(b)) OP 0;                                                 \
     }                                                                                              \
     template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N, class T, td_ap::if_int<T> = 0> \
     inline bool operator OP(T b, const ap_fixed_base<W, I, S, Q, O, N>& a) {                       \
-        return ap_fixed_base<td_ap::int_traits<T>::W, td_ap::int_traits<T>::W,                      \
-                             td_ap::int_traits<T>::S>(b).cmp(a) OP 0;                               \
+        return td_ap::int_fixed<T>(b).cmp(a) OP 0;                                                 \
     }                                                                                              \
     template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>                                \
     inline bool operator OP(const ap_fixed_base<W, I, S, Q, O, N>& a, double b) {                  \
@@ -335,17 +337,13 @@ TD_AP_CMP(>=)
 #define TD_AP_INT_OP(OP)                                                                           \
     template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N, class T, td_ap::if_int<T> = 0> \
     inline auto operator OP(const ap_fixed_base<W, I, S, Q, O, N>& a, T b)                         \
-        ->decltype(a OP ap_fixed_base<td_ap::int_traits<T>::W, td_ap::int_traits<T>::W,             \
-                                      td_ap::int_traits<T>::S>(b)) {                               \
-        return a OP ap_fixed_base<td_ap::int_traits<T>::W, td_ap::int_traits<T>::W,                 \
-                                  td_ap::int_traits<T>::S>(b);                                     \
+        ->decltype(a OP td_ap::int_fixed<T>(b)) {                                                  \
+        return a OP td_ap::int_fixed<T>(b);                                                        \
     }                                                                                              \
     template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N, class T, td_ap::if_int<T> = 0> \
     inline auto operator OP(T b, const ap_fixed_base<W, I, S, Q, O, N>& a)                         \
-        ->decltype(ap_fixed_base<td_ap::int_traits<T>::W, td_ap::int_traits<T>::W,                  \
-                                 td_ap::int_traits<T>::S>(b) OP a) {                               \
-        return ap_fixed_base<td_ap::int_traits<T>::W, td_ap::int_traits<T>::W,                      \
-                             td_ap::int_traits<T>::S>(b) OP a;                                     \
+        ->decltype(td_ap::int_fixed<T>(b) OP a) {                                                  \
+        return td_ap::int_fixed<T>(b) OP a;                                                        \
     }
 TD_AP_INT_OP(+)
 TD_AP_INT_OP(-)
