@@ -1,5 +1,6 @@
 // trigdeploy fast ap_fixed: a drop-in for the subset of Xilinx's ap_fixed.h/ap_int.h that hls4ml's
-// io_parallel latency layers use, for widths up to 64 bits, in plain int64/__int128 arithmetic.
+// io_parallel latency layers use, for widths up to 64 bits, in plain int32/int64 arithmetic
+// (__int128 off the hot paths).
 //
 // Why: the vendor headers spend ~20 ns per multiply-accumulate in C simulation (partial stores and
 // reloads of ap_private words), which makes a whole-test-set csim slow. The arithmetic here is the
@@ -27,22 +28,17 @@ typedef __int128 i128;
 constexpr int imax(int a, int b) { return a > b ? a : b; }
 constexpr double pow2(int e) { return e == 0 ? 1.0 : e > 0 ? 2.0 * pow2(e - 1) : 0.5 * pow2(e + 1); }
 
-// Quantize the exact value v * 2^-F2 onto F fractional bits (mode Q), then fit W bits (mode O).
-// I2/S2 describe the source's integer bits and sign where it is a fixed-point type (I2 = 1024:
-// unknown); a source that fits the target loses nothing and needs neither step.
-template <int W, int F, bool S, ap_q_mode Q, ap_o_mode O, int F2, int I2 = 1024, bool S2 = true>
-inline int64_t fit(i128 v) {
+// Quantize the exact value v * 2^-F2 onto F fractional bits (mode Q), then fit W bits (mode O):
+// the general case, for values up to 2^100 (C integers, doubles); ap_ values go through fit below.
+template <int W, int F, bool S, ap_q_mode Q, ap_o_mode O, int F2>
+inline int64_t fit_wide(i128 v) {
     static_assert(W >= 1 && W <= 64, "trigdeploy fast ap_fixed: width must be 1..64");
-    // (AP_SAT_SYM still moves a signed source's minimum to -max when the ranges' minima meet)
-    constexpr bool lossless = I2 < 1024 && F2 <= F && (S ? W - F >= I2 + !S2 : (!S2 && W - F >= I2)) &&
-                              !(O == AP_SAT_SYM && S && S2 && W - F <= I2);
-    if (lossless) return (int64_t)((uint64_t)(int64_t)v << (lossless ? F - F2 : 0));
     i128 q;
     if (F2 > F) {
         constexpr int d0 = F2 - F;
         constexpr int d = d0 > 100 ? 100 : d0;  // |v| < 2^99 here, so a shift of 100 already leaves only the sign
         const i128 fl = v >> d;
-        const i128 rem = v - (fl << d);
+        const i128 rem = v - fl * ((i128)1 << d);
         const i128 half = (i128)1 << (d - 1);
         switch (Q) {
         case AP_TRN: q = fl; break;
@@ -83,6 +79,53 @@ inline int64_t fit(i128 v) {
     return (int64_t)q;
 }
 
+// The same for a value held in 64 bits (every ap_ value here, and the rounded doubles). I2/S2
+// describe the source's integer bits and sign where it is a fixed-point type (I2 = 1024: unknown);
+// a source that fits the target loses nothing and needs neither step. A layer's hot paths (lossless
+// moves, truncation or rounding onto fewer fractional bits, wrapping, saturation at equal scale)
+// stay in 64-bit arithmetic, which compilers vectorize; the rest goes through fit_wide.
+template <int W, int F, bool S, ap_q_mode Q, ap_o_mode O, int F2, int I2 = 1024, bool S2 = true>
+inline int64_t fit(int64_t v) {
+    static_assert(W >= 1 && W <= 64, "trigdeploy fast ap_fixed: width must be 1..64");
+    // (AP_SAT_SYM still moves a signed source's minimum to -max when the ranges' minima meet)
+    constexpr bool lossless = I2 < 1024 && F2 <= F && (S ? W - F >= I2 + !S2 : (!S2 && W - F >= I2)) &&
+                              !(O == AP_SAT_SYM && S && S2 && W - F <= I2);
+    if (lossless) return (int64_t)((uint64_t)v << (lossless ? F - F2 : 0));
+    constexpr int d = F2 - F;  // fractional bits to drop (< 0: to add)
+    if (d > 62 || d < 0 || (W == 64 && !S)) return fit_wide<W, F, S, Q, O, F2>(v);
+    int64_t q = v;
+    if (d > 0) {
+        constexpr int dd = d > 0 && d <= 62 ? d : 1;
+        const int64_t fl = v >> dd;  // floor
+        const int64_t rem = v & (((int64_t)1 << dd) - 1);
+        const int64_t half = (int64_t)1 << (dd - 1);
+        switch (Q) {
+        case AP_TRN: q = fl; break;
+        case AP_TRN_ZERO: q = fl + (v < 0 && rem != 0); break;
+        case AP_RND: q = fl + (rem >= half); break;
+        case AP_RND_ZERO: q = fl + (rem > half || (rem == half && v < 0)); break;
+        case AP_RND_MIN_INF: q = fl + (rem > half); break;
+        case AP_RND_INF: q = fl + (rem > half || (rem == half && v >= 0)); break;
+        case AP_RND_CONV: q = fl + (rem > half || (rem == half && (fl & 1))); break;
+        default: q = fl;
+        }
+    }
+    if (O == AP_WRAP) {
+        // keep the low W bits, sign- or zero-extended (as mask, xor, subtract: no 64-bit arithmetic
+        // shift, which SIMD units before AVX-512 lack)
+        if (W == 64) return q;
+        constexpr uint64_t mask = W == 64 ? ~(uint64_t)0 : ((uint64_t)1 << (W % 64)) - 1;
+        constexpr uint64_t sign = S ? (uint64_t)1 << (W - 1) : 0;
+        return (int64_t)((((uint64_t)q & mask) ^ sign) - sign);
+    }
+    constexpr int64_t lo = S ? (int64_t)((uint64_t)1 << (W - 1)) * (W == 64 ? 1 : -1) : 0;  // -2^(W-1)
+    constexpr int64_t hi = S ? (int64_t)(((uint64_t)1 << (W - 1)) - 1) : (int64_t)(((uint64_t)1 << (W % 64)) - 1);
+    if (q > hi) return O == AP_SAT_ZERO ? 0 : hi;
+    if (q < lo) return O == AP_SAT_ZERO ? 0 : (O == AP_SAT_SYM && S ? -hi : lo);
+    if (O == AP_SAT_SYM && S && q == lo) return -hi;
+    return q;
+}
+
 // An integral C type seen as a fixed-point number with no fractional bits.
 template <class T> struct int_traits {
     static const int W = sizeof(T) * 8;
@@ -112,7 +155,10 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
     static const ap_o_mode omode = O;
     static constexpr double SCALE = td_ap::pow2(F), INV_SCALE = td_ap::pow2(-F);
 
-    int64_t V;  // the value times 2^F, sign- or zero-extended from W bits
+    // the value times 2^F, sign- or zero-extended from W bits; in 32 bits where that holds it, so
+    // that a layer's narrow weights, inputs and products pack twice as densely into SIMD registers
+    typedef typename std::conditional<(W + !S <= 32), int32_t, int64_t>::type storage;
+    storage V;
 
     template <int W2, int I2, bool S2> struct RType {
         enum {
@@ -135,7 +181,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
     ap_fixed_base(const ap_fixed_base<W2, I2, S2, Q2, O2, N2>& o)
         : V(td_ap::fit<W, F, S, Q, O, W2 - I2, I2, S2>(o.V)) {}
     template <class T, td_ap::if_int<T> = 0>
-    ap_fixed_base(T x) : V(td_ap::fit<W, F, S, Q, O, 0>((td_ap::i128)x)) {}
+    ap_fixed_base(T x) : V(td_ap::fit_wide<W, F, S, Q, O, 0>((td_ap::i128)x)) {}
     ap_fixed_base(double d) { set_double(d); }
     ap_fixed_base(float f) { set_double(f); }
 
@@ -145,7 +191,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         return *this;
     }
     template <class T, td_ap::if_int<T> = 0> ap_fixed_base& operator=(T x) {
-        V = td_ap::fit<W, F, S, Q, O, 0>((td_ap::i128)x);
+        V = td_ap::fit_wide<W, F, S, Q, O, 0>((td_ap::i128)x);
         return *this;
     }
     ap_fixed_base& operator=(double d) { set_double(d); return *this; }
@@ -175,7 +221,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
             case AP_RND_CONV: up = gt || (eq && (f & 1)); break;
             default: up = false;
             }
-            V = td_ap::fit<W, F, S, AP_TRN, O, F>((td_ap::i128)f + up);
+            V = td_ap::fit<W, F, S, AP_TRN, O, F>(f + up);
             return;
         }
         set_double_exact(d);
@@ -183,7 +229,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
     // a double is the exact value m * 2^e with a 54-bit signed m
     void set_double_exact(double d) {
         if (d == 0 || std::isnan(d)) { V = 0; return; }
-        if (std::isinf(d)) { V = td_ap::fit<W, F, S, Q, O, 0>(d > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100)); return; }
+        if (std::isinf(d)) { V = td_ap::fit_wide<W, F, S, Q, O, 0>(d > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100)); return; }
         int e;
         const double m = std::frexp(d, &e);  // d = m * 2^e, 0.5 <= |m| < 1
         const int64_t mi = (int64_t)std::ldexp(m, 53);
@@ -195,10 +241,10 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         if (f2 <= F) {
             const int up = F - f2;
             if (up >= 64) {  // every bit of mi lands at or above bit 64
-                V = O == AP_WRAP ? 0 : td_ap::fit<W, F, S, Q, O, F>(mi > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100));
+                V = O == AP_WRAP ? 0 : td_ap::fit_wide<W, F, S, Q, O, F>(mi > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100));
                 return;
             }
-            V = td_ap::fit<W, F, S, Q, O, F>((td_ap::i128)mi * ((td_ap::i128)1 << up));
+            V = td_ap::fit_wide<W, F, S, Q, O, F>((td_ap::i128)mi * ((td_ap::i128)1 << up));
             return;
         }
         // more fractional bits than F: drop all but 2 + F + 60 of them with a sticky bit, exactly
@@ -208,10 +254,10 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
             const td_ap::i128 fl = down >= 100 ? (v < 0 ? -1 : 0) : (v >> down);
             const bool sticky = down >= 100 ? v != 0 : (v - fl * ((td_ap::i128)1 << down)) != 0;
             v = fl * 2 + sticky;  // one extra bit keeps "exactly half" and "more than half" apart
-            V = td_ap::fit<W, F, S, Q, O, F + 63>(v);
+            V = td_ap::fit_wide<W, F, S, Q, O, F + 63>(v);
             return;
         }
-        V = td_ap::fit<W, F, S, Q, O, F + 62>(v * ((td_ap::i128)1 << (F + 62 - f2)));
+        V = td_ap::fit_wide<W, F, S, Q, O, F + 62>(v * ((td_ap::i128)1 << (F + 62 - f2)));
     }
 
     double to_double() const { return (double)V * INV_SCALE; }
@@ -219,10 +265,11 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
     // C semantics, towards zero, as the vendor's to_ap_int_base(): except that with no integer bits
     // (I <= 0) it works in a 1-bit signed integer, where a negative value becomes -1
     int64_t to_int64() const {
-        if (I <= 0) return S && V < 0 ? -1 : 0;
-        if (F <= 0) return (int64_t)((td_ap::i128)V * ((td_ap::i128)1 << (F < 0 ? -F : 0)));
-        const int64_t t = V >> (F > 63 ? 63 : F);
-        return (V < 0 && (V & ((F > 63 ? ~(uint64_t)0 : (((uint64_t)1 << F) - 1)))) != 0) ? t + 1 : t;
+        const int64_t v = V;
+        if (I <= 0) return S && v < 0 ? -1 : 0;
+        if (F <= 0) return (int64_t)((td_ap::i128)v * ((td_ap::i128)1 << (F < 0 ? -F : 0)));
+        const int64_t t = v >> (F > 63 ? 63 : F);
+        return (v < 0 && (v & ((F > 63 ? ~(uint64_t)0 : (((uint64_t)1 << F) - 1)))) != 0) ? t + 1 : t;
     }
     int to_int() const { return (int)to_int64(); }
     unsigned to_uint() const { return (unsigned)to_int64(); }
@@ -246,9 +293,11 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
 
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
     typename RType<W2, I2, S2>::mult operator*(const ap_fixed_base<W2, I2, S2, Q2, O2, N2>& o) const {
-        typename RType<W2, I2, S2>::mult r;
+        typedef typename RType<W2, I2, S2>::mult R;
+        R r;
         static_assert(W + W2 <= 64, "trigdeploy fast ap_fixed: product wider than 64 bits");
-        r.V = V * o.V;
+        typedef typename std::make_unsigned<typename R::storage>::type U;
+        r.V = (typename R::storage)((U)V * (U)o.V);  // exact: R holds it
         return r;
     }
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
@@ -256,7 +305,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         typedef typename RType<W2, I2, S2>::plus R;
         R r;
         static_assert(R::width <= 64, "trigdeploy fast ap_fixed: plus wider than 64 bits");
-        r.V = (int64_t)((uint64_t)aligned64<R::F>() + (uint64_t)o.template aligned64<R::F>());  // exact: R holds it
+        r.V = aligned_to<R>() + o.template aligned_to<R>();  // exact: R holds it
         return r;
     }
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
@@ -264,7 +313,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         typedef typename RType<W2, I2, S2>::minus R;
         R r;
         static_assert(R::width <= 64, "trigdeploy fast ap_fixed: minus wider than 64 bits");
-        r.V = (int64_t)((uint64_t)aligned64<R::F>() - (uint64_t)o.template aligned64<R::F>());  // exact: R holds it
+        r.V = aligned_to<R>() - o.template aligned_to<R>();  // exact: R holds it
         return r;
     }
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
@@ -277,19 +326,19 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
     ap_fixed_base<W + 1, I + 1, true> operator-() const {
         ap_fixed_base<W + 1, I + 1, true> r;
         static_assert(W + 1 <= 64, "trigdeploy fast ap_fixed: negation wider than 64 bits");
-        r.V = -V;
+        r.V = -(int64_t)V;
         return r;
     }
     ap_fixed_base operator+() const { return *this; }
     bool operator!() const { return V == 0; }
 
-    // the exact value times 2^G, G >= F
-    template <int G> td_ap::i128 aligned() const {
-        static_assert(G - F < 64, "trigdeploy fast ap_fixed: alignment shift too wide");
-        return (td_ap::i128)V * ((td_ap::i128)1 << (G - F));
+    // the exact value times 2^G (G >= F), for a G where it fits 64 bits
+    template <int G> int64_t aligned64() const { return (int64_t)((uint64_t)(int64_t)V << (G - F)); }
+    // the same in the storage of a type R that holds it (a sum or difference type)
+    template <class R> typename R::storage aligned_to() const {
+        typedef typename std::make_unsigned<typename R::storage>::type U;
+        return (typename R::storage)((U)(typename R::storage)V << (R::F - F));
     }
-    // the same in 64 bits, for a G whose type of at most 64 bits holds this value
-    template <int G> int64_t aligned64() const { return (int64_t)((uint64_t)V << (G - F)); }
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
     int cmp(const ap_fixed_base<W2, I2, S2, Q2, O2, N2>& o) const {
         enum { G = td_ap::imax(F, W2 - I2) };
@@ -297,7 +346,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         // mixed signs (0 == 0 is false for ap_ufixed<63,40> against ap_fixed<20,8>), so such
         // comparisons are left to the vendor headers
         static_assert(RType<W2, I2, S2>::logic_w <= 62, "trigdeploy fast ap_fixed: comparison wider than 62 bits");
-        const td_ap::i128 a = aligned<G>(), b = o.template aligned<G>();
+        const int64_t a = aligned64<G>(), b = o.template aligned64<G>();  // both fit: logic_w <= 62
         return (a > b) - (a < b);
     }
 };
@@ -395,7 +444,7 @@ template <int W, bool S> struct ap_int_base : ap_fixed_base<W, W, S> {
         Base::V = td_ap::fit<W, 0, S, AP_TRN, AP_WRAP, 0>(o.to_int64());
     }
     template <class T, td_ap::if_int<T> = 0> ap_int_base(T x) : Base(x) {}
-    ap_int_base(double d) : Base() { Base::V = td_ap::fit<W, 0, S, AP_TRN, AP_WRAP, 0>((td_ap::i128)(int64_t)d); }
+    ap_int_base(double d) : Base() { Base::V = td_ap::fit<W, 0, S, AP_TRN, AP_WRAP, 0>((int64_t)d); }
     template <class T> ap_int_base& operator=(const T& x) { *this = ap_int_base(x); return *this; }
     ap_int_base& operator=(const ap_int_base& x) { Base::V = x.V; return *this; }
     ap_int_base(const ap_int_base& x) : Base() { Base::V = x.V; }
