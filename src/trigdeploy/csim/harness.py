@@ -8,9 +8,9 @@ is what Vitis/Vivado ``csim_design`` computes. Events are split over OpenMP thre
 serial warm-up call (hls4ml initialises lookup tables in function statics on first use).
 
 Two arithmetics build from the same sources. ``vendor``: the ``ap_`` headers hls4ml ships, the
-code Vitis compiles. ``fast``: trigdeploy's ``fast_ap`` headers first on the include path, a
-64-bit implementation of the same ``ap_fixed`` specification (checked value by value against
-the vendor headers in tests/csim/test_fast_ap.py), 20-50× faster. Where the fast headers do not
+code Vitis compiles. ``fast``: trigdeploy's ``fast_ap`` headers first on the include path, an
+implementation of the same ``ap_fixed`` specification in 32/64-bit machine integers (checked
+value by value against the vendor headers in tests/csim/test_fast_ap.py), about 40× faster. Where the fast headers do not
 cover a project (wider than 64 bits, unsupported modes) they fail to compile and ``load`` falls
 back to the vendor build; the failure is cached too.
 
@@ -43,7 +43,7 @@ FLAGS = ("-O2", "-std=c++14", "-fPIC", "-fopenmp", "-w")
 # signed overflow defined (which changes no well-defined program) it vectorizes them: 2-3x faster.
 FAST_FLAGS = ("-O3", "-fwrapv", "-std=c++14", "-fPIC", "-fopenmp", "-w")
 ARITHMETIC = {"vendor": "the ap_ headers shipped with hls4ml (what Vitis compiles)",
-              "fast": "trigdeploy fast_ap headers (64-bit ap_fixed, checked against the vendor headers)"}
+              "fast": "trigdeploy fast_ap headers (ap_fixed in machine integers, checked against the vendor headers)"}
 
 _HLS4ML = """#include "{bridge}"
 #include <omp.h>

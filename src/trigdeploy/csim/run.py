@@ -199,6 +199,6 @@ def markdown(report: dict) -> str:
                      f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flips.get('f1', '–')} / {flips.get('youden', '–')} | "
                      f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
                      f"({p['testbench']['n_events']} events) |")
-    lines += ["", "Arithmetic: *fast* is trigdeploy's 64-bit `ap_fixed` (csim/fast_ap), *vendor* the `ap_` headers Vitis "
+    lines += ["", "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (csim/fast_ap), *vendor* the `ap_` headers Vitis "
                   "compiles; the vendor build re-simulates a spread sample of every fast run."]
     return "\n".join(lines) + "\n"
