@@ -114,9 +114,23 @@ template <class T> struct integer<T, false> {
     static void run(const T&) {}
 };
 
+// a table of constants, as conifer writes its trees: the fast headers must initialise it at compile
+// time (constexpr fails to compile otherwise), and to the values the vendor computes at run time
+#ifdef TD_FAST_AP_FIXED_H
+#define TD_TABLE constexpr
+#else
+#define TD_TABLE static const
+#endif
+template <class T> static void table() {
+    TD_TABLE T t[] = {0.0, -0.0, 0.5, -0.5, 0.3, -0.3, 1.0 / 3, -2.75, 3.0009765625, -3.0009765625, 100.126, -999.9,
+                      7, -7, 0, 1, -1, 1000};
+    for (const T& x : t) show(x);
+}
+
 template <class T> static void check(const char* name) {
     std::printf("%s double:", name);
     for (double d : doubles_for<T>()) { T t = d; show(t); }
+    table<T>();
     std::printf("\n%s fixed:", name);
     for (double d : grid(12, -300, 300, 40, 1)) { A a = d; T t = a; show(t); }
     for (double d : grid(9, 0, 8, 40, 2)) { B b = d; T t = b; show(t); }

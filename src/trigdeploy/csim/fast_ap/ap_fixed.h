@@ -31,9 +31,9 @@ constexpr double pow2(int e) { return e == 0 ? 1.0 : e > 0 ? 2.0 * pow2(e - 1) :
 // Quantize the exact value v * 2^-F2 onto F fractional bits (mode Q), then fit W bits (mode O):
 // the general case, for values up to 2^100 (C integers, doubles); ap_ values go through fit below.
 template <int W, int F, bool S, ap_q_mode Q, ap_o_mode O, int F2>
-inline int64_t fit_wide(i128 v) {
+constexpr int64_t fit_wide(i128 v) {
     static_assert(W >= 1 && W <= 64, "trigdeploy fast ap_fixed: width must be 1..64");
-    i128 q;
+    i128 q = 0;
     if (F2 > F) {
         constexpr int d0 = F2 - F;
         constexpr int d = d0 > 100 ? 100 : d0;  // |v| < 2^99 here, so a shift of 100 already leaves only the sign
@@ -85,7 +85,7 @@ inline int64_t fit_wide(i128 v) {
 // moves, truncation or rounding onto fewer fractional bits, wrapping, saturation at equal scale)
 // stay in 64-bit arithmetic, which compilers vectorize; the rest goes through fit_wide.
 template <int W, int F, bool S, ap_q_mode Q, ap_o_mode O, int F2, int I2 = 1024, bool S2 = true>
-inline int64_t fit(int64_t v) {
+constexpr int64_t fit(int64_t v) {
     static_assert(W >= 1 && W <= 64, "trigdeploy fast ap_fixed: width must be 1..64");
     // (AP_SAT_SYM still moves a signed source's minimum to -max when the ranges' minima meet)
     constexpr bool lossless = I2 < 1024 && F2 <= F && (S ? W - F >= I2 + !S2 : (!S2 && W - F >= I2)) &&
@@ -178,12 +178,13 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
 
     ap_fixed_base() {}
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
-    ap_fixed_base(const ap_fixed_base<W2, I2, S2, Q2, O2, N2>& o)
+    constexpr ap_fixed_base(const ap_fixed_base<W2, I2, S2, Q2, O2, N2>& o)
         : V(td_ap::fit<W, F, S, Q, O, W2 - I2, I2, S2>(o.V)) {}
     template <class T, td_ap::if_int<T> = 0>
-    ap_fixed_base(T x) : V(td_ap::fit_wide<W, F, S, Q, O, 0>((td_ap::i128)x)) {}
-    ap_fixed_base(double d) { set_double(d); }
-    ap_fixed_base(float f) { set_double(f); }
+    constexpr ap_fixed_base(T x) : V(td_ap::fit_wide<W, F, S, Q, O, 0>((td_ap::i128)x)) {}
+    // constexpr, so that tables of constants (conifer's trees) are initialised at compile time
+    constexpr ap_fixed_base(double d) : V(from_double(d)) {}
+    constexpr ap_fixed_base(float f) : V(from_double(f)) {}
 
     template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2>
     ap_fixed_base& operator=(const ap_fixed_base<W2, I2, S2, Q2, O2, N2>& o) {
@@ -194,15 +195,15 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
         V = td_ap::fit_wide<W, F, S, Q, O, 0>((td_ap::i128)x);
         return *this;
     }
-    ap_fixed_base& operator=(double d) { set_double(d); return *this; }
-    ap_fixed_base& operator=(float f) { set_double(f); return *this; }
+    ap_fixed_base& operator=(double d) { V = from_double(d); return *this; }
+    ap_fixed_base& operator=(float f) { V = from_double(f); return *this; }
 
-    void set_double(double d) {
+    static constexpr storage from_double(double d) {
         // fast exact path: scaling by 2^F is exact away from overflow and subnormals, and so are
         // floor() and the remainder, which decides the rounding
         const double t = d * SCALE;
-        const double a = std::fabs(t);
-        if (a < 4611686018427387904.0 && a > 1e-280) {
+        const double a = t < 0 ? -t : t;
+        if (a < 4611686018427387904.0 && (a > 1e-280 || a == 0)) {
             // trunc(t) and t - trunc(t) are exact; floor(t) is, but t - floor(t) is not for small
             // negative t, so the remainder is compared through the truncated fraction
             const int64_t ti = (int64_t)t;  // truncation, exact below 2^62 (and no libm call)
@@ -210,7 +211,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
             const bool neg = fr < 0;
             const int64_t f = ti - neg;  // floor(t)
             const bool gt = neg ? fr > -0.5 : fr > 0.5, eq = neg ? fr == -0.5 : fr == 0.5;  // rem vs 1/2
-            bool up;
+            bool up = false;
             switch (Q) {
             case AP_TRN: up = false; break;
             case AP_TRN_ZERO: up = t < 0 && fr != 0; break;
@@ -221,31 +222,27 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
             case AP_RND_CONV: up = gt || (eq && (f & 1)); break;
             default: up = false;
             }
-            V = td_ap::fit<W, F, S, AP_TRN, O, F>(f + up);
-            return;
+            return td_ap::fit<W, F, S, AP_TRN, O, F>(f + up);
         }
-        set_double_exact(d);
+        return from_double_exact(d);
     }
     // a double is the exact value m * 2^e with a 54-bit signed m
-    void set_double_exact(double d) {
-        if (d == 0 || std::isnan(d)) { V = 0; return; }
-        if (std::isinf(d)) { V = td_ap::fit_wide<W, F, S, Q, O, 0>(d > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100)); return; }
+    static storage from_double_exact(double d) {
+        if (d == 0 || std::isnan(d)) return 0;
+        if (std::isinf(d)) return td_ap::fit_wide<W, F, S, Q, O, 0>(d > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100));
         int e;
         const double m = std::frexp(d, &e);  // d = m * 2^e, 0.5 <= |m| < 1
         const int64_t mi = (int64_t)std::ldexp(m, 53);
         // d = mi * 2^(e - 53): fractional bits f2 = 53 - e, at run time
-        set_scaled(mi, 53 - e);
+        return from_scaled(mi, 53 - e);
     }
-    void set_scaled(int64_t mi, int f2) {
+    static storage from_scaled(int64_t mi, int f2) {
         // route the run-time scale to the compile-time quantizer through a shift that keeps it exact
         if (f2 <= F) {
             const int up = F - f2;
-            if (up >= 64) {  // every bit of mi lands at or above bit 64
-                V = O == AP_WRAP ? 0 : td_ap::fit_wide<W, F, S, Q, O, F>(mi > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100));
-                return;
-            }
-            V = td_ap::fit_wide<W, F, S, Q, O, F>((td_ap::i128)mi * ((td_ap::i128)1 << up));
-            return;
+            if (up >= 64)  // every bit of mi lands at or above bit 64
+                return O == AP_WRAP ? 0 : td_ap::fit_wide<W, F, S, Q, O, F>(mi > 0 ? ((td_ap::i128)1 << 100) : -((td_ap::i128)1 << 100));
+            return td_ap::fit_wide<W, F, S, Q, O, F>((td_ap::i128)mi * ((td_ap::i128)1 << up));
         }
         // more fractional bits than F: drop all but 2 + F + 60 of them with a sticky bit, exactly
         const int down = f2 - (F + 62);
@@ -254,10 +251,9 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
             const td_ap::i128 fl = down >= 100 ? (v < 0 ? -1 : 0) : (v >> down);
             const bool sticky = down >= 100 ? v != 0 : (v - fl * ((td_ap::i128)1 << down)) != 0;
             v = fl * 2 + sticky;  // one extra bit keeps "exactly half" and "more than half" apart
-            V = td_ap::fit_wide<W, F, S, Q, O, F + 63>(v);
-            return;
+            return td_ap::fit_wide<W, F, S, Q, O, F + 63>(v);
         }
-        V = td_ap::fit_wide<W, F, S, Q, O, F + 62>(v * ((td_ap::i128)1 << (F + 62 - f2)));
+        return td_ap::fit_wide<W, F, S, Q, O, F + 62>(v * ((td_ap::i128)1 << (F + 62 - f2)));
     }
 
     double to_double() const { return (double)V * INV_SCALE; }
@@ -418,7 +414,7 @@ template <int W, int I, ap_q_mode Q = AP_TRN, ap_o_mode O = AP_WRAP, int N = 0>
 struct ap_fixed : ap_fixed_base<W, I, true, Q, O, N> {
     typedef ap_fixed_base<W, I, true, Q, O, N> Base;
     ap_fixed() {}
-    template <class T> ap_fixed(const T& x) : Base(x) {}
+    template <class T> constexpr ap_fixed(const T& x) : Base(x) {}
     template <class T> ap_fixed& operator=(const T& x) { Base::operator=(x); return *this; }
     ap_fixed& operator=(const ap_fixed& x) { Base::V = x.V; return *this; }
     ap_fixed(const ap_fixed& x) : Base() { Base::V = x.V; }
@@ -428,7 +424,7 @@ template <int W, int I, ap_q_mode Q = AP_TRN, ap_o_mode O = AP_WRAP, int N = 0>
 struct ap_ufixed : ap_fixed_base<W, I, false, Q, O, N> {
     typedef ap_fixed_base<W, I, false, Q, O, N> Base;
     ap_ufixed() {}
-    template <class T> ap_ufixed(const T& x) : Base(x) {}
+    template <class T> constexpr ap_ufixed(const T& x) : Base(x) {}
     template <class T> ap_ufixed& operator=(const T& x) { Base::operator=(x); return *this; }
     ap_ufixed& operator=(const ap_ufixed& x) { Base::V = x.V; return *this; }
     ap_ufixed(const ap_ufixed& x) : Base() { Base::V = x.V; }
