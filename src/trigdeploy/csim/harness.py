@@ -60,8 +60,8 @@ extern "C" int td_n_out() {{ return {n_out}; }}
 
 _CONIFER = """#include "ap_fixed.h"
 #include <omp.h>
-// types copied from the project's firmware/parameters.h, which is not included here: its static tree
-// tables cost minutes of compile time in every translation unit that includes it
+// types copied from the project's firmware/parameters.h, which is not included here: with the vendor
+// headers its static tree tables cost minutes of compile time in every translation unit that includes it
 typedef {input_t} td_input_t;
 typedef {score_t} td_score_t;
 void {top}(td_input_t x[{n_features}], td_score_t score[{n_classes}]);
