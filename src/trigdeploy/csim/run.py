@@ -151,10 +151,11 @@ def csim_run(run_dir: Path, export_root: Path = Path("export"), firmware_root: P
         project = Path(firmware_root) / run_dir.name / name
         if not project.is_dir():
             raise TrigdeployError(f"{project} not found (listed in {manifest_path}): export again")
+        tb = testbench.check(project, cache, exact)  # first: it builds the vendor harness alongside its own code
         y, info = simulate(project, cache, x, threads, arithmetic)
         entry = {"model": model, "reference": ref_name, "project": str(project), **info,
                  **compare(y_test, y[:, 0], ref, _thresholds(run_dir, model), exact)}
-        entry["testbench"] = testbench.check(project, cache, exact)
+        entry["testbench"] = tb
         entry["ok"] = entry["ok"] and entry["testbench"]["ok"]
         report["projects"][name] = entry
         if progress:
