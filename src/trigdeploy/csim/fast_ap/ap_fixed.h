@@ -28,6 +28,39 @@ typedef __int128 i128;
 constexpr int imax(int a, int b) { return a > b ? a : b; }
 constexpr double pow2(int e) { return e == 0 ? 1.0 : e > 0 ? 2.0 * pow2(e - 1) : 0.5 * pow2(e + 1); }
 
+// Whether quantization mode Q adds one to floor(v * 2^-d), given the sign of v, whether the dropped
+// remainder is nonzero, how it compares with half of the last kept bit, and the floor's parity.
+template <ap_q_mode Q> constexpr bool rounds_up(bool neg, bool inexact, bool gt_half, bool eq_half, bool odd) {
+    switch (Q) {
+    case AP_TRN_ZERO: return neg && inexact;
+    case AP_RND: return gt_half || eq_half;
+    case AP_RND_ZERO: return gt_half || (eq_half && neg);
+    case AP_RND_MIN_INF: return gt_half;
+    case AP_RND_INF: return gt_half || (eq_half && !neg);
+    case AP_RND_CONV: return gt_half || (eq_half && odd);
+    default: return false;  // AP_TRN
+    }
+}
+
+// Overflow handling (mode O) of a quantized value q onto W bits, in the type T that holds q.
+// T = int64_t does not hold the unsigned 64-bit maximum; fit leaves that type to fit_wide.
+template <int W, bool S, ap_o_mode O, class T> constexpr int64_t overflow(T q) {
+    if (O == AP_WRAP) {
+        // keep the low W bits, sign- or zero-extended (as mask, xor, subtract: no 64-bit arithmetic
+        // shift, which SIMD units before AVX-512 lack)
+        if (W == 64) return (int64_t)(uint64_t)q;
+        constexpr uint64_t mask = ((uint64_t)1 << (W % 64)) - 1;
+        constexpr uint64_t sign = S ? (uint64_t)1 << (W - 1) : 0;
+        return (int64_t)((((uint64_t)q & mask) ^ sign) - sign);
+    }
+    constexpr T hi = S ? (T)(((uint64_t)1 << (W - 1)) - 1) : (T)(W == 64 ? ~(uint64_t)0 : ((uint64_t)1 << (W % 64)) - 1);
+    constexpr T lo = S ? -hi - 1 : 0;
+    if (q > hi) return O == AP_SAT_ZERO ? 0 : (int64_t)hi;
+    if (q < lo) return O == AP_SAT_ZERO ? 0 : (O == AP_SAT_SYM && S ? (int64_t)-hi : (int64_t)lo);
+    if (O == AP_SAT_SYM && S && q == lo) return (int64_t)-hi;
+    return (int64_t)q;
+}
+
 // Quantize the exact value v * 2^-F2 onto F fractional bits (mode Q), then fit W bits (mode O):
 // the general case, for values up to 2^100 (C integers, doubles); ap_ values go through fit below.
 template <int W, int F, bool S, ap_q_mode Q, ap_o_mode O, int F2>
@@ -40,16 +73,7 @@ constexpr int64_t fit_wide(i128 v) {
         const i128 fl = v >> d;
         const i128 rem = v - fl * ((i128)1 << d);
         const i128 half = (i128)1 << (d - 1);
-        switch (Q) {
-        case AP_TRN: q = fl; break;
-        case AP_TRN_ZERO: q = fl + (v < 0 && rem != 0); break;
-        case AP_RND: q = fl + (rem >= half); break;
-        case AP_RND_ZERO: q = fl + (rem > half || (rem == half && v < 0)); break;
-        case AP_RND_MIN_INF: q = fl + (rem > half); break;
-        case AP_RND_INF: q = fl + (rem > half || (rem == half && v >= 0)); break;
-        case AP_RND_CONV: q = fl + (rem > half || (rem == half && (fl & 1))); break;
-        default: q = fl;
-        }
+        q = fl + rounds_up<Q>(v < 0, rem != 0, rem > half, rem == half, (fl & 1) != 0);
     } else {
         constexpr int sh = F - F2;
         if (O == AP_WRAP) {
@@ -65,18 +89,7 @@ constexpr int64_t fit_wide(i128 v) {
                 q = v * ((i128)1 << (sh >= 120 ? 0 : sh));
         }
     }
-    constexpr i128 lo = S ? -((i128)1 << (W - 1)) : 0;
-    constexpr i128 hi = S ? ((i128)1 << (W - 1)) - 1 : ((i128)1 << W) - 1;
-    if (O == AP_WRAP) {
-        // keep the low W bits, sign- or zero-extended: a shift pair, no branch
-        constexpr int up = 64 - W;
-        const uint64_t u = (uint64_t)q << up;
-        return S ? ((int64_t)u >> up) : (int64_t)(u >> up);
-    }
-    if (q > hi) return O == AP_SAT_ZERO ? 0 : (int64_t)hi;
-    if (q < lo) return O == AP_SAT_ZERO ? 0 : (O == AP_SAT_SYM && S ? (int64_t)-hi : (int64_t)lo);
-    if (O == AP_SAT_SYM && S && q == lo) return (int64_t)-hi;
-    return (int64_t)q;
+    return overflow<W, S, O>(q);
 }
 
 // The same for a value held in 64 bits (every ap_ value here, and the rounded doubles). I2/S2
@@ -99,31 +112,9 @@ constexpr int64_t fit(int64_t v) {
         const int64_t fl = v >> dd;  // floor
         const int64_t rem = v & (((int64_t)1 << dd) - 1);
         const int64_t half = (int64_t)1 << (dd - 1);
-        switch (Q) {
-        case AP_TRN: q = fl; break;
-        case AP_TRN_ZERO: q = fl + (v < 0 && rem != 0); break;
-        case AP_RND: q = fl + (rem >= half); break;
-        case AP_RND_ZERO: q = fl + (rem > half || (rem == half && v < 0)); break;
-        case AP_RND_MIN_INF: q = fl + (rem > half); break;
-        case AP_RND_INF: q = fl + (rem > half || (rem == half && v >= 0)); break;
-        case AP_RND_CONV: q = fl + (rem > half || (rem == half && (fl & 1))); break;
-        default: q = fl;
-        }
+        q = fl + rounds_up<Q>(v < 0, rem != 0, rem > half, rem == half, (fl & 1) != 0);
     }
-    if (O == AP_WRAP) {
-        // keep the low W bits, sign- or zero-extended (as mask, xor, subtract: no 64-bit arithmetic
-        // shift, which SIMD units before AVX-512 lack)
-        if (W == 64) return q;
-        constexpr uint64_t mask = W == 64 ? ~(uint64_t)0 : ((uint64_t)1 << (W % 64)) - 1;
-        constexpr uint64_t sign = S ? (uint64_t)1 << (W - 1) : 0;
-        return (int64_t)((((uint64_t)q & mask) ^ sign) - sign);
-    }
-    constexpr int64_t lo = S ? (int64_t)((uint64_t)1 << (W - 1)) * (W == 64 ? 1 : -1) : 0;  // -2^(W-1)
-    constexpr int64_t hi = S ? (int64_t)(((uint64_t)1 << (W - 1)) - 1) : (int64_t)(((uint64_t)1 << (W % 64)) - 1);
-    if (q > hi) return O == AP_SAT_ZERO ? 0 : hi;
-    if (q < lo) return O == AP_SAT_ZERO ? 0 : (O == AP_SAT_SYM && S ? -hi : lo);
-    if (O == AP_SAT_SYM && S && q == lo) return -hi;
-    return q;
+    return overflow<W, S, O>(q);
 }
 
 // An integral C type seen as a fixed-point number with no fractional bits.
@@ -211,17 +202,7 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct ap_fixed
             const bool neg = fr < 0;
             const int64_t f = ti - neg;  // floor(t)
             const bool gt = neg ? fr > -0.5 : fr > 0.5, eq = neg ? fr == -0.5 : fr == 0.5;  // rem vs 1/2
-            bool up = false;
-            switch (Q) {
-            case AP_TRN: up = false; break;
-            case AP_TRN_ZERO: up = t < 0 && fr != 0; break;
-            case AP_RND: up = gt || eq; break;
-            case AP_RND_ZERO: up = gt || (eq && t < 0); break;
-            case AP_RND_MIN_INF: up = gt; break;
-            case AP_RND_INF: up = gt || (eq && t >= 0); break;
-            case AP_RND_CONV: up = gt || (eq && (f & 1)); break;
-            default: up = false;
-            }
+            const bool up = td_ap::rounds_up<Q>(t < 0, fr != 0, gt, eq, (f & 1) != 0);
             return td_ap::fit<W, F, S, AP_TRN, O, F>(f + up);
         }
         return from_double_exact(d);
