@@ -124,3 +124,89 @@ def test_exactly_one_generator(generate):
     cfg = parse_config({"name": "t", "data": {"format": "hdf5", "files": ["a"], "generate": generate}})
     with pytest.raises(TrigdeployError, match="exactly one of toptag, pythia, atlas_mini"):
         cfg.data.generate.chosen()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["train.mlp={batch_size: -5}"], "train.mlp.batch_size"),
+        (["train.mlp={batch_size: 0}"], "train.mlp.batch_size"),
+        (["train.mlp={epochs: 0}"], "train.mlp.epochs"),
+        (["train.mlp={lr: -0.01}"], "train.mlp.lr"),
+        (["train.mlp={hidden: [0]}"], r"train.mlp.hidden\[0\]"),
+        (["train.mlp={dropout: 1.0}"], "train.mlp.dropout"),
+        (["train.qmlp={weight_bits: 0, init: scratch}"], "train.qmlp.weight_bits"),
+        (["train.qmlp={act_bits: 40, init: scratch}"], "train.qmlp.act_bits"),
+        (["train.bdt={n_estimators: 0}"], "train.bdt.n_estimators"),
+        (["train.bdt={learning_rate: 0}"], "train.bdt.learning_rate"),
+        (["train.rf={max_depth: 0}"], "train.rf.max_depth"),
+        (["train.signal_efficiencies=[0.3, 1.5]"], r"train.signal_efficiencies\[1\]"),
+        (["train.threads=-3"], "train.threads"),
+        (["split.val_fraction=0"], "split.val_fraction"),
+        (["split.val_fraction=0.5", "split.test_fraction=0.5"], "split.test_fraction"),
+        (["leak_guard.auc_threshold=0.3"], "leak_guard.auc_threshold"),
+        (["scaling.sample_rows=0"], "scaling.sample_rows"),
+        (["data.chunk_rows=0"], "data.chunk_rows"),
+        (["data.generate.toptag.jets=-1"], "data.generate.toptag.jets"),
+        (["data.generate.toptag.signal_fraction=1.5"], "data.generate.toptag.signal_fraction"),
+        (["seed=-1"], "seed"),
+        (["name=../../../somewhere"], "name"),
+        (["name=''"], "name"),
+        (["name=a/b"], "name"),
+        (["name=.."], "name"),
+    ],
+    ids=["batch-negative", "batch-zero", "epochs-zero", "lr-negative", "hidden-zero", "dropout-one", "weight-bits-zero",
+         "act-bits-huge", "trees-zero", "eta-zero", "rf-depth-zero", "efficiency-above-one", "threads-negative",
+         "val-zero", "fractions-sum-one", "guard-threshold", "sample-zero", "chunk-zero", "jets-negative",
+         "signal-fraction", "seed-negative", "name-traversal", "name-empty", "name-separator", "name-dotdot"],
+)
+def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
+    with pytest.raises(TrigdeployError, match=rf"key '{key}': ") as info:
+        parse_config(apply_overrides(BASE, overrides), "run.yaml")
+    assert str(info.value).startswith("run.yaml: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.qmlp={hidden: [8]}", "train.mlp={hidden: [16]}"], "train.qmlp.init.*same hidden layers"),
+        (["train.qmlp={batchnorm: true, init: scratch}"], "train.qmlp.batchnorm"),
+        (["train.qmlp={activation: gelu, init: scratch}"], "train.qmlp.activation"),
+        (["train.bdt={smote: true, dask: {workers: 2}}"], "train.bdt.smote"),
+        (["split.mode=files"], "split.mode.*val_files"),
+        (["data.derived={a: b + 1, b: a * 2}"], "data.derived.a: refers to itself .a → b → a."),
+        (["data.derived={a: a / 1000}"], "data.derived.a: refers to itself"),
+        (["data.selection=sqrt()"], "sqrt.. takes 1 argument, got 0"),
+    ],
+    ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "files-without-files", "derived-cycle",
+         "derived-self", "selection-arity"],
+)
+def test_cross_field_rules_at_load(overrides, message):
+    with pytest.raises(TrigdeployError, match=message):
+        parse_config(apply_overrides(BASE, overrides), "run.yaml")
+
+
+def test_in_range_values_still_load():
+    """The range check accepts the boundary values it documents (a check that refuses everything would fail)."""
+    cfg = parse_config(apply_overrides(BASE, ["train.mlp={batch_size: 1, epochs: 1, hidden: [1], dropout: 0}",
+                                              "train.qmlp={weight_bits: 2, act_bits: 16, init: scratch}",
+                                              "split.val_fraction=0.01", "data.generate.toptag.signal_fraction=0",
+                                              "name=run-1.a_b", "data.derived={b: a + 1, c: b * 2}"]))
+    assert cfg.train.mlp.batch_size == 1 and cfg.train.qmlp.weight_bits == 2 and cfg.name == "run-1.a_b"
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [("hls4ml: {ReuseFactor: 0}", "hls4ml.ReuseFactor"), ("hls4ml: {ClockPeriod: -5}", "hls4ml.ClockPeriod"),
+     ("testbench_events: -1", "testbench_events"), ("ptq_width: 0", "ptq_width"),
+     ("conifer: {Precision: 'ap_fixed<4,8>'}", "conifer.Precision"), ("bdt_max_auc_loss: -1", "bdt_max_auc_loss")],
+    ids=["reuse-zero", "clock-negative", "testbench-negative", "ptq-width-zero", "precision-int-beyond-width",
+         "auc-loss-negative"],
+)
+def test_export_target_values_checked_at_load(tmp_path, content, key):
+    from trigdeploy.config import load_target
+
+    path = tmp_path / "t.yaml"
+    path.write_text(content + "\n")
+    with pytest.raises(TrigdeployError, match=rf"{path}: key '{key}'"):
+        load_target(path)

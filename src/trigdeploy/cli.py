@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
+import threading
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +54,24 @@ OPTION_HELP = {
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
 DEFAULT_TARGET = Path("export/targets/default.yaml")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, batch systems): unwinds like Ctrl-C, so every partial output is removed."""
+
+
+def _on_sigterm(signum, frame) -> typing.NoReturn:
+    raise Terminated()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
-    csim.add_argument("--threads", type=int, help="OpenMP threads for the batched harness (default: all cores)")
+    csim.add_argument("--threads", type=_positive_int, help="OpenMP threads for the batched harness (default: all cores)")
     csim.add_argument("--arithmetic", choices=("fast", "vendor"), default="fast",
                       help="ap_ headers for the whole split: trigdeploy's fast ones, cross-checked against the "
                            "vendor's on a sample (default), or the vendor's only")
@@ -239,7 +259,18 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted, 143 terminated)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         commands = {"data": _cmd_data, "prepare": _cmd_prepare, "train": _cmd_train, "export": _cmd_export,
@@ -251,8 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # unwritable output, full disk, …: the OS's reason and the path
         print(f"trigdeploy: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("trigdeploy: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("trigdeploy: interrupted", file=sys.stderr)
+        print("trigdeploy: interrupted; partial outputs removed", file=sys.stderr)
         return 130
 
 

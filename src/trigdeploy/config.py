@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,61 @@ from typing import Any, Literal, Union
 import yaml
 
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
+
+# --------------------------------------------------------------------------------------------
+# Ranges and cross-field rules, checked whenever a section is built (from YAML or in code)
+# --------------------------------------------------------------------------------------------
+
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class FieldError(TrigdeployError):
+    """A bad value of one field; ``_build`` prefixes the dotted key and the file."""
+
+    def __init__(self, name: str, text: str):
+        self.name, self.text = name, text
+        super().__init__(f"key '{name}': {text}")
+
+
+def num(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+        lt: float | None = None) -> Any:
+    """A numeric field (or a list of numbers) with its allowed range; ``None`` values are not checked."""
+    return field(default=default, metadata={"range": (ge, gt, le, lt)})
+
+
+def _range_text(ge, gt, le, lt) -> str:
+    lo = f"≥ {ge}" if ge is not None else f"> {gt}" if gt is not None else ""
+    hi = f"≤ {le}" if le is not None else f"< {lt}" if lt is not None else ""
+    return " and ".join(t for t in (lo, hi) if t)
+
+
+def _check_range(name: str, value: Any, bounds: tuple) -> None:
+    if value is None:
+        return
+    if isinstance(value, tuple):
+        for i, v in enumerate(value):
+            _check_range(f"{name}[{i}]", v, bounds)
+        return
+    ge, gt, le, lt = bounds
+    ok = ((ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
+          and (lt is None or value < lt) and value == value)
+    if not ok:
+        raise FieldError(name, f"expected a value {_range_text(ge, gt, le, lt)}, got {value!r}")
+
+
+class Checked:
+    """Base of every config section: field ranges (``num``) and ``check()`` run on construction."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if "range" in f.metadata:
+                _check_range(f.name, getattr(self, f.name), f.metadata["range"])
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules of this section; raise ``FieldError`` naming the key."""
+
 
 # --------------------------------------------------------------------------------------------
 # Schema
@@ -26,15 +82,15 @@ from trigdeploy.errors import TrigdeployError
 
 
 @dataclass(frozen=True)
-class JetFileConfig:
+class JetFileConfig(Checked):
     """What every generator of the Top Quark Tagging layout writes: jets, classes, split tag."""
 
-    jets: int = 20_000
-    seed: int = 1
-    signal_fraction: float = 0.5
+    jets: int = num(20_000, ge=1)
+    seed: int = num(1, ge=0)
+    signal_fraction: float = num(0.5, ge=0.0, le=1.0)
     ttv: Literal[0, 1, 2] = 0
-    chunk_size: int = 10_000
-    n_constituents: int = 200
+    chunk_size: int = num(10_000, ge=1)
+    n_constituents: int = num(200, ge=1)
 
 
 @dataclass(frozen=True)
@@ -46,23 +102,23 @@ class ToptagGenConfig(JetFileConfig):
 class PythiaGenConfig(JetFileConfig):
     """Pythia8 + FastJet leading-jet generator writing the same layout as ``toptag``."""
 
-    jets: int = 1_000
-    chunk_size: int = 500
-    workers: int = 2
-    pthat_min: float = 500.0
+    jets: int = num(1_000, ge=1)
+    chunk_size: int = num(500, ge=1)
+    workers: int = num(2, ge=1)
+    pthat_min: float = num(500.0, gt=0.0)
 
 
 @dataclass(frozen=True)
-class AtlasMiniGenConfig:
+class AtlasMiniGenConfig(Checked):
     """ATLAS Open Data 8 TeV ``mini`` tree generator (Z→ℓℓ, W→ℓν, tt̄ mixture, MeV)."""
 
-    events: int = 20_000
-    seed: int = 1
-    chunk_size: int = 20_000
+    events: int = num(20_000, ge=1)
+    seed: int = num(1, ge=0)
+    chunk_size: int = num(20_000, ge=1)
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
+class GenerateConfig(Checked):
     """How the data files of a config are generated offline; exactly one generator is set."""
 
     toptag: ToptagGenConfig | None = None
@@ -83,27 +139,27 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
-class CollectionConfig:
+class CollectionConfig(Checked):
     """A jagged ROOT collection read as the leading ``n`` objects (fixed-width columns)."""
 
     branches: tuple[str, ...]
-    n: int
+    n: int = num(dataclasses.MISSING, ge=1)
     sort_by: str | None = None
     counter: str | None = None
     pad: float = 0.0
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Checked):
     """Input files and how they are streamed. ``format`` says which reader reads them."""
 
     format: Literal["hdf5", "root"]
     files: tuple[str, ...]
     hdf5_key: str = "table"
     root_tree: str = "mini"
-    chunk_rows: int | None = None
-    chunk_bytes: int = 32 * 2**20
-    prefetch: int = 2
+    chunk_rows: int | None = num(None, ge=1)
+    chunk_bytes: int = num(32 * 2**20, ge=1)
+    prefetch: int = num(2, ge=0, le=64)
     branches: tuple[str, ...] = ()
     collections: dict[str, CollectionConfig] = field(default_factory=dict)
     selection: str | None = None
@@ -111,9 +167,18 @@ class DataConfig:
     nan_policy: Literal["error", "drop", "impute"] = "error"
     generate: GenerateConfig | None = None
 
+    def check(self) -> None:
+        from trigdeploy.data.expr import derived_order
+
+        derived_order(self.derived)  # parses every expression; a cycle is a FieldError naming it
+        if self.selection is not None:
+            from trigdeploy.data.expr import Expr
+
+            Expr(self.selection, "data.selection")
+
 
 @dataclass(frozen=True)
-class LabelConfig:
+class LabelConfig(Checked):
     """Where the label comes from; all unset means auto-detection (never a split tag)."""
 
     column: str | None = None
@@ -122,35 +187,35 @@ class LabelConfig:
 
 
 @dataclass(frozen=True)
-class FeaturesConfig:
+class FeaturesConfig(Checked):
     """Model inputs: table columns, or jet features computed from top-tagging constituents."""
 
     kind: Literal["columns", "toptag_raw", "toptag_jet", "toptag_constituents", "toptag_jet_constituents"] = "columns"
     columns: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    n_constituents: int = 10
-    n_raw_constituents: int = 200
+    n_constituents: int = num(10, ge=1)
+    n_raw_constituents: int = num(200, ge=1)
 
 
 @dataclass(frozen=True)
-class LeakGuardConfig:
+class LeakGuardConfig(Checked):
     """Keeps label-revealing columns out of the features (on by default)."""
 
     enabled: bool = True
-    auc_threshold: float = 0.999
+    auc_threshold: float = num(0.999, gt=0.5, le=1.0)
     allow_separating: tuple[str, ...] = ()
     keep_label_inputs: bool = False
     extra_patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(Checked):
     """Validation/test rows: random rows spread over the files, a split column, or separate files."""
 
     mode: Literal["random", "column", "files"] = "random"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    seed: int | None = None
+    val_fraction: float = num(0.1, gt=0.0, lt=1.0)
+    test_fraction: float = num(0.2, gt=0.0, lt=1.0)
+    seed: int | None = num(None, ge=0)
     column: str = "ttv"
     train_values: tuple[int, ...] = (0,)
     val_values: tuple[int, ...] = (2,)
@@ -158,91 +223,110 @@ class SplitConfig:
     val_files: tuple[str, ...] = ()
     test_files: tuple[str, ...] = ()
 
+    def check(self) -> None:
+        if self.mode == "random" and self.val_fraction + self.test_fraction >= 1:
+            raise FieldError("test_fraction", f"val_fraction + test_fraction must be < 1, got "
+                                              f"{self.val_fraction} + {self.test_fraction}")
+        if self.mode == "files" and not (self.val_files and self.test_files):
+            raise FieldError("mode", "'files' needs split.val_files and split.test_files")
+
 
 @dataclass(frozen=True)
-class ScalingConfig:
+class ScalingConfig(Checked):
     """Feature standardisation fit on a sample of training rows spread over the files."""
 
     kind: Literal["standard", "none"] = "standard"
-    sample_rows: int = 100_000
-    clip: float | None = None
+    sample_rows: int = num(100_000, ge=1)
+    clip: float | None = num(None, gt=0.0)
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(Checked):
     """A float PyTorch MLP and how it is trained (AdamW, plateau LR, early stopping on val AUC)."""
 
-    hidden: tuple[int, ...] = (64, 32, 32)
+    hidden: tuple[int, ...] = num((64, 32, 32), ge=1)
     activation: Literal["relu", "gelu"] = "relu"
     batchnorm: bool = False
-    dropout: float = 0.0
-    epochs: int = 30
-    batch_size: int = 512
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    pos_weight: float | None = None
-    lr_patience: int = 2
-    lr_factor: float = 0.5
-    early_stopping_patience: int = 5
-    checkpoint_every: int = 200
-    shuffle_block_rows: int = 262_144
-    gpu_resident_gb: float = 4.0  # on CUDA, keep the training rows on the GPU up to this size
+    dropout: float = num(0.0, ge=0.0, lt=1.0)
+    epochs: int = num(30, ge=1)
+    batch_size: int = num(512, ge=1)
+    lr: float = num(1e-3, gt=0.0)
+    weight_decay: float = num(1e-4, ge=0.0)
+    pos_weight: float | None = num(None, gt=0.0)
+    lr_patience: int = num(2, ge=0)
+    lr_factor: float = num(0.5, gt=0.0, lt=1.0)
+    early_stopping_patience: int = num(5, ge=1)
+    checkpoint_every: int = num(200, ge=1)
+    shuffle_block_rows: int = num(262_144, ge=1)
+    gpu_resident_gb: float = num(4.0, ge=0.0)  # on CUDA, keep the training rows on the GPU up to this size
 
 
 @dataclass(frozen=True)
 class QMLPConfig(MLPConfig):
     """Brevitas QAT twin: power-of-two (fixed-point) quantizers, quantized biases, no BatchNorm."""
 
-    weight_bits: int = 6
-    act_bits: int = 8
-    input_bits: int = 8
+    weight_bits: int = num(6, ge=2, le=16)  # Brevitas' signed narrow-range weights need 2 bits
+    act_bits: int = num(8, ge=2, le=16)
+    input_bits: int = num(8, ge=2, le=16)
     bias_bits: Literal[8, 16, 32] = 32
     init: Literal["scratch", "float"] = "float"
 
+    def check(self) -> None:
+        if self.batchnorm:
+            raise FieldError("batchnorm", "not supported in the QAT twin (it would not export bit-exactly); set false")
+        if self.dropout > 0:
+            raise FieldError("dropout", "not supported in the QAT twin; set 0")
+        if self.activation != "relu":
+            raise FieldError("activation", "only relu quantizes to the hls4ml-exact form")
+
 
 @dataclass(frozen=True)
-class DaskClusterConfig:
+class DaskClusterConfig(Checked):
     """A Dask ``distributed`` cluster: a ``LocalCluster`` of ``workers`` processes, or the
     scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
 
     scheduler: str | None = None
-    workers: int = 2
+    workers: int = num(2, ge=1)
 
 
 @dataclass(frozen=True)
 class DaskConfig(DaskClusterConfig):
     """Train the BDT with ``xgboost.dask`` on that cluster, ``partition_rows`` training rows per partition."""
 
-    partition_rows: int = 100_000
+    partition_rows: int = num(100_000, ge=1)
 
 
 @dataclass(frozen=True)
-class BDTConfig:
+class BDTConfig(Checked):
     """XGBoost (``hist``) with early stopping on the validation split."""
 
-    n_estimators: int = 300
-    max_depth: int = 4
-    learning_rate: float = 0.1
-    early_stopping_rounds: int = 20
-    scale_pos_weight: float | None = None
+    n_estimators: int = num(300, ge=1)
+    max_depth: int = num(4, ge=1, le=20)
+    learning_rate: float = num(0.1, gt=0.0, le=1.0)
+    early_stopping_rounds: int = num(20, ge=1)
+    scale_pos_weight: float | None = num(None, gt=0.0)
     smote: bool = False
-    max_train_rows: int = 2_000_000
-    threads: int | None = None
+    max_train_rows: int = num(2_000_000, ge=1)
+    threads: int | None = num(None, ge=1)
     dask: DaskConfig | None = None
 
+    def check(self) -> None:
+        if self.smote and self.dask is not None:
+            raise FieldError("smote", "SMOTE resamples in memory and cannot run with train.bdt.dask; drop one")
+
 
 @dataclass(frozen=True)
-class RFConfig:
+class RFConfig(Checked):
     """scikit-learn RandomForest baseline (as in the ATLAS seed analysis)."""
 
-    n_estimators: int = 100
-    max_depth: int | None = 12
+    n_estimators: int = num(100, ge=1)
+    max_depth: int | None = num(12, ge=1)
     smote: bool = False
-    max_train_rows: int = 500_000
+    max_train_rows: int = num(500_000, ge=1)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Checked):
     """Which models a run trains (an absent section is not trained) and the operating points."""
 
     mlp: MLPConfig | None = None
@@ -251,18 +335,24 @@ class TrainConfig:
     bdt: BDTConfig | None = None
     rf: RFConfig | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = None
-    signal_efficiencies: tuple[float, ...] = (0.3, 0.5)
-    background_acceptances: tuple[float, ...] = (0.01,)
+    threads: int | None = num(None, ge=1)
+    signal_efficiencies: tuple[float, ...] = num((0.3, 0.5), gt=0.0, lt=1.0)
+    background_acceptances: tuple[float, ...] = num((0.01,), gt=0.0, lt=1.0)
+
+    def check(self) -> None:
+        q = self.qmlp
+        if q is not None and q.init == "float" and (self.mlp is None or tuple(self.mlp.hidden) != tuple(q.hidden)):
+            raise FieldError("qmlp.init", "'float' needs train.mlp with the same hidden layers "
+                                          f"(mlp {self.mlp.hidden if self.mlp else None}, qmlp {q.hidden})")
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Checked):
     """A whole run: data in, models, export targets. Sections are added as stages land."""
 
     name: str
     data: DataConfig
-    seed: int = 42
+    seed: int = num(42, ge=0)
     runs_dir: str = "runs"
     label: LabelConfig = field(default_factory=LabelConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
@@ -271,6 +361,11 @@ class RunConfig:
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     source: str = field(default="", compare=False)
+
+    def check(self) -> None:
+        if not RUN_NAME.fullmatch(self.name) or self.name in (".", ".."):
+            raise FieldError("name", f"expected a plain run name (letters, digits, '.', '_', '-'; no path "
+                                     f"separators, not empty), got {self.name!r}")
 
     def run_dir(self, override: str | None = None) -> Path:
         """The run directory: ``override`` if given, else ``<runs_dir>/<name>``."""
@@ -383,7 +478,13 @@ def _build(cls: type, raw: dict, prefix: str, where: str) -> Any:
             kwargs[name] = _convert(hints[name], raw[name], dotted, where)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise TrigdeployError(f"{where}: missing required key '{dotted}'")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except FieldError as exc:
+        dotted = f"{prefix}.{exc.name}" if prefix else exc.name
+        raise TrigdeployError(f"{where}: key '{dotted}': {exc.text}") from None
+    except TrigdeployError as exc:  # a rule that names its keys itself (e.g. an expression)
+        raise TrigdeployError(f"{where}: {exc}") from None
 
 
 def parse_section(cls: type, raw: dict, prefix: str, where: str) -> Any:
@@ -496,19 +597,19 @@ def dump_config(cfg: RunConfig) -> str:
 
 
 @dataclass(frozen=True)
-class HLS4MLTarget:
+class HLS4MLTarget(Checked):
     """hls4ml project settings, with hls4ml's key names (``Part``, ``ClockPeriod``, …)."""
 
     Part: str = "xcvu13p-flga2577-2-e"
-    ClockPeriod: float = 5.0
+    ClockPeriod: float = num(5.0, gt=0.0)
     IOType: Literal["io_parallel"] = "io_parallel"
     Backends: tuple[Literal["Vitis", "Vivado"], ...] = ("Vitis", "Vivado")
-    ReuseFactor: int = 1
+    ReuseFactor: int = num(1, ge=1)
     Strategy: Literal["Latency", "Resource"] = "Latency"
 
 
 @dataclass(frozen=True)
-class ConiferTarget:
+class ConiferTarget(Checked):
     """conifer project settings, with conifer's key names.
 
     ``Precision`` is the one fixed-point type of inputs, thresholds and scores (conifer's VHDL
@@ -518,22 +619,29 @@ class ConiferTarget:
     Backends: tuple[Literal["xilinxhls", "vhdl"], ...] = ("xilinxhls", "vhdl")
     Precision: str = "ap_fixed<18,8>"
     XilinxPart: str | None = None
-    ClockPeriod: float | None = None
+    ClockPeriod: float | None = num(None, gt=0.0)
     Unroll: bool = True
+
+    def check(self) -> None:
+        try:
+            FixedType.parse(self.Precision, "Precision")
+        except TrigdeployError as exc:
+            raise FieldError("Precision", str(exc)) from None
 
 
 @dataclass(frozen=True)
-class ExportTarget:
+class ExportTarget(Checked):
     """What ``trigdeploy export`` produces for a run and for which device."""
 
     hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
     conifer: ConiferTarget = field(default_factory=ConiferTarget)
-    onnx_opset: int = 18
-    testbench_events: int = 1000
-    ptq_width: int = 16
-    ptq_headroom_bits: int = 1
-    ptq_profile_rows: int = 20_000
-    ptq_max_auc_loss: float = 0.005
+    onnx_opset: int = num(18, ge=13, le=21)
+    testbench_events: int = num(1000, ge=1)
+    ptq_width: int = num(16, ge=4, le=32)
+    ptq_headroom_bits: int = num(1, ge=0, le=8)
+    ptq_profile_rows: int = num(20_000, ge=1)
+    ptq_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)
+    bdt_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)  # fixed-point conifer BDT vs XGBoost, test split
     source: str = field(default="", compare=False)
 
 

@@ -3,13 +3,59 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from trigdeploy.errors import TrigdeployError
+
+# what atomic_path and staged_dir leave while they work: ``.<name>.partial-<pid><suffix>``
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)(?P<suffix>.*)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def partial_name(final: Path) -> Path:
+    """The temporary name beside ``final`` that this process writes before moving it into place."""
+    final = Path(final)
+    return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+
+
+def remove_stale_partials(directory: Path) -> list[Path]:
+    """Remove the ``.partial-<pid>`` files and folders in ``directory`` whose process is gone
+    (a SIGKILL, a power cut): they are never complete. Returns what was removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in Path(directory).iterdir():
+            m = _PARTIAL.fullmatch(entry.name)
+            if m and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def named_os_error(exc: OSError, path: Path) -> OSError:
+    """``exc`` with ``path`` as its file name when the OS gave none (ENOSPC from a flush, …)."""
+    if exc.filename is not None:
+        return exc
+    code = exc.errno if exc.errno is not None else errno.EIO
+    return OSError(code, exc.strerror or os.strerror(code) or str(exc), str(path))
 
 
 @contextlib.contextmanager
@@ -17,17 +63,25 @@ def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; move it into place only if the block succeeds.
 
     The temporary name keeps the suffix so that libraries that dispatch on it still work.
-    On any exception (including KeyboardInterrupt) the temporary file is removed.
+    On any exception (including KeyboardInterrupt and SIGTERM, see ``cli``) the temporary file is
+    removed; temporary files of dead processes beside it are removed first. An OS error without a
+    file name (a full disk during a flush) is re-raised naming ``final``.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+    remove_stale_partials(final.parent)
+    tmp = partial_name(final)
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:
+        raise named_os_error(exc, final) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        # companions a library wrote beside the temporary file (ONNX external data: "<tmp>.data")
+        for extra in tmp.parent.glob(f"{tmp.name}.*"):
+            extra.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

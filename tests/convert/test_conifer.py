@@ -99,10 +99,13 @@ def test_emulation_detects_wrapping_sums():
     assert wrapped == 2 and y[0] == 2.25 - 4  # 0.75 × 3 = 2.25 wraps to -1.75, as ap_fixed does
 
 
-@pytest.mark.parametrize("text", ["ap_ufixed<8,3>", "float", "ap_fixed<80,8>"], ids=["unsigned", "float", "too-wide"])
-def test_bad_precision_is_one_clear_error(text):
-    with pytest.raises(TrigdeployError, match="conifer Precision"):
-        tc.FixedType.parse(text)
+@pytest.mark.parametrize("text", ["ap_ufixed<8,3>", "float", "ap_fixed<80,8>", "ap_fixed<4,8>", "ap_fixed<8,0>"],
+                         ids=["unsigned", "float", "too-wide", "integer-beyond-width", "no-integer-bit"])
+def test_bad_precision_is_one_clear_error_at_load(text):
+    from trigdeploy.config import ConiferTarget
+
+    with pytest.raises(TrigdeployError, match="Precision"):
+        ConiferTarget(Precision=text)
 
 
 def test_multiclass_booster_is_refused():

@@ -152,3 +152,92 @@ def test_ptq_against_the_float_model(exported):
     assert ptq_entry["overflow_on_test"] == []
     assert ptq_entry["precisions"]["input_1"]["result"].endswith(",RND,SAT>")
     assert (root / "firmware" / "run" / "mlp_vitis" / "README.md").is_file()
+
+
+@pytest.fixture(scope="module")
+def bdt_export(trained_run, tmp_path_factory):
+    """A BDT-only copy of ``trained_run`` and a first, good export of it (VHDL project only: no harness build)."""
+    from trigdeploy.config import ConiferTarget
+
+    base = tmp_path_factory.mktemp("bdtonly")
+    run = base / "bdtrun"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("mlp.pt", "qmlp.pt", "seed_mlp.pt"))
+    target = ExportTarget(conifer=ConiferTarget(Backends=("vhdl",)), testbench_events=20, source="test")
+    export_run(run, target, base / "export", base / "firmware", progress=False)
+    return run, base, target
+
+
+def _snapshot(root):
+    files = {str(p.relative_to(root.parent)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    assert any(name.endswith("manifest.json") or "bdt_vhdl" in name for name in files)
+    return files
+
+
+def _no_partials(base):
+    return [p for p in base.rglob("*") if ".partial-" in p.name]
+
+
+def test_bdt_export_that_loses_auc_is_refused_and_keeps_the_previous_export(bdt_export):
+    import dataclasses
+
+    from trigdeploy.config import ConiferTarget
+
+    run, base, target = bdt_export
+    before = _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun")
+    coarse = dataclasses.replace(target, conifer=ConiferTarget(Backends=("vhdl",), Precision="ap_fixed<8,8>"))
+    with pytest.raises(TrigdeployError, match=r"bdt: conifer Precision ap_fixed<8,8>: test AUC 0\.\d+ \(XGBoost\) → "
+                                              r"0\.\d+ \(fixed point\) loses more than bdt_max_auc_loss 0.005"):
+        export_run(run, coarse, base / "export", base / "firmware", progress=False)
+    assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
+    assert (base / "export" / "bdtrun.export-failed.log").is_file()
+    assert not _no_partials(base)
+
+
+def test_interrupted_export_leaves_the_previous_one(bdt_export, monkeypatch):
+    from trigdeploy.convert import to_conifer
+
+    run, base, target = bdt_export
+    before = _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # what SIGINT/SIGTERM raise, after the projects were written
+
+    monkeypatch.setattr(to_conifer, "write_readme", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_run(run, target, base / "export", base / "firmware", progress=False)
+    assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
+    assert (base / "export" / "bdtrun.export-failed.log").is_file()
+    assert not _no_partials(base)
+
+
+def test_failing_compiler_is_one_line_naming_tool_project_and_log(bdt_export, monkeypatch, tmp_path):
+    from trigdeploy.convert import to_conifer
+
+    run, base, target = bdt_export
+    monkeypatch.setattr(to_conifer, "json_include", lambda: tmp_path)  # as on a machine without the JSON headers
+    with pytest.raises(TrigdeployError) as info:
+        export_run(run, target, tmp_path / "export", tmp_path / "firmware", progress=False)
+    message = str(info.value)
+    log = tmp_path / "export" / "bdtrun.export-failed.log"
+    assert "\n" not in message
+    assert message.startswith("g++ (conifer C++ emulation) failed on ") and "bdt_cpp" in message
+    assert message.endswith(f"full log: {log}")
+    assert "json.hpp" in log.read_text()
+    assert not (tmp_path / "export" / "bdtrun").exists() and not (tmp_path / "firmware" / "bdtrun").exists()
+
+
+def test_export_leaves_no_stray_files(exported):
+    root, _ = exported
+    stray = [p for p in root.rglob("*") if ".partial" in p.name or p.name.endswith(".data")]
+    assert stray == []
+    assert (root / "export" / "run" / ".trigdeploy-export").is_file()
+
+
+def test_foreign_folder_is_never_replaced(bdt_export, tmp_path):
+    run, _, target = bdt_export
+    foreign = tmp_path / "firmware" / "bdtrun"
+    foreign.mkdir(parents=True)
+    (foreign / "my_design.v").write_text("module x; endmodule\n")
+    with pytest.raises(TrigdeployError, match="was not written by trigdeploy export"):
+        export_run(run, target, tmp_path / "export", tmp_path / "firmware", progress=False)
+    assert (foreign / "my_design.v").is_file()

@@ -87,3 +87,11 @@ def test_bad_files_one_line(tmp_path, mixed, make, key, message):
 def test_missing_column(mixed):
     with HDF5Table(mixed[0]) as t, pytest.raises(TrigdeployError, match="column.*not found: nope"):
         t.read(0, 10, ["a", "nope"])
+
+
+def test_duplicate_column_names_are_an_error_naming_the_column(tmp_path):
+    df = pd.DataFrame(np.arange(12.0).reshape(4, 3), columns=["a", "b", "a"])
+    path = tmp_path / "dup.h5"
+    df.to_hdf(path, key="table", format="table")
+    with pytest.raises(TrigdeployError, match=f"{path}: key 'table': column 'a' appears more than once"):
+        HDF5Table(path).close()

@@ -99,3 +99,39 @@ def test_truncated_root_file(tmp_path, cut):
         with ROOTTree(bad, "mini") as t:
             t.read(0, t.n_rows)
     assert "\n" not in str(info.value)
+
+
+def _mini_columns():
+    return {"met": np.array([1, 2, 3, 4], np.float32), "lep_n": np.array([3, 0, 1, 2], np.int32),
+            "lep_pt": ak.Array(LEP_PT), "lep_eta": ak.Array(LEP_ETA)}
+
+
+def test_rntuple_reads_like_the_same_ttree(tmp_path):
+    """The same content as a TTree and as an RNTuple, one ``collections`` config: identical columns."""
+    tree, ntuple = tmp_path / "tree.root", tmp_path / "ntuple.root"
+    cols = _mini_columns()
+    with uproot.recreate(tree) as f:
+        lep = ak.zip({"pt": cols["lep_pt"], "eta": cols["lep_eta"]})
+        f.mktree("mini", {"met": np.float32, "lep": lep.type}, counter_name=lambda n: "lep_n")
+        f["mini"].extend({"met": cols["met"], "lep": lep})
+    with uproot.recreate(ntuple) as f:
+        f.mkrntuple("mini", ak.Array(cols))
+    assert uproot.open(ntuple).classnames()["mini;1"].endswith("RNTuple")
+    coll = {"lep": CollectionConfig(branches=("lep_pt", "lep_eta"), n=2, sort_by="lep_pt", counter="lep_n", pad=-1.0)}
+    with ROOTTree(tree, "mini", (), coll) as t, ROOTTree(ntuple, "mini", (), coll) as n:
+        assert n.columns == t.columns == ["met", "lep_n", "lep_pt_0", "lep_pt_1", "lep_eta_0", "lep_eta_1"]
+        assert n.dtype("met") == t.dtype("met") == np.float32
+        a, b = t.read(0, 4), n.read(0, 4)
+        for c in t.columns:
+            np.testing.assert_array_equal(b[c], a[c], err_msg=c)
+        np.testing.assert_array_equal(b["lep_pt_0"], [30.0, -1.0, 5.0, 2.0])
+
+
+def test_rntuple_errors_name_the_field(tmp_path):
+    path = tmp_path / "ntuple.root"
+    with uproot.recreate(path) as f:
+        f.mkrntuple("mini", ak.Array(_mini_columns()))
+    with pytest.raises(TrigdeployError, match="branch 'lep_pt' is jagged"):
+        ROOTTree(path, "mini", ("lep_pt",), {})
+    with pytest.raises(TrigdeployError, match="tree 'nope' not found; the file has: mini"):
+        ROOTTree(path, "nope", (), {})

@@ -41,5 +41,5 @@ def test_dask_local_cluster_matches_single_process(data_file, tmp_path):
 
 
 def test_dask_refuses_single_process_sampling_options(data_file, tmp_path):
-    with pytest.raises(TrigdeployError, match="SMOTE and max_train_rows"):
+    with pytest.raises(TrigdeployError, match="train.bdt.smote': SMOTE resamples in memory"):
         train_run(cfg(data_file, {**BDT, "smote": True, "dask": {}}), tmp_path / "x", progress=False)

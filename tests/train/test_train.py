@@ -132,8 +132,8 @@ def test_smote_touches_training_rows_only(data_file, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["train.qmlp.hidden=[32, 8]"], "train.qmlp.init: float needs train.mlp with the same hidden layers"),
-        (["train.qmlp.batchnorm=true", "train.qmlp.init=scratch"], "batchnorm is not supported in the QAT twin"),
+        (["train.qmlp.hidden=[32, 8]"], "train.qmlp.init': 'float' needs train.mlp with the same hidden layers"),
+        (["train.qmlp.batchnorm=true", "train.qmlp.init=scratch"], "train.qmlp.batchnorm': not supported in the QAT twin"),
         (["train.qmlp.activation=gelu", "train.qmlp.init=scratch"], "only relu"),
         (["train.device=cuda"], "cuda requested but no CUDA device"),
     ],
@@ -172,3 +172,63 @@ def test_atlas_seed_task_bdt_reproduces_the_cut(tmp_path, repo):
     assert metrics["bdt"]["label_is_function_of_inputs"] is True
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert "the label is a cut on input features (lep_E_0, lep_eta_0, lep_pt_0)" in run["warning"]
+
+
+def _kill_at(epoch_at: int, batch_at: int):
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, batch):
+        if (epoch, batch) == (epoch_at, batch_at):
+            raise Killed
+
+    return Killed, kill
+
+
+def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path):
+    """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
+    then must hold the statistics themselves (its state_dict stores them as the final scale)."""
+    models = {"qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "scratch"}}
+    full = train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
+    Killed, kill = _kill_at(0, 5)  # step 6 of ~22, all inside the 300 collection steps
+    run = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train_run(cfg_for(data_file, models=models), run, progress=False, on_batch=kill)
+    resumed = train_run(cfg_for(data_file, models=models), run, resume=True, progress=False)
+    assert resumed["qmlp"]["training"]["resumed_from"] == {"epoch": 0, "batch": 4}
+    a = np.load(tmp_path / "full" / "predictions" / "qmlp.npz")["test"]
+    b = np.load(run / "predictions" / "qmlp.npz")["test"]
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("override", "changed"),
+    [("train.bdt.max_depth=2", "train.bdt"), ("features.kind=toptag_constituents", "data"),
+     ("train.mlp.hidden=[8, 8]", "train.mlp")],
+    ids=["bdt-config", "features", "mlp-shape"],
+)
+def test_resume_with_a_changed_config_is_refused_before_writing(data_file, tmp_path, override, changed):
+    models = {"mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256}, "bdt": {"n_estimators": 5, "max_depth": 3}}
+    run = tmp_path / "run"
+    train_run(cfg_for(data_file, models=models), run, progress=False)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(TrigdeployError, match=rf"cannot resume: {changed} changed since the run started"):
+        train_run(cfg_for(data_file, override, models=models), run, resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # nothing overwritten
+    same = train_run(cfg_for(data_file, models=models), run, resume=True, progress=False)  # unchanged: resumes
+    assert same["bdt"]["auc"] == json.loads(before["metrics.json"])["bdt"]["auc"]
+
+
+def test_model_files_never_unpickle_code(tmp_path):
+    """A run directory from someone else cannot execute code: model files load with weights_only."""
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    bad = tmp_path / "mlp.pt"
+    torch.save({"kind": "mlp", "config": {}, "n_inputs": 1, "state_dict": {}, "x": Payload()}, bad)
+    with pytest.raises(TrigdeployError, match=f"{bad}: not a loadable trigdeploy model file"):
+        load_torch_model(bad)
+    assert not (tmp_path / "pwned").exists()

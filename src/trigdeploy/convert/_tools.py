@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import subprocess
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
+
+from trigdeploy.errors import TrigdeployError
 
 
 @contextlib.contextmanager
@@ -30,3 +34,24 @@ def captured(log: list[str], name: str) -> Iterator[list[warnings.WarningMessage
             text = out.getvalue() + err.getvalue()
             text += "".join(f"warning: {w.category.__name__}: {w.message}\n" for w in caught)
             log.append(f"== {name}\n{text}")
+
+
+class ToolFailed(TrigdeployError):
+    """An external tool (g++, conifer, hls4ml) failed on a project; its output is in the export log."""
+
+    def __init__(self, tool: str, project: object, detail: str):
+        self.tool, self.project, self.detail = tool, str(project), detail
+        super().__init__(f"{tool} failed on {project}: {detail}")
+
+
+def run_tool(cmd: list[str], cwd: Path, log: list[str], tool: str, project: object) -> None:
+    """``subprocess.run(cmd, check=True)`` with the output kept in ``log``; a failure is ``ToolFailed``."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log.append(f"== {' '.join(cmd)} (in {cwd})\n{proc.stdout}")
+    except FileNotFoundError:
+        raise ToolFailed(tool, project, f"'{cmd[0]}' not found on PATH") from None
+    except subprocess.CalledProcessError as exc:
+        log.append(f"== {' '.join(cmd)} (in {cwd}): exit {exc.returncode}\n{exc.stdout}")
+        last = [ln for ln in (exc.stdout or "").splitlines() if "error" in ln.lower()][:1]
+        raise ToolFailed(tool, project, f"exit status {exc.returncode}" + (f" ({last[0].strip()[:200]})" if last else "")) from None

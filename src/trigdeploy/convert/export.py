@@ -16,7 +16,10 @@ An artifact that fails its check is not written; the export stops with the faili
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
 import shutil
 import sys
 import time
@@ -25,12 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.config import ExportTarget
+from trigdeploy.convert._tools import ToolFailed
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import write_json_atomic, write_text_atomic
+from trigdeploy.io import partial_name, remove_stale_partials, write_json_atomic, write_text_atomic
 from trigdeploy.versions import package_versions
 
 CSIM_CACHE = ".csim-cache"
+EXPORT_MARKER = ".trigdeploy-export"  # in every export/<run> and firmware/<run> folder trigdeploy writes
+# what older trigdeploy versions wrote there without the marker (accepted for replacement)
+_KNOWN_EXPORT = re.compile(r"manifest\.json|export\.log|preprocess\.json|[\w.]+\.onnx|bdt\.conifer\.json|\..*")
+_KNOWN_FIRMWARE = re.compile(r"(mlp|qmlp|seed_mlp)_(vitis|vivado)|bdt_(cpp|xilinxhls|vhdl)|\..*")
 PACKAGES = ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")
 
 
@@ -56,8 +64,8 @@ def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarr
     return Standardizer.load(run_dir / "preprocess.json").transform(x), np.asarray(y)
 
 
-def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path, x_test: np.ndarray,
-         y_test: np.ndarray, log: list[str], say) -> dict:
+def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path, fw_final: Path,
+         x_test: np.ndarray, y_test: np.ndarray, log: list[str], say) -> dict:
     """Float MLP → hls4ml at profiled precisions, per backend; refuses a project that loses too much AUC."""
     import torch
 
@@ -81,9 +89,8 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
            "overflow_on_test": overflow, "backends": {}}
     for backend in target.hls4ml.Backends:
         t1 = time.perf_counter()
-        final = fw_dir / f"mlp_{backend.lower()}"
-        staging = final.with_name(final.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = fw_dir / f"mlp_{backend.lower()}"
+        final = fw_final / staging.name
         hm = to_hls4ml.convert_ptq(model, n_inputs, choice, target.hls4ml, backend, staging,
                                    (x_test[:n_tb], ref[:n_tb]), log)
         compile_s = time.perf_counter() - t1
@@ -96,7 +103,6 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
                  "mean_abs_diff_logit": float(diff.mean()), "auc_float": auc_float, "auc_hls4ml": auc_hls,
                  "auc_change": auc_hls - auc_float, "events_per_s": rate}
         if auc_float - auc_hls > target.ptq_max_auc_loss:
-            shutil.rmtree(staging, ignore_errors=True)
             raise TrigdeployError(f"mlp {backend} PTQ: AUC {auc_float:.5f} → {auc_hls:.5f} loses more than "
                                   f"ptq_max_auc_loss {target.ptq_max_auc_loss}; widen ptq_width")
         to_hls4ml.write_readme(
@@ -105,7 +111,6 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
             f"Checked before writing against the float model on {stats['n_events']} test events: max |Δ logit| "
             f"{stats['max_abs_diff_logit']:.3g}, AUC {auc_float:.5f} → {auc_hls:.5f}. `tb_data/` holds test events "
             f"and the float model's logits (the expected values are within the error above, not equal).")
-        to_hls4ml.replace_dir(staging, final)
         out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
                                     "testbench_events": n_tb}
         say(f"mlp PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
@@ -123,8 +128,8 @@ def load_booster(path: Path):
     return booster[: int(best) + 1] if best is not None else booster
 
 
-def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache: Path, x_test: np.ndarray,
-             y_test: np.ndarray, log: list[str], say) -> dict:
+def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,
+             x_test: np.ndarray, y_test: np.ndarray, log: list[str], say) -> dict:
     """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
     from trigdeploy.convert import to_conifer as tc
     from trigdeploy.csim import harness
@@ -141,17 +146,15 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache
                    "ensemble": {"file": "bdt.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
                                 "n_features": ens["n_features"], "base_margin": ens["init_predict"][0]},
                    "projects": {}}
-    staging = fw_dir / "bdt_cpp.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = fw_dir / "bdt_cpp"
     cpp = tc.cpp_float_check(ens, booster, x_test, staging, log)
     if not cpp["ok"]:
-        shutil.rmtree(staging, ignore_errors=True)
         raise TrigdeployError(f"bdt: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
                               f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
     tc.write_testbench(staging, x_test[: target.testbench_events], tc.xgb_margin(booster, x_test[: target.testbench_events]))
-    tc.move_project(staging, fw_dir / "bdt_cpp")
-    entry["projects"]["cpp"] = {"project": str(fw_dir / "bdt_cpp"), "precision": "float", "vs_xgboost": cpp}
-    say(f"bdt conifer cpp (float) → {fw_dir / 'bdt_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+    tc.point_project_at(staging, fw_final / "bdt_cpp")
+    entry["projects"]["cpp"] = {"project": str(fw_final / "bdt_cpp"), "precision": "float", "vs_xgboost": cpp}
+    say(f"bdt conifer cpp (float) → {fw_final / 'bdt_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
         f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
 
     fmt = tc.FixedType.parse(target.conifer.Precision)
@@ -178,15 +181,21 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache
         raise TrigdeployError(f"bdt: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
                               f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
                               f"{qinfo['thresholds_saturated']}): widen conifer Precision")
+    auc_loss = fixed["vs_xgboost_on_float_inputs"]["auc_xgboost"] - fixed["vs_xgboost_on_float_inputs"]["auc_fixed"]
+    if auc_loss > target.bdt_max_auc_loss:
+        raise TrigdeployError(
+            f"bdt: conifer Precision {fmt}: test AUC {fixed['vs_xgboost_on_float_inputs']['auc_xgboost']:.5f} (XGBoost) → "
+            f"{fixed['vs_xgboost_on_float_inputs']['auc_fixed']:.5f} (fixed point) loses more than bdt_max_auc_loss "
+            f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
+            f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision")
     entry["fixed_point"] = fixed
     n_tb = min(target.testbench_events, len(x_q))
     part = target.conifer.XilinxPart or target.hls4ml.Part
     clock = target.conifer.ClockPeriod or target.hls4ml.ClockPeriod
     for backend in target.conifer.Backends:
         t1 = time.perf_counter()
-        final = fw_dir / f"bdt_{backend}"
-        staging = final.with_name(final.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = fw_dir / f"bdt_{backend}"
+        final = fw_final / staging.name
         cfg = {"Precision": str(fmt), "XilinxPart": part}
         if backend == "xilinxhls":
             cfg.update(ClockPeriod=clock, Unroll=target.conifer.Unroll)
@@ -204,12 +213,11 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache
                         csim_vs_emulation={"n_events": int(len(y)), "n_mismatch": n_bad,
                                            "max_abs_diff": float(np.abs(y - ref_q).max()), "events_per_s": rate})
             if n_bad:
-                shutil.rmtree(staging, ignore_errors=True)
                 raise TrigdeployError(f"bdt xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
                                       f"of {len(y)} test events; project not written")
         info["seconds"] = time.perf_counter() - t1
         tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
-        tc.move_project(staging, final)
+        tc.point_project_at(staging, final)
         entry["projects"][backend] = info
         say(f"bdt conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
                                                   f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
@@ -218,20 +226,79 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, cache
     return entry
 
 
+def _owned(path: Path, marker: str, known: re.Pattern) -> bool:
+    """Is ``path`` absent, empty, marked as trigdeploy's, or made only of what trigdeploy writes there?"""
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    return (path / marker).exists() or all(known.fullmatch(e.name) for e in entries)
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    """Replace ``final`` by the finished ``staging`` folder (the old one is removed afterwards)."""
+    old = final.with_name(f".{final.name}.partial-{os.getpid()}.old")
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("export"),
                firmware_root: Path = Path("firmware"), progress: bool = True) -> dict:
-    """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``)."""
-    from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
-    from trigdeploy.train.run import load_torch_model
+    """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``).
 
+    Everything is built in hidden staging folders beside ``export/<run>`` and ``firmware/<run>`` and
+    swapped in only after every check passed: a failed, interrupted or killed export leaves the
+    previous complete export in place (or nothing). The staging folders of a killed export are
+    removed by the next one. A tool failure is one line naming the tool, the project and the log.
+    """
     run_dir = Path(run_dir)
     x_test, y_test = load_split(run_dir, "test")
     name = run_dir.name
-    out_dir = Path(export_root) / name
-    fw_dir = Path(firmware_root) / name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until the new manifest lands
+    out_final, fw_final = Path(export_root) / name, Path(firmware_root) / name
+    for path, known in ((out_final, _KNOWN_EXPORT), (fw_final, _KNOWN_FIRMWARE)):
+        if not _owned(path, EXPORT_MARKER, known):
+            raise TrigdeployError(f"{path} exists and was not written by trigdeploy export (no {EXPORT_MARKER}); "
+                                  "move it away or choose another --export-root/--firmware-root")
+    for root in (Path(export_root), Path(firmware_root)):
+        root.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(root)
+    out_dir, fw_dir = partial_name(out_final), partial_name(fw_final)
+    failed_log = Path(export_root) / f"{name}.export-failed.log"
     log: list[str] = []
+    try:
+        for d in (out_dir, fw_dir):
+            d.mkdir()
+            (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
+        manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, Path(firmware_root) / CSIM_CACHE,
+                                  x_test, y_test, log, progress)
+        write_text_atomic(out_dir / "export.log", "\n".join(log))
+        write_json_atomic(out_dir / "manifest.json", manifest)
+        # firmware first: until the export folder (with the manifest) is swapped, nothing claims the new projects
+        _swap_in(fw_dir, fw_final)
+        _swap_in(out_dir, out_final)
+        failed_log.unlink(missing_ok=True)
+        return manifest
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            write_text_atomic(failed_log, "\n".join(log))
+        if isinstance(exc, ToolFailed):
+            raise TrigdeployError(f"{exc}; full log: {failed_log}") from None
+        raise
+    finally:
+        for d in (out_dir, fw_dir):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,
+                   x_test: np.ndarray, y_test: np.ndarray, log: list[str], progress: bool) -> dict:
+    """Every model of ``run_dir`` into the staging folders ``out_dir`` and ``fw_dir``; the manifest names
+    the projects by their final folder ``fw_final``."""
+    from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
+    from trigdeploy.train.run import load_torch_model
+
     manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
                       "test_events": int(len(x_test))}
     shutil.copyfile(run_dir / "preprocess.json", out_dir / "preprocess.json")
@@ -250,7 +317,6 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
         to_onnx.export_onnx(model, saved["n_inputs"], dst, target.onnx_opset, log)
         parity = to_onnx.parity(model, dst, x_test)
         if not parity["ok"]:
-            dst.unlink()
             raise TrigdeployError(f"{model_name}: ONNX Runtime differs from PyTorch by {parity['max_abs_diff_logit']:.3g} "
                                   f"(tolerance {parity['tolerance']}); ONNX not written")
         manifest["models"][model_name] = {
@@ -258,9 +324,9 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
             "onnx": {"file": dst.name, "sha256": _sha256(dst), "opset": target.onnx_opset, "ort_parity": parity,
                      "seconds": time.perf_counter() - t0},
         }
-        say(f"{model_name} → {dst} (ORT max |Δ logit| {parity['max_abs_diff_logit']:.2g} on {parity['n_events']} events)")
+        say(f"{model_name} → {dst.name} (ORT max |Δ logit| {parity['max_abs_diff_logit']:.2g} on {parity['n_events']} events)")
         if model_name == "mlp":  # the trigger MLP is the FPGA model; the seed reference stays on CPU/GPU
-            manifest["models"]["mlp"]["hls4ml_ptq"] = _ptq(run_dir, model, saved["n_inputs"], target, fw_dir,
+            manifest["models"]["mlp"]["hls4ml_ptq"] = _ptq(run_dir, model, saved["n_inputs"], target, fw_dir, fw_final,
                                                            x_test, y_test, log, say)
 
     src = run_dir / "qmlp.pt"
@@ -273,7 +339,6 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
         x_grid = quantizer.quantize(x_test)
         q_parity = to_qonnx.parity(model, m, x_grid)
         if not q_parity["ok"]:
-            qpath.unlink()
             raise TrigdeployError(f"qmlp: QONNX execution differs from Brevitas on {q_parity['n_mismatch']} test events "
                                   f"(max {q_parity['max_abs_diff']:.3g}); QONNX not written")
         reference = to_qonnx.execute(m, x_grid)
@@ -285,13 +350,12 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
                            "bits": quantizer.bits},
             "hls4ml": {},
         }
-        say(f"qmlp → {qpath} (Brevitas vs QONNX: {q_parity['n_mismatch']} mismatches on {q_parity['n_events']} events)")
+        say(f"qmlp → {qpath.name} (Brevitas vs QONNX: {q_parity['n_mismatch']} mismatches on {q_parity['n_events']} events)")
         n_tb = min(target.testbench_events, len(x_grid))
         for backend in target.hls4ml.Backends:
             t1 = time.perf_counter()
-            final = fw_dir / f"qmlp_{backend.lower()}"
-            staging = final.with_name(final.name + ".partial")
-            shutil.rmtree(staging, ignore_errors=True)
+            staging = fw_dir / f"qmlp_{backend.lower()}"
+            final = fw_final / staging.name
             hm = to_hls4ml.convert(m, target.hls4ml, backend, staging, quantizer,
                                    (x_grid[:n_tb], reference[:n_tb]), log)
             compile_s = time.perf_counter() - t1
@@ -299,7 +363,6 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
             check = to_hls4ml.check(hm, x_grid, reference)
             check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
             if not check["ok"]:
-                shutil.rmtree(staging, ignore_errors=True)
                 raise TrigdeployError(f"qmlp {backend}: hls4ml C simulation differs from QONNX on {check['n_mismatch']} of "
                                       f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
             to_hls4ml.write_readme(
@@ -309,7 +372,6 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
                 f"Checked before writing: C simulation equals `qonnx.core.onnx_exec` on {check['n_events']} test "
                 f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
                 "QONNX outputs.")
-            to_hls4ml.replace_dir(staging, final)
             entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
                                         "clock_period_ns": target.hls4ml.ClockPeriod,
                                         "reuse_factor": target.hls4ml.ReuseFactor,
@@ -320,12 +382,9 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
         manifest["models"]["qmlp"] = entry
     src = run_dir / "bdt.json"
     if src.exists():
-        manifest["models"]["bdt"] = _conifer(src, target, out_dir, fw_dir, Path(firmware_root) / CSIM_CACHE,
-                                             x_test, y_test, log, say)
+        manifest["models"]["bdt"] = _conifer(src, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log, say)
     if (run_dir / "rf.joblib").exists():
         manifest["not_exported"] = {"rf": "RandomForest stays on the CPU (scikit-learn); no FPGA export"}
     if not manifest["models"]:
         raise TrigdeployError(f"run {run_dir}: no exportable model (mlp.pt, seed_mlp.pt, qmlp.pt)")
-    write_text_atomic(out_dir / "export.log", "\n".join(log))
-    write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest

@@ -22,62 +22,15 @@ import contextlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from trigdeploy.convert._tools import captured
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 
 PROJECT_NAME = "myproject"  # not "bdt": conifer names its BDT instance `bdt`
-
-
-@dataclass(frozen=True)
-class FixedType:
-    """A signed ``ap_fixed<width, integer>`` type."""
-
-    width: int
-    integer: int
-
-    @classmethod
-    def parse(cls, text: str) -> "FixedType":
-        m = re.fullmatch(r"\s*ap_fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*>\s*", text)
-        if not m or not 0 < int(m.group(1)) <= 48:
-            raise TrigdeployError(f"conifer Precision {text!r}: expected ap_fixed<W,I> with 0 < W <= 48")
-        return cls(int(m.group(1)), int(m.group(2)))
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def lsb(self) -> float:
-        return 2.0 ** -self.frac
-
-    @property
-    def int_min(self) -> int:
-        return -(2 ** (self.width - 1))
-
-    @property
-    def int_max(self) -> int:
-        return 2 ** (self.width - 1) - 1
-
-    def __str__(self) -> str:
-        return f"ap_fixed<{self.width},{self.integer}>"
-
-    def to_int(self, x, mode: str) -> np.ndarray:
-        """Integer codes of ``x`` rounded by ``mode`` (floor, ceil, nearest) and saturated."""
-        scaled = np.asarray(x, np.float64) * 2.0 ** self.frac
-        code = {"floor": np.floor, "ceil": np.ceil, "nearest": np.rint}[mode](scaled)
-        return np.clip(code, self.int_min, self.int_max).astype(np.int64)
-
-    def to_float(self, code) -> np.ndarray:
-        return np.asarray(code, np.float64) * self.lsb
-
-    def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
-        """The firmware port's view of ``x``: floor onto the grid, saturate (exact in float32 for W ≤ 24)."""
-        return self.to_float(self.to_int(x, "floor"))
 
 
 def ap_include() -> str:
@@ -244,18 +197,59 @@ def make_project(ens: dict, backend: str, out_dir: Path, config: dict, log: list
     return model
 
 
+def json_include() -> Path:
+    """The nlohmann JSON headers conifer's C++ emulation includes (PyPI ``nlohmann-json``)."""
+    try:
+        import nlohmann_json
+    except ImportError:
+        raise TrigdeployError("conifer C++ emulation needs the nlohmann JSON headers: pip install nlohmann-json "
+                              "(a dependency of trigdeploy; reinstall it)") from None
+    path = Path(nlohmann_json.__file__).parent / "include"
+    if not (path / "nlohmann" / "json.hpp").is_file():
+        raise TrigdeployError(f"nlohmann/json.hpp not found under {path} (nlohmann-json installation incomplete)")
+    return path
+
+
+def compile_cpp(project: Path, log: list[str]):
+    """Build conifer's C++ emulation (``bridge.cpp``) of ``project`` with g++ and load it.
+
+    What conifer's own ``compile()`` does, without its ``os.system``/``os.chdir``: the compiler
+    output is kept in ``log`` and a failure is one ``ToolFailed`` naming the project.
+    """
+    import importlib.util
+    import sysconfig
+
+    import conifer
+    import pybind11
+
+    from trigdeploy.convert._tools import run_tool
+
+    project = Path(project).resolve()
+    m = re.search(r"PYBIND11_MODULE\((conifer_bridge_\w+)", (project / "bridge.cpp").read_text())
+    if m is None:
+        raise TrigdeployError(f"{project}/bridge.cpp: conifer's C++ writer output changed (expected conifer 1.11)")
+    module = m.group(1)
+    cpp_include = Path(conifer.__file__).parent / "backends" / "cpp" / "include"
+    run_tool(["g++", "-O3", "-shared", "-std=c++14", "-fPIC", f"-I{pybind11.get_include()}",
+              f"-I{sysconfig.get_paths()['include']}", f"-I{ap_include()}", f"-I{json_include()}", f"-I{cpp_include}",
+              "bridge.cpp", "-o", f"{module}.so"], project, log, "g++ (conifer C++ emulation)", project)
+    spec = importlib.util.spec_from_file_location(module, project / f"{module}.so")
+    lib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lib)
+    return lib.BDT(str(project / f"{PROJECT_NAME}.json"))
+
+
 def cpp_float_check(ens: dict, booster, x: np.ndarray, out_dir: Path, log: list[str]) -> dict:
     """conifer's C++ backend at float precision vs XGBoost: leaf agreement and margin equality on every row."""
     import time
 
     x32 = np.asarray(x, np.float32)
     t0 = time.perf_counter()
-    model = make_project(ens, "cpp", out_dir, {"Precision": "float"}, log)
-    with captured(log, "conifer cpp compile"):
-        model.compile()
+    make_project(ens, "cpp", out_dir, {"Precision": "float"}, log)
+    bridge = compile_cpp(out_dir, log)
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    y = np.asarray(model.decision_function(x32), np.float64).reshape(-1)
+    y = np.array([bridge.decision_function(row) for row in x32], np.float64).reshape(-1)
     rate = len(x32) / max(time.perf_counter() - t1, 1e-9)
     ref = xgb_margin(booster, x32)
     leaf_equal = (leaves(ens, x32) == xgb_leaves(booster, x32)).all(axis=1)
@@ -296,12 +290,9 @@ def fix_hls_top(project_dir: Path) -> None:
     bench.write_text(t)
 
 
-def move_project(staging: Path, final: Path) -> None:
-    """Move a checked project into place and point conifer's saved config at its final directory."""
-    from trigdeploy.convert.to_hls4ml import replace_dir
-
-    replace_dir(staging, final)
-    saved = Path(final) / f"{PROJECT_NAME}.json"
+def point_project_at(project: Path, final: Path) -> None:
+    """Point conifer's saved config in ``project`` (built in staging) at the folder it will be moved to."""
+    saved = Path(project) / f"{PROJECT_NAME}.json"
     if saved.is_file():
         model = json.loads(saved.read_text())
         model.get("config", {})["output_dir"] = str(Path(final).resolve())

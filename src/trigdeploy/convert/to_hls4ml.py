@@ -10,14 +10,13 @@ harmless (removed upstream later); any other propagation warning rejects the con
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from trigdeploy.config import HLS4MLTarget
-from trigdeploy.convert._tools import captured
+from trigdeploy.convert._tools import ToolFailed, captured
 from trigdeploy.convert.to_qonnx import InputQuantizer
 from trigdeploy.errors import TrigdeployError
 
@@ -43,7 +42,10 @@ def _build(frontend: str, model, cfg: dict, target: HLS4MLTarget, backend: str, 
         hm = converter(model, output_dir=str(out_dir), project_name=PROJECT_NAME, backend=backend, hls_config=cfg,
                        part=target.Part, clock_period=target.ClockPeriod, io_type=target.IOType,
                        input_data_tb=tb_in, output_data_tb=tb_out)
-        hm.compile()
+        try:
+            hm.compile()
+        except Exception as exc:  # hls4ml raises a bare Exception and prints the compiler output (kept in the log)
+            raise ToolFailed("hls4ml compile (g++)", out_dir, str(exc)) from None
     return hm
 
 
@@ -91,13 +93,6 @@ Run the C simulation and synthesis with the vendor tool:
 Change the design through the trigdeploy run config or export target and export again.
 """
     (out_dir / "README.md").write_text(text)
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished project into place, replacing an older export of the same model."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    src.rename(dst)
 
 
 def convert_ptq(model, n_inputs: int, choice: dict, target: HLS4MLTarget, backend: str, out_dir: Path,

@@ -74,12 +74,15 @@ class HDF5Table:
             kind = getattr(table.attrs, f"{field}_kind", None)
             dtype = table.coldtypes[field]
             if field.startswith("values_block_") and kind is not None:
-                for i, name in enumerate(kind):
-                    locations[str(name)] = _Location(field, i)
-                    dtypes[str(name)] = dtype.base
+                places = [(str(name), _Location(field, i)) for i, name in enumerate(kind)]
             else:
-                locations[field] = _Location(field, None)
-                dtypes[field] = dtype.base
+                places = [(field, _Location(field, None))]
+            for name, loc in places:
+                if name in locations:
+                    raise TrigdeployError(f"{where}: column '{name}' appears more than once; expected unique "
+                                          "column names (rename or drop the duplicate)")
+                locations[name] = loc
+                dtypes[name] = dtype.base
         order = [str(n) for n in names if str(n) in locations] or list(locations)
         return table, {n: locations[n] for n in order}, {n: dtypes[n] for n in order}
 

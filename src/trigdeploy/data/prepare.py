@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -34,13 +35,14 @@ from tqdm import tqdm
 from trigdeploy.config import RunConfig, to_dict
 from trigdeploy.data import leakguard
 from trigdeploy.data.dataset import Dataset
-from trigdeploy.data.expr import Expr
+from trigdeploy.data.expr import Expr, derived_order
 from trigdeploy.data.features import FeatureBuilder
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import atomic_path, write_json_atomic
+from trigdeploy.io import atomic_path, named_os_error, partial_name, remove_stale_partials, write_json_atomic
 
 CACHE_VERSION = 1
+CACHE_MARKER = ".trigdeploy-cache"  # in every cache folder trigdeploy writes: only those are ever deleted
 SAMPLE_WINDOWS = 16
 SPLITS = {"train": 0, "val": 1, "test": 2}
 UNUSED = 255
@@ -260,14 +262,19 @@ def _warn(message: str) -> None:
     print(f"trigdeploy: WARNING: {message}", file=sys.stderr)
 
 
+def input_files(cfg: RunConfig) -> list[str]:
+    """Every file the data stage reads: ``data.files``, then the split files of ``split.mode: files``."""
+    return [*cfg.data.files, *(cfg.split.val_files + cfg.split.test_files if cfg.split.mode == "files" else ())]
+
+
 def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     """Run the data stage for ``cfg`` into ``run_dir`` (see the module docstring)."""
     run_dir = Path(run_dir)
-    files = [*cfg.data.files, *(cfg.split.val_files + cfg.split.test_files if cfg.split.mode == "files" else ())]
+    files = input_files(cfg)
     with Dataset(cfg.data, files) as ds:
         where = ds.files[0] if len(ds.files) == 1 else f"{ds.files[0]} (+{len(ds.files) - 1} files)"
         label = resolve_label(cfg, ds.columns, where)
-        derived = {k: Expr(v, f"data.derived.{k}") for k, v in cfg.data.derived.items()}
+        derived = dict(derived_order(cfg.data.derived))  # each after the derived columns it reads
         selection = Expr(cfg.data.selection, "data.selection") if cfg.data.selection else None
         dropped: dict[str, str] = {}
         if cfg.features.kind == "columns":
@@ -395,14 +402,19 @@ def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, whe
     meta_path = cache_dir / "meta.json"
     if meta_path.exists():
         return json.loads(meta_path.read_text())["counts"]
-    if cache_dir.parent.exists():
-        shutil.rmtree(cache_dir.parent)  # other keys are stale: files or config changed
-    tmp = cache_dir.with_name(cache_dir.name + ".partial")
+    remove_stale_partials(cache_dir.parent)
+    for old in cache_dir.parent.glob("*/" + CACHE_MARKER):  # other keys are stale: files or config changed
+        shutil.rmtree(old.parent)  # only what trigdeploy wrote (it carries the marker)
+    tmp = partial_name(cache_dir)
     tmp.mkdir(parents=True)
+    (tmp / CACHE_MARKER).write_text("feature cache written by trigdeploy prepare; safe to delete\n")
     try:
         x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
                                       shape=(ds.n_rows, len(builder.names)))
         y = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(ds.n_rows,))
+        for name in ("features.npy", "labels.npy"):  # reserve the blocks: a full disk is an error now, not a
+            with open(tmp / name, "r+b") as f:      # SIGBUS when a page of the memory map is written later
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
         final = codes.copy()
         nan_rows = {"dropped": 0, "imputed_values": 0}
         with tqdm(total=ds.n_rows, unit="row", desc="features", disable=not progress) as bar:
@@ -436,6 +448,9 @@ def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, whe
         counts["nan"] = nan_rows
         (tmp / "meta.json").write_text(json.dumps({"counts": counts, "features": builder.names}))
         tmp.rename(cache_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise named_os_error(exc, cache_dir) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,4 +1,8 @@
-"""Streaming reader for ROOT TTrees (uproot + awkward).
+"""Streaming reader for ROOT TTrees and RNTuples (uproot + awkward).
+
+A TTree's branches and an RNTuple's top-level fields are read the same way, with the same
+``data.branches``/``data.collections`` configuration: the experiments are moving from TTree to
+RNTuple (production-ready since ROOT 6.36), and a file of either kind works unchanged.
 
 Flat branches become columns as they are. A jagged collection (e.g. the ``lep_*`` arrays of the
 ATLAS ``mini`` tree) becomes fixed-width columns ``<branch>_0 … <branch>_{n-1}`` of the leading
@@ -20,12 +24,34 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import require_input_file
 
 
+def _is_rntuple(obj) -> bool:
+    return isinstance(obj, uproot.behaviors.RNTuple.RNTuple)
+
+
+def _field_form(field):
+    """The awkward form of one top-level RNTuple field."""
+    record, _ = field.to_akform()
+    return record.contents[0]
+
+
 def _is_jagged(branch) -> bool:
-    return isinstance(branch.interpretation, uproot.interpretation.jagged.AsJagged)
+    """A TTree branch read as a jagged array, or an RNTuple field holding a variable-length list."""
+    if hasattr(branch, "interpretation"):
+        return isinstance(branch.interpretation, uproot.interpretation.jagged.AsJagged)
+    return isinstance(_field_form(branch), (ak.forms.ListOffsetForm, ak.forms.ListForm))
+
+
+def _flat_dtype(branch) -> np.dtype:
+    if hasattr(branch, "interpretation"):
+        return np.dtype(branch.interpretation.to_dtype)
+    form = _field_form(branch)
+    if not isinstance(form, ak.forms.NumpyForm) or form.inner_shape:
+        raise TrigdeployError(f"RNTuple field '{branch.name}' ({branch.typename}) is not a flat number column")
+    return np.dtype(ak.types.numpytype.primitive_to_dtype(form.primitive))
 
 
 class ROOTTree:
-    """One TTree, read in entry ranges into flat numpy columns."""
+    """One TTree or RNTuple, read in entry ranges into flat numpy columns."""
 
     def __init__(self, path: str | Path, tree: str, flat: tuple[str, ...] = (),
                  collections: dict[str, CollectionConfig] | None = None):
@@ -36,13 +62,14 @@ class ROOTTree:
             raise TrigdeployError(
                 f"{self.path}: not a readable ROOT file (truncated or corrupt?): {type(exc).__name__}"
             ) from None
+        self._tree_name = tree
         try:
             self._tree = self._open_tree(tree)
             self.n_rows = int(self._tree.num_entries)
             self.collections = dict(collections or {})
+            keys = self._tree.keys() if _is_rntuple(self._tree) else self._tree.keys(recursive=False)
             self.flat = tuple(flat) or tuple(
-                b for b in self._tree.keys(recursive=False) if not _is_jagged(self._tree[b])
-                and b not in self._collection_branches()
+                b for b in keys if not _is_jagged(self._tree[b]) and b not in self._collection_branches()
             )
             self._validate()
         except BaseException:
@@ -54,12 +81,12 @@ class ROOTTree:
         try:
             obj = self._file[name]
         except Exception:
-            trees = [k for k, c in self._file.classnames().items() if c.startswith("TTree")]
+            trees = [k for k, c in self._file.classnames().items() if c.startswith("TTree") or c.endswith("RNTuple")]
             raise TrigdeployError(
-                f"{self.path}: tree '{name}' not found; the file has: {', '.join(trees) or 'no trees'}"
+                f"{self.path}: tree '{name}' not found; the file has: {', '.join(trees) or 'no TTree or RNTuple'}"
             ) from None
-        if not isinstance(obj, uproot.behaviors.TTree.TTree):
-            raise TrigdeployError(f"{self.path}: '{name}' is a {type(obj).__name__}, not a TTree")
+        if not isinstance(obj, uproot.behaviors.TTree.TTree) and not _is_rntuple(obj):
+            raise TrigdeployError(f"{self.path}: '{name}' is a {type(obj).__name__}, not a TTree or RNTuple")
         return obj
 
     def _collection_branches(self) -> set[str]:
@@ -72,7 +99,7 @@ class ROOTTree:
 
     def _branch(self, name: str, where: str):
         if name not in self._tree:
-            raise TrigdeployError(f"{self.path}: tree '{self._tree.name}' has no branch '{name}' ({where})")
+            raise TrigdeployError(f"{self.path}: tree '{self._tree_name}' has no branch '{name}' ({where})")
         return self._tree[name]
 
     def _validate(self) -> None:
@@ -103,7 +130,7 @@ class ROOTTree:
 
     def dtype(self, column: str) -> np.dtype:
         if column in self.flat:
-            return np.dtype(self._tree[column].interpretation.to_dtype)
+            return _flat_dtype(self._tree[column])
         return np.dtype(np.float64) if not column.startswith("n_") else np.dtype(np.int64)
 
     def read(self, start: int, stop: int, columns: list[str] | None = None) -> dict[str, np.ndarray]:

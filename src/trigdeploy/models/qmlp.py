@@ -24,12 +24,7 @@ def build_qmlp(n_inputs: int, cfg: QMLPConfig) -> nn.Sequential:
         warnings.simplefilter("ignore")  # brevitas imports emit deprecation noise from its deps
         import brevitas.quant as bq
         from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
-    if cfg.batchnorm:
-        raise ValueError("qmlp: batchnorm is not supported in the QAT twin (set train.qmlp.batchnorm: false)")
-    if cfg.dropout > 0:
-        raise ValueError("qmlp: dropout is not supported in the QAT twin (set train.qmlp.dropout: 0)")
-    if cfg.activation != "relu":
-        raise ValueError("qmlp: only relu activations quantize to the hls4ml-exact form")
+    # QMLPConfig refuses BatchNorm, Dropout and non-ReLU activations when it is built
     bias = getattr(bq, BIAS_QUANT[cfg.bias_bits])
     layers: list[nn.Module] = [
         QuantIdentity(act_quant=bq.Int8ActPerTensorFixedPoint, bit_width=cfg.input_bits, return_quant_tensor=True)

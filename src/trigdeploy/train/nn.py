@@ -90,6 +90,34 @@ def _state(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _runtime_stats_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Brevitas' scales initialised from runtime statistics (the QAT twin's activation quantizers)."""
+    standalone = sys.modules.get("brevitas.core.scaling.standalone")  # no brevitas model, no such module
+    if standalone is None:
+        return {}
+    return {n: m for n, m in model.named_modules() if isinstance(m, standalone.ParameterFromRuntimeStatsScaling)}
+
+
+def runtime_stats(model: nn.Module) -> dict:
+    """What Brevitas' ``state_dict`` leaves out while it collects scale statistics (its first
+    ``collect_stats_steps`` steps): the step counter, the running statistic and the raw parameter.
+    Its ``state_dict`` stores the statistic *as* the parameter, and loading it ends the collection,
+    so a checkpoint without these would resume to a different model."""
+    return {n: {"counter": int(m.counter), "buffer": m.buffer.detach().clone(), "value": m.value.detach().clone()}
+            for n, m in _runtime_stats_modules(model).items()}
+
+
+@torch.no_grad()
+def restore_runtime_stats(model: nn.Module, saved: dict) -> None:
+    """Put back what ``runtime_stats`` saved, after ``load_state_dict``."""
+    modules = _runtime_stats_modules(model)
+    for name, s in saved.items():
+        m = modules[name]
+        m.counter = s["counter"]
+        m.buffer.copy_(s["buffer"])
+        m.value.copy_(s["value"])
+
+
 def fit(
     name: str,
     model: nn.Module,
@@ -133,8 +161,9 @@ def fit(
     result = FitResult(pos_weight=float(pos_weight))
     start_epoch, start_batch, best_state, bad_epochs, elapsed = 0, 0, None, 0, 0.0
     if resume and checkpoint.exists():
-        ck = torch.load(checkpoint, map_location=device, weights_only=False)
+        ck = torch.load(checkpoint, map_location=device, weights_only=True)  # never unpickles code
         model.load_state_dict(ck["model"])
+        restore_runtime_stats(model, ck["runtime_stats"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         torch.set_rng_state(ck["torch_rng"])
@@ -149,7 +178,7 @@ def fit(
             return
         with atomic_path(checkpoint) as tmp:
             torch.save({
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "model": model.state_dict(), "runtime_stats": runtime_stats(model), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "torch_rng": torch.get_rng_state(), "epoch": epoch, "batch": batch, "best_state": best_state,
                 "bad_epochs": bad_epochs, "elapsed": elapsed + time.perf_counter() - t0, "history": result.history,
                 "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc, "rows_seen": result.rows_seen,

@@ -10,7 +10,9 @@ checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 import time
 from pathlib import Path
 
@@ -41,19 +43,20 @@ def build_torch_model(kind: str, n_inputs: int, cfg: MLPConfig):
     from trigdeploy.models.mlp import build_mlp
     from trigdeploy.models.qmlp import build_qmlp
 
-    if kind == "qmlp":
-        try:
-            return build_qmlp(n_inputs, cfg)
-        except ValueError as exc:
-            raise TrigdeployError(f"train.{exc}") from None
-    return build_mlp(n_inputs, cfg)
+    return build_qmlp(n_inputs, cfg) if kind == "qmlp" else build_mlp(n_inputs, cfg)
 
 
 def load_torch_model(path: Path):
     """Rebuild a saved MLP/QAT MLP (``mlp.pt``, ``qmlp.pt``, ``seed_mlp.pt``) with its weights."""
     import torch
 
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrigdeployError(f"{path}: not a loadable trigdeploy model file (refused or corrupt: {first[:160]})") from None
+    if not isinstance(saved, dict) or not {"kind", "config", "n_inputs", "state_dict"} <= set(saved):
+        raise TrigdeployError(f"{path}: not a trigdeploy model file (expected kind, config, n_inputs, state_dict)")
     cls = QMLPConfig if saved["kind"] == "qmlp" else MLPConfig
     cfg = parse_section(cls, saved["config"], f"train.{saved['kind']}", str(path))
     model = build_torch_model(saved["kind"], saved["n_inputs"], cfg)
@@ -68,6 +71,61 @@ def _save_torch(path: Path, model, kind: str, cfg: MLPConfig, features: list[str
     with atomic_path(path) as tmp:
         torch.save({"kind": kind, "config": to_dict(cfg), "n_inputs": len(features), "features": features,
                     "state_dict": model.state_dict(), "fit": fit_info}, tmp)
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def fingerprint(cfg: RunConfig) -> dict[str, str]:
+    """A digest of everything that shapes each model of ``cfg``, by component.
+
+    ``data``: the input files (path, size, mtime) and the data, label, feature, leak-guard, split
+    and scaling config; ``train.<model>``: that model's config, the seed, the device and (for a
+    QAT twin initialised from the float MLP) the float MLP's config; ``code``: trigdeploy's version
+    and the feature cache's format.
+    """
+    from trigdeploy import __version__
+    from trigdeploy.data.prepare import CACHE_VERSION, input_files
+
+    files = []
+    for f in input_files(cfg):
+        st = Path(f).stat() if Path(f).is_file() else None
+        files.append([str(Path(f).resolve()), st and st.st_size, st and st.st_mtime_ns])
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in ("files", "generate", "prefetch")}
+    out = {"data": _digest([files, data, to_dict(cfg.label), to_dict(cfg.features), to_dict(cfg.leak_guard),
+                            to_dict(cfg.split), to_dict(cfg.scaling), cfg.seed]),
+           "code": _digest([__version__, CACHE_VERSION])}
+    tc = cfg.train
+    for name in MODEL_FILES:
+        mcfg = getattr(tc, name)
+        if mcfg is None:
+            continue
+        parts = [to_dict(mcfg), cfg.seed, tc.device]
+        if name == "qmlp" and mcfg.init == "float":
+            parts.append(to_dict(tc.mlp))
+        out[f"train.{name}"] = _digest(parts)
+    return out
+
+
+def check_resume(cfg: RunConfig, run_dir: Path, current: dict[str, str]) -> None:
+    """Refuse ``--resume`` when what shapes the run's models changed since it started (nothing is
+    written before this check)."""
+    path = run_dir / "fingerprint.json"
+    started = (run_dir / "train_state.json").exists() or any((run_dir / "checkpoints").glob("*.ckpt"))
+    if not path.is_file():
+        if started:
+            raise TrigdeployError(f"{run_dir}: cannot resume: the run has no fingerprint.json (trained by an older "
+                                  "trigdeploy); train without --resume")
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError:
+        raise TrigdeployError(f"{path}: not valid JSON; train without --resume") from None
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if changed:
+        raise TrigdeployError(f"{run_dir}: cannot resume: {', '.join(changed)} changed since the run started "
+                              f"(see {path.name}); train without --resume, or into another --run-dir")
 
 
 def _curves(history: dict[str, list[dict]], path: Path) -> None:
@@ -120,18 +178,17 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     chosen = [m for m in ("mlp", "seed_mlp", "qmlp", "bdt", "rf") if getattr(tc, m) is not None]
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
-    if tc.qmlp is not None and tc.qmlp.init == "float":
-        if tc.mlp is None or tuple(tc.mlp.hidden) != tuple(tc.qmlp.hidden):
-            raise TrigdeployError(
-                f"{cfg.source}: train.qmlp.init: float needs train.mlp with the same hidden layers "
-                f"(mlp {tc.mlp.hidden if tc.mlp else None}, qmlp {tc.qmlp.hidden})"
-            )
     ckpt_dir = run_dir / "checkpoints"
     if ctx.main:
+        prints = fingerprint(cfg)
+        if resume:
+            check_resume(cfg, run_dir, prints)
         (run_dir / "metrics.json").unlink(missing_ok=True)  # the run is incomplete from here on
         if not resume:
             for f in ckpt_dir.glob("*.ckpt"):
                 f.unlink()
+            (run_dir / "train_state.json").unlink(missing_ok=True)
+        write_json_atomic(run_dir / "fingerprint.json", prints)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = _device(tc.device)

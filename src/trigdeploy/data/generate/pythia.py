@@ -165,9 +165,9 @@ def write(params: PythiaGenConfig, out: Path, progress: bool = True) -> dict:
     ]
     start = time.perf_counter()
     tries = {True: 0, False: 0}
-    with ProcessPoolExecutor(max_workers=params.workers, initializer=_worker_init) as pool, toptag_writer(
-        out, params.n_constituents, params.ttv, params.jets
-    ) as writer, tqdm(total=params.jets, unit="jet", desc=f"pythia → {Path(out).name}", disable=not progress) as bar:
+    with ProcessPoolExecutor(max_workers=params.workers, initializer=_worker_init) as pool:
+        # submitted before the output file is opened: forked workers must not inherit its descriptor
+        # (HDF5's lock would outlive the parent's close and the written file could not be re-read)
         pending = pool.map(_job, jobs)
 
         def produce(_rng, _n, signal):
@@ -175,7 +175,9 @@ def write(params: PythiaGenConfig, out: Path, progress: bool = True) -> dict:
             tries[signal] += n_tries
             return const, truth
 
-        write_jet_chunks(writer, chunks, params.seed, produce, bar.update)
+        with toptag_writer(out, params.n_constituents, params.ttv, params.jets) as writer, \
+                tqdm(total=params.jets, unit="jet", desc=f"pythia → {Path(out).name}", disable=not progress) as bar:
+            write_jet_chunks(writer, chunks, params.seed, produce, bar.update)
     return {
         "file": str(out),
         "rows": params.jets,

@@ -6,6 +6,9 @@ Memory stays at one chunk whatever the file size: rows are appended as they are 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,12 +54,41 @@ class ToptagWriter:
 @contextlib.contextmanager
 def toptag_writer(path: Path, n_constituents: int, ttv: int, expected_rows: int) -> Iterator[ToptagWriter]:
     """Open a ``ToptagWriter`` on a temporary file that becomes ``path`` only on success."""
+    import tables
+
     with atomic_path(Path(path)) as tmp, warnings.catch_warnings():
         # PyTables warns that >~600 columns is a lot for a table; the reference layout has 806.
         warnings.filterwarnings("ignore", message=".*maximum number of columns.*")
         warnings.filterwarnings("ignore", category=pd.errors.PerformanceWarning)
-        with pd.HDFStore(tmp, mode="w") as store:
-            yield ToptagWriter(store, n_constituents, ttv, expected_rows)
+        try:
+            with pd.HDFStore(tmp, mode="w") as store:
+                writer = ToptagWriter(store, n_constituents, ttv, expected_rows)
+                yield writer
+        except tables.HDF5ExtError as exc:  # HDF5's own back trace: keep the OS reason, name the file
+            code = re.search(r"errno = (\d+)", str(exc))
+            code = int(code.group(1)) if code else errno.EIO
+            raise OSError(code, os.strerror(code), str(path)) from None
+        check_rows(tmp, Path(path), writer.rows)
+
+
+def check_rows(tmp: Path, final: Path, rows: int) -> None:
+    """Re-open a just-written table and check that it holds ``rows`` readable rows.
+
+    HDF5 reports some write failures (a full disk while flushing on close) only on its own stderr,
+    and PyTables then closes without an exception: without this check a corrupt file would be
+    renamed into place and the command would exit 0.
+    """
+    import tables
+
+    try:
+        with tables.open_file(str(tmp), mode="r") as f:
+            table = f.get_node(f"/{layouts.TOPTAG_KEY}/table")
+            ok = table.nrows == rows and (rows == 0 or len(table.read(rows - 1, rows)) == 1)
+    except Exception:  # noqa: BLE001 - any failure to read it back means the file is broken
+        ok = False
+    if not ok:
+        raise OSError(errno.EIO, f"written file is incomplete or unreadable (disk full?), expected {rows} rows",
+                      str(final))
 
 
 def split_counts(total: int, chunk_size: int, signal_fraction: float) -> list[tuple[int, int]]:
