@@ -15,11 +15,12 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP ?= 4 6 8
 NPROC ?= 2
 
-.PHONY: help install demo test test-slow data prepare train train-ddp export-hls csim bench synth clean
+.PHONY: help install demo test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
 	@echo "make test        set up and run the test suite"
+	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
@@ -41,6 +42,9 @@ demo: data train export-hls csim bench
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)

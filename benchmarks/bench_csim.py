@@ -48,7 +48,7 @@ def main() -> None:
     from trigdeploy.config import HLS4MLTarget
     from trigdeploy.convert import ptq, to_hls4ml, to_qonnx
     from trigdeploy.convert.export import load_split
-    from trigdeploy.csim import harness
+    from trigdeploy.cxx import harness
     from trigdeploy.train.run import load_torch_model
 
     run = Path(args.run)
@@ -76,13 +76,13 @@ def main() -> None:
             prj = Path(tmp) / f"p{i}"
             hm = convert(prj)
             ref = to_hls4ml.predict(hm, x)
-            res, fns = {}, {"predict_events_per_s": lambda: to_hls4ml.predict(hm, x)}
+            res, fns = {}, {"predict_events_per_s": lambda hm=hm, x=x: to_hls4ml.predict(hm, x)}
             for arithmetic in ("vendor", "fast"):
                 for t in sorted({1, threads}):
                     h, b = harness.load(prj, Path(tmp) / "cache", t, arithmetic)
                     assert b.arithmetic == arithmetic, f"{name}: {b.fallback}"
                     assert np.array_equal(h.run(x)[:, 0], ref), f"{name}: {arithmetic} harness differs from predict()"
-                    fns[f"harness_{arithmetic}_{t}_threads_events_per_s"] = lambda h=h: h.run(x)
+                    fns[f"harness_{arithmetic}_{t}_threads_events_per_s"] = lambda h=h, x=x: h.run(x)
                     res[f"harness_{arithmetic}_compile_seconds"] = (b.compile_seconds
                                                                     or res.get(f"harness_{arithmetic}_compile_seconds", 0.0))
             rates = best_rates(fns, len(x), args.repeat)

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/toptag.yaml")
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
-    base = [f"--set", "train.qmlp=null", "--set", "train.bdt=null", "--set", f"train.mlp.epochs={args.epochs}",
+    base = ["--set", "train.qmlp=null", "--set", "train.bdt=null", "--set", f"train.mlp.epochs={args.epochs}",
             "--set", "train.mlp.early_stopping_patience=100", "--quiet"]
     cases = {"1 process × 1 thread": (1, 1), "1 process × 2 threads": (1, 2), "2 processes × 1 thread (DDP, gloo)": (2, 1)}
     out = {"config": args.config, "epochs": args.epochs, "cpu": platform.processor() or platform.machine(),

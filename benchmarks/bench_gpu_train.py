@@ -28,8 +28,7 @@ def main() -> None:
 
     import torch
 
-    from trigdeploy.config import load_config, parse_section, to_dict
-    from trigdeploy.config import MLPConfig, QMLPConfig
+    from trigdeploy.config import MLPConfig, QMLPConfig, load_config, parse_section, to_dict
     from trigdeploy.data.prepare import load_prepared
     from trigdeploy.train import nn as tnn
     from trigdeploy.train.metrics import roc_auc

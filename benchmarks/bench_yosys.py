@@ -98,7 +98,7 @@ def main() -> None:
             path.write_text(verilog)
             check_eval(path, layer.codes, layer.a_bits, k == 0, out_bits, Path(tmp))
             t0 = time.perf_counter()
-            stat = yosys(f"read_verilog {path.name}; synth_xilinx -family xcup -nodsp -flatten -top {name}; "
+            yosys(f"read_verilog {path.name}; synth_xilinx -family xcup -nodsp -flatten -top {name}; "
                          "tee -o stat.txt stat", Path(tmp))
             seconds = time.perf_counter() - t0
             text = (Path(tmp) / "stat.txt").read_text()

@@ -7,6 +7,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# what every small test run shares: CPU, one thread (reproducible AUCs), hdf5 in the reference layout
+SMALL_TRAIN = {"device": "cpu", "threads": 1}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def run_config(files, *overrides: str, **sections):
+    """A ``RunConfig`` for test files: an hdf5 run named ``t`` on ``files``, with ``sections`` merged in
+    (nested mappings merge key by key) and ``--set``-style ``overrides`` applied last. The one config
+    factory of the test suite."""
+    from trigdeploy.config import apply_overrides, parse_config
+
+    raw = {"name": "t", "data": {"format": "hdf5", "files": [str(f) for f in files]}}
+    return parse_config(apply_overrides(_merge(raw, sections), list(overrides)))
 
 
 @pytest.fixture
@@ -30,21 +49,19 @@ def run_cli(capsys):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A small trained run (MLP, QAT MLP, BDT) on generated top-tagging jets: 500 test events."""
-    from trigdeploy.config import ToptagGenConfig, parse_config
+    from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.train.run import train_run
 
     base = tmp_path_factory.mktemp("export")
     data = base / "t.h5"
     write_toptag(ToptagGenConfig(jets=2500, seed=41, chunk_size=2500), data, progress=False)
-    raw = {"name": "exp", "seed": 3, "data": {"format": "hdf5", "files": [str(data)]},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
-           "train": {"device": "cpu", "threads": 1,
-                     "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
-                     "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
-                     "bdt": {"n_estimators": 6, "max_depth": 3}}}
+    cfg = run_config([data], name="exp", seed=3, features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000},
+                     train={**SMALL_TRAIN, "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
+                            "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
+                            "bdt": {"n_estimators": 6, "max_depth": 3}})
     run = base / "run"
-    train_run(parse_config(raw), run, progress=False)
+    train_run(cfg, run, progress=False)
     return run
 
 

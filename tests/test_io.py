@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,20 @@ def test_expression_failures_in_prepare_are_one_line(tmp_path):
     write_toptag(ToptagGenConfig(jets=50, chunk_size=50), data, progress=False)
     with pytest.raises(TrigdeployError, match=r"data.derived.x: refers to itself \(x → x\)"):
         parse_config({"name": "c", "data": {"format": "hdf5", "files": [str(data)], "derived": {"x": "x + 1"}}})
+
+
+def test_partials_of_other_hosts_are_left_alone(tmp_path):
+    """On a shared file system a dead-looking pid may be a live process on another node."""
+    dead = _dead_pid()
+    other = tmp_path / f".data.partial-{dead}@another-node.h5"
+    here = tmp_path / f".data.partial-{dead}@{_local_host()}.h5"
+    for p in (other, here):
+        p.write_text("x")
+    assert remove_stale_partials(tmp_path) == [here]
+    assert other.exists()
+
+
+def _local_host() -> str:
+    from trigdeploy.io import partial_name
+
+    return partial_name(Path("x.h5")).name.split("@", 1)[1][: -len(".h5")]

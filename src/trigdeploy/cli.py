@@ -16,8 +16,10 @@ sees the argparse namespace. User errors print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
 import signal
 import sys
 import threading
@@ -74,6 +76,32 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Format(logging.Formatter):
+    """Progress lines as they are; warnings as ``trigdeploy: WARNING: …``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return text if record.levelno < logging.WARNING else f"trigdeploy: {record.levelname}: {text}"
+
+
+@contextlib.contextmanager
+def _logging(quiet: bool, verbose: bool):
+    """One stderr handler on the ``trigdeploy`` logger for the duration of a command (stdout keeps the
+    command's JSON result only)."""
+    root = logging.getLogger("trigdeploy")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Format())
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with errors in trigdeploy's one-line format."""
 
@@ -111,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="trigdeploy", description="Trigger classifiers from collider data to FPGA firmware.")
     parser.add_argument("--version", action="version", version=f"trigdeploy {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
     data = verbs.add_parser("data", parents=[common], help="generate data files in the public layouts")
@@ -147,10 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",
                        help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot")
-    bench.add_argument("--out", default="benchmarks/results", help="output directory (default: benchmarks/results)")
+    bench.add_argument("--out", help="results directory (default: benchmarks/results beside the run's runs/ folder)")
     synth = verbs.add_parser("synth", parents=[common], help="C synthesis with vitis_hls/vivado_hls when installed")
     synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
+    for p in (export, csim, bench, synth):
+        p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
+                                             "the run's runs/ folder, not the current directory)")
+        p.add_argument("--firmware-root", help="firmware projects go to <root>/<run name> (default: firmware/ "
+                                               "beside the run's runs/ folder)")
     return parser
+
+
+def _layout(args: argparse.Namespace):
+    """The run's layout from ``--run``, ``--export-root``, ``--firmware-root`` (and bench's ``--out``)."""
+    from trigdeploy.layout import RunLayout
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise TrigdeployError(f"run directory not found: {run_dir}")
+    return RunLayout.of(run_dir, args.export_root, args.firmware_root, getattr(args, "out", None))
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -205,12 +249,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from trigdeploy.config import load_target
     from trigdeploy.convert.export import export_run
 
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise TrigdeployError(f"run directory not found: {run_dir}")
+    layout = _layout(args)
     target = load_target(args.target or DEFAULT_TARGET)
-    manifest = export_run(run_dir, target, progress=not args.quiet)
-    print(json.dumps({"export": str(Path("export") / run_dir.name), "models": sorted(manifest["models"]),
+    manifest = export_run(layout.run_dir, target, layout.export_root, layout.firmware_root, progress=not args.quiet)
+    print(json.dumps({"export": str(layout.export_dir), "models": sorted(manifest["models"]),
                       "not_exported": sorted(manifest.get("not_exported", {}))}, sort_keys=True))
     return 0
 
@@ -218,11 +260,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_csim(args: argparse.Namespace) -> int:
     from trigdeploy.csim.run import csim_run
 
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise TrigdeployError(f"run directory not found: {run_dir}")
-    report = csim_run(run_dir, threads=args.threads, progress=not args.quiet, arithmetic=args.arithmetic)
-    print(json.dumps({"csim": str(run_dir / "csim.json"), "ok": report["ok"],
+    layout = _layout(args)
+    report = csim_run(layout.run_dir, layout.export_root, layout.firmware_root, threads=args.threads,
+                      progress=not args.quiet, arithmetic=args.arithmetic)
+    print(json.dumps({"csim": str(layout.csim_json), "ok": report["ok"],
                       "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()}}, sort_keys=True))
     return 0
 
@@ -230,14 +271,13 @@ def _cmd_csim(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from trigdeploy.bench.run import bench_run
 
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise TrigdeployError(f"run directory not found: {run_dir}")
+    layout = _layout(args)
     bits = None if args.sweep is None else (args.sweep or [4, 6, 8])
     if bits and min(bits) < 2:
         raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
-    report = bench_run(run_dir, Path(args.out), sweep_bits=bits, progress=not args.quiet)
-    print(json.dumps({"bench": str(Path(args.out) / f"{run_dir.name}.json"),
+    report = bench_run(layout.run_dir, layout.results_root, layout.export_root, layout.firmware_root,
+                       sweep_bits=bits, progress=not args.quiet)
+    print(json.dumps({"bench": str(layout.result(".json")),
                       "auc": {m: f[next(iter(f))]["auc"] for m, f in report["physics"].items()}}, sort_keys=True))
     return 0
 
@@ -245,15 +285,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from trigdeploy.bench.synth import synth_run
 
-    run_dir = Path(args.run)
-    fw = Path("firmware") / run_dir.name
+    layout = _layout(args)
+    fw = layout.firmware_dir
     if not fw.is_dir():
-        raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {run_dir} first")
-    result = synth_run(fw, Path("benchmarks/results") / f"{run_dir.name}_synth_logs")
+        raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {layout.run_dir} first")
+    result = synth_run(fw, layout.result("_synth_logs"))
     if result is not None:
         from trigdeploy.io import write_json_atomic
 
-        write_json_atomic(Path("benchmarks/results") / f"{run_dir.name}_synth.json", result)
+        write_json_atomic(layout.result("_synth.json"), result)
         print(json.dumps({"synth": sorted(result)}))
     return 0
 
@@ -275,7 +315,8 @@ def _main(argv: Sequence[str] | None) -> int:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         commands = {"data": _cmd_data, "prepare": _cmd_prepare, "train": _cmd_train, "export": _cmd_export,
                     "csim": _cmd_csim, "bench": _cmd_bench, "synth": _cmd_synth}
-        return commands[args.verb](args)
+        with _logging(args.quiet, args.verbose):
+            return commands[args.verb](args)
     except TrigdeployError as exc:
         print(f"trigdeploy: error: {exc}", file=sys.stderr)
         return 2

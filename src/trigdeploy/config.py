@@ -168,11 +168,11 @@ class DataConfig(Checked):
     generate: GenerateConfig | None = None
 
     def check(self) -> None:
-        from trigdeploy.data.expr import derived_order
+        from trigdeploy.expr import derived_order
 
         derived_order(self.derived)  # parses every expression; a cycle is a FieldError naming it
         if self.selection is not None:
-            from trigdeploy.data.expr import Expr
+            from trigdeploy.expr import Expr
 
             Expr(self.selection, "data.selection")
 
@@ -607,6 +607,12 @@ class HLS4MLTarget(Checked):
     ReuseFactor: int = num(1, ge=1)
     Strategy: Literal["Latency", "Resource"] = "Latency"
 
+    def check(self) -> None:
+        if not self.Part.strip():
+            raise FieldError("Part", "expected an FPGA part name, got an empty string")
+        if not self.Backends:
+            raise FieldError("Backends", "expected at least one of Vitis, Vivado")
+
 
 @dataclass(frozen=True)
 class ConiferTarget(Checked):
@@ -623,6 +629,10 @@ class ConiferTarget(Checked):
     Unroll: bool = True
 
     def check(self) -> None:
+        if self.XilinxPart is not None and not self.XilinxPart.strip():
+            raise FieldError("XilinxPart", "expected an FPGA part name or null, got an empty string")
+        if not self.Backends:
+            raise FieldError("Backends", "expected at least one of xilinxhls, vhdl")
         try:
             FixedType.parse(self.Precision, "Precision")
         except TrigdeployError as exc:

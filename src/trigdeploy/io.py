@@ -8,14 +8,21 @@ import json
 import os
 import re
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from trigdeploy.errors import TrigdeployError
 
-# what atomic_path and staged_dir leave while they work: ``.<name>.partial-<pid><suffix>``
-_PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)(?P<suffix>.*)")
+# what atomic_path and the export leave while they work: ``.<name>.partial-<pid>@<host><suffix>``. The
+# host keeps a process on another node of a shared file system (Dask generation, DDP) from taking a
+# live partial file there for a dead one.
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?(?P<suffix>(?:\..*)?)")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
 
 
 def _alive(pid: int) -> bool:
@@ -31,17 +38,19 @@ def _alive(pid: int) -> bool:
 def partial_name(final: Path) -> Path:
     """The temporary name beside ``final`` that this process writes before moving it into place."""
     final = Path(final)
-    return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+    return final.with_name(f".{final.stem}.partial-{os.getpid()}@{_host()}{final.suffix}")
 
 
 def remove_stale_partials(directory: Path) -> list[Path]:
-    """Remove the ``.partial-<pid>`` files and folders in ``directory`` whose process is gone
-    (a SIGKILL, a power cut): they are never complete. Returns what was removed."""
+    """Remove the ``.partial-<pid>@<host>`` files and folders in ``directory`` written on this host by a
+    process that is gone (a SIGKILL, a power cut): they are never complete. Returns what was removed."""
     removed = []
+    host = _host()
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in Path(directory).iterdir():
             m = _PARTIAL.fullmatch(entry.name)
-            if m and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+            if (m and m["host"] in (None, host) and int(m["pid"]) != os.getpid()
+                    and not _alive(int(m["pid"]))):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:

@@ -65,3 +65,24 @@ def test_ort_single_event_binding_equals_batched_run(exported):
     x = np.random.default_rng(1).normal(size=(40, engine._in.shape[1])).astype(np.float32)
     one_by_one = np.concatenate([engine(x[i: i + 1]).reshape(-1) for i in range(len(x))])
     np.testing.assert_array_equal(one_by_one, engine(x).reshape(-1))
+
+
+def test_figures_are_the_run_s_own_values(report, trained_run):
+    """Not only the keys: each figure equals the value computed from the run's own scores."""
+    import numpy as np
+
+    from trigdeploy.data.prepare import load_split
+    from trigdeploy.train.metrics import rejection_at, roc_auc
+
+    _, r = report
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    _, y = load_split(trained_run, "test")
+    for model, form in (("mlp", "PyTorch"), ("qmlp", "PyTorch"), ("bdt", "XGBoost")):
+        scores = np.load(trained_run / "predictions" / f"{model}.npz")["test"]
+        figures = r["physics"][model][form]
+        assert figures["auc"] == pytest.approx(metrics[model]["auc"], abs=1e-12) == roc_auc(y, scores)
+        assert figures["rejection"]["eff_S=0.3"] == rejection_at(y, scores, 0.3)
+    # fixed point moves the BDT's AUC by far less than the export gate allows
+    assert abs(r["physics"]["bdt"]["conifer HLS csim"]["auc"] - r["physics"]["bdt"]["XGBoost"]["auc"]) < 0.005
+    # 4-bit weights cost fewer LUTs than the run's 6-bit QAT design
+    assert r["sweep"][0]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trigdeploy.convert import to_conifer as tc
-from trigdeploy.csim import harness
+from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
 
 FMT = tc.FixedType.parse("ap_fixed<18,8>")

@@ -177,16 +177,22 @@ def _no_partials(base):
     return [p for p in base.rglob("*") if ".partial-" in p.name]
 
 
-def test_bdt_export_that_loses_auc_is_refused_and_keeps_the_previous_export(bdt_export):
+@pytest.mark.parametrize(
+    ("precision", "message"),
+    [("ap_fixed<8,8>", r"bdt: conifer Precision ap_fixed<8,8>: test AUC 0\.\d+ \(XGBoost\) → 0\.\d+ \(fixed point\) "
+                       r"loses more than bdt_max_auc_loss 0.005 .*widen conifer Precision"),
+     ("ap_fixed<2,1>", r"bdt: .*ap_fixed<2,1>.*widen conifer Precision")],
+    ids=["integer-grid", "two-bits"],
+)
+def test_bdt_export_that_loses_auc_is_refused_and_keeps_the_previous_export(bdt_export, precision, message):
     import dataclasses
 
     from trigdeploy.config import ConiferTarget
 
     run, base, target = bdt_export
     before = _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun")
-    coarse = dataclasses.replace(target, conifer=ConiferTarget(Backends=("vhdl",), Precision="ap_fixed<8,8>"))
-    with pytest.raises(TrigdeployError, match=r"bdt: conifer Precision ap_fixed<8,8>: test AUC 0\.\d+ \(XGBoost\) → "
-                                              r"0\.\d+ \(fixed point\) loses more than bdt_max_auc_loss 0.005"):
+    coarse = dataclasses.replace(target, conifer=ConiferTarget(Backends=("vhdl",), Precision=precision))
+    with pytest.raises(TrigdeployError, match=message):
         export_run(run, coarse, base / "export", base / "firmware", progress=False)
     assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
     assert (base / "export" / "bdtrun.export-failed.log").is_file()

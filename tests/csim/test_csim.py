@@ -8,8 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from trigdeploy.csim import harness, testbench
+from trigdeploy.csim import testbench
 from trigdeploy.csim.run import compare, csim_run
+from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
 
 

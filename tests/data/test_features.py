@@ -49,15 +49,14 @@ def test_two_prongs_hand_computed():
     assert f["tau1"] == pytest.approx(0.125, rel=1e-5)
     assert f["tau2"] == pytest.approx(0.0, abs=1e-7)  # one axis per prong
     assert f["tau21"] == pytest.approx(0.0, abs=1e-6)
-    # e2 = sum_{i<j} z_i z_j R_ij = 0.5 * 0.5 * 0.2; e3 needs three particles
-    e2 = 0.05
+    # e3 needs three particles, so C2 = e3 / e2^2 and D2 = e3 / e2^3 vanish while e2 = 0.5 * 0.5 * 0.2 > 0
     assert f["c2"] == pytest.approx(0.0, abs=1e-7)
+    assert f["d2"] == pytest.approx(0.0, abs=1e-7)
     # girth = sum(pT dR_jet) / pT = 0.1 (jet axis at eta = 0); pT_D = sqrt(2 * 50^2) / 100
     assert f["girth"] == pytest.approx(0.1, rel=1e-4)
     assert f["ptd"] == pytest.approx(np.sqrt(0.5), rel=1e-6)
     # mass of two massless particles: m^2 = 2 pT1 pT2 (cosh(d_eta) - cos(d_phi))
     assert f["jet_mass"] == pytest.approx(np.sqrt(2 * 50 * 50 * (np.cosh(0.2) - 1.0)), rel=1e-6)
-    assert e2 > 0
 
 
 def test_three_prongs_tau3_zero_and_ecf():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trigdeploy.config import ToptagGenConfig, apply_overrides, parse_config
+from conftest import SMALL_TRAIN, run_config
+from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.train.run import train_run
@@ -14,10 +15,8 @@ BDT = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.2}
 
 
 def cfg(path, bdt):
-    raw = {"name": "dask", "seed": 9, "data": {"format": "hdf5", "files": [str(path)], "chunk_rows": 1000},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
-           "train": {"device": "cpu", "threads": 1, "bdt": bdt}}
-    return parse_config(apply_overrides(raw, []))
+    return run_config([path], name="dask", seed=9, data={"chunk_rows": 1000}, features={"kind": "toptag_jet"},
+                      scaling={"sample_rows": 2000}, train={**SMALL_TRAIN, "bdt": bdt})
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from trigdeploy.config import ToptagGenConfig, apply_overrides, parse_config
+from conftest import SMALL_TRAIN, run_config
+from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
@@ -28,10 +29,8 @@ def cfg_for(path, *overrides, models=None):
         "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"},
         "bdt": {"n_estimators": 40, "max_depth": 3},
     }
-    raw = {"name": "tiny", "seed": 5, "data": {"format": "hdf5", "files": [str(path)], "chunk_rows": 1000},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
-           "train": {"device": "cpu", "threads": 1, **models}}
-    return parse_config(apply_overrides(raw, list(overrides)))
+    return run_config([path], *overrides, name="tiny", seed=5, data={"chunk_rows": 1000},
+                      features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000}, train={**SMALL_TRAIN, **models})
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +188,7 @@ def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path
     """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
     then must hold the statistics themselves (its state_dict stores them as the final scale)."""
     models = {"qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "scratch"}}
-    full = train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
+    train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
     Killed, kill = _kill_at(0, 5)  # step 6 of ~22, all inside the 300 collection steps
     run = tmp_path / "killed"
     with pytest.raises(Killed):

@@ -17,7 +17,7 @@ import contextlib
 import functools
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -10,16 +10,19 @@ replaces them (``trigdeploy synth``).
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from pathlib import Path
 
 from trigdeploy.bench import fpga, latency, physics
-from trigdeploy.convert.export import CSIM_CACHE, load_split
+from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
+from trigdeploy.layout import RunLayout
 from trigdeploy.versions import package_versions
 
+logger = logging.getLogger(__name__)
 
 def _machine() -> dict:
     import os
@@ -66,8 +69,8 @@ def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
 
     from trigdeploy.config import QMLPConfig, load_config, parse_section, to_dict
     from trigdeploy.data.prepare import prepare
-    from trigdeploy.models.qmlp import build_qmlp
     from trigdeploy.models.mlp import copy_linear_weights
+    from trigdeploy.models.qmlp import build_qmlp
     from trigdeploy.train import nn as tnn
     from trigdeploy.train.metrics import roc_auc
     from trigdeploy.train.run import load_torch_model
@@ -96,8 +99,7 @@ def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
         est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), 5.0)
         out.append({"weight_bits": b, "act_bits": b + 2, "auc": auc, "lut": est["lut"], "ff": est["ff"],
                     "dsp": est["dsp"], "latency_cycles": est["latency_cycles"], "train_seconds": time.perf_counter() - t0})
-        if progress:
-            print(f"bench: sweep w{b}/a{b + 2}: AUC {auc:.5f}, ≈{est['lut']} LUT (estimate)", flush=True)
+        logger.info(f"bench: sweep w{b}/a{b + 2}: AUC {auc:.5f}, ≈{est['lut']} LUT (estimate)")
     return out
 
 
@@ -126,11 +128,12 @@ def pareto_plot(points: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def bench_run(run_dir: Path, out_dir: Path = Path("benchmarks/results"), export_root: Path = Path("export"),
-              firmware_root: Path = Path("firmware"), sweep_bits: list[int] | None = None, progress: bool = True) -> dict:
-    """All benchmark figures of one exported run; writes JSON, Markdown and plots to ``out_dir``."""
-    run_dir, out_dir, firmware_root = Path(run_dir), Path(out_dir), Path(firmware_root)
-    export_dir = Path(export_root) / run_dir.name
+def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | None = None,
+              firmware_root: Path | None = None, sweep_bits: list[int] | None = None, progress: bool = True) -> dict:
+    """All benchmark figures of one exported run; writes JSON, Markdown and plots to ``out_dir``
+    (default: the layout's results root)."""
+    layout = RunLayout.of(run_dir, export_root, firmware_root, out_dir)
+    run_dir, out_dir, export_dir = layout.run_dir, layout.results_root, layout.export_dir
     if not (export_dir / "manifest.json").is_file():
         raise TrigdeployError(f"{export_dir / 'manifest.json'} not found: run trigdeploy export --run {run_dir} first")
     manifest = json.loads((export_dir / "manifest.json").read_text())
@@ -143,19 +146,18 @@ def bench_run(run_dir: Path, out_dir: Path = Path("benchmarks/results"), export_
         for info in m.get("hls4ml", {}).values():
             clock, reuse = info["clock_period_ns"], info["reuse_factor"]
     name = run_dir.name
-    say = print if progress else (lambda *_a, **_k: None)
 
-    say("bench: physics (every model, every form, whole test split)", flush=True)
-    scores = physics.forms(run_dir, export_dir, firmware_root / name, firmware_root / CSIM_CACHE, x_test)
+    logger.info("bench: physics (every model, every form, whole test split)")
+    scores = physics.forms(run_dir, export_dir, layout.firmware_dir, layout.csim_cache, x_test)
     phys = {model: {form: physics.figures(y_test, s, {k: v["threshold"] for k, v in metrics[model]["thresholds"].items()})
                     for form, s in by_form.items()} for model, by_form in scores.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     physics.roc_plot(y_test, scores, out_dir / f"{name}_roc.png", f"{name}: {len(y_test)} test events")
 
-    say("bench: CPU latency (1 thread, pinned to core 0)", flush=True)
+    logger.info("bench: CPU latency (1 thread, pinned to core 0)")
     lat = latency.measure(run_dir, export_dir, x_test)
 
-    say("bench: FPGA estimates", flush=True)
+    logger.info("bench: FPGA estimates")
     est = fpga_estimates(run_dir, export_dir, manifest, clock, reuse)
     points = []
     for label, model in (("qmlp (hls4ml)", "qmlp"), ("mlp PTQ (hls4ml)", "mlp"), ("bdt (conifer HLS)", "bdt")):

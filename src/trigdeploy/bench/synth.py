@@ -7,12 +7,15 @@ says so in one line and does nothing: FPGA figures then stay the estimates of ``
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from trigdeploy.errors import TrigdeployError
+
+logger = logging.getLogger(__name__)
 
 TOOLS = ("vitis_hls", "vivado_hls")
 
@@ -59,21 +62,21 @@ def synth_run(firmware_dir: Path, log_dir: Path) -> dict | None:
     """C-synthesise every HLS project under ``firmware_dir``; None (and one line) without the tools."""
     tool = find_tool()
     if tool is None:
-        print(f"trigdeploy synth: none of {', '.join(TOOLS)} is on PATH; C synthesis skipped "
-              "(FPGA figures stay estimates: trigdeploy bench)")
+        logger.warning(f"synth: none of {', '.join(TOOLS)} is on PATH; C synthesis skipped "
+                    "(FPGA figures stay estimates: trigdeploy bench)")
         return None
     out = {}
     for project in sorted(p for p in Path(firmware_dir).iterdir() if p.is_dir() and not p.name.endswith(".partial")):
         script = next((s for s in ("build_prj.tcl", "build_hls.tcl") if (project / s).is_file()), None)
         if script is None:
             continue
-        log = Path(log_dir) / f"{project.name}.synth.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("w") as fh:
+        log_file = Path(log_dir) / f"{project.name}.synth.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("w") as fh:
             subprocess.run([tool, "-f", script, "csim=0", "synth=1"], cwd=project, stdout=fh,
                            stderr=subprocess.STDOUT, check=True)
         reports = sorted(project.rglob("syn/report/*_csynth.xml"))
         if not reports:
-            raise TrigdeployError(f"{project}: {tool} finished without a *_csynth.xml report (see {log})")
+            raise TrigdeployError(f"{project}: {tool} finished without a *_csynth.xml report (see {log_file})")
         out[project.name] = parse_csynth_xml(reports[0])
     return out

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
+import logging
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -29,12 +28,14 @@ import numpy as np
 
 from trigdeploy.config import ExportTarget
 from trigdeploy.convert._tools import ToolFailed
-from trigdeploy.data.scaling import Standardizer
+from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, remove_stale_partials, write_json_atomic, write_text_atomic
+from trigdeploy.layout import RunLayout
 from trigdeploy.versions import package_versions
 
-CSIM_CACHE = ".csim-cache"
+logger = logging.getLogger(__name__)
+
 EXPORT_MARKER = ".trigdeploy-export"  # in every export/<run> and firmware/<run> folder trigdeploy writes
 # what older trigdeploy versions wrote there without the marker (accepted for replacement)
 _KNOWN_EXPORT = re.compile(r"manifest\.json|export\.log|preprocess\.json|[\w.]+\.onnx|bdt\.conifer\.json|\..*")
@@ -44,24 +45,6 @@ PACKAGES = ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "coni
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """One split of a finished run: scaled features (float32) and labels, from its feature cache."""
-    metrics = run_dir / "metrics.json"
-    if not metrics.is_file():
-        raise TrigdeployError(f"run {run_dir} is incomplete (no metrics.json): run trigdeploy train first")
-    splits = np.load(run_dir / "splits.npz")
-    caches = [p for p in (run_dir / "cache").iterdir() if (p / "meta.json").is_file()]
-    if len(caches) != 1:
-        raise TrigdeployError(f"run {run_dir}: expected one feature cache in {run_dir / 'cache'}, found {len(caches)}")
-    codes = np.load(caches[0] / "codes.npy")
-    if not np.array_equal(np.flatnonzero(codes == 2), splits["test"][codes[splits["test"]] == 2]):
-        raise TrigdeployError(f"run {run_dir}: feature cache and splits.npz disagree; train the run again")
-    rows = np.flatnonzero(codes == {"train": 0, "val": 1, "test": 2}[split])
-    x = np.load(caches[0] / "features.npy", mmap_mode="r")[rows]
-    y = np.load(caches[0] / "labels.npy", mmap_mode="r")[rows]
-    return Standardizer.load(run_dir / "preprocess.json").transform(x), np.asarray(y)
 
 
 def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path, fw_final: Path,
@@ -78,8 +61,8 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
     choice = ptq.choose_precisions(model, prof, target.ptq_width, target.ptq_headroom_bits)
     overflow = ptq.overflow_report(ptq.profile(model, x_test), choice)
     for o in overflow:
-        print(f"trigdeploy: WARNING: mlp PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test "
-              f"split, beyond its type {o['type']} (max {o['type_max']:.4g}): it saturates", file=sys.stderr)
+        logger.warning(f"mlp PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test split, beyond its "
+                    f"type {o['type']} (max {o['type_max']:.4g}): it saturates")
     with torch.no_grad():
         ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy().reshape(-1)
     auc_float = roc_auc(y_test, ref)
@@ -132,7 +115,7 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_fi
              x_test: np.ndarray, y_test: np.ndarray, log: list[str], say) -> dict:
     """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
     from trigdeploy.convert import to_conifer as tc
-    from trigdeploy.csim import harness
+    from trigdeploy.cxx import harness
     from trigdeploy.train.metrics import roc_auc
 
     if not np.isfinite(x_test).all():
@@ -238,26 +221,29 @@ def _owned(path: Path, marker: str, known: re.Pattern) -> bool:
 
 def _swap_in(staging: Path, final: Path) -> None:
     """Replace ``final`` by the finished ``staging`` folder (the old one is removed afterwards)."""
-    old = final.with_name(f".{final.name}.partial-{os.getpid()}.old")
+    old = partial_name(final.with_name(final.name + ".old"))
     if final.exists():
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("export"),
-               firmware_root: Path = Path("firmware"), progress: bool = True) -> dict:
+def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = None,
+               firmware_root: Path | None = None, progress: bool = True) -> dict:
     """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``).
+
+    ``export_root``/``firmware_root`` default to the run's layout (``trigdeploy.layout``).
 
     Everything is built in hidden staging folders beside ``export/<run>`` and ``firmware/<run>`` and
     swapped in only after every check passed: a failed, interrupted or killed export leaves the
     previous complete export in place (or nothing). The staging folders of a killed export are
     removed by the next one. A tool failure is one line naming the tool, the project and the log.
     """
-    run_dir = Path(run_dir)
+    layout = RunLayout.of(run_dir, export_root, firmware_root)
+    run_dir, export_root, firmware_root = layout.run_dir, layout.export_root, layout.firmware_root
     x_test, y_test = load_split(run_dir, "test")
-    name = run_dir.name
-    out_final, fw_final = Path(export_root) / name, Path(firmware_root) / name
+    name = layout.name
+    out_final, fw_final = layout.export_dir, layout.firmware_dir
     for path, known in ((out_final, _KNOWN_EXPORT), (fw_final, _KNOWN_FIRMWARE)):
         if not _owned(path, EXPORT_MARKER, known):
             raise TrigdeployError(f"{path} exists and was not written by trigdeploy export (no {EXPORT_MARKER}); "
@@ -272,7 +258,7 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path = Path("ex
         for d in (out_dir, fw_dir):
             d.mkdir()
             (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
-        manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, Path(firmware_root) / CSIM_CACHE,
+        manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache,
                                   x_test, y_test, log, progress)
         write_text_atomic(out_dir / "export.log", "\n".join(log))
         write_json_atomic(out_dir / "manifest.json", manifest)
@@ -304,8 +290,7 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
     shutil.copyfile(run_dir / "preprocess.json", out_dir / "preprocess.json")
 
     def say(text: str) -> None:
-        if progress:
-            print(f"export: {text}", flush=True)
+        logger.info("export: %s", text)
 
     for model_name in ("mlp", "seed_mlp"):
         src = run_dir / f"{model_name}.pt"

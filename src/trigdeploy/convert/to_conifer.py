@@ -20,28 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from trigdeploy.convert._tools import captured
+from trigdeploy.cxx.headers import ap_include, json_include
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
 
 PROJECT_NAME = "myproject"  # not "bdt": conifer names its BDT instance `bdt`
-
-
-def ap_include() -> str:
-    """hls4ml's copy of the ``ap_`` headers (conifer's wheel ships none); also exported for conifer."""
-    import hls4ml
-
-    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
-    if not (path / "ap_fixed.h").is_file():
-        raise TrigdeployError(f"ap_ headers not found at {path} (hls4ml installation incomplete)")
-    os.environ.setdefault("XILINX_AP_INCLUDE", str(path))
-    return str(path)
 
 
 def ensemble_from_booster(booster) -> dict:
@@ -189,25 +178,11 @@ def make_project(ens: dict, backend: str, out_dir: Path, config: dict, log: list
     """Write a conifer project (``backend``: cpp, xilinxhls, vhdl) in ``out_dir``; returns the conifer model."""
     import conifer
 
-    ap_include()
     cfg = {"Backend": backend, "OutputDir": str(out_dir), "ProjectName": PROJECT_NAME, **config}
     with captured(log, f"conifer {backend} → {out_dir}"), _vhdl_converter():
         model = conifer.model.make_model(json.loads(json.dumps(ens)), cfg)
         model.write()
     return model
-
-
-def json_include() -> Path:
-    """The nlohmann JSON headers conifer's C++ emulation includes (PyPI ``nlohmann-json``)."""
-    try:
-        import nlohmann_json
-    except ImportError:
-        raise TrigdeployError("conifer C++ emulation needs the nlohmann JSON headers: pip install nlohmann-json "
-                              "(a dependency of trigdeploy; reinstall it)") from None
-    path = Path(nlohmann_json.__file__).parent / "include"
-    if not (path / "nlohmann" / "json.hpp").is_file():
-        raise TrigdeployError(f"nlohmann/json.hpp not found under {path} (nlohmann-json installation incomplete)")
-    return path
 
 
 def compile_cpp(project: Path, log: list[str]):

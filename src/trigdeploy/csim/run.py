@@ -16,16 +16,21 @@ build instead and is recorded, so the report always states what the vendor heade
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from trigdeploy.convert.export import CSIM_CACHE, load_split
-from trigdeploy.csim import harness, testbench
+from trigdeploy.csim import testbench
+from trigdeploy.cxx import harness
+from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
+from trigdeploy.layout import RunLayout
+
+logger = logging.getLogger(__name__)
 
 CROSS_CHECK_EVENTS = 4096
 
@@ -132,12 +137,11 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
     return y, info
 
 
-def csim_run(run_dir: Path, export_root: Path = Path("export"), firmware_root: Path = Path("firmware"),
+def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path | None = None,
              threads: int | None = None, progress: bool = True, arithmetic: str = "fast") -> dict:
     """C-simulate every project of an exported run; writes and returns ``csim.json``."""
-    run_dir = Path(run_dir)
-    export_dir = Path(export_root) / run_dir.name
-    manifest_path = export_dir / "manifest.json"
+    layout = RunLayout.of(run_dir, export_root, firmware_root)
+    run_dir, export_dir, manifest_path = layout.run_dir, layout.export_dir, layout.manifest
     if not manifest_path.is_file():
         raise TrigdeployError(f"{manifest_path} not found: run trigdeploy export --run {run_dir} first")
     manifest = json.loads(manifest_path.read_text())
@@ -145,10 +149,10 @@ def csim_run(run_dir: Path, export_root: Path = Path("export"), firmware_root: P
     if manifest.get("test_events") != len(x_test):
         raise TrigdeployError(f"{manifest_path} was exported from another test split ({manifest.get('test_events')} "
                               f"events, run has {len(x_test)}): export again")
-    cache = Path(firmware_root) / CSIM_CACHE
+    cache = layout.csim_cache
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
     for name, (model, ref_name, _, x, ref, exact) in references(run_dir, export_dir, manifest, x_test).items():
-        project = Path(firmware_root) / run_dir.name / name
+        project = layout.project(name)
         if not project.is_dir():
             raise TrigdeployError(f"{project} not found (listed in {manifest_path}): export again")
         tb = testbench.check(project, cache, exact)  # first: it builds the vendor harness alongside its own code
@@ -158,20 +162,19 @@ def csim_run(run_dir: Path, export_root: Path = Path("export"), firmware_root: P
         entry["testbench"] = tb
         entry["ok"] = entry["ok"] and entry["testbench"]["ok"]
         report["projects"][name] = entry
-        if progress:
-            cc = entry.get("vendor_cross_check")
-            checked = f" (vendor headers on {cc['events']} events: {cc['differ']} differ)" if cc else ""
-            print(f"csim: {name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {ref_name} "
-                  f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
-                  f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s, {entry['arithmetic']} "
-                  f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}", flush=True)
-            if entry.get("fast_fallback"):
-                print(f"csim: {name}: {entry['fast_fallback']}; used the vendor headers", flush=True)
+        cc = entry.get("vendor_cross_check")
+        checked = f" (vendor headers on {cc['events']} events: {cc['differ']} differ)" if cc else ""
+        logger.info(f"csim: {name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {ref_name} "
+                 f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
+                 f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s, {entry['arithmetic']} "
+                 f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}")
+        if entry.get("fast_fallback"):
+            logger.info(f"csim: {name}: {entry['fast_fallback']}; used the vendor headers")
     if not report["projects"]:
         raise TrigdeployError(f"{manifest_path}: no firmware project to simulate")
     report["ok"] = all(p["ok"] for p in report["projects"].values())
-    write_json_atomic(run_dir / "csim.json", report)
-    write_text_atomic(run_dir / "csim.md", markdown(report))
+    write_json_atomic(layout.csim_json, report)
+    write_text_atomic(layout.csim_md, markdown(report))
     if not report["ok"]:
         bad = [n for n, p in report["projects"].items() if not p["ok"]]
         raise TrigdeployError(f"C simulation differs from the reference for {', '.join(bad)} (see {run_dir / 'csim.json'})")
@@ -200,6 +203,6 @@ def markdown(report: dict) -> str:
                      f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flips.get('f1', '–')} / {flips.get('youden', '–')} | "
                      f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
                      f"({p['testbench']['n_events']} events) |")
-    lines += ["", "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (csim/fast_ap), *vendor* the `ap_` headers Vitis "
+    lines += ["", "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (cxx/fast_ap), *vendor* the `ap_` headers Vitis "
                   "compiles; the vendor build re-simulates a spread sample of every fast run."]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigdeploy.csim import harness
+from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
 
 PRINT_RTOL = 1e-5  # hls4ml prints ap_fixed values at the stream's default 6 significant digits

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +35,13 @@ from tqdm import tqdm
 from trigdeploy.config import RunConfig, to_dict
 from trigdeploy.data import leakguard
 from trigdeploy.data.dataset import Dataset
-from trigdeploy.data.expr import Expr, derived_order
 from trigdeploy.data.features import FeatureBuilder
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.expr import Expr, derived_order
 from trigdeploy.io import atomic_path, named_os_error, partial_name, remove_stale_partials, write_json_atomic
+
+logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 CACHE_MARKER = ".trigdeploy-cache"  # in every cache folder trigdeploy writes: only those are ever deleted
@@ -259,7 +261,7 @@ def _cache_key(cfg: RunConfig, files: list[str]) -> str:
 
 
 def _warn(message: str) -> None:
-    print(f"trigdeploy: WARNING: {message}", file=sys.stderr)
+    logger.warning(message)
 
 
 def input_files(cfg: RunConfig) -> list[str]:
@@ -323,7 +325,9 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
             for s, e in ds.ranges(None, a, b):
                 chunk = ds.read(s, e, reads)
                 x, y, keep = compute(chunk)
-                sx.append(x[keep]); sy.append(y[keep]); srows.append(chunk.rows[keep])
+                sx.append(x[keep])
+                sy.append(y[keep])
+                srows.append(chunk.rows[keep])
         sx, sy, srows = np.concatenate(sx), np.concatenate(sy), np.concatenate(srows)
         if len(sx) == 0:
             raise TrigdeployError(
@@ -440,7 +444,8 @@ def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, whe
                 y[chunk.start : chunk.stop] = fy
                 final[chunk.start : chunk.stop][~keep] = UNUSED
                 bar.update(chunk.stop - chunk.start)
-        x.flush(); y.flush()
+        x.flush()
+        y.flush()
         counts = {name: [int(((final == code) & (y == c)).sum()) for c in (0, 1)] for name, code in SPLITS.items()}
         del x, y
         np.save(tmp / "codes.npy", final)
@@ -455,3 +460,21 @@ def _build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, whe
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return counts
+
+
+def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """One split of a finished run: scaled features (float32) and labels, from its feature cache."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.json").is_file():
+        raise TrigdeployError(f"run {run_dir} is incomplete (no metrics.json): run trigdeploy train first")
+    splits = np.load(run_dir / "splits.npz")
+    caches = [p for p in (run_dir / "cache").iterdir() if (p / "meta.json").is_file()]
+    if len(caches) != 1:
+        raise TrigdeployError(f"run {run_dir}: expected one feature cache in {run_dir / 'cache'}, found {len(caches)}")
+    codes = np.load(caches[0] / "codes.npy")
+    if not np.array_equal(np.flatnonzero(codes == 2), splits["test"][codes[splits["test"]] == 2]):
+        raise TrigdeployError(f"run {run_dir}: feature cache and splits.npz disagree; train the run again")
+    rows = np.flatnonzero(codes == {"train": 0, "val": 1, "test": 2}[split])
+    x = np.load(caches[0] / "features.npy", mmap_mode="r")[rows]
+    y = np.load(caches[0] / "labels.npy", mmap_mode="r")[rows]
+    return Standardizer.load(run_dir / "preprocess.json").transform(x), np.asarray(y)

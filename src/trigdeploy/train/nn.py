@@ -13,6 +13,7 @@ scheduler, torch RNG state, epoch and batch position, so that a killed run resum
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from trigdeploy.data.prepare import Prepared
 from trigdeploy.io import atomic_path
 from trigdeploy.train.metrics import balance_weight, roc_auc
 
+logger = logging.getLogger(__name__)
 
 @dataclass
 class FitResult:
@@ -244,7 +246,7 @@ def fit(
         else:
             bad_epochs += 1
         if progress:
-            tqdm.write(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
+            logger.info(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
                        f"({result.history[-1]['rows_per_s']:,.0f} rows/s)")
         save(epoch + 1, 0)
         if bad_epochs >= cfg.early_stopping_patience:

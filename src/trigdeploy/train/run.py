@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.train.metrics import evaluate
 from trigdeploy.versions import package_versions
+
+logger = logging.getLogger(__name__)
 
 TORCH_MODELS = ("mlp", "seed_mlp", "qmlp")
 MODEL_FILES = {"mlp": "mlp.pt", "seed_mlp": "seed_mlp.pt", "qmlp": "qmlp.pt", "bdt": "bdt.json", "rf": "rf.joblib"}
@@ -170,7 +173,6 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     import torch
 
     from trigdeploy.train import distributed as ddp
-
     from trigdeploy.train import nn as tnn
     from trigdeploy.train import trees
 
@@ -279,8 +281,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
         m.update(training=done[name]["info"], model_file=MODEL_FILES[name])
         metrics[name] = m
-        if progress:
-            print(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
+        logger.info(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
     if not ctx.main:
         return {}
     if histories:

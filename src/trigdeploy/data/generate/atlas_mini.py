@@ -112,11 +112,11 @@ def _events(rng: np.random.Generator, n: int, first_event: int) -> dict:
     for p_index, name in enumerate(names):
         idx = np.flatnonzero(proc == p_index)
         pieces.append((idx, name, _process(rng, name, len(idx))))
-    leps = np.zeros((n, N_LEP, 4)); lep_ok = np.zeros((n, N_LEP), bool); lep_type = np.zeros((n, N_LEP), np.int32)
-    jets = np.zeros((n, N_JET, 4)); jet_ok = np.zeros((n, N_JET), bool); jet_flav = np.zeros((n, N_JET), np.int32)
-    nu = np.zeros((n, 4)); channel = np.zeros(n, np.int32)
-    for idx, name, (l, lo, lt, v, j, jo, jf) in pieces:
-        leps[idx], lep_ok[idx], lep_type[idx], nu[idx] = l, lo, lt, v
+    leps, lep_ok, lep_type = np.zeros((n, N_LEP, 4)), np.zeros((n, N_LEP), bool), np.zeros((n, N_LEP), np.int32)
+    jets, jet_ok, jet_flav = np.zeros((n, N_JET, 4)), np.zeros((n, N_JET), bool), np.zeros((n, N_JET), np.int32)
+    nu, channel = np.zeros((n, 4)), np.zeros(n, np.int32)
+    for idx, name, (lep, lo, lt, v, j, jo, jf) in pieces:
+        leps[idx], lep_ok[idx], lep_type[idx], nu[idx] = lep, lo, lt, v
         jets[idx], jet_ok[idx], jet_flav[idx] = j, jo, jf
         e_or_mu = (lt[:, 0] == 13).astype(int)
         channel[idx] = np.asarray(PROCESSES[name][1])[e_or_mu]

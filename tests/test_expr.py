@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trigdeploy.data.expr import Expr
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.expr import Expr
 
 COLS = {"a": np.array([1.0, -2.0, 3.0]), "b": np.array([0, 1, 1]), "t": np.array([True, False, True])}
 
@@ -82,7 +82,7 @@ def test_evaluation_failure_names_the_expression():
 
 
 def test_derived_order_follows_dependencies_and_refuses_cycles():
-    from trigdeploy.data.expr import derived_order
+    from trigdeploy.expr import derived_order
 
     assert [n for n, _ in derived_order({"c": "b * 2", "b": "a + 1"})] == ["b", "c"]
     with pytest.raises(TrigdeployError, match="refers to itself"):

@@ -10,7 +10,7 @@ serial warm-up call (hls4ml initialises lookup tables in function statics on fir
 Two arithmetics build from the same sources. ``vendor``: the ``ap_`` headers hls4ml ships, the
 code Vitis compiles. ``fast``: trigdeploy's ``fast_ap`` headers first on the include path, an
 implementation of the same ``ap_fixed`` specification in 32/64-bit machine integers (checked
-value by value against the vendor headers in tests/csim/test_fast_ap.py), about 40× faster. Where the fast headers do not
+value by value against the vendor headers in tests/cxx/test_fast_ap.py), about 40× faster. Where the fast headers do not
 cover a project (wider than 64 bits, unsupported modes) they fail to compile and ``load`` falls
 back to the vendor build; the failure is cached too.
 
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy.cxx.headers import ap_include
 from trigdeploy.errors import TrigdeployError
 
 CXX = "g++"
@@ -97,11 +98,6 @@ class Project:
     harness: str
 
 
-def _ap_include() -> Path:
-    from trigdeploy.convert.to_conifer import ap_include
-
-    return Path(ap_include())
-
 
 def inspect(path: Path) -> Project:
     """Recognise an hls4ml (``*_bridge.cpp``) or conifer HLS (``firmware/BDT.h``) project."""
@@ -121,7 +117,7 @@ def inspect(path: Path) -> Project:
         ap = path / "firmware" / "ap_types"
         harness = _HLS4ML.format(bridge=bridges[0].resolve(), top=top, n_in=n_in[0], n_out=n_out[0])
         return Project(path, "hls4ml", top, (path / "firmware" / f"{top}.cpp",),
-                       (path, ap if ap.is_dir() else _ap_include()),
+                       (path, ap if ap.is_dir() else ap_include()),
                        (f'WEIGHTS_DIR="{(path / "firmware" / "weights").resolve()}"',), harness)
     if (path / "firmware" / "BDT.h").is_file() and (path / "firmware" / "parameters.h").is_file():
         tops = [p for p in (path / "firmware").glob("*.cpp") if p.name != "BDT.cpp"]
@@ -137,7 +133,7 @@ def inspect(path: Path) -> Project:
         harness = _CONIFER.format(top=top, input_t=found["input_t"].group(1), score_t=found["score_t"].group(1),
                                   n_features=found["n_features"].group(1), n_classes=n_classes,
                                   n_out=1 if n_classes == 2 else n_classes)
-        return Project(path, "conifer", top, (path / "firmware" / "BDT.cpp", tops[0]), (path, _ap_include()), (),
+        return Project(path, "conifer", top, (path / "firmware" / "BDT.cpp", tops[0]), (path, ap_include()), (),
                        harness)
     raise TrigdeployError(f"{path}: not an hls4ml or conifer HLS project (no *_bridge.cpp, no firmware/BDT.h)")
 

@@ -1,6 +1,6 @@
 """trigdeploy's fast ap_fixed headers against the vendor's, value by value.
 
-One C++ program is compiled twice, once against ``csim/fast_ap`` and once against the ``ap_``
+One C++ program is compiled twice, once against ``cxx/fast_ap`` and once against the ``ap_``
 headers hls4ml ships, and the two outputs must be identical text: every conversion (from double,
 from narrower/wider/signed/unsigned fixed point, from products, sums and differences), every
 comparison and every integer conversion, printed as exact hexadecimal doubles. The target types
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from trigdeploy.convert.to_conifer import ap_include
-from trigdeploy.csim.harness import FAST_AP
+from trigdeploy.cxx.harness import FAST_AP
 
 Q_MODES = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 O_MODES = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")

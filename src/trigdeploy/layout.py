@@ -1,0 +1,111 @@
+"""Where everything of a run lives: one object owns the paths, so no stage spells them itself.
+
+A run directory (``runs/<name>/``) holds the data stage and the trained models. What is exported
+from it goes to ``<export root>/<name>/``, the firmware projects to ``<firmware root>/<name>/`` and
+the benchmark report to ``<results root>/<name>.*``. The roots default to folders beside the
+``runs/`` folder that holds the run (for ``runs/toptag``: ``export/``, ``firmware/``,
+``benchmarks/results/`` next to ``runs/``), whatever the current directory; a run directory that
+is not inside a ``runs/`` folder gets them beside itself. ``--export-root``, ``--firmware-root``
+(and ``bench --out``) override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CSIM_CACHE = ".csim-cache"  # g++ harness builds, under the firmware root, keyed by source hash
+RUNS_FOLDER = "runs"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run and of everything exported, simulated and benchmarked from it."""
+
+    run_dir: Path
+    export_root: Path
+    firmware_root: Path
+    results_root: Path
+
+    @classmethod
+    def of(cls, run_dir: str | Path, export_root: str | Path | None = None, firmware_root: str | Path | None = None,
+           results_root: str | Path | None = None) -> RunLayout:
+        """The layout of ``run_dir``, with the documented default roots where none is given."""
+        run_dir = Path(run_dir)
+        base = run_dir.parent.parent if run_dir.parent.name == RUNS_FOLDER else run_dir.parent
+        return cls(run_dir,
+                   Path(export_root) if export_root is not None else base / "export",
+                   Path(firmware_root) if firmware_root is not None else base / "firmware",
+                   Path(results_root) if results_root is not None else base / "benchmarks" / "results")
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    # the run directory
+    @property
+    def config(self) -> Path:
+        return self.run_dir / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.run_dir / "metrics.json"
+
+    @property
+    def fingerprint(self) -> Path:
+        return self.run_dir / "fingerprint.json"
+
+    @property
+    def train_state(self) -> Path:
+        return self.run_dir / "train_state.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def preprocess(self) -> Path:
+        return self.run_dir / "preprocess.json"
+
+    def model_file(self, filename: str) -> Path:
+        return self.run_dir / filename
+
+    def predictions(self, model: str) -> Path:
+        return self.run_dir / "predictions" / f"{model}.npz"
+
+    @property
+    def csim_json(self) -> Path:
+        return self.run_dir / "csim.json"
+
+    @property
+    def csim_md(self) -> Path:
+        return self.run_dir / "csim.md"
+
+    @property
+    def synth_json(self) -> Path:
+        return self.run_dir / "synth.json"
+
+    # exported artifacts and firmware
+    @property
+    def export_dir(self) -> Path:
+        return self.export_root / self.name
+
+    @property
+    def manifest(self) -> Path:
+        return self.export_dir / "manifest.json"
+
+    @property
+    def firmware_dir(self) -> Path:
+        return self.firmware_root / self.name
+
+    def project(self, name: str) -> Path:
+        return self.firmware_dir / name
+
+    @property
+    def csim_cache(self) -> Path:
+        return self.firmware_root / CSIM_CACHE
+
+    # benchmark results
+    def result(self, suffix: str) -> Path:
+        """``<results root>/<name><suffix>``, e.g. ``.json``, ``.md``, ``_roc.png``."""
+        return self.results_root / f"{self.name}{suffix}"
