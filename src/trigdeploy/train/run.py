@@ -15,21 +15,21 @@ import json
 import logging
 import pickle
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from trigdeploy.config import MLPConfig, QMLPConfig, RunConfig, dump_config, parse_section, to_dict
+from trigdeploy.config import MLPConfig, RunConfig, dump_config, parse_section, to_dict
 from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
+from trigdeploy.models import registry
 from trigdeploy.train.metrics import evaluate
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
 
-TORCH_MODELS = ("mlp", "seed_mlp", "qmlp")
-MODEL_FILES = {"mlp": "mlp.pt", "seed_mlp": "seed_mlp.pt", "qmlp": "qmlp.pt", "bdt": "bdt.json", "rf": "rf.joblib"}
 
 
 def _device(choice: str):
@@ -43,10 +43,8 @@ def _device(choice: str):
 
 
 def build_torch_model(kind: str, n_inputs: int, cfg: MLPConfig):
-    from trigdeploy.models.mlp import build_mlp
-    from trigdeploy.models.qmlp import build_qmlp
-
-    return build_qmlp(n_inputs, cfg) if kind == "qmlp" else build_mlp(n_inputs, cfg)
+    """The untrained network of torch kind ``kind`` (see ``models.registry``)."""
+    return registry.kind(kind).build(n_inputs, cfg)
 
 
 def load_torch_model(path: Path):
@@ -60,8 +58,10 @@ def load_torch_model(path: Path):
         raise TrigdeployError(f"{path}: not a loadable trigdeploy model file (refused or corrupt: {first[:160]})") from None
     if not isinstance(saved, dict) or not {"kind", "config", "n_inputs", "state_dict"} <= set(saved):
         raise TrigdeployError(f"{path}: not a trigdeploy model file (expected kind, config, n_inputs, state_dict)")
-    cls = QMLPConfig if saved["kind"] == "qmlp" else MLPConfig
-    cfg = parse_section(cls, saved["config"], f"train.{saved['kind']}", str(path))
+    kind = registry.KINDS.get(saved["kind"])
+    if kind is None or kind.family != "torch":
+        raise TrigdeployError(f"{path}: unknown model kind {saved['kind']!r}")
+    cfg = parse_section(kind.config, saved["config"], f"train.{saved['kind']}", str(path))
     model = build_torch_model(saved["kind"], saved["n_inputs"], cfg)
     model.load_state_dict(saved["state_dict"])
     model.eval()
@@ -100,13 +100,14 @@ def fingerprint(cfg: RunConfig) -> dict[str, str]:
                             to_dict(cfg.split), to_dict(cfg.scaling), cfg.seed]),
            "code": _digest([__version__, CACHE_VERSION])}
     tc = cfg.train
-    for name in MODEL_FILES:
+    for name, kind in registry.KINDS.items():
         mcfg = getattr(tc, name)
         if mcfg is None:
             continue
         parts = [to_dict(mcfg), cfg.seed, tc.device]
-        if name == "qmlp" and mcfg.init == "float":
-            parts.append(to_dict(tc.mlp))
+        source = kind.init_from(mcfg)
+        if source is not None:
+            parts.append(to_dict(getattr(tc, source)))
         out[f"train.{name}"] = _digest(parts)
     return out
 
@@ -129,6 +130,83 @@ def check_resume(cfg: RunConfig, run_dir: Path, current: dict[str, str]) -> None
     if changed:
         raise TrigdeployError(f"{run_dir}: cannot resume: {', '.join(changed)} changed since the run started "
                               f"(see {path.name}); train without --resume, or into another --run-dir")
+
+
+@dataclass
+class _Fit:
+    """What every trainer of ``_train_run`` needs."""
+
+    cfg: RunConfig
+    run_dir: Path
+    prepared: Prepared
+    val: tuple[np.ndarray, np.ndarray]
+    x_test: np.ndarray
+    device: object
+    ctx: object
+    resume: bool
+    progress: bool
+    on_batch: object
+    trained: dict  # name → trained torch model (what a QAT twin is initialised from)
+
+
+def _train_torch(kind, mcfg, fx: _Fit):
+    """Fit a torch kind (DDP under torchrun), save it on rank 0; (val scores, test scores, state entry)."""
+    import torch
+
+    from trigdeploy.models.mlp import copy_linear_weights
+    from trigdeploy.train import nn as tnn
+
+    torch.manual_seed(fx.cfg.seed)
+    model = build_torch_model(kind.name, len(fx.prepared.features), mcfg)
+    source = kind.init_from(mcfg)
+    if source is not None:
+        copy_linear_weights(fx.trained[source], model)
+    result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
+                     checkpoint=fx.run_dir / "checkpoints" / f"{kind.name}.ckpt", resume=fx.resume,
+                     progress=fx.progress, on_batch=fx.on_batch)
+    model.cpu()
+    fx.trained[kind.name] = model
+    if not fx.ctx.main:
+        return None
+    info = {"seconds": result.seconds, "rows_seen": result.rows_seen, "best_epoch": result.best_epoch,
+            "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
+            "epochs_run": len(result.history), "resumed_from": result.resumed_from,
+            "device": str(fx.device), "distributed": result.distributed}
+    _save_torch(fx.run_dir / kind.artifact, model, kind.saved_as or kind.name, mcfg, fx.prepared.features, info)
+    cpu = torch.device("cpu")
+    return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
+            {"info": info, "history": result.history})
+
+
+def _train_xgboost(kind, mcfg, fx: _Fit):
+    """Fit XGBoost (in process, or on Dask), save the booster cut at its best iteration's marker."""
+    from trigdeploy.train import trees
+
+    if mcfg.dask is None:
+        model, info = trees.fit_bdt(fx.prepared, mcfg, fx.cfg.seed, fx.val)
+    else:
+        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.run_dir / "preprocess.json",
+                                         mcfg.dask.scheduler, mcfg.dask.workers, mcfg.dask.partition_rows)
+    booster = model.get_booster()
+    booster.set_attr(best_iteration=str(info["best_iteration"]))
+    with atomic_path(fx.run_dir / kind.artifact) as tmp:
+        booster.save_model(tmp)
+    return trees.booster_proba(booster, fx.val[0]), trees.booster_proba(booster, fx.x_test), {"info": info}
+
+
+def _train_sklearn(kind, mcfg, fx: _Fit):
+    """Fit the RandomForest baseline; saved with joblib (written only: trigdeploy never loads it)."""
+    import joblib
+
+    from trigdeploy.train import trees
+
+    model, info = trees.fit_rf(fx.prepared, mcfg, fx.cfg.seed, fx.cfg.train.threads)
+    with atomic_path(fx.run_dir / kind.artifact) as tmp:
+        joblib.dump(model, tmp)
+    return model.predict_proba(fx.val[0])[:, 1], model.predict_proba(fx.x_test)[:, 1], {"info": info}
+
+
+TRAINERS = {"torch": _train_torch, "xgboost": _train_xgboost, "sklearn": _train_sklearn}
 
 
 def _curves(history: dict[str, list[dict]], path: Path) -> None:
@@ -173,11 +251,9 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     import torch
 
     from trigdeploy.train import distributed as ddp
-    from trigdeploy.train import nn as tnn
-    from trigdeploy.train import trees
 
     tc = cfg.train
-    chosen = [m for m in ("mlp", "seed_mlp", "qmlp", "bdt", "rf") if getattr(tc, m) is not None]
+    chosen = [name for name in registry.KINDS if getattr(tc, name) is not None]
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
     ckpt_dir = run_dir / "checkpoints"
@@ -215,62 +291,25 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     metrics: dict = {}
     histories: dict[str, list[dict]] = {}
     trained_models: dict = {}
+    fx = _Fit(cfg, run_dir, prepared, (x_val, y_val), x_test, device, ctx, resume, progress, on_batch, trained_models)
     for name in chosen:
-        if not ctx.main and name not in TORCH_MODELS:
+        kind = registry.kind(name)
+        if not ctx.main and kind.family != "torch":
             continue  # trees train on rank 0 only
-        mcfg = getattr(tc, name)
-        model_path = run_dir / MODEL_FILES[name]
+        model_path = run_dir / kind.artifact
         scores_path = run_dir / "predictions" / f"{name}.npz"
         if name in done and model_path.exists() and scores_path.exists():
             entry = done[name]
-            if name in TORCH_MODELS:
+            if kind.family == "torch":
                 trained_models[name], _ = load_torch_model(model_path)
                 histories[name] = entry["history"]
         else:
-            if name in TORCH_MODELS:
-                torch.manual_seed(cfg.seed)
-                model = build_torch_model("qmlp" if name == "qmlp" else "mlp", len(prepared.features), mcfg)
-                if name == "qmlp" and mcfg.init == "float":
-                    from trigdeploy.models.mlp import copy_linear_weights
-
-                    copy_linear_weights(trained_models["mlp"], model)
-                result = tnn.fit(name, model, prepared, mcfg, (x_val, y_val), seed=cfg.seed, device=device,
-                                 checkpoint=ckpt_dir / f"{name}.ckpt", resume=resume, progress=progress,
-                                 on_batch=on_batch)
-                model.cpu()
-                trained_models[name] = model
-                if not ctx.main:
-                    continue
-                info = {"seconds": result.seconds, "rows_seen": result.rows_seen, "best_epoch": result.best_epoch,
-                        "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
-                        "epochs_run": len(result.history), "resumed_from": result.resumed_from,
-                        "device": str(device), "distributed": result.distributed}
-                _save_torch(model_path, model, name if name != "seed_mlp" else "mlp", mcfg, prepared.features, info)
-                s_val = tnn.predict(model, x_val, torch.device("cpu"))
-                s_test = tnn.predict(model, x_test, torch.device("cpu"))
-                histories[name] = result.history
-                entry = {"info": info, "history": result.history}
-            elif name == "bdt":
-                if mcfg.dask is None:
-                    model, info = trees.fit_bdt(prepared, mcfg, cfg.seed, (x_val, y_val))
-                else:
-                    model, info = trees.fit_bdt_dask(prepared, mcfg, cfg.seed, (x_val, y_val),
-                                                     run_dir / "preprocess.json", mcfg.dask.scheduler,
-                                                     mcfg.dask.workers, mcfg.dask.partition_rows)
-                booster = model.get_booster()
-                booster.set_attr(best_iteration=str(info["best_iteration"]))
-                with atomic_path(model_path) as tmp:
-                    booster.save_model(tmp)
-                s_val, s_test = trees.booster_proba(booster, x_val), trees.booster_proba(booster, x_test)
-                entry = {"info": info}
-            else:
-                import joblib
-
-                model, info = trees.fit_rf(prepared, mcfg, cfg.seed, tc.threads)
-                with atomic_path(model_path) as tmp:
-                    joblib.dump(model, tmp)
-                s_val, s_test = model.predict_proba(x_val)[:, 1], model.predict_proba(x_test)[:, 1]
-                entry = {"info": info}
+            out = TRAINERS[kind.family](kind, getattr(tc, name), fx)
+            if out is None:
+                continue  # a non-zero DDP rank: rank 0 saves and reports
+            s_val, s_test, entry = out
+            if "history" in entry:
+                histories[name] = entry["history"]
             scores_path.parent.mkdir(exist_ok=True)
             with atomic_path(scores_path) as tmp:
                 np.savez(tmp, val=s_val, test=s_test, test_rows=prepared.rows("test"), val_rows=prepared.rows("val"))
@@ -279,7 +318,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
             (ckpt_dir / f"{name}.ckpt").unlink(missing_ok=True)
         scores = np.load(scores_path)
         m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
-        m.update(training=done[name]["info"], model_file=MODEL_FILES[name])
+        m.update(training=done[name]["info"], model_file=registry.kind(name).artifact)
         metrics[name] = m
         logger.info(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
     if not ctx.main:

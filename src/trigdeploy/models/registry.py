@@ -1,0 +1,63 @@
+"""The model kinds a run can train: one declaration per kind, looked up by the stages.
+
+A kind names its config section (``train.<name>``), the file its trained model is saved to in
+the run directory, its family (which trainer fits it and how it is saved: ``torch`` for the
+MLPs, ``tree`` for XGBoost/scikit-learn), how it is built (torch kinds), what its trained form is
+called in reports, and which kind it is initialised from, if any. Adding a kind is one
+``register`` call (and, for a new family, one trainer in ``train.run.TRAINERS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trigdeploy.config import BDTConfig, MLPConfig, QMLPConfig, RFConfig
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str                                   # config section train.<name>; the model's name in reports
+    config: type                                # that section's dataclass
+    artifact: str                               # its file in the run directory
+    family: str                                 # trainer and file format: "torch", "xgboost", "sklearn"
+    label: str                                  # its trained form in reports ("PyTorch", "XGBoost", …)
+    build: Callable[[int, Any], Any] | None = None  # torch kinds: (n_inputs, config) → module
+    saved_as: str | None = None                 # the kind recorded in the file, when another kind's builder fits
+    init_from: Callable[[Any], str | None] = lambda cfg: None  # the kind whose weights it starts from
+
+
+KINDS: dict[str, ModelKind] = {}
+
+
+def register(kind: ModelKind) -> ModelKind:
+    if kind.name in KINDS:
+        raise ValueError(f"model kind {kind.name!r} is registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind(name: str) -> ModelKind:
+    return KINDS[name]
+
+
+def _build_mlp(n_inputs: int, cfg):
+    from trigdeploy.models.mlp import build_mlp
+
+    return build_mlp(n_inputs, cfg)
+
+
+def _build_qmlp(n_inputs: int, cfg):
+    from trigdeploy.models.qmlp import build_qmlp
+
+    return build_qmlp(n_inputs, cfg)
+
+
+# training order: the QAT twin after the float MLP it is initialised from
+register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp))
+register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp"))
+register(ModelKind("qmlp", QMLPConfig, "qmlp.pt", "torch", "PyTorch", _build_qmlp,
+                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None))
+register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost"))
+register(ModelKind("rf", RFConfig, "rf.joblib", "sklearn", "scikit-learn"))
