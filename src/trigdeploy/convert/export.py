@@ -22,6 +22,7 @@ import logging
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -278,98 +279,146 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
             shutil.rmtree(d, ignore_errors=True)
 
 
+@dataclass
+class _Export:
+    """What every form exporter needs: the run, the target, the staging folders, the test split, the log."""
+
+    run_dir: Path
+    target: ExportTarget
+    out_dir: Path
+    fw_dir: Path
+    fw_final: Path
+    cache: Path
+    x_test: np.ndarray
+    y_test: np.ndarray
+    log: list[str]
+    loaded: dict = field(default_factory=dict)
+
+    def torch_model(self, kind):
+        """The kind's trained torch model and its saved metadata (loaded once per export)."""
+        from trigdeploy.train.run import load_torch_model
+
+        if kind.name not in self.loaded:
+            self.loaded[kind.name] = load_torch_model(self.run_dir / kind.artifact)
+        return self.loaded[kind.name]
+
+
+def _say(text: str) -> None:
+    logger.info("export: %s", text)
+
+
+def _form_onnx(kind, ex: _Export) -> dict:
+    """Float torch model → ONNX, ONNX Runtime parity on the whole test split."""
+    from trigdeploy.convert import to_onnx
+
+    t0 = time.perf_counter()
+    model, saved = ex.torch_model(kind)
+    dst = ex.out_dir / f"{kind.name}.onnx"
+    to_onnx.export_onnx(model, saved["n_inputs"], dst, ex.target.onnx_opset, ex.log)
+    parity = to_onnx.parity(model, dst, ex.x_test)
+    if not parity["ok"]:
+        raise TrigdeployError(f"{kind.name}: ONNX Runtime differs from PyTorch by {parity['max_abs_diff_logit']:.3g} "
+                              f"(tolerance {parity['tolerance']}); ONNX not written")
+    _say(f"{kind.name} → {dst.name} (ORT max |Δ logit| {parity['max_abs_diff_logit']:.2g} on {parity['n_events']} events)")
+    return {"onnx": {"file": dst.name, "sha256": _sha256(dst), "opset": ex.target.onnx_opset, "ort_parity": parity,
+                     "seconds": time.perf_counter() - t0}}
+
+
+def _form_ptq(kind, ex: _Export) -> dict:
+    """Float trigger MLP → hls4ml by post-training quantization (the FPGA form of the float model)."""
+    model, saved = ex.torch_model(kind)
+    return {"hls4ml_ptq": _ptq(ex.run_dir, model, saved["n_inputs"], ex.target, ex.fw_dir, ex.fw_final, ex.x_test,
+                               ex.y_test, ex.log, _say)}
+
+
+def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
+    """Brevitas QAT model → QONNX (parity with Brevitas) → one bit-exact hls4ml project per backend."""
+    from trigdeploy.convert import to_hls4ml, to_qonnx
+
+    target, log = ex.target, ex.log
+    t0 = time.perf_counter()
+    model, saved = ex.torch_model(kind)
+    quantizer = to_qonnx.input_quantizer(model)
+    qpath = ex.out_dir / f"{kind.name}.qonnx.onnx"
+    m = to_qonnx.export_qonnx(model, saved["n_inputs"], qpath, log)
+    x_grid = quantizer.quantize(ex.x_test)
+    q_parity = to_qonnx.parity(model, m, x_grid)
+    if not q_parity["ok"]:
+        raise TrigdeployError(f"{kind.name}: QONNX execution differs from Brevitas on {q_parity['n_mismatch']} test events "
+                              f"(max {q_parity['max_abs_diff']:.3g}); QONNX not written")
+    reference = to_qonnx.execute(m, x_grid)
+    entry = {
+        "qonnx": {"file": qpath.name, "sha256": _sha256(qpath), "parity_vs_brevitas": q_parity,
+                  "seconds": time.perf_counter() - t0},
+        "input_port": {"hls4ml": quantizer.hls_type, "hls": quantizer.ap_type, "scale": quantizer.scale,
+                       "bits": quantizer.bits},
+        "hls4ml": {},
+    }
+    _say(f"{kind.name} → {qpath.name} (Brevitas vs QONNX: {q_parity['n_mismatch']} mismatches on {q_parity['n_events']} events)")
+    n_tb = min(target.testbench_events, len(x_grid))
+    for backend in target.hls4ml.Backends:
+        t1 = time.perf_counter()
+        staging = ex.fw_dir / f"{kind.name}_{backend.lower()}"
+        final = ex.fw_final / staging.name
+        hm = to_hls4ml.convert(m, target.hls4ml, backend, staging, quantizer, (x_grid[:n_tb], reference[:n_tb]), log)
+        compile_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        check = to_hls4ml.check(hm, x_grid, reference)
+        check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
+        if not check["ok"]:
+            raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from QONNX on {check['n_mismatch']} of "
+                                  f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+        to_hls4ml.write_readme(
+            staging, backend, target.hls4ml, f"{kind.name} (quantization-aware)", saved["n_inputs"],
+            f"then quantized to the port type `{quantizer.ap_type}` (round half to even, saturate), exactly as "
+            "the QAT model's input quantizer does.",
+            f"Checked before writing: C simulation equals `qonnx.core.onnx_exec` on {check['n_events']} test "
+            f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
+            "QONNX outputs.")
+        entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
+                                    "clock_period_ns": target.hls4ml.ClockPeriod,
+                                    "reuse_factor": target.hls4ml.ReuseFactor,
+                                    "strategy": target.hls4ml.Strategy, "csim_vs_qonnx": check,
+                                    "convert_compile_seconds": compile_s, "testbench_events": n_tb}
+        _say(f"{kind.name} {backend} → {final} (C simulation vs QONNX: {check['n_mismatch']} mismatches "
+             f"on {check['n_events']} events)")
+    return entry
+
+
+def _form_conifer(kind, ex: _Export) -> dict:
+    """XGBoost → conifer C++ (leaf-exact), HLS and VHDL projects (fixed point, bit-exact C simulation)."""
+    entry = _conifer(ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test,
+                     ex.y_test, ex.log, _say)
+    entry.pop("source")
+    return entry
+
+
+# exported form (a name in models.registry) → its exporter; each returns its part of the model's manifest entry
+FORMS = {"onnx": _form_onnx, "hls4ml_ptq": _form_ptq, "qonnx_hls4ml": _form_qonnx_hls4ml, "conifer": _form_conifer}
+
+
 def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,
                    x_test: np.ndarray, y_test: np.ndarray, log: list[str], progress: bool) -> dict:
-    """Every model of ``run_dir`` into the staging folders ``out_dir`` and ``fw_dir``; the manifest names
-    the projects by their final folder ``fw_final``."""
-    from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
-    from trigdeploy.train.run import load_torch_model
+    """Every exported form of every trained model of ``run_dir`` (``models.registry``) into the staging
+    folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
+    from trigdeploy.models import registry
 
     manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
                       "test_events": int(len(x_test))}
     shutil.copyfile(run_dir / "preprocess.json", out_dir / "preprocess.json")
-
-    def say(text: str) -> None:
-        logger.info("export: %s", text)
-
-    for model_name in ("mlp", "seed_mlp"):
-        src = run_dir / f"{model_name}.pt"
+    ex = _Export(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
+    for kind in registry.KINDS.values():
+        src = run_dir / kind.artifact
         if not src.exists():
             continue
-        t0 = time.perf_counter()
-        model, saved = load_torch_model(src)
-        dst = out_dir / f"{model_name}.onnx"
-        to_onnx.export_onnx(model, saved["n_inputs"], dst, target.onnx_opset, log)
-        parity = to_onnx.parity(model, dst, x_test)
-        if not parity["ok"]:
-            raise TrigdeployError(f"{model_name}: ONNX Runtime differs from PyTorch by {parity['max_abs_diff_logit']:.3g} "
-                                  f"(tolerance {parity['tolerance']}); ONNX not written")
-        manifest["models"][model_name] = {
-            "source": {"file": src.name, "sha256": _sha256(src)},
-            "onnx": {"file": dst.name, "sha256": _sha256(dst), "opset": target.onnx_opset, "ort_parity": parity,
-                     "seconds": time.perf_counter() - t0},
-        }
-        say(f"{model_name} → {dst.name} (ORT max |Δ logit| {parity['max_abs_diff_logit']:.2g} on {parity['n_events']} events)")
-        if model_name == "mlp":  # the trigger MLP is the FPGA model; the seed reference stays on CPU/GPU
-            manifest["models"]["mlp"]["hls4ml_ptq"] = _ptq(run_dir, model, saved["n_inputs"], target, fw_dir, fw_final,
-                                                           x_test, y_test, log, say)
-
-    src = run_dir / "qmlp.pt"
-    if src.exists():
-        t0 = time.perf_counter()
-        model, saved = load_torch_model(src)
-        quantizer = to_qonnx.input_quantizer(model)
-        qpath = out_dir / "qmlp.qonnx.onnx"
-        m = to_qonnx.export_qonnx(model, saved["n_inputs"], qpath, log)
-        x_grid = quantizer.quantize(x_test)
-        q_parity = to_qonnx.parity(model, m, x_grid)
-        if not q_parity["ok"]:
-            raise TrigdeployError(f"qmlp: QONNX execution differs from Brevitas on {q_parity['n_mismatch']} test events "
-                                  f"(max {q_parity['max_abs_diff']:.3g}); QONNX not written")
-        reference = to_qonnx.execute(m, x_grid)
-        entry = {
-            "source": {"file": src.name, "sha256": _sha256(src)},
-            "qonnx": {"file": qpath.name, "sha256": _sha256(qpath), "parity_vs_brevitas": q_parity,
-                      "seconds": time.perf_counter() - t0},
-            "input_port": {"hls4ml": quantizer.hls_type, "hls": quantizer.ap_type, "scale": quantizer.scale,
-                           "bits": quantizer.bits},
-            "hls4ml": {},
-        }
-        say(f"qmlp → {qpath.name} (Brevitas vs QONNX: {q_parity['n_mismatch']} mismatches on {q_parity['n_events']} events)")
-        n_tb = min(target.testbench_events, len(x_grid))
-        for backend in target.hls4ml.Backends:
-            t1 = time.perf_counter()
-            staging = fw_dir / f"qmlp_{backend.lower()}"
-            final = fw_final / staging.name
-            hm = to_hls4ml.convert(m, target.hls4ml, backend, staging, quantizer,
-                                   (x_grid[:n_tb], reference[:n_tb]), log)
-            compile_s = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            check = to_hls4ml.check(hm, x_grid, reference)
-            check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
-            if not check["ok"]:
-                raise TrigdeployError(f"qmlp {backend}: hls4ml C simulation differs from QONNX on {check['n_mismatch']} of "
-                                      f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
-            to_hls4ml.write_readme(
-                staging, backend, target.hls4ml, "qmlp (quantization-aware)", saved["n_inputs"],
-                f"then quantized to the port type `{quantizer.ap_type}` (round half to even, saturate), exactly as "
-                "the QAT model's input quantizer does.",
-                f"Checked before writing: C simulation equals `qonnx.core.onnx_exec` on {check['n_events']} test "
-                f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
-                "QONNX outputs.")
-            entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
-                                        "clock_period_ns": target.hls4ml.ClockPeriod,
-                                        "reuse_factor": target.hls4ml.ReuseFactor,
-                                        "strategy": target.hls4ml.Strategy, "csim_vs_qonnx": check,
-                                        "convert_compile_seconds": compile_s, "testbench_events": n_tb}
-            say(f"qmlp {backend} → {final} (C simulation vs QONNX: {check['n_mismatch']} mismatches "
-                f"on {check['n_events']} events)")
-        manifest["models"]["qmlp"] = entry
-    src = run_dir / "bdt.json"
-    if src.exists():
-        manifest["models"]["bdt"] = _conifer(src, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log, say)
-    if (run_dir / "rf.joblib").exists():
-        manifest["not_exported"] = {"rf": "RandomForest stays on the CPU (scikit-learn); no FPGA export"}
+        if not kind.forms:
+            manifest.setdefault("not_exported", {})[kind.name] = kind.not_exported
+            continue
+        entry = {"source": {"file": src.name, "sha256": _sha256(src)}}
+        for form in kind.forms:
+            entry.update(FORMS[form](kind, ex))
+        manifest["models"][kind.name] = entry
     if not manifest["models"]:
-        raise TrigdeployError(f"run {run_dir}: no exportable model (mlp.pt, seed_mlp.pt, qmlp.pt)")
+        raise TrigdeployError(f"run {run_dir}: no exportable model "
+                              f"({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})")
     return manifest

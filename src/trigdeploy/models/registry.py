@@ -3,8 +3,9 @@
 A kind names its config section (``train.<name>``), the file its trained model is saved to in
 the run directory, its family (which trainer fits it and how it is saved: ``torch`` for the
 MLPs, ``tree`` for XGBoost/scikit-learn), how it is built (torch kinds), what its trained form is
-called in reports, and which kind it is initialised from, if any. Adding a kind is one
-``register`` call (and, for a new family, one trainer in ``train.run.TRAINERS``).
+called in reports, which kind it is initialised from, and which exported forms it has (each an
+exporter in ``convert.export.FORMS``). Adding a kind is one ``register`` call (plus, for a new
+family, one trainer in ``train.run.TRAINERS``, and for a new form one exporter).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class ModelKind:
     build: Callable[[int, Any], Any] | None = None  # torch kinds: (n_inputs, config) → module
     saved_as: str | None = None                 # the kind recorded in the file, when another kind's builder fits
     init_from: Callable[[Any], str | None] = lambda cfg: None  # the kind whose weights it starts from
+    forms: tuple[str, ...] = ()                 # exported forms, in order (``convert.export.FORMS``)
+    not_exported: str = ""                      # why a kind without forms stays where it is
 
 
 KINDS: dict[str, ModelKind] = {}
@@ -55,9 +58,12 @@ def _build_qmlp(n_inputs: int, cfg):
 
 
 # training order: the QAT twin after the float MLP it is initialised from
-register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp))
-register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp"))
+register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp, forms=("onnx", "hls4ml_ptq")))
+# the seed analysis' reference network stays on CPU/GPU: ONNX only
+register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp",
+                   forms=("onnx",)))
 register(ModelKind("qmlp", QMLPConfig, "qmlp.pt", "torch", "PyTorch", _build_qmlp,
-                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None))
-register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost"))
-register(ModelKind("rf", RFConfig, "rf.joblib", "sklearn", "scikit-learn"))
+                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("qonnx_hls4ml",)))
+register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost", forms=("conifer",)))
+register(ModelKind("rf", RFConfig, "rf.joblib", "sklearn", "scikit-learn",
+                   not_exported="RandomForest stays on the CPU (scikit-learn); no FPGA export"))
