@@ -338,6 +338,12 @@ class TrainConfig(Checked):
     threads: int | None = num(None, ge=1)
     signal_efficiencies: tuple[float, ...] = num((0.3, 0.5), gt=0.0, lt=1.0)
     background_acceptances: tuple[float, ...] = num((0.01,), gt=0.0, lt=1.0)
+    # sections of model kinds registered beyond the built-in ones (``models.registry``), by kind name
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def model(self, name: str) -> Any:
+        """The config section of model kind ``name``, or None when the run does not train it."""
+        return getattr(self, name) if name in MODEL_FIELDS else self.extra.get(name)
 
     def check(self) -> None:
         q = self.qmlp
@@ -376,7 +382,10 @@ class RunConfig(Checked):
 # Generic validation
 # --------------------------------------------------------------------------------------------
 
-_INTERNAL_FIELDS = {"source"}
+_INTERNAL_FIELDS = {"source", "extra"}
+MODEL_FIELDS = ("mlp", "qmlp", "seed_mlp", "bdt", "rf")  # TrainConfig's built-in model sections
+# train.<name> sections of model kinds registered elsewhere (models.registry fills it): name → dataclass
+MODEL_SECTIONS: dict[str, type] = {}
 
 
 def _type_name(tp: Any) -> str:
@@ -465,6 +474,11 @@ def _convert(tp: Any, value: Any, key: str, where: str) -> Any:
 def _build(cls: type, raw: dict, prefix: str, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL_FIELDS}
+    extra = {}
+    if cls is TrainConfig:  # sections of registered model kinds
+        extra = {k: _build(MODEL_SECTIONS[k], v if isinstance(v, dict) else {}, f"{prefix}.{k}" if prefix else k, where)
+                 for k, v in raw.items() if k in MODEL_SECTIONS and v is not None}
+        raw = {k: v for k, v in raw.items() if k not in MODEL_SECTIONS}
     for k in raw:
         if k not in fields:
             dotted = f"{prefix}.{k}" if prefix else str(k)
@@ -478,6 +492,8 @@ def _build(cls: type, raw: dict, prefix: str, where: str) -> Any:
             kwargs[name] = _convert(hints[name], raw[name], dotted, where)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise TrigdeployError(f"{where}: missing required key '{dotted}'")
+    if extra:
+        kwargs["extra"] = extra
     try:
         return cls(**kwargs)
     except FieldError as exc:
@@ -495,11 +511,10 @@ def parse_section(cls: type, raw: dict, prefix: str, where: str) -> Any:
 def to_dict(obj: Any) -> Any:
     """The plain-data (YAML/JSON-ready) form of a config dataclass, without internal fields."""
     if dataclasses.is_dataclass(obj):
-        return {
-            f.name: to_dict(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.name not in _INTERNAL_FIELDS
-        }
+        out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in _INTERNAL_FIELDS}
+        if isinstance(obj, TrainConfig):
+            out.update({k: to_dict(v) for k, v in obj.extra.items()})
+        return out
     if isinstance(obj, tuple):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

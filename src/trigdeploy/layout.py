@@ -81,6 +81,10 @@ class RunLayout:
     def csim_md(self) -> Path:
         return self.run_dir / "csim.md"
 
+    def csim_output(self, project: str) -> Path:
+        """The logits ``csim`` computed for one project (what ``bench`` reports)."""
+        return self.run_dir / "csim" / f"{project}.npz"
+
     @property
     def synth_json(self) -> Path:
         return self.run_dir / "synth.json"

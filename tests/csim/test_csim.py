@@ -115,15 +115,15 @@ def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tm
     root, _ = exported
     export_root = tmp_path / "export"
     shutil.copytree(root / "export", export_root)
-    ens_path = export_root / "run" / "bdt.conifer.json"
-    ens = json.loads(ens_path.read_text())
-    tree = ens["trees"][0][0]
-    tree["value"] = [v + 0.25 if f < 0 else v for v, f in zip(tree["value"], tree["feature"])]  # every event
-    ens_path.write_text(json.dumps(ens))
+    ref_path = export_root / "run" / "references" / "bdt.npz"  # the reference the export saved for the project
+    with np.load(ref_path) as f:
+        inputs, logits = f["inputs"], f["logits"].copy()
+    logits[7] += 2.0 ** -10  # one event, one LSB of ap_fixed<18,8>
+    np.savez(ref_path, inputs=inputs, logits=logits)
     with pytest.raises(TrigdeployError, match="bdt_xilinxhls"):
         csim_run(trained_run, export_root, root / "firmware", threads=1, progress=False)
     report = json.loads((trained_run / "csim.json").read_text())
-    assert not report["ok"] and report["projects"]["bdt_xilinxhls"]["n_mismatch"] > 0
+    assert not report["ok"] and report["projects"]["bdt_xilinxhls"]["n_mismatch"] == 1
 
 
 def test_testbench_catches_wrong_expectations(exported, tmp_path):

@@ -9,7 +9,6 @@ the validation split (F1, Youden's J, fixed εS / εB operating points).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +26,34 @@ def figures(y: np.ndarray, prob: np.ndarray, thresholds: dict[str, float]) -> di
             "at_thresholds": {k: at_threshold(y, prob, t) for k, t in thresholds.items()}}
 
 
-def forms(run_dir: Path, export_dir: Path, firmware_dir: Path, cache: Path, x_test: np.ndarray,
-          threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """Signal probabilities on the test split: {model: {form: scores}} for every form that exists."""
-    from trigdeploy.csim.run import references, simulate
+def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Signal probabilities on the test split: {model: {form: scores}} for every form that exists.
+
+    The trained form from the run's predictions, ONNX Runtime on the exported ONNX files, the
+    references saved by the export (QONNX), and each firmware project's C simulation as ``csim``
+    saved it for this export (simulated here only when it did not)."""
+    from trigdeploy.csim.run import SIMULATORS, saved_outputs
+    from trigdeploy.models import registry
 
     out: dict[str, dict[str, np.ndarray]] = {}
-    manifest = json.loads((export_dir / "manifest.json").read_text()) if (export_dir / "manifest.json").is_file() else {"models": {}}
-    for model in ("mlp", "seed_mlp", "qmlp", "bdt", "rf"):
-        pred = run_dir / "predictions" / f"{model}.npz"
+    for kind in registry.KINDS.values():
+        pred = layout.predictions(kind.name)
         if pred.is_file():
-            label = {"bdt": "XGBoost", "rf": "scikit-learn"}.get(model, "PyTorch")
-            out.setdefault(model, {})[label] = np.load(pred)["test"].astype(np.float64)
-    for model in ("mlp", "seed_mlp"):
-        if (export_dir / f"{model}.onnx").is_file():
+            out.setdefault(kind.name, {})[kind.label] = np.load(pred)["test"].astype(np.float64)
+    for model, entry in manifest.models.items():
+        if "onnx" in entry:
             from trigdeploy.convert.to_onnx import onnx_logits
 
-            out[model]["ONNX Runtime"] = sigmoid(onnx_logits(export_dir / f"{model}.onnx", x_test))
-    for project, ref in references(run_dir, export_dir, manifest, x_test).items():
-        if ref.model == "qmlp" and "QONNX" not in out["qmlp"]:  # one QONNX reference for all backends
-            out["qmlp"]["QONNX"] = sigmoid(ref.logits)
-        out[ref.model][ref.form] = sigmoid(simulate(firmware_dir / project, cache, ref.inputs, threads)[0])
+            out[model]["ONNX Runtime"] = sigmoid(onnx_logits(manifest.export_dir / entry["onnx"]["file"], x_test))
+    for p in manifest.projects:
+        inputs, ref = manifest.reference(p)
+        if p.reference_form and p.reference_form not in out[p.model]:  # one reference for all backends
+            out[p.model][p.reference_form] = sigmoid(ref)
+        logits = saved_outputs(layout, manifest, p.name)
+        if logits is None:  # csim has not run on this export: simulate here
+            logits = SIMULATORS[p.simulator](layout.project(p.name), layout.csim_cache, inputs, p.exact, threads,
+                                             "fast")[0]
+        out[p.model][p.form] = sigmoid(np.asarray(logits, np.float64).reshape(-1))
     return out
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from trigdeploy.bench import fpga, latency, physics
+from trigdeploy.convert.manifest import Manifest
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
@@ -37,29 +38,51 @@ def _machine() -> dict:
             "system": platform.platform()}
 
 
-def fpga_estimates(run_dir: Path, export_dir: Path, manifest: dict, clock_ns: float, reuse: int) -> dict:
-    """Estimates for the QAT MLP, the PTQ float MLP and the BDT of a run."""
+def _cost_qat_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     from trigdeploy.train.run import load_torch_model
 
-    out = {}
-    if (run_dir / "qmlp.pt").is_file():
-        model, saved = load_torch_model(run_dir / "qmlp.pt")
-        out["qmlp (hls4ml)"] = fpga.estimate_mlp(fpga.qat_layers(model, saved["config"]["bias_bits"]), clock_ns, reuse)
-    ptq = manifest["models"].get("mlp", {}).get("hls4ml_ptq")
-    if ptq:
-        model, _ = load_torch_model(run_dir / "mlp.pt")
-        out["mlp PTQ (hls4ml)"] = fpga.estimate_mlp(fpga.ptq_layers(model, ptq["precisions"]), clock_ns, reuse)
-    if "bdt" in manifest["models"]:
-        from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
+    model, saved = load_torch_model(layout.model_file(kind.artifact))
+    layers = fpga.qat_layers(model, saved["config"]["bias_bits"])
+    return [(f"{kind.name} (hls4ml)", fpga.estimate_mlp(layers, clock_ns, reuse), True)]
 
-        ens = json.loads((export_dir / manifest["models"]["bdt"]["ensemble"]["file"]).read_text())
-        fmt = FixedType.parse(manifest["models"]["bdt"]["fixed_point"]["precision"])
-        est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
-        for backend in ("hls", "vhdl"):
-            e = est[backend]
-            out[f"bdt ({'conifer HLS' if backend == 'hls' else 'conifer VHDL'})"] = {
-                **e, "latency_ns": e["latency_cycles"] * clock_ns, "estimate": True, "method": est["method"]}
-    return out
+
+def _cost_ptq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    from trigdeploy.train.run import load_torch_model
+
+    model, _ = load_torch_model(layout.model_file(kind.artifact))
+    layers = fpga.ptq_layers(model, entry["hls4ml_ptq"]["precisions"])
+    return [(f"{kind.name} PTQ (hls4ml)", fpga.estimate_mlp(layers, clock_ns, reuse), True)]
+
+
+def _cost_conifer(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
+
+    ens = json.loads((layout.export_dir / entry["ensemble"]["file"]).read_text())
+    fmt = FixedType.parse(entry["fixed_point"]["precision"])
+    est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
+    return [(f"{kind.name} (conifer {name})", {**est[backend], "latency_ns": est[backend]["latency_cycles"] * clock_ns,
+                                              "estimate": True, "method": est["method"]}, backend == "hls")
+            for backend, name in (("hls", "HLS"), ("vhdl", "VHDL"))]
+
+
+# exported form → its FPGA cost (label, figures, is it the model's point on the Pareto plot), in report order
+FORM_COSTS = {"qonnx_hls4ml": _cost_qat_hls4ml, "hls4ml_ptq": _cost_ptq_hls4ml, "conifer": _cost_conifer}
+
+
+def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int) -> tuple[dict, dict[str, str]]:
+    """Estimates of every exported FPGA form of the run's models, and which label is each model's
+    Pareto point ({label: model})."""
+    from trigdeploy.models import registry
+
+    out, points = {}, {}
+    for form, cost in FORM_COSTS.items():
+        for kind in registry.KINDS.values():
+            if form in kind.forms and kind.name in models:
+                for label, est, is_point in cost(kind, layout, models[kind.name], clock_ns, reuse):
+                    out[label] = est
+                    if is_point:
+                        points[label] = kind.name
+    return out, points
 
 
 def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
@@ -117,12 +140,16 @@ def pareto_plot(points: list[dict], path: Path, title: str) -> None:
             ax.annotate(p["label"], (p["lut"], p["auc"]), textcoords="offset points", xytext=(5, -10), fontsize=8)
     for i, p in enumerate(q for q in points if q["kind"] != "sweep"):
         ax.plot([p["lut"]], [p["auc"]], "s", color=f"C{i + 1}", label=p["label"])
-    ax.set_xscale("log")
+    if not points:
+        ax.text(0.5, 0.5, "no FPGA design in this export", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.set_xscale("log")
     ax.set_xlabel("LUTs (estimate, no Vivado)")
     ax.set_ylabel("test AUC")
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if points:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -134,21 +161,21 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     (default: the layout's results root)."""
     layout = RunLayout.of(run_dir, export_root, firmware_root, out_dir)
     run_dir, out_dir, export_dir = layout.run_dir, layout.results_root, layout.export_dir
-    if not (export_dir / "manifest.json").is_file():
-        raise TrigdeployError(f"{export_dir / 'manifest.json'} not found: run trigdeploy export --run {run_dir} first")
-    manifest = json.loads((export_dir / "manifest.json").read_text())
+    if not layout.manifest.is_file():
+        raise TrigdeployError(f"{layout.manifest} not found: run trigdeploy export --run {run_dir} first")
+    typed = Manifest.load(layout.manifest)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     x_test, y_test = load_split(run_dir, "test")
-    target = manifest.get("target", "")
+    target = typed.target
     clock = 5.0
     reuse = 1
-    for m in manifest["models"].values():
+    for m in typed.models.values():
         for info in m.get("hls4ml", {}).values():
             clock, reuse = info["clock_period_ns"], info["reuse_factor"]
     name = run_dir.name
 
     logger.info("bench: physics (every model, every form, whole test split)")
-    scores = physics.forms(run_dir, export_dir, layout.firmware_dir, layout.csim_cache, x_test)
+    scores = physics.forms(layout, typed, x_test)
     phys = {model: {form: physics.figures(y_test, s, {k: v["threshold"] for k, v in metrics[model]["thresholds"].items()})
                     for form, s in by_form.items()} for model, by_form in scores.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,11 +185,9 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     lat = latency.measure(run_dir, export_dir, x_test)
 
     logger.info("bench: FPGA estimates")
-    est = fpga_estimates(run_dir, export_dir, manifest, clock, reuse)
-    points = []
-    for label, model in (("qmlp (hls4ml)", "qmlp"), ("mlp PTQ (hls4ml)", "mlp"), ("bdt (conifer HLS)", "bdt")):
-        if label in est and model in metrics:
-            points.append({"kind": "model", "label": f"{label}", "lut": est[label]["lut"], "auc": metrics[model]["auc"]})
+    est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
+    points = [{"kind": "model", "label": label, "lut": est[label]["lut"], "auc": metrics[model]["auc"]}
+              for label, model in point_labels.items() if model in metrics]
     sw = sweep(run_dir, sweep_bits, progress) if sweep_bits else []
     points += [{"kind": "sweep", "label": f"w{p['weight_bits']}a{p['act_bits']}", "lut": p["lut"], "auc": p["auc"]} for p in sw]
     pareto_plot(points, out_dir / f"{name}_pareto.png", f"{name}: AUC vs FPGA LUTs (estimates)")

@@ -48,9 +48,11 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path, fw_final: Path,
-         x_test: np.ndarray, y_test: np.ndarray, log: list[str], say) -> dict:
+def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
     """Float MLP → hls4ml at profiled precisions, per backend; refuses a project that loses too much AUC."""
+    run_dir, target, fw_dir, fw_final, x_test, y_test, log = (ex.run_dir, ex.target, ex.fw_dir, ex.fw_final, ex.x_test,
+                                                               ex.y_test, ex.log)
+    say = _say
     import torch
 
     from trigdeploy.convert import ptq, to_hls4ml
@@ -62,18 +64,19 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
     choice = ptq.choose_precisions(model, prof, target.ptq_width, target.ptq_headroom_bits)
     overflow = ptq.overflow_report(ptq.profile(model, x_test), choice)
     for o in overflow:
-        logger.warning(f"mlp PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test split, beyond its "
+        logger.warning(f"{kind.name} PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test split, beyond its "
                     f"type {o['type']} (max {o['type_max']:.4g}): it saturates")
     with torch.no_grad():
         ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy().reshape(-1)
     auc_float = roc_auc(y_test, ref)
+    ref_file = ex.save_reference(kind, x_test, ref)
     n_tb = min(target.testbench_events, len(x_test))
     out = {"precisions": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in choice.items()},
            "profile_rows": int(len(sample)), "width": target.ptq_width, "headroom_bits": target.ptq_headroom_bits,
            "overflow_on_test": overflow, "backends": {}}
     for backend in target.hls4ml.Backends:
         t1 = time.perf_counter()
-        staging = fw_dir / f"mlp_{backend.lower()}"
+        staging = fw_dir / f"{kind.name}_{backend.lower()}"
         final = fw_final / staging.name
         hm = to_hls4ml.convert_ptq(model, n_inputs, choice, target.hls4ml, backend, staging,
                                    (x_test[:n_tb], ref[:n_tb]), log)
@@ -87,17 +90,18 @@ def _ptq(run_dir: Path, model, n_inputs: int, target: ExportTarget, fw_dir: Path
                  "mean_abs_diff_logit": float(diff.mean()), "auc_float": auc_float, "auc_hls4ml": auc_hls,
                  "auc_change": auc_hls - auc_float, "events_per_s": rate}
         if auc_float - auc_hls > target.ptq_max_auc_loss:
-            raise TrigdeployError(f"mlp {backend} PTQ: AUC {auc_float:.5f} → {auc_hls:.5f} loses more than "
+            raise TrigdeployError(f"{kind.name} {backend} PTQ: AUC {auc_float:.5f} → {auc_hls:.5f} loses more than "
                                   f"ptq_max_auc_loss {target.ptq_max_auc_loss}; widen ptq_width")
         to_hls4ml.write_readme(
-            staging, backend, target.hls4ml, "mlp (float, post-training quantized)", n_inputs,
+            staging, backend, target.hls4ml, f"{kind.name} (float, post-training quantized)", n_inputs,
             f"then converted to the port type `{choice['input_1']['result']}`.",
             f"Checked before writing against the float model on {stats['n_events']} test events: max |Δ logit| "
             f"{stats['max_abs_diff_logit']:.3g}, AUC {auc_float:.5f} → {auc_hls:.5f}. `tb_data/` holds test events "
             f"and the float model's logits (the expected values are within the error above, not equal).")
         out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
                                     "testbench_events": n_tb}
-        say(f"mlp PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
+        ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False)
+        say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
             f"AUC {auc_float:.5f} → {auc_hls:.5f})")
     return out
 
@@ -112,33 +116,36 @@ def load_booster(path: Path):
     return booster[: int(best) + 1] if best is not None else booster
 
 
-def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,
-             x_test: np.ndarray, y_test: np.ndarray, log: list[str], say) -> dict:
+def _conifer(kind, ex: _Export) -> dict:
     """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
+    src, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log = (
+        ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test, ex.y_test,
+        ex.log)
+    say = _say
     from trigdeploy.convert import to_conifer as tc
     from trigdeploy.cxx import harness
     from trigdeploy.train.metrics import roc_auc
 
     if not np.isfinite(x_test).all():
-        raise TrigdeployError("bdt: the test split has non-finite inputs; conifer ignores XGBoost's learned "
+        raise TrigdeployError(f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
                               "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)")
     t0 = time.perf_counter()
     booster = load_booster(src)
     ens = tc.ensemble_from_booster(booster)
-    write_json_atomic(out_dir / "bdt.conifer.json", ens)
+    write_json_atomic(out_dir / f"{kind.name}.conifer.json", ens)
     entry: dict = {"source": {"file": src.name, "sha256": _sha256(src)},
-                   "ensemble": {"file": "bdt.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
+                   "ensemble": {"file": f"{kind.name}.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
                                 "n_features": ens["n_features"], "base_margin": ens["init_predict"][0]},
                    "projects": {}}
-    staging = fw_dir / "bdt_cpp"
+    staging = fw_dir / f"{kind.name}_cpp"
     cpp = tc.cpp_float_check(ens, booster, x_test, staging, log)
     if not cpp["ok"]:
-        raise TrigdeployError(f"bdt: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
+        raise TrigdeployError(f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
                               f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
     tc.write_testbench(staging, x_test[: target.testbench_events], tc.xgb_margin(booster, x_test[: target.testbench_events]))
-    tc.point_project_at(staging, fw_final / "bdt_cpp")
-    entry["projects"]["cpp"] = {"project": str(fw_final / "bdt_cpp"), "precision": "float", "vs_xgboost": cpp}
-    say(f"bdt conifer cpp (float) → {fw_final / 'bdt_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+    tc.point_project_at(staging, fw_final / f"{kind.name}_cpp")
+    entry["projects"]["cpp"] = {"project": str(fw_final / f"{kind.name}_cpp"), "precision": "float", "vs_xgboost": cpp}
+    say(f"{kind.name} conifer cpp (float) → {fw_final / f'{kind.name}_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
         f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
 
     fmt = tc.FixedType.parse(target.conifer.Precision)
@@ -162,23 +169,24 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_fi
                  "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
                  "auc_xgboost": roc_auc(y_test, margin), "auc_fixed": roc_auc(y_test, ref_q)}}
     if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
-        raise TrigdeployError(f"bdt: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
+        raise TrigdeployError(f"{kind.name}: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
                               f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
                               f"{qinfo['thresholds_saturated']}): widen conifer Precision")
     auc_loss = fixed["vs_xgboost_on_float_inputs"]["auc_xgboost"] - fixed["vs_xgboost_on_float_inputs"]["auc_fixed"]
     if auc_loss > target.bdt_max_auc_loss:
         raise TrigdeployError(
-            f"bdt: conifer Precision {fmt}: test AUC {fixed['vs_xgboost_on_float_inputs']['auc_xgboost']:.5f} (XGBoost) → "
+            f"{kind.name}: conifer Precision {fmt}: test AUC {fixed['vs_xgboost_on_float_inputs']['auc_xgboost']:.5f} (XGBoost) → "
             f"{fixed['vs_xgboost_on_float_inputs']['auc_fixed']:.5f} (fixed point) loses more than bdt_max_auc_loss "
             f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
             f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision")
     entry["fixed_point"] = fixed
+    ref_file = ex.save_reference(kind, x_q, ref_q)
     n_tb = min(target.testbench_events, len(x_q))
     part = target.conifer.XilinxPart or target.hls4ml.Part
     clock = target.conifer.ClockPeriod or target.hls4ml.ClockPeriod
     for backend in target.conifer.Backends:
         t1 = time.perf_counter()
-        staging = fw_dir / f"bdt_{backend}"
+        staging = fw_dir / f"{kind.name}_{backend}"
         final = fw_final / staging.name
         cfg = {"Precision": str(fmt), "XilinxPart": part}
         if backend == "xilinxhls":
@@ -197,13 +205,15 @@ def _conifer(src: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_fi
                         csim_vs_emulation={"n_events": int(len(y)), "n_mismatch": n_bad,
                                            "max_abs_diff": float(np.abs(y - ref_q).max()), "events_per_s": rate})
             if n_bad:
-                raise TrigdeployError(f"bdt xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
+                raise TrigdeployError(f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
                                       f"of {len(y)} test events; project not written")
+            ex.add_project(staging.name, kind, "conifer HLS csim",
+                           "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True)
         info["seconds"] = time.perf_counter() - t1
         tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
         tc.point_project_at(staging, final)
         entry["projects"][backend] = info
-        say(f"bdt conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
+        say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
                                                   f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
                                                   f"{len(x_q)} events)" if backend == "xilinxhls" else ""))
     entry["seconds"] = time.perf_counter() - t0
@@ -293,6 +303,23 @@ class _Export:
     y_test: np.ndarray
     log: list[str]
     loaded: dict = field(default_factory=dict)
+    projects: list[dict] = field(default_factory=list)
+
+    def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray) -> str:
+        """Save what a kind's firmware projects are fed (the test split as the port sees it) and the
+        reference logits they must reproduce; csim and bench read them instead of recomputing."""
+        rel = f"references/{kind.name}.npz"
+        (self.out_dir / "references").mkdir(exist_ok=True)
+        np.savez(self.out_dir / rel, inputs=np.asarray(inputs), logits=np.asarray(logits))
+        return rel
+
+    def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
+                    reference_form: str | None = None, simulator: str = "hls") -> None:
+        """A firmware project for csim and bench: what it is, what it is checked against, how strictly,
+        and which simulator runs it."""
+        self.projects.append({"name": name, "model": kind.name, "form": form, "reference": reference,
+                              "reference_file": reference_file, "reference_form": reference_form, "exact": exact,
+                              "simulator": simulator})
 
     def torch_model(self, kind):
         """The kind's trained torch model and its saved metadata (loaded once per export)."""
@@ -327,8 +354,7 @@ def _form_onnx(kind, ex: _Export) -> dict:
 def _form_ptq(kind, ex: _Export) -> dict:
     """Float trigger MLP → hls4ml by post-training quantization (the FPGA form of the float model)."""
     model, saved = ex.torch_model(kind)
-    return {"hls4ml_ptq": _ptq(ex.run_dir, model, saved["n_inputs"], ex.target, ex.fw_dir, ex.fw_final, ex.x_test,
-                               ex.y_test, ex.log, _say)}
+    return {"hls4ml_ptq": _ptq(kind, model, saved["n_inputs"], ex)}
 
 
 def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
@@ -347,6 +373,7 @@ def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
         raise TrigdeployError(f"{kind.name}: QONNX execution differs from Brevitas on {q_parity['n_mismatch']} test events "
                               f"(max {q_parity['max_abs_diff']:.3g}); QONNX not written")
     reference = to_qonnx.execute(m, x_grid)
+    ref_file = ex.save_reference(kind, x_grid, reference)
     entry = {
         "qonnx": {"file": qpath.name, "sha256": _sha256(qpath), "parity_vs_brevitas": q_parity,
                   "seconds": time.perf_counter() - t0},
@@ -375,6 +402,8 @@ def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
             f"Checked before writing: C simulation equals `qonnx.core.onnx_exec` on {check['n_events']} test "
             f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
             "QONNX outputs.")
+        ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "QONNX execution", ref_file, exact=True,
+                       reference_form="QONNX")
         entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
                                     "clock_period_ns": target.hls4ml.ClockPeriod,
                                     "reuse_factor": target.hls4ml.ReuseFactor,
@@ -387,8 +416,7 @@ def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
 
 def _form_conifer(kind, ex: _Export) -> dict:
     """XGBoost → conifer C++ (leaf-exact), HLS and VHDL projects (fixed point, bit-exact C simulation)."""
-    entry = _conifer(ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test,
-                     ex.y_test, ex.log, _say)
+    entry = _conifer(kind, ex)
     entry.pop("source")
     return entry
 
@@ -421,4 +449,5 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
     if not manifest["models"]:
         raise TrigdeployError(f"run {run_dir}: no exportable model "
                               f"({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})")
+    manifest["projects"] = ex.projects
     return manifest

@@ -1,11 +1,13 @@
 """``trigdeploy csim``: every exported firmware project of a run, C-simulated on the whole test split.
 
-Per project: the batched harness output against the model's reference on every test event
-(QONNX execution for the QAT MLP and the bit-exact fixed-point emulation for the conifer BDT,
-both must agree on every event; the float model for PTQ, with error statistics), the AUC of
-both, the decisions that flip at each operating threshold of ``metrics.json``, and the
-project's own testbench built and run with g++. Results: ``runs/<name>/csim.json`` and
-``csim.md``. A failed bit-exactness check is reported in the files and makes the command fail.
+Every project the export's manifest lists is run by its simulator (``SIMULATORS``; HLS projects:
+the batched harness) on the inputs the export saved for it, and compared on every test event
+with the reference the export saved beside them (QONNX execution for the QAT MLP and the bit-exact
+fixed-point emulation for the conifer BDT, both must agree on every event; the float model for
+PTQ, with error statistics): the AUC of both, the decisions that flip at each operating threshold
+of ``metrics.json``, and the project's own testbench built and run with g++. Results:
+``runs/<name>/csim.json``, ``csim.md`` and each project's outputs in ``csim/<project>.npz`` (what
+``bench`` reports). A failed bit-exactness check is reported in the files and makes the command fail.
 
 The whole split runs on the fast arithmetic (``harness``) where it covers the project. The
 vendor-header build, which the testbench uses anyway, re-simulates ``CROSS_CHECK_EVENTS`` events
@@ -19,15 +21,15 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
+from trigdeploy.convert.manifest import Manifest
 from trigdeploy.csim import testbench
 from trigdeploy.cxx import harness
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import write_json_atomic, write_text_atomic
+from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
@@ -55,57 +57,6 @@ def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: 
 def _thresholds(run_dir: Path, model: str) -> dict[str, float]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {k: v["threshold"] for k, v in metrics.get(model, {}).get("thresholds", {}).items()}
-
-
-class Reference(NamedTuple):
-    """What one firmware project is fed and checked against."""
-
-    model: str           # run model name (mlp, qmlp, bdt)
-    name: str            # what the reference is
-    form: str            # the project as a deployed form, e.g. "hls4ml Vitis csim"
-    inputs: np.ndarray   # test split as the firmware port sees it
-    logits: np.ndarray   # the reference's logits on ``inputs``
-    exact: bool          # must the C simulation reproduce them bit for bit?
-
-
-def references(run_dir: Path, export_dir: Path, manifest: dict, x_test: np.ndarray) -> dict[str, Reference]:
-    """The reference of every exported firmware project, keyed by project directory name."""
-    out = {}
-    models = manifest["models"]
-    if "qmlp" in models:
-        from qonnx.core.modelwrapper import ModelWrapper
-
-        from trigdeploy.convert import to_qonnx
-        from trigdeploy.train.run import load_torch_model
-
-        model, _ = load_torch_model(run_dir / "qmlp.pt")
-        x_grid = to_qonnx.input_quantizer(model).quantize(x_test)
-        ref = to_qonnx.execute(ModelWrapper(str(export_dir / models["qmlp"]["qonnx"]["file"])), x_grid)
-        for backend, info in models["qmlp"].get("hls4ml", {}).items():
-            out[Path(info["project"]).name] = Reference("qmlp", "QONNX execution", f"hls4ml {backend} csim",
-                                                        x_grid, ref, True)
-    if "hls4ml_ptq" in models.get("mlp", {}):
-        import torch
-
-        from trigdeploy.train.run import load_torch_model
-
-        model, _ = load_torch_model(run_dir / "mlp.pt")
-        with torch.no_grad():
-            ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy()
-        for backend, info in models["mlp"]["hls4ml_ptq"]["backends"].items():
-            out[Path(info["project"]).name] = Reference("mlp", "float PyTorch model", f"hls4ml {backend} PTQ csim",
-                                                        x_test, ref, False)
-    if "xilinxhls" in models.get("bdt", {}).get("projects", {}):
-        from trigdeploy.convert import to_conifer as tc
-
-        ens = json.loads((export_dir / models["bdt"]["ensemble"]["file"]).read_text())
-        fmt = tc.FixedType.parse(models["bdt"]["fixed_point"]["precision"])
-        x_q = fmt.quantize_inputs(x_test)
-        ens_q = tc.quantize_ensemble(ens, fmt)[0]
-        ref, _ = tc.emulate_fixed(ens_q, tc.leaves(ens_q, x_q), fmt)
-        out[Path(models["bdt"]["projects"]["xilinxhls"]["project"]).name] = Reference(
-            "bdt", "fixed-point emulation of the XGBoost ensemble (leaf-exact)", "conifer HLS csim", x_q, ref, True)
-    return out
 
 
 def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = None,
@@ -137,47 +88,72 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
     return y, info
 
 
+def simulate_hls(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
+                 arithmetic: str) -> tuple[np.ndarray, dict, dict]:
+    """An HLS project (hls4ml, conifer): its own testbench, then the batched harness on ``x``."""
+    tb = testbench.check(project, cache, exact)  # first: it builds the vendor harness alongside its own code
+    y, info = simulate(project, cache, x, threads, arithmetic)
+    return y, info, tb
+
+
+# a project's ``simulator`` (manifest) → (project, cache, inputs, exact, threads, arithmetic) → (outputs, info, testbench)
+SIMULATORS = {"hls": simulate_hls}
+
+
+def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.ndarray | None:
+    """The logits ``csim`` saved for ``project`` of this very export, or None (not simulated, or stale)."""
+    path = layout.csim_output(project)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        return f["logits"] if str(f["manifest_sha256"]) == manifest.sha256 else None
+
+
 def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path | None = None,
              threads: int | None = None, progress: bool = True, arithmetic: str = "fast") -> dict:
-    """C-simulate every project of an exported run; writes and returns ``csim.json``."""
+    """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
+    project's outputs (``<run>/csim/<project>.npz``) for ``bench``."""
     layout = RunLayout.of(run_dir, export_root, firmware_root)
-    run_dir, export_dir, manifest_path = layout.run_dir, layout.export_dir, layout.manifest
-    if not manifest_path.is_file():
-        raise TrigdeployError(f"{manifest_path} not found: run trigdeploy export --run {run_dir} first")
-    manifest = json.loads(manifest_path.read_text())
-    x_test, y_test = load_split(run_dir, "test")
-    if manifest.get("test_events") != len(x_test):
-        raise TrigdeployError(f"{manifest_path} was exported from another test split ({manifest.get('test_events')} "
-                              f"events, run has {len(x_test)}): export again")
+    run_dir = layout.run_dir
+    manifest = Manifest.load(layout.manifest)
+    _, y_test = load_split(run_dir, "test")
+    if manifest.test_events != len(y_test):
+        raise TrigdeployError(f"{manifest.path} was exported from another test split ({manifest.test_events} "
+                              f"events, run has {len(y_test)}): export again")
     cache = layout.csim_cache
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
-    for name, (model, ref_name, _, x, ref, exact) in references(run_dir, export_dir, manifest, x_test).items():
-        project = layout.project(name)
+    for p in manifest.projects:
+        x, ref = manifest.reference(p)
+        project = layout.project(p.name)
         if not project.is_dir():
-            raise TrigdeployError(f"{project} not found (listed in {manifest_path}): export again")
-        tb = testbench.check(project, cache, exact)  # first: it builds the vendor harness alongside its own code
-        y, info = simulate(project, cache, x, threads, arithmetic)
-        entry = {"model": model, "reference": ref_name, "project": str(project), **info,
-                 **compare(y_test, y[:, 0], ref, _thresholds(run_dir, model), exact)}
+            raise TrigdeployError(f"{project} not found (listed in {manifest.path}): export again")
+        if p.simulator not in SIMULATORS:
+            raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
+                                  f"trigdeploy does not have ({', '.join(SIMULATORS)})")
+        y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
+        entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
+                 **compare(y_test, y[:, 0], ref, _thresholds(run_dir, p.model), p.exact)}
         entry["testbench"] = tb
         entry["ok"] = entry["ok"] and entry["testbench"]["ok"]
-        report["projects"][name] = entry
+        report["projects"][p.name] = entry
+        with atomic_path(layout.csim_output(p.name)) as tmp:
+            np.savez(tmp, logits=y[:, 0], manifest_sha256=manifest.sha256)
         cc = entry.get("vendor_cross_check")
         checked = f" (vendor headers on {cc['events']} events: {cc['differ']} differ)" if cc else ""
-        logger.info(f"csim: {name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {ref_name} "
-                 f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
-                 f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s, {entry['arithmetic']} "
-                 f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}")
+        logger.info(f"csim: {p.name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {p.reference} "
+                    f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
+                    f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s, {entry['arithmetic']} "
+                    f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}")
         if entry.get("fast_fallback"):
-            logger.info(f"csim: {name}: {entry['fast_fallback']}; used the vendor headers")
-    if not report["projects"]:
-        raise TrigdeployError(f"{manifest_path}: no firmware project to simulate")
+            logger.info(f"csim: {p.name}: {entry['fast_fallback']}; used the vendor headers")
+    if not report["projects"]:  # e.g. a run whose models have CPU forms only: nothing to simulate, said once
+        logger.warning(f"csim: {manifest.path} lists no firmware project; nothing to simulate")
     report["ok"] = all(p["ok"] for p in report["projects"].values())
     write_json_atomic(layout.csim_json, report)
     write_text_atomic(layout.csim_md, markdown(report))
     if not report["ok"]:
         bad = [n for n, p in report["projects"].items() if not p["ok"]]
-        raise TrigdeployError(f"C simulation differs from the reference for {', '.join(bad)} (see {run_dir / 'csim.json'})")
+        raise TrigdeployError(f"C simulation differs from the reference for {', '.join(bad)} (see {layout.csim_json})")
     return report
 
 

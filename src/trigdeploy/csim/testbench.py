@@ -6,12 +6,15 @@ generated), and run from there: it reads ``tb_data/tb_input_features.dat`` and w
 ``tb_data/csim_results.log``. Design objects already built by the batched harness (same
 sources, same flags) are linked instead of being compiled again; where that vendor build is not
 cached yet it is made while the testbench itself compiles (conifer's testbench includes the
-tree tables, so both take minutes). Vitis compiles in debug mode (-O0) with its own ``ap_``
+tree tables, so both take minutes). The linked executable is cached beside the harness builds,
+keyed by the design sources, the testbench and its defines, so a second ``csim`` of the same
+export runs it without compiling. Vitis compiles in debug mode (-O0) with its own ``ap_``
 headers; here it is -O2 with the open-source copy of the same headers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -31,32 +34,54 @@ def _read_rows(path: Path) -> np.ndarray:
     return np.asarray(rows, np.float64)
 
 
+def _build_testbench(project, bench: Path, work: Path, cache_dir: Path):
+    """Compile the testbench in ``work`` (a copy of the project) and link it with the design objects of
+    the vendor harness build, which compiles meanwhile if it is not cached; returns that build."""
+    includes = [work if p == project.path else p for p in project.includes]
+    obj = work / "testbench.o"
+    tu = subprocess.Popen([harness.CXX, *harness.FLAGS, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
+                           *[f"-D{d}" for d in project.defines], "-c", str(work / bench.name), "-o", str(obj)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        b = harness.build(project, cache_dir)
+    finally:
+        log, _ = tu.communicate()
+    built = (subprocess.run([harness.CXX, *harness.FLAGS, str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
+                            capture_output=True, text=True) if tu.returncode == 0 else None)
+    if built is None or built.returncode != 0:
+        text = log if built is None else built.stderr
+        last = (text.strip().splitlines() or ["no output"])[-1]
+        raise TrigdeployError(f"{project.path}: testbench {bench.name} does not build: {last}")
+    return b
+
+
 def run(project_dir: Path, cache_dir: Path) -> dict:
     """Build and run the project's testbench on its ``tb_data``; returns its outputs, timings and the harness build."""
     project = harness.inspect(Path(project_dir))
     bench = project.path / f"{project.top}_test.cpp"
     if not bench.is_file():
         raise TrigdeployError(f"{project.path}: no testbench {bench.name}")
+    # the executable depends on the design sources (the harness build's key), the testbench and the defines;
+    # tb_data is read when it runs, so a cached build serves every re-simulation of the same project
+    key = hashlib.sha256("\n".join([harness.project_hash(project, "vendor"), bench.read_text(),
+                                     *project.defines]).encode()).hexdigest()[:20]
+    cached_exe = Path(cache_dir) / f"tb-{key}" / "csim.exe"
     with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
         work = Path(tmp) / project.path.name
         shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
         (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
-        includes = [work if p == project.path else p for p in project.includes]
         t0 = time.perf_counter()
-        obj = work / "testbench.o"
-        tu = subprocess.Popen([harness.CXX, *harness.FLAGS, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
-                               *[f"-D{d}" for d in project.defines], "-c", str(work / bench.name), "-o", str(obj)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
+        if cached_exe.is_file():
             b = harness.build(project, cache_dir)
-        finally:
-            log, _ = tu.communicate()
-        built = (subprocess.run([harness.CXX, *harness.FLAGS, str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
-                                capture_output=True, text=True) if tu.returncode == 0 else None)
-        if built is None or built.returncode != 0:
-            text = log if built is None else built.stderr
-            last = (text.strip().splitlines() or ["no output"])[-1]
-            raise TrigdeployError(f"{project.path}: testbench {bench.name} does not build: {last}")
+            shutil.copy2(cached_exe, work / "csim.exe")
+        else:
+            b = _build_testbench(project, bench, work, cache_dir)
+            staging = cached_exe.parent.with_name(cached_exe.parent.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            shutil.copy2(work / "csim.exe", staging / "csim.exe")
+            shutil.rmtree(cached_exe.parent, ignore_errors=True)
+            staging.rename(cached_exe.parent)
         compile_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         ran = subprocess.run([str(work / "csim.exe")], cwd=work, capture_output=True, text=True, check=True)

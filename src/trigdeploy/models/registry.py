@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trigdeploy.config import BDTConfig, MLPConfig, QMLPConfig, RFConfig
+from trigdeploy.config import MODEL_FIELDS, MODEL_SECTIONS, BDTConfig, MLPConfig, QMLPConfig, RFConfig
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,19 @@ KINDS: dict[str, ModelKind] = {}
 
 
 def register(kind: ModelKind) -> ModelKind:
+    """Add a kind; a kind without a built-in ``TrainConfig`` field gets its ``train.<name>`` section."""
     if kind.name in KINDS:
         raise ValueError(f"model kind {kind.name!r} is registered twice")
     KINDS[kind.name] = kind
+    if kind.name not in MODEL_FIELDS:
+        MODEL_SECTIONS[kind.name] = kind.config
     return kind
+
+
+def unregister(name: str) -> None:
+    """Remove a kind registered by ``register`` (tests, plugins that unload)."""
+    KINDS.pop(name)
+    MODEL_SECTIONS.pop(name, None)
 
 
 def kind(name: str) -> ModelKind:

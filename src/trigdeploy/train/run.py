@@ -101,13 +101,13 @@ def fingerprint(cfg: RunConfig) -> dict[str, str]:
            "code": _digest([__version__, CACHE_VERSION])}
     tc = cfg.train
     for name, kind in registry.KINDS.items():
-        mcfg = getattr(tc, name)
+        mcfg = tc.model(name)
         if mcfg is None:
             continue
         parts = [to_dict(mcfg), cfg.seed, tc.device]
         source = kind.init_from(mcfg)
         if source is not None:
-            parts.append(to_dict(getattr(tc, source)))
+            parts.append(to_dict(tc.model(source)))
         out[f"train.{name}"] = _digest(parts)
     return out
 
@@ -253,7 +253,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     from trigdeploy.train import distributed as ddp
 
     tc = cfg.train
-    chosen = [name for name in registry.KINDS if getattr(tc, name) is not None]
+    chosen = [name for name in registry.KINDS if tc.model(name) is not None]
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
     ckpt_dir = run_dir / "checkpoints"
@@ -304,7 +304,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
                 trained_models[name], _ = load_torch_model(model_path)
                 histories[name] = entry["history"]
         else:
-            out = TRAINERS[kind.family](kind, getattr(tc, name), fx)
+            out = TRAINERS[kind.family](kind, tc.model(name), fx)
             if out is None:
                 continue  # a non-zero DDP rank: rank 0 saves and reports
             s_val, s_test, entry = out
