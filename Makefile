@@ -3,7 +3,7 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-EXTRAS ?= dev,gen
+EXTRAS ?= dev,gen,rtl
 CONFIG ?= configs/toptag.yaml
 RUN ?= runs/$(basename $(notdir $(CONFIG)))
 DATA ?=

@@ -75,3 +75,26 @@ def exported(trained_run, tmp_path_factory):
     target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, source="test")
     manifest = export(trained_run, target, root / "export", root / "firmware", progress=False)
     return root, manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_qat(tmp_path_factory):
+    """A 6 → 8 → 4 → 1 Brevitas QAT MLP built inline (activation scales calibrated), 3,000 inputs on its
+    input grid and its QONNX model and outputs: for converter unit tests that need no trained run."""
+    import numpy as np
+    import torch
+
+    from trigdeploy.config import QMLPConfig
+    from trigdeploy.convert import to_qonnx
+    from trigdeploy.models.qmlp import build_qmlp
+
+    torch.manual_seed(0)
+    model = build_qmlp(6, QMLPConfig(hidden=(8, 4), weight_bits=4, act_bits=6, input_bits=6, init="scratch"))
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):  # Brevitas sets activation scales from runtime statistics
+            model(torch.randn(64, 6) * 2)
+    model.eval()
+    x = to_qonnx.input_quantizer(model).quantize(np.random.default_rng(1).normal(size=(3000, 6)) * 2)
+    m = to_qonnx.export_qonnx(model, 6, tmp_path_factory.mktemp("tiny_qat") / "q.onnx", [])
+    return model, x, m, to_qonnx.execute(m, x)

@@ -8,6 +8,8 @@ import pytest
 
 from trigdeploy.bench.run import bench_run
 
+pytestmark = pytest.mark.integration  # end to end through several stages
+
 
 @pytest.fixture(scope="module")
 def report(trained_run, exported, tmp_path_factory):
@@ -40,7 +42,11 @@ def test_latency_fpga_and_sweep_figures(report):
         assert set(e["events_per_s"]) == {"1", "64", "4096"}
     assert r["cpu_latency"]["ort_speedup_vs_torch_batch1"] > 0
     assert all(e["estimate"] for e in r["fpga"].values())
-    assert {"qmlp (hls4ml)", "mlp PTQ (hls4ml)", "bdt (conifer HLS)", "bdt (conifer VHDL)"} == set(r["fpga"])
+    assert {"qmlp (hls4ml)", "qmlp (alkaid RTL)", "mlp PTQ (hls4ml)", "bdt (conifer HLS)",
+            "bdt (conifer VHDL)"} == set(r["fpga"])
+    # distributed arithmetic: no DSPs, and far fewer LUTs than the multiplier-per-product HLS estimate
+    assert r["fpga"]["qmlp (alkaid RTL)"]["dsp"] == 0
+    assert r["fpga"]["qmlp (alkaid RTL)"]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]
     (point,) = r["sweep"]
     assert point["weight_bits"] == 4 and 0.5 < point["auc"] <= 1 and point["lut"] > 0
 

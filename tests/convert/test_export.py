@@ -14,6 +14,8 @@ from trigdeploy.convert.export import export_run, load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.train.run import load_torch_model
 
+pytestmark = pytest.mark.integration  # end to end through several stages
+
 
 def test_onnx_runtime_parity_whole_test_split(trained_run, exported):
     root, manifest = exported
@@ -247,3 +249,13 @@ def test_foreign_folder_is_never_replaced(bdt_export, tmp_path):
     with pytest.raises(TrigdeployError, match="was not written by trigdeploy export"):
         export_run(run, target, tmp_path / "export", tmp_path / "firmware", progress=False)
     assert (foreign / "my_design.v").is_file()
+
+
+def test_qmlp_rtl_is_bit_exact_to_qonnx_on_the_whole_split(exported):
+    pytest.importorskip("alkaid")
+    root, manifest = exported
+    rtl = manifest["models"]["qmlp"]["rtl"]
+    assert rtl["vs_qonnx"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0, "ok": True}
+    project = root / "firmware" / "run" / "qmlp_rtl"
+    assert (project / "build_vivado_prj.tcl").is_file() and list((project / "src").glob("*.v"))
+    assert rtl["project"] == str(project) and rtl["latency_ns"] == rtl["pipeline_stages"] * rtl["clock_period_ns"]

@@ -13,6 +13,8 @@ from trigdeploy.csim.run import compare, csim_run
 from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
 
+pytestmark = pytest.mark.integration  # end to end through several stages
+
 
 @pytest.fixture(scope="module")
 def simulated(trained_run, exported):
@@ -141,3 +143,20 @@ def test_testbench_catches_wrong_expectations(exported, tmp_path):
 def test_not_a_project_is_one_clear_error(tmp_path):
     with pytest.raises(TrigdeployError, match="not an hls4ml or conifer HLS project"):
         harness.inspect(tmp_path)
+
+
+def test_saved_outputs_serve_only_the_export_they_were_simulated_for(trained_run, exported, simulated, tmp_path):
+    from trigdeploy.convert.manifest import Manifest
+    from trigdeploy.csim.run import saved_outputs
+    from trigdeploy.layout import RunLayout
+
+    root, _ = exported
+    layout = RunLayout.of(trained_run, root / "export", root / "firmware")
+    manifest = Manifest.load(layout.manifest)
+    for name, project in simulated["projects"].items():
+        logits = saved_outputs(layout, manifest, name)
+        assert logits is not None and len(logits) == project["n_events"], name
+    other = tmp_path / "export" / "run"
+    shutil.copytree(root / "export" / "run", other)
+    (other / "manifest.json").write_text((other / "manifest.json").read_text() + "\n")  # another export
+    assert saved_outputs(layout, Manifest.load(other / "manifest.json"), "qmlp_vitis") is None

@@ -15,6 +15,8 @@ from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import load_prepared
 from trigdeploy.train.distributed import Context, shard
 
+pytestmark = pytest.mark.integration  # end to end through several stages
+
 
 @pytest.mark.parametrize("world", [2, 3, 5], ids=["2-ranks", "3-ranks", "5-ranks"])
 @pytest.mark.parametrize("n", [7, 1000, 3517], ids=["7-rows", "1000-rows", "3517-rows"])

@@ -126,29 +126,35 @@ class OrtEngine:
 
 
 def engines(run_dir, export_dir, x: np.ndarray) -> dict[str, Callable[[np.ndarray], object]]:
-    """Single-threaded predict functions for the run's float MLP (torch, ORT) and BDT (XGBoost)."""
+    """Single-threaded predict functions of the run's CPU forms: each torch kind with an ONNX form in
+    PyTorch eager and ONNX Runtime, each XGBoost kind with ``inplace_predict``."""
     import torch
 
+    from trigdeploy.models import registry
     from trigdeploy.train.run import load_torch_model
 
     out = {}
     torch.set_num_threads(1)
-    if (run_dir / "mlp.pt").is_file():
-        model, _ = load_torch_model(run_dir / "mlp.pt")
+    for kind in registry.KINDS.values():
+        artifact = run_dir / kind.artifact
+        if not artifact.is_file():
+            continue
+        if kind.family == "torch" and "onnx" in kind.forms:
+            model, _ = load_torch_model(artifact)
 
-        def torch_eager(batch, model=model):
-            with torch.inference_mode():
-                return model(torch.from_numpy(batch)).numpy()
+            def torch_eager(batch, model=model):
+                with torch.inference_mode():
+                    return model(torch.from_numpy(batch)).numpy()
 
-        out["mlp: PyTorch eager"] = torch_eager
-    if (export_dir / "mlp.onnx").is_file():
-        out["mlp: ONNX Runtime"] = OrtEngine(export_dir / "mlp.onnx")
-    if (run_dir / "bdt.json").is_file():
-        from trigdeploy.convert.export import load_booster
+            out[f"{kind.name}: PyTorch eager"] = torch_eager
+            if (export_dir / f"{kind.name}.onnx").is_file():
+                out[f"{kind.name}: ONNX Runtime"] = OrtEngine(export_dir / f"{kind.name}.onnx")
+        elif kind.family == "xgboost":
+            from trigdeploy.convert.export import load_booster
 
-        booster = load_booster(run_dir / "bdt.json")
-        booster.set_param({"nthread": 1})
-        out["bdt: XGBoost inplace_predict"] = lambda batch: booster.inplace_predict(batch)
+            booster = load_booster(artifact)
+            booster.set_param({"nthread": 1})
+            out[f"{kind.name}: XGBoost inplace_predict"] = lambda batch, booster=booster: booster.inplace_predict(batch)
     return out
 
 
@@ -163,8 +169,10 @@ def measure(run_dir, export_dir, x: np.ndarray, core: int | None = 0) -> dict:
             out["engines"][name] = {"single_event": single[name],
                                     "events_per_s": {str(b): throughput(fn, x, b) for b in BATCHES}}
     e = out["engines"]
-    if "mlp: ONNX Runtime" in e and "mlp: PyTorch eager" in e:
-        ort_s, torch_s = e["mlp: ONNX Runtime"]["single_event"], e["mlp: PyTorch eager"]["single_event"]
+    both = [n[: -len(": ONNX Runtime")] for n in e if n.endswith(": ONNX Runtime") and
+            n.replace(": ONNX Runtime", ": PyTorch eager") in e]
+    if both:  # the first model with both engines (the trigger MLP where the run has one)
+        ort_s, torch_s = e[f"{both[0]}: ONNX Runtime"]["single_event"], e[f"{both[0]}: PyTorch eager"]["single_event"]
         out["ort_speedup_vs_torch_batch1"] = torch_s["p50_us"] / ort_s["p50_us"]
         out["ort_speedup_vs_torch_batch1_quiet"] = torch_s["p50_quiet_us"] / ort_s["p50_quiet_us"]
     return out

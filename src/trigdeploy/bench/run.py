@@ -9,6 +9,7 @@ replaces them (``trigdeploy synth``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import platform
@@ -41,6 +42,8 @@ def _machine() -> dict:
 def _cost_qat_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     from trigdeploy.train.run import load_torch_model
 
+    if not entry.get("hls4ml"):
+        return []
     model, saved = load_torch_model(layout.model_file(kind.artifact))
     layers = fpga.qat_layers(model, saved["config"]["bias_bits"])
     return [(f"{kind.name} (hls4ml)", fpga.estimate_mlp(layers, clock_ns, reuse), True)]
@@ -49,6 +52,8 @@ def _cost_qat_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reus
 def _cost_ptq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     from trigdeploy.train.run import load_torch_model
 
+    if "hls4ml_ptq" not in entry:
+        return []
     model, _ = load_torch_model(layout.model_file(kind.artifact))
     layers = fpga.ptq_layers(model, entry["hls4ml_ptq"]["precisions"])
     return [(f"{kind.name} PTQ (hls4ml)", fpga.estimate_mlp(layers, clock_ns, reuse), True)]
@@ -57,6 +62,8 @@ def _cost_ptq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reus
 def _cost_conifer(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
 
+    if "fixed_point" not in entry:
+        return []
     ens = json.loads((layout.export_dir / entry["ensemble"]["file"]).read_text())
     fmt = FixedType.parse(entry["fixed_point"]["precision"])
     est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
@@ -65,8 +72,19 @@ def _cost_conifer(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: 
             for backend, name in (("hls", "HLS"), ("vhdl", "VHDL"))]
 
 
+def _cost_rtl(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    rtl = entry.get("rtl", {})
+    if "project" not in rtl:  # not exported (an older export, or alkaid was not installed)
+        return []
+    return [(f"{kind.name} (alkaid RTL)", {"lut": int(round(rtl["lut_estimate_alkaid"])), "ff": rtl["reg_bits"], "dsp": 0,
+                                           "bram": 0, "latency_cycles": rtl["pipeline_stages"],
+                                           "latency_ns": rtl["latency_ns"], "ii": 1, "estimate": True,
+                                           "method": "alkaid cost model (distributed arithmetic RTL)"}, True)]
+
+
 # exported form → its FPGA cost (label, figures, is it the model's point on the Pareto plot), in report order
-FORM_COSTS = {"qonnx_hls4ml": _cost_qat_hls4ml, "hls4ml_ptq": _cost_ptq_hls4ml, "conifer": _cost_conifer}
+FORM_COSTS = {"qonnx_hls4ml": _cost_qat_hls4ml, "rtl": _cost_rtl, "hls4ml_ptq": _cost_ptq_hls4ml,
+              "conifer": _cost_conifer}
 
 
 def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int) -> tuple[dict, dict[str, str]]:
@@ -91,30 +109,33 @@ def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
     import torch
 
     from trigdeploy.config import QMLPConfig, load_config, parse_section, to_dict
-    from trigdeploy.data.prepare import prepare
+    from trigdeploy.data.prepare import load_prepared
+    from trigdeploy.models import registry
     from trigdeploy.models.mlp import copy_linear_weights
-    from trigdeploy.models.qmlp import build_qmlp
     from trigdeploy.train import nn as tnn
     from trigdeploy.train.metrics import roc_auc
-    from trigdeploy.train.run import load_torch_model
+    from trigdeploy.train.run import build_torch_model, load_torch_model
 
     cfg = load_config(run_dir / "config.yaml")
-    if cfg.train.qmlp is None or not (run_dir / "mlp.pt").is_file():
-        raise TrigdeployError(f"{run_dir}: the sweep needs a run with train.qmlp and a float mlp.pt")
-    prepared = prepare(cfg, run_dir, progress=False)
+    qat = [k for k in registry.KINDS.values() if issubclass(k.config, QMLPConfig) and cfg.train.model(k.name)]
+    source = qat and qat[0].init_from(dataclasses.replace(cfg.train.model(qat[0].name), init="float"))
+    if not qat or not source or not (run_dir / registry.kind(source).artifact).is_file():
+        raise TrigdeployError(f"{run_dir}: the sweep needs a run with a QAT model and the float model it starts from")
+    kind, qbase = qat[0], cfg.train.model(qat[0].name)
+    prepared = load_prepared(run_dir)  # the run's data stage, read as it is
     val, (x_test, y_test) = prepared.arrays("val"), prepared.arrays("test")
-    float_model, _ = load_torch_model(run_dir / "mlp.pt")
+    float_model, _ = load_torch_model(run_dir / registry.kind(source).artifact)
     out = []
     for b in bits:
-        qcfg = parse_section(QMLPConfig, {**to_dict(cfg.train.qmlp), "weight_bits": b, "act_bits": b + 2,
-                                          "input_bits": b + 2}, "train.qmlp", "sweep")
+        qcfg = parse_section(type(qbase), {**to_dict(qbase), "weight_bits": b, "act_bits": b + 2, "input_bits": b + 2},
+                             f"train.{kind.name}", "sweep")
         torch.manual_seed(cfg.seed)
-        model = build_qmlp(len(prepared.features), qcfg)
+        model = build_torch_model(kind.name, len(prepared.features), qcfg)
         copy_linear_weights(float_model, model)
         t0 = time.perf_counter()
-        ckpt = run_dir / "sweep" / f"qmlp_w{b}.ckpt"
+        ckpt = run_dir / "sweep" / f"{kind.name}_w{b}.ckpt"
         ckpt.parent.mkdir(exist_ok=True)
-        tnn.fit(f"qmlp_w{b}", model, prepared, qcfg, val, seed=cfg.seed, device=torch.device("cpu"),
+        tnn.fit(f"{kind.name}_w{b}", model, prepared, qcfg, val, seed=cfg.seed, device=torch.device("cpu"),
                 checkpoint=ckpt, resume=False, progress=progress, on_batch=None)
         ckpt.unlink(missing_ok=True)
         model.cpu().eval()

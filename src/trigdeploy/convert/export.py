@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 EXPORT_MARKER = ".trigdeploy-export"  # in every export/<run> and firmware/<run> folder trigdeploy writes
 # what older trigdeploy versions wrote there without the marker (accepted for replacement)
 _KNOWN_EXPORT = re.compile(r"manifest\.json|export\.log|preprocess\.json|[\w.]+\.onnx|bdt\.conifer\.json|\..*")
-_KNOWN_FIRMWARE = re.compile(r"(mlp|qmlp|seed_mlp)_(vitis|vivado)|bdt_(cpp|xilinxhls|vhdl)|\..*")
+_KNOWN_FIRMWARE = re.compile(r"(mlp|qmlp|seed_mlp)_(vitis|vivado|rtl)|bdt_(cpp|xilinxhls|vhdl)|\..*")
 PACKAGES = ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")
 
 
@@ -304,6 +304,7 @@ class _Export:
     log: list[str]
     loaded: dict = field(default_factory=dict)
     projects: list[dict] = field(default_factory=list)
+    references: dict = field(default_factory=dict)  # kind name → (inputs, logits) saved by save_reference
 
     def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray) -> str:
         """Save what a kind's firmware projects are fed (the test split as the port sees it) and the
@@ -311,6 +312,7 @@ class _Export:
         rel = f"references/{kind.name}.npz"
         (self.out_dir / "references").mkdir(exist_ok=True)
         np.savez(self.out_dir / rel, inputs=np.asarray(inputs), logits=np.asarray(logits))
+        self.references[kind.name] = (inputs, logits)
         return rel
 
     def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
@@ -421,8 +423,48 @@ def _form_conifer(kind, ex: _Export) -> dict:
     return entry
 
 
+def _form_rtl(kind, ex: _Export) -> dict:
+    """QAT MLP → alkaid Verilog project, bit-exact against QONNX on the whole test split (alkaid's
+    interpreter of the traced logic); without alkaid installed, one line and no project."""
+    try:
+        import alkaid  # noqa: F401 - only whether it is installed
+    except ImportError:
+        logger.warning(f"export: {kind.name} RTL skipped: alkaid is not installed (the [rtl] extra)")
+        return {"rtl": {"skipped": "alkaid not installed"}}
+    from trigdeploy.convert import to_qonnx, to_rtl
+
+    model, saved = ex.torch_model(kind)
+    if kind.name in ex.references:  # the QONNX reference of this export, on the input grid
+        x_grid, reference = ex.references[kind.name]
+    else:
+        x_grid = to_qonnx.input_quantizer(model).quantize(ex.x_test)
+        reference = to_qonnx.execute(to_qonnx.export_qonnx(model, saved["n_inputs"], ex.out_dir / f"{kind.name}.qonnx.onnx",
+                                                           ex.log), x_grid)
+    t0 = time.perf_counter()
+    comb = to_rtl.trace(model, saved["n_inputs"])
+    trace_s = time.perf_counter() - t0
+    check = to_rtl.check(comb, x_grid, reference)
+    if not check["ok"]:
+        raise TrigdeployError(f"{kind.name} RTL: alkaid's logic differs from QONNX on {check['n_mismatch']} of "
+                              f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+    staging = ex.fw_dir / f"{kind.name}_rtl"
+    final = ex.fw_final / staging.name
+    part, clock = ex.target.hls4ml.Part, ex.target.hls4ml.ClockPeriod
+    n_tb = min(ex.target.testbench_events, len(x_grid))
+    t1 = time.perf_counter()
+    info = to_rtl.write_project(comb, staging, part, clock, x_grid[:n_tb], reference[:n_tb],
+                                f"{kind.name} (quantization-aware)",
+                                f"Checked before writing: alkaid's interpreter of this logic equals `qonnx.core.onnx_exec` "
+                                f"on {check['n_events']} test events ({check['n_mismatch']} mismatches).")
+    _say(f"{kind.name} RTL → {final} (alkaid vs QONNX: {check['n_mismatch']} mismatches on {check['n_events']} events; "
+         f"{info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)")
+    return {"rtl": {"project": str(final), "part": part, "clock_period_ns": clock, "vs_qonnx": check,
+                    "trace_seconds": trace_s, "write_seconds": time.perf_counter() - t1, **info}}
+
+
 # exported form (a name in models.registry) → its exporter; each returns its part of the model's manifest entry
-FORMS = {"onnx": _form_onnx, "hls4ml_ptq": _form_ptq, "qonnx_hls4ml": _form_qonnx_hls4ml, "conifer": _form_conifer}
+FORMS = {"onnx": _form_onnx, "hls4ml_ptq": _form_ptq, "qonnx_hls4ml": _form_qonnx_hls4ml, "conifer": _form_conifer,
+         "rtl": _form_rtl}
 
 
 def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,

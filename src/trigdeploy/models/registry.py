@@ -72,7 +72,7 @@ register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp, f
 register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp",
                    forms=("onnx",)))
 register(ModelKind("qmlp", QMLPConfig, "qmlp.pt", "torch", "PyTorch", _build_qmlp,
-                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("qonnx_hls4ml",)))
+                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("qonnx_hls4ml", "rtl")))
 register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost", forms=("conifer",)))
 register(ModelKind("rf", RFConfig, "rf.joblib", "sklearn", "scikit-learn",
                    not_exported="RandomForest stays on the CPU (scikit-learn); no FPGA export"))

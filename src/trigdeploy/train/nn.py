@@ -13,6 +13,7 @@ scheduler, torch RNG state, epoch and batch position, so that a killed run resum
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -120,6 +121,125 @@ def restore_runtime_stats(model: nn.Module, saved: dict) -> None:
         m.value.copy_(s["value"])
 
 
+class BatchSource:
+    """This rank's training batches: gathered and scaled from the memory-mapped cache, or indexed from
+    the scaled rows kept on the GPU (``_resident``); the same batches in the same order either way."""
+
+    def __init__(self, prepared: Prepared, rows: np.ndarray, cfg: MLPConfig, device: torch.device):
+        self.prepared, self.rows, self.cfg, self.device = prepared, rows, cfg, device
+        self.x_all, self.y_all = prepared.open_cache()
+        self.resident = _resident(prepared, self.x_all, self.y_all, rows, cfg, device)
+
+    def epoch(self, seed: int, epoch: int) -> Iterator[np.ndarray]:
+        return epoch_batches(self.rows, self.cfg, seed, epoch)
+
+    def tensors(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.resident is not None:
+            idx = torch.from_numpy(np.searchsorted(self.rows, rows)).to(self.device, non_blocking=True)
+            return self.resident[0][idx], self.resident[1][idx]
+        x = self.prepared.scaler.transform(self.x_all[np.sort(rows)][np.argsort(np.argsort(rows))])
+        y = np.asarray(self.y_all[rows], np.float32)[:, None]
+        return (torch.from_numpy(x).to(self.device, non_blocking=True),
+                torch.from_numpy(y).to(self.device, non_blocking=True))
+
+
+@dataclass
+class _Progress:
+    """Where training stands: what a checkpoint restores besides the modules' own state."""
+
+    epoch: int = 0
+    batch: int = 0
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    elapsed: float = 0.0
+
+
+class Checkpoint:
+    """The model, optimizer, scheduler, Brevitas' statistics, torch RNG and training progress in one
+    file (rank 0 writes it), so that a resumed run replays exactly what the killed one would have."""
+
+    def __init__(self, path: Path, model: nn.Module, opt, sched, main: bool):
+        self.path, self.model, self.opt, self.sched, self.main = path, model, opt, sched, main
+
+    def save(self, result: FitResult, at: _Progress, elapsed: float) -> None:
+        if not self.main:
+            return
+        with atomic_path(self.path) as tmp:
+            torch.save({
+                "model": self.model.state_dict(), "runtime_stats": runtime_stats(self.model),
+                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "torch_rng": torch.get_rng_state(), "epoch": at.epoch, "batch": at.batch, "best_state": at.best_state,
+                "bad_epochs": at.bad_epochs, "elapsed": elapsed, "history": result.history,
+                "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc, "rows_seen": result.rows_seen,
+            }, tmp)
+
+    def load(self, result: FitResult, device: torch.device) -> _Progress:
+        ck = torch.load(self.path, map_location=device, weights_only=True)  # never unpickles code
+        self.model.load_state_dict(ck["model"])
+        restore_runtime_stats(self.model, ck["runtime_stats"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["torch_rng"])
+        result.history, result.best_epoch, result.best_val_auc = ck["history"], ck["best_epoch"], ck["best_val_auc"]
+        result.rows_seen = ck["rows_seen"]
+        result.resumed_from = {"epoch": ck["epoch"], "batch": ck["batch"]}
+        return _Progress(ck["epoch"], ck["batch"], ck["best_state"], ck["bad_epochs"], ck["elapsed"])
+
+
+@dataclass
+class _Step:
+    """One optimizer step's machinery."""
+
+    model: nn.Module
+    net: nn.Module        # the model, or its DDP wrapper
+    loss_fn: nn.Module
+    opt: torch.optim.Optimizer
+    amp: bool
+    sync_steps: int       # under DDP: steps after which rank 0's state is copied (Brevitas' statistics)
+
+
+def _one_epoch(name: str, epoch: int, first: int, total: int, source: BatchSource, step: _Step, ctx, seed: int,
+               cfg: MLPConfig, result: FitResult, save: Callable[[int, int], None], progress: bool,
+               on_batch: Callable[[int, int], None] | None) -> tuple[torch.Tensor, int, int]:
+    """Batches ``first`` … ``total - 1`` of one epoch; returns (summed loss on the device, rows, rows)."""
+    from trigdeploy.train import distributed as ddp
+
+    step.model.train()
+    t_epoch, loss_n, rows_epoch = time.perf_counter(), 0, 0
+    device = source.device
+    loss_acc = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
+    bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
+               disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+    for b, rows in enumerate(source.epoch(seed, epoch)):
+        if b >= total:
+            break
+        if b < first:
+            continue
+        xb, yb = source.tensors(rows)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=step.amp):
+            loss = step.loss_fn(step.net(xb).float(), yb)
+        step.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        step.opt.step()
+        if epoch * total + b < step.sync_steps:
+            ddp.sync_from_rank0(ctx, step.model)
+        loss_acc += loss.detach().double() * len(rows)
+        loss_n += len(rows)
+        rows_epoch += len(rows)
+        result.rows_seen += len(rows)
+        if progress:
+            bar.update(1)
+        if progress and b % 25 == 0:  # reading the loss waits for the device: not every step
+            bar.set_postfix(loss=f"{float(loss_acc) / loss_n:.4f}",
+                            rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}", refresh=False)
+        if (b + 1) % cfg.checkpoint_every == 0:
+            save(epoch, b + 1)
+        if on_batch is not None:
+            on_batch(epoch, b)
+    bar.close()
+    return loss_acc, loss_n, rows_epoch
+
+
 def fit(
     name: str,
     model: nn.Module,
@@ -144,93 +264,34 @@ def fit(
     from trigdeploy.train import distributed as ddp
 
     ctx = ddp.context()
-    x_all, y_all = prepared.open_cache()
     all_train = prepared.rows("train")
-    train_rows = ddp.shard(all_train, ctx)
+    source = BatchSource(prepared, ddp.shard(all_train, ctx), cfg, device)
     x_val, y_val = val
-    n_sig = int(y_all[all_train].sum())
-    pos_weight = balance_weight(cfg.pos_weight, len(all_train), n_sig)
+    pos_weight = balance_weight(cfg.pos_weight, len(all_train), int(source.y_all[all_train].sum()))
     model.to(device)
     net = model
     if ctx.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
-    amp = device.type == "cuda"
+    step = _Step(model, net, nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device)), opt,
+                 device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0)
     result = FitResult(pos_weight=float(pos_weight))
-    start_epoch, start_batch, best_state, bad_epochs, elapsed = 0, 0, None, 0, 0.0
-    if resume and checkpoint.exists():
-        ck = torch.load(checkpoint, map_location=device, weights_only=True)  # never unpickles code
-        model.load_state_dict(ck["model"])
-        restore_runtime_stats(model, ck["runtime_stats"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        torch.set_rng_state(ck["torch_rng"])
-        start_epoch, start_batch = ck["epoch"], ck["batch"]
-        best_state, bad_epochs, elapsed = ck["best_state"], ck["bad_epochs"], ck["elapsed"]
-        result.history, result.best_epoch, result.best_val_auc = ck["history"], ck["best_epoch"], ck["best_val_auc"]
-        result.rows_seen = ck["rows_seen"]
-        result.resumed_from = {"epoch": start_epoch, "batch": start_batch}
+    ckpt = Checkpoint(checkpoint, model, opt, sched, ctx.main)
+    at = ckpt.load(result, device) if resume and checkpoint.exists() else _Progress()
+    t0 = time.perf_counter()
 
     def save(epoch: int, batch: int) -> None:
-        if not ctx.main:
-            return
-        with atomic_path(checkpoint) as tmp:
-            torch.save({
-                "model": model.state_dict(), "runtime_stats": runtime_stats(model), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "torch_rng": torch.get_rng_state(), "epoch": epoch, "batch": batch, "best_state": best_state,
-                "bad_epochs": bad_epochs, "elapsed": elapsed + time.perf_counter() - t0, "history": result.history,
-                "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc, "rows_seen": result.rows_seen,
-            }, tmp)
+        ckpt.save(result, dataclasses.replace(at, epoch=epoch, batch=batch), at.elapsed + time.perf_counter() - t0)
 
-    resident = _resident(prepared, x_all, y_all, train_rows, cfg, device)
-    sync_steps = ddp.stats_steps(model) + 1 if ctx.enabled else 0
-    t0 = time.perf_counter()
-    total = ddp.all_min(ctx, n_batches(len(train_rows), cfg))
+    total = ddp.all_min(ctx, n_batches(len(source.rows), cfg))
+    start_epoch, start_batch = at.epoch, at.batch
     for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        t_epoch, loss_n, rows_epoch = time.perf_counter(), 0, 0
-        loss_acc = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
-        first = start_batch if epoch == start_epoch else 0
-        bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 10.0)
-        for b, rows in enumerate(epoch_batches(train_rows, cfg, seed, epoch)):
-            if b >= total:
-                break
-            if b < first:
-                continue
-            if resident is not None:
-                idx = torch.from_numpy(np.searchsorted(train_rows, rows)).to(device, non_blocking=True)
-                xb, yb = resident[0][idx], resident[1][idx]
-            else:
-                xb = torch.from_numpy(prepared.scaler.transform(x_all[np.sort(rows)][np.argsort(np.argsort(rows))]))
-                yb = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None]
-                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(net(xb).float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if epoch * total + b < sync_steps:
-                ddp.sync_from_rank0(ctx, model)
-            loss_acc += loss.detach().double() * len(rows)
-            loss_n += len(rows)
-            rows_epoch += len(rows)
-            result.rows_seen += len(rows)
-            if progress:
-                bar.update(1)
-            if progress and b % 25 == 0:  # reading the loss waits for the device: not every step
-                bar.set_postfix(loss=f"{float(loss_acc) / loss_n:.4f}",
-                                rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}",
-                                refresh=False)
-            if (b + 1) % cfg.checkpoint_every == 0:
-                save(epoch, b + 1)
-            if on_batch is not None:
-                on_batch(epoch, b)
-        bar.close()
+        t_epoch = time.perf_counter()
+        loss_acc, loss_n, rows_epoch = _one_epoch(name, epoch, start_batch if epoch == start_epoch else 0, total,
+                                                  source, step, ctx, seed, cfg, result, save, progress, on_batch)
         loss_sum, loss_n, rows_epoch = ddp.all_sum(ctx, float(loss_acc), loss_n, rows_epoch)
         scores = ddp.gather_strided(ctx, predict(model, x_val[ctx.rank:: ctx.world], device), len(x_val))
         val_auc = roc_auc(y_val, scores)
@@ -242,20 +303,19 @@ def fit(
             "rows_per_s": rows_epoch / max(seconds, 1e-9),
         })
         if val_auc > result.best_val_auc or result.best_epoch < 0:
-            result.best_val_auc, result.best_epoch, best_state, bad_epochs = val_auc, epoch + 1, _state(model), 0
+            result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
         else:
-            bad_epochs += 1
-        if progress:
-            logger.info(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
-                       f"({result.history[-1]['rows_per_s']:,.0f} rows/s)")
+            at.bad_epochs += 1
+        logger.info(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
+                    f"({result.history[-1]['rows_per_s']:,.0f} rows/s)")
         save(epoch + 1, 0)
-        if bad_epochs >= cfg.early_stopping_patience:
+        if at.bad_epochs >= cfg.early_stopping_patience:
             break
-    result.seconds = elapsed + time.perf_counter() - t0
-    model.load_state_dict(best_state)
+    result.seconds = at.elapsed + time.perf_counter() - t0
+    model.load_state_dict(at.best_state)
     if ctx.enabled:
         hashes = ddp.gather_objects(ctx, ddp.weights_hash(model))
-        shards = ddp.gather_objects(ctx, int(len(train_rows)))
+        shards = ddp.gather_objects(ctx, int(len(source.rows)))
         if len(set(hashes)) != 1:
             raise RuntimeError(f"{name}: DDP ranks finished with different weights ({hashes})")
         result.distributed = {"world_size": ctx.world, "backend": "nccl" if device.type == "cuda" else "gloo",

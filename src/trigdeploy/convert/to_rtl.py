@@ -1,0 +1,122 @@
+"""Brevitas QAT MLP → RTL (Verilog) with alkaid, checked bit for bit against QONNX execution.
+
+alkaid (formerly da4ml) writes pipelined Verilog from a traced fixed-point network, but has no
+Brevitas or QONNX front end, so the network is traced here from what the QAT model computes
+(see NOTES): the input port is the input quantizer's grid (signed, ``f_in`` fractional bits);
+each layer is ``x @ (w_int.T · 2^w_exp) + b_int · 2^(in_exp + w_exp)`` with the integer weights
+and biases Brevitas quantized (biases rounded half to even, as ``Int*Bias`` does), and every
+hidden layer is followed by the QuantReLU's unsigned grid with round half to even and
+saturation. The last layer's sum is the logit, unquantized, exactly as QONNX computes it.
+
+The check before anything is written: alkaid's own interpreter of the traced logic
+(``CombLogic.predict``, the operations the Verilog implements) equals QONNX execution on every
+test event. The project holds alkaid's sources, constraints for the target clock, a Vivado
+build script, test vectors and a README.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trigdeploy.errors import TrigdeployError
+
+logger = logging.getLogger(__name__)
+
+
+def _log2(scale: float, what: str) -> int:
+    e = float(np.log2(scale))
+    if e != round(e):
+        raise TrigdeployError(f"{what}: scale {scale} is not a power of two; no exact fixed-point RTL")
+    return int(round(e))
+
+
+@torch.no_grad()
+def layers(model: torch.nn.Sequential) -> tuple[tuple[int, int], list[dict]]:
+    """The QAT MLP as integers: (input bits, input exponent) and per layer the integer weights and
+    biases, their exponents, and (hidden layers) the activation's bits and exponent."""
+    from trigdeploy.convert.to_qonnx import input_quantizer
+
+    q = input_quantizer(model)
+    in_bits, in_exp = q.bits, _log2(q.scale, "input quantizer")
+    out, exp = [], in_exp
+    modules = list(model)[1:]
+    for i, layer in enumerate(modules):
+        if not hasattr(layer, "quant_weight"):
+            continue
+        w = layer.quant_weight()
+        w_exp = _log2(float(w.scale), f"layer {i} weights")
+        acc_exp = exp + w_exp
+        bias = layer.bias.detach().double().numpy()
+        entry = {"w_int": w.int().numpy().astype(np.int64), "w_exp": w_exp, "acc_exp": acc_exp,
+                 "b_int": np.round(bias / 2.0 ** acc_exp).astype(np.int64)}  # numpy rounds half to even
+        nxt = modules[modules.index(layer) + 1] if modules.index(layer) + 1 < len(modules) else None
+        if nxt is not None and hasattr(nxt, "act_quant"):
+            a_exp = _log2(float(nxt.act_quant.scale()), f"layer {i} activation")
+            entry.update(a_bits=int(nxt.act_quant.bit_width()), a_exp=a_exp)
+            exp = a_exp
+        out.append(entry)
+    return (in_bits, in_exp), out
+
+
+def trace(model: torch.nn.Sequential, n_inputs: int):
+    """alkaid ``CombLogic`` of the QAT MLP (see the module docstring)."""
+    from alkaid.trace import FVArrayInput
+    from alkaid.trace import trace as alkaid_trace
+    from alkaid.trace.ops import quantize
+
+    (in_bits, in_exp), net = layers(model)
+    inp = FVArrayInput((n_inputs,))
+    x = quantize(inp, 1, in_bits - 1 + in_exp, -in_exp)  # signed; integer bits without the sign
+    for layer in net:
+        w = layer["w_int"].T.astype(np.float64) * 2.0 ** layer["w_exp"]
+        h = x @ w + layer["b_int"].astype(np.float64) * 2.0 ** layer["acc_exp"]
+        if "a_bits" in layer:  # QuantReLU: unsigned grid, round half to even, saturate (negatives → 0)
+            x = quantize(h, 0, layer["a_bits"] + layer["a_exp"], -layer["a_exp"], "SAT", "RND_CONV")
+        else:
+            x = h
+    return alkaid_trace(inp, x)
+
+
+def check(comb, x_grid: np.ndarray, reference: np.ndarray) -> dict:
+    """alkaid's interpreter of the traced logic on every row of ``x_grid`` against the reference logits."""
+    y = np.asarray(comb.predict(np.ascontiguousarray(x_grid, np.float64)), np.float64).reshape(-1)
+    ref = np.asarray(reference, np.float64).reshape(-1)
+    diff = np.abs(y - ref)
+    return {"n_events": int(len(ref)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
+            "ok": bool((diff == 0).all())}
+
+
+def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndarray, y_tb: np.ndarray,
+                  model_name: str, check_text: str) -> dict:
+    """alkaid's pipelined Verilog project (sources, constraints, Vivado script), test vectors and a README."""
+    from alkaid.codegen import RTLModel
+
+    rtl = RTLModel(comb, out_dir, "myproject", latency_cutoff=clock_ns, clock_period=clock_ns, part_name=part,
+                   print_latency=False)
+    rtl.write()
+    tb = Path(out_dir) / "tb_data"
+    tb.mkdir(parents=True, exist_ok=True)
+    np.savetxt(tb / "tb_input_features.dat", np.asarray(x_tb, np.float64), fmt="%.17g", delimiter=" ")
+    np.savetxt(tb / "tb_output_predictions.dat", np.asarray(y_tb, np.float64).reshape(len(y_tb), -1), fmt="%.17g",
+               delimiter=" ")
+    latency = rtl.latency if not callable(rtl.latency) else rtl.latency()
+    stages = int(np.max(latency)) if np.size(latency) else 0
+    info = {"pipeline_stages": stages, "latency_ns": stages * clock_ns, "lut_estimate_alkaid": float(comb.cost),
+            "reg_bits": int(rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits())}
+    (Path(out_dir) / "README.md").write_text(f"""# {model_name}: alkaid RTL project (generated by trigdeploy; do not edit by hand)
+
+* Verilog from alkaid (distributed arithmetic: no DSPs), part `{part}`, clock period {clock_ns} ns,
+  {stages} pipeline stages ({stages * clock_ns:g} ns); alkaid's cost model: {comb.cost:,.0f} LUT
+  (an estimate, not a synthesis result).
+* Input: the QAT model's input grid (the export's `preprocess.json` standardisation, then its input
+  quantizer); output: the logit.
+* {check_text}
+* `tb_data/`: test events on the input grid and the expected logits.
+* Vivado: `vivado -mode batch -source build_vivado_prj.tcl` (out-of-context synthesis and
+  implementation on the target part, with reports).
+""")
+    return info
