@@ -39,24 +39,27 @@ def _machine() -> dict:
             "system": platform.platform()}
 
 
-def _cost_qat_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+def _hls4ml_mlp_cost(kind, layout: RunLayout, label: str, layers_of, clock_ns: float,
+                     reuse: int) -> list[tuple[str, dict, bool]]:
+    """trigdeploy's analytic estimate of an hls4ml MLP; ``layers_of(model, saved)`` gives its layers."""
     from trigdeploy.train.run import load_torch_model
 
+    model, saved = load_torch_model(layout.model_file(kind.artifact))
+    return [(label, fpga.estimate_mlp(layers_of(model, saved), clock_ns, reuse), True)]
+
+
+def _cost_qat_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     if not entry.get("hls4ml"):
         return []
-    model, saved = load_torch_model(layout.model_file(kind.artifact))
-    layers = fpga.qat_layers(model, saved["config"]["bias_bits"])
-    return [(f"{kind.name} (hls4ml)", fpga.estimate_mlp(layers, clock_ns, reuse), True)]
+    return _hls4ml_mlp_cost(kind, layout, f"{kind.name} (hls4ml)",
+                            lambda model, saved: fpga.qat_layers(model, saved["config"]["bias_bits"]), clock_ns, reuse)
 
 
 def _cost_ptq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
-    from trigdeploy.train.run import load_torch_model
-
     if "hls4ml_ptq" not in entry:
         return []
-    model, _ = load_torch_model(layout.model_file(kind.artifact))
-    layers = fpga.ptq_layers(model, entry["hls4ml_ptq"]["precisions"])
-    return [(f"{kind.name} PTQ (hls4ml)", fpga.estimate_mlp(layers, clock_ns, reuse), True)]
+    return _hls4ml_mlp_cost(kind, layout, f"{kind.name} PTQ (hls4ml)",
+                            lambda model, _: fpga.ptq_layers(model, entry["hls4ml_ptq"]["precisions"]), clock_ns, reuse)
 
 
 def _cost_conifer(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
