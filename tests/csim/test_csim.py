@@ -160,3 +160,18 @@ def test_saved_outputs_serve_only_the_export_they_were_simulated_for(trained_run
     shutil.copytree(root / "export" / "run", other)
     (other / "manifest.json").write_text((other / "manifest.json").read_text() + "\n")  # another export
     assert saved_outputs(layout, Manifest.load(other / "manifest.json"), "qmlp_vitis") is None
+
+
+def test_compiler_failure_is_one_line_naming_the_project_and_the_log(exported, tmp_path):
+    from pathlib import Path
+
+    root, _ = exported
+    project = tmp_path / "qmlp_vitis"
+    shutil.copytree(root / "firmware" / "run" / "qmlp_vitis", project)
+    top = project / "firmware" / "myproject.cpp"
+    top.write_text(top.read_text() + "\n#error broken on purpose\n")
+    with pytest.raises(TrigdeployError) as info:
+        harness.load(project, tmp_path / "cache", 1, "vendor")
+    message = str(info.value)
+    assert "\n" not in message and str(project) in message and "failed compiling myproject.cpp" in message
+    assert "broken on purpose" in Path(message.rsplit("full log: ", 1)[1]).read_text()

@@ -225,10 +225,16 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
                 refused.write_text(reason)
             shutil.rmtree(staging, ignore_errors=True)
             raise Unsupported(reason)
-        raise TrigdeployError(f"C simulation: compiling {src} failed (exit {code}): {line.strip()}")
-    subprocess.run([*base, "-shared", "-Wl,-Bsymbolic", *map(str, objs), "-o", str(staging / lib.name)], check=True,
-                   capture_output=True, text=True)
+        (staging / "build.log").write_text("\n".join(logs))
+        raise TrigdeployError(f"C simulation of {project.path}: {CXX} failed compiling {src.name} (exit {code}): "
+                              f"{line.strip()}; full log: {staging / 'build.log'}")
+    linked = subprocess.run([*base, "-shared", "-Wl,-Bsymbolic", *map(str, objs), "-o", str(staging / lib.name)],
+                            capture_output=True, text=True)
+    logs.append(f"$ {CXX} … -shared -o {lib.name}\n{linked.stdout}{linked.stderr}")
     (staging / "build.log").write_text("\n".join(logs))
+    if linked.returncode != 0:
+        raise TrigdeployError(f"C simulation of {project.path}: {CXX} failed linking the harness (exit "
+                              f"{linked.returncode}); full log: {staging / 'build.log'}")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
     return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs), arithmetic)
