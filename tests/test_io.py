@@ -117,7 +117,8 @@ def test_partial_of_a_killed_run_is_removed_by_the_next(tmp_path):
 
 
 def test_cache_folders_trigdeploy_did_not_write_are_never_deleted(tmp_path):
-    from trigdeploy.config import ToptagGenConfig, parse_config
+    from conftest import run_config
+    from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.data.prepare import prepare
 
@@ -127,11 +128,9 @@ def test_cache_folders_trigdeploy_did_not_write_are_never_deleted(tmp_path):
     mine = run / "cache" / "my-notes"
     mine.mkdir(parents=True)
     (mine / "keep.txt").write_text("precious")
-    raw = {"name": "c", "data": {"format": "hdf5", "files": [str(data)]}, "features": {"kind": "toptag_jet"},
-           "scaling": {"sample_rows": 500}}
-    first = prepare(parse_config(raw), run, progress=False)
-    raw["split"] = {"seed": 9}  # another cache key: the first cache is stale and goes
-    second = prepare(parse_config(raw), run, progress=False)
+    sections = {"features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 500}}
+    first = prepare(run_config([data], **sections), run, progress=False)
+    second = prepare(run_config([data], "split.seed=9", **sections), run, progress=False)  # another key: stale
     assert not first.cache_dir.exists() and second.cache_dir.exists()
     assert (mine / "keep.txt").read_text() == "precious"
     assert np.asarray(second.open_cache()[0]).shape[0] == 1500

@@ -383,7 +383,9 @@ class RunConfig(Checked):
 # --------------------------------------------------------------------------------------------
 
 _INTERNAL_FIELDS = {"source", "extra"}
-MODEL_FIELDS = ("mlp", "qmlp", "seed_mlp", "bdt", "rf")  # TrainConfig's built-in model sections
+# TrainConfig's built-in model sections: its fields whose type is a config dataclass
+MODEL_FIELDS = tuple(name for name, tp in typing.get_type_hints(TrainConfig).items()
+                     if any(dataclasses.is_dataclass(a) for a in typing.get_args(tp)))
 # train.<name> sections of model kinds registered elsewhere (models.registry fills it): name → dataclass
 MODEL_SECTIONS: dict[str, type] = {}
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trigdeploy.config import apply_overrides, parse_config
+from conftest import run_config
 from trigdeploy.data.generate import generate_config_data
 
 
 def cfg(tmp_path, sub, dask):
     files = [str(tmp_path / sub / f"part{i}.h5") for i in range(3)]
-    raw = {"name": "gen", "data": {"format": "hdf5", "files": files,
-                                   "generate": {"toptag": {"jets": 300, "seed": 5, "chunk_size": 150}, **dask}}}
-    return parse_config(apply_overrides(raw, [])), files
+    cfg = run_config(files, name="gen", data={"generate": {"toptag": {"jets": 300, "seed": 5, "chunk_size": 150}, **dask}})
+    return cfg, files
 
 
 def test_dask_generation_equals_sequential(tmp_path):

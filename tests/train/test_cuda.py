@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from trigdeploy.config import MLPConfig, ToptagGenConfig, apply_overrides, parse_config
+from conftest import run_config
+from trigdeploy.config import MLPConfig, ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.train.run import load_torch_model, train_run
 
@@ -17,9 +18,8 @@ pytestmark = [pytest.mark.device, pytest.mark.skipif(not torch.cuda.is_available
 def small_run_config(tmp_path, train: dict):
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=4000, seed=21, chunk_size=2000), data, progress=False)
-    raw = {"name": "cuda", "seed": 2, "data": {"format": "hdf5", "files": [str(data)]},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000}, "train": train}
-    return parse_config(apply_overrides(raw, []))
+    return run_config([data], name="cuda", seed=2, features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000},
+                      train=train)
 
 
 def test_mlp_and_qat_train_on_cuda(tmp_path):

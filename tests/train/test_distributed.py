@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
 
-from trigdeploy.config import ToptagGenConfig
+from conftest import SMALL_TRAIN, run_config
+from trigdeploy.config import ToptagGenConfig, dump_config
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import load_prepared
 from trigdeploy.train.distributed import Context, shard
@@ -29,17 +29,18 @@ def test_shards_are_disjoint_and_cover_the_rows(world, n):
 
 
 def config(tmp_path, data, batch_size):
-    raw = {"name": "ddp", "seed": 4, "data": {"format": "hdf5", "files": [str(data)], "chunk_rows": 1000},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 2000},
-           "train": {"device": "cpu", "threads": 1,
-                     "mlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "early_stopping_patience": 10},
-                     # small QAT batches: > 300 steps, so Brevitas' runtime-statistics scale initialisation
-                     # (collect_stats_steps = 300) completes inside the run
-                     "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size // 8, "init": "float",
-                              "early_stopping_patience": 10},
-                     "bdt": {"n_estimators": 10, "max_depth": 2}}}
+    cfg = run_config(
+        [data], name="ddp", seed=4, data={"chunk_rows": 1000}, features={"kind": "toptag_jet"},
+        scaling={"sample_rows": 2000},
+        train={**SMALL_TRAIN,
+               "mlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "early_stopping_patience": 10},
+               # small QAT batches: > 300 steps, so Brevitas' runtime-statistics scale initialisation
+               # (collect_stats_steps = 300) completes inside the run
+               "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size // 8, "init": "float",
+                        "early_stopping_patience": 10},
+               "bdt": {"n_estimators": 10, "max_depth": 2}})
     path = tmp_path / f"ddp_{batch_size}.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path.write_text(dump_config(cfg))  # torchrun's processes read it as a user's file
     return path
 
 

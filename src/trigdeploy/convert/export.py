@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 EXPORT_MARKER = ".trigdeploy-export"  # in every export/<run> and firmware/<run> folder trigdeploy writes
 # what older trigdeploy versions wrote there without the marker (accepted for replacement)
 _KNOWN_EXPORT = re.compile(r"manifest\.json|export\.log|preprocess\.json|[\w.]+\.onnx|bdt\.conifer\.json|\..*")
-_KNOWN_FIRMWARE = re.compile(r"(mlp|qmlp|seed_mlp)_(vitis|vivado|rtl)|bdt_(cpp|xilinxhls|vhdl)|\..*")
+_KNOWN_FIRMWARE = re.compile(r"[A-Za-z0-9]\w*_(vitis|vivado|rtl|cpp|xilinxhls|vhdl)|\..*")  # <kind>_<backend>
 PACKAGES = ("torch", "brevitas", "onnx", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")
 
 
