@@ -220,11 +220,12 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from trigdeploy.config import dump_config
     from trigdeploy.data.prepare import prepare
     from trigdeploy.io import write_text_atomic
+    from trigdeploy.layout import RunLayout
 
     cfg = load_config(args.config, args.overrides, args.data)
     run_dir = cfg.run_dir(args.run_dir)
     result = prepare(cfg, run_dir, progress=not args.quiet)
-    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    write_text_atomic(RunLayout.of(run_dir).config, dump_config(cfg))
     r = result.report
     print(json.dumps({
         "run_dir": str(run_dir), "features": len(result.features), "dropped": len(r["dropped"]),

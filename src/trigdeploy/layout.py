@@ -67,6 +67,17 @@ class RunLayout:
     def preprocess(self) -> Path:
         return self.run_dir / "preprocess.json"
 
+    @property
+    def features(self) -> Path:
+        return self.run_dir / "features.json"
+
+    @property
+    def splits(self) -> Path:
+        return self.run_dir / "splits.npz"
+
+    def checkpoint(self, model: str) -> Path:
+        return self.checkpoints / f"{model}.ckpt"
+
     def model_file(self, filename: str) -> Path:
         return self.run_dir / filename
 

@@ -119,7 +119,7 @@ def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
     from trigdeploy.train.metrics import roc_auc
     from trigdeploy.train.run import build_torch_model, load_torch_model
 
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(RunLayout.of(run_dir).config)
     qat = [k for k in registry.KINDS.values() if issubclass(k.config, QMLPConfig) and cfg.train.model(k.name)]
     source = qat and qat[0].init_from(dataclasses.replace(cfg.train.model(qat[0].name), init="float"))
     if not qat or not source or not (run_dir / registry.kind(source).artifact).is_file():
@@ -188,7 +188,7 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     if not layout.manifest.is_file():
         raise TrigdeployError(f"{layout.manifest} not found: run trigdeploy export --run {run_dir} first")
     typed = Manifest.load(layout.manifest)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads(layout.metrics.read_text())
     x_test, y_test = load_split(run_dir, "test")
     target = typed.target
     clock = 5.0

@@ -272,7 +272,7 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
         manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache,
                                   x_test, y_test, log, progress)
         write_text_atomic(out_dir / "export.log", "\n".join(log))
-        write_json_atomic(out_dir / "manifest.json", manifest)
+        write_json_atomic(out_dir / layout.manifest.name, manifest)
         # firmware first: until the export folder (with the manifest) is swapped, nothing claims the new projects
         _swap_in(fw_dir, fw_final)
         _swap_in(out_dir, out_final)
@@ -475,7 +475,7 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
 
     manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
                       "test_events": int(len(x_test))}
-    shutil.copyfile(run_dir / "preprocess.json", out_dir / "preprocess.json")
+    shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
     ex = _Export(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
     for kind in registry.KINDS.values():
         src = run_dir / kind.artifact

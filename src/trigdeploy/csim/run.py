@@ -55,7 +55,7 @@ def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: 
 
 
 def _thresholds(run_dir: Path, model: str) -> dict[str, float]:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads(RunLayout.of(run_dir).metrics.read_text())
     return {k: v["threshold"] for k, v in metrics.get(model, {}).get("thresholds", {}).items()}
 
 

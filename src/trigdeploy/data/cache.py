@@ -20,6 +20,7 @@ from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, UNUSED, split_seed
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import named_os_error, partial_name, remove_stale_partials
+from trigdeploy.layout import RunLayout
 
 CACHE_VERSION = 1
 CACHE_MARKER = ".trigdeploy-cache"  # in every cache folder trigdeploy writes: only those are ever deleted
@@ -86,8 +87,9 @@ def load_prepared(run_dir: Path) -> Prepared:
     must have run there: it is how the other ranks of a distributed run see rank 0's cache)."""
     run_dir = Path(run_dir)
     try:
-        report = json.loads((run_dir / "features.json").read_text())
-        scaler = Standardizer.load(run_dir / "preprocess.json")
+        layout = RunLayout.of(run_dir)
+        report = json.loads(layout.features.read_text())
+        scaler = Standardizer.load(layout.preprocess)
         cache_dir = Path(report["cache"])
         codes = np.load(cache_dir / "codes.npy")
     except (OSError, KeyError, ValueError) as exc:
@@ -159,9 +161,10 @@ def build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, wher
 def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """One split of a finished run: scaled features (float32) and labels, from its feature cache."""
     run_dir = Path(run_dir)
-    if not (run_dir / "metrics.json").is_file():
+    layout = RunLayout.of(run_dir)
+    if not layout.metrics.is_file():
         raise TrigdeployError(f"run {run_dir} is incomplete (no metrics.json): run trigdeploy train first")
-    splits = np.load(run_dir / "splits.npz")
+    splits = np.load(layout.splits)
     caches = [p for p in (run_dir / "cache").iterdir() if (p / "meta.json").is_file()]
     if len(caches) != 1:
         raise TrigdeployError(f"run {run_dir}: expected one feature cache in {run_dir / 'cache'}, found {len(caches)}")
@@ -171,4 +174,4 @@ def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarr
     rows = np.flatnonzero(codes == {"train": 0, "val": 1, "test": 2}[split])
     x = np.load(caches[0] / "features.npy", mmap_mode="r")[rows]
     y = np.load(caches[0] / "labels.npy", mmap_mode="r")[rows]
-    return Standardizer.load(run_dir / "preprocess.json").transform(x), np.asarray(y)
+    return Standardizer.load(layout.preprocess).transform(x), np.asarray(y)

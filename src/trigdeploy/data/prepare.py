@@ -36,6 +36,7 @@ from trigdeploy.data.splits import SPLITS, assign_splits, sample_rows, split_see
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.expr import Expr, derived_order
 from trigdeploy.io import atomic_path, write_json_atomic
+from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
 
@@ -206,11 +207,12 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         "cache": str(cache_dir),
     }
     codes = np.load(cache_dir / "codes.npy")
-    write_json_atomic(run_dir / "features.json", report)
-    with atomic_path(run_dir / "splits.npz") as tmp:
+    layout = RunLayout.of(run_dir)
+    write_json_atomic(layout.features, report)
+    with atomic_path(layout.splits) as tmp:
         np.savez(tmp, val=np.flatnonzero(codes == 1), test=np.flatnonzero(codes == 2), n_rows=len(codes),
                  seed=split_seed(cfg), mode=cfg.split.mode)
-    scaler.save(run_dir / "preprocess.json", extra={"feature_kind": cfg.features.kind,
+    scaler.save(layout.preprocess, extra={"feature_kind": cfg.features.kind,
                                                     "features_config": to_dict(cfg.features),
                                                     "derived": dict(cfg.data.derived)})
     return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built)

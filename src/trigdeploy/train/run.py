@@ -24,6 +24,7 @@ from trigdeploy.config import MLPConfig, RunConfig, dump_config, parse_section, 
 from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
+from trigdeploy.layout import RunLayout
 from trigdeploy.models import registry
 from trigdeploy.train.metrics import evaluate
 from trigdeploy.versions import package_versions
@@ -115,8 +116,9 @@ def fingerprint(cfg: RunConfig) -> dict[str, str]:
 def check_resume(cfg: RunConfig, run_dir: Path, current: dict[str, str]) -> None:
     """Refuse ``--resume`` when what shapes the run's models changed since it started (nothing is
     written before this check)."""
-    path = run_dir / "fingerprint.json"
-    started = (run_dir / "train_state.json").exists() or any((run_dir / "checkpoints").glob("*.ckpt"))
+    layout = RunLayout.of(run_dir)
+    path = layout.fingerprint
+    started = layout.train_state.exists() or any(layout.checkpoints.glob("*.ckpt"))
     if not path.is_file():
         if started:
             raise TrigdeployError(f"{run_dir}: cannot resume: the run has no fingerprint.json (trained by an older "
@@ -162,7 +164,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
     result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
-                     checkpoint=fx.run_dir / "checkpoints" / f"{kind.name}.ckpt", resume=fx.resume,
+                     checkpoint=RunLayout.of(fx.run_dir).checkpoint(kind.name), resume=fx.resume,
                      progress=fx.progress, on_batch=fx.on_batch)
     model.cpu()
     fx.trained[kind.name] = model
@@ -185,7 +187,7 @@ def _train_xgboost(kind, mcfg, fx: _Fit):
     if mcfg.dask is None:
         model, info = trees.fit_bdt(fx.prepared, mcfg, fx.cfg.seed, fx.val)
     else:
-        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.run_dir / "preprocess.json",
+        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, RunLayout.of(fx.run_dir).preprocess,
                                          mcfg.dask.scheduler, mcfg.dask.workers, mcfg.dask.partition_rows)
     booster = model.get_booster()
     booster.set_attr(best_iteration=str(info["best_iteration"]))
@@ -256,17 +258,18 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     chosen = [name for name in registry.KINDS if tc.model(name) is not None]
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
-    ckpt_dir = run_dir / "checkpoints"
+    layout = RunLayout.of(run_dir)
+    ckpt_dir = layout.checkpoints
     if ctx.main:
         prints = fingerprint(cfg)
         if resume:
             check_resume(cfg, run_dir, prints)
-        (run_dir / "metrics.json").unlink(missing_ok=True)  # the run is incomplete from here on
+        layout.metrics.unlink(missing_ok=True)  # the run is incomplete from here on
         if not resume:
             for f in ckpt_dir.glob("*.ckpt"):
                 f.unlink()
-            (run_dir / "train_state.json").unlink(missing_ok=True)
-        write_json_atomic(run_dir / "fingerprint.json", prints)
+            layout.train_state.unlink(missing_ok=True)
+        write_json_atomic(layout.fingerprint, prints)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = _device(tc.device)
@@ -283,10 +286,10 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         prepared = load_prepared(run_dir)
     data_stage_seconds = time.perf_counter() - t_start
     if ctx.main:
-        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+        write_text_atomic(layout.config, dump_config(cfg))
     x_val, y_val = prepared.arrays("val")
     x_test, y_test = prepared.arrays("test")
-    state_path = run_dir / "train_state.json"
+    state_path = layout.train_state
     done: dict = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
     metrics: dict = {}
     histories: dict[str, list[dict]] = {}
@@ -296,8 +299,8 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         kind = registry.kind(name)
         if not ctx.main and kind.family != "torch":
             continue  # trees train on rank 0 only
-        model_path = run_dir / kind.artifact
-        scores_path = run_dir / "predictions" / f"{name}.npz"
+        model_path = layout.model_file(kind.artifact)
+        scores_path = layout.predictions(name)
         if name in done and model_path.exists() and scores_path.exists():
             entry = done[name]
             if kind.family == "torch":
@@ -315,7 +318,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
                 np.savez(tmp, val=s_val, test=s_test, test_rows=prepared.rows("test"), val_rows=prepared.rows("val"))
             done[name] = entry
             write_json_atomic(state_path, done)
-            (ckpt_dir / f"{name}.ckpt").unlink(missing_ok=True)
+            layout.checkpoint(name).unlink(missing_ok=True)
         scores = np.load(scores_path)
         m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
         m.update(training=done[name]["info"], model_file=registry.kind(name).artifact)
@@ -340,5 +343,5 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         for m in metrics.values():
             m["label_is_function_of_inputs"] = True
     write_json_atomic(run_dir / "run.json", run_info)
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_json_atomic(layout.metrics, metrics)
     return metrics
