@@ -2,7 +2,7 @@
 
 A kind names its config section (``train.<name>``), the file its trained model is saved to in
 the run directory, its family (which trainer fits it and how it is saved: ``torch`` for the
-MLPs, ``tree`` for XGBoost/scikit-learn), how it is built (torch kinds), what its trained form is
+MLPs, ``xgboost``, ``sklearn``), how it is built (torch kinds), what its trained form is
 called in reports, which kind it is initialised from, and which exported forms it has (each an
 exporter in ``convert.export.FORMS``). Adding a kind is one ``register`` call (plus, for a new
 family, one trainer in ``train.run.TRAINERS``, and for a new form one exporter).
