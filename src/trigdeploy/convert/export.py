@@ -52,7 +52,6 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
     """Float MLP → hls4ml at profiled precisions, per backend; refuses a project that loses too much AUC."""
     run_dir, target, fw_dir, fw_final, x_test, y_test, log = (ex.run_dir, ex.target, ex.fw_dir, ex.fw_final, ex.x_test,
                                                                ex.y_test, ex.log)
-    say = _say
     import torch
 
     from trigdeploy.convert import ptq, to_hls4ml
@@ -101,7 +100,7 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
         out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
                                     "testbench_events": n_tb}
         ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False)
-        say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
+        _say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
             f"AUC {auc_float:.5f} → {auc_hls:.5f})")
     return out
 
@@ -121,7 +120,6 @@ def _conifer(kind, ex: _Export) -> dict:
     src, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log = (
         ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test, ex.y_test,
         ex.log)
-    say = _say
     from trigdeploy.convert import to_conifer as tc
     from trigdeploy.cxx import harness
     from trigdeploy.train.metrics import roc_auc
@@ -145,7 +143,7 @@ def _conifer(kind, ex: _Export) -> dict:
     tc.write_testbench(staging, x_test[: target.testbench_events], tc.xgb_margin(booster, x_test[: target.testbench_events]))
     tc.point_project_at(staging, fw_final / f"{kind.name}_cpp")
     entry["projects"]["cpp"] = {"project": str(fw_final / f"{kind.name}_cpp"), "precision": "float", "vs_xgboost": cpp}
-    say(f"{kind.name} conifer cpp (float) → {fw_final / f'{kind.name}_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+    _say(f"{kind.name} conifer cpp (float) → {fw_final / f'{kind.name}_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
         f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
 
     fmt = tc.FixedType.parse(target.conifer.Precision)
@@ -213,7 +211,7 @@ def _conifer(kind, ex: _Export) -> dict:
         tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
         tc.point_project_at(staging, final)
         entry["projects"][backend] = info
-        say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
+        _say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
                                                   f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
                                                   f"{len(x_q)} events)" if backend == "xilinxhls" else ""))
     entry["seconds"] = time.perf_counter() - t0
@@ -243,7 +241,8 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
                firmware_root: Path | None = None, progress: bool = True) -> dict:
     """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``).
 
-    ``export_root``/``firmware_root`` default to the run's layout (``trigdeploy.layout``).
+    ``export_root``/``firmware_root`` default to the run's layout (``trigdeploy.layout``). Messages go
+    through ``logging``; ``progress`` is accepted like every stage's, but export draws no progress bar.
 
     Everything is built in hidden staging folders beside ``export/<run>`` and ``firmware/<run>`` and
     swapped in only after every check passed: a failed, interrupted or killed export leaves the
@@ -270,7 +269,7 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
             d.mkdir()
             (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
         manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache,
-                                  x_test, y_test, log, progress)
+                                  x_test, y_test, log)
         write_text_atomic(out_dir / "export.log", "\n".join(log))
         write_json_atomic(out_dir / layout.manifest.name, manifest)
         # firmware first: until the export folder (with the manifest) is swapped, nothing claims the new projects
@@ -431,15 +430,13 @@ def _form_rtl(kind, ex: _Export) -> dict:
     except ImportError:
         logger.warning(f"export: {kind.name} RTL skipped: alkaid is not installed (the [rtl] extra)")
         return {"rtl": {"skipped": "alkaid not installed"}}
-    from trigdeploy.convert import to_qonnx, to_rtl
+    from trigdeploy.convert import to_rtl
 
     model, saved = ex.torch_model(kind)
-    if kind.name in ex.references:  # the QONNX reference of this export, on the input grid
-        x_grid, reference = ex.references[kind.name]
-    else:
-        x_grid = to_qonnx.input_quantizer(model).quantize(ex.x_test)
-        reference = to_qonnx.execute(to_qonnx.export_qonnx(model, saved["n_inputs"], ex.out_dir / f"{kind.name}.qonnx.onnx",
-                                                           ex.log), x_grid)
+    if kind.name not in ex.references:
+        raise ValueError(f"model kind {kind.name}: the rtl form checks against the QONNX reference; list "
+                         "qonnx_hls4ml before rtl in its forms")  # a registration error, not user input
+    x_grid, reference = ex.references[kind.name]  # QONNX execution on the input grid, saved by this export
     t0 = time.perf_counter()
     comb = to_rtl.trace(model, saved["n_inputs"])
     trace_s = time.perf_counter() - t0
@@ -468,7 +465,7 @@ FORMS = {"onnx": _form_onnx, "hls4ml_ptq": _form_ptq, "qonnx_hls4ml": _form_qonn
 
 
 def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,
-                   x_test: np.ndarray, y_test: np.ndarray, log: list[str], progress: bool) -> dict:
+                   x_test: np.ndarray, y_test: np.ndarray, log: list[str]) -> dict:
     """Every exported form of every trained model of ``run_dir`` (``models.registry``) into the staging
     folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
     from trigdeploy.models import registry

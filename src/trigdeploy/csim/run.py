@@ -112,7 +112,8 @@ def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.nda
 def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path | None = None,
              threads: int | None = None, progress: bool = True, arithmetic: str = "fast") -> dict:
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
-    project's outputs (``<run>/csim/<project>.npz``) for ``bench``."""
+    project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``;
+    ``progress`` is accepted like every stage's, but csim draws no progress bar."""
     layout = RunLayout.of(run_dir, export_root, firmware_root)
     run_dir = layout.run_dir
     manifest = Manifest.load(layout.manifest)

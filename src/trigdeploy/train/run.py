@@ -84,22 +84,20 @@ def _digest(obj) -> str:
 def fingerprint(cfg: RunConfig) -> dict[str, str]:
     """A digest of everything that shapes each model of ``cfg``, by component.
 
-    ``data``: the input files (path, size, mtime) and the data, label, feature, leak-guard, split
-    and scaling config; ``train.<model>``: that model's config, the seed, the device and (for a
-    QAT twin initialised from the float MLP) the float MLP's config; ``code``: trigdeploy's version
-    and the feature cache's format.
+    ``data``: the feature cache's key (the input files' paths, sizes and mtimes, the data, label,
+    feature, leak-guard and split config, the cache format) with the scaling config and the seed;
+    ``train.<model>``: that model's config, the seed, the device and (for a QAT twin initialised from
+    the float MLP) the float MLP's config; ``code``: trigdeploy's version.
     """
     from trigdeploy import __version__
-    from trigdeploy.data.prepare import CACHE_VERSION, input_files
+    from trigdeploy.data.cache import cache_key
+    from trigdeploy.data.prepare import input_files
+    from trigdeploy.io import require_input_file
 
-    files = []
-    for f in input_files(cfg):
-        st = Path(f).stat() if Path(f).is_file() else None
-        files.append([str(Path(f).resolve()), st and st.st_size, st and st.st_mtime_ns])
-    data = {k: v for k, v in to_dict(cfg.data).items() if k not in ("files", "generate", "prefetch")}
-    out = {"data": _digest([files, data, to_dict(cfg.label), to_dict(cfg.features), to_dict(cfg.leak_guard),
-                            to_dict(cfg.split), to_dict(cfg.scaling), cfg.seed]),
-           "code": _digest([__version__, CACHE_VERSION])}
+    files = input_files(cfg)
+    for f in files:  # the data stage's own one-line error, before anything is written
+        require_input_file(Path(f), "an HDF5 file" if cfg.data.format == "hdf5" else "a ROOT file")
+    out = {"data": _digest([cache_key(cfg, files), to_dict(cfg.scaling), cfg.seed]), "code": _digest(__version__)}
     tc = cfg.train
     for name, kind in registry.KINDS.items():
         mcfg = tc.model(name)
@@ -139,7 +137,7 @@ class _Fit:
     """What every trainer of ``_train_run`` needs."""
 
     cfg: RunConfig
-    run_dir: Path
+    layout: RunLayout
     prepared: Prepared
     val: tuple[np.ndarray, np.ndarray]
     x_test: np.ndarray
@@ -164,7 +162,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
     result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
-                     checkpoint=RunLayout.of(fx.run_dir).checkpoint(kind.name), resume=fx.resume,
+                     checkpoint=fx.layout.checkpoint(kind.name), resume=fx.resume,
                      progress=fx.progress, on_batch=fx.on_batch)
     model.cpu()
     fx.trained[kind.name] = model
@@ -174,7 +172,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
             "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
             "epochs_run": len(result.history), "resumed_from": result.resumed_from,
             "device": str(fx.device), "distributed": result.distributed}
-    _save_torch(fx.run_dir / kind.artifact, model, kind.saved_as or kind.name, mcfg, fx.prepared.features, info)
+    _save_torch(fx.layout.model_file(kind.artifact), model, kind.saved_as or kind.name, mcfg, fx.prepared.features, info)
     cpu = torch.device("cpu")
     return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
             {"info": info, "history": result.history})
@@ -187,11 +185,11 @@ def _train_xgboost(kind, mcfg, fx: _Fit):
     if mcfg.dask is None:
         model, info = trees.fit_bdt(fx.prepared, mcfg, fx.cfg.seed, fx.val)
     else:
-        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, RunLayout.of(fx.run_dir).preprocess,
+        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.layout.preprocess,
                                          mcfg.dask.scheduler, mcfg.dask.workers, mcfg.dask.partition_rows)
     booster = model.get_booster()
     booster.set_attr(best_iteration=str(info["best_iteration"]))
-    with atomic_path(fx.run_dir / kind.artifact) as tmp:
+    with atomic_path(fx.layout.model_file(kind.artifact)) as tmp:
         booster.save_model(tmp)
     return trees.booster_proba(booster, fx.val[0]), trees.booster_proba(booster, fx.x_test), {"info": info}
 
@@ -203,7 +201,7 @@ def _train_sklearn(kind, mcfg, fx: _Fit):
     from trigdeploy.train import trees
 
     model, info = trees.fit_rf(fx.prepared, mcfg, fx.cfg.seed, fx.cfg.train.threads)
-    with atomic_path(fx.run_dir / kind.artifact) as tmp:
+    with atomic_path(fx.layout.model_file(kind.artifact)) as tmp:
         joblib.dump(model, tmp)
     return model.predict_proba(fx.val[0])[:, 1], model.predict_proba(fx.x_test)[:, 1], {"info": info}
 
@@ -294,7 +292,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     metrics: dict = {}
     histories: dict[str, list[dict]] = {}
     trained_models: dict = {}
-    fx = _Fit(cfg, run_dir, prepared, (x_val, y_val), x_test, device, ctx, resume, progress, on_batch, trained_models)
+    fx = _Fit(cfg, layout, prepared, (x_val, y_val), x_test, device, ctx, resume, progress, on_batch, trained_models)
     for name in chosen:
         kind = registry.kind(name)
         if not ctx.main and kind.family != "torch":
