@@ -60,7 +60,8 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["export", "--run", "{tmp}/nope"], "run directory not found"),
         (["export", "--run", "{tmp}", "--target", "{tmp}/t.yaml"], "export target file not found"),
         (["csim", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
-        (["csim", "--run", "{tmp}", "--threads", "-3"], "--threads: expected a whole number ≥ 1, got -3"),
+        (["csim", "--run", "{tmp}", "--threads", "-3"], "--threads: expected a whole number from 1 to 1024, got -3"),
+        (["csim", "--run", "{tmp}", "--threads", "99999999"], "--threads: expected a whole number from 1 to 1024"),
         (["train", "--config", "{cfg}", "--set", "train.mlp.batch_size=-5"], "key 'train.mlp.batch_size': expected a value ≥ 1, got -5"),
         (["train", "--config", "{cfg}", "--set", "name=../../../somewhere"], "key 'name': expected a plain run name"),
         (["bench", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
@@ -72,7 +73,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
     ],
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
          "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
-         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "csim-negative-threads",
+         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "csim-negative-threads", "csim-huge-threads",
          "train-negative-batch", "train-name-traversal", "bench-not-exported", "bench-bad-sweep", "synth-not-exported", "train-no-config",
          "no-verb", "unknown-verb"],
 )

@@ -154,11 +154,17 @@ def test_exactly_one_generator(generate):
         (["name=''"], "name"),
         (["name=a/b"], "name"),
         (["name=.."], "name"),
+        (["name=" + "a" * 101], "name"),
+        (["train.bdt={n_estimators: 100000000000000000000}"], "train.bdt.n_estimators"),
+        (["train.mlp={epochs: 10000000}"], "train.mlp.epochs"),
+        (["seed=4294967296"], "seed"),
+        (["train.threads=100000"], "train.threads"),
     ],
     ids=["batch-negative", "batch-zero", "epochs-zero", "lr-negative", "hidden-zero", "dropout-one", "weight-bits-zero",
          "act-bits-huge", "trees-zero", "eta-zero", "rf-depth-zero", "efficiency-above-one", "threads-negative",
          "val-zero", "fractions-sum-one", "guard-threshold", "sample-zero", "chunk-zero", "jets-negative",
-         "signal-fraction", "seed-negative", "name-traversal", "name-empty", "name-separator", "name-dotdot"],
+         "signal-fraction", "seed-negative", "name-traversal", "name-empty", "name-separator", "name-dotdot",
+         "name-too-long", "trees-huge", "epochs-huge", "seed-beyond-32-bits", "threads-huge"],
 )
 def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
     with pytest.raises(TrigdeployError, match=rf"key '{key}': ") as info:

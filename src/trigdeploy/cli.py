@@ -29,6 +29,7 @@ from pathlib import Path
 
 from trigdeploy import __version__
 from trigdeploy.config import (
+    CORES_MAX,
     AtlasMiniGenConfig,
     PythiaGenConfig,
     ToptagGenConfig,
@@ -70,9 +71,9 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {CORES_MAX}, got {text!r}") from None
+    if not 1 <= value <= CORES_MAX:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {CORES_MAX}, got {value}")
     return value
 
 

@@ -26,7 +26,7 @@ from trigdeploy.fixed import FixedType
 # Ranges and cross-field rules, checked whenever a section is built (from YAML or in code)
 # --------------------------------------------------------------------------------------------
 
-RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class FieldError(TrigdeployError):
@@ -63,6 +63,11 @@ def _check_range(name: str, value: Any, bounds: tuple) -> None:
         raise FieldError(name, f"expected a value {_range_text(ge, gt, le, lt)}, got {value!r}")
 
 
+SEED_MAX = 2**31 - 1  # what every library here accepts as a seed (scikit-learn, XGBoost, Pythia: less)
+COUNT_MAX = 1_000_000  # trees, epochs: beyond any trigger model, and within the libraries' C int
+CORES_MAX = 1024  # threads or worker processes
+
+
 class Checked:
     """Base of every config section: field ranges (``num``) and ``check()`` run on construction."""
 
@@ -86,7 +91,7 @@ class JetFileConfig(Checked):
     """What every generator of the Top Quark Tagging layout writes: jets, classes, split tag."""
 
     jets: int = num(20_000, ge=1)
-    seed: int = num(1, ge=0)
+    seed: int = num(1, ge=0, le=SEED_MAX)
     signal_fraction: float = num(0.5, ge=0.0, le=1.0)
     ttv: Literal[0, 1, 2] = 0
     chunk_size: int = num(10_000, ge=1)
@@ -104,7 +109,7 @@ class PythiaGenConfig(JetFileConfig):
 
     jets: int = num(1_000, ge=1)
     chunk_size: int = num(500, ge=1)
-    workers: int = num(2, ge=1)
+    workers: int = num(2, ge=1, le=CORES_MAX)
     pthat_min: float = num(500.0, gt=0.0)
 
 
@@ -113,7 +118,7 @@ class AtlasMiniGenConfig(Checked):
     """ATLAS Open Data 8 TeV ``mini`` tree generator (Z→ℓℓ, W→ℓν, tt̄ mixture, MeV)."""
 
     events: int = num(20_000, ge=1)
-    seed: int = num(1, ge=0)
+    seed: int = num(1, ge=0, le=SEED_MAX)
     chunk_size: int = num(20_000, ge=1)
 
 
@@ -215,7 +220,7 @@ class SplitConfig(Checked):
     mode: Literal["random", "column", "files"] = "random"
     val_fraction: float = num(0.1, gt=0.0, lt=1.0)
     test_fraction: float = num(0.2, gt=0.0, lt=1.0)
-    seed: int | None = num(None, ge=0)
+    seed: int | None = num(None, ge=0, le=SEED_MAX)
     column: str = "ttv"
     train_values: tuple[int, ...] = (0,)
     val_values: tuple[int, ...] = (2,)
@@ -248,7 +253,7 @@ class MLPConfig(Checked):
     activation: Literal["relu", "gelu"] = "relu"
     batchnorm: bool = False
     dropout: float = num(0.0, ge=0.0, lt=1.0)
-    epochs: int = num(30, ge=1)
+    epochs: int = num(30, ge=1, le=COUNT_MAX)
     batch_size: int = num(512, ge=1)
     lr: float = num(1e-3, gt=0.0)
     weight_decay: float = num(1e-4, ge=0.0)
@@ -286,7 +291,7 @@ class DaskClusterConfig(Checked):
     scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
 
     scheduler: str | None = None
-    workers: int = num(2, ge=1)
+    workers: int = num(2, ge=1, le=CORES_MAX)
 
 
 @dataclass(frozen=True)
@@ -300,14 +305,14 @@ class DaskConfig(DaskClusterConfig):
 class BDTConfig(Checked):
     """XGBoost (``hist``) with early stopping on the validation split."""
 
-    n_estimators: int = num(300, ge=1)
+    n_estimators: int = num(300, ge=1, le=COUNT_MAX)
     max_depth: int = num(4, ge=1, le=20)
     learning_rate: float = num(0.1, gt=0.0, le=1.0)
     early_stopping_rounds: int = num(20, ge=1)
     scale_pos_weight: float | None = num(None, gt=0.0)
     smote: bool = False
     max_train_rows: int = num(2_000_000, ge=1)
-    threads: int | None = num(None, ge=1)
+    threads: int | None = num(None, ge=1, le=CORES_MAX)
     dask: DaskConfig | None = None
 
     def check(self) -> None:
@@ -319,7 +324,7 @@ class BDTConfig(Checked):
 class RFConfig(Checked):
     """scikit-learn RandomForest baseline (as in the ATLAS seed analysis)."""
 
-    n_estimators: int = num(100, ge=1)
+    n_estimators: int = num(100, ge=1, le=COUNT_MAX)
     max_depth: int | None = num(12, ge=1)
     smote: bool = False
     max_train_rows: int = num(500_000, ge=1)
@@ -335,7 +340,7 @@ class TrainConfig(Checked):
     bdt: BDTConfig | None = None
     rf: RFConfig | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = num(None, ge=1)
+    threads: int | None = num(None, ge=1, le=CORES_MAX)
     signal_efficiencies: tuple[float, ...] = num((0.3, 0.5), gt=0.0, lt=1.0)
     background_acceptances: tuple[float, ...] = num((0.01,), gt=0.0, lt=1.0)
     # sections of model kinds registered beyond the built-in ones (``models.registry``), by kind name
@@ -358,7 +363,7 @@ class RunConfig(Checked):
 
     name: str
     data: DataConfig
-    seed: int = num(42, ge=0)
+    seed: int = num(42, ge=0, le=SEED_MAX)
     runs_dir: str = "runs"
     label: LabelConfig = field(default_factory=LabelConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
