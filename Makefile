@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP ?= 4 6 8
 NPROC ?= 2
 
-.PHONY: help install demo test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
+.PHONY: help install hdl-tools demo test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
@@ -28,7 +28,8 @@ help:
 	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects (BDT)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
 	@echo "make bench       physics, CPU latency, FPGA estimates and the QAT sweep (SWEEP=\"$(SWEEP)\") of RUN"
-	@echo "make synth       C synthesis of RUN's projects with vitis_hls/vivado_hls (skips if absent)"
+	@echo "make synth       Yosys open synthesis of RUN's RTL designs (synth.json); vendor C synthesis if installed"
+	@echo "make hdl-tools   GHDL from Debian (VHDL BDT simulation and synthesis); skips with a line without apt/root"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +38,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: data train export-hls csim bench
-	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, benchmarks/results/"
+# GHDL is on no Python registry: Debian's package, when this machine can install it; otherwise one line,
+# and csim/synth skip the VHDL BDT with their own line.
+hdl-tools:
+	@if command -v ghdl >/dev/null; then echo "hdl-tools: $$(ghdl --version | head -1)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q ghdl >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q ghdl >/dev/null)) \
+	  && echo "hdl-tools: installed $$(ghdl --version | head -1)" \
+	  || echo "hdl-tools: apt-get install ghdl failed; the VHDL BDT is skipped"; \
+	else echo "hdl-tools: GHDL not installed (needs Debian's apt-get as root: apt-get install ghdl); the VHDL BDT is skipped"; fi
+
+demo: hdl-tools data train export-hls csim synth bench
+	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, $(RUN)/synth.json, benchmarks/results/"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -7,7 +7,7 @@
     trigdeploy export --run DIR [--target FILE]
     trigdeploy csim --run DIR [--threads N] [--arithmetic fast|vendor]
     trigdeploy bench --run DIR [--sweep [BITS …]] [--out DIR]
-    trigdeploy synth --run DIR                                      (needs vitis_hls or vivado_hls)
+    trigdeploy synth --run DIR                 vendor C synthesis if installed; Yosys on every RTL design
 
 The parser turns arguments into typed values and calls library functions; library code never
 sees the argparse namespace. User errors print one line and exit with status 2.
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",
                        help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot")
     bench.add_argument("--out", help="results directory (default: benchmarks/results beside the run's runs/ folder)")
-    synth = verbs.add_parser("synth", parents=[common], help="C synthesis with vitis_hls/vivado_hls when installed")
+    synth = verbs.add_parser("synth", parents=[common], help="vendor C synthesis (vitis_hls/vivado_hls) when installed; Yosys open synthesis of every RTL design")
     synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     for p in (export, csim, bench, synth):
         p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
@@ -285,18 +285,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from trigdeploy.bench.synth import synth_run
+    from trigdeploy.bench.synth import open_synth_run, synth_run
+    from trigdeploy.io import write_json_atomic
 
     layout = _layout(args)
     fw = layout.firmware_dir
     if not fw.is_dir():
         raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {layout.run_dir} first")
-    result = synth_run(fw, layout.result("_synth_logs"))
-    if result is not None:
-        from trigdeploy.io import write_json_atomic
-
-        write_json_atomic(layout.result("_synth.json"), result)
-        print(json.dumps({"synth": sorted(result)}))
+    vendor = synth_run(fw, layout.result("_synth_logs"))
+    if vendor is not None:
+        write_json_atomic(layout.result("_synth.json"), vendor)
+    opened = open_synth_run(layout)
+    print(json.dumps({"vendor": sorted(vendor) if vendor is not None else None, "synth": str(layout.synth_json),
+                      "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()}}))
     return 0
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-CSIM_CACHE = ".csim-cache"  # g++ harness builds, under the firmware root, keyed by source hash
+CSIM_CACHE = ".csim-cache"  # g++ harness, Verilator and GHDL builds, under the firmware root, keyed by source hash
+SYNTH_CACHE = ".synth-cache"  # Yosys results, under the firmware root, keyed by source hash and tool version
 RUNS_FOLDER = "runs"
 
 
@@ -100,6 +101,10 @@ class RunLayout:
     def synth_json(self) -> Path:
         return self.run_dir / "synth.json"
 
+    @property
+    def synth_logs(self) -> Path:
+        return self.run_dir / "synth_logs"
+
     # exported artifacts and firmware
     @property
     def export_dir(self) -> Path:
@@ -119,6 +124,10 @@ class RunLayout:
     @property
     def csim_cache(self) -> Path:
         return self.firmware_root / CSIM_CACHE
+
+    @property
+    def synth_cache(self) -> Path:
+        return self.firmware_root / SYNTH_CACHE
 
     # benchmark results
     def result(self, suffix: str) -> Path:

@@ -11,22 +11,41 @@ from trigdeploy.bench.run import bench_run
 pytestmark = pytest.mark.integration  # end to end through several stages
 
 
+def _tools() -> tuple[bool, bool, bool]:
+    """(alkaid RTL simulated, GHDL present, Yosys present) on this machine."""
+    import importlib.util
+
+    from trigdeploy.hdl import tools
+
+    return (bool(importlib.util.find_spec("alkaid") and tools.find("verilator")), tools.find("ghdl") is not None,
+            tools.find("yosys") is not None)
+
+
 @pytest.fixture(scope="module")
 def report(trained_run, exported, tmp_path_factory):
+    from trigdeploy.bench.synth import open_synth_run
+    from trigdeploy.layout import RunLayout
+
     root, _ = exported
     out = tmp_path_factory.mktemp("bench")
+    if _tools()[2]:  # Yosys counts of the run's RTL designs, read back by bench
+        open_synth_run(RunLayout.of(trained_run, root / "export", root / "firmware"))
     return out, bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4], progress=False)
 
 
 def test_forms_agree_where_the_chain_is_exact(report):
     _, r = report
+    rtl, ghdl, _ = _tools()
     q = r["physics"]["qmlp"]
-    assert set(q) == {"PyTorch", "QONNX", "hls4ml Vitis csim"}
-    assert q["QONNX"]["auc"] == q["hls4ml Vitis csim"]["auc"]
-    assert q["QONNX"]["at_thresholds"] == q["hls4ml Vitis csim"]["at_thresholds"]
+    assert set(q) == {"PyTorch", "QONNX", "hls4ml Vitis csim"} | ({"alkaid RTL (Verilator)"} if rtl else set())
+    for form in set(q) - {"PyTorch"}:  # every firmware form of the QAT model decides exactly as QONNX
+        assert q["QONNX"]["auc"] == q[form]["auc"] and q["QONNX"]["at_thresholds"] == q[form]["at_thresholds"], form
     m = r["physics"]["mlp"]
     assert abs(m["ONNX Runtime"]["auc"] - m["PyTorch"]["auc"]) < 1e-6  # float32 rounding only (to_onnx tolerance)
-    assert set(r["physics"]["bdt"]) == {"XGBoost", "conifer HLS csim"}
+    assert set(r["physics"]["bdt"]) == {"XGBoost", "conifer HLS csim"} | ({"conifer VHDL (GHDL)"} if ghdl else set())
+    if ghdl:
+        b = r["physics"]["bdt"]
+        assert b["conifer VHDL (GHDL)"]["auc"] == b["conifer HLS csim"]["auc"]
     for f in m.values():
         assert set(f["rejection"]) == {"eff_S=0.3", "eff_S=0.5"} and f["rejection_limit"] > 0
 
@@ -42,13 +61,29 @@ def test_latency_fpga_and_sweep_figures(report):
         assert set(e["events_per_s"]) == {"1", "64", "4096"}
     assert r["cpu_latency"]["ort_speedup_vs_torch_batch1"] > 0
     assert all(e["estimate"] for e in r["fpga"].values())
-    assert {"qmlp (hls4ml)", "qmlp (alkaid RTL)", "mlp PTQ (hls4ml)", "bdt (conifer HLS)",
+    assert {"qmlp (hls4ml)", "qmlp (alkaid RTL)", "mlp PTQ (hls4ml)", "mlp (alkaid RTL)", "bdt (conifer HLS)",
             "bdt (conifer VHDL)"} == set(r["fpga"])
     # distributed arithmetic: no DSPs, and far fewer LUTs than the multiplier-per-product HLS estimate
     assert r["fpga"]["qmlp (alkaid RTL)"]["dsp"] == 0
     assert r["fpga"]["qmlp (alkaid RTL)"]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]
     (point,) = r["sweep"]
     assert point["weight_bits"] == 4 and 0.5 < point["auc"] <= 1 and point["lut"] > 0
+
+
+def test_open_synthesis_side_by_side(report):
+    out, r = report
+    rtl, ghdl, yosys = _tools()
+    if not (yosys and rtl):
+        pytest.skip("Yosys or the alkaid/Verilator RTL path is not installed")
+    rows = {(row["design"], row["source"].split(" (")[0].split(":")[0]): row for row in r["fpga_side_by_side"]}
+    count = rows[("qmlp_rtl", "Yosys")]
+    like = rows[("qmlp_rtl", "alkaid cost model")]
+    assert count["lut"] > 0 and count["dsp"] == 0 and like["ratio_to_yosys"] == like["lut"] / count["lut"]
+    if ghdl:
+        (conifer,) = [row for row in r["fpga_side_by_side"] if row["design"] == "bdt_vhdl" and "conifer VHDL" in row["source"]]
+        assert conifer["ratio_to_yosys"] == pytest.approx(conifer["lut"] / rows[("bdt_vhdl", "Yosys")]["lut"])
+    md = (out / "run.md").read_text()
+    assert "Yosys (open synthesis, not Vivado)" in md and "estimate / Yosys" in md
 
 
 def test_files_written(report):

@@ -251,11 +251,17 @@ def test_foreign_folder_is_never_replaced(bdt_export, tmp_path):
     assert (foreign / "my_design.v").is_file()
 
 
-def test_qmlp_rtl_is_bit_exact_to_qonnx_on_the_whole_split(exported):
+@pytest.mark.parametrize(("model", "against"), [("qmlp", "QONNX execution"), ("mlp", "hls4ml Vitis PTQ C simulation")],
+                         ids=["qat-vs-qonnx", "ptq-vs-hls4ml-csim"])
+def test_rtl_is_bit_exact_on_the_whole_split(exported, model, against):
     pytest.importorskip("alkaid")
     root, manifest = exported
-    rtl = manifest["models"]["qmlp"]["rtl"]
-    assert rtl["vs_qonnx"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0, "ok": True}
-    project = root / "firmware" / "run" / "qmlp_rtl"
+    rtl = manifest["models"][model]["rtl"]
+    assert rtl["checked_against"] == against
+    assert rtl["check"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0, "ok": True}
+    project = root / "firmware" / "run" / f"{model}_rtl"
     assert (project / "build_vivado_prj.tcl").is_file() and list((project / "src").glob("*.v"))
+    assert list((project / "open_synth" / "src").glob("*.v")) and (project / "open_synth" / "metadata.json").is_file()
     assert rtl["project"] == str(project) and rtl["latency_ns"] == rtl["pipeline_stages"] * rtl["clock_period_ns"]
+    listed = {p["name"]: p for p in manifest["projects"]}[f"{model}_rtl"]
+    assert (listed["simulator"], listed["exact"]) == ("verilator", model == "qmlp")

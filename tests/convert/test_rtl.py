@@ -55,3 +55,38 @@ def test_project_files(tiny, tmp_path):
         assert (tmp_path / "prj" / name).is_file(), name
     assert list((tmp_path / "prj" / "src").glob("*.v"))
     assert info["pipeline_stages"] >= 1 and info["lut_estimate_alkaid"] > 0 and info["latency_ns"] == 5.0 * info["pipeline_stages"]
+
+
+@pytest.fixture(scope="module")
+def tiny_ptq(tmp_path_factory):
+    """A 5 → 8 → 1 float MLP at profiled 12-bit PTQ precisions, its hls4ml (Vitis) C simulation on
+    2,000 events (hls4ml compiles the project: a few seconds)."""
+    from trigdeploy.config import HLS4MLTarget
+    from trigdeploy.convert import ptq, to_hls4ml
+
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).eval()
+    x = np.random.default_rng(4).normal(size=(2000, 5))
+    choice = ptq.choose_precisions(model, ptq.profile(model, x), 12, 1)
+    hm = to_hls4ml.convert_ptq(model, 5, choice, HLS4MLTarget(), "Vitis", tmp_path_factory.mktemp("ptq") / "prj", None, [])
+    return model, x, choice, to_hls4ml.predict(hm, x)
+
+
+@pytest.mark.integration
+def test_ptq_trace_equals_the_hls4ml_c_simulation(tiny_ptq):
+    model, x, choice, y_hls = tiny_ptq
+    comb = to_rtl.trace_ptq(model, choice, 5)
+    assert to_rtl.check(comb, to_rtl.ptq_input_grid(x, choice), y_hls) == {
+        "n_events": 2000, "n_mismatch": 0, "max_abs_diff": 0.0, "ok": True}
+    # the hls4ml bridge rounds half up onto the port: the grid is not a floor (a wrong port fails the check)
+    w, i, rounding, _ = to_rtl._ptq_type(choice["input_1"]["result"], "input_1")
+    assert rounding == "RND"
+    floor = np.floor(x * 2.0 ** (w - i)) * 2.0 ** -(w - i)
+    assert not to_rtl.check(comb, floor, y_hls)["ok"]
+
+
+def test_ptq_trace_refuses_a_layer_it_does_not_cover(tiny_ptq):
+    model, _, choice, _ = tiny_ptq
+    odd = torch.nn.Sequential(model[0], torch.nn.Tanh(), model[2])
+    with pytest.raises(to_rtl.Unsupported, match=r"layer _1 \(Tanh\)"):
+        to_rtl.trace_ptq(odd, choice, 5)

@@ -87,7 +87,7 @@ def _cost_rtl(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int)
 
 # exported form → its FPGA cost (label, figures, is it the model's point on the Pareto plot), in report order
 FORM_COSTS = {"qonnx_hls4ml": _cost_qat_hls4ml, "rtl": _cost_rtl, "hls4ml_ptq": _cost_ptq_hls4ml,
-              "conifer": _cost_conifer}
+              "rtl_ptq": _cost_rtl, "conifer": _cost_conifer}
 
 
 def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int) -> tuple[dict, dict[str, str]]:
@@ -150,6 +150,43 @@ def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
     return out
 
 
+def open_synthesis(layout: RunLayout, manifest: Manifest) -> dict | None:
+    """``trigdeploy synth``'s Yosys counts of this very export, or None (not run, or another export's)."""
+    if not layout.synth_json.is_file():
+        logger.info(f"bench: no {layout.synth_json} (trigdeploy synth): FPGA figures are estimates only")
+        return None
+    data = json.loads(layout.synth_json.read_text())
+    if data.get("manifest_sha256") != manifest.sha256:
+        logger.warning(f"bench: {layout.synth_json} is from another export; run trigdeploy synth again (ignored)")
+        return None
+    return data
+
+
+def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
+    """Every synthesized design with each estimator of it and its ratio to the Yosys count."""
+    rows = []
+    for name, d in (synth or {}).get("designs", {}).items():
+        if "lut" not in d:
+            rows.append({"design": name, "source": "Yosys", "skipped": d.get("skipped", "not synthesized")})
+            continue
+        rows.append({"design": name, "source": d["label"], "lut": d["lut"], "ff": d["ff"], "carry": d["carry"],
+                     "dsp": d["dsp"], "seconds": d["seconds"], "tool": d["tool"]})
+        model = d["model"]
+        if "estimate_alkaid" in d:
+            rows.append({"design": name, "source": f"alkaid cost model ({d['variant']}: like for like)",
+                         "lut": round(d["estimate_alkaid"]), "ratio_to_yosys": d["estimate_alkaid"] / max(d["lut"], 1)})
+            rtl = models.get(model, {}).get("rtl", {})
+            if "lut_estimate_alkaid" in rtl:
+                rows.append({"design": name, "source": "alkaid cost model (src/, ternary adders: the Vivado design)",
+                             "lut": round(rtl["lut_estimate_alkaid"]), "ratio_to_yosys": None})
+        for label, e in est.items():
+            if label.split(" (")[0] in (model, f"{model} PTQ") and "alkaid" not in label:
+                same = "conifer VHDL" in label
+                rows.append({"design": name, "source": f"{label}: {e['method']}" + ("" if same else " (another architecture)"),
+                             "lut": e["lut"], "ratio_to_yosys": e["lut"] / max(d["lut"], 1) if same else None})
+    return rows
+
+
 def pareto_plot(points: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -163,12 +200,15 @@ def pareto_plot(points: list[dict], path: Path, title: str) -> None:
         for p in sweep_pts:
             ax.annotate(p["label"], (p["lut"], p["auc"]), textcoords="offset points", xytext=(5, -10), fontsize=8)
     for i, p in enumerate(q for q in points if q["kind"] != "sweep"):
-        ax.plot([p["lut"]], [p["auc"]], "s", color=f"C{i + 1}", label=p["label"])
+        synthesized = p.get("source") == "yosys"
+        ax.plot([p["lut"]], [p["auc"]], "D" if synthesized else "s", color=f"C{i + 1}",
+                label=p["label"] + (" — Yosys count" if synthesized else " — estimate"),
+                markerfacecolor=f"C{i + 1}" if synthesized else "none")
     if not points:
         ax.text(0.5, 0.5, "no FPGA design in this export", ha="center", va="center", transform=ax.transAxes)
     else:
         ax.set_xscale("log")
-    ax.set_xlabel("LUTs (estimate, no Vivado)")
+    ax.set_xlabel("LUTs (filled: Yosys open synthesis; open: estimate; no Vivado)")
     ax.set_ylabel("test AUC")
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title)
@@ -210,14 +250,23 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
 
     logger.info("bench: FPGA estimates")
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
-    points = [{"kind": "model", "label": label, "lut": est[label]["lut"], "auc": metrics[model]["auc"]}
+    points = [{"kind": "model", "label": label, "lut": est[label]["lut"], "auc": metrics[model]["auc"], "source": "estimate"}
               for label, model in point_labels.items() if model in metrics]
+    synth = open_synthesis(layout, typed)
+    for design, d in (synth or {}).get("designs", {}).items():
+        if "lut" in d and d["model"] in metrics:  # the synthesized count replaces the model's estimate on the plot
+            points = [p for p in points if not (p["kind"] == "model" and point_labels.get(p["label"]) == d["model"]
+                                                and ("alkaid" in p["label"]) == ("estimate_alkaid" in d))]
+            points.append({"kind": "model", "label": f"{d['model']} ({design})", "lut": d["lut"],
+                           "auc": metrics[d["model"]]["auc"], "source": "yosys"})
     sw = sweep(run_dir, sweep_bits, progress) if sweep_bits else []
     points += [{"kind": "sweep", "label": f"w{p['weight_bits']}a{p['act_bits']}", "lut": p["lut"], "auc": p["auc"]} for p in sw]
-    pareto_plot(points, out_dir / f"{name}_pareto.png", f"{name}: AUC vs FPGA LUTs (estimates)")
+    pareto_plot(points, out_dir / f"{name}_pareto.png",
+                f"{name}: AUC vs FPGA LUTs ({'Yosys counts and estimates' if synth else 'estimates'})")
 
     report = {"run": str(run_dir), "target": target, "machine": _machine(), "versions": package_versions(("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")),
-              "test_events": int(len(y_test)), "physics": phys, "cpu_latency": lat, "fpga": est, "sweep": sw,
+              "test_events": int(len(y_test)), "physics": phys, "cpu_latency": lat, "fpga": est,
+              "fpga_side_by_side": side_by_side(synth, est, typed.models), "sweep": sw,
               "plots": {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}}
     write_json_atomic(out_dir / f"{name}.json", report)
     write_text_atomic(out_dir / f"{name}.md", markdown(report))
@@ -255,6 +304,22 @@ def markdown(r: dict) -> str:
     for design, e in r["fpga"].items():
         lines.append(f"| {design} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | {e['latency_cycles']} | "
                      f"{e['latency_ns']:.0f} | {e['ii']} | {e['method']} |")
+    rows = r.get("fpga_side_by_side", [])
+    lines += ["", "## FPGA resources side by side: open synthesis and the estimators", ""]
+    if not rows:
+        lines.append("No RTL design synthesized (run `trigdeploy synth`; it needs Yosys, and GHDL for the VHDL BDT).")
+    else:
+        lines += ["Yosys `synth_xilinx` counts are open-synthesis counts, not Vivado's (no LUT packing, no timing); "
+                  "no Vivado/Vitis here, so no vendor column.", "",
+                  "| design | source | LUT | FF | CARRY | DSP | estimate / Yosys | time (s) |", "|---|---|---|---|---|---|---|---|"]
+        for row in rows:
+            if "skipped" in row:
+                lines.append(f"| {row['design']} | Yosys: skipped ({row['skipped']}) | | | | | | |")
+                continue
+            ratio, secs = row.get("ratio_to_yosys"), row.get("seconds")
+            ff, carry, dsp = (f"{row[k]:,}" if k in row else "" for k in ("ff", "carry", "dsp"))
+            lines.append(f"| {row['design']} | {row['source']} | {row['lut']:,} | {ff} | {carry} | {dsp} | "
+                         f"{'' if ratio is None else f'{ratio:.2f}'} | {'' if secs is None else f'{secs:.0f}'} |")
     if r["sweep"]:
         lines += ["", "## Quantization sweep (QAT MLP)", "", "| weights / activations | AUC | LUT (est.) | FF (est.) | latency (cycles) |",
                   "|---|---|---|---|---|"]

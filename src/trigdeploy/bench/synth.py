@@ -1,19 +1,30 @@
-"""Real C synthesis when the vendor tools are installed, and the parser of their reports.
+"""Synthesis: the vendor's C synthesis where it is installed, open synthesis of every RTL design.
 
-``trigdeploy synth --run DIR`` runs ``vitis_hls`` (or ``vivado_hls``) on every HLS project of an
-exported run with C synthesis only, then parses each ``<top>_csynth.xml``. Without the tools it
-says so in one line and does nothing: FPGA figures then stay the estimates of ``bench.fpga``.
+``trigdeploy synth --run DIR``:
+
+* runs ``vitis_hls`` (or ``vivado_hls``) on every HLS project of an exported run with C synthesis
+  only and parses each ``<top>_csynth.xml``; without the tools it says so in one line;
+* synthesizes every RTL design the export lists (alkaid Verilog, conifer VHDL through ``ghdl
+  synth``) with Yosys ``synth_xilinx`` for the target's family: LUT, FF, CARRY and DSP counts and
+  the time in ``<run>/synth.json``, labelled as open-synthesis counts, not Vivado's. alkaid designs
+  are synthesized in their ``open_synth/`` form (no ternary adders, which Yosys cannot pack) and
+  compared with alkaid's cost model of that same form.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from trigdeploy.convert.manifest import Manifest, Project
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.hdl import tools, yosys
+from trigdeploy.io import write_json_atomic
+from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
 
@@ -79,4 +90,74 @@ def synth_run(firmware_dir: Path, log_dir: Path) -> dict | None:
         if not reports:
             raise TrigdeployError(f"{project}: {tool} finished without a *_csynth.xml report (see {log_file})")
         out[project.name] = parse_csynth_xml(reports[0])
+    return out
+
+
+def _alkaid_design(project: Path) -> tuple[list[Path], str, str, float]:
+    """Sources, top module, part and cost-model LUTs of an alkaid project (its open-synthesis form if any)."""
+    import json
+
+    from trigdeploy.hdl.verilator import top_module
+
+    variant = project / "open_synth" if (project / "open_synth" / "src").is_dir() else project
+    meta = json.loads((variant / "metadata.json").read_text())
+    sources = sorted((variant / "src" / "static").glob("*.v")) + sorted((variant / "src").glob("*.v"))
+    return sources, top_module(variant), str(meta["part_name"]), float(meta["cost"])
+
+
+def _conifer_design(project: Path) -> tuple[list[tuple[str, Path]], str]:
+    """The conifer VHDL BDT's synthesizable sources (library BDT, without the testbench) and its part."""
+    import json
+
+    from trigdeploy.hdl.ghdl import TB_LIB, _sources
+
+    config = json.loads((project / "myproject.json").read_text())["config"]
+    return [("BDT", f) for f in _sources(project) if f.name not in TB_LIB], str(config["xilinx_part"])
+
+
+def _synthesize(layout: RunLayout, p: Project) -> dict:
+    project = layout.project(p.name)
+    if p.simulator == "verilator":
+        sources, top, part, cost = _alkaid_design(project)
+        r = yosys.synthesize(sources, top, part, layout.synth_cache, layout.synth_logs, p.name)
+        r.update(source="alkaid", variant="open_synth (no ternary adders)" if "open_synth" in str(sources[0]) else "src",
+                 estimate_alkaid=cost, ratio_alkaid_to_yosys=cost / max(r["lut"], 1))
+    else:
+        vhdl, part = _conifer_design(project)
+        r = yosys.synthesize([], "BDTTop", part, layout.synth_cache, layout.synth_logs, p.name, vhdl=(vhdl, "BDTTop"))
+        r.update(source="conifer VHDL (ghdl synth)")
+    r["model"] = p.model
+    logger.info(f"synth: {p.name}: {r['lut']:,} LUT, {r['ff']:,} FF, {r['carry']:,} CARRY, {r['dsp']} DSP "
+                f"({r['seconds']:.0f} s{', cached' if r['cached'] else ''}; {yosys.LABEL})")
+    return r
+
+
+def open_synth_run(layout: RunLayout, jobs: int | None = None) -> dict:
+    """Yosys counts of every RTL design of the run's export (``synth.json``), ``jobs`` designs at a
+    time (Yosys is single-threaded; default: one per core); a missing tool skips a design with one
+    line and no figure."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    manifest = Manifest.load(layout.manifest)
+    out = {"label": yosys.LABEL, "manifest_sha256": manifest.sha256, "designs": {}}
+    rtl: list[Project] = [p for p in manifest.projects if p.simulator in ("verilator", "ghdl")]
+    if not rtl:
+        logger.warning(f"synth: {manifest.path} lists no RTL design; nothing for Yosys")
+    todo = []
+    for p in rtl:
+        need = ["yosys"] + (["ghdl"] if p.simulator == "ghdl" else [])
+        absent = [t for t in need if tools.find(t) is None]
+        if absent:
+            why = "; ".join(tools.missing(t) for t in absent)
+            logger.warning(f"synth: {p.name} skipped: {why}")
+            out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
+        else:
+            todo.append(p)
+    if todo:
+        logger.info(f"synth: Yosys synth_xilinx on {', '.join(p.name for p in todo)} (minutes for a large design)")
+        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), jobs or os.cpu_count() or 1))) as pool:
+            results = list(pool.map(lambda p: _synthesize(layout, p), todo))
+        for p, r in zip(todo, results):
+            out["designs"][p.name] = r
+    write_json_atomic(layout.synth_json, out)
     return out

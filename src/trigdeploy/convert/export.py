@@ -99,6 +99,7 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
             f"and the float model's logits (the expected values are within the error above, not equal).")
         out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
                                     "testbench_events": n_tb}
+        ex.ptq.setdefault(kind.name, {"precisions": choice, "hls4ml": y_hls, "backend": backend, "float": ref})
         ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False)
         _say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
             f"AUC {auc_float:.5f} → {auc_hls:.5f})")
@@ -207,6 +208,10 @@ def _conifer(kind, ex: _Export) -> dict:
                                       f"of {len(y)} test events; project not written")
             ex.add_project(staging.name, kind, "conifer HLS csim",
                            "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True)
+        elif backend == "vhdl":
+            ex.add_project(staging.name, kind, "conifer VHDL (GHDL)",
+                           "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True,
+                           simulator="ghdl")
         info["seconds"] = time.perf_counter() - t1
         tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
         tc.point_project_at(staging, final)
@@ -303,15 +308,18 @@ class _Export:
     log: list[str]
     loaded: dict = field(default_factory=dict)
     projects: list[dict] = field(default_factory=list)
-    references: dict = field(default_factory=dict)  # kind name → (inputs, logits) saved by save_reference
+    references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
+    ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
 
-    def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray) -> str:
+    def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray, name: str | None = None) -> str:
         """Save what a kind's firmware projects are fed (the test split as the port sees it) and the
-        reference logits they must reproduce; csim and bench read them instead of recomputing."""
-        rel = f"references/{kind.name}.npz"
+        reference logits they must reproduce; csim and bench read them instead of recomputing.
+        ``name``: a second reference of the same kind (another port type), e.g. the PTQ RTL's."""
+        rel = f"references/{name or kind.name}.npz"
         (self.out_dir / "references").mkdir(exist_ok=True)
         np.savez(self.out_dir / rel, inputs=np.asarray(inputs), logits=np.asarray(logits))
-        self.references[kind.name] = (inputs, logits)
+        if name is None:
+            self.references[kind.name] = (inputs, logits, rel)
         return rel
 
     def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
@@ -422,46 +430,94 @@ def _form_conifer(kind, ex: _Export) -> dict:
     return entry
 
 
-def _form_rtl(kind, ex: _Export) -> dict:
-    """QAT MLP → alkaid Verilog project, bit-exact against QONNX on the whole test split (alkaid's
-    interpreter of the traced logic); without alkaid installed, one line and no project."""
+def _alkaid_missing(kind) -> dict | None:
     try:
         import alkaid  # noqa: F401 - only whether it is installed
     except ImportError:
         logger.warning(f"export: {kind.name} RTL skipped: alkaid is not installed (the [rtl] extra)")
         return {"rtl": {"skipped": "alkaid not installed"}}
+    return None
+
+
+def _rtl_project(kind, ex: _Export, comb, trace_s: float, x_grid: np.ndarray, check_ref: np.ndarray, check_what: str,
+                 description: str, tb_expected: np.ndarray) -> dict:
+    """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event, then the Verilog
+    project ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``)."""
     from trigdeploy.convert import to_rtl
 
-    model, saved = ex.torch_model(kind)
-    if kind.name not in ex.references:
-        raise ValueError(f"model kind {kind.name}: the rtl form checks against the QONNX reference; list "
-                         "qonnx_hls4ml before rtl in its forms")  # a registration error, not user input
-    x_grid, reference = ex.references[kind.name]  # QONNX execution on the input grid, saved by this export
-    t0 = time.perf_counter()
-    comb = to_rtl.trace(model, saved["n_inputs"])
-    trace_s = time.perf_counter() - t0
-    check = to_rtl.check(comb, x_grid, reference)
+    check = to_rtl.check(comb, x_grid, check_ref)
     if not check["ok"]:
-        raise TrigdeployError(f"{kind.name} RTL: alkaid's logic differs from QONNX on {check['n_mismatch']} of "
+        raise TrigdeployError(f"{kind.name} RTL: alkaid's logic differs from the {check_what} on {check['n_mismatch']} of "
                               f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
     staging = ex.fw_dir / f"{kind.name}_rtl"
     final = ex.fw_final / staging.name
     part, clock = ex.target.hls4ml.Part, ex.target.hls4ml.ClockPeriod
     n_tb = min(ex.target.testbench_events, len(x_grid))
     t1 = time.perf_counter()
-    info = to_rtl.write_project(comb, staging, part, clock, x_grid[:n_tb], reference[:n_tb],
-                                f"{kind.name} (quantization-aware)",
-                                f"Checked before writing: alkaid's interpreter of this logic equals `qonnx.core.onnx_exec` "
+    info = to_rtl.write_project(comb, staging, part, clock, x_grid[:n_tb], tb_expected[:n_tb], description,
+                                f"Checked before writing: alkaid's interpreter of this logic equals the {check_what} "
                                 f"on {check['n_events']} test events ({check['n_mismatch']} mismatches).")
-    _say(f"{kind.name} RTL → {final} (alkaid vs QONNX: {check['n_mismatch']} mismatches on {check['n_events']} events; "
-         f"{info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)")
-    return {"rtl": {"project": str(final), "part": part, "clock_period_ns": clock, "vs_qonnx": check,
-                    "trace_seconds": trace_s, "write_seconds": time.perf_counter() - t1, **info}}
+    _say(f"{kind.name} RTL → {final} (alkaid vs {check_what}: {check['n_mismatch']} mismatches on {check['n_events']} "
+         f"events; {info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)")
+    return {"project": str(final), "part": part, "clock_period_ns": clock, "check": check, "checked_against": check_what,
+            "trace_seconds": trace_s, "write_seconds": time.perf_counter() - t1, **info}
+
+
+def _form_rtl(kind, ex: _Export) -> dict:
+    """QAT MLP → alkaid Verilog project, bit-exact against QONNX on the whole test split (alkaid's
+    interpreter of the traced logic); without alkaid installed, one line and no project."""
+    skipped = _alkaid_missing(kind)
+    if skipped:
+        return skipped
+    from trigdeploy.convert import to_rtl
+
+    model, saved = ex.torch_model(kind)
+    if kind.name not in ex.references:
+        raise ValueError(f"model kind {kind.name}: the rtl form checks against the QONNX reference; list "
+                         "qonnx_hls4ml before rtl in its forms")  # a registration error, not user input
+    x_grid, reference, ref_file = ex.references[kind.name]  # QONNX execution on the input grid, saved by this export
+    t0 = time.perf_counter()
+    comb = to_rtl.trace(model, saved["n_inputs"])
+    entry = _rtl_project(kind, ex, comb, time.perf_counter() - t0, x_grid, reference, "QONNX execution",
+                         f"{kind.name} (quantization-aware)", reference)
+    ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL (Verilator)", "QONNX execution", ref_file, exact=True,
+                   reference_form="QONNX", simulator="verilator")
+    return {"rtl": entry}
+
+
+def _form_rtl_ptq(kind, ex: _Export) -> dict:
+    """Float MLP at its hls4ml PTQ precisions → alkaid Verilog project, bit-exact against the hls4ml
+    project's C simulation on the whole test split before it is written; csim then reports its error
+    against the float model, as for the hls4ml PTQ projects."""
+    skipped = _alkaid_missing(kind)
+    if skipped:
+        return skipped
+    from trigdeploy.convert import to_rtl
+
+    if kind.name not in ex.ptq:
+        raise ValueError(f"model kind {kind.name}: the rtl_ptq form needs the PTQ precisions; list hls4ml_ptq "
+                         "before rtl_ptq in its forms")  # a registration error, not user input
+    ptq = ex.ptq[kind.name]
+    model, saved = ex.torch_model(kind)
+    t0 = time.perf_counter()
+    try:
+        comb = to_rtl.trace_ptq(model, ptq["precisions"], saved["n_inputs"])
+    except to_rtl.Unsupported as exc:
+        logger.warning(f"export: {kind.name} RTL skipped: {exc}")
+        return {"rtl": {"skipped": str(exc)}}
+    x_grid = to_rtl.ptq_input_grid(ex.x_test, ptq["precisions"])
+    entry = _rtl_project(kind, ex, comb, time.perf_counter() - t0, x_grid, ptq["hls4ml"],
+                         f"hls4ml {ptq['backend']} PTQ C simulation", f"{kind.name} (float, post-training quantized)",
+                         ptq["hls4ml"])
+    ref_file = ex.save_reference(kind, x_grid, ptq["float"], name=f"{kind.name}_rtl")
+    ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL PTQ (Verilator)", "float PyTorch model", ref_file, exact=False,
+                   simulator="verilator")
+    return {"rtl": entry}
 
 
 # exported form (a name in models.registry) → its exporter; each returns its part of the model's manifest entry
 FORMS = {"onnx": _form_onnx, "hls4ml_ptq": _form_ptq, "qonnx_hls4ml": _form_qonnx_hls4ml, "conifer": _form_conifer,
-         "rtl": _form_rtl}
+         "rtl": _form_rtl, "rtl_ptq": _form_rtl_ptq}
 
 
 def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,

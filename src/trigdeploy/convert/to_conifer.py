@@ -51,14 +51,38 @@ class _GridConverter:
 
 @contextlib.contextmanager
 def _vhdl_converter():
+    """conifer's VHDL writer with exact integer codes and GHDL's scripts (conifer writes the scripts of
+    whichever simulator it finds on PATH; the project should not depend on the exporting machine)."""
+    import conifer.backends.vhdl as vhdl
     import conifer.backends.vhdl.writer as vhdl_writer
 
-    original = vhdl_writer.FixedPointConverter
+    original, simulator = vhdl_writer.FixedPointConverter, vhdl.simulators._detected_simulator
     vhdl_writer.FixedPointConverter = _GridConverter
+    vhdl.simulators._detected_simulator = vhdl.simulators.GHDL
     try:
         yield
     finally:
         vhdl_writer.FixedPointConverter = original
+        vhdl.simulators._detected_simulator = simulator
+
+
+# conifer's AddReduce pads an odd-length sum with a signal that has only an initial value: simulators
+# read it as zero, but synthesis (``ghdl synth``) leaves it undriven ('Z') and the netlist adds garbage.
+_PAD_ANCHOR = "    dInt(0 to d'length - 1) <= d;\n"
+_PAD_FIX = "    dInt(d'length to intLen - 1) <= (others => (others => '0'));  -- trigdeploy: drive the padding\n"
+
+
+def drive_addreduce_padding(project: Path) -> None:
+    """Writer pass on a conifer VHDL project: drive ``AddReduce``'s padding with zeros (same simulation,
+    same counts, and a netlist that computes the simulated sum)."""
+    path = Path(project) / "firmware" / "AddReduce.vhd"
+    text = path.read_text()
+    if _PAD_FIX in text:
+        return
+    if text.count(_PAD_ANCHOR) != 1:
+        raise TrigdeployError(f"{path}: conifer's AddReduce changed (padding anchor not found once); "
+                              "trigdeploy's padding pass needs updating")
+    path.write_text(text.replace(_PAD_ANCHOR, _PAD_ANCHOR + _PAD_FIX))
 
 
 def make_project(ens: dict, backend: str, out_dir: Path, config: dict, log: list[str]):
@@ -69,6 +93,8 @@ def make_project(ens: dict, backend: str, out_dir: Path, config: dict, log: list
     with captured(log, f"conifer {backend} → {out_dir}"), _vhdl_converter():
         model = conifer.model.make_model(json.loads(json.dumps(ens)), cfg)
         model.write()
+    if backend == "vhdl":
+        drive_addreduce_padding(out_dir)
     return model
 
 

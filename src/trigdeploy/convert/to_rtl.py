@@ -16,7 +16,11 @@ build script, test vectors and a README.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +85,70 @@ def trace(model: torch.nn.Sequential, n_inputs: int):
     return alkaid_trace(inp, x)
 
 
+class Unsupported(TrigdeployError):
+    """The model has a layer the RTL tracer does not cover: the form is skipped, the export goes on."""
+
+
+_PTQ_TYPE = re.compile(r"fixed<(\d+),(-?\d+)(?:,(RND|TRN),(SAT|WRAP))?>")
+
+
+def _ptq_type(text: str, where: str) -> tuple[int, int, str, str]:
+    """(width, integer bits incl. sign, rounding, overflow) of one of ``ptq.choose_precisions``' types."""
+    m = _PTQ_TYPE.fullmatch(text)
+    if m is None:
+        raise TrigdeployError(f"{where}: PTQ precision {text!r} is not fixed<W,I[,RND|TRN,SAT|WRAP]>")
+    return int(m[1]), int(m[2]), m[3] or "TRN", m[4] or "WRAP"
+
+
+def ptq_input_grid(x: np.ndarray, precisions: dict) -> np.ndarray:
+    """``x`` as the PTQ design's input port holds it: ``input_1``'s type, round half up, saturate
+    (``ap_fixed<W,I,AP_RND,AP_SAT>`` of a double, what the hls4ml project's bridge does)."""
+    w, i, rnd, sat = _ptq_type(precisions["input_1"]["result"], "input_1")
+    f = w - i
+    code = np.floor(np.asarray(x, np.float64) * 2.0 ** f + (0.5 if rnd == "RND" else 0.0))
+    return np.clip(code, -(2 ** (w - 1)), 2 ** (w - 1) - 1) * 2.0 ** -f
+
+
+def _floor_onto(values: np.ndarray, text: str, where: str) -> np.ndarray:
+    """Weights or biases as the hls4ml project's constants hold them: truncated onto ``text``'s grid."""
+    w, i, _, _ = _ptq_type(text, where)
+    code = np.floor(np.asarray(values, np.float64) * 2.0 ** (w - i))
+    if (code < -(2 ** (w - 1))).any() or (code > 2 ** (w - 1) - 1).any():
+        raise TrigdeployError(f"{where}: values beyond {text}; the PTQ precisions do not hold the weights")
+    return code * 2.0 ** -(w - i)
+
+
+@torch.no_grad()
+def trace_ptq(model: torch.nn.Sequential, precisions: dict, n_inputs: int):
+    """alkaid ``CombLogic`` of the float MLP at the hls4ml PTQ precisions (``ptq.choose_precisions``):
+    the input port's type; per Dense layer the weights and biases truncated onto their types, the
+    exact sum, and the result type's rounding and saturation; ReLU onto its (non-negative) result
+    type. This is what the hls4ml project computes; the export checks it against its C simulation."""
+    from alkaid.trace import FVArrayInput
+    from alkaid.trace import trace as alkaid_trace
+    from alkaid.trace.ops import quantize
+
+    def onto(v, text: str, where: str, signed: int):
+        w, i, rnd, sat = _ptq_type(text, where)
+        return quantize(v, signed, i - 1, w - i, "SAT" if sat == "SAT" else "WRAP", "RND" if rnd == "RND" else "TRN")
+
+    inp = FVArrayInput((n_inputs,))
+    w_in, i_in, _, _ = _ptq_type(precisions["input_1"]["result"], "input_1")
+    x = quantize(inp, 1, i_in - 1, w_in - i_in)  # the port's grid: rounded and saturated before it (ptq_input_grid)
+    for idx, layer in enumerate(model):
+        name = f"_{idx}"
+        p = precisions[name]
+        if isinstance(layer, torch.nn.Linear):
+            w = _floor_onto(layer.weight.double().numpy(), p["weight"], f"{name}.weight")
+            b = _floor_onto(layer.bias.double().numpy(), p["bias"], f"{name}.bias")
+            x = onto(x @ w.T + b, p["result"], name, 1)
+        elif isinstance(layer, torch.nn.ReLU):
+            x = onto(x, p["result"], name, 0)  # unsigned saturation: negatives → 0
+        else:
+            raise Unsupported(f"layer {name} ({type(layer).__name__}): no PTQ RTL for it (Linear and ReLU only)")
+    return alkaid_trace(inp, x)
+
+
 def check(comb, x_grid: np.ndarray, reference: np.ndarray) -> dict:
     """alkaid's interpreter of the traced logic on every row of ``x_grid`` against the reference logits."""
     y = np.asarray(comb.predict(np.ascontiguousarray(x_grid, np.float64)), np.float64).reshape(-1)
@@ -88,6 +156,24 @@ def check(comb, x_grid: np.ndarray, reference: np.ndarray) -> dict:
     diff = np.abs(y - ref)
     return {"n_events": int(len(ref)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
             "ok": bool((diff == 0).all())}
+
+
+OPEN_SYNTH = "open_synth"  # the variant Yosys can map: alkaid's ternary adders are a Vivado packing
+
+
+def write_open_synth_variant(comb, out_dir: Path, part: str, clock_ns: float) -> float:
+    """alkaid's Verilog of ``comb`` without ternary-adder fusion (``src/`` and ``metadata.json``) in
+    ``out_dir``: Yosys cannot pack ternary adders (NOTES: 1.47× over the estimate with them, 1.045×
+    without), so this is the design open synthesis is compared on. Returns its cost-model LUTs."""
+    from alkaid.codegen import RTLModel
+
+    with tempfile.TemporaryDirectory(prefix="td-rtl-") as tmp:
+        RTLModel(comb, tmp, "myproject", latency_cutoff=clock_ns, clock_period=clock_ns, part_name=part,
+                 print_latency=False, ternary_fuse=False).write()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(tmp) / "src", out_dir / "src")
+        shutil.copyfile(Path(tmp) / "metadata.json", out_dir / "metadata.json")
+    return float(json.loads((out_dir / "metadata.json").read_text())["cost"])
 
 
 def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndarray, y_tb: np.ndarray,
@@ -98,6 +184,8 @@ def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndar
     rtl = RTLModel(comb, out_dir, "myproject", latency_cutoff=clock_ns, clock_period=clock_ns, part_name=part,
                    print_latency=False)
     rtl.write()
+    cost = float(json.loads((Path(out_dir) / "metadata.json").read_text())["cost"])  # after ternary-adder fusion
+    open_cost = write_open_synth_variant(comb, Path(out_dir) / OPEN_SYNTH, part, clock_ns)
     tb = Path(out_dir) / "tb_data"
     tb.mkdir(parents=True, exist_ok=True)
     np.savetxt(tb / "tb_input_features.dat", np.asarray(x_tb, np.float64), fmt="%.17g", delimiter=" ")
@@ -105,13 +193,16 @@ def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndar
                delimiter=" ")
     latency = rtl.latency if not callable(rtl.latency) else rtl.latency()
     stages = int(np.max(latency)) if np.size(latency) else 0
-    info = {"pipeline_stages": stages, "latency_ns": stages * clock_ns, "lut_estimate_alkaid": float(comb.cost),
+    info = {"pipeline_stages": stages, "latency_ns": stages * clock_ns, "lut_estimate_alkaid": cost,
+            "lut_estimate_alkaid_open_synth": open_cost,
             "reg_bits": int(rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits())}
     (Path(out_dir) / "README.md").write_text(f"""# {model_name}: alkaid RTL project (generated by trigdeploy; do not edit by hand)
 
 * Verilog from alkaid (distributed arithmetic: no DSPs), part `{part}`, clock period {clock_ns} ns,
-  {stages} pipeline stages ({stages * clock_ns:g} ns); alkaid's cost model: {comb.cost:,.0f} LUT
+  {stages} pipeline stages ({stages * clock_ns:g} ns); alkaid's cost model: {cost:,.0f} LUT
   (an estimate, not a synthesis result).
+* `{OPEN_SYNTH}/`: the same logic without ternary adders ({open_cost:,.0f} LUT by alkaid's model), which
+  open synthesis (Yosys) can map; `trigdeploy synth` synthesizes that one. Vivado: use `src/`.
 * Input: the QAT model's input grid (the export's `preprocess.json` standardisation, then its input
   quantizer); output: the logit.
 * {check_text}

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.convert.manifest import Manifest
-from trigdeploy.csim import testbench
+from trigdeploy.csim import rtl, testbench
 from trigdeploy.cxx import harness
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.hdl import tools
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 
@@ -97,7 +98,9 @@ def simulate_hls(project: Path, cache: Path, x: np.ndarray, exact: bool, threads
 
 
 # a project's ``simulator`` (manifest) → (project, cache, inputs, exact, threads, arithmetic) → (outputs, info, testbench)
-SIMULATORS = {"hls": simulate_hls}
+SIMULATORS = {"hls": simulate_hls, "verilator": rtl.simulate_verilator, "ghdl": rtl.simulate_ghdl}
+# simulators that need an HDL tool the project installs separately (``hdl.tools``): skipped, said once, without it
+SIMULATOR_TOOLS = {"verilator": "verilator", "ghdl": "ghdl"}
 
 
 def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.ndarray | None:
@@ -131,6 +134,11 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
         if p.simulator not in SIMULATORS:
             raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
                                   f"trigdeploy does not have ({', '.join(SIMULATORS)})")
+        tool = SIMULATOR_TOOLS.get(p.simulator)
+        if tool is not None and tools.find(tool) is None:
+            logger.warning(f"csim: {p.name} skipped: {tools.missing(tool)}")
+            report.setdefault("skipped", {})[p.name] = tools.missing(tool)
+            continue
         y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
                  **compare(y_test, y[:, 0], ref, _thresholds(run_dir, p.model), p.exact)}
@@ -159,6 +167,8 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
 
 
 def _arithmetic(p: dict) -> str:
+    if p["arithmetic"] not in harness.ARITHMETIC:  # an RTL simulator: the design itself, no C++ arithmetic
+        return p["arithmetic"]
     cc = p.get("vendor_cross_check")
     if p["arithmetic"] == "fast":
         return f"fast ({cc['differ']} of {cc['events']} differ)"
@@ -180,6 +190,8 @@ def markdown(report: dict) -> str:
                      f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flips.get('f1', '–')} / {flips.get('youden', '–')} | "
                      f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
                      f"({p['testbench']['n_events']} events) |")
+    for name, why in report.get("skipped", {}).items():
+        lines.append(f"| {name} | skipped: {why} | | | | | | | | | |")
     lines += ["", "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (cxx/fast_ap), *vendor* the `ap_` headers Vitis "
                   "compiles; the vendor build re-simulates a spread sample of every fast run."]
     return "\n".join(lines) + "\n"

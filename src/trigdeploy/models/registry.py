@@ -67,7 +67,7 @@ def _build_qmlp(n_inputs: int, cfg):
 
 
 # training order: the QAT twin after the float MLP it is initialised from
-register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp, forms=("onnx", "hls4ml_ptq")))
+register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp, forms=("onnx", "hls4ml_ptq", "rtl_ptq")))
 # the seed analysis' reference network stays on CPU/GPU: ONNX only
 register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp",
                    forms=("onnx",)))

