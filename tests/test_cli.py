@@ -67,6 +67,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["bench", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
         (["bench", "--run", "{tmp}", "--sweep", "1"], "--sweep: bit widths must be at least 2"),
         (["synth", "--run", "{tmp}"], "firmware/{name} not found: run trigdeploy export"),
+        (["synth", "--run", "{tmp}", "--jobs", "0"], "--jobs: expected a whole number from 1 to 1024, got 0"),
         (["train"], "the following arguments are required: --config"),
         ([], "the following arguments are required: verb"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -74,7 +75,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
          "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
          "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "csim-negative-threads", "csim-huge-threads",
-         "train-negative-batch", "train-name-traversal", "bench-not-exported", "bench-bad-sweep", "synth-not-exported", "train-no-config",
+         "train-negative-batch", "train-name-traversal", "bench-not-exported", "bench-bad-sweep", "synth-not-exported", "synth-zero-jobs", "train-no-config",
          "no-verb", "unknown-verb"],
 )
 def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):

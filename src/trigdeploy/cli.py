@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="results directory (default: benchmarks/results beside the run's runs/ folder)")
     synth = verbs.add_parser("synth", parents=[common], help="vendor C synthesis (vitis_hls/vivado_hls) when installed; Yosys open synthesis of every RTL design")
     synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
+    synth.add_argument("--design", action="append", metavar="NAME",
+                       help="only this RTL design (repeatable; default: every one the export lists)")
+    synth.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="designs synthesized at a time (default: one per core)")
     for p in (export, csim, bench, synth):
         p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
                                              "the run's runs/ folder, not the current directory)")
@@ -288,6 +292,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from trigdeploy.bench.synth import open_synth_run, synth_run
     from trigdeploy.io import write_json_atomic
 
+    if args.jobs is not None and not 1 <= args.jobs <= 1024:
+        raise TrigdeployError(f"--jobs: expected a whole number from 1 to 1024, got {args.jobs}")
     layout = _layout(args)
     fw = layout.firmware_dir
     if not fw.is_dir():
@@ -295,7 +301,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     vendor = synth_run(fw, layout.result("_synth_logs"))
     if vendor is not None:
         write_json_atomic(layout.result("_synth.json"), vendor)
-    opened = open_synth_run(layout)
+    opened = open_synth_run(layout, args.jobs, args.design)
     print(json.dumps({"vendor": sorted(vendor) if vendor is not None else None, "synth": str(layout.synth_json),
                       "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()}}))
     return 0

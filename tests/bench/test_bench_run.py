@@ -28,8 +28,8 @@ def report(trained_run, exported, tmp_path_factory):
 
     root, _ = exported
     out = tmp_path_factory.mktemp("bench")
-    if _tools()[2]:  # Yosys counts of the run's RTL designs, read back by bench
-        open_synth_run(RunLayout.of(trained_run, root / "export", root / "firmware"))
+    if _tools()[2]:  # Yosys counts of the run's RTL designs, read back by bench (the 16-bit PTQ one takes minutes)
+        open_synth_run(RunLayout.of(trained_run, root / "export", root / "firmware"), designs=["qmlp_rtl", "bdt_vhdl"])
     return out, bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4], progress=False)
 
 
@@ -75,13 +75,21 @@ def test_open_synthesis_side_by_side(report):
     rtl, ghdl, yosys = _tools()
     if not (yosys and rtl):
         pytest.skip("Yosys or the alkaid/Verilator RTL path is not installed")
-    rows = {(row["design"], row["source"].split(" (")[0].split(":")[0]): row for row in r["fpga_side_by_side"]}
-    count = rows[("qmlp_rtl", "Yosys")]
-    like = rows[("qmlp_rtl", "alkaid cost model")]
-    assert count["lut"] > 0 and count["dsp"] == 0 and like["ratio_to_yosys"] == like["lut"] / count["lut"]
+    rows = r["fpga_side_by_side"]
+
+    def row(design: str, source: str) -> dict:
+        (found,) = [x for x in rows if x["design"] == design and source in x["source"]]
+        return found
+
+    count, like = row("qmlp_rtl", "Yosys"), row("qmlp_rtl", "like for like")
+    assert count["lut"] > 0 and count["dsp"] == 0
+    # the row shows the estimate rounded to a whole LUT; the ratio is of the unrounded one
+    assert like["ratio_to_yosys"] == pytest.approx(like["lut"] / count["lut"], abs=0.5 / count["lut"])
+    assert row("qmlp_rtl", "the Vivado design")["ratio_to_yosys"] is None  # ternary adders: not comparable
+    assert not any(x["design"] == "mlp_rtl" for x in rows)  # not asked for: no row, no figure
     if ghdl:
-        (conifer,) = [row for row in r["fpga_side_by_side"] if row["design"] == "bdt_vhdl" and "conifer VHDL" in row["source"]]
-        assert conifer["ratio_to_yosys"] == pytest.approx(conifer["lut"] / rows[("bdt_vhdl", "Yosys")]["lut"])
+        conifer = row("bdt_vhdl", "conifer VHDL")
+        assert conifer["ratio_to_yosys"] == pytest.approx(conifer["lut"] / row("bdt_vhdl", "Yosys")["lut"])
     md = (out / "run.md").read_text()
     assert "Yosys (open synthesis, not Vivado)" in md and "estimate / Yosys" in md
 
@@ -127,3 +135,14 @@ def test_figures_are_the_run_s_own_values(report, trained_run):
     assert abs(r["physics"]["bdt"]["conifer HLS csim"]["auc"] - r["physics"]["bdt"]["XGBoost"]["auc"]) < 0.005
     # 4-bit weights cost fewer LUTs than the run's 6-bit QAT design
     assert r["sweep"][0]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]
+
+
+def test_synth_of_an_unknown_design_is_one_line(trained_run, exported):
+    from trigdeploy.bench.synth import open_synth_run
+    from trigdeploy.errors import TrigdeployError
+    from trigdeploy.layout import RunLayout
+
+    root, _ = exported
+    layout = RunLayout.of(trained_run, root / "export", root / "firmware")
+    with pytest.raises(TrigdeployError, match=r"--design qmlp_vitis: not an RTL design of .*manifest.json"):
+        open_synth_run(layout, designs=["qmlp_vitis"])

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 from trigdeploy.convert.manifest import Manifest, Project
@@ -132,15 +133,21 @@ def _synthesize(layout: RunLayout, p: Project) -> dict:
     return r
 
 
-def open_synth_run(layout: RunLayout, jobs: int | None = None) -> dict:
-    """Yosys counts of every RTL design of the run's export (``synth.json``), ``jobs`` designs at a
-    time (Yosys is single-threaded; default: one per core); a missing tool skips a design with one
-    line and no figure."""
+def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None) -> dict:
+    """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
+    ``jobs`` designs at a time (Yosys is single-threaded; default: one per core); a missing tool
+    skips a design with one line and no figure."""
     from concurrent.futures import ThreadPoolExecutor
 
     manifest = Manifest.load(layout.manifest)
     out = {"label": yosys.LABEL, "manifest_sha256": manifest.sha256, "designs": {}}
     rtl: list[Project] = [p for p in manifest.projects if p.simulator in ("verilator", "ghdl")]
+    if designs is not None:
+        unknown = sorted(set(designs) - {p.name for p in rtl})
+        if unknown:
+            raise TrigdeployError(f"--design {', '.join(unknown)}: not an RTL design of {manifest.path} "
+                                  f"({', '.join(p.name for p in rtl) or 'none'})")
+        rtl = [p for p in rtl if p.name in designs]
     if not rtl:
         logger.warning(f"synth: {manifest.path} lists no RTL design; nothing for Yosys")
     todo = []

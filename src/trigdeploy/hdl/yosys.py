@@ -107,11 +107,11 @@ def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: P
                 shutil.copyfile(f, work / Path(f).name)
                 _run([*ghdl.argv, "-a", "--std=08", f"--work={lib}", Path(f).name], work, log, f"ghdl analysis for {design}")
             lib = vhdl[0][-1][0]
-            with (work / "ghdl_out.v").open("w") as out:
+            with (work / "ghdl_out.v").open("w") as out, log.open("a") as err:
                 try:
                     subprocess.run([*ghdl.argv, "synth", "--std=08", f"--work={lib}", "--out=verilog", vhdl[1]], cwd=work,
-                                   stdout=out, stderr=log.open("a"), check=True)
-                except subprocess.CalledProcessError as exc:
+                                   stdout=out, stderr=err, check=True)
+                except (OSError, subprocess.CalledProcessError) as exc:
                     raise TrigdeployError(f"ghdl synth of {design} failed ({exc}); log: {log}") from None
             names.append("ghdl_out.v")
         (work / "synth.ys").write_text("".join(f"read_verilog -sv {n}\n" for n in names) + script_tail)
