@@ -29,7 +29,7 @@ help:
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
 	@echo "make bench       physics, CPU latency, FPGA estimates and the QAT sweep (SWEEP=\"$(SWEEP)\") of RUN"
 	@echo "make synth       Yosys open synthesis of RUN's RTL designs (synth.json); vendor C synthesis if installed"
-	@echo "make hdl-tools   GHDL from Debian (VHDL BDT simulation and synthesis); skips with a line without apt/root"
+	@echo "make hdl-tools   GHDL and Yosys from Debian (VHDL BDT simulation, synthesis); a line and no install without apt/root"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,15 +38,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# GHDL is on no Python registry: Debian's package, when this machine can install it; otherwise one line,
-# and csim/synth skip the VHDL BDT with their own line.
+# GHDL is on no Python registry, and the WASI Yosys of the [rtl] extra is capped at 4 GB of memory:
+# Debian's ghdl and yosys, when this machine can install them; otherwise one line, and csim/synth
+# skip (or fall back to the WASI Yosys) with their own line.
+HDL_PACKAGES := ghdl yosys
 hdl-tools:
-	@if command -v ghdl >/dev/null; then echo "hdl-tools: $$(ghdl --version | head -1)"; \
+	@missing=""; for t in $(HDL_PACKAGES); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then echo "hdl-tools: $$(ghdl --version | head -1); $$(yosys -V)"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  (apt-get install -y -q ghdl >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q ghdl >/dev/null)) \
-	  && echo "hdl-tools: installed $$(ghdl --version | head -1)" \
-	  || echo "hdl-tools: apt-get install ghdl failed; the VHDL BDT is skipped"; \
-	else echo "hdl-tools: GHDL not installed (needs Debian's apt-get as root: apt-get install ghdl); the VHDL BDT is skipped"; fi
+	  (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null)) \
+	  && echo "hdl-tools: installed$$missing" \
+	  || echo "hdl-tools: apt-get install$$missing failed; csim and synth skip what needs them"; \
+	else echo "hdl-tools:$$missing not installed (Debian packages; apt-get as root); csim and synth skip what needs them"; fi
 
 demo: hdl-tools data train export-hls csim synth bench
 	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, $(RUN)/synth.json, benchmarks/results/"

@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only this RTL design (repeatable; default: every one the export lists)")
     synth.add_argument("--jobs", type=int, default=None, metavar="N",
                        help="designs synthesized at a time (default: one per core)")
+    synth.add_argument("--max-lut-estimate", type=float, default=None, metavar="LUT",
+                       help="skip (with a line) RTL designs alkaid estimates above this, unless named by --design "
+                            "(default 150000: Yosys takes about an hour on a 250k-LUT design)")
     for p in (export, csim, bench, synth):
         p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
                                              "the run's runs/ folder, not the current directory)")
@@ -289,11 +292,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from trigdeploy.bench.synth import open_synth_run, synth_run
+    from trigdeploy.bench.synth import MAX_LUT_ESTIMATE, open_synth_run, synth_run
     from trigdeploy.io import write_json_atomic
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         raise TrigdeployError(f"--jobs: expected a whole number from 1 to 1024, got {args.jobs}")
+    if args.max_lut_estimate is not None and not args.max_lut_estimate > 0:
+        raise TrigdeployError(f"--max-lut-estimate: expected a positive number, got {args.max_lut_estimate}")
     layout = _layout(args)
     fw = layout.firmware_dir
     if not fw.is_dir():
@@ -301,7 +306,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     vendor = synth_run(fw, layout.result("_synth_logs"))
     if vendor is not None:
         write_json_atomic(layout.result("_synth.json"), vendor)
-    opened = open_synth_run(layout, args.jobs, args.design)
+    opened = open_synth_run(layout, args.jobs, args.design,
+                            MAX_LUT_ESTIMATE if args.max_lut_estimate is None else args.max_lut_estimate)
     print(json.dumps({"vendor": sorted(vendor) if vendor is not None else None, "synth": str(layout.synth_json),
                       "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()}}))
     return 0

@@ -146,3 +146,26 @@ def test_synth_of_an_unknown_design_is_one_line(trained_run, exported):
     layout = RunLayout.of(trained_run, root / "export", root / "firmware")
     with pytest.raises(TrigdeployError, match=r"--design qmlp_vitis: not an RTL design of .*manifest.json"):
         open_synth_run(layout, designs=["qmlp_vitis"])
+
+
+def test_synth_skips_with_a_reason_and_writes_no_figure(trained_run, exported, monkeypatch, tmp_path):
+    """A design above the LUT budget and one whose tool is missing: each skipped with its line, no count."""
+    import importlib.util
+
+    from trigdeploy.bench import synth
+    from trigdeploy.hdl import tools
+    from trigdeploy.layout import RunLayout
+
+    if not importlib.util.find_spec("alkaid"):
+        pytest.skip("alkaid is not installed: no RTL MLP in the export")
+    real = tools.find
+    monkeypatch.setattr(tools, "find", lambda name: None if name == "ghdl" else real(name))
+    root, _ = exported
+    (tmp_path / trained_run.name).mkdir()  # a run folder of the same name: the export's, its own synth.json
+    layout = RunLayout.of(tmp_path / trained_run.name, root / "export", root / "firmware")
+    out = synth.open_synth_run(layout, max_lut_estimate=1)
+    d = out["designs"]
+    assert set(d) == {"qmlp_rtl", "mlp_rtl", "bdt_vhdl"} and all("lut" not in x for x in d.values())
+    assert "above --max-lut-estimate 1" in d["qmlp_rtl"]["skipped"] and "--design mlp_rtl" in d["mlp_rtl"]["skipped"]
+    assert tools.missing("ghdl") in d["bdt_vhdl"]["skipped"]
+    assert json.loads(layout.synth_json.read_text()) == json.loads(json.dumps(out))

@@ -104,3 +104,17 @@ def test_addreduce_padding_is_driven(vhdl_project):
     text = (vhdl_project[0] / "firmware" / "AddReduce.vhd").read_text()
     assert text.count("trigdeploy: drive the padding") == 1
     assert (vhdl_project[0] / "ghdl_compile.sh").is_file()
+
+
+def test_a_testbench_expectation_one_lsb_off_fails_the_testbench(rtl_project, tmp_path):
+    import shutil
+
+    prj, x, ref, lsb, _ = rtl_project
+    copy = tmp_path / "prj"
+    shutil.copytree(prj, copy)
+    expected = copy / "tb_data" / "tb_output_predictions.dat"
+    rows = np.loadtxt(expected, ndmin=2)
+    rows[7, 0] += lsb
+    np.savetxt(expected, rows, fmt="%.17g")
+    _, _, tb = rtl.simulate_verilator(copy, tmp_path / "cache", x[:60], True, 1, "fast")
+    assert (tb["ok"], tb["n_differ_from_expected"], tb["max_abs_diff_expected"]) == (False, 1, lsb)

@@ -167,7 +167,7 @@ def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
     rows = []
     for name, d in (synth or {}).get("designs", {}).items():
         if "lut" not in d:
-            rows.append({"design": name, "source": "Yosys", "skipped": d.get("skipped", "not synthesized")})
+            rows.append({"design": name, "source": "Yosys", "skipped": d.get("skipped") or f"failed: {d.get('failed')}"})
             continue
         rows.append({"design": name, "source": d["label"], "lut": d["lut"], "ff": d["ff"], "carry": d["carry"],
                      "dsp": d["dsp"], "seconds": d["seconds"], "tool": d["tool"]})

