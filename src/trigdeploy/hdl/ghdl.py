@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -78,25 +77,11 @@ def analyze(project: Path, cache: Path) -> Build:
     steps.append([*tool.argv, "-e", STD, "--work=xil_defaultlib", "testbench"])
     log = staging / "build.log"
     t0 = time.perf_counter()
-    _run(steps, staging, log, f"GHDL analysis of {project}")
+    tools.run_logged(steps, staging, log, f"GHDL analysis of {project}")
     (staging / "done").write_text(tool.version)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
     return Build(out, time.perf_counter() - t0, False, tool)
-
-
-def _run(steps: list[list[str]], cwd: Path, log: Path, what: str) -> None:
-    with log.open("a") as fh:
-        for cmd in steps:
-            fh.write(f"$ {' '.join(cmd)}\n")
-            fh.flush()
-            try:
-                subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=True)
-            except (OSError, subprocess.CalledProcessError) as exc:
-                fh.flush()
-                lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-                last = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
-                raise TrigdeployError(f"{what} failed ({exc}): {last.strip()[:200]}") from None
 
 
 def run(built: Build, x_int: np.ndarray) -> np.ndarray:
@@ -111,7 +96,7 @@ def run(built: Build, x_int: np.ndarray) -> np.ndarray:
         np.savetxt(work / "SimulationInput.txt", x_int, fmt="%d", delimiter=" ")
         cmd = [*built.tool.argv, "-r", STD, f"--workdir={built.path}", f"-P{built.path}", "--work=xil_defaultlib",
                "testbench"]
-        _run([cmd], work, work / "run.log", f"GHDL simulation of {built.path}")
+        tools.run_logged([cmd], work, work / "run.log", f"GHDL simulation of {built.path}", keep_log=False)
         out = work / "SimulationOutput.txt"
         y = np.loadtxt(out, dtype=np.int64, ndmin=2) if out.is_file() else np.zeros((0, 1), np.int64)
     if len(y) != len(x_int):

