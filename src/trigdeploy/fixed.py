@@ -16,6 +16,10 @@ from trigdeploy.errors import TrigdeployError
 MAX_WIDTH = 48  # codes are computed in float64/int64: exact up to 48 bits
 
 
+def _half_up(v: np.ndarray) -> np.ndarray:
+    return np.floor(v + 0.5)
+
+
 @dataclass(frozen=True)
 class FixedType:
     """A signed ``ap_fixed<width, integer>`` type (``integer`` bits include the sign)."""
@@ -56,9 +60,10 @@ class FixedType:
         return f"ap_fixed<{self.width},{self.integer}>"
 
     def to_int(self, x, mode: str) -> np.ndarray:
-        """Integer codes of ``x`` rounded by ``mode`` (floor, ceil, nearest) and saturated."""
+        """Integer codes of ``x`` rounded by ``mode`` (floor, ceil, nearest: half to even, half_up:
+        ``AP_RND``) and saturated."""
         scaled = np.asarray(x, np.float64) * 2.0 ** self.frac
-        code = {"floor": np.floor, "ceil": np.ceil, "nearest": np.rint}[mode](scaled)
+        code = {"floor": np.floor, "ceil": np.ceil, "nearest": np.rint, "half_up": _half_up}[mode](scaled)
         return np.clip(code, self.int_min, self.int_max).astype(np.int64)
 
     def to_float(self, code) -> np.ndarray:

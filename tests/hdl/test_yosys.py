@@ -73,8 +73,10 @@ def test_alkaid_open_synth_variant_against_its_cost_model(need_yosys, tiny_qat, 
     model, x, _, qonnx = tiny_qat
     prj = tmp_path / "tiny_rtl"
     info = to_rtl.write_project(to_rtl.trace(model, 6), prj, "xcvu13p-flga2577-2-e", 5.0, x[:5], qonnx[:5], "tiny", "ok")
-    sources, top, part, cost = _alkaid_design(prj)
-    assert all("open_synth" in str(s) for s in sources) and cost == info["lut_estimate_alkaid_open_synth"]
-    r = yosys.synthesize(sources, top, part, tmp_path / "cache", tmp_path / "logs", "tiny_rtl")
+    d = _alkaid_design(prj)
+    assert all("open_synth" in str(s) for s in d.sources) and d.cost == info["lut_estimate_alkaid_open_synth"]
+    assert d.variant.startswith("open_synth")
+    cost = d.cost
+    r = yosys.synthesize(d.sources, d.top, d.part, tmp_path / "cache", tmp_path / "logs", "tiny_rtl")
     assert r["lut"] > 0 and r["dsp"] == 0  # distributed arithmetic: no multipliers
     assert 0.5 < cost / r["lut"] < 2.0

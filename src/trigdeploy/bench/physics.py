@@ -35,8 +35,7 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
     The trained form from the run's predictions, ONNX Runtime on the exported ONNX files, the
     references saved by the export (QONNX), and each firmware project's C simulation as ``csim``
     saved it for this export (simulated here only when it did not)."""
-    from trigdeploy.csim.run import SIMULATOR_TOOLS, SIMULATORS, saved_outputs
-    from trigdeploy.hdl import tools
+    from trigdeploy.csim.run import SIMULATORS, missing_simulator, saved_outputs
     from trigdeploy.models import registry
 
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -54,9 +53,9 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
         if p.reference_form and p.reference_form not in out[p.model]:  # one reference for all backends
             out[p.model][p.reference_form] = sigmoid(ref)
         logits = saved_outputs(layout, manifest, p.name)
-        tool = SIMULATOR_TOOLS.get(p.simulator)
-        if logits is None and tool is not None and tools.find(tool) is None:
-            logger.warning(f"bench: {p.name} not simulated: {tools.missing(tool)}")
+        why = missing_simulator(p.simulator) if logits is None else None
+        if why:
+            logger.warning(f"bench: {p.name} not simulated: {why}")
             continue
         if logits is None:  # csim has not run on this export: simulate here
             logits = SIMULATORS[p.simulator](layout.project(p.name), layout.csim_cache, inputs, p.exact, threads,

@@ -20,6 +20,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from trigdeploy.convert.manifest import Manifest, Project
 from trigdeploy.errors import TrigdeployError
@@ -94,16 +95,27 @@ def synth_run(firmware_dir: Path, log_dir: Path) -> dict | None:
     return out
 
 
-def _alkaid_design(project: Path) -> tuple[list[Path], str, str, float]:
-    """Sources, top module, part and cost-model LUTs of an alkaid project (its open-synthesis form if any)."""
+class _AlkaidDesign(NamedTuple):
+    sources: list[Path]
+    top: str
+    part: str
+    cost: float       # alkaid's cost-model LUTs of these very sources
+    variant: str      # which form of the project they are
+
+
+def _alkaid_design(project: Path) -> _AlkaidDesign:
+    """An alkaid project's form for Yosys: ``open_synth/`` (no ternary adders) if it has one, else ``src/``."""
     import json
 
+    from trigdeploy.convert.to_rtl import OPEN_SYNTH
     from trigdeploy.hdl.verilator import top_module
 
-    variant = project / "open_synth" if (project / "open_synth" / "src").is_dir() else project
+    opened = (project / OPEN_SYNTH / "src").is_dir()
+    variant = project / OPEN_SYNTH if opened else project
     meta = json.loads((variant / "metadata.json").read_text())
     sources = sorted((variant / "src" / "static").glob("*.v")) + sorted((variant / "src").glob("*.v"))
-    return sources, top_module(variant), str(meta["part_name"]), float(meta["cost"])
+    return _AlkaidDesign(sources, top_module(variant), str(meta["part_name"]), float(meta["cost"]),
+                         f"{OPEN_SYNTH} (no ternary adders)" if opened else "src")
 
 
 def _conifer_design(project: Path) -> tuple[list[tuple[str, Path]], str]:
@@ -120,16 +132,15 @@ def _estimate(layout: RunLayout, p: Project) -> float | None:
     """alkaid's cost-model LUTs of the form Yosys would synthesize (None for other designs)."""
     if p.simulator != "verilator":
         return None
-    return _alkaid_design(layout.project(p.name))[3]
+    return _alkaid_design(layout.project(p.name)).cost
 
 
 def _synthesize(layout: RunLayout, p: Project) -> dict:
     project = layout.project(p.name)
     if p.simulator == "verilator":
-        sources, top, part, cost = _alkaid_design(project)
-        r = yosys.synthesize(sources, top, part, layout.synth_cache, layout.synth_logs, p.name)
-        r.update(source="alkaid", variant="open_synth (no ternary adders)" if "open_synth" in str(sources[0]) else "src",
-                 estimate_alkaid=cost, ratio_alkaid_to_yosys=cost / max(r["lut"], 1))
+        d = _alkaid_design(project)
+        r = yosys.synthesize(d.sources, d.top, d.part, layout.synth_cache, layout.synth_logs, p.name)
+        r.update(source="alkaid", variant=d.variant, estimate_alkaid=d.cost, ratio_alkaid_to_yosys=d.cost / max(r["lut"], 1))
     else:
         vhdl, part = _conifer_design(project)
         r = yosys.synthesize([], "BDTTop", part, layout.synth_cache, layout.synth_logs, p.name, vhdl=(vhdl, "BDTTop"))

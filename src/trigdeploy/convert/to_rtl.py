@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +104,9 @@ def _ptq_type(text: str, where: str) -> tuple[int, int, str, str]:
 def ptq_input_grid(x: np.ndarray, precisions: dict) -> np.ndarray:
     """``x`` as the PTQ design's input port holds it: ``input_1``'s type, round half up, saturate
     (``ap_fixed<W,I,AP_RND,AP_SAT>`` of a double, what the hls4ml project's bridge does)."""
-    w, i, rnd, sat = _ptq_type(precisions["input_1"]["result"], "input_1")
-    f = w - i
-    code = np.floor(np.asarray(x, np.float64) * 2.0 ** f + (0.5 if rnd == "RND" else 0.0))
-    return np.clip(code, -(2 ** (w - 1)), 2 ** (w - 1) - 1) * 2.0 ** -f
+    w, i, rnd, _ = _ptq_type(precisions["input_1"]["result"], "input_1")
+    port = FixedType(w, i)
+    return port.to_float(port.to_int(x, "half_up" if rnd == "RND" else "floor"))
 
 
 def _floor_onto(values: np.ndarray, text: str, where: str) -> np.ndarray:

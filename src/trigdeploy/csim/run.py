@@ -103,6 +103,12 @@ SIMULATORS = {"hls": simulate_hls, "verilator": rtl.simulate_verilator, "ghdl": 
 SIMULATOR_TOOLS = {"verilator": "verilator", "ghdl": "ghdl"}
 
 
+def missing_simulator(simulator: str) -> str | None:
+    """Why ``simulator`` cannot run here (its HDL tool is not installed), in one line; None if it can."""
+    tool = SIMULATOR_TOOLS.get(simulator)
+    return tools.missing(tool) if tool is not None and tools.find(tool) is None else None
+
+
 def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.ndarray | None:
     """The logits ``csim`` saved for ``project`` of this very export, or None (not simulated, or stale)."""
     path = layout.csim_output(project)
@@ -134,10 +140,10 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
         if p.simulator not in SIMULATORS:
             raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
                                   f"trigdeploy does not have ({', '.join(SIMULATORS)})")
-        tool = SIMULATOR_TOOLS.get(p.simulator)
-        if tool is not None and tools.find(tool) is None:
-            logger.warning(f"csim: {p.name} skipped: {tools.missing(tool)}")
-            report.setdefault("skipped", {})[p.name] = tools.missing(tool)
+        why = missing_simulator(p.simulator)
+        if why:
+            logger.warning(f"csim: {p.name} skipped: {why}")
+            report.setdefault("skipped", {})[p.name] = why
             continue
         y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,

@@ -10,12 +10,8 @@ written to. ``run`` feeds the testbench the events as integers on the input grid
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +19,6 @@ import numpy as np
 
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools
-from trigdeploy.io import partial_name, remove_stale_partials
 
 logger = logging.getLogger(__name__)
 
@@ -58,30 +53,16 @@ def analyze(project: Path, cache: Path) -> Build:
     if tool is None:
         raise TrigdeployError(tools.missing("ghdl"))
     files = _sources(project)
-    h = hashlib.sha256(tool.version.encode())
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    out = Path(cache).resolve() / f"ghdl-{h.hexdigest()[:24]}"  # absolute: simulations run elsewhere
-    if (out / "done").is_file():
-        return Build(out, 0.0, True, tool)
-    Path(cache).mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(Path(cache))
-    staging = partial_name(out)  # a failed build keeps its log there until the next build clears it
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for f in files:
-        shutil.copyfile(f, staging / f.name)
     n_tb = len(TB_LIB)
-    steps = [[*tool.argv, "-a", STD, "--work=BDT", f.name] for f in files[:-n_tb]]
-    steps += [[*tool.argv, "-a", STD, "--work=xil_defaultlib", f.name] for f in files[-n_tb:]]
-    steps.append([*tool.argv, "-e", STD, "--work=xil_defaultlib", "testbench"])
-    log = staging / "build.log"
-    t0 = time.perf_counter()
-    tools.run_logged(steps, staging, log, f"GHDL analysis of {project}")
-    (staging / "done").write_text(tool.version)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
-    return Build(out, time.perf_counter() - t0, False, tool)
+
+    def steps(_: Path) -> list[list[str]]:
+        out = [[*tool.argv, "-a", STD, "--work=BDT", f.name] for f in files[:-n_tb]]
+        out += [[*tool.argv, "-a", STD, "--work=xil_defaultlib", f.name] for f in files[-n_tb:]]
+        return out + [[*tool.argv, "-e", STD, "--work=xil_defaultlib", "testbench"]]
+
+    out, seconds, cached = tools.cached_build(cache, "ghdl", files[0].parent, files, tool.version,
+                                              f"GHDL analysis of {project}", steps)
+    return Build(out, seconds, cached, tool)
 
 
 def run(built: Build, x_int: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ that line and never print a figure the tool did not produce.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -23,11 +24,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import partial_name, remove_stale_partials
 
 VERILATOR_MIN = (5, 48)
 
@@ -134,3 +137,38 @@ def run_logged(steps: list[list[str]], cwd: Path, log: Path, what: str, env: dic
                 lines = [ln for ln in text.splitlines() if ln.strip()]
                 last = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
                 raise TrigdeployError(f"{what} failed ({exc}): {last.strip()[:200]}{where}") from None
+
+
+BUILT = ".trigdeploy-built"  # written last into a cached build: its presence means the build is complete
+
+
+def cached_build(cache: Path, prefix: str, base: Path, files: list[Path], salt: str, what: str,
+                 steps: Callable[[Path], list[list[str]]], env: dict | None = None,
+                 drop: tuple[str, ...] = ()) -> tuple[Path, float, bool]:
+    """A tool's build of ``files`` (copied with their paths relative to ``base``) in the cache folder
+    ``<prefix>-<hash of the files' paths and bytes and salt>``, or the cached one: (folder, seconds,
+    cached). ``steps(staging)`` gives the commands, run there with ``run_logged``; ``drop`` names
+    folders removed before the build is moved into place. The project folder is never written to; a
+    failed build keeps its log in its ``.partial-<pid>`` folder until the next build clears it."""
+    h = hashlib.sha256(salt.encode() + b"\0")
+    for f in files:
+        h.update(str(Path(f).relative_to(base)).encode() + b"\0" + Path(f).read_bytes())
+    out = Path(cache).resolve() / f"{prefix}-{h.hexdigest()[:24]}"  # absolute: the tools run inside it
+    if (out / BUILT).is_file():
+        return out, 0.0, True
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(Path(cache))
+    staging = partial_name(out)
+    shutil.rmtree(staging, ignore_errors=True)
+    for f in files:
+        dst = staging / Path(f).relative_to(base)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dst)
+    t0 = time.perf_counter()
+    run_logged(steps(staging), staging, staging / "build.log", what, env=env)
+    for name in drop:
+        shutil.rmtree(staging / name, ignore_errors=True)
+    (staging / BUILT).write_text(salt)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+    return out, time.perf_counter() - t0, False

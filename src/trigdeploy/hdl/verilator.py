@@ -13,13 +13,10 @@ seconds.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +24,6 @@ import numpy as np
 
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools
-from trigdeploy.io import partial_name, remove_stale_partials
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +64,6 @@ def _inputs(project: Path) -> list[Path]:
     return files
 
 
-def _key(project: Path, files: list[Path], tool: tools.Tool, opt: str) -> str:
-    h = hashlib.sha256(f"{tool.version}\0{opt}\0{CXX}\0".encode())
-    for f in files:
-        h.update(str(f.relative_to(project)).encode() + b"\0")
-        h.update(f.read_bytes())
-    return h.hexdigest()[:24]
-
-
 def _root(tool: tools.Tool) -> Path:
     if "VERILATOR_ROOT" in tool.env:
         return Path(tool.env["VERILATOR_ROOT"])
@@ -91,35 +79,27 @@ def build(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -
     project = Path(project)
     top = top_module(project)
     files = _inputs(project)
-    out = Path(cache).resolve() / f"vl-{_key(project, files, tool, opt)}"  # absolute: the tools run inside it
-    lib = out / "sim" / f"lib{top}_fsm_{_STAMP}.so"
-    if lib.is_file():
-        return Build(out, top, 0.0, True, tool.version)
-    Path(cache).mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(Path(cache))
-    staging = partial_name(out)  # a failed build keeps its log there until the next build clears it
-    shutil.rmtree(staging, ignore_errors=True)
-    for f in files:
-        dst = staging / f.relative_to(project)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f, dst)
-    sources = [str(p.relative_to(staging)) for p in sorted((staging / "src").rglob("*.v"))]
     root = _root(tool)
     jobs = jobs or os.cpu_count() or 1
-    verilate = [*tool.argv, "--cc", "--build", "-j", str(jobs), "--top-module", f"{top}_wrapper",
-                "--prefix", f"V{top}_wrapper", "-Wno-fatal", "-Wno-UNUSEDSIGNAL", "-Wno-ALWNEVER",
-                "--Mdir", "obj_dir", "-CFLAGS", f"-std=c++17 -fPIC {opt}", "-Isrc", "-Isrc/static",
-                "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", *sources]
-    obj = staging / "obj_dir"
-    link = [CXX, "-std=c++17", "-fPIC", "-O2", f"-I{obj}", f"-I{root / 'include'}", f"-I{root / 'include' / 'vltstd'}",
-            f"-I{staging / 'sim'}", f"-I{staging / 'src'}", "-pthread", "-shared", "-Wl,--no-undefined", "-o", str(lib.relative_to(out)),
-            "sim/fsm_binder.cc", f"obj_dir/libV{top}_wrapper.a", "obj_dir/libverilated.a", "-fopenmp"]
-    t0 = time.perf_counter()
-    tools.run_logged([verilate, link], staging, staging / "build.log", f"Verilator build of {project}", env=tool.environ())
-    shutil.rmtree(obj, ignore_errors=True)  # the objects are linked into the library: 100s of MB otherwise
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
-    return Build(out, top, time.perf_counter() - t0, False, tool.version)
+    lib = f"sim/lib{top}_fsm_{_STAMP}.so"
+
+    def steps(staging: Path) -> list[list[str]]:
+        sources = [str(p.relative_to(staging)) for p in sorted((staging / "src").rglob("*.v"))]
+        verilate = [*tool.argv, "--cc", "--build", "-j", str(jobs), "--top-module", f"{top}_wrapper",
+                    "--prefix", f"V{top}_wrapper", "-Wno-fatal", "-Wno-UNUSEDSIGNAL", "-Wno-ALWNEVER",
+                    "--Mdir", "obj_dir", "-CFLAGS", f"-std=c++17 -fPIC {opt}", "-Isrc", "-Isrc/static",
+                    "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", *sources]
+        link = [CXX, "-std=c++17", "-fPIC", "-O2", f"-I{staging / 'obj_dir'}", f"-I{root / 'include'}",
+                f"-I{root / 'include' / 'vltstd'}", f"-I{staging / 'sim'}", f"-I{staging / 'src'}", "-pthread", "-shared",
+                "-Wl,--no-undefined", "-o", lib, "sim/fsm_binder.cc", f"obj_dir/libV{top}_wrapper.a",
+                "obj_dir/libverilated.a", "-fopenmp"]
+        return [verilate, link]
+
+    # obj_dir is linked into the library: 100s of MB otherwise
+    out, seconds, cached = tools.cached_build(cache, "vl", project, files, f"{tool.version}\0{opt}\0{CXX}",
+                                              f"Verilator build of {project}", steps, env=tool.environ(),
+                                              drop=("obj_dir",))
+    return Build(out, top, seconds, cached, tool.version)
 
 
 class Model:
