@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 TD := $(VENV)/bin/trigdeploy
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-SWEEP ?= 4 6 8
+SWEEP ?= 3 4 6 8
+PARETO ?= 1e-6 2e-6 5e-6 1e-5 2e-5
 NPROC ?= 2
 
 .PHONY: help install hdl-tools demo test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
@@ -27,7 +28,7 @@ help:
 	@echo "make train-ddp   the same with the MLPs on torch.distributed: NPROC=$(NPROC) processes (torchrun, gloo/nccl)"
 	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects (BDT)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
-	@echo "make bench       physics, CPU latency, FPGA estimates and the QAT sweep (SWEEP=\"$(SWEEP)\") of RUN"
+	@echo "make bench       physics, CPU latency, FPGA figures, the QAT sweep (SWEEP=\"$(SWEEP)\") and the resource-aware front (PARETO=\"$(PARETO)\") of RUN"
 	@echo "make synth       Yosys open synthesis of RUN's RTL designs (synth.json); vendor C synthesis if installed"
 	@echo "make hdl-tools   GHDL and Yosys from Debian (VHDL BDT simulation, synthesis); a line and no install without apt/root"
 
@@ -82,7 +83,7 @@ csim: $(STAMP)
 	$(TD) csim --run $(RUN)
 
 bench: $(STAMP)
-	$(TD) bench --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP))
+	$(TD) bench --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO))
 
 synth: $(STAMP)
 	$(TD) synth --run $(RUN)

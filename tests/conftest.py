@@ -48,7 +48,7 @@ def run_cli(capsys):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A small trained run (MLP, QAT MLP, BDT) on generated top-tagging jets: 500 test events."""
+    """A small trained run (MLP, QAT MLP, resource-aware MLP, BDT) on generated top-tagging jets: 500 test events."""
     from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.train.run import train_run
@@ -59,6 +59,7 @@ def trained_run(tmp_path_factory):
     cfg = run_config([data], name="exp", seed=3, features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000},
                      train={**SMALL_TRAIN, "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
                             "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
+                            "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
                             "bdt": {"n_estimators": 6, "max_depth": 3}})
     run = base / "run"
     train_run(cfg, run, progress=False)

@@ -6,7 +6,7 @@
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy export --run DIR [--target FILE]
     trigdeploy csim --run DIR [--threads N] [--arithmetic fast|vendor]
-    trigdeploy bench --run DIR [--sweep [BITS …]] [--out DIR]
+    trigdeploy bench --run DIR [--sweep [BITS …]] [--pareto [BETA …]] [--out DIR]
     trigdeploy synth --run DIR                 vendor C synthesis if installed; Yosys on every RTL design
 
 The parser turns arguments into typed values and calls library functions; library code never
@@ -57,6 +57,8 @@ OPTION_HELP = {
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
 DEFAULT_TARGET = Path("export/targets/default.yaml")
+
+PARETO_BETAS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5)  # the resource-aware front's cost weights (EBOPs), by default
 
 
 class Terminated(KeyboardInterrupt):
@@ -177,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",
                        help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot")
+    bench.add_argument("--pareto", nargs="*", type=float, metavar="BETA",
+                       help="also fine-tune the resource-aware MLP from the float MLP at these cost weights (default "
+                            f"{' '.join(f'{b:g}' for b in PARETO_BETAS)}) and draw its front")
     bench.add_argument("--out", help="results directory (default: benchmarks/results beside the run's runs/ folder)")
     synth = verbs.add_parser("synth", parents=[common], help="vendor C synthesis (vitis_hls/vivado_hls) when installed; Yosys open synthesis of every RTL design")
     synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
@@ -186,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="designs synthesized at a time (default: one per core)")
     synth.add_argument("--max-lut-estimate", type=float, default=None, metavar="LUT",
                        help="skip (with a line) RTL designs alkaid estimates above this, unless named by --design "
-                            "(default 150000: Yosys takes about an hour on a 250k-LUT design)")
+                            "(default 300000: Yosys takes about 22 min and 5 GB on a 258k-LUT design)")
     for p in (export, csim, bench, synth):
         p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
                                              "the run's runs/ folder, not the current directory)")
@@ -284,8 +289,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     bits = None if args.sweep is None else (args.sweep or [4, 6, 8])
     if bits and min(bits) < 2:
         raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
+    betas = None if args.pareto is None else (args.pareto or list(PARETO_BETAS))
+    if betas and (min(betas) < 0 or len(set(betas)) != len(betas)):
+        raise TrigdeployError(f"--pareto: cost weights must be distinct and non-negative, got {betas}")
     report = bench_run(layout.run_dir, layout.results_root, layout.export_root, layout.firmware_root,
-                       sweep_bits=bits, progress=not args.quiet)
+                       sweep_bits=bits, pareto_betas=betas, progress=not args.quiet)
     print(json.dumps({"bench": str(layout.result(".json")),
                       "auc": {m: f[next(iter(f))]["auc"] for m, f in report["physics"].items()}}, sort_keys=True))
     return 0

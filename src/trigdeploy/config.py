@@ -286,6 +286,31 @@ class QMLPConfig(MLPConfig):
 
 
 @dataclass(frozen=True)
+class HGQConfig(MLPConfig):
+    """Per-weight learned precision with an EBOPs cost term (``beta``); fine-tuned from the float MLP."""
+
+    beta: float = num(5e-6, ge=0.0)               # loss weight of EBOPs (bits(w)·bits(x) summed)
+    epochs: int = num(60, ge=1, le=COUNT_MAX)     # bit widths move about one bits_lr step per batch
+    lr_patience: int = num(10, ge=0)              # the cost term keeps the validation AUC noisy: be patient
+    early_stopping_patience: int = num(20, ge=1)
+    weight_frac_bits: int = num(6, ge=-4, le=16)  # initial fractional bits of every weight
+    act_frac_bits: int = num(4, ge=0, le=16)      # initial fractional bits of the input and activations
+    max_frac_bits: int = num(12, ge=1, le=20)     # upper bound of every trained fractional bit count
+    bits_lr: float = num(0.05, gt=0.0)            # learning rate of the bit counts (AdamW, no decay)
+    calibration_rows: int = num(20_000, ge=1)     # training rows that set the integer bits
+    calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
+    init: Literal["scratch", "float"] = "float"
+
+    def check(self) -> None:
+        if self.batchnorm:
+            raise FieldError("batchnorm", "not supported in the resource-aware MLP (no exact fixed-point form); set false")
+        if self.dropout > 0:
+            raise FieldError("dropout", "not supported in the resource-aware MLP; set 0")
+        if self.activation != "relu":
+            raise FieldError("activation", "only relu has an exact fixed-point form here")
+
+
+@dataclass(frozen=True)
 class DaskClusterConfig(Checked):
     """A Dask ``distributed`` cluster: a ``LocalCluster`` of ``workers`` processes, or the
     scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
@@ -351,10 +376,11 @@ class TrainConfig(Checked):
         return getattr(self, name) if name in MODEL_FIELDS else self.extra.get(name)
 
     def check(self) -> None:
-        q = self.qmlp
-        if q is not None and q.init == "float" and (self.mlp is None or tuple(self.mlp.hidden) != tuple(q.hidden)):
-            raise FieldError("qmlp.init", "'float' needs train.mlp with the same hidden layers "
-                                          f"(mlp {self.mlp.hidden if self.mlp else None}, qmlp {q.hidden})")
+        for name in ("qmlp", *sorted(self.extra)):
+            q = self.model(name)
+            if getattr(q, "init", None) == "float" and (self.mlp is None or tuple(self.mlp.hidden) != tuple(q.hidden)):
+                raise FieldError(f"{name}.init", "'float' needs train.mlp with the same hidden layers "
+                                                 f"(mlp {self.mlp.hidden if self.mlp else None}, {name} {q.hidden})")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def report(trained_run, exported, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     if _tools()[2]:  # Yosys counts of the run's RTL designs, read back by bench (the 16-bit PTQ one takes minutes)
         open_synth_run(RunLayout.of(trained_run, root / "export", root / "firmware"), designs=["qmlp_rtl", "bdt_vhdl"])
-    return out, bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4], progress=False)
+    return out, bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4],
+                          pareto_betas=[1e-5] if _tools()[0] else None, progress=False)
 
 
 def test_forms_agree_where_the_chain_is_exact(report):
@@ -61,13 +62,43 @@ def test_latency_fpga_and_sweep_figures(report):
         assert set(e["events_per_s"]) == {"1", "64", "4096"}
     assert r["cpu_latency"]["ort_speedup_vs_torch_batch1"] > 0
     assert all(e["estimate"] for e in r["fpga"].values())
-    assert {"qmlp (hls4ml)", "qmlp (alkaid RTL)", "mlp PTQ (hls4ml)", "mlp (alkaid RTL)", "bdt (conifer HLS)",
-            "bdt (conifer VHDL)"} == set(r["fpga"])
+    assert {"qmlp (hls4ml)", "qmlp (alkaid RTL)", "mlp PTQ (hls4ml)", "mlp (alkaid RTL)", "hgq (hls4ml)",
+            "hgq (alkaid RTL)", "bdt (conifer HLS)", "bdt (conifer VHDL)"} == set(r["fpga"])
     # distributed arithmetic: no DSPs, and far fewer LUTs than the multiplier-per-product HLS estimate
     assert r["fpga"]["qmlp (alkaid RTL)"]["dsp"] == 0
     assert r["fpga"]["qmlp (alkaid RTL)"]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]
     (point,) = r["sweep"]
     assert point["weight_bits"] == 4 and 0.5 < point["auc"] <= 1 and point["lut"] > 0
+    assert point["rejection_at_0.3"] >= 1 and point["rows_per_s"] > 0
+
+
+def test_pareto_list_names_every_point_and_its_lut_source(report):
+    _, r = report
+    rtl, _, yosys = _tools()
+    keys = {"model", "group", "auc", "rejection_at_0.3", "lut", "ff", "dsp", "lut_source", "latency_ns"}
+    assert all(set(p) == keys for p in r["pareto"])
+    by_model = {p["model"]: p for p in r["pareto"]}
+    qmlp = by_model["qmlp (qmlp_rtl)"] if yosys and rtl else by_model["qmlp"]
+    assert qmlp["lut_source"] == ("yosys" if yosys and rtl else "alkaid" if rtl else "estimate")
+    assert qmlp["auc"] == r["physics"]["qmlp"]["PyTorch"]["auc"]
+    assert {p["group"] for p in r["pareto"]} == {"run", "sweep"} | ({"front"} if rtl else set())
+    if rtl:
+        (front,) = r["front"]
+        assert front["beta"] == 1e-5 and front["lut_source"] == "alkaid" and 0 < front["weights_kept"] <= front["weights"]
+        assert front["latency_ns"] == 5.0 * front["latency_cycles"] > 0
+        sweep = [p for p in r["pareto"] if p["group"] == "sweep"]
+        assert front["dominated_by_uniform_sweep"] == any(
+            s["lut"] <= front["lut"] and s["auc"] >= front["auc"] for s in sweep)
+        assert by_model["uniform w4a6"]["lut_source"] == "alkaid"  # the sweep counted the same way as the front
+
+
+@pytest.mark.parametrize(("point", "expected"), [({"lut": 100, "auc": 0.95}, True), ({"lut": 50, "auc": 0.90}, False),
+                                                 ({"lut": 80, "auc": 0.97}, False), ({"lut": 80, "auc": 0.96}, False)],
+                         ids=["more-luts-less-auc", "cheaper", "better", "equal"])
+def test_dominance_by_hand(point, expected):
+    from trigdeploy.bench.run import dominated
+
+    assert dominated(point, [{"lut": 80, "auc": 0.96}]) is expected
 
 
 def test_open_synthesis_side_by_side(report):
@@ -165,7 +196,7 @@ def test_synth_skips_with_a_reason_and_writes_no_figure(trained_run, exported, m
     layout = RunLayout.of(tmp_path / trained_run.name, root / "export", root / "firmware")
     out = synth.open_synth_run(layout, max_lut_estimate=1)
     d = out["designs"]
-    assert set(d) == {"qmlp_rtl", "mlp_rtl", "bdt_vhdl"} and all("lut" not in x for x in d.values())
+    assert set(d) == {"qmlp_rtl", "mlp_rtl", "hgq_rtl", "bdt_vhdl"} and all("lut" not in x for x in d.values())
     assert "above --max-lut-estimate 1" in d["qmlp_rtl"]["skipped"] and "--design mlp_rtl" in d["mlp_rtl"]["skipped"]
     assert tools.missing("ghdl") in d["bdt_vhdl"]["skipped"]
     assert json.loads(layout.synth_json.read_text()) == json.loads(json.dumps(out))

@@ -75,13 +75,13 @@ def test_fast_arithmetic_falls_back_to_the_vendor_headers(exported, tmp_path, mo
 
 
 def _rtl_projects() -> tuple[set[str], set[str]]:
-    """The RTL projects the default export lists (alkaid installed: both MLPs; the VHDL BDT always),
+    """The RTL projects the default export lists (alkaid installed: the three MLPs; the VHDL BDT always),
     and those csim can run here (Verilator, GHDL)."""
     import importlib.util
 
     from trigdeploy.hdl import tools
 
-    mlps = {"qmlp_rtl", "mlp_rtl"} if importlib.util.find_spec("alkaid") else set()
+    mlps = {"qmlp_rtl", "mlp_rtl", "hgq_rtl"} if importlib.util.find_spec("alkaid") else set()
     runnable = (mlps if tools.find("verilator") else set()) | ({"bdt_vhdl"} if tools.find("ghdl") else set())
     return mlps | {"bdt_vhdl"}, runnable
 
@@ -89,9 +89,9 @@ def _rtl_projects() -> tuple[set[str], set[str]]:
 def test_default_run_is_bit_exact_where_required(simulated):
     p = simulated["projects"]
     listed, runnable = _rtl_projects()
-    assert set(p) == {"qmlp_vitis", "mlp_vitis", "bdt_xilinxhls"} | runnable
+    assert set(p) == {"qmlp_vitis", "mlp_vitis", "hgq_vitis", "bdt_xilinxhls"} | runnable
     assert set(simulated.get("skipped", {})) == listed - runnable  # a missing simulator is said, not hidden
-    for name in ("qmlp_vitis", "bdt_xilinxhls", *(runnable - {"mlp_rtl"})):
+    for name in ("qmlp_vitis", "hgq_vitis", "bdt_xilinxhls", *(runnable - {"mlp_rtl"})):
         assert (p[name]["n_events"], p[name]["n_mismatch"], p[name]["max_abs_diff"]) == (500, 0, 0.0), name
         assert p[name]["auc_csim"] == p[name]["auc_reference"]
         assert set(p[name]["decision_flips"].values()) == {0}

@@ -52,6 +52,19 @@ def test_synthesis_of_a_registered_adder(need_yosys, tmp_path):
     assert again["cached"] and again["lut"] == r["lut"]
     src.write_text(src.read_text().replace("a + b", "a - b"))
     assert not yosys.synthesize([src], "top", "xcvu13p-flga2577-2-e", tmp_path / "cache", tmp_path / "logs", "add")["cached"]
+    # extra synth_xilinx flags are part of the script, of the cache key and of the result
+    flagged = yosys.synthesize([src], "top", "xcvu13p-flga2577-2-e", tmp_path / "cache", tmp_path / "logs", "add",
+                               options=("-nosrl", "-nodsp"))
+    assert not flagged["cached"] and "-nosrl -nodsp" in flagged["script"] and flagged["ff"] == 9
+
+
+def test_synthesis_option_must_be_a_plain_flag(tmp_path):
+    src = tmp_path / "x.v"
+    src.write_text("module top(input a, output b); assign b = a; endmodule\n")
+    if tools.find("yosys") is None:
+        pytest.skip(tools.missing("yosys"))
+    with pytest.raises(TrigdeployError, match="option '; shell' is not a plain flag"):
+        yosys.synthesize([src], "top", "xcvu13p-flga2577-2-e", tmp_path / "cache", tmp_path / "logs", "x", options=("; shell",))
 
 
 @pytest.mark.integration

@@ -27,6 +27,7 @@ def cfg_for(path, *overrides, models=None):
     models = models or {
         "mlp": {"hidden": [16, 8], "epochs": 3, "batch_size": 256, "checkpoint_every": 4},
         "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"},
+        "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"},
         "bdt": {"n_estimators": 40, "max_depth": 3},
     }
     return run_config([path], *overrides, name="tiny", seed=5, data={"chunk_rows": 1000},
@@ -42,12 +43,13 @@ def trained(data_file, tmp_path_factory):
 
 def test_run_directory_complete(trained):
     run, metrics = trained
-    for name in ("config.yaml", "features.json", "splits.npz", "preprocess.json", "mlp.pt", "qmlp.pt", "bdt.json",
+    for name in ("config.yaml", "features.json", "splits.npz", "preprocess.json", "mlp.pt", "qmlp.pt", "hgq.pt", "bdt.json",
                  "rf.joblib", "metrics.json", "run.json", "training_curves.png"):
         assert (run / name).is_file(), name
     assert not list((run / "checkpoints").glob("*.ckpt"))  # removed once a model is final
     on_disk = json.loads((run / "metrics.json").read_text())
-    assert set(on_disk) == {"mlp", "qmlp", "bdt", "rf"}
+    assert set(on_disk) == {"mlp", "qmlp", "hgq", "bdt", "rf"}
+    assert 0 < on_disk["hgq"]["training"]["summary"]["weights_kept"] <= on_disk["hgq"]["training"]["summary"]["weights"]
     for name, m in on_disk.items():
         assert set(m["rejection"]) == {"eff_S=0.3", "eff_S=0.5"}
         assert {"f1", "youden", "eff_S=0.3", "eff_S=0.5", "acc_B=0.01"} <= set(m["thresholds"])
@@ -77,7 +79,7 @@ def test_saved_models_reload_to_same_scores(trained):
 def test_same_seed_same_auc(data_file, trained, tmp_path):
     run, metrics = trained
     again = train_run(cfg_for(data_file, "train.rf={n_estimators: 20, max_depth: 6}"), tmp_path, progress=False)
-    for name in ("mlp", "qmlp", "bdt", "rf"):
+    for name in ("mlp", "qmlp", "hgq", "bdt", "rf"):
         assert again[name]["auc"] == pytest.approx(metrics[name]["auc"], abs=1e-6), name  # CPU, same threads
 
 
@@ -103,6 +105,39 @@ def test_resume_after_kill_equals_uninterrupted(data_file, tmp_path):
     a = np.load(tmp_path / "full" / "predictions" / "mlp.npz")["test"]
     b = np.load(run / "predictions" / "mlp.npz")["test"]
     np.testing.assert_array_equal(a, b)
+
+
+def test_resource_aware_model_reloads_to_its_exact_scores(trained):
+    run, _ = trained
+    scores = np.load(run / "predictions" / "hgq.npz")
+    from trigdeploy.data.scaling import Standardizer
+
+    model, _ = load_torch_model(run / "hgq.pt")
+    x = np.load(next((run / "cache").iterdir()) / "features.npy")[scores["test_rows"]]
+    logits = model.reference(Standardizer.load(run / "preprocess.json").transform(x))
+    np.testing.assert_array_equal(0.5 * (1 + np.tanh(0.5 * logits)), scores["test"])  # the exact arithmetic's scores
+
+
+def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_path):
+    models = {"mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256},
+              "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"}}
+    train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, batch):
+        if epoch == 1 and batch == 5 and (tmp_path / "killed" / "checkpoints" / "hgq.ckpt").exists():
+            raise Killed
+
+    run = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train_run(cfg_for(data_file, models=models), run, progress=False, on_batch=kill)
+    resumed = train_run(cfg_for(data_file, models=models), run, resume=True, progress=False)
+    assert resumed["hgq"]["training"]["resumed_from"] == {"epoch": 1, "batch": 4}
+    a = np.load(tmp_path / "full" / "predictions" / "hgq.npz")["test"]
+    b = np.load(run / "predictions" / "hgq.npz")["test"]
+    np.testing.assert_array_equal(a, b)  # bit counts, integer bits and both optimizer groups restored
 
 
 def test_smote_touches_training_rows_only(data_file, tmp_path):
@@ -134,9 +169,11 @@ def test_smote_touches_training_rows_only(data_file, tmp_path):
         (["train.qmlp.hidden=[32, 8]"], "train.qmlp.init': 'float' needs train.mlp with the same hidden layers"),
         (["train.qmlp.batchnorm=true", "train.qmlp.init=scratch"], "train.qmlp.batchnorm': not supported in the QAT twin"),
         (["train.qmlp.activation=gelu", "train.qmlp.init=scratch"], "only relu"),
+        (["train.hgq.hidden=[32, 8]"], "train.hgq.init': 'float' needs train.mlp with the same hidden layers"),
+        (["train.hgq.beta=-1"], "train.hgq.beta"),
         (["train.device=cuda"], "cuda requested but no CUDA device"),
     ],
-    ids=["qmlp-shape", "qmlp-bn", "qmlp-gelu", "no-cuda"],
+    ids=["qmlp-shape", "qmlp-bn", "qmlp-gelu", "hgq-shape", "hgq-beta", "no-cuda"],
 )
 def test_bad_training_config(data_file, tmp_path, overrides, message):
     import torch

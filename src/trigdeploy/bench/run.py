@@ -9,14 +9,13 @@ replaces them (``trigdeploy synth``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import platform
-import time
 from pathlib import Path
 
 from trigdeploy.bench import fpga, latency, physics
+from trigdeploy.bench.front import hgq_front
 from trigdeploy.convert.manifest import Manifest
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
@@ -85,9 +84,17 @@ def _cost_rtl(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int)
                                            "method": "alkaid cost model (distributed arithmetic RTL)"}, True)]
 
 
+def _cost_hgq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    if not entry.get("hls4ml_hgq", {}).get("hls4ml"):
+        return []
+    return _hls4ml_mlp_cost(kind, layout, f"{kind.name} (hls4ml)",
+                            lambda model, _: fpga.ptq_layers(model.exact_parts()[0], entry["hls4ml_hgq"]["precisions"]),
+                            clock_ns, reuse)
+
+
 # exported form → its FPGA cost (label, figures, is it the model's point on the Pareto plot), in report order
 FORM_COSTS = {"qonnx_hls4ml": _cost_qat_hls4ml, "rtl": _cost_rtl, "hls4ml_ptq": _cost_ptq_hls4ml,
-              "rtl_ptq": _cost_rtl, "conifer": _cost_conifer}
+              "rtl_ptq": _cost_rtl, "hls4ml_hgq": _cost_hgq_hls4ml, "rtl_hgq": _cost_rtl, "conifer": _cost_conifer}
 
 
 def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int) -> tuple[dict, dict[str, str]]:
@@ -106,47 +113,32 @@ def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int)
     return out, points
 
 
-def sweep(run_dir: Path, bits: list[int], progress: bool) -> list[dict]:
+def sweep(run_dir: Path, bits: list[int], progress: bool, part: str = "", clock_ns: float = 5.0) -> list[dict]:
     """Retrain the QAT MLP at each weight width b (activations and inputs b + 2 bits), from the run's
-    float MLP and feature cache; returns AUC and FPGA estimates per width."""
+    float MLP and feature cache; returns AUC, rejection, the hls4ml estimate and (with alkaid) the
+    RTL's cost model and latency per width."""
     import torch
 
-    from trigdeploy.config import QMLPConfig, load_config, parse_section, to_dict
-    from trigdeploy.data.prepare import load_prepared
-    from trigdeploy.models import registry
-    from trigdeploy.models.mlp import copy_linear_weights
+    from trigdeploy.bench.front import Retrainer, alkaid_available, rtl_figures, training_rate
+    from trigdeploy.config import QMLPConfig
     from trigdeploy.train import nn as tnn
-    from trigdeploy.train.metrics import roc_auc
-    from trigdeploy.train.run import build_torch_model, load_torch_model
 
-    cfg = load_config(RunLayout.of(run_dir).config)
-    qat = [k for k in registry.KINDS.values() if issubclass(k.config, QMLPConfig) and cfg.train.model(k.name)]
-    source = qat and qat[0].init_from(dataclasses.replace(cfg.train.model(qat[0].name), init="float"))
-    if not qat or not source or not (run_dir / registry.kind(source).artifact).is_file():
-        raise TrigdeployError(f"{run_dir}: the sweep needs a run with a QAT model and the float model it starts from")
-    kind, qbase = qat[0], cfg.train.model(qat[0].name)
-    prepared = load_prepared(run_dir)  # the run's data stage, read as it is
-    val, (x_test, y_test) = prepared.arrays("val"), prepared.arrays("test")
-    float_model, _ = load_torch_model(run_dir / registry.kind(source).artifact)
+    r = Retrainer(run_dir, QMLPConfig, "the sweep")
     out = []
     for b in bits:
-        qcfg = parse_section(type(qbase), {**to_dict(qbase), "weight_bits": b, "act_bits": b + 2, "input_bits": b + 2},
-                             f"train.{kind.name}", "sweep")
-        torch.manual_seed(cfg.seed)
-        model = build_torch_model(kind.name, len(prepared.features), qcfg)
-        copy_linear_weights(float_model, model)
-        t0 = time.perf_counter()
-        ckpt = run_dir / "sweep" / f"{kind.name}_w{b}.ckpt"
-        ckpt.parent.mkdir(exist_ok=True)
-        tnn.fit(f"{kind.name}_w{b}", model, prepared, qcfg, val, seed=cfg.seed, device=torch.device("cpu"),
-                checkpoint=ckpt, resume=False, progress=progress, on_batch=None)
-        ckpt.unlink(missing_ok=True)
-        model.cpu().eval()
-        auc = roc_auc(y_test, tnn.predict(model, x_test, torch.device("cpu")))
-        est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), 5.0)
-        out.append({"weight_bits": b, "act_bits": b + 2, "auc": auc, "lut": est["lut"], "ff": est["ff"],
-                    "dsp": est["dsp"], "latency_cycles": est["latency_cycles"], "train_seconds": time.perf_counter() - t0})
-        logger.info(f"bench: sweep w{b}/a{b + 2}: AUC {auc:.5f}, ≈{est['lut']} LUT (estimate)")
+        model, qcfg, fit = r.fit({"weight_bits": b, "act_bits": b + 2, "input_bits": b + 2}, f"{r.kind.name}_w{b}", progress)
+        phys = r.physics(tnn.predict(model, r.x_test, torch.device("cpu")))
+        est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), clock_ns)
+        point = {"weight_bits": b, "act_bits": b + 2, **phys, "lut": est["lut"], "ff": est["ff"],
+                 "dsp": est["dsp"], "latency_cycles": est["latency_cycles"], "train_seconds": fit.seconds,
+                 "rows_per_s": training_rate(fit)}
+        if alkaid_available() and part:
+            from trigdeploy.convert import to_rtl
+
+            point["rtl"] = rtl_figures(to_rtl.trace(model, len(r.prepared.features)), part, clock_ns)
+        out.append(point)
+        logger.info(f"bench: sweep w{b}/a{b + 2}: AUC {phys['auc']:.5f}, ≈{est['lut']} LUT (hls4ml estimate)"
+                    + (f", ≈{point['rtl']['lut']:,} LUT (alkaid RTL)" if "rtl" in point else ""))
     return out
 
 
@@ -187,40 +179,90 @@ def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
     return rows
 
 
+def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], models: dict, synth: dict | None,
+                   sweep_points: list[dict], front: list[dict]) -> list[dict]:
+    """One entry per point of the resource plot: the run's exported models at their best LUT source
+    (``yosys`` count of their RTL > ``alkaid`` cost model > ``estimate``), the uniform-bit sweep and the
+    resource-aware front; each with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency."""
+    out = []
+    designs = {d["model"]: (name, d) for name, d in (synth or {}).get("designs", {}).items() if "lut" in d}
+    for model in dict.fromkeys(point_labels.values()):
+        if model not in metrics:
+            continue
+        labels = [label for label, m in point_labels.items() if m == model]
+        rtl = next((est[label] for label in labels if "alkaid" in label), None)
+        other = next((est[label] for label in labels if "alkaid" not in label), None)
+        physics_ = {"auc": metrics[model]["auc"], "rejection_at_0.3": metrics[model]["rejection"]["eff_S=0.3"]}
+        if model in designs:
+            name, d = designs[model]
+            latency = (rtl or other or {}).get("latency_ns")
+            if d.get("source", "").startswith("conifer"):
+                latency = next((est[label]["latency_ns"] for label in est if label.startswith(f"{model} (conifer VHDL")), latency)
+            out.append({"model": f"{model} ({name})", "group": "run", **physics_, "lut": d["lut"], "ff": d["ff"],
+                        "dsp": d["dsp"], "lut_source": "yosys", "latency_ns": latency})
+        elif rtl is not None or other is not None:
+            e = rtl if rtl is not None else other
+            out.append({"model": model, "group": "run", **physics_, "lut": e["lut"], "ff": e["ff"], "dsp": e["dsp"],
+                        "lut_source": "alkaid" if rtl is not None else "estimate", "latency_ns": e["latency_ns"]})
+    for p in sweep_points:
+        e = p.get("rtl") or {"lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": "estimate",
+                             "latency_ns": None}
+        out.append({"model": f"uniform w{p['weight_bits']}a{p['act_bits']}", "group": "sweep", "auc": p["auc"],
+                    "rejection_at_0.3": p["rejection_at_0.3"], "lut": e["lut"], "ff": e["ff"], "dsp": e["dsp"],
+                    "lut_source": e["lut_source"], "latency_ns": e["latency_ns"]})
+    for p in front:
+        out.append({"model": p["model"], "group": "front", "auc": p["auc"], "rejection_at_0.3": p["rejection_at_0.3"],
+                    "lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": p["lut_source"],
+                    "latency_ns": p["latency_ns"]})
+    return out
+
+
+def dominated(point: dict, others: list[dict]) -> bool:
+    """Is ``point`` dominated (no more LUTs, no less AUC, one of them strictly) by one of ``others``?"""
+    return any(o["lut"] <= point["lut"] and o["auc"] >= point["auc"] and (o["lut"], o["auc"]) != (point["lut"], point["auc"])
+               for o in others)
+
+
 def pareto_plot(points: list[dict], path: Path, title: str) -> None:
+    """AUC, 1/εB at εS = 0.3 and latency against LUTs; filled markers: Yosys counts, open: models."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
-    sweep_pts = [p for p in points if p["kind"] == "sweep"]
-    if sweep_pts:
-        ax.plot([p["lut"] for p in sweep_pts], [p["auc"] for p in sweep_pts], "o-", color="C0", label="QAT MLP sweep")
-        for p in sweep_pts:
-            ax.annotate(p["label"], (p["lut"], p["auc"]), textcoords="offset points", xytext=(5, -10), fontsize=8)
-    for i, p in enumerate(q for q in points if q["kind"] != "sweep"):
-        synthesized = p.get("source") == "yosys"
-        ax.plot([p["lut"]], [p["auc"]], "D" if synthesized else "s", color=f"C{i + 1}",
-                label=p["label"] + (" — Yosys count" if synthesized else " — estimate"),
-                markerfacecolor=f"C{i + 1}" if synthesized else "none")
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    panels = (("auc", "test AUC"), ("rejection_at_0.3", "1/εB at εS = 0.3 (test)"), ("latency_ns", "latency (ns)"))
+    for ax, (key, ylabel) in zip(axes, panels):
+        for group, style, color, name in (("sweep", "o-", "C0", "uniform-bit QAT sweep"),
+                                          ("front", "^-", "C3", "resource-aware front (β sweep)")):
+            pts = sorted((p for p in points if p["group"] == group and p.get(key) is not None), key=lambda p: p["lut"])
+            if pts:
+                ax.plot([p["lut"] for p in pts], [p[key] for p in pts], style, color=color,
+                        label=f"{name} ({pts[0]['lut_source']})", markerfacecolor="none")
+        for i, p in enumerate(q for q in points if q["group"] == "run"):
+            if p.get(key) is None:
+                continue
+            filled = p["lut_source"] == "yosys"
+            ax.plot([p["lut"]], [p[key]], "D" if filled else "s", color=f"C{(i + 4) % 10}",
+                    label=f"{p['model']} ({p['lut_source']})", markerfacecolor=f"C{(i + 4) % 10}" if filled else "none")
+        if points:
+            ax.set_xscale("log")
+        ax.set_xlabel("LUTs (source in the legend; Yosys is open synthesis, no Vivado)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
     if not points:
-        ax.text(0.5, 0.5, "no FPGA design in this export", ha="center", va="center", transform=ax.transAxes)
+        axes[0].text(0.5, 0.5, "no FPGA design in this export", ha="center", va="center", transform=axes[0].transAxes)
     else:
-        ax.set_xscale("log")
-    ax.set_xlabel("LUTs (filled: Yosys open synthesis; open: estimate; no Vivado)")
-    ax.set_ylabel("test AUC")
-    ax.grid(alpha=0.3, which="both")
-    ax.set_title(title)
-    if points:
-        ax.legend(fontsize=8)
+        axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | None = None,
-              firmware_root: Path | None = None, sweep_bits: list[int] | None = None, progress: bool = True) -> dict:
+              firmware_root: Path | None = None, sweep_bits: list[int] | None = None,
+              pareto_betas: list[float] | None = None, progress: bool = True) -> dict:
     """All benchmark figures of one exported run; writes JSON, Markdown and plots to ``out_dir``
     (default: the layout's results root)."""
     layout = RunLayout.of(run_dir, export_root, firmware_root, out_dir)
@@ -233,9 +275,11 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     target = typed.target
     clock = 5.0
     reuse = 1
+    part = ""
     for m in typed.models.values():
         for info in m.get("hls4ml", {}).values():
             clock, reuse = info["clock_period_ns"], info["reuse_factor"]
+        part = m.get("rtl", {}).get("part") or part
     name = run_dir.name
 
     logger.info("bench: physics (every model, every form, whole test split)")
@@ -250,23 +294,20 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
 
     logger.info("bench: FPGA estimates")
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
-    points = [{"kind": "model", "label": label, "lut": est[label]["lut"], "auc": metrics[model]["auc"], "source": "estimate"}
-              for label, model in point_labels.items() if model in metrics]
     synth = open_synthesis(layout, typed)
-    for design, d in (synth or {}).get("designs", {}).items():
-        if "lut" in d and d["model"] in metrics:  # the synthesized count replaces the model's estimate on the plot
-            points = [p for p in points if not (p["kind"] == "model" and point_labels.get(p["label"]) == d["model"]
-                                                and ("alkaid" in p["label"]) == ("estimate_alkaid" in d))]
-            points.append({"kind": "model", "label": f"{d['model']} ({design})", "lut": d["lut"],
-                           "auc": metrics[d["model"]]["auc"], "source": "yosys"})
-    sw = sweep(run_dir, sweep_bits, progress) if sweep_bits else []
-    points += [{"kind": "sweep", "label": f"w{p['weight_bits']}a{p['act_bits']}", "lut": p["lut"], "auc": p["auc"]} for p in sw]
+    sw = sweep(run_dir, sweep_bits, progress, part, clock) if sweep_bits else []
+    front = hgq_front(run_dir, pareto_betas, part, clock, progress) if pareto_betas else []
+    points = pareto_entries(metrics, est, point_labels, typed.models, synth, sw, front)
+    uniform = [p for p in points if p["group"] == "sweep"]
+    for p, entry in zip(front, (q for q in points if q["group"] == "front")):
+        p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
     pareto_plot(points, out_dir / f"{name}_pareto.png",
-                f"{name}: AUC vs FPGA LUTs ({'Yosys counts and estimates' if synth else 'estimates'})")
+                f"{name}: physics vs FPGA LUTs ({'Yosys counts where synthesized, models elsewhere' if synth else 'models only'})")
 
     report = {"run": str(run_dir), "target": target, "machine": _machine(), "versions": package_versions(("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")),
               "test_events": int(len(y_test)), "physics": phys, "cpu_latency": lat, "fpga": est,
-              "fpga_side_by_side": side_by_side(synth, est, typed.models), "sweep": sw,
+              "fpga_side_by_side": side_by_side(synth, est, typed.models), "sweep": sw, "front": front,
+              "pareto": points,
               "plots": {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}}
     write_json_atomic(out_dir / f"{name}.json", report)
     write_text_atomic(out_dir / f"{name}.md", markdown(report))
@@ -325,6 +366,24 @@ def markdown(r: dict) -> str:
                   "|---|---|---|---|---|"]
         for p in r["sweep"]:
             lines.append(f"| {p['weight_bits']} / {p['act_bits']} bits | {p['auc']:.5f} | {p['lut']:,} | {p['ff']:,} | {p['latency_cycles']} |")
+    if r.get("front"):
+        lines += ["", "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP)", "",
+                  "| β (cost weight) | AUC | 1/εB @ εS=0.3 | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
+                  "latency (ns) | training rows/s |", "|---|---|---|---|---|---|---|---|---|"]
+        for p in r["front"]:
+            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {p['rejection_at_0.3']:.0f} | {p['weights_kept']:,} / "
+                         f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
+                         f"{p['rows_per_s']:,.0f} |")
+    if r.get("pareto"):
+        lines += ["", "## All points of the resource plot", "",
+                  "LUT source: `yosys` = open-synthesis count of the RTL (not Vivado), `alkaid` = alkaid's cost model "
+                  "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model.", "",
+                  "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for p in sorted(r["pareto"], key=lambda p: p["lut"]):
+            lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
+            lines.append(f"| {p['model']} | {p['auc']:.5f} | {p['rejection_at_0.3']:.0f} | {p['lut']:,} | {p['ff']:,} | "
+                         f"{p['dsp']} | {p['lut_source']} | {lat} |")
     lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
     return "\n".join(lines)
 

@@ -139,7 +139,8 @@ def _synthesize(layout: RunLayout, p: Project) -> dict:
     project = layout.project(p.name)
     if p.simulator == "verilator":
         d = _alkaid_design(project)
-        r = yosys.synthesize(d.sources, d.top, d.part, layout.synth_cache, layout.synth_logs, p.name)
+        r = yosys.synthesize(d.sources, d.top, d.part, layout.synth_cache, layout.synth_logs, p.name,
+                             options=ALKAID_OPTIONS)
         r.update(source="alkaid", variant=d.variant, estimate_alkaid=d.cost, ratio_alkaid_to_yosys=d.cost / max(r["lut"], 1))
     else:
         vhdl, part = _conifer_design(project)
@@ -151,10 +152,14 @@ def _synthesize(layout: RunLayout, p: Project) -> dict:
     return r
 
 
-# Yosys' time grows faster than the design: ≈ 4.5 min for the demo's 46k-LUT QAT MLP, over an hour for
-# its 258k-LUT 16-bit PTQ twin on this project's machines. Designs above this alkaid estimate are
+# alkaid's designs are distributed arithmetic: adders and delay lines, no multipliers. Yosys' DSP and
+# shift-register (SRL) inference found nothing to gain on them but took 65 % of its time on the
+# demo's 258k-LUT PTQ MLP (54 → 22 min, 271,544 → 271,575 LUT; the delay lines count as FFs).
+ALKAID_OPTIONS = ("-nosrl", "-nodsp")
+# Yosys' time grows faster than the design: ≈ 3 min for the demo's 46k-LUT QAT MLP, ≈ 22 min and 5 GB
+# for its 258k-LUT 16-bit PTQ twin on this project's machines. Designs above this alkaid estimate are
 # synthesized only when named (``--design``) or with a higher ``--max-lut-estimate``.
-MAX_LUT_ESTIMATE = 150_000
+MAX_LUT_ESTIMATE = 300_000
 
 
 def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
@@ -184,14 +189,15 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
         if absent:
             why = "; ".join(tools.missing(t) for t in absent)
         elif designs is None and estimate is not None and estimate > max_lut_estimate:
-            why = (f"alkaid estimates {estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} (Yosys would "
-                   f"take about an hour here); trigdeploy synth --design {p.name} runs it")
+            why = (f"alkaid estimates {estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} (Yosys' time "
+                   f"grows faster than the design); trigdeploy synth --design {p.name} runs it")
         else:
             todo.append(p)
             continue
         logger.warning(f"synth: {p.name} skipped: {why}")
         out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
     if todo:
+        todo.sort(key=lambda p: -(_estimate(layout, p) or 0))  # the longest first: it bounds the wall time
         logger.info(f"synth: Yosys synth_xilinx on {', '.join(p.name for p in todo)} (minutes for a large design)")
         def one(p: Project) -> dict:
             try:

@@ -515,9 +515,86 @@ def _form_rtl_ptq(kind, ex: _Export) -> dict:
     return {"rtl": entry}
 
 
+def _hgq_reference(kind, ex: _Export):
+    """The resource-aware model's exact parts and its fixed-point reference on the port's grid (saved once)."""
+    from trigdeploy.convert import to_rtl
+
+    model, saved = ex.torch_model(kind)
+    if kind.name not in ex.ptq:
+        seq, choice = model.exact_parts()
+        x_grid = to_rtl.ptq_input_grid(ex.x_test, choice)
+        reference = model.reference(x_grid)
+        ref_file = ex.save_reference(kind, x_grid, reference)
+        ex.ptq[kind.name] = {"precisions": choice, "model": seq, "x_grid": x_grid, "reference": reference,
+                             "ref_file": ref_file, "summary": model.summary()}
+    return ex.ptq[kind.name], saved
+
+
+def _form_hls4ml_hgq(kind, ex: _Export) -> dict:
+    """Resource-aware MLP → one hls4ml project per backend at the model's own trained precisions, C-simulated
+    on the whole test split: 0 mismatches against the model's exact fixed-point reference, or nothing is written."""
+    from trigdeploy.convert import to_hls4ml
+    from trigdeploy.train.metrics import roc_auc
+
+    h, saved = _hgq_reference(kind, ex)
+    x_grid, reference, choice = h["x_grid"], h["reference"], h["precisions"]
+    n_tb = min(ex.target.testbench_events, len(x_grid))
+    entry = {"precisions": choice, "summary": h["summary"], "auc_fixed_point": roc_auc(ex.y_test, reference),
+             "hls4ml": {}}
+    for backend in ex.target.hls4ml.Backends:
+        t1 = time.perf_counter()
+        staging = ex.fw_dir / f"{kind.name}_{backend.lower()}"
+        final = ex.fw_final / staging.name
+        hm = to_hls4ml.convert_ptq(h["model"], saved["n_inputs"], choice, ex.target.hls4ml, backend, staging,
+                                   (x_grid[:n_tb], reference[:n_tb]), ex.log)
+        compile_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        check = to_hls4ml.check(hm, x_grid, reference)
+        check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
+        if not check["ok"]:
+            raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from the model's fixed-point "
+                                  f"reference on {check['n_mismatch']} of {check['n_events']} test events "
+                                  f"(max {check['max_abs_diff']:.3g}); project not written")
+        to_hls4ml.write_readme(
+            staging, backend, ex.target.hls4ml, f"{kind.name} (resource-aware, per-weight precision)", saved["n_inputs"],
+            f"then converted to the port type `{choice['input_1']['result']}` (round half up, saturate), exactly "
+            "as the model's input quantizer does.",
+            f"Checked before writing: C simulation equals the model's exact fixed-point reference on "
+            f"{check['n_events']} test events ({check['n_mismatch']} mismatches); {h['summary']['weights_kept']} of "
+            f"{h['summary']['weights']} weights remain (the others are 0 and cost nothing). `tb_data/` holds test "
+            "events on the input grid and the reference logits.")
+        ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "fixed-point reference of the model", h["ref_file"],
+                       exact=True, reference_form="fixed-point reference")
+        entry["hls4ml"][backend] = {"project": str(final), "part": ex.target.hls4ml.Part,
+                                    "clock_period_ns": ex.target.hls4ml.ClockPeriod, "csim_vs_reference": check,
+                                    "convert_compile_seconds": compile_s, "testbench_events": n_tb}
+        _say(f"{kind.name} {backend} → {final} (C simulation vs fixed-point reference: {check['n_mismatch']} "
+             f"mismatches on {check['n_events']} events)")
+    return {"hls4ml_hgq": entry}
+
+
+def _form_rtl_hgq(kind, ex: _Export) -> dict:
+    """Resource-aware MLP → alkaid Verilog project at its own precisions (pruned weights are absent from
+    the logic), alkaid's interpreter bit-exact against the fixed-point reference before it is written."""
+    skipped = _alkaid_missing(kind)
+    if skipped:
+        return skipped
+    from trigdeploy.convert import to_rtl
+
+    h, saved = _hgq_reference(kind, ex)
+    t0 = time.perf_counter()
+    comb = to_rtl.trace_ptq(h["model"], h["precisions"], saved["n_inputs"])
+    entry = _rtl_project(kind, ex, comb, time.perf_counter() - t0, h["x_grid"], h["reference"],
+                         "model's fixed-point reference", f"{kind.name} (resource-aware, per-weight precision)",
+                         h["reference"])
+    ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL (Verilator)", "fixed-point reference of the model",
+                   h["ref_file"], exact=True, reference_form="fixed-point reference", simulator="verilator")
+    return {"rtl": entry}
+
+
 # exported form (a name in models.registry) → its exporter; each returns its part of the model's manifest entry
 FORMS = {"onnx": _form_onnx, "hls4ml_ptq": _form_ptq, "qonnx_hls4ml": _form_qonnx_hls4ml, "conifer": _form_conifer,
-         "rtl": _form_rtl, "rtl_ptq": _form_rtl_ptq}
+         "rtl": _form_rtl, "rtl_ptq": _form_rtl_ptq, "hls4ml_hgq": _form_hls4ml_hgq, "rtl_hgq": _form_rtl_hgq}
 
 
 def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,

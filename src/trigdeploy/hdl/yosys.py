@@ -66,10 +66,14 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
     tools.run_logged([cmd], cwd, log, what, explain=_wasi_out_of_memory)
 
 
+_OPTION = re.compile(r"-[a-z0-9_]+")
+
+
 def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: Path, design: str,
-               vhdl: tuple[list[tuple[str, Path]], str] | None = None) -> dict:
+               vhdl: tuple[list[tuple[str, Path]], str] | None = None, options: tuple[str, ...] = ()) -> dict:
     """Yosys ``synth_xilinx`` of ``verilog`` (or of ``vhdl`` = ([(library, file)], top entity) through
-    ``ghdl synth``) for ``part``'s family; the counts, the CPU-bound wall time and where the log is."""
+    ``ghdl synth``) for ``part``'s family, with extra ``synth_xilinx`` ``options`` (e.g. ``-nosrl``); the
+    counts, the CPU-bound wall time, the script line and where the log is."""
     yosys = tools.find("yosys")
     if yosys is None:
         raise TrigdeployError(tools.missing("yosys"))
@@ -78,8 +82,12 @@ def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: P
         raise TrigdeployError(tools.missing("ghdl"))
     if not _IDENT.fullmatch(top):
         raise TrigdeployError(f"{design}: top module {top!r} is not a plain identifier")
+    bad = [o for o in options if not _OPTION.fullmatch(o)]
+    if bad:
+        raise TrigdeployError(f"{design}: synth_xilinx option {bad[0]!r} is not a plain flag")
     fam = family(part)
-    script_tail = f"synth_xilinx -family {fam} -flatten -noiopad -top {top}\ntee -q -o stat.json stat -json\n"
+    command = " ".join(["synth_xilinx", "-family", fam, "-flatten", "-noiopad", *options, "-top", top])
+    script_tail = f"{command}\ntee -q -o stat.json stat -json\n"
     files = [f for f in verilog] + ([f for _, f in vhdl[0]] if vhdl else [])
     h = hashlib.sha256(f"{yosys.version}\0{ghdl.version if ghdl else ''}\0{script_tail}\0{vhdl[1] if vhdl else ''}".encode())
     for f in files:
@@ -120,7 +128,7 @@ def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: P
     if not cells:
         tops = [m for m in stat.get("modules", {}).values()]
         cells = tops[0].get("num_cells_by_type", {}) if tops else {}
-    result = {"tool": yosys.version.split(" (")[0], "label": LABEL, "family": fam, "part": part, "top": top,
+    result = {"tool": yosys.version.split(" (")[0], "label": LABEL, "family": fam, "part": part, "top": top, "script": command,
               **counts(cells), "cells": {k.lstrip("\\$"): int(v) for k, v in sorted(cells.items())},
               "seconds": seconds, "log": str(log)}
     write_json_atomic(cached, result)

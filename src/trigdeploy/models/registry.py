@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trigdeploy.config import MODEL_FIELDS, MODEL_SECTIONS, BDTConfig, MLPConfig, QMLPConfig, RFConfig
+from trigdeploy.config import MODEL_FIELDS, MODEL_SECTIONS, BDTConfig, HGQConfig, MLPConfig, QMLPConfig, RFConfig
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,12 @@ def _build_qmlp(n_inputs: int, cfg):
     return build_qmlp(n_inputs, cfg)
 
 
+def _build_hgq(n_inputs: int, cfg):
+    from trigdeploy.models.hgq import build_hgq
+
+    return build_hgq(n_inputs, cfg)
+
+
 # training order: the QAT twin after the float MLP it is initialised from
 register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp, forms=("onnx", "hls4ml_ptq", "rtl_ptq")))
 # the seed analysis' reference network stays on CPU/GPU: ONNX only
@@ -73,6 +79,8 @@ register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _bu
                    forms=("onnx",)))
 register(ModelKind("qmlp", QMLPConfig, "qmlp.pt", "torch", "PyTorch", _build_qmlp,
                    init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("qonnx_hls4ml", "rtl")))
+register(ModelKind("hgq", HGQConfig, "hgq.pt", "torch", "PyTorch", _build_hgq,
+                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("hls4ml_hgq", "rtl_hgq")))
 register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost", forms=("conifer",)))
 register(ModelKind("rf", RFConfig, "rf.joblib", "sklearn", "scikit-learn",
                    not_exported="RandomForest stays on the CPU (scikit-learn); no FPGA export"))

@@ -196,6 +196,8 @@ class _Step:
     opt: torch.optim.Optimizer
     amp: bool
     sync_steps: int       # under DDP: steps after which rank 0's state is copied (Brevitas' statistics)
+    regularizer: Callable[[], torch.Tensor] | None = None  # the model's own loss term, if it has one
+    after_step: Callable[[], None] | None = None           # the model's own update after each step (bit ranges)
 
 
 def _one_epoch(name: str, epoch: int, first: int, total: int, source: BatchSource, step: _Step, ctx, seed: int,
@@ -218,9 +220,13 @@ def _one_epoch(name: str, epoch: int, first: int, total: int, source: BatchSourc
         xb, yb = source.tensors(rows)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=step.amp):
             loss = step.loss_fn(step.net(xb).float(), yb)
+        if step.regularizer is not None:  # a resource-aware model's cost term (beta · EBOPs)
+            loss = loss + step.regularizer()
         step.opt.zero_grad(set_to_none=True)
         loss.backward()
         step.opt.step()
+        if step.after_step is not None:
+            step.after_step()
         if epoch * total + b < step.sync_steps:
             ddp.sync_from_rank0(ctx, step.model)
         loss_acc += loss.detach().double() * len(rows)
@@ -274,10 +280,12 @@ def fit(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = model.param_groups(cfg) if hasattr(model, "param_groups") else model.parameters()
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
     step = _Step(model, net, nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device)), opt,
-                 device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0)
+                 device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
+                 getattr(model, "regularizer", None), getattr(model, "after_step", None))
     result = FitResult(pos_weight=float(pos_weight))
     ckpt = Checkpoint(checkpoint, model, opt, sched, ctx.main)
     at = ckpt.load(result, device) if resume and checkpoint.exists() else _Progress()
@@ -302,6 +310,8 @@ def fit(
             "lr": opt.param_groups[0]["lr"], "rows": rows_epoch, "seconds": seconds,
             "rows_per_s": rows_epoch / max(seconds, 1e-9),
         })
+        if hasattr(model, "ebops"):  # a resource-aware model: its cost at this epoch
+            result.history[-1]["ebops"] = float(model.ebops().detach())
         if val_auc > result.best_val_auc or result.best_epoch < 0:
             result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
         else:

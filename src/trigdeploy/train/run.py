@@ -161,6 +161,11 @@ def _train_torch(kind, mcfg, fx: _Fit):
     source = kind.init_from(mcfg)
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
+    if hasattr(model, "calibrate"):  # fixed-point integer bits from the training rows (resource-aware kinds)
+        rows = fx.prepared.rows("train")
+        rows = rows[np.linspace(0, len(rows) - 1, min(mcfg.calibration_rows, len(rows))).astype(int)]
+        x_all, _ = fx.prepared.open_cache()
+        model.calibrate(torch.from_numpy(fx.prepared.scaler.transform(np.asarray(x_all[rows]))))
     result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
                      checkpoint=fx.layout.checkpoint(kind.name), resume=fx.resume,
                      progress=fx.progress, on_batch=fx.on_batch)
@@ -174,8 +179,16 @@ def _train_torch(kind, mcfg, fx: _Fit):
             "device": str(fx.device), "distributed": result.distributed}
     _save_torch(fx.layout.model_file(kind.artifact), model, kind.saved_as or kind.name, mcfg, fx.prepared.features, info)
     cpu = torch.device("cpu")
+    if hasattr(model, "reference"):  # a fixed-point model: its scores are those of the exact arithmetic
+        info["summary"] = model.summary()
+        return (_sigmoid(model.reference(fx.val[0])), _sigmoid(model.reference(fx.x_test)),
+                {"info": info, "history": result.history})
     return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
             {"info": info, "history": result.history})
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))
 
 
 def _train_xgboost(kind, mcfg, fx: _Fit):

@@ -1,0 +1,137 @@
+"""The resource front: models retrained from the run's float MLP at several settings, each with its
+physics and its firmware cost, and the ``pareto`` list of the bench report.
+
+* ``Retrainer`` fine-tunes a torch kind from the run's float MLP on the run's own feature cache (the
+  trainer of ``trigdeploy train``: early stopping, the same batches and seed);
+* ``rtl_figures`` traces a model to alkaid's RTL and reads its cost model (LUT, FF) and pipeline latency;
+* ``pareto_entries`` puts the run's models, the uniform-bit sweep and the resource-aware front on one
+  list, each point at the best LUT source available (Yosys > alkaid > estimate), labelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.layout import RunLayout
+
+logger = logging.getLogger(__name__)
+
+
+class Retrainer:
+    """Fine-tunes models of a run from its float MLP, on its feature cache; scores them on its test split."""
+
+    def __init__(self, run_dir: Path, want: type, what: str):
+        from trigdeploy.config import load_config
+        from trigdeploy.data.prepare import load_prepared
+        from trigdeploy.models import registry
+        from trigdeploy.train.run import load_torch_model
+
+        self.run_dir = Path(run_dir)
+        self.cfg = load_config(RunLayout.of(run_dir).config)
+        kinds = [k for k in registry.KINDS.values() if issubclass(k.config, want) and self.cfg.train.model(k.name)]
+        self.kind = kinds[0] if kinds else next((k for k in registry.KINDS.values() if k.config is want), None)
+        base = self.cfg.train.model(self.kind.name) if kinds else None
+        self.base = base if base is not None else (want(hidden=self.cfg.train.mlp.hidden) if self.cfg.train.mlp else None)
+        source = self.kind.init_from(dataclasses.replace(self.base, init="float")) if self.base is not None else None
+        if not source or not (self.run_dir / registry.kind(source).artifact).is_file():
+            raise TrigdeployError(f"{run_dir}: {what} needs a run with the float MLP it starts from "
+                                  f"({registry.kind('mlp').artifact})")
+        self.prepared = load_prepared(run_dir)  # the run's data stage, read as it is
+        self.val, (self.x_test, self.y_test) = self.prepared.arrays("val"), self.prepared.arrays("test")
+        self.float_model, _ = load_torch_model(self.run_dir / registry.kind(source).artifact)
+
+    def fit(self, changes: dict, tag: str, progress: bool):
+        """The kind at its run config with ``changes``, fine-tuned from the float MLP; (model, config, fit result)."""
+        import torch
+
+        from trigdeploy.config import parse_section, to_dict
+        from trigdeploy.models.mlp import copy_linear_weights
+        from trigdeploy.train import nn as tnn
+        from trigdeploy.train.run import build_torch_model
+
+        cfg = parse_section(type(self.base), {**to_dict(self.base), **changes, "init": "float"},
+                            f"train.{self.kind.name}", tag)
+        torch.manual_seed(self.cfg.seed)
+        model = build_torch_model(self.kind.name, len(self.prepared.features), cfg)
+        copy_linear_weights(self.float_model, model)
+        if hasattr(model, "calibrate"):
+            rows = self.prepared.rows("train")
+            rows = rows[np.linspace(0, len(rows) - 1, min(cfg.calibration_rows, len(rows))).astype(int)]
+            x_all, _ = self.prepared.open_cache()
+            model.calibrate(torch.from_numpy(self.prepared.scaler.transform(np.asarray(x_all[rows]))))
+        ckpt = self.run_dir / "sweep" / f"{tag}.ckpt"
+        ckpt.parent.mkdir(exist_ok=True)
+        result = tnn.fit(tag, model, self.prepared, cfg, self.val, seed=self.cfg.seed, device=torch.device("cpu"),
+                         checkpoint=ckpt, resume=False, progress=progress, on_batch=None)
+        ckpt.unlink(missing_ok=True)
+        return model.cpu().eval(), cfg, result
+
+    def physics(self, scores: np.ndarray) -> dict:
+        from trigdeploy.train.metrics import rejection_at, roc_auc
+
+        return {"auc": roc_auc(self.y_test, scores), "rejection_at_0.3": rejection_at(self.y_test, scores, 0.3)}
+
+
+def rtl_figures(comb, part: str, clock_ns: float) -> dict:
+    """alkaid's cost model (the Vivado design, with ternary adders) and pipeline latency of ``comb``."""
+    from alkaid.codegen import RTLModel
+
+    with tempfile.TemporaryDirectory(prefix="td-front-") as tmp:
+        rtl = RTLModel(comb, tmp, "myproject", latency_cutoff=clock_ns, clock_period=clock_ns, part_name=part,
+                       print_latency=False)
+        rtl.write()
+        cost = float(json.loads((Path(tmp) / "metadata.json").read_text())["cost"])
+        latency = rtl.latency if not callable(rtl.latency) else rtl.latency()
+        reg_bits = rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits()
+    stages = int(np.max(latency)) if np.size(latency) else 0
+    return {"lut": int(round(cost)), "ff": int(reg_bits), "dsp": 0, "latency_cycles": stages,
+            "latency_ns": stages * clock_ns, "lut_source": "alkaid"}
+
+
+def alkaid_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("alkaid") is not None
+
+
+def hgq_front(run_dir: Path, betas: list[float], part: str, clock_ns: float, progress: bool) -> list[dict]:
+    """The resource-aware MLP fine-tuned from the run's float MLP at each cost weight ``beta``: exact
+    AUC and rejection, weights kept, EBOPs, and alkaid's LUTs and latency of its RTL."""
+    from trigdeploy.config import HGQConfig
+    from trigdeploy.convert import to_rtl
+    from trigdeploy.train.metrics import sigmoid
+
+    if not alkaid_available():
+        raise TrigdeployError("--pareto: the front's LUTs come from alkaid's RTL; install the [rtl] extra")
+    r = Retrainer(run_dir, HGQConfig, "--pareto")
+    out = []
+    for beta in sorted(betas):
+        model, cfg, fit = r.fit({"beta": beta}, f"{r.kind.name}_beta{beta:g}", progress)
+        scores = sigmoid(model.reference(r.x_test))
+        seq, choice = model.exact_parts()
+        comb = to_rtl.trace_ptq(seq, choice, len(r.prepared.features))
+        x_grid = to_rtl.ptq_input_grid(r.x_test, choice)
+        check = to_rtl.check(comb, x_grid, model.reference(x_grid))
+        if not check["ok"]:
+            raise TrigdeployError(f"--pareto beta {beta:g}: alkaid's logic differs from the model on {check['n_mismatch']} "
+                                  "test events")
+        s = model.summary()
+        point = {"model": f"{r.kind.name} β={beta:g}", "beta": beta, **r.physics(scores), **rtl_figures(comb, part, clock_ns),
+                 "ebops": s["ebops"], "weights_kept": s["weights_kept"], "weights": s["weights"],
+                 "train_seconds": fit.seconds, "rows_per_s": training_rate(fit)}
+        out.append(point)
+        logger.info(f"bench: front β={beta:g}: AUC {point['auc']:.5f}, {s['weights_kept']}/{s['weights']} weights, "
+                    f"≈{point['lut']:,} LUT (alkaid), {point['latency_ns']:g} ns")
+    return out
+
+
+def training_rate(fit) -> float:
+    """Training rows per second from the cache, over every epoch (validation included in the time)."""
+    return sum(h["rows"] for h in fit.history) / max(sum(h["seconds"] for h in fit.history), 1e-9)
