@@ -361,6 +361,7 @@ class TrainConfig(Checked):
 
     mlp: MLPConfig | None = None
     qmlp: QMLPConfig | None = None
+    hgq: HGQConfig | None = None
     seed_mlp: MLPConfig | None = None
     bdt: BDTConfig | None = None
     rf: RFConfig | None = None
@@ -376,7 +377,7 @@ class TrainConfig(Checked):
         return getattr(self, name) if name in MODEL_FIELDS else self.extra.get(name)
 
     def check(self) -> None:
-        for name in ("qmlp", *sorted(self.extra)):
+        for name in ("qmlp", "hgq", *sorted(self.extra)):
             q = self.model(name)
             if getattr(q, "init", None) == "float" and (self.mlp is None or tuple(self.mlp.hidden) != tuple(q.hidden)):
                 raise FieldError(f"{name}.init", "'float' needs train.mlp with the same hidden layers "

@@ -126,3 +126,15 @@ def test_pruned_weights_cost_nothing_in_the_rtl():
         model.dense[0].f[:, 2] = 6.0  # the same input kept at 6 fractional bits does cost
         model.dense[0].weight[:, 2] = 0.3
     assert to_rtl.trace_ptq(*model.exact_parts(), 5).cost > full.cost
+
+
+def test_pruned_weights_cost_nothing_in_the_hls4ml_estimate():
+    """The hls4ml project holds pruned weights as constant zeros; the estimate gives them no logic."""
+    from trigdeploy.bench import fpga
+
+    model = _tiny(seed=6)
+    seq, choice = model.exact_parts()
+    est = fpga.estimate_mlp(fpga.ptq_layers(seq, choice), 5.0)
+    kept = model.summary()["weights_kept"]
+    assert est["zeros"] == model.summary()["weights"] - kept > 0
+    assert est["multipliers"] + est["shifts"] == kept

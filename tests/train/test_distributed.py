@@ -38,6 +38,7 @@ def config(tmp_path, data, batch_size):
                # (collect_stats_steps = 300) completes inside the run
                "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size // 8, "init": "float",
                         "early_stopping_patience": 10},
+               "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "init": "float"},
                "bdt": {"n_estimators": 10, "max_depth": 2}})
     path = tmp_path / f"ddp_{batch_size}.yaml"
     path.write_text(dump_config(cfg))  # torchrun's processes read it as a user's file
@@ -71,5 +72,7 @@ def test_ddp_two_processes_match_one(tmp_path):
     q = m_ddp["qmlp"]["training"]["distributed"]
     assert q["identical_weights_on_all_ranks"] and q["steps_per_epoch"] * 4 > 301
     assert abs(m_ddp["qmlp"]["auc"] - m_one["qmlp"]["auc"]) < 0.02  # QAT: 4 epochs of 16-row batches, looser
+    h = m_ddp["hgq"]["training"]["distributed"]  # the cost term and the bit-count updates under DDP
+    assert h["identical_weights_on_all_ranks"] and abs(m_ddp["hgq"]["auc"] - m_one["hgq"]["auc"]) < 0.02
     assert m_ddp["bdt"]["auc"] == m_one["bdt"]["auc"]
     assert not (ddp_run / "checkpoints" / "mlp.ckpt").exists()
