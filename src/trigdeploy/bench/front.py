@@ -61,11 +61,7 @@ class Retrainer:
         torch.manual_seed(self.cfg.seed)
         model = build_torch_model(self.kind.name, len(self.prepared.features), cfg)
         copy_linear_weights(self.float_model, model)
-        if hasattr(model, "calibrate"):
-            rows = self.prepared.rows("train")
-            rows = rows[np.linspace(0, len(rows) - 1, min(cfg.calibration_rows, len(rows))).astype(int)]
-            x_all, _ = self.prepared.open_cache()
-            model.calibrate(torch.from_numpy(self.prepared.scaler.transform(np.asarray(x_all[rows]))))
+        tnn.calibrate(model, self.prepared, getattr(cfg, "calibration_rows", 0))
         ckpt = self.run_dir / "sweep" / f"{tag}.ckpt"
         ckpt.parent.mkdir(exist_ok=True)
         result = tnn.fit(tag, model, self.prepared, cfg, self.val, seed=self.cfg.seed, device=torch.device("cpu"),

@@ -161,11 +161,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
     source = kind.init_from(mcfg)
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
-    if hasattr(model, "calibrate"):  # fixed-point integer bits from the training rows (resource-aware kinds)
-        rows = fx.prepared.rows("train")
-        rows = rows[np.linspace(0, len(rows) - 1, min(mcfg.calibration_rows, len(rows))).astype(int)]
-        x_all, _ = fx.prepared.open_cache()
-        model.calibrate(torch.from_numpy(fx.prepared.scaler.transform(np.asarray(x_all[rows]))))
+    tnn.calibrate(model, fx.prepared, getattr(mcfg, "calibration_rows", 0))  # fixed-point kinds' integer bits
     result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
                      checkpoint=fx.layout.checkpoint(kind.name), resume=fx.resume,
                      progress=fx.progress, on_batch=fx.on_batch)
