@@ -122,14 +122,7 @@ def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_pa
     models = {"mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256},
               "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"}}
     train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
-
-    class Killed(Exception):
-        pass
-
-    def kill(epoch, batch):
-        if epoch == 1 and batch == 5 and (tmp_path / "killed" / "checkpoints" / "hgq.ckpt").exists():
-            raise Killed
-
+    Killed, kill = _kill_at(1, 5)  # the float MLP has one epoch: only the resource-aware fit reaches epoch 1
     run = tmp_path / "killed"
     with pytest.raises(Killed):
         train_run(cfg_for(data_file, models=models), run, progress=False, on_batch=kill)

@@ -366,6 +366,26 @@ def _form_ptq(kind, ex: _Export) -> dict:
     return {"hls4ml_ptq": _ptq(kind, model, saved["n_inputs"], ex)}
 
 
+def _exact_hls4ml_project(kind, ex: _Export, backend: str, build, x_grid: np.ndarray, reference: np.ndarray,
+                          what: str) -> tuple[Path, Path, dict, float]:
+    """``build(staging folder)`` writes and compiles the kind's hls4ml project for ``backend``; its C
+    simulation must equal ``reference`` on every row of ``x_grid``, or nothing is written. Returns the
+    staging and final folders, the check and the convert + compile time."""
+    from trigdeploy.convert import to_hls4ml
+
+    t1 = time.perf_counter()
+    staging = ex.fw_dir / f"{kind.name}_{backend.lower()}"
+    hm = build(staging)
+    compile_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    check = to_hls4ml.check(hm, x_grid, reference)
+    check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
+    if not check["ok"]:
+        raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from {what} on {check['n_mismatch']} of "
+                              f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+    return staging, ex.fw_final / staging.name, check, compile_s
+
+
 def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
     """Brevitas QAT model → QONNX (parity with Brevitas) → one bit-exact hls4ml project per backend."""
     from trigdeploy.convert import to_hls4ml, to_qonnx
@@ -393,17 +413,10 @@ def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
     _say(f"{kind.name} → {qpath.name} (Brevitas vs QONNX: {q_parity['n_mismatch']} mismatches on {q_parity['n_events']} events)")
     n_tb = min(target.testbench_events, len(x_grid))
     for backend in target.hls4ml.Backends:
-        t1 = time.perf_counter()
-        staging = ex.fw_dir / f"{kind.name}_{backend.lower()}"
-        final = ex.fw_final / staging.name
-        hm = to_hls4ml.convert(m, target.hls4ml, backend, staging, quantizer, (x_grid[:n_tb], reference[:n_tb]), log)
-        compile_s = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        check = to_hls4ml.check(hm, x_grid, reference)
-        check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
-        if not check["ok"]:
-            raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from QONNX on {check['n_mismatch']} of "
-                                  f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+        staging, final, check, compile_s = _exact_hls4ml_project(
+            kind, ex, backend, lambda out, backend=backend: to_hls4ml.convert(m, target.hls4ml, backend, out, quantizer,
+                                                             (x_grid[:n_tb], reference[:n_tb]), log),
+            x_grid, reference, "QONNX")
         to_hls4ml.write_readme(
             staging, backend, target.hls4ml, f"{kind.name} (quantization-aware)", saved["n_inputs"],
             f"then quantized to the port type `{quantizer.ap_type}` (round half to even, saturate), exactly as "
@@ -542,19 +555,10 @@ def _form_hls4ml_hgq(kind, ex: _Export) -> dict:
     entry = {"precisions": choice, "summary": h["summary"], "auc_fixed_point": roc_auc(ex.y_test, reference),
              "hls4ml": {}}
     for backend in ex.target.hls4ml.Backends:
-        t1 = time.perf_counter()
-        staging = ex.fw_dir / f"{kind.name}_{backend.lower()}"
-        final = ex.fw_final / staging.name
-        hm = to_hls4ml.convert_ptq(h["model"], saved["n_inputs"], choice, ex.target.hls4ml, backend, staging,
-                                   (x_grid[:n_tb], reference[:n_tb]), ex.log)
-        compile_s = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        check = to_hls4ml.check(hm, x_grid, reference)
-        check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
-        if not check["ok"]:
-            raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from the model's fixed-point "
-                                  f"reference on {check['n_mismatch']} of {check['n_events']} test events "
-                                  f"(max {check['max_abs_diff']:.3g}); project not written")
+        staging, final, check, compile_s = _exact_hls4ml_project(
+            kind, ex, backend, lambda out, backend=backend: to_hls4ml.convert_ptq(h["model"], saved["n_inputs"], choice, ex.target.hls4ml,
+                                                                backend, out, (x_grid[:n_tb], reference[:n_tb]), ex.log),
+            x_grid, reference, "the model's fixed-point reference")
         to_hls4ml.write_readme(
             staging, backend, ex.target.hls4ml, f"{kind.name} (resource-aware, per-weight precision)", saved["n_inputs"],
             f"then converted to the port type `{choice['input_1']['result']}` (round half up, saturate), exactly "
