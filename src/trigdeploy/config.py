@@ -295,7 +295,7 @@ class HGQConfig(MLPConfig):
     early_stopping_patience: int = num(20, ge=1)
     weight_frac_bits: int = num(6, ge=-4, le=16)  # initial fractional bits of every weight
     act_frac_bits: int = num(4, ge=0, le=16)      # initial fractional bits of the input and activations
-    max_frac_bits: int = num(12, ge=1, le=20)     # upper bound of every trained fractional bit count
+    max_frac_bits: int = num(12, ge=1, le=16)     # upper bound of every trained fractional bit count
     bits_lr: float = num(0.05, gt=0.0)            # learning rate of the bit counts (AdamW, no decay)
     calibration_rows: int = num(20_000, ge=1)     # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate

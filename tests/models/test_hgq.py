@@ -138,3 +138,16 @@ def test_pruned_weights_cost_nothing_in_the_hls4ml_estimate():
     kept = model.summary()["weights_kept"]
     assert est["zeros"] == model.summary()["weights"] - kept > 0
     assert est["multipliers"] + est["shifts"] == kept
+
+
+def test_an_accumulator_float64_cannot_hold_is_refused():
+    from trigdeploy.errors import TrigdeployError
+
+    model = _tiny(seed=7)
+    with torch.no_grad():
+        model.quant[0].i.fill_(30)  # inputs up to 2^30 at 12 fractional bits, weights at 12: > 52-bit sums
+        model.quant[0].f.fill_(12.0)
+        for d in model.dense:
+            d.f.fill_(12.0)
+    with pytest.raises(TrigdeployError, match=r"layer 0: accumulator fixed<\d+,\d+> is wider than 52 bits"):
+        model.reference(np.zeros((2, 5)))

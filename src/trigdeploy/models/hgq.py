@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from trigdeploy.config import HGQConfig
+from trigdeploy.errors import TrigdeployError
 
 ACC_MAX_BITS = 52  # the exact float64 reference holds every accumulator up to this width
 
@@ -209,7 +210,8 @@ class HGQMLP(nn.Module):
             acc_int = max(1, math.floor(math.log2(l1)) + 2) if l1 > 0 else 1
             acc_w = acc_int + layer["acc_f"]
             if acc_w > ACC_MAX_BITS:
-                raise ValueError(f"layer {k}: accumulator fixed<{acc_w},{acc_int}> is wider than {ACC_MAX_BITS} bits")
+                raise TrigdeployError(f"resource-aware MLP layer {k}: accumulator fixed<{acc_w},{acc_int}> is wider than "
+                                      f"{ACC_MAX_BITS} bits (lower train.hgq.max_frac_bits)")
             if k == 0:
                 choice["input_1"] = {"result": f"fixed<{width_in},{1 + layer['i']},RND,SAT>"}
             else:
