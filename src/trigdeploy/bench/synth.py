@@ -156,7 +156,7 @@ def _synthesize(layout: RunLayout, p: Project) -> dict:
 # shift-register (SRL) inference found nothing to gain on them but took 65 % of its time on the
 # demo's 258k-LUT PTQ MLP (54 → 22 min, 271,544 → 271,575 LUT; the delay lines count as FFs).
 ALKAID_OPTIONS = ("-nosrl", "-nodsp")
-# Yosys' time grows faster than the design: ≈ 3 min for the demo's 46k-LUT QAT MLP, ≈ 22 min and 5 GB
+# Yosys' time grows faster than the design: ≈ 2–4 min for the demo's 46k-LUT QAT MLP, 13–22 min and 5 GB
 # for its 258k-LUT 16-bit PTQ twin on this project's machines. Designs above this alkaid estimate are
 # synthesized only when named (``--design``) or with a higher ``--max-lut-estimate``.
 MAX_LUT_ESTIMATE = 300_000
