@@ -118,21 +118,6 @@ def test_resource_aware_model_reloads_to_its_exact_scores(trained):
     np.testing.assert_array_equal(0.5 * (1 + np.tanh(0.5 * logits)), scores["test"])  # the exact arithmetic's scores
 
 
-def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_path):
-    models = {"mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256},
-              "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"}}
-    train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
-    Killed, kill = _kill_at(1, 5)  # the float MLP has one epoch: only the resource-aware fit reaches epoch 1
-    run = tmp_path / "killed"
-    with pytest.raises(Killed):
-        train_run(cfg_for(data_file, models=models), run, progress=False, on_batch=kill)
-    resumed = train_run(cfg_for(data_file, models=models), run, resume=True, progress=False)
-    assert resumed["hgq"]["training"]["resumed_from"] == {"epoch": 1, "batch": 4}
-    a = np.load(tmp_path / "full" / "predictions" / "hgq.npz")["test"]
-    b = np.load(run / "predictions" / "hgq.npz")["test"]
-    np.testing.assert_array_equal(a, b)  # bit counts, integer bits and both optimizer groups restored
-
-
 def test_smote_touches_training_rows_only(data_file, tmp_path):
     cfg = cfg_for(data_file)
     prepared = prepare(cfg, tmp_path, progress=False)
@@ -214,20 +199,35 @@ def _kill_at(epoch_at: int, batch_at: int):
     return Killed, kill
 
 
-def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path):
-    """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
-    then must hold the statistics themselves (its state_dict stores them as the final scale)."""
-    models = {"qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "scratch"}}
+def _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models: dict, name: str, epoch: int, batch: int,
+                                             checkpointed: int) -> None:
+    """Kill the run at (epoch, batch), resume it, and find ``name``'s test scores equal to an uninterrupted run's."""
     train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
-    Killed, kill = _kill_at(0, 5)  # step 6 of ~22, all inside the 300 collection steps
+    Killed, kill = _kill_at(epoch, batch)
     run = tmp_path / "killed"
     with pytest.raises(Killed):
         train_run(cfg_for(data_file, models=models), run, progress=False, on_batch=kill)
     resumed = train_run(cfg_for(data_file, models=models), run, resume=True, progress=False)
-    assert resumed["qmlp"]["training"]["resumed_from"] == {"epoch": 0, "batch": 4}
-    a = np.load(tmp_path / "full" / "predictions" / "qmlp.npz")["test"]
-    b = np.load(run / "predictions" / "qmlp.npz")["test"]
+    assert resumed[name]["training"]["resumed_from"] == {"epoch": epoch, "batch": checkpointed}
+    a = np.load(tmp_path / "full" / "predictions" / f"{name}.npz")["test"]
+    b = np.load(run / "predictions" / f"{name}.npz")["test"]
     np.testing.assert_array_equal(a, b)
+
+
+def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path):
+    """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
+    then must hold the statistics themselves (its state_dict stores them as the final scale)."""
+    models = {"qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "scratch"}}
+    # killed at step 6 of ~22, all inside the 300 collection steps
+    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "qmlp", 0, 5, 4)
+
+
+def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_path):
+    """Bit counts, integer bits and both optimizer groups come back from the checkpoint."""
+    models = {"mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256},
+              "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"}}
+    # the float MLP has one epoch: only the resource-aware fit reaches epoch 1
+    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "hgq", 1, 5, 4)
 
 
 @pytest.mark.parametrize(
