@@ -11,7 +11,6 @@ physics and its firmware cost, and the ``pareto`` list of the bench report.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -35,10 +34,11 @@ class Retrainer:
 
         self.run_dir = Path(run_dir)
         self.cfg = load_config(RunLayout.of(run_dir).config)
-        kinds = [k for k in registry.KINDS.values() if issubclass(k.config, want) and self.cfg.train.model(k.name)]
-        self.kind = kinds[0] if kinds else next((k for k in registry.KINDS.values() if k.config is want), None)
-        base = self.cfg.train.model(self.kind.name) if kinds else None
-        self.base = base if base is not None else (want(hidden=self.cfg.train.mlp.hidden) if self.cfg.train.mlp else None)
+        # the run's kind of that config (its settings), else the registered one at its defaults
+        configured = (k for k in registry.KINDS.values() if issubclass(k.config, want) and self.cfg.train.model(k.name))
+        self.kind = next(configured, None) or next(k for k in registry.KINDS.values() if k.config is want)
+        mlp = self.cfg.train.mlp
+        self.base = self.cfg.train.model(self.kind.name) or (want(hidden=mlp.hidden) if mlp else None)
         source = self.kind.init_from(dataclasses.replace(self.base, init="float")) if self.base is not None else None
         if not source or not (self.run_dir / registry.kind(source).artifact).is_file():
             raise TrigdeployError(f"{run_dir}: {what} needs a run with the float MLP it starts from "
@@ -61,7 +61,7 @@ class Retrainer:
         torch.manual_seed(self.cfg.seed)
         model = build_torch_model(self.kind.name, len(self.prepared.features), cfg)
         copy_linear_weights(self.float_model, model)
-        tnn.calibrate(model, self.prepared, getattr(cfg, "calibration_rows", 0))
+        tnn.calibrate(model, self.prepared)
         ckpt = self.run_dir / "sweep" / f"{tag}.ckpt"
         ckpt.parent.mkdir(exist_ok=True)
         result = tnn.fit(tag, model, self.prepared, cfg, self.val, seed=self.cfg.seed, device=torch.device("cpu"),
@@ -77,18 +77,12 @@ class Retrainer:
 
 def rtl_figures(comb, part: str, clock_ns: float) -> dict:
     """alkaid's cost model (the Vivado design, with ternary adders) and pipeline latency of ``comb``."""
-    from alkaid.codegen import RTLModel
+    from trigdeploy.convert.to_rtl import write_rtl
 
     with tempfile.TemporaryDirectory(prefix="td-front-") as tmp:
-        rtl = RTLModel(comb, tmp, "myproject", latency_cutoff=clock_ns, clock_period=clock_ns, part_name=part,
-                       print_latency=False)
-        rtl.write()
-        cost = float(json.loads((Path(tmp) / "metadata.json").read_text())["cost"])
-        latency = rtl.latency if not callable(rtl.latency) else rtl.latency()
-        reg_bits = rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits()
-    stages = int(np.max(latency)) if np.size(latency) else 0
-    return {"lut": int(round(cost)), "ff": int(reg_bits), "dsp": 0, "latency_cycles": stages,
-            "latency_ns": stages * clock_ns, "lut_source": "alkaid"}
+        info = write_rtl(comb, Path(tmp), part, clock_ns)
+    return {"lut": int(round(info["lut_estimate_alkaid"])), "ff": info["reg_bits"], "dsp": 0,
+            "latency_cycles": info["pipeline_stages"], "latency_ns": info["latency_ns"], "lut_source": "alkaid"}
 
 
 def alkaid_available() -> bool:

@@ -179,7 +179,14 @@ def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
     return rows
 
 
-def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], models: dict, synth: dict | None,
+def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str) -> dict:
+    """One entry of the ``pareto`` list."""
+    return {"model": model, "group": group, "auc": physics_["auc"], "rejection_at_0.3": physics_["rejection_at_0.3"],
+            "lut": cost["lut"], "ff": cost["ff"], "dsp": cost["dsp"], "lut_source": lut_source,
+            "latency_ns": cost.get("latency_ns")}
+
+
+def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], synth: dict | None,
                    sweep_points: list[dict], front: list[dict]) -> list[dict]:
     """One entry per point of the resource plot: the run's exported models at their best LUT source
     (``yosys`` count of their RTL > ``alkaid`` cost model > ``estimate``), the uniform-bit sweep and the
@@ -198,22 +205,14 @@ def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], model
             latency = (rtl or other or {}).get("latency_ns")
             if d.get("source", "").startswith("conifer"):
                 latency = next((est[label]["latency_ns"] for label in est if label.startswith(f"{model} (conifer VHDL")), latency)
-            out.append({"model": f"{model} ({name})", "group": "run", **physics_, "lut": d["lut"], "ff": d["ff"],
-                        "dsp": d["dsp"], "lut_source": "yosys", "latency_ns": latency})
+            out.append(_point(f"{model} ({name})", "run", physics_, {**d, "latency_ns": latency}, "yosys"))
         elif rtl is not None or other is not None:
-            e = rtl if rtl is not None else other
-            out.append({"model": model, "group": "run", **physics_, "lut": e["lut"], "ff": e["ff"], "dsp": e["dsp"],
-                        "lut_source": "alkaid" if rtl is not None else "estimate", "latency_ns": e["latency_ns"]})
-    for p in sweep_points:
-        e = p.get("rtl") or {"lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": "estimate",
-                             "latency_ns": None}
-        out.append({"model": f"uniform w{p['weight_bits']}a{p['act_bits']}", "group": "sweep", "auc": p["auc"],
-                    "rejection_at_0.3": p["rejection_at_0.3"], "lut": e["lut"], "ff": e["ff"], "dsp": e["dsp"],
-                    "lut_source": e["lut_source"], "latency_ns": e["latency_ns"]})
-    for p in front:
-        out.append({"model": p["model"], "group": "front", "auc": p["auc"], "rejection_at_0.3": p["rejection_at_0.3"],
-                    "lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": p["lut_source"],
-                    "latency_ns": p["latency_ns"]})
+            out.append(_point(model, "run", physics_, rtl if rtl is not None else other,
+                              "alkaid" if rtl is not None else "estimate"))
+    for p in sweep_points:  # the hls4ml estimate has no latency of the RTL: none
+        cost = p.get("rtl") or {"lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": "estimate"}
+        out.append(_point(f"uniform w{p['weight_bits']}a{p['act_bits']}", "sweep", p, cost, cost["lut_source"]))
+    out += [_point(p["model"], "front", p, p, p["lut_source"]) for p in front]
     return out
 
 
@@ -297,7 +296,7 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     synth = open_synthesis(layout, typed)
     sw = sweep(run_dir, sweep_bits, progress, part, clock) if sweep_bits else []
     front = hgq_front(run_dir, pareto_betas, part, clock, progress) if pareto_betas else []
-    points = pareto_entries(metrics, est, point_labels, typed.models, synth, sw, front)
+    points = pareto_entries(metrics, est, point_labels, synth, sw, front)
     uniform = [p for p in points if p["group"] == "sweep"]
     for p, entry in zip(front, (q for q in points if q["group"] == "front")):
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None

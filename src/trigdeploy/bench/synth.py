@@ -182,10 +182,11 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
     if not rtl:
         logger.warning(f"synth: {manifest.path} lists no RTL design; nothing for Yosys")
     todo = []
+    estimates = {p.name: _estimate(layout, p) for p in rtl}
     for p in rtl:
         need = ["yosys"] + (["ghdl"] if p.simulator == "ghdl" else [])
         absent = [t for t in need if tools.find(t) is None]
-        estimate = _estimate(layout, p)
+        estimate = estimates[p.name]
         if absent:
             why = "; ".join(tools.missing(t) for t in absent)
         elif designs is None and estimate is not None and estimate > max_lut_estimate:
@@ -197,7 +198,7 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
         logger.warning(f"synth: {p.name} skipped: {why}")
         out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
     if todo:
-        todo.sort(key=lambda p: -(_estimate(layout, p) or 0))  # the longest first: it bounds the wall time
+        todo.sort(key=lambda p: -(estimates[p.name] or 0))  # the longest first: it bounds the wall time
         logger.info(f"synth: Yosys synth_xilinx on {', '.join(p.name for p in todo)} (minutes for a large design)")
         def one(p: Project) -> dict:
             try:

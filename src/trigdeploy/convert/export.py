@@ -310,6 +310,7 @@ class _Export:
     projects: list[dict] = field(default_factory=list)
     references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
     ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
+    exact: dict = field(default_factory=dict)  # kind name → a fixed-point model's exact parts and reference
 
     def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray, name: str | None = None) -> str:
         """Save what a kind's firmware projects are fed (the test split as the port sees it) and the
@@ -533,14 +534,14 @@ def _hgq_reference(kind, ex: _Export):
     from trigdeploy.convert import to_rtl
 
     model, saved = ex.torch_model(kind)
-    if kind.name not in ex.ptq:
+    if kind.name not in ex.exact:
         seq, choice = model.exact_parts()
         x_grid = to_rtl.ptq_input_grid(ex.x_test, choice)
         reference = model.reference(x_grid)
         ref_file = ex.save_reference(kind, x_grid, reference)
-        ex.ptq[kind.name] = {"precisions": choice, "model": seq, "x_grid": x_grid, "reference": reference,
-                             "ref_file": ref_file, "summary": model.summary()}
-    return ex.ptq[kind.name], saved
+        ex.exact[kind.name] = {"precisions": choice, "model": seq, "x_grid": x_grid, "reference": reference,
+                               "ref_file": ref_file, "summary": model.summary()}
+    return ex.exact[kind.name], saved
 
 
 def _form_hls4ml_hgq(kind, ex: _Export) -> dict:

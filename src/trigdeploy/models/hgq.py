@@ -12,7 +12,7 @@ own trainer (feature cache, checkpoints, ``--resume``, DDP) fits it:
 * the loss adds ``beta · EBOPs``: Σ over the remaining products of bits(weight) · bits(input),
   differentiable in every ``f`` (one bit per unit of ``f``, HGQ's surrogate).
 
-The trained model is exactly a Linear/ReLU network at hls4ml precisions (``precisions()``, in
+The trained model is exactly a Linear/ReLU network at hls4ml precisions (``exact_parts()``, in
 the form ``convert.ptq`` uses): the integer arithmetic of ``reference()`` (float64, exact), the
 hls4ml project and alkaid's RTL compute the same values; the export checks that on the whole test
 split.
@@ -131,7 +131,8 @@ class HGQMLP(nn.Module):
                                    for a, b in zip(widths[:-1], widths[1:]))
         self.quant = nn.ModuleList([ActQuant(True, cfg.act_frac_bits, cfg.max_frac_bits)] +
                                    [ActQuant(False, cfg.act_frac_bits, cfg.max_frac_bits) for _ in cfg.hidden])
-        self.beta, self.calibration_quantile = cfg.beta, cfg.calibration_quantile
+        self.beta = cfg.beta
+        self.calibration_rows, self.calibration_quantile = cfg.calibration_rows, cfg.calibration_quantile
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for q, d in zip(self.quant, self.dense):

@@ -246,13 +246,13 @@ def _one_epoch(name: str, epoch: int, first: int, total: int, source: BatchSourc
     return loss_acc, loss_n, rows_epoch
 
 
-def calibrate(model: nn.Module, prepared: Prepared, n_rows: int) -> None:
-    """A fixed-point model's integer bits from ``n_rows`` training rows spread over the split (scaled as
-    the model sees them); models without ``calibrate`` are left as they are."""
+def calibrate(model: nn.Module, prepared: Prepared) -> None:
+    """A fixed-point model's integer bits from its ``calibration_rows`` training rows, spread over the
+    split and scaled as the model sees them; models without ``calibrate`` are left as they are."""
     if not hasattr(model, "calibrate"):
         return
     rows = prepared.rows("train")
-    rows = rows[np.linspace(0, len(rows) - 1, min(n_rows, len(rows))).astype(int)]
+    rows = rows[np.linspace(0, len(rows) - 1, min(model.calibration_rows, len(rows))).astype(int)]
     x_all, _ = prepared.open_cache()
     model.calibrate(torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows]))))
 

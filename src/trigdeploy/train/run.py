@@ -26,7 +26,7 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.models import registry
-from trigdeploy.train.metrics import evaluate
+from trigdeploy.train.metrics import evaluate, sigmoid
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
     source = kind.init_from(mcfg)
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
-    tnn.calibrate(model, fx.prepared, getattr(mcfg, "calibration_rows", 0))  # fixed-point kinds' integer bits
+    tnn.calibrate(model, fx.prepared)  # fixed-point kinds' integer bits
     result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
                      checkpoint=fx.layout.checkpoint(kind.name), resume=fx.resume,
                      progress=fx.progress, on_batch=fx.on_batch)
@@ -177,14 +177,10 @@ def _train_torch(kind, mcfg, fx: _Fit):
     cpu = torch.device("cpu")
     if hasattr(model, "reference"):  # a fixed-point model: its scores are those of the exact arithmetic
         info["summary"] = model.summary()
-        return (_sigmoid(model.reference(fx.val[0])), _sigmoid(model.reference(fx.x_test)),
+        return (sigmoid(model.reference(fx.val[0])), sigmoid(model.reference(fx.x_test)),
                 {"info": info, "history": result.history})
     return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
             {"info": info, "history": result.history})
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))
 
 
 def _train_xgboost(kind, mcfg, fx: _Fit):
