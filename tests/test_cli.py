@@ -66,7 +66,9 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["train", "--config", "{cfg}", "--set", "name=../../../somewhere"], "key 'name': expected a plain run name"),
         (["bench", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
         (["bench", "--run", "{tmp}", "--sweep", "1"], "--sweep: bit widths must be at least 2"),
-        (["bench", "--run", "{tmp}", "--pareto", "1e-6", "-0.5"], "--pareto: cost weights must be distinct and non-negative"),
+        (["bench", "--run", "{tmp}", "--pareto", "1e-6", "-0.5"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
+        (["bench", "--run", "{tmp}", "--pareto", "nan"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
+        (["bench", "--run", "{tmp}", "--pareto", "inf"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
         (["train", "--config", "{cfg}", "--set", "train.hgq.bits_lr=0"], "key 'train.hgq.bits_lr': expected a value > 0"),
         (["synth", "--run", "{tmp}"], "firmware/{name} not found: run trigdeploy export"),
         (["synth", "--run", "{tmp}", "--jobs", "0"], "--jobs: expected a whole number from 1 to 1024, got 0"),
@@ -77,7 +79,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
     ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
          "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
          "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "csim-negative-threads", "csim-huge-threads",
-         "train-negative-batch", "train-name-traversal", "bench-not-exported", "bench-bad-sweep", "bench-bad-pareto", "train-hgq-bits-lr", "synth-not-exported", "synth-zero-jobs", "train-no-config",
+         "train-negative-batch", "train-name-traversal", "bench-not-exported", "bench-bad-sweep", "bench-bad-pareto", "bench-nan-pareto", "bench-inf-pareto", "train-hgq-bits-lr", "synth-not-exported", "synth-zero-jobs", "train-no-config",
          "no-verb", "unknown-verb"],
 )
 def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):

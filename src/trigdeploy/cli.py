@@ -290,8 +290,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if bits and min(bits) < 2:
         raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
     betas = None if args.pareto is None else (args.pareto or list(PARETO_BETAS))
-    if betas and (min(betas) < 0 or len(set(betas)) != len(betas)):
-        raise TrigdeployError(f"--pareto: cost weights must be distinct and non-negative, got {betas}")
+    if betas and (not all(0 <= b <= 1 for b in betas) or len(set(betas)) != len(betas)):
+        raise TrigdeployError(f"--pareto: cost weights must be distinct numbers from 0 to 1, got {betas}")
     report = bench_run(layout.run_dir, layout.results_root, layout.export_root, layout.firmware_root,
                        sweep_bits=bits, pareto_betas=betas, progress=not args.quiet)
     print(json.dumps({"bench": str(layout.result(".json")),

@@ -289,7 +289,7 @@ class QMLPConfig(MLPConfig):
 class HGQConfig(MLPConfig):
     """Per-weight learned precision with an EBOPs cost term (``beta``); fine-tuned from the float MLP."""
 
-    beta: float = num(5e-6, ge=0.0)               # loss weight of EBOPs (bits(w)·bits(x) summed)
+    beta: float = num(5e-6, ge=0.0, le=1.0)       # loss weight of EBOPs (bits(w)·bits(x) summed)
     epochs: int = num(60, ge=1, le=COUNT_MAX)     # bit widths move about one bits_lr step per batch
     lr_patience: int = num(10, ge=0)              # the cost term keeps the validation AUC noisy: be patient
     early_stopping_patience: int = num(20, ge=1)
