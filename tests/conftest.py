@@ -21,10 +21,13 @@ def _merge(base: dict, extra: dict) -> dict:
 def run_config(files, *overrides: str, **sections):
     """A ``RunConfig`` for test files: an hdf5 run named ``t`` on ``files``, with ``sections`` merged in
     (nested mappings merge key by key) and ``--set``-style ``overrides`` applied last. The one config
-    factory of the test suite."""
+    factory of the test suite. The first pass runs in the test's process (``data.workers: 1``) unless
+    the test asks for workers or Dask: spawning workers for every small test file costs seconds."""
     from trigdeploy.config import apply_overrides, parse_config
 
     raw = {"name": "t", "data": {"format": "hdf5", "files": [str(f) for f in files]}}
+    if "dask" not in sections.get("data", {}) and not any(o.startswith("data.dask") for o in overrides):
+        raw["data"]["workers"] = 1
     return parse_config(apply_overrides(_merge(raw, sections), list(overrides)))
 
 

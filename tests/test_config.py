@@ -159,12 +159,15 @@ def test_exactly_one_generator(generate):
         (["train.mlp={epochs: 10000000}"], "train.mlp.epochs"),
         (["seed=4294967296"], "seed"),
         (["train.threads=100000"], "train.threads"),
+        (["data.workers=0"], "data.workers"),
+        (["data.dask={workers: 0}"], "data.dask.workers"),
     ],
     ids=["batch-negative", "batch-zero", "epochs-zero", "lr-negative", "hidden-zero", "dropout-one", "weight-bits-zero",
          "act-bits-huge", "trees-zero", "eta-zero", "rf-depth-zero", "efficiency-above-one", "threads-negative",
          "val-zero", "fractions-sum-one", "guard-threshold", "sample-zero", "chunk-zero", "jets-negative",
          "signal-fraction", "seed-negative", "name-traversal", "name-empty", "name-separator", "name-dotdot",
-         "name-too-long", "trees-huge", "epochs-huge", "seed-beyond-32-bits", "threads-huge"],
+         "name-too-long", "trees-huge", "epochs-huge", "seed-beyond-32-bits", "threads-huge", "data-workers-zero",
+         "data-dask-workers-zero"],
 )
 def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
     with pytest.raises(TrigdeployError, match=rf"key '{key}': ") as info:
@@ -179,12 +182,14 @@ def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
         (["train.qmlp={batchnorm: true, init: scratch}"], "train.qmlp.batchnorm"),
         (["train.qmlp={activation: gelu, init: scratch}"], "train.qmlp.activation"),
         (["train.bdt={smote: true, dask: {workers: 2}}"], "train.bdt.smote"),
+        (["data.workers=2", "data.dask={workers: 2}"], "data.workers.*data.dask.workers"),
         (["split.mode=files"], "split.mode.*val_files"),
         (["data.derived={a: b + 1, b: a * 2}"], "data.derived.a: refers to itself .a → b → a."),
         (["data.derived={a: a / 1000}"], "data.derived.a: refers to itself"),
         (["data.selection=sqrt()"], "sqrt.. takes 1 argument, got 0"),
     ],
-    ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "files-without-files", "derived-cycle",
+    ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "workers-and-dask", "files-without-files",
+         "derived-cycle",
          "derived-self", "selection-arity"],
 )
 def test_cross_field_rules_at_load(overrides, message):

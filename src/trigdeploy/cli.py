@@ -243,6 +243,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     print(json.dumps({
         "run_dir": str(run_dir), "features": len(result.features), "dropped": len(r["dropped"]),
         "class_counts": r["class_counts"], "label_is_function_of_inputs": r["label_is_function_of_inputs"],
+        "first_pass": result.build or "cache reused",
     }, sort_keys=True))
     return 0
 

@@ -171,10 +171,17 @@ class DataConfig(Checked):
     derived: dict[str, str] = field(default_factory=dict)
     nan_policy: Literal["error", "drop", "impute"] = "error"
     generate: GenerateConfig | None = None
+    # the first pass (file → feature cache): local worker processes (default: the cores available),
+    # or a Dask cluster; the cache is the same whatever runs it
+    workers: int | None = num(None, ge=1, le=CORES_MAX)
+    dask: DaskClusterConfig | None = None
 
     def check(self) -> None:
         from trigdeploy.expr import derived_order
 
+        if self.dask is not None and self.workers is not None:
+            raise FieldError("workers", "counts local processes; with data.dask set, size the cluster with "
+                                        "data.dask.workers (or its scheduler) instead")
         derived_order(self.derived)  # parses every expression; a cycle is a FieldError naming it
         if self.selection is not None:
             from trigdeploy.expr import Expr

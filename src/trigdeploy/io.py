@@ -21,11 +21,11 @@ from trigdeploy.errors import TrigdeployError
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?(?P<suffix>(?:\..*)?)")
 
 
-def _host() -> str:
+def host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -38,19 +38,19 @@ def _alive(pid: int) -> bool:
 def partial_name(final: Path) -> Path:
     """The temporary name beside ``final`` that this process writes before moving it into place."""
     final = Path(final)
-    return final.with_name(f".{final.stem}.partial-{os.getpid()}@{_host()}{final.suffix}")
+    return final.with_name(f".{final.stem}.partial-{os.getpid()}@{host_tag()}{final.suffix}")
 
 
 def remove_stale_partials(directory: Path) -> list[Path]:
     """Remove the ``.partial-<pid>@<host>`` files and folders in ``directory`` written on this host by a
     process that is gone (a SIGKILL, a power cut): they are never complete. Returns what was removed."""
     removed = []
-    host = _host()
+    host = host_tag()
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in Path(directory).iterdir():
             m = _PARTIAL.fullmatch(entry.name)
             if (m and m["host"] in (None, host) and int(m["pid"]) != os.getpid()
-                    and not _alive(int(m["pid"]))):
+                    and not pid_alive(int(m["pid"]))):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:

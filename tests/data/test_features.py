@@ -1,4 +1,5 @@
-"""Jet features against hand-computed values on tiny jets."""
+"""Jet features against hand-computed values on tiny jets, and the compiled kernels against the
+numpy definition on generated jets."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from trigdeploy.data.features import (
     LOG_PT_PAD,
     FeatureBuilder,
     toptag_constituent_features,
+    toptag_constituent_features_numpy,
     toptag_jet_features,
+    toptag_jet_features_numpy,
 )
 from trigdeploy.data.layouts import toptag_columns, toptag_constituent_columns
 
@@ -105,3 +108,77 @@ def test_builder_shapes(kind, n_features):
     chunk["E_0"][:] = chunk["PX_0"][:] = 100.0
     x = b(chunk)
     assert x.shape == (5, n_features) and x.dtype == np.float32
+
+
+# --- the compiled kernels against the numpy definition -------------------------------------------
+
+def float32_ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in float32 units in the last place between two arrays after rounding to float32
+    (the stored precision); NaNs of both count as equal."""
+    a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    ia, ib = (x.view(np.int32).astype(np.int64) for x in (a32, b32))
+    ia, ib = (np.where(i < 0, np.int64(-(2**31)) - i, i) for i in (ia, ib))  # order negatives too
+    both_nan = np.isnan(a32) & np.isnan(b32)
+    return np.where(both_nan, 0, np.abs(ia - ib))
+
+
+@pytest.fixture(scope="module")
+def generated_jets(tmp_path_factory):
+    from trigdeploy.config import ToptagGenConfig
+    from trigdeploy.data.generate import write_toptag
+    from trigdeploy.data.hdf5 import HDF5Table
+
+    path = tmp_path_factory.mktemp("jets") / "j.h5"
+    write_toptag(ToptagGenConfig(jets=3000, seed=5, chunk_size=3000), path, progress=False)
+    with HDF5Table(path) as t:
+        return t.read_matrix(0, t.n_rows, toptag_constituent_columns()).reshape(-1, 200, 4)
+
+
+# Both sides compute in float64 with the same formulas per element; only the order of the sums over
+# constituents differs (relative differences ~1e-15), so after rounding to the stored float32 a value
+# can at most land on the other side of one rounding boundary: one ulp. A flipped τ-axis assignment
+# (what float32 k-means did) would show as thousands of ulps.
+def test_compiled_jet_features_equal_numpy_definition(generated_jets):
+    ulps = float32_ulps(toptag_jet_features(generated_jets), toptag_jet_features_numpy(generated_jets))
+    assert ulps.max() <= 1, {n: int(u) for n, u in zip(JET_FEATURES, ulps.max(0))}
+
+
+def test_compiled_constituent_features_equal_numpy_definition(generated_jets):
+    ulps = float32_ulps(toptag_constituent_features(generated_jets, 12),
+                        toptag_constituent_features_numpy(generated_jets, 12))
+    assert ulps.max() <= 1
+
+
+def test_ulp_comparison_catches_a_two_ulp_change(generated_jets):
+    ref = toptag_jet_features_numpy(generated_jets[:50]).astype(np.float32)
+    bumped = ref.copy()
+    bumped[7, 5] = np.nextafter(np.nextafter(ref[7, 5], np.float32(np.inf)), np.float32(np.inf))
+    assert float32_ulps(bumped, ref).max() == 2
+    assert float32_ulps(ref, ref).max() == 0
+
+
+def test_features_do_not_depend_on_the_chunk(generated_jets):
+    whole = toptag_jet_features(generated_jets)
+    parts = np.concatenate([toptag_jet_features(generated_jets[a:a + 333]) for a in range(0, 3000, 333)])
+    reversed_order = toptag_jet_features(generated_jets[::-1].copy())[::-1]
+    np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(reversed_order, whole)
+
+
+@pytest.mark.parametrize(
+    "particles",
+    [(), ((100.0, 0.5, 1.0),), ((50.0, 0.1, 3.1), (50.0, -0.1, -3.1)), ((30.0, 0.0, 0.0),) * 3,
+     tuple((60.0 - i, 0.01 * i, 0.02 * i) for i in range(45))],
+    ids=["empty", "one", "across-phi-wrap", "identical-three", "45-constituents"],
+)
+def test_compiled_equals_numpy_on_edge_jets(particles):
+    j = jet(*particles, slots=50)
+    assert float32_ulps(toptag_jet_features(j), toptag_jet_features_numpy(j)).max() <= 1
+    assert float32_ulps(toptag_constituent_features(j, 4), toptag_constituent_features_numpy(j, 4)).max() <= 1
+
+
+def test_gap_in_constituents_is_read_like_the_definition():
+    j = jet((50.0, 0.1, 0.0), (40.0, -0.2, 0.3), (30.0, 0.3, -0.2), slots=6)
+    j[0, [1, 3]] = j[0, [3, 1]]  # an empty column between live ones (E = 0 marks it empty)
+    np.testing.assert_array_equal(toptag_jet_features(j)[0, 3], 3)
+    assert float32_ulps(toptag_jet_features(j), toptag_jet_features_numpy(j)).max() <= 1

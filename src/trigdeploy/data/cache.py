@@ -4,10 +4,13 @@ them; ``Prepared`` is what trainers read, ``load_split`` what export, csim and b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +19,17 @@ import numpy as np
 from tqdm import tqdm
 
 from trigdeploy.config import RunConfig, to_dict
+from trigdeploy.data.chunks import ChunkComputer, chunk_digest
+from trigdeploy.data.runner import ChunkRunner
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, UNUSED, split_seed
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import named_os_error, partial_name, remove_stale_partials
+from trigdeploy.io import host_tag, named_os_error, pid_alive, remove_stale_partials
 from trigdeploy.layout import RunLayout
 
-CACHE_VERSION = 1
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = 2  # 2: τ_N axes and energy correlators in float64 (compiled, chunk-independent)
 CACHE_MARKER = ".trigdeploy-cache"  # in every cache folder trigdeploy writes: only those are ever deleted
 
 
@@ -38,6 +45,7 @@ class Prepared:
     cache_dir: Path
     report: dict = field(default_factory=dict)
     cache_built: bool = False   # this call streamed the files (False: the cache was reused)
+    build: dict = field(default_factory=dict)  # how that pass ran: seconds, rows computed, chunks resumed, workers
 
     def open_cache(self) -> tuple[np.ndarray, np.ndarray]:
         """The cached features and labels of every row, memory-mapped (unscaled)."""
@@ -72,7 +80,8 @@ def cache_key(cfg: RunConfig, files: list[str]) -> str:
     payload = {
         "version": CACHE_VERSION,
         "files": [_file_fingerprint(f) for f in files],
-        "data": {k: v for k, v in to_dict(cfg.data).items() if k not in ("files", "generate", "prefetch")},
+        "data": {k: v for k, v in to_dict(cfg.data).items()
+                 if k not in ("files", "generate", "prefetch", "workers", "dask")},
         "label": to_dict(cfg.label),
         "features": to_dict(cfg.features),
         "leak_guard": to_dict(cfg.leak_guard),
@@ -97,65 +106,130 @@ def load_prepared(run_dir: Path) -> Prepared:
     return Prepared(run_dir, list(report["features"]), scaler, len(codes), codes, cache_dir, report, False)
 
 
-def build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, where, progress) -> dict:
-    """Stream every row once into ``cache_dir`` (features, labels, final split codes)."""
+def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray, runner: ChunkRunner,
+                progress: bool) -> tuple[dict, dict]:
+    """Stream every row once into ``cache_dir`` (features, labels, final split codes); returns the
+    counts and how the pass ran (``{}`` when the cache existed).
+
+    The chunks run where ``runner`` runs them (this process, local worker processes, a Dask
+    cluster); each writes only its own rows. The arrays are built in ``.<key>.building/`` beside ``cache_dir`` and
+    moved into place when every chunk is done; a ``prepare`` that was killed finds that folder, keeps
+    the chunks whose records match what is on disk and computes only the others.
+    """
     meta_path = cache_dir / "meta.json"
     if meta_path.exists():
-        return json.loads(meta_path.read_text())["counts"]
-    remove_stale_partials(cache_dir.parent)
-    for old in cache_dir.parent.glob("*/" + CACHE_MARKER):  # other keys are stale: files or config changed
-        shutil.rmtree(old.parent)  # only what trigdeploy wrote (it carries the marker)
-    tmp = partial_name(cache_dir)
-    tmp.mkdir(parents=True)
-    (tmp / CACHE_MARKER).write_text("feature cache written by trigdeploy prepare; safe to delete\n")
+        return json.loads(meta_path.read_text())["counts"], {}
+    parent = cache_dir.parent
+    remove_stale_partials(parent)
+    for old in parent.glob("*/" + CACHE_MARKER):  # other keys are stale: files or config changed
+        if old.parent.name != cache_dir.name:
+            shutil.rmtree(old.parent)  # only what trigdeploy wrote (it carries the marker)
+    building = parent / f".{cache_dir.name}.building"
+    for old in parent.glob(".*.building"):
+        if old != building and _claimable(old):
+            shutil.rmtree(old)
+    ranges = ds.ranges()
+    plan = {"version": CACHE_VERSION, "rows": ds.n_rows, "features": computer.builder.names, "ranges": ranges,
+            "impute": None if computer.impute is None else hashlib.sha256(computer.impute.tobytes()).hexdigest()}
     try:
-        x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
-                                      shape=(ds.n_rows, len(builder.names)))
-        y = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(ds.n_rows,))
-        for name in ("features.npy", "labels.npy"):  # reserve the blocks: a full disk is an error now, not a
-            with open(tmp / name, "r+b") as f:      # SIGBUS when a page of the memory map is written later
-                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
-        final = codes.copy()
-        nan_rows = {"dropped": 0, "imputed_values": 0}
-        with tqdm(total=ds.n_rows, unit="row", desc="features", disable=not progress) as bar:
-            for chunk in ds.chunks(reads):
-                fx, fy, keep = compute(chunk)
-                bad = ~np.isfinite(fx)
-                if bad.any():
-                    if cfg.data.nan_policy == "error":
-                        j = int(np.flatnonzero(bad.any(0))[0])
-                        r = chunk.start + int(np.flatnonzero(bad[:, j])[0])
-                        raise TrigdeployError(
-                            f"{where}: feature '{builder.names[j]}' is NaN/inf at row {r}; "
-                            "set data.nan_policy to drop or impute"
-                        )
-                    if cfg.data.nan_policy == "drop":
-                        rows_bad = bad.any(1)
-                        keep &= ~rows_bad
-                        nan_rows["dropped"] += int(rows_bad.sum())
-                    else:
-                        fx = np.where(bad, scaler.mean[None, :].astype(np.float32), fx)
-                        nan_rows["imputed_values"] += int(bad.sum())
-                x[chunk.start : chunk.stop] = fx
-                y[chunk.start : chunk.stop] = fy
-                final[chunk.start : chunk.stop][~keep] = UNUSED
-                bar.update(chunk.stop - chunk.start)
-        x.flush()
-        y.flush()
+        done = _open_building(building, plan, codes, len(computer.builder.names))
+        todo = [r for r in ranges if r[0] not in done]
+        if done:
+            logger.info("%s: resuming: %d of %d chunks already written", cache_dir, len(done), len(ranges))
+        t0 = time.perf_counter()
+        with tqdm(total=ds.n_rows, initial=sum(r["stop"] - r["start"] for r in done.values()), unit="row",
+                  desc="features", disable=not progress) as bar:
+            for record in runner.run(ds, computer, building, codes, todo):
+                done[record["start"]] = record
+                bar.update(record["stop"] - record["start"])
+        seconds = time.perf_counter() - t0
+        computed = sum(b - a for a, b in todo)
+        stats = {"seconds": seconds, "rows_computed": computed, "rows_per_s": computed / max(seconds, 1e-9),
+                 "chunks": len(ranges), "chunks_resumed": len(ranges) - len(todo), "workers": runner.describe()}
+        logger.info("feature cache: %d rows in %.1f s (%.0f rows/s, %s)", computed, seconds,
+                    stats["rows_per_s"], stats["workers"])
+        final = np.load(building / "codes.npy")
+        y = np.load(building / "labels.npy", mmap_mode="r")
         counts = {name: [int(((final == code) & (y == c)).sum()) for c in (0, 1)] for name, code in SPLITS.items()}
-        del x, y
-        np.save(tmp / "codes.npy", final)
+        del y
         counts["unused"] = int((final == UNUSED).sum())
-        counts["nan"] = nan_rows
-        (tmp / "meta.json").write_text(json.dumps({"counts": counts, "features": builder.names}))
-        tmp.rename(cache_dir)
+        counts["nan"] = {k: sum(r["nan"][k] for r in done.values()) for k in ("dropped", "imputed_values")}
+        shutil.rmtree(building / "chunks")
+        for name in ("plan.json", OWNER):
+            (building / name).unlink()
+        (building / CACHE_MARKER).write_text("feature cache written by trigdeploy prepare; safe to delete\n")
+        (building / "meta.json").write_text(json.dumps({"counts": counts, "features": computer.builder.names}))
+        building.rename(cache_dir)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(building, ignore_errors=True)
         raise named_os_error(exc, cache_dir) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the chunks written so far are kept for the next prepare
+        with contextlib.suppress(OSError):
+            (building / OWNER).unlink()
         raise
-    return counts
+    except BaseException:  # bad input: starting again would meet it again
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return counts, stats
+
+
+OWNER = "owner"
+
+
+def _claimable(building: Path) -> bool:
+    """Whether no live process on this host is writing ``building`` (another host's is never taken)."""
+    try:
+        pid, _, host = (building / OWNER).read_text().strip().partition("@")
+    except FileNotFoundError:
+        return True
+    return host == host_tag() and (int(pid) == os.getpid() or not pid_alive(int(pid)))
+
+
+def _open_building(building: Path, plan: dict, codes: np.ndarray, n_features: int) -> dict[int, dict]:
+    """Claim ``building`` and return the verified records of the chunks already in it, by start row
+    (none when it is new or was written for another plan)."""
+    if building.exists() and not _claimable(building):
+        owner = (building / OWNER).read_text().strip()
+        raise TrigdeployError(f"{building}: another prepare ({owner}) is writing this feature cache; "
+                              "wait for it or stop it")
+    done: dict[int, dict] = {}
+    plan = json.loads(json.dumps(plan))  # as it reads back from plan.json (ranges as lists)
+    if building.exists() and _read_json(building / "plan.json") == plan:
+        (building / OWNER).write_text(f"{os.getpid()}@{host_tag()}")
+        for path in sorted((building / "chunks").glob("*.json")):
+            record = _read_json(path)
+            if (record and [record["start"], record["stop"]] in plan["ranges"]
+                    and chunk_digest(building, record["start"], record["stop"]) == record["sha256"]):
+                done[record["start"]] = record
+            else:
+                logger.warning("%s: chunk record %s does not match the arrays; computing it again", building, path.name)
+                path.unlink()
+        return done
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    (building / OWNER).write_text(f"{os.getpid()}@{host_tag()}")
+    (building / "chunks").mkdir()
+    n = plan["rows"]
+    arrays = {"features.npy": (np.float32, (n, n_features)), "labels.npy": (np.uint8, (n,)),
+              "codes.npy": (codes.dtype, (n,))}
+    for name, (dtype, shape) in arrays.items():
+        a = np.lib.format.open_memmap(building / name, mode="w+", dtype=dtype, shape=shape)
+        if name == "codes.npy":
+            a[:] = codes
+        a.flush()
+        del a
+        # reserve the blocks: a full disk is an error now, not a SIGBUS when a page is written later
+        with open(building / name, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    (building / "plan.json").write_text(json.dumps(plan))  # last: a plan means the arrays are allocated
+    return done
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:

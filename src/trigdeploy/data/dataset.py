@@ -28,6 +28,7 @@ class Chunk:
     start: int
     stop: int
     columns: dict[str, np.ndarray]
+    matrix: np.ndarray | None = None  # ``matrix_columns`` of the read as one (n, k) array
 
     @property
     def rows(self) -> np.ndarray:
@@ -111,19 +112,25 @@ class Dataset:
                 out.append((s, min(s + size, int(hi))))
         return out
 
-    def read(self, start: int, stop: int, columns: list[str]) -> Chunk:
-        """Global rows ``[start, stop)`` within one file."""
+    def read(self, start: int, stop: int, columns: list[str], matrix_columns: list[str] | None = None) -> Chunk:
+        """Global rows ``[start, stop)`` within one file; ``matrix_columns`` also as one array."""
         i = int(self.file_index(np.array([start]))[0])
         if stop > self.offsets[i + 1]:
             raise ValueError(f"rows {start}-{stop} cross the end of {self.files[i]}")
         base = int(self.offsets[i])
+        if matrix_columns:
+            cols, matrix = self.readers[i].read_chunk(start - base, stop - base, columns, matrix_columns)
+            return Chunk(start, stop, cols, matrix)
         return Chunk(start, stop, self.readers[i].read(start - base, stop - base, columns))
 
     def chunks(self, columns: list[str], chunk_rows: int | None = None, start: int = 0,
-               stop: int | None = None) -> Iterator[Chunk]:
-        """Stream ``columns`` over rows ``[start, stop)`` with ``data.prefetch`` chunks read ahead."""
-        ranges = self.ranges(chunk_rows, start, stop)
-        return prefetch((lambda a=a, b=b: self.read(a, b, columns) for a, b in ranges), self.config.prefetch)
+               stop: int | None = None, matrix_columns: list[str] | None = None,
+               ranges: list[tuple[int, int]] | None = None) -> Iterator[Chunk]:
+        """Stream ``columns`` over rows ``[start, stop)`` (or the given ``ranges``) with
+        ``data.prefetch`` chunks read ahead."""
+        ranges = self.ranges(chunk_rows, start, stop) if ranges is None else ranges
+        return prefetch((lambda a=a, b=b: self.read(a, b, columns, matrix_columns) for a, b in ranges),
+                        self.config.prefetch)
 
     def close(self) -> None:
         for r in self.readers:

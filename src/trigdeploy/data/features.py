@@ -20,33 +20,43 @@ from collections.abc import Mapping
 import numpy as np
 
 from trigdeploy.config import FeaturesConfig
+from trigdeploy.data import jetsub
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data.layouts import TOPTAG_N_CONSTITUENTS, toptag_constituent_columns
 
-R0 = 0.8
-ECF_CONSTITUENTS = 40
-LOG_PT_PAD = -10.0
-KMEANS_STEPS = 3
+R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = jetsub.R0, jetsub.ECF_CONSTITUENTS, jetsub.KMEANS_STEPS, jetsub.LOG_PT_PAD
 JET_FEATURES = (
     "jet_pt", "jet_eta", "jet_mass", "n_constituents", "tau1", "tau2", "tau3", "tau21", "tau32",
     "c2", "d2", "girth", "ptd", "lead_pt_frac",
 )
 
 
+def _pt_eta_phi(c: np.ndarray):
+    """pT, η (0 where pT = 0), φ of four-vectors ``(..., 4)`` float64, as ``jetsub`` computes them."""
+    pt = np.sqrt(c[..., 1] * c[..., 1] + c[..., 2] * c[..., 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(pt > 0, np.arcsinh(c[..., 3] / np.where(pt > 0, pt, 1.0)), 0.0)
+    return pt, eta, np.arctan2(c[..., 2], c[..., 1])
+
+
+def _d2_to_axes(eta, phi, a_eta, a_phi):
+    """ΔR² of every constituent to every axis: ``(n_jets, k, n_axes)``."""
+    de = eta[:, :, None] - a_eta[:, None, :]
+    dp = kin.delta_phi(phi[:, :, None], a_phi[:, None, :])
+    return de * de + dp * dp
+
+
 def _axes(eta, phi, pt, n_axes):
     """Greedy seeds refined by pT-weighted k-means in (η, φ); returns (n_jets, n_axes, 2)."""
     n = len(pt)
-    seeds = [np.argmax(pt, axis=1)]
     rows = np.arange(n)
+    seeds = [np.argmax(pt, axis=1)]
     for _ in range(1, n_axes):
-        a_eta = np.stack([eta[rows, s] for s in seeds], 1)
-        a_phi = np.stack([phi[rows, s] for s in seeds], 1)
-        d2 = (eta[:, :, None] - a_eta[:, None, :]) ** 2 + kin.delta_phi(phi[:, :, None], a_phi[:, None, :]) ** 2
+        d2 = _d2_to_axes(eta, phi, np.stack([eta[rows, s] for s in seeds], 1), np.stack([phi[rows, s] for s in seeds], 1))
         seeds.append(np.argmax(pt * d2.min(-1), axis=1))
     ax = np.stack([np.stack([eta[rows, s], phi[rows, s]], -1) for s in seeds], 1)
     for _ in range(KMEANS_STEPS):
-        dr = _dr_to_axes(eta, phi, ax)
-        nearest = np.argmin(dr, axis=-1)
+        nearest = np.argmin(_d2_to_axes(eta, phi, ax[:, :, 0], ax[:, :, 1]), axis=-1)
         for k in range(n_axes):
             w = pt * (nearest == k)
             sw = w.sum(1)
@@ -59,69 +69,77 @@ def _axes(eta, phi, pt, n_axes):
     return ax
 
 
-def _dr_to_axes(eta, phi, ax):
-    return np.hypot(eta[:, :, None] - ax[:, None, :, 0], kin.delta_phi(phi[:, :, None], ax[:, None, :, 1]))
-
-
-def toptag_jet_features(const: np.ndarray) -> np.ndarray:
-    """``(n, len(JET_FEATURES))`` float64 from constituents ``(n, k, 4)``."""
+def toptag_jet_features_numpy(const: np.ndarray) -> np.ndarray:
+    """The definition of the jet features, vectorised over jets in numpy (float64): the reference
+    ``toptag_jet_features`` (compiled, one jet at a time) equals to float32 rounding."""
     const = const.astype(np.float64, copy=False)
-    # constituents are pT-ordered and zero-padded: drop the columns no jet of the chunk uses
-    used = max(1, int((const[..., 0] > 0).sum(1).max(initial=0)))
-    const = const[:, :used]
     live = const[..., 0] > 0
-    # angles and weights in float32: the τ_N / k-means work is memory-bound, and the features
-    # are stored as float32 anyway
-    pt = (kin.pt(const) * live).astype(np.float32)
-    eta = np.where(live, kin.eta(const), 0.0).astype(np.float32)
-    phi = np.where(live, kin.phi(const), 0.0).astype(np.float32)
+    # constituents are pT-ordered and zero-padded: drop the columns after the last live one of the chunk
+    used = max(1, int(np.flatnonzero(live.any(0)).max(initial=0)) + 1)
+    const, live = const[:, :used], live[:, :used]
+    pt, eta, phi = _pt_eta_phi(const)
+    pt, eta, phi = pt * live, np.where(live, eta, 0.0), np.where(live, phi, 0.0)
     jet = const.sum(1)
-    jpt, jeta, jphi, jm = kin.pt(jet), kin.eta(jet), kin.phi(jet), kin.mass(jet)
+    jpt, jeta, jphi = _pt_eta_phi(jet)
+    jm = np.sqrt(np.maximum(jet[:, 0] * jet[:, 0] - (jet[:, 1] * jet[:, 1] + jet[:, 2] * jet[:, 2]
+                                                      + jet[:, 3] * jet[:, 3]), 0.0))
     sum_pt = np.where(pt.sum(1) > 0, pt.sum(1), 1.0)
     taus = []
     for n_axes in (1, 2, 3):
-        dr = _dr_to_axes(eta, phi, _axes(eta, phi, pt, n_axes)).min(-1)
-        taus.append((pt * dr).sum(1) / (sum_pt * R0))
+        ax = _axes(eta, phi, pt, n_axes)
+        d2 = _d2_to_axes(eta, phi, ax[:, :, 0], ax[:, :, 1]).min(-1)
+        taus.append((pt * np.sqrt(d2)).sum(1) / (sum_pt * R0))
     tau1, tau2, tau3 = taus
     with np.errstate(divide="ignore", invalid="ignore"):
         tau21 = np.where(tau1 > 0, tau2 / tau1, 0.0)
         tau32 = np.where(tau2 > 0, tau3 / tau2, 0.0)
-    # energy correlation functions on the leading constituents (they are pT-ordered)
+    # energy correlation functions on the leading columns (constituents are pT-ordered)
     k = min(ECF_CONSTITUENTS, const.shape[1])
     z = pt[:, :k] / sum_pt[:, None]
-    r = np.hypot(eta[:, :k, None] - eta[:, None, :k], kin.delta_phi(phi[:, :k, None], phi[:, None, :k]))
+    r = np.sqrt(_d2_to_axes(eta[:, :k], phi[:, :k], eta[:, :k], phi[:, :k]))
     e2 = 0.5 * np.einsum("ni,nij,nj->n", z, r, z)
     sz = np.sqrt(z)
     b = sz[:, :, None] * r * sz[:, None, :]
     e3 = ((b @ b) * b.transpose(0, 2, 1)).sum((1, 2)) / 6.0  # trace(b³)/6, R_ii = 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        c2 = np.where(e2 > 0, e3 / e2**2, 0.0)
-        d2 = np.where(e2 > 0, e3 / e2**3, 0.0)
-    dr_jet = np.hypot(eta - jeta[:, None], kin.delta_phi(phi, jphi[:, None]))
-    girth = (pt * dr_jet * live).sum(1) / sum_pt
-    ptd = np.sqrt((pt**2).sum(1)) / sum_pt
+        c2 = np.where(e2 > 0, e3 / (e2 * e2), 0.0)
+        d2 = np.where(e2 > 0, e3 / (e2 * e2 * e2), 0.0)
+    dr_jet = np.sqrt(_d2_to_axes(eta, phi, jeta[:, None], jphi[:, None])[..., 0])
+    girth = (pt * dr_jet).sum(1) / sum_pt
+    ptd = np.sqrt((pt * pt).sum(1)) / sum_pt
     lead = pt.max(1) / sum_pt
     return np.stack(
         [jpt, jeta, jm, live.sum(1), tau1, tau2, tau3, tau21, tau32, c2, d2, girth, ptd, lead], axis=1
     )
 
 
-def toptag_constituent_features(const: np.ndarray, n: int) -> np.ndarray:
-    """``(jets, 3 n)``: log(pT/pT_jet), Δη, Δφ of the leading ``n`` constituents, interleaved."""
+def toptag_jet_features(const: np.ndarray) -> np.ndarray:
+    """``(n, len(JET_FEATURES))`` float64 from constituents ``(n, k, 4)`` (compiled, see ``jetsub``)."""
+    return jetsub.compute_jet_features(const)
+
+
+def toptag_constituent_features_numpy(const: np.ndarray, n: int) -> np.ndarray:
+    """The definition of the constituent features in numpy (float64); see ``toptag_constituent_features``."""
     const = const.astype(np.float64, copy=False)
-    jet = const.sum(1)
+    jpt, jeta, jphi = _pt_eta_phi(const.sum(1))
     lead = const[:, :n]
     live = lead[..., 0] > 0
-    pt = kin.pt(lead)
+    pt, eta, phi = _pt_eta_phi(lead)
     with np.errstate(divide="ignore"):
-        logpt = np.where(live, np.log(np.where(live, pt, 1.0) / kin.pt(jet)[:, None]), LOG_PT_PAD)
-    deta = np.where(live, kin.eta(lead) - kin.eta(jet)[:, None], 0.0)
-    dphi = np.where(live, kin.delta_phi(kin.phi(lead), kin.phi(jet)[:, None]), 0.0)
+        logpt = np.where(live, np.log(np.where(live, pt, 1.0) / jpt[:, None]), LOG_PT_PAD)
+    deta = np.where(live, eta - jeta[:, None], 0.0)
+    dphi = np.where(live, kin.delta_phi(phi, jphi[:, None]), 0.0)
     out = np.stack([logpt, deta, dphi], axis=-1).reshape(len(const), -1)
     if n > lead.shape[1]:  # fewer stored constituents than requested
         pad = np.tile([LOG_PT_PAD, 0.0, 0.0], n - lead.shape[1])
         out = np.concatenate([out, np.broadcast_to(pad, (len(const), pad.size))], axis=1)
     return out
+
+
+def toptag_constituent_features(const: np.ndarray, n: int) -> np.ndarray:
+    """``(jets, 3 n)``: log(pT/pT_jet), Δη, Δφ of the leading ``n`` constituents, interleaved
+    (compiled; equal to ``toptag_constituent_features_numpy`` to float32 rounding)."""
+    return jetsub.compute_constituent_features(const, n)
 
 
 def constituent_feature_names(n: int) -> list[str]:
@@ -154,15 +172,23 @@ class FeatureBuilder:
             names += constituent_feature_names(cfg.n_constituents)
         self.names = names
 
-    def __call__(self, chunk: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Feature matrix ``(n, len(names))`` float32."""
+    @property
+    def matrix_inputs(self) -> list[str]:
+        """The inputs read as one ``(n, k)`` array (the constituent blocks), or none."""
+        return self.inputs if self.kind not in ("columns", "toptag_raw") else []
+
+    def __call__(self, chunk: Mapping[str, np.ndarray], matrix: np.ndarray | None = None) -> np.ndarray:
+        """Feature matrix ``(n, len(names))`` float32; ``matrix`` holds ``matrix_inputs`` when the
+        reader gave them as one array (else they are stacked from ``chunk``)."""
         if self.kind in ("columns", "toptag_raw"):
             n = len(next(iter(chunk.values())))
             out = np.empty((n, len(self.inputs)), np.float32)
             for i, c in enumerate(self.inputs):
                 out[:, i] = chunk[c]
             return out
-        const = np.stack([chunk[c] for c in self.inputs], axis=1).reshape(-1, len(self.inputs) // 4, 4)
+        if matrix is None:
+            matrix = np.stack([chunk[c] for c in self.inputs], axis=1)
+        const = matrix.reshape(len(matrix), len(self.inputs) // 4, 4)
         parts = []
         if "jet" in self.kind:
             parts.append(toptag_jet_features(const))

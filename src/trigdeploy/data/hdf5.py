@@ -131,7 +131,19 @@ class HDF5Table:
         what keeps an 800-column read at the speed of the raw PyTables read.
         """
         self.check_columns(columns)
+        return self._matrix(self._rows(start, stop), columns, dtype)
+
+    def read_chunk(self, start: int, stop: int, columns: list[str],
+                   matrix_columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``read`` and ``read_matrix`` of the same rows from one read of the file."""
+        self.check_columns([*columns, *matrix_columns])
         rows = self._rows(start, stop)
+        out = {}
+        for c in columns:
+            out[c] = self._take(rows[self._locations[c].field], self._locations[c])
+        return out, self._matrix(rows, matrix_columns, np.float32)
+
+    def _matrix(self, rows: np.ndarray, columns: list[str], dtype) -> np.ndarray:
         out = np.empty((len(rows), len(columns)), dtype=dtype)
         by_field: dict[str, tuple[list[int], list[int]]] = {}
         for i, c in enumerate(columns):

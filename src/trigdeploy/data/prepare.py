@@ -9,9 +9,11 @@
    column such as ``ttv``, or separate files;
 3. read a sample spread over the files (``SAMPLE_WINDOWS`` windows) to run the leak guard's
    data check and fit the scaler on its training rows;
-4. stream every row once (prefetching chunks), computing the selection, labels and features,
-   applying the NaN policy, into a memory-mapped cache keyed by the files, the data/label/
-   feature/split config and the code's cache version.
+4. stream every row once, computing the selection, labels and features, applying the NaN policy,
+   into a memory-mapped cache keyed by the files, the data/label/feature/split config and the
+   code's cache version: chunks in this process (reading ahead on a thread), in ``data.workers``
+   local processes or on a ``data.dask`` cluster, the same cache whichever (``runner``, ``cache``);
+   a killed run resumes from the chunks it had written.
 
 It writes ``features.json`` (features, what was dropped and why, the per-feature AUCs, whether
 the label is a function of the inputs), ``splits.npz`` (val/test row indices), ``preprocess.json``
@@ -20,7 +22,9 @@ and ``cache/``; ``Prepared.batches`` then yields scaled arrays of one split.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +32,11 @@ import numpy as np
 from trigdeploy.config import RunConfig, to_dict
 from trigdeploy.data import leakguard
 from trigdeploy.data.cache import CACHE_VERSION, Prepared, build_cache, cache_key, load_prepared, load_split
+from trigdeploy.data.chunks import ChunkComputer
 from trigdeploy.data.dataset import Dataset
 from trigdeploy.data.features import FeatureBuilder
 from trigdeploy.data.labels import LabelSpec, resolve_label
+from trigdeploy.data.runner import ChunkRunner
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, assign_splits, sample_rows, split_seed
 from trigdeploy.errors import TrigdeployError
@@ -103,7 +109,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     """Run the data stage for ``cfg`` into ``run_dir`` (see the module docstring)."""
     run_dir = Path(run_dir)
     files = input_files(cfg)
-    with Dataset(cfg.data, files) as ds:
+    with Dataset(cfg.data, files) as ds, contextlib.ExitStack() as stack:
         where = ds.files[0] if len(ds.files) == 1 else f"{ds.files[0]} (+{len(ds.files) - 1} files)"
         label = resolve_label(cfg, ds.columns, where)
         derived = dict(derived_order(cfg.data.derived))  # each after the derived columns it reads
@@ -139,22 +145,28 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
                 "(leak_guard.keep_label_inputs is set)"
             )
 
-        def compute(chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            cols = dict(chunk.columns)
-            for k, e in derived.items():
-                cols[k] = e(cols)
-            chunk_where = f"{where} rows {chunk.start}-{chunk.stop}"
-            keep = np.ones(chunk.stop - chunk.start, bool) if selection is None else selection(cols).astype(bool)
-            return builder(cols), label(cols, chunk_where), keep
+        matrix = builder.matrix_inputs
+        others = set(label.inputs) | {n for e in derived.values() for n in e.names} | set(selection.names if selection else ())
+        computer = ChunkComputer(
+            data=cfg.data, files=[str(Path(f).resolve()) for f in ds.files],
+            reads=[c for c in reads if c not in matrix or c in others], matrix=matrix, derived=derived,
+            selection=selection, builder=builder, label=label, where=where,
+        )
 
+        key = cache_key(cfg, ds.files)
+        cache_dir = run_dir / "cache" / key
+        cache_built = not (cache_dir / "meta.json").exists()
+        # the first pass's workers start now and load their kernels while this process samples
+        runner = stack.enter_context(ChunkRunner(cfg.data if cache_built else replace(cfg.data, workers=1, dask=None),
+                                                 len(ds.ranges())))
         codes = assign_splits(cfg, ds, len(cfg.data.files))
 
         # sample spread over the files: leak guard data check and scaler fit
         sx, sy, srows = [], [], []
         for a, b in sample_rows(ds.n_rows, cfg.scaling.sample_rows):
             for s, e in ds.ranges(None, a, b):
-                chunk = ds.read(s, e, reads)
-                x, y, keep = compute(chunk)
+                chunk = computer.read(ds, s, e)
+                x, y, keep = computer(chunk)
                 sx.append(x[keep])
                 sy.append(y[keep])
                 srows.append(chunk.rows[keep])
@@ -176,11 +188,9 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         if not train_sample.any():
             raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
         scaler = Standardizer.fit(sx[train_sample], builder.names, cfg.scaling)
+        computer.impute = np.asarray(scaler.mean, np.float64) if cfg.data.nan_policy == "impute" else None
 
-        key = cache_key(cfg, ds.files)
-        cache_dir = run_dir / "cache" / key
-        cache_built = not (cache_dir / "meta.json").exists()
-        counts = build_cache(cfg, ds, cache_dir, reads, compute, builder, scaler, codes, where, progress)
+        counts, build = build_cache(ds, cache_dir, computer, codes, runner, progress)
 
     for split in SPLITS:
         classes = counts[split]
@@ -215,6 +225,6 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     scaler.save(layout.preprocess, extra={"feature_kind": cfg.features.kind,
                                                     "features_config": to_dict(cfg.features),
                                                     "derived": dict(cfg.data.derived)})
-    return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built)
+    return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built, build)
 
 

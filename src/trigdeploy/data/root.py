@@ -133,6 +133,12 @@ class ROOTTree:
             return _flat_dtype(self._tree[column])
         return np.dtype(np.float64) if not column.startswith("n_") else np.dtype(np.int64)
 
+    def read_chunk(self, start: int, stop: int, columns: list[str],
+                   matrix_columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``read`` of ``columns``, and ``matrix_columns`` stacked into one ``(n, k)`` array."""
+        cols = self.read(start, stop, list(dict.fromkeys([*columns, *matrix_columns])))
+        return {c: cols[c] for c in columns}, np.stack([cols[c] for c in matrix_columns], axis=1)
+
     def read(self, start: int, stop: int, columns: list[str] | None = None) -> dict[str, np.ndarray]:
         """Rows ``[start, stop)``: flat branches and the fixed-width collection columns."""
         branches = list(dict.fromkeys([*self.flat, *self._collection_branches()]))
