@@ -85,17 +85,29 @@ def process_chunk(computer: ChunkComputer, chunk: Chunk, building: Path, codes: 
     final = np.where(keep, codes, UNUSED).astype(codes.dtype)
     digest = hashlib.sha256()
     for name, values in zip(ARRAYS, (x, y, final)):
-        target = np.load(building / name, mmap_mode="r+")
-        target[chunk.start : chunk.stop] = values
-        target.flush()
-        digest.update(np.ascontiguousarray(target[chunk.start : chunk.stop]).tobytes())
-        del target
+        # positioned writes, not a memory map: the rows written stay out of this process's memory
+        with open(building / name, "r+b") as f:
+            offset, dtype, shape = _npy_layout(f)
+            data = np.ascontiguousarray(values, dtype=dtype).tobytes()
+            row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            os.pwrite(f.fileno(), data, offset + chunk.start * row_bytes)
+            os.fdatasync(f.fileno())  # on disk before the record says so
+        digest.update(data)
     record = {"start": chunk.start, "stop": chunk.stop, "sha256": digest.hexdigest(), "nan": nan}
     path = record_path(building, chunk.start)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps(record))
     os.replace(tmp, path)
     return record
+
+
+def _npy_layout(f) -> tuple[int, np.dtype, tuple[int, ...]]:
+    """Where the data of an open ``.npy`` file starts, its dtype and shape (C order, as written)."""
+    f.seek(0)
+    major, _ = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    return f.tell(), dtype, shape
 
 
 def record_path(building: Path, start: int) -> Path:

@@ -35,6 +35,18 @@ def _dphi(a, b):
 
 
 @numba.njit(inline="always", error_model="numpy")
+def _to_axis(eta, phi, m, axis_eta, axis_phi, d2, dphi):
+    """ΔR² and Δφ of the first ``m`` constituents to one axis (no branch: the loop vectorises; the
+    wrap formula gives Δφ itself when no wrap is needed, so the values equal ``_dphi``'s)."""
+    for i in range(m):
+        de = eta[i] - axis_eta
+        d = phi[i] - axis_phi
+        d = d - _TWO_PI * math.floor((d + math.pi) / _TWO_PI)
+        dphi[i] = d
+        d2[i] = de * de + d * d
+
+
+@numba.njit(inline="always", error_model="numpy")
 def _d2(e1, p1, e2, p2):
     de = e1 - e2
     dp = _dphi(p1, p2)
@@ -75,6 +87,10 @@ def jet_features(const, out):
     se = np.empty(3)
     sp = np.empty(3)
     values = np.empty(k)
+    dd = np.empty((3, k))  # ΔR² of each live constituent to each axis
+    dp = np.empty((3, k))  # and its Δφ
+    sdd = np.empty((3, k))  # the same to the three seeds
+    sdp = np.empty((3, k))
     seed_eta = np.empty(3)
     seed_phi = np.empty(3)
     ax_eta = np.empty(3)
@@ -131,58 +147,63 @@ def jet_features(const, out):
             values[i] = pt[i]
         seed_eta[0], seed_phi[0] = _seed(values, col, eta, phi, m)
         for s in range(1, 3):
+            _to_axis(eta, phi, m, seed_eta[s - 1], seed_phi[s - 1], sdd[s - 1], sdp[s - 1])
             for i in range(m):
-                best = _d2(eta[i], phi[i], seed_eta[0], seed_phi[0])
+                best = sdd[0, i]
                 for a in range(1, s):
-                    best = min(best, _d2(eta[i], phi[i], seed_eta[a], seed_phi[a]))
+                    best = min(best, sdd[a, i])
                 values[i] = pt[i] * best
             seed_eta[s], seed_phi[s] = _seed(values, col, eta, phi, m)
+        _to_axis(eta, phi, m, seed_eta[2], seed_phi[2], sdd[2], sdp[2])  # every N's first step starts here
         for n_axes in range(1, 4):
             for a in range(n_axes):
                 ax_eta[a] = seed_eta[a]
                 ax_phi[a] = seed_phi[a]
-            for _ in range(KMEANS_STEPS):
+            for step in range(KMEANS_STEPS):
+                if step == 0:  # the axes are the seeds: their distances are known
+                    d2, dphi = sdd, sdp
+                else:
+                    d2, dphi = dd, dp
+                    for a in range(n_axes):
+                        _to_axis(eta, phi, m, ax_eta[a], ax_phi[a], dd[a], dp[a])
                 for a in range(n_axes):
                     sw[a] = 0.0
                     se[a] = 0.0
                     sp[a] = 0.0
                 for i in range(m):  # nearest axis (the first of equals), pT-weighted sums per axis
                     near = 0
-                    if n_axes > 1:
-                        best = _d2(eta[i], phi[i], ax_eta[0], ax_phi[0])
-                        for a in range(1, n_axes):
-                            d = _d2(eta[i], phi[i], ax_eta[a], ax_phi[a])
-                            if d < best:
-                                best = d
-                                near = a
+                    best = d2[0, i]
+                    for a in range(1, n_axes):
+                        if d2[a, i] < best:
+                            best = d2[a, i]
+                            near = a
                     sw[near] += pt[i]
                     se[near] += pt[i] * eta[i]
-                    sp[near] += pt[i] * _dphi(phi[i], ax_phi[near])
+                    sp[near] += pt[i] * dphi[near, i]
                 for a in range(n_axes):
                     if sw[a] > 0.0:
                         ax_eta[a] = se[a] / sw[a]
                         ax_phi[a] = ax_phi[a] + sp[a] / sw[a]
+            for a in range(n_axes):
+                _to_axis(eta, phi, m, ax_eta[a], ax_phi[a], dd[a], dp[a])
+            for i in range(m):
+                best = dd[0, i]
+                for a in range(1, n_axes):
+                    best = min(best, dd[a, i])
+                values[i] = pt[i] * math.sqrt(best)
             t = 0.0
             for i in range(m):
-                best = _d2(eta[i], phi[i], ax_eta[0], ax_phi[0])
-                for a in range(1, n_axes):
-                    best = min(best, _d2(eta[i], phi[i], ax_eta[a], ax_phi[a]))
-                t += pt[i] * math.sqrt(best)
+                t += values[i]
             taus[n_axes - 1] = t / (sum_pt * R0)
         # energy correlation functions of the live constituents among the first ECF_CONSTITUENTS columns:
-        # z and the upper triangle of R into this jet's lane of the block (zero past its own q), e2 here
+        # z and the upper triangle of R into this jet's lane of the block (zero past its own q)
         q = 0
         while q < m and col[q] < ECF_CONSTITUENTS:
             q += 1
-        e2 = 0.0
         for a in range(ECF_CONSTITUENTS):
             zl[a, jj] = pt[a] / sum_pt if a < q else 0.0
             for b in range(a + 1, ECF_CONSTITUENTS):
                 rl[a, b, jj] = math.sqrt(_d2(eta[a], phi[a], eta[b], phi[b])) if b < q else 0.0
-        for a in range(q):
-            for b in range(a + 1, q):
-                e2 += zl[a, jj] * zl[b, jj] * rl[a, b, jj]
-        e2l[jj] = e2
         qmax = max(qmax, q)
         girth = 0.0
         for i in range(m):
@@ -200,13 +221,16 @@ def jet_features(const, out):
         out[j, 12] = math.sqrt(sum_pt2) / sum_pt
         out[j, 13] = lead / sum_pt
         if jj == nb - 1:
-            # e3 = Σ_a<b<c z_a z_b z_c R_ab R_ac R_bc of the whole block, jets in the inner loop (vectorised):
-            # each jet's terms add in (a, b, c) order whatever the block, and its empty lanes add exact zeros
+            # e2 = Σ_a<b z_a z_b R_ab and e3 = Σ_a<b<c z_a z_b z_c R_ab R_ac R_bc of the whole block, jets in
+            # the inner loops (vectorised): each jet's terms add in (a, b, c) order whatever the block, and
+            # its empty lanes add exact zeros
             for i in range(nb):
+                e2l[i] = 0.0
                 e3l[i] = 0.0
             for a in range(qmax):
                 for b in range(a + 1, qmax):
                     for i in range(nb):
+                        e2l[i] += zl[a, i] * zl[b, i] * rl[a, b, i]
                         acc[i] = 0.0
                     for c in range(b + 1, qmax):
                         for i in range(nb):

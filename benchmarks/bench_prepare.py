@@ -1,0 +1,113 @@
+"""The data stage's first pass (file → feature cache) against the reader, on 1 and 2 workers.
+
+    python benchmarks/bench_prepare.py --dir /tmp/readbench [--jets 300000 1211000] [--repeat 2]
+
+For each file (toptag layout, generated if missing) and in fresh processes, best of ``--repeat``:
+  * reader:        ``Dataset.chunks`` delivering what the first pass reads (the label column and the
+                   800 constituent columns as one array), nothing computed
+  * 1 worker:      ``trigdeploy prepare`` of ``configs/toptag.yaml`` with ``data.workers: 1`` (the
+                   features computed in the prepare process, the next chunk read on a thread)
+  * 1 core:        the same pinned to one CPU (reader thread included)
+  * 2 workers:     ``data.workers: 2`` (the prepare process and one spawned worker)
+The first-pass rate is rows / seconds of the streaming pass (what ``prepare`` reports as
+``first_pass``); the whole ``prepare`` (sampling, leak guard, scaler, splits) is timed beside it.
+The caches of every run are compared byte for byte. Writes benchmarks/results/prepare.json and
+prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import hashlib, json, os, resource, shutil, sys, time
+mode, path, run_dir, workers, pin = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+if pin:
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+from trigdeploy.config import load_config
+cfg = load_config("configs/toptag.yaml", [f"data.workers={workers}"], [path])
+if __name__ == "__main__":
+    if mode == "reader":
+        from trigdeploy.data.dataset import Dataset
+        from trigdeploy.data.layouts import toptag_constituent_columns
+        t0 = time.perf_counter(); rows = 0
+        with Dataset(cfg.data) as ds:
+            for c in ds.chunks(["is_signal_new"], matrix_columns=toptag_constituent_columns()):
+                rows += c.stop - c.start
+        out = {"rows": rows, "seconds": time.perf_counter() - t0}
+    else:
+        from trigdeploy.data.prepare import prepare
+        shutil.rmtree(run_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        p = prepare(cfg, run_dir, progress=False)
+        total = time.perf_counter() - t0
+        digest = hashlib.sha256()
+        for name in ("features.npy", "labels.npy", "codes.npy"):
+            digest.update((p.cache_dir / name).read_bytes())
+        out = {"rows": p.build["rows_computed"], "seconds": p.build["seconds"], "prepare_seconds": total,
+               "workers": p.build["workers"], "cache_sha256": digest.hexdigest()}
+        shutil.rmtree(run_dir, ignore_errors=True)
+    out["rows_per_s"] = out["rows"] / out["seconds"]
+    out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out["children_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(json.dumps(out))
+"""
+
+MODES = {"reader": (1, False), "1 worker": (1, False), "1 core": (1, True), "2 workers": (2, False)}
+
+
+def measure(mode: str, path: Path, run_dir: Path) -> dict:
+    workers, pin = MODES[mode]
+    kind = "reader" if mode == "reader" else "prepare"
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), str(run_dir), str(workers), "1" if pin else "0"],
+                         check=True, capture_output=True, text=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", type=Path, required=True, help="where the benchmark files are kept")
+    ap.add_argument("--jets", type=int, nargs="+", default=[300_000, 1_211_000])
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "prepare.json")
+    args = ap.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    table = []
+    for n in args.jets:
+        path = (args.dir / f"toptag_{n}.h5").resolve()
+        if not path.exists():
+            subprocess.run([sys.executable, "-m", "trigdeploy.cli", "data", "toptag", "--out", str(path),
+                            "--jets", str(n), "--quiet"], check=True)
+        best: dict[str, dict] = {}
+        for _ in range(args.repeat):
+            for mode in MODES:  # alternating, so that no mode always meets a cold page cache
+                r = measure(mode, path, args.dir / "run")
+                if mode not in best or r["seconds"] < best[mode]["seconds"]:
+                    best[mode] = r
+        digests = {m: b["cache_sha256"] for m, b in best.items() if "cache_sha256" in b}
+        if len(set(digests.values())) != 1:
+            raise SystemExit(f"caches differ between runs on {path}: {digests}")
+        table.append({"jets": n, "file_bytes": path.stat().st_size, **best})
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({"machine": {"cpu": platform.processor() or platform.machine(),
+                                                    "cores": len(__import__("os").sched_getaffinity(0))},
+                                        "runs": table}, indent=2) + "\n")
+    print("| rows | reader rows/s | first pass rows/s: 1 worker | 1 core | 2 workers | 2 workers / 1 worker | "
+          "1 worker / reader | prepare s (1 worker / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for t in table:
+        rd, one, core, two = t["reader"], t["1 worker"], t["1 core"], t["2 workers"]
+        print(f"| {t['jets']:,} | {rd['rows_per_s']:,.0f} | {one['rows_per_s']:,.0f} | {core['rows_per_s']:,.0f} | "
+              f"{two['rows_per_s']:,.0f} | {two['rows_per_s'] / one['rows_per_s']:.2f}× | "
+              f"{one['rows_per_s'] / rd['rows_per_s']:.3f} | {one['prepare_seconds']:.1f} / {two['prepare_seconds']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
