@@ -135,12 +135,18 @@ class HDF5Table:
 
     def read_chunk(self, start: int, stop: int, columns: list[str],
                    matrix_columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """``read`` and ``read_matrix`` of the same rows from one read of the file."""
+        """``read`` and ``read_matrix`` of the same rows from one read of the file (the matrix is a
+        view of the values block when the columns lie side by side in it, as the constituents do)."""
         self.check_columns([*columns, *matrix_columns])
         rows = self._rows(start, stop)
         out = {}
         for c in columns:
             out[c] = self._take(rows[self._locations[c].field], self._locations[c])
+        locs = [self._locations[c] for c in matrix_columns]
+        first = locs[0].position if locs else None
+        if (first is not None and all(loc.field == locs[0].field and loc.position == first + i for i, loc in enumerate(locs))
+                and rows[locs[0].field].dtype == np.float32):
+            return out, rows[locs[0].field][:, first : first + len(locs)]  # a view of the block: no copy
         return out, self._matrix(rows, matrix_columns, np.float32)
 
     def _matrix(self, rows: np.ndarray, columns: list[str], dtype) -> np.ndarray:

@@ -278,12 +278,12 @@ def constituent_features(const, n_lead, out):
 def compute_jet_features(const: np.ndarray) -> np.ndarray:
     """``(n, 14)`` float64 jet features of ``const`` ``(n, k, 4)`` (compiled)."""
     out = np.empty((len(const), N_JET_FEATURES))
-    jet_features(np.ascontiguousarray(const), out)
+    jet_features(const, out)
     return out
 
 
 def compute_constituent_features(const: np.ndarray, n_lead: int) -> np.ndarray:
     """``(n, 3 n_lead)`` float64 constituent features of ``const`` ``(n, k, 4)`` (compiled)."""
     out = np.empty((len(const), 3 * n_lead))
-    constituent_features(np.ascontiguousarray(const), n_lead, out)
+    constituent_features(const, n_lead, out)
     return out
