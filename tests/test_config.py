@@ -183,14 +183,20 @@ def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
         (["train.qmlp={activation: gelu, init: scratch}"], "train.qmlp.activation"),
         (["train.bdt={smote: true, dask: {workers: 2}}"], "train.bdt.smote"),
         (["data.workers=2", "data.dask={workers: 2}"], "data.workers.*data.dask.workers"),
+        (["label.classes={a: 0, b: 1}"], "label.classes.*set label.column too"),
+        (["label.column=k", "label.classes={a: 0}"], "label.classes.*at least 2 classes"),
+        (["label.column=k", "label.classes={a: 0, b: 0}"], "label.classes.*share a value"),
+        (["label.column=k", "label.classes={a: 0, b: true}"], "key 'label.classes.b': expected int, got bool"),
+        (["label.onehot=[a]"], "label.onehot.*at least 2 columns"),
+        (["label.onehot=[a, b, a]"], "label.onehot.*listed twice"),
         (["split.mode=files"], "split.mode.*val_files"),
         (["data.derived={a: b + 1, b: a * 2}"], "data.derived.a: refers to itself .a → b → a."),
         (["data.derived={a: a / 1000}"], "data.derived.a: refers to itself"),
         (["data.selection=sqrt()"], "sqrt.. takes 1 argument, got 0"),
     ],
-    ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "workers-and-dask", "files-without-files",
-         "derived-cycle",
-         "derived-self", "selection-arity"],
+    ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "workers-and-dask", "classes-without-column",
+         "one-class", "classes-same-value", "class-value-bool", "onehot-one-column", "onehot-twice",
+         "files-without-files", "derived-cycle", "derived-self", "selection-arity"],
 )
 def test_cross_field_rules_at_load(overrides, message):
     with pytest.raises(TrigdeployError, match=message):

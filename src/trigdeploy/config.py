@@ -191,11 +191,33 @@ class DataConfig(Checked):
 
 @dataclass(frozen=True)
 class LabelConfig(Checked):
-    """Where the label comes from; all unset means auto-detection (never a split tag)."""
+    """Where the label comes from; all unset means auto-detection (never a split tag).
+
+    Binary: a 0/1 ``column``, a one-hot pair ``[background, signal]`` or a ``cut``. Multi-class
+    (K > 2): ``column`` with ``classes: {name: value, …}`` (the column's value of each class), or
+    ``onehot`` with one column per class (the columns' names are the classes' names).
+    """
 
     column: str | None = None
     onehot: tuple[str, ...] = ()
     cut: str | None = None
+    classes: dict[str, int] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.classes:
+            if not self.column:
+                raise FieldError("classes", "names the values of label.column; set label.column too")
+            if len(self.classes) < 2:
+                raise FieldError("classes", f"needs at least 2 classes, got {len(self.classes)}")
+            if len(self.classes) > 255:
+                raise FieldError("classes", f"at most 255 classes, got {len(self.classes)}")
+            values = list(self.classes.values())  # integers: the loader checks the type
+            if len(set(values)) != len(values):
+                raise FieldError("classes", f"two classes share a value: {self.classes}")
+        if self.onehot and len(self.onehot) < 2:
+            raise FieldError("onehot", f"needs at least 2 columns, got {len(self.onehot)}")
+        if len(set(self.onehot)) != len(self.onehot):
+            raise FieldError("onehot", f"a column is listed twice: {list(self.onehot)}")
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,50 @@ def test_evaluate_structure():
     assert set(out["thresholds"]) == {"f1", "youden", "eff_S=0.3", "eff_S=0.5", "acc_B=0.01"}
     assert set(out["rejection"]) == {"eff_S=0.3", "eff_S=0.5"}
     assert out["auc"] == pytest.approx(20 / 24)
+
+
+# --- K classes: a 3-class example counted by hand ---------------------------------------------------
+Y3 = np.array([0, 0, 1, 1, 2, 2])
+P3 = np.array([[0.7, 0.2, 0.1],   # a → a
+               [0.4, 0.5, 0.1],   # a → b
+               [0.1, 0.8, 0.1],   # b → b
+               [0.3, 0.3, 0.4],   # b → c
+               [0.2, 0.1, 0.7],   # c → c
+               [0.1, 0.2, 0.7]])  # c → c
+
+
+def test_confusion_matrix_and_accuracy_hand_counted():
+    m = M.evaluate_multiclass(Y3, P3, Y3, P3, ["a", "b", "c"], efficiencies=(1.0,))
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["n_test_per_class"] == {"a": 2, "b": 2, "c": 2}
+
+
+def test_one_vs_rest_auc_hand_counted():
+    m = M.evaluate_multiclass(Y3, P3, Y3, P3, ["a", "b", "c"])
+    # b's probability: 0.8 beats all four others, 0.3 beats 0.2, 0.1, 0.2 but not 0.5 → 7 of 8 pairs
+    assert {n: e["auc"] for n, e in m["per_class"].items()} == pytest.approx({"a": 1.0, "b": 7 / 8, "c": 1.0})
+    assert m["auc_macro"] == pytest.approx((1 + 7 / 8 + 1) / 3)
+
+
+def test_rejection_and_thresholds_per_class_hand_counted():
+    b = M.evaluate_multiclass(Y3, P3, Y3, P3, ["a", "b", "c"], efficiencies=(1.0,))["per_class"]["b"]
+    # keeping every b needs p_b ≥ 0.3: one of the two a rows (0.5) passes, no c row does
+    assert b["rejection"]["eff_S=1"] == {"a": 2.0, "c": float("inf")}
+    t = b["thresholds"]["eff_S=1"]
+    assert t["threshold"] == 0.3 and t["signal_efficiency"] == 1.0 and t["acceptance"] == {"a": 0.5, "c": 0.0}
+    half = b["thresholds"]["eff_S=0.5"]  # the top b row (0.8) alone
+    assert half["threshold"] == 0.8 and half["signal_efficiency"] == 0.5 and half["acceptance"] == {"a": 0.0, "c": 0.0}
+
+
+def test_multiclass_metrics_see_a_swapped_prediction():
+    swapped = P3.copy()
+    swapped[2] = [0.8, 0.1, 0.1]  # the b row now predicted a
+    m = M.evaluate_multiclass(Y3, swapped, Y3, swapped, ["a", "b", "c"])
+    assert m["confusion_matrix"][1] == [1, 0, 1] and m["accuracy"] == pytest.approx(3 / 6)
+
+
+def test_softmax_rows_sum_to_one_and_keep_order():
+    p = M.softmax(np.array([[1000.0, 1001.0, 999.0], [0.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=0, atol=1e-15)  # float64 rounding of three terms
+    assert np.argmax(p[0]) == 1 and np.allclose(p[1], 1 / 3)

@@ -150,7 +150,8 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
                     stats["rows_per_s"], stats["workers"])
         final = np.load(building / "codes.npy")
         y = np.load(building / "labels.npy", mmap_mode="r")
-        counts = {name: [int(((final == code) & (y == c)).sum()) for c in (0, 1)] for name, code in SPLITS.items()}
+        k = computer.label.n_classes
+        counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(k)] for name, code in SPLITS.items()}
         del y
         counts["unused"] = int((final == UNUSED).sum())
         counts["nan"] = {k: sum(r["nan"][k] for r in done.values()) for k in ("dropped", "imputed_values")}

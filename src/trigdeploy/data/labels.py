@@ -1,5 +1,6 @@
 """Labels of the data stage: a 0/1 column, a one-hot pair, a safe cut expression, or auto-detection
-that never takes a split tag; ``LabelSpec`` computes the label of a chunk and names the columns it reads."""
+that never takes a split tag; K classes from a class column (``label.classes``) or K one-hot
+columns. ``LabelSpec`` computes the label of a chunk and names the columns it reads."""
 
 from __future__ import annotations
 
@@ -12,24 +13,48 @@ from trigdeploy.data import leakguard
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.expr import Expr
 
+BINARY = ("background", "signal")
+
 
 @dataclass(frozen=True)
 class LabelSpec:
-    """How the label of a chunk is computed, and which columns it reads."""
+    """How the label of a chunk is computed, and which columns it reads.
+
+    Labels are class indices ``0 … K-1`` (uint8) in the order of ``classes``; binary labels are
+    0 = background, 1 = signal.
+    """
 
     kind: str
     inputs: tuple[str, ...]
     expr: Expr | None = None
+    classes: tuple[str, ...] = BINARY
+    values: tuple[int, ...] = ()  # kind "classes": the label column's value of each class
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     def __call__(self, chunk: dict[str, np.ndarray], where: str) -> np.ndarray:
         if self.kind == "cut":
             return self.expr(chunk).astype(np.uint8)
         if self.kind == "onehot":
-            a, b = (np.asarray(chunk[c]) for c in self.inputs)
-            if not np.all((a + b) == 1):
-                raise TrigdeployError(f"{where}: one-hot label columns {list(self.inputs)} do not sum to 1 on every row")
-            return (b == 1).astype(np.uint8)
+            m = np.stack([np.asarray(chunk[c]) for c in self.inputs], axis=1)
+            if not (np.all((m == 0) | (m == 1)) and np.all(m.sum(1) == 1)):
+                raise TrigdeployError(f"{where}: one-hot label columns {list(self.inputs)} are not 0/1 with "
+                                      "exactly one 1 on every row")
+            return np.argmax(m, axis=1).astype(np.uint8)
         values = np.asarray(chunk[self.inputs[0]])
+        if self.kind == "classes":
+            out = np.full(len(values), 255, np.uint8)
+            for i, v in enumerate(self.values):
+                out[values == v] = i
+            bad = out == 255
+            if bad.any():
+                raise TrigdeployError(
+                    f"{where}: label column '{self.inputs[0]}' has value {values[bad][0].item()!r}, which is none of "
+                    f"label.classes ({', '.join(f'{n}: {v}' for n, v in zip(self.classes, self.values))})"
+                )
+            return out
         bad = ~np.isin(values, (0, 1))
         if bad.any():
             raise TrigdeployError(
@@ -50,17 +75,18 @@ def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
             raise TrigdeployError(f"{where}: label.cut uses column(s) not in the data: {', '.join(missing)}")
         return LabelSpec("cut", expr.names, expr)
     if lab.onehot:
-        if len(lab.onehot) != 2:
-            raise TrigdeployError(f"{cfg.source}: label.onehot: expected [background_column, signal_column]")
         missing = [c for c in lab.onehot if c not in columns]
         if missing:
             raise TrigdeployError(f"{where}: label column(s) not found: {', '.join(missing)}")
-        return LabelSpec("onehot", tuple(lab.onehot))
+        # a pair is [background, signal]; more columns are one class each, named by the column
+        return LabelSpec("onehot", tuple(lab.onehot), classes=BINARY if len(lab.onehot) == 2 else tuple(lab.onehot))
     if lab.column:
         if lab.column not in columns:
             raise TrigdeployError(f"{where}: label column '{lab.column}' not found")
         if leakguard.name_reason(lab.column) == "split tag":
             raise TrigdeployError(f"{where}: label column '{lab.column}' is a split tag, not a label")
+        if lab.classes:
+            return LabelSpec("classes", (lab.column,), classes=tuple(lab.classes), values=tuple(lab.classes.values()))
         return LabelSpec("column", (lab.column,))
     for name in leakguard.AUTO_LABELS:
         if name in columns:

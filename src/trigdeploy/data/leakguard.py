@@ -58,26 +58,35 @@ def auc(score: np.ndarray, label: np.ndarray) -> float:
 
 
 def check_separation(features: np.ndarray, names: list[str], label: np.ndarray,
-                     cfg: LeakGuardConfig, where: str, exempt: tuple[str, ...] = ()) -> dict[str, float]:
+                     cfg: LeakGuardConfig, where: str, exempt: tuple[str, ...] = (),
+                     classes: tuple[str, ...] = ("background", "signal")) -> dict:
     """Per-feature AUC on a sample; raises if one alone separates the label (a planted leak).
 
+    With more than two ``classes`` each class is checked against the rest (a feature that alone
+    identifies one class is a leak too) and the result is ``{feature: {class: AUC}}``.
     ``exempt`` features (besides ``allow_separating``) are measured but never stop the run: the
     label inputs kept on purpose by ``keep_label_inputs``, already reported as a leak.
     """
-    aucs = {}
+    multi = len(classes) > 2
+    aucs: dict = {}
     for i, name in enumerate(names):
         column = features[:, i]
         finite = np.isfinite(column)
-        aucs[name] = auc(column[finite], label[finite])
+        if multi:
+            aucs[name] = {c: auc(column[finite], label[finite] == k) for k, c in enumerate(classes)}
+        else:
+            aucs[name] = auc(column[finite], label[finite])
     if cfg.enabled:
         t = cfg.auc_threshold
-        for name, value in aucs.items():
-            if name in cfg.allow_separating or name in exempt or not np.isfinite(value):
+        for name, per in aucs.items():
+            if name in cfg.allow_separating or name in exempt:
                 continue
-            if value >= t or value <= 1.0 - t:
-                raise TrigdeployError(
-                    f"leak guard: feature '{name}' alone separates the label (AUC {value:.4f} on the {where}); "
-                    f"it is probably the label in disguise. Drop it (features.exclude) or, if it is "
-                    f"legitimate, list it in leak_guard.allow_separating"
-                )
+            for c, value in (per.items() if multi else [(None, per)]):
+                if np.isfinite(value) and (value >= t or value <= 1.0 - t):
+                    what = f"class '{c}' from the others" if multi else "the label"
+                    raise TrigdeployError(
+                        f"leak guard: feature '{name}' alone separates {what} (AUC {value:.4f} on the {where}); "
+                        f"it is probably the label in disguise. Drop it (features.exclude) or, if it is "
+                        f"legitimate, list it in leak_guard.allow_separating"
+                    )
     return aucs

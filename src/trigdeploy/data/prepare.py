@@ -183,7 +183,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
                 f"{len(sx)} sampled rows); set data.nan_policy to drop or impute"
             )
         aucs = leakguard.check_separation(sx, builder.names, sy, cfg.leak_guard, f"{len(sx)}-row sample",
-                                          tuple(function_of_inputs))
+                                          tuple(function_of_inputs), label.classes)
         train_sample = codes[srows] == SPLITS["train"]
         if not train_sample.any():
             raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
@@ -193,16 +193,21 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         counts, build = build_cache(ds, cache_dir, computer, codes, runner, progress)
 
     for split in SPLITS:
-        classes = counts[split]
-        if sum(classes) == 0:
+        n = counts[split]
+        if sum(n) == 0:
             raise TrigdeployError(f"{where}: the {split} split is empty")
-        if min(classes) == 0:
+        if label.n_classes == 2 and min(n) == 0:
             raise TrigdeployError(
-                f"{where}: the {split} split holds a single class ({classes[0]} background, {classes[1]} signal)"
+                f"{where}: the {split} split holds a single class ({n[0]} background, {n[1]} signal)"
             )
+        missing = [c for c, k in zip(label.classes, n) if k == 0]
+        if missing:
+            raise TrigdeployError(f"{where}: the {split} split holds no rows of class {', '.join(missing)} "
+                                  f"({', '.join(f'{c}: {k}' for c, k in zip(label.classes, n))})")
     report = {
         "files": ds.files,
-        "label": {"kind": label.kind, "inputs": list(label.inputs)},
+        "label": {"kind": label.kind, "inputs": list(label.inputs),
+                  **({"classes": list(label.classes)} if label.n_classes > 2 else {})},
         "feature_kind": cfg.features.kind,
         "features": builder.names,
         "inputs": builder.inputs if cfg.features.kind == "columns" else f"{len(builder.inputs)} constituent columns",
@@ -211,7 +216,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
                        "single_feature_auc": aucs},
         "label_is_function_of_inputs": bool(function_of_inputs),
         "label_function_of": function_of_inputs,
-        "class_counts": {k: {"background": counts[k][0], "signal": counts[k][1]} for k in SPLITS},
+        "class_counts": {k: dict(zip(label.classes, counts[k])) for k in SPLITS},
         "rows": {"total": int(len(codes)), "unused": counts["unused"]},
         "nan": counts["nan"],
         "cache": str(cache_dir),

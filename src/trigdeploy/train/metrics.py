@@ -124,3 +124,58 @@ def evaluate(y_val, s_val, y_test, s_test, efficiencies=(0.3, 0.5), acceptances=
         "thresholds": {name: at_threshold(y_test, s_test, t) for name, t in thresholds.items()},
         "n_test": int(len(y_test)),
     }
+
+
+# --- K classes ------------------------------------------------------------------------------------
+
+def softmax(logits) -> np.ndarray:
+    """Class probabilities ``(n, K)`` (float64) from logits ``(n, K)``."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def confusion_matrix(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``(K, K)``: row = true class, column = predicted class."""
+    return np.bincount(np.asarray(y, np.int64) * n_classes + np.asarray(predicted, np.int64),
+                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3, 0.5)) -> dict:
+    """Per class, one against the rest: AUC of its probability, the rejection 1/ε of every other
+    class at each signal efficiency (on the rows of the two classes, test ROC), and the threshold
+    on its probability that keeps that efficiency on validation with what it keeps on test.
+    Overall: accuracy of the most probable class, the test confusion matrix, the macro AUC."""
+    classes = list(classes)
+    k = len(classes)
+    y_val, y_test = np.asarray(y_val), np.asarray(y_test)
+    per_class = {}
+    for c, name in enumerate(classes):
+        entry: dict = {"auc": roc_auc(y_test == c, p_test[:, c]), "auc_val": roc_auc(y_val == c, p_val[:, c]),
+                       "rejection": {}, "thresholds": {}}
+        for e in dict.fromkeys((0.3, 0.5, *efficiencies)):
+            rej = {}
+            for d, other in enumerate(classes):
+                if d != c:
+                    rows = (y_test == c) | (y_test == d)
+                    rej[other] = rejection_at(y_test[rows] == c, p_test[rows, c], e)
+            entry["rejection"][f"eff_S={e:g}"] = rej
+            t = threshold_signal_efficiency(y_val == c, p_val[:, c], e)
+            passed = p_test[:, c] >= t
+            entry["thresholds"][f"eff_S={e:g}"] = {
+                "threshold": float(t), "signal_efficiency": float(passed[y_test == c].mean()),
+                "acceptance": {other: float(passed[y_test == d].mean()) for d, other in enumerate(classes) if d != c},
+            }
+        per_class[name] = entry
+    predicted = np.argmax(p_test, axis=1)
+    return {
+        "classes": classes,
+        "accuracy": float((predicted == y_test).mean()),
+        "accuracy_val": float((np.argmax(p_val, axis=1) == y_val).mean()),
+        "auc_macro": float(np.mean([per_class[n]["auc"] for n in classes])),
+        "confusion_matrix": confusion_matrix(y_test, predicted, k).tolist(),
+        "per_class": per_class,
+        "n_test": int(len(y_test)),
+        "n_test_per_class": {n: int((y_test == c).sum()) for c, n in enumerate(classes)},
+    }

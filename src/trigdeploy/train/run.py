@@ -261,6 +261,10 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     chosen = [name for name in registry.KINDS if tc.model(name) is not None]
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
+    n_classes = len(cfg.label.classes) or (len(cfg.label.onehot) if len(cfg.label.onehot) > 2 else 2)
+    if n_classes > 2:  # issue #19: the data stage takes K classes; the models and their exports do not yet
+        raise TrigdeployError(f"{cfg.source}: label: {n_classes} classes; trigdeploy prepare writes multi-class "
+                              "data, but training, export and metrics are binary so far")
     layout = RunLayout.of(run_dir)
     ckpt_dir = layout.checkpoints
     if ctx.main:
