@@ -87,14 +87,3 @@ def test_bad_class_labels_one_line(tmp_path, extra, overrides, message):
         prepare(cfg(path, *overrides), tmp_path / "run", progress=False)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "features.json").exists()
-
-
-def test_train_says_multiclass_models_are_not_there_yet(tmp_path):
-    from trigdeploy.train.run import train_run
-
-    path, _ = class_file(tmp_path)
-    c = run_config([path], "label.column=kind", "label.classes={gluon: 7, quark: 3, top: 11}", name="mc",
-                   train={"mlp": {"hidden": [4], "epochs": 1}})
-    with pytest.raises(TrigdeployError, match="3 classes; trigdeploy prepare writes multi-class data, but training"):
-        train_run(c, tmp_path / "run", progress=False)
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

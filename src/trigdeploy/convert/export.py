@@ -29,7 +29,7 @@ import numpy as np
 
 from trigdeploy.config import ExportTarget
 from trigdeploy.convert._tools import ToolFailed
-from trigdeploy.data.prepare import load_split
+from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, remove_stale_partials, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
@@ -257,6 +257,10 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
     layout = RunLayout.of(run_dir, export_root, firmware_root)
     run_dir, export_root, firmware_root = layout.run_dir, layout.export_root, layout.firmware_root
     x_test, y_test = load_split(run_dir, "test")
+    classes = run_classes(run_dir)
+    if len(classes) > 2:  # issue #19: K logits through ONNX, hls4ml, RTL and conifer come next
+        raise TrigdeployError(f"{run_dir}: {len(classes)} classes ({', '.join(classes)}): exporting multi-class "
+                              "models is not implemented yet; the trained models and metrics.json are in the run")
     name = layout.name
     out_final, fw_final = layout.export_dir, layout.firmware_dir
     for path, known in ((out_final, _KNOWN_EXPORT), (fw_final, _KNOWN_FIRMWARE)):

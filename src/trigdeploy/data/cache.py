@@ -47,6 +47,16 @@ class Prepared:
     cache_built: bool = False   # this call streamed the files (False: the cache was reused)
     build: dict = field(default_factory=dict)  # how that pass ran: seconds, rows computed, chunks resumed, workers
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The label's classes, in the order of their indices (``background, signal`` when binary)."""
+        return tuple(self.report.get("label", {}).get("classes", ("background", "signal")))
+
+    @property
+    def n_outputs(self) -> int:
+        """A network's outputs for this label: one logit for two classes, K for K."""
+        return 1 if len(self.classes) == 2 else len(self.classes)
+
     def open_cache(self) -> tuple[np.ndarray, np.ndarray]:
         """The cached features and labels of every row, memory-mapped (unscaled)."""
         x = np.lib.format.open_memmap(self.cache_dir / "features.npy", mode="r")
@@ -231,6 +241,15 @@ def _read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def run_classes(run_dir: Path) -> tuple[str, ...]:
+    """The label classes of a prepared run, in index order (``background, signal`` when binary)."""
+    try:
+        report = json.loads(RunLayout.of(Path(run_dir)).features.read_text())
+    except (OSError, ValueError):
+        raise TrigdeployError(f"{run_dir}: no readable features.json; run trigdeploy prepare or train first") from None
+    return tuple(report.get("label", {}).get("classes", ("background", "signal")))
 
 
 def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:

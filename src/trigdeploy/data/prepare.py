@@ -31,7 +31,15 @@ import numpy as np
 
 from trigdeploy.config import RunConfig, to_dict
 from trigdeploy.data import leakguard
-from trigdeploy.data.cache import CACHE_VERSION, Prepared, build_cache, cache_key, load_prepared, load_split
+from trigdeploy.data.cache import (
+    CACHE_VERSION,
+    Prepared,
+    build_cache,
+    cache_key,
+    load_prepared,
+    load_split,
+    run_classes,
+)
 from trigdeploy.data.chunks import ChunkComputer
 from trigdeploy.data.dataset import Dataset
 from trigdeploy.data.features import FeatureBuilder
@@ -46,8 +54,8 @@ from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CACHE_VERSION", "Prepared", "input_files", "load_prepared", "load_split", "prepare", "sample_rows",
-           "select_columns"]
+__all__ = ["CACHE_VERSION", "Prepared", "input_files", "load_prepared", "load_split", "prepare", "run_classes",
+           "sample_rows", "select_columns"]
 
 
 def select_columns(cfg: RunConfig, dataset: Dataset, label: LabelSpec, derived: dict[str, Expr],

@@ -124,9 +124,9 @@ class HDense(nn.Linear):
 class HGQMLP(nn.Module):
     """Input quantizer → (HDense → ReLU quantizer) × hidden → HDense (the logit, exact)."""
 
-    def __init__(self, n_inputs: int, cfg: HGQConfig):
+    def __init__(self, n_inputs: int, cfg: HGQConfig, n_outputs: int = 1):
         super().__init__()
-        widths = (n_inputs, *cfg.hidden, 1)
+        widths = (n_inputs, *cfg.hidden, n_outputs)
         self.dense = nn.ModuleList(HDense(a, b, cfg.weight_frac_bits, cfg.max_frac_bits)
                                    for a, b in zip(widths[:-1], widths[1:]))
         self.quant = nn.ModuleList([ActQuant(True, cfg.act_frac_bits, cfg.max_frac_bits)] +
@@ -184,7 +184,8 @@ class HGQMLP(nn.Module):
         return out
 
     def reference(self, x: np.ndarray) -> np.ndarray:
-        """The logits in exact fixed-point arithmetic (float64 holds every value; see ``ACC_MAX_BITS``)."""
+        """The logits in exact fixed-point arithmetic (float64 holds every value; see ``ACC_MAX_BITS``):
+        ``(n,)`` for one output, ``(n, K)`` for K."""
         self.exact_parts()  # refuses accumulators float64 could not hold exactly
         h = np.asarray(x, np.float64)
         for layer in self.layers():
@@ -194,7 +195,7 @@ class HGQMLP(nn.Module):
             h = np.clip(np.floor(np.maximum(h, lo) * scale + 0.5) / scale, lo, hi)
             acc = h @ (layer["w_int"].T.astype(np.float64) * 2.0 ** -layer["w_f"]) + layer["b_int"] * 2.0 ** -layer["acc_f"]
             h = acc
-        return h.reshape(-1)
+        return h.reshape(-1) if h.shape[1] == 1 else h
 
     def exact_parts(self) -> tuple[nn.Sequential, dict]:
         """A plain Linear/ReLU ``nn.Sequential`` holding the quantized weights and biases, and its hls4ml
@@ -246,5 +247,5 @@ def _holding(values: np.ndarray, frac: int) -> str:
     return f"fixed<{integer + frac},{integer}>" if integer + frac >= 1 else f"fixed<1,{integer}>"
 
 
-def build_hgq(n_inputs: int, cfg: HGQConfig) -> HGQMLP:
-    return HGQMLP(n_inputs, cfg)
+def build_hgq(n_inputs: int, cfg: HGQConfig, n_outputs: int = 1) -> HGQMLP:
+    return HGQMLP(n_inputs, cfg, n_outputs)

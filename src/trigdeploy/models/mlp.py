@@ -1,5 +1,6 @@
 """Float MLP: the FPGA trigger shape (e.g. 44 → 64 → 32 → 32 → 1, ReLU) and the seed reference
-(800 raw inputs → 1024 → 512 → 256 → 1, GELU + BatchNorm + Dropout). The output is a logit."""
+(800 raw inputs → 1024 → 512 → 256 → 1, GELU + BatchNorm + Dropout). The output is a logit, or
+K logits for K classes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from trigdeploy.config import MLPConfig
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
-def build_mlp(n_inputs: int, cfg: MLPConfig) -> nn.Sequential:
-    """Linear → [BatchNorm] → activation → [Dropout] per hidden layer, then Linear → 1 logit."""
+def build_mlp(n_inputs: int, cfg: MLPConfig, n_outputs: int = 1) -> nn.Sequential:
+    """Linear → [BatchNorm] → activation → [Dropout] per hidden layer, then Linear → ``n_outputs``
+    logits (1 for two classes, K for K > 2)."""
     layers: list[nn.Module] = []
     width = n_inputs
     for h in cfg.hidden:
@@ -23,7 +25,7 @@ def build_mlp(n_inputs: int, cfg: MLPConfig) -> nn.Sequential:
         if cfg.dropout > 0:
             layers.append(nn.Dropout(cfg.dropout))
         width = h
-    layers.append(nn.Linear(width, 1))
+    layers.append(nn.Linear(width, n_outputs))
     return nn.Sequential(*layers)
 
 

@@ -18,8 +18,8 @@ from trigdeploy.config import QMLPConfig
 BIAS_QUANT = {8: "Int8Bias", 16: "Int16Bias", 32: "Int32Bias"}
 
 
-def build_qmlp(n_inputs: int, cfg: QMLPConfig) -> nn.Sequential:
-    """QuantIdentity → (QuantLinear → QuantReLU) × hidden → QuantLinear (float logit out)."""
+def build_qmlp(n_inputs: int, cfg: QMLPConfig, n_outputs: int = 1) -> nn.Sequential:
+    """QuantIdentity → (QuantLinear → QuantReLU) × hidden → QuantLinear (``n_outputs`` float logits out)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # brevitas imports emit deprecation noise from its deps
         import brevitas.quant as bq
@@ -36,6 +36,6 @@ def build_qmlp(n_inputs: int, cfg: QMLPConfig) -> nn.Sequential:
         layers.append(QuantReLU(act_quant=bq.Uint8ActPerTensorFixedPoint, bit_width=cfg.act_bits,
                                 return_quant_tensor=True))
         width = h
-    layers.append(QuantLinear(width, 1, bias=True, weight_quant=bq.Int8WeightPerTensorFixedPoint,
+    layers.append(QuantLinear(width, n_outputs, bias=True, weight_quant=bq.Int8WeightPerTensorFixedPoint,
                               weight_bit_width=cfg.weight_bits, bias_quant=bias, return_quant_tensor=False))
     return nn.Sequential(*layers)

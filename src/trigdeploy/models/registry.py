@@ -24,7 +24,7 @@ class ModelKind:
     artifact: str                               # its file in the run directory
     family: str                                 # trainer and file format: "torch", "xgboost", "sklearn"
     label: str                                  # its trained form in reports ("PyTorch", "XGBoost", …)
-    build: Callable[[int, Any], Any] | None = None  # torch kinds: (n_inputs, config) → module
+    build: Callable[..., Any] | None = None     # torch kinds: (n_inputs, config[, n_outputs]) → module
     saved_as: str | None = None                 # the kind recorded in the file, when another kind's builder fits
     init_from: Callable[[Any], str | None] = lambda cfg: None  # the kind whose weights it starts from
     forms: tuple[str, ...] = ()                 # exported forms, in order (``convert.export.FORMS``)
@@ -54,22 +54,22 @@ def kind(name: str) -> ModelKind:
     return KINDS[name]
 
 
-def _build_mlp(n_inputs: int, cfg):
+def _build_mlp(n_inputs: int, cfg, n_outputs: int = 1):
     from trigdeploy.models.mlp import build_mlp
 
-    return build_mlp(n_inputs, cfg)
+    return build_mlp(n_inputs, cfg, n_outputs)
 
 
-def _build_qmlp(n_inputs: int, cfg):
+def _build_qmlp(n_inputs: int, cfg, n_outputs: int = 1):
     from trigdeploy.models.qmlp import build_qmlp
 
-    return build_qmlp(n_inputs, cfg)
+    return build_qmlp(n_inputs, cfg, n_outputs)
 
 
-def _build_hgq(n_inputs: int, cfg):
+def _build_hgq(n_inputs: int, cfg, n_outputs: int = 1):
     from trigdeploy.models.hgq import build_hgq
 
-    return build_hgq(n_inputs, cfg)
+    return build_hgq(n_inputs, cfg, n_outputs)
 
 
 # training order: the QAT twin after the float MLP it is initialised from

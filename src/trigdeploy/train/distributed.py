@@ -112,7 +112,8 @@ def gather_strided(ctx: Context, part: np.ndarray, n: int) -> np.ndarray:
     """Reassemble an array whose rank r computed elements r, r + world, … (rank-strided split)."""
     if not ctx.enabled:
         return part
-    out = np.empty(n, dtype=np.asarray(part).dtype)
+    part = np.asarray(part)
+    out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
     for r, p in enumerate(gather_objects(ctx, np.asarray(part))):
         out[r::ctx.world] = p
     return out

@@ -23,6 +23,20 @@ def sigmoid(logits) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).reshape(-1)))
 
 
+def auc_any(y: np.ndarray, scores: np.ndarray) -> float:
+    """The AUC of binary scores ``(n,)``, or the mean one-vs-rest AUC of class probabilities ``(n, K)``."""
+    scores = np.asarray(scores)
+    if scores.ndim == 1:
+        return roc_auc(y, scores)
+    return float(np.mean([roc_auc(np.asarray(y) == c, scores[:, c]) for c in range(scores.shape[1])]))
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Balanced class weights n / (K · n_c) (a class absent from ``y`` gets weight 0)."""
+    counts = np.bincount(np.asarray(y, np.int64), minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+
+
 def balance_weight(explicit: float | None, n_rows: int, n_signal: int) -> float:
     """Signal-class weight: ``explicit`` if given, else n_background / n_signal (imbalance handling)."""
     return float(explicit) if explicit is not None else (n_rows - n_signal) / max(n_signal, 1)

@@ -4,7 +4,9 @@ Batches come from the memory-mapped cache in shuffled blocks: each epoch permute
 of ``shuffle_block_rows`` training rows and the rows inside each block, from a generator seeded
 by (seed, epoch), so memory stays at one block while small splits are fully shuffled. AdamW,
 ``BCEWithLogitsLoss`` with ``pos_weight`` (default n_background / n_signal on the training
-rows), ReduceLROnPlateau and early stopping on the validation AUC, the best epoch's weights kept.
+rows), or for K classes softmax cross-entropy with balanced class weights, ReduceLROnPlateau and
+early stopping on the validation AUC (K classes: the mean one-vs-rest AUC), the best epoch's
+weights kept.
 
 Checkpoints (every ``checkpoint_every`` batches and at each epoch end) hold the model, optimizer,
 scheduler, torch RNG state, epoch and batch position, so that a killed run resumed with
@@ -29,7 +31,7 @@ from tqdm import tqdm
 from trigdeploy.config import MLPConfig
 from trigdeploy.data.prepare import Prepared
 from trigdeploy.io import atomic_path
-from trigdeploy.train.metrics import balance_weight, roc_auc
+from trigdeploy.train.metrics import auc_any, balance_weight, class_weights
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class FitResult:
     rows_seen: int = 0
     seconds: float = 0.0
     pos_weight: float = 1.0
+    class_weights: list[float] | None = None  # K classes: the cross-entropy's weights
     resumed_from: dict | None = None
     distributed: dict | None = None
 
@@ -74,18 +77,23 @@ def _resident(prepared: Prepared, x_all, y_all, rows: np.ndarray, cfg: MLPConfig
     step = 262_144
     for i in range(0, len(rows), step):  # chunked, so host memory stays at one chunk
         x[i: i + step] = torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows[i: i + step]])))
-    y = torch.from_numpy(np.asarray(y_all[rows], np.float32))[:, None].to(device)
-    return x, y
+    return x, _targets(np.asarray(y_all[rows]), prepared.n_outputs).to(device)
+
+
+def _targets(y: np.ndarray, n_outputs: int) -> torch.Tensor:
+    """What the loss compares with: ``(n, 1)`` float 0/1 for one logit, ``(n,)`` class indices for K."""
+    return torch.from_numpy(np.asarray(y, np.float32))[:, None] if n_outputs == 1 else torch.from_numpy(
+        np.asarray(y, np.int64))
 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 65536) -> np.ndarray:
-    """Sigmoid scores (float64) of ``x``."""
+    """Scores (float64) of ``x``: the sigmoid ``(n,)`` of one logit, the softmax ``(n, K)`` of K."""
     model.eval()
     out = []
     for i in range(0, len(x), batch):
-        logits = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch])).to(device))
-        out.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
+        logits = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch])).to(device)).float()
+        out.append((torch.sigmoid(logits).squeeze(1) if logits.shape[1] == 1 else torch.softmax(logits, 1)).cpu().numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
@@ -138,9 +146,8 @@ class BatchSource:
             idx = torch.from_numpy(np.searchsorted(self.rows, rows)).to(self.device, non_blocking=True)
             return self.resident[0][idx], self.resident[1][idx]
         x = self.prepared.scaler.transform(self.x_all[np.sort(rows)][np.argsort(np.argsort(rows))])
-        y = np.asarray(self.y_all[rows], np.float32)[:, None]
-        return (torch.from_numpy(x).to(self.device, non_blocking=True),
-                torch.from_numpy(y).to(self.device, non_blocking=True))
+        y = _targets(np.asarray(self.y_all[rows]), self.prepared.n_outputs)
+        return (torch.from_numpy(x).to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
 
 
 @dataclass
@@ -284,7 +291,15 @@ def fit(
     all_train = prepared.rows("train")
     source = BatchSource(prepared, ddp.shard(all_train, ctx), cfg, device)
     x_val, y_val = val
-    pos_weight = balance_weight(cfg.pos_weight, len(all_train), int(source.y_all[all_train].sum()))
+    n_classes = len(prepared.classes)
+    if n_classes == 2:
+        pos_weight = balance_weight(cfg.pos_weight, len(all_train), int(source.y_all[all_train].sum()))
+        loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device))
+        weights = None
+    else:  # K classes: softmax cross-entropy, each class weighted n / (K · n_c) on the training rows
+        pos_weight = 1.0
+        weights = class_weights(np.asarray(source.y_all[all_train]), n_classes)
+        loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
     model.to(device)
     net = model
     if ctx.enabled:
@@ -294,10 +309,10 @@ def fit(
     groups = model.param_groups(cfg) if hasattr(model, "param_groups") else model.parameters()
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
-    step = _Step(model, net, nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device)), opt,
+    step = _Step(model, net, loss_fn, opt,
                  device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
                  getattr(model, "regularizer", None), getattr(model, "after_step", None))
-    result = FitResult(pos_weight=float(pos_weight))
+    result = FitResult(pos_weight=float(pos_weight), class_weights=None if weights is None else weights.tolist())
     ckpt = Checkpoint(checkpoint, model, opt, sched, ctx.main)
     at = ckpt.load(result, device) if resume and checkpoint.exists() else _Progress()
     t0 = time.perf_counter()
@@ -313,7 +328,7 @@ def fit(
                                                   source, step, ctx, seed, cfg, result, save, progress, on_batch)
         loss_sum, loss_n, rows_epoch = ddp.all_sum(ctx, float(loss_acc), loss_n, rows_epoch)
         scores = ddp.gather_strided(ctx, predict(model, x_val[ctx.rank:: ctx.world], device), len(x_val))
-        val_auc = roc_auc(y_val, scores)
+        val_auc = auc_any(y_val, scores)  # K classes: the mean one-vs-rest AUC
         sched.step(val_auc)
         seconds = time.perf_counter() - t_epoch
         result.history.append({

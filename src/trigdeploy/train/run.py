@@ -26,7 +26,7 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.models import registry
-from trigdeploy.train.metrics import evaluate, sigmoid
+from trigdeploy.train.metrics import evaluate, evaluate_multiclass, sigmoid, softmax
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,11 @@ def _device(choice: str):
     return torch.device(choice)
 
 
-def build_torch_model(kind: str, n_inputs: int, cfg: MLPConfig):
-    """The untrained network of torch kind ``kind`` (see ``models.registry``)."""
-    return registry.kind(kind).build(n_inputs, cfg)
+def build_torch_model(kind: str, n_inputs: int, cfg: MLPConfig, n_outputs: int = 1):
+    """The untrained network of torch kind ``kind`` (see ``models.registry``) with ``n_outputs`` logits
+    (a kind's builder is asked for outputs only when there is more than one)."""
+    build = registry.kind(kind).build
+    return build(n_inputs, cfg) if n_outputs == 1 else build(n_inputs, cfg, n_outputs)
 
 
 def load_torch_model(path: Path):
@@ -63,17 +65,18 @@ def load_torch_model(path: Path):
     if kind is None or kind.family != "torch":
         raise TrigdeployError(f"{path}: unknown model kind {saved['kind']!r}")
     cfg = parse_section(kind.config, saved["config"], f"train.{saved['kind']}", str(path))
-    model = build_torch_model(saved["kind"], saved["n_inputs"], cfg)
+    model = build_torch_model(saved["kind"], saved["n_inputs"], cfg, int(saved.get("n_outputs", 1)))
     model.load_state_dict(saved["state_dict"])
     model.eval()
     return model, saved
 
 
-def _save_torch(path: Path, model, kind: str, cfg: MLPConfig, features: list[str], fit_info: dict) -> None:
+def _save_torch(path: Path, model, kind: str, cfg: MLPConfig, prepared: Prepared, fit_info: dict) -> None:
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save({"kind": kind, "config": to_dict(cfg), "n_inputs": len(features), "features": features,
+        torch.save({"kind": kind, "config": to_dict(cfg), "n_inputs": len(prepared.features),
+                    "features": prepared.features, "n_outputs": prepared.n_outputs, "classes": list(prepared.classes),
                     "state_dict": model.state_dict(), "fit": fit_info}, tmp)
 
 
@@ -157,7 +160,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
     from trigdeploy.train import nn as tnn
 
     torch.manual_seed(fx.cfg.seed)
-    model = build_torch_model(kind.name, len(fx.prepared.features), mcfg)
+    model = build_torch_model(kind.name, len(fx.prepared.features), mcfg, fx.prepared.n_outputs)
     source = kind.init_from(mcfg)
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
@@ -171,13 +174,15 @@ def _train_torch(kind, mcfg, fx: _Fit):
         return None
     info = {"seconds": result.seconds, "rows_seen": result.rows_seen, "best_epoch": result.best_epoch,
             "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
+            **({"class_weights": result.class_weights} if result.class_weights else {}),
             "epochs_run": len(result.history), "resumed_from": result.resumed_from,
             "device": str(fx.device), "distributed": result.distributed}
-    _save_torch(fx.layout.model_file(kind.artifact), model, kind.saved_as or kind.name, mcfg, fx.prepared.features, info)
+    _save_torch(fx.layout.model_file(kind.artifact), model, kind.saved_as or kind.name, mcfg, fx.prepared, info)
     cpu = torch.device("cpu")
     if hasattr(model, "reference"):  # a fixed-point model: its scores are those of the exact arithmetic
         info["summary"] = model.summary()
-        return (sigmoid(model.reference(fx.val[0])), sigmoid(model.reference(fx.x_test)),
+        prob = sigmoid if fx.prepared.n_outputs == 1 else softmax
+        return (prob(model.reference(fx.val[0])), prob(model.reference(fx.x_test)),
                 {"info": info, "history": result.history})
     return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
             {"info": info, "history": result.history})
@@ -189,6 +194,9 @@ def _train_xgboost(kind, mcfg, fx: _Fit):
 
     if mcfg.dask is None:
         model, info = trees.fit_bdt(fx.prepared, mcfg, fx.cfg.seed, fx.val)
+    elif len(fx.prepared.classes) > 2:
+        raise TrigdeployError(f"{fx.cfg.source}: train.bdt.dask: K-class BDTs train in one process so far; "
+                              "unset train.bdt.dask")
     else:
         model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.layout.preprocess,
                                          mcfg.dask.scheduler, mcfg.dask.workers, mcfg.dask.partition_rows)
@@ -208,6 +216,8 @@ def _train_sklearn(kind, mcfg, fx: _Fit):
     model, info = trees.fit_rf(fx.prepared, mcfg, fx.cfg.seed, fx.cfg.train.threads)
     with atomic_path(fx.layout.model_file(kind.artifact)) as tmp:
         joblib.dump(model, tmp)
+    if len(fx.prepared.classes) > 2:
+        return model.predict_proba(fx.val[0]), model.predict_proba(fx.x_test), {"info": info}
     return model.predict_proba(fx.val[0])[:, 1], model.predict_proba(fx.x_test)[:, 1], {"info": info}
 
 
@@ -225,7 +235,7 @@ def _curves(history: dict[str, list[dict]], path: Path) -> None:
         epochs = [e["epoch"] for e in h]
         ax_loss.plot(epochs, [e["train_loss"] for e in h], marker="o", label=name)
         ax_auc.plot(epochs, [e["val_auc"] for e in h], marker="o", label=name)
-    ax_loss.set(xlabel="epoch", ylabel="training loss (weighted BCE)")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (weighted BCE; K classes: CE)")
     ax_auc.set(xlabel="epoch", ylabel="validation AUC")
     for ax in (ax_loss, ax_auc):
         ax.grid(alpha=0.3)
@@ -261,10 +271,6 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     chosen = [name for name in registry.KINDS if tc.model(name) is not None]
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
-    n_classes = len(cfg.label.classes) or (len(cfg.label.onehot) if len(cfg.label.onehot) > 2 else 2)
-    if n_classes > 2:  # issue #19: the data stage takes K classes; the models and their exports do not yet
-        raise TrigdeployError(f"{cfg.source}: label: {n_classes} classes; trigdeploy prepare writes multi-class "
-                              "data, but training, export and metrics are binary so far")
     layout = RunLayout.of(run_dir)
     ckpt_dir = layout.checkpoints
     if ctx.main:
@@ -327,10 +333,16 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
             write_json_atomic(state_path, done)
             layout.checkpoint(name).unlink(missing_ok=True)
         scores = np.load(scores_path)
-        m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
+        if len(prepared.classes) > 2:
+            m = evaluate_multiclass(y_val, scores["val"], y_test, scores["test"], prepared.classes,
+                                    tc.signal_efficiencies)
+            m["auc"] = m["auc_macro"]
+            logger.info(f"{name}: test accuracy {m['accuracy']:.4f}, mean one-vs-rest AUC {m['auc']:.5f}")
+        else:
+            m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
+            logger.info(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
         m.update(training=done[name]["info"], model_file=registry.kind(name).artifact)
         metrics[name] = m
-        logger.info(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
     if not ctx.main:
         return {}
     if histories:

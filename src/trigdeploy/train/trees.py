@@ -16,7 +16,7 @@ import numpy as np
 from trigdeploy.config import BDTConfig, RFConfig
 from trigdeploy.data.prepare import Prepared
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.train.metrics import balance_weight
+from trigdeploy.train.metrics import balance_weight, class_weights
 
 
 def training_arrays(prepared: Prepared, max_rows: int, smote: bool, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -42,17 +42,22 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
 
     x, y, info = training_arrays(prepared, cfg.max_train_rows, cfg.smote, seed)
     x_val, y_val = val
-    n_sig = int(y.sum())
-    spw = balance_weight(cfg.scale_pos_weight, len(y), n_sig)
-    model = xgb.XGBClassifier(
-        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-        tree_method="hist", scale_pos_weight=spw, early_stopping_rounds=cfg.early_stopping_rounds,
-        eval_metric="auc", random_state=seed, n_jobs=cfg.threads,
-    )
+    k = len(prepared.classes)
+    common = dict(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                  tree_method="hist", early_stopping_rounds=cfg.early_stopping_rounds, random_state=seed,
+                  n_jobs=cfg.threads)
     t0 = time.perf_counter()
-    model.fit(x, y, eval_set=[(x_val, y_val)], verbose=False)
-    info.update(seconds=time.perf_counter() - t0, scale_pos_weight=float(spw), best_iteration=int(model.best_iteration),
-                n_trees=int(model.best_iteration) + 1, rows_seen=int(len(y)))
+    if k > 2:  # one tree per class and round (softmax), rows weighted n / (K · n_c)
+        model = xgb.XGBClassifier(objective="multi:softprob", num_class=k, eval_metric="mlogloss", **common)
+        model.fit(x, y, sample_weight=class_weights(y, k)[y], eval_set=[(x_val, y_val)], verbose=False)
+        info["class_weights"] = class_weights(y, k).tolist()
+    else:
+        spw = balance_weight(cfg.scale_pos_weight, len(y), int(y.sum()))
+        model = xgb.XGBClassifier(scale_pos_weight=spw, eval_metric="auc", **common)
+        model.fit(x, y, eval_set=[(x_val, y_val)], verbose=False)
+        info["scale_pos_weight"] = float(spw)
+    info.update(seconds=time.perf_counter() - t0, best_iteration=int(model.best_iteration),
+                n_trees=(int(model.best_iteration) + 1) * (k if k > 2 else 1), rows_seen=int(len(y)))
     return model, info
 
 
@@ -131,7 +136,8 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
 
 
 def booster_proba(booster, x: np.ndarray) -> np.ndarray:
-    """Signal probability from the trees up to the booster's ``best_iteration`` (what ``predict_proba`` uses)."""
+    """Signal probabilities ``(n,)`` (K classes: ``(n, K)``) from the trees up to the booster's
+    ``best_iteration`` (what ``predict_proba`` uses)."""
     import xgboost as xgb
 
     best = booster.attr("best_iteration")
