@@ -161,6 +161,7 @@ class DataConfig(Checked):
     format: Literal["hdf5", "root"]
     files: tuple[str, ...]
     hdf5_key: str = "table"
+    hdf5_names: str | None = None  # a plain 2-D dataset at hdf5_key: the 1-D dataset naming its columns
     root_tree: str = "mini"
     chunk_rows: int | None = num(None, ge=1)
     chunk_bytes: int = num(32 * 2**20, ge=1)

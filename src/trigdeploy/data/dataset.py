@@ -65,7 +65,7 @@ class Dataset:
         if d.format == "hdf5":
             from trigdeploy.data.hdf5 import HDF5Table
 
-            return HDF5Table(path, d.hdf5_key)
+            return HDF5Table(path, d.hdf5_key, d.hdf5_names)
         from trigdeploy.data.root import ROOTTree
 
         return ROOTTree(path, d.root_tree, d.branches, d.collections)

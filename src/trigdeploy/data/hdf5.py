@@ -1,4 +1,6 @@
-"""Streaming reader for pandas ``HDFStore`` tables (``format="table"``) through PyTables.
+"""Streaming reader for pandas ``HDFStore`` tables (``format="table"``) through PyTables, and for
+plain 2-D datasets whose columns a 1-D string dataset names (hls4ml's jet files: ``jets`` and
+``jetFeatureNames``).
 
 pandas stores a frame as one PyTables table ``/<key>/table`` whose fields are the index, one
 2-D ``values_block_k`` per dtype (column names in the ``values_block_k_kind`` attribute) and
@@ -24,6 +26,19 @@ class _Location:
     position: int | None  # column inside a values block; None for a data column
 
 
+class _PlainRows:
+    """Rows of a plain 2-D dataset that answer ``rows[""]`` (its single field) and ``len``."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+
+    def __getitem__(self, field: str) -> np.ndarray:
+        return self.values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 class HDF5Table:
     """One pandas table in an HDF5 file, read in row ranges.
 
@@ -31,9 +46,11 @@ class HDF5Table:
     ``TrigdeployError`` naming the file and key.
     """
 
-    def __init__(self, path: str | Path, key: str = "table"):
+    def __init__(self, path: str | Path, key: str = "table", names: str | None = None):
         self.path = require_input_file(Path(path), "an HDF5 file")
         self.key = key.strip("/")
+        self.names_key = names
+        self._plain = False  # a plain 2-D dataset with its column names beside it (not a pandas table)
         try:
             self._file = tables.open_file(str(self.path), mode="r")
         except Exception as exc:  # PyTables raises HDF5ExtError/OSError/ValueError for bad files
@@ -46,7 +63,8 @@ class HDF5Table:
             self._file.close()
             raise
         self.n_rows = int(self._table.nrows)
-        self.row_bytes = int(self._table.rowsize)
+        self.row_bytes = (int(self._table.shape[1]) * self._table.dtype.itemsize if self._plain
+                          else int(self._table.rowsize))
         self.columns: list[str] = list(self._locations)
 
     def _inspect(self):
@@ -54,8 +72,10 @@ class HDF5Table:
         try:
             group = self._file.get_node(f"/{self.key}")
         except tables.NoSuchNodeError:
-            keys = [n._v_pathname for n in self._file.root._f_iter_nodes() if isinstance(n, tables.Group)]
-            raise TrigdeployError(f"{where} not found; the file has: {', '.join(keys) or 'no groups'}") from None
+            keys = [n._v_pathname for n in self._file.root._f_iter_nodes()]
+            raise TrigdeployError(f"{where} not found; the file has: {', '.join(keys) or 'nothing'}") from None
+        if isinstance(group, tables.Array):
+            return self._inspect_plain(group, where)
         pandas_type = getattr(group._v_attrs, "pandas_type", None)
         if pandas_type in ("frame", "series"):
             raise TrigdeployError(
@@ -86,6 +106,41 @@ class HDF5Table:
         order = [str(n) for n in names if str(n) in locations] or list(locations)
         return table, {n: locations[n] for n in order}, {n: dtypes[n] for n in order}
 
+    def _inspect_plain(self, array, where: str):
+        """A 2-D dataset whose columns are named by a 1-D string dataset (``names``, or the only one
+        of the right length beside it): the layout of hls4ml's jet files (``jets``, ``jetFeatureNames``)."""
+        if array.ndim != 2 or array.dtype.kind not in "biuf":
+            raise TrigdeployError(f"{where} is a {array.ndim}-D {array.dtype} dataset; expected a 2-D numeric "
+                                  "one (rows × columns) or a pandas table")
+        n_cols = array.shape[1]
+        parent = array._v_parent
+        if self.names_key is not None:
+            try:
+                names_node = self._file.get_node(f"/{self.names_key.strip('/')}")
+            except tables.NoSuchNodeError:
+                raise TrigdeployError(f"{self.path}: data.hdf5_names '{self.names_key}' not found") from None
+        else:
+            found = [n for n in parent._f_iter_nodes() if isinstance(n, tables.Array) and n.ndim == 1
+                     and n.dtype.kind in "SUO" and n.shape[0] == n_cols]
+            if len(found) != 1:
+                raise TrigdeployError(
+                    f"{where} is a plain {n_cols}-column dataset and "
+                    + (f"several datasets could name its columns ({', '.join(n.name for n in found)})" if found
+                       else "no 1-D string dataset beside it names its columns")
+                    + "; set data.hdf5_names")
+            names_node = found[0]
+        raw = names_node.read()
+        names = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+        if len(names) != n_cols:
+            raise TrigdeployError(f"{self.path}: '{names_node._v_pathname}' holds {len(names)} names for the "
+                                  f"{n_cols} columns of '{self.key}'")
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})[0]
+            raise TrigdeployError(f"{where}: column '{dup}' appears more than once; expected unique column names")
+        self._plain = True
+        locations = {n: _Location("", i) for i, n in enumerate(names)}
+        return array, locations, {n: array.dtype for n in names}
+
     def dtype(self, column: str) -> np.dtype:
         return self._dtypes[column]
 
@@ -100,6 +155,8 @@ class HDF5Table:
 
     def _rows(self, start: int, stop: int) -> np.ndarray:
         try:
+            if self._plain:  # one structured view, so that the field lookups of a table work unchanged
+                return _PlainRows(self._table.read(start, stop))
             return self._table.read(start, stop)
         except Exception as exc:
             raise TrigdeployError(
