@@ -80,6 +80,7 @@ def test_saved_networks_reload_with_three_outputs(three_class_run, model):
 
 def test_features_json_and_run_json_name_the_classes(three_class_run):
     run, _, _ = three_class_run
+    assert (run / "confusion.png").stat().st_size > 0
     report = json.loads((run / "features.json").read_text())
     assert report["label"]["classes"] == ["g", "q", "t"]
     assert set(json.loads((run / "run.json").read_text())["class_counts"]["test"]) == {"g", "q", "t"}

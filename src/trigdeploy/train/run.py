@@ -224,6 +224,32 @@ def _train_sklearn(kind, mcfg, fx: _Fit):
 TRAINERS = {"torch": _train_torch, "xgboost": _train_xgboost, "sklearn": _train_sklearn}
 
 
+def _confusion(metrics: dict, classes, path: Path) -> None:
+    """One panel per model: the test confusion matrix, each row as fractions of its true class,
+    with the counts written in the cells (and logged)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1, 3.9), squeeze=False)
+    for ax, (name, m) in zip(axes[0], metrics.items()):
+        counts = np.array(m["confusion_matrix"])
+        frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black")
+        ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=classes, yticklabels=classes,
+               xlabel="predicted", ylabel="true", title=f"{name}: accuracy {m['accuracy']:.3f}")
+        logger.info("%s confusion matrix (rows: true %s; columns: predicted):\n%s", name, ", ".join(classes), counts)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
 def _curves(history: dict[str, list[dict]], path: Path) -> None:
     import matplotlib
 
@@ -347,6 +373,8 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         return {}
     if histories:
         _curves(histories, run_dir / "training_curves.png")
+    if len(prepared.classes) > 2:
+        _confusion(metrics, prepared.classes, run_dir / "confusion.png")
     report = prepared.report
     run_info = {
         "name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
