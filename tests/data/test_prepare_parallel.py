@@ -16,6 +16,7 @@ from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data import chunks as chunks_module
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import prepare
+from trigdeploy.errors import TrigdeployError
 
 OUTPUTS = ("features.json", "preprocess.json", "splits.npz")
 CACHE_FILES = ("features.npy", "labels.npy", "codes.npy", "meta.json")
@@ -160,3 +161,13 @@ def test_killed_cli_prepare_resumes(toptag_file, one_worker, tmp_path):
     first_pass = json.loads(out)["first_pass"]
     assert first_pass["chunks_resumed"] == kept and first_pass["rows_computed"] < 4000
     assert_same(snapshot(run), one_worker)
+
+
+def test_unreachable_scheduler_is_one_line(toptag_file, tmp_path):
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(TrigdeployError, match="data.dask.scheduler tcp://127.0.0.1:1: cannot connect") as info:
+        prepare(cfg_for(toptag_file, dask={"scheduler": "tcp://127.0.0.1:1"}), tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run" / "features.json").exists()

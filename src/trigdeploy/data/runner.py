@@ -41,7 +41,7 @@ class ChunkRunner:
         self.dask = data.dask
         self.workers = max(1, min(data.workers or available_cores(), chunks))  # no idle workers
         self._pool: ProcessPoolExecutor | None = None
-        self._cluster = None
+        self._dask = None    # the dask_client context, while entered
         self._client = None
 
     def describe(self) -> str:
@@ -51,12 +51,10 @@ class ChunkRunner:
 
     def __enter__(self) -> ChunkRunner:
         if self.dask is not None:
-            from distributed import Client, LocalCluster
+            from trigdeploy.cluster import dask_client
 
-            if self.dask.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.dask.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
-            self._client = Client(self.dask.scheduler or self._cluster)
+            self._dask = dask_client(self.dask, "data.dask")
+            self._client = self._dask.__enter__()
             self._client.run(warm)
         elif self.workers > 1:  # this process is one of the workers
             self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("spawn"))
@@ -67,10 +65,8 @@ class ChunkRunner:
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        if self._dask is not None:
+            self._dask.__exit__(None, None, None)
 
     def run(self, ds, computer: ChunkComputer, building: Path, codes: np.ndarray,
             todo: list[tuple[int, int]]) -> Iterator[dict]:

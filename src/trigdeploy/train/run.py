@@ -198,8 +198,7 @@ def _train_xgboost(kind, mcfg, fx: _Fit):
         raise TrigdeployError(f"{fx.cfg.source}: train.bdt.dask: K-class BDTs train in one process so far; "
                               "unset train.bdt.dask")
     else:
-        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.layout.preprocess,
-                                         mcfg.dask.scheduler, mcfg.dask.workers, mcfg.dask.partition_rows)
+        model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.layout.preprocess)
     booster = model.get_booster()
     booster.set_attr(best_iteration=str(info["best_iteration"]))
     with atomic_path(fx.layout.model_file(kind.artifact)) as tmp:

@@ -88,21 +88,22 @@ def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str) -> tuple[np.n
             np.asarray(y[rows], np.uint8))
 
 
-def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray],
-                 scaler_path, scheduler: str | None, workers: int, partition_rows: int):
-    """``xgboost.dask`` on a ``distributed`` cluster: a ``LocalCluster`` of ``workers`` processes, or
-    the scheduler at ``scheduler``. Workers read their partitions of the training split from the
-    feature cache (which must be on storage they can see); returns (booster-backed model, info)."""
+def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray], scaler_path):
+    """``xgboost.dask`` on the cluster of ``cfg.dask`` (a ``LocalCluster`` of ``workers`` processes, or
+    the scheduler at ``scheduler``). Workers read their partitions of ``partition_rows`` training rows
+    from the feature cache (which must be on storage they can see); returns (booster-backed model, info)."""
     if cfg.smote or cfg.max_train_rows < len(prepared.rows("train")):
         raise TrigdeployError("train.bdt.dask: SMOTE and max_train_rows sampling are single-process options; "
                               "unset them to train on the whole split with Dask")
     import dask
     import dask.array as da
     import xgboost.dask as xgb_dask
-    from distributed import Client, LocalCluster
+
+    from trigdeploy.cluster import dask_client
 
     rows = prepared.rows("train")
     n_feat = len(prepared.features)
+    partition_rows = cfg.dask.partition_rows
     x_val, y_val = val
     n_sig = int(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows].sum())
     spw = balance_weight(cfg.scale_pos_weight, len(rows), n_sig)
@@ -111,26 +112,20 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     sizes = [len(rows[i: i + partition_rows]) for i in range(0, len(rows), partition_rows)]
     x = da.concatenate([da.from_delayed(p[0], (n, n_feat), np.float32) for p, n in zip(parts, sizes)])
     y = da.concatenate([da.from_delayed(p[1], (n,), np.uint8) for p, n in zip(parts, sizes)])
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                   dashboard_address=None)
     t0 = time.perf_counter()
-    try:
-        with Client(scheduler or cluster) as client:
-            model = xgb_dask.DaskXGBClassifier(
-                n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-                tree_method="hist", scale_pos_weight=spw, early_stopping_rounds=cfg.early_stopping_rounds,
-                eval_metric="auc", random_state=seed)
-            model.client = client
-            xv = da.from_array(np.asarray(x_val, np.float32), chunks=(partition_rows, n_feat))
-            yv = da.from_array(np.asarray(y_val, np.uint8), chunks=partition_rows)
-            model.fit(x, y, eval_set=[(xv, yv)], verbose=False)
-            n_workers = len(client.scheduler_info()["workers"])
-    finally:
-        if cluster is not None:
-            cluster.close()
+    with dask_client(cfg.dask, "train.bdt.dask") as client:
+        model = xgb_dask.DaskXGBClassifier(
+            n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+            tree_method="hist", scale_pos_weight=spw, early_stopping_rounds=cfg.early_stopping_rounds,
+            eval_metric="auc", random_state=seed)
+        model.client = client
+        xv = da.from_array(np.asarray(x_val, np.float32), chunks=(partition_rows, n_feat))
+        yv = da.from_array(np.asarray(y_val, np.uint8), chunks=partition_rows)
+        model.fit(x, y, eval_set=[(xv, yv)], verbose=False)
+        n_workers = len(client.scheduler_info()["workers"])
     info = {"seconds": time.perf_counter() - t0, "scale_pos_weight": float(spw), "best_iteration": int(model.best_iteration),
             "n_trees": int(model.best_iteration) + 1, "rows_seen": int(len(rows)), "train_rows": int(len(rows)),
-            "sampled": False, "smote_added": 0, "dask": {"scheduler": scheduler or "LocalCluster", "workers": n_workers,
+            "sampled": False, "smote_added": 0, "dask": {"scheduler": cfg.dask.scheduler or "LocalCluster", "workers": n_workers,
                                                           "partitions": len(parts), "partition_rows": partition_rows}}
     return model, info
 

@@ -115,16 +115,8 @@ def generate_config_data(cfg: RunConfig, force: bool = False, progress: bool = T
 
 def _on_dask(cluster_cfg, writer, jobs: list) -> list[dict]:
     """Run one writer call per file on a Dask cluster (the files must be on storage the workers share)."""
-    from distributed import Client, LocalCluster
+    from trigdeploy.cluster import dask_client
 
-    cluster = None
-    if cluster_cfg.scheduler is None:
-        cluster = LocalCluster(n_workers=cluster_cfg.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-    try:
-        with Client(cluster_cfg.scheduler or cluster) as client:
-            futures = [client.submit(writer, p, path.resolve(), False, pure=False) for _, p, path in jobs]
-            return client.gather(futures)
-    finally:
-        if cluster is not None:
-            cluster.close()
+    with dask_client(cluster_cfg, "data.generate.dask") as client:
+        futures = [client.submit(writer, p, path.resolve(), False, pure=False) for _, p, path in jobs]
+        return client.gather(futures)
