@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from toptag_files import SIZES, best_of, toptag_file
+
 REPO = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
@@ -74,23 +76,14 @@ def measure(mode: str, path: Path, run_dir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", type=Path, required=True, help="where the benchmark files are kept")
-    ap.add_argument("--jets", type=int, nargs="+", default=[300_000, 1_211_000])
+    ap.add_argument("--jets", type=int, nargs="+", default=SIZES)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "prepare.json")
     args = ap.parse_args()
-    args.dir.mkdir(parents=True, exist_ok=True)
     table = []
     for n in args.jets:
-        path = (args.dir / f"toptag_{n}.h5").resolve()
-        if not path.exists():
-            subprocess.run([sys.executable, "-m", "trigdeploy.cli", "data", "toptag", "--out", str(path),
-                            "--jets", str(n), "--quiet"], check=True)
-        best: dict[str, dict] = {}
-        for _ in range(args.repeat):
-            for mode in MODES:  # alternating, so that no mode always meets a cold page cache
-                r = measure(mode, path, args.dir / "run")
-                if mode not in best or r["seconds"] < best[mode]["seconds"]:
-                    best[mode] = r
+        path = toptag_file(args.dir, n)
+        best = best_of(args.repeat, MODES, lambda mode, path=path: measure(mode, path, args.dir / "run"))
         digests = {m: b["cache_sha256"] for m, b in best.items() if "cache_sha256" in b}
         if len(set(digests.values())) != 1:
             raise SystemExit(f"caches differ between runs on {path}: {digests}")

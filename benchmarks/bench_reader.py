@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from toptag_files import SIZES, best_of, toptag_file
+
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
@@ -64,24 +66,15 @@ def measure(mode: str, path: Path, chunk: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", type=Path, required=True, help="where the benchmark files are kept")
-    ap.add_argument("--jets", type=int, nargs="+", default=[300_000, 1_211_000])
+    ap.add_argument("--jets", type=int, nargs="+", default=SIZES)
     ap.add_argument("--chunk", type=int, default=10_400, help="rows per read (default: the 32 MiB default chunk)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "reader.json")
     args = ap.parse_args()
-    args.dir.mkdir(parents=True, exist_ok=True)
     table = []
     for n in args.jets:
-        path = args.dir / f"toptag_{n}.h5"
-        if not path.exists():
-            subprocess.run([sys.executable, "-m", "trigdeploy.cli", "data", "toptag", "--out", str(path),
-                            "--jets", str(n), "--quiet"], check=True)
-        best: dict[str, dict] = {}
-        for _ in range(args.repeat):
-            for mode in ("raw", "reader", "matrix"):
-                r = measure(mode, path, args.chunk)
-                if mode not in best or r["seconds"] < best[mode]["seconds"]:
-                    best[mode] = r
+        path = toptag_file(args.dir, n)
+        best = best_of(args.repeat, ("raw", "reader", "matrix"), lambda mode, path=path: measure(mode, path, args.chunk))
         assert len({round(b["checksum"], 3) for b in best.values()}) == 1, "modes read different data"
         table.append({"jets": n, "file_bytes": path.stat().st_size, "in_memory_bytes": n * 806 * 4,
                       "chunk_rows": args.chunk, **{m: best[m] for m in best}})
