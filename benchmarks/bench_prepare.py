@@ -3,6 +3,7 @@
     python benchmarks/bench_prepare.py --dir /tmp/readbench [--jets 300000 1211000] [--repeat 2]
 
 For each file (toptag layout, generated if missing) and in fresh processes, best of ``--repeat``:
+  * raw:           PyTables row ranges of the table (``bench_reader.py``'s baseline), nothing else
   * reader:        ``Dataset.chunks`` delivering what the first pass reads (the label column and the
                    800 constituent columns as one array), nothing computed
   * 1 worker:      ``trigdeploy prepare`` of ``configs/toptag.yaml`` with ``data.workers: 1`` (the
@@ -44,6 +45,14 @@ if __name__ == "__main__":
             for c in ds.chunks(["is_signal_new"], matrix_columns=toptag_constituent_columns()):
                 rows += c.stop - c.start
         out = {"rows": rows, "seconds": time.perf_counter() - t0}
+    elif mode == "raw":  # PyTables row ranges of the table, nothing else (bench_reader.py's baseline)
+        import tables
+        t0 = time.perf_counter(); rows = 0
+        with tables.open_file(path) as f:
+            t = f.root.table.table
+            for s in range(0, t.nrows, 10_400):
+                rows += len(t.read(s, min(s + 10_400, t.nrows)))
+        out = {"rows": rows, "seconds": time.perf_counter() - t0}
     else:
         from trigdeploy.data.prepare import prepare
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -62,12 +71,12 @@ if __name__ == "__main__":
     print(json.dumps(out))
 """
 
-MODES = {"reader": (1, False), "1 worker": (1, False), "1 core": (1, True), "2 workers": (2, False)}
+MODES = {"raw": (1, False), "reader": (1, False), "1 worker": (1, False), "1 core": (1, True), "2 workers": (2, False)}
 
 
 def measure(mode: str, path: Path, run_dir: Path) -> dict:
     workers, pin = MODES[mode]
-    kind = "reader" if mode == "reader" else "prepare"
+    kind = mode if mode in ("raw", "reader") else "prepare"
     out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), str(run_dir), str(workers), "1" if pin else "0"],
                          check=True, capture_output=True, text=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -92,14 +101,14 @@ def main() -> None:
     args.results.write_text(json.dumps({"machine": {"cpu": platform.processor() or platform.machine(),
                                                     "cores": len(__import__("os").sched_getaffinity(0))},
                                         "runs": table}, indent=2) + "\n")
-    print("| rows | reader rows/s | first pass rows/s: 1 worker | 1 core | 2 workers | 2 workers / 1 worker | "
-          "1 worker / reader | prepare s (1 worker / 2 workers) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| rows | raw PyTables rows/s | reader rows/s | first pass rows/s: 1 worker | 1 core | 2 workers | "
+          "2 workers / 1 worker | 2 workers / 1 core | 1 worker / raw | prepare s (1 / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for t in table:
-        rd, one, core, two = t["reader"], t["1 worker"], t["1 core"], t["2 workers"]
-        print(f"| {t['jets']:,} | {rd['rows_per_s']:,.0f} | {one['rows_per_s']:,.0f} | {core['rows_per_s']:,.0f} | "
-              f"{two['rows_per_s']:,.0f} | {two['rows_per_s'] / one['rows_per_s']:.2f}× | "
-              f"{one['rows_per_s'] / rd['rows_per_s']:.3f} | {one['prepare_seconds']:.1f} / {two['prepare_seconds']:.1f} |")
+        raw, rd, one, core, two = (t[m]["rows_per_s"] for m in MODES)
+        print(f"| {t['jets']:,} | {raw:,.0f} | {rd:,.0f} | {one:,.0f} | {core:,.0f} | {two:,.0f} | {two / one:.2f}× | "
+              f"{two / core:.2f}× | {one / raw:.3f} | {t['1 worker']['prepare_seconds']:.1f} / "
+              f"{t['2 workers']['prepare_seconds']:.1f} |")
 
 
 if __name__ == "__main__":
