@@ -189,6 +189,8 @@ def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
         (["label.column=k", "label.classes={a: 0, b: true}"], "key 'label.classes.b': expected int, got bool"),
         (["label.onehot=[a]"], "label.onehot.*at least 2 columns"),
         (["label.onehot=[a, b, a]"], "label.onehot.*listed twice"),
+        (["label.cuts={a: x > 1}"], "label.cuts.*at least 2 classes"),
+        (["label.cuts={a: x > 1, b: x.real < 1}"], "label.cuts.b.*not allowed"),
         (["split.mode=files"], "split.mode.*val_files"),
         (["data.derived={a: b + 1, b: a * 2}"], "data.derived.a: refers to itself .a → b → a."),
         (["data.derived={a: a / 1000}"], "data.derived.a: refers to itself"),
@@ -196,7 +198,7 @@ def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
     ],
     ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "workers-and-dask", "classes-without-column",
          "one-class", "classes-same-value", "class-value-bool", "onehot-one-column", "onehot-twice",
-         "files-without-files", "derived-cycle", "derived-self", "selection-arity"],
+         "cuts-one-class", "cuts-bad-expression", "files-without-files", "derived-cycle", "derived-self", "selection-arity"],
 )
 def test_cross_field_rules_at_load(overrides, message):
     with pytest.raises(TrigdeployError, match=message):

@@ -195,14 +195,16 @@ class LabelConfig(Checked):
     """Where the label comes from; all unset means auto-detection (never a split tag).
 
     Binary: a 0/1 ``column``, a one-hot pair ``[background, signal]`` or a ``cut``. Multi-class
-    (K > 2): ``column`` with ``classes: {name: value, …}`` (the column's value of each class), or
-    ``onehot`` with one column per class (the columns' names are the classes' names).
+    (K > 2): ``column`` with ``classes: {name: value, …}`` (the column's value of each class),
+    ``onehot`` with one column per class (the columns' names are the classes' names), or ``cuts:
+    {name: expression, …}`` (exactly one true on every row).
     """
 
     column: str | None = None
     onehot: tuple[str, ...] = ()
     cut: str | None = None
     classes: dict[str, int] = field(default_factory=dict)
+    cuts: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.classes:
@@ -215,6 +217,15 @@ class LabelConfig(Checked):
             values = list(self.classes.values())  # integers: the loader checks the type
             if len(set(values)) != len(values):
                 raise FieldError("classes", f"two classes share a value: {self.classes}")
+        if self.cuts:
+            if len(self.cuts) < 2:
+                raise FieldError("cuts", f"needs at least 2 classes, got {len(self.cuts)}")
+            if len(self.cuts) > 255:
+                raise FieldError("cuts", f"at most 255 classes, got {len(self.cuts)}")
+            from trigdeploy.expr import Expr
+
+            for name, text in self.cuts.items():
+                Expr(text, f"label.cuts.{name}")  # parsed now: a bad expression is a load-time error
         if self.onehot and len(self.onehot) < 2:
             raise FieldError("onehot", f"needs at least 2 columns, got {len(self.onehot)}")
         if len(set(self.onehot)) != len(self.onehot):

@@ -39,14 +39,15 @@ def cfg(path, *overrides):
 @pytest.mark.parametrize(
     "label",
     [["label.column=kind", "label.classes={gluon: 7, quark: 3, top: 11}"],
-     ["label.onehot=[is_gluon, is_quark, is_top]"]],
-    ids=["class-column", "onehot-columns"],
+     ["label.onehot=[is_gluon, is_quark, is_top]"],
+     ["label.cuts={gluon: kind == 7, quark: kind == 3, top: kind > 10}"]],
+    ids=["class-column", "onehot-columns", "cuts"],
 )
 def test_k_classes_counted_per_split(tmp_path, label):
     path, k = class_file(tmp_path)
     result = prepare(cfg(path, *label), tmp_path / "run", progress=False)
     report = json.loads((tmp_path / "run" / "features.json").read_text())
-    names = ["gluon", "quark", "top"] if "classes" in label[-1] else ["is_gluon", "is_quark", "is_top"]
+    names = ["is_gluon", "is_quark", "is_top"] if "onehot" in label[-1] else ["gluon", "quark", "top"]
     assert report["label"]["classes"] == names
     for split in ("train", "val", "test"):
         rows = result.rows(split)
@@ -78,8 +79,12 @@ def test_leak_guard_catches_a_feature_that_identifies_one_class(tmp_path):
      ({"is_top": 1}, ["label.onehot=[is_gluon, is_quark, is_top]"],
       "one-hot label columns \\['is_gluon', 'is_quark', 'is_top'\\] are not 0/1 with exactly one 1"),
      ({"kind": lambda d, k: np.where(k == 2, 3, d["kind"])}, ["label.column=kind", "label.classes={gluon: 7, quark: 3, top: 11}"],
-      "split holds no rows of class top")],
-    ids=["unknown-value", "two-hot", "class-absent"],
+      "split holds no rows of class top"),
+     ({}, ["label.cuts={gluon: kind == 7, quark: kind < 8, top: kind > 10}"],
+      "rows 0-400: label.cuts: row [0-9]+ of the chunk is in classes gluon, quark; expected exactly one class per row"),
+     ({}, ["label.cuts={gluon: kind == 7, quark: kind == 3}"], "label.cuts: row [0-9]+ of the chunk is in no class"),
+     ({}, ["label.cuts={gluon: kind == 7, quark: nope == 3}"], "label.cuts use column\\(s\\) not in the data: nope")],
+    ids=["unknown-value", "two-hot", "class-absent", "cuts-overlap", "cuts-gap", "cuts-unknown-column"],
 )
 def test_bad_class_labels_one_line(tmp_path, extra, overrides, message):
     path, _ = class_file(tmp_path, **extra)

@@ -28,6 +28,7 @@ class LabelSpec:
     inputs: tuple[str, ...]
     expr: Expr | None = None
     classes: tuple[str, ...] = BINARY
+    exprs: tuple[Expr, ...] = ()  # kind "cuts": one expression per class
     values: tuple[int, ...] = ()  # kind "classes": the label column's value of each class
 
     @property
@@ -37,6 +38,16 @@ class LabelSpec:
     def __call__(self, chunk: dict[str, np.ndarray], where: str) -> np.ndarray:
         if self.kind == "cut":
             return self.expr(chunk).astype(np.uint8)
+        if self.kind == "cuts":
+            hits = np.stack([np.asarray(e(chunk), bool) for e in self.exprs], axis=1)
+            n_true = hits.sum(1)
+            if not np.all(n_true == 1):
+                r = int(np.flatnonzero(n_true != 1)[0])
+                which = [c for c, h in zip(self.classes, hits[r]) if h]
+                raise TrigdeployError(f"{where}: label.cuts: row {r} of the chunk is in "
+                                      f"{'classes ' + ', '.join(which) if which else 'no class'}; "
+                                      "expected exactly one class per row")
+            return np.argmax(hits, axis=1).astype(np.uint8)
         if self.kind == "onehot":
             m = np.stack([np.asarray(chunk[c]) for c in self.inputs], axis=1)
             if not (np.all((m == 0) | (m == 1)) and np.all(m.sum(1) == 1)):
@@ -65,9 +76,16 @@ class LabelSpec:
 
 def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
     lab = cfg.label
-    chosen = [k for k, v in (("column", lab.column), ("onehot", lab.onehot), ("cut", lab.cut)) if v]
+    chosen = [k for k, v in (("column", lab.column), ("onehot", lab.onehot), ("cut", lab.cut), ("cuts", lab.cuts)) if v]
     if len(chosen) > 1:
-        raise TrigdeployError(f"{cfg.source}: label: set one of column, onehot, cut (got {', '.join(chosen)})")
+        raise TrigdeployError(f"{cfg.source}: label: set one of column, onehot, cut, cuts (got {', '.join(chosen)})")
+    if lab.cuts:
+        exprs = tuple(Expr(text, f"label.cuts.{name}") for name, text in lab.cuts.items())
+        names = tuple(dict.fromkeys(n for e in exprs for n in e.names))
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise TrigdeployError(f"{where}: label.cuts use column(s) not in the data: {', '.join(missing)}")
+        return LabelSpec("cuts", names, classes=tuple(lab.cuts), exprs=exprs)
     if lab.cut:
         expr = Expr(lab.cut, "label.cut")
         missing = [n for n in expr.names if n not in columns]
