@@ -94,3 +94,16 @@ def test_export_refuses_k_classes_in_one_line(three_class_run, tmp_path):
     with pytest.raises(TrigdeployError, match="3 classes \\(g, q, t\\): exporting multi-class models is not") as e:
         export_run(run, ExportTarget(), tmp_path / "export", tmp_path / "firmware", progress=False)
     assert "\n" not in str(e.value) and not (tmp_path / "export" / "mc").exists()
+
+
+def test_bdt_on_dask_refuses_k_classes_in_one_line(tmp_path):
+    from trigdeploy.train.run import train_run
+
+    rng = np.random.default_rng(1)
+    k = rng.integers(0, 3, 900)
+    pd.DataFrame({"f1": rng.normal(size=900) + k, "kind": k}).to_hdf(tmp_path / "k.h5", key="table", format="table")
+    cfg = run_config([tmp_path / "k.h5"], "label.column=kind", "label.classes={a: 0, b: 1, c: 2}", name="k",
+                     features={"exclude": ["kind"]}, train={"bdt": {"n_estimators": 5, "dask": {"workers": 1}}})
+    with pytest.raises(TrigdeployError, match="train.bdt.dask: K-class BDTs train in one process so far") as e:
+        train_run(cfg, tmp_path / "run", progress=False)
+    assert "\n" not in str(e.value) and not (tmp_path / "run" / "metrics.json").exists()
