@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from trigdeploy.config import RunConfig, to_dict
 from trigdeploy.data.chunks import ChunkComputer, chunk_digest
+from trigdeploy.data.labels import BINARY
 from trigdeploy.data.runner import ChunkRunner
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, UNUSED, split_seed
@@ -50,7 +51,7 @@ class Prepared:
     @property
     def classes(self) -> tuple[str, ...]:
         """The label's classes, in the order of their indices (``background, signal`` when binary)."""
-        return tuple(self.report.get("label", {}).get("classes", ("background", "signal")))
+        return classes_of(self.report)
 
     @property
     def n_outputs(self) -> int:
@@ -160,11 +161,11 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
                     stats["rows_per_s"], stats["workers"])
         final = np.load(building / "codes.npy")
         y = np.load(building / "labels.npy", mmap_mode="r")
-        k = computer.label.n_classes
-        counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(k)] for name, code in SPLITS.items()}
+        counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(computer.label.n_classes)]
+                  for name, code in SPLITS.items()}
         del y
         counts["unused"] = int((final == UNUSED).sum())
-        counts["nan"] = {k: sum(r["nan"][k] for r in done.values()) for k in ("dropped", "imputed_values")}
+        counts["nan"] = {what: sum(r["nan"][what] for r in done.values()) for what in ("dropped", "imputed_values")}
         shutil.rmtree(building / "chunks")
         for name in ("plan.json", OWNER):
             (building / name).unlink()
@@ -243,13 +244,19 @@ def _read_json(path: Path):
         return None
 
 
+def classes_of(report: dict) -> tuple[str, ...]:
+    """The label classes named by a data-stage report (``features.json``), in index order; binary
+    reports name none."""
+    return tuple(report.get("label", {}).get("classes", BINARY))
+
+
 def run_classes(run_dir: Path) -> tuple[str, ...]:
     """The label classes of a prepared run, in index order (``background, signal`` when binary)."""
     try:
         report = json.loads(RunLayout.of(Path(run_dir)).features.read_text())
     except (OSError, ValueError):
         raise TrigdeployError(f"{run_dir}: no readable features.json; run trigdeploy prepare or train first") from None
-    return tuple(report.get("label", {}).get("classes", ("background", "signal")))
+    return classes_of(report)
 
 
 def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:

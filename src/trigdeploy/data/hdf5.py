@@ -171,7 +171,10 @@ class HDF5Table:
     def read(self, start: int, stop: int, columns: list[str]) -> dict[str, np.ndarray]:
         """Columns for rows ``[start, stop)`` as 1-D arrays (block columns are strided views)."""
         self.check_columns(columns)
-        rows = self._rows(start, stop)
+        return self._columns(self._rows(start, stop), columns)
+
+    def _columns(self, rows, columns: list[str]) -> dict[str, np.ndarray]:
+        """``columns`` of rows already read, each field fetched once."""
         fields: dict[str, np.ndarray] = {}
         out = {}
         for c in columns:
@@ -196,9 +199,7 @@ class HDF5Table:
         view of the values block when the columns lie side by side in it, as the constituents do)."""
         self.check_columns([*columns, *matrix_columns])
         rows = self._rows(start, stop)
-        out = {}
-        for c in columns:
-            out[c] = self._take(rows[self._locations[c].field], self._locations[c])
+        out = self._columns(rows, columns)
         locs = [self._locations[c] for c in matrix_columns]
         first = locs[0].position if locs else None
         if (first is not None and all(loc.field == locs[0].field and loc.position == first + i for i, loc in enumerate(locs))

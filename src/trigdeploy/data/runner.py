@@ -11,6 +11,7 @@ worker needs the usual ``if __name__ == "__main__":`` guard; the CLI has it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -41,8 +42,8 @@ class ChunkRunner:
         self.dask = data.dask
         self.workers = max(1, min(data.workers or available_cores(), chunks))  # no idle workers
         self._pool: ProcessPoolExecutor | None = None
-        self._dask = None    # the dask_client context, while entered
         self._client = None
+        self._stack = contextlib.ExitStack()  # what __exit__ closes: the pool or the Dask client
 
     def describe(self) -> str:
         if self.dask is not None:
@@ -53,20 +54,17 @@ class ChunkRunner:
         if self.dask is not None:
             from trigdeploy.cluster import dask_client
 
-            self._dask = dask_client(self.dask, "data.dask")
-            self._client = self._dask.__enter__()
+            self._client = self._stack.enter_context(dask_client(self.dask, "data.dask"))
             self._client.run(warm)
         elif self.workers > 1:  # this process is one of the workers
             self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("spawn"))
+            self._stack.callback(self._pool.shutdown, wait=True, cancel_futures=True)
             for _ in range(self.workers - 1):
                 self._pool.submit(warm)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._dask is not None:
-            self._dask.__exit__(None, None, None)
+        self._stack.close()
 
     def run(self, ds, computer: ChunkComputer, building: Path, codes: np.ndarray,
             todo: list[tuple[int, int]]) -> Iterator[dict]:

@@ -160,7 +160,8 @@ def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3
     """Per class, one against the rest: AUC of its probability, the rejection 1/ε of every other
     class at each signal efficiency (on the rows of the two classes, test ROC), and the threshold
     on its probability that keeps that efficiency on validation with what it keeps on test.
-    Overall: accuracy of the most probable class, the test confusion matrix, the macro AUC."""
+    Overall: accuracy of the most probable class, the test confusion matrix, the macro AUC (also
+    as ``auc``, the figure every report reads)."""
     classes = list(classes)
     k = len(classes)
     y_val, y_test = np.asarray(y_val), np.asarray(y_test)
@@ -183,11 +184,13 @@ def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3
             }
         per_class[name] = entry
     predicted = np.argmax(p_test, axis=1)
+    macro = float(np.mean([per_class[n]["auc"] for n in classes]))
     return {
         "classes": classes,
+        "auc": macro,
         "accuracy": float((predicted == y_test).mean()),
         "accuracy_val": float((np.argmax(p_val, axis=1) == y_val).mean()),
-        "auc_macro": float(np.mean([per_class[n]["auc"] for n in classes])),
+        "auc_macro": macro,
         "confusion_matrix": confusion_matrix(y_test, predicted, k).tolist(),
         "per_class": per_class,
         "n_test": int(len(y_test)),

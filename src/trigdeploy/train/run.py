@@ -361,7 +361,6 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         if len(prepared.classes) > 2:
             m = evaluate_multiclass(y_val, scores["val"], y_test, scores["test"], prepared.classes,
                                     tc.signal_efficiencies)
-            m["auc"] = m["auc_macro"]
             logger.info(f"{name}: test accuracy {m['accuracy']:.4f}, mean one-vs-rest AUC {m['auc']:.5f}")
         else:
             m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)

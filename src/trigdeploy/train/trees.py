@@ -48,9 +48,10 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
                   n_jobs=cfg.threads)
     t0 = time.perf_counter()
     if k > 2:  # one tree per class and round (softmax), rows weighted n / (K · n_c)
+        weights = class_weights(y, k)
         model = xgb.XGBClassifier(objective="multi:softprob", num_class=k, eval_metric="mlogloss", **common)
-        model.fit(x, y, sample_weight=class_weights(y, k)[y], eval_set=[(x_val, y_val)], verbose=False)
-        info["class_weights"] = class_weights(y, k).tolist()
+        model.fit(x, y, sample_weight=weights[y], eval_set=[(x_val, y_val)], verbose=False)
+        info["class_weights"] = weights.tolist()
     else:
         spw = balance_weight(cfg.scale_pos_weight, len(y), int(y.sum()))
         model = xgb.XGBClassifier(scale_pos_weight=spw, eval_metric="auc", **common)
