@@ -108,12 +108,56 @@ def test_bad_precision_is_one_clear_error_at_load(text):
         ConiferTarget(Precision=text)
 
 
-def test_multiclass_booster_is_refused():
+@pytest.fixture(scope="module")
+def three_class_booster():
     import xgboost as xgb
 
     rng = np.random.default_rng(0)
-    model = xgb.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1).fit(rng.normal(size=(90, 3)), np.arange(90) % 3)
-    with pytest.raises(TrigdeployError, match="binary:logistic only"):
+    x = rng.normal(size=(600, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)
+    x[:50, 2] = x[50:100, 2]  # repeated values: inputs lying exactly on split points
+    model = xgb.XGBClassifier(n_estimators=12, max_depth=3, n_jobs=1, objective="multi:softprob").fit(x, y)
+    return model.get_booster(), x
+
+
+def test_three_class_ensemble_is_leaf_exact_with_one_tree_set_per_class(three_class_booster):
+    booster, x = three_class_booster
+    ens = tc.ensemble_from_booster(booster)
+    assert (ens["n_classes"], ens["n_trees"], tc.n_outputs(ens), len(ens["init_predict"])) == (3, 12, 3, 3)
+    assert all(len(group) == 3 for group in ens["trees"])
+    lv = tc.leaves(ens, x)
+    np.testing.assert_array_equal(lv, tc.xgb_leaves(booster, x))  # column = XGBoost's tree order
+    # the float64 sum of the float32 leaves and base margins is XGBoost's float32 margin up to its
+    # own float32 rounding of 13 terms (≲ 13 · 2^-24 relative)
+    margin = tc.xgb_margin(booster, x)
+    assert margin.shape == (len(x), 3)
+    np.testing.assert_allclose(tc.score(ens, lv), margin, rtol=0, atol=1e-5)
+
+
+def test_three_class_fixed_point_is_within_its_bound_and_wraps_per_class(three_class_booster):
+    booster, x = three_class_booster
+    ens = tc.ensemble_from_booster(booster)
+    fmt = tc.FixedType.parse("ap_fixed<18,6>")
+    ens_q, _ = tc.quantize_ensemble(ens, fmt)
+    x_q = fmt.quantize_inputs(x)
+    lv = tc.leaves(ens_q, x_q)
+    np.testing.assert_array_equal(lv, tc.xgb_leaves(booster, x_q))
+    y, wrapped = tc.emulate_fixed(ens_q, lv, fmt)
+    exact = tc.score(ens, tc.leaves(ens, x_q))
+    assert y.shape == (len(x), 3) and wrapped == 0
+    assert np.abs(y - exact).max() <= (ens["n_trees"] + 1) * fmt.lsb / 2
+    # one class's sum beyond the type: that event wraps (counted once), the other classes do not move
+    tiny = tc.FixedType.parse("ap_fixed<6,1>")
+    _, wrapped_tiny = tc.emulate_fixed(tc.quantize_ensemble(ens, tiny)[0], lv, tiny)
+    assert 0 < wrapped_tiny <= len(x)
+
+
+def test_unsupported_objective_is_refused():
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    model = xgb.XGBRegressor(n_estimators=2, max_depth=2, n_jobs=1).fit(rng.normal(size=(90, 3)), rng.normal(size=90))
+    with pytest.raises(TrigdeployError, match="objective 'reg:squarederror' not supported"):
         tc.ensemble_from_booster(model.get_booster())
 
 

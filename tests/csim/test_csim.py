@@ -126,13 +126,27 @@ def test_testbenches_build_run_and_agree(simulated):
 def test_corrupted_reference_fails_the_comparison():
     y = np.array([0, 1, 0, 1])
     ref = np.array([-1.0, 2.0, -0.5, 0.25])
-    ok = compare(y, ref.copy(), ref, {"f1": 0.5}, exact=True)
+    ok = compare(y, ref.copy(), ref, {"f1": (None, 0.5)}, exact=True)
     assert ok["ok"] and ok["n_mismatch"] == 0
     bad = ref.copy()
     bad[3] -= 2.0 ** -10  # one LSB on one event
-    out = compare(y, bad, ref, {"f1": 0.5}, exact=True)
+    out = compare(y, bad, ref, {"f1": (None, 0.5)}, exact=True)
     assert not out["ok"] and out["n_mismatch"] == 1 and out["max_abs_diff"] == 2.0 ** -10
-    assert compare(y, bad, ref, {"f1": 0.5}, exact=False)["ok"]  # PTQ: reported, not judged
+    assert compare(y, bad, ref, {"f1": (None, 0.5)}, exact=False)["ok"]  # PTQ: reported, not judged
+
+
+def test_three_logit_comparison_counts_events_and_flips_per_class():
+    y = np.array([0, 1, 2, 1])
+    ref = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.5], [-1.0, 0.0, 3.0], [0.5, 0.4, 0.0]])
+    thresholds = {"q eff_S=0.5": (1, 0.4)}
+    ok = compare(y, ref.copy(), ref, thresholds, exact=True)
+    assert ok["ok"] and ok["n_logits"] == 3 and ok["decision_flips"] == {"q eff_S=0.5": 0, "argmax": 0}
+    bad = ref.copy()
+    bad[3, 1] += 0.2  # one logit of one event: event 3 now prefers class 1 (p_q 0.36 → 0.41)
+    bad[0, 2] -= 2.0 ** -10  # and one LSB on another event
+    out = compare(y, bad, ref, thresholds, exact=True)
+    assert not out["ok"] and out["n_mismatch"] == 2 and out["max_abs_diff"] == pytest.approx(0.2)
+    assert out["decision_flips"] == {"q eff_S=0.5": 1, "argmax": 1}
 
 
 def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tmp_path):

@@ -33,6 +33,8 @@ from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, remove_stale_partials, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
+from trigdeploy.logits import as_logits, compare, n_logits
+from trigdeploy.train.metrics import logit_auc
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,6 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
     import torch
 
     from trigdeploy.convert import ptq, to_hls4ml
-    from trigdeploy.train.metrics import roc_auc
 
     x_train, _ = load_split(run_dir, "train")
     sample = x_train[np.linspace(0, len(x_train) - 1, min(target.ptq_profile_rows, len(x_train))).astype(int)]
@@ -66,8 +67,8 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
         logger.warning(f"{kind.name} PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test split, beyond its "
                     f"type {o['type']} (max {o['type_max']:.4g}): it saturates")
     with torch.no_grad():
-        ref = model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy().reshape(-1)
-    auc_float = roc_auc(y_test, ref)
+        ref = as_logits(model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy(), len(x_test))
+    auc_float = logit_auc(y_test, ref)
     ref_file = ex.save_reference(kind, x_test, ref)
     n_tb = min(target.testbench_events, len(x_test))
     out = {"precisions": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in choice.items()},
@@ -84,7 +85,7 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
         y_hls = to_hls4ml.predict(hm, x_test)
         rate = len(x_test) / max(time.perf_counter() - t2, 1e-9)
         diff = np.abs(y_hls - ref)
-        auc_hls = roc_auc(y_test, y_hls)
+        auc_hls = logit_auc(y_test, y_hls)
         stats = {"n_events": int(len(ref)), "max_abs_diff_logit": float(diff.max()),
                  "mean_abs_diff_logit": float(diff.mean()), "auc_float": auc_float, "auc_hls4ml": auc_hls,
                  "auc_change": auc_hls - auc_float, "events_per_s": rate}
@@ -96,7 +97,8 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
             f"then converted to the port type `{choice['input_1']['result']}`.",
             f"Checked before writing against the float model on {stats['n_events']} test events: max |Δ logit| "
             f"{stats['max_abs_diff_logit']:.3g}, AUC {auc_float:.5f} → {auc_hls:.5f}. `tb_data/` holds test events "
-            f"and the float model's logits (the expected values are within the error above, not equal).")
+            f"and the float model's logits (the expected values are within the error above, not equal).",
+            n_logits(ref))
         out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
                                     "testbench_events": n_tb}
         ex.ptq.setdefault(kind.name, {"precisions": choice, "hls4ml": y_hls, "backend": backend, "float": ref})
@@ -123,7 +125,6 @@ def _conifer(kind, ex: _Export) -> dict:
         ex.log)
     from trigdeploy.convert import to_conifer as tc
     from trigdeploy.cxx import harness
-    from trigdeploy.train.metrics import roc_auc
 
     if not np.isfinite(x_test).all():
         raise TrigdeployError(f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
@@ -134,7 +135,9 @@ def _conifer(kind, ex: _Export) -> dict:
     write_json_atomic(out_dir / f"{kind.name}.conifer.json", ens)
     entry: dict = {"source": {"file": src.name, "sha256": _sha256(src)},
                    "ensemble": {"file": f"{kind.name}.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
-                                "n_features": ens["n_features"], "base_margin": ens["init_predict"][0]},
+                                "n_features": ens["n_features"],
+                                "base_margin": ens["init_predict"][0] if tc.n_outputs(ens) == 1 else ens["init_predict"],
+                                "n_classes": ens["n_classes"]},
                    "projects": {}}
     staging = fw_dir / f"{kind.name}_cpp"
     cpp = tc.cpp_float_check(ens, booster, x_test, staging, log)
@@ -166,7 +169,7 @@ def _conifer(kind, ex: _Export) -> dict:
                  "max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
                  "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
                  "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
-                 "auc_xgboost": roc_auc(y_test, margin), "auc_fixed": roc_auc(y_test, ref_q)}}
+                 "auc_xgboost": logit_auc(y_test, margin), "auc_fixed": logit_auc(y_test, ref_q)}}
     if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
         raise TrigdeployError(f"{kind.name}: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
                               f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
@@ -197,12 +200,13 @@ def _conifer(kind, ex: _Export) -> dict:
             tc.fix_hls_top(staging)
             hx, b = harness.load(staging, cache)
             t2 = time.perf_counter()
-            y = hx.run(x_q)[:, 0]
+            y = as_logits(hx.run(x_q), len(x_q))
             rate = len(x_q) / max(time.perf_counter() - t2, 1e-9)
-            n_bad = int((y != ref_q).sum())
+            same = compare(y, ref_q)
+            n_bad = same["n_mismatch"]
             info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, compile_seconds=b.compile_seconds,
-                        csim_vs_emulation={"n_events": int(len(y)), "n_mismatch": n_bad,
-                                           "max_abs_diff": float(np.abs(y - ref_q).max()), "events_per_s": rate})
+                        csim_vs_emulation={"n_events": same["n_events"], "n_mismatch": n_bad,
+                                           "max_abs_diff": same["max_abs_diff"], "events_per_s": rate})
             if n_bad:
                 raise TrigdeployError(f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
                                       f"of {len(y)} test events; project not written")
@@ -257,10 +261,6 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
     layout = RunLayout.of(run_dir, export_root, firmware_root)
     run_dir, export_root, firmware_root = layout.run_dir, layout.export_root, layout.firmware_root
     x_test, y_test = load_split(run_dir, "test")
-    classes = run_classes(run_dir)
-    if len(classes) > 2:  # issue #19: K logits through ONNX, hls4ml, RTL and conifer come next
-        raise TrigdeployError(f"{run_dir}: {len(classes)} classes ({', '.join(classes)}): exporting multi-class "
-                              "models is not implemented yet; the trained models and metrics.json are in the run")
     name = layout.name
     out_final, fw_final = layout.export_dir, layout.firmware_dir
     for path, known in ((out_final, _KNOWN_EXPORT), (fw_final, _KNOWN_FIRMWARE)):
@@ -428,7 +428,7 @@ def _form_qonnx_hls4ml(kind, ex: _Export) -> dict:
             "the QAT model's input quantizer does.",
             f"Checked before writing: C simulation equals `qonnx.core.onnx_exec` on {check['n_events']} test "
             f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
-            "QONNX outputs.")
+            "QONNX outputs.", n_logits(reference))
         ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "QONNX execution", ref_file, exact=True,
                        reference_form="QONNX")
         entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
@@ -552,12 +552,11 @@ def _form_hls4ml_hgq(kind, ex: _Export) -> dict:
     """Resource-aware MLP → one hls4ml project per backend at the model's own trained precisions, C-simulated
     on the whole test split: 0 mismatches against the model's exact fixed-point reference, or nothing is written."""
     from trigdeploy.convert import to_hls4ml
-    from trigdeploy.train.metrics import roc_auc
 
     h, saved = _hgq_reference(kind, ex)
     x_grid, reference, choice = h["x_grid"], h["reference"], h["precisions"]
     n_tb = min(ex.target.testbench_events, len(x_grid))
-    entry = {"precisions": choice, "summary": h["summary"], "auc_fixed_point": roc_auc(ex.y_test, reference),
+    entry = {"precisions": choice, "summary": h["summary"], "auc_fixed_point": logit_auc(ex.y_test, reference),
              "hls4ml": {}}
     for backend in ex.target.hls4ml.Backends:
         staging, final, check, compile_s = _exact_hls4ml_project(
@@ -571,7 +570,7 @@ def _form_hls4ml_hgq(kind, ex: _Export) -> dict:
             f"Checked before writing: C simulation equals the model's exact fixed-point reference on "
             f"{check['n_events']} test events ({check['n_mismatch']} mismatches); {h['summary']['weights_kept']} of "
             f"{h['summary']['weights']} weights remain (the others are 0 and cost nothing). `tb_data/` holds test "
-            "events on the input grid and the reference logits.")
+            "events on the input grid and the reference logits.", n_logits(reference))
         ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "fixed-point reference of the model", h["ref_file"],
                        exact=True, reference_form="fixed-point reference")
         entry["hls4ml"][backend] = {"project": str(final), "part": ex.target.hls4ml.Part,
@@ -613,7 +612,7 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
     from trigdeploy.models import registry
 
     manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
-                      "test_events": int(len(x_test))}
+                      "test_events": int(len(x_test)), "classes": run_classes(run_dir)}
     shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
     ex = _Export(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
     for kind in registry.KINDS.values():

@@ -94,7 +94,7 @@ def execute(m, x: np.ndarray) -> np.ndarray:
     for vi in list(batched.graph.value_info):
         batched.graph.value_info.remove(vi)
     batched.set_tensor_shape(inp, [len(x), x.shape[1]])
-    batched.set_tensor_shape(out, [len(x), 1])
+    batched.set_tensor_shape(out, [len(x), *m.get_tensor_shape(out)[1:]])
     batched = batched.transform(InferShapes())
     return execute_onnx(batched, {inp: np.ascontiguousarray(x, np.float32)})[out]
 
@@ -103,8 +103,7 @@ def execute(m, x: np.ndarray) -> np.ndarray:
 def parity(model: torch.nn.Module, m, x: np.ndarray) -> dict:
     """QONNX execution vs the Brevitas forward pass on every row of ``x`` (exact equality expected:
     both compute the same fixed-point values in float32, and every value is exactly representable)."""
+    from trigdeploy.logits import compare
+
     brevitas = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
-    qonnx = execute(m, x)
-    diff = np.abs(brevitas - qonnx)
-    return {"n_events": int(len(x)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
-            "ok": bool((diff == 0).all())}
+    return compare(execute(m, x), brevitas)

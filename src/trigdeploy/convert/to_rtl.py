@@ -151,11 +151,9 @@ def trace_ptq(model: torch.nn.Sequential, precisions: dict, n_inputs: int):
 
 def check(comb, x_grid: np.ndarray, reference: np.ndarray) -> dict:
     """alkaid's interpreter of the traced logic on every row of ``x_grid`` against the reference logits."""
-    y = np.asarray(comb.predict(np.ascontiguousarray(x_grid, np.float64)), np.float64).reshape(-1)
-    ref = np.asarray(reference, np.float64).reshape(-1)
-    diff = np.abs(y - ref)
-    return {"n_events": int(len(ref)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
-            "ok": bool((diff == 0).all())}
+    from trigdeploy.logits import compare
+
+    return compare(comb.predict(np.ascontiguousarray(x_grid, np.float64)), reference)
 
 
 OPEN_SYNTH = "open_synth"  # the variant Yosys can map: alkaid's ternary adders are a Vivado packing

@@ -16,6 +16,7 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
 from trigdeploy.hdl import ghdl, verilator
+from trigdeploy.logits import compare
 
 
 def _tb_data(project: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -31,9 +32,9 @@ def _tb_data(project: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tb_report(out: np.ndarray, expected: np.ndarray, seconds: float) -> dict:
-    diff = np.abs(np.asarray(out, np.float64).reshape(expected.shape) - expected)
-    n = int((diff > 0).sum())
-    return {"n_events": int(len(expected)), "n_differ_from_expected": n, "max_abs_diff_expected": float(diff.max()),
+    same = compare(out, expected)
+    n = same["n_mismatch"]
+    return {"n_events": int(len(expected)), "n_differ_from_expected": n, "max_abs_diff_expected": same["max_abs_diff"],
             "run_seconds": seconds, "ok": n == 0}
 
 

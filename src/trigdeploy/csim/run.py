@@ -32,32 +32,50 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
+from trigdeploy.logits import as_logits, probabilities
+from trigdeploy.logits import compare as compare_logits
+from trigdeploy.train.metrics import logit_auc
 
 logger = logging.getLogger(__name__)
 
 CROSS_CHECK_EVENTS = 4096
 
 
-def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, float], exact: bool) -> dict:
-    """Whole-array comparison of C-simulated logits with the reference logits."""
-    from trigdeploy.train.metrics import roc_auc, sigmoid
-
-    csim, reference = np.asarray(csim, np.float64).reshape(-1), np.asarray(reference, np.float64).reshape(-1)
-    if csim.shape != reference.shape:
-        raise TrigdeployError(f"C simulation gave {csim.shape} outputs for {reference.shape} reference outputs")
-    diff = np.abs(csim - reference)
-    p_ref, p_sim = sigmoid(reference), sigmoid(csim)
-    flips = {name: int(((p_ref >= t) != (p_sim >= t)).sum()) for name, t in thresholds.items()}
-    out = {"n_events": int(len(csim)), "n_mismatch": int((diff > 0).sum()), "max_abs_diff": float(diff.max()),
-           "mean_abs_diff": float(diff.mean()), "auc_reference": roc_auc(y, reference), "auc_csim": roc_auc(y, csim),
+def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, tuple[int | None, float]],
+            exact: bool) -> dict:
+    """Whole-array comparison of C-simulated logits with the reference logits, ``(n,)`` or ``(n, K)``
+    (an event differs when any of its logits does). ``thresholds``: name → (class column or None for
+    one logit, threshold on the probability); the decisions that flip at each, and for K classes the
+    events whose most probable class changes (``argmax``)."""
+    ref = as_logits(reference)
+    sim = as_logits(csim, len(ref)) if np.size(csim) == np.size(ref) else as_logits(csim)
+    if sim.shape != ref.shape:
+        raise TrigdeployError(f"C simulation gave {sim.shape} outputs for {ref.shape} reference outputs")
+    p_ref, p_sim = probabilities(ref), probabilities(sim)
+    flips = {}
+    for name, (column, t) in thresholds.items():
+        a, b = (p_ref, p_sim) if column is None else (p_ref[:, column], p_sim[:, column])
+        flips[name] = int(((a >= t) != (b >= t)).sum())
+    if ref.ndim == 2:
+        flips["argmax"] = int((ref.argmax(axis=1) != sim.argmax(axis=1)).sum())
+    same = compare_logits(sim, ref)
+    out = {"n_events": same["n_events"], "n_mismatch": same["n_mismatch"], "max_abs_diff": same["max_abs_diff"],
+           "mean_abs_diff": same["mean_abs_diff"], "auc_reference": logit_auc(y, ref), "auc_csim": logit_auc(y, sim),
            "decision_flips": flips, "bit_exact_required": exact}
+    if ref.ndim == 2:
+        out["n_logits"] = int(ref.shape[1])
     out["ok"] = out["n_mismatch"] == 0 if exact else True
     return out
 
 
-def _thresholds(run_dir: Path, model: str) -> dict[str, float]:
-    metrics = json.loads(RunLayout.of(run_dir).metrics.read_text())
-    return {k: v["threshold"] for k, v in metrics.get(model, {}).get("thresholds", {}).items()}
+def _thresholds(run_dir: Path, model: str) -> dict[str, tuple[int | None, float]]:
+    """The operating thresholds of ``metrics.json`` for ``model``: name → (class column, threshold); K-class
+    models have one set per class (``<class> eff_S=x``)."""
+    m = json.loads(RunLayout.of(run_dir).metrics.read_text()).get(model, {})
+    if "per_class" in m:
+        return {f"{name} {k}": (c, v["threshold"]) for c, name in enumerate(m["classes"])
+                for k, v in m["per_class"][name]["thresholds"].items()}
+    return {k: (None, v["threshold"]) for k, v in m.get("thresholds", {}).items()}
 
 
 def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = None,
@@ -147,12 +165,12 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
             continue
         y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
-                 **compare(y_test, y[:, 0], ref, _thresholds(run_dir, p.model), p.exact)}
+                 **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact)}
         entry["testbench"] = tb
         entry["ok"] = entry["ok"] and entry["testbench"]["ok"]
         report["projects"][p.name] = entry
         with atomic_path(layout.csim_output(p.name)) as tmp:
-            np.savez(tmp, logits=y[:, 0], manifest_sha256=manifest.sha256)
+            np.savez(tmp, logits=as_logits(y, len(y)), manifest_sha256=manifest.sha256)
         cc = entry.get("vendor_cross_check")
         checked = f" (vendor headers on {cc['events']} events: {cc['differ']} differ)" if cc else ""
         logger.info(f"csim: {p.name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {p.reference} "
@@ -186,14 +204,17 @@ def _arithmetic(p: dict) -> str:
 def markdown(report: dict) -> str:
     """The csim report as a Markdown table."""
     lines = [f"# C simulation of {report['run']} (whole test split, {report['threads']} threads)", "",
-             "| project | reference | events | mismatches | max \\|Δ\\| | AUC reference | AUC csim | flips (F1 / Youden) | events/s "
+             "| project | reference | events | mismatches | max \\|Δ\\| | AUC reference | AUC csim | flips (F1 / Youden; "
+             "K classes: argmax) | events/s "
              "| arithmetic (vendor cross-check) | testbench |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, p in report["projects"].items():
         flips = p["decision_flips"]
+        flip_text = (f"{flips['argmax']} (argmax)" if "argmax" in flips
+                     else f"{flips.get('f1', '–')} / {flips.get('youden', '–')}")
         lines.append(f"| {name} | {p['reference']} | {p['n_events']} | {p['n_mismatch']}"
                      f"{'' if p['bit_exact_required'] else ' (PTQ: not required)'} | {p['max_abs_diff']:.3g} | "
-                     f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flips.get('f1', '–')} / {flips.get('youden', '–')} | "
+                     f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flip_text} | "
                      f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
                      f"({p['testbench']['n_events']} events) |")
     for name, why in report.get("skipped", {}).items():

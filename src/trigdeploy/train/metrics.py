@@ -31,6 +31,14 @@ def auc_any(y: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean([roc_auc(np.asarray(y) == c, scores[:, c]) for c in range(scores.shape[1])]))
 
 
+def logit_auc(y: np.ndarray, logits) -> float:
+    """The AUC of one logit per event, or the macro one-vs-rest AUC of the softmax of K logits."""
+    from trigdeploy.logits import as_logits, probabilities
+
+    z = as_logits(logits)
+    return roc_auc(y, z) if z.ndim == 1 else auc_any(y, probabilities(z))
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Balanced class weights n / (K · n_c) (a class absent from ``y`` gets weight 0)."""
     counts = np.bincount(np.asarray(y, np.int64), minlength=n_classes).astype(np.float64)
