@@ -70,6 +70,36 @@ def trained_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def three_class_run(tmp_path_factory):
+    """A trained three-class run (g, q, t: imbalanced Gaussian blobs, 6,000 rows) with every model kind:
+    (run folder, metrics, true class of every row)."""
+    import numpy as np
+    import pandas as pd
+
+    from trigdeploy.train.run import train_run
+
+    tmp = tmp_path_factory.mktemp("mc")
+    rng = np.random.default_rng(4)
+    n = 6000
+    k = rng.choice(3, n, p=[0.5, 0.3, 0.2])  # imbalanced: the class weights matter
+    centres = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+    xy = centres[k] + rng.normal(size=(n, 2))
+    df = pd.DataFrame({"f1": xy[:, 0], "f2": xy[:, 1], "f3": rng.normal(size=n), "kind": np.array([10, 20, 30])[k]})
+    path = tmp / "mc.h5"
+    df.to_hdf(path, key="table", format="table")
+    cfg = run_config([path], "label.column=kind", "label.classes={g: 10, q: 20, t: 30}", name="mc",
+                     data={"chunk_rows": 1000}, features={"exclude": ["kind"]},
+                     train={"mlp": {"hidden": [16, 8], "epochs": 20, "batch_size": 256, "lr": 0.01},
+                            "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
+                            "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
+                            "bdt": {"n_estimators": 30, "max_depth": 3},
+                            "rf": {"n_estimators": 20, "max_depth": 6}})
+    run = tmp / "run"
+    metrics = train_run(cfg, run, progress=False)
+    return run, metrics, k
+
+
+@pytest.fixture(scope="session")
 def exported(trained_run, tmp_path_factory):
     """``trained_run`` exported (Vitis only, 50 testbench events): (output root, manifest)."""
     from trigdeploy.config import ExportTarget, HLS4MLTarget

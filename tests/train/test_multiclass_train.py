@@ -1,5 +1,5 @@
 """K-class training: every model kind with K outputs, per-class metrics, saved models that reload to
-the same scores; export refuses K classes in one line until it takes them."""
+the same scores (the run: ``three_class_run`` in conftest)."""
 
 from __future__ import annotations
 
@@ -13,31 +13,6 @@ from conftest import run_config
 from trigdeploy.errors import TrigdeployError
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def three_class_run(tmp_path_factory):
-    from trigdeploy.train.run import train_run
-
-    tmp = tmp_path_factory.mktemp("mc")
-    rng = np.random.default_rng(4)
-    n = 6000
-    k = rng.choice(3, n, p=[0.5, 0.3, 0.2])  # imbalanced: the class weights matter
-    centres = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
-    xy = centres[k] + rng.normal(size=(n, 2))
-    df = pd.DataFrame({"f1": xy[:, 0], "f2": xy[:, 1], "f3": rng.normal(size=n), "kind": np.array([10, 20, 30])[k]})
-    path = tmp / "mc.h5"
-    df.to_hdf(path, key="table", format="table")
-    cfg = run_config([path], "label.column=kind", "label.classes={g: 10, q: 20, t: 30}", name="mc",
-                     data={"chunk_rows": 1000}, features={"exclude": ["kind"]},
-                     train={"mlp": {"hidden": [16, 8], "epochs": 20, "batch_size": 256, "lr": 0.01},
-                            "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
-                            "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
-                            "bdt": {"n_estimators": 30, "max_depth": 3},
-                            "rf": {"n_estimators": 20, "max_depth": 6}})
-    run = tmp / "run"
-    metrics = train_run(cfg, run, progress=False)
-    return run, metrics, k
 
 
 @pytest.mark.parametrize("model", ["mlp", "qmlp", "hgq", "bdt", "rf"], ids=["mlp", "qmlp", "hgq", "bdt", "rf"])
@@ -84,16 +59,6 @@ def test_features_json_and_run_json_name_the_classes(three_class_run):
     report = json.loads((run / "features.json").read_text())
     assert report["label"]["classes"] == ["g", "q", "t"]
     assert set(json.loads((run / "run.json").read_text())["class_counts"]["test"]) == {"g", "q", "t"}
-
-
-def test_export_refuses_k_classes_in_one_line(three_class_run, tmp_path):
-    from trigdeploy.config import ExportTarget
-    from trigdeploy.convert.export import export_run
-
-    run, _, _ = three_class_run
-    with pytest.raises(TrigdeployError, match="3 classes \\(g, q, t\\): exporting multi-class models is not") as e:
-        export_run(run, ExportTarget(), tmp_path / "export", tmp_path / "firmware", progress=False)
-    assert "\n" not in str(e.value) and not (tmp_path / "export" / "mc").exists()
 
 
 def test_bdt_on_dask_refuses_k_classes_in_one_line(tmp_path):

@@ -59,7 +59,7 @@ class Retrainer:
         cfg = parse_section(type(self.base), {**to_dict(self.base), **changes, "init": "float"},
                             f"train.{self.kind.name}", tag)
         torch.manual_seed(self.cfg.seed)
-        model = build_torch_model(self.kind.name, len(self.prepared.features), cfg)
+        model = build_torch_model(self.kind.name, len(self.prepared.features), cfg, self.prepared.n_outputs)
         copy_linear_weights(self.float_model, model)
         tnn.calibrate(model, self.prepared)
         ckpt = self.run_dir / "sweep" / f"{tag}.ckpt"
@@ -70,9 +70,13 @@ class Retrainer:
         return model.cpu().eval(), cfg, result
 
     def physics(self, scores: np.ndarray) -> dict:
-        from trigdeploy.train.metrics import rejection_at, roc_auc
+        """AUC and 1/εB at εS = 0.3 of probabilities ``(n,)``; K classes ``(n, K)``: the macro AUC, no single
+        rejection (None)."""
+        from trigdeploy.train.metrics import auc_any, rejection_at
 
-        return {"auc": roc_auc(self.y_test, scores), "rejection_at_0.3": rejection_at(self.y_test, scores, 0.3)}
+        if scores.ndim == 2:
+            return {"auc": auc_any(self.y_test, scores), "rejection_at_0.3": None}
+        return {"auc": auc_any(self.y_test, scores), "rejection_at_0.3": rejection_at(self.y_test, scores, 0.3)}
 
 
 def rtl_figures(comb, part: str, clock_ns: float) -> dict:
@@ -96,7 +100,7 @@ def hgq_front(run_dir: Path, betas: list[float], part: str, clock_ns: float, pro
     AUC and rejection, weights kept, EBOPs, and alkaid's LUTs and latency of its RTL."""
     from trigdeploy.config import HGQConfig
     from trigdeploy.convert import to_rtl
-    from trigdeploy.train.metrics import sigmoid
+    from trigdeploy.logits import probabilities
 
     if not alkaid_available():
         raise TrigdeployError("--pareto: the front's LUTs come from alkaid's RTL; install the [rtl] extra")
@@ -104,7 +108,7 @@ def hgq_front(run_dir: Path, betas: list[float], part: str, clock_ns: float, pro
     out = []
     for beta in sorted(betas):
         model, cfg, fit = r.fit({"beta": beta}, f"{r.kind.name}_beta{beta:g}", progress)
-        scores = sigmoid(model.reference(r.x_test))
+        scores = probabilities(model.reference(r.x_test))
         seq, choice = model.exact_parts()
         comb = to_rtl.trace_ptq(seq, choice, len(r.prepared.features))
         x_grid = to_rtl.ptq_input_grid(r.x_test, choice)

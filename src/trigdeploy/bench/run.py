@@ -17,7 +17,7 @@ from pathlib import Path
 from trigdeploy.bench import fpga, latency, physics
 from trigdeploy.bench.front import hgq_front
 from trigdeploy.convert.manifest import Manifest
-from trigdeploy.data.prepare import load_split
+from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
@@ -199,7 +199,9 @@ def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], synth
         labels = [label for label, m in point_labels.items() if m == model]
         rtl = next((est[label] for label in labels if "alkaid" in label), None)
         other = next((est[label] for label in labels if "alkaid" not in label), None)
-        physics_ = {"auc": metrics[model]["auc"], "rejection_at_0.3": metrics[model]["rejection"]["eff_S=0.3"]}
+        # K classes: the macro AUC; no single background rejection (the per-class ones are in the physics tables)
+        physics_ = {"auc": metrics[model]["auc"],
+                    "rejection_at_0.3": metrics[model]["rejection"]["eff_S=0.3"] if "rejection" in metrics[model] else None}
         if model in designs:
             name, d = designs[model]
             latency = (rtl or other or {}).get("latency_ns")
@@ -283,10 +285,16 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
 
     logger.info("bench: physics (every model, every form, whole test split)")
     scores = physics.forms(layout, typed, x_test)
-    phys = {model: {form: physics.figures(y_test, s, {k: v["threshold"] for k, v in metrics[model]["thresholds"].items()})
+    phys = {model: {form: physics.figures(y_test, s, physics.thresholds_of(metrics[model]))
                     for form, s in by_form.items()} for model, by_form in scores.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    physics.roc_plot(y_test, scores, out_dir / f"{name}_roc.png", f"{name}: {len(y_test)} test events")
+    classes = list(run_classes(run_dir))
+    multi = classes if len(classes) > 2 else None
+    plots = {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}
+    physics.roc_plot(y_test, scores, out_dir / plots["roc"], f"{name}: {len(y_test)} test events", multi)
+    if multi:
+        plots["confusion"] = f"{name}_confusion.png"
+        physics.confusion_plot(phys, out_dir / plots["confusion"], f"{name}: test confusion matrices")
 
     logger.info("bench: CPU latency (1 thread, pinned to core 0)")
     lat = latency.measure(run_dir, export_dir, x_test)
@@ -304,29 +312,80 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
                 f"{name}: physics vs FPGA LUTs ({'Yosys counts where synthesized, models elsewhere' if synth else 'models only'})")
 
     report = {"run": str(run_dir), "target": target, "machine": _machine(), "versions": package_versions(("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")),
-              "test_events": int(len(y_test)), "physics": phys, "cpu_latency": lat, "fpga": est,
+              "test_events": int(len(y_test)), "classes": classes, "physics": phys, "cpu_latency": lat, "fpga": est,
               "fpga_side_by_side": side_by_side(synth, est, typed.models), "sweep": sw, "front": front,
               "pareto": points,
-              "plots": {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}}
+              "plots": plots}
     write_json_atomic(out_dir / f"{name}.json", report)
     write_text_atomic(out_dir / f"{name}.md", markdown(report))
     return report
 
 
-def markdown(r: dict) -> str:
-    lines = [f"# Benchmarks of `{r['run']}`", "",
-             f"{r['test_events']} test events; {r['machine']['cpu']} ({r['machine']['cores']} cores).", "",
-             "## Physics (test split; thresholds chosen on validation)", "",
-             "| model | form | AUC | 1/εB @ εS=0.3 | 1/εB @ εS=0.5 | F1 @ F1-thr | acc @ Youden |", "|---|---|---|---|---|---|---|"]
+def _rej(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0f}"
+
+
+def _physics_binary(r: dict) -> list[str]:
+    lines = ["| model | form | AUC | 1/εB @ εS=0.3 | 1/εB @ εS=0.5 | F1 @ F1-thr | acc @ Youden |", "|---|---|---|---|---|---|---|"]
     for model, by_form in r["physics"].items():
         for form, f in by_form.items():
             t = f["at_thresholds"]
             lines.append(f"| {model} | {form} | {f['auc']:.5f} | {f['rejection']['eff_S=0.3']:.0f} | "
                          f"{f['rejection']['eff_S=0.5']:.0f} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
                          f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} |")
-    lines += ["", f"Rejections are limited by the {int(next(iter(next(iter(r['physics'].values())).values()))['rejection_limit'])} "
-              "test background events (1/εB cannot exceed that).", "",
-              f"## CPU latency (1 thread per engine, pinned to core {r['cpu_latency']['pinned_core']})", "",
+    return lines + ["", f"Rejections are limited by the {int(next(iter(next(iter(r['physics'].values())).values()))['rejection_limit'])} "
+                    "test background events (1/εB cannot exceed that)."]
+
+
+def _physics_multiclass(r: dict) -> list[str]:
+    """K classes: macro AUC, accuracy and per-class AUC per form; then per class the rejection of every
+    other class and what the validation thresholds keep; the confusion matrices."""
+    classes = r["classes"]
+    lines = [f"| model | form | macro AUC | accuracy | {' | '.join(f'AUC {c}' for c in classes)} |",
+             "|---|---|---|---|" + "---|" * len(classes)]
+    for model, by_form in r["physics"].items():
+        for form, f in by_form.items():
+            lines.append(f"| {model} | {form} | {f['auc']:.5f} | {f['accuracy']:.4f} | "
+                         + " | ".join(f"{f['per_class'][c]['auc']:.5f}" for c in classes) + " |")
+    lines += ["", "### Per class, one against each other class (test; thresholds from validation)", "",
+              "1/ε of the other class at the class's efficiency εS (on the events of the two classes), and at the "
+              "validation threshold for εS = 0.5: the test efficiency and the acceptance of every other class. "
+              "Forms that agree bit for bit give the same figures; the table lists each model's trained form and "
+              "its last firmware form.", "",
+              f"| model | form | class | AUC | {' | '.join(f'1/ε {c} @ εS=0.3' for c in classes)} | "
+              f"{' | '.join(f'1/ε {c} @ εS=0.5' for c in classes)} | εS @ val thr 0.5 |",
+              "|---|---|---|---|" + "---|" * (2 * len(classes) + 1)]
+    for model, by_form in r["physics"].items():
+        shown = list(by_form.items())
+        for form, f in ([shown[0], shown[-1]] if len(shown) > 1 else shown):
+            for c in classes:
+                p = f["per_class"][c]
+                r3 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.3"][o]) for o in classes)
+                r5 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.5"][o]) for o in classes)
+                thr = p["at_thresholds"].get("eff_S=0.5")
+                lines.append(f"| {model} | {form} | {c} | {p['auc']:.5f} | {r3} | {r5} | "
+                             f"{'' if thr is None else format(thr['signal_efficiency'], '.3f')} |")
+    lines += ["", "### Confusion matrices (test; rows: true class, columns: largest logit)", ""]
+    for model, by_form in r["physics"].items():
+        form, f = list(by_form.items())[-1]
+        lines += [f"{model} · {form} (accuracy {f['accuracy']:.4f}):", "", "| true \\ predicted | " + " | ".join(classes) + " |",
+                  "|---|" + "---|" * len(classes)]
+        lines += [f"| {c} | " + " | ".join(str(v) for v in row) + " |" for c, row in zip(classes, f["confusion_matrix"])]
+        lines.append("")
+    return lines
+
+
+def markdown(r: dict) -> str:
+    multi = len(r.get("classes", ())) > 2
+    lines = [f"# Benchmarks of `{r['run']}`", "",
+             f"{r['test_events']} test events; {r['machine']['cpu']} ({r['machine']['cores']} cores).", "",
+             "## Physics (test split; thresholds chosen on validation)", ""]
+    if multi:
+        lines.append(f"{len(r['classes'])} classes ({', '.join(r['classes'])}); the scores of every form are the "
+                     "softmax of its logits, computed outside the firmware.")
+        lines.append("")
+    lines += _physics_multiclass(r) if multi else _physics_binary(r)
+    lines += ["", f"## CPU latency (1 thread per engine, pinned to core {r['cpu_latency']['pinned_core']})", "",
               "| engine | p50 µs | p50 µs, quietest block | p99 µs | events/s @1 | @64 | @4096 |",
               "|---|---|---|---|---|---|---|"]
     for eng, e in r["cpu_latency"]["engines"].items():
@@ -370,7 +429,7 @@ def markdown(r: dict) -> str:
                   "| β (cost weight) | AUC | 1/εB @ εS=0.3 | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
                   "latency (ns) | training rows/s |", "|---|---|---|---|---|---|---|---|---|"]
         for p in r["front"]:
-            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {p['rejection_at_0.3']:.0f} | {p['weights_kept']:,} / "
+            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3'])} | {p['weights_kept']:,} / "
                          f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
                          f"{p['rows_per_s']:,.0f} |")
     if r.get("pareto"):
@@ -381,8 +440,10 @@ def markdown(r: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
-            lines.append(f"| {p['model']} | {p['auc']:.5f} | {p['rejection_at_0.3']:.0f} | {p['lut']:,} | {p['ff']:,} | "
+            lines.append(f"| {p['model']} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3'])} | {p['lut']:,} | {p['ff']:,} | "
                          f"{p['dsp']} | {p['lut_source']} | {lat} |")
     lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
+    if "confusion" in r["plots"]:
+        lines += [f"![Confusion]({r['plots']['confusion']})", ""]
     return "\n".join(lines)
 

@@ -612,7 +612,7 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
     from trigdeploy.models import registry
 
     manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
-                      "test_events": int(len(x_test)), "classes": run_classes(run_dir)}
+                      "test_events": int(len(x_test)), "classes": list(run_classes(run_dir))}
     shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
     ex = _Export(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
     for kind in registry.KINDS.values():
