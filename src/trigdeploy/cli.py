@@ -39,7 +39,8 @@ from trigdeploy.errors import TrigdeployError
 
 GENERATORS = {
     "toptag": (ToptagGenConfig, "fast numpy top-vs-QCD jets, Top Quark Tagging reference layout (HDF5)"),
-    "pythia": (PythiaGenConfig, "Pythia8 + FastJet jets in the same layout (needs the [gen] extra)"),
+    "pythia": (PythiaGenConfig, "Pythia8 + FastJet jets: top vs QCD (same layout) or 5 classes in hls4ml's jet "
+                                "layout (needs the [gen] extra)"),
     "atlas-mini": (AtlasMiniGenConfig, "ATLAS Open Data 8 TeV 'mini' tree (ROOT)"),
 }
 
@@ -52,7 +53,10 @@ OPTION_HELP = {
     "chunk_size": "rows generated and appended at a time (memory ~ one chunk)",
     "n_constituents": "constituent slots per jet (the reference layout has 200)",
     "workers": "worker processes running Pythia",
-    "pthat_min": "PhaseSpace:pTHatMin in GeV (lower: less spectrum bias, slower)",
+    "pthat_min": "PhaseSpace:pTHatMin in GeV (lower: less spectrum bias, slower; default: the layout's)",
+    "layout": "toptag (top vs QCD, Top Quark Tagging layout) or hls4ml_jets (g, q, W, Z, top; hls4ml's jet dataset)",
+    "pt_min": "leading-jet pT minimum in GeV (default: the layout's window)",
+    "pt_max": "leading-jet pT maximum in GeV (default: the layout's window)",
 }
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
@@ -117,6 +121,9 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
+        optional = [a for a in typing.get_args(tp) if a is not type(None)]
+        if type(None) in typing.get_args(tp) and len(optional) == 1:  # ``float | None``: the value's type
+            tp = optional[0]
         if typing.get_origin(tp) is typing.Literal:
             choices = typing.get_args(tp)
             parser.add_argument(
