@@ -16,10 +16,11 @@ SWEEP ?= 3 4 6 8
 PARETO ?= 1e-6 2e-6 5e-6 1e-5 2e-5
 NPROC ?= 2
 
-.PHONY: help install hdl-tools demo test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
+.PHONY: help install hdl-tools demo jets5 test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
+	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, bench"
 	@echo "make test        set up and run the test suite"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
@@ -54,6 +55,10 @@ hdl-tools:
 
 demo: hdl-tools data train export-hls csim synth bench
 	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, $(RUN)/synth.json, benchmarks/results/"
+
+# five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout); no sweep or front
+jets5: hdl-tools
+	$(MAKE) data train export-hls csim bench CONFIG=configs/jets5.yaml SWEEP= PARETO=
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -39,3 +39,57 @@ def test_pythia_reproducible_whatever_the_workers(tmp_path):
         write_pythia(PythiaGenConfig(jets=4, seed=9, chunk_size=2, workers=workers), tmp_path / f"{name}.h5",
                      progress=False)
     pd.testing.assert_frame_equal(pd.read_hdf(tmp_path / "a.h5", "table"), pd.read_hdf(tmp_path / "b.h5", "table"))
+
+
+def _hls4ml_file(path, jets=25, seed=5, workers=2):
+    import tables
+
+    write_pythia(PythiaGenConfig(layout="hls4ml_jets", jets=jets, seed=seed, chunk_size=10, workers=workers,
+                                 n_constituents=12), path, progress=False)
+    with tables.open_file(str(path)) as f:
+        names = [n.decode() for n in f.root.jetFeatureNames[:]]
+        return names, f.root.jets[:], f.root.jetConstituentList[:], [n.decode() for n in f.root.particleFeatureNames[:]]
+
+
+def test_five_classes_in_the_hls4ml_jet_layout(tmp_path):
+    names, jets, consts, particle_names = _hls4ml_file(tmp_path / "j.h5", jets=55)
+    assert names == list(layouts.HLS4ML_JET_NAMES) and particle_names == list(layouts.HLS4ML_PARTICLE_NAMES)
+    assert jets.shape == (55, 59) and jets.dtype == np.float32 and consts.shape == (55, 12, 16)
+    col = {n: jets[:, i] for i, n in enumerate(names)}
+    onehot = jets[:, 53:58]
+    assert (onehot.sum(1) == 1).all() and (col["j_undef"] == 0).all()
+    assert list(onehot.sum(0)) == [11] * 5  # equal classes (chunks of 10: 2 per class; the last chunk 1)
+    assert ((col["j_pt"] > 900) & (col["j_pt"] < 1100) & (np.abs(col["j_eta"]) < 2)).all()
+    # every listed feature is computed except the two the dataset does not define precisely
+    missing = {n for n in names if np.isnan(col[n]).any()}
+    assert missing == {"j_ptfrac", "j_mass_prun"}
+    # grooming only removes: groomed mass ≤ jet mass; W, Z and top keep their mass peak (median of 11 jets)
+    assert (col["j_mass_mmdt"] <= col["j_mass"] + 1e-3).all()
+    k = onehot.argmax(1)
+    peak = {2: 80.4, 3: 91.2, 4: 172.5}
+    for c, m in peak.items():
+        assert np.median(col["j_mass_mmdt"][k == c]) == pytest.approx(m, rel=0.25), layouts.HLS4ML_JET_CLASSES[c]
+    # constituents: pT-ordered, padded with zeros; pT is √(px² + py²); ptrel sums to ≤ 1
+    pt = consts[:, :, 5]
+    assert (np.diff(pt, axis=1) <= 1e-3).all()
+    np.testing.assert_allclose(pt, np.hypot(consts[:, :, 0], consts[:, :, 1]), rtol=1e-5)
+    assert (consts[:, :, 6].sum(1) <= 1 + 1e-5).all()
+
+
+def test_hls4ml_jets_reproducible_whatever_the_workers(tmp_path):
+    a = _hls4ml_file(tmp_path / "a.h5", jets=10, workers=1)
+    b = _hls4ml_file(tmp_path / "b.h5", jets=10, workers=2)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_the_generated_file_runs_through_the_data_stage(tmp_path):
+    from conftest import run_config
+    from trigdeploy.data.prepare import prepare
+
+    _hls4ml_file(tmp_path / "j.h5", jets=200, seed=8)
+    cfg = run_config([tmp_path / "j.h5"], name="j5", data={"hdf5_key": "jets"},
+                     split={"val_fraction": 0.25, "test_fraction": 0.25},
+                     label={"onehot": list(layouts.HLS4ML_JET_CLASSES)}, features={"columns": list(layouts.HLS4ML_JET_HLF)})
+    result = prepare(cfg, tmp_path / "run", progress=False)
+    assert result.classes == layouts.HLS4ML_JET_CLASSES and len(result.features) == 16

@@ -206,7 +206,8 @@ def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndar
 * `{OPEN_SYNTH}/`: the same logic without ternary adders ({open_cost:,.0f} LUT by alkaid's model), which
   open synthesis (Yosys) can map; `trigdeploy synth` synthesizes that one. Vivado: use `src/`.
 * Input: the QAT model's input grid (the export's `preprocess.json` standardisation, then its input
-  quantizer); output: the logit.
+  quantizer); output: {"the logit" if np.ndim(y_tb) == 1 or np.shape(y_tb)[1] == 1 else
+  f"{np.shape(y_tb)[1]} logits, one per class in the order of the run's `metrics.json` `classes` (no softmax)"}.
 * {check_text}
 * `tb_data/`: test events on the input grid and the expected logits.
 * Vivado: `vivado -mode batch -source build_vivado_prj.tcl` (out-of-context synthesis and
