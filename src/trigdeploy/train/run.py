@@ -194,9 +194,6 @@ def _train_xgboost(kind, mcfg, fx: _Fit):
 
     if mcfg.dask is None:
         model, info = trees.fit_bdt(fx.prepared, mcfg, fx.cfg.seed, fx.val)
-    elif len(fx.prepared.classes) > 2:
-        raise TrigdeployError(f"{fx.cfg.source}: train.bdt.dask: K-class BDTs train in one process so far; "
-                              "unset train.bdt.dask")
     else:
         model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.layout.preprocess)
     booster = model.get_booster()

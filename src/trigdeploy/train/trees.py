@@ -77,22 +77,25 @@ def fit_rf(prepared: Prepared, cfg: RFConfig, seed: int, threads: int | None):
     return model, info
 
 
-def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str) -> tuple[np.ndarray, np.ndarray]:
-    """One partition of scaled rows read from the feature cache (runs on a Dask worker)."""
+def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str,
+               weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One partition of scaled rows read from the feature cache, their labels and their row weights
+    (``weights[label]``) (runs on a Dask worker)."""
     from pathlib import Path
 
     from trigdeploy.data.scaling import Standardizer
 
     x = np.load(Path(cache_dir) / "features.npy", mmap_mode="r")
-    y = np.load(Path(cache_dir) / "labels.npy", mmap_mode="r")
-    return (Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32),
-            np.asarray(y[rows], np.uint8))
+    y = np.asarray(np.load(Path(cache_dir) / "labels.npy", mmap_mode="r")[rows], np.uint8)
+    return (Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32), y,
+            np.asarray(weights, np.float32)[y])
 
 
 def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray], scaler_path):
     """``xgboost.dask`` on the cluster of ``cfg.dask`` (a ``LocalCluster`` of ``workers`` processes, or
     the scheduler at ``scheduler``). Workers read their partitions of ``partition_rows`` training rows
-    from the feature cache (which must be on storage they can see); returns (booster-backed model, info)."""
+    from the feature cache (which must be on storage they can see); returns (booster-backed model, info).
+    K classes: ``multi:softprob`` with the row weights n / (K · n_c) of the single-process BDT."""
     if cfg.smote or cfg.max_train_rows < len(prepared.rows("train")):
         raise TrigdeployError("train.bdt.dask: SMOTE and max_train_rows sampling are single-process options; "
                               "unset them to train on the whole split with Dask")
@@ -106,26 +109,37 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     n_feat = len(prepared.features)
     partition_rows = cfg.dask.partition_rows
     x_val, y_val = val
-    n_sig = int(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows].sum())
-    spw = balance_weight(cfg.scale_pos_weight, len(rows), n_sig)
-    parts = [dask.delayed(_partition, nout=2)(str(prepared.cache_dir), rows[i: i + partition_rows], str(scaler_path))
+    labels = np.asarray(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows])
+    k = len(prepared.classes)
+    common = dict(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                  tree_method="hist", early_stopping_rounds=cfg.early_stopping_rounds, random_state=seed)
+    if k > 2:  # one tree per class and round (softmax), rows weighted n / (K · n_c) as in one process
+        weights = class_weights(labels, k)
+        params, weighted = dict(objective="multi:softprob", num_class=k, eval_metric="mlogloss"), True
+        extra = {"class_weights": weights.tolist()}
+    else:
+        spw = balance_weight(cfg.scale_pos_weight, len(rows), int(labels.sum()))
+        weights = np.ones(2)
+        params, weighted = dict(scale_pos_weight=spw, eval_metric="auc"), False
+        extra = {"scale_pos_weight": float(spw)}
+    parts = [dask.delayed(_partition, nout=3)(str(prepared.cache_dir), rows[i: i + partition_rows], str(scaler_path),
+                                              weights)
              for i in range(0, len(rows), partition_rows)]
     sizes = [len(rows[i: i + partition_rows]) for i in range(0, len(rows), partition_rows)]
     x = da.concatenate([da.from_delayed(p[0], (n, n_feat), np.float32) for p, n in zip(parts, sizes)])
     y = da.concatenate([da.from_delayed(p[1], (n,), np.uint8) for p, n in zip(parts, sizes)])
+    w = da.concatenate([da.from_delayed(p[2], (n,), np.float32) for p, n in zip(parts, sizes)])
     t0 = time.perf_counter()
     with dask_client(cfg.dask, "train.bdt.dask") as client:
-        model = xgb_dask.DaskXGBClassifier(
-            n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-            tree_method="hist", scale_pos_weight=spw, early_stopping_rounds=cfg.early_stopping_rounds,
-            eval_metric="auc", random_state=seed)
+        model = xgb_dask.DaskXGBClassifier(**common, **params)
         model.client = client
         xv = da.from_array(np.asarray(x_val, np.float32), chunks=(partition_rows, n_feat))
         yv = da.from_array(np.asarray(y_val, np.uint8), chunks=partition_rows)
-        model.fit(x, y, eval_set=[(xv, yv)], verbose=False)
+        model.fit(x, y, sample_weight=w if weighted else None, eval_set=[(xv, yv)], verbose=False)
         n_workers = len(client.scheduler_info()["workers"])
-    info = {"seconds": time.perf_counter() - t0, "scale_pos_weight": float(spw), "best_iteration": int(model.best_iteration),
-            "n_trees": int(model.best_iteration) + 1, "rows_seen": int(len(rows)), "train_rows": int(len(rows)),
+    info = {"seconds": time.perf_counter() - t0, **extra, "best_iteration": int(model.best_iteration),
+            "n_trees": (int(model.best_iteration) + 1) * (k if k > 2 else 1), "rows_seen": int(len(rows)),
+            "train_rows": int(len(rows)),
             "sampled": False, "smote_added": 0, "dask": {"scheduler": cfg.dask.scheduler or "LocalCluster", "workers": n_workers,
                                                           "partitions": len(parts), "partition_rows": partition_rows}}
     return model, info
