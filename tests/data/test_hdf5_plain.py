@@ -56,6 +56,30 @@ def test_plain_dataset_columns_and_rows(tmp_path):
         np.testing.assert_array_equal(t.read_matrix(5, 9, ["j_zlogz", "j_multiplicity"]), jets[5:9][:, [12, 52]])
 
 
+@pytest.mark.parametrize("strings", ["fixed", "vlen"], ids=["h5py-fixed-bytes", "h5py-vlen-str"])
+@pytest.mark.parametrize("names_key", [None, "jetFeatureNames"], ids=["detected", "named"])
+def test_files_written_by_h5py_are_read_unchanged(tmp_path, strings, names_key):
+    """The public files come from h5py; their name datasets may be fixed-length bytes or variable-length
+    strings (which PyTables cannot load: trigdeploy reads those names with h5py)."""
+    import warnings
+
+    import h5py
+
+    jets = np.random.default_rng(2).normal(size=(40, 59)).astype(np.float32)
+    with h5py.File(tmp_path / "j.h5", "w") as f:
+        f["jets"] = jets
+        if strings == "fixed":
+            f["jetFeatureNames"] = np.array([n.encode() for n in HLS4ML_JET_NAMES])
+        else:
+            f.create_dataset("jetFeatureNames", data=HLS4ML_JET_NAMES, dtype=h5py.string_dtype())
+        f["jetConstituentList"] = np.zeros((40, 4, 16), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTables' vlen-string warning must not reach the user
+        with HDF5Table(tmp_path / "j.h5", "jets", names_key) as t:
+            assert t.columns == HLS4ML_JET_NAMES
+            np.testing.assert_array_equal(t.read(3, 30, ["j_mass_mmdt"])["j_mass_mmdt"], jets[3:30, 48])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "key", "names", "message"),
     [({"names": False}, "jets", None, "no 1-D string dataset beside it names its columns; set data.hdf5_names"),
@@ -83,3 +107,10 @@ def test_five_class_run_on_the_jet_layout(tmp_path):
     np.testing.assert_array_equal(y, k[result.rows("test")])
     assert sum(result.report["class_counts"]["train"].values()) == len(result.rows("train"))
     assert result.report["leak_guard"]["single_feature_auc"]["j_mass_mmdt"]["j_t"] > 0.9  # the planted shift
+
+
+def test_the_generator_writes_the_names_of_the_public_files():
+    from trigdeploy.data import layouts
+
+    assert list(layouts.HLS4ML_JET_NAMES) == HLS4ML_JET_NAMES and list(layouts.HLS4ML_JET_CLASSES) == CLASSES
+    assert [HLS4ML_JET_NAMES.index(n) for n in layouts.HLS4ML_JET_HLF] == [12, *range(34, 47), 48, 52]

@@ -10,6 +10,7 @@ gives the columns without building a DataFrame, and never touches rows outside t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,12 +117,19 @@ class HDF5Table:
         parent = array._v_parent
         if self.names_key is not None:
             try:
-                names_node = self._file.get_node(f"/{self.names_key.strip('/')}")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # vlen strings: read with h5py below
+                    names_node = self._file.get_node(f"/{self.names_key.strip('/')}")
             except tables.NoSuchNodeError:
                 raise TrigdeployError(f"{self.path}: data.hdf5_names '{self.names_key}' not found") from None
         else:
-            found = [n for n in parent._f_iter_nodes() if isinstance(n, tables.Array) and n.ndim == 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PyTables: "variable length strings are not supported yet"
+                nodes = list(parent._f_iter_nodes())
+            found = [n for n in nodes if isinstance(n, tables.Array) and n.ndim == 1
                      and n.dtype.kind in "SUO" and n.shape[0] == n_cols]
+            found += [n for n in nodes if isinstance(n, tables.UnImplemented)
+                      and len(self._vlen_strings(n._v_pathname)) == n_cols]
             if len(found) != 1:
                 raise TrigdeployError(
                     f"{where} is a plain {n_cols}-column dataset and "
@@ -129,7 +137,8 @@ class HDF5Table:
                        else "no 1-D string dataset beside it names its columns")
                     + "; set data.hdf5_names")
             names_node = found[0]
-        raw = names_node.read()
+        raw = (self._vlen_strings(names_node._v_pathname) if isinstance(names_node, tables.UnImplemented)
+               else names_node.read())
         names = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
         if len(names) != n_cols:
             raise TrigdeployError(f"{self.path}: '{names_node._v_pathname}' holds {len(names)} names for the "
@@ -140,6 +149,17 @@ class HDF5Table:
         self._plain = True
         locations = {n: _Location("", i) for i, n in enumerate(names)}
         return array, locations, {n: array.dtype for n in names}
+
+    def _vlen_strings(self, node: str) -> list:
+        """A 1-D dataset of variable-length strings (h5py's ``string_dtype``), which PyTables cannot
+        load, read with h5py (hls4ml's dependency); [] when it is anything else."""
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            d = f[node]
+            if not isinstance(d, h5py.Dataset) or d.ndim != 1 or h5py.check_string_dtype(d.dtype) is None:
+                return []
+            return list(d.asstr()[()])
 
     def dtype(self, column: str) -> np.dtype:
         return self._dtypes[column]
