@@ -54,13 +54,14 @@ def test_energy_correlation_ratios_equal_their_definitions(n):
 
 def test_zlogz_multiplicity_and_degenerate_jets():
     p = _jet(np.random.default_rng(1), 9)
-    zlogz, full, _, masses = hlf.jet_hlf(p)
+    zlogz, full, _, masses, _ = hlf.jet_hlf(p)
     _, z = _brute_force_ratios(p)
     assert zlogz == pytest.approx(float((z * np.log(z)).sum()), rel=1e-13)
     assert np.array_equal(full, hlf.ecf_ratios(p))
     one = p[:1]
-    zlogz1, full1, groomed1, masses1 = hlf.jet_hlf(one)
+    zlogz1, full1, groomed1, masses1, kept1 = hlf.jet_hlf(one)
     assert zlogz1 == 0.0 and (full1 == 0).all() and (groomed1 == 0).all()  # no pair: ratios defined as 0
+    assert kept1.tolist() == [0]
     assert masses1 == pytest.approx([0.0, 0.0, 0.0], abs=1e-4)  # one massless particle
 
 
@@ -90,7 +91,8 @@ def test_soft_drop_removes_a_soft_wide_branch_and_keeps_two_prongs():
     mom, left, right, dr, pt, root = hlf.ca_tree(p)
     kept = hlf.leaves(left, right, hlf.soft_drop(left, right, dr, pt, root, 0.0))
     assert set(kept.tolist()) == set(range(12))  # the soft branch is dropped, both prongs stay
-    _, _, groomed, masses = hlf.jet_hlf(p)
+    _, _, groomed, masses, kept_by_jet_hlf = hlf.jet_hlf(p)
+    np.testing.assert_array_equal(kept_by_jet_hlf, kept)
     assert masses[0] == pytest.approx(hlf.mass(p[:12].sum(0)), rel=1e-12)
     np.testing.assert_allclose(groomed, hlf.ecf_ratios(p[:12]), rtol=1e-12)
     assert masses[0] < hlf.mass(p.sum(0))

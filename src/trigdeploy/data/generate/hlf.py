@@ -170,7 +170,8 @@ def ecf_ratios(p: np.ndarray) -> np.ndarray:
 @nb.njit(cache=True)
 def jet_hlf(p: np.ndarray):
     """For the constituents ``p`` (n ≥ 1, 4) of one jet: zlogz, the 13 ratios of the whole jet and of its
-    mMDT-groomed part, and the soft-drop masses (mMDT, β = 2, β = −1)."""
+    mMDT-groomed part, the soft-drop masses (mMDT, β = 2, β = −1) and the indices of the constituents
+    the mMDT keeps (one C/A clustering serves all of them)."""
     pt = np.sqrt(p[:, 1] ** 2 + p[:, 2] ** 2)
     z = pt / max(pt.sum(), 1e-300)
     zlogz = 0.0
@@ -185,4 +186,5 @@ def jet_hlf(p: np.ndarray):
         masses[k] = mass(mom[node])
         if k == 0:
             groomed = node
-    return zlogz, ecf_ratios(p), ecf_ratios(p[leaves(left, right, groomed)]), masses
+    kept = leaves(left, right, groomed)
+    return zlogz, ecf_ratios(p), ecf_ratios(p[kept]), masses, kept

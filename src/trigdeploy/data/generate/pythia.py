@@ -235,9 +235,7 @@ def hls4ml_jet_row(fastjet, jet, constituents: list, kind: str, n_constituents: 
     from trigdeploy.data.layouts import HLS4ML_JET_CLASSES, HLS4ML_JET_NAMES
 
     p = np.array([(x.e(), x.px(), x.py(), x.pz()) for x in constituents], np.float64)
-    zlogz, ecf, ecf_mmdt, masses = hlf.jet_hlf(p)
-    _, left, right, dr, node_pt, root = hlf.ca_tree(p)
-    groomed = hlf.leaves(left, right, hlf.soft_drop(left, right, dr, node_pt, root, 0.0))
+    zlogz, ecf, ecf_mmdt, masses, groomed = hlf.jet_hlf(p)
     tau = _nsubjettiness(fastjet, constituents, p)
     tau_g = _nsubjettiness(fastjet, [constituents[i] for i in groomed], p[groomed])
     trim = fastjet.ClusterSequence(constituents, fastjet.JetDefinition(fastjet.kt_algorithm, TRIM_R))
