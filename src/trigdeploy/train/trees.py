@@ -36,6 +36,25 @@ def training_arrays(prepared: Prepared, max_rows: int, smote: bool, seed: int) -
     return x.astype(np.float32), y.astype(np.uint8), info
 
 
+def _xgb_params(cfg: BDTConfig, seed: int, labels: np.ndarray, k: int) -> tuple[dict, np.ndarray | None, dict]:
+    """XGBoost's settings for ``k`` classes and the training ``labels``: (classifier keyword arguments,
+    per-class row weights or None, what the training info records). K classes: softmax, one tree per
+    class and round, rows weighted n / (K · n_c); two: logistic with ``scale_pos_weight``."""
+    common = dict(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                  tree_method="hist", early_stopping_rounds=cfg.early_stopping_rounds, random_state=seed)
+    if k > 2:
+        weights = class_weights(labels, k)
+        return ({**common, "objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}, weights,
+                {"class_weights": weights.tolist()})
+    spw = balance_weight(cfg.scale_pos_weight, len(labels), int(np.sum(labels)))
+    return {**common, "scale_pos_weight": spw, "eval_metric": "auc"}, None, {"scale_pos_weight": float(spw)}
+
+
+def _n_trees(model, k: int) -> int:
+    """Trees up to the best iteration: one per round, or one per class and round."""
+    return (int(model.best_iteration) + 1) * (k if k > 2 else 1)
+
+
 def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray]):
     """Train an ``xgboost.XGBClassifier`` (early stopping on ``val``); returns (model, info)."""
     import xgboost as xgb
@@ -43,22 +62,12 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
     x, y, info = training_arrays(prepared, cfg.max_train_rows, cfg.smote, seed)
     x_val, y_val = val
     k = len(prepared.classes)
-    common = dict(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-                  tree_method="hist", early_stopping_rounds=cfg.early_stopping_rounds, random_state=seed,
-                  n_jobs=cfg.threads)
+    params, weights, recorded = _xgb_params(cfg, seed, y, k)
     t0 = time.perf_counter()
-    if k > 2:  # one tree per class and round (softmax), rows weighted n / (K · n_c)
-        weights = class_weights(y, k)
-        model = xgb.XGBClassifier(objective="multi:softprob", num_class=k, eval_metric="mlogloss", **common)
-        model.fit(x, y, sample_weight=weights[y], eval_set=[(x_val, y_val)], verbose=False)
-        info["class_weights"] = weights.tolist()
-    else:
-        spw = balance_weight(cfg.scale_pos_weight, len(y), int(y.sum()))
-        model = xgb.XGBClassifier(scale_pos_weight=spw, eval_metric="auc", **common)
-        model.fit(x, y, eval_set=[(x_val, y_val)], verbose=False)
-        info["scale_pos_weight"] = float(spw)
-    info.update(seconds=time.perf_counter() - t0, best_iteration=int(model.best_iteration),
-                n_trees=(int(model.best_iteration) + 1) * (k if k > 2 else 1), rows_seen=int(len(y)))
+    model = xgb.XGBClassifier(**params, n_jobs=cfg.threads)
+    model.fit(x, y, sample_weight=None if weights is None else weights[y], eval_set=[(x_val, y_val)], verbose=False)
+    info.update(recorded, seconds=time.perf_counter() - t0, best_iteration=int(model.best_iteration),
+                n_trees=_n_trees(model, k), rows_seen=int(len(y)))
     return model, info
 
 
@@ -111,19 +120,10 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     x_val, y_val = val
     labels = np.asarray(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows])
     k = len(prepared.classes)
-    common = dict(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-                  tree_method="hist", early_stopping_rounds=cfg.early_stopping_rounds, random_state=seed)
-    if k > 2:  # one tree per class and round (softmax), rows weighted n / (K · n_c) as in one process
-        weights = class_weights(labels, k)
-        params, weighted = dict(objective="multi:softprob", num_class=k, eval_metric="mlogloss"), True
-        extra = {"class_weights": weights.tolist()}
-    else:
-        spw = balance_weight(cfg.scale_pos_weight, len(rows), int(labels.sum()))
-        weights = np.ones(2)
-        params, weighted = dict(scale_pos_weight=spw, eval_metric="auc"), False
-        extra = {"scale_pos_weight": float(spw)}
+    params, weights, recorded = _xgb_params(cfg, seed, labels, k)  # the same settings as in one process
+    row_weights = np.ones(k) if weights is None else weights
     parts = [dask.delayed(_partition, nout=3)(str(prepared.cache_dir), rows[i: i + partition_rows], str(scaler_path),
-                                              weights)
+                                              row_weights)
              for i in range(0, len(rows), partition_rows)]
     sizes = [len(rows[i: i + partition_rows]) for i in range(0, len(rows), partition_rows)]
     x = da.concatenate([da.from_delayed(p[0], (n, n_feat), np.float32) for p, n in zip(parts, sizes)])
@@ -131,14 +131,14 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     w = da.concatenate([da.from_delayed(p[2], (n,), np.float32) for p, n in zip(parts, sizes)])
     t0 = time.perf_counter()
     with dask_client(cfg.dask, "train.bdt.dask") as client:
-        model = xgb_dask.DaskXGBClassifier(**common, **params)
+        model = xgb_dask.DaskXGBClassifier(**params)
         model.client = client
         xv = da.from_array(np.asarray(x_val, np.float32), chunks=(partition_rows, n_feat))
         yv = da.from_array(np.asarray(y_val, np.uint8), chunks=partition_rows)
-        model.fit(x, y, sample_weight=w if weighted else None, eval_set=[(xv, yv)], verbose=False)
+        model.fit(x, y, sample_weight=None if weights is None else w, eval_set=[(xv, yv)], verbose=False)
         n_workers = len(client.scheduler_info()["workers"])
-    info = {"seconds": time.perf_counter() - t0, **extra, "best_iteration": int(model.best_iteration),
-            "n_trees": (int(model.best_iteration) + 1) * (k if k > 2 else 1), "rows_seen": int(len(rows)),
+    info = {"seconds": time.perf_counter() - t0, **recorded, "best_iteration": int(model.best_iteration),
+            "n_trees": _n_trees(model, k), "rows_seen": int(len(rows)),
             "train_rows": int(len(rows)),
             "sampled": False, "smote_added": 0, "dask": {"scheduler": cfg.dask.scheduler or "LocalCluster", "workers": n_workers,
                                                           "partitions": len(parts), "partition_rows": partition_rows}}
