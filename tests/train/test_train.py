@@ -12,8 +12,8 @@ from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.logits import probabilities
 from trigdeploy.train import trees
-from trigdeploy.train.metrics import sigmoid
 from trigdeploy.train.run import load_torch_model, train_run
 
 
@@ -116,7 +116,7 @@ def test_resource_aware_model_reloads_to_its_exact_scores(trained):
     model, _ = load_torch_model(run / "hgq.pt")
     x = np.load(next((run / "cache").iterdir()) / "features.npy")[scores["test_rows"]]
     logits = model.reference(Standardizer.load(run / "preprocess.json").transform(x))
-    np.testing.assert_array_equal(sigmoid(logits), scores["test"])  # the exact arithmetic's scores
+    np.testing.assert_array_equal(probabilities(logits), scores["test"])  # the exact arithmetic's scores
 
 
 def test_smote_touches_training_rows_only(data_file, tmp_path):

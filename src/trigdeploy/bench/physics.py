@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.logits import as_logits, probabilities
-from trigdeploy.train.metrics import at_threshold, confusion_matrix, rejection_at, roc_auc
+from trigdeploy.train import plots
+from trigdeploy.train.metrics import at_threshold, multiclass_test, rejection_at, roc_auc
 
 logger = logging.getLogger(__name__)
 
@@ -40,29 +41,11 @@ def figures(y: np.ndarray, prob: np.ndarray, thresholds: dict) -> dict:
 
 
 def figures_multiclass(y: np.ndarray, prob: np.ndarray, classes: list[str], per_class_val: dict) -> dict:
-    """Test figures of class probabilities ``(n, K)``; the thresholds are the ones chosen on validation
-    (``per_class_val[class]["thresholds"]``)."""
-    y = np.asarray(y)
-    per_class = {}
-    for c, name in enumerate(classes):
-        rej = {}
-        for e in EFFICIENCIES:
-            rej[f"eff_S={e:g}"] = {}
-            for d, other in enumerate(classes):
-                if d != c:
-                    rows = (y == c) | (y == d)
-                    rej[f"eff_S={e:g}"][other] = rejection_at(y[rows] == c, prob[rows, c], e)
-        at = {}
-        for key, v in per_class_val.get(name, {}).get("thresholds", {}).items():
-            passed = prob[:, c] >= v["threshold"]
-            at[key] = {"threshold": v["threshold"], "signal_efficiency": float(passed[y == c].mean()),
-                       "acceptance": {o: float(passed[y == d].mean()) for d, o in enumerate(classes) if d != c}}
-        per_class[name] = {"auc": roc_auc(y == c, prob[:, c]), "rejection": rej, "at_thresholds": at,
-                           "n_test": int((y == c).sum())}
-    predicted = prob.argmax(axis=1)
-    return {"classes": list(classes), "auc": float(np.mean([p["auc"] for p in per_class.values()])),
-            "accuracy": float((predicted == y).mean()),
-            "confusion_matrix": confusion_matrix(y, predicted, len(classes)).tolist(), "per_class": per_class}
+    """Test figures of class probabilities ``(n, K)`` (``train.metrics.multiclass_test``) at the thresholds
+    chosen on validation (``per_class_val[class]["thresholds"]``, from ``metrics.json``)."""
+    thresholds = {name: {k: v["threshold"] for k, v in per_class_val.get(name, {}).get("thresholds", {}).items()}
+                  for name in classes}
+    return multiclass_test(y, prob, classes, thresholds, EFFICIENCIES)
 
 
 def thresholds_of(metrics_entry: dict) -> dict:
@@ -149,31 +132,8 @@ def roc_plot(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path
 
 
 def confusion_plot(report: dict[str, dict[str, dict]], path: Path, title: str) -> None:
-    """The test confusion matrix (row-normalised, counts written in) of every model's deployed forms:
-    one panel per model, its last form (the firmware's C simulation where there is one)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = list(report)
-    fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 4.4), squeeze=False)
-    for ax, model in zip(axes.flat, models):
-        form, f = list(report[model].items())[-1]
-        cm = np.asarray(f["confusion_matrix"], np.float64)
-        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        k = len(f["classes"])
-        for i in range(k):
-            for j in range(k):
-                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
-                        color="white" if norm[i, j] > 0.5 else "black")
-        ax.set_xticks(range(k), f["classes"])
-        ax.set_yticks(range(k), f["classes"])
-        ax.set_xlabel("predicted (largest logit)")
-        ax.set_ylabel("true class")
-        ax.set_title(f"{model} · {form}\naccuracy {f['accuracy']:.4f}", fontsize=9)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """The test confusion matrix of every model's last form (the firmware's simulation where there is
+    one), one panel per model."""
+    last = {model: list(by_form.items())[-1] for model, by_form in report.items()}
+    panels = {f"{model} · {form}": f for model, (form, f) in last.items()}
+    plots.confusion(panels, next(iter(panels.values()))["classes"], path, title)

@@ -362,7 +362,7 @@ def _physics_multiclass(r: dict) -> list[str]:
                 p = f["per_class"][c]
                 r3 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.3"][o]) for o in classes)
                 r5 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.5"][o]) for o in classes)
-                thr = p["at_thresholds"].get("eff_S=0.5")
+                thr = p["thresholds"].get("eff_S=0.5")
                 lines.append(f"| {model} | {form} | {c} | {p['auc']:.5f} | {r3} | {r5} | "
                              f"{'' if thr is None else format(thr['signal_efficiency'], '.3f')} |")
     lines += ["", "### Confusion matrices (test; rows: true class, columns: largest logit)", ""]

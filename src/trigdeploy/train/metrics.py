@@ -17,10 +17,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-
-def sigmoid(logits) -> np.ndarray:
-    """Signal probabilities (float64, flat) from logits: the score scale of thresholds and predictions."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).reshape(-1)))
+from trigdeploy.logits import as_logits, probabilities
 
 
 def auc_any(y: np.ndarray, scores: np.ndarray) -> float:
@@ -33,8 +30,6 @@ def auc_any(y: np.ndarray, scores: np.ndarray) -> float:
 
 def logit_auc(y: np.ndarray, logits) -> float:
     """The AUC of one logit per event, or the macro one-vs-rest AUC of the softmax of K logits."""
-    from trigdeploy.logits import as_logits, probabilities
-
     z = as_logits(logits)
     return roc_auc(y, z) if z.ndim == 1 else auc_any(y, probabilities(z))
 
@@ -150,43 +145,30 @@ def evaluate(y_val, s_val, y_test, s_test, efficiencies=(0.3, 0.5), acceptances=
 
 # --- K classes ------------------------------------------------------------------------------------
 
-def softmax(logits) -> np.ndarray:
-    """Class probabilities ``(n, K)`` (float64) from logits ``(n, K)``."""
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def confusion_matrix(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts ``(K, K)``: row = true class, column = predicted class."""
     return np.bincount(np.asarray(y, np.int64) * n_classes + np.asarray(predicted, np.int64),
                        minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
-def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3, 0.5)) -> dict:
-    """Per class, one against the rest: AUC of its probability, the rejection 1/ε of every other
-    class at each signal efficiency (on the rows of the two classes, test ROC), and the threshold
-    on its probability that keeps that efficiency on validation with what it keeps on test.
-    Overall: accuracy of the most probable class, the test confusion matrix, the macro AUC (also
-    as ``auc``, the figure every report reads)."""
+def multiclass_test(y_test, p_test, classes, thresholds: dict[str, dict[str, float]], efficiencies=(0.3, 0.5)) -> dict:
+    """Test figures of class probabilities ``(n, K)``. Per class, one against the rest: the AUC of its
+    probability, the rejection 1/ε of every other class at each signal efficiency (on the rows of the
+    two classes, test ROC), and at each of ``thresholds[class]`` (name → threshold on its probability)
+    what it keeps of the class and accepts of every other. Overall: accuracy of the most probable
+    class, the confusion matrix, the macro AUC (also as ``auc``, the figure every report reads)."""
     classes = list(classes)
-    k = len(classes)
-    y_val, y_test = np.asarray(y_val), np.asarray(y_test)
+    y_test = np.asarray(y_test)
     per_class = {}
     for c, name in enumerate(classes):
-        entry: dict = {"auc": roc_auc(y_test == c, p_test[:, c]), "auc_val": roc_auc(y_val == c, p_val[:, c]),
-                       "rejection": {}, "thresholds": {}}
-        for e in dict.fromkeys((0.3, 0.5, *efficiencies)):
-            rej = {}
-            for d, other in enumerate(classes):
-                if d != c:
-                    rows = (y_test == c) | (y_test == d)
-                    rej[other] = rejection_at(y_test[rows] == c, p_test[rows, c], e)
-            entry["rejection"][f"eff_S={e:g}"] = rej
-            t = threshold_signal_efficiency(y_val == c, p_val[:, c], e)
+        entry: dict = {"auc": roc_auc(y_test == c, p_test[:, c]), "rejection": {}, "thresholds": {}}
+        rows = {other: (y_test == c) | (y_test == d) for d, other in enumerate(classes) if d != c}
+        for e in efficiencies:
+            entry["rejection"][f"eff_S={e:g}"] = {other: rejection_at(y_test[r] == c, p_test[r, c], e)
+                                                   for other, r in rows.items()}
+        for key, t in thresholds.get(name, {}).items():
             passed = p_test[:, c] >= t
-            entry["thresholds"][f"eff_S={e:g}"] = {
+            entry["thresholds"][key] = {
                 "threshold": float(t), "signal_efficiency": float(passed[y_test == c].mean()),
                 "acceptance": {other: float(passed[y_test == d].mean()) for d, other in enumerate(classes) if d != c},
             }
@@ -197,10 +179,24 @@ def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3
         "classes": classes,
         "auc": macro,
         "accuracy": float((predicted == y_test).mean()),
-        "accuracy_val": float((np.argmax(p_val, axis=1) == y_val).mean()),
         "auc_macro": macro,
-        "confusion_matrix": confusion_matrix(y_test, predicted, k).tolist(),
+        "confusion_matrix": confusion_matrix(y_test, predicted, len(classes)).tolist(),
         "per_class": per_class,
         "n_test": int(len(y_test)),
         "n_test_per_class": {n: int((y_test == c).sum()) for c, n in enumerate(classes)},
     }
+
+
+def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3, 0.5)) -> dict:
+    """``multiclass_test`` at the thresholds that keep each signal efficiency of each class on
+    validation (``eff_S=x``), plus the validation AUC per class and the validation accuracy."""
+    classes = list(classes)
+    y_val = np.asarray(y_val)
+    effs = tuple(dict.fromkeys((0.3, 0.5, *efficiencies)))
+    thresholds = {name: {f"eff_S={e:g}": threshold_signal_efficiency(y_val == c, p_val[:, c], e) for e in effs}
+                  for c, name in enumerate(classes)}
+    out = multiclass_test(y_test, p_test, classes, thresholds, effs)
+    for c, name in enumerate(classes):
+        out["per_class"][name]["auc_val"] = roc_auc(y_val == c, p_val[:, c])
+    out["accuracy_val"] = float((np.argmax(p_val, axis=1) == y_val).mean())
+    return out

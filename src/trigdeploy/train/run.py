@@ -25,8 +25,10 @@ from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
+from trigdeploy.logits import probabilities
 from trigdeploy.models import registry
-from trigdeploy.train.metrics import evaluate, evaluate_multiclass, sigmoid, softmax
+from trigdeploy.train import plots
+from trigdeploy.train.metrics import evaluate, evaluate_multiclass
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
@@ -181,8 +183,8 @@ def _train_torch(kind, mcfg, fx: _Fit):
     cpu = torch.device("cpu")
     if hasattr(model, "reference"):  # a fixed-point model: its scores are those of the exact arithmetic
         info["summary"] = model.summary()
-        prob = sigmoid if fx.prepared.n_outputs == 1 else softmax
-        return (prob(model.reference(fx.val[0])), prob(model.reference(fx.x_test)),
+        # the score scale of thresholds and predictions: sigmoid of one logit, softmax of K
+        return (probabilities(model.reference(fx.val[0])), probabilities(model.reference(fx.x_test)),
                 {"info": info, "history": result.history})
     return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
             {"info": info, "history": result.history})
@@ -218,32 +220,6 @@ def _train_sklearn(kind, mcfg, fx: _Fit):
 
 
 TRAINERS = {"torch": _train_torch, "xgboost": _train_xgboost, "sklearn": _train_sklearn}
-
-
-def _confusion(metrics: dict, classes, path: Path) -> None:
-    """One panel per model: the test confusion matrix, each row as fractions of its true class,
-    with the counts written in the cells (and logged)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1, 3.9), squeeze=False)
-    for ax, (name, m) in zip(axes[0], metrics.items()):
-        counts = np.array(m["confusion_matrix"])
-        frac = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
-        for i in range(len(classes)):
-            for j in range(len(classes)):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if frac[i, j] > 0.5 else "black")
-        ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=classes, yticklabels=classes,
-               xlabel="predicted", ylabel="true", title=f"{name}: accuracy {m['accuracy']:.3f}")
-        logger.info("%s confusion matrix (rows: true %s; columns: predicted):\n%s", name, ", ".join(classes), counts)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
 
 
 def _curves(history: dict[str, list[dict]], path: Path) -> None:
@@ -369,7 +345,10 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     if histories:
         _curves(histories, run_dir / "training_curves.png")
     if len(prepared.classes) > 2:
-        _confusion(metrics, prepared.classes, run_dir / "confusion.png")
+        for name, m in metrics.items():
+            logger.info("%s confusion matrix (rows: true %s; columns: predicted):\n%s", name,
+                        ", ".join(prepared.classes), np.array(m["confusion_matrix"]))
+        plots.confusion(metrics, prepared.classes, run_dir / "confusion.png")
     report = prepared.report
     run_info = {
         "name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
