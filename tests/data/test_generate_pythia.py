@@ -93,3 +93,12 @@ def test_the_generated_file_runs_through_the_data_stage(tmp_path):
                      label={"onehot": list(layouts.HLS4ML_JET_CLASSES)}, features={"columns": list(layouts.HLS4ML_JET_HLF)})
     result = prepare(cfg, tmp_path / "run", progress=False)
     assert result.classes == layouts.HLS4ML_JET_CLASSES and len(result.features) == 16
+
+
+def test_a_window_no_jet_reaches_is_one_line_and_no_file(tmp_path):
+    from trigdeploy.errors import TrigdeployError
+
+    params = PythiaGenConfig(layout="hls4ml_jets", jets=1, chunk_size=1, workers=1, pt_min=6000.0, pt_max=7000.0)
+    with pytest.raises(TrigdeployError, match="only 0 of 1 j_g jets accepted in 2000 events: no leading jet") as e:
+        write_pythia(params, tmp_path / "j.h5", progress=False)
+    assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == []

@@ -83,7 +83,7 @@ def _pythia(process: str, seed: int, pthat_min: float):
     for s in settings:
         py.readString(s)
     if not py.init():
-        raise RuntimeError("Pythia initialisation failed")
+        raise TrigdeployError(f"pythia: initialisation failed for process {process!r} (seed {seed}, pTHatMin {pthat_min})")
     return py
 
 
@@ -178,7 +178,9 @@ def generate_jets(kind: str, n: int, seed: int, window: tuple[float, float, floa
     while have < n:
         tries += 1
         if tries > MAX_TRIES_PER_JET * n:
-            raise RuntimeError(f"pythia: only {have} of {n} jets accepted in {tries} events")
+            raise TrigdeployError(f"pythia: only {have} of {n} {kind} jets accepted in {tries - 1} events: no leading "
+                                  f"jet of that kind in {pt_min:g} < pT < {pt_max:g} GeV, |η| < {ETA_MAX:g} with pT-hat "
+                                  f"≥ {pthat_min:g}; check pt_min, pt_max and pthat_min")
         if not py.next():
             continue
         ev = py.event
