@@ -84,10 +84,10 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
         t2 = time.perf_counter()
         y_hls = to_hls4ml.predict(hm, x_test)
         rate = len(x_test) / max(time.perf_counter() - t2, 1e-9)
-        diff = np.abs(y_hls - ref)
+        same = compare(y_hls, ref)
         auc_hls = logit_auc(y_test, y_hls)
-        stats = {"n_events": int(len(ref)), "max_abs_diff_logit": float(diff.max()),
-                 "mean_abs_diff_logit": float(diff.mean()), "auc_float": auc_float, "auc_hls4ml": auc_hls,
+        stats = {"n_events": same["n_events"], "max_abs_diff_logit": same["max_abs_diff"],
+                 "mean_abs_diff_logit": same["mean_abs_diff"], "auc_float": auc_float, "auc_hls4ml": auc_hls,
                  "auc_change": auc_hls - auc_float, "events_per_s": rate}
         if auc_float - auc_hls > target.ptq_max_auc_loss:
             raise TrigdeployError(f"{kind.name} {backend} PTQ: AUC {auc_float:.5f} → {auc_hls:.5f} loses more than "

@@ -9,6 +9,7 @@ import torch
 
 from trigdeploy.convert._tools import captured
 from trigdeploy.io import atomic_path
+from trigdeploy.logits import compare
 
 # float32 GEMMs in ONNX Runtime and PyTorch sum in different orders; for logits of magnitude
 # ≲ 30 from ≤ 1024-wide dot products the difference stays at a few float32 ulps (≲ 1e-5).
@@ -41,6 +42,6 @@ def torch_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def parity(model: torch.nn.Module, path: Path, x: np.ndarray) -> dict:
     """ONNX Runtime vs PyTorch logits on every row of ``x``."""
-    diff = np.abs(onnx_logits(path, x) - torch_logits(model, x))
-    return {"n_events": int(len(x)), "max_abs_diff_logit": float(diff.max()), "tolerance": LOGIT_TOLERANCE,
-            "ok": bool(diff.max() <= LOGIT_TOLERANCE)}
+    same = compare(onnx_logits(path, x), torch_logits(model, x), LOGIT_TOLERANCE)
+    return {"n_events": same["n_events"], "max_abs_diff_logit": same["max_abs_diff"], "tolerance": LOGIT_TOLERANCE,
+            "ok": same["ok"]}
