@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import atomic_path, remove_stale_partials
+from trigdeploy.io import atomic_path, remove_stale_partials, write_json_atomic
 
 
 def _dead_pid() -> int:
@@ -161,3 +162,27 @@ def _local_host() -> str:
     from trigdeploy.io import partial_name
 
     return partial_name(Path("x.h5")).name.split("@", 1)[1][: -len(".h5")]
+
+
+def _strict(text: str):
+    """json.loads as RFC 8259 reads JSON: NaN, Infinity and -Infinity are not JSON."""
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    (float("inf"), None), (-float("inf"), None), (float("nan"), None), (np.float64("inf"), None),
+    (2.5, 2.5), (np.float64(0.25), 0.25), (7, 7), ("inf", "inf"), (None, None),
+], ids=["inf", "-inf", "nan", "numpy-inf", "float", "numpy-float", "int", "string", "none"])
+def test_json_artifacts_are_strict_json(tmp_path, value, written):
+    # a 1/eps_B where no background passes is inf: written as null, nested in dicts, lists and tuples
+    path = tmp_path / "m.json"
+    write_json_atomic(path, {"rejection": {"eff_S=0.3": value}, "points": [value, (value, 1)]})
+    assert _strict(path.read_text()) == {"rejection": {"eff_S=0.3": written}, "points": [written, [written, 1]]}
+
+
+def test_the_strict_reader_refuses_python_s_infinity():
+    # the check above can fail: Python's default json.dumps writes Infinity, which the strict reader refuses
+    with pytest.raises(ValueError, match="not JSON: Infinity"):
+        _strict(json.dumps({"r": float("inf")}))

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from trigdeploy.bench.run import bench_run
+from trigdeploy.bench.run import _physics_binary, _physics_multiclass, bench_run, pareto_entries
+from trigdeploy.io import json_safe
 
 pytestmark = pytest.mark.integration  # end to end through several stages
 
@@ -128,7 +129,7 @@ def test_open_synthesis_side_by_side(report):
 def test_files_written(report):
     out, r = report
     on_disk = json.loads((out / "run.json").read_text())
-    assert on_disk["physics"] == json.loads(json.dumps(r["physics"]))
+    assert on_disk["physics"] == json.loads(json.dumps(json_safe(r["physics"])))  # inf 1/εB: null
     md = (out / "run.md").read_text()
     assert "estimates" in md and "![ROC](run_roc.png)" in md
     for png in ("run_roc.png", "run_pareto.png"):
@@ -200,3 +201,36 @@ def test_synth_skips_with_a_reason_and_writes_no_figure(trained_run, exported, m
     assert "above --max-lut-estimate 1" in d["qmlp_rtl"]["skipped"] and "--design mlp_rtl" in d["mlp_rtl"]["skipped"]
     assert tools.missing("ghdl") in d["bdt_vhdl"]["skipped"]
     assert json.loads(layout.synth_json.read_text()) == json.loads(json.dumps(out))
+
+
+_BINARY = {"physics": {"bdt": {"XGBoost": {"auc": 0.99, "rejection": {"eff_S=0.3": float("inf"), "eff_S=0.5": 123.4},
+                                           "rejection_limit": 500.0, "at_thresholds": {}}}}}
+
+
+@pytest.mark.parametrize("read_back", [False, True], ids=["in-memory", "from-json"])
+def test_unbounded_rejection_is_shown_as_above_the_background_count(read_back):
+    # no background passes at εS = 0.3: 1/εB is above the 500 test background events, not "inf"
+    r = json.loads(json.dumps(json_safe(_BINARY))) if read_back else _BINARY
+    row = _physics_binary(r)[2]
+    assert row.startswith("| bdt | XGBoost | 0.99000 | > 500 | 123 |"), row
+
+
+def test_unbounded_rejection_per_class_names_the_other_class_count():
+    inf = float("inf")
+    f = {"auc": 0.9, "accuracy": 0.8, "n_test_per_class": {"a": 40, "b": 60},
+         "per_class": {"a": {"auc": 0.9, "rejection": {"eff_S=0.3": {"b": inf}, "eff_S=0.5": {"b": 7.6}}, "thresholds": {}},
+                       "b": {"auc": 0.9, "rejection": {"eff_S=0.3": {"a": 12.0}, "eff_S=0.5": {"a": None}}, "thresholds": {}}},
+         "confusion_matrix": [[30, 10], [5, 55]]}
+    lines = _physics_multiclass({"classes": ["a", "b"], "physics": {"mlp": {"PyTorch": f}}})
+    rows = [x for x in lines if x.startswith("| mlp | PyTorch | a | ") or x.startswith("| mlp | PyTorch | b | ")]
+    assert rows == ["| mlp | PyTorch | a | 0.90000 |  | > 60 |  | 8 |  |", "| mlp | PyTorch | b | 0.90000 | 12 |  | > 40 |  |  |"]
+
+
+def test_pareto_point_reads_null_rejection_as_unbounded():
+    metrics = {"bdt": {"auc": 0.99, "rejection": {"eff_S=0.3": None}}, "mlp": {"auc": 0.9}}
+    est = {"bdt (conifer HLS)": {"lut": 10, "ff": 5, "dsp": 0, "latency_ns": 50.0},
+           "mlp (hls4ml)": {"lut": 20, "ff": 5, "dsp": 0, "latency_ns": 50.0}}
+    points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, None, [], [])
+    by_model = {p["model"]: p for p in points}
+    assert by_model["bdt"]["rejection_at_0.3"] == float("inf")
+    assert "rejection_at_0.3" not in by_model["mlp"]  # K classes: no single background, no figure

@@ -70,12 +70,12 @@ class Retrainer:
         return model.cpu().eval(), cfg, result
 
     def physics(self, scores: np.ndarray) -> dict:
-        """AUC and 1/εB at εS = 0.3 of probabilities ``(n,)``; K classes ``(n, K)``: the macro AUC, no single
-        rejection (None)."""
+        """AUC and 1/εB at εS = 0.3 of probabilities ``(n,)`` (inf: no background passes); K classes ``(n, K)``:
+        the macro AUC and no ``rejection_at_0.3`` (no single background)."""
         from trigdeploy.train.metrics import auc_any, rejection_at
 
         if scores.ndim == 2:
-            return {"auc": auc_any(self.y_test, scores), "rejection_at_0.3": None}
+            return {"auc": auc_any(self.y_test, scores)}
         return {"auc": auc_any(self.y_test, scores), "rejection_at_0.3": rejection_at(self.y_test, scores, 0.3)}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 from pathlib import Path
 
@@ -181,8 +182,8 @@ def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
 
 def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str) -> dict:
     """One entry of the ``pareto`` list."""
-    return {"model": model, "group": group, "auc": physics_["auc"], "rejection_at_0.3": physics_["rejection_at_0.3"],
-            "lut": cost["lut"], "ff": cost["ff"], "dsp": cost["dsp"], "lut_source": lut_source,
+    rejection = {k: physics_[k] for k in ("rejection_at_0.3",) if k in physics_}  # none for K classes
+    return {"model": model, "group": group, "auc": physics_["auc"], **rejection, "lut": cost["lut"], "ff": cost["ff"], "dsp": cost["dsp"], "lut_source": lut_source,
             "latency_ns": cost.get("latency_ns")}
 
 
@@ -200,8 +201,9 @@ def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], synth
         rtl = next((est[label] for label in labels if "alkaid" in label), None)
         other = next((est[label] for label in labels if "alkaid" not in label), None)
         # K classes: the macro AUC; no single background rejection (the per-class ones are in the physics tables)
-        physics_ = {"auc": metrics[model]["auc"],
-                    "rejection_at_0.3": metrics[model]["rejection"]["eff_S=0.3"] if "rejection" in metrics[model] else None}
+        physics_ = {"auc": metrics[model]["auc"]}
+        if "rejection" in metrics[model]:  # null in metrics.json: no background passes
+            physics_["rejection_at_0.3"] = _unbounded(metrics[model]["rejection"]["eff_S=0.3"])
         if model in designs:
             name, d = designs[model]
             latency = (rtl or other or {}).get("latency_ns")
@@ -236,12 +238,12 @@ def pareto_plot(points: list[dict], path: Path, title: str) -> None:
     for ax, (key, ylabel) in zip(axes, panels):
         for group, style, color, name in (("sweep", "o-", "C0", "uniform-bit QAT sweep"),
                                           ("front", "^-", "C3", "resource-aware front (β sweep)")):
-            pts = sorted((p for p in points if p["group"] == group and p.get(key) is not None), key=lambda p: p["lut"])
+            pts = sorted((p for p in points if p["group"] == group and _plottable(p.get(key))), key=lambda p: p["lut"])
             if pts:
                 ax.plot([p["lut"] for p in pts], [p[key] for p in pts], style, color=color,
                         label=f"{name} ({pts[0]['lut_source']})", markerfacecolor="none")
         for i, p in enumerate(q for q in points if q["group"] == "run"):
-            if p.get(key) is None:
+            if not _plottable(p.get(key)):  # no figure, or 1/εB unbounded (no background passes)
                 continue
             filled = p["lut_source"] == "yosys"
             ax.plot([p["lut"]], [p[key]], "D" if filled else "s", color=f"C{(i + 4) % 10}",
@@ -321,8 +323,20 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     return report
 
 
-def _rej(v: float | None) -> str:
-    return "–" if v is None else f"{v:.0f}"
+def _plottable(v) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def _unbounded(v: float | None) -> float:
+    """A 1/εB as read back from JSON, where null stands for no background passing (inf)."""
+    return float("inf") if v is None else float(v)
+
+
+def _rej(v: float | None, n_background: int | None = None) -> str:
+    """A 1/εB cell: "> N" (or ∞) when no background event passes (inf, or null as read from JSON)."""
+    if v is None or math.isinf(v):
+        return "∞" if n_background is None else f"> {n_background}"
+    return f"{v:.0f}"
 
 
 def _physics_binary(r: dict) -> list[str]:
@@ -330,11 +344,12 @@ def _physics_binary(r: dict) -> list[str]:
     for model, by_form in r["physics"].items():
         for form, f in by_form.items():
             t = f["at_thresholds"]
-            lines.append(f"| {model} | {form} | {f['auc']:.5f} | {f['rejection']['eff_S=0.3']:.0f} | "
-                         f"{f['rejection']['eff_S=0.5']:.0f} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
+            n_bkg = int(f["rejection_limit"])
+            lines.append(f"| {model} | {form} | {f['auc']:.5f} | {_rej(f['rejection']['eff_S=0.3'], n_bkg)} | "
+                         f"{_rej(f['rejection']['eff_S=0.5'], n_bkg)} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
                          f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} |")
     return lines + ["", f"Rejections are limited by the {int(next(iter(next(iter(r['physics'].values())).values()))['rejection_limit'])} "
-                    "test background events (1/εB cannot exceed that)."]
+                    "test background events: \"> N\" where none of them passes."]
 
 
 def _physics_multiclass(r: dict) -> list[str]:
@@ -360,8 +375,9 @@ def _physics_multiclass(r: dict) -> list[str]:
         for form, f in ([shown[0], shown[-1]] if len(shown) > 1 else shown):
             for c in classes:
                 p = f["per_class"][c]
-                r3 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.3"][o]) for o in classes)
-                r5 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.5"][o]) for o in classes)
+                n = f["n_test_per_class"]
+                r3 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.3"][o], n[o]) for o in classes)
+                r5 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.5"][o], n[o]) for o in classes)
                 thr = p["thresholds"].get("eff_S=0.5")
                 lines.append(f"| {model} | {form} | {c} | {p['auc']:.5f} | {r3} | {r5} | "
                              f"{'' if thr is None else format(thr['signal_efficiency'], '.3f')} |")
@@ -429,7 +445,7 @@ def markdown(r: dict) -> str:
                   "| β (cost weight) | AUC | 1/εB @ εS=0.3 | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
                   "latency (ns) | training rows/s |", "|---|---|---|---|---|---|---|---|---|"]
         for p in r["front"]:
-            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3'])} | {p['weights_kept']:,} / "
+            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3']) if 'rejection_at_0.3' in p else '–'} | {p['weights_kept']:,} / "
                          f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
                          f"{p['rows_per_s']:,.0f} |")
     if r.get("pareto"):
@@ -440,7 +456,7 @@ def markdown(r: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
-            lines.append(f"| {p['model']} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3'])} | {p['lut']:,} | {p['ff']:,} | "
+            lines.append(f"| {p['model']} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3']) if 'rejection_at_0.3' in p else '–'} | {p['lut']:,} | {p['ff']:,} | "
                          f"{p['dsp']} | {p['lut_source']} | {lat} |")
     lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
     if "confusion" in r["plots"]:

@@ -10,6 +10,8 @@ Thresholds are chosen on the validation split and evaluated on the test split:
 Background rejection is 1/ε_B at a signal efficiency ε_S, read off the test ROC curve by linear
 interpolation (the HEP convention for taggers). It cannot exceed the number of test background
 events, and its statistical error is ~1/√(events passing): ``rejection_limit`` records the count.
+When no background event passes, 1/ε_B is unbounded on the sample: ``inf`` in memory, ``null`` in the
+JSON files (which have no infinity), "> N" (the background count) in the reports.
 """
 
 from __future__ import annotations
