@@ -182,9 +182,9 @@ def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
 
 def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str) -> dict:
     """One entry of the ``pareto`` list."""
-    rejection = {k: physics_[k] for k in ("rejection_at_0.3",) if k in physics_}  # none for K classes
-    return {"model": model, "group": group, "auc": physics_["auc"], **rejection, "lut": cost["lut"], "ff": cost["ff"], "dsp": cost["dsp"], "lut_source": lut_source,
-            "latency_ns": cost.get("latency_ns")}
+    rejection = {"rejection_at_0.3": physics_["rejection_at_0.3"]} if "rejection_at_0.3" in physics_ else {}  # K classes: none
+    return {"model": model, "group": group, "auc": physics_["auc"], **rejection, "lut": cost["lut"], "ff": cost["ff"],
+            "dsp": cost["dsp"], "lut_source": lut_source, "latency_ns": cost.get("latency_ns")}
 
 
 def pareto_entries(metrics: dict, est: dict, point_labels: dict[str, str], synth: dict | None,
@@ -339,6 +339,11 @@ def _rej(v: float | None, n_background: int | None = None) -> str:
     return f"{v:.0f}"
 
 
+def _point_rej(p: dict) -> str:
+    """The 1/εB cell of a front or resource-plot point: "–" for K classes (no single background)."""
+    return _rej(p["rejection_at_0.3"]) if "rejection_at_0.3" in p else "–"
+
+
 def _physics_binary(r: dict) -> list[str]:
     lines = ["| model | form | AUC | 1/εB @ εS=0.3 | 1/εB @ εS=0.5 | F1 @ F1-thr | acc @ Youden |", "|---|---|---|---|---|---|---|"]
     for model, by_form in r["physics"].items():
@@ -445,7 +450,7 @@ def markdown(r: dict) -> str:
                   "| β (cost weight) | AUC | 1/εB @ εS=0.3 | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
                   "latency (ns) | training rows/s |", "|---|---|---|---|---|---|---|---|---|"]
         for p in r["front"]:
-            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3']) if 'rejection_at_0.3' in p else '–'} | {p['weights_kept']:,} / "
+            lines.append(f"| {p['beta']:g} | {p['auc']:.5f} | {_point_rej(p)} | {p['weights_kept']:,} / "
                          f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
                          f"{p['rows_per_s']:,.0f} |")
     if r.get("pareto"):
@@ -456,7 +461,7 @@ def markdown(r: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
-            lines.append(f"| {p['model']} | {p['auc']:.5f} | {_rej(p['rejection_at_0.3']) if 'rejection_at_0.3' in p else '–'} | {p['lut']:,} | {p['ff']:,} | "
+            lines.append(f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
                          f"{p['dsp']} | {p['lut_source']} | {lat} |")
     lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
     if "confusion" in r["plots"]:
