@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="designs synthesized at a time (default: one per core)")
     synth.add_argument("--max-lut-estimate", type=float, default=None, metavar="LUT",
                        help="skip (with a line) RTL designs alkaid estimates above this, unless named by --design "
-                            "(default 300000: Yosys takes 13-22 min and 5 GB on a 258k-LUT design)")
+                            "(default 100000: Yosys takes 2-4 min on a 51k-LUT design, 13-22 min and 5 GB on a 258k-LUT one)")
     for p in (export, csim, bench, synth):
         p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
                                              "the run's runs/ folder, not the current directory)")

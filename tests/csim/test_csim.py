@@ -8,9 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from trigdeploy.csim import testbench
 from trigdeploy.csim.run import compare, csim_run
-from trigdeploy.cxx import harness
+from trigdeploy.cxx import harness, testbench
 from trigdeploy.errors import TrigdeployError
 
 pytestmark = pytest.mark.integration  # end to end through several stages

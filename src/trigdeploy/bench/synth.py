@@ -156,10 +156,11 @@ def _synthesize(layout: RunLayout, p: Project) -> dict:
 # shift-register (SRL) inference found nothing to gain on them but took 65 % of its time on the
 # demo's 258k-LUT PTQ MLP (54 → 22 min, 271,544 → 271,575 LUT; the delay lines count as FFs).
 ALKAID_OPTIONS = ("-nosrl", "-nodsp")
-# Yosys' time grows faster than the design: ≈ 2–4 min for the demo's 46k-LUT QAT MLP, 13–22 min and 5 GB
-# for its 258k-LUT 16-bit PTQ twin on this project's machines. Designs above this alkaid estimate are
-# synthesized only when named (``--design``) or with a higher ``--max-lut-estimate``.
-MAX_LUT_ESTIMATE = 300_000
+# Yosys' time grows faster than the design: ≈ 2–4 min for the demo's 51k-LUT QAT MLP, 13–22 min and 5 GB
+# for its 258k-LUT 16-bit PTQ twin on this project's machines (a float model's PTQ reference, not a design
+# one deploys). Designs above this alkaid estimate are synthesized only when named (``--design``) or with a
+# higher ``--max-lut-estimate``.
+MAX_LUT_ESTIMATE = 100_000
 
 
 def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,

@@ -124,7 +124,7 @@ def _conifer(kind, ex: _Export) -> dict:
         ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test, ex.y_test,
         ex.log)
     from trigdeploy.convert import to_conifer as tc
-    from trigdeploy.cxx import harness
+    from trigdeploy.cxx import harness, testbench
 
     if not np.isfinite(x_test).all():
         raise TrigdeployError(f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
@@ -198,7 +198,10 @@ def _conifer(kind, ex: _Export) -> dict:
         info = {"project": str(final), "part": part, "precision": str(fmt), "testbench_events": n_tb}
         if backend == "xilinxhls":
             tc.fix_hls_top(staging)
-            hx, b = harness.load(staging, cache)
+            # the testbench (which compiles the tree tables too: minutes) builds beside the vendor build on the
+            # other core and is cached for csim
+            b = testbench.build(staging, cache)
+            hx = harness.Harness(b.library)
             t2 = time.perf_counter()
             y = as_logits(hx.run(x_q), len(x_q))
             rate = len(x_q) / max(time.perf_counter() - t2, 1e-9)

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.convert.manifest import Manifest
-from trigdeploy.csim import rtl, testbench
-from trigdeploy.cxx import harness
+from trigdeploy.csim import rtl
+from trigdeploy.cxx import harness, testbench
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools

@@ -10,6 +10,10 @@ tree tables, so both take minutes). The linked executable is cached beside the h
 keyed by the design sources, the testbench and its defines, so a second ``csim`` of the same
 export runs it without compiling. Vitis compiles in debug mode (-O0) with its own ``ap_``
 headers; here it is -O2 with the open-source copy of the same headers.
+
+``build`` makes (or finds) that executable without running it: the export of a conifer project
+calls it, so that the testbench compiles beside the vendor build the export checks with (on the
+other core) instead of alone in ``csim``.
 """
 
 from __future__ import annotations
@@ -39,14 +43,14 @@ def _build_testbench(project, bench: Path, work: Path, cache_dir: Path):
     the vendor harness build, which compiles meanwhile if it is not cached; returns that build."""
     includes = [work if p == project.path else p for p in project.includes]
     obj = work / "testbench.o"
-    tu = subprocess.Popen([harness.CXX, *harness.FLAGS, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
+    tu = subprocess.Popen([harness.CXX, *harness.FLAGS, *project.flags, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
                            *[f"-D{d}" for d in project.defines], "-c", str(work / bench.name), "-o", str(obj)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         b = harness.build(project, cache_dir)
     finally:
         log, _ = tu.communicate()
-    built = (subprocess.run([harness.CXX, *harness.FLAGS, str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
+    built = (subprocess.run([harness.CXX, *harness.FLAGS, *project.flags, str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
                             capture_output=True, text=True) if tu.returncode == 0 else None)
     if built is None or built.returncode != 0:
         text = log if built is None else built.stderr
@@ -55,33 +59,62 @@ def _build_testbench(project, bench: Path, work: Path, cache_dir: Path):
     return b
 
 
-def run(project_dir: Path, cache_dir: Path) -> dict:
-    """Build and run the project's testbench on its ``tb_data``; returns its outputs, timings and the harness build."""
-    project = harness.inspect(Path(project_dir))
+def _bench(project) -> Path:
     bench = project.path / f"{project.top}_test.cpp"
     if not bench.is_file():
         raise TrigdeployError(f"{project.path}: no testbench {bench.name}")
+    return bench
+
+
+def _cached_exe(project, bench: Path, cache_dir: Path) -> Path:
     # the executable depends on the design sources (the harness build's key), the testbench and the defines;
     # tb_data is read when it runs, so a cached build serves every re-simulation of the same project
     key = hashlib.sha256("\n".join([harness.project_hash(project, "vendor"), bench.read_text(),
                                      *project.defines]).encode()).hexdigest()[:20]
-    cached_exe = Path(cache_dir) / f"tb-{key}" / "csim.exe"
+    return Path(cache_dir) / f"tb-{key}" / "csim.exe"
+
+
+def _ensure(project, bench: Path, work: Path, cache_dir: Path) -> harness.Build:
+    """``work/csim.exe`` from the cache, or built in ``work`` (a copy of the project) and cached."""
+    cached_exe = _cached_exe(project, bench, cache_dir)
+    if cached_exe.is_file():
+        b = harness.build(project, cache_dir)
+        shutil.copy2(cached_exe, work / "csim.exe")
+        return b
+    b = _build_testbench(project, bench, work, cache_dir)
+    staging = cached_exe.parent.with_name(cached_exe.parent.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shutil.copy2(work / "csim.exe", staging / "csim.exe")
+    shutil.rmtree(cached_exe.parent, ignore_errors=True)
+    staging.rename(cached_exe.parent)
+    return b
+
+
+def _copy(project, tmp: str) -> Path:
+    work = Path(tmp) / project.path.name
+    shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
+    (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
+    return work
+
+
+def build(project_dir: Path, cache_dir: Path) -> harness.Build:
+    """The vendor harness build of a project with its testbench executable cached beside it (both
+    compiled at once where neither is cached); returns the harness build."""
+    project = harness.inspect(Path(project_dir))
+    bench = _bench(project)
     with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
-        work = Path(tmp) / project.path.name
-        shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
-        (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
+        return _ensure(project, bench, _copy(project, tmp), cache_dir)
+
+
+def run(project_dir: Path, cache_dir: Path) -> dict:
+    """Build and run the project's testbench on its ``tb_data``; returns its outputs, timings and the harness build."""
+    project = harness.inspect(Path(project_dir))
+    bench = _bench(project)
+    with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
+        work = _copy(project, tmp)
         t0 = time.perf_counter()
-        if cached_exe.is_file():
-            b = harness.build(project, cache_dir)
-            shutil.copy2(cached_exe, work / "csim.exe")
-        else:
-            b = _build_testbench(project, bench, work, cache_dir)
-            staging = cached_exe.parent.with_name(cached_exe.parent.name + ".partial")
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            shutil.copy2(work / "csim.exe", staging / "csim.exe")
-            shutil.rmtree(cached_exe.parent, ignore_errors=True)
-            staging.rename(cached_exe.parent)
+        b = _ensure(project, bench, work, cache_dir)
         compile_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         ran = subprocess.run([str(work / "csim.exe")], cwd=work, capture_output=True, text=True, check=True)
