@@ -175,6 +175,28 @@ def test_testbench_catches_wrong_expectations(exported, tmp_path):
     assert not report["ok"] and report["n_differ_from_expected"] == 1 and report["n_differ_from_harness"] == 0
 
 
+@pytest.mark.parametrize("built_first", [True, False], ids=["built-by-export", "cold-cache"])
+def test_a_testbench_built_beforehand_runs_without_compiling(exported, tmp_path, monkeypatch, built_first):
+    """What export does for a conifer project (``testbench.build``) leaves the executable that ``csim``'s
+    testbench run uses; with a cold cache the run has to compile, which the patch refuses."""
+    root, _ = exported
+    project = root / "firmware" / "run" / "bdt_xilinxhls"
+    cache = tmp_path / "cache"
+    if built_first:
+        testbench.build(project, cache)
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("the testbench was compiled again")
+
+    monkeypatch.setattr(testbench, "_build_testbench", no_compile)
+    if built_first:
+        tb = testbench.run(project, cache)
+        assert tb["outputs"].shape == tb["expected"].shape and len(tb["outputs"]) == 50
+    else:
+        with pytest.raises(AssertionError, match="compiled again"):
+            testbench.run(project, cache)
+
+
 def test_not_a_project_is_one_clear_error(tmp_path):
     with pytest.raises(TrigdeployError, match="not an hls4ml or conifer HLS project"):
         harness.inspect(tmp_path)
