@@ -150,10 +150,11 @@ def _compiler_id() -> str:
     return subprocess.run([CXX, "--version"], check=True, capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def _flags(arithmetic: str) -> tuple[str, ...]:
+def flags(project: Project, arithmetic: str = "vendor") -> tuple[str, ...]:
+    """The compiler flags of ``project``'s build in ``arithmetic`` (the testbench links with the vendor ones)."""
     if arithmetic not in ARITHMETIC:
         raise TrigdeployError(f"C simulation: arithmetic must be one of {sorted(ARITHMETIC)}, got {arithmetic!r}")
-    return FAST_FLAGS if arithmetic == "fast" else FLAGS
+    return (*(FAST_FLAGS if arithmetic == "fast" else FLAGS), *project.flags)
 
 
 def _includes(project: Project, arithmetic: str) -> tuple[Path, ...]:
@@ -163,7 +164,7 @@ def _includes(project: Project, arithmetic: str) -> tuple[Path, ...]:
 def project_hash(project: Project, arithmetic: str = "vendor") -> str:
     """Hash of everything the build depends on: firmware sources, harness, arithmetic, compiler, flags."""
     h = hashlib.sha256()
-    for part in (_compiler_id(), " ".join((*_flags(arithmetic), *project.flags)), project.harness, *project.defines):
+    for part in (_compiler_id(), " ".join(flags(project, arithmetic)), project.harness, *project.defines):
         h.update(part.encode())
     if arithmetic == "fast":
         for p in sorted(FAST_AP.glob("*.h")):
@@ -193,7 +194,6 @@ class Unsupported(TrigdeployError):
 
 def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
     """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
-    flags = (*_flags(arithmetic), *project.flags)
     key = project_hash(project, arithmetic)
     out = Path(cache_dir) / key
     lib = out / "libtdcsim.so"
@@ -208,7 +208,7 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     (staging / "td_harness.cpp").write_text(project.harness)
-    base = [CXX, *flags, *[f"-I{p}" for p in _includes(project, arithmetic)], *[f"-D{d}" for d in project.defines]]
+    base = [CXX, *flags(project, arithmetic), *[f"-I{p}" for p in _includes(project, arithmetic)], *[f"-D{d}" for d in project.defines]]
     t0 = time.perf_counter()
     procs, objs = [], []
     for i, src in enumerate((staging / "td_harness.cpp", *project.sources)):

@@ -43,14 +43,14 @@ def _build_testbench(project, bench: Path, work: Path, cache_dir: Path):
     the vendor harness build, which compiles meanwhile if it is not cached; returns that build."""
     includes = [work if p == project.path else p for p in project.includes]
     obj = work / "testbench.o"
-    tu = subprocess.Popen([harness.CXX, *harness.FLAGS, *project.flags, *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
+    tu = subprocess.Popen([harness.CXX, *harness.flags(project), *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
                            *[f"-D{d}" for d in project.defines], "-c", str(work / bench.name), "-o", str(obj)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         b = harness.build(project, cache_dir)
     finally:
         log, _ = tu.communicate()
-    built = (subprocess.run([harness.CXX, *harness.FLAGS, *project.flags, str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
+    built = (subprocess.run([harness.CXX, *harness.flags(project), str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
                             capture_output=True, text=True) if tu.returncode == 0 else None)
     if built is None or built.returncode != 0:
         text = log if built is None else built.stderr
@@ -74,23 +74,6 @@ def _cached_exe(project, bench: Path, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"tb-{key}" / "csim.exe"
 
 
-def _ensure(project, bench: Path, work: Path, cache_dir: Path) -> harness.Build:
-    """``work/csim.exe`` from the cache, or built in ``work`` (a copy of the project) and cached."""
-    cached_exe = _cached_exe(project, bench, cache_dir)
-    if cached_exe.is_file():
-        b = harness.build(project, cache_dir)
-        shutil.copy2(cached_exe, work / "csim.exe")
-        return b
-    b = _build_testbench(project, bench, work, cache_dir)
-    staging = cached_exe.parent.with_name(cached_exe.parent.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    shutil.copy2(work / "csim.exe", staging / "csim.exe")
-    shutil.rmtree(cached_exe.parent, ignore_errors=True)
-    staging.rename(cached_exe.parent)
-    return b
-
-
 def _copy(project, tmp: str) -> Path:
     work = Path(tmp) / project.path.name
     shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
@@ -98,26 +81,41 @@ def _copy(project, tmp: str) -> Path:
     return work
 
 
+def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
+    """The vendor harness build and the project's testbench executable in the cache (compiled in a copy
+    of the project where it is not cached yet)."""
+    bench = _bench(project)
+    exe = _cached_exe(project, bench, cache_dir)
+    if exe.is_file():
+        return harness.build(project, cache_dir), exe
+    with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
+        work = _copy(project, tmp)
+        b = _build_testbench(project, bench, work, cache_dir)
+        staging = exe.parent.with_name(exe.parent.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copy2(work / "csim.exe", staging / "csim.exe")
+    shutil.rmtree(exe.parent, ignore_errors=True)
+    staging.rename(exe.parent)
+    return b, exe
+
+
 def build(project_dir: Path, cache_dir: Path) -> harness.Build:
     """The vendor harness build of a project with its testbench executable cached beside it (both
     compiled at once where neither is cached); returns the harness build."""
-    project = harness.inspect(Path(project_dir))
-    bench = _bench(project)
-    with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
-        return _ensure(project, bench, _copy(project, tmp), cache_dir)
+    return _build(harness.inspect(Path(project_dir)), cache_dir)[0]
 
 
 def run(project_dir: Path, cache_dir: Path) -> dict:
     """Build and run the project's testbench on its ``tb_data``; returns its outputs, timings and the harness build."""
     project = harness.inspect(Path(project_dir))
-    bench = _bench(project)
+    t0 = time.perf_counter()
+    b, exe = _build(project, cache_dir)
+    compile_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
-        work = _copy(project, tmp)
-        t0 = time.perf_counter()
-        b = _ensure(project, bench, work, cache_dir)
-        compile_s = time.perf_counter() - t0
+        work = _copy(project, tmp)  # the executable writes tb_data/csim_results.log where it runs
         t1 = time.perf_counter()
-        ran = subprocess.run([str(work / "csim.exe")], cwd=work, capture_output=True, text=True, check=True)
+        ran = subprocess.run([str(exe)], cwd=work, capture_output=True, text=True, check=True)
         run_s = time.perf_counter() - t1
         results = work / "tb_data" / "csim_results.log"
         if not results.is_file():
