@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,10 +179,12 @@ def test_testbench_catches_wrong_expectations(exported, tmp_path):
 @pytest.mark.parametrize("built_first", [True, False], ids=["built-by-export", "cold-cache"])
 def test_a_testbench_built_beforehand_runs_without_compiling(exported, tmp_path, monkeypatch, built_first):
     """What export does for a conifer project (``testbench.build``) leaves the executable that ``csim``'s
-    testbench run uses; with a cold cache the run has to compile, which the patch refuses."""
+    testbench run uses; with a cold cache the run has to compile, which the patch refuses. The cache path
+    is relative, as ``make demo`` gives it (the executable runs in a copy of the project)."""
     root, _ = exported
-    project = root / "firmware" / "run" / "bdt_xilinxhls"
-    cache = tmp_path / "cache"
+    project = (root / "firmware" / "run" / "bdt_xilinxhls").resolve()
+    monkeypatch.chdir(tmp_path)
+    cache = Path("firmware") / ".csim-cache"
     if built_first:
         testbench.build(project, cache)
 

@@ -71,7 +71,8 @@ def _cached_exe(project, bench: Path, cache_dir: Path) -> Path:
     # tb_data is read when it runs, so a cached build serves every re-simulation of the same project
     key = hashlib.sha256("\n".join([harness.project_hash(project, "vendor"), bench.read_text(),
                                      *project.defines]).encode()).hexdigest()[:20]
-    return Path(cache_dir) / f"tb-{key}" / "csim.exe"
+    # absolute: the executable runs with its working directory in a copy of the project
+    return Path(cache_dir).resolve() / f"tb-{key}" / "csim.exe"
 
 
 def _copy(project, tmp: str) -> Path:
