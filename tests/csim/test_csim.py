@@ -180,9 +180,11 @@ def test_testbench_catches_wrong_expectations(exported, tmp_path):
 def test_a_testbench_built_beforehand_runs_without_compiling(exported, tmp_path, monkeypatch, built_first):
     """What export does for a conifer project (``testbench.build``) leaves the executable that ``csim``'s
     testbench run uses; with a cold cache the run has to compile, which the patch refuses. The cache path
-    is relative, as ``make demo`` gives it (the executable runs in a copy of the project)."""
+    is relative, as ``make demo`` gives it (the executable runs in a copy of the project). Neither the
+    build nor the run writes into the hand-off project."""
     root, _ = exported
     project = (root / "firmware" / "run" / "bdt_xilinxhls").resolve()
+    as_generated = {p: p.stat().st_mtime_ns for p in (project, *project.rglob("*"))}
     monkeypatch.chdir(tmp_path)
     cache = Path("firmware") / ".csim-cache"
     if built_first:
@@ -195,6 +197,7 @@ def test_a_testbench_built_beforehand_runs_without_compiling(exported, tmp_path,
     if built_first:
         tb = testbench.run(project, cache)
         assert tb["outputs"].shape == tb["expected"].shape and len(tb["outputs"]) == 50
+        assert {p: p.stat().st_mtime_ns for p in (project, *project.rglob("*"))} == as_generated
     else:
         with pytest.raises(AssertionError, match="compiled again"):
             testbench.run(project, cache)

@@ -1,12 +1,12 @@
 """A project's own testbench, built and run with g++ as Vitis/Vivado ``csim_design`` would.
 
 The testbench (``myproject_test.cpp``) and the design sources listed in the project's build
-script are compiled together, in a copy of the project (so the hand-off directory stays as
-generated), and run from there: it reads ``tb_data/tb_input_features.dat`` and writes
-``tb_data/csim_results.log``. Design objects already built by the batched harness (same
-sources, same flags) are linked instead of being compiled again; where that vendor build is not
-cached yet it is made while the testbench itself compiles (conifer's testbench includes the
-tree tables, so both take minutes). The linked executable is cached beside the harness builds,
+script are compiled together into the cache (nothing is written into the project) and run in a
+copy of the project (so the hand-off directory stays as generated): it reads
+``tb_data/tb_input_features.dat`` and writes ``tb_data/csim_results.log``. Design objects
+already built by the batched harness (same sources, same flags) are linked instead of being
+compiled again; where that vendor build is not cached yet it is made while the testbench itself
+compiles (conifer's testbench includes the tree tables, so both take minutes). The linked executable is cached beside the harness builds,
 keyed by the design sources, the testbench and its defines, so a second ``csim`` of the same
 export runs it without compiling. Vitis compiles in debug mode (-O0) with its own ``ap_``
 headers; here it is -O2 with the open-source copy of the same headers.
@@ -38,24 +38,24 @@ def _read_rows(path: Path) -> np.ndarray:
     return np.asarray(rows, np.float64)
 
 
-def _build_testbench(project, bench: Path, work: Path, cache_dir: Path):
-    """Compile the testbench in ``work`` (a copy of the project) and link it with the design objects of
-    the vendor harness build, which compiles meanwhile if it is not cached; returns that build."""
-    includes = [work if p == project.path else p for p in project.includes]
-    obj = work / "testbench.o"
-    tu = subprocess.Popen([harness.CXX, *harness.flags(project), *[f"-I{p}" for p in includes], f"-I{work / 'firmware'}",
-                           *[f"-D{d}" for d in project.defines], "-c", str(work / bench.name), "-o", str(obj)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
+    """Compile the testbench into ``out/csim.exe``, linked with the design objects of the vendor harness
+    build, which compiles meanwhile if it is not cached; returns that build."""
+    obj = out / "testbench.o"
+    tu = subprocess.Popen([harness.CXX, *harness.flags(project), *[f"-I{p}" for p in project.includes],
+                           f"-I{project.path / 'firmware'}", *[f"-D{d}" for d in project.defines], "-c", str(bench),
+                           "-o", str(obj)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         b = harness.build(project, cache_dir)
     finally:
         log, _ = tu.communicate()
-    built = (subprocess.run([harness.CXX, *harness.flags(project), str(obj), *map(str, b.objects), "-o", str(work / "csim.exe")],
+    built = (subprocess.run([harness.CXX, *harness.flags(project), str(obj), *map(str, b.objects), "-o", str(out / "csim.exe")],
                             capture_output=True, text=True) if tu.returncode == 0 else None)
     if built is None or built.returncode != 0:
         text = log if built is None else built.stderr
         last = (text.strip().splitlines() or ["no output"])[-1]
         raise TrigdeployError(f"{project.path}: testbench {bench.name} does not build: {last}")
+    obj.unlink()
     return b
 
 
@@ -75,27 +75,17 @@ def _cached_exe(project, bench: Path, cache_dir: Path) -> Path:
     return Path(cache_dir).resolve() / f"tb-{key}" / "csim.exe"
 
 
-def _copy(project, tmp: str) -> Path:
-    work = Path(tmp) / project.path.name
-    shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
-    (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
-    return work
-
-
 def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
-    """The vendor harness build and the project's testbench executable in the cache (compiled in a copy
-    of the project where it is not cached yet)."""
+    """The vendor harness build and the project's testbench executable in the cache (compiled into a
+    staging folder that becomes the cache entry where it is not cached yet)."""
     bench = _bench(project)
     exe = _cached_exe(project, bench, cache_dir)
     if exe.is_file():
         return harness.build(project, cache_dir), exe
-    with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
-        work = _copy(project, tmp)
-        b = _build_testbench(project, bench, work, cache_dir)
-        staging = exe.parent.with_name(exe.parent.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        shutil.copy2(work / "csim.exe", staging / "csim.exe")
+    staging = exe.parent.with_name(exe.parent.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    b = _build_testbench(project, bench, staging, cache_dir)
     shutil.rmtree(exe.parent, ignore_errors=True)
     staging.rename(exe.parent)
     return b, exe
@@ -114,7 +104,9 @@ def run(project_dir: Path, cache_dir: Path) -> dict:
     b, exe = _build(project, cache_dir)
     compile_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="td-tb-") as tmp:
-        work = _copy(project, tmp)  # the executable writes tb_data/csim_results.log where it runs
+        work = Path(tmp) / project.path.name  # the executable writes tb_data/csim_results.log where it runs
+        shutil.copytree(project.path, work, ignore=shutil.ignore_patterns("*.so", "*.o", "*_prj", "solution*"))
+        (work / "tb_data" / "csim_results.log").unlink(missing_ok=True)
         t1 = time.perf_counter()
         ran = subprocess.run([str(exe)], cwd=work, capture_output=True, text=True, check=True)
         run_s = time.perf_counter() - t1
