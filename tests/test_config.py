@@ -229,3 +229,71 @@ def test_export_target_values_checked_at_load(tmp_path, content, key):
     path.write_text(content + "\n")
     with pytest.raises(TrigdeployError, match=rf"{path}: key '{key}'"):
         load_target(path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [(["train.mlp={lr: .inf}"], "train.mlp.lr"), (["train.mlp={weight_decay: .inf}"], "train.mlp.weight_decay"),
+     (["train.mlp={pos_weight: .inf}"], "train.mlp.pos_weight"), (["train.mlp={lr: .nan}"], "train.mlp.lr"),
+     (["train.mlp={hidden: [100000000]}"], "train.mlp.hidden\\[0\\]"),
+     (["data.collections={j: {branches: [a], n: 2, pad: -.inf}}"], "data.collections.j.pad"),
+     (["seed=100000000000000000000000"], "seed")],
+    ids=["lr-inf", "decay-inf", "pos-weight-inf", "lr-nan", "width-huge", "pad-inf", "int-beyond-64-bits"],
+)
+def test_numbers_are_finite_and_bounded(overrides, key):
+    with pytest.raises(TrigdeployError, match=rf"key '{key}'") as info:
+        parse_config(apply_overrides(BASE, overrides), "run.yaml")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [("hls4ml: {ClockPeriod: .inf}", "hls4ml.ClockPeriod"), ("hls4ml: {ReuseFactor: 100000000000000000000}",
+                                                               "hls4ml.ReuseFactor"),
+     ("conifer: {ClockPeriod: .inf}", "conifer.ClockPeriod")],
+    ids=["clock-inf", "reuse-1e20", "conifer-clock-inf"],
+)
+def test_export_target_numbers_are_finite_and_bounded(tmp_path, content, key):
+    from trigdeploy.config import load_target
+
+    path = tmp_path / "t.yaml"
+    path.write_text(content + "\n")
+    with pytest.raises(TrigdeployError, match=rf"{path}: key '{key}'"):
+        load_target(path)
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")) + "name: *i\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"name: t\nname: u\n", "line 2: key 'name' repeated \\(first at line 1\\)"),
+     (b"name: t\ntrain:\n  mlp: {epochs: 3}\n  mlp: {epochs: 4}\n", "key 'mlp' repeated"),
+     (BOMB.encode(), "expands to more than 100000 values through aliases"),
+     (b"name: " + b"[" * 3000 + b"]" * 3000 + b"\n", "nested deeper than 64 levels"),
+     (b"name: \xff\xfe\n", "not UTF-8 text \\(byte 6\\)"),
+     (b"name: t\n# " + b"x" * (1 << 20) + b"\n", "expected at most 1048576")],
+    ids=["duplicate-top-key", "duplicate-nested-key", "alias-bomb", "deep-nesting", "not-utf8", "too-large"],
+)
+def test_hostile_yaml_is_one_line(tmp_path, content, message):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(content)
+    with pytest.raises(TrigdeployError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_anchors_within_the_limits_still_load(tmp_path):
+    """Aliases are allowed (the limit counts what they expand to): a refusal of every alias would fail here."""
+    path = tmp_path / "run.yaml"
+    path.write_text("name: t\ndata: &d {format: hdf5, files: [a.h5]}\nsplit: {val_files: &v [b.h5], test_files: *v, "
+                    "mode: files}\n")
+    cfg = load_config(path)
+    assert cfg.split.val_files == cfg.split.test_files == ("b.h5",)
+
+
+def test_set_with_invalid_yaml_is_one_line():
+    with pytest.raises(TrigdeployError, match="--set 'train.mlp.hidden=\\[1, 2': value is not valid YAML") as info:
+        apply_overrides(BASE, ["train.mlp.hidden=[1, 2"])
+    assert "\n" not in str(info.value)

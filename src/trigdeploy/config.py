@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -19,6 +20,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from trigdeploy import yamlsafe
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
 
@@ -58,14 +60,16 @@ def _check_range(name: str, value: Any, bounds: tuple) -> None:
         return
     ge, gt, le, lt = bounds
     ok = ((ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
-          and (lt is None or value < lt) and value == value)
+          and (lt is None or value < lt) and math.isfinite(value) and abs(value) <= INT_MAX)
     if not ok:
-        raise FieldError(name, f"expected a value {_range_text(ge, gt, le, lt)}, got {value!r}")
+        raise FieldError(name, f"expected a finite value {_range_text(ge, gt, le, lt)}, got {yamlsafe.short(value)}")
 
 
 SEED_MAX = 2**31 - 1  # what every library here accepts as a seed (scikit-learn, XGBoost, Pythia: less)
+INT_MAX = 2**62  # no number of a config reaches it; beyond it C/C++ integers overflow
 COUNT_MAX = 1_000_000  # trees, epochs: beyond any trigger model, and within the libraries' C int
 CORES_MAX = 1024  # threads or worker processes
+WIDTH_MAX = 4096  # neurons of a layer: a trigger MLP has tens to hundreds (a width can allocate width² weights)
 
 
 class Checked:
@@ -226,8 +230,13 @@ class LabelConfig(Checked):
     cut: str | None = None
     classes: dict[str, int] = field(default_factory=dict)
     cuts: dict[str, str] = field(default_factory=dict)
+    signal: str | None = None  # two classes (classes/cuts): which is the signal (default: value 1 / a class named signal)
 
     def check(self) -> None:
+        named = self.classes or self.cuts
+        if self.signal is not None and (len(named) != 2 or self.signal not in named):
+            raise FieldError("signal", f"names the signal class of two label.classes or label.cuts, got "
+                                       f"{self.signal!r} for {list(named) or 'none'}")
         if self.classes:
             if not self.column:
                 raise FieldError("classes", "names the values of label.column; set label.column too")
@@ -311,15 +320,15 @@ class ScalingConfig(Checked):
 class MLPConfig(Checked):
     """A float PyTorch MLP and how it is trained (AdamW, plateau LR, early stopping on val AUC)."""
 
-    hidden: tuple[int, ...] = num((64, 32, 32), ge=1)
+    hidden: tuple[int, ...] = num((64, 32, 32), ge=1, le=WIDTH_MAX)
     activation: Literal["relu", "gelu"] = "relu"
     batchnorm: bool = False
     dropout: float = num(0.0, ge=0.0, lt=1.0)
     epochs: int = num(30, ge=1, le=COUNT_MAX)
-    batch_size: int = num(512, ge=1)
-    lr: float = num(1e-3, gt=0.0)
-    weight_decay: float = num(1e-4, ge=0.0)
-    pos_weight: float | None = num(None, gt=0.0)
+    batch_size: int = num(512, ge=1, le=2**24)
+    lr: float = num(1e-3, gt=0.0, le=10.0)
+    weight_decay: float = num(1e-4, ge=0.0, le=10.0)
+    pos_weight: float | None = num(None, gt=0.0, le=1e6)
     lr_patience: int = num(2, ge=0)
     lr_factor: float = num(0.5, gt=0.0, lt=1.0)
     early_stopping_patience: int = num(5, ge=1)
@@ -358,7 +367,7 @@ class HGQConfig(MLPConfig):
     weight_frac_bits: int = num(6, ge=-4, le=16)  # initial fractional bits of every weight
     act_frac_bits: int = num(4, ge=0, le=16)      # initial fractional bits of the input and activations
     max_frac_bits: int = num(12, ge=1, le=16)     # upper bound of every trained fractional bit count
-    bits_lr: float = num(0.05, gt=0.0)            # learning rate of the bit counts (AdamW, no decay)
+    bits_lr: float = num(0.05, gt=0.0, le=10.0)            # learning rate of the bit counts (AdamW, no decay)
     calibration_rows: int = num(20_000, ge=1)     # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
     init: Literal["scratch", "float"] = "float"
@@ -396,7 +405,7 @@ class BDTConfig(Checked):
     max_depth: int = num(4, ge=1, le=20)
     learning_rate: float = num(0.1, gt=0.0, le=1.0)
     early_stopping_rounds: int = num(20, ge=1)
-    scale_pos_weight: float | None = num(None, gt=0.0)
+    scale_pos_weight: float | None = num(None, gt=0.0, le=1e6)
     smote: bool = False
     max_train_rows: int = num(2_000_000, ge=1)
     threads: int | None = num(None, ge=1, le=CORES_MAX)
@@ -507,7 +516,7 @@ def _convert(tp: Any, value: Any, key: str, where: str) -> Any:
 
     def bad() -> TrigdeployError:
         return TrigdeployError(
-            f"{where}: key '{key}': expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
+            f"{where}: key '{key}': expected {_type_name(tp)}, got {type(value).__name__} {yamlsafe.short(value)}"
         )
 
     if origin in (Union, types.UnionType):
@@ -551,11 +560,11 @@ def _convert(tp: Any, value: Any, key: str, where: str) -> Any:
             return value
         raise bad()
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= INT_MAX:
             return value
         raise bad()
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if tp is float:  # .inf and .nan are YAML floats: no setting here means them
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         raise bad()
     if tp is str:
@@ -632,9 +641,9 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     if not all(parts):
         raise TrigdeployError(f"--set '{text}': empty key component in '{key}'")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError as exc:
-        raise TrigdeployError(f"--set '{text}': value is not valid YAML ({exc})") from None
+        parsed = yamlsafe.loads(value, "") if value.strip() else ""
+    except TrigdeployError as exc:  # one line: what the value is and what YAML said of it
+        raise TrigdeployError(f"--set '{text}': value is not valid YAML ({str(exc).removeprefix(': ')})") from None
     return parts, parsed
 
 
@@ -678,12 +687,7 @@ def load_config(
         raise TrigdeployError(f"config file not found: {path}")
     if not path.is_file():
         raise TrigdeployError(f"config path is not a file: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark else ""
-        raise TrigdeployError(f"{path}:{at} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    raw = yamlsafe.load_file(path, "config file")
     if raw is None:
         raise TrigdeployError(f"{path}: config file is empty")
     if not isinstance(raw, dict):
@@ -712,10 +716,10 @@ class HLS4MLTarget(Checked):
     """hls4ml project settings, with hls4ml's key names (``Part``, ``ClockPeriod``, …)."""
 
     Part: str = "xcvu13p-flga2577-2-e"
-    ClockPeriod: float = num(5.0, gt=0.0)
+    ClockPeriod: float = num(5.0, gt=0.0, le=1000.0)  # ns
     IOType: Literal["io_parallel"] = "io_parallel"
     Backends: tuple[Literal["Vitis", "Vivado"], ...] = ("Vitis", "Vivado")
-    ReuseFactor: int = num(1, ge=1)
+    ReuseFactor: int = num(1, ge=1, le=WIDTH_MAX * WIDTH_MAX)  # at most one multiplier per layer
     Strategy: Literal["Latency", "Resource"] = "Latency"
 
     def check(self) -> None:
@@ -736,7 +740,7 @@ class ConiferTarget(Checked):
     Backends: tuple[Literal["xilinxhls", "vhdl"], ...] = ("xilinxhls", "vhdl")
     Precision: str = "ap_fixed<18,8>"
     XilinxPart: str | None = None
-    ClockPeriod: float | None = num(None, gt=0.0)
+    ClockPeriod: float | None = num(None, gt=0.0, le=1000.0)  # ns
     Unroll: bool = True
 
     def check(self) -> None:
@@ -771,10 +775,7 @@ def load_target(path: str | Path) -> ExportTarget:
     path = Path(path)
     if not path.is_file():
         raise TrigdeployError(f"export target file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise TrigdeployError(f"{path}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    raw = yamlsafe.load_file(path, "export target file") or {}
     if not isinstance(raw, dict):
         raise TrigdeployError(f"{path}: expected a YAML mapping at top level")
     return dataclasses.replace(_build(ExportTarget, raw, "", str(path)), source=str(path))

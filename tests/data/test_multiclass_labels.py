@@ -74,7 +74,7 @@ def test_leak_guard_catches_a_feature_that_identifies_one_class(tmp_path):
 
 @pytest.mark.parametrize(
     ("extra", "overrides", "message"),
-    [({}, ["label.column=kind", "label.classes={gluon: 7, quark: 3}"],
+    [({}, ["label.column=kind", "label.classes={gluon: 7, quark: 3}", "label.signal=quark"],
       "label column 'kind' has value 11, which is none of label.classes \\(gluon: 7, quark: 3\\)"),
      ({"is_top": 1}, ["label.onehot=[is_gluon, is_quark, is_top]"],
       "one-hot label columns \\['is_gluon', 'is_quark', 'is_top'\\] are not 0/1 with exactly one 1"),
@@ -82,8 +82,8 @@ def test_leak_guard_catches_a_feature_that_identifies_one_class(tmp_path):
       "split holds no rows of class top"),
      ({}, ["label.cuts={gluon: kind == 7, quark: kind < 8, top: kind > 10}"],
       "rows 0-400: label.cuts: row [0-9]+ of the chunk is in classes gluon, quark; expected exactly one class per row"),
-     ({}, ["label.cuts={gluon: kind == 7, quark: kind == 3}"], "label.cuts: row [0-9]+ of the chunk is in no class"),
-     ({}, ["label.cuts={gluon: kind == 7, quark: nope == 3}"], "label.cuts use column\\(s\\) not in the data: nope")],
+     ({}, ["label.cuts={gluon: kind == 7, quark: kind == 3}", "label.signal=quark"], "label.cuts: row [0-9]+ of the chunk is in no class"),
+     ({}, ["label.cuts={gluon: kind == 7, quark: nope == 3}", "label.signal=quark"], "label.cuts use column\\(s\\) not in the data: nope")],
     ids=["unknown-value", "two-hot", "class-absent", "cuts-overlap", "cuts-gap", "cuts-unknown-column"],
 )
 def test_bad_class_labels_one_line(tmp_path, extra, overrides, message):
@@ -92,3 +92,33 @@ def test_bad_class_labels_one_line(tmp_path, extra, overrides, message):
         prepare(cfg(path, *overrides), tmp_path / "run", progress=False)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "features.json").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["label.classes={signal: 1, background: 0}"], ["label.classes={top: 11, gluon: 7}", "label.signal=top"],
+     ["label.cuts={signal: kind == 11, background: kind != 11}"],
+     ["label.cuts={top: kind == 11, rest: kind != 11}", "label.signal=top"]],
+    ids=["classes-signal-first", "classes-named-signal", "cuts-signal-first", "cuts-named-signal"],
+)
+def test_two_classes_train_the_signal_as_signal(tmp_path, overrides):
+    """Whatever order the two classes are written in, index 1 (the logit's positive side) is the signal."""
+    zero_one = overrides[0].startswith("label.classes={signal")
+    path, k = class_file(tmp_path, kind=lambda d, k: (k == 2).astype(np.int64) if zero_one else np.where(k == 2, 11, 7))
+    col = ["label.column=kind"] if overrides[0].startswith("label.classes") else []
+    result = prepare(cfg(path, *col, *overrides), tmp_path / "run", progress=False)
+    _, y = result.arrays("val")
+    np.testing.assert_array_equal(y, (k == 2)[result.rows("val")].astype(np.uint8))
+    label = result.report["label"]
+    assert label["signal"] in ("signal", "top") and label["background"] in ("background", "gluon", "rest")
+    assert result.n_outputs == 1
+
+
+@pytest.mark.parametrize("overrides", [["label.column=kind", "label.classes={top: 11, gluon: 7}"],
+                                       ["label.cuts={top: kind == 11, rest: kind != 11}"]],
+                         ids=["classes", "cuts"])
+def test_two_classes_without_a_signal_are_refused(tmp_path, overrides):
+    path, _ = class_file(tmp_path, kind=lambda d, k: np.where(k == 2, 11, 7))
+    with pytest.raises(TrigdeployError, match="two classes \\(top, .*\\): set label.signal") as info:
+        prepare(cfg(path, *overrides), tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value)

@@ -171,3 +171,76 @@ def test_unreachable_scheduler_is_one_line(toptag_file, tmp_path):
         prepare(cfg_for(toptag_file, dask={"scheduler": "tcp://127.0.0.1:1"}), tmp_path / "run", progress=False)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "features.json").exists()
+
+
+def interrupt_after(monkeypatch, n: int, exc: BaseException) -> None:
+    """``process_chunk`` in this process raises ``exc`` once ``n`` chunks were written."""
+    real = chunks_module.process_chunk
+    calls = []
+
+    def stop(*args, **kwargs):
+        if len(calls) == n:
+            raise exc
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("trigdeploy.data.runner.process_chunk", stop)
+
+
+def building_of(run_dir):
+    (building,) = [p for p in (run_dir / "cache").iterdir() if p.name.endswith(".building")]
+    return building
+
+
+def test_a_refused_second_prepare_leaves_the_owners_build(toptag_file, one_worker, tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, 4, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        prepare(cfg_for(toptag_file), tmp_path, progress=False)
+    monkeypatch.undo()
+    building = building_of(tmp_path)
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live process of this host owns the build: the second prepare is refused and deletes nothing
+        from trigdeploy.io import host_tag
+
+        (building / "owner").write_text(f"{owner.pid}@{host_tag()}")
+        with pytest.raises(TrigdeployError, match="another prepare"):
+            prepare(cfg_for(toptag_file), tmp_path, progress=False)
+        assert len(list((building / "chunks").glob("*.json"))) == 4
+    finally:
+        owner.kill()
+        owner.wait()
+    result = prepare(cfg_for(toptag_file), tmp_path, progress=False)  # the owner is gone: resumed
+    assert result.build["chunks_resumed"] == 4
+    assert_same(snapshot(tmp_path), one_worker)
+
+
+def test_a_lost_worker_keeps_the_chunks_written(toptag_file, one_worker, tmp_path, monkeypatch):
+    """A dead worker process (BrokenProcessPool) is an interruption, not bad input: the next run resumes."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    interrupt_after(monkeypatch, 2, BrokenProcessPool("killed"))
+    with pytest.raises(TrigdeployError, match="worker process died.*resumes") as info:
+        prepare(cfg_for(toptag_file, "data.workers=2"), tmp_path, progress=False)
+    assert "\n" not in str(info.value)
+    monkeypatch.undo()
+    kept = len(list((building_of(tmp_path) / "chunks").glob("*.json")))
+    assert kept >= 2
+    result = prepare(cfg_for(toptag_file), tmp_path, progress=False)
+    assert result.build["chunks_resumed"] == kept
+    assert_same(snapshot(tmp_path), one_worker)
+
+
+@pytest.mark.parametrize("record", ['"x"', '{"start": 300}', "[1, 2]", '{"start": 0, "stop": 300, "sha256": 5}'],
+                         ids=["string", "no-stop", "list", "bad-digest-type"])
+def test_a_malformed_chunk_record_is_computed_again(toptag_file, one_worker, tmp_path, monkeypatch, record):
+    interrupt_after(monkeypatch, 4, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        prepare(cfg_for(toptag_file), tmp_path, progress=False)
+    monkeypatch.undo()
+    building = building_of(tmp_path)
+    first = sorted((building / "chunks").glob("*.json"))[0]
+    first.write_text(record)
+    (building / "owner").write_text("abc@host")  # not <pid>@<host>: names no live process
+    result = prepare(cfg_for(toptag_file), tmp_path, progress=False)
+    assert result.build["chunks_resumed"] == 3  # the other three records are kept
+    assert_same(snapshot(tmp_path), one_worker)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from trigdeploy.config import RunConfig, to_dict
 from trigdeploy.data.chunks import ChunkComputer, chunk_digest
 from trigdeploy.data.labels import BINARY
-from trigdeploy.data.runner import ChunkRunner
+from trigdeploy.data.runner import ChunkRunner, Interrupted
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, UNUSED, split_seed
 from trigdeploy.errors import TrigdeployError
@@ -142,8 +143,8 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
     ranges = ds.ranges()
     plan = {"version": CACHE_VERSION, "rows": ds.n_rows, "features": computer.builder.names, "ranges": ranges,
             "impute": None if computer.impute is None else hashlib.sha256(computer.impute.tobytes()).hexdigest()}
+    done = _claim(building, plan, codes, len(computer.builder.names))  # a refusal touches nothing of another's
     try:
-        done = _open_building(building, plan, codes, len(computer.builder.names))
         todo = [r for r in ranges if r[0] not in done]
         if done:
             logger.info("%s: resuming: %d of %d chunks already written", cache_dir, len(done), len(ranges))
@@ -172,13 +173,13 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
         (building / CACHE_MARKER).write_text("feature cache written by trigdeploy prepare; safe to delete\n")
         (building / "meta.json").write_text(json.dumps({"counts": counts, "features": computer.builder.names}))
         building.rename(cache_dir)
-    except OSError as exc:
-        shutil.rmtree(building, ignore_errors=True)
-        raise named_os_error(exc, cache_dir) from exc
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the chunks written so far are kept for the next prepare
+    except (KeyboardInterrupt, Interrupted):  # Ctrl-C, SIGTERM, a lost worker: the chunks written are kept
         with contextlib.suppress(OSError):
             (building / OWNER).unlink()
         raise
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise named_os_error(exc, cache_dir) from exc
     except BaseException:  # bad input: starting again would meet it again
         shutil.rmtree(building, ignore_errors=True)
         raise
@@ -188,35 +189,64 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
 OWNER = "owner"
 
 
+_OWNER_LINE = re.compile(r"(?P<pid>[0-9]{1,10})@(?P<host>[A-Za-z0-9_-]+)")
+
+
 def _claimable(building: Path) -> bool:
-    """Whether no live process on this host is writing ``building`` (another host's is never taken)."""
+    """Whether no live process on this host is writing ``building`` (another host's is never taken).
+    An owner file that is not ``<pid>@<host>`` names no process: the folder is claimable."""
     try:
-        pid, _, host = (building / OWNER).read_text().strip().partition("@")
-    except FileNotFoundError:
+        m = _OWNER_LINE.fullmatch((building / OWNER).read_text(errors="replace").strip())
+    except (FileNotFoundError, NotADirectoryError):
         return True
-    return host == host_tag() and (int(pid) == os.getpid() or not pid_alive(int(pid)))
+    if m is None:
+        logger.warning("%s: unreadable owner file (expected <pid>@<host>); taking the build over", building)
+        return True
+    pid = int(m["pid"])
+    return m["host"] == host_tag() and (pid == os.getpid() or not pid_alive(pid))
+
+
+def _claim(building: Path, plan: dict, codes: np.ndarray, n_features: int) -> dict[int, dict]:
+    """Claim ``building`` for this process, or refuse (one line) while another live process writes it;
+    returns the verified records of the chunks already in it. Only the owner ever removes a build."""
+    if building.exists() and not _claimable(building):
+        owner = (building / OWNER).read_text(errors="replace").strip()
+        raise TrigdeployError(f"{building}: another prepare ({owner}) is writing this feature cache; "
+                              "wait for it or stop it")
+    try:
+        return _open_building(building, plan, codes, n_features)
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise named_os_error(exc, building) from exc
+
+
+def _valid_record(record, ranges: list) -> bool:
+    """Whether a chunk record read back has the shape ``process_chunk`` writes, for a chunk of ``ranges``."""
+    return (isinstance(record, dict) and type(record.get("start")) is int and type(record.get("stop")) is int
+            and [record["start"], record["stop"]] in ranges and isinstance(record.get("sha256"), str)
+            and isinstance(record.get("nan"), dict)
+            and all(type(record["nan"].get(k)) is int for k in ("dropped", "imputed_values")))
 
 
 def _open_building(building: Path, plan: dict, codes: np.ndarray, n_features: int) -> dict[int, dict]:
-    """Claim ``building`` and return the verified records of the chunks already in it, by start row
-    (none when it is new or was written for another plan)."""
-    if building.exists() and not _claimable(building):
-        owner = (building / OWNER).read_text().strip()
-        raise TrigdeployError(f"{building}: another prepare ({owner}) is writing this feature cache; "
-                              "wait for it or stop it")
+    """Take ``building`` over and return the verified records of the chunks already in it, by start row
+    (none when it is new or was written for another plan); a bad record's chunk is computed again."""
     done: dict[int, dict] = {}
     plan = json.loads(json.dumps(plan))  # as it reads back from plan.json (ranges as lists)
-    if building.exists() and _read_json(building / "plan.json") == plan:
+    if building.is_dir() and _read_json(building / "plan.json") == plan:
         (building / OWNER).write_text(f"{os.getpid()}@{host_tag()}")
         for path in sorted((building / "chunks").glob("*.json")):
             record = _read_json(path)
-            if (record and [record["start"], record["stop"]] in plan["ranges"]
+            if (_valid_record(record, plan["ranges"])
                     and chunk_digest(building, record["start"], record["stop"]) == record["sha256"]):
                 done[record["start"]] = record
             else:
-                logger.warning("%s: chunk record %s does not match the arrays; computing it again", building, path.name)
+                logger.warning("%s: chunk record %s is malformed or does not match the arrays; computing it again",
+                               building, path.name)
                 path.unlink()
         return done
+    if building.is_symlink() or building.is_file():
+        building.unlink()
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     (building / OWNER).write_text(f"{os.getpid()}@{host_tag()}")
@@ -240,7 +270,7 @@ def _open_building(building: Path, plan: dict, codes: np.ndarray, n_features: in
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

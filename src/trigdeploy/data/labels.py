@@ -80,12 +80,13 @@ def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
     if len(chosen) > 1:
         raise TrigdeployError(f"{cfg.source}: label: set one of column, onehot, cut, cuts (got {', '.join(chosen)})")
     if lab.cuts:
-        exprs = tuple(Expr(text, f"label.cuts.{name}") for name, text in lab.cuts.items())
+        order = _binary_order(lab.signal, lab.cuts, None, cfg.source, "cuts")
+        exprs = tuple(Expr(lab.cuts[name], f"label.cuts.{name}") for name in order)
         names = tuple(dict.fromkeys(n for e in exprs for n in e.names))
         missing = [n for n in names if n not in columns]
         if missing:
             raise TrigdeployError(f"{where}: label.cuts use column(s) not in the data: {', '.join(missing)}")
-        return LabelSpec("cuts", names, classes=tuple(lab.cuts), exprs=exprs)
+        return LabelSpec("cuts", names, classes=order, exprs=exprs)
     if lab.cut:
         expr = Expr(lab.cut, "label.cut")
         missing = [n for n in expr.names if n not in columns]
@@ -104,7 +105,8 @@ def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
         if leakguard.name_reason(lab.column) == "split tag":
             raise TrigdeployError(f"{where}: label column '{lab.column}' is a split tag, not a label")
         if lab.classes:
-            return LabelSpec("classes", (lab.column,), classes=tuple(lab.classes), values=tuple(lab.classes.values()))
+            order = _binary_order(lab.signal, lab.classes, lab.classes, cfg.source, "classes")
+            return LabelSpec("classes", (lab.column,), classes=order, values=tuple(lab.classes[n] for n in order))
         return LabelSpec("column", (lab.column,))
     for name in leakguard.AUTO_LABELS:
         if name in columns:
@@ -113,3 +115,19 @@ def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
         f"{where}: no label column found (looked for {', '.join(leakguard.AUTO_LABELS)}); "
         "set label.column, label.onehot or label.cut"
     )
+
+
+def _binary_order(signal: str | None, named: dict, values: dict | None, source: str, key: str) -> tuple[str, ...]:
+    """The classes in index order. K > 2: as written. Two classes: ``(background, signal)``, the signal
+    being ``label.signal``, else the class whose value is 1 (``classes``), else the one named ``signal``;
+    a pair none of these decides is an error (training the background as the signal would be silent)."""
+    if len(named) != 2:
+        return tuple(named)
+    if signal is None and values is not None and sorted(values.values()) == [0, 1]:
+        signal = next(n for n, v in values.items() if v == 1)
+    if signal is None and "signal" in named:
+        signal = "signal"
+    if signal is None:
+        raise TrigdeployError(f"{source}: label.{key} has two classes ({', '.join(named)}): set label.signal to the "
+                              "one that is the signal")
+    return tuple(n for n in named if n != signal) + (signal,)

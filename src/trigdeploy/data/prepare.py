@@ -206,7 +206,8 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
             raise TrigdeployError(f"{where}: the {split} split is empty")
         if label.n_classes == 2 and min(n) == 0:
             raise TrigdeployError(
-                f"{where}: the {split} split holds a single class ({n[0]} background, {n[1]} signal)"
+                f"{where}: the {split} split holds a single class ({n[0]} background ({label.classes[0]}), "
+                f"{n[1]} signal ({label.classes[1]}))"
             )
         missing = [c for c, k in zip(label.classes, n) if k == 0]
         if missing:
@@ -215,7 +216,8 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     report = {
         "files": ds.files,
         "label": {"kind": label.kind, "inputs": list(label.inputs),
-                  **({"classes": list(label.classes)} if label.n_classes > 2 else {})},
+                  **({"classes": list(label.classes)} if label.n_classes > 2 else
+                     {"background": label.classes[0], "signal": label.classes[1]})},
         "feature_kind": cfg.features.kind,
         "features": builder.names,
         "inputs": builder.inputs if cfg.features.kind == "columns" else f"{len(builder.inputs)} constituent columns",

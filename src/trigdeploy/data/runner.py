@@ -27,6 +27,11 @@ from trigdeploy.data.chunks import ChunkComputer, process_chunk, warm, write_chu
 from trigdeploy.errors import TrigdeployError
 
 
+class Interrupted(TrigdeployError):
+    """The pass stopped for a reason other than its input (a worker process or a Dask worker lost): the
+    chunks written so far are sound and the next ``prepare`` resumes from them."""
+
+
 def available_cores() -> int:
     """The cores this process may run on (its CPU affinity), at least 1."""
     try:
@@ -95,14 +100,17 @@ class ChunkRunner:
                     pending.remove(f)
                     yield f.result()
         except BrokenProcessPool:
-            raise TrigdeployError(f"{building}: a data-stage worker process died (out of memory? killed?); "
-                                  "set data.workers: 1 to run the first pass in one process") from None
+            raise Interrupted(f"{building}: a data-stage worker process died (out of memory? killed?); the chunks "
+                              "written so far are kept and the next prepare resumes; set data.workers: 1 to run "
+                              "the first pass in one process") from None
         finally:
             for f in pending:
                 f.cancel()
 
     def _run_dask(self, computer, building, codes, todo) -> Iterator[dict]:
         from distributed import as_completed
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
 
         jobs = iter(todo)
         window = 2 * max(1, sum(self._client.nthreads().values()))
@@ -112,6 +120,11 @@ class ChunkRunner:
 
         futures = as_completed([submit(a, b) for a, b in itertools.islice(jobs, window)])
         for f in futures:
-            yield f.result()
+            try:
+                record = f.result()
+            except (KilledWorker, CommClosedError) as exc:  # the cluster, not the input
+                raise Interrupted(f"{building}: a Dask worker was lost ({type(exc).__name__}); the chunks written so "
+                                  "far are kept and the next prepare resumes") from None
+            yield record
             for a, b in itertools.islice(jobs, 1):  # bounded memory
                 futures.add(submit(a, b))
