@@ -186,3 +186,34 @@ def test_the_strict_reader_refuses_python_s_infinity():
     # the check above can fail: Python's default json.dumps writes Infinity, which the strict reader refuses
     with pytest.raises(ValueError, match="not JSON: Infinity"):
         _strict(json.dumps({"r": float("inf")}))
+
+
+@pytest.mark.parametrize("final_state", ["absent", "published-by-another", "incomplete"])
+def test_publish_build_never_removes_another_process_entry(tmp_path, final_state):
+    """Two processes building one cache key: the second to finish keeps the first's entry (its caller
+    may have the library loaded from it) and drops its own staging."""
+    from trigdeploy.io import partial_name, publish_build
+
+    final = tmp_path / "key"
+    staging = partial_name(final)
+    staging.mkdir()
+    (staging / "lib.so").write_text("mine")
+    if final_state != "absent":
+        final.mkdir()
+        (final / ("lib.so" if final_state == "published-by-another" else "half.o")).write_text("theirs")
+    publish_build(staging, final, "lib.so")
+    assert not staging.exists()
+    expected = "theirs" if final_state == "published-by-another" else "mine"
+    assert (final / "lib.so").read_text() == expected and not (final / "half.o").exists()
+
+
+def test_staging_names_are_per_process(tmp_path):
+    import subprocess
+    import sys
+
+    from trigdeploy.io import partial_name
+
+    other = subprocess.run([sys.executable, "-c", "from trigdeploy.io import partial_name; import sys; "
+                            f"print(partial_name(__import__('pathlib').Path({str(tmp_path / 'k')!r})))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert other != str(partial_name(tmp_path / "k"))

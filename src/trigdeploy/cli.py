@@ -36,6 +36,7 @@ from trigdeploy.config import (
     load_config,
 )
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import stop_children
 
 GENERATORS = {
     "toptag": (ToptagGenConfig, "fast numpy top-vs-QCD jets, Top Quark Tagging reference layout (HDF5)"),
@@ -70,6 +71,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum, frame) -> typing.NoReturn:
+    stop_children()  # tools running in worker threads (synth's Yosys jobs) stop now, not when they finish
     raise Terminated()
 
 

@@ -4,6 +4,7 @@ Dask (generation, the data stage's first pass, the BDT)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
@@ -19,6 +20,8 @@ def dask_client(cfg, where: str) -> Iterator:
     cluster = None
     if cfg.scheduler is None:
         cluster = LocalCluster(n_workers=cfg.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    else:
+        probe_scheduler(cfg.scheduler, where)
     try:
         try:
             client = Client(cfg.scheduler or cluster)
@@ -29,3 +32,30 @@ def dask_client(cfg, where: str) -> Iterator:
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def probe_scheduler(address: str, where: str) -> None:
+    """Check that a Dask scheduler answers at ``address`` within Dask's connect timeout
+    (``distributed.comm.timeouts.connect``), in one line if not. ``Client`` itself waits forever
+    on a server that accepts the connection but is not a Dask scheduler."""
+    import dask
+    from dask.utils import parse_timedelta
+    from distributed.comm import connect
+
+    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
+
+    async def identity() -> object:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity"}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(identity())
+    except (OSError, TimeoutError, ValueError) as exc:
+        why = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else " ".join(str(exc).split())
+        raise TrigdeployError(f"{where}.scheduler {address}: cannot connect ({why})") from None
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise TrigdeployError(f"{where}.scheduler {address}: answers, but is not a Dask scheduler")

@@ -28,6 +28,8 @@ from trigdeploy.fixed import FixedType
 # Ranges and cross-field rules, checked whenever a section is built (from YAML or in code)
 # --------------------------------------------------------------------------------------------
 
+DASK_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):"
+                          r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -388,6 +390,11 @@ class DaskClusterConfig(Checked):
 
     scheduler: str | None = None
     workers: int = num(2, ge=1, le=CORES_MAX)
+
+    def check(self) -> None:
+        if self.scheduler is not None and not DASK_ADDRESS.fullmatch(self.scheduler):
+            raise FieldError("scheduler", f"expected a Dask scheduler address such as tcp://host:8786 "
+                                          f"(tcp, tls, ucx, ws or wss; a port 1-65535), got {yamlsafe.short(self.scheduler)}")
 
 
 @dataclass(frozen=True)

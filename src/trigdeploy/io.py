@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,43 @@ def remove_stale_partials(directory: Path) -> list[Path]:
                     entry.unlink(missing_ok=True)
                 removed.append(entry)
     return removed
+
+
+STOPPING = threading.Event()  # set once this process is being stopped: no new tool is started
+
+
+def stop_children(grace: float = 3.0) -> None:
+    """Stop every process this one started (compilers, Yosys, GHDL, worker pools), so that a SIGTERM is
+    honoured now rather than when the running tools finish; then nothing new is started (``STOPPING``)."""
+    import psutil
+
+    STOPPING.set()
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def publish_build(staging: Path, final: Path, complete: str) -> None:
+    """Move this process's finished ``staging`` folder to ``final``, a cache entry keyed by its inputs.
+    When another process published the same key first (``final/complete`` exists), its entry is kept
+    (it may be in use) and ``staging`` is dropped: concurrent builds of one key never remove each other's."""
+    try:
+        os.rename(staging, final)  # succeeds when final is absent (or an empty folder)
+        return
+    except OSError:
+        if (Path(final) / complete).exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+    shutil.rmtree(final, ignore_errors=True)  # an incomplete entry nobody can use
+    os.replace(staging, final)
 
 
 def named_os_error(exc: OSError, path: Path) -> OSError:

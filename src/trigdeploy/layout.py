@@ -7,16 +7,41 @@ the benchmark report to ``<results root>/<name>.*``. The roots default to folder
 ``benchmarks/results/`` next to ``runs/``), whatever the current directory; a run directory that
 is not inside a ``runs/`` folder gets them beside itself. ``--export-root``, ``--firmware-root``
 (and ``bench --out``) override them.
+
+A run directory may come from someone else: every name that becomes a path (a project, a model)
+must be plain, and the folders a stage writes into or deletes from (``checkpoints/``, ``csim/``,
+``predictions/``, ``synth_logs/``, a project) must resolve inside their tree; a symbolic link
+that leaves it is refused in one line (``TrigdeployError``), before anything is written.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from trigdeploy.errors import TrigdeployError
 
 CSIM_CACHE = ".csim-cache"  # g++ harness, Verilator and GHDL builds, under the firmware root, keyed by source hash
 SYNTH_CACHE = ".synth-cache"  # Yosys results, under the firmware root, keyed by source hash and tool version
 RUNS_FOLDER = "runs"
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def plain(name: str, what: str) -> str:
+    """``name`` if it is one plain path component (no separator, not ``.``/``..``); else a one-line error."""
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
+        shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}…"
+        raise TrigdeployError(f"{what} {shown!r} is not a plain name (letters, digits, '.', '_', '-'; no path)")
+    return name
+
+
+def inside(path: Path, root: Path, what: str) -> Path:
+    """``path``, after checking that it resolves (symbolic links followed) inside ``root``."""
+    resolved, top = Path(path).resolve(), Path(root).resolve()
+    if resolved != top and top not in resolved.parents:
+        raise TrigdeployError(f"{path} leads outside {root} (to {resolved}); refusing to use it as {what}")
+    return Path(path)
 
 
 @dataclass(frozen=True)
@@ -33,6 +58,8 @@ class RunLayout:
            results_root: str | Path | None = None) -> RunLayout:
         """The layout of ``run_dir``, with the documented default roots where none is given."""
         run_dir = Path(run_dir)
+        if run_dir.name in ("", ".", ".."):  # '.', '..': the folder's own name names the run and its exports
+            run_dir = run_dir.resolve()
         base = run_dir.parent.parent if run_dir.parent.name == RUNS_FOLDER else run_dir.parent
         return cls(run_dir,
                    Path(export_root) if export_root is not None else base / "export",
@@ -62,7 +89,7 @@ class RunLayout:
 
     @property
     def checkpoints(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return inside(self.run_dir / "checkpoints", self.run_dir, "the run's checkpoints folder")
 
     @property
     def preprocess(self) -> Path:
@@ -77,13 +104,13 @@ class RunLayout:
         return self.run_dir / "splits.npz"
 
     def checkpoint(self, model: str) -> Path:
-        return self.checkpoints / f"{model}.ckpt"
+        return inside(self.checkpoints / f"{plain(model, 'model')}.ckpt", self.run_dir, "a checkpoint")
 
     def model_file(self, filename: str) -> Path:
         return self.run_dir / filename
 
     def predictions(self, model: str) -> Path:
-        return self.run_dir / "predictions" / f"{model}.npz"
+        return inside(self.run_dir / "predictions" / f"{plain(model, 'model')}.npz", self.run_dir, "predictions")
 
     @property
     def csim_json(self) -> Path:
@@ -95,7 +122,7 @@ class RunLayout:
 
     def csim_output(self, project: str) -> Path:
         """The logits ``csim`` computed for one project (what ``bench`` reports)."""
-        return self.run_dir / "csim" / f"{project}.npz"
+        return inside(self.run_dir / "csim" / f"{plain(project, 'project')}.npz", self.run_dir, "a csim output")
 
     @property
     def synth_json(self) -> Path:
@@ -103,7 +130,7 @@ class RunLayout:
 
     @property
     def synth_logs(self) -> Path:
-        return self.run_dir / "synth_logs"
+        return inside(self.run_dir / "synth_logs", self.run_dir, "the synthesis logs folder")
 
     # exported artifacts and firmware
     @property
@@ -119,7 +146,7 @@ class RunLayout:
         return self.firmware_root / self.name
 
     def project(self, name: str) -> Path:
-        return self.firmware_dir / name
+        return inside(self.firmware_dir / plain(name, "project"), self.firmware_dir, "a firmware project")
 
     @property
     def csim_cache(self) -> Path:

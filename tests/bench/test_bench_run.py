@@ -234,3 +234,57 @@ def test_pareto_point_reads_null_rejection_as_unbounded():
     by_model = {p["model"]: p for p in points}
     assert by_model["bdt"]["rejection_at_0.3"] == float("inf")
     assert "rejection_at_0.3" not in by_model["mlp"]  # K classes: no single background, no figure
+
+
+def test_synth_refuses_a_design_changed_after_export(trained_run, exported, tmp_path):
+    """An ``open_synth/`` (or any) file added after export is not counted."""
+    import shutil
+
+    from trigdeploy.bench.synth import open_synth_run
+    from trigdeploy.errors import TrigdeployError
+    from trigdeploy.layout import RunLayout
+
+    root, _ = exported
+    firmware = tmp_path / "firmware"
+    shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache", ".synth-cache"))
+    extra = firmware / "run" / "qmlp_rtl" / "open_synth" / "src" / "extra.v"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_text("module extra; endmodule\n")
+    with pytest.raises(TrigdeployError, match=f"{extra}: added since export"):
+        open_synth_run(RunLayout.of(trained_run, root / "export", firmware), designs=["qmlp_rtl"])
+
+
+@pytest.mark.skipif(not _tools()[2], reason="needs Yosys (make hdl-tools)")
+def test_sigterm_stops_synth_at_once(trained_run, exported, tmp_path):
+    """SIGTERM to ``trigdeploy synth`` while Yosys runs: exit 143 within seconds (not when every running and
+    queued Yosys job has finished), no Yosys left running, no synth.json."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    root, _ = exported
+    run = tmp_path / "runs" / trained_run.name
+    shutil.copytree(trained_run, run)
+    (run / "synth.json").unlink(missing_ok=True)
+    firmware = tmp_path / "firmware"
+    shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache", ".synth-cache"))
+    designs = [a for d in ("qmlp_rtl", "hgq_rtl", "bdt_vhdl") if (firmware / "run" / d).is_dir() for a in ("--design", d)]
+    proc = subprocess.Popen([sys.executable, "-m", "trigdeploy.cli", "synth", "--run", str(run), "--export-root",
+                             str(root / "export"), "--firmware-root", str(firmware), "--jobs", "1", "--quiet", *designs],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    running: list = []
+    while time.monotonic() < deadline and proc.poll() is None and not running:
+        running = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name().startswith(("yosys", "ghdl"))]
+        time.sleep(0.05)
+    assert running, "synth finished or never started Yosys"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and time.monotonic() - t0 < 20, err
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in running)
+    assert not (run / "synth.json").exists()

@@ -22,12 +22,21 @@ def _write(tmp_path, **changes):
     return path
 
 
+def _reference(tmp_path, inputs=None) -> dict:
+    """Save the reference npz and return PROJECT with its hash."""
+    from trigdeploy.convert.manifest import sha256_file
+
+    (tmp_path / "references").mkdir(exist_ok=True)
+    np.savez(tmp_path / "references" / "qmlp.npz", inputs=np.eye(3, dtype=np.float32) if inputs is None else inputs,
+             logits=np.arange(3.0))
+    return {**PROJECT, "reference_sha256": sha256_file(tmp_path / "references" / "qmlp.npz")}
+
+
 def test_projects_and_references_read_back(tmp_path):
-    path = _write(tmp_path)
-    (tmp_path / "references").mkdir()
-    np.savez(tmp_path / "references" / "qmlp.npz", inputs=np.eye(3, dtype=np.float32), logits=np.arange(3.0))
+    project = _reference(tmp_path)
+    path = _write(tmp_path, projects=[project])
     m = Manifest.load(path)
-    assert m.projects == (Project(**PROJECT),) and m.test_events == 3 and len(m.sha256) == 64
+    assert m.projects == (Project(**project),) and m.test_events == 3 and len(m.sha256) == 64
     inputs, logits = m.reference(m.projects[0])
     np.testing.assert_array_equal(inputs, np.eye(3))
     np.testing.assert_array_equal(logits, [0.0, 1.0, 2.0])
@@ -51,9 +60,7 @@ def test_old_or_damaged_manifest_is_one_line(tmp_path, changes, message):
 
 
 def test_a_pickled_reference_is_refused(tmp_path):
-    path = _write(tmp_path)
-    (tmp_path / "references").mkdir()
-    np.savez(tmp_path / "references" / "qmlp.npz", inputs=np.array([{"a": 1}], dtype=object), logits=np.zeros(1))
+    path = _write(tmp_path, projects=[_reference(tmp_path, inputs=np.array([{"a": 1}], dtype=object))])
     with pytest.raises(TrigdeployError, match="reference of qmlp_vitis unreadable"):
         Manifest.load(path).reference(Manifest.load(path).projects[0])
 
@@ -61,3 +68,54 @@ def test_a_pickled_reference_is_refused(tmp_path):
 def test_missing_manifest(tmp_path):
     with pytest.raises(TrigdeployError, match="not found: run trigdeploy export first"):
         Manifest.load(tmp_path / "manifest.json")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"name": "/tmp/evil"}, "manifest project '/tmp/evil' is not a plain name"),
+     ({"name": "../../x"}, "manifest project '../../x' is not a plain name"),
+     ({"name": ".."}, "manifest project '..' is not a plain name"),
+     ({"reference_file": "../../outside.npz"}, "reference path component '..' is not a plain name"),
+     ({"reference_file": "/etc/passwd"}, "reference path component '/' is not a plain name"),
+     ({"model": "a/b"}, "manifest model 'a/b' is not a plain name")],
+    ids=["absolute-name", "dotdot-name", "dotdot", "dotdot-reference", "absolute-reference", "model-path"],
+)
+def test_names_that_would_be_paths_outside_are_refused(tmp_path, changes, message):
+    path = _write(tmp_path, projects=[{**PROJECT, **changes}])
+    with pytest.raises(TrigdeployError, match=message) as info:
+        Manifest.load(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_a_reference_changed_after_export_is_refused(tmp_path):
+    path = _write(tmp_path, projects=[_reference(tmp_path)])
+    m = Manifest.load(path)
+    np.savez(tmp_path / "references" / "qmlp.npz", inputs=np.eye(3, dtype=np.float32), logits=np.arange(3.0) + 1)
+    with pytest.raises(TrigdeployError, match="qmlp.npz: changed since export"):
+        m.reference(m.projects[0])
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "symlink"])
+def test_verify_finds_any_change_to_a_project(tmp_path, change):
+    from trigdeploy.convert.manifest import file_hashes
+
+    folder = tmp_path / "qmlp_vitis"
+    (folder / "firmware").mkdir(parents=True)
+    (folder / "firmware" / "w2.h").write_text("weight_t w2[4] = {1, 2, 3, 4};\n")
+    (folder / "README.md").write_text("project\n")
+    project = {**_reference(tmp_path), "files": file_hashes(folder)}
+    m = Manifest.load(_write(tmp_path, projects=[project]))
+    m.verify(m.projects[0], folder)  # as written: accepted
+    if change == "edit":
+        (folder / "firmware" / "w2.h").write_text("weight_t w2[4] = {1, 2, 3, 5};\n")
+    elif change == "add":
+        (folder / "open_synth").mkdir()
+        (folder / "open_synth" / "x.v").write_text("module x; endmodule\n")
+    elif change == "remove":
+        (folder / "README.md").unlink()
+    else:
+        (folder / "README.md").unlink()
+        (folder / "README.md").symlink_to("/etc/hostname")
+    with pytest.raises(TrigdeployError, match="(changed|added|missing) since export") as info:
+        m.verify(m.projects[0], folder)
+    assert "\n" not in str(info.value)

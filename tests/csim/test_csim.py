@@ -101,6 +101,9 @@ def test_default_run_is_bit_exact_where_required(simulated):
             assert p["mlp_rtl"][key] == p["mlp_vitis"][key], key
     ptq = p["mlp_vitis"]
     assert not ptq["bit_exact_required"] and 0 < ptq["max_abs_diff"] < 0.1
+    for name in {"mlp_vitis", "mlp_rtl"} & set(p):  # judged all the same: export's outputs exactly, export's gate
+        v = p[name]["vs_export"]
+        assert v["n_mismatch"] == 0 and v["ok"] and v["auc_loss"] <= v["max_auc_loss"], name
     assert simulated["ok"]
 
 
@@ -158,10 +161,61 @@ def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tm
         inputs, logits = f["inputs"], f["logits"].copy()
     logits[7] += 2.0 ** -10  # one event, one LSB of ap_fixed<18,8>
     np.savez(ref_path, inputs=inputs, logits=logits)
+    reseal(export_root / "run" / "manifest.json", "reference_file", "references/bdt.npz", ref_path)
+    run = own_copy(trained_run, tmp_path)
     with pytest.raises(TrigdeployError, match="bdt_xilinxhls"):
-        csim_run(trained_run, export_root, root / "firmware", threads=1, progress=False)
-    report = json.loads((trained_run / "csim.json").read_text())
+        csim_run(run, export_root, root / "firmware", threads=1, progress=False)
+    report = json.loads((run / "csim.json").read_text())
     assert not report["ok"] and report["projects"]["bdt_xilinxhls"]["n_mismatch"] == 1
+
+
+def reseal(manifest_path: Path, key: str, rel: str, path: Path) -> None:
+    """Record ``path``'s new hash in the manifest (a consistent export with a wrong file, not a tampered one)."""
+    from trigdeploy.convert.manifest import sha256_file
+
+    raw = json.loads(manifest_path.read_text())
+    for p in raw["projects"]:
+        if p.get(key) == rel:
+            p[key.replace("_file", "_sha256")] = sha256_file(path)
+    manifest_path.write_text(json.dumps(raw))
+
+
+def own_copy(run: Path, tmp_path: Path) -> Path:
+    """A copy of the shared run (same name), so that the csim outputs a test writes stay its own."""
+    copy = tmp_path / "runs" / run.name
+    shutil.copytree(run, copy)
+    return copy
+
+
+def test_a_project_edited_after_export_is_refused(trained_run, exported, tmp_path):
+    """Editing the PTQ project's weights (what Vitis would synthesize) makes csim refuse it, not pass it."""
+    root, _ = exported
+    firmware = tmp_path / "firmware"
+    shutil.copytree(root / "firmware", firmware, symlinks=True)
+    header = next((firmware / "run" / "mlp_vitis" / "firmware" / "weights").glob("w*.h"))
+    header.write_text(header.read_text().replace("0", "1", 1))
+    with pytest.raises(TrigdeployError, match=f"{header}: changed since export") as info:
+        csim_run(own_copy(trained_run, tmp_path), root / "export", firmware, threads=1, progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_a_ptq_project_must_reproduce_what_export_recorded(trained_run, exported, tmp_path):
+    """A PTQ project is judged against the outputs export recorded for it, bit for bit (shown failing
+    by recording one changed logit)."""
+    root, _ = exported
+    export_root = tmp_path / "export"
+    shutil.copytree(root / "export", export_root)
+    path = export_root / "run" / "references" / "mlp_vitis.expected.npz"
+    with np.load(path) as f:
+        logits = f["logits"].copy()
+    logits[3] += 2.0 ** -8
+    np.savez(path, logits=logits)
+    reseal(export_root / "run" / "manifest.json", "expected_file", "references/mlp_vitis.expected.npz", path)
+    run = own_copy(trained_run, tmp_path)
+    with pytest.raises(TrigdeployError, match="mlp_vitis"):
+        csim_run(run, export_root, root / "firmware", threads=1, progress=False)
+    entry = json.loads((run / "csim.json").read_text())["projects"]["mlp_vitis"]
+    assert entry["vs_export"]["n_mismatch"] == 1 and not entry["ok"]
 
 
 def test_testbench_catches_wrong_expectations(exported, tmp_path):
@@ -238,3 +292,36 @@ def test_compiler_failure_is_one_line_naming_the_project_and_the_log(exported, t
     message = str(info.value)
     assert "\n" not in message and str(project) in message and "failed compiling myproject.cpp" in message
     assert "broken on purpose" in Path(message.rsplit("full log: ", 1)[1]).read_text()
+
+
+def test_sigterm_during_the_compile_stops_it_and_leaves_no_partial_build(trained_run, exported, tmp_path):
+    """``trigdeploy csim`` killed by SIGTERM while g++ compiles: exit 143 within seconds, no compiler left
+    running, no ``.partial`` staging folder in the cache, no csim.json."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    root, _ = exported
+    run = own_copy(trained_run, tmp_path)
+    (run / "csim.json").unlink(missing_ok=True)
+    firmware = tmp_path / "firmware"
+    shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "trigdeploy.cli", "csim", "--run", str(run), "--export-root",
+                             str(root / "export"), "--firmware-root", str(firmware), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    compilers: list = []
+    while time.monotonic() < deadline and proc.poll() is None and not compilers:
+        compilers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "cc1plus" in c.name()]
+        time.sleep(0.05)
+    assert compilers, "csim finished or never compiled"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and time.monotonic() - t0 < 30, err
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in compilers)
+    assert not [p.name for p in (firmware / ".csim-cache").iterdir() if ".partial" in p.name]
+    assert not (run / "csim.json").exists()

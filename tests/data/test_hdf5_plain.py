@@ -114,3 +114,30 @@ def test_the_generator_writes_the_names_of_the_public_files():
 
     assert list(layouts.HLS4ML_JET_NAMES) == HLS4ML_JET_NAMES and list(layouts.HLS4ML_JET_CLASSES) == CLASSES
     assert [HLS4ML_JET_NAMES.index(n) for n in layouts.HLS4ML_JET_HLF] == [12, *range(34, 47), 48, 52]
+
+
+@pytest.mark.parametrize(
+    ("names_key", "bad", "message"),
+    [("grp", "group", "data.hdf5_names '/grp' is a group; expected a 1-D dataset of column names"),
+     ("jetFeatureNames", "latin1-fixed", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
+     ("jetFeatureNames", "latin1-vlen", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
+     (None, "latin1-vlen", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text")],
+    ids=["names-a-group", "non-utf8-fixed", "non-utf8-vlen", "non-utf8-detected"],
+)
+def test_names_that_are_not_text_are_one_line(tmp_path, names_key, bad, message):
+    import h5py
+
+    names = [n.encode() for n in HLS4ML_JET_NAMES]
+    names[3] = b"j_\xe9ta"  # Latin-1, not UTF-8
+    with h5py.File(tmp_path / "j.h5", "w") as f:
+        f["jets"] = np.zeros((10, 59), np.float32)
+        if bad == "group":
+            f.create_group("grp")
+            f["jetFeatureNames"] = np.array([n.encode() for n in HLS4ML_JET_NAMES])
+        elif bad == "latin1-fixed":
+            f["jetFeatureNames"] = np.array(names)
+        else:
+            f.create_dataset("jetFeatureNames", data=names, dtype=h5py.string_dtype("ascii"))
+    with pytest.raises(TrigdeployError, match=message) as info:
+        HDF5Table(tmp_path / "j.h5", "jets", names_key)
+    assert "\n" not in str(info.value)

@@ -294,3 +294,38 @@ def test_rntuple_and_ttree_give_the_same_prepared_features(tmp_path, repo):
     for x, y in zip(a.open_cache(), b.open_cache()):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert ak.num(content["lep_pt"], axis=0) == 3000
+
+
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hard-link", "copy", "relative-path"])
+def test_a_file_given_twice_is_refused(tmp_path, how, monkeypatch):
+    """Rows of one file twice would be in train and test alike (a test AUC that means nothing)."""
+    import os
+    import shutil
+
+    path, _ = table_file(tmp_path)
+    other = tmp_path / "other.h5"
+    if how == "symlink":
+        other.symlink_to(path)
+    elif how == "hard-link":
+        os.link(path, other)
+    elif how == "copy":
+        shutil.copyfile(path, other)
+    elif how == "relative-path":
+        monkeypatch.chdir(tmp_path)
+        other = path.name
+    else:
+        other = path
+    with pytest.raises(TrigdeployError, match=f"input file {other} is (the same file as|a copy of) {path}") as info:
+        prepare(table_cfg(path, f"data.files=[{path}, {other}]"), tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run" / "features.json").exists()
+
+
+def test_two_different_files_are_not_taken_for_copies(tmp_path):
+    """Two files of the same size and layout but other rows: both read (the check can tell them apart)."""
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    (a, _), (b, _) = table_file(tmp_path / "a", seed=1), table_file(tmp_path / "b", seed=2)
+    assert a.stat().st_size == b.stat().st_size
+    result = prepare(table_cfg(a, f"data.files=[{a}, {b}]"), tmp_path / "run", progress=False)
+    assert result.n_rows == 4000

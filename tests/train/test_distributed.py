@@ -76,3 +76,26 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert h["identical_weights_on_all_ranks"] and abs(m_ddp["hgq"]["auc"] - m_one["hgq"]["auc"]) < 0.02
     assert m_ddp["bdt"]["auc"] == m_one["bdt"]["auc"]
     assert not (ddp_run / "checkpoints" / "mlp.ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"WORLD_SIZE": "2", "RANK": "0"}, "WORLD_SIZE=2 is set but MASTER_ADDR and MASTER_PORT not"),
+     ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two': expected an integer from 1 to 65536"),
+     ({"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}, "RANK='5': expected an integer from 0 to 1"),
+     ({"RANK": "1"}, "RANK='1': expected an integer from 0 to 0"),
+     ({"WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "99999"}, "MASTER_PORT='99999'")],
+    ids=["no-rendezvous", "not-a-number", "rank-beyond-world", "rank-without-world", "bad-port"],
+)
+def test_a_stray_torchrun_environment_is_one_line_before_anything_is_written(tmp_path, monkeypatch, env, message):
+    from trigdeploy.errors import TrigdeployError
+    from trigdeploy.train.run import train_run
+
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = run_config([tmp_path / "absent.h5"], train={"mlp": {"epochs": 1}})
+    with pytest.raises(TrigdeployError, match=message) as info:
+        train_run(cfg, tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value) and not (tmp_path / "run").exists()

@@ -215,12 +215,17 @@ def _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models: dict, 
     np.testing.assert_array_equal(a, b)
 
 
-def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path):
+@pytest.mark.parametrize(("init", "epoch"), [("scratch", 0), ("scratch", 1), ("float", 1)],
+                         ids=["scratch-first-epoch", "scratch-second-epoch", "from-float-second-epoch"])
+def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path, init, epoch):
     """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
-    then must hold the statistics themselves (its state_dict stores them as the final scale)."""
-    models = {"qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "scratch"}}
-    # killed at step 6 of ~22, all inside the 300 collection steps
-    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "qmlp", 0, 5, 4)
+    then must hold the statistics themselves (its state_dict stores them as the final scale), also
+    after an epoch's validation (eval mode) and when the twin starts from the float MLP."""
+    models = {"qmlp": {"hidden": [16, 8], "epochs": 3, "batch_size": 256, "checkpoint_every": 4, "init": init}}
+    if init == "float":
+        models["mlp"] = {"hidden": [16, 8], "epochs": 1, "batch_size": 256}
+    # killed at step 6 of an epoch of ~22 steps, inside the 300 collection steps
+    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "qmlp", epoch, 5, 4)
 
 
 def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_path):

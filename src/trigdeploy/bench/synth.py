@@ -182,6 +182,8 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
         rtl = [p for p in rtl if p.name in designs]
     if not rtl:
         logger.warning(f"synth: {manifest.path} lists no RTL design; nothing for Yosys")
+    for p in rtl:  # what is counted is exactly what export wrote (and csim simulated)
+        manifest.verify(p, layout.project(p.name))
     todo = []
     estimates = {p.name: _estimate(layout, p) for p in rtl}
     for p in rtl:
@@ -208,8 +210,11 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
                 logger.error(f"synth: {p.name}: {exc}")
                 return {"design": p.name, "model": p.model, "failed": str(exc)}
 
-        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), jobs or os.cpu_count() or 1))) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), jobs or os.cpu_count() or 1)))
+        try:
             results = list(pool.map(one, todo))
+        finally:  # interrupted: the queued designs are dropped (the running ones' tools were stopped)
+            pool.shutdown(wait=True, cancel_futures=True)
         for p, r in zip(todo, results):
             out["designs"][p.name] = r
     write_json_atomic(layout.synth_json, out)

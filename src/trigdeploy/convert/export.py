@@ -29,6 +29,7 @@ import numpy as np
 
 from trigdeploy.config import ExportTarget
 from trigdeploy.convert._tools import ToolFailed
+from trigdeploy.convert.manifest import file_hashes, sha256_file
 from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, remove_stale_partials, write_json_atomic, write_text_atomic
@@ -102,7 +103,8 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
         out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
                                     "testbench_events": n_tb}
         ex.ptq.setdefault(kind.name, {"precisions": choice, "hls4ml": y_hls, "backend": backend, "float": ref})
-        ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False)
+        ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False,
+                       expected=y_hls, max_auc_loss=target.ptq_max_auc_loss)
         _say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
             f"AUC {auc_float:.5f} → {auc_hls:.5f})")
     return out
@@ -331,12 +333,32 @@ class _Export:
         return rel
 
     def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
-                    reference_form: str | None = None, simulator: str = "hls") -> None:
+                    reference_form: str | None = None, simulator: str = "hls", expected: np.ndarray | None = None,
+                    max_auc_loss: float | None = None) -> None:
         """A firmware project for csim and bench: what it is, what it is checked against, how strictly,
-        and which simulator runs it."""
-        self.projects.append({"name": name, "model": kind.name, "form": form, "reference": reference,
-                              "reference_file": reference_file, "reference_form": reference_form, "exact": exact,
-                              "simulator": simulator})
+        and which simulator runs it. A project that is not exact (PTQ) gives the outputs export
+        recorded for it (``expected``, which csim must reproduce bit for bit) and the physics gate
+        export applied (``max_auc_loss``)."""
+        entry = {"name": name, "model": kind.name, "form": form, "reference": reference,
+                 "reference_file": reference_file, "reference_form": reference_form, "exact": exact,
+                 "simulator": simulator}
+        if not exact:
+            if expected is None or max_auc_loss is None:
+                raise ValueError(f"project {name}: a project that is not exact needs expected outputs and a gate")
+            rel = f"references/{name}.expected.npz"
+            (self.out_dir / "references").mkdir(exist_ok=True)
+            np.savez(self.out_dir / rel, logits=np.asarray(expected))
+            entry.update(expected_file=rel, max_auc_loss=max_auc_loss)
+        self.projects.append(entry)
+
+    def seal(self) -> list[dict]:
+        """The projects with the SHA-256 of every file they and their references hold (what csim verifies)."""
+        for p in self.projects:
+            p["files"] = file_hashes(self.fw_dir / p["name"])
+            p["reference_sha256"] = sha256_file(self.out_dir / p["reference_file"])
+            if p.get("expected_file"):
+                p["expected_sha256"] = sha256_file(self.out_dir / p["expected_file"])
+        return self.projects
 
     def torch_model(self, kind):
         """The kind's trained torch model and its saved metadata (loaded once per export)."""
@@ -532,7 +554,7 @@ def _form_rtl_ptq(kind, ex: _Export) -> dict:
                          ptq["hls4ml"])
     ref_file = ex.save_reference(kind, x_grid, ptq["float"], name=f"{kind.name}_rtl")
     ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL PTQ (Verilator)", "float PyTorch model", ref_file, exact=False,
-                   simulator="verilator")
+                   simulator="verilator", expected=ptq["hls4ml"], max_auc_loss=ex.target.ptq_max_auc_loss)
     return {"rtl": entry}
 
 
@@ -632,5 +654,5 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
     if not manifest["models"]:
         raise TrigdeployError(f"run {run_dir}: no exportable model "
                               f"({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})")
-    manifest["projects"] = ex.projects
+    manifest["projects"] = ex.seal()
     return manifest

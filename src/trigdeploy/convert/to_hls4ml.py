@@ -31,6 +31,10 @@ def _build(frontend: str, model, cfg: dict, target: HLS4MLTarget, backend: str, 
 
     cfg["Model"]["ReuseFactor"] = target.ReuseFactor
     cfg["Model"]["Strategy"] = target.Strategy
+    for section in ("LayerName", "LayerType"):  # hls4ml's per-layer defaults (1) would override the model's
+        for layer in cfg.get(section, {}).values():
+            if "ReuseFactor" in layer:
+                layer["ReuseFactor"] = target.ReuseFactor
     with tempfile.TemporaryDirectory() as tb_dir:
         tb_in = tb_out = None
         if testbench is not None:
@@ -46,7 +50,19 @@ def _build(frontend: str, model, cfg: dict, target: HLS4MLTarget, backend: str, 
             hm.compile()
         except Exception as exc:  # hls4ml raises a bare Exception and prints the compiler output (kept in the log)
             raise ToolFailed("hls4ml compile (g++)", out_dir, str(exc)) from None
+        _check_reuse(hm, target.ReuseFactor)  # after the backend's passes, which replace an invalid factor
     return hm
+
+
+def _check_reuse(hm, reuse: int) -> None:
+    """Every layer uses the target's reuse factor, or the export stops: hls4ml replaces a factor that does
+    not divide a layer's multiplications by a valid one, and the manifest and bench would describe a
+    design that does not exist."""
+    for layer in hm.get_layers():
+        used = layer.get_attr("reuse_factor")
+        if used is not None and used != reuse:
+            raise TrigdeployError(f"hls4ml.ReuseFactor {reuse} is not valid for layer {layer.name} (hls4ml would use "
+                                  f"{used}); choose a factor every layer accepts")
 
 
 def convert(m, target: HLS4MLTarget, backend: str, out_dir: Path, quantizer: InputQuantizer,

@@ -66,6 +66,16 @@ def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: 
     return out
 
 
+def judge_inexact(y: np.ndarray, csim: np.ndarray, entry: dict, expected: np.ndarray, max_auc_loss: float) -> dict:
+    """A project that need not reproduce its reference (PTQ) is still judged: its outputs must be
+    exactly those export recorded for it, and it must pass export's physics gate (AUC loss)."""
+    same = compare_logits(as_logits(csim, len(csim)), as_logits(expected, len(expected)))
+    loss = entry["auc_reference"] - entry["auc_csim"]
+    gate = loss <= max_auc_loss
+    return {"n_mismatch": same["n_mismatch"], "max_abs_diff": same["max_abs_diff"], "auc_loss": loss,
+            "max_auc_loss": max_auc_loss, "ok": bool(same["n_mismatch"] == 0 and gate)}
+
+
 def _thresholds(run_dir: Path, model: str) -> dict[str, tuple[int | None, float]]:
     """The operating thresholds of ``metrics.json`` for ``model``: name → (class column, threshold); K-class
     models have one set per class (``<class> eff_S=x``)."""
@@ -149,10 +159,11 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
     cache = layout.csim_cache
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
     for p in manifest.projects:
-        x, ref = manifest.reference(p)
         project = layout.project(p.name)
         if not project.is_dir():
             raise TrigdeployError(f"{project} not found (listed in {manifest.path}): export again")
+        manifest.verify(p, project)  # its C++ is compiled and run: exactly what export wrote, or nothing
+        x, ref = manifest.reference(p)
         if p.simulator not in SIMULATORS:
             raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
                                   f"trigdeploy does not have ({', '.join(SIMULATORS)})")
@@ -164,6 +175,9 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
         y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
                  **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact)}
+        if not p.exact:
+            entry["vs_export"] = judge_inexact(y_test, y, entry, manifest.expected(p), p.max_auc_loss)
+            entry["ok"] = entry["vs_export"]["ok"]
         entry["testbench"] = tb
         entry["ok"] = entry["ok"] and entry["testbench"]["ok"]
         report["projects"][p.name] = entry
@@ -199,6 +213,14 @@ def _arithmetic(p: dict) -> str:
     return "vendor" + (" (fast headers do not cover it)" if p.get("fast_fallback") else "")
 
 
+def _ptq_cell(p: dict) -> str:
+    v = p.get("vs_export")
+    if v is None:
+        return " (PTQ: not required)"
+    return (f" (PTQ: {v['n_mismatch']} differ from export's outputs; AUC loss {v['auc_loss']:.2g} ≤ "
+            f"{v['max_auc_loss']:g}: {'ok' if v['ok'] else 'FAILED'})")
+
+
 def markdown(report: dict) -> str:
     """The csim report as a Markdown table."""
     lines = [f"# C simulation of {report['run']} (whole test split, {report['threads']} threads)", "",
@@ -211,7 +233,7 @@ def markdown(report: dict) -> str:
         flip_text = (f"{flips['argmax']} (argmax)" if "argmax" in flips
                      else f"{flips.get('f1', '–')} / {flips.get('youden', '–')}")
         lines.append(f"| {name} | {p['reference']} | {p['n_events']} | {p['n_mismatch']}"
-                     f"{'' if p['bit_exact_required'] else ' (PTQ: not required)'} | {p['max_abs_diff']:.3g} | "
+                     f"{'' if p['bit_exact_required'] else _ptq_cell(p)} | {p['max_abs_diff']:.3g} | "
                      f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flip_text} | "
                      f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
                      f"({p['testbench']['n_events']} events) |")

@@ -35,6 +35,7 @@ import numpy as np
 
 from trigdeploy.cxx.headers import ap_include
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import partial_name, publish_build, remove_stale_partials
 
 CXX = "g++"
 FAST_AP = Path(__file__).resolve().parent / "fast_ap"
@@ -192,6 +193,18 @@ class Unsupported(TrigdeployError):
     """The fast headers do not cover this project (it does not compile against them)."""
 
 
+def _collect(procs: list) -> tuple[list[str], list[tuple]]:
+    """Wait for every compiler of ``procs`` (source, Popen): their logs, and (source, exit, error line) of each failure."""
+    logs, failed = [], []
+    for src, p in procs:
+        text, _ = p.communicate()
+        logs.append(f"$ {CXX} … -c {src}\n{text}")
+        if p.returncode != 0:
+            lines = text.strip().splitlines() or ["no output"]
+            failed.append((src, p.returncode, next((ln for ln in lines if "error" in ln), lines[-1])))
+    return logs, failed
+
+
 def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
     """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
     key = project_hash(project, arithmetic)
@@ -204,7 +217,9 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     refused = out.with_name(key + ".unsupported")
     if refused.is_file():
         raise Unsupported(refused.read_text())
-    staging = out.with_name(key + ".partial")
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(Path(cache_dir))
+    staging = partial_name(out)  # this process's own: two csim of one export build side by side
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     (staging / "td_harness.cpp").write_text(project.harness)
@@ -216,13 +231,14 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
         objs.append(obj)
         procs.append((src, subprocess.Popen([*base, "-c", str(src), "-o", str(obj)], stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)))
-    logs, failed = [], []
-    for src, p in procs:
-        text, _ = p.communicate()
-        logs.append(f"$ {CXX} … -c {src}\n{text}")
-        if p.returncode != 0:
-            lines = text.strip().splitlines() or ["no output"]
-            failed.append((src, p.returncode, next((ln for ln in lines if "error" in ln), lines[-1])))
+    try:
+        logs, failed = _collect(procs)
+    except BaseException:  # interrupted: stop the compilers, keep nothing of this build
+        for _, p in procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if failed:
         src, code, line = failed[0]
         if arithmetic == "fast":
@@ -241,8 +257,7 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     if linked.returncode != 0:
         raise TrigdeployError(f"C simulation of {project.path}: {CXX} failed linking the harness (exit "
                               f"{linked.returncode}); full log: {staging / 'build.log'}")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+    publish_build(staging, out, lib.name)
     return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs), arithmetic)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import partial_name, publish_build
 
 PRINT_RTOL = 1e-5  # hls4ml prints ap_fixed values at the stream's default 6 significant digits
 
@@ -82,12 +83,15 @@ def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
     exe = _cached_exe(project, bench, cache_dir)
     if exe.is_file():
         return harness.build(project, cache_dir), exe
-    staging = exe.parent.with_name(exe.parent.name + ".partial")
+    staging = partial_name(exe.parent)  # this process's own (stale ones are cleared by harness.build)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    b = _build_testbench(project, bench, staging, cache_dir)
-    shutil.rmtree(exe.parent, ignore_errors=True)
-    staging.rename(exe.parent)
+    try:
+        b = _build_testbench(project, bench, staging, cache_dir)
+    except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM): nothing of this build is kept
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish_build(staging, exe.parent, exe.name)
     return b, exe
 
 

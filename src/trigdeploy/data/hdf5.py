@@ -137,9 +137,7 @@ class HDF5Table:
                        else "no 1-D string dataset beside it names its columns")
                     + "; set data.hdf5_names")
             names_node = found[0]
-        raw = (self._vlen_strings(names_node._v_pathname) if isinstance(names_node, tables.UnImplemented)
-               else names_node.read())
-        names = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+        names = self._names(names_node)
         if len(names) != n_cols:
             raise TrigdeployError(f"{self.path}: '{names_node._v_pathname}' holds {len(names)} names for the "
                                   f"{n_cols} columns of '{self.key}'")
@@ -150,6 +148,24 @@ class HDF5Table:
         locations = {n: _Location("", i) for i, n in enumerate(names)}
         return array, locations, {n: array.dtype for n in names}
 
+    def _names(self, node) -> list[str]:
+        """The column names held by ``node``: a 1-D string dataset (fixed or variable length), UTF-8."""
+        where = f"{self.path}: data.hdf5_names '{node._v_pathname}'"
+        if isinstance(node, tables.UnImplemented):
+            raw = self._vlen_strings(node._v_pathname)
+        elif isinstance(node, tables.Array) and node.ndim == 1 and node.dtype.kind in "SUO":
+            raw = node.read()
+        else:
+            kind = "a group" if isinstance(node, tables.Group) else f"a {getattr(node, 'ndim', '?')}-D dataset"
+            raise TrigdeployError(f"{where} is {kind}; expected a 1-D dataset of column names (strings)")
+        names = []
+        for i, x in enumerate(raw):
+            try:
+                names.append(x.decode("utf-8") if isinstance(x, bytes) else str(x))
+            except UnicodeDecodeError:
+                raise TrigdeployError(f"{where}: name {i} is not UTF-8 text ({x[:40]!r})") from None
+        return names
+
     def _vlen_strings(self, node: str) -> list:
         """A 1-D dataset of variable-length strings (h5py's ``string_dtype``), which PyTables cannot
         load, read with h5py (hls4ml's dependency); [] when it is anything else."""
@@ -159,7 +175,7 @@ class HDF5Table:
             d = f[node]
             if not isinstance(d, h5py.Dataset) or d.ndim != 1 or h5py.check_string_dtype(d.dtype) is None:
                 return []
-            return list(d.asstr()[()])
+            return list(d[()])  # bytes: decoded (and checked) by _names
 
     def dtype(self, column: str) -> np.dtype:
         return self._dtypes[column]

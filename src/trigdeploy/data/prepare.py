@@ -23,7 +23,9 @@ and ``cache/``; ``Prepared.batches`` then yields scaled arrays of one split.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,8 +111,40 @@ def _warn(message: str) -> None:
 
 
 def input_files(cfg: RunConfig) -> list[str]:
-    """Every file the data stage reads: ``data.files``, then the split files of ``split.mode: files``."""
-    return [*cfg.data.files, *(cfg.split.val_files + cfg.split.test_files if cfg.split.mode == "files" else ())]
+    """Every file the data stage reads: ``data.files``, then the split files of ``split.mode: files``.
+    A file given twice (the same path, two paths to one file, or a copy) is refused: its rows would
+    land in training and test alike."""
+    files = [*cfg.data.files, *(cfg.split.val_files + cfg.split.test_files if cfg.split.mode == "files" else ())]
+    seen: dict[tuple, str] = {}
+    for f in files:
+        try:
+            st = Path(f).stat()
+        except OSError:
+            continue  # the reader names a missing file
+        for key in ((st.st_dev, st.st_ino), ("content", st.st_size, _sampled_digest(Path(f), st.st_size))):
+            if key in seen and (key[0] != "content" or _digest(Path(f)) == _digest(Path(seen[key]))):
+                what = "the same file as" if key[0] != "content" else "a copy of"
+                raise TrigdeployError(f"{cfg.source}: input file {f} is {what} {seen[key]}; its rows would be in "
+                                      "more than one split: give each file once")
+            seen.setdefault(key, f)
+    return files
+
+
+def _sampled_digest(path: Path, size: int, blocks: int = 16, block: int = 1 << 16) -> str:
+    """SHA-256 of ``blocks`` blocks spread over the file: equal only for copies (confirmed by ``_digest``)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for offset in sorted({int(i * max(size - block, 0) / max(blocks - 1, 1)) for i in range(blocks)}):
+            h.update(os.pread(f.fileno(), block, offset))
+    return h.hexdigest()
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
 
 
 def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import partial_name, remove_stale_partials
+from trigdeploy.io import STOPPING, partial_name, publish_build, remove_stale_partials
 
 VERILATOR_MIN = (5, 48)
 
@@ -123,6 +123,8 @@ def run_logged(steps: list[list[str]], cwd: Path, log: Path, what: str, env: dic
     cause, else the tool's last error line (and the log's path, unless it is a temporary one)."""
     with Path(log).open("a") as fh:
         for cmd in steps:
+            if STOPPING.is_set():  # the process is being stopped: start nothing new
+                raise KeyboardInterrupt
             fh.write(f"$ {' '.join(cmd)}\n")
             fh.flush()
             try:
@@ -165,10 +167,13 @@ def cached_build(cache: Path, prefix: str, base: Path, files: list[Path], salt: 
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, dst)
     t0 = time.perf_counter()
-    run_logged(steps(staging), staging, staging / "build.log", what, env=env)
+    try:
+        run_logged(steps(staging), staging, staging / "build.log", what, env=env)
+    except KeyboardInterrupt:  # stopped, not failed: nothing of this build is kept
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for name in drop:
         shutil.rmtree(staging / name, ignore_errors=True)
     (staging / BUILT).write_text(salt)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+    publish_build(staging, out, BUILT)
     return out, time.perf_counter() - t0, False

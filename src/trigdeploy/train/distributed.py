@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trigdeploy.errors import TrigdeployError
+
 CHUNKS_PER_RANK = 8
 TIMEOUT = datetime.timedelta(hours=6)  # the other ranks wait for rank 0's data stage
 
@@ -49,10 +51,32 @@ class Context:
         return self.world > 1
 
 
+def _env_int(name: str, default: int, lo: int, hi: int) -> int:
+    text = os.environ.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not lo <= value <= hi:
+        raise TrigdeployError(f"environment variable {name}={text[:40]!r}: expected an integer from {lo} to {hi} "
+                              "(torchrun sets it; unset it to train in one process)")
+    return value
+
+
 def context() -> Context:
-    """This process's place in the job, from torchrun's environment (a single process without it)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return Context(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    """This process's place in the job, from torchrun's environment (a single process without it).
+    Checked before anything is written: a ``WORLD_SIZE``/``RANK`` left in the environment without
+    torchrun's rendezvous (``MASTER_ADDR``, ``MASTER_PORT``) is one line, not a hang or a traceback."""
+    world = _env_int("WORLD_SIZE", 1, 1, 65536)
+    rank = _env_int("RANK", 0, 0, world - 1)
+    local = _env_int("LOCAL_RANK", 0, 0, world - 1)
+    if world > 1:
+        missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+        if missing:
+            raise TrigdeployError(f"WORLD_SIZE={world} is set but {' and '.join(missing)} not: start the job with "
+                                  "torchrun, or unset WORLD_SIZE and RANK to train in one process")
+        _env_int("MASTER_PORT", 0, 1, 65535)
+    return Context(rank, world, local)
 
 
 def init(ctx: Context, device) -> None:

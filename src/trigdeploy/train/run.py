@@ -10,6 +10,7 @@ checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -244,6 +245,23 @@ def _curves(history: dict[str, list[dict]], path: Path) -> None:
     plt.close(fig)
 
 
+def reproducibility() -> dict:
+    """What a rerun must match for the same weights bit for bit on CPU, besides the seed, the data and the
+    versions: torch's thread count (the reduction order of its kernels) and the instruction set its
+    kernels were chosen for (AVX2, AVX-512: different kernels round differently), and the processor."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")), cpu)
+    return {"torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": cpu, "note": "float results match bit for bit only with the same versions, threads and "
+                                "cpu_capability; elsewhere they may differ in the last digits"}
+
+
 def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
               on_batch=None) -> dict:
     """Train every configured model of ``cfg`` into ``run_dir``; returns the metrics dict.
@@ -356,6 +374,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         "class_counts": report["class_counts"], "seconds": time.perf_counter() - t_start,
         "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built,
         "versions": package_versions(("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True), "device": str(device),
+        "reproducibility": reproducibility(),
     }
     if report["label_is_function_of_inputs"]:
         run_info["warning"] = ("the label is a cut on input features "
