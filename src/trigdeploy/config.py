@@ -64,7 +64,8 @@ def _check_range(name: str, value: Any, bounds: tuple) -> None:
     ok = ((ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
           and (lt is None or value < lt) and math.isfinite(value) and abs(value) <= INT_MAX)
     if not ok:
-        raise FieldError(name, f"expected a finite value {_range_text(ge, gt, le, lt)}, got {yamlsafe.short(value)}")
+        finite = "" if math.isfinite(value) and abs(value) <= INT_MAX else "finite "
+        raise FieldError(name, f"expected a {finite}value {_range_text(ge, gt, le, lt)}, got {yamlsafe.short(value)}")
 
 
 SEED_MAX = 2**31 - 1  # what every library here accepts as a seed (scikit-learn, XGBoost, Pythia: less)
@@ -774,6 +775,9 @@ class ExportTarget(Checked):
     ptq_profile_rows: int = num(20_000, ge=1)
     ptq_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)
     bdt_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)  # fixed-point conifer BDT vs XGBoost, test split
+    # the float MLP's PTQ design as alkaid RTL too: a reference (the demo's is ~250k LUT), minutes to trace,
+    # build and simulate; the deployable RTL designs (QAT, resource-aware) are always exported
+    ptq_rtl: bool = False
     source: str = field(default="", compare=False)
 
 

@@ -288,3 +288,41 @@ def test_sigterm_stops_synth_at_once(trained_run, exported, tmp_path):
     assert proc.returncode == 143 and time.monotonic() - t0 < 20, err
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in running)
     assert not (run / "synth.json").exists()
+
+
+def test_a_second_bench_with_nothing_changed_trains_nothing(trained_run, exported, report, monkeypatch):
+    """The sweep and the front are read back from their point cache: the retrainer is never built."""
+    from trigdeploy.bench import front
+
+    out, first = report
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached point was retrained")
+
+    monkeypatch.setattr(front, "Retrainer", no_training)
+    root, _ = exported
+    again = bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4],
+                      pareto_betas=[1e-5] if _tools()[0] else None, progress=False)
+    assert again["sweep"] == first["sweep"] and again["front"] == first["front"]
+
+
+def test_the_point_cache_retrains_what_a_change_touches(tmp_path):
+    from trigdeploy.bench.front import PointCache
+
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    for name in ("config.yaml", "features.json", "preprocess.json", "splits.npz", "mlp.pt"):
+        (run / name).write_text(name)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"model": "p", "auc": 0.9, "rejection_at_0.3": float("inf")}
+
+    assert PointCache(run, "mlp.pt").get({"beta": 1e-5}, compute)["rejection_at_0.3"] == float("inf")
+    again = PointCache(run, "mlp.pt").get({"beta": 1e-5}, compute)
+    assert len(calls) == 1 and again == {"model": "p", "auc": 0.9, "rejection_at_0.3": float("inf")}
+    PointCache(run, "mlp.pt").get({"beta": 2e-5}, compute)  # another setting: computed
+    (run / "mlp.pt").write_text("retrained")
+    PointCache(run, "mlp.pt").get({"beta": 1e-5}, compute)  # another float model: computed again
+    assert len(calls) == 3

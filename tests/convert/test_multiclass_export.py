@@ -27,7 +27,7 @@ def mc_exported(three_class_run, tmp_path_factory):
 
     run, _, _ = three_class_run
     root = tmp_path_factory.mktemp("mc_out")
-    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, source="test")
+    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, ptq_rtl=True, source="test")
     manifest = export_run(run, target, root / "export", root / "firmware", progress=False)
     csim = csim_run(run, root / "export", root / "firmware", progress=False)
     bench = bench_run(run, root / "bench", root / "export", root / "firmware", progress=False)

@@ -325,3 +325,22 @@ def test_sigterm_during_the_compile_stops_it_and_leaves_no_partial_build(trained
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in compilers)
     assert not [p.name for p in (firmware / ".csim-cache").iterdir() if ".partial" in p.name]
     assert not (run / "csim.json").exists()
+
+
+def test_two_processes_building_one_project_both_succeed(exported, tmp_path):
+    """Two ``csim`` of one export compile the same harness at the same moment: each stages in its own
+    folder and the second to finish keeps the first's entry (a shared ``<key>.partial`` made one fail)."""
+    import subprocess
+    import sys
+
+    root, _ = exported
+    project = root / "firmware" / "run" / "qmlp_vitis"
+    cache = tmp_path / "cache"
+    code = ("import sys; from pathlib import Path; from trigdeploy.cxx import harness; "
+            "h, b = harness.load(Path(sys.argv[1]), Path(sys.argv[2]), 1, 'vendor'); print(b.cached)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(project), str(cache)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-500:] for _, err in outs]
+    assert not [p.name for p in cache.iterdir() if ".partial" in p.name]
+    assert len([p for p in cache.iterdir() if (p / "libtdcsim.so").is_file()]) == 1

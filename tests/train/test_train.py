@@ -215,17 +215,23 @@ def _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models: dict, 
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize(("init", "epoch"), [("scratch", 0), ("scratch", 1), ("float", 1)],
-                         ids=["scratch-first-epoch", "scratch-second-epoch", "from-float-second-epoch"])
-def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path, init, epoch):
+@pytest.mark.parametrize(("init", "epoch", "batch_size", "batch", "every"),
+                         [("scratch", 0, 256, 5, 4), ("scratch", 1, 256, 5, 4), ("float", 1, 256, 5, 4),
+                          ("scratch", 0, 16, 120, 50)],
+                         ids=["scratch-first-epoch", "scratch-second-epoch", "from-float-second-epoch",
+                              "resumed-before-step-300-and-crossing-it"])
+def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path, init, epoch, batch_size, batch,
+                                                             every):
     """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
     then must hold the statistics themselves (its state_dict stores them as the final scale), also
-    after an epoch's validation (eval mode) and when the twin starts from the float MLP."""
-    models = {"qmlp": {"hidden": [16, 8], "epochs": 3, "batch_size": 256, "checkpoint_every": 4, "init": init}}
+    after an epoch's validation (eval mode), when the twin starts from the float MLP, and when the
+    resumed run crosses step 300 (where the statistic becomes the learned scale)."""
+    models = {"qmlp": {"hidden": [16, 8], "epochs": 3 if batch_size == 256 else 2, "batch_size": batch_size,
+                       "checkpoint_every": every, "init": init}}
     if init == "float":
         models["mlp"] = {"hidden": [16, 8], "epochs": 1, "batch_size": 256}
-    # killed at step 6 of an epoch of ~22 steps, inside the 300 collection steps
-    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "qmlp", epoch, 5, 4)
+    # ~22 steps an epoch at 256 rows (all inside the 300 collection steps); ~350 at 16 rows
+    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "qmlp", epoch, batch, every * (batch // every))
 
 
 def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_path):

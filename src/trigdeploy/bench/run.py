@@ -117,30 +117,45 @@ def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int)
 def sweep(run_dir: Path, bits: list[int], progress: bool, part: str = "", clock_ns: float = 5.0) -> list[dict]:
     """Retrain the QAT MLP at each weight width b (activations and inputs b + 2 bits), from the run's
     float MLP and feature cache; returns AUC, rejection, the hls4ml estimate and (with alkaid) the
-    RTL's cost model and latency per width."""
+    RTL's cost model and latency per width. Points whose inputs did not change are read back
+    (``front.PointCache``), not retrained."""
+    from trigdeploy.bench.front import PointCache, Retrainer, alkaid_available
+    from trigdeploy.config import QMLPConfig
+    from trigdeploy.models import registry
+
+    cache = PointCache(run_dir, registry.kind("mlp").artifact)
+    retrainer: list[Retrainer] = []  # built on the first point that is not cached
+    rtl = alkaid_available() and bool(part)
+
+    def compute(b: int) -> dict:
+        if not retrainer:
+            retrainer.append(Retrainer(run_dir, QMLPConfig, "the sweep"))
+        return _sweep_point(retrainer[0], b, progress, part, clock_ns, rtl)
+
+    return [cache.get({"sweep": "qmlp", "weight_bits": b, "part": part, "clock_ns": clock_ns, "rtl": rtl},
+                      lambda b=b: compute(b)) for b in bits]
+
+
+def _sweep_point(r, b: int, progress: bool, part: str, clock_ns: float, rtl: bool) -> dict:
+    """The QAT MLP retrained at ``b``-bit weights (``b + 2``-bit activations): physics and costs."""
     import torch
 
-    from trigdeploy.bench.front import Retrainer, alkaid_available, rtl_figures, training_rate
-    from trigdeploy.config import QMLPConfig
+    from trigdeploy.bench.front import rtl_figures, training_rate
     from trigdeploy.train import nn as tnn
 
-    r = Retrainer(run_dir, QMLPConfig, "the sweep")
-    out = []
-    for b in bits:
-        model, qcfg, fit = r.fit({"weight_bits": b, "act_bits": b + 2, "input_bits": b + 2}, f"{r.kind.name}_w{b}", progress)
-        phys = r.physics(tnn.predict(model, r.x_test, torch.device("cpu")))
-        est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), clock_ns)
-        point = {"weight_bits": b, "act_bits": b + 2, **phys, "lut": est["lut"], "ff": est["ff"],
-                 "dsp": est["dsp"], "latency_cycles": est["latency_cycles"], "train_seconds": fit.seconds,
-                 "rows_per_s": training_rate(fit)}
-        if alkaid_available() and part:
-            from trigdeploy.convert import to_rtl
+    model, qcfg, fit = r.fit({"weight_bits": b, "act_bits": b + 2, "input_bits": b + 2}, f"{r.kind.name}_w{b}", progress)
+    phys = r.physics(tnn.predict(model, r.x_test, torch.device("cpu")))
+    est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), clock_ns)
+    point = {"weight_bits": b, "act_bits": b + 2, **phys, "lut": est["lut"], "ff": est["ff"],
+             "dsp": est["dsp"], "latency_cycles": est["latency_cycles"], "train_seconds": fit.seconds,
+             "rows_per_s": training_rate(fit)}
+    if rtl:
+        from trigdeploy.convert import to_rtl
 
-            point["rtl"] = rtl_figures(to_rtl.trace(model, len(r.prepared.features)), part, clock_ns)
-        out.append(point)
-        logger.info(f"bench: sweep w{b}/a{b + 2}: AUC {phys['auc']:.5f}, ≈{est['lut']} LUT (hls4ml estimate)"
-                    + (f", ≈{point['rtl']['lut']:,} LUT (alkaid RTL)" if "rtl" in point else ""))
-    return out
+        point["rtl"] = rtl_figures(to_rtl.trace(model, len(r.prepared.features)), part, clock_ns)
+    logger.info(f"bench: sweep w{b}/a{b + 2}: AUC {phys['auc']:.5f}, ≈{est['lut']} LUT (hls4ml estimate)"
+                + (f", ≈{point['rtl']['lut']:,} LUT (alkaid RTL)" if "rtl" in point else ""))
+    return point
 
 
 def open_synthesis(layout: RunLayout, manifest: Manifest) -> dict | None:

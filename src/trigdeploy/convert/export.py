@@ -532,6 +532,9 @@ def _form_rtl_ptq(kind, ex: _Export) -> dict:
     """Float MLP at its hls4ml PTQ precisions → alkaid Verilog project, bit-exact against the hls4ml
     project's C simulation on the whole test split before it is written; csim then reports its error
     against the float model, as for the hls4ml PTQ projects."""
+    if not ex.target.ptq_rtl:
+        _say(f"{kind.name} PTQ RTL not requested (export target ptq_rtl: true exports this reference design)")
+        return {"rtl": {"skipped": "not requested (export target ptq_rtl: true)"}}
     skipped = _alkaid_missing(kind)
     if skipped:
         return skipped

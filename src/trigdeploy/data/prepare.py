@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,6 +122,8 @@ def input_files(cfg: RunConfig) -> list[str]:
             st = Path(f).stat()
         except OSError:
             continue  # the reader names a missing file
+        if not stat.S_ISREG(st.st_mode):
+            continue  # nor is a folder a file: the reader says so
         for key in ((st.st_dev, st.st_ino), ("content", st.st_size, _sampled_digest(Path(f), st.st_size))):
             if key in seen and (key[0] != "content" or _digest(Path(f)) == _digest(Path(seen[key]))):
                 what = "the same file as" if key[0] != "content" else "a copy of"
