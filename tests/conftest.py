@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,48 @@ def tiny_qat(tmp_path_factory):
     x = to_qonnx.input_quantizer(model).quantize(np.random.default_rng(1).normal(size=(3000, 6)) * 2)
     m = to_qonnx.export_qonnx(model, 6, tmp_path_factory.mktemp("tiny_qat") / "q.onnx", [])
     return model, x, m, to_qonnx.execute(m, x)
+
+
+def sigterm_once_running(argv: list[str], child_names: tuple[str, ...], within: float) -> list:
+    """Start ``trigdeploy <argv>``, send it SIGTERM as soon as one of its child processes is named like
+    ``child_names`` (a compiler, Yosys), and check that it exits with 143 within ``within`` seconds and
+    leaves none of them running. Returns those children."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-m", "trigdeploy.cli", *argv, "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    running: list = []
+    while time.monotonic() < deadline and proc.poll() is None and not running:
+        running = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name().startswith(child_names)]
+        time.sleep(0.05)
+    assert running, f"trigdeploy {argv[0]} finished or never started {child_names}"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and time.monotonic() - t0 < within, err
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in running)
+    return running
+
+
+def reseal(manifest_path: Path, key: str, rel: str, path: Path) -> None:
+    """Record ``path``'s new hash in the manifest (a consistent export with a wrong file, not a tampered one)."""
+    from trigdeploy.io import sha256_file
+
+    raw = json.loads(manifest_path.read_text())
+    for p in raw["projects"]:
+        if p.get(key) == rel:
+            p[key.replace("_file", "_sha256")] = sha256_file(path)
+    manifest_path.write_text(json.dumps(raw))
+
+
+def own_copy(run: Path, tmp_path: Path) -> Path:
+    """A copy of the shared run (same name), so that the csim outputs a test writes stay its own."""
+    copy = tmp_path / "runs" / run.name
+    shutil.copytree(run, copy)
+    return copy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -81,6 +82,15 @@ def stop_children(grace: float = 3.0) -> None:
     for child in alive:
         with contextlib.suppress(psutil.Error):
             child.kill()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def publish_build(staging: Path, final: Path, complete: str) -> None:

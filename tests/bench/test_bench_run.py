@@ -259,12 +259,8 @@ def test_sigterm_stops_synth_at_once(trained_run, exported, tmp_path):
     """SIGTERM to ``trigdeploy synth`` while Yosys runs: exit 143 within seconds (not when every running and
     queued Yosys job has finished), no Yosys left running, no synth.json."""
     import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    import psutil
+    from conftest import sigterm_once_running
 
     root, _ = exported
     run = tmp_path / "runs" / trained_run.name
@@ -273,20 +269,8 @@ def test_sigterm_stops_synth_at_once(trained_run, exported, tmp_path):
     firmware = tmp_path / "firmware"
     shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache", ".synth-cache"))
     designs = [a for d in ("qmlp_rtl", "hgq_rtl", "bdt_vhdl") if (firmware / "run" / d).is_dir() for a in ("--design", d)]
-    proc = subprocess.Popen([sys.executable, "-m", "trigdeploy.cli", "synth", "--run", str(run), "--export-root",
-                             str(root / "export"), "--firmware-root", str(firmware), "--jobs", "1", "--quiet", *designs],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    running: list = []
-    while time.monotonic() < deadline and proc.poll() is None and not running:
-        running = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name().startswith(("yosys", "ghdl"))]
-        time.sleep(0.05)
-    assert running, "synth finished or never started Yosys"
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143 and time.monotonic() - t0 < 20, err
-    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in running)
+    sigterm_once_running(["synth", "--run", str(run), "--export-root", str(root / "export"), "--firmware-root",
+                          str(firmware), "--jobs", "1", *designs], ("yosys", "ghdl"), 20)
     assert not (run / "synth.json").exists()
 
 

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from conftest import own_copy, reseal
 from trigdeploy.errors import TrigdeployError
 
 pytestmark = pytest.mark.integration
@@ -109,6 +110,8 @@ def test_one_corrupted_logit_of_one_class_fails_csim(three_class_run, mc_exporte
         inputs, logits = f["inputs"], f["logits"].copy()
     logits[7, 2] += 2.0 ** -10  # one LSB of class t on one event
     np.savez(ref_path, inputs=inputs, logits=logits)
+    reseal(export_root / "run" / "manifest.json", "reference_file", "references/bdt.npz", ref_path)
+    run = own_copy(run, tmp_path)
     with pytest.raises(TrigdeployError, match="bdt_xilinxhls, bdt_vhdl"):
         csim_run(run, export_root, root / "firmware", progress=False)
     report = json.loads((run / "csim.json").read_text())

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import own_copy, reseal
 from trigdeploy.csim.run import compare, csim_run
 from trigdeploy.cxx import harness, testbench
 from trigdeploy.errors import TrigdeployError
@@ -169,24 +170,6 @@ def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tm
     assert not report["ok"] and report["projects"]["bdt_xilinxhls"]["n_mismatch"] == 1
 
 
-def reseal(manifest_path: Path, key: str, rel: str, path: Path) -> None:
-    """Record ``path``'s new hash in the manifest (a consistent export with a wrong file, not a tampered one)."""
-    from trigdeploy.convert.manifest import sha256_file
-
-    raw = json.loads(manifest_path.read_text())
-    for p in raw["projects"]:
-        if p.get(key) == rel:
-            p[key.replace("_file", "_sha256")] = sha256_file(path)
-    manifest_path.write_text(json.dumps(raw))
-
-
-def own_copy(run: Path, tmp_path: Path) -> Path:
-    """A copy of the shared run (same name), so that the csim outputs a test writes stay its own."""
-    copy = tmp_path / "runs" / run.name
-    shutil.copytree(run, copy)
-    return copy
-
-
 def test_a_project_edited_after_export_is_refused(trained_run, exported, tmp_path):
     """Editing the PTQ project's weights (what Vitis would synthesize) makes csim refuse it, not pass it."""
     root, _ = exported
@@ -297,32 +280,15 @@ def test_compiler_failure_is_one_line_naming_the_project_and_the_log(exported, t
 def test_sigterm_during_the_compile_stops_it_and_leaves_no_partial_build(trained_run, exported, tmp_path):
     """``trigdeploy csim`` killed by SIGTERM while g++ compiles: exit 143 within seconds, no compiler left
     running, no ``.partial`` staging folder in the cache, no csim.json."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import psutil
+    from conftest import sigterm_once_running
 
     root, _ = exported
     run = own_copy(trained_run, tmp_path)
     (run / "csim.json").unlink(missing_ok=True)
     firmware = tmp_path / "firmware"
     shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache"))
-    proc = subprocess.Popen([sys.executable, "-m", "trigdeploy.cli", "csim", "--run", str(run), "--export-root",
-                             str(root / "export"), "--firmware-root", str(firmware), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    compilers: list = []
-    while time.monotonic() < deadline and proc.poll() is None and not compilers:
-        compilers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "cc1plus" in c.name()]
-        time.sleep(0.05)
-    assert compilers, "csim finished or never compiled"
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and time.monotonic() - t0 < 30, err
-    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in compilers)
+    sigterm_once_running(["csim", "--run", str(run), "--export-root", str(root / "export"), "--firmware-root",
+                          str(firmware)], ("cc1plus",), 30)
     assert not [p.name for p in (firmware / ".csim-cache").iterdir() if ".partial" in p.name]
     assert not (run / "csim.json").exists()
 

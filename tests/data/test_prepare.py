@@ -53,7 +53,8 @@ def test_toptag_never_uses_truth_or_split_tag(toptag_file, tmp_path):
         assert col in report["dropped"]
     assert report["dropped"]["ttv"] == "split tag"
     assert report["dropped"]["truthE"] == "truth-level column"
-    assert report["label"] == {"kind": "column", "inputs": ["is_signal_new"]}  # auto-detected, not ttv
+    assert report["label"] == {"kind": "column", "inputs": ["is_signal_new"], "background": "background",
+                               "signal": "signal"}  # auto-detected, not ttv
     assert report["label_is_function_of_inputs"] is False
 
 

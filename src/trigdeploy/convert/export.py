@@ -29,10 +29,10 @@ import numpy as np
 
 from trigdeploy.config import ExportTarget
 from trigdeploy.convert._tools import ToolFailed
-from trigdeploy.convert.manifest import file_hashes, sha256_file
+from trigdeploy.convert.manifest import file_hashes
 from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import partial_name, remove_stale_partials, write_json_atomic, write_text_atomic
+from trigdeploy.io import partial_name, remove_stale_partials, sha256_file, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.logits import as_logits, compare, n_logits
 from trigdeploy.train.metrics import logit_auc

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import sha256_file
 from trigdeploy.layout import inside, plain
 
 
@@ -113,15 +114,6 @@ class Manifest:
                 what = "added" if rel not in project.files else "missing" if rel not in found else "changed"
                 raise TrigdeployError(f"{folder / rel}: {what} since export ({self.path} records every file of "
                                       f"{project.name}); export again, or review the change and export it")
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def file_hashes(folder: Path) -> dict[str, str]:

@@ -52,7 +52,7 @@ from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, assign_splits, sample_rows, split_seed
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.expr import Expr, derived_order
-from trigdeploy.io import atomic_path, write_json_atomic
+from trigdeploy.io import atomic_path, sha256_file, write_json_atomic
 from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def input_files(cfg: RunConfig) -> list[str]:
         if not stat.S_ISREG(st.st_mode):
             continue  # nor is a folder a file: the reader says so
         for key in ((st.st_dev, st.st_ino), ("content", st.st_size, _sampled_digest(Path(f), st.st_size))):
-            if key in seen and (key[0] != "content" or _digest(Path(f)) == _digest(Path(seen[key]))):
+            if key in seen and (key[0] != "content" or sha256_file(Path(f)) == sha256_file(Path(seen[key]))):
                 what = "the same file as" if key[0] != "content" else "a copy of"
                 raise TrigdeployError(f"{cfg.source}: input file {f} is {what} {seen[key]}; its rows would be in "
                                       "more than one split: give each file once")
@@ -134,20 +134,13 @@ def input_files(cfg: RunConfig) -> list[str]:
 
 
 def _sampled_digest(path: Path, size: int, blocks: int = 16, block: int = 1 << 16) -> str:
-    """SHA-256 of ``blocks`` blocks spread over the file: equal only for copies (confirmed by ``_digest``)."""
+    """SHA-256 of ``blocks`` blocks spread over the file: equal only for copies (confirmed by ``sha256_file``)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for offset in sorted({int(i * max(size - block, 0) / max(blocks - 1, 1)) for i in range(blocks)}):
             h.update(os.pread(f.fileno(), block, offset))
     return h.hexdigest()
 
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 22), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
