@@ -61,11 +61,12 @@ def _check_range(name: str, value: Any, bounds: tuple) -> None:
             _check_range(f"{name}[{i}]", v, bounds)
         return
     ge, gt, le, lt = bounds
+    finite = math.isfinite(value) and abs(value) <= INT_MAX
     ok = ((ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
-          and (lt is None or value < lt) and math.isfinite(value) and abs(value) <= INT_MAX)
+          and (lt is None or value < lt) and finite)
     if not ok:
-        finite = "" if math.isfinite(value) and abs(value) <= INT_MAX else "finite "
-        raise FieldError(name, f"expected a {finite}value {_range_text(ge, gt, le, lt)}, got {yamlsafe.short(value)}")
+        raise FieldError(name, f"expected a {'' if finite else 'finite '}value {_range_text(ge, gt, le, lt)}, "
+                               f"got {yamlsafe.short(value)}")
 
 
 SEED_MAX = 2**31 - 1  # what every library here accepts as a seed (scikit-learn, XGBoost, Pythia: less)
@@ -370,7 +371,7 @@ class HGQConfig(MLPConfig):
     weight_frac_bits: int = num(6, ge=-4, le=16)  # initial fractional bits of every weight
     act_frac_bits: int = num(4, ge=0, le=16)      # initial fractional bits of the input and activations
     max_frac_bits: int = num(12, ge=1, le=16)     # upper bound of every trained fractional bit count
-    bits_lr: float = num(0.05, gt=0.0, le=10.0)            # learning rate of the bit counts (AdamW, no decay)
+    bits_lr: float = num(0.05, gt=0.0, le=10.0)   # learning rate of the bit counts (AdamW, no decay)
     calibration_rows: int = num(20_000, ge=1)     # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
     init: Literal["scratch", "float"] = "float"

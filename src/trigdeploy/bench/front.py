@@ -11,6 +11,7 @@ physics and its firmware cost, and the ``pareto`` list of the bench report.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import tempfile
@@ -31,27 +32,34 @@ class PointCache:
     the run's config, data stage and float MLP (the bytes of ``config.yaml``, ``features.json``,
     ``preprocess.json``, ``splits.npz`` and the model file), the point's own settings, the FPGA part
     and clock, and the versions of the packages that train and cost them. A second ``bench`` with
-    nothing changed trains nothing; any change retrains just the points it touches."""
+    nothing changed trains nothing; any change retrains just the points it touches, with the
+    ``Retrainer`` that ``make_retrainer`` builds on the first of them (``retrainer``)."""
 
     VERSIONS = ("trigdeploy", "torch", "brevitas", "numpy", "alkaid")
 
-    def __init__(self, run_dir: Path, float_artifact: str):
-        import hashlib
-
+    def __init__(self, run_dir: Path, make_retrainer: Callable[[], Retrainer]):
+        from trigdeploy.models import registry
         from trigdeploy.versions import package_versions
 
         self.run_dir = Path(run_dir)
+        self._make_retrainer, self._retrainer = make_retrainer, None
         layout = RunLayout.of(run_dir)
         h = hashlib.sha256()
-        for path in (layout.config, layout.features, layout.preprocess, layout.splits, self.run_dir / float_artifact):
+        for path in (layout.config, layout.features, layout.preprocess, layout.splits,
+                     self.run_dir / registry.kind("mlp").artifact):
             h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<absent>") + b"\0")
         h.update(json.dumps(package_versions(self.VERSIONS), sort_keys=True).encode())
         self.base = h.hexdigest()
 
+    @property
+    def retrainer(self) -> Retrainer:
+        """The run's retrainer, built when a point is first computed (reading points back needs none)."""
+        if self._retrainer is None:
+            self._retrainer = self._make_retrainer()
+        return self._retrainer
+
     def get(self, what: dict, compute: Callable[[], dict]) -> dict:
         """The point described by ``what`` (JSON-able settings): read back, or computed and stored."""
-        import hashlib
-
         key = hashlib.sha256((self.base + json.dumps(what, sort_keys=True)).encode()).hexdigest()[:24]
         path = inside(self.run_dir / "sweep" / "points" / f"{key}.json", self.run_dir, "a cached sweep point")
         try:
@@ -152,18 +160,10 @@ def hgq_front(run_dir: Path, betas: list[float], part: str, clock_ns: float, pro
 
     if not alkaid_available():
         raise TrigdeployError("--pareto: the front's LUTs come from alkaid's RTL; install the [rtl] extra")
-    from trigdeploy.models import registry
-
-    cache = PointCache(run_dir, registry.kind("mlp").artifact)
-    retrainer: list[Retrainer] = []  # built on the first point that is not cached
-
-    def compute(beta: float) -> dict:
-        if not retrainer:
-            retrainer.append(Retrainer(run_dir, HGQConfig, "--pareto"))
-        return _front_point(retrainer[0], beta, part, clock_ns, progress)
-
+    cache = PointCache(run_dir, lambda: Retrainer(run_dir, HGQConfig, "--pareto"))
     return [cache.get({"front": "hgq", "beta": beta, "part": part, "clock_ns": clock_ns},
-                      lambda beta=beta: compute(beta)) for beta in sorted(betas)]
+                      lambda beta=beta: _front_point(cache.retrainer, beta, part, clock_ns, progress))
+            for beta in sorted(betas)]
 
 
 def _front_point(r: Retrainer, beta: float, part: str, clock_ns: float, progress: bool) -> dict:

@@ -121,19 +121,11 @@ def sweep(run_dir: Path, bits: list[int], progress: bool, part: str = "", clock_
     (``front.PointCache``), not retrained."""
     from trigdeploy.bench.front import PointCache, Retrainer, alkaid_available
     from trigdeploy.config import QMLPConfig
-    from trigdeploy.models import registry
 
-    cache = PointCache(run_dir, registry.kind("mlp").artifact)
-    retrainer: list[Retrainer] = []  # built on the first point that is not cached
+    cache = PointCache(run_dir, lambda: Retrainer(run_dir, QMLPConfig, "the sweep"))
     rtl = alkaid_available() and bool(part)
-
-    def compute(b: int) -> dict:
-        if not retrainer:
-            retrainer.append(Retrainer(run_dir, QMLPConfig, "the sweep"))
-        return _sweep_point(retrainer[0], b, progress, part, clock_ns, rtl)
-
     return [cache.get({"sweep": "qmlp", "weight_bits": b, "part": part, "clock_ns": clock_ns, "rtl": rtl},
-                      lambda b=b: compute(b)) for b in bits]
+                      lambda b=b: _sweep_point(cache.retrainer, b, progress, part, clock_ns, rtl)) for b in bits]
 
 
 def _sweep_point(r, b: int, progress: bool, part: str, clock_ns: float, rtl: bool) -> dict:

@@ -66,10 +66,10 @@ def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: 
     return out
 
 
-def judge_inexact(y: np.ndarray, csim: np.ndarray, entry: dict, expected: np.ndarray, max_auc_loss: float) -> dict:
+def judge_inexact(csim: np.ndarray, entry: dict, expected: np.ndarray, max_auc_loss: float) -> dict:
     """A project that need not reproduce its reference (PTQ) is still judged: its outputs must be
     exactly those export recorded for it, and it must pass export's physics gate (AUC loss)."""
-    same = compare_logits(as_logits(csim, len(csim)), as_logits(expected, len(expected)))
+    same = compare_logits(csim, expected)
     loss = entry["auc_reference"] - entry["auc_csim"]
     gate = loss <= max_auc_loss
     return {"n_mismatch": same["n_mismatch"], "max_abs_diff": same["max_abs_diff"], "auc_loss": loss,
@@ -176,7 +176,7 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
                  **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact)}
         if not p.exact:
-            entry["vs_export"] = judge_inexact(y_test, y, entry, manifest.expected(p), p.max_auc_loss)
+            entry["vs_export"] = judge_inexact(y, entry, manifest.expected(p), p.max_auc_loss)
             entry["ok"] = entry["vs_export"]["ok"]
         entry["testbench"] = tb
         entry["ok"] = entry["ok"] and entry["testbench"]["ok"]

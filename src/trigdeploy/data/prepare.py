@@ -116,7 +116,8 @@ def input_files(cfg: RunConfig) -> list[str]:
     A file given twice (the same path, two paths to one file, or a copy) is refused: its rows would
     land in training and test alike."""
     files = [*cfg.data.files, *(cfg.split.val_files + cfg.split.test_files if cfg.split.mode == "files" else ())]
-    seen: dict[tuple, str] = {}
+    by_inode: dict[tuple[int, int], str] = {}
+    by_sample: dict[tuple[int, str], str] = {}  # (size, sampled digest): a copy's candidates
     for f in files:
         try:
             st = Path(f).stat()
@@ -124,12 +125,17 @@ def input_files(cfg: RunConfig) -> list[str]:
             continue  # the reader names a missing file
         if not stat.S_ISREG(st.st_mode):
             continue  # nor is a folder a file: the reader says so
-        for key in ((st.st_dev, st.st_ino), ("content", st.st_size, _sampled_digest(Path(f), st.st_size))):
-            if key in seen and (key[0] != "content" or sha256_file(Path(f)) == sha256_file(Path(seen[key]))):
-                what = "the same file as" if key[0] != "content" else "a copy of"
-                raise TrigdeployError(f"{cfg.source}: input file {f} is {what} {seen[key]}; its rows would be in "
-                                      "more than one split: give each file once")
-            seen.setdefault(key, f)
+        first, what = by_inode.get((st.st_dev, st.st_ino)), "the same file as"
+        if first is None:
+            sample = (st.st_size, _sampled_digest(Path(f), st.st_size))
+            first, what = by_sample.get(sample), "a copy of"
+            if first is not None and sha256_file(Path(f)) != sha256_file(Path(first)):
+                first = None  # equal samples, other bytes: two files
+            by_sample.setdefault(sample, f)
+        if first is not None:
+            raise TrigdeployError(f"{cfg.source}: input file {f} is {what} {first}; its rows would be in "
+                                  "more than one split: give each file once")
+        by_inode[(st.st_dev, st.st_ino)] = f
     return files
 
 
@@ -140,7 +146,6 @@ def _sampled_digest(path: Path, size: int, blocks: int = 16, block: int = 1 << 1
         for offset in sorted({int(i * max(size - block, 0) / max(blocks - 1, 1)) for i in range(blocks)}):
             h.update(os.pread(f.fileno(), block, offset))
     return h.hexdigest()
-
 
 
 def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
