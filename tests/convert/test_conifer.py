@@ -69,6 +69,22 @@ def test_cpp_float_backend_equals_xgboost(booster, tmp_path):
     assert check["ok"] and check["leaf_agreement"] == 1.0 and check["n_margin_mismatch"] == 0
 
 
+def test_the_cpp_emulation_is_compiled_once_and_serves_every_model(booster, tmp_path):
+    """conifer's C++ emulation reads its trees from the project's JSON at run time: with a cache, its library
+    is compiled once and another model (the first three trees) reuses it, each computing its own margins."""
+    bst, x = booster
+    smaller = bst[:3]
+    checks = [tc.cpp_float_check(tc.ensemble_from_booster(b), b, x[:500], tmp_path / name, [], tmp_path / "cache")
+              for b, name in ((bst, "all"), (smaller, "three"))]
+    assert all(c["ok"] and c["n_margin_mismatch"] == 0 for c in checks)
+    assert np.abs(tc.xgb_margin(bst, x[:500]) - tc.xgb_margin(smaller, x[:500])).max() > 0.1  # two models indeed
+    built = list((tmp_path / "cache").glob("conifer-cpp-*/conifer_bridge_*.so"))
+    assert len(built) == 1
+    for name in ("all", "three"):  # each project names the cached build's module and holds its own copy
+        assert (tmp_path / name / built[0].name).read_bytes() == built[0].read_bytes()
+        assert f"PYBIND11_MODULE({built[0].stem}," in (tmp_path / name / "bridge.cpp").read_text()
+
+
 def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
     bst, x = booster
     ens = tc.ensemble_from_booster(bst)

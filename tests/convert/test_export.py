@@ -78,10 +78,10 @@ def test_check_catches_a_corrupted_reference(trained_run, exported, tmp_path):
     xg = quantizer.quantize(x[:200])
     ref = to_qonnx.execute(m, xg)
     hm = to_hls4ml.convert(m, HLS4MLTarget(), "Vitis", tmp_path / "prj", quantizer, None, [])
-    assert to_hls4ml.check(hm, xg, ref)["n_mismatch"] == 0
+    assert to_hls4ml.check(hm, xg, ref, tmp_path / "cache")["n_mismatch"] == 0
     corrupted = ref.copy()
     corrupted[17] += quantizer.scale / 64  # one event off by less than any input step
-    result = to_hls4ml.check(hm, xg, corrupted)
+    result = to_hls4ml.check(hm, xg, corrupted, tmp_path / "cache")
     assert (result["n_mismatch"], result["ok"]) == (1, False)
 
 

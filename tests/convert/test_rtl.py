@@ -70,7 +70,7 @@ def tiny_ptq(tmp_path_factory):
     x = np.random.default_rng(4).normal(size=(2000, 5))
     choice = ptq.choose_precisions(model, ptq.profile(model, x), 12, 1)
     hm = to_hls4ml.convert_ptq(model, 5, choice, HLS4MLTarget(), "Vitis", tmp_path_factory.mktemp("ptq") / "prj", None, [])
-    return model, x, choice, to_hls4ml.predict(hm, x)
+    return model, x, choice, to_hls4ml.predict(hm, x, tmp_path_factory.mktemp("ptq_cache"))
 
 
 @pytest.mark.integration

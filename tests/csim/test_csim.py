@@ -37,7 +37,8 @@ def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_pa
     hm = to_hls4ml.convert(m, HLS4MLTarget(), "Vitis", tmp_path / "prj", quantizer, None, [])
     x = np.loadtxt(root / "firmware" / "run" / "qmlp_vitis" / "tb_data" / "tb_input_features.dat", ndmin=2)
     x = np.concatenate([x, -x, 3 * x, x + 0.01])  # also off the grid and beyond the port's range
-    expected = to_hls4ml.predict(hm, x).reshape(len(x), -1)
+    hm.compile()  # hls4ml's own build and C simulation (its build_lib.sh, -O3): what the harness must reproduce
+    expected = np.asarray(hm.predict(np.ascontiguousarray(x))).reshape(len(x), -1)
     for threads in (1, 2):
         h, b = harness.load(tmp_path / "prj", tmp_path / "cache", threads, arithmetic)
         assert (b.arithmetic, b.fallback) == (arithmetic, "")
@@ -106,6 +107,19 @@ def test_default_run_is_bit_exact_where_required(simulated):
         v = p[name]["vs_export"]
         assert v["n_mismatch"] == 0 and v["ok"] and v["auc_loss"] <= v["max_auc_loss"], name
     assert simulated["ok"]
+
+
+@pytest.mark.parametrize("project", ["qmlp_vitis", "hgq_vitis", "mlp_vitis"], ids=["qat", "hgq", "ptq"])
+def test_csim_reuses_the_build_export_checked_with(simulated, exported, project):
+    """Export checks every hls4ml project by the harness on the vendor headers, into the run's build cache;
+    csim's testbench and vendor cross-check find that build instead of compiling it again."""
+    _, manifest = exported
+    step = f"compile {project} (vendor)"
+    made = [s["cached"] for s in manifest["timing"]["steps"] if s["step"] == step]
+    found = [s["cached"] for s in simulated["timing"]["steps"] if s["step"] == step]
+    assert made == [False], "export compiled it once"
+    assert found and all(found), "csim reused it every time"
+    assert simulated["timing"]["cache_hits"] >= 3
 
 
 def test_default_run_simulates_on_the_fast_headers_and_agrees_with_the_vendor_build(simulated):
@@ -289,8 +303,33 @@ def test_sigterm_during_the_compile_stops_it_and_leaves_no_partial_build(trained
     shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache"))
     sigterm_once_running(["csim", "--run", str(run), "--export-root", str(root / "export"), "--firmware-root",
                           str(firmware)], ("cc1plus",), 30)
-    assert not [p.name for p in (firmware / ".csim-cache").iterdir() if ".partial" in p.name]
+    cache = firmware / ".csim-cache"  # absent when the SIGTERM came while g++ preprocessed, before any build
+    assert not cache.exists() or not [p.name for p in cache.iterdir() if ".partial" in p.name]
     assert not (run / "csim.json").exists()
+
+
+def test_one_build_serves_projects_that_differ_only_in_weights(exported, tmp_path):
+    """hls4ml's C simulation reads its weights at run time: a copy of a project with other weights (a
+    retrain of the same architecture) reuses the build, yet each project computes with its own weights,
+    also when both are loaded in one process, and its testbench agrees with the harness."""
+    from trigdeploy.cxx import testbench
+
+    root, _ = exported
+    original = root / "firmware" / "run" / "qmlp_vitis"
+    other = tmp_path / "qmlp_vitis"
+    shutil.copytree(original, other)
+    last = max((other / "firmware" / "weights").glob("w*.txt"), key=lambda p: int(p.stem[1:]))
+    last.write_text(", ".join(f"{-float(v):g}" for v in last.read_text().replace(",", " ").split()))
+    x = np.loadtxt(original / "tb_data" / "tb_input_features.dat", ndmin=2)
+    cache = tmp_path / "cache"
+    h_original, first = harness.load(original, cache, 1, "vendor")
+    h_other, second = harness.load(other, cache, 1, "vendor")
+    assert (first.cached, second.cached, second.library) == (False, True, first.library)
+    y_original, y_other = h_original.run(x), h_other.run(x)
+    assert (y_original != y_other).mean() > 0.5, "the copy computes with its own (negated) last-layer weights"
+    np.testing.assert_array_equal(harness.load(original, cache, 1, "vendor")[0].run(x), y_original)
+    tb = testbench.check(other, cache, exact=False)
+    assert tb["n_differ_from_harness"] == 0 and tb["n_differ_from_expected"] > 0
 
 
 def test_two_processes_building_one_project_both_succeed(exported, tmp_path):

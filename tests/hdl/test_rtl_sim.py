@@ -90,6 +90,47 @@ def test_ghdl_is_bit_exact_and_a_one_lsb_error_is_caught(vhdl_project, tmp_path)
     assert (bad["ok"], bad["n_mismatch"], bad["max_abs_diff"]) == (False, 1, lsb)
 
 
+def test_ghdl_slices_run_side_by_side_and_join_in_order(vhdl_project, tmp_path):
+    from trigdeploy.hdl import ghdl
+
+    prj, x, ref, _ = vhdl_project
+    batch, expected = np.concatenate([x, x[::-1]]), np.concatenate([ref, ref[::-1]])  # 1,200 events: two slices
+    assert [(s.start, s.stop) for s in ghdl._slices(len(batch), 2)] == [(0, 600), (600, 1200)]
+    y, _, tb = rtl.simulate_ghdl(prj, tmp_path / "cache", batch, True, 2, "fast")
+    np.testing.assert_array_equal(y[:, 0], expected)
+    assert tb["ok"]
+
+
+@pytest.mark.parametrize("backend", ["mcode", "llvm"], ids=["mcode", "llvm"])
+def test_each_ghdl_backend_simulates_the_same_outputs(vhdl_project, tmp_path, backend):
+    """GHDL's interpreting backend and its compiling one (what ``make hdl-tools`` installs) agree bit for bit."""
+    import shutil
+
+    from trigdeploy.hdl import ghdl
+
+    exe = shutil.which(f"ghdl-{backend}")
+    if exe is None:
+        pytest.skip(f"ghdl-{backend} is not installed")
+    tool = tools.Tool("ghdl", (exe,), f"GHDL test, {backend} code generator")
+    prj, x, ref, _ = vhdl_project
+    port, score = rtl._port_types(prj)
+    built = ghdl.analyze(prj, tmp_path / "cache", tool)
+    assert ghdl.backend(built.tool) == backend and ghdl.compiled(tool) == (backend == "llvm")
+    codes = ghdl.run(built, rtl._as_int(np.concatenate([x, x]), port, "test inputs"), 2)
+    np.testing.assert_array_equal(codes[:, 0] * score.lsb, np.concatenate([ref, ref]))
+
+
+def test_a_failing_ghdl_slice_is_one_line_naming_the_design_and_its_error(tmp_path):
+    from trigdeploy.errors import TrigdeployError
+    from trigdeploy.hdl import ghdl
+
+    fails = ("/bin/sh", "-c", "echo 'BDT.vhd:3:1: error: no such unit' >&2; exit 3", "ghdl")
+    built = ghdl.Build(tmp_path / "build", 0.0, True, tools.Tool("ghdl", fails, "GHDL fake, mcode code generator"))
+    with pytest.raises(TrigdeployError) as info:
+        ghdl.run(built, np.zeros((1200, 4), np.int64), 2)
+    assert str(info.value) == f"GHDL simulation of {tmp_path / 'build'} failed (exit 3): BDT.vhd:3:1: error: no such unit"
+
+
 def test_ghdl_refuses_inputs_off_the_port_grid(vhdl_project, tmp_path):
     from trigdeploy.errors import TrigdeployError
 

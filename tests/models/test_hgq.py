@@ -77,11 +77,11 @@ def test_hls4ml_csim_is_bit_exact(tiny, tmp_path):
     grid = to_rtl.ptq_input_grid(x, choice)
     ref = model.reference(grid)
     hm = to_hls4ml.convert_ptq(seq, 5, choice, HLS4MLTarget(Backends=("Vitis",)), "Vitis", tmp_path / "prj", None, [])
-    assert to_hls4ml.check(hm, grid, ref) == {"n_events": 3000, "n_mismatch": 0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
+    assert to_hls4ml.check(hm, grid, ref, tmp_path / "cache") == {"n_events": 3000, "n_mismatch": 0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
                             "ok": True}
     bad = ref.copy()
     bad[11] -= 2.0 ** -model.layers()[-1]["acc_f"]
-    assert to_hls4ml.check(hm, grid, bad)["n_mismatch"] == 1
+    assert to_hls4ml.check(hm, grid, bad, tmp_path / "cache")["n_mismatch"] == 1
 
 
 def _train(beta: float, steps: int = 150) -> float:

@@ -13,8 +13,10 @@ import json
 import logging
 import math
 import platform
+import time
 from pathlib import Path
 
+from trigdeploy import timing
 from trigdeploy.bench import fpga, latency, physics
 from trigdeploy.bench.front import hgq_front
 from trigdeploy.convert.manifest import Manifest
@@ -275,7 +277,13 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
               pareto_betas: list[float] | None = None, progress: bool = True) -> dict:
     """All benchmark figures of one exported run; writes JSON, Markdown and plots to ``out_dir``
     (default: the layout's results root)."""
-    layout = RunLayout.of(run_dir, export_root, firmware_root, out_dir)
+    with timing.stage("bench") as rec:
+        return _bench(RunLayout.of(run_dir, export_root, firmware_root, out_dir), rec, sweep_bits, pareto_betas,
+                      progress)
+
+
+def _bench(layout: RunLayout, rec: timing.Record, sweep_bits: list[int] | None, pareto_betas: list[float] | None,
+           progress: bool) -> dict:
     run_dir, out_dir, export_dir = layout.run_dir, layout.results_root, layout.export_dir
     if not layout.manifest.is_file():
         raise TrigdeployError(f"{layout.manifest} not found: run trigdeploy export --run {run_dir} first")
@@ -293,6 +301,7 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
     name = run_dir.name
 
     logger.info("bench: physics (every model, every form, whole test split)")
+    t0 = time.perf_counter()
     scores = physics.forms(layout, typed, x_test)
     phys = {model: {form: physics.figures(y_test, s, physics.thresholds_of(metrics[model]))
                     for form, s in by_form.items()} for model, by_form in scores.items()}
@@ -305,14 +314,18 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
         plots["confusion"] = f"{name}_confusion.png"
         physics.confusion_plot(phys, out_dir / plots["confusion"], f"{name}: test confusion matrices")
 
+    rec.add("physics of every form, ROC plots", time.perf_counter() - t0)
     logger.info("bench: CPU latency (1 thread, pinned to core 0)")
-    lat = latency.measure(run_dir, export_dir, x_test)
+    with timing.step("CPU latency"):
+        lat = latency.measure(run_dir, export_dir, x_test)
 
     logger.info("bench: FPGA estimates")
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
     synth = open_synthesis(layout, typed)
-    sw = sweep(run_dir, sweep_bits, progress, part, clock) if sweep_bits else []
-    front = hgq_front(run_dir, pareto_betas, part, clock, progress) if pareto_betas else []
+    with timing.step(f"QAT sweep ({len(sweep_bits or [])} widths)"):
+        sw = sweep(run_dir, sweep_bits, progress, part, clock) if sweep_bits else []
+    with timing.step(f"resource-aware front ({len(pareto_betas or [])} betas)"):
+        front = hgq_front(run_dir, pareto_betas, part, clock, progress) if pareto_betas else []
     points = pareto_entries(metrics, est, point_labels, synth, sw, front)
     uniform = [p for p in points if p["group"] == "sweep"]
     for p, entry in zip(front, (q for q in points if q["group"] == "front")):
@@ -325,6 +338,7 @@ def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | No
               "fpga_side_by_side": side_by_side(synth, est, typed.models), "sweep": sw, "front": front,
               "pareto": points,
               "plots": plots}
+    report["timing"] = rec.report()
     write_json_atomic(out_dir / f"{name}.json", report)
     write_text_atomic(out_dir / f"{name}.md", markdown(report))
     return report

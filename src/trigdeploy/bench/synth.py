@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from trigdeploy import timing
 from trigdeploy.convert.manifest import Manifest, Project
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools, yosys
@@ -163,14 +164,31 @@ ALKAID_OPTIONS = ("-nosrl", "-nodsp")
 MAX_LUT_ESTIMATE = 100_000
 
 
+def _side_by_side(layout: RunLayout, todo: list[Project], jobs: int | None) -> list[dict]:
+    """Each design's Yosys run (or its failure), ``jobs`` at a time (default: one per core), in ``todo``'s order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(p: Project) -> dict:
+        try:
+            return _synthesize(layout, p)
+        except TrigdeployError as exc:  # the other designs still count; the command fails at the end
+            logger.error(f"synth: {p.name}: {exc}")
+            return {"design": p.name, "model": p.model, "failed": str(exc)}
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), jobs or os.cpu_count() or 1)))
+    try:
+        return list(pool.map(one, todo))
+    finally:  # interrupted: the queued designs are dropped (the running ones' tools were stopped)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
                    max_lut_estimate: float = MAX_LUT_ESTIMATE) -> dict:
     """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
     ``jobs`` designs at a time (Yosys is single-threaded; default: one per core). A missing tool, or
     (unless named in ``designs``) an alkaid estimate above ``max_lut_estimate``, skips a design with
     one line and no figure."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    rec = timing.Record("synth")
     manifest = Manifest.load(layout.manifest)
     out = {"label": yosys.LABEL, "manifest_sha256": manifest.sha256, "designs": {}}
     rtl: list[Project] = [p for p in manifest.projects if p.simulator in ("verilator", "ghdl")]
@@ -201,22 +219,16 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
         logger.warning(f"synth: {p.name} skipped: {why}")
         out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
     if todo:
-        todo.sort(key=lambda p: -(estimates[p.name] or 0))  # the longest first: it bounds the wall time
+        # the longest first: it bounds the wall time; a design without alkaid's estimate (a conifer BDT, whose
+        # VHDL goes through ghdl synth first) counts as long: the demo's 11k-LUT BDT takes longer than its QAT MLP
+        todo.sort(key=lambda p: -(estimates[p.name] if estimates[p.name] is not None else float("inf")))
         logger.info(f"synth: Yosys synth_xilinx on {', '.join(p.name for p in todo)} (minutes for a large design)")
-        def one(p: Project) -> dict:
-            try:
-                return _synthesize(layout, p)
-            except TrigdeployError as exc:  # the other designs still count; the command fails at the end
-                logger.error(f"synth: {p.name}: {exc}")
-                return {"design": p.name, "model": p.model, "failed": str(exc)}
-
-        pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), jobs or os.cpu_count() or 1)))
-        try:
-            results = list(pool.map(one, todo))
-        finally:  # interrupted: the queued designs are dropped (the running ones' tools were stopped)
-            pool.shutdown(wait=True, cancel_futures=True)
+        results = _side_by_side(layout, todo, jobs)
         for p, r in zip(todo, results):
             out["designs"][p.name] = r
+            if "seconds" in r:
+                rec.add(f"Yosys {p.name}", r["seconds"], r.get("cached", False))
+    out["timing"] = rec.report()
     write_json_atomic(layout.synth_json, out)
     failed = [n for n, d in out["designs"].items() if "failed" in d]
     if failed:

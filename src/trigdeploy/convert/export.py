@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import timing
 from trigdeploy.config import ExportTarget
 from trigdeploy.convert._tools import ToolFailed
 from trigdeploy.convert.manifest import file_hashes
@@ -83,7 +84,7 @@ def _ptq(kind, model, n_inputs: int, ex: _Export) -> dict:
                                    (x_test[:n_tb], ref[:n_tb]), log)
         compile_s = time.perf_counter() - t1
         t2 = time.perf_counter()
-        y_hls = to_hls4ml.predict(hm, x_test)
+        y_hls = to_hls4ml.predict(hm, x_test, ex.cache)
         rate = len(x_test) / max(time.perf_counter() - t2, 1e-9)
         same = compare(y_hls, ref)
         auc_hls = logit_auc(y_test, y_hls)
@@ -142,7 +143,7 @@ def _conifer(kind, ex: _Export) -> dict:
                                 "n_classes": ens["n_classes"]},
                    "projects": {}}
     staging = fw_dir / f"{kind.name}_cpp"
-    cpp = tc.cpp_float_check(ens, booster, x_test, staging, log)
+    cpp = tc.cpp_float_check(ens, booster, x_test, staging, log, cache)
     if not cpp["ok"]:
         raise TrigdeployError(f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
                               f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
@@ -282,8 +283,10 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
         for d in (out_dir, fw_dir):
             d.mkdir()
             (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
-        manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache,
-                                  x_test, y_test, log)
+        with timing.stage("export") as rec:
+            manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache,
+                                      x_test, y_test, log)
+            manifest["timing"] = rec.report()
         write_text_atomic(out_dir / "export.log", "\n".join(log))
         write_json_atomic(out_dir / layout.manifest.name, manifest)
         # firmware first: until the export folder (with the manifest) is swapped, nothing claims the new projects
@@ -408,7 +411,7 @@ def _exact_hls4ml_project(kind, ex: _Export, backend: str, build, x_grid: np.nda
     hm = build(staging)
     compile_s = time.perf_counter() - t1
     t2 = time.perf_counter()
-    check = to_hls4ml.check(hm, x_grid, reference)
+    check = to_hls4ml.check(hm, x_grid, reference, ex.cache)
     check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
     if not check["ok"]:
         raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from {what} on {check['n_mismatch']} of "
@@ -652,7 +655,8 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
             continue
         entry = {"source": {"file": src.name, "sha256": _sha256(src)}}
         for form in kind.forms:
-            entry.update(FORMS[form](kind, ex))
+            with timing.step(f"{kind.name} {form}"):
+                entry.update(FORMS[form](kind, ex))
         manifest["models"][kind.name] = entry
     if not manifest["models"]:
         raise TrigdeployError(f"run {run_dir}: no exportable model "

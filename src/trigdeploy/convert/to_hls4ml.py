@@ -1,4 +1,8 @@
-"""QONNX → hls4ml project (Vitis or Vivado backend, ``io_parallel``), compiled and checked.
+"""QONNX → hls4ml project (Vitis or Vivado backend, ``io_parallel``), written, compiled and checked.
+
+hls4ml writes the project; its firmware C++ is compiled and run by trigdeploy's batched harness
+(``cxx.harness``, the vendor ``ap_`` headers: what hls4ml's own ``compile``/``predict`` compute),
+into the build cache that ``csim`` then finds: the check and the C simulation share one build.
 
 Recipe that makes the C simulation bit-exact to ``qonnx.core.onnx_exec`` (see NOTES): the
 Brevitas model uses power-of-two quantizers and quantized biases; hls4ml's config comes from
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.config import HLS4MLTarget
-from trigdeploy.convert._tools import ToolFailed, captured
+from trigdeploy.convert._tools import captured
 from trigdeploy.convert.to_qonnx import InputQuantizer
 from trigdeploy.errors import TrigdeployError
 
@@ -26,7 +30,7 @@ PROJECT_NAME = "myproject"
 
 def _build(frontend: str, model, cfg: dict, target: HLS4MLTarget, backend: str, out_dir: Path,
            testbench: tuple[np.ndarray, np.ndarray] | None):
-    """Convert with hls4ml's ``frontend`` ("onnx" or "pytorch"), write ``tb_data``, compile with g++."""
+    """Convert with hls4ml's ``frontend`` ("onnx" or "pytorch") and write the project with ``tb_data``."""
     import hls4ml
 
     cfg["Model"]["ReuseFactor"] = target.ReuseFactor
@@ -46,10 +50,7 @@ def _build(frontend: str, model, cfg: dict, target: HLS4MLTarget, backend: str, 
         hm = converter(model, output_dir=str(out_dir), project_name=PROJECT_NAME, backend=backend, hls_config=cfg,
                        part=target.Part, clock_period=target.ClockPeriod, io_type=target.IOType,
                        input_data_tb=tb_in, output_data_tb=tb_out)
-        try:
-            hm.compile()
-        except Exception as exc:  # hls4ml raises a bare Exception and prints the compiler output (kept in the log)
-            raise ToolFailed("hls4ml compile (g++)", out_dir, str(exc)) from None
+        hm.write()
         _check_reuse(hm, target.ReuseFactor)  # after the backend's passes, which replace an invalid factor
     return hm
 
@@ -81,11 +82,11 @@ def convert(m, target: HLS4MLTarget, backend: str, out_dir: Path, quantizer: Inp
     return hm
 
 
-def check(hm, x_grid: np.ndarray, reference: np.ndarray) -> dict:
+def check(hm, x_grid: np.ndarray, reference: np.ndarray, cache: Path) -> dict:
     """C simulation (``predict``) of every row of ``x_grid`` against the reference outputs."""
     from trigdeploy.logits import compare
 
-    return compare(predict(hm, x_grid), reference)
+    return compare(predict(hm, x_grid, cache), reference)
 
 
 def _output_text(n_outputs: int) -> str:
@@ -129,8 +130,11 @@ def convert_ptq(model, n_inputs: int, choice: dict, target: HLS4MLTarget, backen
         return _build("pytorch", model, hls_config(cfg, choice), target, backend, Path(out_dir), testbench)
 
 
-def predict(hm, x: np.ndarray) -> np.ndarray:
-    """C simulation of every row of ``x``: logits ``(n,)`` or ``(n, K)``."""
+def predict(hm, x: np.ndarray, cache: Path) -> np.ndarray:
+    """C simulation of every row of ``x`` by the project's firmware against the vendor ``ap_`` headers (the
+    batched harness, built in or found in the build cache ``cache``): logits ``(n,)`` or ``(n, K)``."""
+    from trigdeploy.cxx import harness
     from trigdeploy.logits import as_logits
 
-    return as_logits(hm.predict(np.ascontiguousarray(x, np.float64)), len(x))
+    h, _ = harness.load(Path(hm.config.get_output_dir()), cache, arithmetic="vendor")
+    return as_logits(h.run(x), len(x))

@@ -77,7 +77,8 @@ def _as_int(x: np.ndarray, t: FixedType, what: str) -> np.ndarray:
 
 def simulate_ghdl(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
                   arithmetic: str) -> tuple[np.ndarray, dict, dict]:
-    """A conifer VHDL project: GHDL runs conifer's testbench on every event (the whole split in one run)."""
+    """A conifer VHDL project: GHDL runs conifer's testbench on every event (the whole split in one batch,
+    cut into slices simulated side by side by up to ``threads`` processes)."""
     t, score = _port_types(project)
     built = ghdl.analyze(project, cache)
     x_tb, y_tb = _tb_data(project)
@@ -85,13 +86,13 @@ def simulate_ghdl(project: Path, cache: Path, x: np.ndarray, exact: bool, thread
     shared = head.shape == x_tb.shape and np.array_equal(head, x_tb)  # tb_data is the split's first events
     batch = x if shared else np.concatenate([x, x_tb])
     t0 = time.perf_counter()
-    codes = ghdl.run(built, _as_int(batch, t, f"{project} ({len(batch)} events)"))
+    codes = ghdl.run(built, _as_int(batch, t, f"{project} ({len(batch)} events)"), threads)
     seconds = time.perf_counter() - t0
     y_all = codes.astype(np.float64) * score.lsb
     y = y_all[:len(x)]
     tb_out = y_all[:len(x_tb)] if shared else y_all[len(x):]
     tb = _tb_report(tb_out, y_tb, 0.0 if shared else seconds)  # tb_data: the bit-exact emulation
     tb["shared_with_split_run"] = shared
-    info = {"simulator": "ghdl", "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]})",
+    info = {"simulator": "ghdl", "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]}, {ghdl.backend(built.tool)})",
             "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": len(batch) / max(seconds, 1e-9)}
     return y, info, tb

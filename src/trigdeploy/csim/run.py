@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import timing
 from trigdeploy.convert.manifest import Manifest
 from trigdeploy.csim import rtl
 from trigdeploy.cxx import harness, testbench
@@ -149,7 +150,20 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
     project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``;
     ``progress`` is accepted like every stage's, but csim draws no progress bar."""
+    with timing.stage("csim") as rec:
+        report = _simulate_all(RunLayout.of(run_dir, export_root, firmware_root), threads, arithmetic)
+        report["timing"] = rec.report()
     layout = RunLayout.of(run_dir, export_root, firmware_root)
+    write_json_atomic(layout.csim_json, report)
+    write_text_atomic(layout.csim_md, markdown(report))
+    if not report["ok"]:
+        bad = [n for n, p in report["projects"].items() if not p["ok"]]
+        raise TrigdeployError(f"C simulation differs from the reference for {', '.join(bad)} (see {layout.csim_json})")
+    return report
+
+
+def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> dict:
+    """Every project of the manifest simulated and compared: the report ``csim_run`` writes."""
     run_dir = layout.run_dir
     manifest = Manifest.load(layout.manifest)
     _, y_test = load_split(run_dir, "test")
@@ -172,7 +186,8 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
             logger.warning(f"csim: {p.name} skipped: {why}")
             report.setdefault("skipped", {})[p.name] = why
             continue
-        y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
+        with timing.step(f"{p.name}: build and simulate {len(x)} events"):
+            y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
                  **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact)}
         if not p.exact:
@@ -194,11 +209,6 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
     if not report["projects"]:  # e.g. a run whose models have CPU forms only: nothing to simulate, said once
         logger.warning(f"csim: {manifest.path} lists no firmware project; nothing to simulate")
     report["ok"] = all(p["ok"] for p in report["projects"].values())
-    write_json_atomic(layout.csim_json, report)
-    write_text_atomic(layout.csim_md, markdown(report))
-    if not report["ok"]:
-        bad = [n for n, p in report["projects"].items() if not p["ok"]]
-        raise TrigdeployError(f"C simulation differs from the reference for {', '.join(bad)} (see {layout.csim_json})")
     return report
 
 

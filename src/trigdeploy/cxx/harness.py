@@ -14,9 +14,13 @@ value by value against the vendor headers in tests/cxx/test_fast_ap.py), about 4
 cover a project (wider than 64 bits, unsupported modes) they fail to compile and ``load`` falls
 back to the vendor build; the failure is cached too.
 
-Builds are cached under ``cache_dir/<hash>/`` where the hash covers the project's sources, the
-harness source, the arithmetic (and the fast headers), the compiler and its flags: a second
-``csim`` of the same project does not recompile.
+Builds are cached under ``cache_dir/<hash>/`` where the hash covers the compiler, its flags, the
+arithmetic and the code itself: for hls4ml projects the preprocessed translation units (what the
+compiler reads, wherever the project lies), for conifer projects the firmware files. hls4ml's C
+simulation reads its weights from text files at run time (``td_weights.h``), so a build depends on the
+layers and their types, not on the weights: export's check, csim, the testbench and a retrained
+model of the same architecture share it. Each project loads its own copy of the library (the
+firmware keeps the weights it loaded in function statics).
 """
 
 from __future__ import annotations
@@ -27,18 +31,21 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import timing
 from trigdeploy.cxx.headers import ap_include
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, publish_build, remove_stale_partials
 
 CXX = "g++"
 FAST_AP = Path(__file__).resolve().parent / "fast_ap"
+WEIGHTS_H = Path(__file__).resolve().parent / "td_weights.h"
 FLAGS = ("-O2", "-std=c++14", "-fPIC", "-fopenmp", "-w")
 # -fwrapv: hls4ml indexes its weight and product arrays with `ii * CONFIG_T::n_out + jj`, where n_out
 # is unsigned; gcc 12 then cannot prove the index affine and leaves every dense loop scalar. With
@@ -49,11 +56,16 @@ FAST_FLAGS = ("-O3", "-fwrapv", "-std=c++14", "-fPIC", "-fopenmp", "-w")
 # -Waccess pass over their initializers. Neither changes the code's meaning (an alias analysis, warnings):
 # 2.5x faster, the same outputs (csim checks every event against the emulation).
 CONIFER_FLAGS = ("-fno-tree-pta", "-Wno-free-nonheap-object", "-Wno-mismatched-dealloc", "-Wno-mismatched-new-delete")
+# the weights folder lives in an inline function's static (td_weights.h): gcc would make it one object for
+# the whole process (STB_GNU_UNIQUE), shared by every loaded copy of a library; hls4ml's build_lib.sh passes
+# the same flag for its own function statics
+HLS4ML_FLAGS = ("-fno-gnu-unique",)
 ARITHMETIC = {"vendor": "the ap_ headers shipped with hls4ml (what Vitis compiles)",
               "fast": "trigdeploy fast_ap headers (ap_fixed in machine integers, checked against the vendor headers)"}
 
 _HLS4ML = """#include "{bridge}"
 #include <omp.h>
+extern "C" void td_set_weights_dir(const char* dir) {{ td_weights_storage() = dir; }}
 extern "C" long td_batch(const double* x, double* y, long n, int threads) {{
   if (n <= 0) return 0;
   {top}_double(const_cast<double*>(x), y);
@@ -103,6 +115,12 @@ class Project:
     defines: tuple[str, ...]
     harness: str
     flags: tuple[str, ...] = ()  # extra compiler flags of this kind of project (compile speed only)
+    preincludes: tuple[Path, ...] = ()  # headers read before every translation unit (``-include``)
+
+    @property
+    def weights_dir(self) -> Path | None:
+        """Where an hls4ml project's C simulation reads its weights (None: they are compiled in)."""
+        return (self.path / "firmware" / "weights").resolve() if self.kind == "hls4ml" else None
 
 
 
@@ -122,10 +140,10 @@ def inspect(path: Path) -> Project:
             raise TrigdeployError(f"{path}: the batched harness supports one input and one output tensor, "
                                   f"found {len(n_in)} and {len(n_out)}")
         ap = path / "firmware" / "ap_types"
-        harness = _HLS4ML.format(bridge=bridges[0].resolve(), top=top, n_in=n_in[0], n_out=n_out[0])
+        harness = _HLS4ML.format(bridge=bridges[0].name, top=top, n_in=n_in[0], n_out=n_out[0])
         return Project(path, "hls4ml", top, (path / "firmware" / f"{top}.cpp",),
-                       (path, ap if ap.is_dir() else ap_include()),
-                       (f'WEIGHTS_DIR="{(path / "firmware" / "weights").resolve()}"',), harness)
+                       (path, ap if ap.is_dir() else ap_include()), ("WEIGHTS_DIR=td_weights_dir()",), harness,
+                       HLS4ML_FLAGS, preincludes=(WEIGHTS_H,))
     if (path / "firmware" / "BDT.h").is_file() and (path / "firmware" / "parameters.h").is_file():
         tops = [p for p in (path / "firmware").glob("*.cpp") if p.name != "BDT.cpp"]
         if len(tops) != 1:
@@ -162,11 +180,38 @@ def _includes(project: Project, arithmetic: str) -> tuple[Path, ...]:
     return (FAST_AP, *project.includes) if arithmetic == "fast" else project.includes
 
 
+def compile_args(project: Project, arithmetic: str = "vendor") -> list[str]:
+    """``g++`` and every option a translation unit of ``project`` is compiled with in ``arithmetic``.
+    ``__FILE__`` (hls4ml's asserts) names files relative to the project, so that the code compiled
+    does not depend on where the project lies."""
+    return [CXX, *flags(project, arithmetic), f"-fmacro-prefix-map={project.path.resolve()}=.",
+            *[f"-include{p}" for p in project.preincludes], *[f"-I{p}" for p in _includes(project, arithmetic)],
+            *[f"-D{d}" for d in project.defines]]
+
+
+def _preprocessed(project: Project, arithmetic: str, harness_file: Path) -> list[bytes]:
+    """The preprocessed text of every translation unit (harness first): what the compiler compiles."""
+    out = []
+    for src in (harness_file, *project.sources):
+        done = subprocess.run([*compile_args(project, arithmetic), "-E", "-P", str(src)], capture_output=True)
+        if done.returncode != 0:  # an error here is the compiler's to report, with its log, when it builds
+            return [f"unpreprocessable {src}: {done.returncode}".encode()]
+        out.append(done.stdout)
+    return out
+
+
 def project_hash(project: Project, arithmetic: str = "vendor") -> str:
-    """Hash of everything the build depends on: firmware sources, harness, arithmetic, compiler, flags."""
+    """Hash of everything the build depends on: compiler, flags, harness, arithmetic and the code: the
+    preprocessed translation units of an hls4ml project, the firmware files of a conifer one."""
     h = hashlib.sha256()
-    for part in (_compiler_id(), " ".join(flags(project, arithmetic)), project.harness, *project.defines):
-        h.update(part.encode())
+    for part in (_compiler_id(), " ".join(flags(project, arithmetic)), arithmetic, project.harness, *project.defines):
+        h.update(part.encode() + b"\0")
+    if project.kind == "hls4ml":
+        with tempfile.TemporaryDirectory(prefix="td-pp-") as tmp:
+            (Path(tmp) / "td_harness.cpp").write_text(project.harness)
+            for text in _preprocessed(project, arithmetic, Path(tmp) / "td_harness.cpp"):
+                h.update(hashlib.sha256(text).digest())
+        return h.hexdigest()[:20]
     if arithmetic == "fast":
         for p in sorted(FAST_AP.glob("*.h")):
             h.update(p.read_bytes())
@@ -211,7 +256,9 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     out = Path(cache_dir) / key
     lib = out / "libtdcsim.so"
     objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(project.sources)]
+    what = f"compile {project.path.name} ({arithmetic})"
     if lib.is_file():
+        timing.add(what, 0.0, cached=True)
         return Build(lib, objects, 0.0, True,
                      (out / "build.log").read_text() if (out / "build.log").is_file() else "", arithmetic)
     refused = out.with_name(key + ".unsupported")
@@ -223,7 +270,7 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     (staging / "td_harness.cpp").write_text(project.harness)
-    base = [CXX, *flags(project, arithmetic), *[f"-I{p}" for p in _includes(project, arithmetic)], *[f"-D{d}" for d in project.defines]]
+    base = compile_args(project, arithmetic)
     t0 = time.perf_counter()
     procs, objs = [], []
     for i, src in enumerate((staging / "td_harness.cpp", *project.sources)):
@@ -258,14 +305,32 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
         raise TrigdeployError(f"C simulation of {project.path}: {CXX} failed linking the harness (exit "
                               f"{linked.returncode}); full log: {staging / 'build.log'}")
     publish_build(staging, out, lib.name)
+    timing.add(what, time.perf_counter() - t0)
     return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs), arithmetic)
 
 
-class Harness:
-    """The compiled batch function of one project."""
+def _own_copy(library: Path) -> ctypes.CDLL:
+    """``library`` loaded from a private copy: the dynamic loader hands out one instance per file, and an
+    hls4ml firmware keeps the weights of the first project it ran in function statics."""
+    fd, tmp = tempfile.mkstemp(prefix="td-harness-", suffix=".so")
+    os.close(fd)
+    try:
+        shutil.copyfile(library, tmp)
+        return ctypes.CDLL(tmp)
+    finally:
+        os.unlink(tmp)  # mapped already: the file is not needed any more
 
-    def __init__(self, library: Path, threads: int | None = None):
-        self._lib = ctypes.CDLL(str(library))
+
+class Harness:
+    """The compiled batch function of one project; ``weights_dir``: where an hls4ml firmware reads its
+    weights (``Project.weights_dir``), the library then loaded from a copy of its own."""
+
+    def __init__(self, library: Path, threads: int | None = None, weights_dir: Path | None = None):
+        if weights_dir is None:
+            self._lib = ctypes.CDLL(str(library))
+        else:
+            self._lib = _own_copy(library)
+            self._lib.td_set_weights_dir(str(weights_dir).encode())
         self._lib.td_batch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
         self._lib.td_batch.restype = ctypes.c_long
         self.n_in = int(self._lib.td_n_in())
@@ -296,4 +361,4 @@ def load(project_dir: Path, cache_dir: Path, threads: int | None = None,
     except Unsupported as e:
         b = build(project, cache_dir, "vendor")
         b.fallback = str(e)
-    return Harness(b.library, threads), b
+    return Harness(b.library, threads, project.weights_dir), b

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import timing
 from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, publish_build
@@ -43,8 +44,7 @@ def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
     """Compile the testbench into ``out/csim.exe``, linked with the design objects of the vendor harness
     build, which compiles meanwhile if it is not cached; returns that build."""
     obj = out / "testbench.o"
-    tu = subprocess.Popen([harness.CXX, *harness.flags(project), *[f"-I{p}" for p in project.includes],
-                           f"-I{project.path / 'firmware'}", *[f"-D{d}" for d in project.defines], "-c", str(bench),
+    tu = subprocess.Popen([*harness.compile_args(project), f"-I{project.path / 'firmware'}", "-c", str(bench),
                            "-o", str(obj)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         b = harness.build(project, cache_dir)
@@ -81,8 +81,11 @@ def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
     staging folder that becomes the cache entry where it is not cached yet)."""
     bench = _bench(project)
     exe = _cached_exe(project, bench, cache_dir)
+    what = f"testbench {project.path.name}: compile and link (beside the vendor build)"
     if exe.is_file():
+        timing.add(what, 0.0, cached=True)
         return harness.build(project, cache_dir), exe
+    t0 = time.perf_counter()
     staging = partial_name(exe.parent)  # this process's own (stale ones are cleared by harness.build)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -92,6 +95,7 @@ def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     publish_build(staging, exe.parent, exe.name)
+    timing.add(what, time.perf_counter() - t0)
     return b, exe
 
 
@@ -131,7 +135,7 @@ def check(project_dir: Path, cache_dir: Path, exact: bool) -> dict:
     (PTQ) the difference to the float reference is reported, not judged.
     """
     tb = run(project_dir, cache_dir)
-    h = harness.Harness(tb["build"].library)
+    h = harness.Harness(tb["build"].library, weights_dir=harness.inspect(Path(project_dir)).weights_dir)
     # the hls4ml testbench parses inputs as float: feed the harness the same float32 values
     ref_h = h.run(tb["inputs"].astype(np.float32).astype(np.float64))
     out, expected = tb["outputs"], tb["expected"]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import timing
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools
 
@@ -99,6 +100,7 @@ def build(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -
     out, seconds, cached = tools.cached_build(cache, "vl", project, files, f"{tool.version}\0{opt}\0{CXX}",
                                               f"Verilator build of {project}", steps, env=tool.environ(),
                                               drop=("obj_dir",))
+    timing.add(f"Verilator build {Path(project).name}", seconds, cached)
     return Build(out, top, seconds, cached, tool.version)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import timing
 from trigdeploy.config import MLPConfig, RunConfig, dump_config, parse_section, to_dict
 from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
@@ -314,6 +315,8 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         ddp.barrier(ctx)  # rank 0 builds the feature cache; the others then open it read-only
         prepared = load_prepared(run_dir)
     data_stage_seconds = time.perf_counter() - t_start
+    rec = timing.Record("train", t_start)
+    rec.add("data stage (prepare)", data_stage_seconds, cached=not prepared.cache_built)
     if ctx.main:
         write_text_atomic(layout.config, dump_config(cfg))
     x_val, y_val = prepared.arrays("val")
@@ -330,7 +333,8 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
             continue  # trees train on rank 0 only
         model_path = layout.model_file(kind.artifact)
         scores_path = layout.predictions(name)
-        if name in done and model_path.exists() and scores_path.exists():
+        resumed = name in done and model_path.exists() and scores_path.exists()
+        if resumed:
             entry = done[name]
             if kind.family == "torch":
                 trained_models[name], _ = load_torch_model(model_path)
@@ -357,6 +361,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
             m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
             logger.info(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
         m.update(training=done[name]["info"], model_file=registry.kind(name).artifact)
+        rec.add(f"train {name}", done[name]["info"].get("seconds", 0.0), cached=resumed)
         metrics[name] = m
     if not ctx.main:
         return {}
@@ -374,7 +379,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         "class_counts": report["class_counts"], "seconds": time.perf_counter() - t_start,
         "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built,
         "versions": package_versions(("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True), "device": str(device),
-        "reproducibility": reproducibility(),
+        "reproducibility": reproducibility(), "timing": rec.report(),
     }
     if report["label_is_function_of_inputs"]:
         run_info["warning"] = ("the label is a cut on input features "

@@ -1,0 +1,126 @@
+"""The development loop from a clean clone: each stage's wall time and where it goes.
+
+    .venv/bin/python benchmarks/bench_loop.py [--rev HEAD] [--baseline 8befefc] [--jets5] [--test] \
+        [--work /tmp/td-loop] [--out benchmarks/results/loop.json]
+
+For each commit (the baseline first, so that both are measured one after the other on the same
+machine): a fresh ``git clone`` of this repository, ``make install`` (timed apart), then the demo's
+make targets one at a time (``hdl-tools data train export-hls csim synth bench``), each timed; then
+the loop a physicist iterates: a retrain of the same architecture with another seed followed by
+``export`` + ``csim`` (the build cache warm); a second ``make bench`` with nothing changed; with
+``--jets5`` and ``--test``, ``make jets5`` and ``make test``. The stages' own breakdowns
+(``timing`` in run.json, the manifest, csim.json, synth.json and bench's report: their ten
+longest steps and cache hits) are copied into the result. Results: ``loop.json`` and a Markdown
+table on standard output (the one in BENCHMARKS.md). Wall times depend on the machine (machines
+of the same size here differ about 2×): compare commits measured in one invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = ("hdl-tools", "data", "train", "export-hls", "csim", "synth", "bench")
+RUN = Path("runs/toptag")
+# where each stage writes its own breakdown (relative to the clone), by make target
+BREAKDOWN = {"train": RUN / "run.json", "export-hls": Path("export/toptag/manifest.json"),
+             "csim": RUN / "csim.json", "synth": RUN / "synth.json", "bench": Path("benchmarks/results/toptag.json")}
+
+logger = logging.getLogger("bench_loop")
+
+
+def _timed(cmd: list[str], cwd: Path, log: Path) -> float:
+    """Run ``cmd`` in ``cwd`` (output appended to ``log``, ``check=True``); its wall seconds."""
+    t0 = time.perf_counter()
+    with log.open("a") as fh:
+        fh.write(f"\n$ {' '.join(cmd)}\n")
+        fh.flush()
+        subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=True)
+    seconds = time.perf_counter() - t0
+    logger.info(f"{cwd.name}: {' '.join(cmd)}: {seconds:.0f} s")
+    return seconds
+
+
+def _breakdown(clone: Path, target: str) -> dict | None:
+    path = BREAKDOWN.get(target)
+    if path is None or not (clone / path).is_file():
+        return None
+    t = json.loads((clone / path).read_text()).get("timing")
+    return None if t is None else {k: t[k] for k in ("wall_seconds", "top", "cache_hits") if k in t}
+
+
+def measure(rev: str, work: Path, jets5: bool, test: bool) -> dict:
+    """Every figure of one commit, from a fresh clone in ``work``."""
+    sha = subprocess.run(["git", "rev-parse", rev], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    clone = work / sha[:10]
+    subprocess.run(["rm", "-rf", str(clone)], check=True)
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", sha], cwd=clone, check=True)
+    log = work / f"{sha[:10]}.log"
+    out: dict = {"rev": rev, "sha": sha, "install_seconds": _timed(["make", "install"], clone, log), "stages": {},
+                 "breakdown": {}}
+    for target in DEMO:
+        out["stages"][target] = _timed(["make", target], clone, log)
+        if _breakdown(clone, target):
+            out["breakdown"][target] = _breakdown(clone, target)
+    out["demo_seconds"] = sum(out["stages"].values())
+    td = str(clone / ".venv" / "bin" / "trigdeploy")
+    out["retrain_seconds"] = _timed([td, "train", "--config", "configs/toptag.yaml", "--set", "seed=8"], clone, log)
+    out["warm_export_csim_seconds"] = (_timed(["make", "export-hls"], clone, log) + _timed(["make", "csim"], clone, log))
+    out["breakdown"]["warm export"] = _breakdown(clone, "export-hls")
+    out["breakdown"]["warm csim"] = _breakdown(clone, "csim")
+    out["second_bench_seconds"] = _timed(["make", "bench"], clone, log)
+    if jets5:
+        out["jets5_seconds"] = _timed(["make", "jets5"], clone, log)
+    if test:
+        out["test_seconds"] = _timed(["make", "test", "PYTEST_ARGS=-p no:cacheprovider -q"], clone, log)
+    return out
+
+
+def markdown(results: list[dict]) -> str:
+    """One column per commit (and the ratio to the first when there are two)."""
+    rows = [("make install", "install_seconds"), *[(f"make {t}", t) for t in DEMO], ("demo (sum of its stages)", "demo_seconds"),
+            ("retrain, same architecture (seed 8)", "retrain_seconds"),
+            ("→ export + csim, warm build cache", "warm_export_csim_seconds"),
+            ("second make bench, nothing changed", "second_bench_seconds"), ("make jets5", "jets5_seconds"),
+            ("make test", "test_seconds")]
+    head = "| step | " + " | ".join(r["sha"][:7] for r in results) + (" | ratio |" if len(results) == 2 else " |")
+    lines = [head, "|---" * (len(results) + 1 + (len(results) == 2)) + "|"]
+    for label, key in rows:
+        vals = [r["stages"].get(key) if key in DEMO else r.get(key) for r in results]
+        if all(v is None for v in vals):
+            continue
+        cells = ["–" if v is None else f"{v:,.0f} s" for v in vals]
+        if len(results) == 2:
+            cells.append(f"{vals[1] / vals[0]:.2f}×" if None not in vals and vals[0] else "–")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure ``--baseline`` (if given) then ``--rev``; write loop.json and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rev", default="HEAD")
+    ap.add_argument("--baseline", default=None, help="a commit measured first, on the same machine")
+    ap.add_argument("--jets5", action="store_true", help="also time make jets5")
+    ap.add_argument("--test", action="store_true", help="also time make test")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/td-loop"))
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "loop.json")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = [measure(rev, args.work, args.jets5, args.test) for rev in (args.baseline, args.rev) if rev]
+    args.out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2) + "\n")
+    sys.stdout.write(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
