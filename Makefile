@@ -41,8 +41,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # GHDL is on no Python registry, and the WASI Yosys of the [rtl] extra is capped at 4 GB of memory:
-# Debian's ghdl (and its LLVM backend, ghdl-llvm: compiled simulation, ~2× mcode's speed) and yosys, when this machine can install them; otherwise one line, and csim/synth
-# skip (or fall back to the WASI Yosys) with their own line.
+# Debian's ghdl (with ghdl-llvm, its compiling backend: ~2x the mcode interpreter's events/s) and yosys, when
+# this machine can install them; otherwise one line, and csim/synth skip (or fall back to the WASI Yosys) with
+# their own line.
 HDL_PACKAGES := ghdl ghdl-llvm yosys
 hdl-tools:
 	@missing=""; for t in $(HDL_PACKAGES); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \

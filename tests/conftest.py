@@ -94,7 +94,9 @@ def three_class_run(tmp_path_factory):
                      train={"mlp": {"hidden": [16, 8], "epochs": 20, "batch_size": 256, "lr": 0.01},
                             "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
                             "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
-                            "bdt": {"n_estimators": 30, "max_depth": 3},
+                            # 10 rounds: 30 trees; conifer's HLS tables compile (vendor headers) in time that grows
+                            # faster than the trees (90 trees took minutes of every suite run)
+                            "bdt": {"n_estimators": 10, "max_depth": 3},
                             "rf": {"n_estimators": 20, "max_depth": 6}})
     run = tmp / "run"
     metrics = train_run(cfg, run, progress=False)
