@@ -164,7 +164,8 @@ def bdt_export(trained_run, tmp_path_factory):
 
     base = tmp_path_factory.mktemp("bdtonly")
     run = base / "bdtrun"
-    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("mlp.pt", "qmlp.pt", "seed_mlp.pt"))
+    # every network file left out (the HGQ one too: otherwise each export also writes and checks its projects)
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("mlp.pt", "qmlp.pt", "seed_mlp.pt", "hgq.pt"))
     target = ExportTarget(conifer=ConiferTarget(Backends=("vhdl",)), testbench_events=20, source="test")
     export_run(run, target, base / "export", base / "firmware", progress=False)
     return run, base, target

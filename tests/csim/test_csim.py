@@ -254,6 +254,24 @@ def test_a_testbench_built_beforehand_runs_without_compiling(exported, tmp_path,
             testbench.run(project, cache)
 
 
+def test_conifer_design_compiles_as_one_unit_with_the_same_outputs(exported, tmp_path):
+    """conifer's BDT.cpp and top-level .cpp both include the tree tables: they build as one translation unit
+    (one design object, which the testbench links), with a build key of its own and, on every testbench
+    input, exactly the outputs of the two-unit build."""
+    import dataclasses
+
+    root, _ = exported
+    project = harness.inspect(root / "firmware" / "run" / "bdt_xilinxhls")
+    separate = dataclasses.replace(project, unity=False)
+    assert project.unity and harness.project_hash(project) != harness.project_hash(separate)
+    one, two = harness.build(project, tmp_path / "one"), harness.build(separate, tmp_path / "two")
+    assert [p.name for p in one.objects] == ["1_td_unity.o"] and all(p.is_file() for p in one.objects)
+    assert [p.name for p in two.objects] == ["1_BDT.o", "2_myproject.o"]
+    x = np.loadtxt(project.path / "tb_data" / "tb_input_features.dat", ndmin=2)
+    y1, y2 = harness.Harness(one.library).run(x), harness.Harness(two.library).run(x)
+    assert y1.shape == (len(x), 1) and np.array_equal(y1, y2)
+
+
 def test_not_a_project_is_one_clear_error(tmp_path):
     with pytest.raises(TrigdeployError, match="not an hls4ml or conifer HLS project"):
         harness.inspect(tmp_path)

@@ -26,6 +26,7 @@ from trigdeploy.convert.ensemble import (  # noqa: F401 - the ensemble API, used
     xgb_leaves,
     xgb_margin,
 )
+from trigdeploy.cxx import harness
 from trigdeploy.cxx.headers import ap_include, json_include
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
@@ -116,8 +117,8 @@ def _cpp_key(cmd: list[str], text: str) -> str | None:
                          input=text, capture_output=True, text=True)
     if pre.returncode != 0:
         return None
-    version = subprocess.run([cmd[0], "--version"], capture_output=True, text=True, check=True).stdout
-    h = hashlib.sha256("\0".join([version, *[c for c in cmd if not c.startswith("-I")], pre.stdout]).encode())
+    h = hashlib.sha256("\0".join([harness.compiler_id(cmd[0]), *[c for c in cmd if not c.startswith("-I")],
+                                  pre.stdout]).encode())
     return h.hexdigest()[:16]
 
 

@@ -150,10 +150,10 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
     project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``;
     ``progress`` is accepted like every stage's, but csim draws no progress bar."""
-    with timing.stage("csim") as rec:
-        report = _simulate_all(RunLayout.of(run_dir, export_root, firmware_root), threads, arithmetic)
-        report["timing"] = rec.report()
     layout = RunLayout.of(run_dir, export_root, firmware_root)
+    with timing.stage("csim") as rec:
+        report = _simulate_all(layout, threads, arithmetic)
+        report["timing"] = rec.report()
     write_json_atomic(layout.csim_json, report)
     write_text_atomic(layout.csim_md, markdown(report))
     if not report["ok"]:

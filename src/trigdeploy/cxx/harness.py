@@ -26,6 +26,7 @@ firmware keeps the weights it loaded in function statics).
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import re
@@ -122,6 +123,7 @@ class Project:
     flags: tuple[str, ...] = ()  # extra compiler flags of this kind of project (compile speed only)
     vendor_flags: tuple[str, ...] = ()  # and of its vendor-header build only
     preincludes: tuple[Path, ...] = ()  # headers read before every translation unit (``-include``)
+    unity: bool = False  # compile ``sources`` as one translation unit (each includes the same tables)
 
     @property
     def weights_dir(self) -> Path | None:
@@ -165,14 +167,16 @@ def inspect(path: Path) -> Project:
                                   n_features=found["n_features"].group(1), n_classes=n_classes,
                                   n_out=1 if n_classes == 2 else n_classes)
         return Project(path, "conifer", top, (path / "firmware" / "BDT.cpp", tops[0]), (path, ap_include()), (),
-                       harness, CONIFER_FLAGS, CONIFER_VENDOR_FLAGS)
+                       harness, CONIFER_FLAGS, CONIFER_VENDOR_FLAGS, unity=True)
     raise TrigdeployError(f"{path}: not an hls4ml or conifer HLS project (no *_bridge.cpp, no firmware/BDT.h)")
 
 
-def _compiler_id() -> str:
-    if shutil.which(CXX) is None:
-        raise TrigdeployError(f"C simulation needs {CXX} on PATH")
-    return subprocess.run([CXX, "--version"], check=True, capture_output=True, text=True).stdout.splitlines()[0]
+@functools.lru_cache(maxsize=8)
+def compiler_id(cxx: str = CXX) -> str:
+    """The first line of ``cxx --version``: what every build key of a C++ compile names its compiler by."""
+    if shutil.which(cxx) is None:
+        raise TrigdeployError(f"C simulation needs {cxx} on PATH")
+    return subprocess.run([cxx, "--version"], check=True, capture_output=True, text=True).stdout.splitlines()[0]
 
 
 def flags(project: Project, arithmetic: str = "vendor") -> tuple[str, ...]:
@@ -212,7 +216,8 @@ def project_hash(project: Project, arithmetic: str = "vendor") -> str:
     """Hash of everything the build depends on: compiler, flags, harness, arithmetic and the code: the
     preprocessed translation units of an hls4ml project, the firmware files of a conifer one."""
     h = hashlib.sha256()
-    for part in (_compiler_id(), " ".join(flags(project, arithmetic)), arithmetic, project.harness, *project.defines):
+    for part in (compiler_id(), " ".join(flags(project, arithmetic)), arithmetic, project.harness, *project.defines,
+                 *(["unity"] if project.unity else [])):
         h.update(part.encode() + b"\0")
     if project.kind == "hls4ml":
         with tempfile.TemporaryDirectory(prefix="td-pp-") as tmp:
@@ -258,12 +263,19 @@ def _collect(procs: list) -> tuple[list[str], list[tuple]]:
     return logs, failed
 
 
+def _design_units(project: Project, staging: Path) -> tuple[Path, ...]:
+    """The design's translation units as built in ``staging``: its sources, or (``unity``) one file there
+    that includes them all. conifer's BDT.cpp and top-level .cpp each include parameters.h, whose tree
+    tables would compile twice; the second copy is never used (BDT.cpp's tree_scores reads its own)."""
+    return (staging / "td_unity.cpp",) if project.unity else project.sources
+
+
 def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
     """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
     key = project_hash(project, arithmetic)
     out = Path(cache_dir) / key
     lib = out / "libtdcsim.so"
-    objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(project.sources)]
+    objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(_design_units(project, out))]
     what = f"compile {project.path.name} ({arithmetic})"
     if lib.is_file():
         timing.add(what, 0.0, cached=True)
@@ -278,10 +290,12 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     (staging / "td_harness.cpp").write_text(project.harness)
+    if project.unity:
+        (staging / "td_unity.cpp").write_text("".join(f'#include "{src.resolve()}"\n' for src in project.sources))
     base = compile_args(project, arithmetic)
     t0 = time.perf_counter()
     procs, objs = [], []
-    for i, src in enumerate((staging / "td_harness.cpp", *project.sources)):
+    for i, src in enumerate((staging / "td_harness.cpp", *_design_units(project, staging))):
         obj = staging / f"{i}_{src.stem}.o"
         objs.append(obj)
         procs.append((src, subprocess.Popen([*base, "-c", str(src), "-o", str(obj)], stdout=subprocess.PIPE,
