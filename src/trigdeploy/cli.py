@@ -5,7 +5,7 @@
     trigdeploy prepare --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy export --run DIR [--target FILE]
-    trigdeploy csim --run DIR [--threads N] [--arithmetic fast|vendor]
+    trigdeploy csim --run DIR [--threads N] [--arithmetic auto|fast|vendor]
     trigdeploy bench --run DIR [--sweep [BITS …]] [--pareto [BETA …]] [--out DIR]
     trigdeploy synth --run DIR                 vendor C synthesis if installed; Yosys on every RTL design
 
@@ -181,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     csim.add_argument("--threads", type=_positive_int, help="OpenMP threads for the batched harness (default: all cores)")
-    csim.add_argument("--arithmetic", choices=("fast", "vendor"), default="fast",
+    csim.add_argument("--arithmetic", choices=("auto", "fast", "vendor"), default="auto",
                       help="ap_ headers for the whole split: trigdeploy's fast ones, cross-checked against the "
-                           "vendor's on a sample (default), or the vendor's only")
+                           "vendor's on a sample; the vendor's only; or auto (default): the vendor's where export's "
+                           "build runs the split in seconds, else fast")
     bench = verbs.add_parser("bench", parents=[common], help="physics, CPU latency and FPGA estimates of a run")
     bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.integration  # end to end through several stages
 
 @pytest.fixture(scope="module")
 def simulated(trained_run, exported):
+    """The tiny run C-simulated with the fast headers on every project (the default, ``auto``, would pick
+    the vendor build for its 500 events: ``test_auto_...`` covers that choice)."""
     root, _ = exported
-    return csim_run(trained_run, root / "export", root / "firmware", threads=2, progress=False)
+    return csim_run(trained_run, root / "export", root / "firmware", threads=2, progress=False, arithmetic="fast")
 
 
 @pytest.mark.parametrize("arithmetic", ["vendor", "fast"], ids=["vendor-headers", "fast-headers"])
@@ -76,6 +78,35 @@ def test_fast_arithmetic_falls_back_to_the_vendor_headers(exported, tmp_path, mo
         assert "do not cover" in info["fast_fallback"] and "not covered" in info["fast_fallback"]
 
 
+@pytest.mark.parametrize("project", ["qmlp_vitis", "bdt_xilinxhls"], ids=["hls4ml", "conifer"])
+def test_auto_runs_a_small_split_on_the_vendor_build_and_compiles_fast_only_beyond_the_budget(exported, tmp_path,
+                                                                                               monkeypatch, project):
+    """``auto``: the vendor build (export's, cached) runs a split it handles within the budget, and no fast
+    build is compiled; with a budget it exceeds, the fast build is compiled and cross-checked; once that
+    is cached, ``auto`` uses it. The outputs are the same whole arrays every time."""
+    from trigdeploy.csim import run as csim
+
+    root, _ = exported
+    path = root / "firmware" / "run" / project
+    x = np.loadtxt(path / "tb_data" / "tb_input_features.dat", ndmin=2)
+    x = np.concatenate([x, 2 * x, -x])
+    cache, prj = tmp_path / "cache", harness.inspect(path)
+    harness.build(prj, cache, "vendor")  # what export leaves
+    y_vendor, info = csim.simulate(path, cache, x, threads=2, arithmetic="auto")
+    assert (info["arithmetic"], "vendor_cross_check" in info) == ("vendor", False)
+    assert info["arithmetic_choice"].startswith("auto: the vendor build runs the split in about")
+    assert not harness.is_built(prj, cache, "fast")
+    monkeypatch.setattr(csim, "VENDOR_SPLIT_BUDGET_S", 0.0)
+    y_fast, info = csim.simulate(path, cache, x, threads=2, arithmetic="auto")
+    assert info["arithmetic"] == "fast" and info["vendor_cross_check"]["differ"] == 0
+    assert "would take about" in info["arithmetic_choice"] and harness.is_built(prj, cache, "fast")
+    monkeypatch.setattr(csim, "VENDOR_SPLIT_BUDGET_S", 1e9)
+    y_cached, info = csim.simulate(path, cache, x, threads=2, arithmetic="auto")
+    assert (info["arithmetic"], info["arithmetic_choice"]) == ("fast", "auto: the fast build is cached")
+    np.testing.assert_array_equal(y_fast, y_vendor)
+    np.testing.assert_array_equal(y_cached, y_vendor)
+
+
 def _rtl_projects() -> tuple[set[str], set[str]]:
     """The RTL projects the default export lists (alkaid installed: the three MLPs; the VHDL BDT always),
     and those csim can run here (Verilator, GHDL)."""
@@ -122,7 +153,7 @@ def test_csim_reuses_the_build_export_checked_with(simulated, exported, project)
     assert simulated["timing"]["cache_hits"] >= 3
 
 
-def test_default_run_simulates_on_the_fast_headers_and_agrees_with_the_vendor_build(simulated):
+def test_a_fast_run_simulates_on_the_fast_headers_and_agrees_with_the_vendor_build(simulated):
     for name, p in simulated["projects"].items():
         if "simulator" in p:  # an RTL simulator: the design itself, no C++ arithmetic
             assert p["simulator"] in ("verilator", "ghdl") and "vendor_cross_check" not in p, name

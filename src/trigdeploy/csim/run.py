@@ -9,10 +9,15 @@ of ``metrics.json``, and the project's own testbench built and run with g++. Res
 ``runs/<name>/csim.json``, ``csim.md`` and each project's outputs in ``csim/<project>.npz`` (what
 ``bench`` reports). A failed bit-exactness check is reported in the files and makes the command fail.
 
-The whole split runs on the fast arithmetic (``harness``) where it covers the project. The
-vendor-header build, which the testbench uses anyway, re-simulates ``CROSS_CHECK_EVENTS`` events
-spread over the split; any difference between the two sends the whole split through the vendor
-build instead and is recorded, so the report always states what the vendor headers compute.
+With ``fast``, the whole split runs on the fast arithmetic (``harness``) where it covers the
+project. The vendor-header build, which the testbench uses anyway, re-simulates
+``CROSS_CHECK_EVENTS`` events spread over the split; any difference between the two sends the
+whole split through the vendor build instead and is recorded, so the report always states what
+the vendor headers compute. ``auto`` (the default) first times the vendor build (export's, already
+compiled) on ``PROBE_EVENTS`` events: where it would run the whole split within
+``VENDOR_SPLIT_BUDGET_S`` (a fast build takes longer than that to compile here), the vendor build
+runs every event and no fast build is compiled; otherwise, or where the fast build is cached
+already, it is ``fast``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,27 @@ from trigdeploy.train.metrics import logit_auc
 logger = logging.getLogger(__name__)
 
 CROSS_CHECK_EVENTS = 4096
+PROBE_EVENTS = 512
+VENDOR_SPLIT_BUDGET_S = 10.0  # an hls4ml project's fast build compiles in 5-10 s on 2 cores, a conifer one in 15-30 s
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(k, n)).astype(np.int64))
+
+
+def choose_arithmetic(project: Path, cache: Path, x: np.ndarray, threads: int | None) -> tuple[str, str]:
+    """``auto``'s arithmetic for ``project`` on ``x``, and why: ``fast`` where its build is cached, else
+    ``vendor`` where the vendor build, timed on a spread sample, runs all of ``x`` within the budget."""
+    if harness.is_built(harness.inspect(project), cache, "fast"):
+        return "fast", "auto: the fast build is cached"
+    hv, _ = harness.load(project, cache, threads, "vendor")
+    sample = x[_spread(len(x), PROBE_EVENTS)]
+    t0 = time.perf_counter()
+    hv.run(sample)
+    estimate = len(x) * (time.perf_counter() - t0) / max(len(sample), 1)
+    if estimate <= VENDOR_SPLIT_BUDGET_S:
+        return "vendor", f"auto: the vendor build runs the split in about {estimate:.1f} s, no fast build compiled"
+    return "fast", f"auto: the vendor build would take about {estimate:.0f} s on the split"
 
 
 def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, tuple[int | None, float]],
@@ -92,7 +118,10 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
     """Outputs of ``project`` on ``x`` as the vendor headers compute them, and how they were obtained.
 
     With ``fast``: the fast build runs every event, the vendor build a spread sample of them; on
-    any difference the vendor build runs every event."""
+    any difference the vendor build runs every event. ``auto``: see ``choose_arithmetic``."""
+    choice = None
+    if arithmetic == "auto":
+        arithmetic, choice = choose_arithmetic(project, cache, x, threads)
     def timed(h: harness.Harness) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
         out = h.run(x)
@@ -102,11 +131,13 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
     y, rate = timed(h)
     info = {"arithmetic": b.arithmetic, "arithmetic_detail": harness.ARITHMETIC[b.arithmetic],
             "compile_seconds": b.compile_seconds, "build_cached": b.cached, "events_per_s": rate}
+    if choice:
+        info["arithmetic_choice"] = choice
     if b.fallback:
         info["fast_fallback"] = b.fallback
     if b.arithmetic == "fast":
         hv, bv = harness.load(project, cache, threads, "vendor")
-        idx = np.unique(np.linspace(0, len(x) - 1, min(CROSS_CHECK_EVENTS, len(x))).astype(np.int64))
+        idx = _spread(len(x), CROSS_CHECK_EVENTS)
         differ = int((hv.run(x[idx]) != y[idx]).any(axis=1).sum())
         info["vendor_cross_check"] = {"events": int(len(idx)), "differ": differ,
                                       "vendor_compile_seconds": bv.compile_seconds}
@@ -146,7 +177,7 @@ def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.nda
 
 
 def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path | None = None,
-             threads: int | None = None, progress: bool = True, arithmetic: str = "fast") -> dict:
+             threads: int | None = None, progress: bool = True, arithmetic: str = "auto") -> dict:
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
     project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``;
     ``progress`` is accepted like every stage's, but csim draws no progress bar."""
@@ -206,6 +237,8 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
                     f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}")
         if entry.get("fast_fallback"):
             logger.info(f"csim: {p.name}: {entry['fast_fallback']}; used the vendor headers")
+        elif entry.get("arithmetic_choice"):
+            logger.info(f"csim: {p.name}: {entry['arithmetic_choice']}")
     if not report["projects"]:  # e.g. a run whose models have CPU forms only: nothing to simulate, said once
         logger.warning(f"csim: {manifest.path} lists no firmware project; nothing to simulate")
     report["ok"] = all(p["ok"] for p in report["projects"].values())
@@ -220,7 +253,9 @@ def _arithmetic(p: dict) -> str:
         return f"fast ({cc['differ']} of {cc['events']} differ)"
     if cc:
         return f"vendor: fast differed on {cc['differ']} of {cc['events']}"
-    return "vendor" + (" (fast headers do not cover it)" if p.get("fast_fallback") else "")
+    if p.get("fast_fallback"):
+        return "vendor (fast headers do not cover it)"
+    return "vendor (every event; auto: seconds, no fast build)" if p.get("arithmetic_choice") else "vendor"
 
 
 def _ptq_cell(p: dict) -> str:
@@ -250,5 +285,6 @@ def markdown(report: dict) -> str:
     for name, why in report.get("skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | | | | | | | | |")
     lines += ["", "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (cxx/fast_ap), *vendor* the `ap_` headers Vitis "
-                  "compiles; the vendor build re-simulates a spread sample of every fast run."]
+                  "compiles; the vendor build re-simulates a spread sample of every fast run, and runs the whole split "
+                  "itself where that takes seconds (`--arithmetic auto`, the default)."]
     return "\n".join(lines) + "\n"

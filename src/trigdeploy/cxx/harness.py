@@ -270,6 +270,11 @@ def _design_units(project: Project, staging: Path) -> tuple[Path, ...]:
     return (staging / "td_unity.cpp",) if project.unity else project.sources
 
 
+def is_built(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> bool:
+    """Whether ``build`` would find ``project``'s library in ``arithmetic`` in the cache (compile nothing)."""
+    return (Path(cache_dir) / project_hash(project, arithmetic) / "libtdcsim.so").is_file()
+
+
 def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
     """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
     key = project_hash(project, arithmetic)
