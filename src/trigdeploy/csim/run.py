@@ -53,19 +53,21 @@ def _spread(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(k, n)).astype(np.int64))
 
 
-def choose_arithmetic(project: Path, cache: Path, x: np.ndarray, threads: int | None) -> tuple[str, str]:
-    """``auto``'s arithmetic for ``project`` on ``x``, and why: ``fast`` where its build is cached, else
-    ``vendor`` where the vendor build, timed on a spread sample, runs all of ``x`` within the budget."""
+def choose_arithmetic(project: Path, cache: Path, x: np.ndarray, threads: int | None
+                      ) -> tuple[str, str, tuple[harness.Harness, harness.Build] | None]:
+    """``auto``'s arithmetic for ``project`` on ``x``, why, and the vendor harness it loaded to time (None
+    where it loaded none): ``fast`` where its build is cached, else ``vendor`` where the vendor build, timed
+    on a spread sample, runs all of ``x`` within the budget."""
     if harness.is_built(harness.inspect(project), cache, "fast"):
-        return "fast", "auto: the fast build is cached"
-    hv, _ = harness.load(project, cache, threads, "vendor")
+        return "fast", "auto: the fast build is cached", None
+    vendor = harness.load(project, cache, threads, "vendor")
     sample = x[_spread(len(x), PROBE_EVENTS)]
     t0 = time.perf_counter()
-    hv.run(sample)
+    vendor[0].run(sample)
     estimate = len(x) * (time.perf_counter() - t0) / max(len(sample), 1)
     if estimate <= VENDOR_SPLIT_BUDGET_S:
-        return "vendor", f"auto: the vendor build runs the split in about {estimate:.1f} s, no fast build compiled"
-    return "fast", f"auto: the vendor build would take about {estimate:.0f} s on the split"
+        return "vendor", f"auto: the vendor build runs the split in about {estimate:.1f} s, no fast build compiled", vendor
+    return "fast", f"auto: the vendor build would take about {estimate:.0f} s on the split", vendor
 
 
 def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, tuple[int | None, float]],
@@ -119,15 +121,15 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
 
     With ``fast``: the fast build runs every event, the vendor build a spread sample of them; on
     any difference the vendor build runs every event. ``auto``: see ``choose_arithmetic``."""
-    choice = None
-    if arithmetic == "auto":
-        arithmetic, choice = choose_arithmetic(project, cache, x, threads)
+    choice, vendor = None, None
+    if arithmetic == "auto":  # the vendor harness it loads serves the run or the cross-check below
+        arithmetic, choice, vendor = choose_arithmetic(project, cache, x, threads)
     def timed(h: harness.Harness) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
         out = h.run(x)
         return out, len(x) / max(time.perf_counter() - t0, 1e-9)
 
-    h, b = harness.load(project, cache, threads, arithmetic)
+    h, b = vendor if vendor and arithmetic == "vendor" else harness.load(project, cache, threads, arithmetic)
     y, rate = timed(h)
     info = {"arithmetic": b.arithmetic, "arithmetic_detail": harness.ARITHMETIC[b.arithmetic],
             "compile_seconds": b.compile_seconds, "build_cached": b.cached, "events_per_s": rate}
@@ -136,7 +138,7 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
     if b.fallback:
         info["fast_fallback"] = b.fallback
     if b.arithmetic == "fast":
-        hv, bv = harness.load(project, cache, threads, "vendor")
+        hv, bv = vendor or harness.load(project, cache, threads, "vendor")
         idx = _spread(len(x), CROSS_CHECK_EVENTS)
         differ = int((hv.run(x[idx]) != y[idx]).any(axis=1).sum())
         info["vendor_cross_check"] = {"events": int(len(idx)), "differ": differ,

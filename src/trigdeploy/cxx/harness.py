@@ -270,23 +270,30 @@ def _design_units(project: Project, staging: Path) -> tuple[Path, ...]:
     return (staging / "td_unity.cpp",) if project.unity else project.sources
 
 
+LIBRARY = "libtdcsim.so"
+
+
+def _entry(project: Project, cache_dir: Path, arithmetic: str) -> Path:
+    """The cache folder of ``project``'s build in ``arithmetic`` (named by ``project_hash``)."""
+    return Path(cache_dir) / project_hash(project, arithmetic)
+
+
 def is_built(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> bool:
     """Whether ``build`` would find ``project``'s library in ``arithmetic`` in the cache (compile nothing)."""
-    return (Path(cache_dir) / project_hash(project, arithmetic) / "libtdcsim.so").is_file()
+    return (_entry(project, cache_dir, arithmetic) / LIBRARY).is_file()
 
 
 def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
     """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
-    key = project_hash(project, arithmetic)
-    out = Path(cache_dir) / key
-    lib = out / "libtdcsim.so"
+    out = _entry(project, cache_dir, arithmetic)
+    lib = out / LIBRARY
     objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(_design_units(project, out))]
     what = f"compile {project.path.name} ({arithmetic})"
     if lib.is_file():
         timing.add(what, 0.0, cached=True)
         return Build(lib, objects, 0.0, True,
                      (out / "build.log").read_text() if (out / "build.log").is_file() else "", arithmetic)
-    refused = out.with_name(key + ".unsupported")
+    refused = out.with_name(out.name + ".unsupported")
     if refused.is_file():
         raise Unsupported(refused.read_text())
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
