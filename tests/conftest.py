@@ -51,6 +51,20 @@ def run_cli(capsys):
     return _run
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_latency():
+    """CPU latency measured in blocks of 100 calls and throughput passes of 2,000 events (bench's defaults:
+    1,000 and 20,000): tests check what the figures are and how they relate, not their precision, and a
+    bench's timing loops took 45-50 s of every test that benchmarks a run."""
+    from trigdeploy.bench import latency
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(latency, "WARMUP", 50)
+        mp.setattr(latency, "BLOCK", 100)
+        mp.setattr(latency, "MIN_EVENTS", 2000)
+        yield
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A small trained run (MLP, QAT MLP, resource-aware MLP, BDT) on generated top-tagging jets: 500 test events."""

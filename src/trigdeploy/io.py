@@ -44,6 +44,21 @@ def partial_name(final: Path) -> Path:
     return final.with_name(f".{final.stem}.partial-{os.getpid()}@{host_tag()}{final.suffix}")
 
 
+_BUILD_LOCKS: dict[str, threading.Lock] = {}
+_BUILD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def build_lock(final: Path) -> Iterator[None]:
+    """Held by one thread of this process at a time per cache entry ``final``: the staging folder of a
+    build is this process's (``partial_name``), so two of its threads building one key take turns, and
+    the second finds the entry published. Other processes stage in folders of their own."""
+    with _BUILD_LOCKS_GUARD:
+        lock = _BUILD_LOCKS.setdefault(str(Path(final).resolve()), threading.Lock())
+    with lock:
+        yield
+
+
 def remove_stale_partials(directory: Path) -> list[Path]:
     """Remove the ``.partial-<pid>@<host>`` files and folders in ``directory`` written on this host by a
     process that is gone (a SIGKILL, a power cut): they are never complete. Returns what was removed."""

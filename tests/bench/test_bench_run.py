@@ -284,6 +284,7 @@ def test_a_second_bench_with_nothing_changed_trains_nothing(trained_run, exporte
         raise AssertionError("a cached point was retrained")
 
     monkeypatch.setattr(front, "Retrainer", no_training)
+    monkeypatch.setattr(front, "_compute", no_training)  # a worker process would not see the patch above
     # what this test is about is the point cache: the CPU latency (half a minute of timing loops) is the first bench's
     monkeypatch.setattr(latency, "measure", lambda *args, **kwargs: first["cpu_latency"])
     root, _ = exported
@@ -301,17 +302,40 @@ def test_the_point_cache_retrains_what_a_change_touches(tmp_path):
         (run / name).write_text(name)
     calls = []
 
-    def compute():
+    def get(what: dict) -> dict:  # as ``front.scan`` uses the cache: read back, else computed and stored
+        cache = PointCache(run)
+        found = cache.read(what)
+        if found is not None:
+            return found
         calls.append(1)
-        return {"model": "p", "auc": 0.9, "rejection_at_0.3": float("inf")}
+        return cache.write(what, {"model": "p", "auc": 0.9, "rejection_at_0.3": float("inf")})
 
-    def no_retrainer():
-        raise AssertionError("this test's points need no retrainer")
-
-    assert PointCache(run, no_retrainer).get({"beta": 1e-5}, compute)["rejection_at_0.3"] == float("inf")
-    again = PointCache(run, no_retrainer).get({"beta": 1e-5}, compute)
+    assert get({"beta": 1e-5})["rejection_at_0.3"] == float("inf")
+    again = get({"beta": 1e-5})
     assert len(calls) == 1 and again == {"model": "p", "auc": 0.9, "rejection_at_0.3": float("inf")}
-    PointCache(run, no_retrainer).get({"beta": 2e-5}, compute)  # another setting: computed
+    get({"beta": 2e-5})  # another setting: computed
     (run / "mlp.pt").write_text("retrained")
-    PointCache(run, no_retrainer).get({"beta": 1e-5}, compute)  # another float model: computed again
+    get({"beta": 1e-5})  # another float model: computed again
     assert len(calls) == 3
+
+
+def test_scan_points_trained_in_workers_equal_those_trained_in_process(trained_run, tmp_path):
+    """Two sweep points and a front point trained two at a time in worker processes, and one by one in
+    this process (each on one torch thread either way): the same figures, to the last digit, except the
+    training time; and a point that fails stops the scan with its own error."""
+    from conftest import own_copy
+    from trigdeploy.bench import front
+    from trigdeploy.bench.run import sweep_points
+
+    def figures(points):
+        return [{k: v for k, v in p.items() if k not in ("train_seconds", "rows_per_s")} for p in points]
+
+    points = sweep_points([3, 4]) + (front.front_points([1e-5], "", 5.0) if front.alkaid_available() else [])
+    pooled = front.scan(own_copy(trained_run, tmp_path / "a"), points, progress=False, workers=2)
+    serial = front.scan(own_copy(trained_run, tmp_path / "b"), points, progress=False, workers=1)
+    assert figures(pooled) == figures(serial)
+    assert pooled[0]["auc"] != pooled[1]["auc"]  # the comparison can fail: different points differ
+    broken = [points[0], front.Point({"sweep": "broken"}, points[0].want, "the sweep", points[0].compute, (1, "", 5.0,
+                                                                                                             False))]
+    with pytest.raises(Exception, match="bit|width|weight"):
+        front.scan(own_copy(trained_run, tmp_path / "c"), broken, progress=False, workers=2)

@@ -381,6 +381,46 @@ def test_one_build_serves_projects_that_differ_only_in_weights(exported, tmp_pat
     assert tb["n_differ_from_harness"] == 0 and tb["n_differ_from_expected"] > 0
 
 
+@pytest.mark.parametrize("staged", ["relative", "absolute"])
+def test_the_build_key_does_not_depend_on_the_folder_or_how_its_path_is_written(exported, tmp_path, monkeypatch,
+                                                                                 staged):
+    """Export checks a project in its staging folder, csim finds it where it was moved, and the CLI names
+    both by relative paths: the same code is one cache key wherever it lies (hls4ml's ``__FILE__`` strings
+    are the project's own relative names); a change to the code is another key."""
+    root, _ = exported
+    shutil.copytree(root / "firmware" / "run" / "qmlp_vitis", tmp_path / "fw" / ".run.partial-1@host" / "qmlp_vitis")
+    shutil.copytree(root / "firmware" / "run" / "qmlp_vitis", tmp_path / "fw" / "run" / "qmlp_vitis")
+    monkeypatch.chdir(tmp_path)
+    first = Path("fw/.run.partial-1@host/qmlp_vitis")
+    keys = {harness.project_hash(harness.inspect(first if staged == "relative" else tmp_path / first)),
+            harness.project_hash(harness.inspect(Path("fw/run/qmlp_vitis")))}
+    assert len(keys) == 1
+    top = tmp_path / "fw" / "run" / "qmlp_vitis" / "firmware" / "myproject.cpp"
+    top.write_text(top.read_text().replace("{", "{ (void)0;", 1))
+    assert harness.project_hash(harness.inspect(Path("fw/run/qmlp_vitis"))) not in keys
+
+
+def test_prebuild_compiles_testbenches_side_by_side_and_one_key_once(exported, tmp_path):
+    """csim compiles the HLS projects' testbenches before simulating, several at once: two threads given
+    projects with one key (the same code, other weights) take turns, so that key compiles once and the
+    other finds it; the steps are recorded in the stage's timing."""
+    from trigdeploy import timing
+    from trigdeploy.csim.run import prebuild
+
+    root, _ = exported
+    same = [tmp_path / d / "qmlp_vitis" for d in ("a", "b")]
+    for d in same:
+        shutil.copytree(root / "firmware" / "run" / "qmlp_vitis", d)
+    other = tmp_path / "c" / "hgq_vitis"
+    shutil.copytree(root / "firmware" / "run" / "hgq_vitis", other)
+    cache = tmp_path / "cache"
+    with timing.stage("csim") as rec:
+        prebuild([*same, other], cache, jobs=3)
+    steps = [s for s in rec.report()["steps"] if s["step"].startswith("testbench ")]
+    assert sorted(s["cached"] for s in steps) == [False, False, True]
+    assert len(list(cache.glob("tb-*/csim.exe"))) == 2 and not list(cache.glob(".*partial*"))
+
+
 def test_two_processes_building_one_project_both_succeed(exported, tmp_path):
     """Two ``csim`` of one export compile the same harness at the same moment: each stages in its own
     folder and the second to finish keeps the first's entry (a shared ``<key>.partial`` made one fail)."""

@@ -14,8 +14,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +35,15 @@ class PointCache:
     the run's config, data stage and float MLP (the bytes of ``config.yaml``, ``features.json``,
     ``preprocess.json``, ``splits.npz`` and the model file), the point's own settings, the FPGA part
     and clock, and the versions of the packages that train and cost them. A second ``bench`` with
-    nothing changed trains nothing; any change retrains just the points it touches, with the
-    ``Retrainer`` that ``make_retrainer`` builds on the first of them (``retrainer``)."""
+    nothing changed trains nothing; any change retrains just the points it touches."""
 
     VERSIONS = ("trigdeploy", "torch", "brevitas", "numpy", "alkaid")
 
-    def __init__(self, run_dir: Path, make_retrainer: Callable[[], Retrainer]):
+    def __init__(self, run_dir: Path):
         from trigdeploy.models import registry
         from trigdeploy.versions import package_versions
 
         self.run_dir = Path(run_dir)
-        self._make_retrainer, self._retrainer = make_retrainer, None
         layout = RunLayout.of(run_dir)
         h = hashlib.sha256()
         for path in (layout.config, layout.features, layout.preprocess, layout.splits,
@@ -51,27 +52,100 @@ class PointCache:
         h.update(json.dumps(package_versions(self.VERSIONS), sort_keys=True).encode())
         self.base = h.hexdigest()
 
-    @property
-    def retrainer(self) -> Retrainer:
-        """The run's retrainer, built when a point is first computed (reading points back needs none)."""
-        if self._retrainer is None:
-            self._retrainer = self._make_retrainer()
-        return self._retrainer
-
-    def get(self, what: dict, compute: Callable[[], dict]) -> dict:
-        """The point described by ``what`` (JSON-able settings): read back, or computed and stored."""
+    def _path(self, what: dict) -> Path:
         key = hashlib.sha256((self.base + json.dumps(what, sort_keys=True)).encode()).hexdigest()[:24]
-        path = inside(self.run_dir / "sweep" / "points" / f"{key}.json", self.run_dir, "a cached sweep point")
+        return inside(self.run_dir / "sweep" / "points" / f"{key}.json", self.run_dir, "a cached sweep point")
+
+    def read(self, what: dict) -> dict | None:
+        """The stored point of settings ``what``, or None when nothing that shapes it was computed before."""
         try:
-            point = json.loads(path.read_text())
+            point = json.loads(self._path(what).read_text())
             if isinstance(point, dict) and point.get("settings") == what:
-                logger.info("bench: %s read back (nothing that shapes it changed)", point.get("label", key))
+                logger.info("bench: %s read back (nothing that shapes it changed)", point.get("label", what))
                 return _unbounded_rejection(point["point"])
         except (OSError, ValueError, KeyError):
             pass
-        point = compute()
-        write_json_atomic(path, {"settings": what, "label": point.get("model", str(what)), "point": point})
+        return None
+
+    def write(self, what: dict, point: dict) -> dict:
+        """Store ``point`` under its settings ``what`` (atomically); returns it."""
+        write_json_atomic(self._path(what), {"settings": what, "label": point.get("model", str(what)), "point": point})
         return point
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One point of a design scan: ``what``, its JSON-able settings (the cache key); ``want``, the config
+    class of the kind it retrains (``what_for`` names the option in errors); ``compute(retrainer, *args,
+    progress=...)``, a module-level function returning the point's figures (it may run in a worker)."""
+
+    what: dict
+    want: type
+    what_for: str
+    compute: Callable[..., dict]
+    args: tuple = ()
+
+
+_WORKER_RETRAINERS: dict[type, Retrainer] = {}  # a worker process's retrainers (it serves one run)
+
+
+def _compute(run_dir: Path, point: Point, progress: bool, retrainers: dict | None = None) -> dict:
+    """``point`` computed on one torch thread (the same figures in a worker and in-process, whatever the
+    machine's core count), with the run's retrainer of its kind, built on first use."""
+    import torch
+
+    retrainers = _WORKER_RETRAINERS if retrainers is None else retrainers
+    if point.want not in retrainers:
+        retrainers[point.want] = Retrainer(run_dir, point.want, point.what_for)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return point.compute(retrainers[point.want], *point.args, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _worker_logging(level: int) -> None:
+    """A scan worker logs its points' lines to stderr at the parent's level."""
+    root = logging.getLogger("trigdeploy")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def scan(run_dir: Path, points: list[Point], progress: bool, workers: int | None = None) -> list[dict]:
+    """Every point's figures, in order: read back from the ``PointCache``, the others trained on one thread
+    each, in up to ``workers`` processes at once (default: the cores this process may use). Each point is
+    stored as soon as it is done, so a failure or a stop loses only the points still training."""
+    cache = PointCache(run_dir)
+    found = [cache.read(p.what) for p in points]
+    missing = [i for i, f in enumerate(found) if f is None]
+    n = min(len(missing), workers or len(os.sched_getaffinity(0)))
+    if n <= 1:
+        retrainers: dict = {}
+        for i in missing:
+            found[i] = cache.write(points[i].what, _compute(run_dir, points[i], progress, retrainers))
+        return found
+    logger.info("bench: %d scan points to train, %d at a time (one torch thread each)", len(missing), n)
+    error: BaseException | None = None
+    level = logging.getLogger("trigdeploy").getEffectiveLevel()
+    with ProcessPoolExecutor(n, multiprocessing.get_context("spawn"), _worker_logging, (level,)) as pool:
+        futures = {pool.submit(_compute, run_dir, points[i], False): i for i in missing}
+        for done in as_completed(futures):
+            i = futures[done]
+            if done.cancelled():
+                continue
+            if done.exception() is not None:  # the first failure stops what has not started; the rest is kept
+                error = error or done.exception()
+                for f in futures:
+                    f.cancel()
+                continue
+            found[i] = cache.write(points[i].what, done.result())
+            logger.info("bench: %s trained", found[i].get("model", points[i].what))
+    if error is not None:
+        raise error
+    return found
 
 
 def _unbounded_rejection(point: dict) -> dict:
@@ -153,17 +227,15 @@ def alkaid_available() -> bool:
     return importlib.util.find_spec("alkaid") is not None
 
 
-def hgq_front(run_dir: Path, betas: list[float], part: str, clock_ns: float, progress: bool) -> list[dict]:
-    """The resource-aware MLP fine-tuned from the run's float MLP at each cost weight ``beta``: exact
-    AUC and rejection, weights kept, EBOPs, and alkaid's LUTs and latency of its RTL."""
+def front_points(betas: list[float], part: str, clock_ns: float) -> list[Point]:
+    """The resource-aware front's points: the resource-aware MLP fine-tuned from the run's float MLP at each
+    cost weight ``beta`` (exact AUC and rejection, weights kept, EBOPs, alkaid's LUTs and latency of its RTL)."""
     from trigdeploy.config import HGQConfig
 
-    if not alkaid_available():
+    if betas and not alkaid_available():
         raise TrigdeployError("--pareto: the front's LUTs come from alkaid's RTL; install the [rtl] extra")
-    cache = PointCache(run_dir, lambda: Retrainer(run_dir, HGQConfig, "--pareto"))
-    return [cache.get({"front": "hgq", "beta": beta, "part": part, "clock_ns": clock_ns},
-                      lambda beta=beta: _front_point(cache.retrainer, beta, part, clock_ns, progress))
-            for beta in sorted(betas)]
+    return [Point({"front": "hgq", "beta": beta, "part": part, "clock_ns": clock_ns}, HGQConfig, "--pareto",
+                  _front_point, (beta, part, clock_ns)) for beta in sorted(betas)]
 
 
 def _front_point(r: Retrainer, beta: float, part: str, clock_ns: float, progress: bool) -> dict:

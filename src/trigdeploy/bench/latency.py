@@ -22,6 +22,10 @@ from collections.abc import Callable
 import numpy as np
 
 BATCHES = (1, 64, 4096)
+# how long a measurement runs: warm-up calls, blocks of single-event calls, events per throughput pass
+# (the test suite shortens them: it checks what the figures are and how they relate, not their precision)
+WARMUP, BLOCKS, BLOCK = 200, 10, 1000
+MIN_EVENTS = 20_000
 
 
 @contextlib.contextmanager
@@ -49,13 +53,15 @@ def _timed_block(fn: Callable[[np.ndarray], object], x: np.ndarray, start: int, 
     return times / 1e3
 
 
-def single_event(fns: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, warmup: int = 200,
-                 blocks: int = 10, block: int = 1000) -> dict[str, dict]:
+def single_event(fns: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, warmup: int | None = None,
+                 blocks: int | None = None, block: int | None = None) -> dict[str, dict]:
     """Latency (µs) of each ``fn`` on one event at a time: pooled p50/p99/mean and per-block medians.
 
     The engines take turns block by block, so each one's blocks are spread over the whole
     measurement and every engine sees the same mix of the VM's speed states."""
     n = len(x)
+    warmup, blocks, block = (WARMUP if warmup is None else warmup, BLOCKS if blocks is None else blocks,
+                             BLOCK if block is None else block)
     for fn in fns.values():
         for i in range(warmup):
             fn(x[i % n: i % n + 1])
@@ -73,9 +79,10 @@ def single_event(fns: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, 
     return out
 
 
-def throughput(fn: Callable[[np.ndarray], object], x: np.ndarray, batch: int, min_events: int = 20_000) -> float:
-    """Events/s of ``fn`` called on consecutive batches (best of three passes over ≥ ``min_events``)."""
-    n = max(min_events, batch)
+def throughput(fn: Callable[[np.ndarray], object], x: np.ndarray, batch: int, min_events: int | None = None) -> float:
+    """Events/s of ``fn`` called on consecutive batches (best of three passes over ≥ ``min_events``, default
+    ``MIN_EVENTS``)."""
+    n = max(MIN_EVENTS if min_events is None else min_events, batch)
     idx = np.arange(n) % len(x)
     data = np.ascontiguousarray(x[idx])
     best = float("inf")

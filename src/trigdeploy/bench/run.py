@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trigdeploy import timing
 from trigdeploy.bench import fpga, latency, physics
-from trigdeploy.bench.front import hgq_front
+from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
 from trigdeploy.convert.manifest import Manifest
 from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
@@ -116,21 +116,18 @@ def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int)
     return out, points
 
 
-def sweep(run_dir: Path, bits: list[int], progress: bool, part: str = "", clock_ns: float = 5.0) -> list[dict]:
-    """Retrain the QAT MLP at each weight width b (activations and inputs b + 2 bits), from the run's
-    float MLP and feature cache; returns AUC, rejection, the hls4ml estimate and (with alkaid) the
-    RTL's cost model and latency per width. Points whose inputs did not change are read back
-    (``front.PointCache``), not retrained."""
-    from trigdeploy.bench.front import PointCache, Retrainer, alkaid_available
+def sweep_points(bits: list[int], part: str = "", clock_ns: float = 5.0) -> list[Point]:
+    """The uniform-bit sweep's points: the QAT MLP retrained at each weight width b (activations and inputs
+    b + 2 bits) from the run's float MLP and feature cache, with its AUC, rejection, the hls4ml estimate
+    and (with alkaid) the RTL's cost model and latency."""
     from trigdeploy.config import QMLPConfig
 
-    cache = PointCache(run_dir, lambda: Retrainer(run_dir, QMLPConfig, "the sweep"))
     rtl = alkaid_available() and bool(part)
-    return [cache.get({"sweep": "qmlp", "weight_bits": b, "part": part, "clock_ns": clock_ns, "rtl": rtl},
-                      lambda b=b: _sweep_point(cache.retrainer, b, progress, part, clock_ns, rtl)) for b in bits]
+    return [Point({"sweep": "qmlp", "weight_bits": b, "part": part, "clock_ns": clock_ns, "rtl": rtl}, QMLPConfig,
+                  "the sweep", _sweep_point, (b, part, clock_ns, rtl)) for b in bits]
 
 
-def _sweep_point(r, b: int, progress: bool, part: str, clock_ns: float, rtl: bool) -> dict:
+def _sweep_point(r, b: int, part: str, clock_ns: float, rtl: bool, progress: bool) -> dict:
     """The QAT MLP retrained at ``b``-bit weights (``b + 2``-bit activations): physics and costs."""
     import torch
 
@@ -272,6 +269,16 @@ def pareto_plot(points: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _scans(run_dir: Path, bits: list[int], betas: list[float], part: str, clock: float,
+           progress: bool) -> tuple[list[dict], list[dict]]:
+    """The sweep's and the front's points, trained together (``front.scan``): (sweep, front)."""
+    # the front's points train longest (up to its epochs, pruning as they go): they start first, and the
+    # sweep's shorter points fill the workers' last gaps
+    with timing.step(f"design scan: QAT sweep ({len(bits)} widths) and resource-aware front ({len(betas)} betas)"):
+        done = scan(run_dir, front_points(betas, part, clock) + sweep_points(bits, part, clock), progress)
+    return done[len(betas):], done[:len(betas)]
+
+
 def bench_run(run_dir: Path, out_dir: Path | None = None, export_root: Path | None = None,
               firmware_root: Path | None = None, sweep_bits: list[int] | None = None,
               pareto_betas: list[float] | None = None, progress: bool = True) -> dict:
@@ -322,10 +329,7 @@ def _bench(layout: RunLayout, rec: timing.Record, sweep_bits: list[int] | None, 
     logger.info("bench: FPGA estimates")
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
     synth = open_synthesis(layout, typed)
-    with timing.step(f"QAT sweep ({len(sweep_bits or [])} widths)"):
-        sw = sweep(run_dir, sweep_bits, progress, part, clock) if sweep_bits else []
-    with timing.step(f"resource-aware front ({len(pareto_betas or [])} betas)"):
-        front = hgq_front(run_dir, pareto_betas, part, clock, progress) if pareto_betas else []
+    sw, front = _scans(run_dir, sweep_bits or [], pareto_betas or [], part, clock, progress)
     points = pareto_entries(metrics, est, point_labels, synth, sw, front)
     uniform = [p for p in points if p["group"] == "sweep"]
     for p, entry in zip(front, (q for q in points if q["group"] == "front")):

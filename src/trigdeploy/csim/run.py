@@ -22,9 +22,11 @@ already, it is ``fast``.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +197,39 @@ def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path
     return report
 
 
+def _verified(layout: RunLayout, manifest: Manifest) -> list[tuple]:
+    """(manifest entry, project folder) of every project, each checked to be exactly what export wrote
+    (its C++ is compiled and run: that, or nothing) and to have a simulator this trigdeploy knows."""
+    out = []
+    for p in manifest.projects:
+        project = layout.project(p.name)
+        if not project.is_dir():
+            raise TrigdeployError(f"{project} not found (listed in {manifest.path}): export again")
+        manifest.verify(p, project)
+        if p.simulator not in SIMULATORS:
+            raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
+                                  f"trigdeploy does not have ({', '.join(SIMULATORS)})")
+        out.append((p, project))
+    return out
+
+
+def prebuild(projects: list[Path], cache: Path, jobs: int | None = None) -> None:
+    """Each HLS project's testbench (and its vendor build, where export left none) compiled before the
+    projects are simulated, up to ``jobs`` at once (default: the cores): a compile is one core's work,
+    while the projects are then simulated one after the other, each on every core. Builds already in
+    the cache cost their key only; the first compiler error is raised as ``testbench.build`` raises it."""
+    jobs = min(len(projects), jobs or harness.Harness.default_threads())
+    if jobs < 2:
+        return
+    pool = ThreadPoolExecutor(jobs)
+    try:  # each task in its own copy of the context: its timing steps are recorded
+        tasks = [pool.submit(contextvars.copy_context().run, testbench.build, project, cache) for project in projects]
+        for task in tasks:
+            task.result()
+    finally:  # on an error or a stop, what has not started never starts (running compilers were stopped)
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> dict:
     """Every project of the manifest simulated and compared: the report ``csim_run`` writes."""
     run_dir = layout.run_dir
@@ -205,15 +240,10 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
                               f"events, run has {len(y_test)}): export again")
     cache = layout.csim_cache
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
-    for p in manifest.projects:
-        project = layout.project(p.name)
-        if not project.is_dir():
-            raise TrigdeployError(f"{project} not found (listed in {manifest.path}): export again")
-        manifest.verify(p, project)  # its C++ is compiled and run: exactly what export wrote, or nothing
+    projects = _verified(layout, manifest)
+    prebuild([project for p, project in projects if p.simulator == "hls"], cache)
+    for p, project in projects:
         x, ref = manifest.reference(p)
-        if p.simulator not in SIMULATORS:
-            raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
-                                  f"trigdeploy does not have ({', '.join(SIMULATORS)})")
         why = missing_simulator(p.simulator)
         if why:
             logger.warning(f"csim: {p.name} skipped: {why}")

@@ -42,7 +42,7 @@ import numpy as np
 from trigdeploy import timing
 from trigdeploy.cxx.headers import ap_include
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import partial_name, publish_build, remove_stale_partials
+from trigdeploy.io import STOPPING, build_lock, partial_name, publish_build, remove_stale_partials
 
 CXX = "g++"
 FAST_AP = Path(__file__).resolve().parent / "fast_ap"
@@ -195,8 +195,10 @@ def _includes(project: Project, arithmetic: str) -> tuple[Path, ...]:
 def compile_args(project: Project, arithmetic: str = "vendor") -> list[str]:
     """``g++`` and every option a translation unit of ``project`` is compiled with in ``arithmetic``.
     ``__FILE__`` (hls4ml's asserts) names files relative to the project, so that the code compiled
-    does not depend on where the project lies."""
-    return [CXX, *flags(project, arithmetic), f"-fmacro-prefix-map={project.path.resolve()}=.",
+    does not depend on where the project lies, whether its path is given absolute or relative (export
+    builds a project in its staging folder, csim where it was moved: both must find one cache entry)."""
+    maps = dict.fromkeys((str(project.path.resolve()), str(project.path)))
+    return [CXX, *flags(project, arithmetic), *[f"-fmacro-prefix-map={m}=." for m in maps],
             *[f"-include{p}" for p in project.preincludes], *[f"-I{p}" for p in _includes(project, arithmetic)],
             *[f"-D{d}" for d in project.defines]]
 
@@ -284,8 +286,14 @@ def is_built(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> b
 
 
 def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Build:
-    """Compile (or reuse) the harness library of ``project``; each object file is built in parallel."""
+    """Compile (or reuse) the harness library of ``project``; each object file is built in parallel.
+    Threads of one process building one key take turns (the later one finds the build cached)."""
     out = _entry(project, cache_dir, arithmetic)
+    with build_lock(out):
+        return _build(project, cache_dir, out, arithmetic)
+
+
+def _build(project: Project, cache_dir: Path, out: Path, arithmetic: str) -> Build:
     lib = out / LIBRARY
     objects = [out / f"{i + 1}_{src.stem}.o" for i, src in enumerate(_design_units(project, out))]
     what = f"compile {project.path.name} ({arithmetic})"
@@ -296,6 +304,8 @@ def build(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Buil
     refused = out.with_name(out.name + ".unsupported")
     if refused.is_file():
         raise Unsupported(refused.read_text())
+    if STOPPING.is_set():  # this process is being stopped (SIGTERM): no compiler is started any more
+        raise TrigdeployError(f"C simulation of {project.path}: stopping, not compiled")
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     remove_stale_partials(Path(cache_dir))
     staging = partial_name(out)  # this process's own: two csim of one export build side by side

@@ -30,7 +30,7 @@ import numpy as np
 from trigdeploy import timing
 from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import partial_name, publish_build
+from trigdeploy.io import STOPPING, build_lock, partial_name, publish_build
 
 PRINT_RTOL = 1e-5  # hls4ml prints ap_fixed values at the stream's default 6 significant digits
 
@@ -81,10 +81,17 @@ def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
     staging folder that becomes the cache entry where it is not cached yet)."""
     bench = _bench(project)
     exe = _cached_exe(project, bench, cache_dir)
+    with build_lock(exe.parent):  # threads of this process building one testbench take turns
+        return _build_locked(project, bench, exe, cache_dir)
+
+
+def _build_locked(project, bench: Path, exe: Path, cache_dir: Path) -> tuple[harness.Build, Path]:
     what = f"testbench {project.path.name}: compile and link (beside the vendor build)"
     if exe.is_file():
         timing.add(what, 0.0, cached=True)
         return harness.build(project, cache_dir), exe
+    if STOPPING.is_set():  # this process is being stopped (SIGTERM): no compiler is started any more
+        raise TrigdeployError(f"{project.path}: stopping, testbench not compiled")
     t0 = time.perf_counter()
     staging = partial_name(exe.parent)  # this process's own (stale ones are cleared by harness.build)
     shutil.rmtree(staging, ignore_errors=True)
