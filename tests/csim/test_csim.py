@@ -400,6 +400,24 @@ def test_the_build_key_does_not_depend_on_the_folder_or_how_its_path_is_written(
     assert harness.project_hash(harness.inspect(Path("fw/run/qmlp_vitis"))) not in keys
 
 
+def test_the_build_key_preprocesses_a_project_once_until_a_file_of_it_changes(exported, tmp_path, monkeypatch):
+    """The key is asked for several times per project and stage; the preprocessor runs once per content of
+    the project's files: an edit is preprocessed (another key), and the old bytes give back the old key."""
+    root, _ = exported
+    project = shutil.copytree(root / "firmware" / "run" / "qmlp_vitis", tmp_path / "qmlp_vitis")
+    calls = []
+    real = harness._preprocessed
+    monkeypatch.setattr(harness, "_preprocessed", lambda *a: calls.append(a) or real(*a))
+    first = harness.project_hash(harness.inspect(project))
+    assert harness.project_hash(harness.inspect(project)) == first and len(calls) == 1
+    top = project / "firmware" / "myproject.cpp"
+    text = top.read_text()
+    top.write_text(text.replace("{", "{ (void)0;", 1))  # other code: preprocessed again
+    assert harness.project_hash(harness.inspect(project)) != first and len(calls) == 2
+    top.write_text(text)
+    assert harness.project_hash(harness.inspect(project)) == first and len(calls) == 2
+
+
 def test_prebuild_compiles_testbenches_side_by_side_and_one_key_once(exported, tmp_path):
     """csim compiles the HLS projects' testbenches before simulating, several at once: two threads given
     projects with one key (the same code, other weights) take turns, so that key compiles once and the

@@ -214,6 +214,27 @@ def _preprocessed(project: Project, arithmetic: str, harness_file: Path) -> list
     return out
 
 
+# digests of the preprocessed translation units, by ``_source_digest``: a build key is asked for several times
+# per project and stage (export's check and testbench, csim's prebuild, choice, run and testbench, bench), and
+# preprocessing an hls4ml project with the vendor headers takes about 0.5 s each time
+_PREPROCESSED: dict[str, list[bytes]] = {}
+
+
+def _source_digest(project: Project, arithmetic: str) -> str:
+    """Digest of everything the preprocessor of ``project`` reads that can change while this process runs: its
+    arguments, the harness, every file of the project (names and bytes) and trigdeploy's own headers. The
+    vendor and system headers are the installation's, named by their paths in the arguments."""
+    h = hashlib.sha256()
+    for part in (compiler_id(), *compile_args(project, arithmetic), project.harness, *map(str, project.sources)):
+        h.update(part.encode() + b"\0")
+    roots = (project.path, *project.preincludes, *((FAST_AP,) if arithmetic == "fast" else ()))
+    for root in roots:
+        files = sorted(p for p in Path(root).rglob("*") if p.is_file()) if Path(root).is_dir() else [Path(root)]
+        for p in files:
+            h.update(str(p).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def project_hash(project: Project, arithmetic: str = "vendor") -> str:
     """Hash of everything the build depends on: compiler, flags, harness, arithmetic and the code: the
     preprocessed translation units of an hls4ml project, the firmware files of a conifer one."""
@@ -222,10 +243,14 @@ def project_hash(project: Project, arithmetic: str = "vendor") -> str:
                  *(["unity"] if project.unity else [])):
         h.update(part.encode() + b"\0")
     if project.kind == "hls4ml":
-        with tempfile.TemporaryDirectory(prefix="td-pp-") as tmp:
-            (Path(tmp) / "td_harness.cpp").write_text(project.harness)
-            for text in _preprocessed(project, arithmetic, Path(tmp) / "td_harness.cpp"):
-                h.update(hashlib.sha256(text).digest())
+        source = _source_digest(project, arithmetic)
+        if source not in _PREPROCESSED:
+            with tempfile.TemporaryDirectory(prefix="td-pp-") as tmp:
+                (Path(tmp) / "td_harness.cpp").write_text(project.harness)
+                _PREPROCESSED[source] = [hashlib.sha256(text).digest()
+                                         for text in _preprocessed(project, arithmetic, Path(tmp) / "td_harness.cpp")]
+        for digest in _PREPROCESSED[source]:
+            h.update(digest)
         return h.hexdigest()[:20]
     if arithmetic == "fast":
         for p in sorted(FAST_AP.glob("*.h")):
