@@ -62,7 +62,7 @@ def test_features_json_and_run_json_name_the_classes(three_class_run):
 
 def test_bdt_on_dask_trains_k_classes_like_one_process(tmp_path):
     from trigdeploy.convert.ensemble import ensemble_from_booster
-    from trigdeploy.convert.export import load_booster
+    from trigdeploy.convert.forms.conifer import load_booster
     from trigdeploy.train.run import train_run
 
     rng = np.random.default_rng(1)

@@ -157,7 +157,7 @@ def engines(run_dir, export_dir, x: np.ndarray) -> dict[str, Callable[[np.ndarra
             if (export_dir / f"{kind.name}.onnx").is_file():
                 out[f"{kind.name}: ONNX Runtime"] = OrtEngine(export_dir / f"{kind.name}.onnx")
         elif kind.family == "xgboost":
-            from trigdeploy.convert.export import load_booster
+            from trigdeploy.convert.forms.conifer import load_booster
 
             booster = load_booster(artifact)
             booster.set_param({"nthread": 1})

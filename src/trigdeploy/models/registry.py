@@ -4,8 +4,10 @@ A kind names its config section (``train.<name>``), the file its trained model i
 the run directory, its family (which trainer fits it and how it is saved: ``torch`` for the
 MLPs, ``xgboost``, ``sklearn``), how it is built (torch kinds), what its trained form is
 called in reports, which kind it is initialised from, and which exported forms it has (each an
-exporter in ``convert.export.FORMS``). Adding a kind is one ``register`` call (plus, for a new
-family, one trainer in ``train.run.TRAINERS``, and for a new form one exporter).
+registered ``convert.forms.Form``). Adding a kind is one ``register`` call (plus, for a new family,
+one trainer in ``train.run.TRAINERS``, and for a new form one file in ``convert/forms/``). Stages
+above this one check what they need of a kind when it is registered (``add_check``: the export
+forms check that a kind's forms exist and come in an order that satisfies their requirements).
 """
 
 from __future__ import annotations
@@ -27,17 +29,28 @@ class ModelKind:
     build: Callable[..., Any] | None = None     # torch kinds: (n_inputs, config[, n_outputs]) → module
     saved_as: str | None = None                 # the kind recorded in the file, when another kind's builder fits
     init_from: Callable[[Any], str | None] = lambda cfg: None  # the kind whose weights it starts from
-    forms: tuple[str, ...] = ()                 # exported forms, in order (``convert.export.FORMS``)
+    forms: tuple[str, ...] = ()                 # exported forms, in order (``convert.forms.FORMS``)
     not_exported: str = ""                      # why a kind without forms stays where it is
 
 
 KINDS: dict[str, ModelKind] = {}
+_CHECKS: list[Callable[[ModelKind], None]] = []
+
+
+def add_check(check: Callable[[ModelKind], None]) -> None:
+    """Run ``check`` (which raises ``ValueError`` for a kind it cannot serve) on every kind registered so
+    far and on each one registered later, before it is added."""
+    for kind in KINDS.values():
+        check(kind)
+    _CHECKS.append(check)
 
 
 def register(kind: ModelKind) -> ModelKind:
     """Add a kind; a kind without a built-in ``TrainConfig`` field gets its ``train.<name>`` section."""
     if kind.name in KINDS:
         raise ValueError(f"model kind {kind.name!r} is registered twice")
+    for check in _CHECKS:
+        check(kind)
     KINDS[kind.name] = kind
     if kind.name not in MODEL_FIELDS:
         MODEL_SECTIONS[kind.name] = kind.config

@@ -1,0 +1,160 @@
+"""What every export form works with: the run, the target, the staging folders, the test split and the
+references and projects the forms record (``ExportContext``), and the checks forms share (an hls4ml
+project exact on every test event, an alkaid RTL project, the resource-aware model's fixed-point reference).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.config import ExportTarget
+from trigdeploy.convert.manifest import file_hashes
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import sha256_file
+
+logger = logging.getLogger("trigdeploy.convert.export")
+
+
+@dataclass
+class ExportContext:
+    """What every form exporter needs: the run, the target, the staging folders, the test split, the log."""
+
+    run_dir: Path
+    target: ExportTarget
+    out_dir: Path
+    fw_dir: Path
+    fw_final: Path
+    cache: Path
+    x_test: np.ndarray
+    y_test: np.ndarray
+    log: list[str]
+    loaded: dict = field(default_factory=dict)
+    projects: list[dict] = field(default_factory=list)
+    references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
+    ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
+    exact: dict = field(default_factory=dict)  # kind name → a fixed-point model's exact parts and reference
+
+    def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray, name: str | None = None) -> str:
+        """Save what a kind's firmware projects are fed (the test split as the port sees it) and the
+        reference logits they must reproduce; csim and bench read them instead of recomputing.
+        ``name``: a second reference of the same kind (another port type), e.g. the PTQ RTL's."""
+        rel = f"references/{name or kind.name}.npz"
+        (self.out_dir / "references").mkdir(exist_ok=True)
+        np.savez(self.out_dir / rel, inputs=np.asarray(inputs), logits=np.asarray(logits))
+        if name is None:
+            self.references[kind.name] = (inputs, logits, rel)
+        return rel
+
+    def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
+                    reference_form: str | None = None, simulator: str = "hls", expected: np.ndarray | None = None,
+                    max_auc_loss: float | None = None) -> None:
+        """A firmware project for csim and bench: what it is, what it is checked against, how strictly,
+        and which simulator runs it. A project that is not exact (PTQ) gives the outputs export
+        recorded for it (``expected``, which csim must reproduce bit for bit) and the physics gate
+        export applied (``max_auc_loss``)."""
+        entry = {"name": name, "model": kind.name, "form": form, "reference": reference,
+                 "reference_file": reference_file, "reference_form": reference_form, "exact": exact,
+                 "simulator": simulator}
+        if not exact:
+            if expected is None or max_auc_loss is None:
+                raise ValueError(f"project {name}: a project that is not exact needs expected outputs and a gate")
+            rel = f"references/{name}.expected.npz"
+            (self.out_dir / "references").mkdir(exist_ok=True)
+            np.savez(self.out_dir / rel, logits=np.asarray(expected))
+            entry.update(expected_file=rel, max_auc_loss=max_auc_loss)
+        self.projects.append(entry)
+
+    def seal(self) -> list[dict]:
+        """The projects with the SHA-256 of every file they and their references hold (what csim verifies)."""
+        for p in self.projects:
+            p["files"] = file_hashes(self.fw_dir / p["name"])
+            p["reference_sha256"] = sha256_file(self.out_dir / p["reference_file"])
+            if p.get("expected_file"):
+                p["expected_sha256"] = sha256_file(self.out_dir / p["expected_file"])
+        return self.projects
+
+    def torch_model(self, kind):
+        """The kind's trained torch model and its saved metadata (loaded once per export)."""
+        from trigdeploy.train.run import load_torch_model
+
+        if kind.name not in self.loaded:
+            self.loaded[kind.name] = load_torch_model(self.run_dir / kind.artifact)
+        return self.loaded[kind.name]
+
+
+def say(text: str) -> None:
+    """One line of the export's progress (``export: …``)."""
+    logger.info("export: %s", text)
+
+
+def exact_hls4ml_project(kind, ex: ExportContext, backend: str, build, x_grid: np.ndarray, reference: np.ndarray,
+                          what: str) -> tuple[Path, Path, dict, float]:
+    """``build(staging folder)`` writes and compiles the kind's hls4ml project for ``backend``; its C
+    simulation must equal ``reference`` on every row of ``x_grid``, or nothing is written. Returns the
+    staging and final folders, the check and the convert + compile time."""
+    from trigdeploy.convert import to_hls4ml
+
+    t1 = time.perf_counter()
+    staging = ex.fw_dir / f"{kind.name}_{backend.lower()}"
+    hm = build(staging)
+    compile_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    check = to_hls4ml.check(hm, x_grid, reference, ex.cache)
+    check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
+    if not check["ok"]:
+        raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from {what} on {check['n_mismatch']} of "
+                              f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+    return staging, ex.fw_final / staging.name, check, compile_s
+
+
+def alkaid_missing(kind) -> dict | None:
+    try:
+        import alkaid  # noqa: F401 - only whether it is installed
+    except ImportError:
+        logger.warning(f"export: {kind.name} RTL skipped: alkaid is not installed (the [rtl] extra)")
+        return {"rtl": {"skipped": "alkaid not installed"}}
+    return None
+
+
+def rtl_project(kind, ex: ExportContext, comb, trace_s: float, x_grid: np.ndarray, check_ref: np.ndarray, check_what: str,
+                 description: str, tb_expected: np.ndarray) -> dict:
+    """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event, then the Verilog
+    project ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``)."""
+    from trigdeploy.convert import to_rtl
+
+    check = to_rtl.check(comb, x_grid, check_ref)
+    if not check["ok"]:
+        raise TrigdeployError(f"{kind.name} RTL: alkaid's logic differs from the {check_what} on {check['n_mismatch']} of "
+                              f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+    staging = ex.fw_dir / f"{kind.name}_rtl"
+    final = ex.fw_final / staging.name
+    part, clock = ex.target.hls4ml.Part, ex.target.hls4ml.ClockPeriod
+    n_tb = min(ex.target.testbench_events, len(x_grid))
+    t1 = time.perf_counter()
+    info = to_rtl.write_project(comb, staging, part, clock, x_grid[:n_tb], tb_expected[:n_tb], description,
+                                f"Checked before writing: alkaid's interpreter of this logic equals the {check_what} "
+                                f"on {check['n_events']} test events ({check['n_mismatch']} mismatches).")
+    say(f"{kind.name} RTL → {final} (alkaid vs {check_what}: {check['n_mismatch']} mismatches on {check['n_events']} "
+         f"events; {info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)")
+    return {"project": str(final), "part": part, "clock_period_ns": clock, "check": check, "checked_against": check_what,
+            "trace_seconds": trace_s, "write_seconds": time.perf_counter() - t1, **info}
+
+
+def hgq_reference(kind, ex: ExportContext):
+    """The resource-aware model's exact parts and its fixed-point reference on the port's grid (saved once)."""
+    from trigdeploy.convert import to_rtl
+
+    model, saved = ex.torch_model(kind)
+    if kind.name not in ex.exact:
+        seq, choice = model.exact_parts()
+        x_grid = to_rtl.ptq_input_grid(ex.x_test, choice)
+        reference = model.reference(x_grid)
+        ref_file = ex.save_reference(kind, x_grid, reference)
+        ex.exact[kind.name] = {"precisions": choice, "model": seq, "x_grid": x_grid, "reference": reference,
+                               "ref_file": ref_file, "summary": model.summary()}
+    return ex.exact[kind.name], saved

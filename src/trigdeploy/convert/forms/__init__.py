@@ -1,0 +1,69 @@
+"""Export forms: one registration per form, one file per form (or family of forms) in this package.
+
+A ``Form`` names what a model kind lists in ``ModelKind.forms`` and says how it is exported:
+``export(kind, ctx) -> dict`` writes the form's artifacts and projects into the context's staging
+folders (``convert.context.ExportContext``), checks them (exactly, or against the gate the target
+sets) and returns its part of the kind's manifest entry; ``requires`` names the forms whose
+references it reuses, which must come before it in a kind's forms; ``simulators`` names the
+simulators (``csim.run.SIMULATORS``) its projects may ask for.
+
+The contract is checked where it is declared, not in the middle of an export: ``register_form``
+refuses a form whose requirements are not registered, and every model kind's forms are checked
+when the kind is registered (or, for kinds registered before this package was imported, when it
+is): each is a registered form, listed after what it requires. Adding a form is one file here
+with one ``register_form`` call, imported at the bottom of this module (a plugin registers its
+own the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trigdeploy.models import registry
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str                                    # what a kind lists in its ``forms``
+    export: Callable[[Any, Any], dict]           # (kind, ExportContext) → its part of the kind's manifest entry
+    requires: tuple[str, ...] = ()               # forms that must come before it in a kind's forms
+    simulators: tuple[str, ...] = ()             # the simulators its projects may ask for (none: no project)
+
+
+FORMS: dict[str, Form] = {}
+
+
+def register_form(form: Form) -> Form:
+    """Add an export form; its requirements must be registered forms (a registration error otherwise)."""
+    if form.name in FORMS:
+        raise ValueError(f"export form {form.name!r} is registered twice")
+    unknown = [r for r in form.requires if r not in FORMS and r != form.name]
+    if unknown or form.name in form.requires:
+        raise ValueError(f"export form {form.name!r} requires {unknown or [form.name]}, which "
+                         f"{'is' if len(unknown) < 2 else 'are'} not a registered form before it")
+    FORMS[form.name] = form
+    return form
+
+
+def unregister_form(name: str) -> None:
+    """Remove a form registered by ``register_form`` (tests, plugins that unload)."""
+    FORMS.pop(name)
+
+
+def check_kind(kind: registry.ModelKind) -> None:
+    """A kind's forms are registered forms, each listed after the forms it requires (else ``ValueError``)."""
+    for i, name in enumerate(kind.forms):
+        if name not in FORMS:
+            raise ValueError(f"model kind {kind.name!r}: export form {name!r} is not registered "
+                             f"({', '.join(sorted(FORMS))})")
+        missing = [r for r in FORMS[name].requires if r not in kind.forms[:i]]
+        if missing:
+            raise ValueError(f"model kind {kind.name!r}: export form {name!r} requires {', '.join(missing)} "
+                             f"before it in its forms {list(kind.forms)}")
+
+
+from trigdeploy.convert.forms import conifer, hls4ml_hgq, hls4ml_ptq, onnx, qonnx_hls4ml, rtl  # noqa: E402, F401
+
+registry.add_check(check_kind)

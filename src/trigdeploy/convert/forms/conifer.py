@@ -1,0 +1,148 @@
+"""The ``conifer`` form: an XGBoost ensemble → conifer's float C++ emulation (leaf-exact against
+XGBoost), then fixed-point HLS and VHDL projects, each equal to the fixed-point emulation on every test event."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trigdeploy.convert.context import ExportContext, say
+from trigdeploy.convert.forms import Form, register_form
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import sha256_file, write_json_atomic
+from trigdeploy.logits import as_logits, compare
+from trigdeploy.train.metrics import logit_auc
+
+
+def load_booster(path: Path):
+    """The trained XGBoost booster, cut to its early-stopping best iteration (what ``predict`` uses)."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(str(path))
+    best = booster.attr("best_iteration")
+    return booster[: int(best) + 1] if best is not None else booster
+
+
+def _conifer(kind, ex: ExportContext) -> dict:
+    """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
+    src, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log = (
+        ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test, ex.y_test,
+        ex.log)
+    from trigdeploy.convert import to_conifer as tc
+    from trigdeploy.cxx import harness, testbench
+
+    if not np.isfinite(x_test).all():
+        raise TrigdeployError(f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
+                              "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)")
+    t0 = time.perf_counter()
+    booster = load_booster(src)
+    ens = tc.ensemble_from_booster(booster)
+    write_json_atomic(out_dir / f"{kind.name}.conifer.json", ens)
+    entry: dict = {"source": {"file": src.name, "sha256": sha256_file(src)},
+                   "ensemble": {"file": f"{kind.name}.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
+                                "n_features": ens["n_features"],
+                                "base_margin": ens["init_predict"][0] if tc.n_outputs(ens) == 1 else ens["init_predict"],
+                                "n_classes": ens["n_classes"]},
+                   "projects": {}}
+    staging = fw_dir / f"{kind.name}_cpp"
+    cpp = tc.cpp_float_check(ens, booster, x_test, staging, log, cache)
+    if not cpp["ok"]:
+        raise TrigdeployError(f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
+                              f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
+    tc.write_testbench(staging, x_test[: target.testbench_events], tc.xgb_margin(booster, x_test[: target.testbench_events]))
+    tc.point_project_at(staging, fw_final / f"{kind.name}_cpp")
+    entry["projects"]["cpp"] = {"project": str(fw_final / f"{kind.name}_cpp"), "precision": "float", "vs_xgboost": cpp}
+    say(f"{kind.name} conifer cpp (float) → {fw_final / f'{kind.name}_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+        f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
+
+    fmt = tc.FixedType.parse(target.conifer.Precision)
+    ens_q, qinfo = tc.quantize_ensemble(ens, fmt)
+    x_q = fmt.quantize_inputs(x_test)
+    leaves_fixed, leaves_q, leaves_float = tc.leaves(ens_q, x_q), tc.leaves(ens, x_q), tc.leaves(ens, x_test)
+    ref_q, wrapped = tc.emulate_fixed(ens_q, leaves_fixed, fmt)
+    exact_q = tc.score(ens, leaves_q)
+    bound = (ens["n_trees"] + 1) * fmt.lsb / 2
+    same_leaf = (leaves_fixed == tc.xgb_leaves(booster, x_q)).all(axis=1)
+    margin = tc.xgb_margin(booster, x_test)
+    fixed = {"precision": str(fmt), "lsb": fmt.lsb, "inputs": "floor onto the grid, saturate (done before the port)",
+             "thresholds": "rounded up onto the input grid", "leaves": "rounded to nearest", **qinfo,
+             "n_events": int(len(x_q)), "n_sum_wrapped": wrapped,
+             "vs_xgboost_on_quantized_inputs": {
+                 "leaf_agreement": float(same_leaf.mean()), "max_abs_diff_margin": float(np.abs(ref_q - exact_q).max()),
+                 "bound": bound, "within_bound": bool((np.abs(ref_q - exact_q) <= bound).all())},
+             "vs_xgboost_on_float_inputs": {
+                 "max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
+                 "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
+                 "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
+                 "auc_xgboost": logit_auc(y_test, margin), "auc_fixed": logit_auc(y_test, ref_q)}}
+    if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
+        raise TrigdeployError(f"{kind.name}: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
+                              f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
+                              f"{qinfo['thresholds_saturated']}): widen conifer Precision")
+    auc_loss = fixed["vs_xgboost_on_float_inputs"]["auc_xgboost"] - fixed["vs_xgboost_on_float_inputs"]["auc_fixed"]
+    if auc_loss > target.bdt_max_auc_loss:
+        raise TrigdeployError(
+            f"{kind.name}: conifer Precision {fmt}: test AUC {fixed['vs_xgboost_on_float_inputs']['auc_xgboost']:.5f} (XGBoost) → "
+            f"{fixed['vs_xgboost_on_float_inputs']['auc_fixed']:.5f} (fixed point) loses more than bdt_max_auc_loss "
+            f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
+            f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision")
+    entry["fixed_point"] = fixed
+    ref_file = ex.save_reference(kind, x_q, ref_q)
+    n_tb = min(target.testbench_events, len(x_q))
+    part = target.conifer.XilinxPart or target.hls4ml.Part
+    clock = target.conifer.ClockPeriod or target.hls4ml.ClockPeriod
+    for backend in target.conifer.Backends:
+        t1 = time.perf_counter()
+        staging = fw_dir / f"{kind.name}_{backend}"
+        final = fw_final / staging.name
+        cfg = {"Precision": str(fmt), "XilinxPart": part}
+        if backend == "xilinxhls":
+            cfg.update(ClockPeriod=clock, Unroll=target.conifer.Unroll)
+        tc.make_project(ens_q, backend, staging, cfg, log)
+        tc.write_testbench(staging, x_q[:n_tb], ref_q[:n_tb])
+        info = {"project": str(final), "part": part, "precision": str(fmt), "testbench_events": n_tb}
+        if backend == "xilinxhls":
+            tc.fix_hls_top(staging)
+            # the testbench (which compiles the tree tables too: minutes) builds beside the vendor build on the
+            # other core and is cached for csim
+            b = testbench.build(staging, cache)
+            hx = harness.Harness(b.library)
+            t2 = time.perf_counter()
+            y = as_logits(hx.run(x_q), len(x_q))
+            rate = len(x_q) / max(time.perf_counter() - t2, 1e-9)
+            same = compare(y, ref_q)
+            n_bad = same["n_mismatch"]
+            info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, compile_seconds=b.compile_seconds,
+                        csim_vs_emulation={"n_events": same["n_events"], "n_mismatch": n_bad,
+                                           "max_abs_diff": same["max_abs_diff"], "events_per_s": rate})
+            if n_bad:
+                raise TrigdeployError(f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
+                                      f"of {len(y)} test events; project not written")
+            ex.add_project(staging.name, kind, "conifer HLS csim",
+                           "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True)
+        elif backend == "vhdl":
+            ex.add_project(staging.name, kind, "conifer VHDL (GHDL)",
+                           "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True,
+                           simulator="ghdl")
+        info["seconds"] = time.perf_counter() - t1
+        tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
+        tc.point_project_at(staging, final)
+        entry["projects"][backend] = info
+        say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
+                                                  f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
+                                                  f"{len(x_q)} events)" if backend == "xilinxhls" else ""))
+    entry["seconds"] = time.perf_counter() - t0
+    return entry
+
+
+def _export(kind, ex: ExportContext) -> dict:
+    """XGBoost → conifer C++ (leaf-exact), HLS and VHDL projects (fixed point, bit-exact C simulation)."""
+    entry = _conifer(kind, ex)
+    entry.pop("source")
+    return entry
+
+
+register_form(Form("conifer", _export, simulators=("hls", "ghdl")))

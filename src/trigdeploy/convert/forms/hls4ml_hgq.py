@@ -1,0 +1,45 @@
+"""The ``hls4ml_hgq`` form: the resource-aware MLP → one hls4ml project per backend at its own trained
+precisions, C-simulated equal to its fixed-point reference on every test event before it is written."""
+
+from __future__ import annotations
+
+from trigdeploy.convert.context import ExportContext, exact_hls4ml_project, hgq_reference, say
+from trigdeploy.convert.forms import Form, register_form
+from trigdeploy.logits import n_logits
+from trigdeploy.train.metrics import logit_auc
+
+
+def _export(kind, ex: ExportContext) -> dict:
+    """Resource-aware MLP → one hls4ml project per backend at the model's own trained precisions, C-simulated
+    on the whole test split: 0 mismatches against the model's exact fixed-point reference, or nothing is written."""
+    from trigdeploy.convert import to_hls4ml
+
+    h, saved = hgq_reference(kind, ex)
+    x_grid, reference, choice = h["x_grid"], h["reference"], h["precisions"]
+    n_tb = min(ex.target.testbench_events, len(x_grid))
+    entry = {"precisions": choice, "summary": h["summary"], "auc_fixed_point": logit_auc(ex.y_test, reference),
+             "hls4ml": {}}
+    for backend in ex.target.hls4ml.Backends:
+        staging, final, check, compile_s = exact_hls4ml_project(
+            kind, ex, backend, lambda out, backend=backend: to_hls4ml.convert_ptq(h["model"], saved["n_inputs"], choice, ex.target.hls4ml,
+                                                                backend, out, (x_grid[:n_tb], reference[:n_tb]), ex.log),
+            x_grid, reference, "the model's fixed-point reference")
+        to_hls4ml.write_readme(
+            staging, backend, ex.target.hls4ml, f"{kind.name} (resource-aware, per-weight precision)", saved["n_inputs"],
+            f"then converted to the port type `{choice['input_1']['result']}` (round half up, saturate), exactly "
+            "as the model's input quantizer does.",
+            f"Checked before writing: C simulation equals the model's exact fixed-point reference on "
+            f"{check['n_events']} test events ({check['n_mismatch']} mismatches); {h['summary']['weights_kept']} of "
+            f"{h['summary']['weights']} weights remain (the others are 0 and cost nothing). `tb_data/` holds test "
+            "events on the input grid and the reference logits.", n_logits(reference))
+        ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "fixed-point reference of the model", h["ref_file"],
+                       exact=True, reference_form="fixed-point reference")
+        entry["hls4ml"][backend] = {"project": str(final), "part": ex.target.hls4ml.Part,
+                                    "clock_period_ns": ex.target.hls4ml.ClockPeriod, "csim_vs_reference": check,
+                                    "convert_compile_seconds": compile_s, "testbench_events": n_tb}
+        say(f"{kind.name} {backend} → {final} (C simulation vs fixed-point reference: {check['n_mismatch']} "
+             f"mismatches on {check['n_events']} events)")
+    return {"hls4ml_hgq": entry}
+
+
+register_form(Form("hls4ml_hgq", _export, simulators=("hls",)))

@@ -1,0 +1,85 @@
+"""The ``hls4ml_ptq`` form: a float MLP → hls4ml by post-training quantization at profiled per-layer
+precisions, one project per backend, refused where it loses more AUC than the target allows."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from trigdeploy.convert.context import ExportContext, say
+from trigdeploy.convert.forms import Form, register_form
+from trigdeploy.data.prepare import load_split
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.logits import as_logits, compare, n_logits
+from trigdeploy.train.metrics import logit_auc
+
+logger = logging.getLogger("trigdeploy.convert.export")
+
+def _ptq(kind, model, n_inputs: int, ex: ExportContext) -> dict:
+    """Float MLP → hls4ml at profiled precisions, per backend; refuses a project that loses too much AUC."""
+    run_dir, target, fw_dir, fw_final, x_test, y_test, log = (ex.run_dir, ex.target, ex.fw_dir, ex.fw_final, ex.x_test,
+                                                               ex.y_test, ex.log)
+    import torch
+
+    from trigdeploy.convert import ptq, to_hls4ml
+
+    x_train, _ = load_split(run_dir, "train")
+    sample = x_train[np.linspace(0, len(x_train) - 1, min(target.ptq_profile_rows, len(x_train))).astype(int)]
+    prof = ptq.profile(model, sample)
+    choice = ptq.choose_precisions(model, prof, target.ptq_width, target.ptq_headroom_bits)
+    overflow = ptq.overflow_report(ptq.profile(model, x_test), choice)
+    for o in overflow:
+        logger.warning(f"{kind.name} PTQ: layer {o['layer']} reaches {o['observed_max_abs']:.4g} on the test split, beyond its "
+                    f"type {o['type']} (max {o['type_max']:.4g}): it saturates")
+    with torch.no_grad():
+        ref = as_logits(model(torch.from_numpy(np.ascontiguousarray(x_test))).numpy(), len(x_test))
+    auc_float = logit_auc(y_test, ref)
+    ref_file = ex.save_reference(kind, x_test, ref)
+    n_tb = min(target.testbench_events, len(x_test))
+    out = {"precisions": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in choice.items()},
+           "profile_rows": int(len(sample)), "width": target.ptq_width, "headroom_bits": target.ptq_headroom_bits,
+           "overflow_on_test": overflow, "backends": {}}
+    for backend in target.hls4ml.Backends:
+        t1 = time.perf_counter()
+        staging = fw_dir / f"{kind.name}_{backend.lower()}"
+        final = fw_final / staging.name
+        hm = to_hls4ml.convert_ptq(model, n_inputs, choice, target.hls4ml, backend, staging,
+                                   (x_test[:n_tb], ref[:n_tb]), log)
+        compile_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        y_hls = to_hls4ml.predict(hm, x_test, ex.cache)
+        rate = len(x_test) / max(time.perf_counter() - t2, 1e-9)
+        same = compare(y_hls, ref)
+        auc_hls = logit_auc(y_test, y_hls)
+        stats = {"n_events": same["n_events"], "max_abs_diff_logit": same["max_abs_diff"],
+                 "mean_abs_diff_logit": same["mean_abs_diff"], "auc_float": auc_float, "auc_hls4ml": auc_hls,
+                 "auc_change": auc_hls - auc_float, "events_per_s": rate}
+        if auc_float - auc_hls > target.ptq_max_auc_loss:
+            raise TrigdeployError(f"{kind.name} {backend} PTQ: AUC {auc_float:.5f} → {auc_hls:.5f} loses more than "
+                                  f"ptq_max_auc_loss {target.ptq_max_auc_loss}; widen ptq_width")
+        to_hls4ml.write_readme(
+            staging, backend, target.hls4ml, f"{kind.name} (float, post-training quantized)", n_inputs,
+            f"then converted to the port type `{choice['input_1']['result']}`.",
+            f"Checked before writing against the float model on {stats['n_events']} test events: max |Δ logit| "
+            f"{stats['max_abs_diff_logit']:.3g}, AUC {auc_float:.5f} → {auc_hls:.5f}. `tb_data/` holds test events "
+            f"and the float model's logits (the expected values are within the error above, not equal).",
+            n_logits(ref))
+        out["backends"][backend] = {"project": str(final), "vs_float": stats, "convert_compile_seconds": compile_s,
+                                    "testbench_events": n_tb}
+        ex.ptq.setdefault(kind.name, {"precisions": choice, "hls4ml": y_hls, "backend": backend, "float": ref})
+        ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False,
+                       expected=y_hls, max_auc_loss=target.ptq_max_auc_loss)
+        say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
+            f"AUC {auc_float:.5f} → {auc_hls:.5f})")
+    return out
+
+
+def _export(kind, ex: ExportContext) -> dict:
+    """Float trigger MLP → hls4ml by post-training quantization (the FPGA form of the float model)."""
+    model, saved = ex.torch_model(kind)
+    return {"hls4ml_ptq": _ptq(kind, model, saved["n_inputs"], ex)}
+
+
+register_form(Form("hls4ml_ptq", _export, simulators=("hls",)))

@@ -1,0 +1,89 @@
+"""The export-form registry: each form declares what it requires and which simulators its projects use,
+and the declarations are checked where they are made (a form's registration, a kind's registration),
+not in the middle of an export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trigdeploy.config import ExportTarget, MLPConfig
+from trigdeploy.convert import export
+from trigdeploy.convert.context import ExportContext
+from trigdeploy.convert.forms import FORMS, Form, check_kind, register_form, unregister_form
+from trigdeploy.models import registry
+
+
+def _noop(kind, ex) -> dict:
+    return {}
+
+
+@pytest.fixture
+def toy_form():
+    form = register_form(Form("toy_form", _noop, requires=("onnx",)))
+    yield form
+    unregister_form("toy_form")
+
+
+def test_every_built_in_kind_lists_its_forms_after_what_they_require():
+    for kind in registry.KINDS.values():
+        check_kind(kind)
+    assert FORMS["rtl"].requires == ("qonnx_hls4ml",) and FORMS["rtl_ptq"].requires == ("hls4ml_ptq",)
+
+
+@pytest.mark.parametrize(("form", "message"), [
+    (Form("onnx", _noop), "registered twice"),
+    (Form("toy_bad", _noop, requires=("no_such_form",)), "requires ['no_such_form']"),
+    (Form("toy_self", _noop, requires=("toy_self",)), "requires ['toy_self']"),
+], ids=["duplicate", "unknown-requirement", "requires-itself"])
+def test_a_form_is_refused_at_registration(form, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        register_form(form)
+    assert form.name == "onnx" or form.name not in FORMS
+
+
+@pytest.mark.parametrize(("forms", "message"), [
+    (("toy_form", "onnx"), "'toy_form' requires onnx before it"),
+    (("onnx", "nothing_here"), "'nothing_here' is not registered"),
+], ids=["requirement-after", "unknown-form"])
+def test_a_kind_whose_forms_break_a_requirement_is_refused_at_registration(toy_form, forms, message):
+    kind = registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch", forms=forms)
+    with pytest.raises(ValueError, match=message):
+        registry.register(kind)
+    assert "toy_kind" not in registry.KINDS
+
+
+def test_a_kind_in_the_right_order_registers(toy_form):
+    registry.register(registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch",
+                                         forms=("onnx", "toy_form")))
+    registry.unregister("toy_kind")
+
+
+def test_a_check_added_later_runs_on_the_kinds_already_registered():
+    seen = []
+    registry.add_check(lambda kind: seen.append(kind.name))
+    try:
+        assert seen == list(registry.KINDS)
+    finally:
+        registry._CHECKS.pop()
+
+
+@pytest.mark.parametrize("simulator", ["hls", "ghdl"], ids=["declared", "undeclared"])
+def test_a_form_adds_projects_only_for_the_simulators_it_declares(tmp_path, simulator):
+    """The manifest's simulator names are what csim dispatches on: a form that adds a project for a
+    simulator it did not declare is a registration error, raised before the export is written."""
+    def add(kind, ex):
+        (ex.fw_dir / "toy_vitis").mkdir(parents=True)
+        np.savez(tmp_path / "ref.npz", inputs=np.zeros((2, 3)), logits=np.zeros(2))
+        ex.add_project("toy_vitis", kind, "toy csim", "toy reference", "ref.npz", exact=True, simulator=simulator)
+        return {"toy": {}}
+
+    form = Form("toy_sim", add, simulators=("hls",))
+    kind = registry.ModelKind("toy", MLPConfig, "toy.pt", "torch", "PyTorch")
+    ex = ExportContext(tmp_path, ExportTarget(source="test"), tmp_path, tmp_path / "fw", tmp_path / "final",
+                       tmp_path / "cache", np.zeros((2, 3)), np.zeros(2), [])
+    if simulator == "hls":
+        assert export._export_form(form, kind, ex) == {"toy": {}}
+    else:
+        with pytest.raises(ValueError, match=r"simulators \['ghdl'\] that it does not declare"):
+            export._export_form(form, kind, ex)
