@@ -6,7 +6,7 @@ For the chosen layers of a run's QAT MLP, writes the layer as combinational Veri
 weights as constants, the products, and the sum of each output with its products at their
 natural widths. It checks the Verilog against a numpy integer reference on random inputs with
 Yosys ``eval``. Then it synthesises with ``synth_xilinx -family xcup -nodsp`` and compares the
-LUT count with ``bench.fpga.estimate_dense``'s multiplier and adder LUTs (the estimator's
+LUT count with ``fpga.estimate_dense``'s multiplier and adder LUTs (the estimator's
 activation, bias and register terms are left out: the Verilog has none of them). Yosys counts
 are not Vivado counts: no LUT packing, no timing. This is a cross-check of the model's shape.
 Writes benchmarks/results/yosys_<run>.json.
@@ -81,7 +81,7 @@ def main() -> None:
         print("bench_yosys: yosys is not on PATH (Debian package yosys); skipped")
         return
 
-    from trigdeploy.bench import fpga
+    from trigdeploy import fpga
     from trigdeploy.train.run import load_torch_model
 
     run = Path(args.run)

@@ -1,6 +1,6 @@
 """Stages import only downward: data, models ← train ← convert ← csim ← bench ← cli.
 
-Shared machinery (config, errors, io, layout, fixed, expr, logits, cluster, cxx, versions) sits below every
+Shared machinery (config, errors, io, layout, fixed, fpga, expr, logits, cluster, cxx, hdl, versions) sits below every
 stage and imports none. Imports inside functions count too: a lazy import is still a dependency.
 """
 

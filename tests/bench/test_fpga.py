@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trigdeploy.bench import fpga, synth
+from trigdeploy import fpga
+from trigdeploy.bench import synth
 from trigdeploy.errors import TrigdeployError
 
 DATA = Path(__file__).parent / "data"

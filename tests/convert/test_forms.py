@@ -87,3 +87,21 @@ def test_a_form_adds_projects_only_for_the_simulators_it_declares(tmp_path, simu
     else:
         with pytest.raises(ValueError, match=r"simulators \['ghdl'\] that it does not declare"):
             export._export_form(form, kind, ex)
+
+
+def test_a_forms_cost_reaches_bench_after_the_built_in_forms():
+    """bench asks every registered form for its cost, in registration order: a plugin's form is reported
+    after the built-in ones, with the figures and label its cost gives, for the kinds that list it."""
+    from trigdeploy.bench.run import fpga_estimates
+
+    figures = {"lut": 7, "ff": 3, "dsp": 0, "bram": 0, "latency_ns": 5.0, "estimate": True, "method": "toy"}
+    register_form(Form("toy_costed", _noop, cost=lambda kind, layout, entry, clock, reuse: [
+        (f"{kind.name} (toy)", {**figures, "entry": entry["toy"]}, True)]))
+    registry.register(registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch", forms=("toy_costed",)))
+    try:
+        est, points = fpga_estimates(None, {"toy_kind": {"toy": 1}, "other": {}}, 5.0, 1)
+        assert est == {"toy_kind (toy)": {**figures, "entry": 1}} and points == {"toy_kind (toy)": "toy_kind"}
+        assert list(FORMS)[-1] == "toy_costed" and list(FORMS)[:3] == ["onnx", "qonnx_hls4ml", "rtl"]
+    finally:
+        registry.unregister("toy_kind")
+        unregister_form("toy_costed")

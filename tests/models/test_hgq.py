@@ -132,7 +132,7 @@ def test_pruned_weights_cost_nothing_in_the_rtl():
 
 def test_pruned_weights_cost_nothing_in_the_hls4ml_estimate():
     """The hls4ml project holds pruned weights as constant zeros; the estimate gives them no logic."""
-    from trigdeploy.bench import fpga
+    from trigdeploy import fpga
 
     model = _tiny(seed=6)
     seq, choice = model.exact_parts()

@@ -3,7 +3,7 @@
 Writes ``benchmarks/results/<run>.json`` (all figures, machine and package versions),
 ``<run>.md`` (tables), ``<run>_roc.png`` (1/εB vs εS, every model and form) and
 ``<run>_pareto.png`` (AUC against estimated LUTs; with ``--sweep`` the QAT MLP retrained at
-several bit widths). FPGA figures are estimates (``bench.fpga``) unless a synthesis report
+several bit widths). FPGA figures are estimates (each export form's ``cost``, ``trigdeploy.fpga``) unless a synthesis report
 replaces them (``trigdeploy synth``).
 """
 
@@ -16,8 +16,8 @@ import platform
 import time
 from pathlib import Path
 
-from trigdeploy import timing
-from trigdeploy.bench import fpga, latency, physics
+from trigdeploy import fpga, timing
+from trigdeploy.bench import latency, physics
 from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
 from trigdeploy.convert.manifest import Manifest
 from trigdeploy.data.prepare import load_split, run_classes
@@ -41,75 +41,17 @@ def _machine() -> dict:
             "system": platform.platform()}
 
 
-def _hls4ml_mlp_cost(kind, layout: RunLayout, label: str, layers_of, clock_ns: float,
-                     reuse: int) -> list[tuple[str, dict, bool]]:
-    """trigdeploy's analytic estimate of an hls4ml MLP; ``layers_of(model, saved)`` gives its layers."""
-    from trigdeploy.train.run import load_torch_model
-
-    model, saved = load_torch_model(layout.model_file(kind.artifact))
-    return [(label, fpga.estimate_mlp(layers_of(model, saved), clock_ns, reuse), True)]
-
-
-def _cost_qat_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
-    if not entry.get("hls4ml"):
-        return []
-    return _hls4ml_mlp_cost(kind, layout, f"{kind.name} (hls4ml)",
-                            lambda model, saved: fpga.qat_layers(model, saved["config"]["bias_bits"]), clock_ns, reuse)
-
-
-def _cost_ptq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
-    if "hls4ml_ptq" not in entry:
-        return []
-    return _hls4ml_mlp_cost(kind, layout, f"{kind.name} PTQ (hls4ml)",
-                            lambda model, _: fpga.ptq_layers(model, entry["hls4ml_ptq"]["precisions"]), clock_ns, reuse)
-
-
-def _cost_conifer(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
-    from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
-
-    if "fixed_point" not in entry:
-        return []
-    ens = json.loads((layout.export_dir / entry["ensemble"]["file"]).read_text())
-    fmt = FixedType.parse(entry["fixed_point"]["precision"])
-    est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
-    return [(f"{kind.name} (conifer {name})", {**est[backend], "latency_ns": est[backend]["latency_cycles"] * clock_ns,
-                                              "estimate": True, "method": est["method"]}, backend == "hls")
-            for backend, name in (("hls", "HLS"), ("vhdl", "VHDL"))]
-
-
-def _cost_rtl(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
-    rtl = entry.get("rtl", {})
-    if "project" not in rtl:  # not exported (an older export, or alkaid was not installed)
-        return []
-    return [(f"{kind.name} (alkaid RTL)", {"lut": int(round(rtl["lut_estimate_alkaid"])), "ff": rtl["reg_bits"], "dsp": 0,
-                                           "bram": 0, "latency_cycles": rtl["pipeline_stages"],
-                                           "latency_ns": rtl["latency_ns"], "ii": 1, "estimate": True,
-                                           "method": "alkaid cost model (distributed arithmetic RTL)"}, True)]
-
-
-def _cost_hgq_hls4ml(kind, layout: RunLayout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
-    if not entry.get("hls4ml_hgq", {}).get("hls4ml"):
-        return []
-    return _hls4ml_mlp_cost(kind, layout, f"{kind.name} (hls4ml)",
-                            lambda model, _: fpga.ptq_layers(model.exact_parts()[0], entry["hls4ml_hgq"]["precisions"]),
-                            clock_ns, reuse)
-
-
-# exported form → its FPGA cost (label, figures, is it the model's point on the Pareto plot), in report order
-FORM_COSTS = {"qonnx_hls4ml": _cost_qat_hls4ml, "rtl": _cost_rtl, "hls4ml_ptq": _cost_ptq_hls4ml,
-              "rtl_ptq": _cost_rtl, "hls4ml_hgq": _cost_hgq_hls4ml, "rtl_hgq": _cost_rtl, "conifer": _cost_conifer}
-
-
 def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int) -> tuple[dict, dict[str, str]]:
     """Estimates of every exported FPGA form of the run's models, and which label is each model's
     Pareto point ({label: model})."""
+    from trigdeploy.convert.forms import FORMS
     from trigdeploy.models import registry
 
     out, points = {}, {}
-    for form, cost in FORM_COSTS.items():
+    for form in (f for f in FORMS.values() if f.cost):  # in the forms' report order
         for kind in registry.KINDS.values():
-            if form in kind.forms and kind.name in models:
-                for label, est, is_point in cost(kind, layout, models[kind.name], clock_ns, reuse):
+            if form.name in kind.forms and kind.name in models:
+                for label, est, is_point in form.cost(kind, layout, models[kind.name], clock_ns, reuse):
                     out[label] = est
                     if is_point:
                         points[label] = kind.name

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import fpga
 from trigdeploy.config import ExportTarget
 from trigdeploy.convert.manifest import file_hashes
 from trigdeploy.errors import TrigdeployError
@@ -158,3 +159,23 @@ def hgq_reference(kind, ex: ExportContext):
         ex.exact[kind.name] = {"precisions": choice, "model": seq, "x_grid": x_grid, "reference": reference,
                                "ref_file": ref_file, "summary": model.summary()}
     return ex.exact[kind.name], saved
+
+
+def hls4ml_mlp_cost(kind, layout, label: str, layers_of, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    """trigdeploy's analytic estimate of an hls4ml MLP (``fpga.estimate_mlp``); ``layers_of(model, saved)``
+    gives its layers from the kind's trained model."""
+    from trigdeploy.train.run import load_torch_model
+
+    model, saved = load_torch_model(layout.model_file(kind.artifact))
+    return [(label, fpga.estimate_mlp(layers_of(model, saved), clock_ns, reuse), True)]
+
+
+def rtl_cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    """An alkaid RTL project's cost by alkaid's model, as export recorded it (none where it was not exported)."""
+    rtl = entry.get("rtl", {})
+    if "project" not in rtl:  # not exported (an older export, or alkaid was not installed)
+        return []
+    return [(f"{kind.name} (alkaid RTL)", {"lut": int(round(rtl["lut_estimate_alkaid"])), "ff": rtl["reg_bits"], "dsp": 0,
+                                           "bram": 0, "latency_cycles": rtl["pipeline_stages"],
+                                           "latency_ns": rtl["latency_ns"], "ii": 1, "estimate": True,
+                                           "method": "alkaid cost model (distributed arithmetic RTL)"}, True)]

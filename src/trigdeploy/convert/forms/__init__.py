@@ -5,7 +5,9 @@ A ``Form`` names what a model kind lists in ``ModelKind.forms`` and says how it 
 folders (``convert.context.ExportContext``), checks them (exactly, or against the gate the target
 sets) and returns its part of the kind's manifest entry; ``requires`` names the forms whose
 references it reuses, which must come before it in a kind's forms; ``simulators`` names the
-simulators (``csim.run.SIMULATORS``) its projects may ask for.
+simulators (``csim.run.SIMULATORS``) its projects may ask for; ``cost`` gives bench its FPGA
+figures before synthesis (trigdeploy's analytic hls4ml model, alkaid's or conifer's estimators).
+Forms are reported in the order they are registered (bench's tables).
 
 The contract is checked where it is declared, not in the middle of an export: ``register_form``
 refuses a form whose requirements are not registered, and every model kind's forms are checked
@@ -17,6 +19,7 @@ own the same way).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,9 @@ class Form:
     export: Callable[[Any, Any], dict]           # (kind, ExportContext) → its part of the kind's manifest entry
     requires: tuple[str, ...] = ()               # forms that must come before it in a kind's forms
     simulators: tuple[str, ...] = ()             # the simulators its projects may ask for (none: no project)
+    # (kind, RunLayout, the kind's manifest entry, clock ns, reuse) → [(label, FPGA figures, is the kind's point
+    # on the resource plot)]: its cost before synthesis, labelled with the estimator that gave it
+    cost: Callable[..., list[tuple[str, dict, bool]]] | None = None
 
 
 FORMS: dict[str, Form] = {}
@@ -64,6 +70,8 @@ def check_kind(kind: registry.ModelKind) -> None:
                              f"before it in its forms {list(kind.forms)}")
 
 
-from trigdeploy.convert.forms import conifer, hls4ml_hgq, hls4ml_ptq, onnx, qonnx_hls4ml, rtl  # noqa: E402, F401
+# the built-in forms, in report order; each registers after the forms it requires
+for _name in ("onnx", "qonnx_hls4ml", "rtl", "hls4ml_ptq", "rtl_ptq", "hls4ml_hgq", "rtl_hgq", "conifer"):
+    importlib.import_module(f"{__name__}.{_name}")
 
 registry.add_check(check_kind)

@@ -3,11 +3,13 @@ XGBoost), then fixed-point HLS and VHDL projects, each equal to the fixed-point 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trigdeploy import fpga
 from trigdeploy.convert.context import ExportContext, say
 from trigdeploy.convert.forms import Form, register_form
 from trigdeploy.errors import TrigdeployError
@@ -145,4 +147,18 @@ def _export(kind, ex: ExportContext) -> dict:
     return entry
 
 
-register_form(Form("conifer", _export, simulators=("hls", "ghdl")))
+def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    """conifer's own estimators of the quantized ensemble, for its HLS and VHDL backends."""
+    from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
+
+    if "fixed_point" not in entry:
+        return []
+    ens = json.loads((layout.export_dir / entry["ensemble"]["file"]).read_text())
+    fmt = FixedType.parse(entry["fixed_point"]["precision"])
+    est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
+    return [(f"{kind.name} (conifer {name})", {**est[backend], "latency_ns": est[backend]["latency_cycles"] * clock_ns,
+                                              "estimate": True, "method": est["method"]}, backend == "hls")
+            for backend, name in (("hls", "HLS"), ("vhdl", "VHDL"))]
+
+
+register_form(Form("conifer", _export, simulators=("hls", "ghdl"), cost=_cost))

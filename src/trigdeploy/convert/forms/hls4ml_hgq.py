@@ -3,7 +3,8 @@ precisions, C-simulated equal to its fixed-point reference on every test event b
 
 from __future__ import annotations
 
-from trigdeploy.convert.context import ExportContext, exact_hls4ml_project, hgq_reference, say
+from trigdeploy import fpga
+from trigdeploy.convert.context import ExportContext, exact_hls4ml_project, hgq_reference, hls4ml_mlp_cost, say
 from trigdeploy.convert.forms import Form, register_form
 from trigdeploy.logits import n_logits
 from trigdeploy.train.metrics import logit_auc
@@ -42,4 +43,12 @@ def _export(kind, ex: ExportContext) -> dict:
     return {"hls4ml_hgq": entry}
 
 
-register_form(Form("hls4ml_hgq", _export, simulators=("hls",)))
+def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    if not entry.get("hls4ml_hgq", {}).get("hls4ml"):
+        return []
+    return hls4ml_mlp_cost(kind, layout, f"{kind.name} (hls4ml)",
+                           lambda model, _: fpga.ptq_layers(model.exact_parts()[0], entry["hls4ml_hgq"]["precisions"]),
+                           clock_ns, reuse)
+
+
+register_form(Form("hls4ml_hgq", _export, simulators=("hls",), cost=_cost))

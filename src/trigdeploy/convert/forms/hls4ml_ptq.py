@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from trigdeploy.convert.context import ExportContext, say
+from trigdeploy import fpga
+from trigdeploy.convert.context import ExportContext, hls4ml_mlp_cost, say
 from trigdeploy.convert.forms import Form, register_form
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
@@ -82,4 +83,11 @@ def _export(kind, ex: ExportContext) -> dict:
     return {"hls4ml_ptq": _ptq(kind, model, saved["n_inputs"], ex)}
 
 
-register_form(Form("hls4ml_ptq", _export, simulators=("hls",)))
+def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    if "hls4ml_ptq" not in entry:
+        return []
+    return hls4ml_mlp_cost(kind, layout, f"{kind.name} PTQ (hls4ml)",
+                           lambda model, _: fpga.ptq_layers(model, entry["hls4ml_ptq"]["precisions"]), clock_ns, reuse)
+
+
+register_form(Form("hls4ml_ptq", _export, simulators=("hls",), cost=_cost))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from trigdeploy.convert.context import ExportContext, exact_hls4ml_project, say
+from trigdeploy import fpga
+from trigdeploy.convert.context import ExportContext, exact_hls4ml_project, hls4ml_mlp_cost, say
 from trigdeploy.convert.forms import Form, register_form
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import sha256_file
@@ -62,4 +63,11 @@ def _export(kind, ex: ExportContext) -> dict:
     return entry
 
 
-register_form(Form("qonnx_hls4ml", _export, simulators=("hls",)))
+def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
+    if not entry.get("hls4ml"):
+        return []
+    return hls4ml_mlp_cost(kind, layout, f"{kind.name} (hls4ml)",
+                           lambda model, saved: fpga.qat_layers(model, saved["config"]["bias_bits"]), clock_ns, reuse)
+
+
+register_form(Form("qonnx_hls4ml", _export, simulators=("hls",), cost=_cost))

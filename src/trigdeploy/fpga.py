@@ -110,7 +110,7 @@ def estimate_mlp(layers: list[Dense], clock_ns: float, reuse: int = 1) -> dict:
     cycles = sum(p["stages"] for p in per) + 1
     total = {k: sum(p[k] for p in per) for k in ("lut", "ff", "dsp", "bram", "multipliers", "shifts", "zeros")}
     return {**total, "latency_cycles": cycles, "latency_ns": cycles * clock_ns, "ii": reuse, "layers": per,
-            "estimate": True, "method": "trigdeploy analytic model (bench/fpga.py)"}
+            "estimate": True, "method": "trigdeploy analytic model (trigdeploy/fpga.py)"}
 
 
 def _fixed_bits(text: str) -> tuple[int, int]:
