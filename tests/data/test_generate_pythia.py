@@ -95,10 +95,14 @@ def test_the_generated_file_runs_through_the_data_stage(tmp_path):
     assert result.classes == layouts.HLS4ML_JET_CLASSES and len(result.features) == 16
 
 
-def test_a_window_no_jet_reaches_is_one_line_and_no_file(tmp_path):
+def test_a_window_no_jet_reaches_is_one_line_and_no_file(tmp_path, monkeypatch):
+    """The generator gives up after its cap of events per jet (2,000; 200 here: the outcome is the same,
+    each Pythia event costs ~7 ms) with one line and no file."""
+    from trigdeploy.data.generate import pythia
     from trigdeploy.errors import TrigdeployError
 
+    monkeypatch.setattr(pythia, "MAX_TRIES_PER_JET", 200)
     params = PythiaGenConfig(layout="hls4ml_jets", jets=1, chunk_size=1, workers=1, pt_min=6000.0, pt_max=7000.0)
-    with pytest.raises(TrigdeployError, match="only 0 of 1 j_g jets accepted in 2000 events: no leading jet") as e:
+    with pytest.raises(TrigdeployError, match="only 0 of 1 j_g jets accepted in 200 events: no leading jet") as e:
         write_pythia(params, tmp_path / "j.h5", progress=False)
     assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == []

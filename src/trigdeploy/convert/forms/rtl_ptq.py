@@ -25,10 +25,7 @@ def _export(kind, ex: ExportContext) -> dict:
         return skipped
     from trigdeploy.convert import to_rtl
 
-    if kind.name not in ex.ptq:
-        raise ValueError(f"model kind {kind.name}: the rtl_ptq form needs the PTQ precisions; list hls4ml_ptq "
-                         "before rtl_ptq in its forms")  # a registration error, not user input
-    ptq = ex.ptq[kind.name]
+    ptq = ex.ptq[kind.name]  # hls4ml_ptq's precisions and outputs (the registration puts it before this form)
     model, saved = ex.torch_model(kind)
     t0 = time.perf_counter()
     try:
