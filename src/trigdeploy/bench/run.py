@@ -3,8 +3,8 @@
 Writes ``benchmarks/results/<run>.json`` (all figures, machine and package versions),
 ``<run>.md`` (tables), ``<run>_roc.png`` (1/εB vs εS, every model and form) and
 ``<run>_pareto.png`` (AUC against estimated LUTs; with ``--sweep`` the QAT MLP retrained at
-several bit widths). FPGA figures are estimates (each export form's ``cost``, ``trigdeploy.fpga``) unless a synthesis report
-replaces them (``trigdeploy synth``).
+several bit widths). FPGA figures are estimates (each export form's ``cost``: ``trigdeploy.fpga``,
+alkaid's and conifer's models) unless a synthesis report replaces them (``trigdeploy synth``).
 """
 
 from __future__ import annotations

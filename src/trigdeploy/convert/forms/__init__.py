@@ -45,9 +45,9 @@ def register_form(form: Form) -> Form:
     """Add an export form; its requirements must be registered forms (a registration error otherwise)."""
     if form.name in FORMS:
         raise ValueError(f"export form {form.name!r} is registered twice")
-    unknown = [r for r in form.requires if r not in FORMS and r != form.name]
-    if unknown or form.name in form.requires:
-        raise ValueError(f"export form {form.name!r} requires {unknown or [form.name]}, which "
+    unknown = [r for r in form.requires if r not in FORMS]  # itself included: it is not registered yet
+    if unknown:
+        raise ValueError(f"export form {form.name!r} requires {unknown}, which "
                          f"{'is' if len(unknown) < 2 else 'are'} not a registered form before it")
     FORMS[form.name] = form
     return form
