@@ -50,7 +50,7 @@ def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_pa
 @pytest.mark.parametrize("corruption", ["wrong", "unsupported"], ids=["fast-headers-wrong", "fast-headers-refuse"])
 def test_fast_arithmetic_falls_back_to_the_vendor_headers(exported, tmp_path, monkeypatch, corruption):
     """A fast build that differs from the vendor build on the sample, or does not compile, is not used."""
-    from trigdeploy.csim.run import simulate
+    from trigdeploy.cxx.simulate import simulate
 
     root, _ = exported
     project = root / "firmware" / "run" / "qmlp_vitis"
@@ -84,7 +84,7 @@ def test_auto_runs_a_small_split_on_the_vendor_build_and_compiles_fast_only_beyo
     """``auto``: the vendor build (export's, cached) runs a split it handles within the budget, and no fast
     build is compiled; with a budget it exceeds, the fast build is compiled and cross-checked; once that
     is cached, ``auto`` uses it. The outputs are the same whole arrays every time."""
-    from trigdeploy.csim import run as csim
+    from trigdeploy.cxx import simulate as csim
 
     root, _ = exported
     path = root / "firmware" / "run" / project
@@ -424,6 +424,7 @@ def test_prebuild_compiles_testbenches_side_by_side_and_one_key_once(exported, t
     other finds it; the steps are recorded in the stage's timing."""
     from trigdeploy import timing
     from trigdeploy.csim.run import prebuild
+    from trigdeploy.cxx.testbench import build
 
     root, _ = exported
     same = [tmp_path / d / "qmlp_vitis" for d in ("a", "b")]
@@ -433,7 +434,7 @@ def test_prebuild_compiles_testbenches_side_by_side_and_one_key_once(exported, t
     shutil.copytree(root / "firmware" / "run" / "hgq_vitis", other)
     cache = tmp_path / "cache"
     with timing.stage("csim") as rec:
-        prebuild([*same, other], cache, jobs=3)
+        prebuild([(build, p) for p in (*same, other)], cache, jobs=3)
     steps = [s for s in rec.report()["steps"] if s["step"].startswith("testbench ")]
     assert sorted(s["cached"] for s in steps) == [False, False, True]
     assert len(list(cache.glob("tb-*/csim.exe"))) == 2 and not list(cache.glob(".*partial*"))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trigdeploy.csim import rtl
 from trigdeploy.csim.run import compare
+from trigdeploy.hdl import projects as rtl
 from trigdeploy.hdl import tools
 
 pytest.importorskip("alkaid")

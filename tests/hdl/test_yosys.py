@@ -80,16 +80,16 @@ def test_alkaid_open_synth_variant_against_its_cost_model(need_yosys, tiny_qat, 
     """The tiny design's open-synthesis form: Yosys maps it, and alkaid's model of the same form is in
     the same range (the demo's 50k-LUT design is the real check, in BENCHMARKS.md)."""
     pytest.importorskip("alkaid")
-    from trigdeploy.bench.synth import _alkaid_design
     from trigdeploy.convert import to_rtl
+    from trigdeploy.hdl.projects import alkaid_design
 
     model, x, _, qonnx = tiny_qat
     prj = tmp_path / "tiny_rtl"
     info = to_rtl.write_project(to_rtl.trace(model, 6), prj, "xcvu13p-flga2577-2-e", 5.0, x[:5], qonnx[:5], "tiny", "ok")
-    d = _alkaid_design(prj)
-    assert all("open_synth" in str(s) for s in d.sources) and d.cost == info["lut_estimate_alkaid_open_synth"]
-    assert d.variant.startswith("open_synth")
-    cost = d.cost
-    r = yosys.synthesize(d.sources, d.top, d.part, tmp_path / "cache", tmp_path / "logs", "tiny_rtl")
+    d = alkaid_design(prj)
+    assert all("open_synth" in str(s) for s in d.verilog) and d.estimate == info["lut_estimate_alkaid_open_synth"]
+    assert dict(d.labels)["variant"].startswith("open_synth") and d.tools == ("yosys",)
+    cost = d.estimate
+    r = yosys.synthesize(list(d.verilog), d.top, d.part, tmp_path / "cache", tmp_path / "logs", "tiny_rtl")
     assert r["lut"] > 0 and r["dsp"] == 0  # distributed arithmetic: no multipliers
     assert 0.5 < cost / r["lut"] < 2.0

@@ -62,8 +62,10 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
     The trained form from the run's predictions, ONNX Runtime on the exported ONNX files, the
     references saved by the export (QONNX), and each firmware project's C simulation as ``csim``
     saved it for this export (simulated here only when it did not)."""
-    from trigdeploy.csim.run import SIMULATORS, missing_simulator, saved_outputs
+    from trigdeploy.csim.run import saved_outputs
     from trigdeploy.models import registry
+    from trigdeploy.simulators import SIMULATORS
+    from trigdeploy.simulators import missing as missing_simulator
 
     out: dict[str, dict[str, np.ndarray]] = {}
     for kind in registry.KINDS.values():
@@ -85,8 +87,8 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
             logger.warning(f"bench: {p.name} not simulated: {why}")
             continue
         if logits is None:  # csim has not run on this export: simulate here
-            logits = SIMULATORS[p.simulator](layout.project(p.name), layout.csim_cache, inputs, p.exact, threads,
-                                             "fast")[0]
+            sim = SIMULATORS[p.simulator]
+            logits = sim.run(layout.project(p.name), layout.csim_cache, inputs, p.exact, threads, "fast")[0]
         out[p.model][p.form] = probabilities(as_logits(logits, len(inputs)))
     return out
 

@@ -6,9 +6,10 @@
   only and parses each ``<top>_csynth.xml``; without the tools it says so in one line;
 * synthesizes every RTL design the export lists (alkaid Verilog, conifer VHDL through ``ghdl
   synth``) with Yosys ``synth_xilinx`` for the target's family: LUT, FF, CARRY and DSP counts and
-  the time in ``<run>/synth.json``, labelled as open-synthesis counts, not Vivado's. alkaid designs
-  are synthesized in their ``open_synth/`` form (no ternary adders, which Yosys cannot pack) and
-  compared with alkaid's cost model of that same form.
+  the time in ``<run>/synth.json``, labelled as open-synthesis counts, not Vivado's. What is
+  synthesized of a project is its project type's ``design`` (``trigdeploy.simulators``): alkaid
+  designs in their ``open_synth/`` form (no ternary adders, which Yosys cannot pack), compared with
+  alkaid's cost model of that same form.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from trigdeploy import timing
 from trigdeploy.convert.manifest import Manifest, Project
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools, yosys
+from trigdeploy.hdl.yosys import Design
 from trigdeploy.io import write_json_atomic
 from trigdeploy.layout import RunLayout
+from trigdeploy.simulators import SIMULATORS
 
 logger = logging.getLogger(__name__)
 
@@ -96,81 +98,33 @@ def synth_run(firmware_dir: Path, log_dir: Path) -> dict | None:
     return out
 
 
-class _AlkaidDesign(NamedTuple):
-    sources: list[Path]
-    top: str
-    part: str
-    cost: float       # alkaid's cost-model LUTs of these very sources
-    variant: str      # which form of the project they are
+def _design(layout: RunLayout, p: Project) -> Design:
+    """What Yosys synthesizes of ``p`` (its project type's ``design``)."""
+    return SIMULATORS[p.simulator].design(layout.project(p.name))
 
 
-def _alkaid_design(project: Path) -> _AlkaidDesign:
-    """An alkaid project's form for Yosys: ``open_synth/`` (no ternary adders) if it has one, else ``src/``."""
-    import json
-
-    from trigdeploy.convert.to_rtl import OPEN_SYNTH
-    from trigdeploy.hdl.verilator import top_module
-
-    opened = (project / OPEN_SYNTH / "src").is_dir()
-    variant = project / OPEN_SYNTH if opened else project
-    meta = json.loads((variant / "metadata.json").read_text())
-    sources = sorted((variant / "src" / "static").glob("*.v")) + sorted((variant / "src").glob("*.v"))
-    return _AlkaidDesign(sources, top_module(variant), str(meta["part_name"]), float(meta["cost"]),
-                         f"{OPEN_SYNTH} (no ternary adders)" if opened else "src")
-
-
-def _conifer_design(project: Path) -> tuple[list[tuple[str, Path]], str]:
-    """The conifer VHDL BDT's synthesizable sources (library BDT, without the testbench) and its part."""
-    import json
-
-    from trigdeploy.hdl.ghdl import TB_LIB, _sources
-
-    config = json.loads((project / "myproject.json").read_text())["config"]
-    return [("BDT", f) for f in _sources(project) if f.name not in TB_LIB], str(config["xilinx_part"])
-
-
-def _estimate(layout: RunLayout, p: Project) -> float | None:
-    """alkaid's cost-model LUTs of the form Yosys would synthesize (None for other designs)."""
-    if p.simulator != "verilator":
-        return None
-    return _alkaid_design(layout.project(p.name)).cost
-
-
-def _synthesize(layout: RunLayout, p: Project) -> dict:
-    project = layout.project(p.name)
-    if p.simulator == "verilator":
-        d = _alkaid_design(project)
-        r = yosys.synthesize(d.sources, d.top, d.part, layout.synth_cache, layout.synth_logs, p.name,
-                             options=ALKAID_OPTIONS)
-        r.update(source="alkaid", variant=d.variant, estimate_alkaid=d.cost, ratio_alkaid_to_yosys=d.cost / max(r["lut"], 1))
-    else:
-        vhdl, part = _conifer_design(project)
-        r = yosys.synthesize([], "BDTTop", part, layout.synth_cache, layout.synth_logs, p.name, vhdl=(vhdl, "BDTTop"))
-        r.update(source="conifer VHDL (ghdl synth)")
+def _synthesize(layout: RunLayout, p: Project, d: Design) -> dict:
+    r = yosys.synthesize_design(d, layout.synth_cache, layout.synth_logs, p.name)
     r["model"] = p.model
     logger.info(f"synth: {p.name}: {r['lut']:,} LUT, {r['ff']:,} FF, {r['carry']:,} CARRY, {r['dsp']} DSP "
                 f"({r['seconds']:.0f} s{', cached' if r['cached'] else ''}; {yosys.LABEL})")
     return r
 
 
-# alkaid's designs are distributed arithmetic: adders and delay lines, no multipliers. Yosys' DSP and
-# shift-register (SRL) inference found nothing to gain on them but took 65 % of its time on the
-# demo's 258k-LUT PTQ MLP (54 → 22 min, 271,544 → 271,575 LUT; the delay lines count as FFs).
-ALKAID_OPTIONS = ("-nosrl", "-nodsp")
 # Yosys' time grows faster than the design: ≈ 2–4 min for the demo's 51k-LUT QAT MLP, 13–22 min and 5 GB
 # for its 258k-LUT 16-bit PTQ twin on this project's machines (a float model's PTQ reference, not a design
-# one deploys). Designs above this alkaid estimate are synthesized only when named (``--design``) or with a
-# higher ``--max-lut-estimate``.
+# one deploys). Designs above this cost-model estimate are synthesized only when named (``--design``) or
+# with a higher ``--max-lut-estimate``.
 MAX_LUT_ESTIMATE = 100_000
 
 
-def _side_by_side(layout: RunLayout, todo: list[Project], jobs: int | None) -> list[dict]:
+def _side_by_side(layout: RunLayout, todo: list[Project], designs: dict[str, Design], jobs: int | None) -> list[dict]:
     """Each design's Yosys run (or its failure), ``jobs`` at a time (default: one per core), in ``todo``'s order."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(p: Project) -> dict:
         try:
-            return _synthesize(layout, p)
+            return _synthesize(layout, p, designs[p.name])
         except TrigdeployError as exc:  # the other designs still count; the command fails at the end
             logger.error(f"synth: {p.name}: {exc}")
             return {"design": p.name, "model": p.model, "failed": str(exc)}
@@ -182,49 +136,58 @@ def _side_by_side(layout: RunLayout, todo: list[Project], jobs: int | None) -> l
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
-                   max_lut_estimate: float = MAX_LUT_ESTIMATE) -> dict:
-    """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
-    ``jobs`` designs at a time (Yosys is single-threaded; default: one per core). A missing tool, or
-    (unless named in ``designs``) an alkaid estimate above ``max_lut_estimate``, skips a design with
-    one line and no figure."""
-    rec = timing.Record("synth")
-    manifest = Manifest.load(layout.manifest)
-    out = {"label": yosys.LABEL, "manifest_sha256": manifest.sha256, "designs": {}}
-    rtl: list[Project] = [p for p in manifest.projects if p.simulator in ("verilator", "ghdl")]
+def _rtl(manifest: Manifest, designs: Sequence[str] | None) -> list[Project]:
+    """The manifest's RTL projects (their type has a synthesis ``design``), or those named in ``designs``."""
+    rtl = [p for p in manifest.projects if p.simulator in SIMULATORS and SIMULATORS[p.simulator].design]
     if designs is not None:
         unknown = sorted(set(designs) - {p.name for p in rtl})
         if unknown:
             raise TrigdeployError(f"--design {', '.join(unknown)}: not an RTL design of {manifest.path} "
                                   f"({', '.join(p.name for p in rtl) or 'none'})")
         rtl = [p for p in rtl if p.name in designs]
+    return rtl
+
+
+def _skip_reason(p: Project, d: Design, named: bool, max_lut_estimate: float) -> str | None:
+    """Why ``p`` is not synthesized (a tool missing; a cost-model estimate above the limit, unless named)."""
+    absent = [t for t in d.tools if tools.find(t) is None]
+    if absent:
+        return "; ".join(tools.missing(t) for t in absent)
+    if not named and d.estimate is not None and d.estimate > max_lut_estimate:
+        return (f"{d.estimator} estimates {d.estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} "
+                f"(Yosys' time grows faster than the design); trigdeploy synth --design {p.name} runs it")
+    return None
+
+
+def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
+                   max_lut_estimate: float = MAX_LUT_ESTIMATE) -> dict:
+    """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
+    ``jobs`` designs at a time (Yosys is single-threaded; default: one per core). A missing tool, or
+    (unless named in ``designs``) a cost-model estimate above ``max_lut_estimate``, skips a design with
+    one line and no figure."""
+    rec = timing.Record("synth")
+    manifest = Manifest.load(layout.manifest)
+    out = {"label": yosys.LABEL, "manifest_sha256": manifest.sha256, "designs": {}}
+    rtl = _rtl(manifest, designs)
     if not rtl:
         logger.warning(f"synth: {manifest.path} lists no RTL design; nothing for Yosys")
     for p in rtl:  # what is counted is exactly what export wrote (and csim simulated)
         manifest.verify(p, layout.project(p.name))
+    found = {p.name: _design(layout, p) for p in rtl}
     todo = []
-    estimates = {p.name: _estimate(layout, p) for p in rtl}
     for p in rtl:
-        need = ["yosys"] + (["ghdl"] if p.simulator == "ghdl" else [])
-        absent = [t for t in need if tools.find(t) is None]
-        estimate = estimates[p.name]
-        if absent:
-            why = "; ".join(tools.missing(t) for t in absent)
-        elif designs is None and estimate is not None and estimate > max_lut_estimate:
-            why = (f"alkaid estimates {estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} (Yosys' time "
-                   f"grows faster than the design); trigdeploy synth --design {p.name} runs it")
-        else:
+        why = _skip_reason(p, found[p.name], designs is not None, max_lut_estimate)
+        if why is None:
             todo.append(p)
             continue
         logger.warning(f"synth: {p.name} skipped: {why}")
         out["designs"][p.name] = {"design": p.name, "model": p.model, "skipped": why}
     if todo:
-        # the longest first: it bounds the wall time; a design without alkaid's estimate (a conifer BDT, whose
-        # VHDL goes through ghdl synth first) counts as long: the demo's 11k-LUT BDT takes longer than its QAT MLP
-        todo.sort(key=lambda p: -(estimates[p.name] if estimates[p.name] is not None else float("inf")))
+        # the longest first: it bounds the wall time; a design without an estimate (a conifer BDT, whose VHDL
+        # goes through ghdl synth first) counts as long: the demo's 11k-LUT BDT takes longer than its QAT MLP
+        todo.sort(key=lambda p: -(found[p.name].estimate if found[p.name].estimate is not None else float("inf")))
         logger.info(f"synth: Yosys synth_xilinx on {', '.join(p.name for p in todo)} (minutes for a large design)")
-        results = _side_by_side(layout, todo, jobs)
-        for p, r in zip(todo, results):
+        for p, r in zip(todo, _side_by_side(layout, todo, found, jobs)):
             out["designs"][p.name] = r
             if "seconds" in r:
                 rec.add(f"Yosys {p.name}", r["seconds"], r.get("cached", False))

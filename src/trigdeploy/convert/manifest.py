@@ -35,7 +35,7 @@ class Project:
     reference_file: str         # npz (inputs, logits) under export/<run>/
     reference_form: str | None  # the reference as a form of its own in reports (e.g. "QONNX"), if it is one
     exact: bool                 # must the simulation reproduce the reference bit for bit?
-    simulator: str = "hls"      # which simulator of ``csim.run.SIMULATORS`` runs it
+    simulator: str = "hls"      # its project type (``trigdeploy.simulators``)
     files: dict = field(default_factory=dict)  # relative path → SHA-256 of every file of the project
     reference_sha256: str = ""  # of reference_file
     expected_file: str | None = None  # not exact: npz of the outputs export recorded for the project itself

@@ -4,7 +4,7 @@ hls4ml writes the project; its firmware C++ is compiled and run by trigdeploy's 
 (``cxx.harness``, the vendor ``ap_`` headers: what hls4ml's own ``compile``/``predict`` compute),
 into the build cache that ``csim`` then finds: the check and the C simulation share one build.
 
-Recipe that makes the C simulation bit-exact to ``qonnx.core.onnx_exec`` (see NOTES): the
+Recipe that makes the C simulation bit-exact to ``qonnx.core.onnx_exec`` (measured on this project's models): the
 Brevitas model uses power-of-two quantizers and quantized biases; hls4ml's config comes from
 ``config_from_onnx_model(granularity="name")`` with result/accumulator precisions left ``auto``;
 the input port is the QAT input quantizer's own fixed-point type and is fed inputs already on

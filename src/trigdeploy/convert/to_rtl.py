@@ -2,7 +2,7 @@
 
 alkaid (formerly da4ml) writes pipelined Verilog from a traced fixed-point network, but has no
 Brevitas or QONNX front end, so the network is traced here from what the QAT model computes
-(see NOTES): the input port is the input quantizer's grid (signed, ``f_in`` fractional bits);
+(measured on this project's models): the input port is the input quantizer's grid (signed, ``f_in`` fractional bits);
 each layer is ``x @ (w_int.T · 2^w_exp) + b_int · 2^(in_exp + w_exp)`` with the integer weights
 and biases Brevitas quantized (biases rounded half to even, as ``Int*Bias`` does), and every
 hidden layer is followed by the QuantReLU's unsigned grid with round half to even and
@@ -28,6 +28,7 @@ import torch
 
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
+from trigdeploy.hdl.projects import OPEN_SYNTH
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +157,11 @@ def check(comb, x_grid: np.ndarray, reference: np.ndarray) -> dict:
     return compare(comb.predict(np.ascontiguousarray(x_grid, np.float64)), reference)
 
 
-OPEN_SYNTH = "open_synth"  # the variant Yosys can map: alkaid's ternary adders are a Vivado packing
 
 
 def write_open_synth_variant(comb, out_dir: Path, part: str, clock_ns: float) -> float:
     """alkaid's Verilog of ``comb`` without ternary-adder fusion (``src/`` and ``metadata.json``) in
-    ``out_dir``: Yosys cannot pack ternary adders (NOTES: 1.47× over the estimate with them, 1.045×
+    ``out_dir``: Yosys cannot pack ternary adders (measured: 1.47× over the estimate with them, 1.045×
     without), so this is the design open synthesis is compared on. Returns its cost-model LUTs."""
     with tempfile.TemporaryDirectory(prefix="td-rtl-") as tmp:
         cost = write_rtl(comb, Path(tmp), part, clock_ns, ternary_fuse=False)["lut_estimate_alkaid"]

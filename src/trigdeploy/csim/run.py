@@ -1,23 +1,15 @@
 """``trigdeploy csim``: every exported firmware project of a run, C-simulated on the whole test split.
 
-Every project the export's manifest lists is run by its simulator (``SIMULATORS``; HLS projects:
-the batched harness) on the inputs the export saved for it, and compared on every test event
-with the reference the export saved beside them (QONNX execution for the QAT MLP and the bit-exact
-fixed-point emulation for the conifer BDT, both must agree on every event; the float model for
-PTQ, with error statistics): the AUC of both, the decisions that flip at each operating threshold
-of ``metrics.json``, and the project's own testbench built and run with g++. Results:
-``runs/<name>/csim.json``, ``csim.md`` and each project's outputs in ``csim/<project>.npz`` (what
-``bench`` reports). A failed bit-exactness check is reported in the files and makes the command fail.
-
-With ``fast``, the whole split runs on the fast arithmetic (``harness``) where it covers the
-project. The vendor-header build, which the testbench uses anyway, re-simulates
-``CROSS_CHECK_EVENTS`` events spread over the split; any difference between the two sends the
-whole split through the vendor build instead and is recorded, so the report always states what
-the vendor headers compute. ``auto`` (the default) first times the vendor build (export's, already
-compiled) on ``PROBE_EVENTS`` events: where it would run the whole split within
-``VENDOR_SPLIT_BUDGET_S`` (a fast build takes longer than that to compile here), the vendor build
-runs every event and no fast build is compiled; otherwise, or where the fast build is cached
-already, it is ``fast``.
+Every project the export's manifest lists is run by its project type's simulator
+(``trigdeploy.simulators``: the HLS harness and testbench, Verilator, GHDL, or a registered one) on
+the inputs the export saved for it, and compared on every test event with the reference the export
+saved beside them (QONNX execution for the QAT MLP and the bit-exact fixed-point emulation for the
+conifer BDT, both must agree on every event; the float model for PTQ, with error statistics): the
+AUC of both, the decisions that flip at each operating threshold of ``metrics.json``, and the
+project's own testbench. Results: ``runs/<name>/csim.json``, ``csim.md`` and each project's outputs
+in ``csim/<project>.npz`` (what ``bench`` reports). A failed bit-exactness check is reported in the
+files and makes the command fail. The HLS arithmetic (``--arithmetic`` fast, vendor or auto) is
+described in ``cxx.simulate``.
 """
 
 from __future__ import annotations
@@ -25,7 +17,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,44 +25,18 @@ import numpy as np
 
 from trigdeploy import timing
 from trigdeploy.convert.manifest import Manifest
-from trigdeploy.csim import rtl
-from trigdeploy.cxx import harness, testbench
+from trigdeploy.cxx import harness
 from trigdeploy.data.prepare import load_split
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.hdl import tools
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.logits import as_logits, probabilities
 from trigdeploy.logits import compare as compare_logits
+from trigdeploy.simulators import SIMULATORS
+from trigdeploy.simulators import missing as missing_simulator
 from trigdeploy.train.metrics import logit_auc
 
 logger = logging.getLogger(__name__)
-
-CROSS_CHECK_EVENTS = 4096
-PROBE_EVENTS = 512
-VENDOR_SPLIT_BUDGET_S = 10.0  # an hls4ml project's fast build compiles in 5-10 s on 2 cores, a conifer one in 15-30 s
-
-
-def _spread(n: int, k: int) -> np.ndarray:
-    return np.unique(np.linspace(0, n - 1, min(k, n)).astype(np.int64))
-
-
-def choose_arithmetic(project: Path, cache: Path, x: np.ndarray, threads: int | None
-                      ) -> tuple[str, str, tuple[harness.Harness, harness.Build] | None]:
-    """``auto``'s arithmetic for ``project`` on ``x``, why, and the vendor harness it loaded to time (None
-    where it loaded none): ``fast`` where its build is cached, else ``vendor`` where the vendor build, timed
-    on a spread sample, runs all of ``x`` within the budget."""
-    if harness.is_built(harness.inspect(project), cache, "fast"):
-        return "fast", "auto: the fast build is cached", None
-    vendor = harness.load(project, cache, threads, "vendor")
-    sample = x[_spread(len(x), PROBE_EVENTS)]
-    t0 = time.perf_counter()
-    vendor[0].run(sample)
-    estimate = len(x) * (time.perf_counter() - t0) / max(len(sample), 1)
-    if estimate <= VENDOR_SPLIT_BUDGET_S:
-        return "vendor", f"auto: the vendor build runs the split in about {estimate:.1f} s, no fast build compiled", vendor
-    return "fast", f"auto: the vendor build would take about {estimate:.0f} s on the split", vendor
-
 
 def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, tuple[int | None, float]],
             exact: bool) -> dict:
@@ -117,60 +83,6 @@ def _thresholds(run_dir: Path, model: str) -> dict[str, tuple[int | None, float]
     return {k: (None, v["threshold"]) for k, v in m.get("thresholds", {}).items()}
 
 
-def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = None,
-             arithmetic: str = "fast") -> tuple[np.ndarray, dict]:
-    """Outputs of ``project`` on ``x`` as the vendor headers compute them, and how they were obtained.
-
-    With ``fast``: the fast build runs every event, the vendor build a spread sample of them; on
-    any difference the vendor build runs every event. ``auto``: see ``choose_arithmetic``."""
-    choice, vendor = None, None
-    if arithmetic == "auto":  # the vendor harness it loads serves the run or the cross-check below
-        arithmetic, choice, vendor = choose_arithmetic(project, cache, x, threads)
-    def timed(h: harness.Harness) -> tuple[np.ndarray, float]:
-        t0 = time.perf_counter()
-        out = h.run(x)
-        return out, len(x) / max(time.perf_counter() - t0, 1e-9)
-
-    h, b = vendor if vendor and arithmetic == "vendor" else harness.load(project, cache, threads, arithmetic)
-    y, rate = timed(h)
-    info = {"arithmetic": b.arithmetic, "arithmetic_detail": harness.ARITHMETIC[b.arithmetic],
-            "compile_seconds": b.compile_seconds, "build_cached": b.cached, "events_per_s": rate}
-    if choice:
-        info["arithmetic_choice"] = choice
-    if b.fallback:
-        info["fast_fallback"] = b.fallback
-    if b.arithmetic == "fast":
-        hv, bv = vendor or harness.load(project, cache, threads, "vendor")
-        idx = _spread(len(x), CROSS_CHECK_EVENTS)
-        differ = int((hv.run(x[idx]) != y[idx]).any(axis=1).sum())
-        info["vendor_cross_check"] = {"events": int(len(idx)), "differ": differ,
-                                      "vendor_compile_seconds": bv.compile_seconds}
-        if differ:
-            y, rate = timed(hv)
-            info.update(arithmetic="vendor", arithmetic_detail=harness.ARITHMETIC["vendor"], events_per_s=rate)
-    return y, info
-
-
-def simulate_hls(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
-                 arithmetic: str) -> tuple[np.ndarray, dict, dict]:
-    """An HLS project (hls4ml, conifer): its own testbench, then the batched harness on ``x``."""
-    tb = testbench.check(project, cache, exact)  # first: it builds the vendor harness alongside its own code
-    y, info = simulate(project, cache, x, threads, arithmetic)
-    return y, info, tb
-
-
-# a project's ``simulator`` (manifest) → (project, cache, inputs, exact, threads, arithmetic) → (outputs, info, testbench)
-SIMULATORS = {"hls": simulate_hls, "verilator": rtl.simulate_verilator, "ghdl": rtl.simulate_ghdl}
-# simulators that need an HDL tool the project installs separately (``hdl.tools``): skipped, said once, without it
-SIMULATOR_TOOLS = {"verilator": "verilator", "ghdl": "ghdl"}
-
-
-def missing_simulator(simulator: str) -> str | None:
-    """Why ``simulator`` cannot run here (its HDL tool is not installed), in one line; None if it can."""
-    tool = SIMULATOR_TOOLS.get(simulator)
-    return tools.missing(tool) if tool is not None and tools.find(tool) is None else None
-
-
 def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.ndarray | None:
     """The logits ``csim`` saved for ``project`` of this very export, or None (not simulated, or stale)."""
     path = layout.csim_output(project)
@@ -213,17 +125,17 @@ def _verified(layout: RunLayout, manifest: Manifest) -> list[tuple]:
     return out
 
 
-def prebuild(projects: list[Path], cache: Path, jobs: int | None = None) -> None:
-    """Each HLS project's testbench (and its vendor build, where export left none) compiled before the
-    projects are simulated, up to ``jobs`` at once (default: the cores): a compile is one core's work,
-    while the projects are then simulated one after the other, each on every core. Builds already in
-    the cache cost their key only; the first compiler error is raised as ``testbench.build`` raises it."""
+def prebuild(projects: list[tuple[Callable[[Path, Path], object], Path]], cache: Path, jobs: int | None = None) -> None:
+    """Each ``(build, project)``'s ``build(project, cache)`` (a simulator's ``prebuild``: an HLS project's
+    testbench and vendor build) run before the projects are simulated, up to ``jobs`` at once (default:
+    the cores): a compile is one core's work, while the projects are then simulated one after the other,
+    each on every core. Builds already in the cache cost their key only; the first error is raised."""
     jobs = min(len(projects), jobs or harness.Harness.default_threads())
     if jobs < 2:
         return
     pool = ThreadPoolExecutor(jobs)
     try:  # each task in its own copy of the context: its timing steps are recorded
-        tasks = [pool.submit(contextvars.copy_context().run, testbench.build, project, cache) for project in projects]
+        tasks = [pool.submit(contextvars.copy_context().run, build, project, cache) for build, project in projects]
         for task in tasks:
             task.result()
     finally:  # on an error or a stop, what has not started never starts (running compilers were stopped)
@@ -241,7 +153,8 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
     cache = layout.csim_cache
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
     projects = _verified(layout, manifest)
-    prebuild([project for p, project in projects if p.simulator == "hls"], cache)
+    prebuild([(SIMULATORS[p.simulator].prebuild, project) for p, project in projects
+              if SIMULATORS[p.simulator].prebuild and not missing_simulator(p.simulator)], cache)
     for p, project in projects:
         x, ref = manifest.reference(p)
         why = missing_simulator(p.simulator)
@@ -250,7 +163,7 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             report.setdefault("skipped", {})[p.name] = why
             continue
         with timing.step(f"{p.name}: build and simulate {len(x)} events"):
-            y, info, tb = SIMULATORS[p.simulator](project, cache, x, p.exact, threads, arithmetic)
+            y, info, tb = SIMULATORS[p.simulator].run(project, cache, x, p.exact, threads, arithmetic)
         entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
                  **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact)}
         if not p.exact:

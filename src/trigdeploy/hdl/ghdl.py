@@ -47,7 +47,8 @@ class Build:
     tool: tools.Tool
 
 
-def _sources(project: Path) -> list[Path]:
+def sources(project: Path) -> list[Path]:
+    """A conifer VHDL project's files in analysis order (library, arrays, top, testbench), each checked to exist."""
     fw = Path(project) / "firmware"
     arrays = sorted(fw.glob("Arrays*.vhd"))
     names = [*BDT_LIB, *(a.name for a in arrays), *BDT_TOP, *TB_LIB]
@@ -63,7 +64,7 @@ def analyze(project: Path, cache: Path, tool: tools.Tool | None = None) -> Build
     tool = tool or tools.find("ghdl")
     if tool is None:
         raise TrigdeployError(tools.missing("ghdl"))
-    files = _sources(project)
+    files = sources(project)
     n_tb = len(TB_LIB)
 
     opt = ["-O2"] if compiled(tool) else []

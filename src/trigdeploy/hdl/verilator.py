@@ -7,7 +7,7 @@ the project folder itself is never written to. ``load`` opens it through alkaid'
 ``predict`` clocks the design and returns what its output port holds, one row per event.
 
 The Verilated C++ is compiled at ``-O0`` by default: on the demo's 13-stage design that halves the
-build (NOTES: 95 s against 237 s at Verilator's default) and the whole test split still runs in
+build (measured: 95 s against 237 s at Verilator's default) and the whole test split still runs in
 seconds.
 """
 

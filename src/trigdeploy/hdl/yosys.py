@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from trigdeploy.errors import TrigdeployError
@@ -34,6 +35,39 @@ _CELL_GROUPS = {"lut": re.compile(r"LUT[1-6](_2)?$|INV$"), "ff": re.compile(r"FD
                 "srl": re.compile(r"SRL(16E|C32E)$"), "bram": re.compile(r"RAMB(18|36)E\d$"),
                 "mux": re.compile(r"MUXF[7-9]$")}
 _IDENT = re.compile(r"[A-Za-z_]\w{0,63}")
+
+
+@dataclass(frozen=True)
+class Design:
+    """What Yosys synthesizes of a firmware project: Verilog sources, or VHDL ``(library, file)`` pairs
+    turned into Verilog by ``ghdl synth`` (the last one's library holds ``top``); the part, extra
+    ``synth_xilinx`` options, the project's own cost model's LUTs of these very sources (``estimate``,
+    by ``estimator``; None where there is none) and labels for the report (``source``, ``variant``)."""
+
+    top: str
+    part: str
+    verilog: tuple[Path, ...] = ()
+    vhdl: tuple[tuple[str, Path], ...] = ()
+    options: tuple[str, ...] = ()
+    estimate: float | None = None
+    estimator: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """The tools its synthesis needs (``hdl.tools`` names)."""
+        return ("yosys", "ghdl") if self.vhdl else ("yosys",)
+
+
+def synthesize_design(d: Design, cache: Path, log_dir: Path, name: str) -> dict:
+    """``synthesize`` of a project's ``Design``: the counts with the design's labels, and its cost model's
+    estimate beside them (``estimate_<estimator>``, ``ratio_<estimator>_to_yosys``) where it has one."""
+    r = synthesize(list(d.verilog), d.top, d.part, cache, log_dir, name,
+                   vhdl=(list(d.vhdl), d.top) if d.vhdl else None, options=d.options)
+    r.update(dict(d.labels))
+    if d.estimate is not None:
+        r.update({f"estimate_{d.estimator}": d.estimate, f"ratio_{d.estimator}_to_yosys": d.estimate / max(r["lut"], 1)})
+    return r
 
 
 def family(part: str) -> str:

@@ -5,12 +5,13 @@ A ``Form`` names what a model kind lists in ``ModelKind.forms`` and says how it 
 folders (``convert.context.ExportContext``), checks them (exactly, or against the gate the target
 sets) and returns its part of the kind's manifest entry; ``requires`` names the forms whose
 references it reuses, which must come before it in a kind's forms; ``simulators`` names the
-simulators (``csim.run.SIMULATORS``) its projects may ask for; ``cost`` gives bench its FPGA
-figures before synthesis (trigdeploy's analytic hls4ml model, alkaid's or conifer's estimators).
+project types (``trigdeploy.simulators``: how csim runs a project and what synth counts of it) its
+projects may ask for; ``cost`` gives bench its FPGA figures before synthesis (trigdeploy's analytic
+hls4ml model, alkaid's or conifer's estimators).
 Forms are reported in the order they are registered (bench's tables).
 
 The contract is checked where it is declared, not in the middle of an export: ``register_form``
-refuses a form whose requirements are not registered, and every model kind's forms are checked
+refuses a form whose requirements or simulators are not registered, and every model kind's forms are checked
 when the kind is registered (or, for kinds registered before this package was imported, when it
 is): each is a registered form, listed after what it requires. Adding a form is one file here
 with one ``register_form`` call, imported at the bottom of this module (a plugin registers its
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trigdeploy.models import registry
+from trigdeploy.simulators import SIMULATORS
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,14 @@ FORMS: dict[str, Form] = {}
 
 
 def register_form(form: Form) -> Form:
-    """Add an export form; its requirements must be registered forms (a registration error otherwise)."""
+    """Add an export form; its requirements must be registered forms and its simulators registered project
+    types (a ``ValueError`` otherwise)."""
     if form.name in FORMS:
         raise ValueError(f"export form {form.name!r} is registered twice")
+    unknown_sim = [s for s in form.simulators if s not in SIMULATORS]
+    if unknown_sim:
+        raise ValueError(f"export form {form.name!r} declares simulators {unknown_sim}, which are not registered "
+                         f"({', '.join(SIMULATORS)}; trigdeploy.simulators.register_simulator)")
     unknown = [r for r in form.requires if r not in FORMS]  # itself included: it is not registered yet
     if unknown:
         raise ValueError(f"export form {form.name!r} requires {unknown}, which "

@@ -1,8 +1,9 @@
-"""csim's simulators for RTL projects: Verilator for alkaid's Verilog, GHDL for conifer's VHDL.
+"""The RTL project types: alkaid's Verilog (run by Verilator) and conifer's VHDL (run by GHDL).
 
-Both return what the design's output port holds for every event (one row each), how it was
-obtained, and a testbench check: the project's own ``tb_data`` (events and the outputs the export
-checked the design against) run through the same simulation, which must reproduce them exactly.
+Both simulators return what the design's output port holds for every event (one row each), how it
+was obtained, and a testbench check: the project's own ``tb_data`` (events and the outputs the
+export checked the design against) run through the same simulation, which must reproduce them
+exactly. Each type's ``*_design`` says what Yosys synthesizes of a project (``hdl.yosys.Design``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
 from trigdeploy.hdl import ghdl, verilator
+from trigdeploy.hdl.yosys import Design
 from trigdeploy.logits import compare
 
 
@@ -96,3 +98,38 @@ def simulate_ghdl(project: Path, cache: Path, x: np.ndarray, exact: bool, thread
     info = {"simulator": "ghdl", "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]}, {ghdl.backend(built.tool)})",
             "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": len(batch) / max(seconds, 1e-9)}
     return y, info, tb
+
+
+OPEN_SYNTH = "open_synth"  # the alkaid variant Yosys can map: alkaid's ternary adders are a Vivado packing
+# alkaid's designs are distributed arithmetic: adders and delay lines, no multipliers. Yosys' DSP and
+# shift-register (SRL) inference found nothing to gain on them but took 65 % of its time on the
+# demo's 258k-LUT PTQ MLP (54 → 22 min, 271,544 → 271,575 LUT; the delay lines count as FFs).
+ALKAID_OPTIONS = ("-nosrl", "-nodsp")
+
+
+def alkaid_design(project: Path) -> Design:
+    """An alkaid project's form for Yosys: ``open_synth/`` (no ternary adders) if it has one, else ``src/``,
+    with alkaid's cost-model LUTs of that very form."""
+    opened = (Path(project) / OPEN_SYNTH / "src").is_dir()
+    variant = Path(project) / OPEN_SYNTH if opened else Path(project)
+    meta_file = variant / "metadata.json"
+    try:
+        meta = json.loads(meta_file.read_text())
+        part, cost = str(meta["part_name"]), float(meta["cost"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrigdeployError(f"{meta_file}: not an alkaid RTL project's metadata ({exc})") from None
+    sources = sorted((variant / "src" / "static").glob("*.v")) + sorted((variant / "src").glob("*.v"))
+    return Design(verilator.top_module(variant), part, verilog=tuple(sources), options=ALKAID_OPTIONS, estimate=cost,
+                  estimator="alkaid", labels=(("source", "alkaid"),
+                                              ("variant", f"{OPEN_SYNTH} (no ternary adders)" if opened else "src")))
+
+
+def conifer_design(project: Path) -> Design:
+    """A conifer VHDL BDT's synthesizable sources (library BDT, without the testbench) and its part."""
+    meta = Path(project) / "myproject.json"
+    try:
+        part = str(json.loads(meta.read_text())["config"]["xilinx_part"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrigdeployError(f"{meta}: no conifer config with a xilinx_part ({exc}); export again") from None
+    vhdl = tuple(("BDT", f) for f in ghdl.sources(project) if f.name not in ghdl.TB_LIB)
+    return Design("BDTTop", part, vhdl=vhdl, labels=(("source", "conifer VHDL (ghdl synth)"),))
