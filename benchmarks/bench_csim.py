@@ -45,10 +45,10 @@ def main() -> None:
 
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from trigdeploy.config import HLS4MLTarget
     from trigdeploy.convert import ptq, to_hls4ml, to_qonnx
     from trigdeploy.convert.export import load_split
     from trigdeploy.cxx import harness
+    from trigdeploy.targets import HLS4MLTarget
     from trigdeploy.train.run import load_torch_model
 
     run = Path(args.run)

@@ -18,7 +18,7 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys
 from pathlib import Path
-from trigdeploy.config import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
+from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
 from trigdeploy.data.generate import WRITERS
 kind, out, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 params = {"toptag": lambda: ToptagGenConfig(jets=n), "pythia": lambda: PythiaGenConfig(jets=n, workers=2),

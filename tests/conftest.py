@@ -25,7 +25,8 @@ def run_config(files, *overrides: str, **sections):
     (nested mappings merge key by key) and ``--set``-style ``overrides`` applied last. The one config
     factory of the test suite. The first pass runs in the test's process (``data.workers: 1``) unless
     the test asks for workers or Dask: spawning workers for every small test file costs seconds."""
-    from trigdeploy.config import apply_overrides, parse_config
+    from trigdeploy.config import parse_config
+    from trigdeploy.schema import apply_overrides
 
     raw = {"name": "t", "data": {"format": "hdf5", "files": [str(f) for f in files]}}
     if "dask" not in sections.get("data", {}) and not any(o.startswith("data.dask") for o in overrides):
@@ -68,8 +69,8 @@ def quick_latency():
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A small trained run (MLP, QAT MLP, resource-aware MLP, BDT) on generated top-tagging jets: 500 test events."""
-    from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
+    from trigdeploy.generators import ToptagGenConfig
     from trigdeploy.train.run import train_run
 
     base = tmp_path_factory.mktemp("export")
@@ -120,8 +121,8 @@ def three_class_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def exported(trained_run, tmp_path_factory):
     """``trained_run`` exported (Vitis only, 50 testbench events): (output root, manifest)."""
-    from trigdeploy.config import ExportTarget, HLS4MLTarget
     from trigdeploy.convert.export import export_run as export
+    from trigdeploy.targets import ExportTarget, HLS4MLTarget
 
     root = tmp_path_factory.mktemp("out")
     target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, ptq_rtl=True, source="test")

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from trigdeploy.config import apply_overrides, parse_config
+from trigdeploy.config import parse_config
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.schema import apply_overrides
 
 BASE = {"name": "t", "data": {"format": "hdf5", "files": ["a.h5"]}}
 

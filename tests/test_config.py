@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trigdeploy.config import (
-    RunConfig,
-    ToptagGenConfig,
-    apply_overrides,
-    dump_config,
-    load_config,
-    parse_config,
-)
+from trigdeploy.config import RunConfig, dump_config, load_config, parse_config
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import ToptagGenConfig
+from trigdeploy.schema import apply_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -223,7 +218,7 @@ def test_in_range_values_still_load():
          "auc-loss-negative"],
 )
 def test_export_target_values_checked_at_load(tmp_path, content, key):
-    from trigdeploy.config import load_target
+    from trigdeploy.targets import load_target
 
     path = tmp_path / "t.yaml"
     path.write_text(content + "\n")
@@ -254,7 +249,7 @@ def test_numbers_are_finite_and_bounded(overrides, key):
     ids=["clock-inf", "reuse-1e20", "conifer-clock-inf"],
 )
 def test_export_target_numbers_are_finite_and_bounded(tmp_path, content, key):
-    from trigdeploy.config import load_target
+    from trigdeploy.targets import load_target
 
     path = tmp_path / "t.yaml"
     path.write_text(content + "\n")

@@ -63,9 +63,9 @@ def test_full_disk_during_data_is_one_line_naming_the_file(run_cli, tmp_path, mo
 
 def test_a_table_that_did_not_reach_the_disk_is_refused(tmp_path):
     """HDF5 may lose a flush on close without raising: the re-read check catches the corrupt file."""
-    from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.data.generate.writers import check_rows
+    from trigdeploy.generators import ToptagGenConfig
 
     good = tmp_path / "good.h5"
     write_toptag(ToptagGenConfig(jets=300, chunk_size=300), good, progress=False)
@@ -119,9 +119,9 @@ def test_partial_of_a_killed_run_is_removed_by_the_next(tmp_path):
 
 def test_cache_folders_trigdeploy_did_not_write_are_never_deleted(tmp_path):
     from conftest import run_config
-    from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.data.prepare import prepare
+    from trigdeploy.generators import ToptagGenConfig
 
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=1500, chunk_size=1500), data, progress=False)
@@ -138,8 +138,9 @@ def test_cache_folders_trigdeploy_did_not_write_are_never_deleted(tmp_path):
 
 
 def test_expression_failures_in_prepare_are_one_line(tmp_path):
-    from trigdeploy.config import ToptagGenConfig, parse_config
+    from trigdeploy.config import parse_config
     from trigdeploy.data.generate import write_toptag
+    from trigdeploy.generators import ToptagGenConfig
 
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=50, chunk_size=50), data, progress=False)

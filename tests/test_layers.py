@@ -1,7 +1,7 @@
 """Stages import only downward: data, models ← train ← convert ← csim ← bench ← cli.
 
-Shared machinery (config, errors, io, layout, fixed, fpga, expr, logits, cluster, cxx, hdl, versions) sits below every
-stage and imports none. Imports inside functions count too: a lazy import is still a dependency.
+Shared machinery (config, schema, generators, targets, plugins, simulators, errors, io, layout, fixed, fpga, expr, logits, cluster,
+cxx, hdl, versions) sits below every stage and imports none. Imports inside functions count too: a lazy import is still a dependency.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ import pytest
 from torch import nn
 
 from conftest import SMALL_TRAIN, run_config
-from trigdeploy.config import MLPConfig, ToptagGenConfig
+from trigdeploy.config import MLPConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.models import registry
 
 F_IN, F_W = 8, 8  # fractional bits of the input port and of the weights
@@ -67,7 +68,7 @@ def _export(kind, ex) -> dict:
     if not (np.array_equal(y, reference) and tb["ok"]):
         raise TrigdeployError(f"{name}: the project differs from its emulation; not written")
     ex.add_project(name, kind, "toy NumPy fixed point", "fixed-point emulation", ref_file, exact=True,
-                   simulator="numpy_fixed")
+                   device=ex.rtl_device, simulator="numpy_fixed")
     say(f"{kind.name} toy → {ex.fw_final / name} ({len(y)} events exact)")
     return {"toy_fixed": {"project": str(ex.fw_final / name), "n_weights": int(w.size)}}
 
@@ -99,9 +100,9 @@ def toy_form():
 def test_toy_form_from_one_file_runs_export_csim_and_bench(toy_form, tmp_path, monkeypatch):
     from trigdeploy import simulators
     from trigdeploy.bench.run import bench_run
-    from trigdeploy.config import ExportTarget
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
+    from trigdeploy.targets import ExportTarget
     from trigdeploy.train.run import train_run
 
     data = tmp_path / "t.h5"

@@ -13,8 +13,9 @@ import pytest
 from torch import nn
 
 from conftest import SMALL_TRAIN, run_config
-from trigdeploy.config import MLPConfig, ToptagGenConfig
+from trigdeploy.config import MLPConfig
 from trigdeploy.data.generate import write_toptag
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.models import registry
 
 
@@ -30,9 +31,9 @@ def logreg():
 @pytest.mark.integration
 def test_toy_kind_from_one_file_runs_every_stage(logreg, tmp_path):
     from trigdeploy.bench.run import bench_run
-    from trigdeploy.config import ExportTarget
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
+    from trigdeploy.targets import ExportTarget
     from trigdeploy.train.run import train_run
 
     data = tmp_path / "t.h5"

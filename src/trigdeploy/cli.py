@@ -27,16 +27,12 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from trigdeploy import __version__
-from trigdeploy.config import (
-    CORES_MAX,
-    AtlasMiniGenConfig,
-    PythiaGenConfig,
-    ToptagGenConfig,
-    load_config,
-)
+from trigdeploy import __version__, plugins
+from trigdeploy.config import load_config
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
 from trigdeploy.io import stop_children
+from trigdeploy.schema import CORES_MAX
 
 GENERATORS = {
     "toptag": (ToptagGenConfig, "fast numpy top-vs-QCD jets, Top Quark Tagging reference layout (HDF5)"),
@@ -148,6 +144,7 @@ def _config_options(parser: argparse.ArgumentParser, required: bool = True) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``trigdeploy`` command line: data, prepare, train, export, csim, bench, synth."""
     parser = _Parser(prog="trigdeploy", description="Trigger classifiers from collider data to FPGA firmware.")
     parser.add_argument("--version", action="version", version=f"trigdeploy {__version__}")
     common = argparse.ArgumentParser(add_help=False)
@@ -175,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", help="run directory (default: <runs_dir>/<name>)")
     train.add_argument("--resume", action="store_true", help="resume from the last checkpoint")
 
+    _run_commands(verbs, common)
+    return parser
+
+
+def _run_commands(verbs, common: argparse.ArgumentParser) -> None:
+    """The commands on an exported run: export, csim, bench, synth."""
     export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
     export.add_argument("--run", required=True, help="run directory")
     export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
@@ -207,7 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
                                              "the run's runs/ folder, not the current directory)")
         p.add_argument("--firmware-root", help="firmware projects go to <root>/<run name> (default: firmware/ "
                                                "beside the run's runs/ folder)")
-    return parser
 
 
 def _layout(args: argparse.Namespace):
@@ -271,8 +273,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from trigdeploy.config import load_target
     from trigdeploy.convert.export import export_run
+    from trigdeploy.targets import load_target
 
     layout = _layout(args)
     target = load_target(args.target or DEFAULT_TARGET)
@@ -347,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        plugins.load()  # before any command: a plugin's kinds, forms and project types
         commands = {"data": _cmd_data, "prepare": _cmd_prepare, "train": _cmd_train, "export": _cmd_export,
                     "csim": _cmd_csim, "bench": _cmd_bench, "synth": _cmd_synth}
         with _logging(args.quiet, args.verbose):

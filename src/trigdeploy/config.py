@@ -1,154 +1,47 @@
-"""Run configuration: one YAML file per run, parsed once into frozen dataclasses.
+"""Run configuration: one YAML file per run, parsed once into frozen dataclasses; export targets.
 
 Every key is checked: an unknown key or a value of the wrong type is a ``TrigdeployError``
 naming the dotted key and the file. ``--set section.key=value`` overrides are applied to the
 raw mapping before validation, with values parsed by ``yaml.safe_load`` (never ``eval``), so
-they are checked exactly like keys written in the file.
+they are checked exactly like keys written in the file. The sections are declared here; how a
+section is validated (types, ranges, cross-field rules) is ``trigdeploy.schema``.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal
 
 import yaml
 
 from trigdeploy import yamlsafe
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.fixed import FixedType
+from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
+from trigdeploy.schema import (
+    CORES_MAX,
+    COUNT_MAX,
+    SEED_MAX,
+    WIDTH_MAX,
+    Checked,
+    FieldError,
+    apply_overrides,
+    build,
+    num,
+    to_dict,
+)
 
-# --------------------------------------------------------------------------------------------
-# Ranges and cross-field rules, checked whenever a section is built (from YAML or in code)
-# --------------------------------------------------------------------------------------------
-
+# what a Dask scheduler address and a run name may be (checked by their sections' rules)
 DASK_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):"
                           r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
-
-class FieldError(TrigdeployError):
-    """A bad value of one field; ``_build`` prefixes the dotted key and the file."""
-
-    def __init__(self, name: str, text: str):
-        self.name, self.text = name, text
-        super().__init__(f"key '{name}': {text}")
-
-
-def num(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-        lt: float | None = None) -> Any:
-    """A numeric field (or a list of numbers) with its allowed range; ``None`` values are not checked."""
-    return field(default=default, metadata={"range": (ge, gt, le, lt)})
-
-
-def _range_text(ge, gt, le, lt) -> str:
-    lo = f"≥ {ge}" if ge is not None else f"> {gt}" if gt is not None else ""
-    hi = f"≤ {le}" if le is not None else f"< {lt}" if lt is not None else ""
-    return " and ".join(t for t in (lo, hi) if t)
-
-
-def _check_range(name: str, value: Any, bounds: tuple) -> None:
-    if value is None:
-        return
-    if isinstance(value, tuple):
-        for i, v in enumerate(value):
-            _check_range(f"{name}[{i}]", v, bounds)
-        return
-    ge, gt, le, lt = bounds
-    finite = math.isfinite(value) and abs(value) <= INT_MAX
-    ok = ((ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
-          and (lt is None or value < lt) and finite)
-    if not ok:
-        raise FieldError(name, f"expected a {'' if finite else 'finite '}value {_range_text(ge, gt, le, lt)}, "
-                               f"got {yamlsafe.short(value)}")
-
-
-SEED_MAX = 2**31 - 1  # what every library here accepts as a seed (scikit-learn, XGBoost, Pythia: less)
-INT_MAX = 2**62  # no number of a config reaches it; beyond it C/C++ integers overflow
-COUNT_MAX = 1_000_000  # trees, epochs: beyond any trigger model, and within the libraries' C int
-CORES_MAX = 1024  # threads or worker processes
-WIDTH_MAX = 4096  # neurons of a layer: a trigger MLP has tens to hundreds (a width can allocate width² weights)
-
-
-class Checked:
-    """Base of every config section: field ranges (``num``) and ``check()`` run on construction."""
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if "range" in f.metadata:
-                _check_range(f.name, getattr(self, f.name), f.metadata["range"])
-        self.check()
-
-    def check(self) -> None:
-        """Cross-field rules of this section; raise ``FieldError`` naming the key."""
-
-
 # --------------------------------------------------------------------------------------------
-# Schema
+# Sections
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JetFileConfig(Checked):
-    """What every generator of the Top Quark Tagging layout writes: jets, classes, split tag."""
-
-    jets: int = num(20_000, ge=1)
-    seed: int = num(1, ge=0, le=SEED_MAX)
-    signal_fraction: float = num(0.5, ge=0.0, le=1.0)
-    ttv: Literal[0, 1, 2] = 0
-    chunk_size: int = num(10_000, ge=1)
-    n_constituents: int = num(200, ge=1)
-
-
-@dataclass(frozen=True)
-class ToptagGenConfig(JetFileConfig):
-    """Fast numpy generator in the Top Quark Tagging Reference Dataset layout."""
-
-
-# per layout of the pythia generator: (pT-hat minimum, jet pT minimum, jet pT maximum) in GeV
-PYTHIA_WINDOWS = {"toptag": (500.0, 550.0, 650.0), "hls4ml_jets": (850.0, 900.0, 1100.0)}
-
-
-@dataclass(frozen=True)
-class PythiaGenConfig(JetFileConfig):
-    """Pythia8 + FastJet leading-jet generator. ``layout: toptag`` (default): top vs QCD jets in the
-    Top Quark Tagging layout; ``layout: hls4ml_jets``: gluon, light-quark, W, Z and top jets in the
-    layout of hls4ml's jet dataset (equal numbers per class; ``signal_fraction`` and ``ttv`` unused).
-    ``pt_min``/``pt_max``/``pthat_min`` default to the layout's window (550–650 GeV, pT-hat ≥ 500;
-    hls4ml_jets: 900–1100 GeV, pT-hat ≥ 850)."""
-
-    jets: int = num(1_000, ge=1)
-    chunk_size: int = num(500, ge=1)
-    workers: int = num(2, ge=1, le=CORES_MAX)
-    layout: Literal["toptag", "hls4ml_jets"] = "toptag"
-    pthat_min: float | None = num(None, gt=0.0)
-    pt_min: float | None = num(None, gt=0.0)
-    pt_max: float | None = num(None, gt=0.0)
-
-    def window(self) -> tuple[float, float, float]:
-        """(pT-hat minimum, jet pT minimum, jet pT maximum) in GeV, the layout's defaults filled in."""
-        d = PYTHIA_WINDOWS[self.layout]
-        return tuple(d[i] if v is None else float(v) for i, v in enumerate((self.pthat_min, self.pt_min, self.pt_max)))
-
-    def check(self) -> None:
-        _, lo, hi = self.window()
-        if lo >= hi:
-            raise FieldError("pt_max", f"must exceed pt_min ({lo:g} GeV), got {hi:g}")
-
-
-@dataclass(frozen=True)
-class AtlasMiniGenConfig(Checked):
-    """ATLAS Open Data 8 TeV ``mini`` tree generator (Z→ℓℓ, W→ℓν, tt̄ mixture, MeV)."""
-
-    events: int = num(20_000, ge=1)
-    seed: int = num(1, ge=0, le=SEED_MAX)
-    chunk_size: int = num(20_000, ge=1)
 
 
 @dataclass(frozen=True)
@@ -207,6 +100,7 @@ class DataConfig(Checked):
     dask: DaskClusterConfig | None = None
 
     def check(self) -> None:
+        """Local workers or a Dask cluster, not both; derived columns parse and form no cycle."""
         from trigdeploy.expr import derived_order
 
         if self.dask is not None and self.workers is not None:
@@ -237,6 +131,7 @@ class LabelConfig(Checked):
     signal: str | None = None  # two classes (classes/cuts): which is the signal (default: value 1 / a class named signal)
 
     def check(self) -> None:
+        """``signal`` names one of two classes; classes come with the column that holds them."""
         named = self.classes or self.cuts
         if self.signal is not None and (len(named) != 2 or self.signal not in named):
             raise FieldError("signal", f"names the signal class of two label.classes or label.cuts, got "
@@ -304,6 +199,7 @@ class SplitConfig(Checked):
     test_files: tuple[str, ...] = ()
 
     def check(self) -> None:
+        """Random splits leave training rows; file splits name their validation and test files."""
         if self.mode == "random" and self.val_fraction + self.test_fraction >= 1:
             raise FieldError("test_fraction", f"val_fraction + test_fraction must be < 1, got "
                                               f"{self.val_fraction} + {self.test_fraction}")
@@ -352,6 +248,7 @@ class QMLPConfig(MLPConfig):
     init: Literal["scratch", "float"] = "float"
 
     def check(self) -> None:
+        """Only what has a bit-exact fixed-point form: no batchnorm, no dropout, ReLU."""
         if self.batchnorm:
             raise FieldError("batchnorm", "not supported in the QAT twin (it would not export bit-exactly); set false")
         if self.dropout > 0:
@@ -377,6 +274,7 @@ class HGQConfig(MLPConfig):
     init: Literal["scratch", "float"] = "float"
 
     def check(self) -> None:
+        """Only what has an exact fixed-point form: no batchnorm, no dropout, ReLU."""
         if self.batchnorm:
             raise FieldError("batchnorm", "not supported in the resource-aware MLP (no exact fixed-point form); set false")
         if self.dropout > 0:
@@ -394,6 +292,7 @@ class DaskClusterConfig(Checked):
     workers: int = num(2, ge=1, le=CORES_MAX)
 
     def check(self) -> None:
+        """A scheduler address is host:port with a known protocol."""
         if self.scheduler is not None and not DASK_ADDRESS.fullmatch(self.scheduler):
             raise FieldError("scheduler", f"expected a Dask scheduler address such as tcp://host:8786 "
                                           f"(tcp, tls, ucx, ws or wss; a port 1-65535), got {yamlsafe.short(self.scheduler)}")
@@ -421,6 +320,7 @@ class BDTConfig(Checked):
     dask: DaskConfig | None = None
 
     def check(self) -> None:
+        """SMOTE (in memory) and Dask training are not combined."""
         if self.smote and self.dask is not None:
             raise FieldError("smote", "SMOTE resamples in memory and cannot run with train.bdt.dask; drop one")
 
@@ -433,6 +333,10 @@ class RFConfig(Checked):
     max_depth: int | None = num(12, ge=1)
     smote: bool = False
     max_train_rows: int = num(500_000, ge=1)
+
+
+# train.<name> sections of model kinds registered elsewhere (models.registry fills it): name → dataclass
+MODEL_SECTIONS: dict[str, type] = {}
 
 
 @dataclass(frozen=True)
@@ -451,17 +355,24 @@ class TrainConfig(Checked):
     background_acceptances: tuple[float, ...] = num((0.01,), gt=0.0, lt=1.0)
     # sections of model kinds registered beyond the built-in ones (``models.registry``), by kind name
     extra: dict[str, Any] = field(default_factory=dict)
+    EXTRA: ClassVar[dict[str, type] | None] = MODEL_SECTIONS  # what ``extra`` may hold
 
     def model(self, name: str) -> Any:
         """The config section of model kind ``name``, or None when the run does not train it."""
         return getattr(self, name) if name in MODEL_FIELDS else self.extra.get(name)
 
     def check(self) -> None:
+        """A kind initialised from the float MLP has the float MLP's hidden layers."""
         for name in ("qmlp", "hgq", *sorted(self.extra)):
             q = self.model(name)
             if getattr(q, "init", None) == "float" and (self.mlp is None or tuple(self.mlp.hidden) != tuple(q.hidden)):
                 raise FieldError(f"{name}.init", "'float' needs train.mlp with the same hidden layers "
                                                  f"(mlp {self.mlp.hidden if self.mlp else None}, {name} {q.hidden})")
+
+
+# TrainConfig's built-in model sections: its fields whose type is a config dataclass
+MODEL_FIELDS = tuple(name for name, tp in typing.get_type_hints(TrainConfig).items()
+                     if any(dataclasses.is_dataclass(a) for a in typing.get_args(tp)))
 
 
 @dataclass(frozen=True)
@@ -481,6 +392,7 @@ class RunConfig(Checked):
     source: str = field(default="", compare=False)
 
     def check(self) -> None:
+        """The run name is a plain folder name."""
         if not RUN_NAME.fullmatch(self.name) or self.name in (".", ".."):
             raise FieldError("name", f"expected a plain run name (letters, digits, '.', '_', '-'; no path "
                                      f"separators, not empty), got {self.name!r}")
@@ -491,195 +403,18 @@ class RunConfig(Checked):
 
 
 # --------------------------------------------------------------------------------------------
-# Generic validation
-# --------------------------------------------------------------------------------------------
-
-_INTERNAL_FIELDS = {"source", "extra"}
-# TrainConfig's built-in model sections: its fields whose type is a config dataclass
-MODEL_FIELDS = tuple(name for name, tp in typing.get_type_hints(TrainConfig).items()
-                     if any(dataclasses.is_dataclass(a) for a in typing.get_args(tp)))
-# train.<name> sections of model kinds registered elsewhere (models.registry fills it): name → dataclass
-MODEL_SECTIONS: dict[str, type] = {}
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is tuple:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return f"mapping of {_type_name(typing.get_args(tp)[1])}"
-    if dataclasses.is_dataclass(tp):
-        return "mapping"
-    if tp is type(None):
-        return "null"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(tp: Any, value: Any, key: str, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return the frozen, converted value."""
-    origin = typing.get_origin(tp)
-
-    def bad() -> TrigdeployError:
-        return TrigdeployError(
-            f"{where}: key '{key}': expected {_type_name(tp)}, got {type(value).__name__} {yamlsafe.short(value)}"
-        )
-
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise bad()
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, key, where)
-            except TrigdeployError:
-                if len([a for a in args if a is not type(None)]) == 1:
-                    raise
-        raise bad()
-    if origin is Literal:
-        if value in typing.get_args(tp) and type(value) is not bool:
-            return value
-        raise bad()
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise bad()
-        (elem,) = typing.get_args(tp)[:1]
-        return tuple(_convert(elem, v, f"{key}[{i}]", where) for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad()
-        key_tp, value_tp = typing.get_args(tp)
-        return {
-            _convert(key_tp, k, f"{key}.{k}", where): _convert(value_tp, v, f"{key}.{k}", where)
-            for k, v in value.items()
-        }
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise bad()
-        return _build(tp, value, key, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad()
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= INT_MAX:
-            return value
-        raise bad()
-    if tp is float:  # .inf and .nan are YAML floats: no setting here means them
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise bad()
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad()
-    if tp is Any:
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} for {key}")  # a schema bug, not user input
-
-
-def _build(cls: type, raw: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL_FIELDS}
-    extra = {}
-    if cls is TrainConfig:  # sections of registered model kinds
-        extra = {k: _build(MODEL_SECTIONS[k], v if isinstance(v, dict) else {}, f"{prefix}.{k}" if prefix else k, where)
-                 for k, v in raw.items() if k in MODEL_SECTIONS and v is not None}
-        raw = {k: v for k, v in raw.items() if k not in MODEL_SECTIONS}
-    for k in raw:
-        if k not in fields:
-            dotted = f"{prefix}.{k}" if prefix else str(k)
-            raise TrigdeployError(
-                f"{where}: unknown key '{dotted}'; expected one of: {', '.join(sorted(fields))}"
-            )
-    kwargs = {}
-    for name, f in fields.items():
-        dotted = f"{prefix}.{name}" if prefix else name
-        if name in raw:
-            kwargs[name] = _convert(hints[name], raw[name], dotted, where)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise TrigdeployError(f"{where}: missing required key '{dotted}'")
-    if extra:
-        kwargs["extra"] = extra
-    try:
-        return cls(**kwargs)
-    except FieldError as exc:
-        dotted = f"{prefix}.{exc.name}" if prefix else exc.name
-        raise TrigdeployError(f"{where}: key '{dotted}': {exc.text}") from None
-    except TrigdeployError as exc:  # a rule that names its keys itself (e.g. an expression)
-        raise TrigdeployError(f"{where}: {exc}") from None
-
-
-def parse_section(cls: type, raw: dict, prefix: str, where: str) -> Any:
-    """Validate one config section (a mapping) into its dataclass ``cls``."""
-    return _build(cls, raw, prefix, where)
-
-
-def to_dict(obj: Any) -> Any:
-    """The plain-data (YAML/JSON-ready) form of a config dataclass, without internal fields."""
-    if dataclasses.is_dataclass(obj):
-        out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in _INTERNAL_FIELDS}
-        if isinstance(obj, TrainConfig):
-            out.update({k: to_dict(v) for k, v in obj.extra.items()})
-        return out
-    if isinstance(obj, tuple):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-# --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
 
-def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
-    """Parse ``section.key=value``; the value is YAML (``1000`` → int, ``[a, b]`` → list)."""
-    if "=" not in text:
-        raise TrigdeployError(f"--set '{text}': expected section.key=value")
-    key, _, value = text.partition("=")
-    parts = tuple(key.strip().split("."))
-    if not all(parts):
-        raise TrigdeployError(f"--set '{text}': empty key component in '{key}'")
-    try:
-        parsed = yamlsafe.loads(value, "") if value.strip() else ""
-    except TrigdeployError as exc:  # one line: what the value is and what YAML said of it
-        raise TrigdeployError(f"--set '{text}': value is not valid YAML ({str(exc).removeprefix(': ')})") from None
-    return parts, parsed
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Return a copy of ``raw`` with each ``section.key=value`` override applied."""
-    out = copy.deepcopy(raw)
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = out
-        for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, dict):
-                raise TrigdeployError(
-                    f"--set '{text}': '{'.'.join(parts[: i + 1])}' is a value, not a section"
-                )
-            node = nxt
-        node[parts[-1]] = value
-    return out
-
-
 def parse_config(raw: Any, where: str = "<config>") -> RunConfig:
-    """Validate a raw mapping into a ``RunConfig``."""
+    """Validate a raw mapping into a ``RunConfig`` (installed plugins loaded first: their kinds' sections)."""
+    from trigdeploy import plugins
+
+    plugins.load()
     if not isinstance(raw, dict):
         raise TrigdeployError(f"{where}: expected a YAML mapping at top level, got {type(raw).__name__}")
-    cfg = _build(RunConfig, raw, "", where)
+    cfg = build(RunConfig, raw, "", where)
     return dataclasses.replace(cfg, source=where)
 
 
@@ -713,81 +448,3 @@ def load_config(
 def dump_config(cfg: RunConfig) -> str:
     """The resolved config as YAML, saved next to every artifact."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
-
-
-# --------------------------------------------------------------------------------------------
-# Export targets (export/targets/*.yaml): hls4ml's own key names
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HLS4MLTarget(Checked):
-    """hls4ml project settings, with hls4ml's key names (``Part``, ``ClockPeriod``, …)."""
-
-    Part: str = "xcvu13p-flga2577-2-e"
-    ClockPeriod: float = num(5.0, gt=0.0, le=1000.0)  # ns
-    IOType: Literal["io_parallel"] = "io_parallel"
-    Backends: tuple[Literal["Vitis", "Vivado"], ...] = ("Vitis", "Vivado")
-    ReuseFactor: int = num(1, ge=1, le=WIDTH_MAX * WIDTH_MAX)  # at most one multiplier per layer
-    Strategy: Literal["Latency", "Resource"] = "Latency"
-
-    def check(self) -> None:
-        if not self.Part.strip():
-            raise FieldError("Part", "expected an FPGA part name, got an empty string")
-        if not self.Backends:
-            raise FieldError("Backends", "expected at least one of Vitis, Vivado")
-
-
-@dataclass(frozen=True)
-class ConiferTarget(Checked):
-    """conifer project settings, with conifer's key names.
-
-    ``Precision`` is the one fixed-point type of inputs, thresholds and scores (conifer's VHDL
-    backend requires them equal). ``XilinxPart``/``ClockPeriod`` default to the hls4ml section's.
-    """
-
-    Backends: tuple[Literal["xilinxhls", "vhdl"], ...] = ("xilinxhls", "vhdl")
-    Precision: str = "ap_fixed<18,8>"
-    XilinxPart: str | None = None
-    ClockPeriod: float | None = num(None, gt=0.0, le=1000.0)  # ns
-    Unroll: bool = True
-
-    def check(self) -> None:
-        if self.XilinxPart is not None and not self.XilinxPart.strip():
-            raise FieldError("XilinxPart", "expected an FPGA part name or null, got an empty string")
-        if not self.Backends:
-            raise FieldError("Backends", "expected at least one of xilinxhls, vhdl")
-        try:
-            FixedType.parse(self.Precision, "Precision")
-        except TrigdeployError as exc:
-            raise FieldError("Precision", str(exc)) from None
-
-
-@dataclass(frozen=True)
-class ExportTarget(Checked):
-    """What ``trigdeploy export`` produces for a run and for which device."""
-
-    hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
-    conifer: ConiferTarget = field(default_factory=ConiferTarget)
-    onnx_opset: int = num(18, ge=13, le=21)
-    testbench_events: int = num(1000, ge=1)
-    ptq_width: int = num(16, ge=4, le=32)
-    ptq_headroom_bits: int = num(1, ge=0, le=8)
-    ptq_profile_rows: int = num(20_000, ge=1)
-    ptq_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)
-    bdt_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)  # fixed-point conifer BDT vs XGBoost, test split
-    # the float MLP's PTQ design as alkaid RTL too: a reference (the demo's is ~250k LUT), minutes to trace,
-    # build and simulate; the deployable RTL designs (QAT, resource-aware) are always exported
-    ptq_rtl: bool = False
-    source: str = field(default="", compare=False)
-
-
-def load_target(path: str | Path) -> ExportTarget:
-    """Read and validate an export target file."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrigdeployError(f"export target file not found: {path}")
-    raw = yamlsafe.load_file(path, "export target file") or {}
-    if not isinstance(raw, dict):
-        raise TrigdeployError(f"{path}: expected a YAML mapping at top level")
-    return dataclasses.replace(_build(ExportTarget, raw, "", str(path)), source=str(path))

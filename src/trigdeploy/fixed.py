@@ -42,18 +42,22 @@ class FixedType:
 
     @property
     def frac(self) -> int:
+        """Fractional bits."""
         return self.width - self.integer
 
     @property
     def lsb(self) -> float:
+        """The value of one least significant bit."""
         return 2.0 ** -self.frac
 
     @property
     def int_min(self) -> int:
+        """The smallest integer code."""
         return -(2 ** (self.width - 1))
 
     @property
     def int_max(self) -> int:
+        """The largest integer code."""
         return 2 ** (self.width - 1) - 1
 
     def __str__(self) -> str:
@@ -67,6 +71,7 @@ class FixedType:
         return np.clip(code, self.int_min, self.int_max).astype(np.int64)
 
     def to_float(self, code) -> np.ndarray:
+        """The values of integer ``code``s."""
         return np.asarray(code, np.float64) * self.lsb
 
     def quantize_inputs(self, x: np.ndarray) -> np.ndarray:

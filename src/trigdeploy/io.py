@@ -25,10 +25,12 @@ _PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)(?:@(?P<host>[A-Za-z
 
 
 def host_tag() -> str:
+    """This machine's name as it may appear in a file name."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
 
 
 def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running on this machine?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -68,56 +68,70 @@ class RunLayout:
 
     @property
     def name(self) -> str:
+        """The run's name (its folder's)."""
         return self.run_dir.name
 
     # the run directory
     @property
     def config(self) -> Path:
+        """The resolved config saved with the run."""
         return self.run_dir / "config.yaml"
 
     @property
     def metrics(self) -> Path:
+        """``metrics.json``, written last: a complete run."""
         return self.run_dir / "metrics.json"
 
     @property
     def fingerprint(self) -> Path:
+        """What the run was trained from (``--resume`` checks it)."""
         return self.run_dir / "fingerprint.json"
 
     @property
     def train_state(self) -> Path:
+        """The models trained so far (``--resume``)."""
         return self.run_dir / "train_state.json"
 
     @property
     def checkpoints(self) -> Path:
+        """The folder of the training checkpoints."""
         return inside(self.run_dir / "checkpoints", self.run_dir, "the run's checkpoints folder")
 
     @property
     def preprocess(self) -> Path:
+        """The scaler and feature definition (``preprocess.json``)."""
         return self.run_dir / "preprocess.json"
 
     @property
     def features(self) -> Path:
+        """The data stage's report (``features.json``)."""
         return self.run_dir / "features.json"
 
     @property
     def splits(self) -> Path:
+        """The validation and test rows (``splits.npz``)."""
         return self.run_dir / "splits.npz"
 
     def checkpoint(self, model: str) -> Path:
+        """The checkpoint of ``model``."""
         return inside(self.checkpoints / f"{plain(model, 'model')}.ckpt", self.run_dir, "a checkpoint")
 
     def model_file(self, filename: str) -> Path:
+        """A trained model's file in the run."""
         return self.run_dir / filename
 
     def predictions(self, model: str) -> Path:
+        """The validation and test scores of ``model``."""
         return inside(self.run_dir / "predictions" / f"{plain(model, 'model')}.npz", self.run_dir, "predictions")
 
     @property
     def csim_json(self) -> Path:
+        """csim's report."""
         return self.run_dir / "csim.json"
 
     @property
     def csim_md(self) -> Path:
+        """csim's report as Markdown."""
         return self.run_dir / "csim.md"
 
     def csim_output(self, project: str) -> Path:
@@ -126,34 +140,42 @@ class RunLayout:
 
     @property
     def synth_json(self) -> Path:
+        """synth's report (Yosys counts)."""
         return self.run_dir / "synth.json"
 
     @property
     def synth_logs(self) -> Path:
+        """The synthesis tools' logs."""
         return inside(self.run_dir / "synth_logs", self.run_dir, "the synthesis logs folder")
 
     # exported artifacts and firmware
     @property
     def export_dir(self) -> Path:
+        """``<export root>/<name>``: the exported artifacts and manifest."""
         return self.export_root / self.name
 
     @property
     def manifest(self) -> Path:
+        """The export's manifest."""
         return self.export_dir / "manifest.json"
 
     @property
     def firmware_dir(self) -> Path:
+        """``<firmware root>/<name>``: the firmware projects."""
         return self.firmware_root / self.name
 
     def project(self, name: str) -> Path:
+        """The folder of firmware project ``name``."""
         return inside(self.firmware_dir / plain(name, "project"), self.firmware_dir, "a firmware project")
 
     @property
     def csim_cache(self) -> Path:
+        """The build cache export and csim share."""
         return self.firmware_root / CSIM_CACHE
 
     @property
     def synth_cache(self) -> Path:
+        """Yosys' result cache."""
         return self.firmware_root / SYNTH_CACHE
 
     # benchmark results

@@ -118,7 +118,7 @@ def test_emulation_detects_wrapping_sums():
 @pytest.mark.parametrize("text", ["ap_ufixed<8,3>", "float", "ap_fixed<80,8>", "ap_fixed<4,8>", "ap_fixed<8,0>"],
                          ids=["unsigned", "float", "too-wide", "integer-beyond-width", "no-integer-bit"])
 def test_bad_precision_is_one_clear_error_at_load(text):
-    from trigdeploy.config import ConiferTarget
+    from trigdeploy.targets import ConiferTarget
 
     with pytest.raises(TrigdeployError, match="Precision"):
         ConiferTarget(Precision=text)

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from trigdeploy.config import ExportTarget, HLS4MLTarget
 from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
 from trigdeploy.convert.export import export_run, load_split
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.targets import ExportTarget, HLS4MLTarget
 from trigdeploy.train.run import load_torch_model
 
 pytestmark = pytest.mark.integration  # end to end through several stages
@@ -135,7 +135,7 @@ def test_unsupported_input_quantizers_are_refused(trained_run):
     ids=["unknown-key", "bad-backend", "missing"],
 )
 def test_bad_target_file(tmp_path, content, message):
-    from trigdeploy.config import load_target
+    from trigdeploy.targets import load_target
 
     path = tmp_path / "t.yaml"
     if content is not None:
@@ -160,7 +160,7 @@ def test_ptq_against_the_float_model(exported):
 @pytest.fixture(scope="module")
 def bdt_export(trained_run, tmp_path_factory):
     """A BDT-only copy of ``trained_run`` and a first, good export of it (VHDL project only: no harness build)."""
-    from trigdeploy.config import ConiferTarget
+    from trigdeploy.targets import ConiferTarget
 
     base = tmp_path_factory.mktemp("bdtonly")
     run = base / "bdtrun"
@@ -191,7 +191,7 @@ def _no_partials(base):
 def test_bdt_export_that_loses_auc_is_refused_and_keeps_the_previous_export(bdt_export, precision, message):
     import dataclasses
 
-    from trigdeploy.config import ConiferTarget
+    from trigdeploy.targets import ConiferTarget
 
     run, base, target = bdt_export
     before = _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun")

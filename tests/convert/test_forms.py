@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trigdeploy.config import ExportTarget, MLPConfig
+from trigdeploy.config import MLPConfig
 from trigdeploy.convert import export
 from trigdeploy.convert.context import ExportContext
 from trigdeploy.convert.forms import FORMS, Form, check_kind, register_form, unregister_form
 from trigdeploy.models import registry
+from trigdeploy.targets import ExportTarget
 
 
 def _noop(kind, ex) -> dict:
@@ -75,7 +76,8 @@ def test_a_form_adds_projects_only_for_the_simulators_it_declares(tmp_path, simu
     def add(kind, ex):
         (ex.fw_dir / "toy_vitis").mkdir(parents=True)
         np.savez(tmp_path / "ref.npz", inputs=np.zeros((2, 3)), logits=np.zeros(2))
-        ex.add_project("toy_vitis", kind, "toy csim", "toy reference", "ref.npz", exact=True, simulator=simulator)
+        ex.add_project("toy_vitis", kind, "toy csim", "toy reference", "ref.npz", exact=True, device=ex.rtl_device,
+                       simulator=simulator)
         return {"toy": {}}
 
     form = Form("toy_sim", add, simulators=("hls",))

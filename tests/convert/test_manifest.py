@@ -7,15 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from trigdeploy.convert.manifest import Manifest, Project
+from trigdeploy.convert.manifest import SCHEMA, Device, Manifest, Project
 from trigdeploy.errors import TrigdeployError
 
 PROJECT = {"name": "qmlp_vitis", "model": "qmlp", "form": "hls4ml Vitis csim", "reference": "QONNX execution",
-           "reference_file": "references/qmlp.npz", "reference_form": "QONNX", "exact": True, "simulator": "hls"}
+           "reference_file": "references/qmlp.npz", "reference_form": "QONNX", "exact": True, "simulator": "hls",
+           "device": {"part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0, "reuse": 2}}
+DEVICE = {"part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0, "reuse": 1}
 
 
 def _write(tmp_path, **changes):
-    raw = {"run": "runs/x", "target": "t.yaml", "test_events": 3, "models": {"qmlp": {}}, "projects": [PROJECT]}
+    raw = {"schema": SCHEMA, "run": "runs/x", "target": "t.yaml", "device": DEVICE, "test_events": 3,
+           "models": {"qmlp": {}}, "projects": [PROJECT]}
     raw.update(changes)
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(raw))
@@ -37,6 +40,7 @@ def test_projects_and_references_read_back(tmp_path):
     path = _write(tmp_path, projects=[project])
     m = Manifest.load(path)
     assert m.projects == (Project(**project),) and m.test_events == 3 and len(m.sha256) == 64
+    assert m.projects[0].device == Device("xcvu13p-flga2577-2-e", 5.0, 2) and m.device == Device(**DEVICE)
     inputs, logits = m.reference(m.projects[0])
     np.testing.assert_array_equal(inputs, np.eye(3))
     np.testing.assert_array_equal(logits, [0.0, 1.0, 2.0])
@@ -45,8 +49,15 @@ def test_projects_and_references_read_back(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"projects": None}, "not a manifest of this trigdeploy version"),
-     ({"projects": [{**PROJECT, "bogus": 1}]}, "not a manifest of this trigdeploy version")],
-    ids=["older-export", "unknown-project-key"],
+     ({"projects": [{**PROJECT, "bogus": 1}]}, "not a manifest of this trigdeploy version"),
+     ({"schema": 1}, "manifest schema 1, this trigdeploy reads schema 2"),
+     ({"schema": None}, "manifest schema None, this trigdeploy reads schema 2"),
+     ({"device": {**DEVICE, "clock_ns": 0}}, "device clock_ns must be a positive number"),
+     ({"projects": [{**PROJECT, "device": {**DEVICE, "reuse": 0.5}}]}, "device reuse must be an integer"),
+     ({"projects": [{**PROJECT, "device": {**DEVICE, "part": ""}}]}, "device part must be a part name"),
+     ({"projects": [{**PROJECT, "device": None}]}, "project device must be a Device")],
+    ids=["older-export", "unknown-project-key", "schema-1", "schema-null", "zero-clock", "fractional-reuse",
+         "empty-part", "no-device"],
 )
 def test_old_or_damaged_manifest_is_one_line(tmp_path, changes, message):
     raw = _write(tmp_path, **changes)

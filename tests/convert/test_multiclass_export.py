@@ -22,9 +22,9 @@ EXACT = ["qmlp_vitis", "qmlp_rtl", "hgq_vitis", "hgq_rtl", "bdt_xilinxhls", "bdt
 def mc_exported(three_class_run, tmp_path_factory):
     """The three-class run exported (Vitis only, 50 testbench events), C-simulated and benchmarked."""
     from trigdeploy.bench.run import bench_run
-    from trigdeploy.config import ExportTarget, HLS4MLTarget
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
+    from trigdeploy.targets import ExportTarget, HLS4MLTarget
 
     run, _, _ = three_class_run
     root = tmp_path_factory.mktemp("mc_out")

@@ -62,8 +62,8 @@ def test_project_files(tiny, tmp_path):
 def tiny_ptq(tmp_path_factory):
     """A 5 → 8 → 1 float MLP at profiled 12-bit PTQ precisions, its hls4ml (Vitis) C simulation on
     2,000 events (hls4ml compiles the project: a few seconds)."""
-    from trigdeploy.config import HLS4MLTarget
     from trigdeploy.convert import ptq, to_hls4ml
+    from trigdeploy.targets import HLS4MLTarget
 
     torch.manual_seed(2)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).eval()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigdeploy.config import HLS4MLTarget
 from trigdeploy.convert import to_hls4ml, to_qonnx
+from trigdeploy.targets import HLS4MLTarget
 
 
 def test_tiny_qat_model_is_bit_exact_in_hls4ml(tiny_qat, tmp_path):

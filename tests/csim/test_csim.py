@@ -29,8 +29,8 @@ def simulated(trained_run, exported):
 def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_path, arithmetic):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from trigdeploy.config import HLS4MLTarget
     from trigdeploy.convert import to_hls4ml, to_qonnx
+    from trigdeploy.targets import HLS4MLTarget
     from trigdeploy.train.run import load_torch_model
 
     root, _ = exported

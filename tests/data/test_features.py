@@ -124,9 +124,9 @@ def float32_ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def generated_jets(tmp_path_factory):
-    from trigdeploy.config import ToptagGenConfig
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.data.hdf5 import HDF5Table
+    from trigdeploy.generators import ToptagGenConfig
 
     path = tmp_path_factory.mktemp("jets") / "j.h5"
     write_toptag(ToptagGenConfig(jets=3000, seed=5, chunk_size=3000), path, progress=False)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import uproot
 
-from trigdeploy.config import AtlasMiniGenConfig
 from trigdeploy.data import layouts
 from trigdeploy.data.generate import atlas_mini, write_atlas_mini
+from trigdeploy.generators import AtlasMiniGenConfig
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trigdeploy.config import PythiaGenConfig
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data import layouts
 from trigdeploy.data.generate import write_pythia
+from trigdeploy.generators import PythiaGenConfig
 
 pytest.importorskip("pythia8mc", reason="the [gen] extra is not installed")
 pytest.importorskip("fastjet", reason="the [gen] extra is not installed")

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import tables
 
-from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data import layouts
 from trigdeploy.data.generate import toptag, write_toptag
 from trigdeploy.data.generate.writers import split_counts
+from trigdeploy.generators import ToptagGenConfig
 
 
 def auc(score: np.ndarray, label: np.ndarray) -> float:
@@ -134,7 +134,7 @@ def test_failure_leaves_no_file(tmp_path, monkeypatch):
 _RSS_CHILD = """
 import json, resource, sys
 from pathlib import Path
-from trigdeploy.config import ToptagGenConfig
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 write_toptag(ToptagGenConfig(jets=int(sys.argv[2]), chunk_size=1000), Path(sys.argv[1]), progress=False)
 print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import run_config
-from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import prepare, sample_rows
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import ToptagGenConfig
 
 
 @pytest.fixture(scope="module")
@@ -243,8 +243,9 @@ def test_cache_reused_and_invalidated(toptag_file, tmp_path):
 
 
 def test_root_cut_task_end_to_end(tmp_path, repo):
-    from trigdeploy.config import AtlasMiniGenConfig, load_config
+    from trigdeploy.config import load_config
     from trigdeploy.data.generate import write_atlas_mini
+    from trigdeploy.generators import AtlasMiniGenConfig
 
     mini = tmp_path / "mini.root"
     write_atlas_mini(AtlasMiniGenConfig(events=4000, seed=5), mini, progress=False)
@@ -275,8 +276,9 @@ def test_rntuple_and_ttree_give_the_same_prepared_features(tmp_path, repo):
     import numpy as np
     import uproot
 
-    from trigdeploy.config import AtlasMiniGenConfig, load_config
+    from trigdeploy.config import load_config
     from trigdeploy.data.generate import write_atlas_mini
+    from trigdeploy.generators import AtlasMiniGenConfig
 
     tree = tmp_path / "tree.root"
     write_atlas_mini(AtlasMiniGenConfig(events=3000, seed=7), tree, progress=False)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import run_config
-from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data import chunks as chunks_module
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import ToptagGenConfig
 
 OUTPUTS = ("features.json", "preprocess.json", "splits.npz")
 CACHE_FILES = ("features.npy", "labels.npy", "codes.npy", "meta.json")

@@ -69,8 +69,8 @@ def test_alkaid_logic_is_bit_exact_and_a_one_lsb_change_is_caught(tiny):
 
 def test_hls4ml_csim_is_bit_exact(tiny, tmp_path):
     pytest.importorskip("hls4ml")
-    from trigdeploy.config import HLS4MLTarget
     from trigdeploy.convert import to_hls4ml, to_rtl
+    from trigdeploy.targets import HLS4MLTarget
 
     model, x = tiny
     seq, choice = model.exact_parts()

@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 from conftest import run_config
-from trigdeploy.config import MLPConfig, ToptagGenConfig
+from trigdeploy.config import MLPConfig
 from trigdeploy.data.generate import write_toptag
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.train.run import load_torch_model, train_run
 
 torch = pytest.importorskip("torch")

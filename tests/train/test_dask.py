@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_TRAIN, run_config
-from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.train.run import train_run
 
 BDT = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.2}

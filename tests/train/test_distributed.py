@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_TRAIN, run_config
-from trigdeploy.config import ToptagGenConfig, dump_config
+from trigdeploy.config import dump_config
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import load_prepared
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.train.distributed import Context, shard
 
 pytestmark = pytest.mark.integration  # end to end through several stages

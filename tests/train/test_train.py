@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_TRAIN, run_config
-from trigdeploy.config import ToptagGenConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.logits import probabilities
 from trigdeploy.train import trees
 from trigdeploy.train.run import load_torch_model, train_run
@@ -175,8 +175,9 @@ def test_no_model_configured(data_file, tmp_path):
 
 def test_atlas_seed_task_bdt_reproduces_the_cut(tmp_path, repo):
     """The ATLAS seed label is a cut on the inputs: a correct BDT reaches F1 ≈ 1 and the run says why."""
-    from trigdeploy.config import AtlasMiniGenConfig, load_config
+    from trigdeploy.config import load_config
     from trigdeploy.data.generate import write_atlas_mini
+    from trigdeploy.generators import AtlasMiniGenConfig
 
     mini = tmp_path / "mini.root"
     write_atlas_mini(AtlasMiniGenConfig(events=8000, seed=9), mini, progress=False)

@@ -183,8 +183,8 @@ class Retrainer:
         """The kind at its run config with ``changes``, fine-tuned from the float MLP; (model, config, fit result)."""
         import torch
 
-        from trigdeploy.config import parse_section, to_dict
         from trigdeploy.models.mlp import copy_linear_weights
+        from trigdeploy.schema import parse_section, to_dict
         from trigdeploy.train import nn as tnn
         from trigdeploy.train.run import build_torch_model
 
@@ -222,6 +222,7 @@ def rtl_figures(comb, part: str, clock_ns: float) -> dict:
 
 
 def alkaid_available() -> bool:
+    """Is alkaid (the ``[rtl]`` extra) installed?"""
     import importlib.util
 
     return importlib.util.find_spec("alkaid") is not None

@@ -240,13 +240,7 @@ def _bench(layout: RunLayout, rec: timing.Record, sweep_bits: list[int] | None, 
     metrics = json.loads(layout.metrics.read_text())
     x_test, y_test = load_split(run_dir, "test")
     target = typed.target
-    clock = 5.0
-    reuse = 1
-    part = ""
-    for m in typed.models.values():
-        for info in m.get("hls4ml", {}).values():
-            clock, reuse = info["clock_period_ns"], info["reuse_factor"]
-        part = m.get("rtl", {}).get("part") or part
+    clock, reuse, part = typed.device.clock_ns, typed.device.reuse, typed.device.part
     name = run_dir.name
 
     logger.info("bench: physics (every model, every form, whole test split)")
@@ -364,6 +358,7 @@ def _physics_multiclass(r: dict) -> list[str]:
 
 
 def markdown(r: dict) -> str:
+    """The bench report as Markdown: physics, CPU latency, FPGA figures, scans, the plots."""
     multi = len(r.get("classes", ())) > 2
     lines = [f"# Benchmarks of `{r['run']}`", "",
              f"{r['test_events']} test events; {r['machine']['cpu']} ({r['machine']['cores']} cores).", "",
@@ -386,6 +381,16 @@ def markdown(r: dict) -> str:
                       f"(quietest blocks: {c['ort_speedup_vs_torch_batch1_quiet']:.1f}×). Each single-event figure "
                       f"comes from {next(iter(c['engines'].values()))['single_event']['calls']:,} calls in blocks; "
                       "the quietest block's median is the one that is stable on a shared VM."]
+    lines += _fpga_tables(r) + _scan_tables(r)
+    lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
+    if "confusion" in r["plots"]:
+        lines += [f"![Confusion]({r['plots']['confusion']})", ""]
+    return "\n".join(lines)
+
+
+def _fpga_tables(r: dict) -> list[str]:
+    """The FPGA estimates and the open-synthesis counts beside them."""
+    lines: list[str] = []
     lines += ["", "## FPGA (estimates: no Vivado/Vitis here)", "",
               "| design | LUT | FF | DSP | BRAM | latency (cycles) | latency (ns) | II | method |", "|---|---|---|---|---|---|---|---|---|"]
     for design, e in r["fpga"].items():
@@ -407,6 +412,12 @@ def markdown(r: dict) -> str:
             ff, carry, dsp = (f"{row[k]:,}" if k in row else "" for k in ("ff", "carry", "dsp"))
             lines.append(f"| {row['design']} | {row['source']} | {row['lut']:,} | {ff} | {carry} | {dsp} | "
                          f"{'' if ratio is None else f'{ratio:.2f}'} | {'' if secs is None else f'{secs:.0f}'} |")
+    return lines
+
+
+def _scan_tables(r: dict) -> list[str]:
+    """The quantization sweep, the resource-aware front and every point of the resource plot."""
+    lines: list[str] = []
     if r["sweep"]:
         lines += ["", "## Quantization sweep (QAT MLP)", "", "| weights / activations | AUC | LUT (est.) | FF (est.) | latency (cycles) |",
                   "|---|---|---|---|---|"]
@@ -430,8 +441,5 @@ def markdown(r: dict) -> str:
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
             lines.append(f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
                          f"{p['dsp']} | {p['lut_source']} | {lat} |")
-    lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
-    if "confusion" in r["plots"]:
-        lines += [f"![Confusion]({r['plots']['confusion']})", ""]
-    return "\n".join(lines)
+    return lines
 

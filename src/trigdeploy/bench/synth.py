@@ -37,6 +37,7 @@ TOOLS = ("vitis_hls", "vivado_hls")
 
 
 def find_tool() -> str | None:
+    """The vendor HLS tool on ``PATH`` (``vitis_hls``, else ``vivado_hls``), or None."""
     return next((t for t in TOOLS if shutil.which(t)), None)
 
 

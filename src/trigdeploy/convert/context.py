@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import fpga
-from trigdeploy.config import ExportTarget
-from trigdeploy.convert.manifest import file_hashes
+from trigdeploy.convert.manifest import Device, file_hashes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import sha256_file
+from trigdeploy.targets import ExportTarget
 
 logger = logging.getLogger("trigdeploy.convert.export")
 
@@ -51,16 +51,28 @@ class ExportContext:
             self.references[kind.name] = (inputs, logits, rel)
         return rel
 
+    @property
+    def hls4ml_device(self) -> Device:
+        """The target's device as its hls4ml section gives it (the export's device, and its hls4ml projects')."""
+        h = self.target.hls4ml
+        return Device(h.Part, h.ClockPeriod, h.ReuseFactor)
+
+    @property
+    def rtl_device(self) -> Device:
+        """The device of an alkaid RTL project: the hls4ml section's part and clock, a new event every clock."""
+        h = self.target.hls4ml
+        return Device(h.Part, h.ClockPeriod, 1)
+
     def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
-                    reference_form: str | None = None, simulator: str = "hls", expected: np.ndarray | None = None,
-                    max_auc_loss: float | None = None) -> None:
+                    device: Device, reference_form: str | None = None, simulator: str = "hls",
+                    expected: np.ndarray | None = None, max_auc_loss: float | None = None) -> None:
         """A firmware project for csim and bench: what it is, what it is checked against, how strictly,
-        and which simulator runs it. A project that is not exact (PTQ) gives the outputs export
-        recorded for it (``expected``, which csim must reproduce bit for bit) and the physics gate
-        export applied (``max_auc_loss``)."""
+        the device it was generated for and which simulator runs it. A project that is not exact (PTQ)
+        gives the outputs export recorded for it (``expected``, which csim must reproduce bit for bit)
+        and the physics gate export applied (``max_auc_loss``)."""
         entry = {"name": name, "model": kind.name, "form": form, "reference": reference,
                  "reference_file": reference_file, "reference_form": reference_form, "exact": exact,
-                 "simulator": simulator}
+                 "device": device.as_dict(), "simulator": simulator}
         if not exact:
             if expected is None or max_auc_loss is None:
                 raise ValueError(f"project {name}: a project that is not exact needs expected outputs and a gate")
@@ -114,6 +126,7 @@ def exact_hls4ml_project(kind, ex: ExportContext, backend: str, build, x_grid: n
 
 
 def alkaid_missing(kind) -> dict | None:
+    """Without alkaid installed: one warning and the kind's entry saying its RTL was skipped; else None."""
     try:
         import alkaid  # noqa: F401 - only whether it is installed
     except ImportError:

@@ -179,12 +179,14 @@ def emulate_fixed(ens_q: dict, lv: np.ndarray, fmt: FixedType) -> tuple[np.ndarr
 
 
 def xgb_margin(booster, x: np.ndarray) -> np.ndarray:
+    """XGBoost's raw margins (logits) of ``x``, float64."""
     import xgboost as xgb
 
     return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), output_margin=True).astype(np.float64)
 
 
 def xgb_leaves(booster, x: np.ndarray) -> np.ndarray:
+    """The leaf XGBoost reaches in every tree for each row of ``x``."""
     import xgboost as xgb
 
     return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), pred_leaf=True).astype(np.int64)

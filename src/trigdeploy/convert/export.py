@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import timing
-from trigdeploy.config import ExportTarget
 from trigdeploy.convert._tools import ToolFailed
 from trigdeploy.convert.context import ExportContext
 from trigdeploy.convert.forms import FORMS
+from trigdeploy.convert.manifest import SCHEMA
 from trigdeploy.data.prepare import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, remove_stale_partials, sha256_file, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
+from trigdeploy.targets import ExportTarget
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
@@ -120,10 +121,11 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
     folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
     from trigdeploy.models import registry
 
-    manifest: dict = {"run": str(run_dir), "target": target.source, "versions": package_versions(PACKAGES), "models": {},
+    ex = ExportContext(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
+    manifest: dict = {"schema": SCHEMA, "run": str(run_dir), "target": target.source,
+                      "device": ex.hls4ml_device.as_dict(), "versions": package_versions(PACKAGES), "models": {},
                       "test_events": int(len(x_test)), "classes": list(run_classes(run_dir))}
     shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
-    ex = ExportContext(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
     for kind in registry.KINDS.values():
         src = run_dir / kind.artifact
         if not src.exists():

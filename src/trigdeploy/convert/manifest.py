@@ -2,7 +2,9 @@
 reference it must reproduce (saved by the export, so nothing downstream recomputes it).
 
 ``manifest.json`` keeps every figure of the export in ``models`` (free-form per form); what the
-later stages rely on is typed here: the run, the test split size and the projects.
+later stages rely on is typed here: the run, the test split size, the device the export targets and
+the projects, each with the device it was generated for. The file carries its ``schema``
+(``SCHEMA``): a manifest of another schema is refused with one line (export again).
 
 An export is code (csim compiles and runs its C++), so what it names is checked before it is used:
 project names are plain folder names, reference files plain paths inside the export folder, and
@@ -14,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -22,6 +25,31 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import sha256_file
 from trigdeploy.layout import inside, plain
+
+# 2: the device of the export and of each project (part, clock, reuse); 1 (no field): before it
+SCHEMA = 2
+
+
+@dataclass(frozen=True)
+class Device:
+    """The FPGA a project was generated for: part, clock period (ns), reuse factor (1: a new event every clock)."""
+
+    part: str
+    clock_ns: float
+    reuse: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.part, str) or not self.part.strip():
+            raise ValueError(f"device part must be a part name, got {self.part!r}")
+        if isinstance(self.clock_ns, bool) or not isinstance(self.clock_ns, (int, float)) or not (
+                math.isfinite(self.clock_ns) and self.clock_ns > 0):
+            raise ValueError(f"device clock_ns must be a positive number of ns, got {self.clock_ns!r}")
+        if isinstance(self.reuse, bool) or not isinstance(self.reuse, int) or self.reuse < 1:
+            raise ValueError(f"device reuse must be an integer ≥ 1, got {self.reuse!r}")
+
+    def as_dict(self) -> dict:
+        """What ``manifest.json`` holds of it."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -35,6 +63,7 @@ class Project:
     reference_file: str         # npz (inputs, logits) under export/<run>/
     reference_form: str | None  # the reference as a form of its own in reports (e.g. "QONNX"), if it is one
     exact: bool                 # must the simulation reproduce the reference bit for bit?
+    device: Device              # what it was generated for
     simulator: str = "hls"      # its project type (``trigdeploy.simulators``)
     files: dict = field(default_factory=dict)  # relative path → SHA-256 of every file of the project
     reference_sha256: str = ""  # of reference_file
@@ -43,6 +72,10 @@ class Project:
     max_auc_loss: float | None = None  # not exact: export's physics gate (AUC of the reference minus the project's)
 
     def __post_init__(self) -> None:
+        if isinstance(self.device, dict):  # read back from JSON
+            object.__setattr__(self, "device", Device(**self.device))
+        if not isinstance(self.device, Device):
+            raise TypeError(f"project device must be a Device, got {type(self.device).__name__}")
         plain(self.name, "manifest project")
         plain(self.model, "manifest model")
         for ref in (self.reference_file, self.expected_file):
@@ -56,6 +89,7 @@ class Manifest:
     path: Path
     run: str
     target: str
+    device: Device              # the export's target device (its hls4ml section: Part, ClockPeriod, ReuseFactor)
     test_events: int
     models: dict
     projects: tuple[Project, ...]
@@ -64,21 +98,27 @@ class Manifest:
 
     @property
     def export_dir(self) -> Path:
+        """The export folder the manifest lies in (its references are inside it)."""
         return self.path.parent
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
+        """Read a ``manifest.json`` typed; one line (export again) for a missing, older or damaged one."""
         path = Path(path)
         if not path.is_file():
             raise TrigdeployError(f"{path} not found: run trigdeploy export first")
         data = path.read_bytes()
         try:
             raw = json.loads(data)
+            schema = raw.get("schema", 1)
+            if schema != SCHEMA:
+                raise TrigdeployError(f"manifest schema {schema!r}, this trigdeploy reads schema {SCHEMA} (the device "
+                                      "of every project); export again")
             projects = tuple(Project(**p) for p in raw["projects"])
             if len({p.name for p in projects}) != len(projects):
                 raise ValueError("two projects share a name")
-            return cls(path, raw["run"], raw["target"], int(raw["test_events"]), raw["models"], projects,
-                       raw.get("not_exported", {}), hashlib.sha256(data).hexdigest())
+            return cls(path, raw["run"], raw["target"], Device(**raw["device"]), int(raw["test_events"]),
+                       raw["models"], projects, raw.get("not_exported", {}), hashlib.sha256(data).hexdigest())
         except TrigdeployError as exc:
             raise TrigdeployError(f"{path}: {exc}") from None
         except (ValueError, KeyError, TypeError) as exc:

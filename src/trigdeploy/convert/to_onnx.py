@@ -27,6 +27,7 @@ def export_onnx(model: torch.nn.Module, n_inputs: int, path: Path, opset: int, l
 
 
 def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    """The logits ONNX Runtime (CPU) computes for ``x`` with the model at ``path``."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -37,6 +38,7 @@ def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def torch_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """The logits the torch model computes for ``x`` (evaluation mode)."""
     return model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
 
 

@@ -29,6 +29,7 @@ class InputQuantizer:
 
     @property
     def integer_bits(self) -> int:
+        """Integer bits of the port's fixed-point type (sign included)."""
         return self.bits + int(round(np.log2(self.scale)))
 
     @property
@@ -48,6 +49,7 @@ class InputQuantizer:
 
 
 def input_quantizer(model: torch.nn.Module) -> InputQuantizer:
+    """The QAT model's input quantizer (its first layer's): the firmware's input port type."""
     first = model[0]
     quant = getattr(first, "act_quant", None)
     if quant is None:

@@ -408,6 +408,7 @@ class Harness:
 
     @staticmethod
     def default_threads() -> int:
+        """The cores this process may run on (OpenMP threads by default)."""
         return len(os.sched_getaffinity(0))
 
     def run(self, x: np.ndarray) -> np.ndarray:

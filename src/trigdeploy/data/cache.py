@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trigdeploy.config import RunConfig, to_dict
+from trigdeploy.config import RunConfig
 from trigdeploy.data.chunks import ChunkComputer, chunk_digest
 from trigdeploy.data.labels import BINARY
 from trigdeploy.data.runner import ChunkRunner, Interrupted
@@ -28,6 +28,7 @@ from trigdeploy.data.splits import SPLITS, UNUSED, split_seed
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import host_tag, named_os_error, pid_alive, remove_stale_partials
 from trigdeploy.layout import RunLayout
+from trigdeploy.schema import to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Prepared:
         return x, y
 
     def rows(self, split: str) -> np.ndarray:
+        """The cache rows of ``split`` (train, val or test), in file order."""
         return np.flatnonzero(self.codes == SPLITS[split])
 
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +91,7 @@ def _file_fingerprint(path: str) -> dict:
 
 
 def cache_key(cfg: RunConfig, files: list[str]) -> str:
+    """The feature cache's key: the input files' fingerprints and every setting that shapes the cached arrays."""
     payload = {
         "version": CACHE_VERSION,
         "files": [_file_fingerprint(f) for f in files],
@@ -118,6 +121,32 @@ def load_prepared(run_dir: Path) -> Prepared:
     return Prepared(run_dir, list(report["features"]), scaler, len(codes), codes, cache_dir, report, False)
 
 
+def _clear_stale(cache_dir: Path) -> Path:
+    """Remove what earlier passes left beside ``cache_dir`` (caches of other keys, partial files, building
+    folders no live pass owns; only what trigdeploy wrote); the building folder of this one."""
+    parent = cache_dir.parent
+    remove_stale_partials(parent)
+    for old in parent.glob("*/" + CACHE_MARKER):  # other keys are stale: files or config changed
+        if old.parent.name != cache_dir.name:
+            shutil.rmtree(old.parent)  # only what trigdeploy wrote (it carries the marker)
+    building = parent / f".{cache_dir.name}.building"
+    for old in parent.glob(".*.building"):
+        if old != building and _claimable(old):
+            shutil.rmtree(old)
+    return building
+
+
+def _counts(building: Path, n_classes: int, done: dict) -> dict:
+    """Rows per split and class, unused rows, and the NaN rows dropped and values imputed by the chunks."""
+    final = np.load(building / "codes.npy")
+    y = np.load(building / "labels.npy", mmap_mode="r")
+    counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(n_classes)] for name, code in SPLITS.items()}
+    del y
+    counts["unused"] = int((final == UNUSED).sum())
+    counts["nan"] = {what: sum(r["nan"][what] for r in done.values()) for what in ("dropped", "imputed_values")}
+    return counts
+
+
 def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray, runner: ChunkRunner,
                 progress: bool) -> tuple[dict, dict]:
     """Stream every row once into ``cache_dir`` (features, labels, final split codes); returns the
@@ -131,15 +160,7 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
     meta_path = cache_dir / "meta.json"
     if meta_path.exists():
         return json.loads(meta_path.read_text())["counts"], {}
-    parent = cache_dir.parent
-    remove_stale_partials(parent)
-    for old in parent.glob("*/" + CACHE_MARKER):  # other keys are stale: files or config changed
-        if old.parent.name != cache_dir.name:
-            shutil.rmtree(old.parent)  # only what trigdeploy wrote (it carries the marker)
-    building = parent / f".{cache_dir.name}.building"
-    for old in parent.glob(".*.building"):
-        if old != building and _claimable(old):
-            shutil.rmtree(old)
+    building = _clear_stale(cache_dir)
     ranges = ds.ranges()
     plan = {"version": CACHE_VERSION, "rows": ds.n_rows, "features": computer.builder.names, "ranges": ranges,
             "impute": None if computer.impute is None else hashlib.sha256(computer.impute.tobytes()).hexdigest()}
@@ -160,13 +181,7 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
                  "chunks": len(ranges), "chunks_resumed": len(ranges) - len(todo), "workers": runner.describe()}
         logger.info("feature cache: %d rows in %.1f s (%.0f rows/s, %s)", computed, seconds,
                     stats["rows_per_s"], stats["workers"])
-        final = np.load(building / "codes.npy")
-        y = np.load(building / "labels.npy", mmap_mode="r")
-        counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(computer.label.n_classes)]
-                  for name, code in SPLITS.items()}
-        del y
-        counts["unused"] = int((final == UNUSED).sum())
-        counts["nan"] = {what: sum(r["nan"][what] for r in done.values()) for what in ("dropped", "imputed_values")}
+        counts = _counts(building, computer.label.n_classes, done)
         shutil.rmtree(building / "chunks")
         for name in ("plan.json", OWNER):
             (building / name).unlink()

@@ -55,6 +55,7 @@ class ChunkComputer:
         return self.builder(cols, chunk.matrix), self.label(cols, f"{self.where} rows {chunk.start}-{chunk.stop}"), keep
 
     def read(self, ds: Dataset, start: int, stop: int) -> Chunk:
+        """Rows ``start:stop`` of the columns the pass reads (the constituent block as one matrix)."""
         return ds.read(start, stop, self.reads, self.matrix or None)
 
     def nan_policy(self, chunk: Chunk, x: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -112,6 +113,7 @@ def _npy_layout(f) -> tuple[int, np.dtype, tuple[int, ...]]:
 
 
 def record_path(building: Path, start: int) -> Path:
+    """Where the building cache records the chunk that starts at row ``start``."""
     return building / "chunks" / f"{start:012d}.json"
 
 

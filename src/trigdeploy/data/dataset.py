@@ -32,6 +32,7 @@ class Chunk:
 
     @property
     def rows(self) -> np.ndarray:
+        """The global row numbers of the chunk."""
         return np.arange(self.start, self.stop)
 
 
@@ -81,6 +82,7 @@ class Dataset:
                 )
 
     def dtype(self, column: str) -> np.dtype:
+        """The stored dtype of ``column`` (the first file's: every file was checked to agree)."""
         return self.readers[0].dtype(column)
 
     def file_index(self, rows: np.ndarray) -> np.ndarray:
@@ -133,6 +135,7 @@ class Dataset:
                         self.config.prefetch)
 
     def close(self) -> None:
+        """Close every file's reader."""
         for r in self.readers:
             r.close()
         self.readers = []

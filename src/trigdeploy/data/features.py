@@ -143,6 +143,7 @@ def toptag_constituent_features(const: np.ndarray, n: int) -> np.ndarray:
 
 
 def constituent_feature_names(n: int) -> list[str]:
+    """The names of the ``n`` leading constituents' features (log pT ratio, Δη, Δφ each)."""
     return [f"{q}_{i}" for i in range(n) for q in ("logpt_rel", "deta", "dphi")]
 
 

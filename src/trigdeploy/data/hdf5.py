@@ -178,9 +178,11 @@ class HDF5Table:
             return list(d[()])  # bytes: decoded (and checked) by _names
 
     def dtype(self, column: str) -> np.dtype:
+        """The stored dtype of ``column``."""
         return self._dtypes[column]
 
     def check_columns(self, columns: list[str]) -> None:
+        """Every name in ``columns`` is a column of the table (one line naming the missing ones otherwise)."""
         locations = self._locations
         missing = [c for c in columns if c not in locations]
         if missing:
@@ -263,6 +265,7 @@ class HDF5Table:
         return out
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()
 
     def __enter__(self) -> HDF5Table:

@@ -13,6 +13,7 @@ def from_pt_eta_phi_m(pt, eta, phi, m) -> np.ndarray:
 
 
 def pt(p4: np.ndarray) -> np.ndarray:
+    """Transverse momentum of four-vectors (E, px, py, pz) in the last axis."""
     return np.hypot(p4[..., 1], p4[..., 2])
 
 
@@ -24,10 +25,12 @@ def eta(p4: np.ndarray) -> np.ndarray:
 
 
 def phi(p4: np.ndarray) -> np.ndarray:
+    """Azimuth of four-vectors (E, px, py, pz) in the last axis."""
     return np.arctan2(p4[..., 2], p4[..., 1])
 
 
 def mass(p4: np.ndarray) -> np.ndarray:
+    """Invariant mass of four-vectors (E, px, py, pz); 0 where it would be imaginary."""
     m2 = p4[..., 0] ** 2 - (p4[..., 1:] ** 2).sum(-1)
     return np.sqrt(np.clip(m2, 0.0, None))
 
@@ -40,6 +43,7 @@ def delta_phi(a, b) -> np.ndarray:
 
 
 def delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:
+    """ΔR = √(Δη² + Δφ²), Δφ wrapped into [-π, π)."""
     return np.hypot(eta1 - eta2, delta_phi(phi1, phi2))
 
 

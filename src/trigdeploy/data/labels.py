@@ -33,6 +33,7 @@ class LabelSpec:
 
     @property
     def n_classes(self) -> int:
+        """How many classes the label has (2 for signal vs background)."""
         return len(self.classes)
 
     def __call__(self, chunk: dict[str, np.ndarray], where: str) -> np.ndarray:
@@ -75,6 +76,7 @@ class LabelSpec:
 
 
 def resolve_label(cfg: RunConfig, columns: list[str], where: str) -> LabelSpec:
+    """The run's label (one column, one-hot columns, a cut or cuts) checked against the file's columns."""
     lab = cfg.label
     chosen = [k for k, v in (("column", lab.column), ("onehot", lab.onehot), ("cut", lab.cut), ("cuts", lab.cuts)) if v]
     if len(chosen) > 1:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigdeploy.config import RunConfig, to_dict
+from trigdeploy.config import RunConfig
 from trigdeploy.data import leakguard
 from trigdeploy.data.cache import (
     CACHE_VERSION,
@@ -54,6 +54,7 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.expr import Expr, derived_order
 from trigdeploy.io import atomic_path, sha256_file, write_json_atomic
 from trigdeploy.layout import RunLayout
+from trigdeploy.schema import to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -157,29 +158,8 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         label = resolve_label(cfg, ds.columns, where)
         derived = dict(derived_order(cfg.data.derived))  # each after the derived columns it reads
         selection = Expr(cfg.data.selection, "data.selection") if cfg.data.selection else None
-        dropped: dict[str, str] = {}
-        if cfg.features.kind == "columns":
-            columns, dropped = select_columns(cfg, ds, label, derived, where)
-            builder = FeatureBuilder(cfg.features, columns)
-        else:
-            builder = FeatureBuilder(cfg.features, ds.columns)
-            missing = [c for c in builder.inputs if c not in ds.columns]
-            if missing:
-                raise TrigdeployError(
-                    f"{where}: features.kind {cfg.features.kind} needs the Top Quark Tagging constituent columns; "
-                    f"missing: {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}"
-                )
-            for c in ds.columns:
-                if c not in builder.inputs:
-                    dropped[c] = leakguard.name_reason(c) or ("defines the label" if c in label.inputs else "not an input of " + cfg.features.kind)
-        reads = list(dict.fromkeys(
-            [c for c in [*builder.inputs, *label.inputs] if c not in derived]
-            + [n for e in derived.values() for n in e.names]
-            + (list(selection.names) if selection else [])
-        ))
-        unknown = [c for c in reads if c not in ds.columns]
-        if unknown:
-            raise TrigdeployError(f"{where}: column(s) not found: {', '.join(unknown)}")
+        builder, dropped = _features(cfg, ds, label, derived, where)
+        reads = _reads(builder, label, derived, selection, ds, where)
         function_of_inputs = sorted(set(label.inputs) & set(builder.inputs))
         if function_of_inputs:
             _warn(
@@ -188,14 +168,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
                 "(leak_guard.keep_label_inputs is set)"
             )
 
-        matrix = builder.matrix_inputs
-        others = set(label.inputs) | {n for e in derived.values() for n in e.names} | set(selection.names if selection else ())
-        computer = ChunkComputer(
-            data=cfg.data, files=[str(Path(f).resolve()) for f in ds.files],
-            reads=[c for c in reads if c not in matrix or c in others], matrix=matrix, derived=derived,
-            selection=selection, builder=builder, label=label, where=where,
-        )
-
+        computer = _computer(cfg, ds, reads, builder, label, derived, selection, where)
         key = cache_key(cfg, ds.files)
         cache_dir = run_dir / "cache" / key
         cache_built = not (cache_dir / "meta.json").exists()
@@ -203,28 +176,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         runner = stack.enter_context(ChunkRunner(cfg.data if cache_built else replace(cfg.data, workers=1, dask=None),
                                                  len(ds.ranges())))
         codes = assign_splits(cfg, ds, len(cfg.data.files))
-
-        # sample spread over the files: leak guard data check and scaler fit
-        sx, sy, srows = [], [], []
-        for a, b in sample_rows(ds.n_rows, cfg.scaling.sample_rows):
-            for s, e in ds.ranges(None, a, b):
-                chunk = computer.read(ds, s, e)
-                x, y, keep = computer(chunk)
-                sx.append(x[keep])
-                sy.append(y[keep])
-                srows.append(chunk.rows[keep])
-        sx, sy, srows = np.concatenate(sx), np.concatenate(sy), np.concatenate(srows)
-        if len(sx) == 0:
-            raise TrigdeployError(
-                f"{where}: no sampled row passes data.selection '{cfg.data.selection}' (the split would be empty)"
-            )
-        nonfinite = ~np.isfinite(sx)
-        if nonfinite.any() and cfg.data.nan_policy == "error":
-            j = int(np.flatnonzero(nonfinite.any(0))[0])
-            raise TrigdeployError(
-                f"{where}: feature '{builder.names[j]}' has NaN/inf values ({int(nonfinite[:, j].sum())} in "
-                f"{len(sx)} sampled rows); set data.nan_policy to drop or impute"
-            )
+        sx, sy, srows = _sample(cfg, ds, computer, where)
         aucs = leakguard.check_separation(sx, builder.names, sy, cfg.leak_guard, f"{len(sx)}-row sample",
                                           tuple(function_of_inputs), label.classes)
         train_sample = codes[srows] == SPLITS["train"]
@@ -235,19 +187,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
 
         counts, build = build_cache(ds, cache_dir, computer, codes, runner, progress)
 
-    for split in SPLITS:
-        n = counts[split]
-        if sum(n) == 0:
-            raise TrigdeployError(f"{where}: the {split} split is empty")
-        if label.n_classes == 2 and min(n) == 0:
-            raise TrigdeployError(
-                f"{where}: the {split} split holds a single class ({n[0]} background ({label.classes[0]}), "
-                f"{n[1]} signal ({label.classes[1]}))"
-            )
-        missing = [c for c, k in zip(label.classes, n) if k == 0]
-        if missing:
-            raise TrigdeployError(f"{where}: the {split} split holds no rows of class {', '.join(missing)} "
-                                  f"({', '.join(f'{c}: {k}' for c, k in zip(label.classes, n))})")
+    _check_counts(counts, label, where)
     report = {
         "files": ds.files,
         "label": {"kind": label.kind, "inputs": list(label.inputs),
@@ -267,7 +207,100 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         "cache": str(cache_dir),
     }
     codes = np.load(cache_dir / "codes.npy")
-    layout = RunLayout.of(run_dir)
+    _write(cfg, RunLayout.of(run_dir), report, codes, scaler)
+    return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built, build)
+
+
+def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[FeatureBuilder, dict[str, str]]:
+    """The feature builder of ``features.kind`` and the columns it leaves out, each with why."""
+    dropped: dict[str, str] = {}
+    if cfg.features.kind == "columns":
+        columns, dropped = select_columns(cfg, ds, label, derived, where)
+        return FeatureBuilder(cfg.features, columns), dropped
+    builder = FeatureBuilder(cfg.features, ds.columns)
+    missing = [c for c in builder.inputs if c not in ds.columns]
+    if missing:
+        raise TrigdeployError(
+            f"{where}: features.kind {cfg.features.kind} needs the Top Quark Tagging constituent columns; "
+            f"missing: {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}"
+        )
+    for c in ds.columns:
+        if c not in builder.inputs:
+            dropped[c] = leakguard.name_reason(c) or ("defines the label" if c in label.inputs else "not an input of " + cfg.features.kind)
+    return builder, dropped
+
+
+def _computer(cfg: RunConfig, ds, reads: list[str], builder: FeatureBuilder, label, derived: dict, selection,
+              where: str) -> ChunkComputer:
+    """What every chunk computes: the columns it reads (a matrix input only where something else needs it
+    as a column), derived columns, selection, features and label."""
+    matrix = builder.matrix_inputs
+    others = set(label.inputs) | {n for e in derived.values() for n in e.names} | set(selection.names if selection else ())
+    return ChunkComputer(
+        data=cfg.data, files=[str(Path(f).resolve()) for f in ds.files],
+        reads=[c for c in reads if c not in matrix or c in others], matrix=matrix, derived=derived,
+        selection=selection, builder=builder, label=label, where=where,
+    )
+
+
+def _reads(builder: FeatureBuilder, label, derived: dict, selection, ds, where: str) -> list[str]:
+    """Every file column the pass reads (features, label, what derived columns and the selection use), each once."""
+    reads = list(dict.fromkeys(
+        [c for c in [*builder.inputs, *label.inputs] if c not in derived]
+        + [n for e in derived.values() for n in e.names]
+        + (list(selection.names) if selection else [])
+    ))
+    unknown = [c for c in reads if c not in ds.columns]
+    if unknown:
+        raise TrigdeployError(f"{where}: column(s) not found: {', '.join(unknown)}")
+    return reads
+
+
+def _sample(cfg: RunConfig, ds, computer: ChunkComputer, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows spread over the files (features, labels, row numbers) that pass the selection: the leak guard's
+    data check and the scaler's fit; non-finite features stop here under ``nan_policy: error``."""
+    sx, sy, srows = [], [], []
+    for a, b in sample_rows(ds.n_rows, cfg.scaling.sample_rows):
+        for s, e in ds.ranges(None, a, b):
+            chunk = computer.read(ds, s, e)
+            x, y, keep = computer(chunk)
+            sx.append(x[keep])
+            sy.append(y[keep])
+            srows.append(chunk.rows[keep])
+    sx, sy, srows = np.concatenate(sx), np.concatenate(sy), np.concatenate(srows)
+    if len(sx) == 0:
+        raise TrigdeployError(
+            f"{where}: no sampled row passes data.selection '{cfg.data.selection}' (the split would be empty)"
+        )
+    nonfinite = ~np.isfinite(sx)
+    if nonfinite.any() and cfg.data.nan_policy == "error":
+        j = int(np.flatnonzero(nonfinite.any(0))[0])
+        raise TrigdeployError(
+            f"{where}: feature '{computer.builder.names[j]}' has NaN/inf values ({int(nonfinite[:, j].sum())} in "
+            f"{len(sx)} sampled rows); set data.nan_policy to drop or impute"
+        )
+    return sx, sy, srows
+
+
+def _check_counts(counts: dict, label, where: str) -> None:
+    """Every split holds rows of every class (one line naming the split and the counts otherwise)."""
+    for split in SPLITS:
+        n = counts[split]
+        if sum(n) == 0:
+            raise TrigdeployError(f"{where}: the {split} split is empty")
+        if label.n_classes == 2 and min(n) == 0:
+            raise TrigdeployError(
+                f"{where}: the {split} split holds a single class ({n[0]} background ({label.classes[0]}), "
+                f"{n[1]} signal ({label.classes[1]}))"
+            )
+        missing = [c for c, k in zip(label.classes, n) if k == 0]
+        if missing:
+            raise TrigdeployError(f"{where}: the {split} split holds no rows of class {', '.join(missing)} "
+                                  f"({', '.join(f'{c}: {k}' for c, k in zip(label.classes, n))})")
+
+
+def _write(cfg: RunConfig, layout: RunLayout, report: dict, codes: np.ndarray, scaler: Standardizer) -> None:
+    """``features.json``, ``splits.npz`` (validation and test rows) and ``preprocess.json`` of the run."""
     write_json_atomic(layout.features, report)
     with atomic_path(layout.splits) as tmp:
         np.savez(tmp, val=np.flatnonzero(codes == 1), test=np.flatnonzero(codes == 2), n_rows=len(codes),
@@ -275,6 +308,5 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     scaler.save(layout.preprocess, extra={"feature_kind": cfg.features.kind,
                                                     "features_config": to_dict(cfg.features),
                                                     "derived": dict(cfg.data.derived)})
-    return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built, build)
 
 

@@ -129,6 +129,7 @@ class ROOTTree:
         return cols
 
     def dtype(self, column: str) -> np.dtype:
+        """The dtype ``column`` is read as (jagged branches: float64 values, int64 counts)."""
         if column in self.flat:
             return _flat_dtype(self._tree[column])
         return np.dtype(np.float64) if not column.startswith("n_") else np.dtype(np.int64)
@@ -173,6 +174,7 @@ class ROOTTree:
         return out
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()
 
     def __enter__(self) -> ROOTTree:

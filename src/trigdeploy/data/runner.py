@@ -51,6 +51,7 @@ class ChunkRunner:
         self._stack = contextlib.ExitStack()  # what __exit__ closes: the pool or the Dask client
 
     def describe(self) -> str:
+        """Where the chunks run, in words (the processes, or the Dask cluster)."""
         if self.dask is not None:
             return f"Dask {self.dask.scheduler or f'LocalCluster of {self.dask.workers}'}"
         return f"{self.workers} process{'es' if self.workers > 1 else ''}"

@@ -42,12 +42,14 @@ class Standardizer:
         return cls(tuple(names), mean, std, cfg.clip, len(x), constant)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        """``x`` standardised (and clipped, if set) as float32, as every model sees it."""
         out = ((np.asarray(x, np.float32) - self.mean.astype(np.float32)) / self.std.astype(np.float32))
         if self.clip is not None:
             np.clip(out, -self.clip, self.clip, out=out)
         return out.astype(np.float32, copy=False)
 
     def to_dict(self) -> dict:
+        """What ``preprocess.json`` holds of the scaler."""
         return {
             "format": FORMAT,
             "features": list(self.features),
@@ -59,10 +61,12 @@ class Standardizer:
         }
 
     def save(self, path: Path, extra: dict | None = None) -> None:
+        """Write the scaler (and ``extra`` keys) to ``path`` atomically."""
         write_json_atomic(Path(path), {**self.to_dict(), **(extra or {})})
 
     @classmethod
     def load(cls, path: Path) -> Standardizer:
+        """Read a scaler from ``preprocess.json`` (one line for a missing or malformed file)."""
         path = Path(path)
         try:
             d = json.loads(path.read_text())

@@ -15,6 +15,7 @@ UNUSED = 255
 
 
 def split_seed(cfg: RunConfig) -> int:
+    """The seed of the split: ``split.seed`` if set, else the run's seed."""
     return cfg.split.seed if cfg.split.seed is not None else cfg.seed
 
 

@@ -53,6 +53,7 @@ class Tool:
     env: dict = field(default_factory=dict)
 
     def environ(self) -> dict:
+        """The environment the tool runs in (this process's, with the tool's own variables)."""
         return {**os.environ, **self.env}
 
 

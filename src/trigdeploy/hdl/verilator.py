@@ -117,10 +117,12 @@ class Model:
         self.latency = self._rtl.latency
 
     def predict(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """What the design's output port holds for each row of ``x`` (one row per event)."""
         y = self._rtl.predict(np.ascontiguousarray(x, np.float64), n_threads=threads or 0)
         return np.asarray(y, np.float64).reshape(len(x), -1)
 
 
 def load(project: Path, cache: Path, opt: str = OPT) -> tuple[Model, Build]:
+    """The Verilated model of ``project`` (built, or found in ``cache``) and its build record."""
     built = build(project, cache, opt)
     return Model(project, built), built

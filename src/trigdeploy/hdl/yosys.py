@@ -103,6 +103,31 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
 _OPTION = re.compile(r"-[a-z0-9_]+")
 
 
+def _ghdl_to_verilog(ghdl, vhdl: tuple[list[tuple[str, Path]], str], work: Path, log: Path, design: str) -> str:
+    """The VHDL files analysed into their libraries in ``work`` and ``ghdl synth`` of the top entity written
+    there as Verilog; the file's name."""
+    for lib, f in vhdl[0]:
+        shutil.copyfile(f, work / Path(f).name)
+        _run([*ghdl.argv, "-a", "--std=08", f"--work={lib}", Path(f).name], work, log, f"ghdl analysis for {design}")
+    lib = vhdl[0][-1][0]
+    with (work / "ghdl_out.v").open("w") as out, log.open("a") as err:
+        try:
+            subprocess.run([*ghdl.argv, "synth", "--std=08", f"--work={lib}", "--out=verilog", vhdl[1]], cwd=work,
+                           stdout=out, stderr=err, check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise TrigdeployError(f"ghdl synth of {design} failed ({exc}); log: {log}") from None
+    return "ghdl_out.v"
+
+
+def _cells(stat: dict) -> dict:
+    """The flattened design's cell counts by type from Yosys' ``stat -json`` (its top module's in older versions)."""
+    cells = (stat.get("design") or {}).get("num_cells_by_type") or {}
+    if not cells:
+        tops = [m for m in stat.get("modules", {}).values()]
+        cells = tops[0].get("num_cells_by_type", {}) if tops else {}
+    return cells
+
+
 def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: Path, design: str,
                vhdl: tuple[list[tuple[str, Path]], str] | None = None, options: tuple[str, ...] = ()) -> dict:
     """Yosys ``synth_xilinx`` of ``verilog`` (or of ``vhdl`` = ([(library, file)], top entity) through
@@ -143,25 +168,12 @@ def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: P
             names.append(name)
         t0 = time.perf_counter()
         if vhdl:
-            for lib, f in vhdl[0]:
-                shutil.copyfile(f, work / Path(f).name)
-                _run([*ghdl.argv, "-a", "--std=08", f"--work={lib}", Path(f).name], work, log, f"ghdl analysis for {design}")
-            lib = vhdl[0][-1][0]
-            with (work / "ghdl_out.v").open("w") as out, log.open("a") as err:
-                try:
-                    subprocess.run([*ghdl.argv, "synth", "--std=08", f"--work={lib}", "--out=verilog", vhdl[1]], cwd=work,
-                                   stdout=out, stderr=err, check=True)
-                except (OSError, subprocess.CalledProcessError) as exc:
-                    raise TrigdeployError(f"ghdl synth of {design} failed ({exc}); log: {log}") from None
-            names.append("ghdl_out.v")
+            names.append(_ghdl_to_verilog(ghdl, vhdl, work, log, design))
         (work / "synth.ys").write_text("".join(f"read_verilog -sv {n}\n" for n in names) + script_tail)
         _run([*yosys.argv, "-q", "synth.ys"], work, log, f"Yosys synthesis of {design}")
         seconds = time.perf_counter() - t0
         stat = json.loads((work / "stat.json").read_text())
-    cells = (stat.get("design") or {}).get("num_cells_by_type") or {}
-    if not cells:
-        tops = [m for m in stat.get("modules", {}).values()]
-        cells = tops[0].get("num_cells_by_type", {}) if tops else {}
+    cells = _cells(stat)
     result = {"tool": yosys.version.split(" (")[0], "label": LABEL, "family": fam, "part": part, "top": top, "script": command,
               **counts(cells), "cells": {k.lstrip("\\$"): int(v) for k, v in sorted(cells.items())},
               "seconds": seconds, "log": str(log)}

@@ -51,6 +51,7 @@ class ActQuant(nn.Module):
         self.register_buffer("i", torch.tensor(0.0))
 
     def frac(self) -> torch.Tensor:
+        """Fractional bits per channel, rounded in the forward pass (straight-through gradient)."""
         return _ste(self.f, torch.round(self.f))
 
     def bits(self) -> torch.Tensor:
@@ -58,6 +59,7 @@ class ActQuant(nn.Module):
         return torch.clamp(self.i + self.frac() + (1.0 if self.signed else 0.0), min=0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (after ReLU when unsigned) quantized onto each channel's grid, saturated."""
         if not self.signed:
             x = torch.relu(x)
         f = self.frac()
@@ -76,9 +78,11 @@ class ActQuant(nn.Module):
 
     @torch.no_grad()
     def clamp_(self) -> None:
+        """Keep the trained fractional bits within [0, max_frac]."""
         self.f.clamp_(0.0, float(self.max_frac))
 
     def int_frac(self) -> tuple[int, int]:
+        """The integer and (rounded) fractional bits as exported."""
         return int(self.i), int(torch.round(self.f.detach()))
 
 
@@ -91,9 +95,11 @@ class HDense(nn.Linear):
         self.f = nn.Parameter(torch.full((n_out, n_in), float(frac_bits)))
 
     def frac(self) -> torch.Tensor:
+        """Fractional bits per weight, rounded in the forward pass (straight-through gradient)."""
         return _ste(self.f, torch.round(self.f))
 
     def qweight(self) -> torch.Tensor:
+        """The weights on their fixed-point grids (straight-through gradient)."""
         scale = torch.pow(2.0, self.frac())
         return _ste(self.weight * scale, torch.round(self.weight * scale)) / scale
 
@@ -109,15 +115,18 @@ class HDense(nn.Linear):
         return torch.clamp(self.frac().max(), min=0.0)
 
     def acc_frac(self, in_frac: torch.Tensor) -> torch.Tensor:
+        """Fractional bits of the accumulator for inputs with ``in_frac`` fractional bits."""
         return in_frac + self.weight_frac()
 
     def forward_q(self, x: torch.Tensor, in_frac: torch.Tensor) -> torch.Tensor:
+        """The layer on quantized weights, the bias on the accumulator's grid."""
         scale = torch.pow(2.0, self.acc_frac(in_frac)).detach()
         b = _ste(self.bias * scale, torch.round(self.bias * scale)) / scale
         return nn.functional.linear(x, self.qweight(), b)
 
     @torch.no_grad()
     def clamp_(self) -> None:
+        """Keep the trained fractional bits within [-8, max_frac]."""
         self.f.clamp_(-8.0, float(self.max_frac))
 
 
@@ -135,6 +144,7 @@ class HGQMLP(nn.Module):
         self.calibration_rows, self.calibration_quantile = cfg.calibration_rows, cfg.calibration_quantile
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits: each layer's input quantized, then its quantized dense layer."""
         for q, d in zip(self.quant, self.dense):
             x = d.forward_q(q(x), q.frac())
         return x
@@ -248,4 +258,5 @@ def _holding(values: np.ndarray, frac: int) -> str:
 
 
 def build_hgq(n_inputs: int, cfg: HGQConfig, n_outputs: int = 1) -> HGQMLP:
+    """A resource-aware MLP for ``n_inputs`` features (the ``hgq`` kind's builder)."""
     return HGQMLP(n_inputs, cfg, n_outputs)

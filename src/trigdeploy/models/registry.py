@@ -64,6 +64,7 @@ def unregister(name: str) -> None:
 
 
 def kind(name: str) -> ModelKind:
+    """The registered kind called ``name``."""
     return KINDS[name]
 
 

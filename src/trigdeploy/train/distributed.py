@@ -44,10 +44,12 @@ class Context:
 
     @property
     def main(self) -> bool:
+        """Is this rank 0 (the one that writes)?"""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """Is this a DDP run (more than one rank)?"""
         return self.world > 1
 
 
@@ -88,6 +90,7 @@ def init(ctx: Context, device) -> None:
 
 
 def finish(ctx: Context) -> None:
+    """End the process group (after a last barrier) where one was started."""
     import torch.distributed as dist
 
     if ctx.enabled and dist.is_initialized():
@@ -96,6 +99,7 @@ def finish(ctx: Context) -> None:
 
 
 def barrier(ctx: Context) -> None:
+    """Wait for every rank (nothing without DDP)."""
     import torch.distributed as dist
 
     if ctx.enabled:
@@ -111,6 +115,7 @@ def shard(rows: np.ndarray, ctx: Context) -> np.ndarray:
 
 
 def all_min(ctx: Context, value: int) -> int:
+    """The smallest ``value`` over the ranks."""
     import torch
     import torch.distributed as dist
 
@@ -122,6 +127,7 @@ def all_min(ctx: Context, value: int) -> int:
 
 
 def all_sum(ctx: Context, *values: float) -> list[float]:
+    """Each of ``values`` summed over the ranks."""
     import torch
     import torch.distributed as dist
 
@@ -144,6 +150,7 @@ def gather_strided(ctx: Context, part: np.ndarray, n: int) -> np.ndarray:
 
 
 def weights_hash(model) -> str:
+    """SHA-256 of the model's state, tensor by tensor in name order."""
     h = hashlib.sha256()
     for name, value in sorted(model.state_dict().items()):
         h.update(name.encode())
@@ -152,6 +159,7 @@ def weights_hash(model) -> str:
 
 
 def gather_objects(ctx: Context, obj) -> list:
+    """``obj`` of every rank, in rank order (``[obj]`` without DDP)."""
     import torch.distributed as dist
 
     if not ctx.enabled:

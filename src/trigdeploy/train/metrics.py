@@ -48,6 +48,7 @@ def balance_weight(explicit: float | None, n_rows: int, n_signal: int) -> float:
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the binary labels ``y``."""
     return float(roc_auc_score(y, score))
 
 
@@ -79,6 +80,7 @@ def threshold_f1(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def threshold_youden(y: np.ndarray, score: np.ndarray) -> float:
+    """The threshold that maximises Youden's J = TPR − FPR."""
     fpr, tpr, thr = roc_curve(y, score)
     j = tpr - fpr
     return float(thr[1:][np.argmax(j[1:])])  # thr[0] is +inf (nothing selected)
@@ -122,6 +124,7 @@ def at_threshold(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
 
 
 def choose_thresholds(y_val: np.ndarray, s_val: np.ndarray, efficiencies, acceptances) -> dict[str, float]:
+    """The operating thresholds chosen on the validation split: F1, Youden, each signal efficiency and background acceptance."""
     out = {"f1": threshold_f1(y_val, s_val), "youden": threshold_youden(y_val, s_val)}
     for e in efficiencies:
         out[f"eff_S={e:g}"] = threshold_signal_efficiency(y_val, s_val, e)

@@ -59,6 +59,7 @@ def epoch_batches(rows: np.ndarray, cfg: MLPConfig, seed: int, epoch: int) -> It
 
 
 def n_batches(n_rows: int, cfg: MLPConfig) -> int:
+    """Batches per epoch over ``n_rows`` rows (shuffled in blocks; each block's last batch may be short)."""
     full, rest = divmod(n_rows, cfg.shuffle_block_rows)
     per_block = -(-cfg.shuffle_block_rows // cfg.batch_size)
     return full * per_block + (-(-rest // cfg.batch_size))
@@ -139,9 +140,11 @@ class BatchSource:
         self.resident = _resident(prepared, self.x_all, self.y_all, rows, cfg, device)
 
     def epoch(self, seed: int, epoch: int) -> Iterator[np.ndarray]:
+        """This epoch's batches (row numbers), shuffled by ``seed`` and ``epoch``."""
         return epoch_batches(self.rows, self.cfg, seed, epoch)
 
     def tensors(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled features and targets of ``rows`` on the device."""
         if self.resident is not None:
             idx = torch.from_numpy(np.searchsorted(self.rows, rows)).to(self.device, non_blocking=True)
             return self.resident[0][idx], self.resident[1][idx]
@@ -169,6 +172,7 @@ class Checkpoint:
         self.path, self.model, self.opt, self.sched, self.main = path, model, opt, sched, main
 
     def save(self, result: FitResult, at: _Progress, elapsed: float) -> None:
+        """Rank 0: model, optimizer, scheduler, progress and results so far, written atomically."""
         if not self.main:
             return
         with atomic_path(self.path) as tmp:
@@ -181,6 +185,7 @@ class Checkpoint:
             }, tmp)
 
     def load(self, result: FitResult, device: torch.device) -> _Progress:
+        """Restore a run from the checkpoint (no pickled code is read); where to resume."""
         ck = torch.load(self.path, map_location=device, weights_only=True)  # never unpickles code
         self.model.load_state_dict(ck["model"])
         restore_runtime_stats(self.model, ck["runtime_stats"])
@@ -264,20 +269,9 @@ def calibrate(model: nn.Module, prepared: Prepared) -> None:
     model.calibrate(torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows]))))
 
 
-def fit(
-    name: str,
-    model: nn.Module,
-    prepared: Prepared,
-    cfg: MLPConfig,
-    val: tuple[np.ndarray, np.ndarray],
-    *,
-    seed: int,
-    device: torch.device,
-    checkpoint: Path,
-    resume: bool = False,
-    progress: bool = True,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> FitResult:
+def fit(name: str, model: nn.Module, prepared: Prepared, cfg: MLPConfig, val: tuple[np.ndarray, np.ndarray], *,
+        seed: int, device: torch.device, checkpoint: Path, resume: bool = False, progress: bool = True,
+        on_batch: Callable[[int, int], None] | None = None) -> FitResult:
     """Train ``model`` on the training split of ``prepared``; returns with the best weights loaded.
 
     ``val`` is the scaled validation split (features, labels) that drives the LR schedule and
@@ -291,27 +285,10 @@ def fit(
     all_train = prepared.rows("train")
     source = BatchSource(prepared, ddp.shard(all_train, ctx), cfg, device)
     x_val, y_val = val
-    n_classes = len(prepared.classes)
-    if n_classes == 2:
-        pos_weight = balance_weight(cfg.pos_weight, len(all_train), int(source.y_all[all_train].sum()))
-        loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device))
-        weights = None
-    else:  # K classes: softmax cross-entropy, each class weighted n / (K · n_c) on the training rows
-        pos_weight = 1.0
-        weights = class_weights(np.asarray(source.y_all[all_train]), n_classes)
-        loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
-    model.to(device)
-    net = model
-    if ctx.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    groups = model.param_groups(cfg) if hasattr(model, "param_groups") else model.parameters()
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn, pos_weight, weights = _loss(source, all_train, len(prepared.classes), cfg, device)
+    step = _step(model, loss_fn, cfg, ctx, device)
+    opt = step.opt
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
-    step = _Step(model, net, loss_fn, opt,
-                 device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
-                 getattr(model, "regularizer", None), getattr(model, "after_step", None))
     result = FitResult(pos_weight=float(pos_weight), class_weights=None if weights is None else weights.tolist())
     ckpt = Checkpoint(checkpoint, model, opt, sched, ctx.main)
     at = ckpt.load(result, device) if resume and checkpoint.exists() else _Progress()
@@ -331,17 +308,11 @@ def fit(
         val_auc = auc_any(y_val, scores)  # K classes: the mean one-vs-rest AUC
         sched.step(val_auc)
         seconds = time.perf_counter() - t_epoch
-        result.history.append({
+        _end_epoch(model, result, at, epoch, val_auc, {
             "epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1), "val_auc": val_auc,
             "lr": opt.param_groups[0]["lr"], "rows": rows_epoch, "seconds": seconds,
             "rows_per_s": rows_epoch / max(seconds, 1e-9),
         })
-        if hasattr(model, "ebops"):  # a resource-aware model: its cost at this epoch
-            result.history[-1]["ebops"] = float(model.ebops().detach())
-        if val_auc > result.best_val_auc or result.best_epoch < 0:
-            result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
-        else:
-            at.bad_epochs += 1
         logger.info(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
                     f"({result.history[-1]['rows_per_s']:,.0f} rows/s)")
         save(epoch + 1, 0)
@@ -350,12 +321,58 @@ def fit(
     result.seconds = at.elapsed + time.perf_counter() - t0
     model.load_state_dict(at.best_state)
     if ctx.enabled:
-        hashes = ddp.gather_objects(ctx, ddp.weights_hash(model))
-        shards = ddp.gather_objects(ctx, int(len(source.rows)))
-        if len(set(hashes)) != 1:
-            raise RuntimeError(f"{name}: DDP ranks finished with different weights ({hashes})")
-        result.distributed = {"world_size": ctx.world, "backend": "nccl" if device.type == "cuda" else "gloo",
-                              "train_rows_per_rank": shards, "steps_per_epoch": total,
-                              "global_batch": ctx.world * cfg.batch_size, "weights_sha256": hashes[0],
-                              "identical_weights_on_all_ranks": True}
+        result.distributed = _ranks_agree(name, model, ctx, device, len(source.rows), total, cfg)
     return result
+
+
+def _step(model: nn.Module, loss_fn: nn.Module, cfg: MLPConfig, ctx, device: torch.device) -> _Step:
+    """The model on ``device`` (wrapped for DDP under torchrun), AdamW on its parameter groups, and its hooks."""
+    from trigdeploy.train import distributed as ddp
+
+    model.to(device)
+    net = model
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    groups = model.param_groups(cfg) if hasattr(model, "param_groups") else model.parameters()
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return _Step(model, net, loss_fn, opt, device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
+                 getattr(model, "regularizer", None), getattr(model, "after_step", None))
+
+
+def _loss(source: BatchSource, all_train: np.ndarray, n_classes: int, cfg: MLPConfig, device: torch.device
+          ) -> tuple[nn.Module, float, np.ndarray | None]:
+    """The training loss, the positive-class weight and the class weights: two classes, BCE on the logit with
+    ``pos_weight``; K classes, softmax cross-entropy, each class weighted n / (K · n_c) on the training rows."""
+    if n_classes == 2:
+        pos_weight = balance_weight(cfg.pos_weight, len(all_train), int(source.y_all[all_train].sum()))
+        return nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device)), pos_weight, None
+    weights = class_weights(np.asarray(source.y_all[all_train]), n_classes)
+    return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device)), 1.0, weights
+
+
+def _end_epoch(model: nn.Module, result: FitResult, at: _Progress, epoch: int, val_auc: float, figures: dict) -> None:
+    """An epoch's history entry (with a resource-aware model's cost), the best weights so far, patience."""
+    result.history.append(figures)
+    if hasattr(model, "ebops"):  # a resource-aware model: its cost at this epoch
+        result.history[-1]["ebops"] = float(model.ebops().detach())
+    if val_auc > result.best_val_auc or result.best_epoch < 0:
+        result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
+    else:
+        at.bad_epochs += 1
+
+
+def _ranks_agree(name: str, model: nn.Module, ctx, device: torch.device, n_rows: int, total: int, cfg: MLPConfig
+                 ) -> dict:
+    """Under DDP: every rank finished with the same weights (else ``RuntimeError``); what the run records of it."""
+    from trigdeploy.train import distributed as ddp
+
+    hashes = ddp.gather_objects(ctx, ddp.weights_hash(model))
+    shards = ddp.gather_objects(ctx, int(n_rows))
+    if len(set(hashes)) != 1:
+        raise RuntimeError(f"{name}: DDP ranks finished with different weights ({hashes})")
+    return {"world_size": ctx.world, "backend": "nccl" if device.type == "cuda" else "gloo",
+            "train_rows_per_rank": shards, "steps_per_epoch": total,
+            "global_batch": ctx.world * cfg.batch_size, "weights_sha256": hashes[0],
+            "identical_weights_on_all_ranks": True}

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import timing
-from trigdeploy.config import MLPConfig, RunConfig, dump_config, parse_section, to_dict
+from trigdeploy.config import MLPConfig, RunConfig, dump_config
 from trigdeploy.data.prepare import Prepared, load_prepared, prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.logits import probabilities
 from trigdeploy.models import registry
+from trigdeploy.schema import parse_section, to_dict
 from trigdeploy.train import plots
 from trigdeploy.train.metrics import evaluate, evaluate_multiclass
 from trigdeploy.versions import package_versions
@@ -289,17 +290,8 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     if not chosen:
         raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
     layout = RunLayout.of(run_dir)
-    ckpt_dir = layout.checkpoints
     if ctx.main:
-        prints = fingerprint(cfg)
-        if resume:
-            check_resume(cfg, run_dir, prints)
-        layout.metrics.unlink(missing_ok=True)  # the run is incomplete from here on
-        if not resume:
-            for f in ckpt_dir.glob("*.ckpt"):
-                f.unlink()
-            layout.train_state.unlink(missing_ok=True)
-        write_json_atomic(layout.fingerprint, prints)
+        _begin(cfg, layout, run_dir, resume)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = _device(tc.device)
@@ -321,8 +313,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         write_text_atomic(layout.config, dump_config(cfg))
     x_val, y_val = prepared.arrays("val")
     x_test, y_test = prepared.arrays("test")
-    state_path = layout.train_state
-    done: dict = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
+    done: dict = json.loads(layout.train_state.read_text()) if resume and layout.train_state.exists() else {}
     metrics: dict = {}
     histories: dict[str, list[dict]] = {}
     trained_models: dict = {}
@@ -331,40 +322,84 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         kind = registry.kind(name)
         if not ctx.main and kind.family != "torch":
             continue  # trees train on rank 0 only
-        model_path = layout.model_file(kind.artifact)
-        scores_path = layout.predictions(name)
-        resumed = name in done and model_path.exists() and scores_path.exists()
-        if resumed:
-            entry = done[name]
-            if kind.family == "torch":
-                trained_models[name], _ = load_torch_model(model_path)
-                histories[name] = entry["history"]
-        else:
-            out = TRAINERS[kind.family](kind, tc.model(name), fx)
-            if out is None:
-                continue  # a non-zero DDP rank: rank 0 saves and reports
-            s_val, s_test, entry = out
-            if "history" in entry:
-                histories[name] = entry["history"]
-            scores_path.parent.mkdir(exist_ok=True)
-            with atomic_path(scores_path) as tmp:
-                np.savez(tmp, val=s_val, test=s_test, test_rows=prepared.rows("test"), val_rows=prepared.rows("val"))
-            done[name] = entry
-            write_json_atomic(state_path, done)
-            layout.checkpoint(name).unlink(missing_ok=True)
-        scores = np.load(scores_path)
-        if len(prepared.classes) > 2:
-            m = evaluate_multiclass(y_val, scores["val"], y_test, scores["test"], prepared.classes,
-                                    tc.signal_efficiencies)
-            logger.info(f"{name}: test accuracy {m['accuracy']:.4f}, mean one-vs-rest AUC {m['auc']:.5f}")
-        else:
-            m = evaluate(y_val, scores["val"], y_test, scores["test"], tc.signal_efficiencies, tc.background_acceptances)
-            logger.info(f"{name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
-        m.update(training=done[name]["info"], model_file=registry.kind(name).artifact)
-        rec.add(f"train {name}", done[name]["info"].get("seconds", 0.0), cached=resumed)
-        metrics[name] = m
+        scores = _train_kind(kind, fx, done, histories)
+        if scores is None:
+            continue  # a non-zero DDP rank: rank 0 saves and reports
+        metrics[name] = _evaluate(kind, cfg, prepared, scores, (y_val, y_test), done[name]["info"])
+        rec.add(f"train {name}", done[name]["info"].get("seconds", 0.0), cached=scores.resumed)
     if not ctx.main:
         return {}
+    facts = {"name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
+             "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built, "device": str(device)}
+    _finish(run_dir, layout, prepared, metrics, histories, facts, rec)
+    return metrics
+
+
+def _begin(cfg: RunConfig, layout: RunLayout, run_dir: Path, resume: bool) -> None:
+    """Rank 0, before training: the resume check, the run marked incomplete, stale checkpoints gone, the fingerprint."""
+    prints = fingerprint(cfg)
+    if resume:
+        check_resume(cfg, run_dir, prints)
+    layout.metrics.unlink(missing_ok=True)  # the run is incomplete from here on
+    if not resume:
+        for f in layout.checkpoints.glob("*.ckpt"):
+            f.unlink()
+        layout.train_state.unlink(missing_ok=True)
+    write_json_atomic(layout.fingerprint, prints)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    val: np.ndarray
+    test: np.ndarray
+    resumed: bool      # from an earlier, interrupted run (``--resume``), not trained now
+
+
+def _train_kind(kind, fx: _Fit, done: dict, histories: dict) -> _Scores | None:
+    """One kind trained (or taken from the interrupted run being resumed) and its predictions saved; its
+    validation and test scores, or None on a non-zero DDP rank."""
+    layout, prepared, name = fx.layout, fx.prepared, kind.name
+    model_path = layout.model_file(kind.artifact)
+    scores_path = layout.predictions(name)
+    resumed = name in done and model_path.exists() and scores_path.exists()
+    if resumed:
+        if kind.family == "torch":
+            fx.trained[name], _ = load_torch_model(model_path)
+            histories[name] = done[name]["history"]
+    else:
+        out = TRAINERS[kind.family](kind, fx.cfg.train.model(name), fx)
+        if out is None:
+            return None
+        s_val, s_test, entry = out
+        if "history" in entry:
+            histories[name] = entry["history"]
+        scores_path.parent.mkdir(exist_ok=True)
+        with atomic_path(scores_path) as tmp:
+            np.savez(tmp, val=s_val, test=s_test, test_rows=prepared.rows("test"), val_rows=prepared.rows("val"))
+        done[name] = entry
+        write_json_atomic(layout.train_state, done)
+        layout.checkpoint(name).unlink(missing_ok=True)
+    scores = np.load(scores_path)
+    return _Scores(scores["val"], scores["test"], resumed)
+
+
+def _evaluate(kind, cfg: RunConfig, prepared: Prepared, scores: _Scores, y: tuple, info: dict) -> dict:
+    """A kind's metrics on the validation (thresholds) and test splits, logged in one line."""
+    tc, (y_val, y_test) = cfg.train, y
+    if len(prepared.classes) > 2:
+        m = evaluate_multiclass(y_val, scores.val, y_test, scores.test, prepared.classes, tc.signal_efficiencies)
+        logger.info(f"{kind.name}: test accuracy {m['accuracy']:.4f}, mean one-vs-rest AUC {m['auc']:.5f}")
+    else:
+        m = evaluate(y_val, scores.val, y_test, scores.test, tc.signal_efficiencies, tc.background_acceptances)
+        logger.info(f"{kind.name}: test AUC {m['auc']:.5f}, 1/eps_B at eps_S=0.3: {m['rejection']['eff_S=0.3']:.1f}")
+    m.update(training=info, model_file=kind.artifact)
+    return m
+
+
+def _finish(run_dir: Path, layout: RunLayout, prepared: Prepared, metrics: dict, histories: dict, info: dict,
+            rec: timing.Record) -> None:
+    """Rank 0, after training: curves and confusion plots, ``run.json`` (``info``, the data stage's facts, the
+    wall time from ``rec``'s start), then ``metrics.json``, written last: its presence marks a complete run."""
     if histories:
         _curves(histories, run_dir / "training_curves.png")
     if len(prepared.classes) > 2:
@@ -374,11 +409,11 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         plots.confusion(metrics, prepared.classes, run_dir / "confusion.png")
     report = prepared.report
     run_info = {
-        "name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
+        "name": info["name"], "seed": info["seed"], "models": info["models"], "features": info["features"],
         "label_is_function_of_inputs": report["label_is_function_of_inputs"],
-        "class_counts": report["class_counts"], "seconds": time.perf_counter() - t_start,
-        "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built,
-        "versions": package_versions(("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True), "device": str(device),
+        "class_counts": report["class_counts"], "seconds": time.perf_counter() - rec.started,
+        "data_stage_seconds": info["data_stage_seconds"], "cache_built": info["cache_built"],
+        "versions": package_versions(("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True), "device": info["device"],
         "reproducibility": reproducibility(), "timing": rec.report(),
     }
     if report["label_is_function_of_inputs"]:
@@ -389,4 +424,3 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
             m["label_is_function_of_inputs"] = True
     write_json_atomic(run_dir / "run.json", run_info)
     write_json_atomic(layout.metrics, metrics)
-    return metrics

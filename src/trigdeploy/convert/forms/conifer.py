@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from trigdeploy import fpga
 from trigdeploy.convert.context import ExportContext, say
 from trigdeploy.convert.forms import Form, register_form
+from trigdeploy.convert.manifest import Device
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import sha256_file, write_json_atomic
 from trigdeploy.logits import as_logits, compare
@@ -30,36 +33,63 @@ def load_booster(path: Path):
 
 def _conifer(kind, ex: ExportContext) -> dict:
     """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
-    src, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log = (
-        ex.run_dir / kind.artifact, ex.target, ex.out_dir, ex.fw_dir, ex.fw_final, ex.cache, ex.x_test, ex.y_test,
-        ex.log)
     from trigdeploy.convert import to_conifer as tc
-    from trigdeploy.cxx import harness, testbench
 
-    if not np.isfinite(x_test).all():
+    src = ex.run_dir / kind.artifact
+    if not np.isfinite(ex.x_test).all():
         raise TrigdeployError(f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
                               "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)")
     t0 = time.perf_counter()
     booster = load_booster(src)
     ens = tc.ensemble_from_booster(booster)
-    write_json_atomic(out_dir / f"{kind.name}.conifer.json", ens)
+    write_json_atomic(ex.out_dir / f"{kind.name}.conifer.json", ens)
     entry: dict = {"source": {"file": src.name, "sha256": sha256_file(src)},
                    "ensemble": {"file": f"{kind.name}.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
                                 "n_features": ens["n_features"],
                                 "base_margin": ens["init_predict"][0] if tc.n_outputs(ens) == 1 else ens["init_predict"],
                                 "n_classes": ens["n_classes"]},
-                   "projects": {}}
-    staging = fw_dir / f"{kind.name}_cpp"
-    cpp = tc.cpp_float_check(ens, booster, x_test, staging, log, cache)
+                   "projects": {"cpp": _float_cpp(kind, ex, booster, ens)}}
+    q = _fixed_point(kind, ex, booster, ens)
+    entry["fixed_point"] = q.figures
+    ref_file = ex.save_reference(kind, q.x, q.reference)
+    for backend in ex.target.conifer.Backends:
+        entry["projects"][backend] = _backend_project(kind, ex, backend, ens, q, ref_file)
+    entry["seconds"] = time.perf_counter() - t0
+    return entry
+
+
+def _float_cpp(kind, ex: ExportContext, booster, ens: dict) -> dict:
+    """conifer's float C++ emulation of the ensemble, leaf- and margin-exact against XGBoost on the test split."""
+    from trigdeploy.convert import to_conifer as tc
+
+    staging, final = ex.fw_dir / f"{kind.name}_cpp", ex.fw_final / f"{kind.name}_cpp"
+    cpp = tc.cpp_float_check(ens, booster, ex.x_test, staging, ex.log, ex.cache)
     if not cpp["ok"]:
         raise TrigdeployError(f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
                               f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
-    tc.write_testbench(staging, x_test[: target.testbench_events], tc.xgb_margin(booster, x_test[: target.testbench_events]))
-    tc.point_project_at(staging, fw_final / f"{kind.name}_cpp")
-    entry["projects"]["cpp"] = {"project": str(fw_final / f"{kind.name}_cpp"), "precision": "float", "vs_xgboost": cpp}
-    say(f"{kind.name} conifer cpp (float) → {fw_final / f'{kind.name}_cpp'} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+    n_tb = ex.target.testbench_events
+    tc.write_testbench(staging, ex.x_test[:n_tb], tc.xgb_margin(booster, ex.x_test[:n_tb]))
+    tc.point_project_at(staging, final)
+    say(f"{kind.name} conifer cpp (float) → {final} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
         f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
+    return {"project": str(final), "precision": "float", "vs_xgboost": cpp}
 
+
+@dataclass(frozen=True)
+class _Quantized:
+    fmt: Any                # the one fixed-point type (to_conifer.FixedType)
+    ensemble: dict          # the quantized ensemble
+    x: np.ndarray           # the test split on the input grid (what the port sees)
+    reference: np.ndarray   # the bit-exact fixed-point emulation on it
+    figures: dict           # the manifest's fixed_point entry
+
+
+def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> _Quantized:
+    """The ensemble in the target's conifer Precision and its bit-exact emulation on the test split, checked:
+    XGBoost's own leaves on the quantized inputs, the error bound, no wrapped sum, the AUC gate."""
+    from trigdeploy.convert import to_conifer as tc
+
+    x_test, y_test, target = ex.x_test, ex.y_test, ex.target
     fmt = tc.FixedType.parse(target.conifer.Precision)
     ens_q, qinfo = tc.quantize_ensemble(ens, fmt)
     x_q = fmt.quantize_inputs(x_test)
@@ -69,75 +99,83 @@ def _conifer(kind, ex: ExportContext) -> dict:
     bound = (ens["n_trees"] + 1) * fmt.lsb / 2
     same_leaf = (leaves_fixed == tc.xgb_leaves(booster, x_q)).all(axis=1)
     margin = tc.xgb_margin(booster, x_test)
+    on_float = {"max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
+                "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
+                "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
+                "auc_xgboost": logit_auc(y_test, margin), "auc_fixed": logit_auc(y_test, ref_q)}
     fixed = {"precision": str(fmt), "lsb": fmt.lsb, "inputs": "floor onto the grid, saturate (done before the port)",
              "thresholds": "rounded up onto the input grid", "leaves": "rounded to nearest", **qinfo,
              "n_events": int(len(x_q)), "n_sum_wrapped": wrapped,
              "vs_xgboost_on_quantized_inputs": {
                  "leaf_agreement": float(same_leaf.mean()), "max_abs_diff_margin": float(np.abs(ref_q - exact_q).max()),
                  "bound": bound, "within_bound": bool((np.abs(ref_q - exact_q) <= bound).all())},
-             "vs_xgboost_on_float_inputs": {
-                 "max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
-                 "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
-                 "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
-                 "auc_xgboost": logit_auc(y_test, margin), "auc_fixed": logit_auc(y_test, ref_q)}}
+             "vs_xgboost_on_float_inputs": on_float}
     if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
         raise TrigdeployError(f"{kind.name}: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
                               f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
                               f"{qinfo['thresholds_saturated']}): widen conifer Precision")
-    auc_loss = fixed["vs_xgboost_on_float_inputs"]["auc_xgboost"] - fixed["vs_xgboost_on_float_inputs"]["auc_fixed"]
-    if auc_loss > target.bdt_max_auc_loss:
+    if on_float["auc_xgboost"] - on_float["auc_fixed"] > target.bdt_max_auc_loss:
         raise TrigdeployError(
-            f"{kind.name}: conifer Precision {fmt}: test AUC {fixed['vs_xgboost_on_float_inputs']['auc_xgboost']:.5f} (XGBoost) → "
-            f"{fixed['vs_xgboost_on_float_inputs']['auc_fixed']:.5f} (fixed point) loses more than bdt_max_auc_loss "
+            f"{kind.name}: conifer Precision {fmt}: test AUC {on_float['auc_xgboost']:.5f} (XGBoost) → "
+            f"{on_float['auc_fixed']:.5f} (fixed point) loses more than bdt_max_auc_loss "
             f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
             f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision")
-    entry["fixed_point"] = fixed
-    ref_file = ex.save_reference(kind, x_q, ref_q)
-    n_tb = min(target.testbench_events, len(x_q))
+    return _Quantized(fmt, ens_q, x_q, ref_q, fixed)
+
+
+def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: _Quantized, ref_file: str) -> dict:
+    """One conifer backend's fixed-point project (``xilinxhls``: its C simulation equal to the emulation on
+    every test event before it is kept; ``vhdl``: run by GHDL in csim), registered for csim."""
+    from trigdeploy.convert import to_conifer as tc
+
+    t1, target = time.perf_counter(), ex.target
+    n_tb = min(target.testbench_events, len(q.x))
     part = target.conifer.XilinxPart or target.hls4ml.Part
     clock = target.conifer.ClockPeriod or target.hls4ml.ClockPeriod
-    for backend in target.conifer.Backends:
-        t1 = time.perf_counter()
-        staging = fw_dir / f"{kind.name}_{backend}"
-        final = fw_final / staging.name
-        cfg = {"Precision": str(fmt), "XilinxPart": part}
-        if backend == "xilinxhls":
-            cfg.update(ClockPeriod=clock, Unroll=target.conifer.Unroll)
-        tc.make_project(ens_q, backend, staging, cfg, log)
-        tc.write_testbench(staging, x_q[:n_tb], ref_q[:n_tb])
-        info = {"project": str(final), "part": part, "precision": str(fmt), "testbench_events": n_tb}
-        if backend == "xilinxhls":
-            tc.fix_hls_top(staging)
-            # the testbench (which compiles the tree tables too: minutes) builds beside the vendor build on the
-            # other core and is cached for csim
-            b = testbench.build(staging, cache)
-            hx = harness.Harness(b.library)
-            t2 = time.perf_counter()
-            y = as_logits(hx.run(x_q), len(x_q))
-            rate = len(x_q) / max(time.perf_counter() - t2, 1e-9)
-            same = compare(y, ref_q)
-            n_bad = same["n_mismatch"]
-            info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, compile_seconds=b.compile_seconds,
-                        csim_vs_emulation={"n_events": same["n_events"], "n_mismatch": n_bad,
-                                           "max_abs_diff": same["max_abs_diff"], "events_per_s": rate})
-            if n_bad:
-                raise TrigdeployError(f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
-                                      f"of {len(y)} test events; project not written")
-            ex.add_project(staging.name, kind, "conifer HLS csim",
-                           "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True)
-        elif backend == "vhdl":
-            ex.add_project(staging.name, kind, "conifer VHDL (GHDL)",
-                           "fixed-point emulation of the XGBoost ensemble (leaf-exact)", ref_file, exact=True,
-                           simulator="ghdl")
-        info["seconds"] = time.perf_counter() - t1
-        tc.write_readme(staging, backend, part, clock, fmt, ens, fixed, info)
-        tc.point_project_at(staging, final)
-        entry["projects"][backend] = info
-        say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
-                                                  f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
-                                                  f"{len(x_q)} events)" if backend == "xilinxhls" else ""))
-    entry["seconds"] = time.perf_counter() - t0
-    return entry
+    staging = ex.fw_dir / f"{kind.name}_{backend}"
+    final = ex.fw_final / staging.name
+    cfg = {"Precision": str(q.fmt), "XilinxPart": part}
+    if backend == "xilinxhls":
+        cfg.update(ClockPeriod=clock, Unroll=target.conifer.Unroll)
+    tc.make_project(q.ensemble, backend, staging, cfg, ex.log)
+    tc.write_testbench(staging, q.x[:n_tb], q.reference[:n_tb])
+    info = {"project": str(final), "part": part, "precision": str(q.fmt), "testbench_events": n_tb}
+    what = "fixed-point emulation of the XGBoost ensemble (leaf-exact)"
+    if backend == "xilinxhls":
+        tc.fix_hls_top(staging)
+        info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, **_hls_check(kind, ex, staging, q))
+        ex.add_project(staging.name, kind, "conifer HLS csim", what, ref_file, exact=True, device=Device(part, clock))
+    elif backend == "vhdl":
+        ex.add_project(staging.name, kind, "conifer VHDL (GHDL)", what, ref_file, exact=True,
+                       device=Device(part, clock), simulator="ghdl")
+    info["seconds"] = time.perf_counter() - t1
+    tc.write_readme(staging, backend, part, clock, q.fmt, ens, q.figures, info)
+    tc.point_project_at(staging, final)
+    say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
+                                              f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
+                                              f"{len(q.x)} events)" if backend == "xilinxhls" else ""))
+    return info
+
+
+def _hls_check(kind, ex: ExportContext, staging: Path, q: _Quantized) -> dict:
+    """The HLS project's C simulation on the whole test split, equal to the emulation on every event (else
+    nothing is written). The testbench (which compiles the tree tables too: minutes) builds beside the
+    vendor build on the other core and is cached for csim."""
+    from trigdeploy.cxx import harness, testbench
+
+    b = testbench.build(staging, ex.cache)
+    hx = harness.Harness(b.library)
+    t2 = time.perf_counter()
+    y = as_logits(hx.run(q.x), len(q.x))
+    rate = len(q.x) / max(time.perf_counter() - t2, 1e-9)
+    same = compare(y, q.reference)
+    n_bad = same["n_mismatch"]
+    if n_bad:
+        raise TrigdeployError(f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
+                              f"of {len(y)} test events; project not written")
+    return {"compile_seconds": b.compile_seconds,
+            "csim_vs_emulation": {"n_events": same["n_events"], "n_mismatch": n_bad,
+                                  "max_abs_diff": same["max_abs_diff"], "events_per_s": rate}}
 
 
 def _export(kind, ex: ExportContext) -> dict:

@@ -34,7 +34,7 @@ def _export(kind, ex: ExportContext) -> dict:
             f"{h['summary']['weights']} weights remain (the others are 0 and cost nothing). `tb_data/` holds test "
             "events on the input grid and the reference logits.", n_logits(reference))
         ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "fixed-point reference of the model", h["ref_file"],
-                       exact=True, reference_form="fixed-point reference")
+                       exact=True, device=ex.hls4ml_device, reference_form="fixed-point reference")
         entry["hls4ml"][backend] = {"project": str(final), "part": ex.target.hls4ml.Part,
                                     "clock_period_ns": ex.target.hls4ml.ClockPeriod, "csim_vs_reference": check,
                                     "convert_compile_seconds": compile_s, "testbench_events": n_tb}

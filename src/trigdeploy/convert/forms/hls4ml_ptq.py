@@ -71,7 +71,7 @@ def _ptq(kind, model, n_inputs: int, ex: ExportContext) -> dict:
                                     "testbench_events": n_tb}
         ex.ptq.setdefault(kind.name, {"precisions": choice, "hls4ml": y_hls, "backend": backend, "float": ref})
         ex.add_project(staging.name, kind, f"hls4ml {backend} PTQ csim", "float PyTorch model", ref_file, exact=False,
-                       expected=y_hls, max_auc_loss=target.ptq_max_auc_loss)
+                       device=ex.hls4ml_device, expected=y_hls, max_auc_loss=target.ptq_max_auc_loss)
         say(f"{kind.name} PTQ {backend} → {final} (max |Δ logit| {stats['max_abs_diff_logit']:.3g}, "
             f"AUC {auc_float:.5f} → {auc_hls:.5f})")
     return out

@@ -52,7 +52,7 @@ def _export(kind, ex: ExportContext) -> dict:
             f"events ({check['n_mismatch']} mismatches). `tb_data/` holds test events on the input grid and the "
             "QONNX outputs.", n_logits(reference))
         ex.add_project(staging.name, kind, f"hls4ml {backend} csim", "QONNX execution", ref_file, exact=True,
-                       reference_form="QONNX")
+                       device=ex.hls4ml_device, reference_form="QONNX")
         entry["hls4ml"][backend] = {"project": str(final), "part": target.hls4ml.Part,
                                     "clock_period_ns": target.hls4ml.ClockPeriod,
                                     "reuse_factor": target.hls4ml.ReuseFactor,

@@ -28,7 +28,7 @@ def _export(kind, ex: ExportContext) -> dict:
     entry = rtl_project(kind, ex, comb, time.perf_counter() - t0, x_grid, reference, "QONNX execution",
                          f"{kind.name} (quantization-aware)", reference)
     ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL (Verilator)", "QONNX execution", ref_file, exact=True,
-                   reference_form="QONNX", simulator="verilator")
+                   device=ex.rtl_device, reference_form="QONNX", simulator="verilator")
     return {"rtl": entry}
 
 

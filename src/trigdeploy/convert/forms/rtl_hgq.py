@@ -28,7 +28,7 @@ def _export(kind, ex: ExportContext) -> dict:
                          "model's fixed-point reference", f"{kind.name} (resource-aware, per-weight precision)",
                          h["reference"])
     ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL (Verilator)", "fixed-point reference of the model",
-                   h["ref_file"], exact=True, reference_form="fixed-point reference", simulator="verilator")
+                   h["ref_file"], exact=True, device=ex.rtl_device, reference_form="fixed-point reference", simulator="verilator")
     return {"rtl": entry}
 
 

@@ -39,7 +39,7 @@ def _export(kind, ex: ExportContext) -> dict:
                          ptq["hls4ml"])
     ref_file = ex.save_reference(kind, x_grid, ptq["float"], name=f"{kind.name}_rtl")
     ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL PTQ (Verilator)", "float PyTorch model", ref_file, exact=False,
-                   simulator="verilator", expected=ptq["hls4ml"], max_auc_loss=ex.target.ptq_max_auc_loss)
+                   device=ex.rtl_device, simulator="verilator", expected=ptq["hls4ml"], max_auc_loss=ex.target.ptq_max_auc_loss)
     return {"rtl": entry}
 
 

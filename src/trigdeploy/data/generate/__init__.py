@@ -13,13 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from trigdeploy.config import (
-    AtlasMiniGenConfig,
-    PythiaGenConfig,
-    RunConfig,
-    ToptagGenConfig,
-)
+from trigdeploy.config import RunConfig
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
 
 
 def _check_common(jets: int, chunk_size: int, signal_fraction: float | None = None) -> None:

@@ -19,9 +19,9 @@ import numpy as np
 import uproot
 from tqdm import tqdm
 
-from trigdeploy.config import AtlasMiniGenConfig
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data import layouts
+from trigdeploy.generators import AtlasMiniGenConfig
 from trigdeploy.io import atomic_path
 
 GEV = 1000.0
@@ -104,22 +104,7 @@ def _pack(values: np.ndarray, keep: np.ndarray, order: np.ndarray, dtype) -> ak.
 
 def _events(rng: np.random.Generator, n: int, first_event: int) -> dict:
     """``n`` events (≥ 1 lepton each) as the branch arrays of the ``mini`` tree."""
-    names = list(PROCESSES)
-    fractions = np.array([PROCESSES[p][0] for p in names])
-    proc = rng.choice(len(names), size=n, p=fractions / fractions.sum())
-    cols: dict[str, list] = {}
-    pieces = []
-    for p_index, name in enumerate(names):
-        idx = np.flatnonzero(proc == p_index)
-        pieces.append((idx, name, _process(rng, name, len(idx))))
-    leps, lep_ok, lep_type = np.zeros((n, N_LEP, 4)), np.zeros((n, N_LEP), bool), np.zeros((n, N_LEP), np.int32)
-    jets, jet_ok, jet_flav = np.zeros((n, N_JET, 4)), np.zeros((n, N_JET), bool), np.zeros((n, N_JET), np.int32)
-    nu, channel = np.zeros((n, 4)), np.zeros(n, np.int32)
-    for idx, name, (lep, lo, lt, v, j, jo, jf) in pieces:
-        leps[idx], lep_ok[idx], lep_type[idx], nu[idx] = lep, lo, lt, v
-        jets[idx], jet_ok[idx], jet_flav[idx] = j, jo, jf
-        e_or_mu = (lt[:, 0] == 13).astype(int)
-        channel[idx] = np.asarray(PROCESSES[name][1])[e_or_mu]
+    leps, lep_ok, lep_type, nu, jets, jet_ok, jet_flav, channel = _truth(rng, n)
     # detector response
     l_pt = kin.pt(leps) * rng.normal(1.0, 0.02, lep_ok.shape)
     l_eta, l_phi = kin.eta(leps), kin.phi(leps)
@@ -130,48 +115,14 @@ def _events(rng: np.random.Generator, n: int, first_event: int) -> dict:
     jet_ok &= (j_pt > 20.0) & (np.abs(j_eta) < 4.5)
     l_order = np.argsort(-np.where(lep_ok, l_pt, -1), axis=1, kind="stable")
     j_order = np.argsort(-np.where(jet_ok, j_pt, -1), axis=1, kind="stable")
-    shape_l, shape_j = lep_ok.shape, jet_ok.shape
-    charge = np.where(rng.uniform(size=shape_l) < 0.5, 1, -1)
-    charge[:, 1] = -charge[:, 0]
-    is_e = lep_type == 11
-    lep = {
-        "lep_truthMatched": (rng.uniform(size=shape_l) < 0.98, np.bool_),
-        "lep_trigMatched": ((l_pt > 24) & (rng.uniform(size=shape_l) < 0.93), np.bool_),
-        "lep_pt": (l_pt * GEV, np.float32),
-        "lep_eta": (l_eta, np.float32),
-        "lep_phi": (l_phi, np.float32),
-        "lep_E": (l_pt * np.cosh(l_eta) * GEV, np.float32),
-        "lep_z0": (rng.normal(0, 0.05, shape_l), np.float32),
-        "lep_charge": (charge, np.int32),
-        "lep_type": (lep_type, np.int32),
-        "lep_flag": (np.where(rng.uniform(size=shape_l) < 0.9, 512, 0), np.int32),
-        "lep_ptcone30": (rng.exponential(np.where(is_e, 0.8, 0.5), shape_l) * GEV, np.float32),
-        "lep_etcone20": (rng.normal(0.3, 1.0, shape_l) * GEV, np.float32),
-        "lep_trackd0pvunbiased": (rng.normal(0, 0.015, shape_l), np.float32),
-        "lep_tracksigd0pvunbiased": (np.abs(rng.normal(0, 1.0, shape_l)), np.float32),
-    }
-    is_b = jet_flav == 5
-    jet = {
-        "jet_pt": (j_pt * GEV, np.float32),
-        "jet_eta": (j_eta, np.float32),
-        "jet_phi": (j_phi, np.float32),
-        "jet_E": (np.sqrt((j_pt * np.cosh(j_eta)) ** 2 + j_m**2) * GEV, np.float32),
-        "jet_m": (j_m * GEV, np.float32),
-        "jet_jvf": (np.where(np.abs(j_eta) < 2.4, rng.uniform(0.5, 1.0, shape_j), -1.0), np.float32),
-        "jet_trueflav": (jet_flav, np.int32),
-        "jet_truthMatched": (np.ones(shape_j, np.int32), np.int32),
-        "jet_SV0": (np.where(is_b, rng.exponential(3.0, shape_j), 0.0), np.float32),
-        # MV1: b jets peak near 1, charm in between, light jets near 0 (≈ 70 % b efficiency at 1 % mistag)
-        "jet_MV1": (np.where(is_b, rng.beta(3.0, 1.0, shape_j),
-                             np.where(jet_flav == 4, rng.beta(1.5, 2.5, shape_j), rng.beta(0.6, 6.0, shape_j))),
-                    np.float32),
-    }
-    for k, (v, dt) in lep.items():
+    cols: dict = {}
+    for k, (v, dt) in _lepton_branches(rng, l_pt, l_eta, l_phi, lep_type).items():
         cols[k] = _pack(v, lep_ok, l_order, dt)
-    for k, (v, dt) in jet.items():
+    for k, (v, dt) in _jet_branches(rng, j_pt, j_eta, j_phi, j_m, jet_flav).items():
         cols[k] = _pack(v, jet_ok, j_order, dt)
     vis = (leps * lep_ok[..., None]).sum(1) + (jets * jet_ok[..., None]).sum(1)
     met = nu[:, 1:3] + rng.normal(0, 6.0, (n, 2)) - 0.02 * vis[:, 1:3]
+    is_e = lep_type == 11
     trig_e = ((l_pt > 24) & is_e & lep_ok).any(1) & (rng.uniform(size=n) < 0.97)
     trig_m = ((l_pt > 24) & ~is_e & lep_ok).any(1) & (rng.uniform(size=n) < 0.9)
     flat = {
@@ -194,6 +145,72 @@ def _events(rng: np.random.Generator, n: int, first_event: int) -> dict:
         cols[k] = flat[k].astype(dt)
     cols["_keep"] = lep_ok.any(1)
     return cols
+
+
+def _truth(rng: np.random.Generator, n: int) -> tuple:
+    """The generated objects of ``n`` events, processes drawn by their fractions: leptons, neutrino, jets
+    (four-vectors, slots in use, types and flavours) and each event's MC channel number."""
+    names = list(PROCESSES)
+    fractions = np.array([PROCESSES[p][0] for p in names])
+    proc = rng.choice(len(names), size=n, p=fractions / fractions.sum())
+    pieces = []
+    for p_index, name in enumerate(names):
+        idx = np.flatnonzero(proc == p_index)
+        pieces.append((idx, name, _process(rng, name, len(idx))))
+    leps, lep_ok, lep_type = np.zeros((n, N_LEP, 4)), np.zeros((n, N_LEP), bool), np.zeros((n, N_LEP), np.int32)
+    jets, jet_ok, jet_flav = np.zeros((n, N_JET, 4)), np.zeros((n, N_JET), bool), np.zeros((n, N_JET), np.int32)
+    nu, channel = np.zeros((n, 4)), np.zeros(n, np.int32)
+    for idx, name, (lep, lo, lt, v, j, jo, jf) in pieces:
+        leps[idx], lep_ok[idx], lep_type[idx], nu[idx] = lep, lo, lt, v
+        jets[idx], jet_ok[idx], jet_flav[idx] = j, jo, jf
+        e_or_mu = (lt[:, 0] == 13).astype(int)
+        channel[idx] = np.asarray(PROCESSES[name][1])[e_or_mu]
+    return leps, lep_ok, lep_type, nu, jets, jet_ok, jet_flav, channel
+
+
+def _lepton_branches(rng: np.random.Generator, l_pt, l_eta, l_phi, lep_type) -> dict:
+    """Every lepton slot's branches (name → (values, dtype)), drawn in the tree's branch order."""
+    shape_l = l_pt.shape
+    charge = np.where(rng.uniform(size=shape_l) < 0.5, 1, -1)
+    charge[:, 1] = -charge[:, 0]
+    is_e = lep_type == 11
+    return {
+        "lep_truthMatched": (rng.uniform(size=shape_l) < 0.98, np.bool_),
+        "lep_trigMatched": ((l_pt > 24) & (rng.uniform(size=shape_l) < 0.93), np.bool_),
+        "lep_pt": (l_pt * GEV, np.float32),
+        "lep_eta": (l_eta, np.float32),
+        "lep_phi": (l_phi, np.float32),
+        "lep_E": (l_pt * np.cosh(l_eta) * GEV, np.float32),
+        "lep_z0": (rng.normal(0, 0.05, shape_l), np.float32),
+        "lep_charge": (charge, np.int32),
+        "lep_type": (lep_type, np.int32),
+        "lep_flag": (np.where(rng.uniform(size=shape_l) < 0.9, 512, 0), np.int32),
+        "lep_ptcone30": (rng.exponential(np.where(is_e, 0.8, 0.5), shape_l) * GEV, np.float32),
+        "lep_etcone20": (rng.normal(0.3, 1.0, shape_l) * GEV, np.float32),
+        "lep_trackd0pvunbiased": (rng.normal(0, 0.015, shape_l), np.float32),
+        "lep_tracksigd0pvunbiased": (np.abs(rng.normal(0, 1.0, shape_l)), np.float32),
+    }
+
+
+def _jet_branches(rng: np.random.Generator, j_pt, j_eta, j_phi, j_m, jet_flav) -> dict:
+    """Every jet slot's branches (name → (values, dtype)), drawn in the tree's branch order."""
+    shape_j = j_pt.shape
+    is_b = jet_flav == 5
+    return {
+        "jet_pt": (j_pt * GEV, np.float32),
+        "jet_eta": (j_eta, np.float32),
+        "jet_phi": (j_phi, np.float32),
+        "jet_E": (np.sqrt((j_pt * np.cosh(j_eta)) ** 2 + j_m**2) * GEV, np.float32),
+        "jet_m": (j_m * GEV, np.float32),
+        "jet_jvf": (np.where(np.abs(j_eta) < 2.4, rng.uniform(0.5, 1.0, shape_j), -1.0), np.float32),
+        "jet_trueflav": (jet_flav, np.int32),
+        "jet_truthMatched": (np.ones(shape_j, np.int32), np.int32),
+        "jet_SV0": (np.where(is_b, rng.exponential(3.0, shape_j), 0.0), np.float32),
+        # MV1: b jets peak near 1, charm in between, light jets near 0 (≈ 70 % b efficiency at 1 % mistag)
+        "jet_MV1": (np.where(is_b, rng.beta(3.0, 1.0, shape_j),
+                             np.where(jet_flav == 4, rng.beta(1.5, 2.5, shape_j), rng.beta(0.6, 6.0, shape_j))),
+                    np.float32),
+    }
 
 
 def _select(cols: dict, keep: np.ndarray, limit: int) -> dict:

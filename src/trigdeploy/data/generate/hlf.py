@@ -114,6 +114,7 @@ def leaves(left, right, node: int) -> np.ndarray:
 
 @nb.njit(cache=True)
 def mass(p4) -> float:
+    """The invariant mass of one four-vector (E, px, py, pz); 0 where it would be imaginary."""
     m2 = p4[0] ** 2 - p4[1] ** 2 - p4[2] ** 2 - p4[3] ** 2
     return np.sqrt(m2) if m2 > 0 else 0.0
 

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trigdeploy.config import PythiaGenConfig
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.generators import PythiaGenConfig
 
 R_JET = 0.8
 ETA_MAX = 2.0

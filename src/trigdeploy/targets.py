@@ -1,0 +1,92 @@
+"""Export targets (``export/targets/*.yaml``): what ``trigdeploy export`` produces and for which device.
+
+The hls4ml and conifer sections use those tools' own key names (``Part``, ``ClockPeriod``,
+``ReuseFactor``, ``Precision``, …); every key is checked like a run config's (``trigdeploy.schema``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from trigdeploy import yamlsafe
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
+from trigdeploy.schema import WIDTH_MAX, Checked, FieldError, build, num
+
+
+@dataclass(frozen=True)
+class HLS4MLTarget(Checked):
+    """hls4ml project settings, with hls4ml's key names (``Part``, ``ClockPeriod``, …)."""
+
+    Part: str = "xcvu13p-flga2577-2-e"
+    ClockPeriod: float = num(5.0, gt=0.0, le=1000.0)  # ns
+    IOType: Literal["io_parallel"] = "io_parallel"
+    Backends: tuple[Literal["Vitis", "Vivado"], ...] = ("Vitis", "Vivado")
+    ReuseFactor: int = num(1, ge=1, le=WIDTH_MAX * WIDTH_MAX)  # at most one multiplier per layer
+    Strategy: Literal["Latency", "Resource"] = "Latency"
+
+    def check(self) -> None:
+        """A part name and at least one backend."""
+        if not self.Part.strip():
+            raise FieldError("Part", "expected an FPGA part name, got an empty string")
+        if not self.Backends:
+            raise FieldError("Backends", "expected at least one of Vitis, Vivado")
+
+
+@dataclass(frozen=True)
+class ConiferTarget(Checked):
+    """conifer project settings, with conifer's key names.
+
+    ``Precision`` is the one fixed-point type of inputs, thresholds and scores (conifer's VHDL
+    backend requires them equal). ``XilinxPart``/``ClockPeriod`` default to the hls4ml section's.
+    """
+
+    Backends: tuple[Literal["xilinxhls", "vhdl"], ...] = ("xilinxhls", "vhdl")
+    Precision: str = "ap_fixed<18,8>"
+    XilinxPart: str | None = None
+    ClockPeriod: float | None = num(None, gt=0.0, le=1000.0)  # ns
+    Unroll: bool = True
+
+    def check(self) -> None:
+        """A part name if one is given, at least one backend, a fixed-point Precision."""
+        if self.XilinxPart is not None and not self.XilinxPart.strip():
+            raise FieldError("XilinxPart", "expected an FPGA part name or null, got an empty string")
+        if not self.Backends:
+            raise FieldError("Backends", "expected at least one of xilinxhls, vhdl")
+        try:
+            FixedType.parse(self.Precision, "Precision")
+        except TrigdeployError as exc:
+            raise FieldError("Precision", str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ExportTarget(Checked):
+    """What ``trigdeploy export`` produces for a run and for which device."""
+
+    hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
+    conifer: ConiferTarget = field(default_factory=ConiferTarget)
+    onnx_opset: int = num(18, ge=13, le=21)
+    testbench_events: int = num(1000, ge=1)
+    ptq_width: int = num(16, ge=4, le=32)
+    ptq_headroom_bits: int = num(1, ge=0, le=8)
+    ptq_profile_rows: int = num(20_000, ge=1)
+    ptq_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)
+    bdt_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)  # fixed-point conifer BDT vs XGBoost, test split
+    # the float MLP's PTQ design as alkaid RTL too: a reference (the demo's is ~250k LUT), minutes to trace,
+    # build and simulate; the deployable RTL designs (QAT, resource-aware) are always exported
+    ptq_rtl: bool = False
+    source: str = field(default="", compare=False)
+
+
+def load_target(path: str | Path) -> ExportTarget:
+    """Read and validate an export target file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrigdeployError(f"export target file not found: {path}")
+    raw = yamlsafe.load_file(path, "export target file") or {}
+    if not isinstance(raw, dict):
+        raise TrigdeployError(f"{path}: expected a YAML mapping at top level")
+    return dataclasses.replace(build(ExportTarget, raw, "", str(path)), source=str(path))
