@@ -108,6 +108,43 @@ class RunLayout:
         return self.run_dir / "features.json"
 
     @property
+    def run_json(self) -> Path:
+        """What training recorded of the run (``run.json``: models, timing, versions, reproducibility)."""
+        return self.run_dir / "run.json"
+
+    @property
+    def training_curves(self) -> Path:
+        """The torch models' loss and validation AUC per epoch (plot)."""
+        return self.run_dir / "training_curves.png"
+
+    @property
+    def confusion_plot(self) -> Path:
+        """K classes: every model's test confusion matrix (plot)."""
+        return self.run_dir / "confusion.png"
+
+    @property
+    def feature_caches(self) -> Path:
+        """The folder of the run's feature caches (one per key: ``feature_cache``)."""
+        return inside(self.run_dir / "cache", self.run_dir, "the feature cache folder")
+
+    def feature_cache(self, key: str) -> Path:
+        """The feature cache of ``key`` (``data.cache.cache_key``)."""
+        return inside(self.feature_caches / plain(key, "cache key"), self.run_dir, "a feature cache")
+
+    @property
+    def scans(self) -> Path:
+        """What bench's scans (the sweep, the front) keep: their points and checkpoints."""
+        return inside(self.run_dir / "sweep", self.run_dir, "the scans' folder")
+
+    def scan_point(self, key: str) -> Path:
+        """A scan point's stored figures, by the key of what shapes it."""
+        return inside(self.scans / "points" / f"{plain(key, 'scan point')}.json", self.run_dir, "a cached scan point")
+
+    def scan_checkpoint(self, tag: str) -> Path:
+        """The training checkpoint of a scan point being retrained."""
+        return inside(self.scans / f"{plain(tag, 'scan point')}.ckpt", self.run_dir, "a scan checkpoint")
+
+    @property
     def splits(self) -> Path:
         """The validation and test rows (``splits.npz``)."""
         return self.run_dir / "splits.npz"

@@ -25,7 +25,7 @@ import numpy as np
 
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic
-from trigdeploy.layout import RunLayout, inside
+from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PointCache:
 
     def _path(self, what: dict) -> Path:
         key = hashlib.sha256((self.base + json.dumps(what, sort_keys=True)).encode()).hexdigest()[:24]
-        return inside(self.run_dir / "sweep" / "points" / f"{key}.json", self.run_dir, "a cached sweep point")
+        return RunLayout.of(self.run_dir).scan_point(key)
 
     def read(self, what: dict) -> dict | None:
         """The stored point of settings ``what``, or None when nothing that shapes it was computed before."""
@@ -194,7 +194,7 @@ class Retrainer:
         model = build_torch_model(self.kind.name, len(self.prepared.features), cfg, self.prepared.n_outputs)
         copy_linear_weights(self.float_model, model)
         tnn.calibrate(model, self.prepared)
-        ckpt = self.run_dir / "sweep" / f"{tag}.ckpt"
+        ckpt = RunLayout.of(self.run_dir).scan_checkpoint(tag)
         ckpt.parent.mkdir(exist_ok=True)
         result = tnn.fit(tag, model, self.prepared, cfg, self.val, seed=self.cfg.seed, device=torch.device("cpu"),
                          checkpoint=ckpt, resume=False, progress=progress, on_batch=None)

@@ -311,9 +311,9 @@ def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarr
     if not layout.metrics.is_file():
         raise TrigdeployError(f"run {run_dir} is incomplete (no metrics.json): run trigdeploy train first")
     splits = np.load(layout.splits)
-    caches = [p for p in (run_dir / "cache").iterdir() if (p / "meta.json").is_file()]
+    caches = [p for p in layout.feature_caches.iterdir() if (p / "meta.json").is_file()]
     if len(caches) != 1:
-        raise TrigdeployError(f"run {run_dir}: expected one feature cache in {run_dir / 'cache'}, found {len(caches)}")
+        raise TrigdeployError(f"run {run_dir}: expected one feature cache in {layout.feature_caches}, found {len(caches)}")
     codes = np.load(caches[0] / "codes.npy")
     if not np.array_equal(np.flatnonzero(codes == 2), splits["test"][codes[splits["test"]] == 2]):
         raise TrigdeployError(f"run {run_dir}: feature cache and splits.npz disagree; train the run again")

@@ -170,7 +170,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
 
         computer = _computer(cfg, ds, reads, builder, label, derived, selection, where)
         key = cache_key(cfg, ds.files)
-        cache_dir = run_dir / "cache" / key
+        cache_dir = RunLayout.of(run_dir).feature_cache(key)
         cache_built = not (cache_dir / "meta.json").exists()
         # the first pass's workers start now and load their kernels while this process samples
         runner = stack.enter_context(ChunkRunner(cfg.data if cache_built else replace(cfg.data, workers=1, dask=None),

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from trigdeploy.config import MLPConfig
 from trigdeploy.data.prepare import Prepared
 from trigdeploy.io import atomic_path
+from trigdeploy.models.protocols import Calibrated, Costed, TrainingHooks
 from trigdeploy.train.metrics import auc_any, balance_weight, class_weights
 
 logger = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ def _one_epoch(name: str, epoch: int, first: int, total: int, source: BatchSourc
 def calibrate(model: nn.Module, prepared: Prepared) -> None:
     """A fixed-point model's integer bits from its ``calibration_rows`` training rows, spread over the
     split and scaled as the model sees them; models without ``calibrate`` are left as they are."""
-    if not hasattr(model, "calibrate"):
+    if not isinstance(model, Calibrated):
         return
     rows = prepared.rows("train")
     rows = rows[np.linspace(0, len(rows) - 1, min(model.calibration_rows, len(rows))).astype(int)]
@@ -335,10 +336,11 @@ def _step(model: nn.Module, loss_fn: nn.Module, cfg: MLPConfig, ctx, device: tor
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    groups = model.param_groups(cfg) if hasattr(model, "param_groups") else model.parameters()
+    groups = model.param_groups(cfg) if isinstance(model, TrainingHooks) else model.parameters()
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    hooks = isinstance(model, TrainingHooks)
     return _Step(model, net, loss_fn, opt, device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
-                 getattr(model, "regularizer", None), getattr(model, "after_step", None))
+                 model.regularizer if hooks else None, model.after_step if hooks else None)
 
 
 def _loss(source: BatchSource, all_train: np.ndarray, n_classes: int, cfg: MLPConfig, device: torch.device
@@ -355,7 +357,7 @@ def _loss(source: BatchSource, all_train: np.ndarray, n_classes: int, cfg: MLPCo
 def _end_epoch(model: nn.Module, result: FitResult, at: _Progress, epoch: int, val_auc: float, figures: dict) -> None:
     """An epoch's history entry (with a resource-aware model's cost), the best weights so far, patience."""
     result.history.append(figures)
-    if hasattr(model, "ebops"):  # a resource-aware model: its cost at this epoch
+    if isinstance(model, Costed):  # a resource-aware model: its cost at this epoch
         result.history[-1]["ebops"] = float(model.ebops().detach())
     if val_auc > result.best_val_auc or result.best_epoch < 0:
         result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0

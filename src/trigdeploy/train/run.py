@@ -29,6 +29,7 @@ from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.logits import probabilities
 from trigdeploy.models import registry
+from trigdeploy.models.protocols import ExactModel
 from trigdeploy.schema import parse_section, to_dict
 from trigdeploy.train import plots
 from trigdeploy.train.metrics import evaluate, evaluate_multiclass
@@ -184,7 +185,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
             "device": str(fx.device), "distributed": result.distributed}
     _save_torch(fx.layout.model_file(kind.artifact), model, kind.saved_as or kind.name, mcfg, fx.prepared, info)
     cpu = torch.device("cpu")
-    if hasattr(model, "reference"):  # a fixed-point model: its scores are those of the exact arithmetic
+    if isinstance(model, ExactModel):  # a fixed-point model: its scores are those of the exact arithmetic
         info["summary"] = model.summary()
         # the score scale of thresholds and predictions: sigmoid of one logit, softmax of K
         return (probabilities(model.reference(fx.val[0])), probabilities(model.reference(fx.x_test)),
@@ -401,12 +402,12 @@ def _finish(run_dir: Path, layout: RunLayout, prepared: Prepared, metrics: dict,
     """Rank 0, after training: curves and confusion plots, ``run.json`` (``info``, the data stage's facts, the
     wall time from ``rec``'s start), then ``metrics.json``, written last: its presence marks a complete run."""
     if histories:
-        _curves(histories, run_dir / "training_curves.png")
+        _curves(histories, layout.training_curves)
     if len(prepared.classes) > 2:
         for name, m in metrics.items():
             logger.info("%s confusion matrix (rows: true %s; columns: predicted):\n%s", name,
                         ", ".join(prepared.classes), np.array(m["confusion_matrix"]))
-        plots.confusion(metrics, prepared.classes, run_dir / "confusion.png")
+        plots.confusion(metrics, prepared.classes, layout.confusion_plot)
     report = prepared.report
     run_info = {
         "name": info["name"], "seed": info["seed"], "models": info["models"], "features": info["features"],
@@ -422,5 +423,5 @@ def _finish(run_dir: Path, layout: RunLayout, prepared: Prepared, metrics: dict,
                                "reproduces the cut, not physics")
         for m in metrics.values():
             m["label_is_function_of_inputs"] = True
-    write_json_atomic(run_dir / "run.json", run_info)
+    write_json_atomic(layout.run_json, run_info)
     write_json_atomic(layout.metrics, metrics)
