@@ -1,7 +1,14 @@
-"""Signed fixed-point types (``ap_fixed<W,I>``): parsing, grids and integer codes.
+"""Signed fixed-point types: the one vocabulary of trigdeploy's precisions.
 
-Shared by the config (precisions are checked when a target is loaded), the conifer exporter
-and the simulation, so that one definition of a type's range and rounding exists.
+``FixedType(width, integer, rounding, overflow)`` is a signed type with ``integer`` bits (sign
+included) and, where a tool is told them, its quantization and overflow modes in hls4ml's spelling
+(``TRN``, ``RND``, ``RND_CONV``; ``WRAP``, ``SAT``; unstated: the tools' defaults, TRN and WRAP).
+``FixedType.read`` takes both spellings (``fixed<16,6,RND,SAT>``, ``ap_fixed<16,6,AP_RND,AP_SAT>``);
+``.hls4ml`` and ``.ap`` write them back exactly (what hls4ml configs and HLS C++ hold), ``str()`` is
+the ``ap_`` spelling. ``FixedType.parse`` is the strict form a conifer ``Precision`` must have
+(``ap_fixed<W,I>``, 2 ≤ W ≤ 48, 1 ≤ I ≤ W). Shared by the config, the export forms, the precision
+records of PTQ and the resource-aware model, the estimators and the simulators, so that one
+definition of a type's range, rounding and spelling exists.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 
 MAX_WIDTH = 48  # codes are computed in float64/int64: exact up to 48 bits
+ROUNDING = ("TRN", "RND", "RND_CONV")  # hls4ml's quantization modes (C++: AP_TRN, AP_RND, AP_RND_CONV)
+OVERFLOW = ("WRAP", "SAT")
+_TYPE = re.compile(r"\s*(ap_)?fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(?:AP_)?([A-Z_]+)\s*,\s*(?:AP_)?([A-Z_]+)\s*)?>\s*")
 
 
 def _half_up(v: np.ndarray) -> np.ndarray:
@@ -22,10 +32,44 @@ def _half_up(v: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FixedType:
-    """A signed ``ap_fixed<width, integer>`` type (``integer`` bits include the sign)."""
+    """A signed ``ap_fixed<width, integer>`` type (``integer`` bits include the sign), with its
+    quantization and overflow modes where they are stated (None: the tools' defaults, TRN and WRAP)."""
 
     width: int
     integer: int
+    rounding: str | None = None
+    overflow: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.width < 1:
+            raise ValueError(f"a fixed-point type has at least one bit, got width {self.width}")
+        if (self.rounding is None) != (self.overflow is None):
+            raise ValueError("a fixed-point type states both its rounding and overflow modes, or neither")
+        if self.rounding is not None and (self.rounding not in ROUNDING or self.overflow not in OVERFLOW):
+            raise ValueError(f"unknown modes {self.rounding}, {self.overflow} (expected one of {ROUNDING}, {OVERFLOW})")
+
+    @classmethod
+    def read(cls, text: str, where: str = "fixed-point type") -> FixedType:
+        """``fixed<W,I[,Q,O]>`` or ``ap_fixed<W,I[,AP_Q,AP_O]>`` (any I; W ≥ 1); a one-line error otherwise."""
+        m = _TYPE.fullmatch(str(text))
+        if m is None:
+            raise TrigdeployError(f"{where} {text!r}: expected fixed<W,I> or fixed<W,I,rounding,overflow>")
+        try:
+            return cls(int(m[2]), int(m[3]), m[4], m[5])
+        except ValueError as exc:
+            raise TrigdeployError(f"{where} {text!r}: {exc}") from None
+
+    @property
+    def hls4ml(self) -> str:
+        """hls4ml's spelling (``fixed<16,6>``, ``fixed<16,6,RND,SAT>``)."""
+        modes = f",{self.rounding},{self.overflow}" if self.rounding else ""
+        return f"fixed<{self.width},{self.integer}{modes}>"
+
+    @property
+    def ap(self) -> str:
+        """The HLS C++ spelling (``ap_fixed<16,6>``, ``ap_fixed<16,6,AP_RND,AP_SAT>``)."""
+        modes = f",AP_{self.rounding},AP_{self.overflow}" if self.rounding else ""
+        return f"ap_fixed<{self.width},{self.integer}{modes}>"
 
     @classmethod
     def parse(cls, text: str, where: str = "fixed-point type") -> FixedType:
@@ -61,7 +105,7 @@ class FixedType:
         return 2 ** (self.width - 1) - 1
 
     def __str__(self) -> str:
-        return f"ap_fixed<{self.width},{self.integer}>"
+        return self.ap
 
     def to_int(self, x, mode: str) -> np.ndarray:
         """Integer codes of ``x`` rounded by ``mode`` (floor, ceil, nearest: half to even, half_up:

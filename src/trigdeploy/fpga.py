@@ -35,10 +35,11 @@ replace them when Vivado/Vitis are installed.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from trigdeploy.fixed import FixedType
 
 DSP_MIN_BITS = 10
 ADDER_LEVEL_NS = 1.25
@@ -114,10 +115,9 @@ def estimate_mlp(layers: list[Dense], clock_ns: float, reuse: int = 1) -> dict:
 
 
 def _fixed_bits(text: str) -> tuple[int, int]:
-    m = re.search(r"fixed<\s*(\d+)\s*,\s*(-?\d+)", text)
-    if not m:
-        raise ValueError(f"not a fixed-point type: {text}")
-    return int(m.group(1)), int(m.group(2))
+    """Width and integer bits of a precision record's type (``fixed.FixedType.read``)."""
+    t = FixedType.read(text, "precision")
+    return t.width, t.integer
 
 
 def qat_layers(model, bias_bits: int) -> list[Dense]:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trigdeploy.fixed import FixedType
+
 
 def _int_bits(max_abs: float, headroom: int = 0) -> int:
     """Signed integer bits (sign included) that hold ``max_abs``."""
@@ -29,7 +31,8 @@ def _int_bits(max_abs: float, headroom: int = 0) -> int:
 
 
 def _fixed(width: int, integer: int, rounding: bool = False) -> str:
-    return f"fixed<{width},{integer}{',RND,SAT' if rounding else ''}>"
+    """hls4ml's spelling of a signed type; ``rounding``: round to nearest and saturate (else TRN, WRAP)."""
+    return (FixedType(width, integer, "RND", "SAT") if rounding else FixedType(width, integer)).hls4ml
 
 
 def _type_max(width: int, integer: int) -> float:

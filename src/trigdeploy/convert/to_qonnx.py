@@ -17,6 +17,7 @@ import torch
 
 from trigdeploy.convert._tools import captured
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 from trigdeploy.io import atomic_path
 
 
@@ -33,14 +34,19 @@ class InputQuantizer:
         return self.bits + int(round(np.log2(self.scale)))
 
     @property
+    def fixed_type(self) -> FixedType:
+        """The port's type: round half to even (as the QuantIdentity does), saturate."""
+        return FixedType(self.bits, self.integer_bits, "RND_CONV", "SAT")
+
+    @property
     def hls_type(self) -> str:
         """The firmware input port type (hls4ml spelling)."""
-        return f"fixed<{self.bits},{self.integer_bits},RND_CONV,SAT>"
+        return self.fixed_type.hls4ml
 
     @property
     def ap_type(self) -> str:
         """The same type in Vitis/Vivado HLS C++ spelling."""
-        return f"ap_fixed<{self.bits},{self.integer_bits},AP_RND_CONV,AP_SAT>"
+        return self.fixed_type.ap
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Inputs on the grid, as the QAT model's QuantIdentity computes them (round half to even)."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -91,15 +90,14 @@ class Unsupported(TrigdeployError):
     """The model has a layer the RTL tracer does not cover: the form is skipped, the export goes on."""
 
 
-_PTQ_TYPE = re.compile(r"fixed<(\d+),(-?\d+)(?:,(RND|TRN),(SAT|WRAP))?>")
-
-
 def _ptq_type(text: str, where: str) -> tuple[int, int, str, str]:
-    """(width, integer bits incl. sign, rounding, overflow) of one of ``ptq.choose_precisions``' types."""
-    m = _PTQ_TYPE.fullmatch(text)
-    if m is None:
+    """(width, integer bits incl. sign, rounding, overflow) of one of ``ptq.choose_precisions``' types
+    (``fixed<W,I[,RND|TRN,SAT|WRAP]>``: the modes the RTL tracer implements)."""
+    t = FixedType.read(text, f"{where}: PTQ precision")
+    rounding, overflow = t.rounding or "TRN", t.overflow or "WRAP"
+    if rounding not in ("RND", "TRN"):
         raise TrigdeployError(f"{where}: PTQ precision {text!r} is not fixed<W,I[,RND|TRN,SAT|WRAP]>")
-    return int(m[1]), int(m[2]), m[3] or "TRN", m[4] or "WRAP"
+    return t.width, t.integer, rounding, overflow
 
 
 def ptq_input_grid(x: np.ndarray, precisions: dict) -> np.ndarray:

@@ -28,6 +28,7 @@ from torch import nn
 
 from trigdeploy.config import HGQConfig
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 
 ACC_MAX_BITS = 52  # the exact float64 reference holds every accumulator up to this width
 
@@ -224,17 +225,15 @@ class HGQMLP(nn.Module):
             if acc_w > ACC_MAX_BITS:
                 raise TrigdeployError(f"resource-aware MLP layer {k}: accumulator fixed<{acc_w},{acc_int}> is wider than "
                                       f"{ACC_MAX_BITS} bits (lower train.hgq.max_frac_bits)")
-            if k == 0:
-                choice["input_1"] = {"result": f"fixed<{width_in},{1 + layer['i']},RND,SAT>"}
-            else:
-                choice[f"_{len(seq) - 1}"] = {"result": f"fixed<{width_in},{1 + layer['i']},RND,SAT>"}
+            port = FixedType(width_in, 1 + layer["i"], "RND", "SAT").hls4ml
+            choice["input_1" if k == 0 else f"_{len(seq) - 1}"] = {"result": port}
             lin = nn.Linear(w.shape[1], w.shape[0])
             lin = lin.double()
             with torch.no_grad():
                 lin.weight.copy_(torch.from_numpy(w))
                 lin.bias.copy_(torch.from_numpy(b))
             choice[f"_{len(seq)}"] = {"weight": _holding(w, layer["w_f"]), "bias": _holding(b, layer["acc_f"]),
-                                      "accum": f"fixed<{acc_w},{acc_int}>", "result": f"fixed<{acc_w},{acc_int}>"}
+                                      "accum": FixedType(acc_w, acc_int).hls4ml, "result": FixedType(acc_w, acc_int).hls4ml}
             seq.append(lin)
             if k + 1 < len(layers):
                 seq.append(nn.ReLU())
@@ -254,7 +253,7 @@ def _holding(values: np.ndarray, frac: int) -> str:
     """The narrowest signed ``fixed<W,I>`` with ``frac`` fractional bits that holds ``values`` exactly."""
     top = float(np.abs(values).max()) if values.size else 0.0
     integer = max(1, math.floor(math.log2(top)) + 2) if top > 0 else 1
-    return f"fixed<{integer + frac},{integer}>" if integer + frac >= 1 else f"fixed<1,{integer}>"
+    return FixedType(max(integer + frac, 1), integer).hls4ml
 
 
 def build_hgq(n_inputs: int, cfg: HGQConfig, n_outputs: int = 1) -> HGQMLP:
