@@ -29,7 +29,7 @@ def main() -> None:
     import torch
 
     from trigdeploy.config import MLPConfig, QMLPConfig, load_config
-    from trigdeploy.data.prepare import load_prepared
+    from trigdeploy.data.cache import load_prepared
     from trigdeploy.schema import parse_section, to_dict
     from trigdeploy.train import nn as tnn
     from trigdeploy.train.metrics import roc_auc

@@ -152,7 +152,7 @@ def test_figures_are_the_run_s_own_values(report, trained_run):
     """Not only the keys: each figure equals the value computed from the run's own scores."""
     import numpy as np
 
-    from trigdeploy.data.prepare import load_split
+    from trigdeploy.data.cache import load_split
     from trigdeploy.train.metrics import rejection_at, roc_auc
 
     _, r = report

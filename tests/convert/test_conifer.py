@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from trigdeploy.convert import ensemble as en
 from trigdeploy.convert import to_conifer as tc
 from trigdeploy.cxx import harness
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 
-FMT = tc.FixedType.parse("ap_fixed<18,8>")
+FMT = FixedType.parse("ap_fixed<18,8>")
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +44,12 @@ def on_split_rows(ens: dict, x: np.ndarray) -> np.ndarray:
 
 def test_leaves_match_xgboost_on_and_off_split_points(booster):
     bst, x = booster
-    ens = tc.ensemble_from_booster(bst)
+    ens = en.ensemble_from_booster(bst)
     rows = np.concatenate([x, on_split_rows(ens, x)])
-    np.testing.assert_array_equal(tc.leaves(ens, rows), tc.xgb_leaves(bst, rows))
+    np.testing.assert_array_equal(en.leaves(ens, rows), en.xgb_leaves(bst, rows))
     # float32 sums in tree order from the float32 base margin reproduce XGBoost's margin within float32 rounding
     # (the C++ float backend below checks exact equality; this float64 reference is for the fixed-point bound)
-    np.testing.assert_allclose(tc.score(ens, tc.leaves(ens, rows)), tc.xgb_margin(bst, rows), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(en.score(ens, en.leaves(ens, rows)), en.xgb_margin(bst, rows), rtol=0, atol=1e-5)
 
 
 def test_conifer_text_dump_converter_is_not_leaf_exact(booster):
@@ -55,15 +57,15 @@ def test_conifer_text_dump_converter_is_not_leaf_exact(booster):
     import conifer
 
     bst, x = booster
-    ens = tc.ensemble_from_booster(bst)
+    ens = en.ensemble_from_booster(bst)
     rows = on_split_rows(ens, x)
     theirs = conifer.converters.xgboost.convert(bst)
-    assert (tc.leaves(theirs, rows) != tc.xgb_leaves(bst, rows)).any(axis=1).sum() > 0
+    assert (en.leaves(theirs, rows) != en.xgb_leaves(bst, rows)).any(axis=1).sum() > 0
 
 
 def test_cpp_float_backend_equals_xgboost(booster, tmp_path):
     bst, x = booster
-    ens = tc.ensemble_from_booster(bst)
+    ens = en.ensemble_from_booster(bst)
     rows = np.concatenate([x[:500], on_split_rows(ens, x)])
     check = tc.cpp_float_check(ens, bst, rows, tmp_path / "cpp", [])
     assert check["ok"] and check["leaf_agreement"] == 1.0 and check["n_margin_mismatch"] == 0
@@ -74,10 +76,10 @@ def test_the_cpp_emulation_is_compiled_once_and_serves_every_model(booster, tmp_
     is compiled once and another model (the first three trees) reuses it, each computing its own margins."""
     bst, x = booster
     smaller = bst[:3]
-    checks = [tc.cpp_float_check(tc.ensemble_from_booster(b), b, x[:500], tmp_path / name, [], tmp_path / "cache")
+    checks = [tc.cpp_float_check(en.ensemble_from_booster(b), b, x[:500], tmp_path / name, [], tmp_path / "cache")
               for b, name in ((bst, "all"), (smaller, "three"))]
     assert all(c["ok"] and c["n_margin_mismatch"] == 0 for c in checks)
-    assert np.abs(tc.xgb_margin(bst, x[:500]) - tc.xgb_margin(smaller, x[:500])).max() > 0.1  # two models indeed
+    assert np.abs(en.xgb_margin(bst, x[:500]) - en.xgb_margin(smaller, x[:500])).max() > 0.1  # two models indeed
     built = list((tmp_path / "cache").glob("conifer-cpp-*/conifer_bridge_*.so"))
     assert len(built) == 1
     for name in ("all", "three"):  # each project names the cached build's module and holds its own copy
@@ -87,16 +89,16 @@ def test_the_cpp_emulation_is_compiled_once_and_serves_every_model(booster, tmp_
 
 def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
     bst, x = booster
-    ens = tc.ensemble_from_booster(bst)
-    ens_q, info = tc.quantize_ensemble(ens, FMT)
+    ens = en.ensemble_from_booster(bst)
+    ens_q, info = en.quantize_ensemble(ens, FMT)
     assert info == {"thresholds_saturated": 0, "leaves_saturated": 0}
     x_q = FMT.quantize_inputs(np.concatenate([x, on_split_rows(ens, x)]))
-    ref, wrapped = tc.emulate_fixed(ens_q, tc.leaves(ens_q, x_q), FMT)
+    ref, wrapped = en.emulate_fixed(ens_q, en.leaves(ens_q, x_q), FMT)
     assert wrapped == 0
     # the firmware takes XGBoost's branches on the quantized inputs, and each of the n_trees leaves and the base
     # margin is rounded by at most LSB/2: that is the whole error budget
-    np.testing.assert_array_equal(tc.leaves(ens_q, x_q), tc.xgb_leaves(bst, x_q))
-    assert np.abs(ref - tc.score(ens, tc.leaves(ens, x_q))).max() <= (ens["n_trees"] + 1) * FMT.lsb / 2
+    np.testing.assert_array_equal(en.leaves(ens_q, x_q), en.xgb_leaves(bst, x_q))
+    assert np.abs(ref - en.score(ens, en.leaves(ens, x_q))).max() <= (ens["n_trees"] + 1) * FMT.lsb / 2
     project = tmp_path / "hls"
     tc.make_project(ens_q, "xilinxhls", project, {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e",
                                                   "ClockPeriod": 5.0, "Unroll": True}, [])
@@ -107,11 +109,11 @@ def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
 
 
 def test_emulation_detects_wrapping_sums():
-    fmt = tc.FixedType.parse("ap_fixed<6,2>")  # range [-2, 2)
+    fmt = FixedType.parse("ap_fixed<6,2>")  # range [-2, 2)
     ens = {"n_trees": 3, "max_depth": 0, "init_predict": [0.0],
            "trees": [[{"feature": [-2], "threshold": [-2.0], "value": [0.75], "children_left": [-1],
                        "children_right": [-1]}]] * 3}
-    y, wrapped = tc.emulate_fixed(ens, tc.leaves(ens, np.zeros((2, 1))), fmt)
+    y, wrapped = en.emulate_fixed(ens, en.leaves(ens, np.zeros((2, 1))), fmt)
     assert wrapped == 2 and y[0] == 2.25 - 4  # 0.75 × 3 = 2.25 wraps to -1.75, as ap_fixed does
 
 
@@ -138,33 +140,33 @@ def three_class_booster():
 
 def test_three_class_ensemble_is_leaf_exact_with_one_tree_set_per_class(three_class_booster):
     booster, x = three_class_booster
-    ens = tc.ensemble_from_booster(booster)
-    assert (ens["n_classes"], ens["n_trees"], tc.n_outputs(ens), len(ens["init_predict"])) == (3, 12, 3, 3)
+    ens = en.ensemble_from_booster(booster)
+    assert (ens["n_classes"], ens["n_trees"], en.n_outputs(ens), len(ens["init_predict"])) == (3, 12, 3, 3)
     assert all(len(group) == 3 for group in ens["trees"])
-    lv = tc.leaves(ens, x)
-    np.testing.assert_array_equal(lv, tc.xgb_leaves(booster, x))  # column = XGBoost's tree order
+    lv = en.leaves(ens, x)
+    np.testing.assert_array_equal(lv, en.xgb_leaves(booster, x))  # column = XGBoost's tree order
     # the float64 sum of the float32 leaves and base margins is XGBoost's float32 margin up to its
     # own float32 rounding of 13 terms (≲ 13 · 2^-24 relative)
-    margin = tc.xgb_margin(booster, x)
+    margin = en.xgb_margin(booster, x)
     assert margin.shape == (len(x), 3)
-    np.testing.assert_allclose(tc.score(ens, lv), margin, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(en.score(ens, lv), margin, rtol=0, atol=1e-5)
 
 
 def test_three_class_fixed_point_is_within_its_bound_and_wraps_per_class(three_class_booster):
     booster, x = three_class_booster
-    ens = tc.ensemble_from_booster(booster)
-    fmt = tc.FixedType.parse("ap_fixed<18,6>")
-    ens_q, _ = tc.quantize_ensemble(ens, fmt)
+    ens = en.ensemble_from_booster(booster)
+    fmt = FixedType.parse("ap_fixed<18,6>")
+    ens_q, _ = en.quantize_ensemble(ens, fmt)
     x_q = fmt.quantize_inputs(x)
-    lv = tc.leaves(ens_q, x_q)
-    np.testing.assert_array_equal(lv, tc.xgb_leaves(booster, x_q))
-    y, wrapped = tc.emulate_fixed(ens_q, lv, fmt)
-    exact = tc.score(ens, tc.leaves(ens, x_q))
+    lv = en.leaves(ens_q, x_q)
+    np.testing.assert_array_equal(lv, en.xgb_leaves(booster, x_q))
+    y, wrapped = en.emulate_fixed(ens_q, lv, fmt)
+    exact = en.score(ens, en.leaves(ens, x_q))
     assert y.shape == (len(x), 3) and wrapped == 0
     assert np.abs(y - exact).max() <= (ens["n_trees"] + 1) * fmt.lsb / 2
     # one class's sum beyond the type: that event wraps (counted once), the other classes do not move
-    tiny = tc.FixedType.parse("ap_fixed<6,1>")
-    _, wrapped_tiny = tc.emulate_fixed(tc.quantize_ensemble(ens, tiny)[0], lv, tiny)
+    tiny = FixedType.parse("ap_fixed<6,1>")
+    _, wrapped_tiny = en.emulate_fixed(en.quantize_ensemble(ens, tiny)[0], lv, tiny)
     assert 0 < wrapped_tiny <= len(x)
 
 
@@ -174,7 +176,7 @@ def test_unsupported_objective_is_refused():
     rng = np.random.default_rng(0)
     model = xgb.XGBRegressor(n_estimators=2, max_depth=2, n_jobs=1).fit(rng.normal(size=(90, 3)), rng.normal(size=90))
     with pytest.raises(TrigdeployError, match="objective 'reg:squarederror' not supported"):
-        tc.ensemble_from_booster(model.get_booster())
+        en.ensemble_from_booster(model.get_booster())
 
 
 def test_fixed_type_grid():

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from trigdeploy.convert.to_conifer import ap_include
 from trigdeploy.cxx.harness import FAST_AP
+from trigdeploy.cxx.headers import ap_include
 
 Q_MODES = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 O_MODES = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import run_config
 from trigdeploy.data.generate import write_toptag
-from trigdeploy.data.prepare import prepare, sample_rows
+from trigdeploy.data.prepare import prepare
+from trigdeploy.data.splits import sample_rows
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.generators import ToptagGenConfig
 

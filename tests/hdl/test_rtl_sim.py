@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from trigdeploy.csim.run import compare
+from trigdeploy.fixed import FixedType
 from trigdeploy.hdl import projects as rtl
 from trigdeploy.hdl import tools
 
@@ -62,6 +63,7 @@ def test_verilator_build_is_cached_by_source(rtl_project, tmp_path):
 def vhdl_project(tmp_path_factory):
     """A 5-tree depth-2 XGBoost on 4 features → conifer VHDL, its inputs on the grid, the emulated scores."""
     xgb = pytest.importorskip("xgboost")
+    from trigdeploy.convert import ensemble as en
     from trigdeploy.convert import to_conifer as tc
 
     if tools.find("ghdl") is None:
@@ -70,10 +72,10 @@ def vhdl_project(tmp_path_factory):
     x = rng.normal(size=(600, 4))
     y = (x[:, 0] + 0.5 * x[:, 1] ** 2 > 0.3).astype(int)
     booster = xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1).fit(x, y).get_booster()
-    fmt = tc.FixedType.parse("ap_fixed<12,5>")
-    ens_q, _ = tc.quantize_ensemble(tc.ensemble_from_booster(booster), fmt)
+    fmt = FixedType.parse("ap_fixed<12,5>")
+    ens_q, _ = en.quantize_ensemble(en.ensemble_from_booster(booster), fmt)
     x_q = fmt.quantize_inputs(x)
-    ref, _ = tc.emulate_fixed(ens_q, tc.leaves(ens_q, x_q), fmt)
+    ref, _ = en.emulate_fixed(ens_q, en.leaves(ens_q, x_q), fmt)
     prj = tmp_path_factory.mktemp("vhdl") / "tiny_vhdl"
     tc.make_project(ens_q, "vhdl", prj, {"Precision": str(fmt), "XilinxPart": "xcvu13p-flga2577-2-e"}, [])
     tc.write_testbench(prj, x_q[:40], ref[:40])

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import SMALL_TRAIN, run_config
 from trigdeploy.config import dump_config
+from trigdeploy.data.cache import load_prepared
 from trigdeploy.data.generate import write_toptag
-from trigdeploy.data.prepare import load_prepared
 from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.train.distributed import Context, shard
 

@@ -40,7 +40,7 @@ def test_weights_balance_the_classes(three_class_run):
 def test_saved_networks_reload_with_three_outputs(three_class_run, model):
     import torch
 
-    from trigdeploy.data.prepare import load_split
+    from trigdeploy.data.cache import load_split
     from trigdeploy.train.run import load_torch_model
 
     run, _, _ = three_class_run

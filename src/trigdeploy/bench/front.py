@@ -160,7 +160,7 @@ class Retrainer:
 
     def __init__(self, run_dir: Path, want: type, what: str):
         from trigdeploy.config import load_config
-        from trigdeploy.data.prepare import load_prepared
+        from trigdeploy.data.cache import load_prepared
         from trigdeploy.models import registry
         from trigdeploy.train.run import load_torch_model
 

@@ -20,7 +20,7 @@ from trigdeploy import fpga, timing
 from trigdeploy.bench import latency, physics
 from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
 from trigdeploy.convert.manifest import Manifest
-from trigdeploy.data.prepare import load_split, run_classes
+from trigdeploy.data.cache import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout

@@ -27,7 +27,7 @@ from trigdeploy.convert._tools import ToolFailed
 from trigdeploy.convert.context import ExportContext
 from trigdeploy.convert.forms import FORMS
 from trigdeploy.convert.manifest import SCHEMA
-from trigdeploy.data.prepare import load_split, run_classes
+from trigdeploy.data.cache import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import partial_name, remove_stale_partials, sha256_file, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout

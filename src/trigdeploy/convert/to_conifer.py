@@ -16,13 +16,9 @@ import numpy as np
 
 from trigdeploy import timing
 from trigdeploy.convert._tools import captured
-from trigdeploy.convert.ensemble import (  # noqa: F401 - the ensemble API, used through this module
-    emulate_fixed,
-    ensemble_from_booster,
+from trigdeploy.convert.ensemble import (
     leaves,
     n_outputs,
-    quantize_ensemble,
-    score,
     xgb_leaves,
     xgb_margin,
 )

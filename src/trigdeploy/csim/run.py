@@ -26,7 +26,7 @@ import numpy as np
 from trigdeploy import timing
 from trigdeploy.convert.manifest import Manifest
 from trigdeploy.cxx import harness
-from trigdeploy.data.prepare import load_split
+from trigdeploy.data.cache import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout

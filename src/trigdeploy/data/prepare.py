@@ -35,13 +35,9 @@ import numpy as np
 from trigdeploy.config import RunConfig
 from trigdeploy.data import leakguard
 from trigdeploy.data.cache import (
-    CACHE_VERSION,
     Prepared,
     build_cache,
     cache_key,
-    load_prepared,
-    load_split,
-    run_classes,
 )
 from trigdeploy.data.chunks import ChunkComputer
 from trigdeploy.data.dataset import Dataset
@@ -58,8 +54,6 @@ from trigdeploy.schema import to_dict
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CACHE_VERSION", "Prepared", "input_files", "load_prepared", "load_split", "prepare", "run_classes",
-           "sample_rows", "select_columns"]
 
 
 def select_columns(cfg: RunConfig, dataset: Dataset, label: LabelSpec, derived: dict[str, Expr],

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from trigdeploy.config import MLPConfig
-from trigdeploy.data.prepare import Prepared
+from trigdeploy.data.cache import Prepared
 from trigdeploy.io import atomic_path
 from trigdeploy.models.protocols import Calibrated, Costed, TrainingHooks
 from trigdeploy.train.metrics import auc_any, balance_weight, class_weights

@@ -23,7 +23,8 @@ import numpy as np
 
 from trigdeploy import timing
 from trigdeploy.config import MLPConfig, RunConfig, dump_config
-from trigdeploy.data.prepare import Prepared, load_prepared, prepare
+from trigdeploy.data.cache import Prepared, load_prepared
+from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout

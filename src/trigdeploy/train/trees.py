@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from trigdeploy.config import BDTConfig, RFConfig
-from trigdeploy.data.prepare import Prepared
+from trigdeploy.data.cache import Prepared
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.train.metrics import balance_weight, class_weights
 

@@ -7,7 +7,6 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from trigdeploy.convert.context import ExportContext, say
 from trigdeploy.convert.forms import Form, register_form
 from trigdeploy.convert.manifest import Device
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 from trigdeploy.io import sha256_file, write_json_atomic
 from trigdeploy.logits import as_logits, compare
 from trigdeploy.train.metrics import logit_auc
@@ -33,7 +33,7 @@ def load_booster(path: Path):
 
 def _conifer(kind, ex: ExportContext) -> dict:
     """XGBoost → conifer: float C++ emulation (leaf-exact), then fixed-point HLS and VHDL projects."""
-    from trigdeploy.convert import to_conifer as tc
+    from trigdeploy.convert import ensemble as en
 
     src = ex.run_dir / kind.artifact
     if not np.isfinite(ex.x_test).all():
@@ -41,12 +41,12 @@ def _conifer(kind, ex: ExportContext) -> dict:
                               "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)")
     t0 = time.perf_counter()
     booster = load_booster(src)
-    ens = tc.ensemble_from_booster(booster)
+    ens = en.ensemble_from_booster(booster)
     write_json_atomic(ex.out_dir / f"{kind.name}.conifer.json", ens)
     entry: dict = {"source": {"file": src.name, "sha256": sha256_file(src)},
                    "ensemble": {"file": f"{kind.name}.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
                                 "n_features": ens["n_features"],
-                                "base_margin": ens["init_predict"][0] if tc.n_outputs(ens) == 1 else ens["init_predict"],
+                                "base_margin": ens["init_predict"][0] if en.n_outputs(ens) == 1 else ens["init_predict"],
                                 "n_classes": ens["n_classes"]},
                    "projects": {"cpp": _float_cpp(kind, ex, booster, ens)}}
     q = _fixed_point(kind, ex, booster, ens)
@@ -60,6 +60,7 @@ def _conifer(kind, ex: ExportContext) -> dict:
 
 def _float_cpp(kind, ex: ExportContext, booster, ens: dict) -> dict:
     """conifer's float C++ emulation of the ensemble, leaf- and margin-exact against XGBoost on the test split."""
+    from trigdeploy.convert import ensemble as en
     from trigdeploy.convert import to_conifer as tc
 
     staging, final = ex.fw_dir / f"{kind.name}_cpp", ex.fw_final / f"{kind.name}_cpp"
@@ -68,7 +69,7 @@ def _float_cpp(kind, ex: ExportContext, booster, ens: dict) -> dict:
         raise TrigdeployError(f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
                               f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
     n_tb = ex.target.testbench_events
-    tc.write_testbench(staging, ex.x_test[:n_tb], tc.xgb_margin(booster, ex.x_test[:n_tb]))
+    tc.write_testbench(staging, ex.x_test[:n_tb], en.xgb_margin(booster, ex.x_test[:n_tb]))
     tc.point_project_at(staging, final)
     say(f"{kind.name} conifer cpp (float) → {final} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
         f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
@@ -77,7 +78,7 @@ def _float_cpp(kind, ex: ExportContext, booster, ens: dict) -> dict:
 
 @dataclass(frozen=True)
 class _Quantized:
-    fmt: Any                # the one fixed-point type (to_conifer.FixedType)
+    fmt: FixedType          # the one fixed-point type of inputs, thresholds and scores
     ensemble: dict          # the quantized ensemble
     x: np.ndarray           # the test split on the input grid (what the port sees)
     reference: np.ndarray   # the bit-exact fixed-point emulation on it
@@ -87,18 +88,18 @@ class _Quantized:
 def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> _Quantized:
     """The ensemble in the target's conifer Precision and its bit-exact emulation on the test split, checked:
     XGBoost's own leaves on the quantized inputs, the error bound, no wrapped sum, the AUC gate."""
-    from trigdeploy.convert import to_conifer as tc
+    from trigdeploy.convert import ensemble as en
 
     x_test, y_test, target = ex.x_test, ex.y_test, ex.target
-    fmt = tc.FixedType.parse(target.conifer.Precision)
-    ens_q, qinfo = tc.quantize_ensemble(ens, fmt)
+    fmt = FixedType.parse(target.conifer.Precision)
+    ens_q, qinfo = en.quantize_ensemble(ens, fmt)
     x_q = fmt.quantize_inputs(x_test)
-    leaves_fixed, leaves_q, leaves_float = tc.leaves(ens_q, x_q), tc.leaves(ens, x_q), tc.leaves(ens, x_test)
-    ref_q, wrapped = tc.emulate_fixed(ens_q, leaves_fixed, fmt)
-    exact_q = tc.score(ens, leaves_q)
+    leaves_fixed, leaves_q, leaves_float = en.leaves(ens_q, x_q), en.leaves(ens, x_q), en.leaves(ens, x_test)
+    ref_q, wrapped = en.emulate_fixed(ens_q, leaves_fixed, fmt)
+    exact_q = en.score(ens, leaves_q)
     bound = (ens["n_trees"] + 1) * fmt.lsb / 2
-    same_leaf = (leaves_fixed == tc.xgb_leaves(booster, x_q)).all(axis=1)
-    margin = tc.xgb_margin(booster, x_test)
+    same_leaf = (leaves_fixed == en.xgb_leaves(booster, x_q)).all(axis=1)
+    margin = en.xgb_margin(booster, x_test)
     on_float = {"max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
                 "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
                 "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
@@ -187,7 +188,7 @@ def _export(kind, ex: ExportContext) -> dict:
 
 def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     """conifer's own estimators of the quantized ensemble, for its HLS and VHDL backends."""
-    from trigdeploy.convert.to_conifer import FixedType, quantize_ensemble
+    from trigdeploy.convert.ensemble import quantize_ensemble
 
     if "fixed_point" not in entry:
         return []

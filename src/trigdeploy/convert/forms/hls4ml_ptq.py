@@ -11,7 +11,7 @@ import numpy as np
 from trigdeploy import fpga
 from trigdeploy.convert.context import ExportContext, hls4ml_mlp_cost, say
 from trigdeploy.convert.forms import Form, register_form
-from trigdeploy.data.prepare import load_split
+from trigdeploy.data.cache import load_split
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.logits import as_logits, compare, n_logits
 from trigdeploy.train.metrics import logit_auc
