@@ -126,7 +126,7 @@ def exported(trained_run, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("out")
     target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, ptq_rtl=True, source="test")
-    manifest = export(trained_run, target, root / "export", root / "firmware", progress=False)
+    manifest = export(trained_run, target, root / "export", root / "firmware")
     return root, manifest
 
 

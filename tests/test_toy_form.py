@@ -112,12 +112,12 @@ def test_toy_form_from_one_file_runs_export_csim_and_bench(toy_form, tmp_path, m
     run = tmp_path / "runs" / "toy"
     train_run(cfg, run, progress=False)
 
-    manifest = export_run(run, ExportTarget(source="test"), progress=False)
+    manifest = export_run(run, ExportTarget(source="test"))
     (project,) = manifest["projects"]
     assert (project["name"], project["simulator"], project["exact"]) == ("logreg_fx_toy", "numpy_fixed", True)
     assert (tmp_path / "firmware" / "toy" / "logreg_fx_toy" / "weights.npz").is_file()
 
-    report = csim_run(run, progress=False)
+    report = csim_run(run)
     p = report["projects"]["logreg_fx_toy"]
     assert report["ok"] and (p["n_mismatch"], p["max_abs_diff"], p["testbench"]["ok"]) == (0, 0.0, True)
     assert p["n_events"] == manifest["test_events"] and p["auc_csim"] == p["auc_reference"] > 0.8
@@ -136,7 +136,7 @@ def test_toy_form_from_one_file_runs_export_csim_and_bench(toy_form, tmp_path, m
 
     monkeypatch.setitem(simulators.SIMULATORS, "numpy_fixed", simulators.Simulator("numpy_fixed", off_by_one))
     with pytest.raises(TrigdeployError, match="differs from the reference for logreg_fx_toy"):
-        csim_run(run, progress=False)
+        csim_run(run)
 
 
 @pytest.mark.parametrize(

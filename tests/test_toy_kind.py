@@ -46,12 +46,12 @@ def test_toy_kind_from_one_file_runs_every_stage(logreg, tmp_path):
     assert set(metrics) == {"logreg"} and metrics["logreg"]["auc"] > 0.8  # jet substructure separates top from QCD
     assert "logreg:" in (run / "config.yaml").read_text()
 
-    manifest = export_run(run, ExportTarget(source="test"), progress=False)
+    manifest = export_run(run, ExportTarget(source="test"))
     assert set(manifest["models"]) == {"logreg"} and manifest["projects"] == []
     assert manifest["models"]["logreg"]["onnx"]["ort_parity"]["ok"]
     assert (tmp_path / "export" / "toy" / "logreg.onnx").is_file()  # the layout's default root beside runs/
 
-    report = csim_run(run, progress=False)
+    report = csim_run(run)
     assert report["projects"] == {} and report["ok"]
 
     bench = bench_run(run, sweep_bits=None, progress=False)

@@ -278,7 +278,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     layout = _layout(args)
     target = load_target(args.target or DEFAULT_TARGET)
-    manifest = export_run(layout.run_dir, target, layout.export_root, layout.firmware_root, progress=not args.quiet)
+    manifest = export_run(layout.run_dir, target, layout.export_root, layout.firmware_root)
     print(json.dumps({"export": str(layout.export_dir), "models": sorted(manifest["models"]),
                       "not_exported": sorted(manifest.get("not_exported", {}))}, sort_keys=True))
     return 0
@@ -289,7 +289,7 @@ def _cmd_csim(args: argparse.Namespace) -> int:
 
     layout = _layout(args)
     report = csim_run(layout.run_dir, layout.export_root, layout.firmware_root, threads=args.threads,
-                      progress=not args.quiet, arithmetic=args.arithmetic)
+                      arithmetic=args.arithmetic)
     print(json.dumps({"csim": str(layout.csim_json), "ok": report["ok"],
                       "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()}}, sort_keys=True))
     return 0

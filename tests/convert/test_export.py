@@ -99,7 +99,7 @@ def test_incomplete_run_is_refused(trained_run, tmp_path):
     partial = tmp_path / "partial"
     shutil.copytree(trained_run, partial, ignore=shutil.ignore_patterns("metrics.json"))
     with pytest.raises(TrigdeployError, match="incomplete \\(no metrics.json\\)"):
-        export_run(partial, ExportTarget(), tmp_path / "e", tmp_path / "f", progress=False)
+        export_run(partial, ExportTarget(), tmp_path / "e", tmp_path / "f")
     assert not (tmp_path / "e").exists()
 
 
@@ -167,7 +167,7 @@ def bdt_export(trained_run, tmp_path_factory):
     # every network file left out (the HGQ one too: otherwise each export also writes and checks its projects)
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("mlp.pt", "qmlp.pt", "seed_mlp.pt", "hgq.pt"))
     target = ExportTarget(conifer=ConiferTarget(Backends=("vhdl",)), testbench_events=20, source="test")
-    export_run(run, target, base / "export", base / "firmware", progress=False)
+    export_run(run, target, base / "export", base / "firmware")
     return run, base, target
 
 
@@ -197,7 +197,7 @@ def test_bdt_export_that_loses_auc_is_refused_and_keeps_the_previous_export(bdt_
     before = _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun")
     coarse = dataclasses.replace(target, conifer=ConiferTarget(Backends=("vhdl",), Precision=precision))
     with pytest.raises(TrigdeployError, match=message):
-        export_run(run, coarse, base / "export", base / "firmware", progress=False)
+        export_run(run, coarse, base / "export", base / "firmware")
     assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
     assert (base / "export" / "bdtrun.export-failed.log").is_file()
     assert not _no_partials(base)
@@ -214,7 +214,7 @@ def test_interrupted_export_leaves_the_previous_one(bdt_export, monkeypatch):
 
     monkeypatch.setattr(to_conifer, "write_readme", killed)
     with pytest.raises(KeyboardInterrupt):
-        export_run(run, target, base / "export", base / "firmware", progress=False)
+        export_run(run, target, base / "export", base / "firmware")
     assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
     assert (base / "export" / "bdtrun.export-failed.log").is_file()
     assert not _no_partials(base)
@@ -226,7 +226,7 @@ def test_failing_compiler_is_one_line_naming_tool_project_and_log(bdt_export, mo
     run, base, target = bdt_export
     monkeypatch.setattr(to_conifer, "json_include", lambda: tmp_path)  # as on a machine without the JSON headers
     with pytest.raises(TrigdeployError) as info:
-        export_run(run, target, tmp_path / "export", tmp_path / "firmware", progress=False)
+        export_run(run, target, tmp_path / "export", tmp_path / "firmware")
     message = str(info.value)
     log = tmp_path / "export" / "bdtrun.export-failed.log"
     assert "\n" not in message
@@ -249,7 +249,7 @@ def test_foreign_folder_is_never_replaced(bdt_export, tmp_path):
     foreign.mkdir(parents=True)
     (foreign / "my_design.v").write_text("module x; endmodule\n")
     with pytest.raises(TrigdeployError, match="was not written by trigdeploy export"):
-        export_run(run, target, tmp_path / "export", tmp_path / "firmware", progress=False)
+        export_run(run, target, tmp_path / "export", tmp_path / "firmware")
     assert (foreign / "my_design.v").is_file()
 
 

@@ -29,8 +29,8 @@ def mc_exported(three_class_run, tmp_path_factory):
     run, _, _ = three_class_run
     root = tmp_path_factory.mktemp("mc_out")
     target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, ptq_rtl=True, source="test")
-    manifest = export_run(run, target, root / "export", root / "firmware", progress=False)
-    csim = csim_run(run, root / "export", root / "firmware", progress=False)
+    manifest = export_run(run, target, root / "export", root / "firmware")
+    csim = csim_run(run, root / "export", root / "firmware")
     bench = bench_run(run, root / "bench", root / "export", root / "firmware", progress=False)
     return run, root, manifest, csim, bench
 
@@ -113,7 +113,7 @@ def test_one_corrupted_logit_of_one_class_fails_csim(three_class_run, mc_exporte
     reseal(export_root / "run" / "manifest.json", "reference_file", "references/bdt.npz", ref_path)
     run = own_copy(run, tmp_path)
     with pytest.raises(TrigdeployError, match="bdt_xilinxhls, bdt_vhdl"):
-        csim_run(run, export_root, root / "firmware", progress=False)
+        csim_run(run, export_root, root / "firmware")
     report = json.loads((run / "csim.json").read_text())
     assert report["projects"]["bdt_xilinxhls"]["n_mismatch"] == 1
     assert report["projects"]["bdt_vhdl"]["n_mismatch"] == 1

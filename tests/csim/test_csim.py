@@ -22,7 +22,7 @@ def simulated(trained_run, exported):
     """The tiny run C-simulated with the fast headers on every project (the default, ``auto``, would pick
     the vendor build for its 500 events: ``test_auto_...`` covers that choice)."""
     root, _ = exported
-    return csim_run(trained_run, root / "export", root / "firmware", threads=2, progress=False, arithmetic="fast")
+    return csim_run(trained_run, root / "export", root / "firmware", threads=2, arithmetic="fast")
 
 
 @pytest.mark.parametrize("arithmetic", ["vendor", "fast"], ids=["vendor-headers", "fast-headers"])
@@ -210,7 +210,7 @@ def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tm
     reseal(export_root / "run" / "manifest.json", "reference_file", "references/bdt.npz", ref_path)
     run = own_copy(trained_run, tmp_path)
     with pytest.raises(TrigdeployError, match="bdt_xilinxhls"):
-        csim_run(run, export_root, root / "firmware", threads=1, progress=False)
+        csim_run(run, export_root, root / "firmware", threads=1)
     report = json.loads((run / "csim.json").read_text())
     assert not report["ok"] and report["projects"]["bdt_xilinxhls"]["n_mismatch"] == 1
 
@@ -223,7 +223,7 @@ def test_a_project_edited_after_export_is_refused(trained_run, exported, tmp_pat
     header = next((firmware / "run" / "mlp_vitis" / "firmware" / "weights").glob("w*.h"))
     header.write_text(header.read_text().replace("0", "1", 1))
     with pytest.raises(TrigdeployError, match=f"{header}: changed since export") as info:
-        csim_run(own_copy(trained_run, tmp_path), root / "export", firmware, threads=1, progress=False)
+        csim_run(own_copy(trained_run, tmp_path), root / "export", firmware, threads=1)
     assert "\n" not in str(info.value)
 
 
@@ -241,7 +241,7 @@ def test_a_ptq_project_must_reproduce_what_export_recorded(trained_run, exported
     reseal(export_root / "run" / "manifest.json", "expected_file", "references/mlp_vitis.expected.npz", path)
     run = own_copy(trained_run, tmp_path)
     with pytest.raises(TrigdeployError, match="mlp_vitis"):
-        csim_run(run, export_root, root / "firmware", threads=1, progress=False)
+        csim_run(run, export_root, root / "firmware", threads=1)
     entry = json.loads((run / "csim.json").read_text())["projects"]["mlp_vitis"]
     assert entry["vs_export"]["n_mismatch"] == 1 and not entry["ok"]
 

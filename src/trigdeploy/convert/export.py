@@ -63,11 +63,11 @@ def _swap_in(staging: Path, final: Path) -> None:
 
 
 def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = None,
-               firmware_root: Path | None = None, progress: bool = True) -> dict:
+               firmware_root: Path | None = None) -> dict:
     """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``).
 
     ``export_root``/``firmware_root`` default to the run's layout (``trigdeploy.layout``). Messages go
-    through ``logging``; ``progress`` is accepted like every stage's, but export draws no progress bar.
+    through ``logging``, one line per form and project.
 
     Everything is built in hidden staging folders beside ``export/<run>`` and ``firmware/<run>`` and
     swapped in only after every check passed: a failed, interrupted or killed export leaves the

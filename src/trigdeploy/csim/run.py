@@ -93,10 +93,10 @@ def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.nda
 
 
 def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path | None = None,
-             threads: int | None = None, progress: bool = True, arithmetic: str = "auto") -> dict:
+             threads: int | None = None, arithmetic: str = "auto") -> dict:
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
-    project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``;
-    ``progress`` is accepted like every stage's, but csim draws no progress bar."""
+    project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``,
+    one line per project."""
     layout = RunLayout.of(run_dir, export_root, firmware_root)
     with timing.stage("csim") as rec:
         report = _simulate_all(layout, threads, arithmetic)
