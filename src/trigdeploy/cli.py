@@ -314,7 +314,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from trigdeploy.bench.synth import MAX_LUT_ESTIMATE, open_synth_run, synth_run
-    from trigdeploy.io import write_json_atomic
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         raise TrigdeployError(f"--jobs: expected a whole number from 1 to 1024, got {args.jobs}")
@@ -324,11 +323,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     fw = layout.firmware_dir
     if not fw.is_dir():
         raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {layout.run_dir} first")
-    vendor = synth_run(fw, layout.result("_synth_logs"))
-    if vendor is not None:
-        write_json_atomic(layout.result("_synth.json"), vendor)
+    vendor = synth_run(fw, layout.synth_logs)
     opened = open_synth_run(layout, args.jobs, args.design,
-                            MAX_LUT_ESTIMATE if args.max_lut_estimate is None else args.max_lut_estimate)
+                            MAX_LUT_ESTIMATE if args.max_lut_estimate is None else args.max_lut_estimate, vendor)
     print(json.dumps({"vendor": sorted(vendor) if vendor is not None else None, "synth": str(layout.synth_json),
                       "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()}}))
     return 0

@@ -54,6 +54,21 @@ def test_csynth_report_parser():
     assert r["available"]["lut"] == 1728000 and r["part"] == "xcvu13p-flga2577-2-e" and not r["estimate"]
 
 
+def test_vendor_reports_stand_beside_the_open_synthesis_counts():
+    """``trigdeploy synth`` records the vendor's C synthesis reports in synth.json; bench puts each HLS
+    project's figures in its side-by-side table (no report, no row)."""
+    from trigdeploy.bench.run import _fpga_tables, side_by_side
+
+    v = synth.parse_csynth_xml(DATA / "myproject_csynth.xml")
+    rows = side_by_side({"designs": {}, "vendor": {"qmlp_vitis": v, "empty": {"method": "x"}}}, {}, {})
+    assert rows == [{"design": "qmlp_vitis", "source": "vendor C synthesis report (xcvu13p-flga2577-2-e, 5 ns; "
+                     "latency 9 cycles, II 1)", "lut": 23456, "ff": 4321, "dsp": 12, "ratio_to_yosys": None}]
+    assert side_by_side({"designs": {}}, {}, {}) == [] and side_by_side(None, {}, {}) == []
+    table = _fpga_tables({"fpga": {}, "fpga_side_by_side": rows})
+    assert "| qmlp_vitis | vendor C synthesis report (xcvu13p-flga2577-2-e, 5 ns; latency 9 cycles, II 1) | 23,456 | " \
+        "4,321 |  | 12 |  |  |" in table
+
+
 def test_truncated_report_is_one_clear_error(tmp_path):
     bad = tmp_path / "x_csynth.xml"
     bad.write_text((DATA / "myproject_csynth.xml").read_text().split("<AreaEstimates>")[0] + "</profile>")

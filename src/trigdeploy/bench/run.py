@@ -104,7 +104,20 @@ def open_synthesis(layout: RunLayout, manifest: Manifest) -> dict | None:
 
 
 def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
-    """Every synthesized design with each estimator of it and its ratio to the Yosys count."""
+    """Every synthesized design with each estimator of it and its ratio to the Yosys count; then the
+    vendor's C synthesis estimate of every HLS project, where ``trigdeploy synth`` ran the tools."""
+    rows = _open_rows(synth, est, models)
+    for name, v in (synth or {}).get("vendor", {}).items():
+        if "lut" not in v:  # a report without resources: nothing to put beside the counts
+            continue
+        rows.append({"design": name, "source": f"{v['method']} ({v['part']}, {v['clock_target_ns']:g} ns; "
+                                               f"latency {v['latency_cycles_worst']} cycles, II {v['ii']})",
+                     "lut": v["lut"], "ff": v.get("ff", 0), "dsp": v.get("dsp", 0), "ratio_to_yosys": None})
+    return rows
+
+
+def _open_rows(synth: dict | None, est: dict, models: dict) -> list[dict]:
+    """The Yosys rows of ``side_by_side`` and each estimator's row beside them."""
     rows = []
     for name, d in (synth or {}).get("designs", {}).items():
         if "lut" not in d:
@@ -401,8 +414,10 @@ def _fpga_tables(r: dict) -> list[str]:
     if not rows:
         lines.append("No RTL design synthesized (run `trigdeploy synth`; it needs Yosys, and GHDL for the VHDL BDT).")
     else:
+        vendor = any(row.get("source", "").startswith("vendor C synthesis") for row in rows)
         lines += ["Yosys `synth_xilinx` counts are open-synthesis counts, not Vivado's (no LUT packing, no timing); "
-                  "no Vivado/Vitis here, so no vendor column.", "",
+                  + ("the vendor rows are the HLS tool's C synthesis estimates of the HLS projects." if vendor else
+                     "no Vivado/Vitis here, so no vendor column."), "",
                   "| design | source | LUT | FF | CARRY | DSP | estimate / Yosys | time (s) |", "|---|---|---|---|---|---|---|---|"]
         for row in rows:
             if "skipped" in row:

@@ -161,14 +161,17 @@ def _skip_reason(p: Project, d: Design, named: bool, max_lut_estimate: float) ->
 
 
 def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
-                   max_lut_estimate: float = MAX_LUT_ESTIMATE) -> dict:
+                   max_lut_estimate: float = MAX_LUT_ESTIMATE, vendor: dict | None = None) -> dict:
     """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
     ``jobs`` designs at a time (Yosys is single-threaded; default: one per core). A missing tool, or
     (unless named in ``designs``) a cost-model estimate above ``max_lut_estimate``, skips a design with
-    one line and no figure."""
+    one line and no figure. ``vendor``: the vendor C synthesis reports of the HLS projects
+    (``synth_run``), recorded beside the counts (bench reports both) where the tools ran."""
     rec = timing.Record("synth")
     manifest = Manifest.load(layout.manifest)
     out = {"label": yosys.LABEL, "manifest_sha256": manifest.sha256, "designs": {}}
+    if vendor is not None:
+        out["vendor"] = vendor
     rtl = _rtl(manifest, designs)
     if not rtl:
         logger.warning(f"synth: {manifest.path} lists no RTL design; nothing for Yosys")
