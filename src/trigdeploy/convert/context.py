@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from trigdeploy import fpga
-from trigdeploy.convert.manifest import Device, file_hashes
+from trigdeploy.convert.manifest import Device, Project, file_hashes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import sha256_file
 from trigdeploy.targets import ExportTarget
@@ -35,7 +35,7 @@ class ExportContext:
     y_test: np.ndarray
     log: list[str]
     loaded: dict = field(default_factory=dict)
-    projects: list[dict] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)
     references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
     ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
     exact: dict = field(default_factory=dict)  # kind name → a fixed-point model's exact parts and reference
@@ -70,26 +70,24 @@ class ExportContext:
         the device it was generated for and which simulator runs it. A project that is not exact (PTQ)
         gives the outputs export recorded for it (``expected``, which csim must reproduce bit for bit)
         and the physics gate export applied (``max_auc_loss``)."""
-        entry = {"name": name, "model": kind.name, "form": form, "reference": reference,
-                 "reference_file": reference_file, "reference_form": reference_form, "exact": exact,
-                 "device": device.as_dict(), "simulator": simulator}
+        rel = None
         if not exact:
             if expected is None or max_auc_loss is None:
                 raise ValueError(f"project {name}: a project that is not exact needs expected outputs and a gate")
             rel = f"references/{name}.expected.npz"
             (self.out_dir / "references").mkdir(exist_ok=True)
             np.savez(self.out_dir / rel, logits=np.asarray(expected))
-            entry.update(expected_file=rel, max_auc_loss=max_auc_loss)
-        self.projects.append(entry)
+        self.projects.append(Project(name, kind.name, form, reference, reference_file, reference_form, exact, device,
+                                     simulator, expected_file=rel, max_auc_loss=max_auc_loss if not exact else None))
 
     def seal(self) -> list[dict]:
-        """The projects with the SHA-256 of every file they and their references hold (what csim verifies)."""
-        for p in self.projects:
-            p["files"] = file_hashes(self.fw_dir / p["name"])
-            p["reference_sha256"] = sha256_file(self.out_dir / p["reference_file"])
-            if p.get("expected_file"):
-                p["expected_sha256"] = sha256_file(self.out_dir / p["expected_file"])
-        return self.projects
+        """The projects with the SHA-256 of every file they and their references hold (what csim verifies),
+        as ``manifest.json`` lists them."""
+        self.projects = [replace(p, files=file_hashes(self.fw_dir / p.name),
+                                 reference_sha256=sha256_file(self.out_dir / p.reference_file),
+                                 expected_sha256=sha256_file(self.out_dir / p.expected_file) if p.expected_file else "")
+                         for p in self.projects]
+        return [p.as_dict() for p in self.projects]
 
     def torch_model(self, kind):
         """The kind's trained torch model and its saved metadata (loaded once per export)."""

@@ -150,7 +150,7 @@ def _export_form(form, kind, ex: ExportContext) -> dict:
     the form's registration is wrong, not the user's input)."""
     before = len(ex.projects)
     part = form.export(kind, ex)
-    undeclared = {p["simulator"] for p in ex.projects[before:]} - set(form.simulators)
+    undeclared = {p.simulator for p in ex.projects[before:]} - set(form.simulators)
     if undeclared:
         raise ValueError(f"export form {form.name!r} added projects for simulators {sorted(undeclared)} that it does "
                          f"not declare ({list(form.simulators)})")

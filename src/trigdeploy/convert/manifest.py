@@ -71,6 +71,10 @@ class Project:
     expected_sha256: str = ""
     max_auc_loss: float | None = None  # not exact: export's physics gate (AUC of the reference minus the project's)
 
+    def as_dict(self) -> dict:
+        """What ``manifest.json`` holds of it (the same keys ``Manifest.load`` reads back)."""
+        return asdict(self)
+
     def __post_init__(self) -> None:
         if isinstance(self.device, dict):  # read back from JSON
             object.__setattr__(self, "device", Device(**self.device))
