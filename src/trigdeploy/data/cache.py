@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from trigdeploy.config import RunConfig
 from trigdeploy.data.chunks import ChunkComputer, chunk_digest
+from trigdeploy.data.featurecache import CODES, FEATURES, LABELS, META, FeatureCache
 from trigdeploy.data.labels import BINARY
 from trigdeploy.data.runner import ChunkRunner, Interrupted
 from trigdeploy.data.scaling import Standardizer
@@ -62,9 +63,8 @@ class Prepared:
 
     def open_cache(self) -> tuple[np.ndarray, np.ndarray]:
         """The cached features and labels of every row, memory-mapped (unscaled)."""
-        x = np.lib.format.open_memmap(self.cache_dir / "features.npy", mode="r")
-        y = np.load(self.cache_dir / "labels.npy", mmap_mode="r")
-        return x, y
+        cache = FeatureCache(self.cache_dir)
+        return cache.features(), cache.labels()
 
     def rows(self, split: str) -> np.ndarray:
         """The cache rows of ``split`` (train, val or test), in file order."""
@@ -115,7 +115,7 @@ def load_prepared(run_dir: Path) -> Prepared:
         report = json.loads(layout.features.read_text())
         scaler = Standardizer.load(layout.preprocess)
         cache_dir = Path(report["cache"])
-        codes = np.load(cache_dir / "codes.npy")
+        codes = FeatureCache(cache_dir).codes()
     except (OSError, KeyError, ValueError) as exc:
         raise TrigdeployError(f"{run_dir}: no complete data stage to read ({exc}); run prepare first") from None
     return Prepared(run_dir, list(report["features"]), scaler, len(codes), codes, cache_dir, report, False)
@@ -138,8 +138,8 @@ def _clear_stale(cache_dir: Path) -> Path:
 
 def _counts(building: Path, n_classes: int, done: dict) -> dict:
     """Rows per split and class, unused rows, and the NaN rows dropped and values imputed by the chunks."""
-    final = np.load(building / "codes.npy")
-    y = np.load(building / "labels.npy", mmap_mode="r")
+    final = FeatureCache(building).codes()
+    y = FeatureCache(building).labels()
     counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(n_classes)] for name, code in SPLITS.items()}
     del y
     counts["unused"] = int((final == UNUSED).sum())
@@ -157,9 +157,8 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
     moved into place when every chunk is done; a ``prepare`` that was killed finds that folder, keeps
     the chunks whose records match what is on disk and computes only the others.
     """
-    meta_path = cache_dir / "meta.json"
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())["counts"], {}
+    if FeatureCache(cache_dir).complete:
+        return FeatureCache(cache_dir).meta()["counts"], {}
     building = _clear_stale(cache_dir)
     ranges = ds.ranges()
     plan = {"version": CACHE_VERSION, "rows": ds.n_rows, "features": computer.builder.names, "ranges": ranges,
@@ -186,7 +185,7 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
         for name in ("plan.json", OWNER):
             (building / name).unlink()
         (building / CACHE_MARKER).write_text("feature cache written by trigdeploy prepare; safe to delete\n")
-        (building / "meta.json").write_text(json.dumps({"counts": counts, "features": computer.builder.names}))
+        (building / META).write_text(json.dumps({"counts": counts, "features": computer.builder.names}))
         building.rename(cache_dir)
     except (KeyboardInterrupt, Interrupted):  # Ctrl-C, SIGTERM, a lost worker: the chunks written are kept
         with contextlib.suppress(OSError):
@@ -267,11 +266,10 @@ def _open_building(building: Path, plan: dict, codes: np.ndarray, n_features: in
     (building / OWNER).write_text(f"{os.getpid()}@{host_tag()}")
     (building / "chunks").mkdir()
     n = plan["rows"]
-    arrays = {"features.npy": (np.float32, (n, n_features)), "labels.npy": (np.uint8, (n,)),
-              "codes.npy": (codes.dtype, (n,))}
+    arrays = {FEATURES: (np.float32, (n, n_features)), LABELS: (np.uint8, (n,)), CODES: (codes.dtype, (n,))}
     for name, (dtype, shape) in arrays.items():
         a = np.lib.format.open_memmap(building / name, mode="w+", dtype=dtype, shape=shape)
-        if name == "codes.npy":
+        if name == CODES:
             a[:] = codes
         a.flush()
         del a
@@ -311,13 +309,13 @@ def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarr
     if not layout.metrics.is_file():
         raise TrigdeployError(f"run {run_dir} is incomplete (no metrics.json): run trigdeploy train first")
     splits = np.load(layout.splits)
-    caches = [p for p in layout.feature_caches.iterdir() if (p / "meta.json").is_file()]
+    caches = [FeatureCache(p) for p in layout.feature_caches.iterdir() if FeatureCache(p).complete]
     if len(caches) != 1:
         raise TrigdeployError(f"run {run_dir}: expected one feature cache in {layout.feature_caches}, found {len(caches)}")
-    codes = np.load(caches[0] / "codes.npy")
+    codes = caches[0].codes()
     if not np.array_equal(np.flatnonzero(codes == 2), splits["test"][codes[splits["test"]] == 2]):
         raise TrigdeployError(f"run {run_dir}: feature cache and splits.npz disagree; train the run again")
     rows = np.flatnonzero(codes == {"train": 0, "val": 1, "test": 2}[split])
-    x = np.load(caches[0] / "features.npy", mmap_mode="r")[rows]
-    y = np.load(caches[0] / "labels.npy", mmap_mode="r")[rows]
+    x = caches[0].features()[rows]
+    y = caches[0].labels()[rows]
     return Standardizer.load(layout.preprocess).transform(x), np.asarray(y)

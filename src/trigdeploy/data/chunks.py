@@ -22,13 +22,12 @@ import numpy as np
 
 from trigdeploy.config import DataConfig
 from trigdeploy.data.dataset import Chunk, Dataset
+from trigdeploy.data.featurecache import ARRAYS
 from trigdeploy.data.features import FeatureBuilder, toptag_constituent_features, toptag_jet_features
 from trigdeploy.data.labels import LabelSpec
 from trigdeploy.data.splits import UNUSED
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.expr import Expr
-
-ARRAYS = ("features.npy", "labels.npy", "codes.npy")
 
 
 @dataclass

@@ -41,6 +41,7 @@ from trigdeploy.data.cache import (
 )
 from trigdeploy.data.chunks import ChunkComputer
 from trigdeploy.data.dataset import Dataset
+from trigdeploy.data.featurecache import FeatureCache
 from trigdeploy.data.features import FeatureBuilder
 from trigdeploy.data.labels import LabelSpec, resolve_label
 from trigdeploy.data.runner import ChunkRunner
@@ -165,7 +166,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         computer = _computer(cfg, ds, reads, builder, label, derived, selection, where)
         key = cache_key(cfg, ds.files)
         cache_dir = RunLayout.of(run_dir).feature_cache(key)
-        cache_built = not (cache_dir / "meta.json").exists()
+        cache_built = not FeatureCache(cache_dir).complete
         # the first pass's workers start now and load their kernels while this process samples
         runner = stack.enter_context(ChunkRunner(cfg.data if cache_built else replace(cfg.data, workers=1, dask=None),
                                                  len(ds.ranges())))
@@ -200,7 +201,7 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         "nan": counts["nan"],
         "cache": str(cache_dir),
     }
-    codes = np.load(cache_dir / "codes.npy")
+    codes = FeatureCache(cache_dir).codes()
     _write(cfg, RunLayout.of(run_dir), report, codes, scaler)
     return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built, build)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from trigdeploy.config import BDTConfig, RFConfig
 from trigdeploy.data.cache import Prepared
+from trigdeploy.data.featurecache import FeatureCache
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.train.metrics import balance_weight, class_weights
 
@@ -92,10 +93,12 @@ def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str,
     (``weights[label]``) (runs on a Dask worker)."""
     from pathlib import Path
 
+    from trigdeploy.data.featurecache import FeatureCache
     from trigdeploy.data.scaling import Standardizer
 
-    x = np.load(Path(cache_dir) / "features.npy", mmap_mode="r")
-    y = np.asarray(np.load(Path(cache_dir) / "labels.npy", mmap_mode="r")[rows], np.uint8)
+    cache = FeatureCache(Path(cache_dir))
+    x = cache.features()
+    y = np.asarray(cache.labels()[rows], np.uint8)
     return (Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32), y,
             np.asarray(weights, np.float32)[y])
 
@@ -118,7 +121,7 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     n_feat = len(prepared.features)
     partition_rows = cfg.dask.partition_rows
     x_val, y_val = val
-    labels = np.asarray(np.load(prepared.cache_dir / "labels.npy", mmap_mode="r")[rows])
+    labels = np.asarray(FeatureCache(prepared.cache_dir).labels()[rows])
     k = len(prepared.classes)
     params, weights, recorded = _xgb_params(cfg, seed, labels, k)  # the same settings as in one process
     row_weights = np.ones(k) if weights is None else weights
