@@ -73,5 +73,25 @@ def test_a_real_scheduler_passes_the_probe():
 
     from trigdeploy.cluster import probe_scheduler
 
-    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
         probe_scheduler(cluster.scheduler_address, "data.dask")  # no error: the probe can tell them apart
+
+
+def test_a_local_cluster_starts_while_another_holds_the_default_http_port():
+    """Two runs on one machine (or a notebook's cluster beside a run): the second local cluster must not
+    need distributed's default HTTP port 8787 (taken, it warns, and the suite's warnings are errors)."""
+    from trigdeploy.cluster import dask_client
+    from trigdeploy.config import DaskClusterConfig
+
+    holder = socket.socket()
+    try:
+        holder.bind(("", 8787))  # already taken by something else: the same situation
+        holder.listen()
+    except OSError:
+        pass
+    try:
+        with dask_client(DaskClusterConfig(workers=1), "data.dask") as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+    finally:
+        holder.close()
