@@ -62,11 +62,15 @@ def test_vendor_reports_stand_beside_the_open_synthesis_counts():
     v = synth.parse_csynth_xml(DATA / "myproject_csynth.xml")
     rows = side_by_side({"designs": {}, "vendor": {"qmlp_vitis": v, "empty": {"method": "x"}}}, {}, {})
     assert rows == [{"design": "qmlp_vitis", "source": "vendor C synthesis report (xcvu13p-flga2577-2-e, 5 ns; "
-                     "latency 9 cycles, II 1)", "lut": 23456, "ff": 4321, "dsp": 12, "ratio_to_yosys": None}]
+                     "latency 9 cycles, II 1)", "lut": 23456, "ff": 4321, "dsp": 12, "ratio_to_yosys": None,
+                     "vendor": True}]
     assert side_by_side({"designs": {}}, {}, {}) == [] and side_by_side(None, {}, {}) == []
     table = _fpga_tables({"fpga": {}, "fpga_side_by_side": rows})
     assert "| qmlp_vitis | vendor C synthesis report (xcvu13p-flga2577-2-e, 5 ns; latency 9 cycles, II 1) | 23,456 | " \
         "4,321 |  | 12 |  |  |" in table
+    assert any("the vendor rows are the HLS tool's C synthesis estimates" in line for line in table)
+    yosys_only = [{"design": "d", "source": "Yosys", "lut": 1}]
+    assert any("no vendor column" in line for line in _fpga_tables({"fpga": {}, "fpga_side_by_side": yosys_only}))
 
 
 def test_truncated_report_is_one_clear_error(tmp_path):

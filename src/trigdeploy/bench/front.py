@@ -44,7 +44,7 @@ class PointCache:
         from trigdeploy.versions import package_versions
 
         self.run_dir = Path(run_dir)
-        layout = RunLayout.of(run_dir)
+        self.layout = layout = RunLayout.of(run_dir)
         h = hashlib.sha256()
         for path in (layout.config, layout.features, layout.preprocess, layout.splits,
                      self.run_dir / registry.kind("mlp").artifact):
@@ -54,7 +54,7 @@ class PointCache:
 
     def _path(self, what: dict) -> Path:
         key = hashlib.sha256((self.base + json.dumps(what, sort_keys=True)).encode()).hexdigest()[:24]
-        return RunLayout.of(self.run_dir).scan_point(key)
+        return self.layout.scan_point(key)
 
     def read(self, what: dict) -> dict | None:
         """The stored point of settings ``what``, or None when nothing that shapes it was computed before."""
@@ -165,7 +165,8 @@ class Retrainer:
         from trigdeploy.train.run import load_torch_model
 
         self.run_dir = Path(run_dir)
-        self.cfg = load_config(RunLayout.of(run_dir).config)
+        self.layout = RunLayout.of(run_dir)
+        self.cfg = load_config(self.layout.config)
         # the run's kind of that config (its settings), else the registered one at its defaults
         configured = (k for k in registry.KINDS.values() if issubclass(k.config, want) and self.cfg.train.model(k.name))
         self.kind = next(configured, None) or next(k for k in registry.KINDS.values() if k.config is want)
@@ -194,7 +195,7 @@ class Retrainer:
         model = build_torch_model(self.kind.name, len(self.prepared.features), cfg, self.prepared.n_outputs)
         copy_linear_weights(self.float_model, model)
         tnn.calibrate(model, self.prepared)
-        ckpt = RunLayout.of(self.run_dir).scan_checkpoint(tag)
+        ckpt = self.layout.scan_checkpoint(tag)
         ckpt.parent.mkdir(exist_ok=True)
         result = tnn.fit(tag, model, self.prepared, cfg, self.val, seed=self.cfg.seed, device=torch.device("cpu"),
                          checkpoint=ckpt, resume=False, progress=progress, on_batch=None)

@@ -112,7 +112,8 @@ def side_by_side(synth: dict | None, est: dict, models: dict) -> list[dict]:
             continue
         rows.append({"design": name, "source": f"{v['method']} ({v['part']}, {v['clock_target_ns']:g} ns; "
                                                f"latency {v['latency_cycles_worst']} cycles, II {v['ii']})",
-                     "lut": v["lut"], "ff": v.get("ff", 0), "dsp": v.get("dsp", 0), "ratio_to_yosys": None})
+                     "lut": v["lut"], "ff": v.get("ff", 0), "dsp": v.get("dsp", 0), "ratio_to_yosys": None,
+                     "vendor": True})
     return rows
 
 
@@ -414,7 +415,7 @@ def _fpga_tables(r: dict) -> list[str]:
     if not rows:
         lines.append("No RTL design synthesized (run `trigdeploy synth`; it needs Yosys, and GHDL for the VHDL BDT).")
     else:
-        vendor = any(row.get("source", "").startswith("vendor C synthesis") for row in rows)
+        vendor = any(row.get("vendor") for row in rows)
         lines += ["Yosys `synth_xilinx` counts are open-synthesis counts, not Vivado's (no LUT packing, no timing); "
                   + ("the vendor rows are the HLS tool's C synthesis estimates of the HLS projects." if vendor else
                      "no Vivado/Vitis here, so no vendor column."), "",

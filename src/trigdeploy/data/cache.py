@@ -138,8 +138,8 @@ def _clear_stale(cache_dir: Path) -> Path:
 
 def _counts(building: Path, n_classes: int, done: dict) -> dict:
     """Rows per split and class, unused rows, and the NaN rows dropped and values imputed by the chunks."""
-    final = FeatureCache(building).codes()
-    y = FeatureCache(building).labels()
+    cache = FeatureCache(building)
+    final, y = cache.codes(), cache.labels()
     counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(n_classes)] for name, code in SPLITS.items()}
     del y
     counts["unused"] = int((final == UNUSED).sum())
@@ -157,8 +157,9 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
     moved into place when every chunk is done; a ``prepare`` that was killed finds that folder, keeps
     the chunks whose records match what is on disk and computes only the others.
     """
-    if FeatureCache(cache_dir).complete:
-        return FeatureCache(cache_dir).meta()["counts"], {}
+    cache = FeatureCache(cache_dir)
+    if cache.complete:
+        return cache.meta()["counts"], {}
     building = _clear_stale(cache_dir)
     ranges = ds.ranges()
     plan = {"version": CACHE_VERSION, "rows": ds.n_rows, "features": computer.builder.names, "ranges": ranges,

@@ -336,9 +336,9 @@ def _step(model: nn.Module, loss_fn: nn.Module, cfg: MLPConfig, ctx, device: tor
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    groups = model.param_groups(cfg) if isinstance(model, TrainingHooks) else model.parameters()
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     hooks = isinstance(model, TrainingHooks)
+    groups = model.param_groups(cfg) if hooks else model.parameters()
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return _Step(model, net, loss_fn, opt, device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
                  model.regularizer if hooks else None, model.after_step if hooks else None)
 

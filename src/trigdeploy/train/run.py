@@ -333,7 +333,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         return {}
     facts = {"name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
              "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built, "device": str(device)}
-    _finish(run_dir, layout, prepared, metrics, histories, facts, rec)
+    _finish(layout, prepared, metrics, histories, facts, rec)
     return metrics
 
 
@@ -398,7 +398,7 @@ def _evaluate(kind, cfg: RunConfig, prepared: Prepared, scores: _Scores, y: tupl
     return m
 
 
-def _finish(run_dir: Path, layout: RunLayout, prepared: Prepared, metrics: dict, histories: dict, info: dict,
+def _finish(layout: RunLayout, prepared: Prepared, metrics: dict, histories: dict, info: dict,
             rec: timing.Record) -> None:
     """Rank 0, after training: curves and confusion plots, ``run.json`` (``info``, the data stage's facts, the
     wall time from ``rec``'s start), then ``metrics.json``, written last: its presence marks a complete run."""
