@@ -66,6 +66,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)

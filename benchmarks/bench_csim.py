@@ -48,8 +48,8 @@ def main() -> None:
     from trigdeploy.convert import ptq, to_hls4ml, to_qonnx
     from trigdeploy.convert.export import load_split
     from trigdeploy.cxx import harness
+    from trigdeploy.models.families import load_torch_model
     from trigdeploy.targets import HLS4MLTarget
-    from trigdeploy.train.run import load_torch_model
 
     run = Path(args.run)
     export_dir = Path("export") / run.name
@@ -57,47 +57,72 @@ def main() -> None:
     x_test, _ = load_split(run, "test")
     x_test = x_test[: args.events]
     threads = len(os.sched_getaffinity(0))
-    rows, out = [], {"run": str(run), "events": int(len(x_test)), "cpu": platform.processor() or platform.machine(),
-                     "cores": threads, "models": {}}
+    rows, out = (
+        [],
+        {
+            "run": str(run),
+            "events": int(len(x_test)),
+            "cpu": platform.processor() or platform.machine(),
+            "cores": threads,
+            "models": {},
+        },
+    )
     with tempfile.TemporaryDirectory(prefix="td-bench-csim-") as tmp:
         qmlp, _ = load_torch_model(run / "qmlp.pt")
         quantizer = to_qonnx.input_quantizer(qmlp)
-        cases = {"qmlp (QAT)": (lambda d: to_hls4ml.convert(ModelWrapper(str(export_dir / "qmlp.qonnx.onnx")),
-                                                             HLS4MLTarget(), "Vitis", d, quantizer, None, []),
-                                quantizer.quantize(x_test))}
+        cases = {
+            "qmlp (QAT)": (
+                lambda d: to_hls4ml.convert(
+                    ModelWrapper(str(export_dir / "qmlp.qonnx.onnx")), HLS4MLTarget(), "Vitis", d, quantizer, None, []
+                ),
+                quantizer.quantize(x_test),
+            )
+        }
         if "hls4ml_ptq" in manifest["models"].get("mlp", {}):
             mlp, saved = load_torch_model(run / "mlp.pt")
             x_train, _ = load_split(run, "train")
-            choice = ptq.choose_precisions(mlp, ptq.profile(mlp, x_train[:20_000]), manifest["models"]["mlp"]["hls4ml_ptq"]["width"],
-                                           manifest["models"]["mlp"]["hls4ml_ptq"]["headroom_bits"])
-            cases["mlp (PTQ)"] = (lambda d: to_hls4ml.convert_ptq(mlp, saved["n_inputs"], choice, HLS4MLTarget(), "Vitis",
-                                                                   d, None, []), x_test)
+            choice = ptq.choose_precisions(
+                mlp,
+                ptq.profile(mlp, x_train[:20_000]),
+                manifest["models"]["mlp"]["hls4ml_ptq"]["width"],
+                manifest["models"]["mlp"]["hls4ml_ptq"]["headroom_bits"],
+            )
+            cases["mlp (PTQ)"] = (
+                lambda d: to_hls4ml.convert_ptq(mlp, saved["n_inputs"], choice, HLS4MLTarget(), "Vitis", d, None, []),
+                x_test,
+            )
         for i, (name, (convert, x)) in enumerate(cases.items()):
             prj = Path(tmp) / f"p{i}"
             hm = convert(prj)
-            ref = to_hls4ml.predict(hm, x)
-            res, fns = {}, {"predict_events_per_s": lambda hm=hm, x=x: to_hls4ml.predict(hm, x)}
+            ref = to_hls4ml.predict(hm, x, Path(tmp) / "cache")
+            res, fns = {}, {"predict_events_per_s": lambda hm=hm, x=x: to_hls4ml.predict(hm, x, Path(tmp) / "cache")}
             for arithmetic in ("vendor", "fast"):
                 for t in sorted({1, threads}):
                     h, b = harness.load(prj, Path(tmp) / "cache", t, arithmetic)
                     assert b.arithmetic == arithmetic, f"{name}: {b.fallback}"
                     assert np.array_equal(h.run(x)[:, 0], ref), f"{name}: {arithmetic} harness differs from predict()"
                     fns[f"harness_{arithmetic}_{t}_threads_events_per_s"] = lambda h=h, x=x: h.run(x)
-                    res[f"harness_{arithmetic}_compile_seconds"] = (b.compile_seconds
-                                                                    or res.get(f"harness_{arithmetic}_compile_seconds", 0.0))
+                    res[f"harness_{arithmetic}_compile_seconds"] = b.compile_seconds or res.get(
+                        f"harness_{arithmetic}_compile_seconds", 0.0
+                    )
             rates = best_rates(fns, len(x), args.repeat)
             res.update(rates)
             rate_predict = rates["predict_events_per_s"]
-            cells = [f"{rates[f'harness_{a}_{t}_threads_events_per_s']:,.0f} "
-                     f"({rates[f'harness_{a}_{t}_threads_events_per_s'] / rate_predict:.1f}×)"
-                     for a in ("vendor", "fast") for t in sorted({1, threads})]
+            cells = [
+                f"{rates[f'harness_{a}_{t}_threads_events_per_s']:,.0f} "
+                f"({rates[f'harness_{a}_{t}_threads_events_per_s'] / rate_predict:.1f}×)"
+                for a in ("vendor", "fast")
+                for t in sorted({1, threads})
+            ]
             res["identical_outputs"] = True
             out["models"][name] = res
             rows.append(f"| {name} | {rate_predict:,.0f} | " + " | ".join(cells) + " |")
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path(f"benchmarks/results/csim_{run.name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"| project (Vitis) | predict() events/s | vendor headers, 1 thread | vendor, {threads} threads "
-          f"| fast headers, 1 thread | fast, {threads} threads |")
+    print(
+        f"| project (Vitis) | predict() events/s | vendor headers, 1 thread | vendor, {threads} threads "
+        f"| fast headers, 1 thread | fast, {threads} threads |"
+    )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 

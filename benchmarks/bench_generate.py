@@ -32,8 +32,9 @@ print(json.dumps(summary))
 
 
 def run(kind: str, out: Path, n: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, kind, str(out), str(n)],
-                          check=True, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(out), str(n)], check=True, capture_output=True, text=True
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result.update(kind=kind, n=n, rows_per_s=n / result["seconds"])
     out.unlink()
@@ -61,8 +62,10 @@ def main() -> None:
     for r in results:
         in_mem = r["n"] * 806 * 4 / 1e6 if r["kind"] != "atlas_mini" else float("nan")
         rss = max(r["peak_rss_bytes"], r["peak_rss_children_bytes"]) / 1e6
-        print(f"| {r['kind']} | {r['n']:,} | {r['seconds']:.0f} | {r['rows_per_s']:,.0f} | "
-              f"{r['file_bytes'] / 1e6:,.0f} | {in_mem:,.0f} | {rss:,.0f} |")
+        print(
+            f"| {r['kind']} | {r['n']:,} | {r['seconds']:.0f} | {r['rows_per_s']:,.0f} | "
+            f"{r['file_bytes'] / 1e6:,.0f} | {in_mem:,.0f} | {rss:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

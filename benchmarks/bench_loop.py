@@ -30,8 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = ("hdl-tools", "data", "train", "export-hls", "csim", "synth", "bench")
 RUN = Path("runs/toptag")
 # where each stage writes its own breakdown (relative to the clone), by make target
-BREAKDOWN = {"train": RUN / "run.json", "export-hls": Path("export/toptag/manifest.json"),
-             "csim": RUN / "csim.json", "synth": RUN / "synth.json", "bench": Path("benchmarks/results/toptag.json")}
+BREAKDOWN = {
+    "train": RUN / "run.json",
+    "export-hls": Path("export/toptag/manifest.json"),
+    "csim": RUN / "csim.json",
+    "synth": RUN / "synth.json",
+    "bench": Path("benchmarks/results/toptag.json"),
+}
 
 logger = logging.getLogger("bench_loop")
 
@@ -73,8 +78,13 @@ def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], check=True)
     subprocess.run(["git", "checkout", "--quiet", sha], cwd=clone, check=True)
     log = work / f"{sha[:10]}.log"
-    out: dict = {"rev": rev, "sha": sha, "install_seconds": _timed(["make", "install"], clone, log), "stages": {},
-                 "breakdown": {}}
+    out: dict = {
+        "rev": rev,
+        "sha": sha,
+        "install_seconds": _timed(["make", "install"], clone, log),
+        "stages": {},
+        "breakdown": {},
+    }
     for target in DEMO:
         out["stages"][target] = _timed(["make", target], clone, log)
         if _breakdown(clone, target):
@@ -86,7 +96,7 @@ def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None
     out["breakdown"]["second bench"] = _breakdown(clone, "bench")
     td = str(clone / ".venv" / "bin" / "trigdeploy")
     out["retrain_seconds"] = _timed([td, "train", "--config", "configs/toptag.yaml", "--set", "seed=8"], clone, log)
-    out["warm_export_csim_seconds"] = (_timed(["make", "export-hls"], clone, log) + _timed(["make", "csim"], clone, log))
+    out["warm_export_csim_seconds"] = _timed(["make", "export-hls"], clone, log) + _timed(["make", "csim"], clone, log)
     out["breakdown"]["warm export"] = _breakdown(clone, "export-hls")
     out["breakdown"]["warm csim"] = _breakdown(clone, "csim")
     out["bench_after_retrain_seconds"] = _timed(["make", "bench"], clone, log)  # the scans' float MLP changed
@@ -101,13 +111,18 @@ def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None
 
 def markdown(results: list[dict]) -> str:
     """One column per commit (and the ratio to the first when there are two)."""
-    rows = [("make install", "install_seconds"), *[(f"make {t}", t) for t in DEMO], ("demo (sum of its stages)", "demo_seconds"),
-            ("export + csim, cold (the demo's two stages)", "cold_export_csim_seconds"),
-            ("retrain, same architecture (seed 8)", "retrain_seconds"),
-            ("→ export + csim, warm build cache", "warm_export_csim_seconds"),
-            ("second make bench, nothing changed", "second_bench_seconds"),
-            ("make bench after the retrain (its scans retrain)", "bench_after_retrain_seconds"), ("make jets5", "jets5_seconds"),
-            ("make test", "test_seconds")]
+    rows = [
+        ("make install", "install_seconds"),
+        *[(f"make {t}", t) for t in DEMO],
+        ("demo (sum of its stages)", "demo_seconds"),
+        ("export + csim, cold (the demo's two stages)", "cold_export_csim_seconds"),
+        ("retrain, same architecture (seed 8)", "retrain_seconds"),
+        ("→ export + csim, warm build cache", "warm_export_csim_seconds"),
+        ("second make bench, nothing changed", "second_bench_seconds"),
+        ("make bench after the retrain (its scans retrain)", "bench_after_retrain_seconds"),
+        ("make jets5", "jets5_seconds"),
+        ("make test", "test_seconds"),
+    ]
     head = "| step | " + " | ".join(r["sha"][:7] for r in results) + (" | ratio |" if len(results) == 2 else " |")
     lines = [head, "|---" * (len(results) + 1 + (len(results) == 2)) + "|"]
     for label, key in rows:

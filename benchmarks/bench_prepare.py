@@ -77,8 +77,13 @@ MODES = {"raw": (1, False), "reader": (1, False), "1 worker": (1, False), "1 cor
 def measure(mode: str, path: Path, run_dir: Path) -> dict:
     workers, pin = MODES[mode]
     kind = mode if mode in ("raw", "reader") else "prepare"
-    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), str(run_dir), str(workers), "1" if pin else "0"],
-                         check=True, capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(path), str(run_dir), str(workers), "1" if pin else "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -98,17 +103,31 @@ def main() -> None:
             raise SystemExit(f"caches differ between runs on {path}: {digests}")
         table.append({"jets": n, "file_bytes": path.stat().st_size, **best})
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({"machine": {"cpu": platform.processor() or platform.machine(),
-                                                    "cores": len(__import__("os").sched_getaffinity(0))},
-                                        "runs": table}, indent=2) + "\n")
-    print("| rows | raw PyTables rows/s | reader rows/s | first pass rows/s: 1 worker | 1 core | 2 workers | "
-          "2 workers / 1 worker | 2 workers / 1 core | 1 worker / raw | prepare s (1 / 2 workers) |")
+    args.results.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "cpu": platform.processor() or platform.machine(),
+                    "cores": len(__import__("os").sched_getaffinity(0)),
+                },
+                "runs": table,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(
+        "| rows | raw PyTables rows/s | reader rows/s | first pass rows/s: 1 worker | 1 core | 2 workers | "
+        "2 workers / 1 worker | 2 workers / 1 core | 1 worker / raw | prepare s (1 / 2 workers) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for t in table:
         raw, rd, one, core, two = (t[m]["rows_per_s"] for m in MODES)
-        print(f"| {t['jets']:,} | {raw:,.0f} | {rd:,.0f} | {one:,.0f} | {core:,.0f} | {two:,.0f} | {two / one:.2f}× | "
-              f"{two / core:.2f}× | {one / raw:.3f} | {t['1 worker']['prepare_seconds']:.1f} / "
-              f"{t['2 workers']['prepare_seconds']:.1f} |")
+        print(
+            f"| {t['jets']:,} | {raw:,.0f} | {rd:,.0f} | {one:,.0f} | {core:,.0f} | {two:,.0f} | {two / one:.2f}× | "
+            f"{two / core:.2f}× | {one / raw:.3f} | {t['1 worker']['prepare_seconds']:.1f} / "
+            f"{t['2 workers']['prepare_seconds']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

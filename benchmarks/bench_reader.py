@@ -58,8 +58,9 @@ print(json.dumps({"mode": mode, "rows": rows, "seconds": dt, "rows_per_s": rows 
 
 
 def measure(mode: str, path: Path, chunk: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(chunk)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(path), str(chunk)], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout)
 
 
@@ -74,20 +75,33 @@ def main() -> None:
     table = []
     for n in args.jets:
         path = toptag_file(args.dir, n)
-        best = best_of(args.repeat, ("raw", "reader", "matrix"), lambda mode, path=path: measure(mode, path, args.chunk))
+        best = best_of(
+            args.repeat, ("raw", "reader", "matrix"), lambda mode, path=path: measure(mode, path, args.chunk)
+        )
         assert len({round(b["checksum"], 3) for b in best.values()}) == 1, "modes read different data"
-        table.append({"jets": n, "file_bytes": path.stat().st_size, "in_memory_bytes": n * 806 * 4,
-                      "chunk_rows": args.chunk, **{m: best[m] for m in best}})
+        table.append(
+            {
+                "jets": n,
+                "file_bytes": path.stat().st_size,
+                "in_memory_bytes": n * 806 * 4,
+                "chunk_rows": args.chunk,
+                **{m: best[m] for m in best},
+            }
+        )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(table, indent=2) + "\n")
-    print("| rows | file GB | in-memory GB | raw PyTables rows/s | reader rows/s | ratio | matrix rows/s | "
-          "reader peak RSS MB |")
+    print(
+        "| rows | file GB | in-memory GB | raw PyTables rows/s | reader rows/s | ratio | matrix rows/s | "
+        "reader peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for t in table:
         raw, rd, mx = t["raw"], t["reader"], t["matrix"]
-        print(f"| {t['jets']:,} | {t['file_bytes'] / 1e9:.2f} | {t['in_memory_bytes'] / 1e9:.2f} | "
-              f"{raw['rows_per_s']:,.0f} | {rd['rows_per_s']:,.0f} | {rd['rows_per_s'] / raw['rows_per_s']:.2f} | "
-              f"{mx['rows_per_s']:,.0f} | {rd['peak_rss_bytes'] / 1e6:,.0f} |")
+        print(
+            f"| {t['jets']:,} | {t['file_bytes'] / 1e9:.2f} | {t['in_memory_bytes'] / 1e9:.2f} | "
+            f"{raw['rows_per_s']:,.0f} | {rd['rows_per_s']:,.0f} | {rd['rows_per_s'] / raw['rows_per_s']:.2f} | "
+            f"{mx['rows_per_s']:,.0f} | {rd['peak_rss_bytes'] / 1e6:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,13 @@ def main() -> None:
         info = json.loads((run / "run.json").read_text())
         state = json.loads((run / "train_state.json").read_text())
         n_rows = sum(sum(c.values()) for c in info["class_counts"].values())
-        entry = {"data": data or "config default", "rows": n_rows, "wall_seconds": wall,
-                 "data_stage_seconds": info["data_stage_seconds"], "models": {}}
+        entry = {
+            "data": data or "config default",
+            "rows": n_rows,
+            "wall_seconds": wall,
+            "data_stage_seconds": info["data_stage_seconds"],
+            "models": {},
+        }
         for name, m in metrics.items():
             e = {"seconds": m["training"]["seconds"], "rows_seen": m["training"]["rows_seen"], "auc": m["auc"]}
             hist = state[name].get("history")
@@ -53,14 +58,21 @@ def main() -> None:
         rows.append(entry)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(rows, indent=2) + "\n")
-    print("| data rows | data stage s (file → cache) | file-pass rows/s | model | train s | rows/s (epochs from cache) | test AUC |")
+    print(
+        "| data rows | data stage s (file → cache) | file-pass rows/s | model | train s | rows/s (epochs from cache) | test AUC |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         for name, m in r["models"].items():
-            per_s = (f"{sorted(m['epoch_rows_per_s'])[len(m['epoch_rows_per_s']) // 2]:,.0f} (median of {m['epochs']} epochs)"
-                     if "epoch_rows_per_s" in m else f"{m['rows_seen'] / m['seconds']:,.0f}")
-            print(f"| {r['rows']:,} | {r['data_stage_seconds']:.1f} | {r['rows'] / r['data_stage_seconds']:,.0f} | {name} | "
-                  f"{m['seconds']:.1f} | {per_s} | {m['auc']:.4f} |")
+            per_s = (
+                f"{sorted(m['epoch_rows_per_s'])[len(m['epoch_rows_per_s']) // 2]:,.0f} (median of {m['epochs']} epochs)"
+                if "epoch_rows_per_s" in m
+                else f"{m['rows_seen'] / m['seconds']:,.0f}"
+            )
+            print(
+                f"| {r['rows']:,} | {r['data_stage_seconds']:.1f} | {r['rows'] / r['data_stage_seconds']:,.0f} | {name} | "
+                f"{m['seconds']:.1f} | {per_s} | {m['auc']:.4f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -52,12 +52,14 @@ def yosys(script: str, cwd: Path) -> str:
     return subprocess.run(["yosys", "-q", "-p", script], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-def check_eval(path: Path, codes: np.ndarray, a_bits: int, a_signed: bool, out_bits: int, cwd: Path, n: int = 4) -> None:
+def check_eval(
+    path: Path, codes: np.ndarray, a_bits: int, a_signed: bool, out_bits: int, cwd: Path, n: int = 4
+) -> None:
     rng = np.random.default_rng(0)
-    lo, hi = (-(2 ** (a_bits - 1)), 2 ** (a_bits - 1)) if a_signed else (0, 2 ** a_bits)
+    lo, hi = (-(2 ** (a_bits - 1)), 2 ** (a_bits - 1)) if a_signed else (0, 2**a_bits)
     for _ in range(n):
         x = rng.integers(lo, hi, size=codes.shape[0])
-        packed = sum((int(v) & (2 ** a_bits - 1)) << (i * a_bits) for i, v in enumerate(x))
+        packed = sum((int(v) & (2**a_bits - 1)) << (i * a_bits) for i, v in enumerate(x))
         width = codes.shape[0] * a_bits
         yosys(f"read_verilog {path.name}; prep; tee -o eval.txt eval -set x {width}'b{packed:0{width}b} -show y", cwd)
         out = (cwd / "eval.txt").read_text()
@@ -65,8 +67,8 @@ def check_eval(path: Path, codes: np.ndarray, a_bits: int, a_signed: bool, out_b
         if m is None:
             raise RuntimeError(f"yosys eval printed no value for y:\n{out}")
         bits = m.group(1)
-        got = [int(bits[len(bits) - (j + 1) * out_bits: len(bits) - j * out_bits], 2) for j in range(codes.shape[1])]
-        got = [g - 2 ** out_bits if g >= 2 ** (out_bits - 1) else g for g in got]
+        got = [int(bits[len(bits) - (j + 1) * out_bits : len(bits) - j * out_bits], 2) for j in range(codes.shape[1])]
+        got = [g - 2**out_bits if g >= 2 ** (out_bits - 1) else g for g in got]
         expected = (x[:, None] * codes).sum(axis=0)
         if not np.array_equal(got, expected):
             raise RuntimeError(f"{path.name}: Verilog differs from the integer reference: {got[:4]} vs {expected[:4]}")
@@ -82,7 +84,7 @@ def main() -> None:
         return
 
     from trigdeploy import fpga
-    from trigdeploy.train.run import load_torch_model
+    from trigdeploy.models.families import load_torch_model
 
     run = Path(args.run)
     model, saved = load_torch_model(run / "qmlp.pt")
@@ -98,8 +100,11 @@ def main() -> None:
             path.write_text(verilog)
             check_eval(path, layer.codes, layer.a_bits, k == 0, out_bits, Path(tmp))
             t0 = time.perf_counter()
-            yosys(f"read_verilog {path.name}; synth_xilinx -family xcup -nodsp -flatten -top {name}; "
-                         "tee -o stat.txt stat", Path(tmp))
+            yosys(
+                f"read_verilog {path.name}; synth_xilinx -family xcup -nodsp -flatten -top {name}; "
+                "tee -o stat.txt stat",
+                Path(tmp),
+            )
             seconds = time.perf_counter() - t0
             text = (Path(tmp) / "stat.txt").read_text()
             (Path("benchmarks/results") / f"yosys_{run.name}_{name}_stat.txt").write_text(text)
@@ -107,13 +112,25 @@ def main() -> None:
             luts = sum(v for c, v in cells.items() if re.fullmatch(r"LUT\d", c))
             est = fpga.estimate_dense(layer, clock_ns=5.0)
             est_logic = est["lut"] - layer.codes.shape[1] * layer.out_bits  # without the activation term
-            row = {"layer": k, "shape": list(layer.codes.shape), "w_bits": layer.w_bits, "a_bits": layer.a_bits,
-                   "yosys_lut": luts, "yosys_carry": cells.get("CARRY4", 0) + cells.get("CARRY8", 0),
-                   "yosys_muxf": sum(v for c, v in cells.items() if c.startswith("MUXF")), "estimate_lut": est_logic,
-                   "ratio_estimate_over_yosys": est_logic / max(luts, 1), "synth_seconds": seconds, "verified_vectors": 4}
+            row = {
+                "layer": k,
+                "shape": list(layer.codes.shape),
+                "w_bits": layer.w_bits,
+                "a_bits": layer.a_bits,
+                "yosys_lut": luts,
+                "yosys_carry": cells.get("CARRY4", 0) + cells.get("CARRY8", 0),
+                "yosys_muxf": sum(v for c, v in cells.items() if c.startswith("MUXF")),
+                "estimate_lut": est_logic,
+                "ratio_estimate_over_yosys": est_logic / max(luts, 1),
+                "synth_seconds": seconds,
+                "verified_vectors": 4,
+            }
             out["layers"].append(row)
-            print(f"| {k} | {layer.codes.shape[0]}→{layer.codes.shape[1]} | {luts:,} | {row['yosys_carry']:,} | "
-                  f"{est_logic:,} | {row['ratio_estimate_over_yosys']:.2f} | {seconds:.0f} s |", flush=True)
+            print(
+                f"| {k} | {layer.codes.shape[0]}→{layer.codes.shape[1]} | {luts:,} | {row['yosys_carry']:,} | "
+                f"{est_logic:,} | {row['ratio_estimate_over_yosys']:.2f} | {seconds:.0f} s |",
+                flush=True,
+            )
     Path(f"benchmarks/results/yosys_{run.name}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

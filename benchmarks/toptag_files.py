@@ -15,8 +15,21 @@ def toptag_file(directory: Path, jets: int) -> Path:
     path = (Path(directory) / f"toptag_{jets}.h5").resolve()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "trigdeploy.cli", "data", "toptag", "--out", str(path),
-                        "--jets", str(jets), "--quiet"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "trigdeploy.cli",
+                "data",
+                "toptag",
+                "--out",
+                str(path),
+                "--jets",
+                str(jets),
+                "--quiet",
+            ],
+            check=True,
+        )
     return path
 
 

@@ -76,11 +76,20 @@ def trained_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("export")
     data = base / "t.h5"
     write_toptag(ToptagGenConfig(jets=2500, seed=41, chunk_size=2500), data, progress=False)
-    cfg = run_config([data], name="exp", seed=3, features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000},
-                     train={**SMALL_TRAIN, "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
-                            "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
-                            "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
-                            "bdt": {"n_estimators": 6, "max_depth": 3}})
+    cfg = run_config(
+        [data],
+        name="exp",
+        seed=3,
+        features={"kind": "toptag_jet"},
+        scaling={"sample_rows": 2000},
+        train={
+            **SMALL_TRAIN,
+            "mlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256},
+            "qmlp": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
+            "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "init": "float"},
+            "bdt": {"n_estimators": 6, "max_depth": 3},
+        },
+    )
     run = base / "run"
     train_run(cfg, run, progress=False)
     return run
@@ -104,15 +113,23 @@ def three_class_run(tmp_path_factory):
     df = pd.DataFrame({"f1": xy[:, 0], "f2": xy[:, 1], "f3": rng.normal(size=n), "kind": np.array([10, 20, 30])[k]})
     path = tmp / "mc.h5"
     df.to_hdf(path, key="table", format="table")
-    cfg = run_config([path], "label.column=kind", "label.classes={g: 10, q: 20, t: 30}", name="mc",
-                     data={"chunk_rows": 1000}, features={"exclude": ["kind"]},
-                     train={"mlp": {"hidden": [16, 8], "epochs": 20, "batch_size": 256, "lr": 0.01},
-                            "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
-                            "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
-                            # 10 rounds: 30 trees; conifer's HLS tables compile (vendor headers) in time that grows
-                            # faster than the trees (90 trees took minutes of every suite run)
-                            "bdt": {"n_estimators": 10, "max_depth": 3},
-                            "rf": {"n_estimators": 20, "max_depth": 6}})
+    cfg = run_config(
+        [path],
+        "label.column=kind",
+        "label.classes={g: 10, q: 20, t: 30}",
+        name="mc",
+        data={"chunk_rows": 1000},
+        features={"exclude": ["kind"]},
+        train={
+            "mlp": {"hidden": [16, 8], "epochs": 20, "batch_size": 256, "lr": 0.01},
+            "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
+            "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": 256, "lr": 0.003, "init": "float"},
+            # 10 rounds: 30 trees; conifer's HLS tables compile (vendor headers) in time that grows
+            # faster than the trees (90 trees took minutes of every suite run)
+            "bdt": {"n_estimators": 10, "max_depth": 3},
+            "rf": {"n_estimators": 20, "max_depth": 6},
+        },
+    )
     run = tmp / "run"
     metrics = train_run(cfg, run, progress=False)
     return run, metrics, k
@@ -164,8 +181,12 @@ def sigterm_once_running(argv: list[str], child_names: tuple[str, ...], within: 
 
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-m", "trigdeploy.cli", *argv, "--quiet"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trigdeploy.cli", *argv, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     running: list = []
     while time.monotonic() < deadline and proc.poll() is None and not running:

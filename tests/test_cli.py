@@ -28,8 +28,11 @@ def test_data_toptag_writes_the_reference_layout(run_cli, tmp_path):
 def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
     cfg = tmp_path / "c.yaml"
     out = tmp_path / "sub" / "d.h5"
-    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": [str(out)],
-                                                         "generate": {"toptag": {"jets": 200}}}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {"name": "c", "data": {"format": "hdf5", "files": [str(out)], "generate": {"toptag": {"jets": 200}}}}
+        )
+    )
     status, _, _ = run_cli("data", "--config", str(cfg), "--quiet")
     assert status == 0 and out.exists()
     before = out.stat().st_mtime_ns
@@ -47,7 +50,10 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["data", "nosuch", "--out", "x"], "invalid choice: 'nosuch'"),
         (["data", "toptag", "--out", "{tmp}/x.h5", "--jets", "abc"], "--jets: invalid int value: 'abc'"),
         (["data", "toptag", "--out", "{tmp}/x.h5", "--jets", "0"], "key 'jets': expected a value ≥ 1, got 0"),
-        (["data", "toptag", "--out", "{tmp}/x.h5", "--signal-fraction", "1.5"], "key 'signal_fraction': expected a value ≥ 0.0 and ≤ 1.0"),
+        (
+            ["data", "toptag", "--out", "{tmp}/x.h5", "--signal-fraction", "1.5"],
+            "key 'signal_fraction': expected a value ≥ 0.0 and ≤ 1.0",
+        ),
         (["data", "toptag", "--out", "{tmp}/x.h5", "--ttv", "7"], "--ttv: invalid choice: 7"),
         (["data", "toptag", "--out", "{tmp}"], "output path is a directory"),
         (["data", "toptag"], "the following arguments are required: --out"),
@@ -62,30 +68,74 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["csim", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
         (["csim", "--run", "{tmp}", "--threads", "-3"], "--threads: expected a whole number from 1 to 1024, got -3"),
         (["csim", "--run", "{tmp}", "--threads", "99999999"], "--threads: expected a whole number from 1 to 1024"),
-        (["train", "--config", "{cfg}", "--set", "train.mlp.batch_size=-5"], "key 'train.mlp.batch_size': expected a value ≥ 1 and ≤ 16777216, got -5"),
+        (
+            ["train", "--config", "{cfg}", "--set", "train.mlp.batch_size=-5"],
+            "key 'train.mlp.batch_size': expected a value ≥ 1 and ≤ 16777216, got -5",
+        ),
         (["train", "--config", "{cfg}", "--set", "name=../../../somewhere"], "key 'name': expected a plain run name"),
         (["bench", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
         (["bench", "--run", "{tmp}", "--sweep", "1"], "--sweep: bit widths must be at least 2"),
-        (["bench", "--run", "{tmp}", "--pareto", "1e-6", "-0.5"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
+        (
+            ["bench", "--run", "{tmp}", "--pareto", "1e-6", "-0.5"],
+            "--pareto: cost weights must be distinct numbers from 0 to 1",
+        ),
         (["bench", "--run", "{tmp}", "--pareto", "nan"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
         (["bench", "--run", "{tmp}", "--pareto", "inf"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
-        (["train", "--config", "{cfg}", "--set", "train.hgq.bits_lr=0"], "key 'train.hgq.bits_lr': expected a value > 0.0 and ≤ 10.0, got 0.0"),
+        (
+            ["train", "--config", "{cfg}", "--set", "train.hgq.bits_lr=0"],
+            "key 'train.hgq.bits_lr': expected a value > 0.0 and ≤ 10.0, got 0.0",
+        ),
         (["synth", "--run", "{tmp}"], "firmware/{name} not found: run trigdeploy export"),
         (["synth", "--run", "{tmp}", "--jobs", "0"], "--jobs: expected a whole number from 1 to 1024, got 0"),
         (["train"], "the following arguments are required: --config"),
         ([], "the following arguments are required: verb"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
-    ids=["data-no-generator", "unknown-generator", "bad-int", "zero-jets", "bad-fraction", "bad-ttv",
-         "out-is-dir", "missing-out", "missing-config", "unknown-key", "bad-override-type", "train-no-models",
-         "train-validates-config", "export-incomplete-run", "export-no-run", "export-no-target", "csim-not-exported", "csim-negative-threads", "csim-huge-threads",
-         "train-negative-batch", "train-name-traversal", "bench-not-exported", "bench-bad-sweep", "bench-bad-pareto", "bench-nan-pareto", "bench-inf-pareto", "train-hgq-bits-lr", "synth-not-exported", "synth-zero-jobs", "train-no-config",
-         "no-verb", "unknown-verb"],
+    ids=[
+        "data-no-generator",
+        "unknown-generator",
+        "bad-int",
+        "zero-jets",
+        "bad-fraction",
+        "bad-ttv",
+        "out-is-dir",
+        "missing-out",
+        "missing-config",
+        "unknown-key",
+        "bad-override-type",
+        "train-no-models",
+        "train-validates-config",
+        "export-incomplete-run",
+        "export-no-run",
+        "export-no-target",
+        "csim-not-exported",
+        "csim-negative-threads",
+        "csim-huge-threads",
+        "train-negative-batch",
+        "train-name-traversal",
+        "bench-not-exported",
+        "bench-bad-sweep",
+        "bench-bad-pareto",
+        "bench-nan-pareto",
+        "bench-inf-pareto",
+        "train-hgq-bits-lr",
+        "synth-not-exported",
+        "synth-zero-jobs",
+        "train-no-config",
+        "no-verb",
+        "unknown-verb",
+    ],
 )
 def test_errors_are_one_line_and_exit_2(run_cli, tmp_path, argv, message):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": [str(tmp_path / "d.h5")],
-                                                         "generate": {"toptag": {"jets": 10}}}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "name": "c",
+                "data": {"format": "hdf5", "files": [str(tmp_path / "d.h5")], "generate": {"toptag": {"jets": 10}}},
+            }
+        )
+    )
     argv = [a.format(tmp=tmp_path, cfg=cfg, name=tmp_path.name) for a in argv]
     status, stdout, stderr = run_cli(*argv)
     assert status == 2
@@ -107,8 +157,16 @@ def test_prepare_writes_the_data_stage(run_cli, tmp_path):
     data = tmp_path / "t.h5"
     assert run_cli("data", "toptag", "--out", str(data), "--jets", "600", "--quiet")[0] == 0
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": ["unused.h5"]},
-                                   "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 300}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "name": "c",
+                "data": {"format": "hdf5", "files": ["unused.h5"]},
+                "features": {"kind": "toptag_jet"},
+                "scaling": {"sample_rows": 300},
+            }
+        )
+    )
     run = tmp_path / "run"
     status, stdout, _ = run_cli("prepare", "--config", str(cfg), "--data", str(data), "--run-dir", str(run), "--quiet")
     assert status == 0, stdout
@@ -126,8 +184,16 @@ def test_prepare_writes_the_data_stage(run_cli, tmp_path):
 def test_prepare_bad_data_one_line(run_cli, tmp_path, data, message):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"name": "c", "data": {"format": "hdf5", "files": ["x.h5"]}}))
-    status, stdout, stderr = run_cli("prepare", "--config", str(cfg), "--data", data.format(tmp=tmp_path, cfg=cfg),
-                                     "--run-dir", str(tmp_path / "run"), "--quiet")
+    status, stdout, stderr = run_cli(
+        "prepare",
+        "--config",
+        str(cfg),
+        "--data",
+        data.format(tmp=tmp_path, cfg=cfg),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     assert status == 2
     assert message.format(name=tmp_path.name) in _one_error_line(stderr)
     assert not (tmp_path / "run").exists()

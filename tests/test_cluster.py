@@ -14,17 +14,20 @@ from trigdeploy.schema import apply_overrides
 BASE = {"name": "t", "data": {"format": "hdf5", "files": ["a.h5"]}}
 
 
-@pytest.mark.parametrize("address", ["http://127.0.0.1:8786", "tcp://host", "tcp://host:0", "tcp://host:99999",
-                                     "tcp://", "host:port", "tcp://a b:1"],
-                         ids=["http", "no-port", "port-zero", "port-huge", "empty", "port-text", "space"])
+@pytest.mark.parametrize(
+    "address",
+    ["http://127.0.0.1:8786", "tcp://host", "tcp://host:0", "tcp://host:99999", "tcp://", "host:port", "tcp://a b:1"],
+    ids=["http", "no-port", "port-zero", "port-huge", "empty", "port-text", "space"],
+)
 def test_malformed_scheduler_addresses_are_refused_at_load(address):
     with pytest.raises(TrigdeployError, match="key 'data.dask.scheduler': expected a Dask scheduler address") as info:
         parse_config(apply_overrides(BASE, [f"data.dask={{scheduler: '{address}'}}"]), "run.yaml")
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("address", ["tcp://10.0.0.5:8786", "scheduler.cluster:8786", "tls://[::1]:8786"],
-                         ids=["tcp", "bare", "tls-ipv6"])
+@pytest.mark.parametrize(
+    "address", ["tcp://10.0.0.5:8786", "scheduler.cluster:8786", "tls://[::1]:8786"], ids=["tcp", "bare", "tls-ipv6"]
+)
 def test_well_formed_addresses_load(address):
     cfg = parse_config(apply_overrides(BASE, [f"data.dask={{scheduler: '{address}'}}"]), "run.yaml")
     assert cfg.data.dask.scheduler == address
@@ -62,8 +65,10 @@ def test_a_server_that_is_not_a_scheduler_is_one_line_within_the_timeout(silent_
     from trigdeploy.cluster import probe_scheduler
 
     t0 = time.monotonic()
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(TrigdeployError, match="data.dask.scheduler tcp://127.0.0.1:[0-9]+: cannot connect") as info:
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(TrigdeployError, match="data.dask.scheduler tcp://127.0.0.1:[0-9]+: cannot connect") as info,
+    ):
         probe_scheduler(silent_server, "data.dask")
     assert time.monotonic() - t0 < 20 and "\n" not in str(info.value)
 
@@ -73,8 +78,9 @@ def test_a_real_scheduler_passes_the_probe():
 
     from trigdeploy.cluster import probe_scheduler
 
-    with LocalCluster(n_workers=1, processes=False, dashboard_address=None,
-                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
+    with LocalCluster(
+        n_workers=1, processes=False, dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"}
+    ) as cluster:
         probe_scheduler(cluster.scheduler_address, "data.dask")  # no error: the probe can tell them apart
 
 

@@ -31,8 +31,10 @@ def oversized(root: Path) -> list[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
                 if n > FUNCTION_LINES:
-                    out.append(f"{path.relative_to(root)}:{node.lineno}: {node.name} is {n} lines "
-                               f"(function limit {FUNCTION_LINES})")
+                    out.append(
+                        f"{path.relative_to(root)}:{node.lineno}: {node.name} is {n} lines "
+                        f"(function limit {FUNCTION_LINES})"
+                    )
     return out
 
 
@@ -59,8 +61,12 @@ def test_every_public_function_has_a_docstring():
 
 @pytest.mark.parametrize(
     ("source", "found"),
-    [("def f():\n    pass\n", ["m.py:1: f"]), ("class A:\n    def g(self):\n        pass\n", ["m.py:2: A.g"]),
-     ("def _f():\n    def g():\n        pass\n", []), ("def f():\n    \"\"\"Doc.\"\"\"\n", [])],
+    [
+        ("def f():\n    pass\n", ["m.py:1: f"]),
+        ("class A:\n    def g(self):\n        pass\n", ["m.py:2: A.g"]),
+        ("def _f():\n    def g():\n        pass\n", []),
+        ('def f():\n    """Doc."""\n', []),
+    ],
     ids=["function", "method", "private-and-nested", "documented"],
 )
 def test_the_docstring_check_finds_what_is_undocumented(tmp_path, source, found):
@@ -74,9 +80,11 @@ def test_no_function_or_module_is_over_its_limit():
 
 @pytest.mark.parametrize(
     ("source", "found"),
-    [("def f():\n" + "    x = 1\n" * FUNCTION_LINES, "f is 61 lines"),
-     ("class A:\n    def g(self):\n" + "        pass\n" * FUNCTION_LINES, "g is 61 lines"),
-     ("x = 1\n" * (MODULE_LINES + 1), "501 lines (module limit")],
+    [
+        ("def f():\n" + "    x = 1\n" * FUNCTION_LINES, "f is 61 lines"),
+        ("class A:\n    def g(self):\n" + "        pass\n" * FUNCTION_LINES, "g is 61 lines"),
+        ("x = 1\n" * (MODULE_LINES + 1), "501 lines (module limit"),
+    ],
     ids=["function", "method", "module"],
 )
 def test_the_check_finds_what_is_over(tmp_path, source, found):

@@ -53,8 +53,19 @@ def test_config_is_frozen_and_typed():
         (["noequals"], "expected section.key=value"),
         (["data..x=1"], "empty key component"),
     ],
-    ids=["unknown-section-key", "unknown-nested-key", "str-for-int", "bool-for-int", "bad-literal",
-         "scalar-for-list", "ttv-out-of-range", "float-for-int", "through-a-value", "no-equals", "empty-part"],
+    ids=[
+        "unknown-section-key",
+        "unknown-nested-key",
+        "str-for-int",
+        "bool-for-int",
+        "bad-literal",
+        "scalar-for-list",
+        "ttv-out-of-range",
+        "float-for-int",
+        "through-a-value",
+        "no-equals",
+        "empty-part",
+    ],
 )
 def test_bad_keys_and_types_name_the_key(overrides, message):
     with pytest.raises(TrigdeployError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -67,8 +78,12 @@ def test_missing_required_key():
 
 
 def test_overrides_are_typed_yaml_values():
-    cfg = parse_config(apply_overrides(BASE, ["data.generate.toptag.jets=1000", "data.files=[x.h5, y.h5]",
-                                              "data.generate.toptag.signal_fraction=0.25"]))
+    cfg = parse_config(
+        apply_overrides(
+            BASE,
+            ["data.generate.toptag.jets=1000", "data.files=[x.h5, y.h5]", "data.generate.toptag.signal_fraction=0.25"],
+        )
+    )
     assert cfg.data.generate.toptag.jets == 1000
     assert cfg.data.files == ("x.h5", "y.h5")
     assert cfg.data.generate.toptag.signal_fraction == 0.25
@@ -91,8 +106,12 @@ def test_data_override_replaces_files(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "config file not found"), ("", "config file is empty"), ("a: [1, 2", "invalid YAML"),
-     ("- 1\n- 2\n", "expected a YAML mapping")],
+    [
+        (None, "config file not found"),
+        ("", "config file is empty"),
+        ("a: [1, 2", "invalid YAML"),
+        ("- 1\n- 2\n", "expected a YAML mapping"),
+    ],
     ids=["missing", "empty", "bad-yaml", "not-a-mapping"],
 )
 def test_bad_config_files(tmp_path, content, message):
@@ -157,12 +176,40 @@ def test_exactly_one_generator(generate):
         (["data.workers=0"], "data.workers"),
         (["data.dask={workers: 0}"], "data.dask.workers"),
     ],
-    ids=["batch-negative", "batch-zero", "epochs-zero", "lr-negative", "hidden-zero", "dropout-one", "weight-bits-zero",
-         "act-bits-huge", "trees-zero", "eta-zero", "rf-depth-zero", "efficiency-above-one", "threads-negative",
-         "val-zero", "fractions-sum-one", "guard-threshold", "sample-zero", "chunk-zero", "jets-negative",
-         "signal-fraction", "seed-negative", "name-traversal", "name-empty", "name-separator", "name-dotdot",
-         "name-too-long", "trees-huge", "epochs-huge", "seed-beyond-32-bits", "threads-huge", "data-workers-zero",
-         "data-dask-workers-zero"],
+    ids=[
+        "batch-negative",
+        "batch-zero",
+        "epochs-zero",
+        "lr-negative",
+        "hidden-zero",
+        "dropout-one",
+        "weight-bits-zero",
+        "act-bits-huge",
+        "trees-zero",
+        "eta-zero",
+        "rf-depth-zero",
+        "efficiency-above-one",
+        "threads-negative",
+        "val-zero",
+        "fractions-sum-one",
+        "guard-threshold",
+        "sample-zero",
+        "chunk-zero",
+        "jets-negative",
+        "signal-fraction",
+        "seed-negative",
+        "name-traversal",
+        "name-empty",
+        "name-separator",
+        "name-dotdot",
+        "name-too-long",
+        "trees-huge",
+        "epochs-huge",
+        "seed-beyond-32-bits",
+        "threads-huge",
+        "data-workers-zero",
+        "data-dask-workers-zero",
+    ],
 )
 def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
     with pytest.raises(TrigdeployError, match=rf"key '{key}': ") as info:
@@ -191,9 +238,25 @@ def test_out_of_range_values_are_refused_at_load_naming_the_key(overrides, key):
         (["data.derived={a: a / 1000}"], "data.derived.a: refers to itself"),
         (["data.selection=sqrt()"], "sqrt.. takes 1 argument, got 0"),
     ],
-    ids=["qat-init-shape", "qat-batchnorm", "qat-gelu", "smote-dask", "workers-and-dask", "classes-without-column",
-         "one-class", "classes-same-value", "class-value-bool", "onehot-one-column", "onehot-twice",
-         "cuts-one-class", "cuts-bad-expression", "files-without-files", "derived-cycle", "derived-self", "selection-arity"],
+    ids=[
+        "qat-init-shape",
+        "qat-batchnorm",
+        "qat-gelu",
+        "smote-dask",
+        "workers-and-dask",
+        "classes-without-column",
+        "one-class",
+        "classes-same-value",
+        "class-value-bool",
+        "onehot-one-column",
+        "onehot-twice",
+        "cuts-one-class",
+        "cuts-bad-expression",
+        "files-without-files",
+        "derived-cycle",
+        "derived-self",
+        "selection-arity",
+    ],
 )
 def test_cross_field_rules_at_load(overrides, message):
     with pytest.raises(TrigdeployError, match=message):
@@ -202,20 +265,40 @@ def test_cross_field_rules_at_load(overrides, message):
 
 def test_in_range_values_still_load():
     """The range check accepts the boundary values it documents (a check that refuses everything would fail)."""
-    cfg = parse_config(apply_overrides(BASE, ["train.mlp={batch_size: 1, epochs: 1, hidden: [1], dropout: 0}",
-                                              "train.qmlp={weight_bits: 2, act_bits: 16, init: scratch}",
-                                              "split.val_fraction=0.01", "data.generate.toptag.signal_fraction=0",
-                                              "name=run-1.a_b", "data.derived={b: a + 1, c: b * 2}"]))
+    cfg = parse_config(
+        apply_overrides(
+            BASE,
+            [
+                "train.mlp={batch_size: 1, epochs: 1, hidden: [1], dropout: 0}",
+                "train.qmlp={weight_bits: 2, act_bits: 16, init: scratch}",
+                "split.val_fraction=0.01",
+                "data.generate.toptag.signal_fraction=0",
+                "name=run-1.a_b",
+                "data.derived={b: a + 1, c: b * 2}",
+            ],
+        )
+    )
     assert cfg.train.mlp.batch_size == 1 and cfg.train.qmlp.weight_bits == 2 and cfg.name == "run-1.a_b"
 
 
 @pytest.mark.parametrize(
     ("content", "key"),
-    [("hls4ml: {ReuseFactor: 0}", "hls4ml.ReuseFactor"), ("hls4ml: {ClockPeriod: -5}", "hls4ml.ClockPeriod"),
-     ("testbench_events: -1", "testbench_events"), ("ptq_width: 0", "ptq_width"),
-     ("conifer: {Precision: 'ap_fixed<4,8>'}", "conifer.Precision"), ("bdt_max_auc_loss: -1", "bdt_max_auc_loss")],
-    ids=["reuse-zero", "clock-negative", "testbench-negative", "ptq-width-zero", "precision-int-beyond-width",
-         "auc-loss-negative"],
+    [
+        ("hls4ml: {ReuseFactor: 0}", "hls4ml.ReuseFactor"),
+        ("hls4ml: {ClockPeriod: -5}", "hls4ml.ClockPeriod"),
+        ("testbench_events: -1", "testbench_events"),
+        ("ptq_width: 0", "ptq_width"),
+        ("conifer: {Precision: 'ap_fixed<4,8>'}", "conifer.Precision"),
+        ("bdt_max_auc_loss: -1", "bdt_max_auc_loss"),
+    ],
+    ids=[
+        "reuse-zero",
+        "clock-negative",
+        "testbench-negative",
+        "ptq-width-zero",
+        "precision-int-beyond-width",
+        "auc-loss-negative",
+    ],
 )
 def test_export_target_values_checked_at_load(tmp_path, content, key):
     from trigdeploy.targets import load_target
@@ -228,11 +311,15 @@ def test_export_target_values_checked_at_load(tmp_path, content, key):
 
 @pytest.mark.parametrize(
     ("overrides", "key"),
-    [(["train.mlp={lr: .inf}"], "train.mlp.lr"), (["train.mlp={weight_decay: .inf}"], "train.mlp.weight_decay"),
-     (["train.mlp={pos_weight: .inf}"], "train.mlp.pos_weight"), (["train.mlp={lr: .nan}"], "train.mlp.lr"),
-     (["train.mlp={hidden: [100000000]}"], "train.mlp.hidden\\[0\\]"),
-     (["data.collections={j: {branches: [a], n: 2, pad: -.inf}}"], "data.collections.j.pad"),
-     (["seed=100000000000000000000000"], "seed")],
+    [
+        (["train.mlp={lr: .inf}"], "train.mlp.lr"),
+        (["train.mlp={weight_decay: .inf}"], "train.mlp.weight_decay"),
+        (["train.mlp={pos_weight: .inf}"], "train.mlp.pos_weight"),
+        (["train.mlp={lr: .nan}"], "train.mlp.lr"),
+        (["train.mlp={hidden: [100000000]}"], "train.mlp.hidden\\[0\\]"),
+        (["data.collections={j: {branches: [a], n: 2, pad: -.inf}}"], "data.collections.j.pad"),
+        (["seed=100000000000000000000000"], "seed"),
+    ],
     ids=["lr-inf", "decay-inf", "pos-weight-inf", "lr-nan", "width-huge", "pad-inf", "int-beyond-64-bits"],
 )
 def test_numbers_are_finite_and_bounded(overrides, key):
@@ -243,9 +330,11 @@ def test_numbers_are_finite_and_bounded(overrides, key):
 
 @pytest.mark.parametrize(
     ("content", "key"),
-    [("hls4ml: {ClockPeriod: .inf}", "hls4ml.ClockPeriod"), ("hls4ml: {ReuseFactor: 100000000000000000000}",
-                                                               "hls4ml.ReuseFactor"),
-     ("conifer: {ClockPeriod: .inf}", "conifer.ClockPeriod")],
+    [
+        ("hls4ml: {ClockPeriod: .inf}", "hls4ml.ClockPeriod"),
+        ("hls4ml: {ReuseFactor: 100000000000000000000}", "hls4ml.ReuseFactor"),
+        ("conifer: {ClockPeriod: .inf}", "conifer.ClockPeriod"),
+    ],
     ids=["clock-inf", "reuse-1e20", "conifer-clock-inf"],
 )
 def test_export_target_numbers_are_finite_and_bounded(tmp_path, content, key):
@@ -257,18 +346,23 @@ def test_export_target_numbers_are_finite_and_bounded(tmp_path, content, key):
         load_target(path)
 
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")) + "name: *i\n"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    + "name: *i\n"
+)
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"name: t\nname: u\n", "line 2: key 'name' repeated \\(first at line 1\\)"),
-     (b"name: t\ntrain:\n  mlp: {epochs: 3}\n  mlp: {epochs: 4}\n", "key 'mlp' repeated"),
-     (BOMB.encode(), "expands to more than 100000 values through aliases"),
-     (b"name: " + b"[" * 3000 + b"]" * 3000 + b"\n", "nested deeper than 64 levels"),
-     (b"name: \xff\xfe\n", "not UTF-8 text \\(byte 6\\)"),
-     (b"name: t\n# " + b"x" * (1 << 20) + b"\n", "expected at most 1048576")],
+    [
+        (b"name: t\nname: u\n", "line 2: key 'name' repeated \\(first at line 1\\)"),
+        (b"name: t\ntrain:\n  mlp: {epochs: 3}\n  mlp: {epochs: 4}\n", "key 'mlp' repeated"),
+        (BOMB.encode(), "expands to more than 100000 values through aliases"),
+        (b"name: " + b"[" * 3000 + b"]" * 3000 + b"\n", "nested deeper than 64 levels"),
+        (b"name: \xff\xfe\n", "not UTF-8 text \\(byte 6\\)"),
+        (b"name: t\n# " + b"x" * (1 << 20) + b"\n", "expected at most 1048576"),
+    ],
     ids=["duplicate-top-key", "duplicate-nested-key", "alias-bomb", "deep-nesting", "not-utf8", "too-large"],
 )
 def test_hostile_yaml_is_one_line(tmp_path, content, message):
@@ -282,8 +376,9 @@ def test_hostile_yaml_is_one_line(tmp_path, content, message):
 def test_anchors_within_the_limits_still_load(tmp_path):
     """Aliases are allowed (the limit counts what they expand to): a refusal of every alias would fail here."""
     path = tmp_path / "run.yaml"
-    path.write_text("name: t\ndata: &d {format: hdf5, files: [a.h5]}\nsplit: {val_files: &v [b.h5], test_files: *v, "
-                    "mode: files}\n")
+    path.write_text(
+        "name: t\ndata: &d {format: hdf5, files: [a.h5]}\nsplit: {val_files: &v [b.h5], test_files: *v, mode: files}\n"
+    )
     cfg = load_config(path)
     assert cfg.split.val_files == cfg.split.test_files == ("b.h5",)
 

@@ -32,7 +32,10 @@ def test_evaluates(text, expected):
 
 def test_names():
     assert Expr("(lep_E_0 > 100000) & (abs(lep_eta_0) > 1.0) & (lep_pt_0 > 40000)").names == (
-        "lep_E_0", "lep_eta_0", "lep_pt_0")
+        "lep_E_0",
+        "lep_eta_0",
+        "lep_pt_0",
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,9 +57,14 @@ def test_syntax_and_unknown_column():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("sqrt()", r"sqrt\(\) takes 1 argument, got 0"), ("where(a > 1)", r"where\(\) takes 3 arguments, got 1"),
-     ("hypot(a, b, a)", r"hypot\(\) takes 2 arguments, got 3"), ("abs(*a)", r"abs\(\) takes 1 argument"),
-     ("-" * 200 + "a", "nested"), ("a + " * 2000 + "a", "characters long")],
+    [
+        ("sqrt()", r"sqrt\(\) takes 1 argument, got 0"),
+        ("where(a > 1)", r"where\(\) takes 3 arguments, got 1"),
+        ("hypot(a, b, a)", r"hypot\(\) takes 2 arguments, got 3"),
+        ("abs(*a)", r"abs\(\) takes 1 argument"),
+        ("-" * 200 + "a", "nested"),
+        ("a + " * 2000 + "a", "characters long"),
+    ],
     ids=["no-args", "where-one-arg", "hypot-three", "starred", "deep", "long"],
 )
 def test_bad_calls_and_sizes_are_one_line_at_parse(text, message):

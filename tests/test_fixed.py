@@ -11,12 +11,23 @@ from trigdeploy.fixed import FixedType
 
 @pytest.mark.parametrize(
     ("text", "expected", "hls4ml", "ap"),
-    [("fixed<16,6>", FixedType(16, 6), "fixed<16,6>", "ap_fixed<16,6>"),
-     ("fixed<16,6,RND,SAT>", FixedType(16, 6, "RND", "SAT"), "fixed<16,6,RND,SAT>", "ap_fixed<16,6,AP_RND,AP_SAT>"),
-     ("ap_fixed<9,3,AP_RND_CONV,AP_SAT>", FixedType(9, 3, "RND_CONV", "SAT"), "fixed<9,3,RND_CONV,SAT>",
-      "ap_fixed<9,3,AP_RND_CONV,AP_SAT>"),
-     (" ap_fixed< 18 , 8 > ", FixedType(18, 8), "fixed<18,8>", "ap_fixed<18,8>"),
-     ("fixed<8,-2,TRN,WRAP>", FixedType(8, -2, "TRN", "WRAP"), "fixed<8,-2,TRN,WRAP>", "ap_fixed<8,-2,AP_TRN,AP_WRAP>")],
+    [
+        ("fixed<16,6>", FixedType(16, 6), "fixed<16,6>", "ap_fixed<16,6>"),
+        ("fixed<16,6,RND,SAT>", FixedType(16, 6, "RND", "SAT"), "fixed<16,6,RND,SAT>", "ap_fixed<16,6,AP_RND,AP_SAT>"),
+        (
+            "ap_fixed<9,3,AP_RND_CONV,AP_SAT>",
+            FixedType(9, 3, "RND_CONV", "SAT"),
+            "fixed<9,3,RND_CONV,SAT>",
+            "ap_fixed<9,3,AP_RND_CONV,AP_SAT>",
+        ),
+        (" ap_fixed< 18 , 8 > ", FixedType(18, 8), "fixed<18,8>", "ap_fixed<18,8>"),
+        (
+            "fixed<8,-2,TRN,WRAP>",
+            FixedType(8, -2, "TRN", "WRAP"),
+            "fixed<8,-2,TRN,WRAP>",
+            "ap_fixed<8,-2,AP_TRN,AP_WRAP>",
+        ),
+    ],
     ids=["hls4ml-plain", "hls4ml-modes", "ap-modes", "spaces", "negative-integer"],
 )
 def test_both_spellings_read_and_write_back(text, expected, hls4ml, ap):
@@ -27,9 +38,13 @@ def test_both_spellings_read_and_write_back(text, expected, hls4ml, ap):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("fixed<16,6,RND>", "expected fixed<W,I>"), ("ufixed<8,2>", "expected fixed<W,I>"),
-     ("fixed<0,1>", "at least one bit"), ("fixed<16,6,ROUND,SAT>", "unknown modes"),
-     ("fixed<16,6,RND,CLIP>", "unknown modes")],
+    [
+        ("fixed<16,6,RND>", "expected fixed<W,I>"),
+        ("ufixed<8,2>", "expected fixed<W,I>"),
+        ("fixed<0,1>", "at least one bit"),
+        ("fixed<16,6,ROUND,SAT>", "unknown modes"),
+        ("fixed<16,6,RND,CLIP>", "unknown modes"),
+    ],
     ids=["one-mode", "unsigned", "no-bits", "bad-rounding", "bad-overflow"],
 )
 def test_what_is_not_a_type_is_one_line_naming_it(text, message):
@@ -38,8 +53,11 @@ def test_what_is_not_a_type_is_one_line_naming_it(text, message):
     assert str(info.value).startswith(f"layer_3 result {text!r}") and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("text", ["fixed<18,8>", "ap_fixed<18,8,AP_RND,AP_SAT>", "ap_fixed<49,8>", "ap_fixed<8,0>"],
-                         ids=["hls4ml-spelling", "modes", "too-wide", "no-integer-bit"])
+@pytest.mark.parametrize(
+    "text",
+    ["fixed<18,8>", "ap_fixed<18,8,AP_RND,AP_SAT>", "ap_fixed<49,8>", "ap_fixed<8,0>"],
+    ids=["hls4ml-spelling", "modes", "too-wide", "no-integer-bit"],
+)
 def test_a_conifer_precision_is_the_strict_form(text):
     with pytest.raises(TrigdeployError):
         FixedType.parse(text, "Precision")

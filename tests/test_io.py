@@ -19,8 +19,9 @@ from trigdeploy.io import atomic_path, remove_stale_partials, write_json_atomic
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     return int(proc.stdout)
 
 
@@ -80,8 +81,9 @@ def test_a_table_that_did_not_reach_the_disk_is_refused(tmp_path):
 
 
 def _start(args: list[str], cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "trigdeploy", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "trigdeploy", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for_partial(directory, proc, timeout=60.0) -> None:
@@ -94,8 +96,10 @@ def _wait_for_partial(directory, proc, timeout=60.0) -> None:
 
 
 def test_sigterm_during_data_cleans_up_and_says_so(tmp_path):
-    proc = _start(["data", "toptag", "--out", str(tmp_path / "big.h5"), "--jets", "2000000", "--chunk-size", "2000",
-                   "--quiet"], tmp_path)
+    proc = _start(
+        ["data", "toptag", "--out", str(tmp_path / "big.h5"), "--jets", "2000000", "--chunk-size", "2000", "--quiet"],
+        tmp_path,
+    )
     _wait_for_partial(tmp_path, proc)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
@@ -105,8 +109,10 @@ def test_sigterm_during_data_cleans_up_and_says_so(tmp_path):
 
 
 def test_partial_of_a_killed_run_is_removed_by_the_next(tmp_path):
-    proc = _start(["data", "toptag", "--out", str(tmp_path / "big.h5"), "--jets", "2000000", "--chunk-size", "2000",
-                   "--quiet"], tmp_path)
+    proc = _start(
+        ["data", "toptag", "--out", str(tmp_path / "big.h5"), "--jets", "2000000", "--chunk-size", "2000", "--quiet"],
+        tmp_path,
+    )
     _wait_for_partial(tmp_path, proc)
     proc.kill()  # SIGKILL: no handler runs, the partial file stays
     proc.communicate(timeout=60)
@@ -167,15 +173,28 @@ def _local_host() -> str:
 
 def _strict(text: str):
     """json.loads as RFC 8259 reads JSON: NaN, Infinity and -Infinity are not JSON."""
+
     def refuse(name):
         raise ValueError(f"not JSON: {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.mark.parametrize(("value", "written"), [
-    (float("inf"), None), (-float("inf"), None), (float("nan"), None), (np.float64("inf"), None),
-    (2.5, 2.5), (np.float64(0.25), 0.25), (7, 7), ("inf", "inf"), (None, None),
-], ids=["inf", "-inf", "nan", "numpy-inf", "float", "numpy-float", "int", "string", "none"])
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (float("inf"), None),
+        (-float("inf"), None),
+        (float("nan"), None),
+        (np.float64("inf"), None),
+        (2.5, 2.5),
+        (np.float64(0.25), 0.25),
+        (7, 7),
+        ("inf", "inf"),
+        (None, None),
+    ],
+    ids=["inf", "-inf", "nan", "numpy-inf", "float", "numpy-float", "int", "string", "none"],
+)
 def test_json_artifacts_are_strict_json(tmp_path, value, written):
     # a 1/eps_B where no background passes is inf: written as null, nested in dicts, lists and tuples
     path = tmp_path / "m.json"
@@ -214,7 +233,15 @@ def test_staging_names_are_per_process(tmp_path):
 
     from trigdeploy.io import partial_name
 
-    other = subprocess.run([sys.executable, "-c", "from trigdeploy.io import partial_name; import sys; "
-                            f"print(partial_name(__import__('pathlib').Path({str(tmp_path / 'k')!r})))"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from trigdeploy.io import partial_name; import sys; "
+            f"print(partial_name(__import__('pathlib').Path({str(tmp_path / 'k')!r})))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert other != str(partial_name(tmp_path / "k"))

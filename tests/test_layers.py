@@ -50,8 +50,12 @@ def test_stages_import_only_downward():
 
 @pytest.mark.parametrize(
     ("file", "source"),
-    [("convert/x.py", "from trigdeploy.csim import harness\n"), ("config.py", "from trigdeploy.data import expr\n"),
-     ("data/y.py", "def f():\n    import trigdeploy.train.run\n"), ("data/z.py", "from trigdeploy.models import mlp\n")],
+    [
+        ("convert/x.py", "from trigdeploy.csim import harness\n"),
+        ("config.py", "from trigdeploy.data import expr\n"),
+        ("data/y.py", "def f():\n    import trigdeploy.train.run\n"),
+        ("data/z.py", "from trigdeploy.models import mlp\n"),
+    ],
     ids=["convert-to-csim", "shared-to-stage", "lazy-upward", "sideways"],
 )
 def test_the_check_catches_an_upward_import(tmp_path, file, source):

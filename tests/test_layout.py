@@ -10,10 +10,22 @@ from trigdeploy.layout import RunLayout
 
 @pytest.mark.parametrize(
     ("call", "name"),
-    [("project", "../../etc"), ("project", "/tmp/x"), ("csim_output", "../x"), ("csim_output", ".."),
-     ("checkpoint", "a/b"), ("predictions", "")],
-    ids=["project-dotdot", "project-absolute", "csim-dotdot", "csim-parent", "checkpoint-separator",
-         "predictions-empty"],
+    [
+        ("project", "../../etc"),
+        ("project", "/tmp/x"),
+        ("csim_output", "../x"),
+        ("csim_output", ".."),
+        ("checkpoint", "a/b"),
+        ("predictions", ""),
+    ],
+    ids=[
+        "project-dotdot",
+        "project-absolute",
+        "csim-dotdot",
+        "csim-parent",
+        "checkpoint-separator",
+        "predictions-empty",
+    ],
 )
 def test_names_that_become_paths_are_plain(tmp_path, call, name):
     layout = RunLayout.of(tmp_path / "runs" / "r")
@@ -39,8 +51,12 @@ def test_a_folder_linked_outside_the_run_is_refused(tmp_path, folder):
     run.mkdir(parents=True)
     (run / folder).symlink_to(outside)
     layout = RunLayout.of(run)
-    access = {"checkpoints": lambda: layout.checkpoints, "csim": lambda: layout.csim_output("p"),
-              "predictions": lambda: layout.predictions("mlp"), "synth_logs": lambda: layout.synth_logs}[folder]
+    access = {
+        "checkpoints": lambda: layout.checkpoints,
+        "csim": lambda: layout.csim_output("p"),
+        "predictions": lambda: layout.predictions("mlp"),
+        "synth_logs": lambda: layout.synth_logs,
+    }[folder]
     with pytest.raises(TrigdeployError, match=f"{run / folder}.* leads outside {run}"):
         access()
     assert (outside / "precious.ckpt").read_text() == "keep me"

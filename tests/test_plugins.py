@@ -19,7 +19,7 @@ import pytest
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.generators import ToptagGenConfig
 
-PLUGIN = '''
+PLUGIN = """
 from torch import nn
 
 from trigdeploy.config import MLPConfig
@@ -27,7 +27,7 @@ from trigdeploy.models import registry
 
 registry.register(registry.ModelKind("pluglr", MLPConfig, "pluglr.pt", "torch", "PyTorch",
                                      build=lambda n, cfg: nn.Sequential(nn.Linear(n, 1)), forms=("onnx",)))
-'''
+"""
 
 
 def _site(tmp_path: Path, module: str, value: str = "td_testplugin") -> Path:
@@ -42,19 +42,28 @@ def _site(tmp_path: Path, module: str, value: str = "td_testplugin") -> Path:
 
 
 def _cli(site: Path | None, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(site)] * (site is not None) + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-    return subprocess.run([sys.executable, "-m", "trigdeploy.cli", *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(site)] * (site is not None) + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "trigdeploy.cli", *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture
 def config(tmp_path) -> Path:
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=1200, seed=3, chunk_size=1200), data, progress=False)
-    cfg = {"name": "plug", "data": {"format": "hdf5", "files": [str(data)], "workers": 1},
-           "features": {"kind": "toptag_jet"}, "scaling": {"sample_rows": 800},
-           "train": {"device": "cpu", "threads": 1, "pluglr": {"epochs": 4, "batch_size": 64, "lr": 0.02}}}
+    cfg = {
+        "name": "plug",
+        "data": {"format": "hdf5", "files": [str(data)], "workers": 1},
+        "features": {"kind": "toptag_jet"},
+        "scaling": {"sample_rows": 800},
+        "train": {"device": "cpu", "threads": 1, "pluglr": {"epochs": 4, "batch_size": 64, "lr": 0.02}},
+    }
     path = tmp_path / "plug.yaml"
     path.write_text(json.dumps(cfg))  # JSON is YAML
     return path
@@ -67,7 +76,9 @@ def test_a_plugin_kind_is_known_to_the_config_and_trained_by_the_cli(tmp_path, c
     assert len(bare.stderr.strip().splitlines()) == 1
 
     site = _site(tmp_path, PLUGIN)
-    done = _cli(site, tmp_path, "train", "--config", str(config), "--run-dir", str(tmp_path / "runs" / "plug"), "--quiet")
+    done = _cli(
+        site, tmp_path, "train", "--config", str(config), "--run-dir", str(tmp_path / "runs" / "plug"), "--quiet"
+    )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "runs" / "plug" / "metrics.json").read_text())
     assert set(metrics) == {"pluglr"} and metrics["pluglr"]["auc"] > 0.7
@@ -76,9 +87,11 @@ def test_a_plugin_kind_is_known_to_the_config_and_trained_by_the_cli(tmp_path, c
 
 @pytest.mark.parametrize(
     ("module", "value", "message"),
-    [("raise RuntimeError('no licence\\nfor this')\n", "td_testplugin", "RuntimeError: no licence for this"),
-     ("x = 1\n", "td_testplugin:register", "AttributeError"),
-     ("def register():\n    raise ValueError('form twice')\n", "td_testplugin:register", "ValueError: form twice")],
+    [
+        ("raise RuntimeError('no licence\\nfor this')\n", "td_testplugin", "RuntimeError: no licence for this"),
+        ("x = 1\n", "td_testplugin:register", "AttributeError"),
+        ("def register():\n    raise ValueError('form twice')\n", "td_testplugin:register", "ValueError: form twice"),
+    ],
     ids=["import-fails", "no-such-callable", "callable-fails"],
 )
 def test_a_plugin_that_fails_to_load_is_one_line_naming_it(tmp_path, config, module, value, message):
@@ -92,7 +105,9 @@ def test_a_plugin_that_fails_to_load_is_one_line_naming_it(tmp_path, config, mod
 def test_load_imports_each_plugin_once(tmp_path, monkeypatch):
     from trigdeploy import plugins
 
-    site = _site(tmp_path, "import builtins\nbuiltins.td_plugin_imports = getattr(builtins, 'td_plugin_imports', 0) + 1\n")
+    site = _site(
+        tmp_path, "import builtins\nbuiltins.td_plugin_imports = getattr(builtins, 'td_plugin_imports', 0) + 1\n"
+    )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(plugins, "_LOADED", {})
     monkeypatch.delitem(sys.modules, "td_testplugin", raising=False)

@@ -56,7 +56,7 @@ def _export(kind, ex) -> dict:
     b = np.round(lin.bias.detach().double().numpy() * 2.0 ** (F_IN + F_W)).astype(np.int64)
     x_grid = np.floor(ex.x_test * 2.0**F_IN) * 2.0**-F_IN
     # the reference: float64 on dyadic values, exact here (far below 2^53 LSBs), computed apart from the project
-    reference = (x_grid @ (w * 2.0**-F_W).T + b * 2.0 ** -(F_IN + F_W))
+    reference = x_grid @ (w * 2.0**-F_W).T + b * 2.0 ** -(F_IN + F_W)
     ref_file = ex.save_reference(kind, x_grid, reference)
     name = f"{kind.name}_toy"
     staging = ex.fw_dir / name
@@ -67,8 +67,16 @@ def _export(kind, ex) -> dict:
     y, _, tb = _simulate(staging, ex.cache, x_grid, True, None, "fast")
     if not (np.array_equal(y, reference) and tb["ok"]):
         raise TrigdeployError(f"{name}: the project differs from its emulation; not written")
-    ex.add_project(name, kind, "toy NumPy fixed point", "fixed-point emulation", ref_file, exact=True,
-                   device=ex.rtl_device, simulator="numpy_fixed")
+    ex.add_project(
+        name,
+        kind,
+        "toy NumPy fixed point",
+        "fixed-point emulation",
+        ref_file,
+        exact=True,
+        device=ex.rtl_device,
+        simulator="numpy_fixed",
+    )
     say(f"{kind.name} toy → {ex.fw_final / name} ({len(y)} events exact)")
     return {"toy_fixed": {"project": str(ex.fw_final / name), "n_weights": int(w.size)}}
 
@@ -76,8 +84,23 @@ def _export(kind, ex) -> dict:
 def _cost(kind, layout, entry, clock_ns, reuse):
     """One adder per weight and one register per output: the toy's cost model."""
     n = entry["toy_fixed"]["n_weights"]
-    return [(f"{kind.name} (toy)", {"lut": 16 * n, "ff": 16, "dsp": 0, "bram": 0, "latency_cycles": 1,
-                                    "latency_ns": clock_ns, "ii": 1, "estimate": True, "method": "toy count"}, True)]
+    return [
+        (
+            f"{kind.name} (toy)",
+            {
+                "lut": 16 * n,
+                "ff": 16,
+                "dsp": 0,
+                "bram": 0,
+                "latency_cycles": 1,
+                "latency_ns": clock_ns,
+                "ii": 1,
+                "estimate": True,
+                "method": "toy count",
+            },
+            True,
+        )
+    ]
 
 
 @pytest.fixture
@@ -87,9 +110,17 @@ def toy_form():
 
     register_simulator(Simulator("numpy_fixed", _simulate))
     register_form(Form("toy_fixed", _export, simulators=("numpy_fixed",), cost=_cost))
-    kind = registry.register(registry.ModelKind(
-        "logreg_fx", MLPConfig, "logreg_fx.pt", "torch", "PyTorch", build=lambda n, cfg: nn.Sequential(nn.Linear(n, 1)),
-        forms=("toy_fixed",)))
+    kind = registry.register(
+        registry.ModelKind(
+            "logreg_fx",
+            MLPConfig,
+            "logreg_fx.pt",
+            "torch",
+            "PyTorch",
+            build=lambda n, cfg: nn.Sequential(nn.Linear(n, 1)),
+            forms=("toy_fixed",),
+        )
+    )
     yield kind
     registry.unregister("logreg_fx")
     unregister_form("toy_fixed")
@@ -107,8 +138,13 @@ def test_toy_form_from_one_file_runs_export_csim_and_bench(toy_form, tmp_path, m
 
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=1500, seed=3, chunk_size=1500), data, progress=False)
-    cfg = run_config([data], name="toy", features={"kind": "toptag_jet"}, scaling={"sample_rows": 1000},
-                     train={**SMALL_TRAIN, "logreg_fx": {"epochs": 8, "batch_size": 64, "lr": 0.02}})
+    cfg = run_config(
+        [data],
+        name="toy",
+        features={"kind": "toptag_jet"},
+        scaling={"sample_rows": 1000},
+        train={**SMALL_TRAIN, "logreg_fx": {"epochs": 8, "batch_size": 64, "lr": 0.02}},
+    )
     run = tmp_path / "runs" / "toy"
     train_run(cfg, run, progress=False)
 

@@ -21,9 +21,17 @@ from trigdeploy.models import registry
 
 @pytest.fixture
 def logreg():
-    kind = registry.register(registry.ModelKind(
-        "logreg", MLPConfig, "logreg.pt", "torch", "PyTorch", build=lambda n, cfg: nn.Sequential(nn.Linear(n, 1)),
-        forms=("onnx",)))
+    kind = registry.register(
+        registry.ModelKind(
+            "logreg",
+            MLPConfig,
+            "logreg.pt",
+            "torch",
+            "PyTorch",
+            build=lambda n, cfg: nn.Sequential(nn.Linear(n, 1)),
+            forms=("onnx",),
+        )
+    )
     yield kind
     registry.unregister("logreg")
 
@@ -38,8 +46,13 @@ def test_toy_kind_from_one_file_runs_every_stage(logreg, tmp_path):
 
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=1500, seed=3, chunk_size=1500), data, progress=False)
-    cfg = run_config([data], name="toy", features={"kind": "toptag_jet"}, scaling={"sample_rows": 1000},
-                     train={**SMALL_TRAIN, "logreg": {"epochs": 8, "batch_size": 64, "lr": 0.02}})
+    cfg = run_config(
+        [data],
+        name="toy",
+        features={"kind": "toptag_jet"},
+        scaling={"sample_rows": 1000},
+        train={**SMALL_TRAIN, "logreg": {"epochs": 8, "batch_size": 64, "lr": 0.02}},
+    )
     assert cfg.train.model("logreg") == MLPConfig(epochs=8, batch_size=64, lr=0.02)
     run = tmp_path / "runs" / "toy"
     metrics = train_run(cfg, run, progress=False)

@@ -36,8 +36,10 @@ from trigdeploy.schema import CORES_MAX
 
 GENERATORS = {
     "toptag": (ToptagGenConfig, "fast numpy top-vs-QCD jets, Top Quark Tagging reference layout (HDF5)"),
-    "pythia": (PythiaGenConfig, "Pythia8 + FastJet jets: top vs QCD (same layout) or 5 classes in hls4ml's jet "
-                                "layout (needs the [gen] extra)"),
+    "pythia": (
+        PythiaGenConfig,
+        "Pythia8 + FastJet jets: top vs QCD (same layout) or 5 classes in hls4ml's jet layout (needs the [gen] extra)",
+    ),
     "atlas-mini": (AtlasMiniGenConfig, "ATLAS Open Data 8 TeV 'mini' tree (ROOT)"),
 }
 
@@ -125,12 +127,19 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
         if typing.get_origin(tp) is typing.Literal:
             choices = typing.get_args(tp)
             parser.add_argument(
-                f"--{f.name.replace('_', '-')}", dest=f.name, type=type(choices[0]), choices=choices,
-                default=f.default, help=f"{OPTION_HELP.get(f.name, '')} (default: {f.default})",
+                f"--{f.name.replace('_', '-')}",
+                dest=f.name,
+                type=type(choices[0]),
+                choices=choices,
+                default=f.default,
+                help=f"{OPTION_HELP.get(f.name, '')} (default: {f.default})",
             )
         else:
             parser.add_argument(
-                f"--{f.name.replace('_', '-')}", dest=f.name, type=tp, default=f.default,
+                f"--{f.name.replace('_', '-')}",
+                dest=f.name,
+                type=tp,
+                default=f.default,
                 help=f"{OPTION_HELP.get(f.name, '')} (default: {f.default})",
             )
 
@@ -138,7 +147,11 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
 def _config_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--config", required=required, help="run config (YAML) in configs/")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a config key (repeatable); the value is parsed as YAML",
     )
 
@@ -162,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_dataclass_options(g, cls)
 
     prepare = verbs.add_parser(
-        "prepare", parents=[common],
+        "prepare",
+        parents=[common],
         help="data stage of a run: label, leak-guarded features, splits, scaling, feature cache",
     )
     train = verbs.add_parser("train", parents=[common], help="train the float MLP, QAT MLP and BDT of a run")
@@ -183,33 +197,74 @@ def _run_commands(verbs, common: argparse.ArgumentParser) -> None:
     export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
-    csim.add_argument("--threads", type=_positive_int, help="OpenMP threads for the batched harness (default: all cores)")
-    csim.add_argument("--arithmetic", choices=("auto", "fast", "vendor"), default="auto",
-                      help="ap_ headers for the whole split: trigdeploy's fast ones, cross-checked against the "
-                           "vendor's on a sample; the vendor's only; or auto (default): the vendor's where export's "
-                           "build runs the split in seconds, else fast")
+    csim.add_argument(
+        "--threads", type=_positive_int, help="OpenMP threads for the batched harness (default: all cores)"
+    )
+    csim.add_argument(
+        "--arithmetic",
+        choices=("auto", "fast", "vendor"),
+        default="auto",
+        help="ap_ headers for the whole split: trigdeploy's fast ones, cross-checked against the "
+        "vendor's on a sample; the vendor's only; or auto (default): the vendor's where export's "
+        "build runs the split in seconds, else fast",
+    )
+    bench = _bench_command(verbs, common)
+    synth = verbs.add_parser(
+        "synth",
+        parents=[common],
+        help="vendor C synthesis (vitis_hls/vivado_hls) when installed; Yosys open synthesis of every RTL design",
+    )
+    synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
+    synth.add_argument(
+        "--design",
+        action="append",
+        metavar="NAME",
+        help="only this RTL design (repeatable; default: every one the export lists)",
+    )
+    synth.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="designs synthesized at a time (default: one per core)"
+    )
+    synth.add_argument(
+        "--max-lut-estimate",
+        type=float,
+        default=None,
+        metavar="LUT",
+        help="skip (with a line) RTL designs alkaid estimates above this, unless named by --design "
+        "(default 100000: Yosys takes 2-4 min on a 51k-LUT design, 13-22 min and 5 GB on a 258k-LUT one)",
+    )
+    for p in (export, csim, bench, synth):
+        p.add_argument(
+            "--export-root",
+            help="exported artifacts go to <root>/<run name> (default: export/ beside "
+            "the run's runs/ folder, not the current directory)",
+        )
+        p.add_argument(
+            "--firmware-root",
+            help="firmware projects go to <root>/<run name> (default: firmware/ beside the run's runs/ folder)",
+        )
+
+
+def _bench_command(verbs, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``bench`` command and its design-scan options."""
     bench = verbs.add_parser("bench", parents=[common], help="physics, CPU latency and FPGA estimates of a run")
     bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
-    bench.add_argument("--sweep", nargs="*", type=int, metavar="BITS",
-                       help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot")
-    bench.add_argument("--pareto", nargs="*", type=float, metavar="BETA",
-                       help="also fine-tune the resource-aware MLP from the float MLP at these cost weights (default "
-                            f"{' '.join(f'{b:g}' for b in PARETO_BETAS)}) and draw its front")
+    bench.add_argument(
+        "--sweep",
+        nargs="*",
+        type=int,
+        metavar="BITS",
+        help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot",
+    )
+    bench.add_argument(
+        "--pareto",
+        nargs="*",
+        type=float,
+        metavar="BETA",
+        help="also fine-tune the resource-aware MLP from the float MLP at these cost weights (default "
+        f"{' '.join(f'{b:g}' for b in PARETO_BETAS)}) and draw its front",
+    )
     bench.add_argument("--out", help="results directory (default: benchmarks/results beside the run's runs/ folder)")
-    synth = verbs.add_parser("synth", parents=[common], help="vendor C synthesis (vitis_hls/vivado_hls) when installed; Yosys open synthesis of every RTL design")
-    synth.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
-    synth.add_argument("--design", action="append", metavar="NAME",
-                       help="only this RTL design (repeatable; default: every one the export lists)")
-    synth.add_argument("--jobs", type=int, default=None, metavar="N",
-                       help="designs synthesized at a time (default: one per core)")
-    synth.add_argument("--max-lut-estimate", type=float, default=None, metavar="LUT",
-                       help="skip (with a line) RTL designs alkaid estimates above this, unless named by --design "
-                            "(default 100000: Yosys takes 2-4 min on a 51k-LUT design, 13-22 min and 5 GB on a 258k-LUT one)")
-    for p in (export, csim, bench, synth):
-        p.add_argument("--export-root", help="exported artifacts go to <root>/<run name> (default: export/ beside "
-                                             "the run's runs/ folder, not the current directory)")
-        p.add_argument("--firmware-root", help="firmware projects go to <root>/<run name> (default: firmware/ "
-                                               "beside the run's runs/ folder)")
+    return bench
 
 
 def _layout(args: argparse.Namespace):
@@ -252,11 +307,19 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     result = prepare(cfg, run_dir, progress=not args.quiet)
     write_text_atomic(RunLayout.of(run_dir).config, dump_config(cfg))
     r = result.report
-    print(json.dumps({
-        "run_dir": str(run_dir), "features": len(result.features), "dropped": len(r["dropped"]),
-        "class_counts": r["class_counts"], "label_is_function_of_inputs": r["label_is_function_of_inputs"],
-        "first_pass": result.build or "cache reused",
-    }, sort_keys=True))
+    print(
+        json.dumps(
+            {
+                "run_dir": str(run_dir),
+                "features": len(result.features),
+                "dropped": len(r["dropped"]),
+                "class_counts": r["class_counts"],
+                "label_is_function_of_inputs": r["label_is_function_of_inputs"],
+                "first_pass": result.build or "cache reused",
+            },
+            sort_keys=True,
+        )
+    )
     return 0
 
 
@@ -279,8 +342,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     layout = _layout(args)
     target = load_target(args.target or DEFAULT_TARGET)
     manifest = export_run(layout.run_dir, target, layout.export_root, layout.firmware_root)
-    print(json.dumps({"export": str(layout.export_dir), "models": sorted(manifest["models"]),
-                      "not_exported": sorted(manifest.get("not_exported", {}))}, sort_keys=True))
+    print(
+        json.dumps(
+            {
+                "export": str(layout.export_dir),
+                "models": sorted(manifest["models"]),
+                "not_exported": sorted(manifest.get("not_exported", {})),
+            },
+            sort_keys=True,
+        )
+    )
     return 0
 
 
@@ -288,10 +359,19 @@ def _cmd_csim(args: argparse.Namespace) -> int:
     from trigdeploy.csim.run import csim_run
 
     layout = _layout(args)
-    report = csim_run(layout.run_dir, layout.export_root, layout.firmware_root, threads=args.threads,
-                      arithmetic=args.arithmetic)
-    print(json.dumps({"csim": str(layout.csim_json), "ok": report["ok"],
-                      "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()}}, sort_keys=True))
+    report = csim_run(
+        layout.run_dir, layout.export_root, layout.firmware_root, threads=args.threads, arithmetic=args.arithmetic
+    )
+    print(
+        json.dumps(
+            {
+                "csim": str(layout.csim_json),
+                "ok": report["ok"],
+                "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()},
+            },
+            sort_keys=True,
+        )
+    )
     return 0
 
 
@@ -305,10 +385,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     betas = None if args.pareto is None else (args.pareto or list(PARETO_BETAS))
     if betas and (not all(0 <= b <= 1 for b in betas) or len(set(betas)) != len(betas)):
         raise TrigdeployError(f"--pareto: cost weights must be distinct numbers from 0 to 1, got {betas}")
-    report = bench_run(layout.run_dir, layout.results_root, layout.export_root, layout.firmware_root,
-                       sweep_bits=bits, pareto_betas=betas, progress=not args.quiet)
-    print(json.dumps({"bench": str(layout.result(".json")),
-                      "auc": {m: f[next(iter(f))]["auc"] for m, f in report["physics"].items()}}, sort_keys=True))
+    report = bench_run(
+        layout.run_dir,
+        layout.results_root,
+        layout.export_root,
+        layout.firmware_root,
+        sweep_bits=bits,
+        pareto_betas=betas,
+        progress=not args.quiet,
+    )
+    print(
+        json.dumps(
+            {
+                "bench": str(layout.result(".json")),
+                "auc": {m: f[next(iter(f))]["auc"] for m, f in report["physics"].items()},
+            },
+            sort_keys=True,
+        )
+    )
     return 0
 
 
@@ -324,10 +418,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if not fw.is_dir():
         raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {layout.run_dir} first")
     vendor = synth_run(fw, layout.synth_logs)
-    opened = open_synth_run(layout, args.jobs, args.design,
-                            MAX_LUT_ESTIMATE if args.max_lut_estimate is None else args.max_lut_estimate, vendor)
-    print(json.dumps({"vendor": sorted(vendor) if vendor is not None else None, "synth": str(layout.synth_json),
-                      "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()}}))
+    opened = open_synth_run(
+        layout,
+        args.jobs,
+        args.design,
+        MAX_LUT_ESTIMATE if args.max_lut_estimate is None else args.max_lut_estimate,
+        vendor,
+    )
+    print(
+        json.dumps(
+            {
+                "vendor": sorted(vendor) if vendor is not None else None,
+                "synth": str(layout.synth_json),
+                "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()},
+            }
+        )
+    )
     return 0
 
 
@@ -347,8 +453,15 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         plugins.load()  # before any command: a plugin's kinds, forms and project types
-        commands = {"data": _cmd_data, "prepare": _cmd_prepare, "train": _cmd_train, "export": _cmd_export,
-                    "csim": _cmd_csim, "bench": _cmd_bench, "synth": _cmd_synth}
+        commands = {
+            "data": _cmd_data,
+            "prepare": _cmd_prepare,
+            "train": _cmd_train,
+            "export": _cmd_export,
+            "csim": _cmd_csim,
+            "bench": _cmd_bench,
+            "synth": _cmd_synth,
+        }
         with _logging(args.quiet, args.verbose):
             return commands[args.verb](args)
     except TrigdeployError as exc:

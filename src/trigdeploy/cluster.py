@@ -21,8 +21,13 @@ def dask_client(cfg, where: str) -> Iterator:
     if cfg.scheduler is None:
         # no dashboard, and the scheduler's own HTTP endpoints on a free port (distributed's default, 8787, is
         # taken by any other local cluster: two runs at once, or a notebook's, would warn or fail)
-        cluster = LocalCluster(n_workers=cfg.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": ":0"})
+        cluster = LocalCluster(
+            n_workers=cfg.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
+        )
     else:
         probe_scheduler(cfg.scheduler, where)
     try:

@@ -35,8 +35,10 @@ from trigdeploy.schema import (
 )
 
 # what a Dask scheduler address and a run name may be (checked by their sections' rules)
-DASK_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):"
-                          r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})")
+DASK_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):"
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 # --------------------------------------------------------------------------------------------
@@ -104,8 +106,11 @@ class DataConfig(Checked):
         from trigdeploy.expr import derived_order
 
         if self.dask is not None and self.workers is not None:
-            raise FieldError("workers", "counts local processes; with data.dask set, size the cluster with "
-                                        "data.dask.workers (or its scheduler) instead")
+            raise FieldError(
+                "workers",
+                "counts local processes; with data.dask set, size the cluster with "
+                "data.dask.workers (or its scheduler) instead",
+            )
         derived_order(self.derived)  # parses every expression; a cycle is a FieldError naming it
         if self.selection is not None:
             from trigdeploy.expr import Expr
@@ -128,14 +133,18 @@ class LabelConfig(Checked):
     cut: str | None = None
     classes: dict[str, int] = field(default_factory=dict)
     cuts: dict[str, str] = field(default_factory=dict)
-    signal: str | None = None  # two classes (classes/cuts): which is the signal (default: value 1 / a class named signal)
+    # two classes (classes/cuts): which is the signal (default: value 1 / a class named signal)
+    signal: str | None = None
 
     def check(self) -> None:
         """``signal`` names one of two classes; classes come with the column that holds them."""
         named = self.classes or self.cuts
         if self.signal is not None and (len(named) != 2 or self.signal not in named):
-            raise FieldError("signal", f"names the signal class of two label.classes or label.cuts, got "
-                                       f"{self.signal!r} for {list(named) or 'none'}")
+            raise FieldError(
+                "signal",
+                f"names the signal class of two label.classes or label.cuts, got "
+                f"{self.signal!r} for {list(named) or 'none'}",
+            )
         if self.classes:
             if not self.column:
                 raise FieldError("classes", "names the values of label.column; set label.column too")
@@ -201,8 +210,10 @@ class SplitConfig(Checked):
     def check(self) -> None:
         """Random splits leave training rows; file splits name their validation and test files."""
         if self.mode == "random" and self.val_fraction + self.test_fraction >= 1:
-            raise FieldError("test_fraction", f"val_fraction + test_fraction must be < 1, got "
-                                              f"{self.val_fraction} + {self.test_fraction}")
+            raise FieldError(
+                "test_fraction",
+                f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}",
+            )
         if self.mode == "files" and not (self.val_files and self.test_files):
             raise FieldError("mode", "'files' needs split.val_files and split.test_files")
 
@@ -237,8 +248,30 @@ class MLPConfig(Checked):
     gpu_resident_gb: float = num(4.0, ge=0.0)  # on CUDA, keep the training rows on the GPU up to this size
 
 
+class CrossChecked:
+    """A model section with a rule between it and the rest of ``train`` (a kind's own: which sections it needs,
+    and how they must agree), run when the config is loaded. Third-party kinds' sections may subclass it."""
+
+    def check_with(self, name: str, train: TrainConfig) -> None:
+        """Raise ``FieldError`` (naming ``<name>.<key>``) where ``train`` does not give this section what it needs."""
+        raise NotImplementedError
+
+
+class InitFromMLP(CrossChecked):
+    """A section whose model can start from the float MLP's weights (``init: float``)."""
+
+    def check_with(self, name: str, train: TrainConfig) -> None:
+        """``init: float`` needs ``train.mlp`` with the same hidden layers."""
+        if self.init == "float" and (train.mlp is None or tuple(train.mlp.hidden) != tuple(self.hidden)):
+            raise FieldError(
+                f"{name}.init",
+                "'float' needs train.mlp with the same hidden layers "
+                f"(mlp {train.mlp.hidden if train.mlp else None}, {name} {self.hidden})",
+            )
+
+
 @dataclass(frozen=True)
-class QMLPConfig(MLPConfig):
+class QMLPConfig(MLPConfig, InitFromMLP):
     """Brevitas QAT twin: power-of-two (fixed-point) quantizers, quantized biases, no BatchNorm."""
 
     weight_bits: int = num(6, ge=2, le=16)  # Brevitas' signed narrow-range weights need 2 bits
@@ -258,25 +291,27 @@ class QMLPConfig(MLPConfig):
 
 
 @dataclass(frozen=True)
-class HGQConfig(MLPConfig):
+class HGQConfig(MLPConfig, InitFromMLP):
     """Per-weight learned precision with an EBOPs cost term (``beta``); fine-tuned from the float MLP."""
 
-    beta: float = num(5e-6, ge=0.0, le=1.0)       # loss weight of EBOPs (bits(w)·bits(x) summed)
-    epochs: int = num(60, ge=1, le=COUNT_MAX)     # bit widths move about one bits_lr step per batch
-    lr_patience: int = num(10, ge=0)              # the cost term keeps the validation AUC noisy: be patient
+    beta: float = num(5e-6, ge=0.0, le=1.0)  # loss weight of EBOPs (bits(w)·bits(x) summed)
+    epochs: int = num(60, ge=1, le=COUNT_MAX)  # bit widths move about one bits_lr step per batch
+    lr_patience: int = num(10, ge=0)  # the cost term keeps the validation AUC noisy: be patient
     early_stopping_patience: int = num(20, ge=1)
     weight_frac_bits: int = num(6, ge=-4, le=16)  # initial fractional bits of every weight
-    act_frac_bits: int = num(4, ge=0, le=16)      # initial fractional bits of the input and activations
-    max_frac_bits: int = num(12, ge=1, le=16)     # upper bound of every trained fractional bit count
-    bits_lr: float = num(0.05, gt=0.0, le=10.0)   # learning rate of the bit counts (AdamW, no decay)
-    calibration_rows: int = num(20_000, ge=1)     # training rows that set the integer bits
+    act_frac_bits: int = num(4, ge=0, le=16)  # initial fractional bits of the input and activations
+    max_frac_bits: int = num(12, ge=1, le=16)  # upper bound of every trained fractional bit count
+    bits_lr: float = num(0.05, gt=0.0, le=10.0)  # learning rate of the bit counts (AdamW, no decay)
+    calibration_rows: int = num(20_000, ge=1)  # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
     init: Literal["scratch", "float"] = "float"
 
     def check(self) -> None:
         """Only what has an exact fixed-point form: no batchnorm, no dropout, ReLU."""
         if self.batchnorm:
-            raise FieldError("batchnorm", "not supported in the resource-aware MLP (no exact fixed-point form); set false")
+            raise FieldError(
+                "batchnorm", "not supported in the resource-aware MLP (no exact fixed-point form); set false"
+            )
         if self.dropout > 0:
             raise FieldError("dropout", "not supported in the resource-aware MLP; set 0")
         if self.activation != "relu":
@@ -294,8 +329,11 @@ class DaskClusterConfig(Checked):
     def check(self) -> None:
         """A scheduler address is host:port with a known protocol."""
         if self.scheduler is not None and not DASK_ADDRESS.fullmatch(self.scheduler):
-            raise FieldError("scheduler", f"expected a Dask scheduler address such as tcp://host:8786 "
-                                          f"(tcp, tls, ucx, ws or wss; a port 1-65535), got {yamlsafe.short(self.scheduler)}")
+            raise FieldError(
+                "scheduler",
+                f"expected a Dask scheduler address such as tcp://host:8786 "
+                f"(tcp, tls, ucx, ws or wss; a port 1-65535), got {yamlsafe.short(self.scheduler)}",
+            )
 
 
 @dataclass(frozen=True)
@@ -362,17 +400,19 @@ class TrainConfig(Checked):
         return getattr(self, name) if name in MODEL_FIELDS else self.extra.get(name)
 
     def check(self) -> None:
-        """A kind initialised from the float MLP has the float MLP's hidden layers."""
-        for name in ("qmlp", "hgq", *sorted(self.extra)):
-            q = self.model(name)
-            if getattr(q, "init", None) == "float" and (self.mlp is None or tuple(self.mlp.hidden) != tuple(q.hidden)):
-                raise FieldError(f"{name}.init", "'float' needs train.mlp with the same hidden layers "
-                                                 f"(mlp {self.mlp.hidden if self.mlp else None}, {name} {q.hidden})")
+        """Each trained kind's own rule between its section and the others (``CrossChecked.check_with``)."""
+        for name in (*MODEL_FIELDS, *sorted(self.extra)):
+            section = self.model(name)
+            if isinstance(section, CrossChecked):
+                section.check_with(name, self)
 
 
 # TrainConfig's built-in model sections: its fields whose type is a config dataclass
-MODEL_FIELDS = tuple(name for name, tp in typing.get_type_hints(TrainConfig).items()
-                     if any(dataclasses.is_dataclass(a) for a in typing.get_args(tp)))
+MODEL_FIELDS = tuple(
+    name
+    for name, tp in typing.get_type_hints(TrainConfig).items()
+    if any(dataclasses.is_dataclass(a) for a in typing.get_args(tp))
+)
 
 
 @dataclass(frozen=True)
@@ -394,8 +434,11 @@ class RunConfig(Checked):
     def check(self) -> None:
         """The run name is a plain folder name."""
         if not RUN_NAME.fullmatch(self.name) or self.name in (".", ".."):
-            raise FieldError("name", f"expected a plain run name (letters, digits, '.', '_', '-'; no path "
-                                     f"separators, not empty), got {self.name!r}")
+            raise FieldError(
+                "name",
+                f"expected a plain run name (letters, digits, '.', '_', '-'; no path "
+                f"separators, not empty), got {self.name!r}",
+            )
 
     def run_dir(self, override: str | None = None) -> Path:
         """The run directory: ``override`` if given, else ``<runs_dir>/<name>``."""
@@ -418,9 +461,7 @@ def parse_config(raw: Any, where: str = "<config>") -> RunConfig:
     return dataclasses.replace(cfg, source=where)
 
 
-def load_config(
-    path: str | Path, overrides: list[str] | None = None, data_files: list[str] | None = None
-) -> RunConfig:
+def load_config(path: str | Path, overrides: list[str] | None = None, data_files: list[str] | None = None) -> RunConfig:
     """Read, override and validate a run config.
 
     ``data_files`` replaces ``data.files`` (the CLI's ``--data``: same layout, other files,

@@ -23,9 +23,19 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 
 FUNCTIONS = {
-    "abs": np.abs, "sqrt": np.sqrt, "log": np.log, "exp": np.exp, "cosh": np.cosh, "sinh": np.sinh,
-    "cos": np.cos, "sin": np.sin, "arctan2": np.arctan2, "hypot": np.hypot, "minimum": np.minimum,
-    "maximum": np.maximum, "where": np.where,
+    "abs": np.abs,
+    "sqrt": np.sqrt,
+    "log": np.log,
+    "exp": np.exp,
+    "cosh": np.cosh,
+    "sinh": np.sinh,
+    "cos": np.cos,
+    "sin": np.sin,
+    "arctan2": np.arctan2,
+    "hypot": np.hypot,
+    "minimum": np.minimum,
+    "maximum": np.maximum,
+    "where": np.where,
 }
 ARITY = {"arctan2": 2, "hypot": 2, "minimum": 2, "maximum": 2, "where": 3}  # the others take one
 MAX_CHARS = 4096
@@ -35,13 +45,24 @@ MAX_DEPTH = 64
 def _power(base, exponent):
     return np.power(np.asarray(base, np.float64), np.asarray(exponent, np.float64))
 
+
 _BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Pow: _power, ast.Mod: operator.mod, ast.BitAnd: np.logical_and, ast.BitOr: np.logical_or,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: _power,
+    ast.Mod: operator.mod,
+    ast.BitAnd: np.logical_and,
+    ast.BitOr: np.logical_or,
 }
 _COMPARE = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: np.logical_not, ast.Invert: np.logical_not}
 
@@ -92,7 +113,9 @@ class Expr:
             for v in (node.left, *node.comparators):
                 self._check(v, names, depth)
         elif (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in FUNCTIONS
             and not node.keywords
         ):
             want = ARITY.get(node.func.id, 1)
@@ -159,7 +182,7 @@ def derived_order(derived: Mapping[str, str], where: str = "data.derived") -> li
         if state.get(name) == "done":
             return
         if state.get(name) == "active":
-            loop = chain[chain.index(name):] + [name]
+            loop = chain[chain.index(name) :] + [name]
             raise TrigdeployError(f"{where}.{name}: refers to itself ({' → '.join(loop)})")
         state[name] = "active"
         for dep in exprs[name].names:

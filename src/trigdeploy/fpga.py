@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trigdeploy.fixed import FixedType
+from trigdeploy.fixed import Precisions
 
 DSP_MIN_BITS = 10
 ADDER_LEVEL_NS = 1.25
@@ -100,9 +100,16 @@ def estimate_dense(layer: Dense, clock_ns: float, reuse: int = 1) -> dict:
     per_cycle = max(1, int(clock_ns // ADDER_LEVEL_NS))
     stages = 1 + math.ceil(levels / per_cycle)
     ff = n_out * min(layer.acc_bits, p + levels) * stages
-    return {"multipliers": int(mult.sum()), "shifts": int(pow2.sum()), "zeros": int((~nz).sum()),
-            "dsp": int(math.ceil(dsp / reuse)), "lut": int(math.ceil((luts_mult + luts_add) / reuse)) + luts_act,
-            "ff": int(ff), "bram": 0, "stages": int(stages)}
+    return {
+        "multipliers": int(mult.sum()),
+        "shifts": int(pow2.sum()),
+        "zeros": int((~nz).sum()),
+        "dsp": int(math.ceil(dsp / reuse)),
+        "lut": int(math.ceil((luts_mult + luts_add) / reuse)) + luts_act,
+        "ff": int(ff),
+        "bram": 0,
+        "stages": int(stages),
+    }
 
 
 def estimate_mlp(layers: list[Dense], clock_ns: float, reuse: int = 1) -> dict:
@@ -110,14 +117,15 @@ def estimate_mlp(layers: list[Dense], clock_ns: float, reuse: int = 1) -> dict:
     per = [estimate_dense(layer, clock_ns, reuse) for layer in layers]
     cycles = sum(p["stages"] for p in per) + 1
     total = {k: sum(p[k] for p in per) for k in ("lut", "ff", "dsp", "bram", "multipliers", "shifts", "zeros")}
-    return {**total, "latency_cycles": cycles, "latency_ns": cycles * clock_ns, "ii": reuse, "layers": per,
-            "estimate": True, "method": "trigdeploy analytic model (trigdeploy/fpga.py)"}
-
-
-def _fixed_bits(text: str) -> tuple[int, int]:
-    """Width and integer bits of a precision record's type (``fixed.FixedType.read``)."""
-    t = FixedType.read(text, "precision")
-    return t.width, t.integer
+    return {
+        **total,
+        "latency_cycles": cycles,
+        "latency_ns": cycles * clock_ns,
+        "ii": reuse,
+        "layers": per,
+        "estimate": True,
+        "method": "trigdeploy analytic model (trigdeploy/fpga.py)",
+    }
 
 
 def qat_layers(model, bias_bits: int) -> list[Dense]:
@@ -136,28 +144,24 @@ def qat_layers(model, bias_bits: int) -> list[Dense]:
             w_bits = int(qw.bit_width.item())
             n_in = codes.shape[0]
             acc = max(a_bits + w_bits + math.ceil(math.log2(n_in)), bias_bits) + 1
-            nxt = next((m for m in mods[i + 1:] if isinstance(m, QuantReLU)), None)
+            nxt = next((m for m in mods[i + 1 :] if isinstance(m, QuantReLU)), None)
             out_bits = int(nxt.act_quant.bit_width().item()) if nxt is not None else acc
             layers.append(Dense(codes, w_bits, a_bits, acc, out_bits))
     return layers
 
 
-def ptq_layers(model, precisions: dict) -> list[Dense]:
-    """The dense layers of a float MLP at the PTQ precisions chosen at export (hls4ml layer names)."""
+def ptq_layers(model, precisions: Precisions) -> list[Dense]:
+    """The dense layers of a Linear/ReLU MLP at the types of its precision record (``fixed.Precisions``)."""
     import torch
 
-    linears = [(i, m) for i, m in enumerate(model) if isinstance(m, torch.nn.Linear)]
-    layers = []
-    a_type = precisions["input_1"]["result"]
-    for i, lin in linears:
-        p = precisions[f"_{i}"]
-        w_bits, w_int = _fixed_bits(p["weight"])
-        codes = np.rint(lin.weight.detach().numpy().T * 2.0 ** (w_bits - w_int)).astype(np.int64)
-        a_bits, _ = _fixed_bits(a_type)
-        acc_bits, _ = _fixed_bits(p["accum"])
-        out_bits, _ = _fixed_bits(p["result"])
-        layers.append(Dense(codes, w_bits, a_bits, acc_bits, out_bits))
-        a_type = precisions.get(f"_{i + 1}", p)["result"]
+    layers, a_type = [], precisions.port
+    for i, lin in enumerate(model):
+        if not isinstance(lin, torch.nn.Linear):
+            continue
+        p = precisions.layer(i)
+        codes = np.rint(lin.weight.detach().numpy().T * 2.0**p.weight.frac).astype(np.int64)
+        layers.append(Dense(codes, p.weight.width, a_type.width, p.accum.width, p.result.width))
+        a_type = (precisions.layer(i + 1) if i + 1 < len(model) else p).result
     return layers
 
 
@@ -169,10 +173,26 @@ def conifer_estimates(ens: dict) -> dict:
     from conifer.utils.performance import prediction as perf
 
     model = conifer.model.ModelBase(json.loads(json.dumps(ens)))
-    out = {"estimate": True, "method": "conifer performance estimators (conifer.utils.performance)",
-           "n_nodes": model.n_nodes(), "n_leaves": model.n_leaves(),
-           "vhdl": {"latency_cycles": perf.vhdlLatencyEstimator.predict(model), "lut": perf.vhdlLUTEstimator.predict(model),
-                    "ff": perf.vhdlFFEstimator.predict(model), "dsp": 0, "bram": 0, "ii": 1}}
-    out["hls"] = {"latency_cycles": perf.hlsLatencyEstimator.predict(model), "lut": perf.hlsLUTEstimator.predict(model),
-                  "ff": perf.hlsFFEstimator.predict(model), "dsp": 0, "bram": 0, "ii": 1}
+    out = {
+        "estimate": True,
+        "method": "conifer performance estimators (conifer.utils.performance)",
+        "n_nodes": model.n_nodes(),
+        "n_leaves": model.n_leaves(),
+        "vhdl": {
+            "latency_cycles": perf.vhdlLatencyEstimator.predict(model),
+            "lut": perf.vhdlLUTEstimator.predict(model),
+            "ff": perf.vhdlFFEstimator.predict(model),
+            "dsp": 0,
+            "bram": 0,
+            "ii": 1,
+        },
+    }
+    out["hls"] = {
+        "latency_cycles": perf.hlsLatencyEstimator.predict(model),
+        "lut": perf.hlsLUTEstimator.predict(model),
+        "ff": perf.hlsFFEstimator.predict(model),
+        "dsp": 0,
+        "bram": 0,
+        "ii": 1,
+    }
     return out

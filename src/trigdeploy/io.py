@@ -69,8 +69,7 @@ def remove_stale_partials(directory: Path) -> list[Path]:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in Path(directory).iterdir():
             m = _PARTIAL.fullmatch(entry.name)
-            if (m and m["host"] in (None, host) and int(m["pid"]) != os.getpid()
-                    and not pid_alive(int(m["pid"]))):
+            if m and m["host"] in (None, host) and int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"])):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:

@@ -54,17 +54,24 @@ class RunLayout:
     results_root: Path
 
     @classmethod
-    def of(cls, run_dir: str | Path, export_root: str | Path | None = None, firmware_root: str | Path | None = None,
-           results_root: str | Path | None = None) -> RunLayout:
+    def of(
+        cls,
+        run_dir: str | Path,
+        export_root: str | Path | None = None,
+        firmware_root: str | Path | None = None,
+        results_root: str | Path | None = None,
+    ) -> RunLayout:
         """The layout of ``run_dir``, with the documented default roots where none is given."""
         run_dir = Path(run_dir)
         if run_dir.name in ("", ".", ".."):  # '.', '..': the folder's own name names the run and its exports
             run_dir = run_dir.resolve()
         base = run_dir.parent.parent if run_dir.parent.name == RUNS_FOLDER else run_dir.parent
-        return cls(run_dir,
-                   Path(export_root) if export_root is not None else base / "export",
-                   Path(firmware_root) if firmware_root is not None else base / "firmware",
-                   Path(results_root) if results_root is not None else base / "benchmarks" / "results")
+        return cls(
+            run_dir,
+            Path(export_root) if export_root is not None else base / "export",
+            Path(firmware_root) if firmware_root is not None else base / "firmware",
+            Path(results_root) if results_root is not None else base / "benchmarks" / "results",
+        )
 
     @property
     def name(self) -> str:

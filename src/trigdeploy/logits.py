@@ -37,9 +37,13 @@ def compare(outputs, reference, tolerance: float = 0.0) -> dict:
         raise ValueError(f"outputs {y.shape} and reference {ref.shape} differ in shape")
     diff = np.abs(y - ref)
     per_event = diff if diff.ndim == 1 else diff.max(axis=1) if diff.size else np.zeros(len(diff))
-    out = {"n_events": int(len(ref)), "n_mismatch": int((per_event > tolerance).sum()),
-           "max_abs_diff": float(per_event.max()) if len(per_event) else 0.0,
-           "mean_abs_diff": float(diff.mean()) if diff.size else 0.0, "ok": bool((per_event <= tolerance).all())}
+    out = {
+        "n_events": int(len(ref)),
+        "n_mismatch": int((per_event > tolerance).sum()),
+        "max_abs_diff": float(per_event.max()) if len(per_event) else 0.0,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "ok": bool((per_event <= tolerance).all()),
+    }
     if ref.ndim == 2:
         out["n_logits"] = int(ref.shape[1])
     return out

@@ -50,7 +50,8 @@ def load() -> dict[tuple[str, str], str]:
                 target()
         except Exception as exc:  # a plugin's own error, whatever it is: one line, the plugin named
             detail = " ".join(str(exc).split()) or type(exc).__name__
-            raise TrigdeployError(f"plugin {ep.name!r} ({ep.value}, from {_dist(ep)}) failed to load: "
-                                  f"{type(exc).__name__}: {detail}") from None
+            raise TrigdeployError(
+                f"plugin {ep.name!r} ({ep.value}, from {_dist(ep)}) failed to load: {type(exc).__name__}: {detail}"
+            ) from None
         logger.debug(f"plugin {ep.name} ({ep.value}, from {_dist(ep)}) loaded")
     return dict(_LOADED)

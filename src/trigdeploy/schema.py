@@ -24,6 +24,7 @@ from trigdeploy.errors import TrigdeployError
 
 INTERNAL_FIELDS = {"source", "extra"}  # set by trigdeploy, never from a file
 
+
 class FieldError(TrigdeployError):
     """A bad value of one field; ``build`` prefixes the dotted key and the file."""
 
@@ -32,8 +33,9 @@ class FieldError(TrigdeployError):
         super().__init__(f"key '{name}': {text}")
 
 
-def num(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-        lt: float | None = None) -> Any:
+def num(
+    default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None
+) -> Any:
     """A numeric field (or a list of numbers) with its allowed range; ``None`` values are not checked."""
     return field(default=default, metadata={"range": (ge, gt, le, lt)})
 
@@ -53,11 +55,18 @@ def _check_range(name: str, value: Any, bounds: tuple) -> None:
         return
     ge, gt, le, lt = bounds
     finite = math.isfinite(value) and abs(value) <= INT_MAX
-    ok = ((ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
-          and (lt is None or value < lt) and finite)
+    ok = (
+        (ge is None or value >= ge)
+        and (gt is None or value > gt)
+        and (le is None or value <= le)
+        and (lt is None or value < lt)
+        and finite
+    )
     if not ok:
-        raise FieldError(name, f"expected a {'' if finite else 'finite '}value {_range_text(ge, gt, le, lt)}, "
-                               f"got {yamlsafe.short(value)}")
+        raise FieldError(
+            name,
+            f"expected a {'' if finite else 'finite '}value {_range_text(ge, gt, le, lt)}, got {yamlsafe.short(value)}",
+        )
 
 
 SEED_MAX = 2**31 - 1  # what every library here accepts as a seed (scikit-learn, XGBoost, Pythia: less)
@@ -141,8 +150,7 @@ def convert(tp: Any, value: Any, key: str, where: str) -> Any:
             raise bad()
         key_tp, value_tp = typing.get_args(tp)
         return {
-            convert(key_tp, k, f"{key}.{k}", where): convert(value_tp, v, f"{key}.{k}", where)
-            for k, v in value.items()
+            convert(key_tp, k, f"{key}.{k}", where): convert(value_tp, v, f"{key}.{k}", where) for k, v in value.items()
         }
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -178,15 +186,16 @@ def build(cls: type, raw: dict, prefix: str, where: str) -> Any:
     extra = {}
     sections = cls.EXTRA if issubclass(cls, Checked) else None
     if sections is not None:  # e.g. sections of registered model kinds
-        extra = {k: build(sections[k], v if isinstance(v, dict) else {}, f"{prefix}.{k}" if prefix else k, where)
-                 for k, v in raw.items() if k in sections and v is not None}
+        extra = {
+            k: build(sections[k], v if isinstance(v, dict) else {}, f"{prefix}.{k}" if prefix else k, where)
+            for k, v in raw.items()
+            if k in sections and v is not None
+        }
         raw = {k: v for k, v in raw.items() if k not in sections}
     for k in raw:
         if k not in fields:
             dotted = f"{prefix}.{k}" if prefix else str(k)
-            raise TrigdeployError(
-                f"{where}: unknown key '{dotted}'; expected one of: {', '.join(sorted(fields))}"
-            )
+            raise TrigdeployError(f"{where}: unknown key '{dotted}'; expected one of: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, f in fields.items():
         dotted = f"{prefix}.{name}" if prefix else name
@@ -250,9 +259,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
-                raise TrigdeployError(
-                    f"--set '{text}': '{'.'.join(parts[: i + 1])}' is a value, not a section"
-                )
+                raise TrigdeployError(f"--set '{text}': '{'.'.join(parts[: i + 1])}' is a value, not a section")
             node = nxt
         node[parts[-1]] = value
     return out

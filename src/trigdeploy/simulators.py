@@ -37,11 +37,11 @@ from trigdeploy.hdl import projects, tools
 
 @dataclass(frozen=True)
 class Simulator:
-    name: str                                                 # what the manifest's ``simulator`` names
-    run: Callable[..., tuple[Any, dict, dict]]                # (project, cache, x, exact, threads, arithmetic)
-    prebuild: Callable[[Path, Path], Any] | None = None       # (project, cache): compile ahead
-    tool: str | None = None                                   # the HDL tool it needs (``hdl.tools``)
-    design: Callable[[Path], Any] | None = None               # project → ``hdl.yosys.Design`` (RTL types)
+    name: str  # what the manifest's ``simulator`` names
+    run: Callable[..., tuple[Any, dict, dict]]  # (project, cache, x, exact, threads, arithmetic)
+    prebuild: Callable[[Path, Path], Any] | None = None  # (project, cache): compile ahead
+    tool: str | None = None  # the HDL tool it needs (``hdl.tools``)
+    design: Callable[[Path], Any] | None = None  # project → ``hdl.yosys.Design`` (RTL types)
 
 
 SIMULATORS: dict[str, Simulator] = {}

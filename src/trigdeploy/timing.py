@@ -36,9 +36,13 @@ class Record:
     def report(self) -> dict:
         """The stage's wall time so far, every step, and the ten longest."""
         top = sorted(self.steps, key=lambda s: -s["seconds"])[:TOP]
-        return {"stage": self.stage, "wall_seconds": round(time.perf_counter() - self.started, 3),
-                "steps": list(self.steps), "top": top,
-                "cache_hits": sum(s["cached"] for s in self.steps)}
+        return {
+            "stage": self.stage,
+            "wall_seconds": round(time.perf_counter() - self.started, 3),
+            "steps": list(self.steps),
+            "top": top,
+            "cache_hits": sum(s["cached"] for s in self.steps),
+        }
 
 
 _CURRENT: contextvars.ContextVar[Record | None] = contextvars.ContextVar("trigdeploy_timing", default=None)

@@ -54,8 +54,10 @@ class _Loader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) or key is None:
                 if key in seen:
-                    raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {short(key)} repeated "
-                                         f"(first at line {seen[key] + 1}); keep one")
+                    raise yaml.YAMLError(
+                        f"line {key_node.start_mark.line + 1}: key {short(key)} repeated "
+                        f"(first at line {seen[key] + 1}); keep one"
+                    )
                 seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
 
@@ -85,8 +87,9 @@ def loads(text: str, where: str) -> Any:
         if node is None:
             return None
         if _expanded_size(node, {}) > MAX_NODES:
-            raise TrigdeployError(f"{where}: YAML expands to more than {MAX_NODES} values through aliases; "
-                                  "write the values out")
+            raise TrigdeployError(
+                f"{where}: YAML expands to more than {MAX_NODES} values through aliases; write the values out"
+            )
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from trigdeploy.bench.run import _physics_binary, _physics_multiclass, bench_run, pareto_entries
+from trigdeploy.bench.pareto import pareto_entries
+from trigdeploy.bench.report import _physics_binary, _physics_multiclass
+from trigdeploy.bench.run import bench_run
 from trigdeploy.io import json_safe
 
 pytestmark = pytest.mark.integration  # end to end through several stages
@@ -18,8 +20,11 @@ def _tools() -> tuple[bool, bool, bool]:
 
     from trigdeploy.hdl import tools
 
-    return (bool(importlib.util.find_spec("alkaid") and tools.find("verilator")), tools.find("ghdl") is not None,
-            tools.find("yosys") is not None)
+    return (
+        bool(importlib.util.find_spec("alkaid") and tools.find("verilator")),
+        tools.find("ghdl") is not None,
+        tools.find("yosys") is not None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +36,15 @@ def report(trained_run, exported, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     if _tools()[2]:  # Yosys counts of the run's RTL designs, read back by bench (the 16-bit PTQ one takes minutes)
         open_synth_run(RunLayout.of(trained_run, root / "export", root / "firmware"), designs=["qmlp_rtl", "bdt_vhdl"])
-    return out, bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4],
-                          pareto_betas=[1e-5] if _tools()[0] else None, progress=False)
+    return out, bench_run(
+        trained_run,
+        out,
+        root / "export",
+        root / "firmware",
+        sweep_bits=[4],
+        pareto_betas=[1e-5] if _tools()[0] else None,
+        progress=False,
+    )
 
 
 def test_forms_agree_where_the_chain_is_exact(report):
@@ -63,8 +75,16 @@ def test_latency_fpga_and_sweep_figures(report):
         assert set(e["events_per_s"]) == {"1", "64", "4096"}
     assert r["cpu_latency"]["ort_speedup_vs_torch_batch1"] > 0
     assert all(e["estimate"] for e in r["fpga"].values())
-    assert {"qmlp (hls4ml)", "qmlp (alkaid RTL)", "mlp PTQ (hls4ml)", "mlp (alkaid RTL)", "hgq (hls4ml)",
-            "hgq (alkaid RTL)", "bdt (conifer HLS)", "bdt (conifer VHDL)"} == set(r["fpga"])
+    assert {
+        "qmlp (hls4ml)",
+        "qmlp (alkaid RTL)",
+        "mlp PTQ (hls4ml)",
+        "mlp (alkaid RTL)",
+        "hgq (hls4ml)",
+        "hgq (alkaid RTL)",
+        "bdt (conifer HLS)",
+        "bdt (conifer VHDL)",
+    } == set(r["fpga"])
     # distributed arithmetic: no DSPs, and far fewer LUTs than the multiplier-per-product HLS estimate
     assert r["fpga"]["qmlp (alkaid RTL)"]["dsp"] == 0
     assert r["fpga"]["qmlp (alkaid RTL)"]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]
@@ -85,19 +105,29 @@ def test_pareto_list_names_every_point_and_its_lut_source(report):
     assert {p["group"] for p in r["pareto"]} == {"run", "sweep"} | ({"front"} if rtl else set())
     if rtl:
         (front,) = r["front"]
-        assert front["beta"] == 1e-5 and front["lut_source"] == "alkaid" and 0 < front["weights_kept"] <= front["weights"]
+        assert (
+            front["beta"] == 1e-5 and front["lut_source"] == "alkaid" and 0 < front["weights_kept"] <= front["weights"]
+        )
         assert front["latency_ns"] == 5.0 * front["latency_cycles"] > 0
         sweep = [p for p in r["pareto"] if p["group"] == "sweep"]
         assert front["dominated_by_uniform_sweep"] == any(
-            s["lut"] <= front["lut"] and s["auc"] >= front["auc"] for s in sweep)
+            s["lut"] <= front["lut"] and s["auc"] >= front["auc"] for s in sweep
+        )
         assert by_model["uniform w4a6"]["lut_source"] == "alkaid"  # the sweep counted the same way as the front
 
 
-@pytest.mark.parametrize(("point", "expected"), [({"lut": 100, "auc": 0.95}, True), ({"lut": 50, "auc": 0.90}, False),
-                                                 ({"lut": 80, "auc": 0.97}, False), ({"lut": 80, "auc": 0.96}, False)],
-                         ids=["more-luts-less-auc", "cheaper", "better", "equal"])
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ({"lut": 100, "auc": 0.95}, True),
+        ({"lut": 50, "auc": 0.90}, False),
+        ({"lut": 80, "auc": 0.97}, False),
+        ({"lut": 80, "auc": 0.96}, False),
+    ],
+    ids=["more-luts-less-auc", "cheaper", "better", "equal"],
+)
 def test_dominance_by_hand(point, expected):
-    from trigdeploy.bench.run import dominated
+    from trigdeploy.bench.pareto import dominated
 
     assert dominated(point, [{"lut": 80, "auc": 0.96}]) is expected
 
@@ -144,7 +174,7 @@ def test_ort_single_event_binding_equals_batched_run(exported):
     root, _ = exported
     engine = OrtEngine(root / "export" / "run" / "mlp.onnx")
     x = np.random.default_rng(1).normal(size=(40, engine._in.shape[1])).astype(np.float32)
-    one_by_one = np.concatenate([engine(x[i: i + 1]).reshape(-1) for i in range(len(x))])
+    one_by_one = np.concatenate([engine(x[i : i + 1]).reshape(-1) for i in range(len(x))])
     np.testing.assert_array_equal(one_by_one, engine(x).reshape(-1))
 
 
@@ -203,8 +233,18 @@ def test_synth_skips_with_a_reason_and_writes_no_figure(trained_run, exported, m
     assert json.loads(layout.synth_json.read_text()) == json.loads(json.dumps(out))
 
 
-_BINARY = {"physics": {"bdt": {"XGBoost": {"auc": 0.99, "rejection": {"eff_S=0.3": float("inf"), "eff_S=0.5": 123.4},
-                                           "rejection_limit": 500.0, "at_thresholds": {}}}}}
+_BINARY = {
+    "physics": {
+        "bdt": {
+            "XGBoost": {
+                "auc": 0.99,
+                "rejection": {"eff_S=0.3": float("inf"), "eff_S=0.5": 123.4},
+                "rejection_limit": 500.0,
+                "at_thresholds": {},
+            }
+        }
+    }
+}
 
 
 @pytest.mark.parametrize("read_back", [False, True], ids=["in-memory", "from-json"])
@@ -217,19 +257,35 @@ def test_unbounded_rejection_is_shown_as_above_the_background_count(read_back):
 
 def test_unbounded_rejection_per_class_names_the_other_class_count():
     inf = float("inf")
-    f = {"auc": 0.9, "accuracy": 0.8, "n_test_per_class": {"a": 40, "b": 60},
-         "per_class": {"a": {"auc": 0.9, "rejection": {"eff_S=0.3": {"b": inf}, "eff_S=0.5": {"b": 7.6}}, "thresholds": {}},
-                       "b": {"auc": 0.9, "rejection": {"eff_S=0.3": {"a": 12.0}, "eff_S=0.5": {"a": None}}, "thresholds": {}}},
-         "confusion_matrix": [[30, 10], [5, 55]]}
+    f = {
+        "auc": 0.9,
+        "accuracy": 0.8,
+        "n_test_per_class": {"a": 40, "b": 60},
+        "per_class": {
+            "a": {"auc": 0.9, "rejection": {"eff_S=0.3": {"b": inf}, "eff_S=0.5": {"b": 7.6}}, "thresholds": {}},
+            "b": {"auc": 0.9, "rejection": {"eff_S=0.3": {"a": 12.0}, "eff_S=0.5": {"a": None}}, "thresholds": {}},
+        },
+        "confusion_matrix": [[30, 10], [5, 55]],
+    }
     lines = _physics_multiclass({"classes": ["a", "b"], "physics": {"mlp": {"PyTorch": f}}})
     rows = [x for x in lines if x.startswith("| mlp | PyTorch | a | ") or x.startswith("| mlp | PyTorch | b | ")]
-    assert rows == ["| mlp | PyTorch | a | 0.90000 |  | > 60 |  | 8 |  |", "| mlp | PyTorch | b | 0.90000 | 12 |  | > 40 |  |  |"]
+    assert rows == [
+        "| mlp | PyTorch | a | 0.90000 |  | > 60 |  | 8 |  |",
+        "| mlp | PyTorch | b | 0.90000 | 12 |  | > 40 |  |  |",
+    ]
 
 
-def test_pareto_point_reads_null_rejection_as_unbounded():
-    metrics = {"bdt": {"auc": 0.99, "rejection": {"eff_S=0.3": None}}, "mlp": {"auc": 0.9}}
-    est = {"bdt (conifer HLS)": {"lut": 10, "ff": 5, "dsp": 0, "latency_ns": 50.0},
-           "mlp (hls4ml)": {"lut": 20, "ff": 5, "dsp": 0, "latency_ns": 50.0}}
+def test_pareto_point_reads_null_rejection_as_unbounded(tmp_path):
+    from trigdeploy.train.results import RunMetrics
+
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"bdt": {"auc": 0.99, "rejection": {"eff_S=0.3": None}}, "mlp": {"auc": 0.9}})
+    )
+    metrics = RunMetrics.load(tmp_path / "metrics.json")
+    est = {
+        "bdt (conifer HLS)": {"lut": 10, "ff": 5, "dsp": 0, "latency_ns": 50.0},
+        "mlp (hls4ml)": {"lut": 20, "ff": 5, "dsp": 0, "latency_ns": 50.0},
+    }
     points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, None, [], [])
     by_model = {p["model"]: p for p in points}
     assert by_model["bdt"]["rejection_at_0.3"] == float("inf")
@@ -268,9 +324,25 @@ def test_sigterm_stops_synth_at_once(trained_run, exported, tmp_path):
     (run / "synth.json").unlink(missing_ok=True)
     firmware = tmp_path / "firmware"
     shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache", ".synth-cache"))
-    designs = [a for d in ("qmlp_rtl", "hgq_rtl", "bdt_vhdl") if (firmware / "run" / d).is_dir() for a in ("--design", d)]
-    sigterm_once_running(["synth", "--run", str(run), "--export-root", str(root / "export"), "--firmware-root",
-                          str(firmware), "--jobs", "1", *designs], ("yosys", "ghdl"), 20)
+    designs = [
+        a for d in ("qmlp_rtl", "hgq_rtl", "bdt_vhdl") if (firmware / "run" / d).is_dir() for a in ("--design", d)
+    ]
+    sigterm_once_running(
+        [
+            "synth",
+            "--run",
+            str(run),
+            "--export-root",
+            str(root / "export"),
+            "--firmware-root",
+            str(firmware),
+            "--jobs",
+            "1",
+            *designs,
+        ],
+        ("yosys", "ghdl"),
+        20,
+    )
     assert not (run / "synth.json").exists()
 
 
@@ -288,8 +360,15 @@ def test_a_second_bench_with_nothing_changed_trains_nothing(trained_run, exporte
     # what this test is about is the point cache: the CPU latency (half a minute of timing loops) is the first bench's
     monkeypatch.setattr(latency, "measure", lambda *args, **kwargs: first["cpu_latency"])
     root, _ = exported
-    again = bench_run(trained_run, out, root / "export", root / "firmware", sweep_bits=[4],
-                      pareto_betas=[1e-5] if _tools()[0] else None, progress=False)
+    again = bench_run(
+        trained_run,
+        out,
+        root / "export",
+        root / "firmware",
+        sweep_bits=[4],
+        pareto_betas=[1e-5] if _tools()[0] else None,
+        progress=False,
+    )
     assert again["sweep"] == first["sweep"] and again["front"] == first["front"]
 
 
@@ -335,7 +414,9 @@ def test_scan_points_trained_in_workers_equal_those_trained_in_process(trained_r
     serial = front.scan(own_copy(trained_run, tmp_path / "b"), points, progress=False, workers=1)
     assert figures(pooled) == figures(serial)
     assert pooled[0]["auc"] != pooled[1]["auc"]  # the comparison can fail: different points differ
-    broken = [points[0], front.Point({"sweep": "broken"}, points[0].want, "the sweep", points[0].compute, (1, "", 5.0,
-                                                                                                             False))]
+    broken = [
+        points[0],
+        front.Point({"sweep": "broken"}, points[0].want, "the sweep", points[0].compute, (1, "", 5.0, False)),
+    ]
     with pytest.raises(Exception, match="bit|width|weight"):
         front.scan(own_copy(trained_run, tmp_path / "c"), broken, progress=False, workers=2)

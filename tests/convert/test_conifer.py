@@ -24,8 +24,9 @@ def booster():
     rng = np.random.default_rng(5)
     x = np.round(rng.normal(size=(3000, 4)), 2).astype(np.float32) / np.float32(3.0)
     y = ((x[:, 0] + 0.5 * x[:, 1] ** 2 - x[:, 2] * x[:, 3] + 0.3 * rng.normal(size=3000)) > 0).astype(int)
-    model = xgb.XGBClassifier(n_estimators=8, max_depth=3, learning_rate=0.3, tree_method="hist", n_jobs=1,
-                              random_state=0)
+    model = xgb.XGBClassifier(
+        n_estimators=8, max_depth=3, learning_rate=0.3, tree_method="hist", n_jobs=1, random_state=0
+    )
     model.fit(x, y)
     return model.get_booster(), x
 
@@ -76,8 +77,10 @@ def test_the_cpp_emulation_is_compiled_once_and_serves_every_model(booster, tmp_
     is compiled once and another model (the first three trees) reuses it, each computing its own margins."""
     bst, x = booster
     smaller = bst[:3]
-    checks = [tc.cpp_float_check(en.ensemble_from_booster(b), b, x[:500], tmp_path / name, [], tmp_path / "cache")
-              for b, name in ((bst, "all"), (smaller, "three"))]
+    checks = [
+        tc.cpp_float_check(en.ensemble_from_booster(b), b, x[:500], tmp_path / name, [], tmp_path / "cache")
+        for b, name in ((bst, "all"), (smaller, "three"))
+    ]
     assert all(c["ok"] and c["n_margin_mismatch"] == 0 for c in checks)
     assert np.abs(en.xgb_margin(bst, x[:500]) - en.xgb_margin(smaller, x[:500])).max() > 0.1  # two models indeed
     built = list((tmp_path / "cache").glob("conifer-cpp-*/conifer_bridge_*.so"))
@@ -100,8 +103,13 @@ def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
     np.testing.assert_array_equal(en.leaves(ens_q, x_q), en.xgb_leaves(bst, x_q))
     assert np.abs(ref - en.score(ens, en.leaves(ens, x_q))).max() <= (ens["n_trees"] + 1) * FMT.lsb / 2
     project = tmp_path / "hls"
-    tc.make_project(ens_q, "xilinxhls", project, {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e",
-                                                  "ClockPeriod": 5.0, "Unroll": True}, [])
+    tc.make_project(
+        ens_q,
+        "xilinxhls",
+        project,
+        {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e", "ClockPeriod": 5.0, "Unroll": True},
+        [],
+    )
     tc.fix_hls_top(project)
     h, b = harness.load(project, tmp_path / "cache")
     np.testing.assert_array_equal(h.run(x_q)[:, 0], ref)
@@ -110,15 +118,24 @@ def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
 
 def test_emulation_detects_wrapping_sums():
     fmt = FixedType.parse("ap_fixed<6,2>")  # range [-2, 2)
-    ens = {"n_trees": 3, "max_depth": 0, "init_predict": [0.0],
-           "trees": [[{"feature": [-2], "threshold": [-2.0], "value": [0.75], "children_left": [-1],
-                       "children_right": [-1]}]] * 3}
+    ens = {
+        "n_trees": 3,
+        "max_depth": 0,
+        "init_predict": [0.0],
+        "trees": [
+            [{"feature": [-2], "threshold": [-2.0], "value": [0.75], "children_left": [-1], "children_right": [-1]}]
+        ]
+        * 3,
+    }
     y, wrapped = en.emulate_fixed(ens, en.leaves(ens, np.zeros((2, 1))), fmt)
     assert wrapped == 2 and y[0] == 2.25 - 4  # 0.75 × 3 = 2.25 wraps to -1.75, as ap_fixed does
 
 
-@pytest.mark.parametrize("text", ["ap_ufixed<8,3>", "float", "ap_fixed<80,8>", "ap_fixed<4,8>", "ap_fixed<8,0>"],
-                         ids=["unsigned", "float", "too-wide", "integer-beyond-width", "no-integer-bit"])
+@pytest.mark.parametrize(
+    "text",
+    ["ap_ufixed<8,3>", "float", "ap_fixed<80,8>", "ap_fixed<4,8>", "ap_fixed<8,0>"],
+    ids=["unsigned", "float", "too-wide", "integer-beyond-width", "no-integer-bit"],
+)
 def test_bad_precision_is_one_clear_error_at_load(text):
     from trigdeploy.targets import ConiferTarget
 
@@ -180,7 +197,8 @@ def test_unsupported_objective_is_refused():
 
 
 def test_fixed_type_grid():
-    assert (FMT.lsb, FMT.int_min, FMT.int_max) == (2.0 ** -10, -(2 ** 17), 2 ** 17 - 1)
-    np.testing.assert_array_equal(FMT.quantize_inputs(np.array([0.00097, -0.00001, 1e6, -1e6])),
-                                  [0.0, -FMT.lsb, 128 - FMT.lsb, -128.0])
+    assert (FMT.lsb, FMT.int_min, FMT.int_max) == (2.0**-10, -(2**17), 2**17 - 1)
+    np.testing.assert_array_equal(
+        FMT.quantize_inputs(np.array([0.00097, -0.00001, 1e6, -1e6])), [0.0, -FMT.lsb, 128 - FMT.lsb, -128.0]
+    )
     assert json.loads(json.dumps(str(FMT))) == "ap_fixed<18,8>"

@@ -11,8 +11,8 @@ import pytest
 from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
 from trigdeploy.convert.export import export_run, load_split
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.models.families import load_torch_model
 from trigdeploy.targets import ExportTarget, HLS4MLTarget
-from trigdeploy.train.run import load_torch_model
 
 pytestmark = pytest.mark.integration  # end to end through several stages
 
@@ -33,8 +33,13 @@ def test_onnx_runtime_parity_whole_test_split(trained_run, exported):
 def test_qonnx_equals_brevitas_and_hls4ml_equals_qonnx(exported):
     _, manifest = exported
     q = manifest["models"]["qmlp"]
-    assert q["qonnx"]["parity_vs_brevitas"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0,
-                                             "mean_abs_diff": 0.0, "ok": True}
+    assert q["qonnx"]["parity_vs_brevitas"] == {
+        "n_events": 500,
+        "n_mismatch": 0,
+        "max_abs_diff": 0.0,
+        "mean_abs_diff": 0.0,
+        "ok": True,
+    }
     check = q["hls4ml"]["Vitis"]["csim_vs_qonnx"]
     assert (check["n_events"], check["n_mismatch"], check["max_abs_diff"]) == (500, 0, 0.0)
     assert q["input_port"]["hls"].startswith("ap_fixed<8,")
@@ -59,8 +64,14 @@ def test_conifer_float_leaf_exact_and_fixed_point_bit_exact(exported):
 def test_project_is_a_vendor_handoff(exported):
     root, manifest = exported
     project = root / "firmware" / "run" / "qmlp_vitis"
-    for name in ("build_prj.tcl", "README.md", "firmware/myproject.cpp", "tb_data/tb_input_features.dat",
-                 "tb_data/tb_output_predictions.dat", "myproject_test.cpp"):
+    for name in (
+        "build_prj.tcl",
+        "README.md",
+        "firmware/myproject.cpp",
+        "tb_data/tb_input_features.dat",
+        "tb_data/tb_output_predictions.dat",
+        "myproject_test.cpp",
+    ):
         assert (project / name).is_file(), name
     assert len((project / "tb_data" / "tb_input_features.dat").read_text().splitlines()) == 50
     assert not list((root / "firmware" / "run").glob("*.partial"))
@@ -91,8 +102,9 @@ def test_input_quantizer_grid(trained_run):
     assert np.log2(q.scale) == round(np.log2(q.scale))
     x = np.array([[0.0, q.scale * 0.5, q.scale * 1.5, 1e6, -1e6]], np.float32)
     # round half to even, then saturate to the signed range
-    np.testing.assert_array_equal(q.quantize(x)[0], [0.0, 0.0, 2 * q.scale, (2 ** (q.bits - 1) - 1) * q.scale,
-                                                     -(2 ** (q.bits - 1)) * q.scale])
+    np.testing.assert_array_equal(
+        q.quantize(x)[0], [0.0, 0.0, 2 * q.scale, (2 ** (q.bits - 1) - 1) * q.scale, -(2 ** (q.bits - 1)) * q.scale]
+    )
 
 
 def test_incomplete_run_is_refused(trained_run, tmp_path):
@@ -130,8 +142,11 @@ def test_unsupported_input_quantizers_are_refused(trained_run):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("hls4ml: {Part: x, Clock: 5}\n", "unknown key 'hls4ml.Clock'"), ("hls4ml: {Backends: [Quartus]}\n", "Backends"),
-     (None, "export target file not found")],
+    [
+        ("hls4ml: {Part: x, Clock: 5}\n", "unknown key 'hls4ml.Clock'"),
+        ("hls4ml: {Backends: [Quartus]}\n", "Backends"),
+        (None, "export target file not found"),
+    ],
     ids=["unknown-key", "bad-backend", "missing"],
 )
 def test_bad_target_file(tmp_path, content, message):
@@ -153,7 +168,7 @@ def test_ptq_against_the_float_model(exported):
     assert stats["max_abs_diff_logit"] < 0.05
     assert abs(stats["auc_change"]) < 0.005
     assert ptq_entry["overflow_on_test"] == []
-    assert ptq_entry["precisions"]["input_1"]["result"].endswith(",RND,SAT>")
+    assert ptq_entry["precisions"]["port"].endswith(",RND,SAT>")
     assert (root / "firmware" / "run" / "mlp_vitis" / "README.md").is_file()
 
 
@@ -183,9 +198,14 @@ def _no_partials(base):
 
 @pytest.mark.parametrize(
     ("precision", "message"),
-    [("ap_fixed<8,8>", r"bdt: conifer Precision ap_fixed<8,8>: test AUC 0\.\d+ \(XGBoost\) → 0\.\d+ \(fixed point\) "
-                       r"loses more than bdt_max_auc_loss 0.005 .*widen conifer Precision"),
-     ("ap_fixed<2,1>", r"bdt: .*ap_fixed<2,1>.*widen conifer Precision")],
+    [
+        (
+            "ap_fixed<8,8>",
+            r"bdt: conifer Precision ap_fixed<8,8>: test AUC 0\.\d+ \(XGBoost\) → 0\.\d+ \(fixed point\) "
+            r"loses more than bdt_max_auc_loss 0.005 .*widen conifer Precision",
+        ),
+        ("ap_fixed<2,1>", r"bdt: .*ap_fixed<2,1>.*widen conifer Precision"),
+    ],
     ids=["integer-grid", "two-bits"],
 )
 def test_bdt_export_that_loses_auc_is_refused_and_keeps_the_previous_export(bdt_export, precision, message):
@@ -253,15 +273,17 @@ def test_foreign_folder_is_never_replaced(bdt_export, tmp_path):
     assert (foreign / "my_design.v").is_file()
 
 
-@pytest.mark.parametrize(("model", "against"), [("qmlp", "QONNX execution"), ("mlp", "hls4ml Vitis PTQ C simulation")],
-                         ids=["qat-vs-qonnx", "ptq-vs-hls4ml-csim"])
+@pytest.mark.parametrize(
+    ("model", "against"),
+    [("qmlp", "QONNX execution"), ("mlp", "hls4ml Vitis PTQ C simulation")],
+    ids=["qat-vs-qonnx", "ptq-vs-hls4ml-csim"],
+)
 def test_rtl_is_bit_exact_on_the_whole_split(exported, model, against):
     pytest.importorskip("alkaid")
     root, manifest = exported
     rtl = manifest["models"][model]["rtl"]
     assert rtl["checked_against"] == against
-    assert rtl["check"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
-                            "ok": True}
+    assert rtl["check"] == {"n_events": 500, "n_mismatch": 0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0, "ok": True}
     project = root / "firmware" / "run" / f"{model}_rtl"
     assert (project / "build_vivado_prj.tcl").is_file() and list((project / "src").glob("*.v"))
     assert list((project / "open_synth" / "src").glob("*.v")) and (project / "open_synth" / "metadata.json").is_file()

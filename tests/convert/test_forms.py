@@ -32,21 +32,29 @@ def test_every_built_in_kind_lists_its_forms_after_what_they_require():
     assert FORMS["rtl"].requires == ("qonnx_hls4ml",) and FORMS["rtl_ptq"].requires == ("hls4ml_ptq",)
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    (Form("onnx", _noop), "registered twice"),
-    (Form("toy_bad", _noop, requires=("no_such_form",)), "requires ['no_such_form']"),
-    (Form("toy_self", _noop, requires=("toy_self",)), "requires ['toy_self']"),
-], ids=["duplicate", "unknown-requirement", "requires-itself"])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        (Form("onnx", _noop), "registered twice"),
+        (Form("toy_bad", _noop, requires=("no_such_form",)), "requires ['no_such_form']"),
+        (Form("toy_self", _noop, requires=("toy_self",)), "requires ['toy_self']"),
+    ],
+    ids=["duplicate", "unknown-requirement", "requires-itself"],
+)
 def test_a_form_is_refused_at_registration(form, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         register_form(form)
     assert form.name == "onnx" or form.name not in FORMS
 
 
-@pytest.mark.parametrize(("forms", "message"), [
-    (("toy_form", "onnx"), "'toy_form' requires onnx before it"),
-    (("onnx", "nothing_here"), "'nothing_here' is not registered"),
-], ids=["requirement-after", "unknown-form"])
+@pytest.mark.parametrize(
+    ("forms", "message"),
+    [
+        (("toy_form", "onnx"), "'toy_form' requires onnx before it"),
+        (("onnx", "nothing_here"), "'nothing_here' is not registered"),
+    ],
+    ids=["requirement-after", "unknown-form"],
+)
 def test_a_kind_whose_forms_break_a_requirement_is_refused_at_registration(toy_form, forms, message):
     kind = registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch", forms=forms)
     with pytest.raises(ValueError, match=message):
@@ -55,8 +63,9 @@ def test_a_kind_whose_forms_break_a_requirement_is_refused_at_registration(toy_f
 
 
 def test_a_kind_in_the_right_order_registers(toy_form):
-    registry.register(registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch",
-                                         forms=("onnx", "toy_form")))
+    registry.register(
+        registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch", forms=("onnx", "toy_form"))
+    )
     registry.unregister("toy_kind")
 
 
@@ -73,17 +82,35 @@ def test_a_check_added_later_runs_on_the_kinds_already_registered():
 def test_a_form_adds_projects_only_for_the_simulators_it_declares(tmp_path, simulator):
     """The manifest's simulator names are what csim dispatches on: a form that adds a project for a
     simulator it did not declare is a registration error, raised before the export is written."""
+
     def add(kind, ex):
         (ex.fw_dir / "toy_vitis").mkdir(parents=True)
         np.savez(tmp_path / "ref.npz", inputs=np.zeros((2, 3)), logits=np.zeros(2))
-        ex.add_project("toy_vitis", kind, "toy csim", "toy reference", "ref.npz", exact=True, device=ex.rtl_device,
-                       simulator=simulator)
+        ex.add_project(
+            "toy_vitis",
+            kind,
+            "toy csim",
+            "toy reference",
+            "ref.npz",
+            exact=True,
+            device=ex.rtl_device,
+            simulator=simulator,
+        )
         return {"toy": {}}
 
     form = Form("toy_sim", add, simulators=("hls",))
     kind = registry.ModelKind("toy", MLPConfig, "toy.pt", "torch", "PyTorch")
-    ex = ExportContext(tmp_path, ExportTarget(source="test"), tmp_path, tmp_path / "fw", tmp_path / "final",
-                       tmp_path / "cache", np.zeros((2, 3)), np.zeros(2), [])
+    ex = ExportContext(
+        tmp_path,
+        ExportTarget(source="test"),
+        tmp_path,
+        tmp_path / "fw",
+        tmp_path / "final",
+        tmp_path / "cache",
+        np.zeros((2, 3)),
+        np.zeros(2),
+        [],
+    )
     if simulator == "hls":
         assert export._export_form(form, kind, ex) == {"toy": {}}
     else:
@@ -97,8 +124,15 @@ def test_a_forms_cost_reaches_bench_after_the_built_in_forms():
     from trigdeploy.bench.run import fpga_estimates
 
     figures = {"lut": 7, "ff": 3, "dsp": 0, "bram": 0, "latency_ns": 5.0, "estimate": True, "method": "toy"}
-    register_form(Form("toy_costed", _noop, cost=lambda kind, layout, entry, clock, reuse: [
-        (f"{kind.name} (toy)", {**figures, "entry": entry["toy"]}, True)]))
+    register_form(
+        Form(
+            "toy_costed",
+            _noop,
+            cost=lambda kind, layout, entry, clock, reuse: [
+                (f"{kind.name} (toy)", {**figures, "entry": entry["toy"]}, True)
+            ],
+        )
+    )
     registry.register(registry.ModelKind("toy_kind", MLPConfig, "toy.pt", "torch", "PyTorch", forms=("toy_costed",)))
     try:
         est, points = fpga_estimates(None, {"toy_kind": {"toy": 1}, "other": {}}, 5.0, 1)

@@ -10,15 +10,30 @@ import pytest
 from trigdeploy.convert.manifest import SCHEMA, Device, Manifest, Project
 from trigdeploy.errors import TrigdeployError
 
-PROJECT = {"name": "qmlp_vitis", "model": "qmlp", "form": "hls4ml Vitis csim", "reference": "QONNX execution",
-           "reference_file": "references/qmlp.npz", "reference_form": "QONNX", "exact": True, "simulator": "hls",
-           "device": {"part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0, "reuse": 2}}
+PROJECT = {
+    "name": "qmlp_vitis",
+    "model": "qmlp",
+    "form": "hls4ml Vitis csim",
+    "reference": "QONNX execution",
+    "reference_file": "references/qmlp.npz",
+    "reference_form": "QONNX",
+    "exact": True,
+    "simulator": "hls",
+    "device": {"part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0, "reuse": 2},
+}
 DEVICE = {"part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0, "reuse": 1}
 
 
 def _write(tmp_path, **changes):
-    raw = {"schema": SCHEMA, "run": "runs/x", "target": "t.yaml", "device": DEVICE, "test_events": 3,
-           "models": {"qmlp": {}}, "projects": [PROJECT]}
+    raw = {
+        "schema": SCHEMA,
+        "run": "runs/x",
+        "target": "t.yaml",
+        "device": DEVICE,
+        "test_events": 3,
+        "models": {"qmlp": {}},
+        "projects": [PROJECT],
+    }
     raw.update(changes)
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(raw))
@@ -30,8 +45,11 @@ def _reference(tmp_path, inputs=None) -> dict:
     from trigdeploy.convert.manifest import sha256_file
 
     (tmp_path / "references").mkdir(exist_ok=True)
-    np.savez(tmp_path / "references" / "qmlp.npz", inputs=np.eye(3, dtype=np.float32) if inputs is None else inputs,
-             logits=np.arange(3.0))
+    np.savez(
+        tmp_path / "references" / "qmlp.npz",
+        inputs=np.eye(3, dtype=np.float32) if inputs is None else inputs,
+        logits=np.arange(3.0),
+    )
     return {**PROJECT, "reference_sha256": sha256_file(tmp_path / "references" / "qmlp.npz")}
 
 
@@ -48,16 +66,26 @@ def test_projects_and_references_read_back(tmp_path):
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"projects": None}, "not a manifest of this trigdeploy version"),
-     ({"projects": [{**PROJECT, "bogus": 1}]}, "not a manifest of this trigdeploy version"),
-     ({"schema": 1}, "manifest schema 1, this trigdeploy reads schema 2"),
-     ({"schema": None}, "manifest schema None, this trigdeploy reads schema 2"),
-     ({"device": {**DEVICE, "clock_ns": 0}}, "device clock_ns must be a positive number"),
-     ({"projects": [{**PROJECT, "device": {**DEVICE, "reuse": 0.5}}]}, "device reuse must be an integer"),
-     ({"projects": [{**PROJECT, "device": {**DEVICE, "part": ""}}]}, "device part must be a part name"),
-     ({"projects": [{**PROJECT, "device": None}]}, "project device must be a Device")],
-    ids=["older-export", "unknown-project-key", "schema-1", "schema-null", "zero-clock", "fractional-reuse",
-         "empty-part", "no-device"],
+    [
+        ({"projects": None}, "not a manifest of this trigdeploy version"),
+        ({"projects": [{**PROJECT, "bogus": 1}]}, "not a manifest of this trigdeploy version"),
+        ({"schema": 2}, "manifest schema 2, this trigdeploy reads schema 3"),
+        ({"schema": None}, "manifest schema None, this trigdeploy reads schema 3"),
+        ({"device": {**DEVICE, "clock_ns": 0}}, "device clock_ns must be a positive number"),
+        ({"projects": [{**PROJECT, "device": {**DEVICE, "reuse": 0.5}}]}, "device reuse must be an integer"),
+        ({"projects": [{**PROJECT, "device": {**DEVICE, "part": ""}}]}, "device part must be a part name"),
+        ({"projects": [{**PROJECT, "device": None}]}, "project device must be a Device"),
+    ],
+    ids=[
+        "older-export",
+        "unknown-project-key",
+        "schema-1",
+        "schema-null",
+        "zero-clock",
+        "fractional-reuse",
+        "empty-part",
+        "no-device",
+    ],
 )
 def test_old_or_damaged_manifest_is_one_line(tmp_path, changes, message):
     raw = _write(tmp_path, **changes)
@@ -83,12 +111,14 @@ def test_missing_manifest(tmp_path):
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"name": "/tmp/evil"}, "manifest project '/tmp/evil' is not a plain name"),
-     ({"name": "../../x"}, "manifest project '../../x' is not a plain name"),
-     ({"name": ".."}, "manifest project '..' is not a plain name"),
-     ({"reference_file": "../../outside.npz"}, "reference path component '..' is not a plain name"),
-     ({"reference_file": "/etc/passwd"}, "reference path component '/' is not a plain name"),
-     ({"model": "a/b"}, "manifest model 'a/b' is not a plain name")],
+    [
+        ({"name": "/tmp/evil"}, "manifest project '/tmp/evil' is not a plain name"),
+        ({"name": "../../x"}, "manifest project '../../x' is not a plain name"),
+        ({"name": ".."}, "manifest project '..' is not a plain name"),
+        ({"reference_file": "../../outside.npz"}, "reference path component '..' is not a plain name"),
+        ({"reference_file": "/etc/passwd"}, "reference path component '/' is not a plain name"),
+        ({"model": "a/b"}, "manifest model 'a/b' is not a plain name"),
+    ],
     ids=["absolute-name", "dotdot-name", "dotdot", "dotdot-reference", "absolute-reference", "model-path"],
 )
 def test_names_that_would_be_paths_outside_are_refused(tmp_path, changes, message):

@@ -108,7 +108,7 @@ def test_one_corrupted_logit_of_one_class_fails_csim(three_class_run, mc_exporte
     ref_path = export_root / "run" / "references" / "bdt.npz"
     with np.load(ref_path) as f:
         inputs, logits = f["inputs"], f["logits"].copy()
-    logits[7, 2] += 2.0 ** -10  # one LSB of class t on one event
+    logits[7, 2] += 2.0**-10  # one LSB of class t on one event
     np.savez(ref_path, inputs=inputs, logits=logits)
     reseal(export_root / "run" / "manifest.json", "reference_file", "references/bdt.npz", ref_path)
     run = own_copy(run, tmp_path)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import own_copy, reseal
 from trigdeploy.csim.run import compare, csim_run
-from trigdeploy.cxx import harness, testbench
+from trigdeploy.cxx import harness, hls_project, testbench
 from trigdeploy.errors import TrigdeployError
 
 pytestmark = pytest.mark.integration  # end to end through several stages
@@ -30,8 +30,8 @@ def test_harness_equals_hls4ml_predict_bit_for_bit(trained_run, exported, tmp_pa
     from qonnx.core.modelwrapper import ModelWrapper
 
     from trigdeploy.convert import to_hls4ml, to_qonnx
+    from trigdeploy.models.families import load_torch_model
     from trigdeploy.targets import HLS4MLTarget
-    from trigdeploy.train.run import load_torch_model
 
     root, _ = exported
     quantizer = to_qonnx.input_quantizer(load_torch_model(trained_run / "qmlp.pt")[0])
@@ -59,8 +59,10 @@ def test_fast_arithmetic_falls_back_to_the_vendor_headers(exported, tmp_path, mo
     header = broken / "ap_fixed.h"
     text = header.read_text()
     if corruption == "wrong":  # off by one LSB on about one output in eight
-        bad = text.replace("double to_double() const { return (double)V * INV_SCALE; }",
-                           "double to_double() const { return (double)(V + ((V & 7) == 3)) * INV_SCALE; }")
+        bad = text.replace(
+            "double to_double() const { return (double)V * INV_SCALE; }",
+            "double to_double() const { return (double)(V + ((V & 7) == 3)) * INV_SCALE; }",
+        )
     else:
         bad = text.replace("#define TD_FAST_AP_FIXED_H", "#define TD_FAST_AP_FIXED_H\n#error not covered")
     assert bad != text
@@ -79,8 +81,9 @@ def test_fast_arithmetic_falls_back_to_the_vendor_headers(exported, tmp_path, mo
 
 
 @pytest.mark.parametrize("project", ["qmlp_vitis", "bdt_xilinxhls"], ids=["hls4ml", "conifer"])
-def test_auto_runs_a_small_split_on_the_vendor_build_and_compiles_fast_only_beyond_the_budget(exported, tmp_path,
-                                                                                               monkeypatch, project):
+def test_auto_runs_a_small_split_on_the_vendor_build_and_compiles_fast_only_beyond_the_budget(
+    exported, tmp_path, monkeypatch, project
+):
     """``auto``: the vendor build (export's, cached) runs a split it handles within the budget, and no fast
     build is compiled; with a budget it exceeds, the fast build is compiled and cross-checked; once that
     is cached, ``auto`` uses it. The outputs are the same whole arrays every time."""
@@ -90,7 +93,7 @@ def test_auto_runs_a_small_split_on_the_vendor_build_and_compiles_fast_only_beyo
     path = root / "firmware" / "run" / project
     x = np.loadtxt(path / "tb_data" / "tb_input_features.dat", ndmin=2)
     x = np.concatenate([x, 2 * x, -x])
-    cache, prj = tmp_path / "cache", harness.inspect(path)
+    cache, prj = tmp_path / "cache", hls_project.inspect(path)
     harness.build(prj, cache, "vendor")  # what export leaves
     y_vendor, info = csim.simulate(path, cache, x, threads=2, arithmetic="auto")
     assert (info["arithmetic"], "vendor_cross_check" in info) == ("vendor", False)
@@ -178,9 +181,9 @@ def test_corrupted_reference_fails_the_comparison():
     ok = compare(y, ref.copy(), ref, {"f1": (None, 0.5)}, exact=True)
     assert ok["ok"] and ok["n_mismatch"] == 0
     bad = ref.copy()
-    bad[3] -= 2.0 ** -10  # one LSB on one event
+    bad[3] -= 2.0**-10  # one LSB on one event
     out = compare(y, bad, ref, {"f1": (None, 0.5)}, exact=True)
-    assert not out["ok"] and out["n_mismatch"] == 1 and out["max_abs_diff"] == 2.0 ** -10
+    assert not out["ok"] and out["n_mismatch"] == 1 and out["max_abs_diff"] == 2.0**-10
     assert compare(y, bad, ref, {"f1": (None, 0.5)}, exact=False)["ok"]  # PTQ: reported, not judged
 
 
@@ -192,7 +195,7 @@ def test_three_logit_comparison_counts_events_and_flips_per_class():
     assert ok["ok"] and ok["n_logits"] == 3 and ok["decision_flips"] == {"q eff_S=0.5": 0, "argmax": 0}
     bad = ref.copy()
     bad[3, 1] += 0.2  # one logit of one event: event 3 now prefers class 1 (p_q 0.36 → 0.41)
-    bad[0, 2] -= 2.0 ** -10  # and one LSB on another event
+    bad[0, 2] -= 2.0**-10  # and one LSB on another event
     out = compare(y, bad, ref, thresholds, exact=True)
     assert not out["ok"] and out["n_mismatch"] == 2 and out["max_abs_diff"] == pytest.approx(0.2)
     assert out["decision_flips"] == {"q eff_S=0.5": 1, "argmax": 1}
@@ -205,7 +208,7 @@ def test_corrupted_bdt_reference_fails_csim_end_to_end(trained_run, exported, tm
     ref_path = export_root / "run" / "references" / "bdt.npz"  # the reference the export saved for the project
     with np.load(ref_path) as f:
         inputs, logits = f["inputs"], f["logits"].copy()
-    logits[7] += 2.0 ** -10  # one event, one LSB of ap_fixed<18,8>
+    logits[7] += 2.0**-10  # one event, one LSB of ap_fixed<18,8>
     np.savez(ref_path, inputs=inputs, logits=logits)
     reseal(export_root / "run" / "manifest.json", "reference_file", "references/bdt.npz", ref_path)
     run = own_copy(trained_run, tmp_path)
@@ -236,7 +239,7 @@ def test_a_ptq_project_must_reproduce_what_export_recorded(trained_run, exported
     path = export_root / "run" / "references" / "mlp_vitis.expected.npz"
     with np.load(path) as f:
         logits = f["logits"].copy()
-    logits[3] += 2.0 ** -8
+    logits[3] += 2.0**-8
     np.savez(path, logits=logits)
     reseal(export_root / "run" / "manifest.json", "expected_file", "references/mlp_vitis.expected.npz", path)
     run = own_copy(trained_run, tmp_path)
@@ -292,7 +295,7 @@ def test_conifer_design_compiles_as_one_unit_with_the_same_outputs(exported, tmp
     import dataclasses
 
     root, _ = exported
-    project = harness.inspect(root / "firmware" / "run" / "bdt_xilinxhls")
+    project = hls_project.inspect(root / "firmware" / "run" / "bdt_xilinxhls")
     separate = dataclasses.replace(project, unity=False)
     assert project.unity and harness.project_hash(project) != harness.project_hash(separate)
     one, two = harness.build(project, tmp_path / "one"), harness.build(separate, tmp_path / "two")
@@ -305,7 +308,7 @@ def test_conifer_design_compiles_as_one_unit_with_the_same_outputs(exported, tmp
 
 def test_not_a_project_is_one_clear_error(tmp_path):
     with pytest.raises(TrigdeployError, match="not an hls4ml or conifer HLS project"):
-        harness.inspect(tmp_path)
+        hls_project.inspect(tmp_path)
 
 
 def test_saved_outputs_serve_only_the_export_they_were_simulated_for(trained_run, exported, simulated, tmp_path):
@@ -350,8 +353,11 @@ def test_sigterm_during_the_compile_stops_it_and_leaves_no_partial_build(trained
     (run / "csim.json").unlink(missing_ok=True)
     firmware = tmp_path / "firmware"
     shutil.copytree(root / "firmware", firmware, ignore=shutil.ignore_patterns(".csim-cache"))
-    sigterm_once_running(["csim", "--run", str(run), "--export-root", str(root / "export"), "--firmware-root",
-                          str(firmware)], ("cc1plus",), 30)
+    sigterm_once_running(
+        ["csim", "--run", str(run), "--export-root", str(root / "export"), "--firmware-root", str(firmware)],
+        ("cc1plus",),
+        30,
+    )
     cache = firmware / ".csim-cache"  # absent when the SIGTERM came while g++ preprocessed, before any build
     assert not cache.exists() or not [p.name for p in cache.iterdir() if ".partial" in p.name]
     assert not (run / "csim.json").exists()
@@ -382,8 +388,9 @@ def test_one_build_serves_projects_that_differ_only_in_weights(exported, tmp_pat
 
 
 @pytest.mark.parametrize("staged", ["relative", "absolute"])
-def test_the_build_key_does_not_depend_on_the_folder_or_how_its_path_is_written(exported, tmp_path, monkeypatch,
-                                                                                 staged):
+def test_the_build_key_does_not_depend_on_the_folder_or_how_its_path_is_written(
+    exported, tmp_path, monkeypatch, staged
+):
     """Export checks a project in its staging folder, csim finds it where it was moved, and the CLI names
     both by relative paths: the same code is one cache key wherever it lies (hls4ml's ``__FILE__`` strings
     are the project's own relative names); a change to the code is another key."""
@@ -392,12 +399,14 @@ def test_the_build_key_does_not_depend_on_the_folder_or_how_its_path_is_written(
     shutil.copytree(root / "firmware" / "run" / "qmlp_vitis", tmp_path / "fw" / "run" / "qmlp_vitis")
     monkeypatch.chdir(tmp_path)
     first = Path("fw/.run.partial-1@host/qmlp_vitis")
-    keys = {harness.project_hash(harness.inspect(first if staged == "relative" else tmp_path / first)),
-            harness.project_hash(harness.inspect(Path("fw/run/qmlp_vitis")))}
+    keys = {
+        harness.project_hash(hls_project.inspect(first if staged == "relative" else tmp_path / first)),
+        harness.project_hash(hls_project.inspect(Path("fw/run/qmlp_vitis"))),
+    }
     assert len(keys) == 1
     top = tmp_path / "fw" / "run" / "qmlp_vitis" / "firmware" / "myproject.cpp"
     top.write_text(top.read_text().replace("{", "{ (void)0;", 1))
-    assert harness.project_hash(harness.inspect(Path("fw/run/qmlp_vitis"))) not in keys
+    assert harness.project_hash(hls_project.inspect(Path("fw/run/qmlp_vitis"))) not in keys
 
 
 def test_the_build_key_preprocesses_a_project_once_until_a_file_of_it_changes(exported, tmp_path, monkeypatch):
@@ -408,14 +417,14 @@ def test_the_build_key_preprocesses_a_project_once_until_a_file_of_it_changes(ex
     calls = []
     real = harness._preprocessed
     monkeypatch.setattr(harness, "_preprocessed", lambda *a: calls.append(a) or real(*a))
-    first = harness.project_hash(harness.inspect(project))
-    assert harness.project_hash(harness.inspect(project)) == first and len(calls) == 1
+    first = harness.project_hash(hls_project.inspect(project))
+    assert harness.project_hash(hls_project.inspect(project)) == first and len(calls) == 1
     top = project / "firmware" / "myproject.cpp"
     text = top.read_text()
     top.write_text(text.replace("{", "{ (void)0;", 1))  # other code: preprocessed again
-    assert harness.project_hash(harness.inspect(project)) != first and len(calls) == 2
+    assert harness.project_hash(hls_project.inspect(project)) != first and len(calls) == 2
     top.write_text(text)
-    assert harness.project_hash(harness.inspect(project)) == first and len(calls) == 2
+    assert harness.project_hash(hls_project.inspect(project)) == first and len(calls) == 2
 
 
 def test_prebuild_compiles_testbenches_side_by_side_and_one_key_once(exported, tmp_path):
@@ -449,10 +458,19 @@ def test_two_processes_building_one_project_both_succeed(exported, tmp_path):
     root, _ = exported
     project = root / "firmware" / "run" / "qmlp_vitis"
     cache = tmp_path / "cache"
-    code = ("import sys; from pathlib import Path; from trigdeploy.cxx import harness; "
-            "h, b = harness.load(Path(sys.argv[1]), Path(sys.argv[2]), 1, 'vendor'); print(b.cached)")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(project), str(cache)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (
+        "import sys; from pathlib import Path; from trigdeploy.cxx import harness; "
+        "h, b = harness.load(Path(sys.argv[1]), Path(sys.argv[2]), 1, 'vendor'); print(b.cached)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(project), str(cache)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-500:] for _, err in outs]
     assert not [p.name for p in cache.iterdir() if ".partial" in p.name]

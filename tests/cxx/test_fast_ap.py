@@ -24,9 +24,26 @@ Q_MODES = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV
 O_MODES = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")
 # (W, I, signed): every mode pair on the first four, the hls4ml-typical pairs on the rest
 FULL = ((8, 5, True), (8, 3, False), (6, 0, True), (5, -2, True))
-SOME = ((6, 1, True), (16, 6, True), (18, 8, True), (33, 25, True), (1, 1, False), (2, 1, True), (7, 10, True),
-        (12, 12, False), (32, 16, True), (53, 20, True), (64, 32, True), (63, 40, False))
-SOME_MODES = (("AP_TRN", "AP_WRAP"), ("AP_RND_CONV", "AP_SAT"), ("AP_RND", "AP_SAT_SYM"), ("AP_TRN_ZERO", "AP_SAT_ZERO"))
+SOME = (
+    (6, 1, True),
+    (16, 6, True),
+    (18, 8, True),
+    (33, 25, True),
+    (1, 1, False),
+    (2, 1, True),
+    (7, 10, True),
+    (12, 12, False),
+    (32, 16, True),
+    (53, 20, True),
+    (64, 32, True),
+    (63, 40, False),
+)
+SOME_MODES = (
+    ("AP_TRN", "AP_WRAP"),
+    ("AP_RND_CONV", "AP_SAT"),
+    ("AP_RND", "AP_SAT_SYM"),
+    ("AP_TRN_ZERO", "AP_SAT_ZERO"),
+)
 
 PROGRAM = r"""
 #include "ap_fixed.h"
@@ -169,21 +186,31 @@ def _types():
 # an overflow or out-of-range shift in them would otherwise only show under some optimisation level.
 # The vendor headers are the reference, built at -O0: 69 s of compile instead of 104-150 s at -O1 (the two
 # compile side by side, so the slower bounds the test), the same values for a program without undefined behaviour.
-BUILDS = {"fast": (FAST_AP, ("-O1", "-fsanitize=undefined", "-fno-sanitize-recover=all")),
-          "vendor": (Path(ap_include()), ("-O0",))}
+BUILDS = {
+    "fast": (FAST_AP, ("-O1", "-fsanitize=undefined", "-fno-sanitize-recover=all")),
+    "vendor": (Path(ap_include()), ("-O0",)),
+}
 
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     """Both programs' outputs, fast first; the two compiles run side by side."""
     tmp = tmp_path_factory.mktemp("fast_ap")
-    checks = "\n".join(f'    check<ap_{"" if s else "u"}fixed<{w}, {i}, {q}, {o}> >("{w},{i},{s},{q},{o}");'
-                       for w, i, s, q, o in _types())
+    checks = "\n".join(
+        f'    check<ap_{"" if s else "u"}fixed<{w}, {i}, {q}, {o}> >("{w},{i},{s},{q},{o}");'
+        for w, i, s, q, o in _types()
+    )
     src = tmp / "check.cpp"
     src.write_text(PROGRAM.replace("@CHECKS@", checks))
-    procs = {name: subprocess.Popen(["g++", *extra, "-std=c++14", "-w", f"-I{include}", str(src), "-o",
-                                     str(tmp / name)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for name, (include, extra) in BUILDS.items()}
+    procs = {
+        name: subprocess.Popen(
+            ["g++", *extra, "-std=c++14", "-w", f"-I{include}", str(src), "-o", str(tmp / name)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, (include, extra) in BUILDS.items()
+    }
     for name, p in procs.items():
         log, _ = p.communicate()
         assert p.returncode == 0, f"{name} build failed:\n{log[-2000:]}"

@@ -13,7 +13,8 @@ from trigdeploy.errors import TrigdeployError
 
 def _table(path, start, n):
     pd.DataFrame({"x": np.arange(start, start + n, dtype=np.float64), "label": np.arange(n) % 2}).to_hdf(
-        path, key="table", format="table")
+        path, key="table", format="table"
+    )
     return str(path)
 
 

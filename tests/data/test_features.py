@@ -112,6 +112,7 @@ def test_builder_shapes(kind, n_features):
 
 # --- the compiled kernels against the numpy definition -------------------------------------------
 
+
 def float32_ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance in float32 units in the last place between two arrays after rounding to float32
     (the stored precision); NaNs of both count as equal."""
@@ -144,8 +145,9 @@ def test_compiled_jet_features_equal_numpy_definition(generated_jets):
 
 
 def test_compiled_constituent_features_equal_numpy_definition(generated_jets):
-    ulps = float32_ulps(toptag_constituent_features(generated_jets, 12),
-                        toptag_constituent_features_numpy(generated_jets, 12))
+    ulps = float32_ulps(
+        toptag_constituent_features(generated_jets, 12), toptag_constituent_features_numpy(generated_jets, 12)
+    )
     assert ulps.max() <= 1
 
 
@@ -159,7 +161,7 @@ def test_ulp_comparison_catches_a_two_ulp_change(generated_jets):
 
 def test_features_do_not_depend_on_the_chunk(generated_jets):
     whole = toptag_jet_features(generated_jets)
-    parts = np.concatenate([toptag_jet_features(generated_jets[a:a + 333]) for a in range(0, 3000, 333)])
+    parts = np.concatenate([toptag_jet_features(generated_jets[a : a + 333]) for a in range(0, 3000, 333)])
     reversed_order = toptag_jet_features(generated_jets[::-1].copy())[::-1]
     np.testing.assert_array_equal(parts, whole)
     np.testing.assert_array_equal(reversed_order, whole)
@@ -167,8 +169,13 @@ def test_features_do_not_depend_on_the_chunk(generated_jets):
 
 @pytest.mark.parametrize(
     "particles",
-    [(), ((100.0, 0.5, 1.0),), ((50.0, 0.1, 3.1), (50.0, -0.1, -3.1)), ((30.0, 0.0, 0.0),) * 3,
-     tuple((60.0 - i, 0.01 * i, 0.02 * i) for i in range(45))],
+    [
+        (),
+        ((100.0, 0.5, 1.0),),
+        ((50.0, 0.1, 3.1), (50.0, -0.1, -3.1)),
+        ((30.0, 0.0, 0.0),) * 3,
+        tuple((60.0 - i, 0.01 * i, 0.02 * i) for i in range(45)),
+    ],
     ids=["empty", "one", "across-phi-wrap", "identical-three", "45-constituents"],
 )
 def test_compiled_equals_numpy_on_edge_jets(particles):

@@ -23,8 +23,13 @@ def tree(tmp_path_factory):
 def test_branches_and_jaggedness(tree):
     arrays, t = tree
     assert t.num_entries == 5000
-    expected = {*layouts.MINI_EVENT_BRANCHES, *layouts.MINI_LEPTON_BRANCHES, *layouts.MINI_JET_BRANCHES,
-                "lep_n", "alljet_n"}
+    expected = {
+        *layouts.MINI_EVENT_BRANCHES,
+        *layouts.MINI_LEPTON_BRANCHES,
+        *layouts.MINI_JET_BRANCHES,
+        "lep_n",
+        "alljet_n",
+    }
     assert set(t.keys()) == expected
     for name in layouts.MINI_EVENT_BRANCHES:
         assert arrays[name].ndim == 1, name
@@ -74,7 +79,8 @@ def test_processes_and_seed_task_label(tree):
 
 def test_reproducible(tmp_path):
     for name in ("a", "b"):
-        write_atlas_mini(AtlasMiniGenConfig(events=300, seed=4, chunk_size=128), tmp_path / f"{name}.root",
-                         progress=False)
+        write_atlas_mini(
+            AtlasMiniGenConfig(events=300, seed=4, chunk_size=128), tmp_path / f"{name}.root", progress=False
+        )
     a, b = (uproot.open(tmp_path / f"{n}.root")["mini"].arrays(library="ak") for n in ("a", "b"))
     assert ak.to_list(a) == ak.to_list(b)

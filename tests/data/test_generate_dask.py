@@ -10,7 +10,9 @@ from trigdeploy.data.generate import generate_config_data
 
 def cfg(tmp_path, sub, dask):
     files = [str(tmp_path / sub / f"part{i}.h5") for i in range(3)]
-    cfg = run_config(files, name="gen", data={"generate": {"toptag": {"jets": 300, "seed": 5, "chunk_size": 150}, **dask}})
+    cfg = run_config(
+        files, name="gen", data={"generate": {"toptag": {"jets": 300, "seed": 5, "chunk_size": 150}, **dask}}
+    )
     return cfg, files
 
 

@@ -36,16 +36,20 @@ def test_pythia_jets_in_reference_layout(tmp_path):
 
 def test_pythia_reproducible_whatever_the_workers(tmp_path):
     for name, workers in (("a", 1), ("b", 2)):
-        write_pythia(PythiaGenConfig(jets=4, seed=9, chunk_size=2, workers=workers), tmp_path / f"{name}.h5",
-                     progress=False)
+        write_pythia(
+            PythiaGenConfig(jets=4, seed=9, chunk_size=2, workers=workers), tmp_path / f"{name}.h5", progress=False
+        )
     pd.testing.assert_frame_equal(pd.read_hdf(tmp_path / "a.h5", "table"), pd.read_hdf(tmp_path / "b.h5", "table"))
 
 
 def _hls4ml_file(path, jets=25, seed=5, workers=2):
     import tables
 
-    write_pythia(PythiaGenConfig(layout="hls4ml_jets", jets=jets, seed=seed, chunk_size=10, workers=workers,
-                                 n_constituents=12), path, progress=False)
+    write_pythia(
+        PythiaGenConfig(layout="hls4ml_jets", jets=jets, seed=seed, chunk_size=10, workers=workers, n_constituents=12),
+        path,
+        progress=False,
+    )
     with tables.open_file(str(path)) as f:
         names = [n.decode() for n in f.root.jetFeatureNames[:]]
         return names, f.root.jets[:], f.root.jetConstituentList[:], [n.decode() for n in f.root.particleFeatureNames[:]]
@@ -88,9 +92,14 @@ def test_the_generated_file_runs_through_the_data_stage(tmp_path):
     from trigdeploy.data.prepare import prepare
 
     _hls4ml_file(tmp_path / "j.h5", jets=200, seed=8)
-    cfg = run_config([tmp_path / "j.h5"], name="j5", data={"hdf5_key": "jets"},
-                     split={"val_fraction": 0.25, "test_fraction": 0.25},
-                     label={"onehot": list(layouts.HLS4ML_JET_CLASSES)}, features={"columns": list(layouts.HLS4ML_JET_HLF)})
+    cfg = run_config(
+        [tmp_path / "j.h5"],
+        name="j5",
+        data={"hdf5_key": "jets"},
+        split={"val_fraction": 0.25, "test_fraction": 0.25},
+        label={"onehot": list(layouts.HLS4ML_JET_CLASSES)},
+        features={"columns": list(layouts.HLS4ML_JET_HLF)},
+    )
     result = prepare(cfg, tmp_path / "run", progress=False)
     assert result.classes == layouts.HLS4ML_JET_CLASSES and len(result.features) == 16
 

@@ -42,8 +42,18 @@ def test_layout_matches_reference(sample):
     assert len(columns) == 806
     assert list(head.columns) == columns
     assert columns[:8] == ["E_0", "PX_0", "PY_0", "PZ_0", "E_1", "PX_1", "PY_1", "PZ_1"]
-    assert columns[796:] == ["E_199", "PX_199", "PY_199", "PZ_199", "truthE", "truthPX", "truthPY", "truthPZ",
-                             "ttv", "is_signal_new"]
+    assert columns[796:] == [
+        "E_199",
+        "PX_199",
+        "PY_199",
+        "PZ_199",
+        "truthE",
+        "truthPX",
+        "truthPY",
+        "truthPZ",
+        "ttv",
+        "is_signal_new",
+    ]
     assert (head.dtypes.iloc[:804] == np.float32).all()
     assert head["ttv"].dtype == np.int64 and head["is_signal_new"].dtype == np.int64
     with tables.open_file(path) as f:  # pandas "table" format: /table/table, readable in row ranges
@@ -151,7 +161,9 @@ def test_generation_memory_is_flat(tmp_path, small):
     for n in (small, 4 * small):
         proc = subprocess.run(
             [sys.executable, "-c", _RSS_CHILD, str(tmp_path / f"{n}.h5"), str(n)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         peaks[n] = json.loads(proc.stdout)
     extra_bytes = 3 * small * 806 * 4

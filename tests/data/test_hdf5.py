@@ -13,13 +13,15 @@ from trigdeploy.errors import TrigdeployError
 @pytest.fixture
 def mixed(tmp_path):
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({
-        "a": rng.normal(size=500).astype(np.float32),
-        "b": rng.integers(0, 9, 500),
-        "c": rng.normal(size=500),
-        "s": ["x"] * 500,
-        "d": rng.normal(size=500).astype(np.float32),
-    })
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=500).astype(np.float32),
+            "b": rng.integers(0, 9, 500),
+            "c": rng.normal(size=500),
+            "s": ["x"] * 500,
+            "d": rng.normal(size=500).astype(np.float32),
+        }
+    )
     path = tmp_path / "m.h5"
     df.to_hdf(path, key="table", format="table", data_columns=["c"])
     return path, df

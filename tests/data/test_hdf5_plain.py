@@ -15,12 +15,43 @@ from trigdeploy.errors import TrigdeployError
 # the hls4ml jet dataset's 59 names (53 jet features, then the labels)
 HLS4ML_JET_NAMES = (
     ["j_ptfrac", "j_pt", "j_eta", "j_mass"]
-    + [f"j_tau{i}_b{b}" for b in (1, 2) for i in (1, 2, 3)] + ["j_tau32_b1", "j_tau32_b2", "j_zlogz"]
-    + ["j_c1_b0", "j_c1_b1", "j_c1_b2", "j_c2_b1", "j_c2_b2", "j_d2_b1", "j_d2_b2", "j_d2_a1_b1", "j_d2_a1_b2",
-       "j_m2_b1", "j_m2_b2", "j_n2_b1", "j_n2_b2"]
-    + [f"j_tau{i}_b{b}_mmdt" for b in (1, 2) for i in (1, 2, 3)] + ["j_tau32_b1_mmdt", "j_tau32_b2_mmdt"]
-    + [f"{n}_mmdt" for n in ["j_c1_b0", "j_c1_b1", "j_c1_b2", "j_c2_b1", "j_c2_b2", "j_d2_b1", "j_d2_b2",
-                             "j_d2_a1_b1", "j_d2_a1_b2", "j_m2_b1", "j_m2_b2", "j_n2_b1", "j_n2_b2"]]
+    + [f"j_tau{i}_b{b}" for b in (1, 2) for i in (1, 2, 3)]
+    + ["j_tau32_b1", "j_tau32_b2", "j_zlogz"]
+    + [
+        "j_c1_b0",
+        "j_c1_b1",
+        "j_c1_b2",
+        "j_c2_b1",
+        "j_c2_b2",
+        "j_d2_b1",
+        "j_d2_b2",
+        "j_d2_a1_b1",
+        "j_d2_a1_b2",
+        "j_m2_b1",
+        "j_m2_b2",
+        "j_n2_b1",
+        "j_n2_b2",
+    ]
+    + [f"j_tau{i}_b{b}_mmdt" for b in (1, 2) for i in (1, 2, 3)]
+    + ["j_tau32_b1_mmdt", "j_tau32_b2_mmdt"]
+    + [
+        f"{n}_mmdt"
+        for n in [
+            "j_c1_b0",
+            "j_c1_b1",
+            "j_c1_b2",
+            "j_c2_b1",
+            "j_c2_b2",
+            "j_d2_b1",
+            "j_d2_b2",
+            "j_d2_a1_b1",
+            "j_d2_a1_b2",
+            "j_m2_b1",
+            "j_m2_b2",
+            "j_n2_b1",
+            "j_n2_b2",
+        ]
+    ]
     + ["j_mass_trim", "j_mass_mmdt", "j_mass_prun", "j_mass_sdb2", "j_mass_sdm1", "j_multiplicity"]
     + ["j_g", "j_q", "j_w", "j_z", "j_t", "j_undef"]
 )
@@ -82,11 +113,18 @@ def test_files_written_by_h5py_are_read_unchanged(tmp_path, strings, names_key):
 
 @pytest.mark.parametrize(
     ("kwargs", "key", "names", "message"),
-    [({"names": False}, "jets", None, "no 1-D string dataset beside it names its columns; set data.hdf5_names"),
-     ({"extra_names": True}, "jets", None, "several datasets could name its columns \\(jetFeatureNames, otherNames\\)"),
-     ({}, "jets", "particleFeatureNames", "holds 16 names for the 59 columns of 'jets'"),
-     ({}, "jetConstituentList", None, "is a 3-D float32 dataset; expected a 2-D numeric one"),
-     ({}, "jets", "nope", "data.hdf5_names 'nope' not found")],
+    [
+        ({"names": False}, "jets", None, "no 1-D string dataset beside it names its columns; set data.hdf5_names"),
+        (
+            {"extra_names": True},
+            "jets",
+            None,
+            "several datasets could name its columns \\(jetFeatureNames, otherNames\\)",
+        ),
+        ({}, "jets", "particleFeatureNames", "holds 16 names for the 59 columns of 'jets'"),
+        ({}, "jetConstituentList", None, "is a 3-D float32 dataset; expected a 2-D numeric one"),
+        ({}, "jets", "nope", "data.hdf5_names 'nope' not found"),
+    ],
     ids=["no-names", "two-candidates", "wrong-length", "three-d", "names-missing"],
 )
 def test_plain_dataset_errors_name_what_is_wrong(tmp_path, kwargs, key, names, message):
@@ -99,8 +137,13 @@ def test_plain_dataset_errors_name_what_is_wrong(tmp_path, kwargs, key, names, m
 def test_five_class_run_on_the_jet_layout(tmp_path):
     jets, k = jet_file(tmp_path / "j.h5")
     features = ["j_zlogz", "j_c1_b0_mmdt", "j_mass_mmdt", "j_multiplicity"]
-    cfg = run_config([tmp_path / "j.h5"], name="jets5", data={"hdf5_key": "jets", "chunk_rows": 600},
-                     label={"onehot": CLASSES}, features={"columns": features})
+    cfg = run_config(
+        [tmp_path / "j.h5"],
+        name="jets5",
+        data={"hdf5_key": "jets", "chunk_rows": 600},
+        label={"onehot": CLASSES},
+        features={"columns": features},
+    )
     result = prepare(cfg, tmp_path / "run", progress=False)
     assert result.features == features and result.classes == tuple(CLASSES)
     _, y = result.arrays("test")
@@ -118,10 +161,12 @@ def test_the_generator_writes_the_names_of_the_public_files():
 
 @pytest.mark.parametrize(
     ("names_key", "bad", "message"),
-    [("grp", "group", "data.hdf5_names '/grp' is a group; expected a 1-D dataset of column names"),
-     ("jetFeatureNames", "latin1-fixed", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
-     ("jetFeatureNames", "latin1-vlen", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
-     (None, "latin1-vlen", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text")],
+    [
+        ("grp", "group", "data.hdf5_names '/grp' is a group; expected a 1-D dataset of column names"),
+        ("jetFeatureNames", "latin1-fixed", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
+        ("jetFeatureNames", "latin1-vlen", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
+        (None, "latin1-vlen", "data.hdf5_names '/jetFeatureNames': name 3 is not UTF-8 text"),
+    ],
     ids=["names-a-group", "non-utf8-fixed", "non-utf8-vlen", "non-utf8-detected"],
 )
 def test_names_that_are_not_text_are_one_line(tmp_path, names_key, bad, message):

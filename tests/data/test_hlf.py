@@ -16,7 +16,7 @@ def _jet(rng, n, spread=0.3, phi0=3.0):
     pt = rng.exponential(40.0, n) + 1.0
     eta, phi = rng.normal(0.0, spread, n), phi0 + rng.normal(0.0, spread, n)
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    return np.stack([np.sqrt(px ** 2 + py ** 2 + pz ** 2), px, py, pz], axis=1)
+    return np.stack([np.sqrt(px**2 + py**2 + pz**2), px, py, pz], axis=1)
 
 
 def _brute_force_ratios(p):
@@ -36,9 +36,23 @@ def _brute_force_ratios(p):
         e3[b] = sum(z[i] * z[j] * z[k] * (r(i, j) * r(i, k) * r(j, k)) ** b for i, j, k in triples)
         g1[b] = sum(z[i] * z[j] * z[k] * min(r(i, j), r(i, k), r(j, k)) ** b for i, j, k in triples)
         g2[b] = sum(z[i] * z[j] * z[k] * np.prod(sorted([r(i, j), r(i, k), r(j, k)])[:2]) ** b for i, j, k in triples)
-    return np.array([e2[0], e2[1], e2[2], e3[1] / e2[1] ** 2, e3[2] / e2[2] ** 2, e3[1] / e2[1] ** 3,
-                     e3[2] / e2[2] ** 3, e3[1] / e2[1] ** 3, e3[1] / e2[2] ** 1.5, g1[1] / e2[1], g1[2] / e2[2],
-                     g2[1] / e2[1] ** 2, g2[2] / e2[2] ** 2]), z
+    return np.array(
+        [
+            e2[0],
+            e2[1],
+            e2[2],
+            e3[1] / e2[1] ** 2,
+            e3[2] / e2[2] ** 2,
+            e3[1] / e2[1] ** 3,
+            e3[2] / e2[2] ** 3,
+            e3[1] / e2[1] ** 3,
+            e3[1] / e2[2] ** 1.5,
+            g1[1] / e2[1],
+            g1[2] / e2[2],
+            g2[1] / e2[1] ** 2,
+            g2[2] / e2[2] ** 2,
+        ]
+    ), z
 
 
 @pytest.mark.parametrize("n", [3, 7, 18], ids=["three", "seven", "eighteen"])

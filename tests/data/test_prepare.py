@@ -24,15 +24,28 @@ def toptag_file(tmp_path_factory):
 
 
 def toptag_cfg(path, *overrides, kind="toptag_jet"):
-    return run_config([path], *overrides, data={"chunk_rows": 700}, features={"kind": kind, "n_constituents": 5},
-                      scaling={"sample_rows": 1500})
+    return run_config(
+        [path],
+        *overrides,
+        data={"chunk_rows": 700},
+        features={"kind": kind, "n_constituents": 5},
+        scaling={"sample_rows": 1500},
+    )
 
 
 def table_file(tmp_path, n=2000, seed=0, **extra):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    df = pd.DataFrame({"f1": rng.normal(size=n) + y, "f2": rng.normal(size=n), "eventNumber": np.arange(n),
-                       "mcWeight": np.ones(n), "is_signal": y, "ttv": np.zeros(n, np.int64)})
+    df = pd.DataFrame(
+        {
+            "f1": rng.normal(size=n) + y,
+            "f2": rng.normal(size=n),
+            "eventNumber": np.arange(n),
+            "mcWeight": np.ones(n),
+            "is_signal": y,
+            "ttv": np.zeros(n, np.int64),
+        }
+    )
     for k, v in extra.items():
         df[k] = v(df) if callable(v) else v
     path = tmp_path / "tab.h5"
@@ -54,8 +67,12 @@ def test_toptag_never_uses_truth_or_split_tag(toptag_file, tmp_path):
         assert col in report["dropped"]
     assert report["dropped"]["ttv"] == "split tag"
     assert report["dropped"]["truthE"] == "truth-level column"
-    assert report["label"] == {"kind": "column", "inputs": ["is_signal_new"], "background": "background",
-                               "signal": "signal"}  # auto-detected, not ttv
+    assert report["label"] == {
+        "kind": "column",
+        "inputs": ["is_signal_new"],
+        "background": "background",
+        "signal": "signal",
+    }  # auto-detected, not ttv
     assert report["label_is_function_of_inputs"] is False
 
 
@@ -117,8 +134,12 @@ def test_name_rules_drop_ids_weights_split_and_label(tmp_path):
     path, _ = table_file(tmp_path)
     result = prepare(table_cfg(path), tmp_path / "run", progress=False)
     assert result.features == ["f1", "f2"]
-    assert result.report["dropped"] == {"eventNumber": "identifier", "mcWeight": "weight (bookkeeping)",
-                                        "is_signal": "defines the label", "ttv": "split tag"}
+    assert result.report["dropped"] == {
+        "eventNumber": "identifier",
+        "mcWeight": "weight (bookkeeping)",
+        "is_signal": "defines the label",
+        "ttv": "split tag",
+    }
 
 
 @pytest.mark.parametrize(
@@ -139,9 +160,22 @@ def test_name_rules_drop_ids_weights_split_and_label(tmp_path):
         (["split.mode=files"], "needs split.val_files and split.test_files"),
         (["data.derived={g: truthE * 2}"], "unknown column|not found"),
     ],
-    ids=["explicit-identifier", "explicit-label", "missing-feature", "ttv-as-label", "missing-label",
-         "non-binary-label", "cut-unknown-column", "cut-attribute", "two-labels", "selection-empties",
-         "ttv-all-train", "fractions", "files-mode-missing", "derived-unknown"],
+    ids=[
+        "explicit-identifier",
+        "explicit-label",
+        "missing-feature",
+        "ttv-as-label",
+        "missing-label",
+        "non-binary-label",
+        "cut-unknown-column",
+        "cut-attribute",
+        "two-labels",
+        "selection-empties",
+        "ttv-all-train",
+        "fractions",
+        "files-mode-missing",
+        "derived-unknown",
+    ],
 )
 def test_bad_label_feature_split_config(tmp_path, overrides, message):
     path, _ = table_file(tmp_path)
@@ -203,13 +237,16 @@ def test_cut_label_and_onehot(tmp_path):
 
 def test_label_function_of_inputs_is_loud(tmp_path, caplog):
     path, _ = table_file(tmp_path)
-    result = prepare(table_cfg(path, "label.cut=f2 > 0.5", "leak_guard.keep_label_inputs=true"),
-                     tmp_path / "run", progress=False)
+    result = prepare(
+        table_cfg(path, "label.cut=f2 > 0.5", "leak_guard.keep_label_inputs=true"), tmp_path / "run", progress=False
+    )
     assert "f2" in result.features
     assert result.report["label_is_function_of_inputs"] is True
     assert result.report["label_function_of"] == ["f2"]
-    assert any(r.levelname == "WARNING" and "the label is a function of the input features (f2)" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.levelname == "WARNING" and "the label is a function of the input features (f2)" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_split_column_and_split_files(tmp_path):
@@ -220,13 +257,25 @@ def test_split_column_and_split_files(tmp_path):
         df = pd.DataFrame({"f1": rng.normal(size=400) + y, "is_signal_new": y, "ttv": np.full(400, ttv)})
         df.to_hdf(tmp_path / f"{name}.h5", key="table", format="table")
         files[name] = str(tmp_path / f"{name}.h5")
-    by_files = prepare(table_cfg(files["train"], "split.mode=files", f"split.val_files=[{files['val']}]",
-                                 f"split.test_files=[{files['test']}]"), tmp_path / "f", progress=False)
+    by_files = prepare(
+        table_cfg(
+            files["train"],
+            "split.mode=files",
+            f"split.val_files=[{files['val']}]",
+            f"split.test_files=[{files['test']}]",
+        ),
+        tmp_path / "f",
+        progress=False,
+    )
     assert (len(by_files.rows("train")), len(by_files.rows("val")), len(by_files.rows("test"))) == (400, 400, 400)
     np.testing.assert_array_equal(by_files.rows("test"), np.arange(800, 1200))
-    by_column = prepare(table_cfg(files["train"], "split.mode=column",
-                                  f"data.files=[{files['train']}, {files['val']}, {files['test']}]"),
-                        tmp_path / "c", progress=False)
+    by_column = prepare(
+        table_cfg(
+            files["train"], "split.mode=column", f"data.files=[{files['train']}, {files['val']}, {files['test']}]"
+        ),
+        tmp_path / "c",
+        progress=False,
+    )
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(by_column.rows(split), by_files.rows(split))
 
@@ -255,8 +304,15 @@ def test_root_cut_task_end_to_end(tmp_path, repo):
     report = json.loads((tmp_path / "run" / "features.json").read_text())
     assert report["label_is_function_of_inputs"] is True
     assert {"lep_E_0", "lep_eta_0", "lep_pt_0"} <= set(result.features)
-    for leak in ("lep_truthMatched_0", "jet_trueflav_0", "eventNumber", "runNumber", "channelNumber", "mcWeight",
-                 "scaleFactor_PILEUP"):
+    for leak in (
+        "lep_truthMatched_0",
+        "jet_trueflav_0",
+        "eventNumber",
+        "runNumber",
+        "channelNumber",
+        "mcWeight",
+        "scaleFactor_PILEUP",
+    ):
         assert leak in report["dropped"] and leak not in result.features
     physics = load_config(repo / "configs" / "atlas_mini_physics.yaml", data_files=[str(mini)])
     result = prepare(physics, tmp_path / "phys", progress=False)
@@ -267,7 +323,9 @@ def test_root_cut_task_end_to_end(tmp_path, repo):
 
 def test_toptag_features_on_a_table_without_constituents(tmp_path):
     path, _ = table_file(tmp_path)
-    with pytest.raises(TrigdeployError, match="features.kind toptag_jet needs the Top Quark Tagging constituent columns"):
+    with pytest.raises(
+        TrigdeployError, match="features.kind toptag_jet needs the Top Quark Tagging constituent columns"
+    ):
         prepare(table_cfg(path, "features.kind=toptag_jet"), tmp_path / "run", progress=False)
 
 

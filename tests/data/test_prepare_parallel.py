@@ -31,9 +31,13 @@ def toptag_file(tmp_path_factory):
 
 def cfg_for(path, *overrides, **data):
     """14 chunks of 300 rows; the selection drops rows, so the split codes are written by the chunks too."""
-    return run_config([path], *overrides,
-                      data={"chunk_rows": 300, "nan_policy": "drop", "selection": "E_0 > 150", **data},
-                      features={"kind": "toptag_jet_constituents", "n_constituents": 4}, scaling={"sample_rows": 1000})
+    return run_config(
+        [path],
+        *overrides,
+        data={"chunk_rows": 300, "nan_policy": "drop", "selection": "E_0 > 150", **data},
+        features={"kind": "toptag_jet_constituents", "n_constituents": 4},
+        scaling={"sample_rows": 1000},
+    )
 
 
 def snapshot(run_dir) -> dict[str, bytes]:
@@ -102,8 +106,9 @@ def test_interrupted_prepare_resumes_without_recomputing(toptag_file, one_worker
     assert not (tmp_path / "features.json").exists()  # nothing complete-looking
     monkeypatch.setattr("trigdeploy.data.runner.process_chunk", real)
     recomputed = []
-    monkeypatch.setattr("trigdeploy.data.runner.process_chunk",
-                        lambda *a, **k: recomputed.append(a[1].start) or real(*a, **k))
+    monkeypatch.setattr(
+        "trigdeploy.data.runner.process_chunk", lambda *a, **k: recomputed.append(a[1].start) or real(*a, **k)
+    )
     result = prepare(cfg_for(toptag_file), tmp_path, progress=False)
     assert result.build["chunks_resumed"] == 5 and not set(recomputed) & set(calls)
     assert result.build["rows_computed"] == 4000 - 5 * 300
@@ -137,13 +142,35 @@ def test_a_corrupted_chunk_is_computed_again(toptag_file, one_worker, tmp_path, 
 def test_killed_cli_prepare_resumes(toptag_file, one_worker, tmp_path):
     """A real SIGKILL half-way through ``trigdeploy prepare``, then the same command again."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(json.dumps({
-        "name": "t", "data": {"format": "hdf5", "files": [str(toptag_file)], "chunk_rows": 300, "workers": 1,
-                              "nan_policy": "drop", "selection": "E_0 > 150"},
-        "features": {"kind": "toptag_jet_constituents", "n_constituents": 4}, "scaling": {"sample_rows": 1000},
-    }))
+    cfg.write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "data": {
+                    "format": "hdf5",
+                    "files": [str(toptag_file)],
+                    "chunk_rows": 300,
+                    "workers": 1,
+                    "nan_policy": "drop",
+                    "selection": "E_0 > 150",
+                },
+                "features": {"kind": "toptag_jet_constituents", "n_constituents": 4},
+                "scaling": {"sample_rows": 1000},
+            }
+        )
+    )
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "trigdeploy.cli", "prepare", "--config", str(cfg), "--run-dir", str(run), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "trigdeploy.cli",
+        "prepare",
+        "--config",
+        str(cfg),
+        "--run-dir",
+        str(run),
+        "--quiet",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     written: list = []
@@ -166,8 +193,10 @@ def test_killed_cli_prepare_resumes(toptag_file, one_worker, tmp_path):
 def test_unreachable_scheduler_is_one_line(toptag_file, tmp_path):
     import dask
 
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(TrigdeployError, match="data.dask.scheduler tcp://127.0.0.1:1: cannot connect") as info:
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(TrigdeployError, match="data.dask.scheduler tcp://127.0.0.1:1: cannot connect") as info,
+    ):
         prepare(cfg_for(toptag_file, dask={"scheduler": "tcp://127.0.0.1:1"}), tmp_path / "run", progress=False)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "features.json").exists()
@@ -230,8 +259,11 @@ def test_a_lost_worker_keeps_the_chunks_written(toptag_file, one_worker, tmp_pat
     assert_same(snapshot(tmp_path), one_worker)
 
 
-@pytest.mark.parametrize("record", ['"x"', '{"start": 300}', "[1, 2]", '{"start": 0, "stop": 300, "sha256": 5}'],
-                         ids=["string", "no-stop", "list", "bad-digest-type"])
+@pytest.mark.parametrize(
+    "record",
+    ['"x"', '{"start": 300}', "[1, 2]", '{"start": 0, "stop": 300, "sha256": 5}'],
+    ids=["string", "no-stop", "list", "bad-digest-type"],
+)
 def test_a_malformed_chunk_record_is_computed_again(toptag_file, one_worker, tmp_path, monkeypatch, record):
     interrupt_after(monkeypatch, 4, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):

@@ -102,8 +102,12 @@ def test_truncated_root_file(tmp_path, cut):
 
 
 def _mini_columns():
-    return {"met": np.array([1, 2, 3, 4], np.float32), "lep_n": np.array([3, 0, 1, 2], np.int32),
-            "lep_pt": ak.Array(LEP_PT), "lep_eta": ak.Array(LEP_ETA)}
+    return {
+        "met": np.array([1, 2, 3, 4], np.float32),
+        "lep_n": np.array([3, 0, 1, 2], np.int32),
+        "lep_pt": ak.Array(LEP_PT),
+        "lep_eta": ak.Array(LEP_ETA),
+    }
 
 
 def test_rntuple_reads_like_the_same_ttree(tmp_path):

@@ -130,7 +130,9 @@ def test_a_failing_ghdl_slice_is_one_line_naming_the_design_and_its_error(tmp_pa
     built = ghdl.Build(tmp_path / "build", 0.0, True, tools.Tool("ghdl", fails, "GHDL fake, mcode code generator"))
     with pytest.raises(TrigdeployError) as info:
         ghdl.run(built, np.zeros((1200, 4), np.int64), 2)
-    assert str(info.value) == f"GHDL simulation of {tmp_path / 'build'} failed (exit 3): BDT.vhd:3:1: error: no such unit"
+    assert (
+        str(info.value) == f"GHDL simulation of {tmp_path / 'build'} failed (exit 3): BDT.vhd:3:1: error: no such unit"
+    )
 
 
 def test_ghdl_refuses_inputs_off_the_port_grid(vhdl_project, tmp_path):

@@ -42,9 +42,11 @@ def test_some_weights_are_pruned_and_the_types_are_exact(tiny):
     s = model.summary()
     assert 0 < s["weights_kept"] < s["weights"] == 5 * 8 + 8 * 4 + 4
     seq, choice = model.exact_parts()
-    assert list(choice) == ["input_1", "_0", "_1", "_2", "_3", "_4"]
-    assert choice["_0"]["accum"] == choice["_0"]["result"]  # the sums are never rounded
-    assert choice["_1"]["result"].endswith(",RND,SAT>")       # ReLU: round half up, saturate
+    assert [p.index for p in choice.layers] == [0, 1, 2, 3, 4]  # every Linear and ReLU of seq
+    assert choice.layer(0).accum == choice.layer(0).result  # the sums are never rounded
+    relu = choice.layer(1).result
+    assert (relu.rounding, relu.overflow) == ("RND", "SAT")  # ReLU: round half up, saturate
+    assert choice.layer(1).weight is None and (choice.port.rounding, choice.port.overflow) == ("RND", "SAT")
     for lin, layer in zip([seq[0], seq[2], seq[4]], model.layers()):
         np.testing.assert_array_equal(lin.weight.detach().numpy(), layer["w_int"] * 2.0 ** -layer["w_f"])
 
@@ -59,8 +61,13 @@ def test_alkaid_logic_is_bit_exact_and_a_one_lsb_change_is_caught(tiny):
     grid = to_rtl.ptq_input_grid(x, choice)
     ref = model.reference(grid)
     np.testing.assert_array_equal(ref, model.reference(x))  # the port grid is the model's own input quantizer
-    assert to_rtl.check(comb, grid, ref) == {"n_events": 3000, "n_mismatch": 0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
-                            "ok": True}
+    assert to_rtl.check(comb, grid, ref) == {
+        "n_events": 3000,
+        "n_mismatch": 0,
+        "max_abs_diff": 0.0,
+        "mean_abs_diff": 0.0,
+        "ok": True,
+    }
     bad = ref.copy()
     lsb = 2.0 ** -model.layers()[-1]["acc_f"]
     bad[7] += lsb
@@ -77,8 +84,13 @@ def test_hls4ml_csim_is_bit_exact(tiny, tmp_path):
     grid = to_rtl.ptq_input_grid(x, choice)
     ref = model.reference(grid)
     hm = to_hls4ml.convert_ptq(seq, 5, choice, HLS4MLTarget(Backends=("Vitis",)), "Vitis", tmp_path / "prj", None, [])
-    assert to_hls4ml.check(hm, grid, ref, tmp_path / "cache") == {"n_events": 3000, "n_mismatch": 0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
-                            "ok": True}
+    assert to_hls4ml.check(hm, grid, ref, tmp_path / "cache") == {
+        "n_events": 3000,
+        "n_mismatch": 0,
+        "max_abs_diff": 0.0,
+        "mean_abs_diff": 0.0,
+        "ok": True,
+    }
     bad = ref.copy()
     bad[11] -= 2.0 ** -model.layers()[-1]["acc_f"]
     assert to_hls4ml.check(hm, grid, bad, tmp_path / "cache")["n_mismatch"] == 1
@@ -93,7 +105,7 @@ def _train(beta: float, steps: int = 150) -> float:
     opt = torch.optim.AdamW(model.param_groups(HGQConfig(bits_lr=0.05)), lr=1e-2)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     for i in range(steps):
-        xb, yb = x[(i * 256) % 4096:][:256], y[(i * 256) % 4096:][:256]
+        xb, yb = x[(i * 256) % 4096 :][:256], y[(i * 256) % 4096 :][:256]
         loss = loss_fn(model(xb), yb) + model.regularizer()
         opt.zero_grad()
         loss.backward()

@@ -10,7 +10,8 @@ from conftest import run_config
 from trigdeploy.config import MLPConfig
 from trigdeploy.data.generate import write_toptag
 from trigdeploy.generators import ToptagGenConfig
-from trigdeploy.train.run import load_torch_model, train_run
+from trigdeploy.models.families import load_torch_model
+from trigdeploy.train.run import train_run
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.device, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
@@ -19,13 +20,20 @@ pytestmark = [pytest.mark.device, pytest.mark.skipif(not torch.cuda.is_available
 def small_run_config(tmp_path, train: dict):
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=4000, seed=21, chunk_size=2000), data, progress=False)
-    return run_config([data], name="cuda", seed=2, features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000},
-                      train=train)
+    return run_config(
+        [data], name="cuda", seed=2, features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000}, train=train
+    )
 
 
 def test_mlp_and_qat_train_on_cuda(tmp_path):
-    cfg = small_run_config(tmp_path, {"device": "cuda", "mlp": {"hidden": [32, 16], "epochs": 3, "batch_size": 256},
-                                      "qmlp": {"hidden": [32, 16], "epochs": 2, "batch_size": 256, "init": "float"}})
+    cfg = small_run_config(
+        tmp_path,
+        {
+            "device": "cuda",
+            "mlp": {"hidden": [32, 16], "epochs": 3, "batch_size": 256},
+            "qmlp": {"hidden": [32, 16], "epochs": 2, "batch_size": 256, "init": "float"},
+        },
+    )
     metrics = train_run(cfg, tmp_path / "run", progress=False)
     for name in ("mlp", "qmlp"):
         assert metrics[name]["training"]["device"].startswith("cuda")
@@ -36,8 +44,8 @@ def test_mlp_and_qat_train_on_cuda(tmp_path):
 
 def test_gpu_resident_rows_train_like_streamed_rows(tmp_path):
     from trigdeploy.data.prepare import prepare
+    from trigdeploy.models.families import build_torch_model
     from trigdeploy.train import nn as tnn
-    from trigdeploy.train.run import build_torch_model
 
     prepared = prepare(small_run_config(tmp_path, {"mlp": {}}), tmp_path / "run", progress=False)
     val = prepared.arrays("val")
@@ -46,8 +54,17 @@ def test_gpu_resident_rows_train_like_streamed_rows(tmp_path):
         cfg = dataclasses.replace(MLPConfig(hidden=(16, 8), epochs=2, batch_size=128), gpu_resident_gb=budget)
         torch.manual_seed(0)
         model = build_torch_model("mlp", len(prepared.features), cfg)
-        tnn.fit("mlp", model, prepared, cfg, val, seed=0, device=torch.device("cuda"),
-                checkpoint=tmp_path / f"{budget}.ckpt", progress=False)
+        tnn.fit(
+            "mlp",
+            model,
+            prepared,
+            cfg,
+            val,
+            seed=0,
+            device=torch.device("cuda"),
+            checkpoint=tmp_path / f"{budget}.ckpt",
+            progress=False,
+        )
         weights.append(torch.cat([p.detach().float().cpu().reshape(-1) for p in model.parameters()]))
     # same batches in the same order; only GPU reduction order may differ between the two runs
     torch.testing.assert_close(weights[0], weights[1], rtol=1e-3, atol=1e-4)

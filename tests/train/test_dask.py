@@ -15,8 +15,15 @@ BDT = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.2}
 
 
 def cfg(path, bdt):
-    return run_config([path], name="dask", seed=9, data={"chunk_rows": 1000}, features={"kind": "toptag_jet"},
-                      scaling={"sample_rows": 2000}, train={**SMALL_TRAIN, "bdt": bdt})
+    return run_config(
+        [path],
+        name="dask",
+        seed=9,
+        data={"chunk_rows": 1000},
+        features={"kind": "toptag_jet"},
+        scaling={"sample_rows": 2000},
+        train={**SMALL_TRAIN, "bdt": bdt},
+    )
 
 
 @pytest.fixture(scope="module")

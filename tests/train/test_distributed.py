@@ -31,16 +31,28 @@ def test_shards_are_disjoint_and_cover_the_rows(world, n):
 
 def config(tmp_path, data, batch_size):
     cfg = run_config(
-        [data], name="ddp", seed=4, data={"chunk_rows": 1000}, features={"kind": "toptag_jet"},
+        [data],
+        name="ddp",
+        seed=4,
+        data={"chunk_rows": 1000},
+        features={"kind": "toptag_jet"},
         scaling={"sample_rows": 2000},
-        train={**SMALL_TRAIN,
-               "mlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "early_stopping_patience": 10},
-               # small QAT batches: > 300 steps, so Brevitas' runtime-statistics scale initialisation
-               # (collect_stats_steps = 300) completes inside the run
-               "qmlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size // 8, "init": "float",
-                        "early_stopping_patience": 10},
-               "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "init": "float"},
-               "bdt": {"n_estimators": 10, "max_depth": 2}})
+        train={
+            **SMALL_TRAIN,
+            "mlp": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "early_stopping_patience": 10},
+            # small QAT batches: > 300 steps, so Brevitas' runtime-statistics scale initialisation
+            # (collect_stats_steps = 300) completes inside the run
+            "qmlp": {
+                "hidden": [16, 8],
+                "epochs": 4,
+                "batch_size": batch_size // 8,
+                "init": "float",
+                "early_stopping_patience": 10,
+            },
+            "hgq": {"hidden": [16, 8], "epochs": 4, "batch_size": batch_size, "init": "float"},
+            "bdt": {"n_estimators": 10, "max_depth": 2},
+        },
+    )
     path = tmp_path / f"ddp_{batch_size}.yaml"
     path.write_text(dump_config(cfg))  # torchrun's processes read it as a user's file
     return path
@@ -50,12 +62,35 @@ def test_ddp_two_processes_match_one(tmp_path):
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=4000, seed=12, chunk_size=2000), data, progress=False)
     ddp_run, single_run = tmp_path / "ddp", tmp_path / "single"
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-              "-m", "trigdeploy", "train", "--config", str(config(tmp_path, data, 128)), "--run-dir", str(ddp_run), "--quiet"]
+    launch = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "trigdeploy",
+        "train",
+        "--config",
+        str(config(tmp_path, data, 128)),
+        "--run-dir",
+        str(ddp_run),
+        "--quiet",
+    ]
     done = subprocess.run(launch, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    single = [sys.executable, "-m", "trigdeploy", "train", "--config", str(config(tmp_path, data, 256)),
-              "--run-dir", str(single_run), "--quiet"]
+    single = [
+        sys.executable,
+        "-m",
+        "trigdeploy",
+        "train",
+        "--config",
+        str(config(tmp_path, data, 256)),
+        "--run-dir",
+        str(single_run),
+        "--quiet",
+    ]
     subprocess.run(single, capture_output=True, text=True, timeout=600, check=True)
 
     m_ddp = json.loads((ddp_run / "metrics.json").read_text())
@@ -81,11 +116,16 @@ def test_ddp_two_processes_match_one(tmp_path):
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"WORLD_SIZE": "2", "RANK": "0"}, "WORLD_SIZE=2 is set but MASTER_ADDR and MASTER_PORT not"),
-     ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two': expected an integer from 1 to 65536"),
-     ({"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}, "RANK='5': expected an integer from 0 to 1"),
-     ({"RANK": "1"}, "RANK='1': expected an integer from 0 to 0"),
-     ({"WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "99999"}, "MASTER_PORT='99999'")],
+    [
+        ({"WORLD_SIZE": "2", "RANK": "0"}, "WORLD_SIZE=2 is set but MASTER_ADDR and MASTER_PORT not"),
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two': expected an integer from 1 to 65536"),
+        (
+            {"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"},
+            "RANK='5': expected an integer from 0 to 1",
+        ),
+        ({"RANK": "1"}, "RANK='1': expected an integer from 0 to 0"),
+        ({"WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "99999"}, "MASTER_PORT='99999'"),
+    ],
     ids=["no-rendezvous", "not-a-number", "rank-beyond-world", "rank-without-world", "bad-port"],
 )
 def test_a_stray_torchrun_environment_is_one_line_before_anything_is_written(tmp_path, monkeypatch, env, message):

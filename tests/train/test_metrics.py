@@ -28,15 +28,20 @@ def test_youden_threshold():
     assert M.threshold_youden(Y, S) == 0.6
 
 
-@pytest.mark.parametrize(("eff", "thr"), [(0.25, 0.9), (0.5, 0.8), (0.75, 0.6), (1.0, 0.3), (0.3, 0.8)],
-                         ids=["25%", "50%", "75%", "100%", "30%-rounds-up"])
+@pytest.mark.parametrize(
+    ("eff", "thr"),
+    [(0.25, 0.9), (0.5, 0.8), (0.75, 0.6), (1.0, 0.3), (0.3, 0.8)],
+    ids=["25%", "50%", "75%", "100%", "30%-rounds-up"],
+)
 def test_signal_efficiency_threshold(eff, thr):
     t = M.threshold_signal_efficiency(Y, S, eff)
     assert t == thr
     assert (S[Y == 1] >= t).mean() >= eff
 
 
-@pytest.mark.parametrize(("acc", "max_fp"), [(0.0, 0), (1 / 6, 1), (0.5, 3), (1.0, 6)], ids=["0", "1of6", "half", "all"])
+@pytest.mark.parametrize(
+    ("acc", "max_fp"), [(0.0, 0), (1 / 6, 1), (0.5, 3), (1.0, 6)], ids=["0", "1of6", "half", "all"]
+)
 def test_background_acceptance_threshold(acc, max_fp):
     t = M.threshold_background_acceptance(Y, S, acc)
     assert (S[Y == 0] >= t).sum() == max_fp
@@ -72,12 +77,16 @@ def test_evaluate_structure():
 
 # --- K classes: a 3-class example counted by hand ---------------------------------------------------
 Y3 = np.array([0, 0, 1, 1, 2, 2])
-P3 = np.array([[0.7, 0.2, 0.1],   # a → a
-               [0.4, 0.5, 0.1],   # a → b
-               [0.1, 0.8, 0.1],   # b → b
-               [0.3, 0.3, 0.4],   # b → c
-               [0.2, 0.1, 0.7],   # c → c
-               [0.1, 0.2, 0.7]])  # c → c
+P3 = np.array(
+    [
+        [0.7, 0.2, 0.1],  # a → a
+        [0.4, 0.5, 0.1],  # a → b
+        [0.1, 0.8, 0.1],  # b → b
+        [0.3, 0.3, 0.4],  # b → c
+        [0.2, 0.1, 0.7],  # c → c
+        [0.1, 0.2, 0.7],
+    ]
+)  # c → c
 
 
 def test_confusion_matrix_and_accuracy_hand_counted():

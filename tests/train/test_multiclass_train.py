@@ -41,7 +41,7 @@ def test_saved_networks_reload_with_three_outputs(three_class_run, model):
     import torch
 
     from trigdeploy.data.cache import load_split
-    from trigdeploy.train.run import load_torch_model
+    from trigdeploy.models.families import load_torch_model
 
     run, _, _ = three_class_run
     net, saved = load_torch_model(run / f"{model}.pt")
@@ -62,21 +62,30 @@ def test_features_json_and_run_json_name_the_classes(three_class_run):
 
 def test_bdt_on_dask_trains_k_classes_like_one_process(tmp_path):
     from trigdeploy.convert.ensemble import ensemble_from_booster
-    from trigdeploy.convert.forms.conifer import load_booster
+    from trigdeploy.models.families import load_booster
     from trigdeploy.train.run import train_run
 
     rng = np.random.default_rng(1)
     k = rng.choice(3, 3000, p=[0.6, 0.25, 0.15])
-    pd.DataFrame({"f1": rng.normal(size=3000) + k, "f2": rng.normal(size=3000) - 0.7 * k,
-                  "kind": k}).to_hdf(tmp_path / "k.h5", key="table", format="table")
+    pd.DataFrame({"f1": rng.normal(size=3000) + k, "f2": rng.normal(size=3000) - 0.7 * k, "kind": k}).to_hdf(
+        tmp_path / "k.h5", key="table", format="table"
+    )
     bdt = {"n_estimators": 20, "max_depth": 3}
     out = {}
     for name, extra in (("single", {}), ("dask", {"dask": {"workers": 2, "partition_rows": 500}})):
-        cfg = run_config([tmp_path / "k.h5"], "label.column=kind", "label.classes={a: 0, b: 1, c: 2}", name="k",
-                         features={"exclude": ["kind"]}, train={"bdt": {**bdt, **extra}})
+        cfg = run_config(
+            [tmp_path / "k.h5"],
+            "label.column=kind",
+            "label.classes={a: 0, b: 1, c: 2}",
+            name="k",
+            features={"exclude": ["kind"]},
+            train={"bdt": {**bdt, **extra}},
+        )
         out[name] = train_run(cfg, tmp_path / name, progress=False)["bdt"]
     info = out["dask"]["training"]
-    assert info["dask"]["partitions"] == 5 and info["class_weights"] == pytest.approx(out["single"]["training"]["class_weights"])
+    assert info["dask"]["partitions"] == 5 and info["class_weights"] == pytest.approx(
+        out["single"]["training"]["class_weights"]
+    )
     # distributed 'hist' merges per-worker quantile sketches: trees differ slightly, AUCs agree to ~1e-3
     for c in "abc":
         assert abs(out["dask"]["per_class"][c]["auc"] - out["single"]["per_class"][c]["auc"]) < 0.01

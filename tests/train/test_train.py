@@ -13,8 +13,9 @@ from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.logits import probabilities
+from trigdeploy.models.families import load_torch_model
 from trigdeploy.train import trees
-from trigdeploy.train.run import load_torch_model, train_run
+from trigdeploy.train.run import train_run
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,16 @@ def cfg_for(path, *overrides, models=None):
         "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"},
         "bdt": {"n_estimators": 40, "max_depth": 3},
     }
-    return run_config([path], *overrides, name="tiny", seed=5, data={"chunk_rows": 1000},
-                      features={"kind": "toptag_jet"}, scaling={"sample_rows": 2000}, train={**SMALL_TRAIN, **models})
+    return run_config(
+        [path],
+        *overrides,
+        name="tiny",
+        seed=5,
+        data={"chunk_rows": 1000},
+        features={"kind": "toptag_jet"},
+        scaling={"sample_rows": 2000},
+        train={**SMALL_TRAIN, **models},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,20 @@ def trained(data_file, tmp_path_factory):
 
 def test_run_directory_complete(trained):
     run, metrics = trained
-    for name in ("config.yaml", "features.json", "splits.npz", "preprocess.json", "mlp.pt", "qmlp.pt", "hgq.pt", "bdt.json",
-                 "rf.joblib", "metrics.json", "run.json", "training_curves.png"):
+    for name in (
+        "config.yaml",
+        "features.json",
+        "splits.npz",
+        "preprocess.json",
+        "mlp.pt",
+        "qmlp.pt",
+        "hgq.pt",
+        "bdt.json",
+        "rf.skops",
+        "metrics.json",
+        "run.json",
+        "training_curves.png",
+    ):
         assert (run / name).is_file(), name
     assert not list((run / "checkpoints").glob("*.ckpt"))  # removed once a model is final
     on_disk = json.loads((run / "metrics.json").read_text())
@@ -64,7 +85,7 @@ def test_run_directory_complete(trained):
 def test_saved_models_reload_to_same_scores(trained):
     import torch
 
-    from trigdeploy.train.nn import predict
+    from trigdeploy.models.families import torch_predict
 
     run, _ = trained
     scores = np.load(run / "predictions" / "qmlp.npz")
@@ -73,7 +94,7 @@ def test_saved_models_reload_to_same_scores(trained):
     model, saved = load_torch_model(run / "qmlp.pt")
     x = np.load(next((run / "cache").iterdir()) / "features.npy")[scores["test_rows"]]
     xs = Standardizer.load(run / "preprocess.json").transform(x)
-    np.testing.assert_array_equal(predict(model, xs, torch.device("cpu")), scores["test"])
+    np.testing.assert_array_equal(torch_predict(model, xs, torch.device("cpu")), scores["test"])
     assert saved["features"] == json.loads((run / "features.json").read_text())["features"]
 
 
@@ -146,7 +167,10 @@ def test_smote_touches_training_rows_only(data_file, tmp_path):
     ("overrides", "message"),
     [
         (["train.qmlp.hidden=[32, 8]"], "train.qmlp.init': 'float' needs train.mlp with the same hidden layers"),
-        (["train.qmlp.batchnorm=true", "train.qmlp.init=scratch"], "train.qmlp.batchnorm': not supported in the QAT twin"),
+        (
+            ["train.qmlp.batchnorm=true", "train.qmlp.init=scratch"],
+            "train.qmlp.batchnorm': not supported in the QAT twin",
+        ),
         (["train.qmlp.activation=gelu", "train.qmlp.init=scratch"], "only relu"),
         (["train.hgq.hidden=[32, 8]"], "train.hgq.init': 'float' needs train.mlp with the same hidden layers"),
         (["train.hgq.beta=-1"], "train.hgq.beta"),
@@ -181,7 +205,9 @@ def test_atlas_seed_task_bdt_reproduces_the_cut(tmp_path, repo):
 
     mini = tmp_path / "mini.root"
     write_atlas_mini(AtlasMiniGenConfig(events=8000, seed=9), mini, progress=False)
-    cfg = load_config(repo / "configs" / "atlas_mini.yaml", ["train.rf=null", "train.bdt.n_estimators=150"], [str(mini)])
+    cfg = load_config(
+        repo / "configs" / "atlas_mini.yaml", ["train.rf=null", "train.bdt.n_estimators=150"], [str(mini)]
+    )
     metrics = train_run(cfg, tmp_path / "run", progress=False)
     # the published seed pipeline reported RF F1 0.40 on this task: a sign of its broken preprocessing
     assert metrics["bdt"]["thresholds"]["f1"]["f1"] > 0.97
@@ -201,8 +227,9 @@ def _kill_at(epoch_at: int, batch_at: int):
     return Killed, kill
 
 
-def _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models: dict, name: str, epoch: int, batch: int,
-                                             checkpointed: int) -> None:
+def _killed_and_resumed_equals_uninterrupted(
+    data_file, tmp_path, models: dict, name: str, epoch: int, batch: int, checkpointed: int
+) -> None:
     """Kill the run at (epoch, batch), resume it, and find ``name``'s test scores equal to an uninterrupted run's."""
     train_run(cfg_for(data_file, models=models), tmp_path / "full", progress=False)
     Killed, kill = _kill_at(epoch, batch)
@@ -216,37 +243,57 @@ def _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models: dict, 
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize(("init", "epoch", "batch_size", "batch", "every"),
-                         [("scratch", 0, 256, 5, 4), ("scratch", 1, 256, 5, 4), ("float", 1, 256, 5, 4),
-                          ("scratch", 0, 16, 120, 50)],
-                         ids=["scratch-first-epoch", "scratch-second-epoch", "from-float-second-epoch",
-                              "resumed-before-step-300-and-crossing-it"])
-def test_qat_resume_inside_scale_initialisation_is_bit_exact(data_file, tmp_path, init, epoch, batch_size, batch,
-                                                             every):
+@pytest.mark.parametrize(
+    ("init", "epoch", "batch_size", "batch", "every"),
+    [("scratch", 0, 256, 5, 4), ("scratch", 1, 256, 5, 4), ("float", 1, 256, 5, 4), ("scratch", 0, 16, 120, 50)],
+    ids=[
+        "scratch-first-epoch",
+        "scratch-second-epoch",
+        "from-float-second-epoch",
+        "resumed-before-step-300-and-crossing-it",
+    ],
+)
+def test_qat_resume_inside_scale_initialisation_is_bit_exact(
+    data_file, tmp_path, init, epoch, batch_size, batch, every
+):
     """Brevitas collects activation-scale statistics for its first 300 steps; a checkpoint taken
     then must hold the statistics themselves (its state_dict stores them as the final scale), also
     after an epoch's validation (eval mode), when the twin starts from the float MLP, and when the
     resumed run crosses step 300 (where the statistic becomes the learned scale)."""
-    models = {"qmlp": {"hidden": [16, 8], "epochs": 3 if batch_size == 256 else 2, "batch_size": batch_size,
-                       "checkpoint_every": every, "init": init}}
+    models = {
+        "qmlp": {
+            "hidden": [16, 8],
+            "epochs": 3 if batch_size == 256 else 2,
+            "batch_size": batch_size,
+            "checkpoint_every": every,
+            "init": init,
+        }
+    }
     if init == "float":
         models["mlp"] = {"hidden": [16, 8], "epochs": 1, "batch_size": 256}
     # ~22 steps an epoch at 256 rows (all inside the 300 collection steps); ~350 at 16 rows
-    _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "qmlp", epoch, batch, every * (batch // every))
+    _killed_and_resumed_equals_uninterrupted(
+        data_file, tmp_path, models, "qmlp", epoch, batch, every * (batch // every)
+    )
 
 
 def test_resource_aware_resume_after_kill_equals_uninterrupted(data_file, tmp_path):
     """Bit counts, integer bits and both optimizer groups come back from the checkpoint."""
-    models = {"mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256},
-              "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"}}
+    models = {
+        "mlp": {"hidden": [16, 8], "epochs": 1, "batch_size": 256},
+        "hgq": {"hidden": [16, 8], "epochs": 2, "batch_size": 256, "checkpoint_every": 4, "init": "float"},
+    }
     # the float MLP has one epoch: only the resource-aware fit reaches epoch 1
     _killed_and_resumed_equals_uninterrupted(data_file, tmp_path, models, "hgq", 1, 5, 4)
 
 
 @pytest.mark.parametrize(
     ("override", "changed"),
-    [("train.bdt.max_depth=2", "train.bdt"), ("features.kind=toptag_constituents", "data"),
-     ("train.mlp.hidden=[8, 8]", "train.mlp")],
+    [
+        ("train.bdt.max_depth=2", "train.bdt"),
+        ("features.kind=toptag_constituents", "data"),
+        ("train.mlp.hidden=[8, 8]", "train.mlp"),
+    ],
     ids=["bdt-config", "features", "mlp-shape"],
 )
 def test_resume_with_a_changed_config_is_refused_before_writing(data_file, tmp_path, override, changed):

@@ -46,8 +46,13 @@ class PointCache:
         self.run_dir = Path(run_dir)
         self.layout = layout = RunLayout.of(run_dir)
         h = hashlib.sha256()
-        for path in (layout.config, layout.features, layout.preprocess, layout.splits,
-                     self.run_dir / registry.kind("mlp").artifact):
+        for path in (
+            layout.config,
+            layout.features,
+            layout.preprocess,
+            layout.splits,
+            self.run_dir / registry.kind("mlp").artifact,
+        ):
             h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<absent>") + b"\0")
         h.update(json.dumps(package_versions(self.VERSIONS), sort_keys=True).encode())
         self.base = h.hexdigest()
@@ -162,7 +167,7 @@ class Retrainer:
         from trigdeploy.config import load_config
         from trigdeploy.data.cache import load_prepared
         from trigdeploy.models import registry
-        from trigdeploy.train.run import load_torch_model
+        from trigdeploy.models.families import load_torch_model
 
         self.run_dir = Path(run_dir)
         self.layout = RunLayout.of(run_dir)
@@ -174,8 +179,9 @@ class Retrainer:
         self.base = self.cfg.train.model(self.kind.name) or (want(hidden=mlp.hidden) if mlp else None)
         source = self.kind.init_from(dataclasses.replace(self.base, init="float")) if self.base is not None else None
         if not source or not (self.run_dir / registry.kind(source).artifact).is_file():
-            raise TrigdeployError(f"{run_dir}: {what} needs a run with the float MLP it starts from "
-                                  f"({registry.kind('mlp').artifact})")
+            raise TrigdeployError(
+                f"{run_dir}: {what} needs a run with the float MLP it starts from ({registry.kind('mlp').artifact})"
+            )
         self.prepared = load_prepared(run_dir)  # the run's data stage, read as it is
         self.val, (self.x_test, self.y_test) = self.prepared.arrays("val"), self.prepared.arrays("test")
         self.float_model, _ = load_torch_model(self.run_dir / registry.kind(source).artifact)
@@ -184,21 +190,33 @@ class Retrainer:
         """The kind at its run config with ``changes``, fine-tuned from the float MLP; (model, config, fit result)."""
         import torch
 
+        from trigdeploy.models.families import build_torch_model
         from trigdeploy.models.mlp import copy_linear_weights
         from trigdeploy.schema import parse_section, to_dict
         from trigdeploy.train import nn as tnn
-        from trigdeploy.train.run import build_torch_model
 
-        cfg = parse_section(type(self.base), {**to_dict(self.base), **changes, "init": "float"},
-                            f"train.{self.kind.name}", tag)
+        cfg = parse_section(
+            type(self.base), {**to_dict(self.base), **changes, "init": "float"}, f"train.{self.kind.name}", tag
+        )
         torch.manual_seed(self.cfg.seed)
         model = build_torch_model(self.kind.name, len(self.prepared.features), cfg, self.prepared.n_outputs)
         copy_linear_weights(self.float_model, model)
         tnn.calibrate(model, self.prepared)
         ckpt = self.layout.scan_checkpoint(tag)
         ckpt.parent.mkdir(exist_ok=True)
-        result = tnn.fit(tag, model, self.prepared, cfg, self.val, seed=self.cfg.seed, device=torch.device("cpu"),
-                         checkpoint=ckpt, resume=False, progress=progress, on_batch=None)
+        result = tnn.fit(
+            tag,
+            model,
+            self.prepared,
+            cfg,
+            self.val,
+            seed=self.cfg.seed,
+            device=torch.device("cpu"),
+            checkpoint=ckpt,
+            resume=False,
+            progress=progress,
+            on_batch=None,
+        )
         ckpt.unlink(missing_ok=True)
         return model.cpu().eval(), cfg, result
 
@@ -218,8 +236,14 @@ def rtl_figures(comb, part: str, clock_ns: float) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="td-front-") as tmp:
         info = write_rtl(comb, Path(tmp), part, clock_ns)
-    return {"lut": int(round(info["lut_estimate_alkaid"])), "ff": info["reg_bits"], "dsp": 0,
-            "latency_cycles": info["pipeline_stages"], "latency_ns": info["latency_ns"], "lut_source": "alkaid"}
+    return {
+        "lut": int(round(info["lut_estimate_alkaid"])),
+        "ff": info["reg_bits"],
+        "dsp": 0,
+        "latency_cycles": info["pipeline_stages"],
+        "latency_ns": info["latency_ns"],
+        "lut_source": "alkaid",
+    }
 
 
 def alkaid_available() -> bool:
@@ -236,8 +260,16 @@ def front_points(betas: list[float], part: str, clock_ns: float) -> list[Point]:
 
     if betas and not alkaid_available():
         raise TrigdeployError("--pareto: the front's LUTs come from alkaid's RTL; install the [rtl] extra")
-    return [Point({"front": "hgq", "beta": beta, "part": part, "clock_ns": clock_ns}, HGQConfig, "--pareto",
-                  _front_point, (beta, part, clock_ns)) for beta in sorted(betas)]
+    return [
+        Point(
+            {"front": "hgq", "beta": beta, "part": part, "clock_ns": clock_ns},
+            HGQConfig,
+            "--pareto",
+            _front_point,
+            (beta, part, clock_ns),
+        )
+        for beta in sorted(betas)
+    ]
 
 
 def _front_point(r: Retrainer, beta: float, part: str, clock_ns: float, progress: bool) -> dict:
@@ -252,14 +284,25 @@ def _front_point(r: Retrainer, beta: float, part: str, clock_ns: float, progress
     x_grid = to_rtl.ptq_input_grid(r.x_test, choice)
     check = to_rtl.check(comb, x_grid, model.reference(x_grid))
     if not check["ok"]:
-        raise TrigdeployError(f"--pareto beta {beta:g}: alkaid's logic differs from the model on {check['n_mismatch']} "
-                              "test events")
+        raise TrigdeployError(
+            f"--pareto beta {beta:g}: alkaid's logic differs from the model on {check['n_mismatch']} test events"
+        )
     s = model.summary()
-    point = {"model": f"{r.kind.name} β={beta:g}", "beta": beta, **r.physics(scores), **rtl_figures(comb, part, clock_ns),
-             "ebops": s["ebops"], "weights_kept": s["weights_kept"], "weights": s["weights"],
-             "train_seconds": fit.seconds, "rows_per_s": training_rate(fit)}
-    logger.info(f"bench: front β={beta:g}: AUC {point['auc']:.5f}, {s['weights_kept']}/{s['weights']} weights, "
-                f"≈{point['lut']:,} LUT (alkaid), {point['latency_ns']:g} ns")
+    point = {
+        "model": f"{r.kind.name} β={beta:g}",
+        "beta": beta,
+        **r.physics(scores),
+        **rtl_figures(comb, part, clock_ns),
+        "ebops": s["ebops"],
+        "weights_kept": s["weights_kept"],
+        "weights": s["weights"],
+        "train_seconds": fit.seconds,
+        "rows_per_s": training_rate(fit),
+    }
+    logger.info(
+        f"bench: front β={beta:g}: AUC {point['auc']:.5f}, {s['weights_kept']}/{s['weights']} weights, "
+        f"≈{point['lut']:,} LUT (alkaid), {point['latency_ns']:g} ns"
+    )
     return point
 
 

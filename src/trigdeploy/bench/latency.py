@@ -1,4 +1,4 @@
-"""CPU latency and throughput: ONNX Runtime, PyTorch eager and XGBoost, measured in one process.
+"""CPU latency and throughput: ONNX Runtime and each model family's own engine, measured in one process.
 
 Single-event latency: one event per call, ``blocks`` blocks of ``block`` calls after ``warmup``
 calls, each call timed with ``perf_counter_ns``, in µs; the engines take turns block by block. Reported: p50/p99/mean over all calls and
@@ -46,25 +46,33 @@ def _timed_block(fn: Callable[[np.ndarray], object], x: np.ndarray, start: int, 
     n = len(x)
     times = np.empty(calls)
     for i in range(calls):
-        row = x[(start + i) % n: (start + i) % n + 1]
+        row = x[(start + i) % n : (start + i) % n + 1]
         t0 = time.perf_counter_ns()
         fn(row)
         times[i] = time.perf_counter_ns() - t0
     return times / 1e3
 
 
-def single_event(fns: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, warmup: int | None = None,
-                 blocks: int | None = None, block: int | None = None) -> dict[str, dict]:
+def single_event(
+    fns: dict[str, Callable[[np.ndarray], object]],
+    x: np.ndarray,
+    warmup: int | None = None,
+    blocks: int | None = None,
+    block: int | None = None,
+) -> dict[str, dict]:
     """Latency (µs) of each ``fn`` on one event at a time: pooled p50/p99/mean and per-block medians.
 
     The engines take turns block by block, so each one's blocks are spread over the whole
     measurement and every engine sees the same mix of the VM's speed states."""
     n = len(x)
-    warmup, blocks, block = (WARMUP if warmup is None else warmup, BLOCKS if blocks is None else blocks,
-                             BLOCK if block is None else block)
+    warmup, blocks, block = (
+        WARMUP if warmup is None else warmup,
+        BLOCKS if blocks is None else blocks,
+        BLOCK if block is None else block,
+    )
     for fn in fns.values():
         for i in range(warmup):
-            fn(x[i % n: i % n + 1])
+            fn(x[i % n : i % n + 1])
     times = {name: [] for name in fns}
     for b in range(blocks):
         for name, fn in fns.items():
@@ -73,9 +81,15 @@ def single_event(fns: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, 
     for name, t in times.items():
         t = np.stack(t)
         block_p50 = np.median(t, axis=1)
-        out[name] = {"p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
-                     "mean_us": float(t.mean()), "p50_quiet_us": float(block_p50.min()),
-                     "block_p50_us": [float(v) for v in block_p50], "calls": t.size, "warmup": warmup}
+        out[name] = {
+            "p50_us": float(np.percentile(t, 50)),
+            "p99_us": float(np.percentile(t, 99)),
+            "mean_us": float(t.mean()),
+            "p50_quiet_us": float(block_p50.min()),
+            "block_p50_us": [float(v) for v in block_p50],
+            "calls": t.size,
+            "warmup": warmup,
+        }
     return out
 
 
@@ -89,7 +103,7 @@ def throughput(fn: Callable[[np.ndarray], object], x: np.ndarray, batch: int, mi
     for _ in range(3):
         t0 = time.perf_counter()
         for s in range(0, n - batch + 1, batch):
-            fn(data[s: s + batch])
+            fn(data[s : s + batch])
         best = min(best, time.perf_counter() - t0)
     return (n // batch) * batch / best
 
@@ -120,9 +134,11 @@ class OrtEngine:
         # the pybind session's own run: the public wrapper adds ~0.5 µs of WebGPU graph-capture
         # checks per call (onnxruntime 1.32), a tenth of the whole single-event budget
         native = getattr(self.sess, "_sess", None)
-        self._run = (functools.partial(native.run_with_iobinding, self._binding._iobinding, None)
-                     if hasattr(native, "run_with_iobinding") and hasattr(self._binding, "_iobinding")
-                     else functools.partial(self.sess.run_with_iobinding, self._binding))
+        self._run = (
+            functools.partial(native.run_with_iobinding, self._binding._iobinding, None)
+            if hasattr(native, "run_with_iobinding") and hasattr(self._binding, "_iobinding")
+            else functools.partial(self.sess.run_with_iobinding, self._binding)
+        )
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) == 1:
@@ -133,12 +149,13 @@ class OrtEngine:
 
 
 def engines(run_dir, export_dir, x: np.ndarray) -> dict[str, Callable[[np.ndarray], object]]:
-    """Single-threaded predict functions of the run's CPU forms: each torch kind with an ONNX form in
-    PyTorch eager and ONNX Runtime, each XGBoost kind with ``inplace_predict``."""
+    """Single-threaded predict functions of the run's CPU forms: each kind's own family engine where its
+    family has one for it (``models.families``: PyTorch eager for the kinds with an ONNX form, XGBoost's
+    ``inplace_predict``, scikit-learn's ``predict_proba``), and ONNX Runtime for each exported ONNX model."""
     import torch
 
     from trigdeploy.models import registry
-    from trigdeploy.train.run import load_torch_model
+    from trigdeploy.models.families import family_of
 
     out = {}
     torch.set_num_threads(1)
@@ -146,22 +163,14 @@ def engines(run_dir, export_dir, x: np.ndarray) -> dict[str, Callable[[np.ndarra
         artifact = run_dir / kind.artifact
         if not artifact.is_file():
             continue
-        if kind.family == "torch" and "onnx" in kind.forms:
-            model, _ = load_torch_model(artifact)
-
-            def torch_eager(batch, model=model):
-                with torch.inference_mode():
-                    return model(torch.from_numpy(batch)).numpy()
-
-            out[f"{kind.name}: PyTorch eager"] = torch_eager
-            if (export_dir / f"{kind.name}.onnx").is_file():
-                out[f"{kind.name}: ONNX Runtime"] = OrtEngine(export_dir / f"{kind.name}.onnx")
-        elif kind.family == "xgboost":
-            from trigdeploy.convert.forms.conifer import load_booster
-
-            booster = load_booster(artifact)
-            booster.set_param({"nthread": 1})
-            out[f"{kind.name}: XGBoost inplace_predict"] = lambda batch, booster=booster: booster.inplace_predict(batch)
+        fam = family_of(kind)
+        engine = fam.engine(kind, fam.load(artifact))
+        if engine is None:
+            continue
+        label, fn = engine
+        out[f"{kind.name}: {label}"] = fn
+        if "onnx" in kind.forms and (export_dir / f"{kind.name}.onnx").is_file():
+            out[f"{kind.name}: ONNX Runtime"] = OrtEngine(export_dir / f"{kind.name}.onnx")
     return out
 
 
@@ -173,11 +182,16 @@ def measure(run_dir, export_dir, x: np.ndarray, core: int | None = 0) -> dict:
     with pinned(core):
         single = single_event(fns, x)
         for name, fn in fns.items():
-            out["engines"][name] = {"single_event": single[name],
-                                    "events_per_s": {str(b): throughput(fn, x, b) for b in BATCHES}}
+            out["engines"][name] = {
+                "single_event": single[name],
+                "events_per_s": {str(b): throughput(fn, x, b) for b in BATCHES},
+            }
     e = out["engines"]
-    both = [n[: -len(": ONNX Runtime")] for n in e if n.endswith(": ONNX Runtime") and
-            n.replace(": ONNX Runtime", ": PyTorch eager") in e]
+    both = [
+        n[: -len(": ONNX Runtime")]
+        for n in e
+        if n.endswith(": ONNX Runtime") and n.replace(": ONNX Runtime", ": PyTorch eager") in e
+    ]
     if both:  # the first model with both engines (the trigger MLP where the run has one)
         ort_s, torch_s = e[f"{both[0]}: ONNX Runtime"]["single_event"], e[f"{both[0]}: PyTorch eager"]["single_event"]
         out["ort_speedup_vs_torch_batch1"] = torch_s["p50_us"] / ort_s["p50_us"]

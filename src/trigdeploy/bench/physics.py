@@ -22,37 +22,35 @@ import numpy as np
 from trigdeploy.logits import as_logits, probabilities
 from trigdeploy.train import plots
 from trigdeploy.train.metrics import at_threshold, multiclass_test, rejection_at, roc_auc
+from trigdeploy.train.results import ModelMetrics
 
 logger = logging.getLogger(__name__)
 
 EFFICIENCIES = (0.3, 0.5)
 
 
-def figures(y: np.ndarray, prob: np.ndarray, thresholds: dict) -> dict:
-    """Binary: ``thresholds`` name → threshold. K classes (``prob`` (n, K)): ``thresholds`` is the model's
-    ``metrics.json`` entry (classes and per-class validation thresholds)."""
+def figures(y: np.ndarray, prob: np.ndarray, m: ModelMetrics) -> dict:
+    """Test figures of probabilities ``prob`` at the model's operating thresholds chosen on validation
+    (``m``, from ``metrics.json``): binary ``(n,)``, or K classes ``(n, K)`` (per class)."""
     if prob.ndim == 2:
-        return figures_multiclass(y, prob, thresholds["classes"], thresholds["per_class"])
+        return figures_multiclass(y, prob, list(m.classes), m.per_class)
     n_bkg = int((y == 0).sum())
-    return {"auc": roc_auc(y, prob),
-            "rejection": {f"eff_S={e:g}": rejection_at(y, prob, e) for e in EFFICIENCIES},
-            "rejection_limit": float(n_bkg),
-            "at_thresholds": {k: at_threshold(y, prob, t) for k, t in thresholds.items()}}
+    return {
+        "auc": roc_auc(y, prob),
+        "rejection": {f"eff_S={e:g}": rejection_at(y, prob, e) for e in EFFICIENCIES},
+        "rejection_limit": float(n_bkg),
+        "at_thresholds": {k: at_threshold(y, prob, t) for k, t in m.thresholds.items()},
+    }
 
 
 def figures_multiclass(y: np.ndarray, prob: np.ndarray, classes: list[str], per_class_val: dict) -> dict:
     """Test figures of class probabilities ``(n, K)`` (``train.metrics.multiclass_test``) at the thresholds
     chosen on validation (``per_class_val[class]["thresholds"]``, from ``metrics.json``)."""
-    thresholds = {name: {k: v["threshold"] for k, v in per_class_val.get(name, {}).get("thresholds", {}).items()}
-                  for name in classes}
+    thresholds = {
+        name: {k: v["threshold"] for k, v in per_class_val.get(name, {}).get("thresholds", {}).items()}
+        for name in classes
+    }
     return multiclass_test(y, prob, classes, thresholds, EFFICIENCIES)
-
-
-def thresholds_of(metrics_entry: dict) -> dict:
-    """What ``figures`` takes for a model from its ``metrics.json`` entry."""
-    if "per_class" in metrics_entry:
-        return metrics_entry
-    return {k: v["threshold"] for k, v in metrics_entry["thresholds"].items()}
 
 
 def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
@@ -93,8 +91,9 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
     return out
 
 
-def roc_plot(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path, title: str,
-             classes: list[str] | None = None) -> None:
+def roc_plot(
+    y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path, title: str, classes: list[str] | None = None
+) -> None:
     """Background rejection 1/εB (log) against signal efficiency εS for every model and form; K classes
     (``classes``): one panel per class, that class against all the others."""
     import matplotlib
@@ -115,8 +114,14 @@ def roc_plot(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path
                 s = s if column is None else s[:, column]
                 fpr, tpr, _ = roc_curve(truth, s)
                 keep = (fpr > 0) & (tpr > 0.05)
-                ax.plot(tpr[keep], 1.0 / fpr[keep], styles[j % len(styles)], color=f"C{i}", lw=1.4,
-                        label=f"{model} · {form} (AUC {roc_auc(truth, s):.4f})")
+                ax.plot(
+                    tpr[keep],
+                    1.0 / fpr[keep],
+                    styles[j % len(styles)],
+                    color=f"C{i}",
+                    lw=1.4,
+                    label=f"{model} · {form} (AUC {roc_auc(truth, s):.4f})",
+                )
         ax.set_yscale("log")
         ax.set_xlabel(f"{sig} efficiency $\\varepsilon_S$")
         ax.set_ylabel(f"{bkg} rejection $1/\\varepsilon_B$")
@@ -124,7 +129,7 @@ def roc_plot(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path
         ax.grid(alpha=0.3, which="both")
         ax.set_title(title if column is None else f"{sig} vs the rest")
         ax.legend(fontsize=7, loc="upper right")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if classes:
         fig.suptitle(title)

@@ -59,13 +59,17 @@ def parse_csynth_xml(path: Path) -> dict:
     if res is None:
         raise TrigdeployError(f"{path}: report has no AreaEstimates/Resources")
     key = {"DSP48E": "dsp", "DSP": "dsp", "BRAM_18K": "bram_18k", "FF": "ff", "LUT": "lut", "URAM": "uram"}
-    out = {"source": str(path), "estimate": False, "method": "vendor C synthesis report",
-           "clock_target_ns": float(text("./UserAssignments/TargetClockPeriod")),
-           "clock_estimated_ns": float(text("./PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod")),
-           "latency_cycles_best": int(text("./PerformanceEstimates/SummaryOfOverallLatency/Best-caseLatency")),
-           "latency_cycles_worst": int(text("./PerformanceEstimates/SummaryOfOverallLatency/Worst-caseLatency")),
-           "ii": int(text("./PerformanceEstimates/SummaryOfOverallLatency/Interval-min")),
-           "part": text("./UserAssignments/Part")}
+    out = {
+        "source": str(path),
+        "estimate": False,
+        "method": "vendor C synthesis report",
+        "clock_target_ns": float(text("./UserAssignments/TargetClockPeriod")),
+        "clock_estimated_ns": float(text("./PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod")),
+        "latency_cycles_best": int(text("./PerformanceEstimates/SummaryOfOverallLatency/Best-caseLatency")),
+        "latency_cycles_worst": int(text("./PerformanceEstimates/SummaryOfOverallLatency/Worst-caseLatency")),
+        "ii": int(text("./PerformanceEstimates/SummaryOfOverallLatency/Interval-min")),
+        "part": text("./UserAssignments/Part"),
+    }
     for child in res:
         if child.tag in key:
             out[key[child.tag]] = int(child.text)
@@ -79,8 +83,10 @@ def synth_run(firmware_dir: Path, log_dir: Path) -> dict | None:
     """C-synthesise every HLS project under ``firmware_dir``; None (and one line) without the tools."""
     tool = find_tool()
     if tool is None:
-        logger.warning(f"synth: none of {', '.join(TOOLS)} is on PATH; C synthesis skipped "
-                    "(FPGA figures stay estimates: trigdeploy bench)")
+        logger.warning(
+            f"synth: none of {', '.join(TOOLS)} is on PATH; C synthesis skipped "
+            "(FPGA figures stay estimates: trigdeploy bench)"
+        )
         return None
     out = {}
     for project in sorted(p for p in Path(firmware_dir).iterdir() if p.is_dir() and not p.name.endswith(".partial")):
@@ -90,8 +96,9 @@ def synth_run(firmware_dir: Path, log_dir: Path) -> dict | None:
         log_file = Path(log_dir) / f"{project.name}.synth.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("w") as fh:
-            subprocess.run([tool, "-f", script, "csim=0", "synth=1"], cwd=project, stdout=fh,
-                           stderr=subprocess.STDOUT, check=True)
+            subprocess.run(
+                [tool, "-f", script, "csim=0", "synth=1"], cwd=project, stdout=fh, stderr=subprocess.STDOUT, check=True
+            )
         reports = sorted(project.rglob("syn/report/*_csynth.xml"))
         if not reports:
             raise TrigdeployError(f"{project}: {tool} finished without a *_csynth.xml report (see {log_file})")
@@ -107,8 +114,10 @@ def _design(layout: RunLayout, p: Project) -> Design:
 def _synthesize(layout: RunLayout, p: Project, d: Design) -> dict:
     r = yosys.synthesize_design(d, layout.synth_cache, layout.synth_logs, p.name)
     r["model"] = p.model
-    logger.info(f"synth: {p.name}: {r['lut']:,} LUT, {r['ff']:,} FF, {r['carry']:,} CARRY, {r['dsp']} DSP "
-                f"({r['seconds']:.0f} s{', cached' if r['cached'] else ''}; {yosys.LABEL})")
+    logger.info(
+        f"synth: {p.name}: {r['lut']:,} LUT, {r['ff']:,} FF, {r['carry']:,} CARRY, {r['dsp']} DSP "
+        f"({r['seconds']:.0f} s{', cached' if r['cached'] else ''}; {yosys.LABEL})"
+    )
     return r
 
 
@@ -143,8 +152,10 @@ def _rtl(manifest: Manifest, designs: Sequence[str] | None) -> list[Project]:
     if designs is not None:
         unknown = sorted(set(designs) - {p.name for p in rtl})
         if unknown:
-            raise TrigdeployError(f"--design {', '.join(unknown)}: not an RTL design of {manifest.path} "
-                                  f"({', '.join(p.name for p in rtl) or 'none'})")
+            raise TrigdeployError(
+                f"--design {', '.join(unknown)}: not an RTL design of {manifest.path} "
+                f"({', '.join(p.name for p in rtl) or 'none'})"
+            )
         rtl = [p for p in rtl if p.name in designs]
     return rtl
 
@@ -155,13 +166,20 @@ def _skip_reason(p: Project, d: Design, named: bool, max_lut_estimate: float) ->
     if absent:
         return "; ".join(tools.missing(t) for t in absent)
     if not named and d.estimate is not None and d.estimate > max_lut_estimate:
-        return (f"{d.estimator} estimates {d.estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} "
-                f"(Yosys' time grows faster than the design); trigdeploy synth --design {p.name} runs it")
+        return (
+            f"{d.estimator} estimates {d.estimate:,.0f} LUT, above --max-lut-estimate {max_lut_estimate:,.0f} "
+            f"(Yosys' time grows faster than the design); trigdeploy synth --design {p.name} runs it"
+        )
     return None
 
 
-def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence[str] | None = None,
-                   max_lut_estimate: float = MAX_LUT_ESTIMATE, vendor: dict | None = None) -> dict:
+def open_synth_run(
+    layout: RunLayout,
+    jobs: int | None = None,
+    designs: Sequence[str] | None = None,
+    max_lut_estimate: float = MAX_LUT_ESTIMATE,
+    vendor: dict | None = None,
+) -> dict:
     """Yosys counts of every RTL design of the run's export (or of ``designs``) in ``synth.json``,
     ``jobs`` designs at a time (Yosys is single-threaded; default: one per core). A missing tool, or
     (unless named in ``designs``) a cost-model estimate above ``max_lut_estimate``, skips a design with
@@ -199,6 +217,8 @@ def open_synth_run(layout: RunLayout, jobs: int | None = None, designs: Sequence
     write_json_atomic(layout.synth_json, out)
     failed = [n for n, d in out["designs"].items() if "failed" in d]
     if failed:
-        raise TrigdeployError(f"Yosys failed on {', '.join(failed)} (the reason is in {layout.synth_json}; "
-                              "the other designs' counts are there too)")
+        raise TrigdeployError(
+            f"Yosys failed on {', '.join(failed)} (the reason is in {layout.synth_json}; "
+            "the other designs' counts are there too)"
+        )
     return out

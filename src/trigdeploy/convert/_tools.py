@@ -24,8 +24,11 @@ def captured(log: list[str], name: str) -> Iterator[list[warnings.WarningMessage
     torch_onnx = logging.getLogger("torch.onnx")
     level = torch_onnx.level
     torch_onnx.setLevel(logging.ERROR)  # "torchvision is not installed" notices from the exporter
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
         warnings.simplefilter("always")
         try:
             yield caught
@@ -54,4 +57,6 @@ def run_tool(cmd: list[str], cwd: Path, log: list[str], tool: str, project: obje
     except subprocess.CalledProcessError as exc:
         log.append(f"== {' '.join(cmd)} (in {cwd}): exit {exc.returncode}\n{exc.stdout}")
         last = [ln for ln in (exc.stdout or "").splitlines() if "error" in ln.lower()][:1]
-        raise ToolFailed(tool, project, f"exit status {exc.returncode}" + (f" ({last[0].strip()[:200]})" if last else "")) from None
+        raise ToolFailed(
+            tool, project, f"exit status {exc.returncode}" + (f" ({last[0].strip()[:200]})" if last else "")
+        ) from None

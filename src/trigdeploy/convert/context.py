@@ -63,9 +63,20 @@ class ExportContext:
         h = self.target.hls4ml
         return Device(h.Part, h.ClockPeriod, 1)
 
-    def add_project(self, name: str, kind, form: str, reference: str, reference_file: str, exact: bool,
-                    device: Device, reference_form: str | None = None, simulator: str = "hls",
-                    expected: np.ndarray | None = None, max_auc_loss: float | None = None) -> None:
+    def add_project(
+        self,
+        name: str,
+        kind,
+        form: str,
+        reference: str,
+        reference_file: str,
+        exact: bool,
+        device: Device,
+        reference_form: str | None = None,
+        simulator: str = "hls",
+        expected: np.ndarray | None = None,
+        max_auc_loss: float | None = None,
+    ) -> None:
         """A firmware project for csim and bench: what it is, what it is checked against, how strictly,
         the device it was generated for and which simulator runs it. A project that is not exact (PTQ)
         gives the outputs export recorded for it (``expected``, which csim must reproduce bit for bit)
@@ -77,21 +88,39 @@ class ExportContext:
             rel = f"references/{name}.expected.npz"
             (self.out_dir / "references").mkdir(exist_ok=True)
             np.savez(self.out_dir / rel, logits=np.asarray(expected))
-        self.projects.append(Project(name, kind.name, form, reference, reference_file, reference_form, exact, device,
-                                     simulator, expected_file=rel, max_auc_loss=max_auc_loss if not exact else None))
+        self.projects.append(
+            Project(
+                name,
+                kind.name,
+                form,
+                reference,
+                reference_file,
+                reference_form,
+                exact,
+                device,
+                simulator,
+                expected_file=rel,
+                max_auc_loss=max_auc_loss if not exact else None,
+            )
+        )
 
     def seal(self) -> list[dict]:
         """The projects with the SHA-256 of every file they and their references hold (what csim verifies),
         as ``manifest.json`` lists them."""
-        self.projects = [replace(p, files=file_hashes(self.fw_dir / p.name),
-                                 reference_sha256=sha256_file(self.out_dir / p.reference_file),
-                                 expected_sha256=sha256_file(self.out_dir / p.expected_file) if p.expected_file else "")
-                         for p in self.projects]
+        self.projects = [
+            replace(
+                p,
+                files=file_hashes(self.fw_dir / p.name),
+                reference_sha256=sha256_file(self.out_dir / p.reference_file),
+                expected_sha256=sha256_file(self.out_dir / p.expected_file) if p.expected_file else "",
+            )
+            for p in self.projects
+        ]
         return [p.as_dict() for p in self.projects]
 
     def torch_model(self, kind):
         """The kind's trained torch model and its saved metadata (loaded once per export)."""
-        from trigdeploy.train.run import load_torch_model
+        from trigdeploy.models.families import load_torch_model
 
         if kind.name not in self.loaded:
             self.loaded[kind.name] = load_torch_model(self.run_dir / kind.artifact)
@@ -103,8 +132,9 @@ def say(text: str) -> None:
     logger.info("export: %s", text)
 
 
-def exact_hls4ml_project(kind, ex: ExportContext, backend: str, build, x_grid: np.ndarray, reference: np.ndarray,
-                          what: str) -> tuple[Path, Path, dict, float]:
+def exact_hls4ml_project(
+    kind, ex: ExportContext, backend: str, build, x_grid: np.ndarray, reference: np.ndarray, what: str
+) -> tuple[Path, Path, dict, float]:
     """``build(staging folder)`` writes and compiles the kind's hls4ml project for ``backend``; its C
     simulation must equal ``reference`` on every row of ``x_grid``, or nothing is written. Returns the
     staging and final folders, the check and the convert + compile time."""
@@ -118,8 +148,10 @@ def exact_hls4ml_project(kind, ex: ExportContext, backend: str, build, x_grid: n
     check = to_hls4ml.check(hm, x_grid, reference, ex.cache)
     check["events_per_s"] = check["n_events"] / max(time.perf_counter() - t2, 1e-9)
     if not check["ok"]:
-        raise TrigdeployError(f"{kind.name} {backend}: hls4ml C simulation differs from {what} on {check['n_mismatch']} of "
-                              f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+        raise TrigdeployError(
+            f"{kind.name} {backend}: hls4ml C simulation differs from {what} on {check['n_mismatch']} of "
+            f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written"
+        )
     return staging, ex.fw_final / staging.name, check, compile_s
 
 
@@ -133,28 +165,57 @@ def alkaid_missing(kind) -> dict | None:
     return None
 
 
-def rtl_project(kind, ex: ExportContext, comb, trace_s: float, x_grid: np.ndarray, check_ref: np.ndarray, check_what: str,
-                 description: str, tb_expected: np.ndarray) -> dict:
+def rtl_project(
+    kind,
+    ex: ExportContext,
+    comb,
+    trace_s: float,
+    x_grid: np.ndarray,
+    check_ref: np.ndarray,
+    check_what: str,
+    description: str,
+    tb_expected: np.ndarray,
+) -> dict:
     """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event, then the Verilog
     project ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``)."""
     from trigdeploy.convert import to_rtl
 
     check = to_rtl.check(comb, x_grid, check_ref)
     if not check["ok"]:
-        raise TrigdeployError(f"{kind.name} RTL: alkaid's logic differs from the {check_what} on {check['n_mismatch']} of "
-                              f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written")
+        raise TrigdeployError(
+            f"{kind.name} RTL: alkaid's logic differs from the {check_what} on {check['n_mismatch']} of "
+            f"{check['n_events']} test events (max {check['max_abs_diff']:.3g}); project not written"
+        )
     staging = ex.fw_dir / f"{kind.name}_rtl"
     final = ex.fw_final / staging.name
     part, clock = ex.target.hls4ml.Part, ex.target.hls4ml.ClockPeriod
     n_tb = min(ex.target.testbench_events, len(x_grid))
     t1 = time.perf_counter()
-    info = to_rtl.write_project(comb, staging, part, clock, x_grid[:n_tb], tb_expected[:n_tb], description,
-                                f"Checked before writing: alkaid's interpreter of this logic equals the {check_what} "
-                                f"on {check['n_events']} test events ({check['n_mismatch']} mismatches).")
-    say(f"{kind.name} RTL → {final} (alkaid vs {check_what}: {check['n_mismatch']} mismatches on {check['n_events']} "
-         f"events; {info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)")
-    return {"project": str(final), "part": part, "clock_period_ns": clock, "check": check, "checked_against": check_what,
-            "trace_seconds": trace_s, "write_seconds": time.perf_counter() - t1, **info}
+    info = to_rtl.write_project(
+        comb,
+        staging,
+        part,
+        clock,
+        x_grid[:n_tb],
+        tb_expected[:n_tb],
+        description,
+        f"Checked before writing: alkaid's interpreter of this logic equals the {check_what} "
+        f"on {check['n_events']} test events ({check['n_mismatch']} mismatches).",
+    )
+    say(
+        f"{kind.name} RTL → {final} (alkaid vs {check_what}: {check['n_mismatch']} mismatches on {check['n_events']} "
+        f"events; {info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)"
+    )
+    return {
+        "project": str(final),
+        "part": part,
+        "clock_period_ns": clock,
+        "check": check,
+        "checked_against": check_what,
+        "trace_seconds": trace_s,
+        "write_seconds": time.perf_counter() - t1,
+        **info,
+    }
 
 
 def hgq_reference(kind, ex: ExportContext):
@@ -167,15 +228,21 @@ def hgq_reference(kind, ex: ExportContext):
         x_grid = to_rtl.ptq_input_grid(ex.x_test, choice)
         reference = model.reference(x_grid)
         ref_file = ex.save_reference(kind, x_grid, reference)
-        ex.exact[kind.name] = {"precisions": choice, "model": seq, "x_grid": x_grid, "reference": reference,
-                               "ref_file": ref_file, "summary": model.summary()}
+        ex.exact[kind.name] = {
+            "precisions": choice,
+            "model": seq,
+            "x_grid": x_grid,
+            "reference": reference,
+            "ref_file": ref_file,
+            "summary": model.summary(),
+        }
     return ex.exact[kind.name], saved
 
 
 def hls4ml_mlp_cost(kind, layout, label: str, layers_of, clock_ns: float, reuse: int) -> list[tuple[str, dict, bool]]:
     """trigdeploy's analytic estimate of an hls4ml MLP (``fpga.estimate_mlp``); ``layers_of(model, saved)``
     gives its layers from the kind's trained model."""
-    from trigdeploy.train.run import load_torch_model
+    from trigdeploy.models.families import load_torch_model
 
     model, saved = load_torch_model(layout.model_file(kind.artifact))
     return [(label, fpga.estimate_mlp(layers_of(model, saved), clock_ns, reuse), True)]
@@ -186,7 +253,20 @@ def rtl_cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tup
     rtl = entry.get("rtl", {})
     if "project" not in rtl:  # not exported (an older export, or alkaid was not installed)
         return []
-    return [(f"{kind.name} (alkaid RTL)", {"lut": int(round(rtl["lut_estimate_alkaid"])), "ff": rtl["reg_bits"], "dsp": 0,
-                                           "bram": 0, "latency_cycles": rtl["pipeline_stages"],
-                                           "latency_ns": rtl["latency_ns"], "ii": 1, "estimate": True,
-                                           "method": "alkaid cost model (distributed arithmetic RTL)"}, True)]
+    return [
+        (
+            f"{kind.name} (alkaid RTL)",
+            {
+                "lut": int(round(rtl["lut_estimate_alkaid"])),
+                "ff": rtl["reg_bits"],
+                "dsp": 0,
+                "bram": 0,
+                "latency_cycles": rtl["pipeline_stages"],
+                "latency_ns": rtl["latency_ns"],
+                "ii": 1,
+                "estimate": True,
+                "method": "alkaid cost model (distributed arithmetic RTL)",
+            },
+            True,
+        )
+    ]

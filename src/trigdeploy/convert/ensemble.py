@@ -77,8 +77,10 @@ def ensemble_from_booster(booster) -> dict:
     learner = model["learner"]
     objective = learner["objective"]["name"]
     if objective not in BINARY_OBJECTIVES + MULTICLASS_OBJECTIVES:
-        raise TrigdeployError(f"conifer export: XGBoost objective {objective!r} not supported "
-                              f"({', '.join(BINARY_OBJECTIVES + MULTICLASS_OBJECTIVES)})")
+        raise TrigdeployError(
+            f"conifer export: XGBoost objective {objective!r} not supported "
+            f"({', '.join(BINARY_OBJECTIVES + MULTICLASS_OBJECTIVES)})"
+        )
     param = learner["learner_model_param"]
     n_features = int(param["num_feature"])
     k = int(param.get("num_class", "0")) if objective in MULTICLASS_OBJECTIVES else 1
@@ -86,13 +88,23 @@ def ensemble_from_booster(booster) -> dict:
     raw_trees = learner["gradient_booster"]["model"]["trees"]
     tree_class = [int(c) for c in learner["gradient_booster"]["model"]["tree_info"]]
     if len(raw_trees) % k or tree_class != [i % k for i in range(len(raw_trees))]:
-        raise TrigdeployError(f"conifer export: the booster's {len(raw_trees)} trees are not one per class per round "
-                              f"({k} classes)")
+        raise TrigdeployError(
+            f"conifer export: the booster's {len(raw_trees)} trees are not one per class per round ({k} classes)"
+        )
     trees = [[_tree(raw_trees[r * k + c], n_features) for c in range(k)] for r in range(len(raw_trees) // k)]
     depth = max(_depth(t) for group in trees for t in group)
-    return {"max_depth": depth, "n_trees": len(trees), "n_classes": 2 if k == 1 else k, "n_features": n_features,
-            "trees": trees, "init_predict": base, "norm": 1, "library": "xgboost", "splitting_convention": "<",
-            "feature_map": {f"f{i}": i for i in range(n_features)}}
+    return {
+        "max_depth": depth,
+        "n_trees": len(trees),
+        "n_classes": 2 if k == 1 else k,
+        "n_features": n_features,
+        "trees": trees,
+        "init_predict": base,
+        "norm": 1,
+        "library": "xgboost",
+        "splitting_convention": "<",
+        "feature_map": {f"f{i}": i for i in range(n_features)},
+    }
 
 
 def _all_trees(ens: dict) -> list[dict]:
@@ -139,8 +151,9 @@ def score(ens: dict, lv: np.ndarray) -> np.ndarray:
     base margin (the fixed-point bound's reference); ``(n,)``, or ``(n, K)`` for K classes."""
     values = np.stack([np.asarray(t["value"], np.float64)[lv[:, k]] for k, t in enumerate(_all_trees(ens))], axis=1)
     cls = _class_of_column(ens)
-    out = np.stack([ens["init_predict"][c] + values[:, cls == c].sum(axis=1) for c in range(len(ens["init_predict"]))],
-                   axis=1)
+    out = np.stack(
+        [ens["init_predict"][c] + values[:, cls == c].sum(axis=1) for c in range(len(ens["init_predict"]))], axis=1
+    )
     return out[:, 0] if n_outputs(ens) == 1 else out
 
 
@@ -152,12 +165,12 @@ def quantize_ensemble(ens: dict, fmt: FixedType) -> tuple[dict, dict]:
         feat = np.asarray(tree["feature"])
         thr = np.asarray(tree["threshold"], np.float64)
         code = fmt.to_int(thr, "ceil")
-        raw = np.ceil(thr * 2.0 ** fmt.frac)
+        raw = np.ceil(thr * 2.0**fmt.frac)
         info["thresholds_saturated"] += int(((raw != code) & (feat >= 0)).sum())
         tree["threshold"] = [float(v) if f >= 0 else -2.0 for v, f in zip(fmt.to_float(code), feat)]
         val = np.asarray(tree["value"], np.float64)
         vcode = fmt.to_int(val, "nearest")
-        info["leaves_saturated"] += int(((np.rint(val * 2.0 ** fmt.frac) != vcode) & (feat < 0)).sum())
+        info["leaves_saturated"] += int(((np.rint(val * 2.0**fmt.frac) != vcode) & (feat < 0)).sum())
         tree["value"] = [float(v) if f < 0 else 0.0 for v, f in zip(fmt.to_float(vcode), feat)]
     q["init_predict"] = [float(fmt.to_float(fmt.to_int(b, "nearest"))) for b in ens["init_predict"]]
     return q, info
@@ -166,13 +179,16 @@ def quantize_ensemble(ens: dict, fmt: FixedType) -> tuple[dict, dict]:
 def emulate_fixed(ens_q: dict, lv: np.ndarray, fmt: FixedType) -> tuple[np.ndarray, int]:
     """Bit-exact model of the fixed-point firmware, given its leaf matrix ``leaves(ens_q, x_q)`` on on-grid
     inputs: (scores ``(n,)`` or ``(n, K)``, events whose sum wraps in any class)."""
-    codes = np.stack([fmt.to_int(np.asarray(t["value"]), "nearest")[lv[:, k]]
-                      for k, t in enumerate(_all_trees(ens_q))], axis=1)
+    codes = np.stack(
+        [fmt.to_int(np.asarray(t["value"]), "nearest")[lv[:, k]] for k, t in enumerate(_all_trees(ens_q))], axis=1
+    )
     cls = _class_of_column(ens_q)
-    total = np.stack([codes[:, cls == c].sum(axis=1) + int(fmt.to_int(b, "nearest"))
-                      for c, b in enumerate(ens_q["init_predict"])], axis=1)
+    total = np.stack(
+        [codes[:, cls == c].sum(axis=1) + int(fmt.to_int(b, "nearest")) for c, b in enumerate(ens_q["init_predict"])],
+        axis=1,
+    )
     wrapped = ((total < fmt.int_min) | (total > fmt.int_max)).any(axis=1)
-    span = 2 ** fmt.width
+    span = 2**fmt.width
     total = (total - fmt.int_min) % span + fmt.int_min  # ap_fixed's default overflow mode wraps
     scores = fmt.to_float(total)
     return (scores[:, 0] if n_outputs(ens_q) == 1 else scores), int(wrapped.sum())

@@ -62,8 +62,9 @@ def _swap_in(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = None,
-               firmware_root: Path | None = None) -> dict:
+def export_run(
+    run_dir: Path, target: ExportTarget, export_root: Path | None = None, firmware_root: Path | None = None
+) -> dict:
     """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``).
 
     ``export_root``/``firmware_root`` default to the run's layout (``trigdeploy.layout``). Messages go
@@ -81,8 +82,10 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
     out_final, fw_final = layout.export_dir, layout.firmware_dir
     for path, known in ((out_final, _KNOWN_EXPORT), (fw_final, _KNOWN_FIRMWARE)):
         if not _owned(path, EXPORT_MARKER, known):
-            raise TrigdeployError(f"{path} exists and was not written by trigdeploy export (no {EXPORT_MARKER}); "
-                                  "move it away or choose another --export-root/--firmware-root")
+            raise TrigdeployError(
+                f"{path} exists and was not written by trigdeploy export (no {EXPORT_MARKER}); "
+                "move it away or choose another --export-root/--firmware-root"
+            )
     for root in (Path(export_root), Path(firmware_root)):
         root.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(root)
@@ -94,8 +97,9 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
             d.mkdir()
             (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
         with timing.stage("export") as rec:
-            manifest = _export_models(run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache,
-                                      x_test, y_test, log)
+            manifest = _export_models(
+                run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache, x_test, y_test, log
+            )
             manifest["timing"] = rec.report()
         write_text_atomic(out_dir / "export.log", "\n".join(log))
         write_json_atomic(out_dir / layout.manifest.name, manifest)
@@ -115,16 +119,32 @@ def export_run(run_dir: Path, target: ExportTarget, export_root: Path | None = N
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: Path, fw_final: Path, cache: Path,
-                   x_test: np.ndarray, y_test: np.ndarray, log: list[str]) -> dict:
+def _export_models(
+    run_dir: Path,
+    target: ExportTarget,
+    out_dir: Path,
+    fw_dir: Path,
+    fw_final: Path,
+    cache: Path,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    log: list[str],
+) -> dict:
     """Every exported form of every trained model of ``run_dir`` (``models.registry``) into the staging
     folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
     from trigdeploy.models import registry
 
     ex = ExportContext(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
-    manifest: dict = {"schema": SCHEMA, "run": str(run_dir), "target": target.source,
-                      "device": ex.hls4ml_device.as_dict(), "versions": package_versions(PACKAGES), "models": {},
-                      "test_events": int(len(x_test)), "classes": list(run_classes(run_dir))}
+    manifest: dict = {
+        "schema": SCHEMA,
+        "run": str(run_dir),
+        "target": target.source,
+        "device": ex.hls4ml_device.as_dict(),
+        "versions": package_versions(PACKAGES),
+        "models": {},
+        "test_events": int(len(x_test)),
+        "classes": list(run_classes(run_dir)),
+    }
     shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
     for kind in registry.KINDS.values():
         src = run_dir / kind.artifact
@@ -139,8 +159,9 @@ def _export_models(run_dir: Path, target: ExportTarget, out_dir: Path, fw_dir: P
                 entry.update(_export_form(FORMS[form], kind, ex))
         manifest["models"][kind.name] = entry
     if not manifest["models"]:
-        raise TrigdeployError(f"run {run_dir}: no exportable model "
-                              f"({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})")
+        raise TrigdeployError(
+            f"run {run_dir}: no exportable model ({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})"
+        )
     manifest["projects"] = ex.seal()
     return manifest
 
@@ -152,6 +173,8 @@ def _export_form(form, kind, ex: ExportContext) -> dict:
     part = form.export(kind, ex)
     undeclared = {p.simulator for p in ex.projects[before:]} - set(form.simulators)
     if undeclared:
-        raise ValueError(f"export form {form.name!r} added projects for simulators {sorted(undeclared)} that it does "
-                         f"not declare ({list(form.simulators)})")
+        raise ValueError(
+            f"export form {form.name!r} added projects for simulators {sorted(undeclared)} that it does "
+            f"not declare ({list(form.simulators)})"
+        )
     return part

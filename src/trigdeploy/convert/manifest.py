@@ -27,7 +27,7 @@ from trigdeploy.io import sha256_file
 from trigdeploy.layout import inside, plain
 
 # 2: the device of the export and of each project (part, clock, reuse); 1 (no field): before it
-SCHEMA = 2
+SCHEMA = 3  # 2: the device of every project; 3: precision records by layer position (fixed.Precisions)
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,11 @@ class Device:
     def __post_init__(self) -> None:
         if not isinstance(self.part, str) or not self.part.strip():
             raise ValueError(f"device part must be a part name, got {self.part!r}")
-        if isinstance(self.clock_ns, bool) or not isinstance(self.clock_ns, (int, float)) or not (
-                math.isfinite(self.clock_ns) and self.clock_ns > 0):
+        if (
+            isinstance(self.clock_ns, bool)
+            or not isinstance(self.clock_ns, (int, float))
+            or not (math.isfinite(self.clock_ns) and self.clock_ns > 0)
+        ):
             raise ValueError(f"device clock_ns must be a positive number of ns, got {self.clock_ns!r}")
         if isinstance(self.reuse, bool) or not isinstance(self.reuse, int) or self.reuse < 1:
             raise ValueError(f"device reuse must be an integer ≥ 1, got {self.reuse!r}")
@@ -56,15 +59,15 @@ class Device:
 class Project:
     """One firmware project of an export and what it is checked against."""
 
-    name: str                   # folder under firmware/<run>/
-    model: str                  # the run's model kind
-    form: str                   # the project as a deployed form, e.g. "hls4ml Vitis csim"
-    reference: str              # what the reference is, in words
-    reference_file: str         # npz (inputs, logits) under export/<run>/
+    name: str  # folder under firmware/<run>/
+    model: str  # the run's model kind
+    form: str  # the project as a deployed form, e.g. "hls4ml Vitis csim"
+    reference: str  # what the reference is, in words
+    reference_file: str  # npz (inputs, logits) under export/<run>/
     reference_form: str | None  # the reference as a form of its own in reports (e.g. "QONNX"), if it is one
-    exact: bool                 # must the simulation reproduce the reference bit for bit?
-    device: Device              # what it was generated for
-    simulator: str = "hls"      # its project type (``trigdeploy.simulators``)
+    exact: bool  # must the simulation reproduce the reference bit for bit?
+    device: Device  # what it was generated for
+    simulator: str = "hls"  # its project type (``trigdeploy.simulators``)
     files: dict = field(default_factory=dict)  # relative path → SHA-256 of every file of the project
     reference_sha256: str = ""  # of reference_file
     expected_file: str | None = None  # not exact: npz of the outputs export recorded for the project itself
@@ -93,12 +96,12 @@ class Manifest:
     path: Path
     run: str
     target: str
-    device: Device              # the export's target device (its hls4ml section: Part, ClockPeriod, ReuseFactor)
+    device: Device  # the export's target device (its hls4ml section: Part, ClockPeriod, ReuseFactor)
     test_events: int
     models: dict
     projects: tuple[Project, ...]
     not_exported: dict
-    sha256: str                 # of the file: simulations saved for one export are not used for another
+    sha256: str  # of the file: simulations saved for one export are not used for another
 
     @property
     def export_dir(self) -> Path:
@@ -116,18 +119,30 @@ class Manifest:
             raw = json.loads(data)
             schema = raw.get("schema", 1)
             if schema != SCHEMA:
-                raise TrigdeployError(f"manifest schema {schema!r}, this trigdeploy reads schema {SCHEMA} (the device "
-                                      "of every project); export again")
+                raise TrigdeployError(
+                    f"manifest schema {schema!r}, this trigdeploy reads schema {SCHEMA} (typed precision "
+                    "records); export again"
+                )
             projects = tuple(Project(**p) for p in raw["projects"])
             if len({p.name for p in projects}) != len(projects):
                 raise ValueError("two projects share a name")
-            return cls(path, raw["run"], raw["target"], Device(**raw["device"]), int(raw["test_events"]),
-                       raw["models"], projects, raw.get("not_exported", {}), hashlib.sha256(data).hexdigest())
+            return cls(
+                path,
+                raw["run"],
+                raw["target"],
+                Device(**raw["device"]),
+                int(raw["test_events"]),
+                raw["models"],
+                projects,
+                raw.get("not_exported", {}),
+                hashlib.sha256(data).hexdigest(),
+            )
         except TrigdeployError as exc:
             raise TrigdeployError(f"{path}: {exc}") from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise TrigdeployError(f"{path}: not a manifest of this trigdeploy version ({type(exc).__name__}: {exc}); "
-                                  "export again") from None
+            raise TrigdeployError(
+                f"{path}: not a manifest of this trigdeploy version ({type(exc).__name__}: {exc}); export again"
+            ) from None
 
     def _npz(self, project: Project, rel: str, sha256: str, keys: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         path = inside(self.export_dir / rel, self.export_dir, f"a reference of {project.name}")
@@ -156,8 +171,10 @@ class Manifest:
         for rel in sorted(set(found) | set(project.files)):
             if found.get(rel) != project.files.get(rel):
                 what = "added" if rel not in project.files else "missing" if rel not in found else "changed"
-                raise TrigdeployError(f"{folder / rel}: {what} since export ({self.path} records every file of "
-                                      f"{project.name}); export again, or review the change and export it")
+                raise TrigdeployError(
+                    f"{folder / rel}: {what} since export ({self.path} records every file of "
+                    f"{project.name}); export again, or review the change and export it"
+                )
 
 
 def file_hashes(folder: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Float MLP → hls4ml by post-training quantization, with per-layer precisions from profiling.
+"""Post-training quantization of a float MLP: its precision record (``fixed.Precisions``) from profiling.
 
 For every layer, the values seen on a profiling sample of training rows set the integer bits:
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trigdeploy.fixed import FixedType
+from trigdeploy.fixed import FixedType, LayerPrecision, Precisions
 
 
 def _int_bits(max_abs: float, headroom: int = 0) -> int:
@@ -30,71 +30,56 @@ def _int_bits(max_abs: float, headroom: int = 0) -> int:
     return max(1, math.floor(math.log2(max_abs)) + 2 + headroom)
 
 
-def _fixed(width: int, integer: int, rounding: bool = False) -> str:
-    """hls4ml's spelling of a signed type; ``rounding``: round to nearest and saturate (else TRN, WRAP)."""
-    return (FixedType(width, integer, "RND", "SAT") if rounding else FixedType(width, integer)).hls4ml
-
-
-def _type_max(width: int, integer: int) -> float:
-    return 2.0 ** (integer - 1) - 2.0 ** (integer - width)
+def _type_max(t: FixedType) -> float:
+    return 2.0 ** (t.integer - 1) - 2.0 ** (t.integer - t.width)
 
 
 @torch.no_grad()
-def profile(model: nn.Sequential, x: np.ndarray) -> dict[str, dict]:
-    """Per hls4ml layer name: max |output| and, for Linear layers, the L1 bound of the accumulator."""
-    out: dict[str, dict] = {"input_1": {"max_abs": float(np.abs(x).max())}}
+def profile(model: nn.Sequential, x: np.ndarray) -> tuple[dict, list[dict]]:
+    """The input port's max |value|, then per layer (by position): its max |output| and, for a Linear layer,
+    the L1 bound of its accumulator."""
+    port = {"max_abs": float(np.abs(x).max())}
     h = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-    for i, layer in enumerate(model):
-        name = f"_{i}"
+    layers = []
+    for layer in model:
         if isinstance(layer, nn.Linear):
             l1 = (h.abs() @ layer.weight.abs().T).max().item()
             h = layer(h)
-            out[name] = {"kind": "dense", "max_abs": float(h.abs().max()), "accum_l1": float(l1)}
+            layers.append({"kind": "dense", "max_abs": float(h.abs().max()), "accum_l1": float(l1)})
         else:
             h = layer(h)
-            out[name] = {"kind": type(layer).__name__.lower(), "max_abs": float(h.abs().max())}
-    return out
+            layers.append({"kind": type(layer).__name__.lower(), "max_abs": float(h.abs().max())})
+    return port, layers
 
 
-def choose_precisions(model: nn.Sequential, prof: dict[str, dict], width: int, headroom: int) -> dict[str, dict]:
-    """hls4ml ``LayerName`` precision entries (and the integer bits chosen) for every layer."""
-    choice: dict[str, dict] = {}
-    in_int = _int_bits(prof["input_1"]["max_abs"], headroom)
-    choice["input_1"] = {"result": _fixed(width, in_int, True), "_result_bits": (width, in_int)}
-    prev_frac = width - in_int
+def choose_precisions(model: nn.Sequential, prof: tuple[dict, list[dict]], width: int, headroom: int) -> Precisions:
+    """The precision record of ``model`` from its profile: every result and the port ``width`` bits, rounded and
+    saturated; weights and biases ``width`` bits (truncated, wrapped); accumulators exact."""
+    port_prof, layer_prof = prof
+    port = FixedType(width, _int_bits(port_prof["max_abs"], headroom), "RND", "SAT")
+    layers, prev_frac = [], port.frac
     for i, layer in enumerate(model):
-        name = f"_{i}"
-        r_int = _int_bits(prof[name]["max_abs"], headroom)
-        entry = {"result": _fixed(width, r_int, True), "_result_bits": (width, r_int)}
+        result = FixedType(width, _int_bits(layer_prof[i]["max_abs"], headroom), "RND", "SAT")
         if isinstance(layer, nn.Linear):
             w_int = _int_bits(float(layer.weight.detach().abs().max()))
             b_int = _int_bits(float(layer.bias.detach().abs().max()))
             acc_frac = (width - w_int) + prev_frac
-            acc_int = max(_int_bits(prof[name]["accum_l1"], headroom), r_int)
-            entry.update(weight=_fixed(width, w_int), bias=_fixed(width, b_int),
-                         accum=_fixed(acc_int + acc_frac, acc_int))
-        choice[name] = entry
-        prev_frac = width - r_int
-    return choice
+            acc_int = max(_int_bits(layer_prof[i]["accum_l1"], headroom), result.integer)
+            types = {"weight": FixedType(width, w_int), "bias": FixedType(width, b_int)}
+            layers.append(LayerPrecision(i, result, **types, accum=FixedType(acc_int + acc_frac, acc_int)))
+        else:
+            layers.append(LayerPrecision(i, result))
+        prev_frac = result.frac
+    return Precisions(port, tuple(layers))
 
 
-def overflow_report(prof: dict[str, dict], choice: dict[str, dict]) -> list[dict]:
-    """Layers whose observed range exceeds the largest value of their result type."""
-    over = []
-    for name, p in prof.items():
-        w, i = choice[name]["_result_bits"]
-        limit = _type_max(w, i)
-        if p["max_abs"] > limit:
-            over.append({"layer": name, "observed_max_abs": p["max_abs"], "type": choice[name]["result"],
-                         "type_max": limit})
-    return over
-
-
-def hls_config(base: dict, choice: dict[str, dict]) -> dict:
-    """``base`` (from ``config_from_pytorch_model``) with the chosen precisions filled in."""
-    for name, entry in choice.items():
-        prec = base["LayerName"][name]["Precision"]
-        for key, value in entry.items():
-            if not key.startswith("_") and key in prec:
-                prec[key] = value
-    return base
+def overflow_report(prof: tuple[dict, list[dict]], choice: Precisions) -> list[dict]:
+    """The port and the layers whose observed range exceeds the largest value of their result type."""
+    port_prof, layer_prof = prof
+    seen = [("input", port_prof, choice.port)]
+    seen += [(f"layer {p.index}", layer_prof[p.index], p.result) for p in choice.layers]
+    return [
+        {"layer": name, "observed_max_abs": q["max_abs"], "type": t.hls4ml, "type_max": _type_max(t)}
+        for name, q, t in seen
+        if q["max_abs"] > _type_max(t)
+    ]

@@ -82,8 +82,10 @@ def drive_addreduce_padding(project: Path) -> None:
     if _PAD_FIX in text:
         return
     if text.count(_PAD_ANCHOR) != 1:
-        raise TrigdeployError(f"{path}: conifer's AddReduce changed (padding anchor not found once); "
-                              "trigdeploy's padding pass needs updating")
+        raise TrigdeployError(
+            f"{path}: conifer's AddReduce changed (padding anchor not found once); "
+            "trigdeploy's padding pass needs updating"
+        )
     path.write_text(text.replace(_PAD_ANCHOR, _PAD_ANCHOR + _PAD_FIX))
 
 
@@ -109,13 +111,40 @@ def _cpp_key(cmd: list[str], text: str) -> str | None:
     preprocess (the compile then fails with the compiler's own message)."""
     import hashlib
 
-    pre = subprocess.run([cmd[0], "-E", "-P", *[c for c in cmd[1:] if c.startswith(("-I", "-std"))], "-x", "c++", "-"],
-                         input=text, capture_output=True, text=True)
+    pre = subprocess.run(
+        [cmd[0], "-E", "-P", *[c for c in cmd[1:] if c.startswith(("-I", "-std"))], "-x", "c++", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+    )
     if pre.returncode != 0:
         return None
-    h = hashlib.sha256("\0".join([harness.compiler_id(cmd[0]), *[c for c in cmd if not c.startswith("-I")],
-                                  pre.stdout]).encode())
+    h = hashlib.sha256(
+        "\0".join([harness.compiler_id(cmd[0]), *[c for c in cmd if not c.startswith("-I")], pre.stdout]).encode()
+    )
     return h.hexdigest()[:16]
+
+
+def _cpp_command(cpp_include: Path) -> list[str]:
+    """The g++ command line of conifer's C++ emulation, without its source and output."""
+    import sysconfig
+
+    import pybind11
+
+    # -O1, not conifer's -O3: the module is pybind11 and JSON templates, compiled per export (22 -> 15 CPU-s on
+    # the demo), and it checks floats against XGBoost on every test row, with no -ffast-math at either level
+    return [
+        "g++",
+        "-O1",
+        "-shared",
+        "-std=c++14",
+        "-fPIC",
+        f"-I{pybind11.get_include()}",
+        f"-I{sysconfig.get_paths()['include']}",
+        f"-I{ap_include()}",
+        f"-I{json_include()}",
+        f"-I{cpp_include}",
+    ]
 
 
 def compile_cpp(project: Path, log: list[str], cache: Path | None = None):
@@ -129,10 +158,8 @@ def compile_cpp(project: Path, log: list[str], cache: Path | None = None):
     """
     import importlib.util
     import shutil
-    import sysconfig
 
     import conifer
-    import pybind11
 
     from trigdeploy.convert._tools import run_tool
     from trigdeploy.io import partial_name, publish_build
@@ -143,10 +170,7 @@ def compile_cpp(project: Path, log: list[str], cache: Path | None = None):
     if m is None:
         raise TrigdeployError(f"{project}/bridge.cpp: conifer's C++ writer output changed (expected conifer 1.11)")
     cpp_include = Path(conifer.__file__).parent / "backends" / "cpp" / "include"
-    # -O1, not conifer's -O3: the module is pybind11 and JSON templates, compiled per export (22 -> 15 CPU-s on
-    # the demo), and it checks floats against XGBoost on every test row, with no -ffast-math at either level
-    cmd = ["g++", "-O1", "-shared", "-std=c++14", "-fPIC", f"-I{pybind11.get_include()}",
-           f"-I{sysconfig.get_paths()['include']}", f"-I{ap_include()}", f"-I{json_include()}", f"-I{cpp_include}"]
+    cmd = _cpp_command(cpp_include)
     key = _cpp_key(cmd, _MODULE.sub("PYBIND11_MODULE(conifer_bridge", text)) if cache is not None else None
     if key is None:  # no cache, or a bridge that does not preprocess: compile in the project (as conifer does)
         module, where = m.group(1), project
@@ -175,7 +199,9 @@ def compile_cpp(project: Path, log: list[str], cache: Path | None = None):
     return lib.BDT(str(project / f"{PROJECT_NAME}.json"))
 
 
-def cpp_float_check(ens: dict, booster, x: np.ndarray, out_dir: Path, log: list[str], cache: Path | None = None) -> dict:
+def cpp_float_check(
+    ens: dict, booster, x: np.ndarray, out_dir: Path, log: list[str], cache: Path | None = None
+) -> dict:
     """conifer's C++ backend at float precision vs XGBoost: leaf agreement and margin equality on every row
     (the emulation's library built in, or found in, ``cache``)."""
     x32 = np.asarray(x, np.float32)
@@ -188,10 +214,16 @@ def cpp_float_check(ens: dict, booster, x: np.ndarray, out_dir: Path, log: list[
     rate = len(x32) / max(time.perf_counter() - t1, 1e-9)
     margins = compare(y, xgb_margin(booster, x32))
     leaf_equal = (leaves(ens, x32) == xgb_leaves(booster, x32)).all(axis=1)
-    return {"n_events": int(len(x32)), "leaf_agreement": float(leaf_equal.mean()),
-            "n_leaf_mismatch": int((~leaf_equal).sum()), "n_margin_mismatch": margins["n_mismatch"],
-            "max_abs_diff_margin": margins["max_abs_diff"], "compile_seconds": compile_s,
-            "events_per_s": rate, "ok": bool(leaf_equal.all() and margins["ok"])}
+    return {
+        "n_events": int(len(x32)),
+        "leaf_agreement": float(leaf_equal.mean()),
+        "n_leaf_mismatch": int((~leaf_equal).sum()),
+        "n_margin_mismatch": margins["n_mismatch"],
+        "max_abs_diff_margin": margins["max_abs_diff"],
+        "compile_seconds": compile_s,
+        "events_per_s": rate,
+        "ok": bool(leaf_equal.all() and margins["ok"]),
+    }
 
 
 def write_testbench(out_dir: Path, x: np.ndarray, y: np.ndarray) -> None:
@@ -199,8 +231,9 @@ def write_testbench(out_dir: Path, x: np.ndarray, y: np.ndarray) -> None:
     tb = Path(out_dir) / "tb_data"
     tb.mkdir(parents=True, exist_ok=True)
     np.savetxt(tb / "tb_input_features.dat", np.asarray(x, np.float64), fmt="%.17g", delimiter=" ")
-    np.savetxt(tb / "tb_output_predictions.dat", np.asarray(y, np.float64).reshape(len(y), -1), fmt="%.17g",
-               delimiter=" ")
+    np.savetxt(
+        tb / "tb_output_predictions.dat", np.asarray(y, np.float64).reshape(len(y), -1), fmt="%.17g", delimiter=" "
+    )
 
 
 def fix_hls_top(project_dir: Path) -> None:
@@ -217,8 +250,9 @@ def fix_hls_top(project_dir: Path) -> None:
     t = bench.read_text()
     tree_log = re.compile(r"\n\s*for\(int  i = 0; i < n_trees; i\+\+\)\{\n.*?ftrees << std::endl;", re.S)
     if bad_arg not in h or f"{PROJECT_NAME}(x, score, tree_scores);" not in t or not tree_log.search(t):
-        raise TrigdeployError(f"{project_dir}: conifer's HLS writer output changed (expected conifer 1.11); "
-                              "re-check fix_hls_top")
+        raise TrigdeployError(
+            f"{project_dir}: conifer's HLS writer output changed (expected conifer 1.11); re-check fix_hls_top"
+        )
     header.write_text(h.replace(bad_arg, ");"))
     t = t.replace(f"{PROJECT_NAME}(x, score, tree_scores);", f"{PROJECT_NAME}(x, score);")
     t = re.sub(r"\n\s*score_t tree_scores\[BDT::fn_classes\(n_classes\) \* n_trees\]\{\};", "", tree_log.sub("", t))
@@ -237,30 +271,38 @@ def point_project_at(project: Path, final: Path) -> None:
 def _scores_text(ens: dict) -> str:
     if n_outputs(ens) == 1:
         return "The score is XGBoost's margin (logit)."
-    return (f"{n_outputs(ens)} scores, XGBoost's margin of each class (one tree set per class, in the order of the "
-            "run's `metrics.json` `classes`); no softmax in the firmware: the largest score is the predicted class.")
+    return (
+        f"{n_outputs(ens)} scores, XGBoost's margin of each class (one tree set per class, in the order of the "
+        "run's `metrics.json` `classes`); no softmax in the firmware: the largest score is the predicted class."
+    )
 
 
-def write_readme(out_dir: Path, backend: str, part: str, clock: float, fmt: FixedType, ens: dict, fixed: dict,
-                 info: dict) -> None:
+def write_readme(
+    out_dir: Path, backend: str, part: str, clock: float, fmt: FixedType, ens: dict, fixed: dict, info: dict
+) -> None:
     """A short hand-off note for the Vivado/Vitis (or VHDL) user."""
     q = fixed["vs_xgboost_on_quantized_inputs"]
-    how = {"xilinxhls": "`vitis_hls -f build_hls.tcl` (or `vivado_hls -f build_hls.tcl`; options in the file: "
-                        "csim, synth, cosim, export). `tb_data/` feeds `myproject_test.cpp`.",
-           "vhdl": "add `firmware/*.vhd` to a Vivado project (top `BDTTop`), or run `vivado -mode batch -source "
-                   "synth.tcl`; `ghdl_compile.sh` builds the testbench with GHDL."}[backend]
-    check = (f"C simulation equals trigdeploy's bit-exact fixed-point emulation on "
-             f"{info['csim_vs_emulation']['n_events']} test events ({info['csim_vs_emulation']['n_mismatch']} mismatches)."
-             if "csim_vs_emulation" in info else "Same ensemble and types as the checked HLS project.")
+    how = {
+        "xilinxhls": "`vitis_hls -f build_hls.tcl` (or `vivado_hls -f build_hls.tcl`; options in the file: "
+        "csim, synth, cosim, export). `tb_data/` feeds `myproject_test.cpp`.",
+        "vhdl": "add `firmware/*.vhd` to a Vivado project (top `BDTTop`), or run `vivado -mode batch -source "
+        "synth.tcl`; `ghdl_compile.sh` builds the testbench with GHDL.",
+    }[backend]
+    check = (
+        f"C simulation equals trigdeploy's bit-exact fixed-point emulation on "
+        f"{info['csim_vs_emulation']['n_events']} test events ({info['csim_vs_emulation']['n_mismatch']} mismatches)."
+        if "csim_vs_emulation" in info
+        else "Same ensemble and types as the checked HLS project."
+    )
     text = f"""# bdt: conifer {backend} project (generated by trigdeploy; do not edit by hand)
 
-* XGBoost, {ens['n_trees']} trees, depth ≤ {ens['max_depth']}, {ens['n_features']} inputs; part `{part}`, clock period {clock} ns.
+* XGBoost, {ens["n_trees"]} trees, depth ≤ {ens["max_depth"]}, {ens["n_features"]} inputs; part `{part}`, clock period {clock} ns.
 * Types: inputs, thresholds and score `{fmt}` (LSB {fmt.lsb:g}). {_scores_text(ens)}
 * Inputs: the run's `preprocess.json` standardisation, then floored onto the `{fmt}` grid and saturated
   before the port. Thresholds are rounded up onto that grid, so the firmware takes the branch XGBoost
-  takes on the same input (leaf agreement {100 * q['leaf_agreement']:.2f} % on the test split); leaves are
-  rounded to nearest, so the score is within (n_trees + 1) × LSB/2 = {q['bound']:.3g} of XGBoost's
-  (max seen {q['max_abs_diff_margin']:.3g}).
+  takes on the same input (leaf agreement {100 * q["leaf_agreement"]:.2f} % on the test split); leaves are
+  rounded to nearest, so the score is within (n_trees + 1) × LSB/2 = {q["bound"]:.3g} of XGBoost's
+  (max seen {q["max_abs_diff_margin"]:.3g}).
 * {check}
 * `tb_data/tb_input_features.dat`: test events on the input grid; `tb_output_predictions.dat`: expected scores.
 * Build: {how}

@@ -21,9 +21,18 @@ def export_onnx(model: torch.nn.Module, n_inputs: int, path: Path, opset: int, l
     model = model.eval()
     with atomic_path(Path(path)) as tmp, captured(log, f"torch.onnx.export {Path(path).name}"):
         batch = torch.export.Dim("batch", min=1)
-        torch.onnx.export(model, (torch.zeros(2, n_inputs),), str(tmp), input_names=["x"], output_names=["logit"],
-                          dynamic_shapes=({0: batch},), opset_version=opset, dynamo=True, verbose=False,
-                          external_data=False)
+        torch.onnx.export(
+            model,
+            (torch.zeros(2, n_inputs),),
+            str(tmp),
+            input_names=["x"],
+            output_names=["logit"],
+            dynamic_shapes=({0: batch},),
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+            external_data=False,
+        )
 
 
 def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
@@ -45,5 +54,9 @@ def torch_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 def parity(model: torch.nn.Module, path: Path, x: np.ndarray) -> dict:
     """ONNX Runtime vs PyTorch logits on every row of ``x``."""
     same = compare(onnx_logits(path, x), torch_logits(model, x), LOGIT_TOLERANCE)
-    return {"n_events": same["n_events"], "max_abs_diff_logit": same["max_abs_diff"], "tolerance": LOGIT_TOLERANCE,
-            "ok": same["ok"]}
+    return {
+        "n_events": same["n_events"],
+        "max_abs_diff_logit": same["max_abs_diff"],
+        "tolerance": LOGIT_TOLERANCE,
+        "ok": same["ok"],
+    }

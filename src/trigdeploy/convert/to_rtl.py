@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.fixed import FixedType
+from trigdeploy.fixed import FixedType, Precisions
 from trigdeploy.hdl.projects import OPEN_SYNTH
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,12 @@ def layers(model: torch.nn.Sequential) -> tuple[tuple[int, int], list[dict]]:
         w_exp = _log2(float(w.scale), f"layer {i} weights")
         acc_exp = exp + w_exp
         bias = layer.bias.detach().double().numpy()
-        entry = {"w_int": w.int().numpy().astype(np.int64), "w_exp": w_exp, "acc_exp": acc_exp,
-                 "b_int": np.round(bias / 2.0 ** acc_exp).astype(np.int64)}  # numpy rounds half to even
+        entry = {
+            "w_int": w.int().numpy().astype(np.int64),
+            "w_exp": w_exp,
+            "acc_exp": acc_exp,
+            "b_int": np.round(bias / 2.0**acc_exp).astype(np.int64),
+        }  # numpy rounds half to even
         nxt = modules[modules.index(layer) + 1] if modules.index(layer) + 1 < len(modules) else None
         if nxt is not None and hasattr(nxt, "act_quant"):
             a_exp = _log2(float(nxt.act_quant.scale()), f"layer {i} activation")
@@ -90,36 +94,34 @@ class Unsupported(TrigdeployError):
     """The model has a layer the RTL tracer does not cover: the form is skipped, the export goes on."""
 
 
-def _ptq_type(text: str, where: str) -> tuple[int, int, str, str]:
-    """(width, integer bits incl. sign, rounding, overflow) of one of ``ptq.choose_precisions``' types
-    (``fixed<W,I[,RND|TRN,SAT|WRAP]>``: the modes the RTL tracer implements)."""
-    t = FixedType.read(text, f"{where}: PTQ precision")
+def _modes(t: FixedType, where: str) -> tuple[str, str]:
+    """(rounding, overflow) of a precision record's type: the modes the RTL tracer implements (``RND`` or
+    ``TRN``; ``SAT`` or ``WRAP``), the tools' defaults where unstated."""
     rounding, overflow = t.rounding or "TRN", t.overflow or "WRAP"
     if rounding not in ("RND", "TRN"):
-        raise TrigdeployError(f"{where}: PTQ precision {text!r} is not fixed<W,I[,RND|TRN,SAT|WRAP]>")
-    return t.width, t.integer, rounding, overflow
+        raise TrigdeployError(f"{where}: precision {t.hls4ml!r} is not fixed<W,I[,RND|TRN,SAT|WRAP]>")
+    return rounding, overflow
 
 
-def ptq_input_grid(x: np.ndarray, precisions: dict) -> np.ndarray:
-    """``x`` as the PTQ design's input port holds it: ``input_1``'s type, round half up, saturate
-    (``ap_fixed<W,I,AP_RND,AP_SAT>`` of a double, what the hls4ml project's bridge does)."""
-    w, i, rnd, _ = _ptq_type(precisions["input_1"]["result"], "input_1")
-    port = FixedType(w, i)
+def ptq_input_grid(x: np.ndarray, precisions: Precisions) -> np.ndarray:
+    """``x`` as the design's input port holds it: the record's port type, rounded as it says (round half up
+    for ``RND``: ``ap_fixed<W,I,AP_RND,AP_SAT>`` of a double, what the hls4ml project's bridge does), saturated."""
+    rnd, _ = _modes(precisions.port, "input port")
+    port = FixedType(precisions.port.width, precisions.port.integer)
     return port.to_float(port.to_int(x, "half_up" if rnd == "RND" else "floor"))
 
 
-def _floor_onto(values: np.ndarray, text: str, where: str) -> np.ndarray:
-    """Weights or biases as the hls4ml project's constants hold them: truncated onto ``text``'s grid."""
-    w, i, _, _ = _ptq_type(text, where)
-    code = np.floor(np.asarray(values, np.float64) * 2.0 ** (w - i))
-    if (code < -(2 ** (w - 1))).any() or (code > 2 ** (w - 1) - 1).any():
-        raise TrigdeployError(f"{where}: values beyond {text}; the PTQ precisions do not hold the weights")
-    return code * 2.0 ** -(w - i)
+def _floor_onto(values: np.ndarray, t: FixedType, where: str) -> np.ndarray:
+    """Weights or biases as the hls4ml project's constants hold them: truncated onto ``t``'s grid."""
+    code = np.floor(np.asarray(values, np.float64) * 2.0**t.frac)
+    if (code < t.int_min).any() or (code > t.int_max).any():
+        raise TrigdeployError(f"{where}: values beyond {t.hls4ml}; the PTQ precisions do not hold the weights")
+    return code * t.lsb
 
 
 @torch.no_grad()
-def trace_ptq(model: torch.nn.Sequential, precisions: dict, n_inputs: int):
-    """alkaid ``CombLogic`` of the float MLP at the hls4ml PTQ precisions (``ptq.choose_precisions``):
+def trace_ptq(model: torch.nn.Sequential, precisions: Precisions, n_inputs: int):
+    """alkaid ``CombLogic`` of a Linear/ReLU MLP at the types of its precision record (``fixed.Precisions``):
     the input port's type; per Dense layer the weights and biases truncated onto their types, the
     exact sum, and the result type's rounding and saturation; ReLU onto its (non-negative) result
     type. This is what the hls4ml project computes; the export checks it against its C simulation."""
@@ -127,24 +129,25 @@ def trace_ptq(model: torch.nn.Sequential, precisions: dict, n_inputs: int):
     from alkaid.trace import trace as alkaid_trace
     from alkaid.trace.ops import quantize
 
-    def onto(v, text: str, where: str, signed: int):
-        w, i, rnd, sat = _ptq_type(text, where)
-        return quantize(v, signed, i - 1, w - i, "SAT" if sat == "SAT" else "WRAP", "RND" if rnd == "RND" else "TRN")
+    def onto(v, t: FixedType, where: str, signed: int):
+        rnd, sat = _modes(t, where)
+        return quantize(v, signed, t.integer - 1, t.frac, sat, rnd)
 
     inp = FVArrayInput((n_inputs,))
-    w_in, i_in, _, _ = _ptq_type(precisions["input_1"]["result"], "input_1")
-    x = quantize(inp, 1, i_in - 1, w_in - i_in)  # the port's grid: rounded and saturated before it (ptq_input_grid)
+    port = precisions.port
+    x = quantize(
+        inp, 1, port.integer - 1, port.frac
+    )  # the port's grid: rounded and saturated before it (ptq_input_grid)
     for idx, layer in enumerate(model):
-        name = f"_{idx}"
-        p = precisions[name]
+        p = precisions.layer(idx)
         if isinstance(layer, torch.nn.Linear):
-            w = _floor_onto(layer.weight.double().numpy(), p["weight"], f"{name}.weight")
-            b = _floor_onto(layer.bias.double().numpy(), p["bias"], f"{name}.bias")
-            x = onto(x @ w.T + b, p["result"], name, 1)
+            w = _floor_onto(layer.weight.double().numpy(), p.weight, f"layer {idx} weight")
+            b = _floor_onto(layer.bias.double().numpy(), p.bias, f"layer {idx} bias")
+            x = onto(x @ w.T + b, p.result, f"layer {idx}", 1)
         elif isinstance(layer, torch.nn.ReLU):
-            x = onto(x, p["result"], name, 0)  # unsigned saturation: negatives → 0
+            x = onto(x, p.result, f"layer {idx}", 0)  # unsigned saturation: negatives → 0
         else:
-            raise Unsupported(f"layer {name} ({type(layer).__name__}): no PTQ RTL for it (Linear and ReLU only)")
+            raise Unsupported(f"layer {idx} ({type(layer).__name__}): no PTQ RTL for it (Linear and ReLU only)")
     return alkaid_trace(inp, x)
 
 
@@ -153,8 +156,6 @@ def check(comb, x_grid: np.ndarray, reference: np.ndarray) -> dict:
     from trigdeploy.logits import compare
 
     return compare(comb.predict(np.ascontiguousarray(x_grid, np.float64)), reference)
-
-
 
 
 def write_open_synth_variant(comb, out_dir: Path, part: str, clock_ns: float) -> float:
@@ -174,18 +175,38 @@ def write_rtl(comb, out_dir: Path, part: str, clock_ns: float, ternary_fuse: boo
     fused); its cost-model LUTs, pipeline stages, latency and register bits."""
     from alkaid.codegen import RTLModel
 
-    rtl = RTLModel(comb, out_dir, "myproject", latency_cutoff=clock_ns, clock_period=clock_ns, part_name=part,
-                   print_latency=False, ternary_fuse=ternary_fuse)
+    rtl = RTLModel(
+        comb,
+        out_dir,
+        "myproject",
+        latency_cutoff=clock_ns,
+        clock_period=clock_ns,
+        part_name=part,
+        print_latency=False,
+        ternary_fuse=ternary_fuse,
+    )
     rtl.write()
     cost = float(json.loads((Path(out_dir) / "metadata.json").read_text())["cost"])
     latency = rtl.latency if not callable(rtl.latency) else rtl.latency()
     stages = int(np.max(latency)) if np.size(latency) else 0
-    return {"pipeline_stages": stages, "latency_ns": stages * clock_ns, "lut_estimate_alkaid": cost,
-            "reg_bits": int(rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits())}
+    return {
+        "pipeline_stages": stages,
+        "latency_ns": stages * clock_ns,
+        "lut_estimate_alkaid": cost,
+        "reg_bits": int(rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits()),
+    }
 
 
-def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndarray, y_tb: np.ndarray,
-                  model_name: str, check_text: str) -> dict:
+def write_project(
+    comb,
+    out_dir: Path,
+    part: str,
+    clock_ns: float,
+    x_tb: np.ndarray,
+    y_tb: np.ndarray,
+    model_name: str,
+    check_text: str,
+) -> dict:
     """alkaid's pipelined Verilog project (sources, constraints, Vivado script), test vectors and a README."""
     info = write_rtl(comb, out_dir, part, clock_ns)
     stages, cost = info["pipeline_stages"], info["lut_estimate_alkaid"]
@@ -193,10 +214,16 @@ def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndar
     tb = Path(out_dir) / "tb_data"
     tb.mkdir(parents=True, exist_ok=True)
     np.savetxt(tb / "tb_input_features.dat", np.asarray(x_tb, np.float64), fmt="%.17g", delimiter=" ")
-    np.savetxt(tb / "tb_output_predictions.dat", np.asarray(y_tb, np.float64).reshape(len(y_tb), -1), fmt="%.17g",
-               delimiter=" ")
+    np.savetxt(
+        tb / "tb_output_predictions.dat",
+        np.asarray(y_tb, np.float64).reshape(len(y_tb), -1),
+        fmt="%.17g",
+        delimiter=" ",
+    )
     info["lut_estimate_alkaid_open_synth"] = open_cost
-    (Path(out_dir) / "README.md").write_text(f"""# {model_name}: alkaid RTL project (generated by trigdeploy; do not edit by hand)
+    (Path(out_dir) / "README.md").write_text(f"""# {
+        model_name
+    }: alkaid RTL project (generated by trigdeploy; do not edit by hand)
 
 * Verilog from alkaid (distributed arithmetic: no DSPs), part `{part}`, clock period {clock_ns} ns,
   {stages} pipeline stages ({stages * clock_ns:g} ns); alkaid's cost model: {cost:,.0f} LUT
@@ -204,8 +231,11 @@ def write_project(comb, out_dir: Path, part: str, clock_ns: float, x_tb: np.ndar
 * `{OPEN_SYNTH}/`: the same logic without ternary adders ({open_cost:,.0f} LUT by alkaid's model), which
   open synthesis (Yosys) can map; `trigdeploy synth` synthesizes that one. Vivado: use `src/`.
 * Input: the QAT model's input grid (the export's `preprocess.json` standardisation, then its input
-  quantizer); output: {"the logit" if np.ndim(y_tb) == 1 or np.shape(y_tb)[1] == 1 else
-  f"{np.shape(y_tb)[1]} logits, one per class in the order of the run's `metrics.json` `classes` (no softmax)"}.
+  quantizer); output: {
+        "the logit"
+        if np.ndim(y_tb) == 1 or np.shape(y_tb)[1] == 1
+        else f"{np.shape(y_tb)[1]} logits, one per class in the order of the run's `metrics.json` `classes` (no softmax)"
+    }.
 * {check_text}
 * `tb_data/`: test events on the input grid and the expected logits.
 * Vivado: `vivado -mode batch -source build_vivado_prj.tcl` (out-of-context synthesis and

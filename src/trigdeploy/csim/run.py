@@ -15,7 +15,6 @@ described in ``cxx.simulate``.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +34,14 @@ from trigdeploy.logits import compare as compare_logits
 from trigdeploy.simulators import SIMULATORS
 from trigdeploy.simulators import missing as missing_simulator
 from trigdeploy.train.metrics import logit_auc
+from trigdeploy.train.results import RunMetrics
 
 logger = logging.getLogger(__name__)
 
-def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, tuple[int | None, float]],
-            exact: bool) -> dict:
+
+def compare(
+    y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: dict[str, tuple[int | None, float]], exact: bool
+) -> dict:
     """Whole-array comparison of C-simulated logits with the reference logits, ``(n,)`` or ``(n, K)``
     (an event differs when any of its logits does). ``thresholds``: name → (class column or None for
     one logit, threshold on the probability); the decisions that flip at each, and for K classes the
@@ -57,8 +59,13 @@ def compare(y: np.ndarray, csim: np.ndarray, reference: np.ndarray, thresholds: 
         flips["argmax"] = int((ref.argmax(axis=1) != sim.argmax(axis=1)).sum())
     # events, mismatches, max and mean |Δ| (and n_logits for K classes) from the shared comparison;
     # "ok" is judged here: a PTQ project's differences are reported, not judged
-    out = {**compare_logits(sim, ref), "auc_reference": logit_auc(y, ref), "auc_csim": logit_auc(y, sim),
-           "decision_flips": flips, "bit_exact_required": exact}
+    out = {
+        **compare_logits(sim, ref),
+        "auc_reference": logit_auc(y, ref),
+        "auc_csim": logit_auc(y, sim),
+        "decision_flips": flips,
+        "bit_exact_required": exact,
+    }
     out["ok"] = out["n_mismatch"] == 0 if exact else True
     return out
 
@@ -69,18 +76,20 @@ def judge_inexact(csim: np.ndarray, entry: dict, expected: np.ndarray, max_auc_l
     same = compare_logits(csim, expected)
     loss = entry["auc_reference"] - entry["auc_csim"]
     gate = loss <= max_auc_loss
-    return {"n_mismatch": same["n_mismatch"], "max_abs_diff": same["max_abs_diff"], "auc_loss": loss,
-            "max_auc_loss": max_auc_loss, "ok": bool(same["n_mismatch"] == 0 and gate)}
+    return {
+        "n_mismatch": same["n_mismatch"],
+        "max_abs_diff": same["max_abs_diff"],
+        "auc_loss": loss,
+        "max_auc_loss": max_auc_loss,
+        "ok": bool(same["n_mismatch"] == 0 and gate),
+    }
 
 
 def _thresholds(run_dir: Path, model: str) -> dict[str, tuple[int | None, float]]:
     """The operating thresholds of ``metrics.json`` for ``model``: name → (class column, threshold); K-class
-    models have one set per class (``<class> eff_S=x``)."""
-    m = json.loads(RunLayout.of(run_dir).metrics.read_text()).get(model, {})
-    if "per_class" in m:
-        return {f"{name} {k}": (c, v["threshold"]) for c, name in enumerate(m["classes"])
-                for k, v in m["per_class"][name]["thresholds"].items()}
-    return {k: (None, v["threshold"]) for k, v in m.get("thresholds", {}).items()}
+    models have one set per class (``<class> eff_S=x``); none for a model the run's metrics do not list."""
+    metrics = RunMetrics.load(RunLayout.of(run_dir).metrics)
+    return metrics[model].operating_points() if model in metrics else {}
 
 
 def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.ndarray | None:
@@ -92,8 +101,13 @@ def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.nda
         return f["logits"] if str(f["manifest_sha256"]) == manifest.sha256 else None
 
 
-def csim_run(run_dir: Path, export_root: Path | None = None, firmware_root: Path | None = None,
-             threads: int | None = None, arithmetic: str = "auto") -> dict:
+def csim_run(
+    run_dir: Path,
+    export_root: Path | None = None,
+    firmware_root: Path | None = None,
+    threads: int | None = None,
+    arithmetic: str = "auto",
+) -> dict:
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
     project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``,
     one line per project."""
@@ -119,8 +133,10 @@ def _verified(layout: RunLayout, manifest: Manifest) -> list[tuple]:
             raise TrigdeployError(f"{project} not found (listed in {manifest.path}): export again")
         manifest.verify(p, project)
         if p.simulator not in SIMULATORS:
-            raise TrigdeployError(f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
-                                  f"trigdeploy does not have ({', '.join(SIMULATORS)})")
+            raise TrigdeployError(
+                f"{manifest.path}: project {p.name} needs simulator {p.simulator!r}, which this "
+                f"trigdeploy does not have ({', '.join(SIMULATORS)})"
+            )
         out.append((p, project))
     return out
 
@@ -148,13 +164,21 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
     manifest = Manifest.load(layout.manifest)
     _, y_test = load_split(run_dir, "test")
     if manifest.test_events != len(y_test):
-        raise TrigdeployError(f"{manifest.path} was exported from another test split ({manifest.test_events} "
-                              f"events, run has {len(y_test)}): export again")
+        raise TrigdeployError(
+            f"{manifest.path} was exported from another test split ({manifest.test_events} "
+            f"events, run has {len(y_test)}): export again"
+        )
     cache = layout.csim_cache
     report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
     projects = _verified(layout, manifest)
-    prebuild([(SIMULATORS[p.simulator].prebuild, project) for p, project in projects
-              if SIMULATORS[p.simulator].prebuild and not missing_simulator(p.simulator)], cache)
+    prebuild(
+        [
+            (SIMULATORS[p.simulator].prebuild, project)
+            for p, project in projects
+            if SIMULATORS[p.simulator].prebuild and not missing_simulator(p.simulator)
+        ],
+        cache,
+    )
     for p, project in projects:
         x, ref = manifest.reference(p)
         why = missing_simulator(p.simulator)
@@ -164,8 +188,13 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             continue
         with timing.step(f"{p.name}: build and simulate {len(x)} events"):
             y, info, tb = SIMULATORS[p.simulator].run(project, cache, x, p.exact, threads, arithmetic)
-        entry = {"model": p.model, "reference": p.reference, "project": str(project), **info,
-                 **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact)}
+        entry = {
+            "model": p.model,
+            "reference": p.reference,
+            "project": str(project),
+            **info,
+            **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact),
+        }
         if not p.exact:
             entry["vs_export"] = judge_inexact(y, entry, manifest.expected(p), p.max_auc_loss)
             entry["ok"] = entry["vs_export"]["ok"]
@@ -174,20 +203,27 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
         report["projects"][p.name] = entry
         with atomic_path(layout.csim_output(p.name)) as tmp:
             np.savez(tmp, logits=as_logits(y, len(y)), manifest_sha256=manifest.sha256)
-        cc = entry.get("vendor_cross_check")
-        checked = f" (vendor headers on {cc['events']} events: {cc['differ']} differ)" if cc else ""
-        logger.info(f"csim: {p.name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {p.reference} "
-                    f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
-                    f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s, {entry['arithmetic']} "
-                    f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}")
-        if entry.get("fast_fallback"):
-            logger.info(f"csim: {p.name}: {entry['fast_fallback']}; used the vendor headers")
-        elif entry.get("arithmetic_choice"):
-            logger.info(f"csim: {p.name}: {entry['arithmetic_choice']}")
+        _say(p.name, p.reference, entry)
     if not report["projects"]:  # e.g. a run whose models have CPU forms only: nothing to simulate, said once
         logger.warning(f"csim: {manifest.path} lists no firmware project; nothing to simulate")
     report["ok"] = all(p["ok"] for p in report["projects"].values())
     return report
+
+
+def _say(name: str, reference: str, entry: dict) -> None:
+    """One project's csim result in the log: mismatches, AUCs, speed, arithmetic and testbench."""
+    cc = entry.get("vendor_cross_check")
+    checked = f" (vendor headers on {cc['events']} events: {cc['differ']} differ)" if cc else ""
+    logger.info(
+        f"csim: {name}: {entry['n_mismatch']} of {entry['n_events']} events differ from the {reference} "
+        f"(max {entry['max_abs_diff']:.3g}); AUC {entry['auc_reference']:.5f} (reference) vs "
+        f"{entry['auc_csim']:.5f} (csim); {entry['events_per_s']:.0f} events/s, {entry['arithmetic']} "
+        f"arithmetic{checked}; testbench {'ok' if entry['testbench']['ok'] else 'FAILED'}"
+    )
+    if entry.get("fast_fallback"):
+        logger.info(f"csim: {name}: {entry['fast_fallback']}; used the vendor headers")
+    elif entry.get("arithmetic_choice"):
+        logger.info(f"csim: {name}: {entry['arithmetic_choice']}")
 
 
 def _arithmetic(p: dict) -> str:
@@ -207,29 +243,42 @@ def _ptq_cell(p: dict) -> str:
     v = p.get("vs_export")
     if v is None:
         return " (PTQ: not required)"
-    return (f" (PTQ: {v['n_mismatch']} differ from export's outputs; AUC loss {v['auc_loss']:.2g} ≤ "
-            f"{v['max_auc_loss']:g}: {'ok' if v['ok'] else 'FAILED'})")
+    return (
+        f" (PTQ: {v['n_mismatch']} differ from export's outputs; AUC loss {v['auc_loss']:.2g} ≤ "
+        f"{v['max_auc_loss']:g}: {'ok' if v['ok'] else 'FAILED'})"
+    )
 
 
 def markdown(report: dict) -> str:
     """The csim report as a Markdown table."""
-    lines = [f"# C simulation of {report['run']} (whole test split, {report['threads']} threads)", "",
-             "| project | reference | events | mismatches | max \\|Δ\\| | AUC reference | AUC csim | flips (F1 / Youden; "
-             "K classes: argmax) | events/s "
-             "| arithmetic (vendor cross-check) | testbench |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# C simulation of {report['run']} (whole test split, {report['threads']} threads)",
+        "",
+        "| project | reference | events | mismatches | max \\|Δ\\| | AUC reference | AUC csim | flips (F1 / Youden; "
+        "K classes: argmax) | events/s "
+        "| arithmetic (vendor cross-check) | testbench |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, p in report["projects"].items():
         flips = p["decision_flips"]
-        flip_text = (f"{flips['argmax']} (argmax)" if "argmax" in flips
-                     else f"{flips.get('f1', '–')} / {flips.get('youden', '–')}")
-        lines.append(f"| {name} | {p['reference']} | {p['n_events']} | {p['n_mismatch']}"
-                     f"{'' if p['bit_exact_required'] else _ptq_cell(p)} | {p['max_abs_diff']:.3g} | "
-                     f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flip_text} | "
-                     f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
-                     f"({p['testbench']['n_events']} events) |")
+        flip_text = (
+            f"{flips['argmax']} (argmax)"
+            if "argmax" in flips
+            else f"{flips.get('f1', '–')} / {flips.get('youden', '–')}"
+        )
+        lines.append(
+            f"| {name} | {p['reference']} | {p['n_events']} | {p['n_mismatch']}"
+            f"{'' if p['bit_exact_required'] else _ptq_cell(p)} | {p['max_abs_diff']:.3g} | "
+            f"{p['auc_reference']:.5f} | {p['auc_csim']:.5f} | {flip_text} | "
+            f"{p['events_per_s']:.0f} | {_arithmetic(p)} | {'ok' if p['testbench']['ok'] else 'FAILED'} "
+            f"({p['testbench']['n_events']} events) |"
+        )
     for name, why in report.get("skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | | | | | | | | |")
-    lines += ["", "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (cxx/fast_ap), *vendor* the `ap_` headers Vitis "
-                  "compiles; the vendor build re-simulates a spread sample of every fast run, and runs the whole split "
-                  "itself where that takes seconds (`--arithmetic auto`, the default)."]
+    lines += [
+        "",
+        "Arithmetic: *fast* is trigdeploy's `ap_fixed` in machine integers (cxx/fast_ap), *vendor* the `ap_` headers Vitis "
+        "compiles; the vendor build re-simulates a spread sample of every fast run, and runs the whole split "
+        "itself where that takes seconds (`--arithmetic auto`, the default).",
+    ]
     return "\n".join(lines) + "\n"

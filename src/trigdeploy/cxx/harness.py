@@ -29,7 +29,6 @@ import ctypes
 import functools
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -40,135 +39,21 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import timing
-from trigdeploy.cxx.headers import ap_include
+from trigdeploy.cxx.hls_project import Project, inspect
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import STOPPING, build_lock, partial_name, publish_build, remove_stale_partials
 
 CXX = "g++"
 FAST_AP = Path(__file__).resolve().parent / "fast_ap"
-WEIGHTS_H = Path(__file__).resolve().parent / "td_weights.h"
 FLAGS = ("-O2", "-std=c++14", "-fPIC", "-fopenmp", "-w")
 # -fwrapv: hls4ml indexes its weight and product arrays with `ii * CONFIG_T::n_out + jj`, where n_out
 # is unsigned; gcc 12 then cannot prove the index affine and leaves every dense loop scalar. With
 # signed overflow defined (which changes no well-defined program) it vectorizes them: 2-3x faster.
 FAST_FLAGS = ("-O3", "-fwrapv", "-std=c++14", "-fPIC", "-fopenmp", "-w")
-# conifer's parameters.h defines every tree as a static object of its own template type (300 in the five-class
-# demo); with the vendor headers gcc 12 -O2 spends 60 % of a 4-min compile in points-to analysis and the
-# -Waccess pass over their initializers. Neither changes the code's meaning (an alias analysis, warnings):
-# 2.5x faster, the same outputs (csim checks every event against the emulation).
-CONIFER_FLAGS = ("-fno-tree-pta", "-Wno-free-nonheap-object", "-Wno-mismatched-dealloc", "-Wno-mismatched-new-delete")
-# ... and their run-time initialisation (the vendor ap_fixed constructors are not constexpr) dominates the vendor
-# build: -O1 compiles the demo's 100-tree project in 72 s per translation unit against 120 s at -O2, and the
-# vendor build only runs the export's check, the cross-check sample and the testbench (the fast build, -O3,
-# runs the split in csim)
-CONIFER_VENDOR_FLAGS = ("-O1",)
-# the weights folder lives in an inline function's static (td_weights.h): gcc would make it one object for
-# the whole process (STB_GNU_UNIQUE), shared by every loaded copy of a library; hls4ml's build_lib.sh passes
-# the same flag for its own function statics
-HLS4ML_FLAGS = ("-fno-gnu-unique",)
-ARITHMETIC = {"vendor": "the ap_ headers shipped with hls4ml (what Vitis compiles)",
-              "fast": "trigdeploy fast_ap headers (ap_fixed in machine integers, checked against the vendor headers)"}
-
-_HLS4ML = """#include "{bridge}"
-#include <omp.h>
-extern "C" void td_set_weights_dir(const char* dir) {{ td_weights_storage() = dir; }}
-extern "C" long td_batch(const double* x, double* y, long n, int threads) {{
-  if (n <= 0) return 0;
-  {top}_double(const_cast<double*>(x), y);
-  #pragma omp parallel for schedule(static) num_threads(threads)
-  for (long i = 1; i < n; ++i) {top}_double(const_cast<double*>(x + i * {n_in}), y + i * {n_out});
-  return n;
-}}
-extern "C" int td_n_in() {{ return {n_in}; }}
-extern "C" int td_n_out() {{ return {n_out}; }}
-"""
-
-_CONIFER = """#include "ap_fixed.h"
-#include <omp.h>
-// types copied from the project's firmware/parameters.h, which is not included here: with the vendor
-// headers its static tree tables cost minutes of compile time in every translation unit that includes it
-typedef {input_t} td_input_t;
-typedef {score_t} td_score_t;
-void {top}(td_input_t x[{n_features}], td_score_t score[{n_classes}]);
-static void td_one(const double* x, double* y) {{
-  td_input_t in[{n_features}];
-  for (int f = 0; f < {n_features}; ++f) in[f] = x[f];
-  td_score_t score[{n_classes}];
-  {top}(in, score);
-  for (int c = 0; c < {n_out}; ++c) y[c] = score[c].to_double();
-}}
-extern "C" long td_batch(const double* x, double* y, long n, int threads) {{
-  if (n <= 0) return 0;
-  td_one(x, y);
-  #pragma omp parallel for schedule(static) num_threads(threads)
-  for (long i = 1; i < n; ++i) td_one(x + i * {n_features}, y + i * {n_out});
-  return n;
-}}
-extern "C" int td_n_in() {{ return {n_features}; }}
-extern "C" int td_n_out() {{ return {n_out}; }}
-"""
-
-
-@dataclass(frozen=True)
-class Project:
-    """What the harness needs to know about a generated project."""
-
-    path: Path
-    kind: str  # "hls4ml" or "conifer"
-    top: str
-    sources: tuple[Path, ...]
-    includes: tuple[Path, ...]
-    defines: tuple[str, ...]
-    harness: str
-    flags: tuple[str, ...] = ()  # extra compiler flags of this kind of project (compile speed only)
-    vendor_flags: tuple[str, ...] = ()  # and of its vendor-header build only
-    preincludes: tuple[Path, ...] = ()  # headers read before every translation unit (``-include``)
-    unity: bool = False  # compile ``sources`` as one translation unit (each includes the same tables)
-
-    @property
-    def weights_dir(self) -> Path | None:
-        """Where an hls4ml project's C simulation reads its weights (None: they are compiled in)."""
-        return (self.path / "firmware" / "weights").resolve() if self.kind == "hls4ml" else None
-
-
-
-def inspect(path: Path) -> Project:
-    """Recognise an hls4ml (``*_bridge.cpp``) or conifer HLS (``firmware/BDT.h``) project."""
-    path = Path(path)
-    bridges = sorted(path.glob("*_bridge.cpp"))
-    if bridges:
-        top = bridges[0].name[: -len("_bridge.cpp")]
-        text = bridges[0].read_text()
-        body = re.search(rf"void {top}_double\((.*?)\n}}", text, re.S)
-        if body is None:
-            raise TrigdeployError(f"{bridges[0]}: no {top}_double() wrapper (not an hls4ml bridge)")
-        n_in = re.findall(r"convert_data<double,\s*\w+,\s*(\d+)>", body.group(1))
-        n_out = re.findall(r"convert_data<\w+,\s*double,\s*(\d+)>", body.group(1))
-        if len(n_in) != 1 or len(n_out) != 1:
-            raise TrigdeployError(f"{path}: the batched harness supports one input and one output tensor, "
-                                  f"found {len(n_in)} and {len(n_out)}")
-        ap = path / "firmware" / "ap_types"
-        harness = _HLS4ML.format(bridge=bridges[0].name, top=top, n_in=n_in[0], n_out=n_out[0])
-        return Project(path, "hls4ml", top, (path / "firmware" / f"{top}.cpp",),
-                       (path, ap if ap.is_dir() else ap_include()), ("WEIGHTS_DIR=td_weights_dir()",), harness,
-                       HLS4ML_FLAGS, preincludes=(WEIGHTS_H,))
-    if (path / "firmware" / "BDT.h").is_file() and (path / "firmware" / "parameters.h").is_file():
-        tops = [p for p in (path / "firmware").glob("*.cpp") if p.name != "BDT.cpp"]
-        if len(tops) != 1:
-            raise TrigdeployError(f"{path}/firmware: expected one top-level .cpp beside BDT.cpp, found {len(tops)}")
-        top = tops[0].stem
-        head = (path / "firmware" / "parameters.h").read_text()[:4000]
-        found = {k: re.search(rf"typedef\s+(.+?)\s+{k};", head) for k in ("input_t", "score_t")}
-        found.update({k: re.search(rf"static const int {k} = (\d+);", head) for k in ("n_features", "n_classes")})
-        if not all(found.values()):
-            raise TrigdeployError(f"{path}/firmware/parameters.h: cannot read {[k for k, v in found.items() if not v]}")
-        n_classes = int(found["n_classes"].group(1))
-        harness = _CONIFER.format(top=top, input_t=found["input_t"].group(1), score_t=found["score_t"].group(1),
-                                  n_features=found["n_features"].group(1), n_classes=n_classes,
-                                  n_out=1 if n_classes == 2 else n_classes)
-        return Project(path, "conifer", top, (path / "firmware" / "BDT.cpp", tops[0]), (path, ap_include()), (),
-                       harness, CONIFER_FLAGS, CONIFER_VENDOR_FLAGS, unity=True)
-    raise TrigdeployError(f"{path}: not an hls4ml or conifer HLS project (no *_bridge.cpp, no firmware/BDT.h)")
+ARITHMETIC = {
+    "vendor": "the ap_ headers shipped with hls4ml (what Vitis compiles)",
+    "fast": "trigdeploy fast_ap headers (ap_fixed in machine integers, checked against the vendor headers)",
+}
 
 
 @functools.lru_cache(maxsize=8)
@@ -198,9 +83,14 @@ def compile_args(project: Project, arithmetic: str = "vendor") -> list[str]:
     does not depend on where the project lies, whether its path is given absolute or relative (export
     builds a project in its staging folder, csim where it was moved: both must find one cache entry)."""
     maps = dict.fromkeys((str(project.path.resolve()), str(project.path)))
-    return [CXX, *flags(project, arithmetic), *[f"-fmacro-prefix-map={m}=." for m in maps],
-            *[f"-include{p}" for p in project.preincludes], *[f"-I{p}" for p in _includes(project, arithmetic)],
-            *[f"-D{d}" for d in project.defines]]
+    return [
+        CXX,
+        *flags(project, arithmetic),
+        *[f"-fmacro-prefix-map={m}=." for m in maps],
+        *[f"-include{p}" for p in project.preincludes],
+        *[f"-I{p}" for p in _includes(project, arithmetic)],
+        *[f"-D{d}" for d in project.defines],
+    ]
 
 
 def _preprocessed(project: Project, arithmetic: str, harness_file: Path) -> list[bytes]:
@@ -239,23 +129,33 @@ def project_hash(project: Project, arithmetic: str = "vendor") -> str:
     """Hash of everything the build depends on: compiler, flags, harness, arithmetic and the code: the
     preprocessed translation units of an hls4ml project, the firmware files of a conifer one."""
     h = hashlib.sha256()
-    for part in (compiler_id(), " ".join(flags(project, arithmetic)), arithmetic, project.harness, *project.defines,
-                 *(["unity"] if project.unity else [])):
+    for part in (
+        compiler_id(),
+        " ".join(flags(project, arithmetic)),
+        arithmetic,
+        project.harness,
+        *project.defines,
+        *(["unity"] if project.unity else []),
+    ):
         h.update(part.encode() + b"\0")
     if project.kind == "hls4ml":
         source = _source_digest(project, arithmetic)
         if source not in _PREPROCESSED:
             with tempfile.TemporaryDirectory(prefix="td-pp-") as tmp:
                 (Path(tmp) / "td_harness.cpp").write_text(project.harness)
-                _PREPROCESSED[source] = [hashlib.sha256(text).digest()
-                                         for text in _preprocessed(project, arithmetic, Path(tmp) / "td_harness.cpp")]
+                _PREPROCESSED[source] = [
+                    hashlib.sha256(text).digest()
+                    for text in _preprocessed(project, arithmetic, Path(tmp) / "td_harness.cpp")
+                ]
         for digest in _PREPROCESSED[source]:
             h.update(digest)
         return h.hexdigest()[:20]
     if arithmetic == "fast":
         for p in sorted(FAST_AP.glob("*.h")):
             h.update(p.read_bytes())
-    files = sorted(p for p in (project.path / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp", ".txt"))
+    files = sorted(
+        p for p in (project.path / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp", ".txt")
+    )
     files += [p for p in project.path.glob("*_bridge.cpp")]
     for p in files:
         h.update(str(p.relative_to(project.path)).encode())
@@ -324,8 +224,14 @@ def _build(project: Project, cache_dir: Path, out: Path, arithmetic: str) -> Bui
     what = f"compile {project.path.name} ({arithmetic})"
     if lib.is_file():
         timing.add(what, 0.0, cached=True)
-        return Build(lib, objects, 0.0, True,
-                     (out / "build.log").read_text() if (out / "build.log").is_file() else "", arithmetic)
+        return Build(
+            lib,
+            objects,
+            0.0,
+            True,
+            (out / "build.log").read_text() if (out / "build.log").is_file() else "",
+            arithmetic,
+        )
     refused = out.with_name(out.name + ".unsupported")
     if refused.is_file():
         raise Unsupported(refused.read_text())
@@ -341,12 +247,39 @@ def _build(project: Project, cache_dir: Path, out: Path, arithmetic: str) -> Bui
         (staging / "td_unity.cpp").write_text("".join(f'#include "{src.resolve()}"\n' for src in project.sources))
     base = compile_args(project, arithmetic)
     t0 = time.perf_counter()
+    logs, objs = _compile_units(project, staging, base, arithmetic, refused)
+    linked = subprocess.run(
+        [*base, "-shared", "-Wl,-Bsymbolic", *map(str, objs), "-o", str(staging / lib.name)],
+        capture_output=True,
+        text=True,
+    )
+    logs.append(f"$ {CXX} … -shared -o {lib.name}\n{linked.stdout}{linked.stderr}")
+    (staging / "build.log").write_text("\n".join(logs))
+    if linked.returncode != 0:
+        raise TrigdeployError(
+            f"C simulation of {project.path}: {CXX} failed linking the harness (exit "
+            f"{linked.returncode}); full log: {staging / 'build.log'}"
+        )
+    publish_build(staging, out, lib.name)
+    timing.add(what, time.perf_counter() - t0)
+    return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs), arithmetic)
+
+
+def _compile_units(project: Project, staging: Path, base: list[str], arithmetic: str, refused: Path):
+    """Compile the harness and the design units in ``staging`` side by side: (logs, objects). A failure of
+    the fast headers is ``Unsupported`` (remembered in ``refused``), any other a ``TrigdeployError``."""
     procs, objs = [], []
     for i, src in enumerate((staging / "td_harness.cpp", *_design_units(project, staging))):
         obj = staging / f"{i}_{src.stem}.o"
         objs.append(obj)
-        procs.append((src, subprocess.Popen([*base, "-c", str(src), "-o", str(obj)], stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True)))
+        procs.append(
+            (
+                src,
+                subprocess.Popen(
+                    [*base, "-c", str(src), "-o", str(obj)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                ),
+            )
+        )
     try:
         logs, failed = _collect(procs)
     except BaseException:  # interrupted: stop the compilers, keep nothing of this build
@@ -364,18 +297,11 @@ def _build(project: Project, cache_dir: Path, out: Path, arithmetic: str) -> Bui
             shutil.rmtree(staging, ignore_errors=True)
             raise Unsupported(reason)
         (staging / "build.log").write_text("\n".join(logs))
-        raise TrigdeployError(f"C simulation of {project.path}: {CXX} failed compiling {src.name} (exit {code}): "
-                              f"{line.strip()}; full log: {staging / 'build.log'}")
-    linked = subprocess.run([*base, "-shared", "-Wl,-Bsymbolic", *map(str, objs), "-o", str(staging / lib.name)],
-                            capture_output=True, text=True)
-    logs.append(f"$ {CXX} … -shared -o {lib.name}\n{linked.stdout}{linked.stderr}")
-    (staging / "build.log").write_text("\n".join(logs))
-    if linked.returncode != 0:
-        raise TrigdeployError(f"C simulation of {project.path}: {CXX} failed linking the harness (exit "
-                              f"{linked.returncode}); full log: {staging / 'build.log'}")
-    publish_build(staging, out, lib.name)
-    timing.add(what, time.perf_counter() - t0)
-    return Build(lib, objects, time.perf_counter() - t0, False, "\n".join(logs), arithmetic)
+        raise TrigdeployError(
+            f"C simulation of {project.path}: {CXX} failed compiling {src.name} (exit {code}): "
+            f"{line.strip()}; full log: {staging / 'build.log'}"
+        )
+    return logs, objs
 
 
 def _own_copy(library: Path) -> ctypes.CDLL:
@@ -421,8 +347,9 @@ class Harness:
         return y
 
 
-def load(project_dir: Path, cache_dir: Path, threads: int | None = None,
-         arithmetic: str = "vendor") -> tuple[Harness, Build]:
+def load(
+    project_dir: Path, cache_dir: Path, threads: int | None = None, arithmetic: str = "vendor"
+) -> tuple[Harness, Build]:
     """Build (or reuse) and load the batched harness of a project; ``fast`` falls back to ``vendor``
     where the fast headers do not cover the project (``Build.fallback`` says why)."""
     project = inspect(project_dir)

@@ -22,8 +22,10 @@ def json_include() -> Path:
     try:
         import nlohmann_json
     except ImportError:
-        raise TrigdeployError("conifer C++ emulation needs the nlohmann JSON headers: pip install nlohmann-json "
-                              "(a dependency of trigdeploy; reinstall it)") from None
+        raise TrigdeployError(
+            "conifer C++ emulation needs the nlohmann JSON headers: pip install nlohmann-json "
+            "(a dependency of trigdeploy; reinstall it)"
+        ) from None
     path = Path(nlohmann_json.__file__).parent / "include"
     if not (path / "nlohmann" / "json.hpp").is_file():
         raise TrigdeployError(f"nlohmann/json.hpp not found under {path} (nlohmann-json installation incomplete)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigdeploy.cxx import harness, testbench
+from trigdeploy.cxx import harness, hls_project, testbench
 
 CROSS_CHECK_EVENTS = 4096
 PROBE_EVENTS = 512
@@ -28,12 +28,13 @@ def _spread(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(k, n)).astype(np.int64))
 
 
-def choose_arithmetic(project: Path, cache: Path, x: np.ndarray, threads: int | None
-                      ) -> tuple[str, str, tuple[harness.Harness, harness.Build] | None]:
+def choose_arithmetic(
+    project: Path, cache: Path, x: np.ndarray, threads: int | None
+) -> tuple[str, str, tuple[harness.Harness, harness.Build] | None]:
     """``auto``'s arithmetic for ``project`` on ``x``, why, and the vendor harness it loaded to time (None
     where it loaded none): ``fast`` where its build is cached, else ``vendor`` where the vendor build, timed
     on a spread sample, runs all of ``x`` within the budget."""
-    if harness.is_built(harness.inspect(project), cache, "fast"):
+    if harness.is_built(hls_project.inspect(project), cache, "fast"):
         return "fast", "auto: the fast build is cached", None
     vendor = harness.load(project, cache, threads, "vendor")
     sample = x[_spread(len(x), PROBE_EVENTS)]
@@ -41,12 +42,17 @@ def choose_arithmetic(project: Path, cache: Path, x: np.ndarray, threads: int | 
     vendor[0].run(sample)
     estimate = len(x) * (time.perf_counter() - t0) / max(len(sample), 1)
     if estimate <= VENDOR_SPLIT_BUDGET_S:
-        return "vendor", f"auto: the vendor build runs the split in about {estimate:.1f} s, no fast build compiled", vendor
+        return (
+            "vendor",
+            f"auto: the vendor build runs the split in about {estimate:.1f} s, no fast build compiled",
+            vendor,
+        )
     return "fast", f"auto: the vendor build would take about {estimate:.0f} s on the split", vendor
 
 
-def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = None,
-             arithmetic: str = "fast") -> tuple[np.ndarray, dict]:
+def simulate(
+    project: Path, cache: Path, x: np.ndarray, threads: int | None = None, arithmetic: str = "fast"
+) -> tuple[np.ndarray, dict]:
     """Outputs of ``project`` on ``x`` as the vendor headers compute them, and how they were obtained.
 
     With ``fast``: the fast build runs every event, the vendor build a spread sample of them; on
@@ -54,6 +60,7 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
     choice, vendor = None, None
     if arithmetic == "auto":  # the vendor harness it loads serves the run or the cross-check below
         arithmetic, choice, vendor = choose_arithmetic(project, cache, x, threads)
+
     def timed(h: harness.Harness) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
         out = h.run(x)
@@ -61,8 +68,13 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
 
     h, b = vendor if vendor and arithmetic == "vendor" else harness.load(project, cache, threads, arithmetic)
     y, rate = timed(h)
-    info = {"arithmetic": b.arithmetic, "arithmetic_detail": harness.ARITHMETIC[b.arithmetic],
-            "compile_seconds": b.compile_seconds, "build_cached": b.cached, "events_per_s": rate}
+    info = {
+        "arithmetic": b.arithmetic,
+        "arithmetic_detail": harness.ARITHMETIC[b.arithmetic],
+        "compile_seconds": b.compile_seconds,
+        "build_cached": b.cached,
+        "events_per_s": rate,
+    }
     if choice:
         info["arithmetic_choice"] = choice
     if b.fallback:
@@ -71,16 +83,20 @@ def simulate(project: Path, cache: Path, x: np.ndarray, threads: int | None = No
         hv, bv = vendor or harness.load(project, cache, threads, "vendor")
         idx = _spread(len(x), CROSS_CHECK_EVENTS)
         differ = int((hv.run(x[idx]) != y[idx]).any(axis=1).sum())
-        info["vendor_cross_check"] = {"events": int(len(idx)), "differ": differ,
-                                      "vendor_compile_seconds": bv.compile_seconds}
+        info["vendor_cross_check"] = {
+            "events": int(len(idx)),
+            "differ": differ,
+            "vendor_compile_seconds": bv.compile_seconds,
+        }
         if differ:
             y, rate = timed(hv)
             info.update(arithmetic="vendor", arithmetic_detail=harness.ARITHMETIC["vendor"], events_per_s=rate)
     return y, info
 
 
-def simulate_hls(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
-                 arithmetic: str) -> tuple[np.ndarray, dict, dict]:
+def simulate_hls(
+    project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None, arithmetic: str
+) -> tuple[np.ndarray, dict, dict]:
     """An HLS project (hls4ml, conifer): its own testbench, then the batched harness on ``x``."""
     tb = testbench.check(project, cache, exact)  # first: it builds the vendor harness alongside its own code
     y, info = simulate(project, cache, x, threads, arithmetic)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import timing
-from trigdeploy.cxx import harness
+from trigdeploy.cxx import harness, hls_project
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import STOPPING, build_lock, partial_name, publish_build
 
@@ -44,14 +44,25 @@ def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
     """Compile the testbench into ``out/csim.exe``, linked with the design objects of the vendor harness
     build, which compiles meanwhile if it is not cached; returns that build."""
     obj = out / "testbench.o"
-    tu = subprocess.Popen([*harness.compile_args(project), f"-I{project.path / 'firmware'}", "-c", str(bench),
-                           "-o", str(obj)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tu = subprocess.Popen(
+        [*harness.compile_args(project), f"-I{project.path / 'firmware'}", "-c", str(bench), "-o", str(obj)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         b = harness.build(project, cache_dir)
     finally:
         log, _ = tu.communicate()
-    built = (subprocess.run([harness.CXX, *harness.flags(project), str(obj), *map(str, b.objects), "-o", str(out / "csim.exe")],
-                            capture_output=True, text=True) if tu.returncode == 0 else None)
+    built = (
+        subprocess.run(
+            [harness.CXX, *harness.flags(project), str(obj), *map(str, b.objects), "-o", str(out / "csim.exe")],
+            capture_output=True,
+            text=True,
+        )
+        if tu.returncode == 0
+        else None
+    )
     if built is None or built.returncode != 0:
         text = log if built is None else built.stderr
         last = (text.strip().splitlines() or ["no output"])[-1]
@@ -70,8 +81,9 @@ def _bench(project) -> Path:
 def _cached_exe(project, bench: Path, cache_dir: Path) -> Path:
     # the executable depends on the design sources (the harness build's key), the testbench and the defines;
     # tb_data is read when it runs, so a cached build serves every re-simulation of the same project
-    key = hashlib.sha256("\n".join([harness.project_hash(project, "vendor"), bench.read_text(),
-                                     *project.defines]).encode()).hexdigest()[:20]
+    key = hashlib.sha256(
+        "\n".join([harness.project_hash(project, "vendor"), bench.read_text(), *project.defines]).encode()
+    ).hexdigest()[:20]
     # absolute: the executable runs with its working directory in a copy of the project
     return Path(cache_dir).resolve() / f"tb-{key}" / "csim.exe"
 
@@ -109,12 +121,12 @@ def _build_locked(project, bench: Path, exe: Path, cache_dir: Path) -> tuple[har
 def build(project_dir: Path, cache_dir: Path) -> harness.Build:
     """The vendor harness build of a project with its testbench executable cached beside it (both
     compiled at once where neither is cached); returns the harness build."""
-    return _build(harness.inspect(Path(project_dir)), cache_dir)[0]
+    return _build(hls_project.inspect(Path(project_dir)), cache_dir)[0]
 
 
 def run(project_dir: Path, cache_dir: Path) -> dict:
     """Build and run the project's testbench on its ``tb_data``; returns its outputs, timings and the harness build."""
-    project = harness.inspect(Path(project_dir))
+    project = hls_project.inspect(Path(project_dir))
     t0 = time.perf_counter()
     b, exe = _build(project, cache_dir)
     compile_s = time.perf_counter() - t0
@@ -131,8 +143,15 @@ def run(project_dir: Path, cache_dir: Path) -> dict:
         out = _read_rows(results)
         expected = _read_rows(project.path / "tb_data" / "tb_output_predictions.dat")
         inputs = _read_rows(project.path / "tb_data" / "tb_input_features.dat")
-    return {"outputs": out, "expected": expected, "inputs": inputs, "build": b, "compile_seconds": compile_s,
-            "run_seconds": run_s, "stdout_tail": ran.stdout.strip().splitlines()[-1:] if ran.stdout.strip() else []}
+    return {
+        "outputs": out,
+        "expected": expected,
+        "inputs": inputs,
+        "build": b,
+        "compile_seconds": compile_s,
+        "run_seconds": run_s,
+        "stdout_tail": ran.stdout.strip().splitlines()[-1:] if ran.stdout.strip() else [],
+    }
 
 
 def check(project_dir: Path, cache_dir: Path, exact: bool) -> dict:
@@ -142,7 +161,7 @@ def check(project_dir: Path, cache_dir: Path, exact: bool) -> dict:
     (PTQ) the difference to the float reference is reported, not judged.
     """
     tb = run(project_dir, cache_dir)
-    h = harness.Harness(tb["build"].library, weights_dir=harness.inspect(Path(project_dir)).weights_dir)
+    h = harness.Harness(tb["build"].library, weights_dir=hls_project.inspect(Path(project_dir)).weights_dir)
     # the hls4ml testbench parses inputs as float: feed the harness the same float32 values
     ref_h = h.run(tb["inputs"].astype(np.float32).astype(np.float64))
     out, expected = tb["outputs"], tb["expected"]
@@ -152,10 +171,18 @@ def check(project_dir: Path, cache_dir: Path, exact: bool) -> dict:
     vs_harness = np.abs(out - ref_h)
     vs_expected = np.abs(out - expected)
     # an event differs when any of its outputs does (K logits per row for K classes)
-    report = {"n_events": int(len(out)), "n_differ_from_harness": int((vs_harness > tol).any(axis=1).sum()),
-              "max_abs_diff_harness": float(vs_harness.max()), "max_abs_diff_expected": float(vs_expected.max()),
-              "print_rtol": PRINT_RTOL, "compile_seconds": tb["compile_seconds"], "run_seconds": tb["run_seconds"],
-              "vendor_build_seconds": tb["build"].compile_seconds}  # within compile_seconds: built alongside
-    report["n_differ_from_expected"] = int((vs_expected > PRINT_RTOL * np.maximum(np.abs(expected), 1e-3)).any(axis=1).sum())
+    report = {
+        "n_events": int(len(out)),
+        "n_differ_from_harness": int((vs_harness > tol).any(axis=1).sum()),
+        "max_abs_diff_harness": float(vs_harness.max()),
+        "max_abs_diff_expected": float(vs_expected.max()),
+        "print_rtol": PRINT_RTOL,
+        "compile_seconds": tb["compile_seconds"],
+        "run_seconds": tb["run_seconds"],
+        "vendor_build_seconds": tb["build"].compile_seconds,
+    }  # within compile_seconds: built alongside
+    report["n_differ_from_expected"] = int(
+        (vs_expected > PRINT_RTOL * np.maximum(np.abs(expected), 1e-3)).any(axis=1).sum()
+    )
     report["ok"] = report["n_differ_from_harness"] == 0 and (not exact or report["n_differ_from_expected"] == 0)
     return report

@@ -45,10 +45,10 @@ class Prepared:
     features: list[str]
     scaler: Standardizer
     n_rows: int
-    codes: np.ndarray            # split code per row (UNUSED for rows dropped by selection/NaN)
+    codes: np.ndarray  # split code per row (UNUSED for rows dropped by selection/NaN)
     cache_dir: Path
     report: dict = field(default_factory=dict)
-    cache_built: bool = False   # this call streamed the files (False: the cache was reused)
+    cache_built: bool = False  # this call streamed the files (False: the cache was reused)
     build: dict = field(default_factory=dict)  # how that pass ran: seconds, rows computed, chunks resumed, workers
 
     @property
@@ -95,8 +95,9 @@ def cache_key(cfg: RunConfig, files: list[str]) -> str:
     payload = {
         "version": CACHE_VERSION,
         "files": [_file_fingerprint(f) for f in files],
-        "data": {k: v for k, v in to_dict(cfg.data).items()
-                 if k not in ("files", "generate", "prefetch", "workers", "dask")},
+        "data": {
+            k: v for k, v in to_dict(cfg.data).items() if k not in ("files", "generate", "prefetch", "workers", "dask")
+        },
         "label": to_dict(cfg.label),
         "features": to_dict(cfg.features),
         "leak_guard": to_dict(cfg.leak_guard),
@@ -140,15 +141,18 @@ def _counts(building: Path, n_classes: int, done: dict) -> dict:
     """Rows per split and class, unused rows, and the NaN rows dropped and values imputed by the chunks."""
     cache = FeatureCache(building)
     final, y = cache.codes(), cache.labels()
-    counts = {name: [int(((final == code) & (y == c)).sum()) for c in range(n_classes)] for name, code in SPLITS.items()}
+    counts = {
+        name: [int(((final == code) & (y == c)).sum()) for c in range(n_classes)] for name, code in SPLITS.items()
+    }
     del y
     counts["unused"] = int((final == UNUSED).sum())
     counts["nan"] = {what: sum(r["nan"][what] for r in done.values()) for what in ("dropped", "imputed_values")}
     return counts
 
 
-def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray, runner: ChunkRunner,
-                progress: bool) -> tuple[dict, dict]:
+def build_cache(
+    ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray, runner: ChunkRunner, progress: bool
+) -> tuple[dict, dict]:
     """Stream every row once into ``cache_dir`` (features, labels, final split codes); returns the
     counts and how the pass ran (``{}`` when the cache existed).
 
@@ -162,25 +166,19 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
         return cache.meta()["counts"], {}
     building = _clear_stale(cache_dir)
     ranges = ds.ranges()
-    plan = {"version": CACHE_VERSION, "rows": ds.n_rows, "features": computer.builder.names, "ranges": ranges,
-            "impute": None if computer.impute is None else hashlib.sha256(computer.impute.tobytes()).hexdigest()}
+    plan = {
+        "version": CACHE_VERSION,
+        "rows": ds.n_rows,
+        "features": computer.builder.names,
+        "ranges": ranges,
+        "impute": None if computer.impute is None else hashlib.sha256(computer.impute.tobytes()).hexdigest(),
+    }
     done = _claim(building, plan, codes, len(computer.builder.names))  # a refusal touches nothing of another's
     try:
         todo = [r for r in ranges if r[0] not in done]
         if done:
             logger.info("%s: resuming: %d of %d chunks already written", cache_dir, len(done), len(ranges))
-        t0 = time.perf_counter()
-        with tqdm(total=ds.n_rows, initial=sum(r["stop"] - r["start"] for r in done.values()), unit="row",
-                  desc="features", disable=not progress) as bar:
-            for record in runner.run(ds, computer, building, codes, todo):
-                done[record["start"]] = record
-                bar.update(record["stop"] - record["start"])
-        seconds = time.perf_counter() - t0
-        computed = sum(b - a for a, b in todo)
-        stats = {"seconds": seconds, "rows_computed": computed, "rows_per_s": computed / max(seconds, 1e-9),
-                 "chunks": len(ranges), "chunks_resumed": len(ranges) - len(todo), "workers": runner.describe()}
-        logger.info("feature cache: %d rows in %.1f s (%.0f rows/s, %s)", computed, seconds,
-                    stats["rows_per_s"], stats["workers"])
+        stats = _run_chunks(ds, computer, building, codes, runner, done, (todo, len(ranges)), progress)
         counts = _counts(building, computer.label.n_classes, done)
         shutil.rmtree(building / "chunks")
         for name in ("plan.json", OWNER):
@@ -199,6 +197,50 @@ def build_cache(ds, cache_dir: Path, computer: ChunkComputer, codes: np.ndarray,
         shutil.rmtree(building, ignore_errors=True)
         raise
     return counts, stats
+
+
+def _run_chunks(
+    ds,
+    computer: ChunkComputer,
+    building: Path,
+    codes: np.ndarray,
+    runner: ChunkRunner,
+    done: dict,
+    work: tuple[list, int],
+    progress: bool,
+) -> dict:
+    """Compute the chunks still to do (``work``: their ranges, and how many the cache has in all) into
+    ``building``, recording each in ``done``: how the pass ran."""
+    todo, n_chunks = work
+    t0 = time.perf_counter()
+    with tqdm(
+        total=ds.n_rows,
+        initial=sum(r["stop"] - r["start"] for r in done.values()),
+        unit="row",
+        desc="features",
+        disable=not progress,
+    ) as bar:
+        for record in runner.run(ds, computer, building, codes, todo):
+            done[record["start"]] = record
+            bar.update(record["stop"] - record["start"])
+    seconds = time.perf_counter() - t0
+    computed = sum(b - a for a, b in todo)
+    stats = {
+        "seconds": seconds,
+        "rows_computed": computed,
+        "rows_per_s": computed / max(seconds, 1e-9),
+        "chunks": n_chunks,
+        "chunks_resumed": n_chunks - len(todo),
+        "workers": runner.describe(),
+    }
+    logger.info(
+        "feature cache: %d rows in %.1f s (%.0f rows/s, %s)",
+        computed,
+        seconds,
+        stats["rows_per_s"],
+        stats["workers"],
+    )
+    return stats
 
 
 OWNER = "owner"
@@ -226,8 +268,9 @@ def _claim(building: Path, plan: dict, codes: np.ndarray, n_features: int) -> di
     returns the verified records of the chunks already in it. Only the owner ever removes a build."""
     if building.exists() and not _claimable(building):
         owner = (building / OWNER).read_text(errors="replace").strip()
-        raise TrigdeployError(f"{building}: another prepare ({owner}) is writing this feature cache; "
-                              "wait for it or stop it")
+        raise TrigdeployError(
+            f"{building}: another prepare ({owner}) is writing this feature cache; wait for it or stop it"
+        )
     try:
         return _open_building(building, plan, codes, n_features)
     except OSError as exc:
@@ -237,10 +280,15 @@ def _claim(building: Path, plan: dict, codes: np.ndarray, n_features: int) -> di
 
 def _valid_record(record, ranges: list) -> bool:
     """Whether a chunk record read back has the shape ``process_chunk`` writes, for a chunk of ``ranges``."""
-    return (isinstance(record, dict) and type(record.get("start")) is int and type(record.get("stop")) is int
-            and [record["start"], record["stop"]] in ranges and isinstance(record.get("sha256"), str)
-            and isinstance(record.get("nan"), dict)
-            and all(type(record["nan"].get(k)) is int for k in ("dropped", "imputed_values")))
+    return (
+        isinstance(record, dict)
+        and type(record.get("start")) is int
+        and type(record.get("stop")) is int
+        and [record["start"], record["stop"]] in ranges
+        and isinstance(record.get("sha256"), str)
+        and isinstance(record.get("nan"), dict)
+        and all(type(record["nan"].get(k)) is int for k in ("dropped", "imputed_values"))
+    )
 
 
 def _open_building(building: Path, plan: dict, codes: np.ndarray, n_features: int) -> dict[int, dict]:
@@ -252,12 +300,17 @@ def _open_building(building: Path, plan: dict, codes: np.ndarray, n_features: in
         (building / OWNER).write_text(f"{os.getpid()}@{host_tag()}")
         for path in sorted((building / "chunks").glob("*.json")):
             record = _read_json(path)
-            if (_valid_record(record, plan["ranges"])
-                    and chunk_digest(building, record["start"], record["stop"]) == record["sha256"]):
+            if (
+                _valid_record(record, plan["ranges"])
+                and chunk_digest(building, record["start"], record["stop"]) == record["sha256"]
+            ):
                 done[record["start"]] = record
             else:
-                logger.warning("%s: chunk record %s is malformed or does not match the arrays; computing it again",
-                               building, path.name)
+                logger.warning(
+                    "%s: chunk record %s is malformed or does not match the arrays; computing it again",
+                    building,
+                    path.name,
+                )
                 path.unlink()
         return done
     if building.is_symlink() or building.is_file():
@@ -312,7 +365,9 @@ def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarr
     splits = np.load(layout.splits)
     caches = [FeatureCache(p) for p in layout.feature_caches.iterdir() if FeatureCache(p).complete]
     if len(caches) != 1:
-        raise TrigdeployError(f"run {run_dir}: expected one feature cache in {layout.feature_caches}, found {len(caches)}")
+        raise TrigdeployError(
+            f"run {run_dir}: expected one feature cache in {layout.feature_caches}, found {len(caches)}"
+        )
     codes = caches[0].codes()
     if not np.array_equal(np.flatnonzero(codes == 2), splits["test"][codes[splits["test"]] == 2]):
         raise TrigdeployError(f"run {run_dir}: feature cache and splits.npz disagree; train the run again")

@@ -36,8 +36,8 @@ class ChunkComputer:
 
     data: DataConfig
     files: list[str]
-    reads: list[str]                 # columns read one by one (label, derived, selection, features)
-    matrix: list[str]                # columns read as one array (the constituent blocks)
+    reads: list[str]  # columns read one by one (label, derived, selection, features)
+    matrix: list[str]  # columns read as one array (the constituent blocks)
     derived: dict[str, Expr]
     selection: Expr | None
     builder: FeatureBuilder
@@ -66,8 +66,10 @@ class ChunkComputer:
         if self.data.nan_policy == "error":
             j = int(np.flatnonzero(bad.any(0))[0])
             r = chunk.start + int(np.flatnonzero(bad[:, j])[0])
-            raise TrigdeployError(f"{self.where}: feature '{self.builder.names[j]}' is NaN/inf at row {r}; "
-                                  "set data.nan_policy to drop or impute")
+            raise TrigdeployError(
+                f"{self.where}: feature '{self.builder.names[j]}' is NaN/inf at row {r}; "
+                "set data.nan_policy to drop or impute"
+            )
         if self.data.nan_policy == "drop":
             rows_bad = bad.any(1)
             keep &= ~rows_bad

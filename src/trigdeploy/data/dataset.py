@@ -125,14 +125,21 @@ class Dataset:
             return Chunk(start, stop, cols, matrix)
         return Chunk(start, stop, self.readers[i].read(start - base, stop - base, columns))
 
-    def chunks(self, columns: list[str], chunk_rows: int | None = None, start: int = 0,
-               stop: int | None = None, matrix_columns: list[str] | None = None,
-               ranges: list[tuple[int, int]] | None = None) -> Iterator[Chunk]:
+    def chunks(
+        self,
+        columns: list[str],
+        chunk_rows: int | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        matrix_columns: list[str] | None = None,
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> Iterator[Chunk]:
         """Stream ``columns`` over rows ``[start, stop)`` (or the given ``ranges``) with
         ``data.prefetch`` chunks read ahead."""
         ranges = self.ranges(chunk_rows, start, stop) if ranges is None else ranges
-        return prefetch((lambda a=a, b=b: self.read(a, b, columns, matrix_columns) for a, b in ranges),
-                        self.config.prefetch)
+        return prefetch(
+            (lambda a=a, b=b: self.read(a, b, columns, matrix_columns) for a, b in ranges), self.config.prefetch
+        )
 
     def close(self) -> None:
         """Close every file's reader."""

@@ -24,10 +24,27 @@ from trigdeploy.data import jetsub
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data.layouts import TOPTAG_N_CONSTITUENTS, toptag_constituent_columns
 
-R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = jetsub.R0, jetsub.ECF_CONSTITUENTS, jetsub.KMEANS_STEPS, jetsub.LOG_PT_PAD
+R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = (
+    jetsub.R0,
+    jetsub.ECF_CONSTITUENTS,
+    jetsub.KMEANS_STEPS,
+    jetsub.LOG_PT_PAD,
+)
 JET_FEATURES = (
-    "jet_pt", "jet_eta", "jet_mass", "n_constituents", "tau1", "tau2", "tau3", "tau21", "tau32",
-    "c2", "d2", "girth", "ptd", "lead_pt_frac",
+    "jet_pt",
+    "jet_eta",
+    "jet_mass",
+    "n_constituents",
+    "tau1",
+    "tau2",
+    "tau3",
+    "tau21",
+    "tau32",
+    "c2",
+    "d2",
+    "girth",
+    "ptd",
+    "lead_pt_frac",
 )
 
 
@@ -52,7 +69,9 @@ def _axes(eta, phi, pt, n_axes):
     rows = np.arange(n)
     seeds = [np.argmax(pt, axis=1)]
     for _ in range(1, n_axes):
-        d2 = _d2_to_axes(eta, phi, np.stack([eta[rows, s] for s in seeds], 1), np.stack([phi[rows, s] for s in seeds], 1))
+        d2 = _d2_to_axes(
+            eta, phi, np.stack([eta[rows, s] for s in seeds], 1), np.stack([phi[rows, s] for s in seeds], 1)
+        )
         seeds.append(np.argmax(pt * d2.min(-1), axis=1))
     ax = np.stack([np.stack([eta[rows, s], phi[rows, s]], -1) for s in seeds], 1)
     for _ in range(KMEANS_STEPS):
@@ -81,8 +100,9 @@ def toptag_jet_features_numpy(const: np.ndarray) -> np.ndarray:
     pt, eta, phi = pt * live, np.where(live, eta, 0.0), np.where(live, phi, 0.0)
     jet = const.sum(1)
     jpt, jeta, jphi = _pt_eta_phi(jet)
-    jm = np.sqrt(np.maximum(jet[:, 0] * jet[:, 0] - (jet[:, 1] * jet[:, 1] + jet[:, 2] * jet[:, 2]
-                                                      + jet[:, 3] * jet[:, 3]), 0.0))
+    jm = np.sqrt(
+        np.maximum(jet[:, 0] * jet[:, 0] - (jet[:, 1] * jet[:, 1] + jet[:, 2] * jet[:, 2] + jet[:, 3] * jet[:, 3]), 0.0)
+    )
     sum_pt = np.where(pt.sum(1) > 0, pt.sum(1), 1.0)
     taus = []
     for n_axes in (1, 2, 3):
@@ -108,9 +128,7 @@ def toptag_jet_features_numpy(const: np.ndarray) -> np.ndarray:
     girth = (pt * dr_jet).sum(1) / sum_pt
     ptd = np.sqrt((pt * pt).sum(1)) / sum_pt
     lead = pt.max(1) / sum_pt
-    return np.stack(
-        [jpt, jeta, jm, live.sum(1), tau1, tau2, tau3, tau21, tau32, c2, d2, girth, ptd, lead], axis=1
-    )
+    return np.stack([jpt, jeta, jm, live.sum(1), tau1, tau2, tau3, tau21, tau32, c2, d2, girth, ptd, lead], axis=1)
 
 
 def toptag_jet_features(const: np.ndarray) -> np.ndarray:

@@ -64,8 +64,9 @@ class HDF5Table:
             self._file.close()
             raise
         self.n_rows = int(self._table.nrows)
-        self.row_bytes = (int(self._table.shape[1]) * self._table.dtype.itemsize if self._plain
-                          else int(self._table.rowsize))
+        self.row_bytes = (
+            int(self._table.shape[1]) * self._table.dtype.itemsize if self._plain else int(self._table.rowsize)
+        )
         self.columns: list[str] = list(self._locations)
 
     def _inspect(self):
@@ -100,8 +101,10 @@ class HDF5Table:
                 places = [(field, _Location(field, None))]
             for name, loc in places:
                 if name in locations:
-                    raise TrigdeployError(f"{where}: column '{name}' appears more than once; expected unique "
-                                          "column names (rename or drop the duplicate)")
+                    raise TrigdeployError(
+                        f"{where}: column '{name}' appears more than once; expected unique "
+                        "column names (rename or drop the duplicate)"
+                    )
                 locations[name] = loc
                 dtypes[name] = dtype.base
         order = [str(n) for n in names if str(n) in locations] or list(locations)
@@ -111,8 +114,10 @@ class HDF5Table:
         """A 2-D dataset whose columns are named by a 1-D string dataset (``names``, or the only one
         of the right length beside it): the layout of hls4ml's jet files (``jets``, ``jetFeatureNames``)."""
         if array.ndim != 2 or array.dtype.kind not in "biuf":
-            raise TrigdeployError(f"{where} is a {array.ndim}-D {array.dtype} dataset; expected a 2-D numeric "
-                                  "one (rows × columns) or a pandas table")
+            raise TrigdeployError(
+                f"{where} is a {array.ndim}-D {array.dtype} dataset; expected a 2-D numeric "
+                "one (rows × columns) or a pandas table"
+            )
         n_cols = array.shape[1]
         parent = array._v_parent
         if self.names_key is not None:
@@ -126,21 +131,33 @@ class HDF5Table:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # PyTables: "variable length strings are not supported yet"
                 nodes = list(parent._f_iter_nodes())
-            found = [n for n in nodes if isinstance(n, tables.Array) and n.ndim == 1
-                     and n.dtype.kind in "SUO" and n.shape[0] == n_cols]
-            found += [n for n in nodes if isinstance(n, tables.UnImplemented)
-                      and len(self._vlen_strings(n._v_pathname)) == n_cols]
+            found = [
+                n
+                for n in nodes
+                if isinstance(n, tables.Array) and n.ndim == 1 and n.dtype.kind in "SUO" and n.shape[0] == n_cols
+            ]
+            found += [
+                n
+                for n in nodes
+                if isinstance(n, tables.UnImplemented) and len(self._vlen_strings(n._v_pathname)) == n_cols
+            ]
             if len(found) != 1:
                 raise TrigdeployError(
                     f"{where} is a plain {n_cols}-column dataset and "
-                    + (f"several datasets could name its columns ({', '.join(n.name for n in found)})" if found
-                       else "no 1-D string dataset beside it names its columns")
-                    + "; set data.hdf5_names")
+                    + (
+                        f"several datasets could name its columns ({', '.join(n.name for n in found)})"
+                        if found
+                        else "no 1-D string dataset beside it names its columns"
+                    )
+                    + "; set data.hdf5_names"
+                )
             names_node = found[0]
         names = self._names(names_node)
         if len(names) != n_cols:
-            raise TrigdeployError(f"{self.path}: '{names_node._v_pathname}' holds {len(names)} names for the "
-                                  f"{n_cols} columns of '{self.key}'")
+            raise TrigdeployError(
+                f"{self.path}: '{names_node._v_pathname}' holds {len(names)} names for the "
+                f"{n_cols} columns of '{self.key}'"
+            )
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})[0]
             raise TrigdeployError(f"{where}: column '{dup}' appears more than once; expected unique column names")
@@ -231,8 +248,9 @@ class HDF5Table:
         self.check_columns(columns)
         return self._matrix(self._rows(start, stop), columns, dtype)
 
-    def read_chunk(self, start: int, stop: int, columns: list[str],
-                   matrix_columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def read_chunk(
+        self, start: int, stop: int, columns: list[str], matrix_columns: list[str]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """``read`` and ``read_matrix`` of the same rows from one read of the file (the matrix is a
         view of the values block when the columns lie side by side in it, as the constituents do)."""
         self.check_columns([*columns, *matrix_columns])
@@ -240,8 +258,11 @@ class HDF5Table:
         out = self._columns(rows, columns)
         locs = [self._locations[c] for c in matrix_columns]
         first = locs[0].position if locs else None
-        if (first is not None and all(loc.field == locs[0].field and loc.position == first + i for i, loc in enumerate(locs))
-                and rows[locs[0].field].dtype == np.float32):
+        if (
+            first is not None
+            and all(loc.field == locs[0].field and loc.position == first + i for i, loc in enumerate(locs))
+            and rows[locs[0].field].dtype == np.float32
+        ):
             return out, rows[locs[0].field][:, first : first + len(locs)]  # a view of the block: no copy
         return out, self._matrix(rows, matrix_columns, np.float32)
 

@@ -99,8 +99,4 @@ def tilt(n: np.ndarray, angle: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
     """Unit vectors at polar ``angle`` from ``n`` and the given ``azimuth`` around it."""
     u, v = perpendicular_basis(n)
     s = np.sin(angle)[..., None]
-    return (
-        np.cos(angle)[..., None] * n
-        + s * np.cos(azimuth)[..., None] * u
-        + s * np.sin(azimuth)[..., None] * v
-    )
+    return np.cos(angle)[..., None] * n + s * np.cos(azimuth)[..., None] * u + s * np.sin(azimuth)[..., None] * v

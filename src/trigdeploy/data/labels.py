@@ -45,15 +45,18 @@ class LabelSpec:
             if not np.all(n_true == 1):
                 r = int(np.flatnonzero(n_true != 1)[0])
                 which = [c for c, h in zip(self.classes, hits[r]) if h]
-                raise TrigdeployError(f"{where}: label.cuts: row {r} of the chunk is in "
-                                      f"{'classes ' + ', '.join(which) if which else 'no class'}; "
-                                      "expected exactly one class per row")
+                raise TrigdeployError(
+                    f"{where}: label.cuts: row {r} of the chunk is in "
+                    f"{'classes ' + ', '.join(which) if which else 'no class'}; "
+                    "expected exactly one class per row"
+                )
             return np.argmax(hits, axis=1).astype(np.uint8)
         if self.kind == "onehot":
             m = np.stack([np.asarray(chunk[c]) for c in self.inputs], axis=1)
             if not (np.all((m == 0) | (m == 1)) and np.all(m.sum(1) == 1)):
-                raise TrigdeployError(f"{where}: one-hot label columns {list(self.inputs)} are not 0/1 with "
-                                      "exactly one 1 on every row")
+                raise TrigdeployError(
+                    f"{where}: one-hot label columns {list(self.inputs)} are not 0/1 with exactly one 1 on every row"
+                )
             return np.argmax(m, axis=1).astype(np.uint8)
         values = np.asarray(chunk[self.inputs[0]])
         if self.kind == "classes":
@@ -69,9 +72,7 @@ class LabelSpec:
             return out
         bad = ~np.isin(values, (0, 1))
         if bad.any():
-            raise TrigdeployError(
-                f"{where}: label column '{self.inputs[0]}' must be 0/1, found {values[bad][0]!r}"
-            )
+            raise TrigdeployError(f"{where}: label column '{self.inputs[0]}' must be 0/1, found {values[bad][0]!r}")
         return values.astype(np.uint8)
 
 
@@ -130,6 +131,8 @@ def _binary_order(signal: str | None, named: dict, values: dict | None, source: 
     if signal is None and "signal" in named:
         signal = "signal"
     if signal is None:
-        raise TrigdeployError(f"{source}: label.{key} has two classes ({', '.join(named)}): set label.signal to the "
-                              "one that is the signal")
+        raise TrigdeployError(
+            f"{source}: label.{key} has two classes ({', '.join(named)}): set label.signal to the "
+            "one that is the signal"
+        )
     return tuple(n for n in named if n != signal) + (signal,)

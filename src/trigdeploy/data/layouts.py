@@ -39,22 +39,53 @@ HLS4ML_JETS_KEY = "jets"
 HLS4ML_JET_NAMES_KEY = "jetFeatureNames"
 HLS4ML_CONSTITUENTS_KEY = "jetConstituentList"
 HLS4ML_PARTICLE_NAMES_KEY = "particleFeatureNames"
-_ECF = ["c1_b0", "c1_b1", "c1_b2", "c2_b1", "c2_b2", "d2_b1", "d2_b2", "d2_a1_b1", "d2_a1_b2", "m2_b1", "m2_b2",
-        "n2_b1", "n2_b2"]
+_ECF = [
+    "c1_b0",
+    "c1_b1",
+    "c1_b2",
+    "c2_b1",
+    "c2_b2",
+    "d2_b1",
+    "d2_b2",
+    "d2_a1_b1",
+    "d2_a1_b2",
+    "m2_b1",
+    "m2_b2",
+    "n2_b1",
+    "n2_b2",
+]
 HLS4ML_JET_CLASSES = ("j_g", "j_q", "j_w", "j_z", "j_t")
 HLS4ML_JET_NAMES = (
     ["j_ptfrac", "j_pt", "j_eta", "j_mass"]
-    + [f"j_tau{i}_b{b}" for b in (1, 2) for i in (1, 2, 3)] + ["j_tau32_b1", "j_tau32_b2", "j_zlogz"]
+    + [f"j_tau{i}_b{b}" for b in (1, 2) for i in (1, 2, 3)]
+    + ["j_tau32_b1", "j_tau32_b2", "j_zlogz"]
     + [f"j_{n}" for n in _ECF]
-    + [f"j_tau{i}_b{b}_mmdt" for b in (1, 2) for i in (1, 2, 3)] + ["j_tau32_b1_mmdt", "j_tau32_b2_mmdt"]
+    + [f"j_tau{i}_b{b}_mmdt" for b in (1, 2) for i in (1, 2, 3)]
+    + ["j_tau32_b1_mmdt", "j_tau32_b2_mmdt"]
     + [f"j_{n}_mmdt" for n in _ECF]
     + ["j_mass_trim", "j_mass_mmdt", "j_mass_prun", "j_mass_sdb2", "j_mass_sdm1", "j_multiplicity"]
     + [*HLS4ML_JET_CLASSES, "j_undef"]
 )
 # the 16 inputs of hls4ml's 5-class jet tagger (its tutorial and the QKeras/HGQ papers)
 HLS4ML_JET_HLF = ("j_zlogz", *(f"j_{n}_mmdt" for n in _ECF), "j_mass_mmdt", "j_multiplicity")
-HLS4ML_PARTICLE_NAMES = ("j1_px", "j1_py", "j1_pz", "j1_e", "j1_erel", "j1_pt", "j1_ptrel", "j1_eta", "j1_etarel",
-                         "j1_etarot", "j1_phi", "j1_phirel", "j1_phirot", "j1_deltaR", "j1_costheta", "j1_costhetarel")
+HLS4ML_PARTICLE_NAMES = (
+    "j1_px",
+    "j1_py",
+    "j1_pz",
+    "j1_e",
+    "j1_erel",
+    "j1_pt",
+    "j1_ptrel",
+    "j1_eta",
+    "j1_etarel",
+    "j1_etarot",
+    "j1_phi",
+    "j1_phirel",
+    "j1_phirot",
+    "j1_deltaR",
+    "j1_costheta",
+    "j1_costhetarel",
+)
 
 
 MINI_TREE = "mini"

@@ -57,9 +57,15 @@ def auc(score: np.ndarray, label: np.ndarray) -> float:
     return float((ranks[label].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
-def check_separation(features: np.ndarray, names: list[str], label: np.ndarray,
-                     cfg: LeakGuardConfig, where: str, exempt: tuple[str, ...] = (),
-                     classes: tuple[str, ...] = ("background", "signal")) -> dict:
+def check_separation(
+    features: np.ndarray,
+    names: list[str],
+    label: np.ndarray,
+    cfg: LeakGuardConfig,
+    where: str,
+    exempt: tuple[str, ...] = (),
+    classes: tuple[str, ...] = ("background", "signal"),
+) -> dict:
     """Per-feature AUC on a sample; raises if one alone separates the label (a planted leak).
 
     With more than two ``classes`` each class is checked against the rest (a feature that alone
@@ -81,7 +87,7 @@ def check_separation(features: np.ndarray, names: list[str], label: np.ndarray,
         for name, per in aucs.items():
             if name in cfg.allow_separating or name in exempt:
                 continue
-            for c, value in (per.items() if multi else [(None, per)]):
+            for c, value in per.items() if multi else [(None, per)]:
                 if np.isfinite(value) and (value >= t or value <= 1.0 - t):
                     what = f"class '{c}' from the others" if multi else "the label"
                     raise TrigdeployError(

@@ -56,9 +56,9 @@ from trigdeploy.schema import to_dict
 logger = logging.getLogger(__name__)
 
 
-
-def select_columns(cfg: RunConfig, dataset: Dataset, label: LabelSpec, derived: dict[str, Expr],
-                   where: str) -> tuple[list[str], dict[str, str]]:
+def select_columns(
+    cfg: RunConfig, dataset: Dataset, label: LabelSpec, derived: dict[str, Expr], where: str
+) -> tuple[list[str], dict[str, str]]:
     """Feature columns for ``features.kind = columns`` and the dropped ones with their reason."""
     guard = cfg.leak_guard
     available = [*dataset.columns, *derived]
@@ -129,8 +129,10 @@ def input_files(cfg: RunConfig) -> list[str]:
                 first = None  # equal samples, other bytes: two files
             by_sample.setdefault(sample, f)
         if first is not None:
-            raise TrigdeployError(f"{cfg.source}: input file {f} is {what} {first}; its rows would be in "
-                                  "more than one split: give each file once")
+            raise TrigdeployError(
+                f"{cfg.source}: input file {f} is {what} {first}; its rows would be in "
+                "more than one split: give each file once"
+            )
         by_inode[(st.st_dev, st.st_ino)] = f
     return files
 
@@ -155,45 +157,42 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
         selection = Expr(cfg.data.selection, "data.selection") if cfg.data.selection else None
         builder, dropped = _features(cfg, ds, label, derived, where)
         reads = _reads(builder, label, derived, selection, ds, where)
-        function_of_inputs = sorted(set(label.inputs) & set(builder.inputs))
-        if function_of_inputs:
-            _warn(
-                f"the label is a function of the input features ({', '.join(function_of_inputs)}): "
-                "any classifier can reproduce the cut, so its scores say nothing about physics "
-                "(leak_guard.keep_label_inputs is set)"
-            )
+        function_of_inputs = _label_inputs(label, builder)
 
         computer = _computer(cfg, ds, reads, builder, label, derived, selection, where)
         key = cache_key(cfg, ds.files)
         cache_dir = RunLayout.of(run_dir).feature_cache(key)
         cache_built = not FeatureCache(cache_dir).complete
         # the first pass's workers start now and load their kernels while this process samples
-        runner = stack.enter_context(ChunkRunner(cfg.data if cache_built else replace(cfg.data, workers=1, dask=None),
-                                                 len(ds.ranges())))
+        runner = stack.enter_context(
+            ChunkRunner(cfg.data if cache_built else replace(cfg.data, workers=1, dask=None), len(ds.ranges()))
+        )
         codes = assign_splits(cfg, ds, len(cfg.data.files))
-        sx, sy, srows = _sample(cfg, ds, computer, where)
-        aucs = leakguard.check_separation(sx, builder.names, sy, cfg.leak_guard, f"{len(sx)}-row sample",
-                                          tuple(function_of_inputs), label.classes)
-        train_sample = codes[srows] == SPLITS["train"]
-        if not train_sample.any():
-            raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
-        scaler = Standardizer.fit(sx[train_sample], builder.names, cfg.scaling)
-        computer.impute = np.asarray(scaler.mean, np.float64) if cfg.data.nan_policy == "impute" else None
+        aucs, scaler = _guard_and_scale(cfg, ds, computer, codes, (label, builder, function_of_inputs), where)
 
         counts, build = build_cache(ds, cache_dir, computer, codes, runner, progress)
 
     _check_counts(counts, label, where)
     report = {
         "files": ds.files,
-        "label": {"kind": label.kind, "inputs": list(label.inputs),
-                  **({"classes": list(label.classes)} if label.n_classes > 2 else
-                     {"background": label.classes[0], "signal": label.classes[1]})},
+        "label": {
+            "kind": label.kind,
+            "inputs": list(label.inputs),
+            **(
+                {"classes": list(label.classes)}
+                if label.n_classes > 2
+                else {"background": label.classes[0], "signal": label.classes[1]}
+            ),
+        },
         "feature_kind": cfg.features.kind,
         "features": builder.names,
         "inputs": builder.inputs if cfg.features.kind == "columns" else f"{len(builder.inputs)} constituent columns",
         "dropped": dropped,
-        "leak_guard": {"enabled": cfg.leak_guard.enabled, "auc_threshold": cfg.leak_guard.auc_threshold,
-                       "single_feature_auc": aucs},
+        "leak_guard": {
+            "enabled": cfg.leak_guard.enabled,
+            "auc_threshold": cfg.leak_guard.auc_threshold,
+            "single_feature_auc": aucs,
+        },
         "label_is_function_of_inputs": bool(function_of_inputs),
         "label_function_of": function_of_inputs,
         "class_counts": {k: dict(zip(label.classes, counts[k])) for k in SPLITS},
@@ -204,6 +203,34 @@ def prepare(cfg: RunConfig, run_dir: Path, progress: bool = True) -> Prepared:
     codes = FeatureCache(cache_dir).codes()
     _write(cfg, RunLayout.of(run_dir), report, codes, scaler)
     return Prepared(run_dir, builder.names, scaler, len(codes), codes, cache_dir, report, cache_built, build)
+
+
+def _label_inputs(label, builder: FeatureBuilder) -> list[str]:
+    """The input features the label is computed from (kept only with ``leak_guard.keep_label_inputs``), said once."""
+    function_of_inputs = sorted(set(label.inputs) & set(builder.inputs))
+    if function_of_inputs:
+        _warn(
+            f"the label is a function of the input features ({', '.join(function_of_inputs)}): "
+            "any classifier can reproduce the cut, so its scores say nothing about physics "
+            "(leak_guard.keep_label_inputs is set)"
+        )
+    return function_of_inputs
+
+
+def _guard_and_scale(cfg: RunConfig, ds, computer, codes: np.ndarray, what: tuple, where: str):
+    """On a row sample: the leak guard's single-feature AUCs, then the scaler fitted on the sample's training
+    rows only (and the imputation it implies set on ``computer``): (aucs, scaler)."""
+    label, builder, function_of_inputs = what
+    sx, sy, srows = _sample(cfg, ds, computer, where)
+    aucs = leakguard.check_separation(
+        sx, builder.names, sy, cfg.leak_guard, f"{len(sx)}-row sample", tuple(function_of_inputs), label.classes
+    )
+    train_sample = codes[srows] == SPLITS["train"]
+    if not train_sample.any():
+        raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
+    scaler = Standardizer.fit(sx[train_sample], builder.names, cfg.scaling)
+    computer.impute = np.asarray(scaler.mean, np.float64) if cfg.data.nan_policy == "impute" else None
+    return aucs, scaler
 
 
 def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[FeatureBuilder, dict[str, str]]:
@@ -221,30 +248,43 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
         )
     for c in ds.columns:
         if c not in builder.inputs:
-            dropped[c] = leakguard.name_reason(c) or ("defines the label" if c in label.inputs else "not an input of " + cfg.features.kind)
+            dropped[c] = leakguard.name_reason(c) or (
+                "defines the label" if c in label.inputs else "not an input of " + cfg.features.kind
+            )
     return builder, dropped
 
 
-def _computer(cfg: RunConfig, ds, reads: list[str], builder: FeatureBuilder, label, derived: dict, selection,
-              where: str) -> ChunkComputer:
+def _computer(
+    cfg: RunConfig, ds, reads: list[str], builder: FeatureBuilder, label, derived: dict, selection, where: str
+) -> ChunkComputer:
     """What every chunk computes: the columns it reads (a matrix input only where something else needs it
     as a column), derived columns, selection, features and label."""
     matrix = builder.matrix_inputs
-    others = set(label.inputs) | {n for e in derived.values() for n in e.names} | set(selection.names if selection else ())
+    others = (
+        set(label.inputs) | {n for e in derived.values() for n in e.names} | set(selection.names if selection else ())
+    )
     return ChunkComputer(
-        data=cfg.data, files=[str(Path(f).resolve()) for f in ds.files],
-        reads=[c for c in reads if c not in matrix or c in others], matrix=matrix, derived=derived,
-        selection=selection, builder=builder, label=label, where=where,
+        data=cfg.data,
+        files=[str(Path(f).resolve()) for f in ds.files],
+        reads=[c for c in reads if c not in matrix or c in others],
+        matrix=matrix,
+        derived=derived,
+        selection=selection,
+        builder=builder,
+        label=label,
+        where=where,
     )
 
 
 def _reads(builder: FeatureBuilder, label, derived: dict, selection, ds, where: str) -> list[str]:
     """Every file column the pass reads (features, label, what derived columns and the selection use), each once."""
-    reads = list(dict.fromkeys(
-        [c for c in [*builder.inputs, *label.inputs] if c not in derived]
-        + [n for e in derived.values() for n in e.names]
-        + (list(selection.names) if selection else [])
-    ))
+    reads = list(
+        dict.fromkeys(
+            [c for c in [*builder.inputs, *label.inputs] if c not in derived]
+            + [n for e in derived.values() for n in e.names]
+            + (list(selection.names) if selection else [])
+        )
+    )
     unknown = [c for c in reads if c not in ds.columns]
     if unknown:
         raise TrigdeployError(f"{where}: column(s) not found: {', '.join(unknown)}")
@@ -290,18 +330,29 @@ def _check_counts(counts: dict, label, where: str) -> None:
             )
         missing = [c for c, k in zip(label.classes, n) if k == 0]
         if missing:
-            raise TrigdeployError(f"{where}: the {split} split holds no rows of class {', '.join(missing)} "
-                                  f"({', '.join(f'{c}: {k}' for c, k in zip(label.classes, n))})")
+            raise TrigdeployError(
+                f"{where}: the {split} split holds no rows of class {', '.join(missing)} "
+                f"({', '.join(f'{c}: {k}' for c, k in zip(label.classes, n))})"
+            )
 
 
 def _write(cfg: RunConfig, layout: RunLayout, report: dict, codes: np.ndarray, scaler: Standardizer) -> None:
     """``features.json``, ``splits.npz`` (validation and test rows) and ``preprocess.json`` of the run."""
     write_json_atomic(layout.features, report)
     with atomic_path(layout.splits) as tmp:
-        np.savez(tmp, val=np.flatnonzero(codes == 1), test=np.flatnonzero(codes == 2), n_rows=len(codes),
-                 seed=split_seed(cfg), mode=cfg.split.mode)
-    scaler.save(layout.preprocess, extra={"feature_kind": cfg.features.kind,
-                                                    "features_config": to_dict(cfg.features),
-                                                    "derived": dict(cfg.data.derived)})
-
-
+        np.savez(
+            tmp,
+            val=np.flatnonzero(codes == 1),
+            test=np.flatnonzero(codes == 2),
+            n_rows=len(codes),
+            seed=split_seed(cfg),
+            mode=cfg.split.mode,
+        )
+    scaler.save(
+        layout.preprocess,
+        extra={
+            "feature_kind": cfg.features.kind,
+            "features_config": to_dict(cfg.features),
+            "derived": dict(cfg.data.derived),
+        },
+    )

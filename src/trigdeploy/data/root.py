@@ -53,8 +53,13 @@ def _flat_dtype(branch) -> np.dtype:
 class ROOTTree:
     """One TTree or RNTuple, read in entry ranges into flat numpy columns."""
 
-    def __init__(self, path: str | Path, tree: str, flat: tuple[str, ...] = (),
-                 collections: dict[str, CollectionConfig] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        tree: str,
+        flat: tuple[str, ...] = (),
+        collections: dict[str, CollectionConfig] | None = None,
+    ):
         self.path = require_input_file(Path(path), "a ROOT file")
         try:
             self._file = uproot.open(self.path)
@@ -134,8 +139,9 @@ class ROOTTree:
             return _flat_dtype(self._tree[column])
         return np.dtype(np.float64) if not column.startswith("n_") else np.dtype(np.int64)
 
-    def read_chunk(self, start: int, stop: int, columns: list[str],
-                   matrix_columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def read_chunk(
+        self, start: int, stop: int, columns: list[str], matrix_columns: list[str]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """``read`` of ``columns``, and ``matrix_columns`` stacked into one ``(n, k)`` array."""
         cols = self.read(start, stop, list(dict.fromkeys([*columns, *matrix_columns])))
         return {c: cols[c] for c in columns}, np.stack([cols[c] for c in matrix_columns], axis=1)

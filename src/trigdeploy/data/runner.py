@@ -72,8 +72,9 @@ class ChunkRunner:
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def run(self, ds, computer: ChunkComputer, building: Path, codes: np.ndarray,
-            todo: list[tuple[int, int]]) -> Iterator[dict]:
+    def run(
+        self, ds, computer: ChunkComputer, building: Path, codes: np.ndarray, todo: list[tuple[int, int]]
+    ) -> Iterator[dict]:
         """Compute and write the chunks ``todo``; yields each chunk's record as it completes."""
         if self._client is not None:
             yield from self._run_dask(computer, building, codes, todo)
@@ -101,9 +102,11 @@ class ChunkRunner:
                     pending.remove(f)
                     yield f.result()
         except BrokenProcessPool:
-            raise Interrupted(f"{building}: a data-stage worker process died (out of memory? killed?); the chunks "
-                              "written so far are kept and the next prepare resumes; set data.workers: 1 to run "
-                              "the first pass in one process") from None
+            raise Interrupted(
+                f"{building}: a data-stage worker process died (out of memory? killed?); the chunks "
+                "written so far are kept and the next prepare resumes; set data.workers: 1 to run "
+                "the first pass in one process"
+            ) from None
         finally:
             for f in pending:
                 f.cancel()
@@ -124,8 +127,10 @@ class ChunkRunner:
             try:
                 record = f.result()
             except (KilledWorker, CommClosedError) as exc:  # the cluster, not the input
-                raise Interrupted(f"{building}: a Dask worker was lost ({type(exc).__name__}); the chunks written so "
-                                  "far are kept and the next prepare resumes") from None
+                raise Interrupted(
+                    f"{building}: a Dask worker was lost ({type(exc).__name__}); the chunks written so "
+                    "far are kept and the next prepare resumes"
+                ) from None
             yield record
             for a, b in itertools.islice(jobs, 1):  # bounded memory
                 futures.add(submit(a, b))

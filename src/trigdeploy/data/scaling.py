@@ -43,7 +43,7 @@ class Standardizer:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """``x`` standardised (and clipped, if set) as float32, as every model sees it."""
-        out = ((np.asarray(x, np.float32) - self.mean.astype(np.float32)) / self.std.astype(np.float32))
+        out = (np.asarray(x, np.float32) - self.mean.astype(np.float32)) / self.std.astype(np.float32)
         if self.clip is not None:
             np.clip(out, -self.clip, self.clip, out=out)
         return out.astype(np.float32, copy=False)
@@ -76,5 +76,11 @@ class Standardizer:
             raise TrigdeployError(f"{path}: not valid JSON ({exc.msg})") from None
         if d.get("format") != FORMAT:
             raise TrigdeployError(f"{path}: expected format '{FORMAT}', got {d.get('format')!r}")
-        return cls(tuple(d["features"]), np.asarray(d["mean"]), np.asarray(d["std"]), d["clip"], d["n_fit"],
-                   tuple(d.get("constant_features", ())))
+        return cls(
+            tuple(d["features"]),
+            np.asarray(d["mean"]),
+            np.asarray(d["std"]),
+            d["clip"],
+            d["n_fit"],
+            tuple(d.get("constant_features", ())),
+        )

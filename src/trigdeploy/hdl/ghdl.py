@@ -74,8 +74,9 @@ def analyze(project: Path, cache: Path, tool: tools.Tool | None = None) -> Build
         out += [[*tool.argv, "-a", STD, *opt, "--work=xil_defaultlib", f.name] for f in files[-n_tb:]]
         return out + [[*tool.argv, "-e", STD, *opt, "--work=xil_defaultlib", "testbench"]]
 
-    out, seconds, cached = tools.cached_build(cache, "ghdl", files[0].parent, files, tool.version,
-                                              f"GHDL analysis of {project}", steps)
+    out, seconds, cached = tools.cached_build(
+        cache, "ghdl", files[0].parent, files, tool.version, f"GHDL analysis of {project}", steps
+    )
     timing.add(f"GHDL ({backend(tool)}) analyse and elaborate {Path(project).name}", seconds, cached)
     return Build(out, seconds, cached, tool)
 
@@ -83,8 +84,10 @@ def analyze(project: Path, cache: Path, tool: tools.Tool | None = None) -> Build
 def backend(tool: tools.Tool) -> str:
     """GHDL's code generator: ``llvm``, ``gcc``, ``mcode`` (or ``unknown``), from its version text."""
     text = tool.version.lower()
-    return next((b for b, mark in (("llvm", "llvm code"), ("gcc", "gcc back-end"), ("mcode", "mcode code"))
-                 if mark in text), "unknown")
+    return next(
+        (b for b, mark in (("llvm", "llvm code"), ("gcc", "gcc back-end"), ("mcode", "mcode code")) if mark in text),
+        "unknown",
+    )
 
 
 def compiled(tool: tools.Tool) -> bool:
@@ -95,8 +98,15 @@ def compiled(tool: tools.Tool) -> bool:
 def _command(built: Build) -> list[str]:
     if compiled(built.tool):
         return [str(built.path / "testbench")]  # the elaborated executable, run in the slice's own folder
-    return [*built.tool.argv, "-r", STD, f"--workdir={built.path}", f"-P{built.path}", "--work=xil_defaultlib",
-            "testbench"]
+    return [
+        *built.tool.argv,
+        "-r",
+        STD,
+        f"--workdir={built.path}",
+        f"-P{built.path}",
+        "--work=xil_defaultlib",
+        "testbench",
+    ]
 
 
 def _slices(n: int, processes: int | None) -> list[slice]:
@@ -136,8 +146,10 @@ def run(built: Build, x_int: np.ndarray, processes: int | None = None) -> np.nda
     x_int = np.asarray(x_int)
     if x_int.ndim != 2 or not len(x_int):
         raise TrigdeployError(f"GHDL simulation needs a non-empty 2-D batch of events, got shape {x_int.shape}")
-    with tempfile.TemporaryDirectory(prefix="td-ghdl-") as tmp, \
-            timing.step(f"GHDL ({backend(built.tool)}) simulate {len(x_int)} events"):
+    with (
+        tempfile.TemporaryDirectory(prefix="td-ghdl-") as tmp,
+        timing.step(f"GHDL ({backend(built.tool)}) simulate {len(x_int)} events"),
+    ):
         works = []
         for i, part in enumerate(_slices(len(x_int), processes)):
             works.append(Path(tmp) / str(i))
@@ -145,8 +157,14 @@ def run(built: Build, x_int: np.ndarray, processes: int | None = None) -> np.nda
             np.savetxt(works[-1] / "SimulationInput.txt", x_int[part], fmt="%d", delimiter=" ")
         _simulate(built, works)
         outs = [work / "SimulationOutput.txt" for work in works]
-        y = np.concatenate([np.loadtxt(o, dtype=np.int64, ndmin=2) if o.is_file() and o.stat().st_size
-                            else np.zeros((0, 1), np.int64) for o in outs])
+        y = np.concatenate(
+            [
+                np.loadtxt(o, dtype=np.int64, ndmin=2)
+                if o.is_file() and o.stat().st_size
+                else np.zeros((0, 1), np.int64)
+                for o in outs
+            ]
+        )
     if len(y) != len(x_int):
         raise TrigdeployError(f"GHDL simulation of {built.path} wrote {len(y)} outputs for {len(x_int)} events")
     return y

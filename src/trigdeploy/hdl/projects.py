@@ -36,12 +36,18 @@ def _tb_data(project: Path) -> tuple[np.ndarray, np.ndarray]:
 def _tb_report(out: np.ndarray, expected: np.ndarray, seconds: float) -> dict:
     same = compare(out, expected)
     n = same["n_mismatch"]
-    return {"n_events": int(len(expected)), "n_differ_from_expected": n, "max_abs_diff_expected": same["max_abs_diff"],
-            "run_seconds": seconds, "ok": n == 0}
+    return {
+        "n_events": int(len(expected)),
+        "n_differ_from_expected": n,
+        "max_abs_diff_expected": same["max_abs_diff"],
+        "run_seconds": seconds,
+        "ok": n == 0,
+    }
 
 
-def simulate_verilator(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
-                       arithmetic: str) -> tuple[np.ndarray, dict, dict]:
+def simulate_verilator(
+    project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None, arithmetic: str
+) -> tuple[np.ndarray, dict, dict]:
     """An alkaid Verilog project, Verilated (cached build) and clocked through every event."""
     model, built = verilator.load(project, cache)
     t0 = time.perf_counter()
@@ -52,9 +58,14 @@ def simulate_verilator(project: Path, cache: Path, x: np.ndarray, exact: bool, t
     # tb_data holds what the design must compute bit for bit (QONNX for QAT, the hls4ml C simulation for
     # PTQ: the export checked both), whatever the project's reference for the whole split is
     tb = _tb_report(model.predict(x_tb, threads), y_tb, time.perf_counter() - t1)
-    info = {"simulator": "verilator", "arithmetic": f"RTL (Verilator {built.tool_version})",
-            "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": rate,
-            "pipeline_latency_cycles": model.latency}
+    info = {
+        "simulator": "verilator",
+        "arithmetic": f"RTL (Verilator {built.tool_version})",
+        "compile_seconds": built.seconds,
+        "build_cached": built.cached,
+        "events_per_s": rate,
+        "pipeline_latency_cycles": model.latency,
+    }
     return y, info, tb
 
 
@@ -70,33 +81,39 @@ def _port_types(project: Path) -> tuple[FixedType, FixedType]:
 
 
 def _as_int(x: np.ndarray, t: FixedType, what: str) -> np.ndarray:
-    scaled = np.asarray(x, np.float64) * 2.0 ** t.frac
+    scaled = np.asarray(x, np.float64) * 2.0**t.frac
     code = np.round(scaled)
     if (code != scaled).any() or (code < t.int_min).any() or (code > t.int_max).any():
         raise TrigdeployError(f"{what}: inputs are not on the {t} grid of the VHDL port")
     return code.astype(np.int64)
 
 
-def simulate_ghdl(project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None,
-                  arithmetic: str) -> tuple[np.ndarray, dict, dict]:
+def simulate_ghdl(
+    project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None, arithmetic: str
+) -> tuple[np.ndarray, dict, dict]:
     """A conifer VHDL project: GHDL runs conifer's testbench on every event (the whole split in one batch,
     cut into slices simulated side by side by up to ``threads`` processes)."""
     t, score = _port_types(project)
     built = ghdl.analyze(project, cache)
     x_tb, y_tb = _tb_data(project)
-    head = np.asarray(x[:len(x_tb)], np.float64)
+    head = np.asarray(x[: len(x_tb)], np.float64)
     shared = head.shape == x_tb.shape and np.array_equal(head, x_tb)  # tb_data is the split's first events
     batch = x if shared else np.concatenate([x, x_tb])
     t0 = time.perf_counter()
     codes = ghdl.run(built, _as_int(batch, t, f"{project} ({len(batch)} events)"), threads)
     seconds = time.perf_counter() - t0
     y_all = codes.astype(np.float64) * score.lsb
-    y = y_all[:len(x)]
-    tb_out = y_all[:len(x_tb)] if shared else y_all[len(x):]
+    y = y_all[: len(x)]
+    tb_out = y_all[: len(x_tb)] if shared else y_all[len(x) :]
     tb = _tb_report(tb_out, y_tb, 0.0 if shared else seconds)  # tb_data: the bit-exact emulation
     tb["shared_with_split_run"] = shared
-    info = {"simulator": "ghdl", "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]}, {ghdl.backend(built.tool)})",
-            "compile_seconds": built.seconds, "build_cached": built.cached, "events_per_s": len(batch) / max(seconds, 1e-9)}
+    info = {
+        "simulator": "ghdl",
+        "arithmetic": f"VHDL ({built.tool.version.split(' (')[0]}, {ghdl.backend(built.tool)})",
+        "compile_seconds": built.seconds,
+        "build_cached": built.cached,
+        "events_per_s": len(batch) / max(seconds, 1e-9),
+    }
     return y, info, tb
 
 
@@ -119,9 +136,15 @@ def alkaid_design(project: Path) -> Design:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TrigdeployError(f"{meta_file}: not an alkaid RTL project's metadata ({exc})") from None
     sources = sorted((variant / "src" / "static").glob("*.v")) + sorted((variant / "src").glob("*.v"))
-    return Design(verilator.top_module(variant), part, verilog=tuple(sources), options=ALKAID_OPTIONS, estimate=cost,
-                  estimator="alkaid", labels=(("source", "alkaid"),
-                                              ("variant", f"{OPEN_SYNTH} (no ternary adders)" if opened else "src")))
+    return Design(
+        verilator.top_module(variant),
+        part,
+        verilog=tuple(sources),
+        options=ALKAID_OPTIONS,
+        estimate=cost,
+        estimator="alkaid",
+        labels=(("source", "alkaid"), ("variant", f"{OPEN_SYNTH} (no ternary adders)" if opened else "src")),
+    )
 
 
 def conifer_design(project: Path) -> Design:

@@ -130,8 +130,15 @@ def missing(name: str) -> str:
     return WHY[name]
 
 
-def run_logged(steps: list[list[str]], cwd: Path, log: Path, what: str, env: dict | None = None,
-               explain: Callable[[str], str | None] = lambda text: None, keep_log: bool = True) -> None:
+def run_logged(
+    steps: list[list[str]],
+    cwd: Path,
+    log: Path,
+    what: str,
+    env: dict | None = None,
+    explain: Callable[[str], str | None] = lambda text: None,
+    keep_log: bool = True,
+) -> None:
     """Run each command of ``steps`` in ``cwd`` (``subprocess.run(..., check=True)``), appending its
     output to ``log``; a failure is one ``TrigdeployError``: ``explain(log text)`` if it knows the
     cause, else the tool's last error line (and the log's path, unless it is a temporary one)."""
@@ -158,9 +165,17 @@ def run_logged(steps: list[list[str]], cwd: Path, log: Path, what: str, env: dic
 BUILT = ".trigdeploy-built"  # written last into a cached build: its presence means the build is complete
 
 
-def cached_build(cache: Path, prefix: str, base: Path, files: list[Path], salt: str, what: str,
-                 steps: Callable[[Path], list[list[str]]], env: dict | None = None,
-                 drop: tuple[str, ...] = ()) -> tuple[Path, float, bool]:
+def cached_build(
+    cache: Path,
+    prefix: str,
+    base: Path,
+    files: list[Path],
+    salt: str,
+    what: str,
+    steps: Callable[[Path], list[list[str]]],
+    env: dict | None = None,
+    drop: tuple[str, ...] = (),
+) -> tuple[Path, float, bool]:
     """A tool's build of ``files`` (copied with their paths relative to ``base``) in the cache folder
     ``<prefix>-<hash of the files' paths and bytes and salt>``, or the cached one: (folder, seconds,
     cached). ``steps(staging)`` gives the commands, run there with ``run_logged``; ``drop`` names

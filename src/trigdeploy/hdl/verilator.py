@@ -13,6 +13,7 @@ seconds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -36,7 +37,7 @@ _TOP = re.compile(r"[A-Za-z_]\w{0,63}")
 
 @dataclass(frozen=True)
 class Build:
-    path: Path            # cache folder: sim/lib<top>_fsm_td.so and the build log
+    path: Path  # cache folder: sim/lib<top>_fsm_td.so and the build log
     top: str
     seconds: float
     cached: bool
@@ -72,6 +73,57 @@ def _root(tool: tools.Tool) -> Path:
     return Path(out.stdout.strip())
 
 
+def _steps(tool: tools.Tool, names: tuple[str, Path, str], jobs: int, opt: str, staging: Path) -> list[list[str]]:
+    """Verilate ``staging``'s sources into a static model, then link it with the binder into the library
+    (``names``: the top module, Verilator's root, the library's path in the project)."""
+    top, root, lib = names
+    sources = [str(p.relative_to(staging)) for p in sorted((staging / "src").rglob("*.v"))]
+    verilate = [
+        *tool.argv,
+        "--cc",
+        "--build",
+        "-j",
+        str(jobs),
+        "--top-module",
+        f"{top}_wrapper",
+        "--prefix",
+        f"V{top}_wrapper",
+        "-Wno-fatal",
+        "-Wno-UNUSEDSIGNAL",
+        "-Wno-ALWNEVER",
+        "--Mdir",
+        "obj_dir",
+        "-CFLAGS",
+        f"-std=c++17 -fPIC {opt}",
+        "-Isrc",
+        "-Isrc/static",
+        "-MAKEFLAGS",
+        "CFG_CXXFLAGS_PCH_I=-include",
+        *sources,
+    ]
+    link = [
+        CXX,
+        "-std=c++17",
+        "-fPIC",
+        "-O2",
+        f"-I{staging / 'obj_dir'}",
+        f"-I{root / 'include'}",
+        f"-I{root / 'include' / 'vltstd'}",
+        f"-I{staging / 'sim'}",
+        f"-I{staging / 'src'}",
+        "-pthread",
+        "-shared",
+        "-Wl,--no-undefined",
+        "-o",
+        lib,
+        "sim/fsm_binder.cc",
+        f"obj_dir/libV{top}_wrapper.a",
+        "obj_dir/libverilated.a",
+        "-fopenmp",
+    ]
+    return [verilate, link]
+
+
 def build(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -> Build:
     """Verilate and compile ``project`` (or reuse the cached build of the very same sources)."""
     tool = tools.find("verilator")
@@ -84,22 +136,18 @@ def build(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -
     jobs = jobs or os.cpu_count() or 1
     lib = f"sim/lib{top}_fsm_{_STAMP}.so"
 
-    def steps(staging: Path) -> list[list[str]]:
-        sources = [str(p.relative_to(staging)) for p in sorted((staging / "src").rglob("*.v"))]
-        verilate = [*tool.argv, "--cc", "--build", "-j", str(jobs), "--top-module", f"{top}_wrapper",
-                    "--prefix", f"V{top}_wrapper", "-Wno-fatal", "-Wno-UNUSEDSIGNAL", "-Wno-ALWNEVER",
-                    "--Mdir", "obj_dir", "-CFLAGS", f"-std=c++17 -fPIC {opt}", "-Isrc", "-Isrc/static",
-                    "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", *sources]
-        link = [CXX, "-std=c++17", "-fPIC", "-O2", f"-I{staging / 'obj_dir'}", f"-I{root / 'include'}",
-                f"-I{root / 'include' / 'vltstd'}", f"-I{staging / 'sim'}", f"-I{staging / 'src'}", "-pthread", "-shared",
-                "-Wl,--no-undefined", "-o", lib, "sim/fsm_binder.cc", f"obj_dir/libV{top}_wrapper.a",
-                "obj_dir/libverilated.a", "-fopenmp"]
-        return [verilate, link]
-
     # obj_dir is linked into the library: 100s of MB otherwise
-    out, seconds, cached = tools.cached_build(cache, "vl", project, files, f"{tool.version}\0{opt}\0{CXX}",
-                                              f"Verilator build of {project}", steps, env=tool.environ(),
-                                              drop=("obj_dir",))
+    out, seconds, cached = tools.cached_build(
+        cache,
+        "vl",
+        project,
+        files,
+        f"{tool.version}\0{opt}\0{CXX}",
+        f"Verilator build of {project}",
+        functools.partial(_steps, tool, (top, root, lib), jobs, opt),
+        env=tool.environ(),
+        drop=("obj_dir",),
+    )
     timing.add(f"Verilator build {Path(project).name}", seconds, cached)
     return Build(out, top, seconds, cached, tool.version)
 

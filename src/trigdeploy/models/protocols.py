@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from trigdeploy.fixed import Precisions
+
 
 @runtime_checkable
 class Calibrated(Protocol):
@@ -58,5 +60,5 @@ class ExactModel(Protocol):
     def summary(self) -> dict:
         """What the trained model is (weights kept, bit widths, cost)."""
 
-    def exact_parts(self) -> tuple[Any, dict]:
-        """Its layers as an exact fixed-point network and their precisions."""
+    def exact_parts(self) -> tuple[Any, Precisions]:
+        """Its layers as an exact fixed-point network and their precision record."""

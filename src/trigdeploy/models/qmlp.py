@@ -31,11 +31,30 @@ def build_qmlp(n_inputs: int, cfg: QMLPConfig, n_outputs: int = 1) -> nn.Sequent
     ]
     width = n_inputs
     for h in cfg.hidden:
-        layers.append(QuantLinear(width, h, bias=True, weight_quant=bq.Int8WeightPerTensorFixedPoint,
-                                  weight_bit_width=cfg.weight_bits, bias_quant=bias, return_quant_tensor=True))
-        layers.append(QuantReLU(act_quant=bq.Uint8ActPerTensorFixedPoint, bit_width=cfg.act_bits,
-                                return_quant_tensor=True))
+        layers.append(
+            QuantLinear(
+                width,
+                h,
+                bias=True,
+                weight_quant=bq.Int8WeightPerTensorFixedPoint,
+                weight_bit_width=cfg.weight_bits,
+                bias_quant=bias,
+                return_quant_tensor=True,
+            )
+        )
+        layers.append(
+            QuantReLU(act_quant=bq.Uint8ActPerTensorFixedPoint, bit_width=cfg.act_bits, return_quant_tensor=True)
+        )
         width = h
-    layers.append(QuantLinear(width, n_outputs, bias=True, weight_quant=bq.Int8WeightPerTensorFixedPoint,
-                              weight_bit_width=cfg.weight_bits, bias_quant=bias, return_quant_tensor=False))
+    layers.append(
+        QuantLinear(
+            width,
+            n_outputs,
+            bias=True,
+            weight_quant=bq.Int8WeightPerTensorFixedPoint,
+            weight_bit_width=cfg.weight_bits,
+            bias_quant=bias,
+            return_quant_tensor=False,
+        )
+    )
     return nn.Sequential(*layers)

@@ -21,16 +21,16 @@ from trigdeploy.config import MODEL_FIELDS, MODEL_SECTIONS, BDTConfig, HGQConfig
 
 @dataclass(frozen=True)
 class ModelKind:
-    name: str                                   # config section train.<name>; the model's name in reports
-    config: type                                # that section's dataclass
-    artifact: str                               # its file in the run directory
-    family: str                                 # trainer and file format: "torch", "xgboost", "sklearn"
-    label: str                                  # its trained form in reports ("PyTorch", "XGBoost", …)
-    build: Callable[..., Any] | None = None     # torch kinds: (n_inputs, config[, n_outputs]) → module
-    saved_as: str | None = None                 # the kind recorded in the file, when another kind's builder fits
+    name: str  # config section train.<name>; the model's name in reports
+    config: type  # that section's dataclass
+    artifact: str  # its file in the run directory
+    family: str  # trainer and file format: "torch", "xgboost", "sklearn"
+    label: str  # its trained form in reports ("PyTorch", "XGBoost", …)
+    build: Callable[..., Any] | None = None  # torch kinds: (n_inputs, config[, n_outputs]) → module
+    saved_as: str | None = None  # the kind recorded in the file, when another kind's builder fits
     init_from: Callable[[Any], str | None] = lambda cfg: None  # the kind whose weights it starts from
-    forms: tuple[str, ...] = ()                 # exported forms, in order (``convert.forms.FORMS``)
-    not_exported: str = ""                      # why a kind without forms stays where it is
+    forms: tuple[str, ...] = ()  # exported forms, in order (``convert.forms.FORMS``)
+    not_exported: str = ""  # why a kind without forms stays where it is
 
 
 KINDS: dict[str, ModelKind] = {}
@@ -89,12 +89,41 @@ def _build_hgq(n_inputs: int, cfg, n_outputs: int = 1):
 # training order: the QAT twin after the float MLP it is initialised from
 register(ModelKind("mlp", MLPConfig, "mlp.pt", "torch", "PyTorch", _build_mlp, forms=("onnx", "hls4ml_ptq", "rtl_ptq")))
 # the seed analysis' reference network stays on CPU/GPU: ONNX only
-register(ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp",
-                   forms=("onnx",)))
-register(ModelKind("qmlp", QMLPConfig, "qmlp.pt", "torch", "PyTorch", _build_qmlp,
-                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("qonnx_hls4ml", "rtl")))
-register(ModelKind("hgq", HGQConfig, "hgq.pt", "torch", "PyTorch", _build_hgq,
-                   init_from=lambda cfg: "mlp" if cfg.init == "float" else None, forms=("hls4ml_hgq", "rtl_hgq")))
+register(
+    ModelKind("seed_mlp", MLPConfig, "seed_mlp.pt", "torch", "PyTorch", _build_mlp, saved_as="mlp", forms=("onnx",))
+)
+register(
+    ModelKind(
+        "qmlp",
+        QMLPConfig,
+        "qmlp.pt",
+        "torch",
+        "PyTorch",
+        _build_qmlp,
+        init_from=lambda cfg: "mlp" if cfg.init == "float" else None,
+        forms=("qonnx_hls4ml", "rtl"),
+    )
+)
+register(
+    ModelKind(
+        "hgq",
+        HGQConfig,
+        "hgq.pt",
+        "torch",
+        "PyTorch",
+        _build_hgq,
+        init_from=lambda cfg: "mlp" if cfg.init == "float" else None,
+        forms=("hls4ml_hgq", "rtl_hgq"),
+    )
+)
 register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost", forms=("conifer",)))
-register(ModelKind("rf", RFConfig, "rf.joblib", "sklearn", "scikit-learn",
-                   not_exported="RandomForest stays on the CPU (scikit-learn); no FPGA export"))
+register(
+    ModelKind(
+        "rf",
+        RFConfig,
+        "rf.skops",
+        "sklearn",
+        "scikit-learn",
+        not_exported="RandomForest stays on the CPU (scikit-learn); no FPGA export",
+    )
+)

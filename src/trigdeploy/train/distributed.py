@@ -60,8 +60,10 @@ def _env_int(name: str, default: int, lo: int, hi: int) -> int:
     except ValueError:
         value = None
     if value is None or not lo <= value <= hi:
-        raise TrigdeployError(f"environment variable {name}={text[:40]!r}: expected an integer from {lo} to {hi} "
-                              "(torchrun sets it; unset it to train in one process)")
+        raise TrigdeployError(
+            f"environment variable {name}={text[:40]!r}: expected an integer from {lo} to {hi} "
+            "(torchrun sets it; unset it to train in one process)"
+        )
     return value
 
 
@@ -75,8 +77,10 @@ def context() -> Context:
     if world > 1:
         missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
         if missing:
-            raise TrigdeployError(f"WORLD_SIZE={world} is set but {' and '.join(missing)} not: start the job with "
-                                  "torchrun, or unset WORLD_SIZE and RANK to train in one process")
+            raise TrigdeployError(
+                f"WORLD_SIZE={world} is set but {' and '.join(missing)} not: start the job with "
+                "torchrun, or unset WORLD_SIZE and RANK to train in one process"
+            )
         _env_int("MASTER_PORT", 0, 1, 65535)
     return Context(rank, world, local)
 
@@ -111,7 +115,7 @@ def shard(rows: np.ndarray, ctx: Context) -> np.ndarray:
     if not ctx.enabled:
         return rows
     chunks = np.array_split(rows, ctx.world * CHUNKS_PER_RANK)
-    return np.concatenate(chunks[ctx.rank:: ctx.world])
+    return np.concatenate(chunks[ctx.rank :: ctx.world])
 
 
 def all_min(ctx: Context, value: int) -> int:
@@ -145,7 +149,7 @@ def gather_strided(ctx: Context, part: np.ndarray, n: int) -> np.ndarray:
     part = np.asarray(part)
     out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
     for r, p in enumerate(gather_objects(ctx, np.asarray(part))):
-        out[r::ctx.world] = p
+        out[r :: ctx.world] = p
     return out
 
 

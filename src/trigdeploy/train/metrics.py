@@ -150,10 +150,12 @@ def evaluate(y_val, s_val, y_test, s_test, efficiencies=(0.3, 0.5), acceptances=
 
 # --- K classes ------------------------------------------------------------------------------------
 
+
 def confusion_matrix(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts ``(K, K)``: row = true class, column = predicted class."""
-    return np.bincount(np.asarray(y, np.int64) * n_classes + np.asarray(predicted, np.int64),
-                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return np.bincount(
+        np.asarray(y, np.int64) * n_classes + np.asarray(predicted, np.int64), minlength=n_classes * n_classes
+    ).reshape(n_classes, n_classes)
 
 
 def multiclass_test(y_test, p_test, classes, thresholds: dict[str, dict[str, float]], efficiencies=(0.3, 0.5)) -> dict:
@@ -169,12 +171,14 @@ def multiclass_test(y_test, p_test, classes, thresholds: dict[str, dict[str, flo
         entry: dict = {"auc": roc_auc(y_test == c, p_test[:, c]), "rejection": {}, "thresholds": {}}
         rows = {other: (y_test == c) | (y_test == d) for d, other in enumerate(classes) if d != c}
         for e in efficiencies:
-            entry["rejection"][f"eff_S={e:g}"] = {other: rejection_at(y_test[r] == c, p_test[r, c], e)
-                                                   for other, r in rows.items()}
+            entry["rejection"][f"eff_S={e:g}"] = {
+                other: rejection_at(y_test[r] == c, p_test[r, c], e) for other, r in rows.items()
+            }
         for key, t in thresholds.get(name, {}).items():
             passed = p_test[:, c] >= t
             entry["thresholds"][key] = {
-                "threshold": float(t), "signal_efficiency": float(passed[y_test == c].mean()),
+                "threshold": float(t),
+                "signal_efficiency": float(passed[y_test == c].mean()),
                 "acceptance": {other: float(passed[y_test == d].mean()) for d, other in enumerate(classes) if d != c},
             }
         per_class[name] = entry
@@ -198,8 +202,10 @@ def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3
     classes = list(classes)
     y_val = np.asarray(y_val)
     effs = tuple(dict.fromkeys((0.3, 0.5, *efficiencies)))
-    thresholds = {name: {f"eff_S={e:g}": threshold_signal_efficiency(y_val == c, p_val[:, c], e) for e in effs}
-                  for c, name in enumerate(classes)}
+    thresholds = {
+        name: {f"eff_S={e:g}": threshold_signal_efficiency(y_val == c, p_val[:, c], e) for e in effs}
+        for c, name in enumerate(classes)
+    }
     out = multiclass_test(y_test, p_test, classes, thresholds, effs)
     for c, name in enumerate(classes):
         out["per_class"][name]["auc_val"] = roc_auc(y_val == c, p_val[:, c])

@@ -31,10 +31,12 @@ from tqdm import tqdm
 from trigdeploy.config import MLPConfig
 from trigdeploy.data.cache import Prepared
 from trigdeploy.io import atomic_path
+from trigdeploy.models.families import torch_predict
 from trigdeploy.models.protocols import Calibrated, Costed, TrainingHooks
 from trigdeploy.train.metrics import auc_any, balance_weight, class_weights
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class FitResult:
@@ -78,25 +80,17 @@ def _resident(prepared: Prepared, x_all, y_all, rows: np.ndarray, cfg: MLPConfig
     x = torch.empty((len(rows), x_all.shape[1]), dtype=torch.float32, device=device)
     step = 262_144
     for i in range(0, len(rows), step):  # chunked, so host memory stays at one chunk
-        x[i: i + step] = torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows[i: i + step]])))
+        x[i : i + step] = torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows[i : i + step]])))
     return x, _targets(np.asarray(y_all[rows]), prepared.n_outputs).to(device)
 
 
 def _targets(y: np.ndarray, n_outputs: int) -> torch.Tensor:
     """What the loss compares with: ``(n, 1)`` float 0/1 for one logit, ``(n,)`` class indices for K."""
-    return torch.from_numpy(np.asarray(y, np.float32))[:, None] if n_outputs == 1 else torch.from_numpy(
-        np.asarray(y, np.int64))
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 65536) -> np.ndarray:
-    """Scores (float64) of ``x``: the sigmoid ``(n,)`` of one logit, the softmax ``(n, K)`` of K."""
-    model.eval()
-    out = []
-    for i in range(0, len(x), batch):
-        logits = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch])).to(device)).float()
-        out.append((torch.sigmoid(logits).squeeze(1) if logits.shape[1] == 1 else torch.softmax(logits, 1)).cpu().numpy())
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+    return (
+        torch.from_numpy(np.asarray(y, np.float32))[:, None]
+        if n_outputs == 1
+        else torch.from_numpy(np.asarray(y, np.int64))
+    )
 
 
 def _state(model: nn.Module) -> dict:
@@ -116,8 +110,10 @@ def runtime_stats(model: nn.Module) -> dict:
     ``collect_stats_steps`` steps): the step counter, the running statistic and the raw parameter.
     Its ``state_dict`` stores the statistic *as* the parameter, and loading it ends the collection,
     so a checkpoint without these would resume to a different model."""
-    return {n: {"counter": int(m.counter), "buffer": m.buffer.detach().clone(), "value": m.value.detach().clone()}
-            for n, m in _runtime_stats_modules(model).items()}
+    return {
+        n: {"counter": int(m.counter), "buffer": m.buffer.detach().clone(), "value": m.value.detach().clone()}
+        for n, m in _runtime_stats_modules(model).items()
+    }
 
 
 @torch.no_grad()
@@ -177,13 +173,25 @@ class Checkpoint:
         if not self.main:
             return
         with atomic_path(self.path) as tmp:
-            torch.save({
-                "model": self.model.state_dict(), "runtime_stats": runtime_stats(self.model),
-                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                "torch_rng": torch.get_rng_state(), "epoch": at.epoch, "batch": at.batch, "best_state": at.best_state,
-                "bad_epochs": at.bad_epochs, "elapsed": elapsed, "history": result.history,
-                "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc, "rows_seen": result.rows_seen,
-            }, tmp)
+            torch.save(
+                {
+                    "model": self.model.state_dict(),
+                    "runtime_stats": runtime_stats(self.model),
+                    "optimizer": self.opt.state_dict(),
+                    "scheduler": self.sched.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "epoch": at.epoch,
+                    "batch": at.batch,
+                    "best_state": at.best_state,
+                    "bad_epochs": at.bad_epochs,
+                    "elapsed": elapsed,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "best_val_auc": result.best_val_auc,
+                    "rows_seen": result.rows_seen,
+                },
+                tmp,
+            )
 
     def load(self, result: FitResult, device: torch.device) -> _Progress:
         """Restore a run from the checkpoint (no pickled code is read); where to resume."""
@@ -204,57 +212,86 @@ class _Step:
     """One optimizer step's machinery."""
 
     model: nn.Module
-    net: nn.Module        # the model, or its DDP wrapper
+    net: nn.Module  # the model, or its DDP wrapper
     loss_fn: nn.Module
     opt: torch.optim.Optimizer
     amp: bool
-    sync_steps: int       # under DDP: steps after which rank 0's state is copied (Brevitas' statistics)
+    sync_steps: int  # under DDP: steps after which rank 0's state is copied (Brevitas' statistics)
     regularizer: Callable[[], torch.Tensor] | None = None  # the model's own loss term, if it has one
-    after_step: Callable[[], None] | None = None           # the model's own update after each step (bit ranges)
+    after_step: Callable[[], None] | None = None  # the model's own update after each step (bit ranges)
 
 
-def _one_epoch(name: str, epoch: int, first: int, total: int, source: BatchSource, step: _Step, ctx, seed: int,
-               cfg: MLPConfig, result: FitResult, save: Callable[[int, int], None], progress: bool,
-               on_batch: Callable[[int, int], None] | None) -> tuple[torch.Tensor, int, int]:
-    """Batches ``first`` … ``total - 1`` of one epoch; returns (summed loss on the device, rows, rows)."""
+@dataclasses.dataclass
+class _Loop:
+    """What every epoch of one ``fit`` shares."""
+
+    name: str
+    total: int  # batches per epoch (the smallest shard's, under DDP)
+    source: BatchSource
+    step: _Step
+    ctx: object
+    seed: int
+    cfg: MLPConfig
+    result: FitResult
+    save: Callable[[int, int], None]
+    progress: bool
+    on_batch: Callable[[int, int], None] | None
+
+
+def _train_step(step: _Step, xb: torch.Tensor, yb: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """One optimizer step on a batch (and the model's own update after it); the batch's loss, on the device."""
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=step.amp):
+        loss = step.loss_fn(step.net(xb).float(), yb)
+    if step.regularizer is not None:  # a resource-aware model's cost term (beta · EBOPs)
+        loss = loss + step.regularizer()
+    step.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    step.opt.step()
+    if step.after_step is not None:
+        step.after_step()
+    return loss
+
+
+def _one_epoch(loop: _Loop, epoch: int, first: int) -> tuple[torch.Tensor, int, int]:
+    """Batches ``first`` … ``loop.total - 1`` of one epoch; returns (summed loss on the device, rows, rows)."""
     from trigdeploy.train import distributed as ddp
 
+    step, source, cfg, total = loop.step, loop.source, loop.cfg, loop.total
     step.model.train()
     t_epoch, loss_n, rows_epoch = time.perf_counter(), 0, 0
-    device = source.device
-    loss_acc = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
-    bar = tqdm(total=total, initial=first, unit="batch", desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
-               disable=not progress, leave=False, mininterval=0.1 if sys.stderr.isatty() else 10.0)
-    for b, rows in enumerate(source.epoch(seed, epoch)):
+    loss_acc = torch.zeros((), dtype=torch.float64, device=source.device)  # summed on the device: no sync per step
+    bar = tqdm(
+        total=total,
+        initial=first,
+        unit="batch",
+        desc=f"{loop.name} epoch {epoch + 1}/{cfg.epochs}",
+        disable=not loop.progress,
+        leave=False,
+        mininterval=0.1 if sys.stderr.isatty() else 10.0,
+    )
+    for b, rows in enumerate(source.epoch(loop.seed, epoch)):
         if b >= total:
             break
         if b < first:
             continue
-        xb, yb = source.tensors(rows)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=step.amp):
-            loss = step.loss_fn(step.net(xb).float(), yb)
-        if step.regularizer is not None:  # a resource-aware model's cost term (beta · EBOPs)
-            loss = loss + step.regularizer()
-        step.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        step.opt.step()
-        if step.after_step is not None:
-            step.after_step()
+        loss = _train_step(step, *source.tensors(rows), source.device)
         if epoch * total + b < step.sync_steps:
-            ddp.sync_from_rank0(ctx, step.model)
+            ddp.sync_from_rank0(loop.ctx, step.model)
         loss_acc += loss.detach().double() * len(rows)
         loss_n += len(rows)
         rows_epoch += len(rows)
-        result.rows_seen += len(rows)
-        if progress:
-            bar.update(1)
-        if progress and b % 25 == 0:  # reading the loss waits for the device: not every step
-            bar.set_postfix(loss=f"{float(loss_acc) / loss_n:.4f}",
-                            rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}", refresh=False)
+        loop.result.rows_seen += len(rows)
+        bar.update(1)
+        if loop.progress and b % 25 == 0:  # reading the loss waits for the device: not every step
+            bar.set_postfix(
+                loss=f"{float(loss_acc) / loss_n:.4f}",
+                rows_s=f"{rows_epoch / max(time.perf_counter() - t_epoch, 1e-9):,.0f}",
+                refresh=False,
+            )
         if (b + 1) % cfg.checkpoint_every == 0:
-            save(epoch, b + 1)
-        if on_batch is not None:
-            on_batch(epoch, b)
+            loop.save(epoch, b + 1)
+        if loop.on_batch is not None:
+            loop.on_batch(epoch, b)
     bar.close()
     return loss_acc, loss_n, rows_epoch
 
@@ -270,9 +307,20 @@ def calibrate(model: nn.Module, prepared: Prepared) -> None:
     model.calibrate(torch.from_numpy(prepared.scaler.transform(np.asarray(x_all[rows]))))
 
 
-def fit(name: str, model: nn.Module, prepared: Prepared, cfg: MLPConfig, val: tuple[np.ndarray, np.ndarray], *,
-        seed: int, device: torch.device, checkpoint: Path, resume: bool = False, progress: bool = True,
-        on_batch: Callable[[int, int], None] | None = None) -> FitResult:
+def fit(
+    name: str,
+    model: nn.Module,
+    prepared: Prepared,
+    cfg: MLPConfig,
+    val: tuple[np.ndarray, np.ndarray],
+    *,
+    seed: int,
+    device: torch.device,
+    checkpoint: Path,
+    resume: bool = False,
+    progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> FitResult:
     """Train ``model`` on the training split of ``prepared``; returns with the best weights loaded.
 
     ``val`` is the scaled validation split (features, labels) that drives the LR schedule and
@@ -285,7 +333,6 @@ def fit(name: str, model: nn.Module, prepared: Prepared, cfg: MLPConfig, val: tu
     ctx = ddp.context()
     all_train = prepared.rows("train")
     source = BatchSource(prepared, ddp.shard(all_train, ctx), cfg, device)
-    x_val, y_val = val
     loss_fn, pos_weight, weights = _loss(source, all_train, len(prepared.classes), cfg, device)
     step = _step(model, loss_fn, cfg, ctx, device)
     opt = step.opt
@@ -300,22 +347,16 @@ def fit(name: str, model: nn.Module, prepared: Prepared, cfg: MLPConfig, val: tu
 
     total = ddp.all_min(ctx, n_batches(len(source.rows), cfg))
     start_epoch, start_batch = at.epoch, at.batch
+    loop = _Loop(name, total, source, step, ctx, seed, cfg, result, save, progress, on_batch)
     for epoch in range(start_epoch, cfg.epochs):
         t_epoch = time.perf_counter()
-        loss_acc, loss_n, rows_epoch = _one_epoch(name, epoch, start_batch if epoch == start_epoch else 0, total,
-                                                  source, step, ctx, seed, cfg, result, save, progress, on_batch)
+        loss_acc, loss_n, rows_epoch = _one_epoch(loop, epoch, start_batch if epoch == start_epoch else 0)
         loss_sum, loss_n, rows_epoch = ddp.all_sum(ctx, float(loss_acc), loss_n, rows_epoch)
-        scores = ddp.gather_strided(ctx, predict(model, x_val[ctx.rank:: ctx.world], device), len(x_val))
-        val_auc = auc_any(y_val, scores)  # K classes: the mean one-vs-rest AUC
+        val_auc = _validate(model, val, ctx, device)
         sched.step(val_auc)
         seconds = time.perf_counter() - t_epoch
-        _end_epoch(model, result, at, epoch, val_auc, {
-            "epoch": epoch + 1, "train_loss": loss_sum / max(loss_n, 1), "val_auc": val_auc,
-            "lr": opt.param_groups[0]["lr"], "rows": rows_epoch, "seconds": seconds,
-            "rows_per_s": rows_epoch / max(seconds, 1e-9),
-        })
-        logger.info(f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
-                    f"({result.history[-1]['rows_per_s']:,.0f} rows/s)")
+        lr = opt.param_groups[0]["lr"]
+        _end_epoch(name, model, (result, at), epoch, val_auc, lr, (loss_sum, loss_n, rows_epoch, seconds))
         save(epoch + 1, 0)
         if at.bad_epochs >= cfg.early_stopping_patience:
             break
@@ -324,6 +365,15 @@ def fit(name: str, model: nn.Module, prepared: Prepared, cfg: MLPConfig, val: tu
     if ctx.enabled:
         result.distributed = _ranks_agree(name, model, ctx, device, len(source.rows), total, cfg)
     return result
+
+
+def _validate(model: nn.Module, val: tuple[np.ndarray, np.ndarray], ctx, device: torch.device) -> float:
+    """The validation AUC (K classes: the mean one-vs-rest AUC), each rank scoring every ``world``-th row."""
+    from trigdeploy.train import distributed as ddp
+
+    x_val, y_val = val
+    scores = ddp.gather_strided(ctx, torch_predict(model, x_val[ctx.rank :: ctx.world], device), len(x_val))
+    return auc_any(y_val, scores)
 
 
 def _step(model: nn.Module, loss_fn: nn.Module, cfg: MLPConfig, ctx, device: torch.device) -> _Step:
@@ -339,12 +389,21 @@ def _step(model: nn.Module, loss_fn: nn.Module, cfg: MLPConfig, ctx, device: tor
     hooks = isinstance(model, TrainingHooks)
     groups = model.param_groups(cfg) if hooks else model.parameters()
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return _Step(model, net, loss_fn, opt, device.type == "cuda", ddp.stats_steps(model) + 1 if ctx.enabled else 0,
-                 model.regularizer if hooks else None, model.after_step if hooks else None)
+    return _Step(
+        model,
+        net,
+        loss_fn,
+        opt,
+        device.type == "cuda",
+        ddp.stats_steps(model) + 1 if ctx.enabled else 0,
+        model.regularizer if hooks else None,
+        model.after_step if hooks else None,
+    )
 
 
-def _loss(source: BatchSource, all_train: np.ndarray, n_classes: int, cfg: MLPConfig, device: torch.device
-          ) -> tuple[nn.Module, float, np.ndarray | None]:
+def _loss(
+    source: BatchSource, all_train: np.ndarray, n_classes: int, cfg: MLPConfig, device: torch.device
+) -> tuple[nn.Module, float, np.ndarray | None]:
     """The training loss, the positive-class weight and the class weights: two classes, BCE on the logit with
     ``pos_weight``; K classes, softmax cross-entropy, each class weighted n / (K · n_c) on the training rows."""
     if n_classes == 2:
@@ -354,19 +413,39 @@ def _loss(source: BatchSource, all_train: np.ndarray, n_classes: int, cfg: MLPCo
     return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device)), 1.0, weights
 
 
-def _end_epoch(model: nn.Module, result: FitResult, at: _Progress, epoch: int, val_auc: float, figures: dict) -> None:
-    """An epoch's history entry (with a resource-aware model's cost), the best weights so far, patience."""
-    result.history.append(figures)
+def _end_epoch(
+    name: str, model: nn.Module, state: tuple[FitResult, _Progress], epoch: int, val_auc: float, lr: float, sums: tuple
+) -> None:
+    """An epoch's history entry (with a resource-aware model's cost) and its log line, the best weights so far,
+    patience. ``sums``: the summed training loss, the rows it sums over, the rows seen, the epoch's seconds."""
+    result, at = state
+    loss_sum, loss_n, rows_epoch, seconds = sums
+    result.history.append(
+        {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(loss_n, 1),
+            "val_auc": val_auc,
+            "lr": lr,
+            "rows": rows_epoch,
+            "seconds": seconds,
+            "rows_per_s": rows_epoch / max(seconds, 1e-9),
+        }
+    )
     if isinstance(model, Costed):  # a resource-aware model: its cost at this epoch
         result.history[-1]["ebops"] = float(model.ebops().detach())
     if val_auc > result.best_val_auc or result.best_epoch < 0:
         result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
     else:
         at.bad_epochs += 1
+    logger.info(
+        f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
+        f"({result.history[-1]['rows_per_s']:,.0f} rows/s)"
+    )
 
 
-def _ranks_agree(name: str, model: nn.Module, ctx, device: torch.device, n_rows: int, total: int, cfg: MLPConfig
-                 ) -> dict:
+def _ranks_agree(
+    name: str, model: nn.Module, ctx, device: torch.device, n_rows: int, total: int, cfg: MLPConfig
+) -> dict:
     """Under DDP: every rank finished with the same weights (else ``RuntimeError``); what the run records of it."""
     from trigdeploy.train import distributed as ddp
 
@@ -374,7 +453,12 @@ def _ranks_agree(name: str, model: nn.Module, ctx, device: torch.device, n_rows:
     shards = ddp.gather_objects(ctx, int(n_rows))
     if len(set(hashes)) != 1:
         raise RuntimeError(f"{name}: DDP ranks finished with different weights ({hashes})")
-    return {"world_size": ctx.world, "backend": "nccl" if device.type == "cuda" else "gloo",
-            "train_rows_per_rank": shards, "steps_per_epoch": total,
-            "global_batch": ctx.world * cfg.batch_size, "weights_sha256": hashes[0],
-            "identical_weights_on_all_ranks": True}
+    return {
+        "world_size": ctx.world,
+        "backend": "nccl" if device.type == "cuda" else "gloo",
+        "train_rows_per_rank": shards,
+        "steps_per_epoch": total,
+        "global_batch": ctx.world * cfg.batch_size,
+        "weights_sha256": hashes[0],
+        "identical_weights_on_all_ranks": True,
+    }

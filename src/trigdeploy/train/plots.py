@@ -26,10 +26,23 @@ def confusion(panels: dict[str, dict], classes, path: Path, title: str | None = 
         ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if frac[i, j] > 0.5 else "black")
-        ax.set(xticks=range(k), yticks=range(k), xticklabels=classes, yticklabels=classes,
-               xlabel="predicted (largest logit)", ylabel="true class")
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if frac[i, j] > 0.5 else "black",
+                )
+        ax.set(
+            xticks=range(k),
+            yticks=range(k),
+            xticklabels=classes,
+            yticklabels=classes,
+            xlabel="predicted (largest logit)",
+            ylabel="true class",
+        )
         ax.set_title(f"{name}\naccuracy {f['accuracy']:.4f}", fontsize=9)
     if title:
         fig.suptitle(title)

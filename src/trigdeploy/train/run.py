@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,22 +21,21 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import timing
-from trigdeploy.config import MLPConfig, RunConfig, dump_config
+from trigdeploy.config import RunConfig, dump_config
 from trigdeploy.data.cache import Prepared, load_prepared
 from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
-from trigdeploy.logits import probabilities
 from trigdeploy.models import registry
+from trigdeploy.models.families import build_torch_model, family_of, load_torch_model
 from trigdeploy.models.protocols import ExactModel
-from trigdeploy.schema import parse_section, to_dict
+from trigdeploy.schema import to_dict
 from trigdeploy.train import plots
 from trigdeploy.train.metrics import evaluate, evaluate_multiclass
 from trigdeploy.versions import package_versions
 
 logger = logging.getLogger(__name__)
-
 
 
 def _device(choice: str):
@@ -48,43 +46,6 @@ def _device(choice: str):
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(choice)
-
-
-def build_torch_model(kind: str, n_inputs: int, cfg: MLPConfig, n_outputs: int = 1):
-    """The untrained network of torch kind ``kind`` (see ``models.registry``) with ``n_outputs`` logits
-    (a kind's builder is asked for outputs only when there is more than one)."""
-    build = registry.kind(kind).build
-    return build(n_inputs, cfg) if n_outputs == 1 else build(n_inputs, cfg, n_outputs)
-
-
-def load_torch_model(path: Path):
-    """Rebuild a saved MLP/QAT MLP (``mlp.pt``, ``qmlp.pt``, ``seed_mlp.pt``) with its weights."""
-    import torch
-
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrigdeployError(f"{path}: not a loadable trigdeploy model file (refused or corrupt: {first[:160]})") from None
-    if not isinstance(saved, dict) or not {"kind", "config", "n_inputs", "state_dict"} <= set(saved):
-        raise TrigdeployError(f"{path}: not a trigdeploy model file (expected kind, config, n_inputs, state_dict)")
-    kind = registry.KINDS.get(saved["kind"])
-    if kind is None or kind.family != "torch":
-        raise TrigdeployError(f"{path}: unknown model kind {saved['kind']!r}")
-    cfg = parse_section(kind.config, saved["config"], f"train.{saved['kind']}", str(path))
-    model = build_torch_model(saved["kind"], saved["n_inputs"], cfg, int(saved.get("n_outputs", 1)))
-    model.load_state_dict(saved["state_dict"])
-    model.eval()
-    return model, saved
-
-
-def _save_torch(path: Path, model, kind: str, cfg: MLPConfig, prepared: Prepared, fit_info: dict) -> None:
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save({"kind": kind, "config": to_dict(cfg), "n_inputs": len(prepared.features),
-                    "features": prepared.features, "n_outputs": prepared.n_outputs, "classes": list(prepared.classes),
-                    "state_dict": model.state_dict(), "fit": fit_info}, tmp)
 
 
 def _digest(obj) -> str:
@@ -129,8 +90,10 @@ def check_resume(cfg: RunConfig, run_dir: Path, current: dict[str, str]) -> None
     started = layout.train_state.exists() or any(layout.checkpoints.glob("*.ckpt"))
     if not path.is_file():
         if started:
-            raise TrigdeployError(f"{run_dir}: cannot resume: the run has no fingerprint.json (trained by an older "
-                                  "trigdeploy); train without --resume")
+            raise TrigdeployError(
+                f"{run_dir}: cannot resume: the run has no fingerprint.json (trained by an older "
+                "trigdeploy); train without --resume"
+            )
         return
     try:
         saved = json.loads(path.read_text())
@@ -138,8 +101,10 @@ def check_resume(cfg: RunConfig, run_dir: Path, current: dict[str, str]) -> None
         raise TrigdeployError(f"{path}: not valid JSON; train without --resume") from None
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if changed:
-        raise TrigdeployError(f"{run_dir}: cannot resume: {', '.join(changed)} changed since the run started "
-                              f"(see {path.name}); train without --resume, or into another --run-dir")
+        raise TrigdeployError(
+            f"{run_dir}: cannot resume: {', '.join(changed)} changed since the run started "
+            f"(see {path.name}); train without --resume, or into another --run-dir"
+        )
 
 
 @dataclass
@@ -172,27 +137,50 @@ def _train_torch(kind, mcfg, fx: _Fit):
     if source is not None:
         copy_linear_weights(fx.trained[source], model)
     tnn.calibrate(model, fx.prepared)  # fixed-point kinds' integer bits
-    result = tnn.fit(kind.name, model, fx.prepared, mcfg, fx.val, seed=fx.cfg.seed, device=fx.device,
-                     checkpoint=fx.layout.checkpoint(kind.name), resume=fx.resume,
-                     progress=fx.progress, on_batch=fx.on_batch)
+    result = tnn.fit(
+        kind.name,
+        model,
+        fx.prepared,
+        mcfg,
+        fx.val,
+        seed=fx.cfg.seed,
+        device=fx.device,
+        checkpoint=fx.layout.checkpoint(kind.name),
+        resume=fx.resume,
+        progress=fx.progress,
+        on_batch=fx.on_batch,
+    )
     model.cpu()
     fx.trained[kind.name] = model
     if not fx.ctx.main:
         return None
-    info = {"seconds": result.seconds, "rows_seen": result.rows_seen, "best_epoch": result.best_epoch,
-            "best_val_auc": result.best_val_auc, "pos_weight": result.pos_weight,
-            **({"class_weights": result.class_weights} if result.class_weights else {}),
-            "epochs_run": len(result.history), "resumed_from": result.resumed_from,
-            "device": str(fx.device), "distributed": result.distributed}
-    _save_torch(fx.layout.model_file(kind.artifact), model, kind.saved_as or kind.name, mcfg, fx.prepared, info)
-    cpu = torch.device("cpu")
+    info = {
+        "seconds": result.seconds,
+        "rows_seen": result.rows_seen,
+        "best_epoch": result.best_epoch,
+        "best_val_auc": result.best_val_auc,
+        "pos_weight": result.pos_weight,
+        **({"class_weights": result.class_weights} if result.class_weights else {}),
+        "epochs_run": len(result.history),
+        "resumed_from": result.resumed_from,
+        "device": str(fx.device),
+        "distributed": result.distributed,
+    }
+    meta = {
+        "kind": kind.saved_as or kind.name,
+        "config": to_dict(mcfg),
+        "n_inputs": len(fx.prepared.features),
+        "features": fx.prepared.features,
+        "n_outputs": fx.prepared.n_outputs,
+        "classes": list(fx.prepared.classes),
+        "fit": info,
+    }
+    fam = family_of(kind)
+    fam.save(model, fx.layout.model_file(kind.artifact), meta)
     if isinstance(model, ExactModel):  # a fixed-point model: its scores are those of the exact arithmetic
         info["summary"] = model.summary()
-        # the score scale of thresholds and predictions: sigmoid of one logit, softmax of K
-        return (probabilities(model.reference(fx.val[0])), probabilities(model.reference(fx.x_test)),
-                {"info": info, "history": result.history})
-    return (tnn.predict(model, fx.val[0], cpu), tnn.predict(model, fx.x_test, cpu),
-            {"info": info, "history": result.history})
+    # the score scale of thresholds and predictions: sigmoid of one logit, softmax of K
+    return fam.scores(model, fx.val[0]), fam.scores(model, fx.x_test), {"info": info, "history": result.history}
 
 
 def _train_xgboost(kind, mcfg, fx: _Fit):
@@ -205,23 +193,19 @@ def _train_xgboost(kind, mcfg, fx: _Fit):
         model, info = trees.fit_bdt_dask(fx.prepared, mcfg, fx.cfg.seed, fx.val, fx.layout.preprocess)
     booster = model.get_booster()
     booster.set_attr(best_iteration=str(info["best_iteration"]))
-    with atomic_path(fx.layout.model_file(kind.artifact)) as tmp:
-        booster.save_model(tmp)
-    return trees.booster_proba(booster, fx.val[0]), trees.booster_proba(booster, fx.x_test), {"info": info}
+    fam = family_of(kind)
+    fam.save(booster, fx.layout.model_file(kind.artifact), {})
+    return fam.scores(booster, fx.val[0]), fam.scores(booster, fx.x_test), {"info": info}
 
 
 def _train_sklearn(kind, mcfg, fx: _Fit):
-    """Fit the RandomForest baseline; saved with joblib (written only: trigdeploy never loads it)."""
-    import joblib
-
+    """Fit the RandomForest baseline; saved in skops' format (loaded back without running code from the file)."""
     from trigdeploy.train import trees
 
     model, info = trees.fit_rf(fx.prepared, mcfg, fx.cfg.seed, fx.cfg.train.threads)
-    with atomic_path(fx.layout.model_file(kind.artifact)) as tmp:
-        joblib.dump(model, tmp)
-    if len(fx.prepared.classes) > 2:
-        return model.predict_proba(fx.val[0]), model.predict_proba(fx.x_test), {"info": info}
-    return model.predict_proba(fx.val[0])[:, 1], model.predict_proba(fx.x_test)[:, 1], {"info": info}
+    fam = family_of(kind)
+    fam.save(model, fx.layout.model_file(kind.artifact), {})
+    return fam.scores(model, fx.val[0]), fam.scores(model, fx.x_test), {"info": info}
 
 
 TRAINERS = {"torch": _train_torch, "xgboost": _train_xgboost, "sklearn": _train_sklearn}
@@ -259,15 +243,24 @@ def reproducibility() -> dict:
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), cpu)
-    return {"torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu": cpu, "note": "float results match bit for bit only with the same versions, threads and "
-                                "cpu_capability; elsewhere they may differ in the last digits"}
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            cpu,
+        )
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": cpu,
+        "note": "float results match bit for bit only with the same versions, threads and "
+        "cpu_capability; elsewhere they may differ in the last digits",
+    }
 
 
-def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
-              on_batch=None) -> dict:
+def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True, on_batch=None) -> dict:
     """Train every configured model of ``cfg`` into ``run_dir``; returns the metrics dict.
 
     Under ``torchrun`` (see ``train.distributed``) the MLPs train with DDP; only rank 0 writes the
@@ -331,8 +324,15 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
         rec.add(f"train {name}", done[name]["info"].get("seconds", 0.0), cached=scores.resumed)
     if not ctx.main:
         return {}
-    facts = {"name": cfg.name, "seed": cfg.seed, "models": chosen, "features": prepared.features,
-             "data_stage_seconds": data_stage_seconds, "cache_built": prepared.cache_built, "device": str(device)}
+    facts = {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "models": chosen,
+        "features": prepared.features,
+        "data_stage_seconds": data_stage_seconds,
+        "cache_built": prepared.cache_built,
+        "device": str(device),
+    }
     _finish(layout, prepared, metrics, histories, facts, rec)
     return metrics
 
@@ -354,7 +354,7 @@ def _begin(cfg: RunConfig, layout: RunLayout, run_dir: Path, resume: bool) -> No
 class _Scores:
     val: np.ndarray
     test: np.ndarray
-    resumed: bool      # from an earlier, interrupted run (``--resume``), not trained now
+    resumed: bool  # from an earlier, interrupted run (``--resume``), not trained now
 
 
 def _train_kind(kind, fx: _Fit, done: dict, histories: dict) -> _Scores | None:
@@ -398,30 +398,46 @@ def _evaluate(kind, cfg: RunConfig, prepared: Prepared, scores: _Scores, y: tupl
     return m
 
 
-def _finish(layout: RunLayout, prepared: Prepared, metrics: dict, histories: dict, info: dict,
-            rec: timing.Record) -> None:
+def _finish(
+    layout: RunLayout, prepared: Prepared, metrics: dict, histories: dict, info: dict, rec: timing.Record
+) -> None:
     """Rank 0, after training: curves and confusion plots, ``run.json`` (``info``, the data stage's facts, the
     wall time from ``rec``'s start), then ``metrics.json``, written last: its presence marks a complete run."""
     if histories:
         _curves(histories, layout.training_curves)
     if len(prepared.classes) > 2:
         for name, m in metrics.items():
-            logger.info("%s confusion matrix (rows: true %s; columns: predicted):\n%s", name,
-                        ", ".join(prepared.classes), np.array(m["confusion_matrix"]))
+            logger.info(
+                "%s confusion matrix (rows: true %s; columns: predicted):\n%s",
+                name,
+                ", ".join(prepared.classes),
+                np.array(m["confusion_matrix"]),
+            )
         plots.confusion(metrics, prepared.classes, layout.confusion_plot)
     report = prepared.report
     run_info = {
-        "name": info["name"], "seed": info["seed"], "models": info["models"], "features": info["features"],
+        "name": info["name"],
+        "seed": info["seed"],
+        "models": info["models"],
+        "features": info["features"],
         "label_is_function_of_inputs": report["label_is_function_of_inputs"],
-        "class_counts": report["class_counts"], "seconds": time.perf_counter() - rec.started,
-        "data_stage_seconds": info["data_stage_seconds"], "cache_built": info["cache_built"],
-        "versions": package_versions(("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True), "device": info["device"],
-        "reproducibility": reproducibility(), "timing": rec.report(),
+        "class_counts": report["class_counts"],
+        "seconds": time.perf_counter() - rec.started,
+        "data_stage_seconds": info["data_stage_seconds"],
+        "cache_built": info["cache_built"],
+        "versions": package_versions(
+            ("numpy", "torch", "brevitas", "xgboost", "scikit-learn", "tables", "uproot"), python=True
+        ),
+        "device": info["device"],
+        "reproducibility": reproducibility(),
+        "timing": rec.report(),
     }
     if report["label_is_function_of_inputs"]:
-        run_info["warning"] = ("the label is a cut on input features "
-                               f"({', '.join(report['label_function_of'])}): metrics measure how well a model "
-                               "reproduces the cut, not physics")
+        run_info["warning"] = (
+            "the label is a cut on input features "
+            f"({', '.join(report['label_function_of'])}): metrics measure how well a model "
+            "reproduces the cut, not physics"
+        )
         for m in metrics.values():
             m["label_is_function_of_inputs"] = True
     write_json_atomic(layout.run_json, run_info)

@@ -41,12 +41,21 @@ def _xgb_params(cfg: BDTConfig, seed: int, labels: np.ndarray, k: int) -> tuple[
     """XGBoost's settings for ``k`` classes and the training ``labels``: (classifier keyword arguments,
     per-class row weights or None, what the training info records). K classes: softmax, one tree per
     class and round, rows weighted n / (K · n_c); two: logistic with ``scale_pos_weight``."""
-    common = dict(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-                  tree_method="hist", early_stopping_rounds=cfg.early_stopping_rounds, random_state=seed)
+    common = dict(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        learning_rate=cfg.learning_rate,
+        tree_method="hist",
+        early_stopping_rounds=cfg.early_stopping_rounds,
+        random_state=seed,
+    )
     if k > 2:
         weights = class_weights(labels, k)
-        return ({**common, "objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}, weights,
-                {"class_weights": weights.tolist()})
+        return (
+            {**common, "objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"},
+            weights,
+            {"class_weights": weights.tolist()},
+        )
     spw = balance_weight(cfg.scale_pos_weight, len(labels), int(np.sum(labels)))
     return {**common, "scale_pos_weight": spw, "eval_metric": "auc"}, None, {"scale_pos_weight": float(spw)}
 
@@ -67,8 +76,13 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
     t0 = time.perf_counter()
     model = xgb.XGBClassifier(**params, n_jobs=cfg.threads)
     model.fit(x, y, sample_weight=None if weights is None else weights[y], eval_set=[(x_val, y_val)], verbose=False)
-    info.update(recorded, seconds=time.perf_counter() - t0, best_iteration=int(model.best_iteration),
-                n_trees=_n_trees(model, k), rows_seen=int(len(y)))
+    info.update(
+        recorded,
+        seconds=time.perf_counter() - t0,
+        best_iteration=int(model.best_iteration),
+        n_trees=_n_trees(model, k),
+        rows_seen=int(len(y)),
+    )
     return model, info
 
 
@@ -77,8 +91,13 @@ def fit_rf(prepared: Prepared, cfg: RFConfig, seed: int, threads: int | None):
     from sklearn.ensemble import RandomForestClassifier
 
     x, y, info = training_arrays(prepared, cfg.max_train_rows, cfg.smote, seed)
-    model = RandomForestClassifier(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth,
-                                   class_weight="balanced_subsample", random_state=seed, n_jobs=threads)
+    model = RandomForestClassifier(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        class_weight="balanced_subsample",
+        random_state=seed,
+        n_jobs=threads,
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -87,8 +106,9 @@ def fit_rf(prepared: Prepared, cfg: RFConfig, seed: int, threads: int | None):
     return model, info
 
 
-def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str,
-               weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _partition(
+    cache_dir: str, rows: np.ndarray, scaler_path: str, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One partition of scaled rows read from the feature cache, their labels and their row weights
     (``weights[label]``) (runs on a Dask worker)."""
     from pathlib import Path
@@ -99,8 +119,11 @@ def _partition(cache_dir: str, rows: np.ndarray, scaler_path: str,
     cache = FeatureCache(Path(cache_dir))
     x = cache.features()
     y = np.asarray(cache.labels()[rows], np.uint8)
-    return (Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32), y,
-            np.asarray(weights, np.float32)[y])
+    return (
+        Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32),
+        y,
+        np.asarray(weights, np.float32)[y],
+    )
 
 
 def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray, np.ndarray], scaler_path):
@@ -109,8 +132,10 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     from the feature cache (which must be on storage they can see); returns (booster-backed model, info).
     K classes: ``multi:softprob`` with the row weights n / (K · n_c) of the single-process BDT."""
     if cfg.smote or cfg.max_train_rows < len(prepared.rows("train")):
-        raise TrigdeployError("train.bdt.dask: SMOTE and max_train_rows sampling are single-process options; "
-                              "unset them to train on the whole split with Dask")
+        raise TrigdeployError(
+            "train.bdt.dask: SMOTE and max_train_rows sampling are single-process options; "
+            "unset them to train on the whole split with Dask"
+        )
     import dask
     import dask.array as da
     import xgboost.dask as xgb_dask
@@ -125,10 +150,13 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     k = len(prepared.classes)
     params, weights, recorded = _xgb_params(cfg, seed, labels, k)  # the same settings as in one process
     row_weights = np.ones(k) if weights is None else weights
-    parts = [dask.delayed(_partition, nout=3)(str(prepared.cache_dir), rows[i: i + partition_rows], str(scaler_path),
-                                              row_weights)
-             for i in range(0, len(rows), partition_rows)]
-    sizes = [len(rows[i: i + partition_rows]) for i in range(0, len(rows), partition_rows)]
+    parts = [
+        dask.delayed(_partition, nout=3)(
+            str(prepared.cache_dir), rows[i : i + partition_rows], str(scaler_path), row_weights
+        )
+        for i in range(0, len(rows), partition_rows)
+    ]
+    sizes = [len(rows[i : i + partition_rows]) for i in range(0, len(rows), partition_rows)]
     x = da.concatenate([da.from_delayed(p[0], (n, n_feat), np.float32) for p, n in zip(parts, sizes)])
     y = da.concatenate([da.from_delayed(p[1], (n,), np.uint8) for p, n in zip(parts, sizes)])
     w = da.concatenate([da.from_delayed(p[2], (n,), np.float32) for p, n in zip(parts, sizes)])
@@ -140,19 +168,20 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
         yv = da.from_array(np.asarray(y_val, np.uint8), chunks=partition_rows)
         model.fit(x, y, sample_weight=None if weights is None else w, eval_set=[(xv, yv)], verbose=False)
         n_workers = len(client.scheduler_info()["workers"])
-    info = {"seconds": time.perf_counter() - t0, **recorded, "best_iteration": int(model.best_iteration),
-            "n_trees": _n_trees(model, k), "rows_seen": int(len(rows)),
-            "train_rows": int(len(rows)),
-            "sampled": False, "smote_added": 0, "dask": {"scheduler": cfg.dask.scheduler or "LocalCluster", "workers": n_workers,
-                                                          "partitions": len(parts), "partition_rows": partition_rows}}
+    info = {
+        "seconds": time.perf_counter() - t0,
+        **recorded,
+        "best_iteration": int(model.best_iteration),
+        "n_trees": _n_trees(model, k),
+        "rows_seen": int(len(rows)),
+        "train_rows": int(len(rows)),
+        "sampled": False,
+        "smote_added": 0,
+        "dask": {
+            "scheduler": cfg.dask.scheduler or "LocalCluster",
+            "workers": n_workers,
+            "partitions": len(parts),
+            "partition_rows": partition_rows,
+        },
+    }
     return model, info
-
-
-def booster_proba(booster, x: np.ndarray) -> np.ndarray:
-    """Signal probabilities ``(n,)`` (K classes: ``(n, K)``) from the trees up to the booster's
-    ``best_iteration`` (what ``predict_proba`` uses)."""
-    import xgboost as xgb
-
-    best = booster.attr("best_iteration")
-    rng = (0, int(best) + 1) if best is not None else (0, 0)
-    return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), iteration_range=rng).astype(np.float64)

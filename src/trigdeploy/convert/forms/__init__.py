@@ -31,10 +31,10 @@ from trigdeploy.simulators import SIMULATORS
 
 @dataclass(frozen=True)
 class Form:
-    name: str                                    # what a kind lists in its ``forms``
-    export: Callable[[Any, Any], dict]           # (kind, ExportContext) → its part of the kind's manifest entry
-    requires: tuple[str, ...] = ()               # forms that must come before it in a kind's forms
-    simulators: tuple[str, ...] = ()             # the simulators its projects may ask for (none: no project)
+    name: str  # what a kind lists in its ``forms``
+    export: Callable[[Any, Any], dict]  # (kind, ExportContext) → its part of the kind's manifest entry
+    requires: tuple[str, ...] = ()  # forms that must come before it in a kind's forms
+    simulators: tuple[str, ...] = ()  # the simulators its projects may ask for (none: no project)
     # (kind, RunLayout, the kind's manifest entry, clock ns, reuse) → [(label, FPGA figures, is the kind's point
     # on the resource plot)]: its cost before synthesis, labelled with the estimator that gave it
     cost: Callable[..., list[tuple[str, dict, bool]]] | None = None
@@ -50,12 +50,16 @@ def register_form(form: Form) -> Form:
         raise ValueError(f"export form {form.name!r} is registered twice")
     unknown_sim = [s for s in form.simulators if s not in SIMULATORS]
     if unknown_sim:
-        raise ValueError(f"export form {form.name!r} declares simulators {unknown_sim}, which are not registered "
-                         f"({', '.join(SIMULATORS)}; trigdeploy.simulators.register_simulator)")
+        raise ValueError(
+            f"export form {form.name!r} declares simulators {unknown_sim}, which are not registered "
+            f"({', '.join(SIMULATORS)}; trigdeploy.simulators.register_simulator)"
+        )
     unknown = [r for r in form.requires if r not in FORMS]  # itself included: it is not registered yet
     if unknown:
-        raise ValueError(f"export form {form.name!r} requires {unknown}, which "
-                         f"{'is' if len(unknown) < 2 else 'are'} not a registered form before it")
+        raise ValueError(
+            f"export form {form.name!r} requires {unknown}, which "
+            f"{'is' if len(unknown) < 2 else 'are'} not a registered form before it"
+        )
     FORMS[form.name] = form
     return form
 
@@ -69,12 +73,15 @@ def check_kind(kind: registry.ModelKind) -> None:
     """A kind's forms are registered forms, each listed after the forms it requires (else ``ValueError``)."""
     for i, name in enumerate(kind.forms):
         if name not in FORMS:
-            raise ValueError(f"model kind {kind.name!r}: export form {name!r} is not registered "
-                             f"({', '.join(sorted(FORMS))})")
+            raise ValueError(
+                f"model kind {kind.name!r}: export form {name!r} is not registered ({', '.join(sorted(FORMS))})"
+            )
         missing = [r for r in FORMS[name].requires if r not in kind.forms[:i]]
         if missing:
-            raise ValueError(f"model kind {kind.name!r}: export form {name!r} requires {', '.join(missing)} "
-                             f"before it in its forms {list(kind.forms)}")
+            raise ValueError(
+                f"model kind {kind.name!r}: export form {name!r} requires {', '.join(missing)} "
+                f"before it in its forms {list(kind.forms)}"
+            )
 
 
 # the built-in forms, in report order; each registers after the forms it requires

@@ -18,17 +18,8 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
 from trigdeploy.io import sha256_file, write_json_atomic
 from trigdeploy.logits import as_logits, compare
+from trigdeploy.models.families import load_booster
 from trigdeploy.train.metrics import logit_auc
-
-
-def load_booster(path: Path):
-    """The trained XGBoost booster, cut to its early-stopping best iteration (what ``predict`` uses)."""
-    import xgboost as xgb
-
-    booster = xgb.Booster()
-    booster.load_model(str(path))
-    best = booster.attr("best_iteration")
-    return booster[: int(best) + 1] if best is not None else booster
 
 
 def _conifer(kind, ex: ExportContext) -> dict:
@@ -37,18 +28,26 @@ def _conifer(kind, ex: ExportContext) -> dict:
 
     src = ex.run_dir / kind.artifact
     if not np.isfinite(ex.x_test).all():
-        raise TrigdeployError(f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
-                              "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)")
+        raise TrigdeployError(
+            f"{kind.name}: the test split has non-finite inputs; conifer ignores XGBoost's learned "
+            "missing-value directions, so the firmware would disagree (use data nan_policy drop/impute)"
+        )
     t0 = time.perf_counter()
     booster = load_booster(src)
     ens = en.ensemble_from_booster(booster)
     write_json_atomic(ex.out_dir / f"{kind.name}.conifer.json", ens)
-    entry: dict = {"source": {"file": src.name, "sha256": sha256_file(src)},
-                   "ensemble": {"file": f"{kind.name}.conifer.json", "n_trees": ens["n_trees"], "max_depth": ens["max_depth"],
-                                "n_features": ens["n_features"],
-                                "base_margin": ens["init_predict"][0] if en.n_outputs(ens) == 1 else ens["init_predict"],
-                                "n_classes": ens["n_classes"]},
-                   "projects": {"cpp": _float_cpp(kind, ex, booster, ens)}}
+    entry: dict = {
+        "source": {"file": src.name, "sha256": sha256_file(src)},
+        "ensemble": {
+            "file": f"{kind.name}.conifer.json",
+            "n_trees": ens["n_trees"],
+            "max_depth": ens["max_depth"],
+            "n_features": ens["n_features"],
+            "base_margin": ens["init_predict"][0] if en.n_outputs(ens) == 1 else ens["init_predict"],
+            "n_classes": ens["n_classes"],
+        },
+        "projects": {"cpp": _float_cpp(kind, ex, booster, ens)},
+    }
     q = _fixed_point(kind, ex, booster, ens)
     entry["fixed_point"] = q.figures
     ref_file = ex.save_reference(kind, q.x, q.reference)
@@ -66,23 +65,27 @@ def _float_cpp(kind, ex: ExportContext, booster, ens: dict) -> dict:
     staging, final = ex.fw_dir / f"{kind.name}_cpp", ex.fw_final / f"{kind.name}_cpp"
     cpp = tc.cpp_float_check(ens, booster, ex.x_test, staging, ex.log, ex.cache)
     if not cpp["ok"]:
-        raise TrigdeployError(f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
-                              f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events")
+        raise TrigdeployError(
+            f"{kind.name}: conifer float emulation disagrees with XGBoost on {cpp['n_leaf_mismatch']} leaf "
+            f"paths / {cpp['n_margin_mismatch']} margins of {cpp['n_events']} test events"
+        )
     n_tb = ex.target.testbench_events
     tc.write_testbench(staging, ex.x_test[:n_tb], en.xgb_margin(booster, ex.x_test[:n_tb]))
     tc.point_project_at(staging, final)
-    say(f"{kind.name} conifer cpp (float) → {final} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
-        f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})")
+    say(
+        f"{kind.name} conifer cpp (float) → {final} (leaf agreement {100 * cpp['leaf_agreement']:.2f} % on "
+        f"{cpp['n_events']} events, margins equal: {cpp['n_margin_mismatch'] == 0})"
+    )
     return {"project": str(final), "precision": "float", "vs_xgboost": cpp}
 
 
 @dataclass(frozen=True)
 class _Quantized:
-    fmt: FixedType          # the one fixed-point type of inputs, thresholds and scores
-    ensemble: dict          # the quantized ensemble
-    x: np.ndarray           # the test split on the input grid (what the port sees)
-    reference: np.ndarray   # the bit-exact fixed-point emulation on it
-    figures: dict           # the manifest's fixed_point entry
+    fmt: FixedType  # the one fixed-point type of inputs, thresholds and scores
+    ensemble: dict  # the quantized ensemble
+    x: np.ndarray  # the test split on the input grid (what the port sees)
+    reference: np.ndarray  # the bit-exact fixed-point emulation on it
+    figures: dict  # the manifest's fixed_point entry
 
 
 def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> _Quantized:
@@ -100,27 +103,43 @@ def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> _Quantized:
     bound = (ens["n_trees"] + 1) * fmt.lsb / 2
     same_leaf = (leaves_fixed == en.xgb_leaves(booster, x_q)).all(axis=1)
     margin = en.xgb_margin(booster, x_test)
-    on_float = {"max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
-                "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
-                "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
-                "auc_xgboost": logit_auc(y_test, margin), "auc_fixed": logit_auc(y_test, ref_q)}
-    fixed = {"precision": str(fmt), "lsb": fmt.lsb, "inputs": "floor onto the grid, saturate (done before the port)",
-             "thresholds": "rounded up onto the input grid", "leaves": "rounded to nearest", **qinfo,
-             "n_events": int(len(x_q)), "n_sum_wrapped": wrapped,
-             "vs_xgboost_on_quantized_inputs": {
-                 "leaf_agreement": float(same_leaf.mean()), "max_abs_diff_margin": float(np.abs(ref_q - exact_q).max()),
-                 "bound": bound, "within_bound": bool((np.abs(ref_q - exact_q) <= bound).all())},
-             "vs_xgboost_on_float_inputs": on_float}
+    on_float = {
+        "max_abs_diff_margin": float(np.abs(ref_q - margin).max()),
+        "mean_abs_diff_margin": float(np.abs(ref_q - margin).mean()),
+        "n_leaf_changed_by_input_quantization": int((~(leaves_float == leaves_q).all(axis=1)).sum()),
+        "auc_xgboost": logit_auc(y_test, margin),
+        "auc_fixed": logit_auc(y_test, ref_q),
+    }
+    fixed = {
+        "precision": str(fmt),
+        "lsb": fmt.lsb,
+        "inputs": "floor onto the grid, saturate (done before the port)",
+        "thresholds": "rounded up onto the input grid",
+        "leaves": "rounded to nearest",
+        **qinfo,
+        "n_events": int(len(x_q)),
+        "n_sum_wrapped": wrapped,
+        "vs_xgboost_on_quantized_inputs": {
+            "leaf_agreement": float(same_leaf.mean()),
+            "max_abs_diff_margin": float(np.abs(ref_q - exact_q).max()),
+            "bound": bound,
+            "within_bound": bool((np.abs(ref_q - exact_q) <= bound).all()),
+        },
+        "vs_xgboost_on_float_inputs": on_float,
+    }
     if not (same_leaf.all() and fixed["vs_xgboost_on_quantized_inputs"]["within_bound"]) or wrapped:
-        raise TrigdeployError(f"{kind.name}: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
-                              f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
-                              f"{qinfo['thresholds_saturated']}): widen conifer Precision")
+        raise TrigdeployError(
+            f"{kind.name}: fixed point {fmt} leaves XGBoost's leaves or its error bound on the test split "
+            f"(leaf agreement {same_leaf.mean():.4%}, {wrapped} wrapped sums, saturated thresholds "
+            f"{qinfo['thresholds_saturated']}): widen conifer Precision"
+        )
     if on_float["auc_xgboost"] - on_float["auc_fixed"] > target.bdt_max_auc_loss:
         raise TrigdeployError(
             f"{kind.name}: conifer Precision {fmt}: test AUC {on_float['auc_xgboost']:.5f} (XGBoost) → "
             f"{on_float['auc_fixed']:.5f} (fixed point) loses more than bdt_max_auc_loss "
             f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
-            f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision")
+            f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision"
+        )
     return _Quantized(fmt, ens_q, x_q, ref_q, fixed)
 
 
@@ -147,14 +166,29 @@ def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: _Quant
         info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, **_hls_check(kind, ex, staging, q))
         ex.add_project(staging.name, kind, "conifer HLS csim", what, ref_file, exact=True, device=Device(part, clock))
     elif backend == "vhdl":
-        ex.add_project(staging.name, kind, "conifer VHDL (GHDL)", what, ref_file, exact=True,
-                       device=Device(part, clock), simulator="ghdl")
+        ex.add_project(
+            staging.name,
+            kind,
+            "conifer VHDL (GHDL)",
+            what,
+            ref_file,
+            exact=True,
+            device=Device(part, clock),
+            simulator="ghdl",
+        )
     info["seconds"] = time.perf_counter() - t1
     tc.write_readme(staging, backend, part, clock, q.fmt, ens, q.figures, info)
     tc.point_project_at(staging, final)
-    say(f"{kind.name} conifer {backend} → {final}" + (f" (C simulation vs fixed-point emulation: "
-                                              f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
-                                              f"{len(q.x)} events)" if backend == "xilinxhls" else ""))
+    say(
+        f"{kind.name} conifer {backend} → {final}"
+        + (
+            f" (C simulation vs fixed-point emulation: "
+            f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
+            f"{len(q.x)} events)"
+            if backend == "xilinxhls"
+            else ""
+        )
+    )
     return info
 
 
@@ -172,11 +206,19 @@ def _hls_check(kind, ex: ExportContext, staging: Path, q: _Quantized) -> dict:
     same = compare(y, q.reference)
     n_bad = same["n_mismatch"]
     if n_bad:
-        raise TrigdeployError(f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
-                              f"of {len(y)} test events; project not written")
-    return {"compile_seconds": b.compile_seconds,
-            "csim_vs_emulation": {"n_events": same["n_events"], "n_mismatch": n_bad,
-                                  "max_abs_diff": same["max_abs_diff"], "events_per_s": rate}}
+        raise TrigdeployError(
+            f"{kind.name} xilinxhls: C simulation differs from the fixed-point emulation on {n_bad} "
+            f"of {len(y)} test events; project not written"
+        )
+    return {
+        "compile_seconds": b.compile_seconds,
+        "csim_vs_emulation": {
+            "n_events": same["n_events"],
+            "n_mismatch": n_bad,
+            "max_abs_diff": same["max_abs_diff"],
+            "events_per_s": rate,
+        },
+    }
 
 
 def _export(kind, ex: ExportContext) -> dict:
@@ -195,9 +237,19 @@ def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[
     ens = json.loads((layout.export_dir / entry["ensemble"]["file"]).read_text())
     fmt = FixedType.parse(entry["fixed_point"]["precision"])
     est = fpga.conifer_estimates(quantize_ensemble(ens, fmt)[0])
-    return [(f"{kind.name} (conifer {name})", {**est[backend], "latency_ns": est[backend]["latency_cycles"] * clock_ns,
-                                              "estimate": True, "method": est["method"]}, backend == "hls")
-            for backend, name in (("hls", "HLS"), ("vhdl", "VHDL"))]
+    return [
+        (
+            f"{kind.name} (conifer {name})",
+            {
+                **est[backend],
+                "latency_ns": est[backend]["latency_cycles"] * clock_ns,
+                "estimate": True,
+                "method": est["method"],
+            },
+            backend == "hls",
+        )
+        for backend, name in (("hls", "HLS"), ("vhdl", "VHDL"))
+    ]
 
 
 register_form(Form("conifer", _export, simulators=("hls", "ghdl"), cost=_cost))

@@ -25,10 +25,28 @@ def _export(kind, ex: ExportContext) -> dict:
     x_grid, reference, ref_file = ex.references[kind.name]
     t0 = time.perf_counter()
     comb = to_rtl.trace(model, saved["n_inputs"])
-    entry = rtl_project(kind, ex, comb, time.perf_counter() - t0, x_grid, reference, "QONNX execution",
-                         f"{kind.name} (quantization-aware)", reference)
-    ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL (Verilator)", "QONNX execution", ref_file, exact=True,
-                   device=ex.rtl_device, reference_form="QONNX", simulator="verilator")
+    entry = rtl_project(
+        kind,
+        ex,
+        comb,
+        time.perf_counter() - t0,
+        x_grid,
+        reference,
+        "QONNX execution",
+        f"{kind.name} (quantization-aware)",
+        reference,
+    )
+    ex.add_project(
+        f"{kind.name}_rtl",
+        kind,
+        "alkaid RTL (Verilator)",
+        "QONNX execution",
+        ref_file,
+        exact=True,
+        device=ex.rtl_device,
+        reference_form="QONNX",
+        simulator="verilator",
+    )
     return {"rtl": entry}
 
 

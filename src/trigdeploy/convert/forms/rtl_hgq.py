@@ -24,11 +24,28 @@ def _export(kind, ex: ExportContext) -> dict:
     h, saved = hgq_reference(kind, ex)
     t0 = time.perf_counter()
     comb = to_rtl.trace_ptq(h["model"], h["precisions"], saved["n_inputs"])
-    entry = rtl_project(kind, ex, comb, time.perf_counter() - t0, h["x_grid"], h["reference"],
-                         "model's fixed-point reference", f"{kind.name} (resource-aware, per-weight precision)",
-                         h["reference"])
-    ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL (Verilator)", "fixed-point reference of the model",
-                   h["ref_file"], exact=True, device=ex.rtl_device, reference_form="fixed-point reference", simulator="verilator")
+    entry = rtl_project(
+        kind,
+        ex,
+        comb,
+        time.perf_counter() - t0,
+        h["x_grid"],
+        h["reference"],
+        "model's fixed-point reference",
+        f"{kind.name} (resource-aware, per-weight precision)",
+        h["reference"],
+    )
+    ex.add_project(
+        f"{kind.name}_rtl",
+        kind,
+        "alkaid RTL (Verilator)",
+        "fixed-point reference of the model",
+        h["ref_file"],
+        exact=True,
+        device=ex.rtl_device,
+        reference_form="fixed-point reference",
+        simulator="verilator",
+    )
     return {"rtl": entry}
 
 

@@ -34,12 +34,30 @@ def _export(kind, ex: ExportContext) -> dict:
         logger.warning(f"export: {kind.name} RTL skipped: {exc}")
         return {"rtl": {"skipped": str(exc)}}
     x_grid = to_rtl.ptq_input_grid(ex.x_test, ptq["precisions"])
-    entry = rtl_project(kind, ex, comb, time.perf_counter() - t0, x_grid, ptq["hls4ml"],
-                         f"hls4ml {ptq['backend']} PTQ C simulation", f"{kind.name} (float, post-training quantized)",
-                         ptq["hls4ml"])
+    entry = rtl_project(
+        kind,
+        ex,
+        comb,
+        time.perf_counter() - t0,
+        x_grid,
+        ptq["hls4ml"],
+        f"hls4ml {ptq['backend']} PTQ C simulation",
+        f"{kind.name} (float, post-training quantized)",
+        ptq["hls4ml"],
+    )
     ref_file = ex.save_reference(kind, x_grid, ptq["float"], name=f"{kind.name}_rtl")
-    ex.add_project(f"{kind.name}_rtl", kind, "alkaid RTL PTQ (Verilator)", "float PyTorch model", ref_file, exact=False,
-                   device=ex.rtl_device, simulator="verilator", expected=ptq["hls4ml"], max_auc_loss=ex.target.ptq_max_auc_loss)
+    ex.add_project(
+        f"{kind.name}_rtl",
+        kind,
+        "alkaid RTL PTQ (Verilator)",
+        "float PyTorch model",
+        ref_file,
+        exact=False,
+        device=ex.rtl_device,
+        simulator="verilator",
+        expected=ptq["hls4ml"],
+        max_auc_loss=ex.target.ptq_max_auc_loss,
+    )
     return {"rtl": entry}
 
 

@@ -48,9 +48,10 @@ def write_toptag(params: ToptagGenConfig, out: Path, progress: bool = True) -> d
         raise TrigdeployError(f"n_constituents must be positive, got {params.n_constituents}")
     start = time.perf_counter()
     chunks = split_counts(params.jets, params.chunk_size, params.signal_fraction)
-    with toptag_writer(out, params.n_constituents, params.ttv, params.jets) as writer, tqdm(
-        total=params.jets, unit="jet", desc=f"toptag → {out.name}", disable=not progress
-    ) as bar:
+    with (
+        toptag_writer(out, params.n_constituents, params.ttv, params.jets) as writer,
+        tqdm(total=params.jets, unit="jet", desc=f"toptag → {out.name}", disable=not progress) as bar,
+    ):
         write_jet_chunks(
             writer,
             chunks,

@@ -85,8 +85,10 @@ def _process(rng, name, n):
     slot = 8 + np.arange(4)
     isr_ok = slot[None, :] - 8 < n_isr[:, None]
     isr = kin.from_pt_eta_phi_m(
-        20.0 + rng.exponential(22.0, (n, 4)), rng.uniform(-4.5, 4.5, (n, 4)),
-        rng.uniform(-np.pi, np.pi, (n, 4)), rng.uniform(2.0, 12.0, (n, 4)),
+        20.0 + rng.exponential(22.0, (n, 4)),
+        rng.uniform(-4.5, 4.5, (n, 4)),
+        rng.uniform(-np.pi, np.pi, (n, 4)),
+        rng.uniform(2.0, 12.0, (n, 4)),
     )
     jets[:, 8:12] = np.where(isr_ok[..., None], isr, 0.0)
     jet_ok[:, 8:12] = isr_ok
@@ -207,9 +209,14 @@ def _jet_branches(rng: np.random.Generator, j_pt, j_eta, j_phi, j_m, jet_flav) -
         "jet_truthMatched": (np.ones(shape_j, np.int32), np.int32),
         "jet_SV0": (np.where(is_b, rng.exponential(3.0, shape_j), 0.0), np.float32),
         # MV1: b jets peak near 1, charm in between, light jets near 0 (≈ 70 % b efficiency at 1 % mistag)
-        "jet_MV1": (np.where(is_b, rng.beta(3.0, 1.0, shape_j),
-                             np.where(jet_flav == 4, rng.beta(1.5, 2.5, shape_j), rng.beta(0.6, 6.0, shape_j))),
-                    np.float32),
+        "jet_MV1": (
+            np.where(
+                is_b,
+                rng.beta(3.0, 1.0, shape_j),
+                np.where(jet_flav == 4, rng.beta(1.5, 2.5, shape_j), rng.beta(0.6, 6.0, shape_j)),
+            ),
+            np.float32,
+        ),
     }
 
 
@@ -229,9 +236,10 @@ def write(params: AtlasMiniGenConfig, out: Path, progress: bool = True) -> dict:
     """Write ``params.events`` events to ``out`` as tree ``mini``, chunk by chunk."""
     start = time.perf_counter()
     written = 0
-    with atomic_path(Path(out)) as tmp, tqdm(
-        total=params.events, unit="evt", desc=f"atlas-mini → {Path(out).name}", disable=not progress
-    ) as bar:
+    with (
+        atomic_path(Path(out)) as tmp,
+        tqdm(total=params.events, unit="evt", desc=f"atlas-mini → {Path(out).name}", disable=not progress) as bar,
+    ):
         with uproot.recreate(tmp) as file:
             tree = None
             index = 0
@@ -246,9 +254,7 @@ def write(params: AtlasMiniGenConfig, out: Path, progress: bool = True) -> dict:
                 data = _tree_chunk(chunk)
                 if tree is None:
                     types = {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()}
-                    tree = file.mktree(
-                        layouts.MINI_TREE, types, counter_name=lambda name: layouts.MINI_COUNTERS[name]
-                    )
+                    tree = file.mktree(layouts.MINI_TREE, types, counter_name=lambda name: layouts.MINI_COUNTERS[name])
                 tree.extend(data)
                 written += got
                 bar.update(got)

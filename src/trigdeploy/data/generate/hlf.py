@@ -24,8 +24,21 @@ import numpy as np
 R0 = 0.8
 Z_CUT = 0.1
 # the 13 energy-correlation ratios, in the order of the dataset's columns (j_c1_b0 … j_n2_b2)
-ECF_NAMES = ("c1_b0", "c1_b1", "c1_b2", "c2_b1", "c2_b2", "d2_b1", "d2_b2", "d2_a1_b1", "d2_a1_b2",
-             "m2_b1", "m2_b2", "n2_b1", "n2_b2")
+ECF_NAMES = (
+    "c1_b0",
+    "c1_b1",
+    "c1_b2",
+    "c2_b1",
+    "c2_b2",
+    "d2_b1",
+    "d2_b2",
+    "d2_a1_b1",
+    "d2_a1_b2",
+    "m2_b1",
+    "m2_b2",
+    "n2_b1",
+    "n2_b2",
+)
 SOFT_DROP_BETAS = (0.0, 2.0, -1.0)  # mmdt, sdb2, sdm1
 
 
@@ -76,7 +89,7 @@ def ca_tree(p: np.ndarray):
         i, j = active[bi], active[bj]
         mom[nxt] = mom[i] + mom[j]
         left[nxt], right[nxt], dr[nxt] = i, j, best
-        k_pt, k_y, k_phi = _kinematics(mom[nxt:nxt + 1])
+        k_pt, k_y, k_phi = _kinematics(mom[nxt : nxt + 1])
         pt[nxt], y[nxt], phi[nxt] = k_pt[0], k_y[0], k_phi[0]
         active.pop(bj)  # bj > bi: remove the later one first
         active[bi] = nxt
@@ -160,11 +173,11 @@ def ecf_ratios(p: np.ndarray) -> np.ndarray:
         return num / den if den > 0 else 0.0
 
     out[0], out[1], out[2] = e2_0, e2_1, e2_2
-    out[3], out[4] = ratio(e3_1, e2_1 ** 2), ratio(e3_2, e2_2 ** 2)
-    out[5], out[6] = ratio(e3_1, e2_1 ** 3), ratio(e3_2, e2_2 ** 3)
-    out[7], out[8] = ratio(e3_1, e2_1 ** 3), ratio(e3_1, e2_2 ** 1.5)
+    out[3], out[4] = ratio(e3_1, e2_1**2), ratio(e3_2, e2_2**2)
+    out[5], out[6] = ratio(e3_1, e2_1**3), ratio(e3_2, e2_2**3)
+    out[7], out[8] = ratio(e3_1, e2_1**3), ratio(e3_1, e2_2**1.5)
     out[9], out[10] = ratio(g1_1, e2_1), ratio(g1_2, e2_2)
-    out[11], out[12] = ratio(g2_1, e2_1 ** 2), ratio(g2_2, e2_2 ** 2)
+    out[11], out[12] = ratio(g2_1, e2_1**2), ratio(g2_2, e2_2**2)
     return out
 
 

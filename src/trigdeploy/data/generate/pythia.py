@@ -61,8 +61,7 @@ def _modules():
         import pythia8mc
     except ImportError as exc:
         raise TrigdeployError(
-            f"the pythia generator needs the [gen] extra ({exc.name} missing): "
-            "pip install 'trigdeploy[gen]'"
+            f"the pythia generator needs the [gen] extra ({exc.name} missing): pip install 'trigdeploy[gen]'"
         ) from None
     return pythia8mc, fastjet
 
@@ -83,7 +82,9 @@ def _pythia(process: str, seed: int, pthat_min: float):
     for s in settings:
         py.readString(s)
     if not py.init():
-        raise TrigdeployError(f"pythia: initialisation failed for process {process!r} (seed {seed}, pTHatMin {pthat_min})")
+        raise TrigdeployError(
+            f"pythia: initialisation failed for process {process!r} (seed {seed}, pTHatMin {pthat_min})"
+        )
     return py
 
 
@@ -152,13 +153,16 @@ def _matched(kind: str, py, jet) -> tuple | None:
         return (0.0, 0.0, 0.0, 0.0)
     if kind in ("j_g", "j_q"):
         return (0.0, 0.0, 0.0, 0.0) if _parton_class(py.process, jeta, jphi) == kind else None
-    found = _hadronic_tops(py.event) if kind in ("top", "j_t") else _hadronic_bosons(py.event, 24 if kind == "j_w" else 23)
+    found = (
+        _hadronic_tops(py.event) if kind in ("top", "j_t") else _hadronic_bosons(py.event, 24 if kind == "j_w" else 23)
+    )
     matched = [v for v, prongs in found if all(_delta_r(e, f, jeta, jphi) < R_JET for e, f in prongs)]
     return matched[0] if matched else None
 
 
-def generate_jets(kind: str, n: int, seed: int, window: tuple[float, float, float], n_constituents: int,
-                  hls4ml: bool = False):
+def generate_jets(
+    kind: str, n: int, seed: int, window: tuple[float, float, float], n_constituents: int, hls4ml: bool = False
+):
     """``n`` accepted leading jets of sample ``kind`` ("top"/"qcd" for the toptag layout, an hls4ml class
     otherwise). Toptag: ``(constituents (n, k, 4) float32, truth (n, 4) float32, tries)``; hls4ml:
     ``(jets (n, 59) float32, constituents (n, k, 16) float32, tries)``."""
@@ -178,16 +182,16 @@ def generate_jets(kind: str, n: int, seed: int, window: tuple[float, float, floa
     while have < n:
         tries += 1
         if tries > MAX_TRIES_PER_JET * n:
-            raise TrigdeployError(f"pythia: only {have} of {n} {kind} jets accepted in {tries - 1} events: no leading "
-                                  f"jet of that kind in {pt_min:g} < pT < {pt_max:g} GeV, |η| < {ETA_MAX:g} with pT-hat "
-                                  f"≥ {pthat_min:g}; check pt_min, pt_max and pthat_min")
+            raise TrigdeployError(
+                f"pythia: only {have} of {n} {kind} jets accepted in {tries - 1} events: no leading "
+                f"jet of that kind in {pt_min:g} < pT < {pt_max:g} GeV, |η| < {ETA_MAX:g} with pT-hat "
+                f"≥ {pthat_min:g}; check pt_min, pt_max and pthat_min"
+            )
         if not py.next():
             continue
         ev = py.event
         parts = [  # the record fetched as one list: ev[i] per index costs a binding call each (~8 % of an event)
-            fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e())
-            for p in ev.particles()
-            if p.isFinal() and p.isVisible()
+            fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e()) for p in ev.particles() if p.isFinal() and p.isVisible()
         ]
         seq = fastjet.ClusterSequence(parts, jet_def)
         jets = fastjet.sorted_by_pt(seq.inclusive_jets(pt_min * 0.5))
@@ -224,9 +228,9 @@ def _nsubjettiness(fastjet, parts: list, p: np.ndarray) -> np.ndarray:
         axes = cs.exclusive_jets(min(n, len(parts)))
         dphi = np.abs(phi[:, None] - np.array([a.phi_std() for a in axes])[None, :])
         dphi = np.minimum(dphi, 2 * np.pi - dphi)
-        dr = np.sqrt((y[:, None] - np.array([a.rap() for a in axes])[None, :]) ** 2 + dphi ** 2).min(axis=1)
+        dr = np.sqrt((y[:, None] - np.array([a.rap() for a in axes])[None, :]) ** 2 + dphi**2).min(axis=1)
         for b, beta in enumerate((1.0, 2.0)):
-            out[b, n - 1] = (pt * dr ** beta).sum() / max(pt.sum() * R_JET ** beta, 1e-300)
+            out[b, n - 1] = (pt * dr**beta).sum() / max(pt.sum() * R_JET**beta, 1e-300)
     return out
 
 
@@ -243,9 +247,19 @@ def hls4ml_jet_row(fastjet, jet, constituents: list, kind: str, n_constituents: 
     trim = fastjet.ClusterSequence(constituents, fastjet.JetDefinition(fastjet.kt_algorithm, TRIM_R))
     kept = [s for s in trim.inclusive_jets(0.0) if s.pt() > TRIM_FCUT * jet.pt()]
     m_trim = hlf.mass(np.sum([(s.e(), s.px(), s.py(), s.pz()) for s in kept], axis=0)) if kept else 0.0
-    v = {"j_ptfrac": np.nan, "j_pt": jet.pt(), "j_eta": jet.eta(), "j_mass": jet.m(), "j_zlogz": zlogz,
-         "j_mass_trim": m_trim, "j_mass_mmdt": masses[0], "j_mass_prun": np.nan, "j_mass_sdb2": masses[1],
-         "j_mass_sdm1": masses[2], "j_multiplicity": len(constituents)}
+    v = {
+        "j_ptfrac": np.nan,
+        "j_pt": jet.pt(),
+        "j_eta": jet.eta(),
+        "j_mass": jet.m(),
+        "j_zlogz": zlogz,
+        "j_mass_trim": m_trim,
+        "j_mass_mmdt": masses[0],
+        "j_mass_prun": np.nan,
+        "j_mass_sdb2": masses[1],
+        "j_mass_sdm1": masses[2],
+        "j_multiplicity": len(constituents),
+    }
     for suffix, t in (("", tau), ("_mmdt", tau_g)):
         for b in (1, 2):
             for i in (1, 2, 3):
@@ -258,7 +272,12 @@ def hls4ml_jet_row(fastjet, jet, constituents: list, kind: str, n_constituents: 
         v[c] = float(c == kind)
     row = np.array([v[name] for name in HLS4ML_JET_NAMES], np.float32)
 
-    k = p[:n_constituents]
+    return row, _particle_rows(jet, p[:n_constituents], n_constituents)
+
+
+def _particle_rows(jet, k: np.ndarray, n_constituents: int) -> np.ndarray:
+    """The 16 features (``layouts.HLS4ML_PARTICLE_NAMES``) of the pT-leading constituents ``k`` (E, px, py, pz)
+    of ``jet``, zero-padded to ``n_constituents`` rows."""
     pt = np.hypot(k[:, 1], k[:, 2])
     mom = np.sqrt(k[:, 1] ** 2 + k[:, 2] ** 2 + k[:, 3] ** 2)
     eta = np.arcsinh(k[:, 3] / np.maximum(pt, 1e-300))
@@ -266,12 +285,30 @@ def hls4ml_jet_row(fastjet, jet, constituents: list, kind: str, n_constituents: 
     dphi = (phi - jet.phi_std() + np.pi) % (2 * np.pi) - np.pi
     j = np.array([jet.px(), jet.py(), jet.pz()])
     cos_rel = (k[:, 1:] @ j) / np.maximum(mom * np.linalg.norm(j), 1e-300)
-    feats = np.stack([k[:, 1], k[:, 2], k[:, 3], k[:, 0], k[:, 0] / jet.e(), pt, pt / jet.pt(), eta, eta - jet.eta(),
-                      np.full(len(k), np.nan), phi, dphi, np.full(len(k), np.nan), np.hypot(eta - jet.eta(), dphi),
-                      k[:, 3] / np.maximum(mom, 1e-300), cos_rel], axis=1)
+    feats = np.stack(
+        [
+            k[:, 1],
+            k[:, 2],
+            k[:, 3],
+            k[:, 0],
+            k[:, 0] / jet.e(),
+            pt,
+            pt / jet.pt(),
+            eta,
+            eta - jet.eta(),
+            np.full(len(k), np.nan),
+            phi,
+            dphi,
+            np.full(len(k), np.nan),
+            np.hypot(eta - jet.eta(), dphi),
+            k[:, 3] / np.maximum(mom, 1e-300),
+            cos_rel,
+        ],
+        axis=1,
+    )
     out = np.zeros((n_constituents, feats.shape[1]), np.float32)
     out[: len(k)] = feats
-    return row, out
+    return out
 
 
 def _worker_init() -> None:
@@ -296,8 +333,13 @@ def write(params: PythiaGenConfig, out: Path, progress: bool = True) -> dict:
         return _write_hls4ml(params, out, progress)
     jobs = [
         # Pythia seeds must lie in [1, 900000000].
-        ("top" if signal else "qcd", n, 1 + (params.seed * 1_000_003 + index * 2 + k) % 899_999_999,
-         params.window(), params.n_constituents)
+        (
+            "top" if signal else "qcd",
+            n,
+            1 + (params.seed * 1_000_003 + index * 2 + k) % 899_999_999,
+            params.window(),
+            params.n_constituents,
+        )
         for index, (n_sig, n_bkg) in enumerate(chunks)
         for k, (n, signal) in enumerate(((n_sig, True), (n_bkg, False)))
         if n > 0
@@ -314,8 +356,10 @@ def write(params: PythiaGenConfig, out: Path, progress: bool = True) -> dict:
             tries[signal] += n_tries
             return const, truth
 
-        with toptag_writer(out, params.n_constituents, params.ttv, params.jets) as writer, \
-                tqdm(total=params.jets, unit="jet", desc=f"pythia → {Path(out).name}", disable=not progress) as bar:
+        with (
+            toptag_writer(out, params.n_constituents, params.ttv, params.jets) as writer,
+            tqdm(total=params.jets, unit="jet", desc=f"pythia → {Path(out).name}", disable=not progress) as bar,
+        ):
             write_jet_chunks(writer, chunks, params.seed, produce, bar.update)
     return {
         "file": str(out),
@@ -357,21 +401,34 @@ def _write_hls4ml(params: PythiaGenConfig, out: Path, progress: bool) -> dict:
     n_names, n_particle = len(layouts.HLS4ML_JET_NAMES), len(layouts.HLS4ML_PARTICLE_NAMES)
     with ProcessPoolExecutor(max_workers=params.workers, initializer=_worker_init) as pool:
         pending = pool.map(_job, [args for _, args in jobs])  # before the file is opened (see write)
-        with atomic_path(Path(out)) as tmp, tables.open_file(str(tmp), "w") as f, \
-                tqdm(total=params.jets, unit="jet", desc=f"pythia hls4ml_jets → {Path(out).name}",
-                     disable=not progress) as bar:
+        with (
+            atomic_path(Path(out)) as tmp,
+            tables.open_file(str(tmp), "w") as f,
+            tqdm(
+                total=params.jets, unit="jet", desc=f"pythia hls4ml_jets → {Path(out).name}", disable=not progress
+            ) as bar,
+        ):
             f.create_array("/", layouts.HLS4ML_JET_NAMES_KEY, np.array([n.encode() for n in layouts.HLS4ML_JET_NAMES]))
-            f.create_array("/", layouts.HLS4ML_PARTICLE_NAMES_KEY,
-                           np.array([n.encode() for n in layouts.HLS4ML_PARTICLE_NAMES]))
-            jets = f.create_earray("/", layouts.HLS4ML_JETS_KEY, tables.Float32Atom(), (0, n_names),
-                                   expectedrows=params.jets)
-            consts = f.create_earray("/", layouts.HLS4ML_CONSTITUENTS_KEY, tables.Float32Atom(),
-                                     (0, params.n_constituents, n_particle), expectedrows=params.jets)
+            f.create_array(
+                "/", layouts.HLS4ML_PARTICLE_NAMES_KEY, np.array([n.encode() for n in layouts.HLS4ML_PARTICLE_NAMES])
+            )
+            jets = f.create_earray(
+                "/", layouts.HLS4ML_JETS_KEY, tables.Float32Atom(), (0, n_names), expectedrows=params.jets
+            )
+            consts = f.create_earray(
+                "/",
+                layouts.HLS4ML_CONSTITUENTS_KEY,
+                tables.Float32Atom(),
+                (0, params.n_constituents, n_particle),
+                expectedrows=params.jets,
+            )
             by_chunk: dict[int, list] = {}
             for (index, args), (rows, parts, n_tries) in zip(jobs, pending):
                 tries[args[0]] = tries.get(args[0], 0) + n_tries
                 by_chunk.setdefault(index, []).append((rows, parts))
-                if sum(len(r) for r, _ in by_chunk[index]) < min(params.chunk_size, params.jets - index * params.chunk_size):
+                if sum(len(r) for r, _ in by_chunk[index]) < min(
+                    params.chunk_size, params.jets - index * params.chunk_size
+                ):
                     continue
                 rows = np.concatenate([r for r, _ in by_chunk[index]])
                 parts = np.concatenate([p for _, p in by_chunk.pop(index)])
@@ -379,5 +436,11 @@ def _write_hls4ml(params: PythiaGenConfig, out: Path, progress: bool) -> dict:
                 jets.append(rows[order])
                 consts.append(parts[order])
                 bar.update(len(rows))
-    return {"file": str(out), "rows": params.jets, "layout": "hls4ml_jets", "seconds": time.perf_counter() - start,
-            "events_tried": tries, "workers": params.workers}
+    return {
+        "file": str(out),
+        "rows": params.jets,
+        "layout": "hls4ml_jets",
+        "seconds": time.perf_counter() - start,
+        "events_tried": tries,
+        "workers": params.workers,
+    }

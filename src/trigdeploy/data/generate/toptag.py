@@ -39,21 +39,21 @@ C_F, C_A = 4.0 / 3.0, 3.0
 M_TOP, W_TOP = 172.5, 1.4
 M_W, W_W = 80.4, 2.1
 M_B = 4.8
-N_PARTONS = 6          # slots per jet: top 3 quarks (+1 splitting each), QCD up to 4
-N_HADRONS = 40         # particles per parton at most
-N_UE = 20              # underlying-event particles at most
-UE_MEAN = 4.0          # mean underlying-event particles in the cone
-KT_HAD = 0.30          # GeV, hadronisation transverse momentum scale
-GAMMA_SHAPE = 0.8      # Dirichlet shape of hadron energy fractions
-PT_THRESHOLD = 0.3     # GeV, constituent threshold
+N_PARTONS = 6  # slots per jet: top 3 quarks (+1 splitting each), QCD up to 4
+N_HADRONS = 40  # particles per parton at most
+N_UE = 20  # underlying-event particles at most
+UE_MEAN = 4.0  # mean underlying-event particles in the cone
+KT_HAD = 0.30  # GeV, hadronisation transverse momentum scale
+GAMMA_SHAPE = 0.8  # Dirichlet shape of hadron energy fractions
+PT_THRESHOLD = 0.3  # GeV, constituent threshold
 NEUTRAL_FRACTION = 0.35  # photons + neutral hadrons: measured by the calorimeter only
-TOWER = 0.1            # calorimeter cell size in eta and phi (neutral directions are cell centres)
-TOP_FSR_R = 0.8        # angular range of radiation off the top decay quarks
-N_SOFT = 8             # slots for soft gluon emissions per jet
-SOFT_RATE = 2.0        # mean soft emissions per unit colour factor (α_s C/π ∫dz/z ∫dθ/θ)
+TOWER = 0.1  # calorimeter cell size in eta and phi (neutral directions are cell centres)
+TOP_FSR_R = 0.8  # angular range of radiation off the top decay quarks
+N_SOFT = 8  # slots for soft gluon emissions per jet
+SOFT_RATE = 2.0  # mean soft emissions per unit colour factor (α_s C/π ∫dz/z ∫dθ/θ)
 SOFT_Z = (0.01, 0.15)  # energy-fraction range of soft emissions (log-uniform: dz/z)
-SOFT_THETA = 0.02      # smallest angle of a soft emission (log-uniform up to the jet radius)
-B_SEMILEPTONIC = 0.2   # b → c ℓ ν: the neutrino takes a fraction of the b energy out of the jet
+SOFT_THETA = 0.02  # smallest angle of a soft emission (log-uniform up to the jet radius)
+B_SEMILEPTONIC = 0.2  # b → c ℓ ν: the neutrino takes a fraction of the b energy out of the jet
 NU_FRACTION = (0.1, 0.5)
 
 
@@ -158,8 +158,7 @@ def _soft_emissions(rng: np.random.Generator, partons: np.ndarray, colours: np.n
         e = parent[:, 0]
         z = np.exp(rng.uniform(lo, hi, n))
         theta = np.exp(rng.uniform(np.log(SOFT_THETA), np.log(R_JET), n))
-        direction = kin.tilt(parent[:, 1:] / np.clip(e, 1e-12, None)[:, None], theta,
-                             rng.uniform(-np.pi, np.pi, n))
+        direction = kin.tilt(parent[:, 1:] / np.clip(e, 1e-12, None)[:, None], theta, rng.uniform(-np.pi, np.pi, n))
         ok = active & (e > 1.0)
         soft[:, j, 0] = np.where(ok, z * e, 0.0)
         soft[:, j, 1:] = np.where(ok[:, None], (z * e)[:, None] * direction, 0.0)

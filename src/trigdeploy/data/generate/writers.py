@@ -38,16 +38,14 @@ class ToptagWriter:
         n = len(label)
         if constituents.shape != (n, self._n_constituents, 4):
             raise ValueError(f"constituents shape {constituents.shape} != ({n}, {self._n_constituents}, 4)")
-        physics = np.concatenate(
-            [constituents.reshape(n, -1), truth.reshape(n, 4)], axis=1
-        ).astype(np.float32, copy=False)
+        physics = np.concatenate([constituents.reshape(n, -1), truth.reshape(n, 4)], axis=1).astype(
+            np.float32, copy=False
+        )
         data = {c: physics[:, i] for i, c in enumerate(self._columns[:-2])}
         data[layouts.TOPTAG_SPLIT] = np.full(n, self._ttv, dtype=np.int64)
         data[layouts.TOPTAG_LABEL] = label.astype(np.int64)
         frame = pd.DataFrame(data, index=pd.RangeIndex(self.rows, self.rows + n), copy=False)
-        self._store.append(
-            layouts.TOPTAG_KEY, frame, format="table", index=False, expectedrows=self._expected
-        )
+        self._store.append(layouts.TOPTAG_KEY, frame, format="table", index=False, expectedrows=self._expected)
         self.rows += n
 
 
@@ -87,8 +85,9 @@ def check_rows(tmp: Path, final: Path, rows: int) -> None:
     except Exception:  # noqa: BLE001 - any failure to read it back means the file is broken
         ok = False
     if not ok:
-        raise OSError(errno.EIO, f"written file is incomplete or unreadable (disk full?), expected {rows} rows",
-                      str(final))
+        raise OSError(
+            errno.EIO, f"written file is incomplete or unreadable (disk full?), expected {rows} rows", str(final)
+        )
 
 
 def split_counts(total: int, chunk_size: int, signal_fraction: float) -> list[tuple[int, int]]:

@@ -1,0 +1,237 @@
+"""The Markdown report of ``trigdeploy bench``: physics, CPU latency, FPGA tables and the design scans."""
+
+from __future__ import annotations
+
+import math
+
+
+def _rej(v: float | None, n_background: int | None = None) -> str:
+    """A 1/εB cell: "> N" (or ∞) when no background event passes (inf, or null as read from JSON)."""
+    if v is None or math.isinf(v):
+        return "∞" if n_background is None else f"> {n_background}"
+    return f"{v:.0f}"
+
+
+def _point_rej(p: dict) -> str:
+    """The 1/εB cell of a front or resource-plot point: "–" for K classes (no single background)."""
+    return _rej(p["rejection_at_0.3"]) if "rejection_at_0.3" in p else "–"
+
+
+def _physics_binary(r: dict) -> list[str]:
+    lines = [
+        "| model | form | AUC | 1/εB @ εS=0.3 | 1/εB @ εS=0.5 | F1 @ F1-thr | acc @ Youden |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, by_form in r["physics"].items():
+        for form, f in by_form.items():
+            t = f["at_thresholds"]
+            n_bkg = int(f["rejection_limit"])
+            lines.append(
+                f"| {model} | {form} | {f['auc']:.5f} | {_rej(f['rejection']['eff_S=0.3'], n_bkg)} | "
+                f"{_rej(f['rejection']['eff_S=0.5'], n_bkg)} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
+                f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} |"
+            )
+    return lines + [
+        "",
+        f"Rejections are limited by the {int(next(iter(next(iter(r['physics'].values())).values()))['rejection_limit'])} "
+        'test background events: "> N" where none of them passes.',
+    ]
+
+
+def _physics_multiclass(r: dict) -> list[str]:
+    """K classes: macro AUC, accuracy and per-class AUC per form; then per class the rejection of every
+    other class and what the validation thresholds keep; the confusion matrices."""
+    classes = r["classes"]
+    lines = [
+        f"| model | form | macro AUC | accuracy | {' | '.join(f'AUC {c}' for c in classes)} |",
+        "|---|---|---|---|" + "---|" * len(classes),
+    ]
+    for model, by_form in r["physics"].items():
+        for form, f in by_form.items():
+            lines.append(
+                f"| {model} | {form} | {f['auc']:.5f} | {f['accuracy']:.4f} | "
+                + " | ".join(f"{f['per_class'][c]['auc']:.5f}" for c in classes)
+                + " |"
+            )
+    lines += [
+        "",
+        "### Per class, one against each other class (test; thresholds from validation)",
+        "",
+        "1/ε of the other class at the class's efficiency εS (on the events of the two classes), and at the "
+        "validation threshold for εS = 0.5: the test efficiency and the acceptance of every other class. "
+        "Forms that agree bit for bit give the same figures; the table lists each model's trained form and "
+        "its last firmware form.",
+        "",
+        f"| model | form | class | AUC | {' | '.join(f'1/ε {c} @ εS=0.3' for c in classes)} | "
+        f"{' | '.join(f'1/ε {c} @ εS=0.5' for c in classes)} | εS @ val thr 0.5 |",
+        "|---|---|---|---|" + "---|" * (2 * len(classes) + 1),
+    ]
+    for model, by_form in r["physics"].items():
+        shown = list(by_form.items())
+        for form, f in [shown[0], shown[-1]] if len(shown) > 1 else shown:
+            for c in classes:
+                p = f["per_class"][c]
+                n = f["n_test_per_class"]
+                r3 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.3"][o], n[o]) for o in classes)
+                r5 = " | ".join("" if o == c else _rej(p["rejection"]["eff_S=0.5"][o], n[o]) for o in classes)
+                thr = p["thresholds"].get("eff_S=0.5")
+                lines.append(
+                    f"| {model} | {form} | {c} | {p['auc']:.5f} | {r3} | {r5} | "
+                    f"{'' if thr is None else format(thr['signal_efficiency'], '.3f')} |"
+                )
+    lines += ["", "### Confusion matrices (test; rows: true class, columns: largest logit)", ""]
+    for model, by_form in r["physics"].items():
+        form, f = list(by_form.items())[-1]
+        lines += [
+            f"{model} · {form} (accuracy {f['accuracy']:.4f}):",
+            "",
+            "| true \\ predicted | " + " | ".join(classes) + " |",
+            "|---|" + "---|" * len(classes),
+        ]
+        lines += [
+            f"| {c} | " + " | ".join(str(v) for v in row) + " |" for c, row in zip(classes, f["confusion_matrix"])
+        ]
+        lines.append("")
+    return lines
+
+
+def markdown(r: dict) -> str:
+    """The bench report as Markdown: physics, CPU latency, FPGA figures, scans, the plots."""
+    multi = len(r.get("classes", ())) > 2
+    lines = [
+        f"# Benchmarks of `{r['run']}`",
+        "",
+        f"{r['test_events']} test events; {r['machine']['cpu']} ({r['machine']['cores']} cores).",
+        "",
+        "## Physics (test split; thresholds chosen on validation)",
+        "",
+    ]
+    if multi:
+        lines.append(
+            f"{len(r['classes'])} classes ({', '.join(r['classes'])}); the scores of every form are the "
+            "softmax of its logits, computed outside the firmware."
+        )
+        lines.append("")
+    lines += _physics_multiclass(r) if multi else _physics_binary(r)
+    lines += [
+        "",
+        f"## CPU latency (1 thread per engine, pinned to core {r['cpu_latency']['pinned_core']})",
+        "",
+        "| engine | p50 µs | p50 µs, quietest block | p99 µs | events/s @1 | @64 | @4096 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for eng, e in r["cpu_latency"]["engines"].items():
+        s, t = e["single_event"], e["events_per_s"]
+        lines.append(
+            f"| {eng} | {s['p50_us']:.1f} | {s['p50_quiet_us']:.1f} | {s['p99_us']:.1f} | {t['1']:,.0f} | "
+            f"{t['64']:,.0f} | {t['4096']:,.0f} |"
+        )
+    c = r["cpu_latency"]
+    if "ort_speedup_vs_torch_batch1" in c:
+        lines += [
+            "",
+            f"ONNX Runtime vs PyTorch eager at batch 1 (p50): **{c['ort_speedup_vs_torch_batch1']:.1f}×** "
+            f"(quietest blocks: {c['ort_speedup_vs_torch_batch1_quiet']:.1f}×). Each single-event figure "
+            f"comes from {next(iter(c['engines'].values()))['single_event']['calls']:,} calls in blocks; "
+            "the quietest block's median is the one that is stable on a shared VM.",
+        ]
+    lines += _fpga_tables(r) + _scan_tables(r)
+    lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
+    if "confusion" in r["plots"]:
+        lines += [f"![Confusion]({r['plots']['confusion']})", ""]
+    return "\n".join(lines)
+
+
+def _fpga_tables(r: dict) -> list[str]:
+    """The FPGA estimates and the open-synthesis counts beside them."""
+    lines: list[str] = []
+    lines += [
+        "",
+        "## FPGA (estimates: no Vivado/Vitis here)",
+        "",
+        "| design | LUT | FF | DSP | BRAM | latency (cycles) | latency (ns) | II | method |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for design, e in r["fpga"].items():
+        lines.append(
+            f"| {design} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | {e['latency_cycles']} | "
+            f"{e['latency_ns']:.0f} | {e['ii']} | {e['method']} |"
+        )
+    rows = r.get("fpga_side_by_side", [])
+    lines += ["", "## FPGA resources side by side: open synthesis and the estimators", ""]
+    if not rows:
+        lines.append("No RTL design synthesized (run `trigdeploy synth`; it needs Yosys, and GHDL for the VHDL BDT).")
+    else:
+        vendor = any(row.get("vendor") for row in rows)
+        lines += [
+            "Yosys `synth_xilinx` counts are open-synthesis counts, not Vivado's (no LUT packing, no timing); "
+            + (
+                "the vendor rows are the HLS tool's C synthesis estimates of the HLS projects."
+                if vendor
+                else "no Vivado/Vitis here, so no vendor column."
+            ),
+            "",
+            "| design | source | LUT | FF | CARRY | DSP | estimate / Yosys | time (s) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in rows:
+            if "skipped" in row:
+                lines.append(f"| {row['design']} | Yosys: skipped ({row['skipped']}) | | | | | | |")
+                continue
+            ratio, secs = row.get("ratio_to_yosys"), row.get("seconds")
+            ff, carry, dsp = (f"{row[k]:,}" if k in row else "" for k in ("ff", "carry", "dsp"))
+            lines.append(
+                f"| {row['design']} | {row['source']} | {row['lut']:,} | {ff} | {carry} | {dsp} | "
+                f"{'' if ratio is None else f'{ratio:.2f}'} | {'' if secs is None else f'{secs:.0f}'} |"
+            )
+    return lines
+
+
+def _scan_tables(r: dict) -> list[str]:
+    """The quantization sweep, the resource-aware front and every point of the resource plot."""
+    lines: list[str] = []
+    if r["sweep"]:
+        lines += [
+            "",
+            "## Quantization sweep (QAT MLP)",
+            "",
+            "| weights / activations | AUC | LUT (est.) | FF (est.) | latency (cycles) |",
+            "|---|---|---|---|---|",
+        ]
+        for p in r["sweep"]:
+            lines.append(
+                f"| {p['weight_bits']} / {p['act_bits']} bits | {p['auc']:.5f} | {p['lut']:,} | {p['ff']:,} | {p['latency_cycles']} |"
+            )
+    if r.get("front"):
+        lines += [
+            "",
+            "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP)",
+            "",
+            "| β (cost weight) | AUC | 1/εB @ εS=0.3 | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
+            "latency (ns) | training rows/s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p in r["front"]:
+            lines.append(
+                f"| {p['beta']:g} | {p['auc']:.5f} | {_point_rej(p)} | {p['weights_kept']:,} / "
+                f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
+                f"{p['rows_per_s']:,.0f} |"
+            )
+    if r.get("pareto"):
+        lines += [
+            "",
+            "## All points of the resource plot",
+            "",
+            "LUT source: `yosys` = open-synthesis count of the RTL (not Vivado), `alkaid` = alkaid's cost model "
+            "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model.",
+            "",
+            "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for p in sorted(r["pareto"], key=lambda p: p["lut"]):
+            lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
+            lines.append(
+                f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
+                f"{p['dsp']} | {p['lut_source']} | {lat} |"
+            )
+    return lines
