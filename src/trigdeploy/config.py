@@ -305,6 +305,9 @@ class HGQConfig(MLPConfig, InitFromMLP):
     calibration_rows: int = num(20_000, ge=1)  # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
     init: Literal["scratch", "float"] = "float"
+    # the epoch kept (train.epochs): the cheapest within select_max_auc_loss of the best validation AUC, or the best
+    select: Literal["cheapest_within", "best_auc"] = "cheapest_within"
+    select_max_auc_loss: float = num(0.002, ge=0.0, le=0.5)
 
     def check(self) -> None:
         """Only what has an exact fixed-point form: no batchnorm, no dropout, ReLU."""

@@ -72,6 +72,10 @@ def test_run_directory_complete(trained):
     on_disk = json.loads((run / "metrics.json").read_text())
     assert set(on_disk) == {"mlp", "qmlp", "hgq", "bdt", "rf"}
     assert 0 < on_disk["hgq"]["training"]["summary"]["weights_kept"] <= on_disk["hgq"]["training"]["summary"]["weights"]
+    sel = on_disk["hgq"]["training"]["epoch_selection"]  # the resource-aware model's epoch front and its choice
+    assert (sel["rule"], sel["max_auc_loss"]) == ("cheapest_within", 0.002)
+    assert sel["chosen_epoch"] == on_disk["hgq"]["training"]["best_epoch"] in [f["epoch"] for f in sel["front"]]
+    assert all("epoch_selection" not in on_disk[m]["training"] for m in ("mlp", "qmlp", "bdt", "rf"))
     for name, m in on_disk.items():
         assert set(m["rejection"]) == {"eff_S=0.3", "eff_S=0.5"}
         assert {"f1", "youden", "eff_S=0.3", "eff_S=0.5", "acc_B=0.01"} <= set(m["thresholds"])

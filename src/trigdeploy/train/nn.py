@@ -28,11 +28,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from trigdeploy.config import MLPConfig
+from trigdeploy.config import HGQConfig, MLPConfig
 from trigdeploy.data.cache import Prepared
 from trigdeploy.io import atomic_path
 from trigdeploy.models.families import torch_predict
 from trigdeploy.models.protocols import Calibrated, Costed, TrainingHooks
+from trigdeploy.train.epochs import EpochPoint, choose, non_dominated, selection_record
 from trigdeploy.train.metrics import auc_any, balance_weight, class_weights
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class FitResult:
     class_weights: list[float] | None = None  # K classes: the cross-entropy's weights
     resumed_from: dict | None = None
     distributed: dict | None = None
+    epoch_selection: dict | None = None  # a front-selected model: the rule, the epoch front, the choice
 
 
 def epoch_batches(rows: np.ndarray, cfg: MLPConfig, seed: int, epoch: int) -> Iterator[np.ndarray]:
@@ -159,6 +161,7 @@ class _Progress:
     best_state: dict | None = None
     bad_epochs: int = 0
     elapsed: float = 0.0
+    front: dict = field(default_factory=dict)  # epoch → weights of the epochs on the (AUC, cost) front
 
 
 class Checkpoint:
@@ -183,6 +186,8 @@ class Checkpoint:
                     "epoch": at.epoch,
                     "batch": at.batch,
                     "best_state": at.best_state,
+                    "front_states": at.front,
+                    "epoch_selection": result.epoch_selection,
                     "bad_epochs": at.bad_epochs,
                     "elapsed": elapsed,
                     "history": result.history,
@@ -202,9 +207,11 @@ class Checkpoint:
         self.sched.load_state_dict(ck["scheduler"])
         torch.set_rng_state(ck["torch_rng"])
         result.history, result.best_epoch, result.best_val_auc = ck["history"], ck["best_epoch"], ck["best_val_auc"]
-        result.rows_seen = ck["rows_seen"]
+        result.rows_seen, result.epoch_selection = ck["rows_seen"], ck["epoch_selection"]
         result.resumed_from = {"epoch": ck["epoch"], "batch": ck["batch"]}
-        return _Progress(ck["epoch"], ck["batch"], ck["best_state"], ck["bad_epochs"], ck["elapsed"])
+        return _Progress(
+            ck["epoch"], ck["batch"], ck["best_state"], ck["bad_epochs"], ck["elapsed"], ck["front_states"]
+        )
 
 
 @dataclass
@@ -348,6 +355,8 @@ def fit(
     total = ddp.all_min(ctx, n_batches(len(source.rows), cfg))
     start_epoch, start_batch = at.epoch, at.batch
     loop = _Loop(name, total, source, step, ctx, seed, cfg, result, save, progress, on_batch)
+    costed = isinstance(cfg, HGQConfig) and isinstance(model, Costed)
+    selection = (cfg.select, cfg.select_max_auc_loss) if costed else None  # train.epochs
     for epoch in range(start_epoch, cfg.epochs):
         t_epoch = time.perf_counter()
         loss_acc, loss_n, rows_epoch = _one_epoch(loop, epoch, start_batch if epoch == start_epoch else 0)
@@ -356,7 +365,7 @@ def fit(
         sched.step(val_auc)
         seconds = time.perf_counter() - t_epoch
         lr = opt.param_groups[0]["lr"]
-        _end_epoch(name, model, (result, at), epoch, val_auc, lr, (loss_sum, loss_n, rows_epoch, seconds))
+        _end_epoch(name, model, (result, at), epoch, val_auc, lr, (loss_sum, loss_n, rows_epoch, seconds, selection))
         save(epoch + 1, 0)
         if at.bad_epochs >= cfg.early_stopping_patience:
             break
@@ -416,10 +425,11 @@ def _loss(
 def _end_epoch(
     name: str, model: nn.Module, state: tuple[FitResult, _Progress], epoch: int, val_auc: float, lr: float, sums: tuple
 ) -> None:
-    """An epoch's history entry (with a resource-aware model's cost) and its log line, the best weights so far,
-    patience. ``sums``: the summed training loss, the rows it sums over, the rows seen, the epoch's seconds."""
+    """An epoch's history entry (with a resource-aware model's cost) and its log line, the weights kept so far,
+    patience. ``sums``: the summed training loss, the rows it sums over, the rows seen, the epoch's seconds, and
+    the epoch rule ((rule, max AUC loss) of ``train.epochs``; None: the best validation AUC)."""
     result, at = state
-    loss_sum, loss_n, rows_epoch, seconds = sums
+    loss_sum, loss_n, rows_epoch, seconds, selection = sums
     result.history.append(
         {
             "epoch": epoch + 1,
@@ -433,14 +443,33 @@ def _end_epoch(
     )
     if isinstance(model, Costed):  # a resource-aware model: its cost at this epoch
         result.history[-1]["ebops"] = float(model.ebops().detach())
-    if val_auc > result.best_val_auc or result.best_epoch < 0:
-        result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
-    else:
-        at.bad_epochs += 1
+    _select(model, state, epoch, val_auc, selection)
     logger.info(
         f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
         f"({result.history[-1]['rows_per_s']:,.0f} rows/s)"
     )
+
+
+def _select(model: nn.Module, state: tuple[FitResult, _Progress], epoch: int, val_auc: float, selection) -> None:
+    """Keep the weights of the epoch the rule chooses (``train.epochs``; None: the best validation AUC); patience
+    counts the epochs that did not change the choice."""
+    result, at = state
+    if selection is None:
+        if val_auc > result.best_val_auc or result.best_epoch < 0:
+            result.best_val_auc, result.best_epoch, at.best_state, at.bad_epochs = val_auc, epoch + 1, _state(model), 0
+        else:
+            at.bad_epochs += 1
+        return
+    rule, max_auc_loss = selection
+    points = [EpochPoint(h["epoch"], h["val_auc"], h["ebops"]) for h in result.history]
+    front = {p.epoch for p in non_dominated(points)}
+    if epoch + 1 in front:
+        at.front[epoch + 1] = _state(model)
+    at.front = {e: s for e, s in at.front.items() if e in front}
+    chosen = choose(points, rule, max_auc_loss)
+    at.bad_epochs = 0 if chosen.epoch != result.best_epoch else at.bad_epochs + 1
+    result.best_epoch, result.best_val_auc, at.best_state = chosen.epoch, chosen.val_auc, at.front[chosen.epoch]
+    result.epoch_selection = selection_record(points, rule, max_auc_loss)
 
 
 def _ranks_agree(

@@ -165,6 +165,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
         "resumed_from": result.resumed_from,
         "device": str(fx.device),
         "distributed": result.distributed,
+        **({"epoch_selection": result.epoch_selection} if result.epoch_selection else {}),
     }
     meta = {
         "kind": kind.saved_as or kind.name,
