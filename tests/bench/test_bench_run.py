@@ -420,3 +420,19 @@ def test_scan_points_trained_in_workers_equal_those_trained_in_process(trained_r
     ]
     with pytest.raises(Exception, match="bit|width|weight"):
         front.scan(own_copy(trained_run, tmp_path / "c"), broken, progress=False, workers=2)
+
+
+def test_the_plot_front_by_hand(tmp_path):
+    """The resource plot's front: b is beaten by a (more LUTs, less AUC), d by c (same LUTs, less AUC); e is the
+    cheapest; f has no AUC and takes no part. The plot draws every group with its front and grey points."""
+    from trigdeploy.bench.pareto import front_of, pareto_plot
+
+    def pt(model, lut, auc, group="front", source="alkaid"):
+        return {"model": model, "group": group, "lut": lut, "auc": auc, "lut_source": source, "latency_ns": 20.0}
+
+    pts = [pt("a", 100, 0.97), pt("b", 200, 0.96, "sweep"), pt("c", 300, 0.98, "run", "yosys"), pt("d", 300, 0.975),
+           pt("e", 50, 0.90, "sweep"), pt("f", 400, float("nan"))]  # fmt: skip
+    assert [p["model"] for p in front_of(pts)] == ["e", "a", "c"]
+    assert [p["model"] for p in front_of(pts[:2])] == ["a"]  # a comparison that leaves one out
+    pareto_plot(pts, tmp_path / "p.png", "t")
+    assert (tmp_path / "p.png").stat().st_size > 10_000

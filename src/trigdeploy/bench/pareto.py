@@ -89,42 +89,74 @@ def dominated(point: dict, others: list[dict]) -> bool:
     )
 
 
+def front_of(points: list[dict], key: str = "auc") -> list[dict]:
+    """The points no other point beats: none has at least their ``key`` (higher is better) at no more LUTs, one
+    of them strictly. In order of LUTs; points without a finite ``key`` take no part."""
+    pts = [p for p in points if _plottable(p.get(key))]
+    beaten = [
+        any(q["lut"] <= p["lut"] and q[key] >= p[key] and (q["lut"], q[key]) != (p["lut"], p[key]) for q in pts)
+        for p in pts
+    ]
+    return sorted((p for p, b in zip(pts, beaten) if not b), key=lambda p: (p["lut"], -p[key]))
+
+
+_GROUPS = {"sweep": ("o", "C0", "uniform-bit QAT sweep"), "front": ("^", "C3", "resource-aware (β scan)")}
+_BEATEN = "0.65"  # grey: another point has at least this one's figure at no more LUTs
+
+
+def _style(p: dict, runs: list[dict]) -> tuple[str, str, str]:
+    """(marker, colour, legend name) of a point: by group for the scans, one colour per run model."""
+    if p["group"] in _GROUPS:
+        marker, color, name = _GROUPS[p["group"]]
+        return marker, color, f"{name} ({p['lut_source']})"
+    return "D", f"C{(runs.index(p) + 4) % 10}", f"{p['model']} ({p['lut_source']})"
+
+
+def _panel(ax, points: list[dict], key: str, front: bool) -> None:
+    """One panel: every point against its LUTs, coloured where it is on the front (grey where another point
+    beats it), the front as a step line through the non-dominated points (``front``)."""
+    on = {id(p) for p in front_of(points, key)} if front else {id(p) for p in points}
+    runs = [q for q in points if q["group"] == "run"]
+    for p in points:
+        if not _plottable(p.get(key)):  # no figure, or 1/εB unbounded (no background passes)
+            continue
+        marker, color, _ = _style(p, runs)
+        c = color if id(p) in on else _BEATEN
+        ax.plot([p["lut"]], [p[key]], marker, color=c, markerfacecolor=c if p["lut_source"] == "yosys" else "none")
+    f = front_of(points, key) if front else []
+    if f:
+        ax.step([p["lut"] for p in f], [p[key] for p in f], where="post", color="k", lw=0.8)
+
+
+def _legend(ax, points: list[dict]) -> None:
+    """One entry per scan group and per run model (filled: Yosys count, open: a model), the front, the grey."""
+    from matplotlib.lines import Line2D
+
+    runs = [q for q in points if q["group"] == "run"]
+    entries = {}
+    for p in points:
+        marker, color, name = _style(p, runs)
+        filled = p["lut_source"] == "yosys"
+        entries.setdefault(name, Line2D([], [], marker=marker, ls="", color=color, mfc=color if filled else "none"))
+    entries["front: no other point better at no more LUTs"] = Line2D([], [], color="k", lw=0.8)
+    entries["beaten by another point"] = Line2D([], [], marker="o", ls="", color=_BEATEN, mfc="none")
+    ax.legend(entries.values(), entries.keys(), fontsize=7, loc="lower right")
+
+
 def pareto_plot(points: list[dict], path: Path, title: str) -> None:
-    """AUC, 1/εB at εS = 0.3 and latency against LUTs; filled markers: Yosys counts, open: models."""
+    """AUC, 1/εB at εS = 0.3 and latency against LUTs, every model, sweep and front point: filled markers
+    Yosys counts, open ones models; the non-dominated front as a step line (AUC, 1/εB), the points it leaves
+    out grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
-    panels = (("auc", "test AUC"), ("rejection_at_0.3", "1/εB at εS = 0.3 (test)"), ("latency_ns", "latency (ns)"))
-    for ax, (key, ylabel) in zip(axes, panels):
-        for group, style, color, name in (
-            ("sweep", "o-", "C0", "uniform-bit QAT sweep"),
-            ("front", "^-", "C3", "resource-aware front (β sweep)"),
-        ):
-            pts = sorted((p for p in points if p["group"] == group and _plottable(p.get(key))), key=lambda p: p["lut"])
-            if pts:
-                ax.plot(
-                    [p["lut"] for p in pts],
-                    [p[key] for p in pts],
-                    style,
-                    color=color,
-                    label=f"{name} ({pts[0]['lut_source']})",
-                    markerfacecolor="none",
-                )
-        for i, p in enumerate(q for q in points if q["group"] == "run"):
-            if not _plottable(p.get(key)):  # no figure, or 1/εB unbounded (no background passes)
-                continue
-            filled = p["lut_source"] == "yosys"
-            ax.plot(
-                [p["lut"]],
-                [p[key]],
-                "D" if filled else "s",
-                color=f"C{(i + 4) % 10}",
-                label=f"{p['model']} ({p['lut_source']})",
-                markerfacecolor=f"C{(i + 4) % 10}" if filled else "none",
-            )
+    panels = (("auc", "test AUC", True), ("rejection_at_0.3", "1/εB at εS = 0.3 (test)", True),
+              ("latency_ns", "latency (ns)", False))  # fmt: skip
+    for ax, (key, ylabel, front) in zip(axes, panels):
+        _panel(ax, points, key, front)
         if points:
             ax.set_xscale("log")
         ax.set_xlabel("LUTs (source in the legend; Yosys is open synthesis, no Vivado)")
@@ -133,7 +165,7 @@ def pareto_plot(points: list[dict], path: Path, title: str) -> None:
     if not points:
         axes[0].text(0.5, 0.5, "no FPGA design in this export", ha="center", va="center", transform=axes[0].transAxes)
     else:
-        axes[0].legend(fontsize=7, loc="lower right")
+        _legend(axes[0], points)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

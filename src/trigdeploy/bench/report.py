@@ -223,15 +223,16 @@ def _scan_tables(r: dict) -> list[str]:
             "## All points of the resource plot",
             "",
             "LUT source: `yosys` = open-synthesis count of the RTL (not Vivado), `alkaid` = alkaid's cost model "
-            "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model.",
+            "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model. Front: ✓ where "
+            "no other point has at least its AUC at no more LUTs (LUTs of different sources compared as they are).",
             "",
-            "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) | front |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
             lines.append(
                 f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
-                f"{p['dsp']} | {p['lut_source']} | {lat} |"
+                f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} |"
             )
     return lines

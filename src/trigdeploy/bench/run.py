@@ -17,7 +17,7 @@ from pathlib import Path
 from trigdeploy import fpga, timing
 from trigdeploy.bench import latency, physics
 from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
-from trigdeploy.bench.pareto import dominated, pareto_entries, pareto_plot
+from trigdeploy.bench.pareto import dominated, front_of, pareto_entries, pareto_plot
 from trigdeploy.bench.report import markdown
 from trigdeploy.bench.synthreport import DesignCount, NotCounted, SynthReport
 from trigdeploy.convert.manifest import Manifest
@@ -259,9 +259,7 @@ def _bench(
     synth = open_synthesis(layout, typed)
     sw, front = _scans(run_dir, sweep_bits or [], pareto_betas or [], part, clock, progress)
     points = pareto_entries(metrics, est, point_labels, synth, sw, front)
-    uniform = [p for p in points if p["group"] == "sweep"]
-    for p, entry in zip(front, (q for q in points if q["group"] == "front")):
-        p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
+    _mark_fronts(points, front)
     pareto_plot(
         points,
         out_dir / plots["pareto"],
@@ -289,6 +287,17 @@ def _bench(
     write_json_atomic(out_dir / f"{name}.json", report)
     write_text_atomic(out_dir / f"{name}.md", markdown(report))
     return report
+
+
+def _mark_fronts(points: list[dict], front: list[dict]) -> None:
+    """Each point of the resource plot on the AUC front of all points or not (the plot's step line), and each
+    resource-aware point dominated by a uniform-bit one or not."""
+    on_front = {id(p) for p in front_of(points)}
+    for p in points:
+        p["on_front"] = id(p) in on_front
+    uniform = [p for p in points if p["group"] == "sweep"]
+    for p, entry in zip(front, (q for q in points if q["group"] == "front")):
+        p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
 
 
 def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_test) -> tuple[dict, list[str], dict]:
