@@ -436,3 +436,36 @@ def test_the_plot_front_by_hand(tmp_path):
     assert [p["model"] for p in front_of(pts[:2])] == ["a"]  # a comparison that leaves one out
     pareto_plot(pts, tmp_path / "p.png", "t")
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_the_csim_report_is_read_for_this_export_only(tmp_path):
+    """bench takes csim.json's results only for the export they were simulated from; a file csim did not write
+    is one line naming it; a comparison that fails shows up as mismatches, not as nothing."""
+    from trigdeploy.bench.run import _csim_status
+    from trigdeploy.csim.report import CsimReport
+    from trigdeploy.errors import TrigdeployError
+
+    def proj(model, exact, n_mismatch):
+        return {"model": model, "simulator": "hls", "reference": "QONNX", "bit_exact_required": exact,
+                "n_events": 500, "n_mismatch": n_mismatch, "max_abs_diff": 0.0, "ok": n_mismatch == 0}  # fmt: skip
+
+    raw = {"manifest_sha256": "a" * 64, "ok": False, "projects": {"q_hls": proj("qmlp", True, 0),
+           "q_rtl": proj("qmlp", True, 3), "m_hls": proj("mlp", False, 500)}}  # fmt: skip
+    (tmp_path / "csim.json").write_text(json.dumps(raw))
+    report = CsimReport.load(tmp_path / "csim.json")
+    points = [
+        {"model": "qmlp (q_rtl)", "group": "run"},
+        {"model": "mlp", "group": "run"},
+        {"model": "w4", "group": "sweep"},
+    ]
+    _csim_status(points, report)
+    assert [p["csim"] for p in points] == [
+        {"projects": ["q_hls", "q_rtl"], "n_events": 500, "n_mismatch": 3},
+        None,
+        None,
+    ]
+    (tmp_path / "csim.json").write_text(json.dumps({**raw, "projects": {"q": {"model": "qmlp"}}}))
+    with pytest.raises(
+        TrigdeployError, match=r"csim\.json: not a csim\.json of this trigdeploy \(KeyError: 'simulator'\)"
+    ):
+        CsimReport.load(tmp_path / "csim.json")

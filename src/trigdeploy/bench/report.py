@@ -226,13 +226,15 @@ def _scan_tables(r: dict) -> list[str]:
             "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model. Front: ✓ where "
             "no other point has at least its AUC at no more LUTs (LUTs of different sources compared as they are).",
             "",
-            "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) | front |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
+            c = p.get("csim")
+            sim = f"{c['n_mismatch']} / {c['n_events']:,} ({len(c['projects'])} exact projects)" if c else "–"
             lines.append(
                 f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
-                f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} |"
+                f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} | {sim} |"
             )
     return lines

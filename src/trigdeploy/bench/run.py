@@ -21,6 +21,7 @@ from trigdeploy.bench.pareto import dominated, front_of, pareto_entries, pareto_
 from trigdeploy.bench.report import markdown
 from trigdeploy.bench.synthreport import DesignCount, NotCounted, SynthReport
 from trigdeploy.convert.manifest import Manifest
+from trigdeploy.csim.report import CsimReport
 from trigdeploy.data.cache import load_split, run_classes
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
@@ -129,6 +130,14 @@ def open_synthesis(layout: RunLayout, manifest: Manifest) -> SynthReport | None:
         logger.warning(f"bench: {layout.synth_json} is from another export; run trigdeploy synth again (ignored)")
         return None
     return report
+
+
+def open_csim(layout: RunLayout, manifest: Manifest) -> CsimReport | None:
+    """``trigdeploy csim``'s results for this very export, or None (not run, or another export's)."""
+    if not layout.csim_json.is_file():
+        return None
+    report = CsimReport.load(layout.csim_json)
+    return report if report.manifest_sha256 == manifest.sha256 else None
 
 
 def side_by_side(synth: SynthReport | None, est: dict, models: dict) -> list[dict]:
@@ -260,6 +269,7 @@ def _bench(
     sw, front = _scans(run_dir, sweep_bits or [], pareto_betas or [], part, clock, progress)
     points = pareto_entries(metrics, est, point_labels, synth, sw, front)
     _mark_fronts(points, front)
+    _csim_status(points, open_csim(layout, typed))
     pareto_plot(
         points,
         out_dir / plots["pareto"],
@@ -298,6 +308,23 @@ def _mark_fronts(points: list[dict], front: list[dict]) -> None:
     uniform = [p for p in points if p["group"] == "sweep"]
     for p, entry in zip(front, (q for q in points if q["group"] == "front")):
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
+
+
+def _csim_status(points: list[dict], csim: CsimReport | None) -> None:
+    """Each run point's C/RTL simulation on this export: its model's bit-exact projects, the events each ran
+    and the mismatches of all of them (None where csim did not run on this export; scan points are not
+    simulated)."""
+    for p in points:
+        sims = csim.of_model(p["model"].split(" (")[0]) if csim and p["group"] == "run" else []
+        p["csim"] = (
+            {
+                "projects": [s.name for s in sims],
+                "n_events": sims[0].n_events,
+                "n_mismatch": sum(s.n_mismatch for s in sims),
+            }
+            if sims
+            else None
+        )
 
 
 def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_test) -> tuple[dict, list[str], dict]:

@@ -169,7 +169,12 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             f"events, run has {len(y_test)}): export again"
         )
     cache = layout.csim_cache
-    report: dict = {"run": str(run_dir), "threads": threads or harness.Harness.default_threads(), "projects": {}}
+    report: dict = {
+        "run": str(run_dir),
+        "manifest_sha256": manifest.sha256,  # which export this is the simulation of (bench checks it)
+        "threads": threads or harness.Harness.default_threads(),
+        "projects": {},
+    }
     projects = _verified(layout, manifest)
     prebuild(
         [
@@ -192,6 +197,7 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             "model": p.model,
             "reference": p.reference,
             "project": str(project),
+            "simulator": p.simulator,
             **info,
             **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact),
         }
