@@ -4,6 +4,8 @@ not in the middle of an export."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,22 @@ def test_a_form_adds_projects_only_for_the_simulators_it_declares(tmp_path, simu
     else:
         with pytest.raises(ValueError, match=r"simulators \['ghdl'\] that it does not declare"):
             export._export_form(form, kind, ex)
+
+
+@pytest.mark.parametrize(
+    ("part", "taken"), [({"hls4ml": {}}, None), ({"onnx": {"file": "x"}}, "['onnx']")], ids=["new-key", "overwrite"]
+)
+def test_a_forms_part_never_overwrites_another_forms(part, taken):
+    entry = {"source": {}, "onnx": {"file": "mlp.onnx"}}
+    if taken is None:
+        export.merge_part(entry, part, "hls4ml_ptq", "mlp")
+        assert entry == {"source": {}, "onnx": {"file": "mlp.onnx"}, "hls4ml": {}}
+    else:
+        with pytest.raises(
+            ValueError, match=re.escape(f"export form 'late' of 'mlp' writes manifest keys already written: {taken}")
+        ):
+            export.merge_part(entry, part, "late", "mlp")
+        assert entry["onnx"] == {"file": "mlp.onnx"}
 
 
 def test_a_forms_cost_reaches_bench_after_the_built_in_forms():

@@ -156,7 +156,7 @@ def _export_models(
         entry = {"source": {"file": src.name, "sha256": sha256_file(src)}}
         for form in kind.forms:
             with timing.step(f"{kind.name} {form}"):
-                entry.update(_export_form(FORMS[form], kind, ex))
+                merge_part(entry, _export_form(FORMS[form], kind, ex), form, kind.name)
         manifest["models"][kind.name] = entry
     if not manifest["models"]:
         raise TrigdeployError(
@@ -164,6 +164,15 @@ def _export_models(
         )
     manifest["projects"] = ex.seal()
     return manifest
+
+
+def merge_part(entry: dict, part: dict, form: str, kind: str) -> None:
+    """Add a form's part to its kind's manifest entry. A form's figures never overwrite another's (a
+    ``ValueError``: the forms' registration is wrong, not the user's input)."""
+    taken = sorted(set(part) & set(entry))
+    if taken:
+        raise ValueError(f"export form {form!r} of {kind!r} writes manifest keys already written: {taken}")
+    entry.update(part)
 
 
 def _export_form(form, kind, ex: ExportContext) -> dict:
