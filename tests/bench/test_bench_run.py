@@ -96,7 +96,19 @@ def test_latency_fpga_and_sweep_figures(report):
 def test_pareto_list_names_every_point_and_its_lut_source(report):
     _, r = report
     rtl, _, yosys = _tools()
-    keys = {"model", "group", "auc", "rejection_at_0.3", "lut", "ff", "dsp", "lut_source", "latency_ns"}
+    keys = {
+        "model",
+        "group",
+        "auc",
+        "rejection_at_0.3",
+        "lut",
+        "ff",
+        "dsp",
+        "lut_source",
+        "latency_ns",
+        "on_front",
+        "csim",
+    }
     assert all(set(p) == keys for p in r["pareto"])
     by_model = {p["model"]: p for p in r["pareto"]}
     qmlp = by_model["qmlp (qmlp_rtl)"] if yosys and rtl else by_model["qmlp"]

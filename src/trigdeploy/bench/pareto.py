@@ -102,6 +102,7 @@ def front_of(points: list[dict], key: str = "auc") -> list[dict]:
 
 _GROUPS = {"sweep": ("o", "C0", "uniform-bit QAT sweep"), "front": ("^", "C3", "resource-aware (β scan)")}
 _BEATEN = "0.65"  # grey: another point has at least this one's figure at no more LUTs
+_RUN_COLOURS = ("C4", "C1", "C2", "C6", "C5", "C8", "C9")  # the run's models: no blue, red (the scans), grey
 
 
 def _style(p: dict, runs: list[dict]) -> tuple[str, str, str]:
@@ -109,7 +110,7 @@ def _style(p: dict, runs: list[dict]) -> tuple[str, str, str]:
     if p["group"] in _GROUPS:
         marker, color, name = _GROUPS[p["group"]]
         return marker, color, f"{name} ({p['lut_source']})"
-    return "D", f"C{(runs.index(p) + 4) % 10}", f"{p['model']} ({p['lut_source']})"
+    return "D", _RUN_COLOURS[runs.index(p) % len(_RUN_COLOURS)], f"{p['model']} ({p['lut_source']})"
 
 
 def _panel(ax, points: list[dict], key: str, front: bool) -> None:
