@@ -12,9 +12,9 @@ import re
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trigdeploy.errors import TrigdeployError
 
@@ -179,6 +179,21 @@ def json_safe(obj: Any) -> Any:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented, strictly valid JSON to ``path`` atomically (non-finite floats: null)."""
     write_text_atomic(path, json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+T = TypeVar("T")
+
+
+def read_json_as(path: Path, parse: Callable[[Any], T], what: str, again: str) -> T:
+    """``parse`` of the JSON at ``path``, for the typed readers of what one stage writes and another reads:
+    a file that is not JSON, or that ``parse`` cannot read (a key missing, a value of another type), is one
+    line naming it and ``what`` it should be, and what to run ``again``."""
+    try:
+        return parse(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TrigdeployError(
+            f"{path}: not a {what} of this trigdeploy ({type(exc).__name__}: {exc}); {again}"
+        ) from None
 
 
 def require_input_file(path: Path, kind: str) -> Path:

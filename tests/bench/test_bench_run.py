@@ -298,7 +298,7 @@ def test_pareto_point_reads_null_rejection_as_unbounded(tmp_path):
         "bdt (conifer HLS)": {"lut": 10, "ff": 5, "dsp": 0, "latency_ns": 50.0},
         "mlp (hls4ml)": {"lut": 20, "ff": 5, "dsp": 0, "latency_ns": 50.0},
     }
-    points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, None, [], [])
+    points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, (None, None), [], [])
     by_model = {p["model"]: p for p in points}
     assert by_model["bdt"]["rejection_at_0.3"] == float("inf")
     assert "rejection_at_0.3" not in by_model["mlp"]  # K classes: no single background, no figure
@@ -453,9 +453,9 @@ def test_the_plot_front_by_hand(tmp_path):
 def test_the_csim_report_is_read_for_this_export_only(tmp_path):
     """bench takes csim.json's results only for the export they were simulated from; a file csim did not write
     is one line naming it; a comparison that fails shows up as mismatches, not as nothing."""
-    from trigdeploy.bench.run import _csim_status
     from trigdeploy.csim.report import CsimReport
     from trigdeploy.errors import TrigdeployError
+    from trigdeploy.train.results import RunMetrics
 
     def proj(model, exact, n_mismatch):
         return {"model": model, "simulator": "hls", "reference": "QONNX", "bit_exact_required": exact,
@@ -465,12 +465,13 @@ def test_the_csim_report_is_read_for_this_export_only(tmp_path):
            "q_rtl": proj("qmlp", True, 3), "m_hls": proj("mlp", False, 500)}}  # fmt: skip
     (tmp_path / "csim.json").write_text(json.dumps(raw))
     report = CsimReport.load(tmp_path / "csim.json")
-    points = [
-        {"model": "qmlp (q_rtl)", "group": "run"},
-        {"model": "mlp", "group": "run"},
-        {"model": "w4", "group": "sweep"},
-    ]
-    _csim_status(points, report)
+    (tmp_path / "metrics.json").write_text(json.dumps({"qmlp": {"auc": 0.9}, "mlp": {"auc": 0.8}}))
+    cost = {"lut": 10, "ff": 5, "dsp": 0, "latency_ns": 5.0}
+    est = {"qmlp (alkaid RTL)": cost, "mlp PTQ (hls4ml)": cost}
+    labels = {"qmlp (alkaid RTL)": "qmlp", "mlp PTQ (hls4ml)": "mlp"}
+    sweep = [{"weight_bits": 4, "act_bits": 6, "auc": 0.85, "lut": 20, "ff": 5, "dsp": 0}]
+    points = pareto_entries(RunMetrics.load(tmp_path / "metrics.json"), est, labels, (None, report), sweep, [])
+    assert [(p["model"], p["group"]) for p in points] == [("qmlp", "run"), ("mlp", "run"), ("uniform w4a6", "sweep")]
     assert [p["csim"] for p in points] == [
         {"projects": ["q_hls", "q_rtl"], "n_events": 500, "n_mismatch": 3},
         None,

@@ -34,7 +34,8 @@ def test_a_forest_round_trips_with_identical_scores(tmp_path, forests, case):
     expected = model.predict_proba(x)
     # two classes: the signal's probability (class 1), never the background's; K classes: all K
     np.testing.assert_array_equal(fam.scores(back, x), expected[:, 1] if case == "binary" else expected)
-    label, engine = fam.engine(registry.kind("rf"), back)
+    assert fam.on_cpu(registry.kind("rf"))
+    label, engine = fam.engine(back)
     assert label == "scikit-learn predict_proba" and back.n_jobs == 1
     np.testing.assert_array_equal(engine(x[:1]), expected[:1])
 
@@ -83,3 +84,6 @@ def test_every_built_in_kind_has_its_family():
         "rf": "sklearn",
     }
     assert set(FAMILIES) >= {"torch", "xgboost", "sklearn"}
+    # timed on the CPU: the float MLPs (their ONNX form), the trees; the fixed-point MLPs are FPGA designs
+    on_cpu = {k.name for k in registry.KINDS.values() if family_of(k).on_cpu(k)}
+    assert on_cpu == {"mlp", "seed_mlp", "bdt", "rf"}

@@ -164,10 +164,9 @@ def engines(run_dir, export_dir, x: np.ndarray) -> dict[str, Callable[[np.ndarra
         if not artifact.is_file():
             continue
         fam = family_of(kind)
-        engine = fam.engine(kind, fam.load(artifact))
-        if engine is None:
+        if not fam.on_cpu(kind):
             continue
-        label, fn = engine
+        label, fn = fam.engine(fam.load(artifact))
         out[f"{kind.name}: {label}"] = fn
         if "onnx" in kind.forms and (export_dir / f"{kind.name}.onnx").is_file():
             out[f"{kind.name}: ONNX Runtime"] = OrtEngine(export_dir / f"{kind.name}.onnx")

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from trigdeploy.bench.synthreport import SynthReport
+from trigdeploy.csim.report import CsimReport
 from trigdeploy.train.results import RunMetrics
 
 
@@ -36,14 +37,17 @@ def pareto_entries(
     metrics: RunMetrics,
     est: dict,
     point_labels: dict[str, str],
-    synth: SynthReport | None,
+    reports: tuple[SynthReport | None, CsimReport | None],
     sweep_points: list[dict],
     front: list[dict],
 ) -> list[dict]:
     """One entry per point of the resource plot: the run's exported models at their best LUT source
     (``yosys`` count of their RTL > ``alkaid`` cost model > ``estimate``), the uniform-bit sweep and the
-    resource-aware front; each with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency."""
-    out = []
+    resource-aware front; each with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency, whether
+    it is on the AUC front of all points (the plot's step line) and, for the run's models, their simulation
+    on this export (``reports``: ``trigdeploy synth``'s and ``csim``'s of this export, or None)."""
+    synth, csim = reports
+    out, simulated = [], {}
     designs = {d.model: d for d in synth.counted.values()} if synth else {}  # a model's last counted design
     for model in dict.fromkeys(point_labels.values()):
         if model not in metrics:
@@ -65,39 +69,47 @@ def pareto_entries(
             cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency}
             out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys"))
         elif rtl is not None or other is not None:
-            out.append(
-                _point(
-                    model,
-                    "run",
-                    physics_,
-                    rtl if rtl is not None else other,
-                    "alkaid" if rtl is not None else "estimate",
-                )
-            )
+            source = "alkaid" if rtl is not None else "estimate"
+            out.append(_point(model, "run", physics_, rtl if rtl is not None else other, source))
+        else:
+            continue
+        simulated[id(out[-1])] = _simulated(csim, model)
     for p in sweep_points:  # the hls4ml estimate has no latency of the RTL: none
         cost = p.get("rtl") or {"lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": "estimate"}
         out.append(_point(f"uniform w{p['weight_bits']}a{p['act_bits']}", "sweep", p, cost, cost["lut_source"]))
     out += [_point(p["model"], "front", p, p, p["lut_source"]) for p in front]
+    on_front = {id(p) for p in front_of(out)}
+    for p in out:
+        p["on_front"], p["csim"] = id(p) in on_front, simulated.get(id(p))
     return out
 
 
-def dominated(point: dict, others: list[dict]) -> bool:
-    """Is ``point`` dominated (no more LUTs, no less AUC, one of them strictly) by one of ``others``?"""
+def _simulated(csim: CsimReport | None, model: str) -> dict | None:
+    """A run model's C/RTL simulation on this export: its bit-exact projects, the events each ran and the
+    mismatches of all of them (None where csim did not run on this export, or the model has none)."""
+    sims = csim.of_model(model) if csim else []
+    if not sims:
+        return None
+    return {
+        "projects": [s.name for s in sims],
+        "n_events": sims[0].n_events,
+        "n_mismatch": sum(s.n_mismatch for s in sims),
+    }
+
+
+def dominated(point: dict, others: list[dict], key: str = "auc") -> bool:
+    """Is ``point`` dominated (no more LUTs, no less ``key``, one of them strictly) by one of ``others``?"""
     return any(
-        o["lut"] <= point["lut"] and o["auc"] >= point["auc"] and (o["lut"], o["auc"]) != (point["lut"], point["auc"])
+        o["lut"] <= point["lut"] and o[key] >= point[key] and (o["lut"], o[key]) != (point["lut"], point[key])
         for o in others
     )
 
 
 def front_of(points: list[dict], key: str = "auc") -> list[dict]:
-    """The points no other point beats: none has at least their ``key`` (higher is better) at no more LUTs, one
-    of them strictly. In order of LUTs; points without a finite ``key`` take no part."""
+    """The points no other point dominates in LUTs and ``key`` (higher is better), in order of LUTs; points
+    without a finite ``key`` take no part."""
     pts = [p for p in points if _plottable(p.get(key))]
-    beaten = [
-        any(q["lut"] <= p["lut"] and q[key] >= p[key] and (q["lut"], q[key]) != (p["lut"], p[key]) for q in pts)
-        for p in pts
-    ]
-    return sorted((p for p, b in zip(pts, beaten) if not b), key=lambda p: (p["lut"], -p[key]))
+    return sorted((p for p in pts if not dominated(p, pts, key)), key=lambda p: (p["lut"], -p[key]))
 
 
 _GROUPS = {"sweep": ("o", "C0", "uniform-bit QAT sweep"), "front": ("^", "C3", "resource-aware (β scan)")}

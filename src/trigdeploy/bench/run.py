@@ -17,7 +17,7 @@ from pathlib import Path
 from trigdeploy import fpga, timing
 from trigdeploy.bench import latency, physics
 from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
-from trigdeploy.bench.pareto import dominated, front_of, pareto_entries, pareto_plot
+from trigdeploy.bench.pareto import dominated, pareto_entries, pareto_plot
 from trigdeploy.bench.report import markdown
 from trigdeploy.bench.synthreport import DesignCount, NotCounted, SynthReport
 from trigdeploy.convert.manifest import Manifest
@@ -267,9 +267,8 @@ def _bench(
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
     synth = open_synthesis(layout, typed)
     sw, front = _scans(run_dir, sweep_bits or [], pareto_betas or [], part, clock, progress)
-    points = pareto_entries(metrics, est, point_labels, synth, sw, front)
-    _mark_fronts(points, front)
-    _csim_status(points, open_csim(layout, typed))
+    points = pareto_entries(metrics, est, point_labels, (synth, open_csim(layout, typed)), sw, front)
+    _mark_dominated(points, front)
     pareto_plot(
         points,
         out_dir / plots["pareto"],
@@ -299,32 +298,11 @@ def _bench(
     return report
 
 
-def _mark_fronts(points: list[dict], front: list[dict]) -> None:
-    """Each point of the resource plot on the AUC front of all points or not (the plot's step line), and each
-    resource-aware point dominated by a uniform-bit one or not."""
-    on_front = {id(p) for p in front_of(points)}
-    for p in points:
-        p["on_front"] = id(p) in on_front
+def _mark_dominated(points: list[dict], front: list[dict]) -> None:
+    """Each resource-aware point dominated by a uniform-bit one or not."""
     uniform = [p for p in points if p["group"] == "sweep"]
     for p, entry in zip(front, (q for q in points if q["group"] == "front")):
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
-
-
-def _csim_status(points: list[dict], csim: CsimReport | None) -> None:
-    """Each run point's C/RTL simulation on this export: its model's bit-exact projects, the events each ran
-    and the mismatches of all of them (None where csim did not run on this export; scan points are not
-    simulated)."""
-    for p in points:
-        sims = csim.of_model(p["model"].split(" (")[0]) if csim and p["group"] == "run" else []
-        p["csim"] = (
-            {
-                "projects": [s.name for s in sims],
-                "n_events": sims[0].n_events,
-                "n_mismatch": sum(s.n_mismatch for s in sims),
-            }
-            if sims
-            else None
-        )
 
 
 def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_test) -> tuple[dict, list[str], dict]:

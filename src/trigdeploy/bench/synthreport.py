@@ -8,11 +8,10 @@ what ``bench.synth`` writes; only the reading is typed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import read_json_as
 
 
 @dataclass(frozen=True)
@@ -73,17 +72,13 @@ class SynthReport:
     @classmethod
     def load(cls, path: Path) -> SynthReport:
         """The report at ``path``; ``TrigdeployError`` (one line naming it) for anything ``synth`` did not write."""
-        try:
-            raw = json.loads(Path(path).read_text())
-            designs = {
-                name: _count(name, d) if "lut" in d else _not_counted(name, d) for name, d in raw["designs"].items()
-            }
+
+        def parse(raw: dict) -> SynthReport:
+            designs = {n: _count(n, d) if "lut" in d else _not_counted(n, d) for n, d in raw["designs"].items()}
             vendor = {name: _vendor(name, v) for name, v in raw.get("vendor", {}).items()}
             return cls(Path(path), raw["manifest_sha256"], designs, vendor)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise TrigdeployError(
-                f"{path}: not a synth.json of this trigdeploy ({type(exc).__name__}: {exc}); run trigdeploy synth again"
-            ) from None
+
+        return read_json_as(path, parse, "synth.json", "run trigdeploy synth again")
 
     @property
     def counted(self) -> dict[str, DesignCount]:

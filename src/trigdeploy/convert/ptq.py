@@ -30,10 +30,6 @@ def _int_bits(max_abs: float, headroom: int = 0) -> int:
     return max(1, math.floor(math.log2(max_abs)) + 2 + headroom)
 
 
-def _type_max(t: FixedType) -> float:
-    return 2.0 ** (t.integer - 1) - 2.0 ** (t.integer - t.width)
-
-
 @torch.no_grad()
 def profile(model: nn.Sequential, x: np.ndarray) -> tuple[dict, list[dict]]:
     """The input port's max |value|, then per layer (by position): its max |output| and, for a Linear layer,
@@ -79,7 +75,7 @@ def overflow_report(prof: tuple[dict, list[dict]], choice: Precisions) -> list[d
     seen = [("input", port_prof, choice.port)]
     seen += [(f"layer {p.index}", layer_prof[p.index], p.result) for p in choice.layers]
     return [
-        {"layer": name, "observed_max_abs": q["max_abs"], "type": t.hls4ml, "type_max": _type_max(t)}
+        {"layer": name, "observed_max_abs": q["max_abs"], "type": t.hls4ml, "type_max": t.int_max * t.lsb}
         for name, q, t in seen
-        if q["max_abs"] > _type_max(t)
+        if q["max_abs"] > t.int_max * t.lsb
     ]

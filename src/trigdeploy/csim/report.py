@@ -7,11 +7,10 @@ puts each model's simulation result beside its point of the resource plot, for t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import read_json_as
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,12 @@ class CsimReport:
     @classmethod
     def load(cls, path: Path) -> CsimReport:
         """The report at ``path``; ``TrigdeployError`` (one line naming it) for anything ``csim`` did not write."""
-        try:
-            raw = json.loads(Path(path).read_text())
+
+        def parse(raw: dict) -> CsimReport:
             projects = {name: _project(name, p) for name, p in raw["projects"].items()}
             return cls(Path(path), raw["manifest_sha256"], projects, dict(raw.get("skipped", {})), bool(raw["ok"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise TrigdeployError(
-                f"{path}: not a csim.json of this trigdeploy ({type(exc).__name__}: {exc}); run trigdeploy csim again"
-            ) from None
+
+        return read_json_as(path, parse, "csim.json", "run trigdeploy csim again")
 
     def of_model(self, model: str, exact: bool = True) -> list[ProjectCsim]:
         """The simulated projects of ``model`` (only those that must be bit-exact, by default), in csim's order."""

@@ -85,10 +85,9 @@ def judge_inexact(csim: np.ndarray, entry: dict, expected: np.ndarray, max_auc_l
     }
 
 
-def _thresholds(run_dir: Path, model: str) -> dict[str, tuple[int | None, float]]:
+def _thresholds(metrics: RunMetrics, model: str) -> dict[str, tuple[int | None, float]]:
     """The operating thresholds of ``metrics.json`` for ``model``: name → (class column, threshold); K-class
     models have one set per class (``<class> eff_S=x``); none for a model the run's metrics do not list."""
-    metrics = RunMetrics.load(RunLayout.of(run_dir).metrics)
     return metrics[model].operating_points() if model in metrics else {}
 
 
@@ -168,7 +167,7 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             f"{manifest.path} was exported from another test split ({manifest.test_events} "
             f"events, run has {len(y_test)}): export again"
         )
-    cache = layout.csim_cache
+    cache, metrics = layout.csim_cache, RunMetrics.load(layout.metrics)
     report: dict = {
         "run": str(run_dir),
         "manifest_sha256": manifest.sha256,  # which export this is the simulation of (bench checks it)
@@ -199,7 +198,7 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             "project": str(project),
             "simulator": p.simulator,
             **info,
-            **compare(y_test, y, ref, _thresholds(run_dir, p.model), p.exact),
+            **compare(y_test, y, ref, _thresholds(metrics, p.model), p.exact),
         }
         if not p.exact:
             entry["vs_export"] = judge_inexact(y, entry, manifest.expected(p), p.max_auc_loss)

@@ -35,14 +35,15 @@ class Family:
     ``save(model, path, meta)`` writes atomically (``meta``: what the trainer records beside the model, where
     the format holds it); ``load(path)`` gives the model back or one line naming the file; ``scores(model, x)``
     the probabilities of the scaled features ``x``: ``(n,)`` for two classes, ``(n, K)`` for K;
-    ``engine(kind, model)`` a one-thread predict function and its label for the CPU latency table, or None
-    where the kind is not deployed on a CPU in this form."""
+    ``engine(model)`` a one-thread predict function and its label for the CPU latency table, for the kinds
+    ``on_cpu(kind)`` says are deployed on a CPU in this form (the others are not even loaded for it)."""
 
     name: str
     save: Callable[[Any, Path, dict], None]
     load: Callable[[Path], Any]
     scores: Callable[[Any, np.ndarray], np.ndarray]
-    engine: Callable[[Any, Any], tuple[str, Callable[[np.ndarray], Any]] | None]
+    engine: Callable[[Any], tuple[str, Callable[[np.ndarray], Any]]]
+    on_cpu: Callable[[Any], bool] = lambda kind: True
 
 
 FAMILIES: dict[str, Family] = {}
@@ -129,12 +130,9 @@ def _torch_scores(model, x: np.ndarray) -> np.ndarray:
     return probabilities(model.reference(x)) if isinstance(model, ExactModel) else torch_predict(model, x)
 
 
-def _torch_engine(kind, model):
-    """PyTorch eager on one thread, for the kinds deployed on a CPU (those with an ONNX form)."""
+def _torch_engine(model):
+    """PyTorch eager on one thread."""
     import torch
-
-    if "onnx" not in kind.forms:
-        return None
 
     def eager(batch):
         with torch.inference_mode():
@@ -174,7 +172,7 @@ def booster_proba(booster, x: np.ndarray) -> np.ndarray:
     return booster.predict(xgb.DMatrix(np.asarray(x, np.float32)), iteration_range=rng).astype(np.float64)
 
 
-def _xgboost_engine(kind, booster):
+def _xgboost_engine(booster):
     booster.set_param({"nthread": 1})
     return "XGBoost inplace_predict", lambda batch: booster.inplace_predict(batch)
 
@@ -209,12 +207,22 @@ def _forest_scores(model, x: np.ndarray) -> np.ndarray:
     return p if p.shape[1] > 2 else p[:, 1]
 
 
-def _forest_engine(kind, model):
+def _forest_engine(model):
     model.set_params(n_jobs=1)
     return "scikit-learn predict_proba", lambda batch: model.predict_proba(batch)
 
 
-register_family(Family("torch", _save_torch, lambda p: load_torch_model(p)[0], _torch_scores, _torch_engine))
+# a torch kind runs on a CPU where it has an ONNX form (the float MLPs); the fixed-point ones are FPGA designs
+register_family(
+    Family(
+        "torch",
+        _save_torch,
+        lambda p: load_torch_model(p)[0],
+        _torch_scores,
+        _torch_engine,
+        on_cpu=lambda kind: "onnx" in kind.forms,
+    )
+)
 register_family(Family("xgboost", _save_booster, load_booster, booster_proba, _xgboost_engine))
 register_family(Family("sklearn", _save_forest, load_forest, _forest_scores, _forest_engine))
 registry.add_check(_check_family)

@@ -33,7 +33,7 @@ from trigdeploy.data.cache import Prepared
 from trigdeploy.io import atomic_path
 from trigdeploy.models.families import torch_predict
 from trigdeploy.models.protocols import Calibrated, Costed, TrainingHooks
-from trigdeploy.train.epochs import EpochPoint, choose, non_dominated, selection_record
+from trigdeploy.train.epochs import EpochPoint, selection_record
 from trigdeploy.train.metrics import auc_any, balance_weight, class_weights
 
 logger = logging.getLogger(__name__)
@@ -243,6 +243,7 @@ class _Loop:
     save: Callable[[int, int], None]
     progress: bool
     on_batch: Callable[[int, int], None] | None
+    selection: tuple[str, float] | None  # the epoch rule (train.epochs) of a resource-aware model; None: best AUC
 
 
 def _train_step(step: _Step, xb: torch.Tensor, yb: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -354,9 +355,9 @@ def fit(
 
     total = ddp.all_min(ctx, n_batches(len(source.rows), cfg))
     start_epoch, start_batch = at.epoch, at.batch
-    loop = _Loop(name, total, source, step, ctx, seed, cfg, result, save, progress, on_batch)
     costed = isinstance(cfg, HGQConfig) and isinstance(model, Costed)
-    selection = (cfg.select, cfg.select_max_auc_loss) if costed else None  # train.epochs
+    selection = (cfg.select, cfg.select_max_auc_loss) if costed else None
+    loop = _Loop(name, total, source, step, ctx, seed, cfg, result, save, progress, on_batch, selection)
     for epoch in range(start_epoch, cfg.epochs):
         t_epoch = time.perf_counter()
         loss_acc, loss_n, rows_epoch = _one_epoch(loop, epoch, start_batch if epoch == start_epoch else 0)
@@ -365,7 +366,7 @@ def fit(
         sched.step(val_auc)
         seconds = time.perf_counter() - t_epoch
         lr = opt.param_groups[0]["lr"]
-        _end_epoch(name, model, (result, at), epoch, val_auc, lr, (loss_sum, loss_n, rows_epoch, seconds, selection))
+        _end_epoch(loop, model, at, epoch, (val_auc, lr), (loss_sum, loss_n, rows_epoch, seconds))
         save(epoch + 1, 0)
         if at.bad_epochs >= cfg.early_stopping_patience:
             break
@@ -422,14 +423,13 @@ def _loss(
     return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device)), 1.0, weights
 
 
-def _end_epoch(
-    name: str, model: nn.Module, state: tuple[FitResult, _Progress], epoch: int, val_auc: float, lr: float, sums: tuple
-) -> None:
-    """An epoch's history entry (with a resource-aware model's cost) and its log line, the weights kept so far,
-    patience. ``sums``: the summed training loss, the rows it sums over, the rows seen, the epoch's seconds, and
-    the epoch rule ((rule, max AUC loss) of ``train.epochs``; None: the best validation AUC)."""
-    result, at = state
-    loss_sum, loss_n, rows_epoch, seconds, selection = sums
+def _end_epoch(loop: _Loop, model: nn.Module, at: _Progress, epoch: int, figures: tuple, sums: tuple) -> None:
+    """An epoch's history entry (with a resource-aware model's cost) and its log line, the weights kept so far
+    (by the loop's epoch rule), patience. ``figures``: the validation AUC and the learning rate; ``sums``: the
+    summed training loss, the rows it sums over, the rows seen, the epoch's seconds."""
+    result, name = loop.result, loop.name
+    val_auc, lr = figures
+    loss_sum, loss_n, rows_epoch, seconds = sums
     result.history.append(
         {
             "epoch": epoch + 1,
@@ -443,7 +443,7 @@ def _end_epoch(
     )
     if isinstance(model, Costed):  # a resource-aware model: its cost at this epoch
         result.history[-1]["ebops"] = float(model.ebops().detach())
-    _select(model, state, epoch, val_auc, selection)
+    _select(model, (result, at), epoch, val_auc, loop.selection)
     logger.info(
         f"{name} epoch {epoch + 1}: loss {result.history[-1]['train_loss']:.4f} val AUC {val_auc:.5f} "
         f"({result.history[-1]['rows_per_s']:,.0f} rows/s)"
@@ -460,16 +460,17 @@ def _select(model: nn.Module, state: tuple[FitResult, _Progress], epoch: int, va
         else:
             at.bad_epochs += 1
         return
-    rule, max_auc_loss = selection
     points = [EpochPoint(h["epoch"], h["val_auc"], h["ebops"]) for h in result.history]
-    front = {p.epoch for p in non_dominated(points)}
+    record = selection_record(points, *selection)
+    front = {f["epoch"] for f in record["front"]}
     if epoch + 1 in front:
         at.front[epoch + 1] = _state(model)
     at.front = {e: s for e, s in at.front.items() if e in front}
-    chosen = choose(points, rule, max_auc_loss)
-    at.bad_epochs = 0 if chosen.epoch != result.best_epoch else at.bad_epochs + 1
-    result.best_epoch, result.best_val_auc, at.best_state = chosen.epoch, chosen.val_auc, at.front[chosen.epoch]
-    result.epoch_selection = selection_record(points, rule, max_auc_loss)
+    chosen = record["chosen_epoch"]
+    at.bad_epochs = 0 if chosen != result.best_epoch else at.bad_epochs + 1
+    auc = next(p.val_auc for p in points if p.epoch == chosen)
+    result.best_epoch, result.best_val_auc, at.best_state = chosen, auc, at.front[chosen]
+    result.epoch_selection = record
 
 
 def _ranks_agree(

@@ -9,12 +9,12 @@ judge every firmware form at. The JSON stays what ``train`` writes; only the rea
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import read_json_as
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,12 @@ class RunMetrics:
     @classmethod
     def load(cls, path: Path) -> RunMetrics:
         """The run's metrics at ``path``; ``TrigdeployError`` (one line naming it) for anything else."""
-        try:
-            raw = json.loads(Path(path).read_text())
-            return cls(Path(path), {name: model_metrics(name, e) for name, e in raw.items()})
-        except FileNotFoundError:
-            raise TrigdeployError(f"{path} not found: run trigdeploy train first") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise TrigdeployError(
-                f"{path}: not a metrics.json of this trigdeploy ({type(exc).__name__}: {exc}); train again"
-            ) from None
+        if not Path(path).is_file():
+            raise TrigdeployError(f"{path} not found: run trigdeploy train first")
+        models = read_json_as(
+            path, lambda raw: {name: model_metrics(name, e) for name, e in raw.items()}, "metrics.json", "train again"
+        )
+        return cls(Path(path), models)
 
     def __getitem__(self, model: str) -> ModelMetrics:
         return self.models[model]
