@@ -290,6 +290,8 @@ def test_in_range_values_still_load():
         ("ptq_width: 0", "ptq_width"),
         ("conifer: {Precision: 'ap_fixed<4,8>'}", "conifer.Precision"),
         ("bdt_max_auc_loss: -1", "bdt_max_auc_loss"),
+        ("bdt_rtl: {leaf_frac: 25}", "bdt_rtl.leaf_frac"),
+        ("bdt_rtl: {max_val_auc_loss: 1}", "bdt_rtl.max_val_auc_loss"),
     ],
     ids=[
         "reuse-zero",
@@ -298,6 +300,8 @@ def test_in_range_values_still_load():
         "ptq-width-zero",
         "precision-int-beyond-width",
         "auc-loss-negative",
+        "leaf-frac-beyond-24",
+        "leaf-auc-loss-one",
     ],
 )
 def test_export_target_values_checked_at_load(tmp_path, content, key):

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import typing
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -471,11 +472,25 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"trigdeploy: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except Terminated:
+        _close_open_hdf5()
         print("trigdeploy: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        _close_open_hdf5()
         print("trigdeploy: interrupted; partial outputs removed", file=sys.stderr)
         return 130
+
+
+def _close_open_hdf5() -> None:
+    """Close the HDF5 files a signal left open (it can land while PyTables opens or closes one, before the
+    ``with`` that would close it owns it): their partial files are removed already, and PyTables would
+    otherwise print a warning of its own at exit beside the one line the user gets."""
+    tables = sys.modules.get("tables")
+    if tables is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables.file._open_files.close_all()
 
 
 if __name__ == "__main__":

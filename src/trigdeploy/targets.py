@@ -63,11 +63,23 @@ class ConiferTarget(Checked):
 
 
 @dataclass(frozen=True)
+class BDTRTLTarget(Checked):
+    """The tree ensemble as logic (form ``rtl_bdt``, project ``<kind>_rtl``): conifer's comparisons on its
+    ``Precision`` input grid, the leaves on a grid of their own, ``leaf_frac`` fractional bits. With
+    ``leaf_frac: null`` the export takes the coarsest grid (from ``Precision``'s down) whose validation AUC
+    stays within ``max_val_auc_loss`` of XGBoost's; the test split only gates (``bdt_max_auc_loss``)."""
+
+    leaf_frac: int | None = num(None, ge=0, le=24)
+    max_val_auc_loss: float = num(0.0005, ge=0.0, lt=1.0)
+
+
+@dataclass(frozen=True)
 class ExportTarget(Checked):
     """What ``trigdeploy export`` produces for a run and for which device."""
 
     hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
     conifer: ConiferTarget = field(default_factory=ConiferTarget)
+    bdt_rtl: BDTRTLTarget = field(default_factory=BDTRTLTarget)
     onnx_opset: int = num(18, ge=13, le=21)
     testbench_events: int = num(1000, ge=1)
     ptq_width: int = num(16, ge=4, le=32)

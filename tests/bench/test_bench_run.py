@@ -35,7 +35,9 @@ def report(trained_run, exported, tmp_path_factory):
     root, _ = exported
     out = tmp_path_factory.mktemp("bench")
     if _tools()[2]:  # Yosys counts of the run's RTL designs, read back by bench (the 16-bit PTQ one takes minutes)
-        open_synth_run(RunLayout.of(trained_run, root / "export", root / "firmware"), designs=["qmlp_rtl", "bdt_vhdl"])
+        open_synth_run(
+            RunLayout.of(trained_run, root / "export", root / "firmware"), designs=["qmlp_rtl", "bdt_vhdl", "bdt_rtl"]
+        )
     return out, bench_run(
         trained_run,
         out,
@@ -56,10 +58,14 @@ def test_forms_agree_where_the_chain_is_exact(report):
         assert q["QONNX"]["auc"] == q[form]["auc"] and q["QONNX"]["at_thresholds"] == q[form]["at_thresholds"], form
     m = r["physics"]["mlp"]
     assert abs(m["ONNX Runtime"]["auc"] - m["PyTorch"]["auc"]) < 1e-6  # float32 rounding only (to_onnx tolerance)
-    assert set(r["physics"]["bdt"]) == {"XGBoost", "conifer HLS csim"} | ({"conifer VHDL (GHDL)"} if ghdl else set())
+    b = r["physics"]["bdt"]
+    assert set(b) == {"XGBoost", "conifer HLS csim"} | ({"conifer VHDL (GHDL)"} if ghdl else set()) | (
+        {"alkaid RTL BDT (Verilator)"} if rtl else set()
+    )
     if ghdl:
-        b = r["physics"]["bdt"]
         assert b["conifer VHDL (GHDL)"]["auc"] == b["conifer HLS csim"]["auc"]
+    if rtl:  # the ensemble as logic, leaves on their own grid: within the export's gate of XGBoost
+        assert b["XGBoost"]["auc"] - b["alkaid RTL BDT (Verilator)"]["auc"] <= 0.005
     for f in m.values():
         assert set(f["rejection"]) == {"eff_S=0.3", "eff_S=0.5"} and f["rejection_limit"] > 0
 
@@ -84,6 +90,7 @@ def test_latency_fpga_and_sweep_figures(report):
         "hgq (alkaid RTL)",
         "bdt (conifer HLS)",
         "bdt (conifer VHDL)",
+        "bdt (alkaid RTL)",
     } == set(r["fpga"])
     # distributed arithmetic: no DSPs, and far fewer LUTs than the multiplier-per-product HLS estimate
     assert r["fpga"]["qmlp (alkaid RTL)"]["dsp"] == 0
@@ -164,6 +171,10 @@ def test_open_synthesis_side_by_side(report):
     if ghdl:
         conifer = row("bdt_vhdl", "conifer VHDL")
         assert conifer["ratio_to_yosys"] == pytest.approx(conifer["lut"] / row("bdt_vhdl", "Yosys")["lut"])
+    # the ensemble as logic is another architecture than conifer's: its estimate stands beside, with no ratio
+    other = row("bdt_rtl", "conifer VHDL")
+    assert other["ratio_to_yosys"] is None and "another architecture" in other["source"]
+    assert row("bdt_rtl", "like for like")["ratio_to_yosys"] > 0
     md = (out / "run.md").read_text()
     assert "Yosys (open synthesis, not Vivado)" in md and "estimate / Yosys" in md
 
@@ -239,7 +250,9 @@ def test_synth_skips_with_a_reason_and_writes_no_figure(trained_run, exported, m
     layout = RunLayout.of(tmp_path / trained_run.name, root / "export", root / "firmware")
     out = synth.open_synth_run(layout, max_lut_estimate=1)
     d = out["designs"]
-    assert set(d) == {"qmlp_rtl", "mlp_rtl", "hgq_rtl", "bdt_vhdl"} and all("lut" not in x for x in d.values())
+    assert set(d) == {"qmlp_rtl", "mlp_rtl", "hgq_rtl", "bdt_vhdl", "bdt_rtl"} and all(
+        "lut" not in x for x in d.values()
+    )
     assert "above --max-lut-estimate 1" in d["qmlp_rtl"]["skipped"] and "--design mlp_rtl" in d["mlp_rtl"]["skipped"]
     assert tools.missing("ghdl") in d["bdt_vhdl"]["skipped"]
     assert json.loads(layout.synth_json.read_text()) == json.loads(json.dumps(out))
@@ -298,10 +311,39 @@ def test_pareto_point_reads_null_rejection_as_unbounded(tmp_path):
         "bdt (conifer HLS)": {"lut": 10, "ff": 5, "dsp": 0, "latency_ns": 50.0},
         "mlp (hls4ml)": {"lut": 20, "ff": 5, "dsp": 0, "latency_ns": 50.0},
     }
-    points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, (None, None), [], [])
+    points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, (None, None, {}), [], [])
     by_model = {p["model"]: p for p in points}
     assert by_model["bdt"]["rejection_at_0.3"] == float("inf")
     assert "rejection_at_0.3" not in by_model["mlp"]  # K classes: no single background, no figure
+
+
+def test_each_counted_design_is_a_point_with_its_own_simulated_physics(tmp_path):
+    """A model with two synthesized designs (the BDT's conifer VHDL and its LUT-native RTL) gives two points,
+    each with its Yosys count and the physics of its own simulated outputs; a design without simulated
+    physics falls back on its model's; a design another model owns does not leak into this model's points."""
+    from trigdeploy.bench.synthreport import DesignCount, SynthReport
+    from trigdeploy.train.results import RunMetrics
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"bdt": {"auc": 0.99, "rejection": {"eff_S=0.3": 500.0}}}))
+
+    def count(name, model, lut, source):
+        return DesignCount(name, model, "Yosys", "yosys", lut, 10, 5, 0, 1.0, source)
+
+    synth = SynthReport(tmp_path / "synth.json", "a" * 64, {
+        "bdt_vhdl": count("bdt_vhdl", "bdt", 11_000, "conifer VHDL (ghdl synth)"),
+        "bdt_rtl": count("bdt_rtl", "bdt", 2_300, "alkaid"),
+        "q_rtl": count("q_rtl", "qmlp", 50_000, "alkaid")}, {})  # fmt: skip
+    est = {
+        "bdt (conifer VHDL)": {"lut": 38_000, "ff": 5, "dsp": 0, "latency_ns": 65.0},
+        "bdt (alkaid RTL)": {"lut": 3_500, "ff": 5, "dsp": 0, "latency_ns": 15.0},
+    }
+    labels = {"bdt (conifer VHDL)": "bdt", "bdt (alkaid RTL)": "bdt"}
+    simulated = {"bdt_rtl": {"auc": 0.985, "rejection": {"eff_S=0.3": float("inf")}}}
+    metrics = RunMetrics.load(tmp_path / "metrics.json")
+    points = pareto_entries(metrics, est, labels, (synth, None, simulated), [], [])
+    got = [(p["model"], p["lut"], p["auc"], p["rejection_at_0.3"], p["latency_ns"]) for p in points]
+    assert got == [("bdt (bdt_vhdl)", 11_000, 0.99, 500.0, 65.0), ("bdt (bdt_rtl)", 2_300, 0.985, float("inf"), 15.0)]
+    assert [p["on_front"] for p in points] == [True, True]
 
 
 def test_synth_refuses_a_design_changed_after_export(trained_run, exported, tmp_path):
@@ -470,7 +512,7 @@ def test_the_csim_report_is_read_for_this_export_only(tmp_path):
     est = {"qmlp (alkaid RTL)": cost, "mlp PTQ (hls4ml)": cost}
     labels = {"qmlp (alkaid RTL)": "qmlp", "mlp PTQ (hls4ml)": "mlp"}
     sweep = [{"weight_bits": 4, "act_bits": 6, "auc": 0.85, "lut": 20, "ff": 5, "dsp": 0}]
-    points = pareto_entries(RunMetrics.load(tmp_path / "metrics.json"), est, labels, (None, report), sweep, [])
+    points = pareto_entries(RunMetrics.load(tmp_path / "metrics.json"), est, labels, (None, report, {}), sweep, [])
     assert [(p["model"], p["group"]) for p in points] == [("qmlp", "run"), ("mlp", "run"), ("uniform w4a6", "sweep")]
     assert [p["csim"] for p in points] == [
         {"projects": ["q_hls", "q_rtl"], "n_events": 500, "n_mismatch": 3},

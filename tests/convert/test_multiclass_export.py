@@ -15,7 +15,7 @@ from trigdeploy.errors import TrigdeployError
 
 pytestmark = pytest.mark.integration
 
-EXACT = ["qmlp_vitis", "qmlp_rtl", "hgq_vitis", "hgq_rtl", "bdt_xilinxhls", "bdt_vhdl"]
+EXACT = ["qmlp_vitis", "qmlp_rtl", "hgq_vitis", "hgq_rtl", "bdt_xilinxhls", "bdt_vhdl", "bdt_rtl"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_export_checks_are_whole_split_and_exact(mc_exported):
     assert m["mlp"]["onnx"]["ort_parity"]["ok"]
     assert m["qmlp"]["qonnx"]["parity_vs_brevitas"]["n_mismatch"] == 0
     assert m["qmlp"]["hls4ml"]["Vitis"]["csim_vs_qonnx"]["n_events"] == n
-    for model in ("mlp", "qmlp", "hgq"):
+    for model in ("mlp", "qmlp", "hgq", "bdt"):
         assert (m[model]["rtl"]["check"]["n_events"], m[model]["rtl"]["check"]["n_mismatch"]) == (n, 0), model
     bdt = m["bdt"]
     assert bdt["projects"]["cpp"]["vs_xgboost"]["ok"]  # float emulation: same leaves, same margins
@@ -98,7 +98,7 @@ def test_bench_reports_per_class_figures_consistent_with_training(mc_exported):
     # each run point of the resource plot carries its model's simulation on this export: every exact project
     sims = {p["model"].split(" (")[0]: p["csim"] for p in bench["pareto"] if p["group"] == "run"}
     assert sims["qmlp"] == {"projects": ["qmlp_rtl", "qmlp_vitis"], "n_events": 1200, "n_mismatch": 0}
-    assert sims["bdt"]["n_mismatch"] == 0 and set(sims["bdt"]["projects"]) == {"bdt_xilinxhls", "bdt_vhdl"}
+    assert sims["bdt"]["n_mismatch"] == 0 and set(sims["bdt"]["projects"]) == {"bdt_xilinxhls", "bdt_vhdl", "bdt_rtl"}
     for plot in ("run_roc.png", "run_confusion.png"):
         assert (root / "bench" / plot).stat().st_size > 10_000
 

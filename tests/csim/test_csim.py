@@ -111,13 +111,13 @@ def test_auto_runs_a_small_split_on_the_vendor_build_and_compiles_fast_only_beyo
 
 
 def _rtl_projects() -> tuple[set[str], set[str]]:
-    """The RTL projects the default export lists (alkaid installed: the three MLPs; the VHDL BDT always),
-    and those csim can run here (Verilator, GHDL)."""
+    """The RTL projects the default export lists (alkaid installed: the three MLPs and the BDT as logic; the
+    VHDL BDT always), and those csim can run here (Verilator, GHDL)."""
     import importlib.util
 
     from trigdeploy.hdl import tools
 
-    mlps = {"qmlp_rtl", "mlp_rtl", "hgq_rtl"} if importlib.util.find_spec("alkaid") else set()
+    mlps = {"qmlp_rtl", "mlp_rtl", "hgq_rtl", "bdt_rtl"} if importlib.util.find_spec("alkaid") else set()
     runnable = (mlps if tools.find("verilator") else set()) | ({"bdt_vhdl"} if tools.find("ghdl") else set())
     return mlps | {"bdt_vhdl"}, runnable
 

@@ -68,6 +68,18 @@ def test_rejection():
     assert M.rejection_at(Y, S, 0.875) == pytest.approx(2.0)
 
 
+def test_rejection_inside_a_tie_below_one_background_event_is_unbounded():
+    # scores on a coarse grid tie: 0.9 holds 2 signal and 1 background event, above it 1 signal alone.
+    # eps_S = 0.5 (2 of 4 signal) lies inside the tied segment from (0, 1/4) to (1/4, 3/4): linear
+    # interpolation gives eps_B = 1/8, half of the one background event there is; no threshold passes
+    # half an event, so the rejection is unbounded (> 4 background events), not 8
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    s = np.array([0.95, 0.9, 0.9, 0.1, 0.9, 0.2, 0.2, 0.2])
+    assert M.rejection_at(y, s, 0.5) == float("inf")
+    # at eps_S = 0.75 the whole tie passes: one background event of four, rejection 4
+    assert M.rejection_at(y, s, 0.75) == pytest.approx(4.0)
+
+
 def test_evaluate_structure():
     out = M.evaluate(Y, S, Y, S, (0.3, 0.5), (0.01,))
     assert set(out["thresholds"]) == {"f1", "youden", "eff_S=0.3", "eff_S=0.5", "acc_B=0.01"}

@@ -37,43 +37,40 @@ def pareto_entries(
     metrics: RunMetrics,
     est: dict,
     point_labels: dict[str, str],
-    reports: tuple[SynthReport | None, CsimReport | None],
+    reports: tuple[SynthReport | None, CsimReport | None, dict[str, dict]],
     sweep_points: list[dict],
     front: list[dict],
 ) -> list[dict]:
-    """One entry per point of the resource plot: the run's exported models at their best LUT source
-    (``yosys`` count of their RTL > ``alkaid`` cost model > ``estimate``), the uniform-bit sweep and the
+    """One entry per point of the resource plot: each Yosys-counted design of the run's exported models (a
+    model with none: its ``alkaid`` cost model, else its ``estimate``), the uniform-bit sweep and the
     resource-aware front; each with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency, whether
     it is on the AUC front of all points (the plot's step line) and, for the run's models, their simulation
-    on this export (``reports``: ``trigdeploy synth``'s and ``csim``'s of this export, or None)."""
-    synth, csim = reports
+    on this export. ``reports``: ``trigdeploy synth``'s and ``csim``'s of this export (or None), and each
+    project's physics from its simulated outputs (design name → ``auc``, ``rejection``): a design's point
+    carries its own firmware's physics where it has them, its model's elsewhere."""
+    synth, csim, design_physics = reports
     out, simulated = [], {}
-    designs = {d.model: d for d in synth.counted.values()} if synth else {}  # a model's last counted design
     for model in dict.fromkeys(point_labels.values()):
         if model not in metrics:
             continue
         labels = [label for label, m in point_labels.items() if m == model]
         rtl = next((est[label] for label in labels if "alkaid" in label), None)
         other = next((est[label] for label in labels if "alkaid" not in label), None)
-        # K classes: the macro AUC; no single background rejection (the per-class ones are in the physics tables)
-        physics_ = {"auc": metrics[model].auc}
-        if metrics[model].rejection is not None:  # inf: no background passes (null in metrics.json)
-            physics_["rejection_at_0.3"] = metrics[model].rejection["eff_S=0.3"]
-        if model in designs:
-            d = designs[model]
+        designs = [d for d in synth.counted.values() if d.model == model] if synth else []
+        for d in designs:
             latency = (rtl or other or {}).get("latency_ns")
             if d.source.startswith("conifer"):
                 latency = next(
                     (est[label]["latency_ns"] for label in est if label.startswith(f"{model} (conifer VHDL")), latency
                 )
             cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency}
+            physics_ = _physics_of(metrics, model, design_physics.get(d.name))
             out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys"))
-        elif rtl is not None or other is not None:
+            simulated[id(out[-1])] = _simulated(csim, model, d.name)
+        if not designs and (rtl is not None or other is not None):
             source = "alkaid" if rtl is not None else "estimate"
-            out.append(_point(model, "run", physics_, rtl if rtl is not None else other, source))
-        else:
-            continue
-        simulated[id(out[-1])] = _simulated(csim, model)
+            out.append(_point(model, "run", _physics_of(metrics, model), rtl if rtl is not None else other, source))
+            simulated[id(out[-1])] = _simulated(csim, model)
     for p in sweep_points:  # the hls4ml estimate has no latency of the RTL: none
         cost = p.get("rtl") or {"lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": "estimate"}
         out.append(_point(f"uniform w{p['weight_bits']}a{p['act_bits']}", "sweep", p, cost, cost["lut_source"]))
@@ -84,10 +81,23 @@ def pareto_entries(
     return out
 
 
-def _simulated(csim: CsimReport | None, model: str) -> dict | None:
-    """A run model's C/RTL simulation on this export: its bit-exact projects, the events each ran and the
-    mismatches of all of them (None where csim did not run on this export, or the model has none)."""
-    sims = csim.of_model(model) if csim else []
+def _physics_of(metrics: RunMetrics, model: str, simulated: dict | None = None) -> dict:
+    """A point's AUC and 1/εB at εS = 0.3: the design's simulated outputs' where given, else the model's
+    (K classes: the macro AUC; no single background rejection, the per-class ones are in the physics tables)."""
+    if simulated is not None:
+        rejection = simulated.get("rejection")  # K classes: none at the top level
+        return {"auc": simulated["auc"], **({"rejection_at_0.3": rejection["eff_S=0.3"]} if rejection else {})}
+    physics_ = {"auc": metrics[model].auc}
+    if metrics[model].rejection is not None:  # inf: no background passes (null in metrics.json)
+        physics_["rejection_at_0.3"] = metrics[model].rejection["eff_S=0.3"]
+    return physics_
+
+
+def _simulated(csim: CsimReport | None, model: str, design: str | None = None) -> dict | None:
+    """A run model's C/RTL simulation on this export: its bit-exact projects (only ``design`` where the point
+    is one design), the events each ran and the mismatches of all of them (None where csim did not run on
+    this export, or there is no such project)."""
+    sims = [s for s in csim.of_model(model) if design is None or s.name == design] if csim else []
     if not sims:
         return None
     return {

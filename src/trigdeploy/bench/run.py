@@ -200,7 +200,7 @@ def _estimator_rows(name: str, d: DesignCount, est: dict) -> list[dict]:
     rows = []
     for label, e in est.items():
         if label.split(" (")[0] in (d.model, f"{d.model} PTQ") and "alkaid" not in label:
-            same = "conifer VHDL" in label
+            same = "conifer VHDL" in label and d.source.startswith("conifer VHDL")
             rows.append(
                 {
                     "design": name,
@@ -267,7 +267,8 @@ def _bench(
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
     synth = open_synthesis(layout, typed)
     sw, front = _scans(run_dir, sweep_bits or [], pareto_betas or [], part, clock, progress)
-    points = pareto_entries(metrics, est, point_labels, (synth, open_csim(layout, typed)), sw, front)
+    simulated = {p.name: phys[p.model][p.form] for p in typed.projects if p.form in phys.get(p.model, {})}
+    points = pareto_entries(metrics, est, point_labels, (synth, open_csim(layout, typed), simulated), sw, front)
     _mark_dominated(points, front)
     pareto_plot(
         points,

@@ -38,7 +38,7 @@ class ExportContext:
     projects: list[Project] = field(default_factory=list)
     references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
     ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
-    exact: dict = field(default_factory=dict)  # kind name → a fixed-point model's exact parts and reference
+    exact: dict = field(default_factory=dict)  # kind name → its fixed-point model (hgq: exact parts; conifer's)
 
     def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray, name: str | None = None) -> str:
         """Save what a kind's firmware projects are fed (the test split as the port sees it) and the
@@ -175,9 +175,11 @@ def rtl_project(
     check_what: str,
     description: str,
     tb_expected: np.ndarray,
+    **readme,
 ) -> dict:
     """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event, then the Verilog
-    project ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``)."""
+    project ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``; ``readme``: ``to_rtl.
+    write_project``'s keywords, e.g. what the port holds)."""
     from trigdeploy.convert import to_rtl
 
     check = to_rtl.check(comb, x_grid, check_ref)
@@ -201,6 +203,7 @@ def rtl_project(
         description,
         f"Checked before writing: alkaid's interpreter of this logic equals the {check_what} "
         f"on {check['n_events']} test events ({check['n_mismatch']} mismatches).",
+        **readme,
     )
     say(
         f"{kind.name} RTL → {final} (alkaid vs {check_what}: {check['n_mismatch']} mismatches on {check['n_events']} "

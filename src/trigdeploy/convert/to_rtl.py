@@ -206,8 +206,10 @@ def write_project(
     y_tb: np.ndarray,
     model_name: str,
     check_text: str,
+    port: str = "the QAT model's input grid (the export's `preprocess.json` standardisation, then its input quantizer)",
 ) -> dict:
-    """alkaid's pipelined Verilog project (sources, constraints, Vivado script), test vectors and a README."""
+    """alkaid's pipelined Verilog project (sources, constraints, Vivado script), test vectors and a README
+    (``port``: what the input port holds)."""
     info = write_rtl(comb, out_dir, part, clock_ns)
     stages, cost = info["pipeline_stages"], info["lut_estimate_alkaid"]
     open_cost = write_open_synth_variant(comb, Path(out_dir) / OPEN_SYNTH, part, clock_ns)
@@ -230,8 +232,7 @@ def write_project(
   (an estimate, not a synthesis result).
 * `{OPEN_SYNTH}/`: the same logic without ternary adders ({open_cost:,.0f} LUT by alkaid's model), which
   open synthesis (Yosys) can map; `trigdeploy synth` synthesizes that one. Vivado: use `src/`.
-* Input: the QAT model's input grid (the export's `preprocess.json` standardisation, then its input
-  quantizer); output: {
+* Input: {port}; output: {
         "the logit"
         if np.ndim(y_tb) == 1 or np.shape(y_tb)[1] == 1
         else f"{np.shape(y_tb)[1]} logits, one per class in the order of the run's `metrics.json` `classes` (no softmax)"

@@ -116,7 +116,7 @@ register(
         forms=("hls4ml_hgq", "rtl_hgq"),
     )
 )
-register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost", forms=("conifer",)))
+register(ModelKind("bdt", BDTConfig, "bdt.json", "xgboost", "XGBoost", forms=("conifer", "rtl_bdt")))
 register(
     ModelKind(
         "rf",

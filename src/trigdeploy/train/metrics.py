@@ -53,7 +53,9 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def rejection_at(y: np.ndarray, score: np.ndarray, signal_efficiency: float) -> float:
-    """1/ε_B at ``signal_efficiency`` (inf when no background passes)."""
+    """1/ε_B at ``signal_efficiency`` (inf when less than one background event passes: an interpolated ε_B
+    inside a group of tied scores can fall below one event, which no threshold passes; reports then say
+    "> n_background")."""
     fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
     # first ROC point reaching the efficiency (tpr is non-decreasing): on a vertical segment
     # this is its lowest ε_B; between two points, interpolate linearly
@@ -63,7 +65,8 @@ def rejection_at(y: np.ndarray, score: np.ndarray, signal_efficiency: float) -> 
     else:
         f = (signal_efficiency - tpr[i - 1]) / (tpr[i] - tpr[i - 1])
         eps_b = float(fpr[i - 1] + f * (fpr[i] - fpr[i - 1]))
-    return float("inf") if eps_b == 0 else 1.0 / eps_b
+    n_background = int(np.sum(np.asarray(y) == 0))
+    return float("inf") if eps_b * n_background < 1 - 1e-9 else 1.0 / eps_b  # 1/n·n may round below 1
 
 
 def threshold_f1(y: np.ndarray, score: np.ndarray) -> float:

@@ -49,6 +49,7 @@ def _conifer(kind, ex: ExportContext) -> dict:
         "projects": {"cpp": _float_cpp(kind, ex, booster, ens)},
     }
     q = _fixed_point(kind, ex, booster, ens)
+    ex.exact[kind.name] = q  # the forms after this one (rtl_bdt) start from the same quantized ensemble
     entry["fixed_point"] = q.figures
     ref_file = ex.save_reference(kind, q.x, q.reference)
     for backend in ex.target.conifer.Backends:
@@ -80,15 +81,20 @@ def _float_cpp(kind, ex: ExportContext, booster, ens: dict) -> dict:
 
 
 @dataclass(frozen=True)
-class _Quantized:
+class QuantizedEnsemble:
+    """The ensemble at the target's conifer Precision, as the forms after ``conifer`` reuse it
+    (``ExportContext.exact[kind]``)."""
+
     fmt: FixedType  # the one fixed-point type of inputs, thresholds and scores
     ensemble: dict  # the quantized ensemble
     x: np.ndarray  # the test split on the input grid (what the port sees)
     reference: np.ndarray  # the bit-exact fixed-point emulation on it
     figures: dict  # the manifest's fixed_point entry
+    float_ensemble: dict  # the float32-exact ensemble it was quantized from
+    booster: object  # the XGBoost booster
 
 
-def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> _Quantized:
+def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> QuantizedEnsemble:
     """The ensemble in the target's conifer Precision and its bit-exact emulation on the test split, checked:
     XGBoost's own leaves on the quantized inputs, the error bound, no wrapped sum, the AUC gate."""
     from trigdeploy.convert import ensemble as en
@@ -140,10 +146,10 @@ def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> _Quantized:
             f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
             f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision"
         )
-    return _Quantized(fmt, ens_q, x_q, ref_q, fixed)
+    return QuantizedEnsemble(fmt, ens_q, x_q, ref_q, fixed, ens, booster)
 
 
-def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: _Quantized, ref_file: str) -> dict:
+def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: QuantizedEnsemble, ref_file: str) -> dict:
     """One conifer backend's fixed-point project (``xilinxhls``: its C simulation equal to the emulation on
     every test event before it is kept; ``vhdl``: run by GHDL in csim), registered for csim."""
     from trigdeploy.convert import to_conifer as tc
@@ -192,7 +198,7 @@ def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: _Quant
     return info
 
 
-def _hls_check(kind, ex: ExportContext, staging: Path, q: _Quantized) -> dict:
+def _hls_check(kind, ex: ExportContext, staging: Path, q: QuantizedEnsemble) -> dict:
     """The HLS project's C simulation on the whole test split, equal to the emulation on every event (else
     nothing is written). The testbench (which compiles the tree tables too: minutes) builds beside the
     vendor build on the other core and is cached for csim."""
