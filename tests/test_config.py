@@ -323,8 +323,18 @@ def test_export_target_values_checked_at_load(tmp_path, content, key):
         (["train.mlp={hidden: [100000000]}"], "train.mlp.hidden\\[0\\]"),
         (["data.collections={j: {branches: [a], n: 2, pad: -.inf}}"], "data.collections.j.pad"),
         (["seed=100000000000000000000000"], "seed"),
+        (["train.bdt={input_frac: 17}"], "train.bdt.input_frac"),
     ],
-    ids=["lr-inf", "decay-inf", "pos-weight-inf", "lr-nan", "width-huge", "pad-inf", "int-beyond-64-bits"],
+    ids=[
+        "lr-inf",
+        "decay-inf",
+        "pos-weight-inf",
+        "lr-nan",
+        "width-huge",
+        "pad-inf",
+        "int-beyond-64-bits",
+        "bdt-input-grid-beyond-16-bits",
+    ],
 )
 def test_numbers_are_finite_and_bounded(overrides, key):
     with pytest.raises(TrigdeployError, match=rf"key '{key}'") as info:

@@ -359,6 +359,10 @@ class BDTConfig(Checked):
     max_train_rows: int = num(2_000_000, ge=1)
     threads: int | None = num(None, ge=1, le=CORES_MAX)
     dask: DaskConfig | None = None
+    # cheap by design: the scaled training rows are floored onto a grid of 2^-input_frac before XGBoost
+    # builds its histograms, so every threshold lies on that grid and the firmware compares only the input
+    # bits above it (the LUT-native BDT drops the others); null: XGBoost's own cuts of the float rows
+    input_frac: int | None = num(None, ge=0, le=16)
 
     def check(self) -> None:
         """SMOTE (in memory) and Dask training are not combined."""

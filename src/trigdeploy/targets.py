@@ -67,7 +67,8 @@ class BDTRTLTarget(Checked):
     """The tree ensemble as logic (form ``rtl_bdt``, project ``<kind>_rtl``): conifer's comparisons on its
     ``Precision`` input grid, the leaves on a grid of their own, ``leaf_frac`` fractional bits. With
     ``leaf_frac: null`` the export takes the coarsest grid (from ``Precision``'s down) whose validation AUC
-    stays within ``max_val_auc_loss`` of XGBoost's; the test split only gates (``bdt_max_auc_loss``)."""
+    stays within ``max_val_auc_loss`` of the AUC with leaves on ``Precision``'s grid; the test split only
+    gates (``bdt_max_auc_loss``)."""
 
     leaf_frac: int | None = num(None, ge=0, le=24)
     max_val_auc_loss: float = num(0.0005, ge=0.0, lt=1.0)

@@ -93,7 +93,7 @@ def test_the_leaf_grid_is_the_coarsest_the_validation_auc_allows(quantized):
     q, (x_val, y_val) = quantized
     grid = choose_leaf_grid(q, BDTRTLTarget(max_val_auc_loss=0.002), x_val, y_val)
     assert grid.chosen_by == "validation AUC" and list(grid.tried)[0] == FMT.frac
-    best = grid.auc_xgboost_val
+    best = grid.tried[FMT.frac]  # leaves on the port's grid: what a coarser leaf grid is measured against
     # every grid from the finest down to the chosen one is within the budget; the next coarser one (tried,
     # unless the chosen grid is integer leaves) is not
     assert all(best - grid.tried[f] <= 0.002 for f in range(grid.frac, FMT.frac + 1))
@@ -104,3 +104,33 @@ def test_the_leaf_grid_is_the_coarsest_the_validation_auc_allows(quantized):
     assert strict.frac >= grid.frac
     given = choose_leaf_grid(q, BDTRTLTarget(leaf_frac=6), x_val, y_val)
     assert given == LeafGrid(6, "export target", {})
+
+
+def test_thresholds_on_a_coarse_grid_need_only_the_bits_above_it():
+    """``train.bdt.input_frac``: rows floored onto 2^-3 before training put every threshold on that grid, so
+    XGBoost decides the same on float and on floored inputs, and the design compares only the bits above
+    2^-3 of its 8-fractional-bit port, exactly (a 2^-8 input between two grid points is on the right side)."""
+    import xgboost as xgb
+
+    from trigdeploy.convert.forms.rtl_bdt import comparison_fracs
+    from trigdeploy.train.trees import on_grid
+
+    x, y = _data(2, 2000, 3)
+    model = xgb.XGBClassifier(n_estimators=12, max_depth=3, learning_rate=0.3, n_jobs=1, random_state=0)
+    model.fit(on_grid(x, 3), y)
+    booster = model.get_booster()
+    ens = en.ensemble_from_booster(booster)
+    x_test, _ = _data(2, 1500, 4)
+    np.testing.assert_array_equal(en.xgb_margin(booster, x_test), en.xgb_margin(booster, on_grid(x_test, 3)))
+    fmt = FixedType.parse("ap_fixed<12,4>")
+    ens_q, _ = en.quantize_ensemble(ens, fmt)
+    fracs = comparison_fracs(ens_q, fmt)
+    assert fracs and max(fracs.values()) <= 3
+    q = QuantizedEnsemble(fmt, ens_q, fmt.quantize_inputs(x_test), np.zeros(len(x_test)), {}, ens, booster)
+    ens_leaf = on_leaf_grid(q, 5)
+    comb, _ = trace(ens_leaf, fmt)
+    ref = reference(ens_leaf, en.leaves(q.ensemble, q.x))
+    assert to_rtl.check(comb, q.x, ref)["n_mismatch"] == 0
+    # a feature with one threshold off the coarse grid keeps the port's full precision
+    ens_q["trees"][0][0]["threshold"][0] += 2.0**-8
+    assert comparison_fracs(ens_q, fmt)[ens_q["trees"][0][0]["feature"][0]] == 8

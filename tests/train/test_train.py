@@ -144,6 +144,30 @@ def test_resource_aware_model_reloads_to_its_exact_scores(trained):
     np.testing.assert_array_equal(probabilities(logits), scores["test"])  # the exact arithmetic's scores
 
 
+def test_bdt_on_an_input_grid_puts_every_threshold_on_it(data_file, tmp_path):
+    """``train.bdt.input_frac: 3``: every split of the saved booster lies on the 2^-3 grid (so the firmware
+    compares the input bits above it only), the run records the grid, and the test figures are the same on
+    float and floored inputs (every decision depends on the grid value alone)."""
+    import xgboost as xgb
+
+    from trigdeploy.convert.ensemble import ensemble_from_booster, xgb_margin
+    from trigdeploy.data.cache import load_split
+
+    run = tmp_path / "run"
+    metrics = train_run(
+        cfg_for(data_file, models={"bdt": {"n_estimators": 20, "max_depth": 3, "input_frac": 3}}), run, progress=False
+    )
+    assert metrics["bdt"]["training"]["input_grid"] == 0.125
+    booster = xgb.Booster(model_file=str(run / "bdt.json"))
+    ens = ensemble_from_booster(booster)
+    splits = [
+        t for group in ens["trees"] for tree in group for t, f in zip(tree["threshold"], tree["feature"]) if f >= 0
+    ]
+    assert splits and all(float(t * 8).is_integer() for t in splits)
+    x_test, _ = load_split(run, "test")
+    np.testing.assert_array_equal(xgb_margin(booster, x_test), xgb_margin(booster, trees.on_grid(x_test, 3)))
+
+
 def test_smote_touches_training_rows_only(data_file, tmp_path):
     cfg = cfg_for(data_file)
     prepared = prepare(cfg, tmp_path, progress=False)

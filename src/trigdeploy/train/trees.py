@@ -20,6 +20,14 @@ from trigdeploy.errors import TrigdeployError
 from trigdeploy.train.metrics import balance_weight, class_weights
 
 
+def on_grid(x: np.ndarray, frac: int | None) -> np.ndarray:
+    """``x`` floored onto the grid of ``frac`` fractional bits (``train.bdt.input_frac``; None: unchanged).
+    float32 holds every such value of scaled features exactly (|x| < 2^(24 - frac))."""
+    if frac is None:
+        return x
+    return (np.floor(np.asarray(x, np.float64) * 2.0**frac) / 2.0**frac).astype(np.float32)
+
+
 def training_arrays(prepared: Prepared, max_rows: int, smote: bool, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Scaled training rows (sampled to ``max_rows`` if needed, SMOTE-augmented if asked)."""
     x, y = prepared.arrays("train")
@@ -70,9 +78,11 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
     import xgboost as xgb
 
     x, y, info = training_arrays(prepared, cfg.max_train_rows, cfg.smote, seed)
-    x_val, y_val = val
+    x, x_val, y_val = on_grid(x, cfg.input_frac), on_grid(val[0], cfg.input_frac), val[1]  # after SMOTE's new rows
     k = len(prepared.classes)
     params, weights, recorded = _xgb_params(cfg, seed, y, k)
+    if cfg.input_frac is not None:
+        recorded["input_grid"] = 2.0**-cfg.input_frac
     t0 = time.perf_counter()
     model = xgb.XGBClassifier(**params, n_jobs=cfg.threads)
     model.fit(x, y, sample_weight=None if weights is None else weights[y], eval_set=[(x_val, y_val)], verbose=False)
@@ -107,10 +117,10 @@ def fit_rf(prepared: Prepared, cfg: RFConfig, seed: int, threads: int | None):
 
 
 def _partition(
-    cache_dir: str, rows: np.ndarray, scaler_path: str, weights: np.ndarray
+    cache_dir: str, rows: np.ndarray, scaler_path: str, weights: np.ndarray, input_frac: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One partition of scaled rows read from the feature cache, their labels and their row weights
-    (``weights[label]``) (runs on a Dask worker)."""
+    """One partition of scaled rows read from the feature cache (on the ``input_frac`` grid), their labels and
+    their row weights (``weights[label]``) (runs on a Dask worker)."""
     from pathlib import Path
 
     from trigdeploy.data.featurecache import FeatureCache
@@ -120,7 +130,7 @@ def _partition(
     x = cache.features()
     y = np.asarray(cache.labels()[rows], np.uint8)
     return (
-        Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32),
+        on_grid(Standardizer.load(Path(scaler_path)).transform(np.asarray(x[rows])).astype(np.float32), input_frac),
         y,
         np.asarray(weights, np.float32)[y],
     )
@@ -145,14 +155,16 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     rows = prepared.rows("train")
     n_feat = len(prepared.features)
     partition_rows = cfg.dask.partition_rows
-    x_val, y_val = val
+    x_val, y_val = on_grid(val[0], cfg.input_frac), val[1]
     labels = np.asarray(FeatureCache(prepared.cache_dir).labels()[rows])
     k = len(prepared.classes)
     params, weights, recorded = _xgb_params(cfg, seed, labels, k)  # the same settings as in one process
+    if cfg.input_frac is not None:
+        recorded["input_grid"] = 2.0**-cfg.input_frac
     row_weights = np.ones(k) if weights is None else weights
     parts = [
         dask.delayed(_partition, nout=3)(
-            str(prepared.cache_dir), rows[i : i + partition_rows], str(scaler_path), row_weights
+            str(prepared.cache_dir), rows[i : i + partition_rows], str(scaler_path), row_weights, cfg.input_frac
         )
         for i in range(0, len(rows), partition_rows)
     ]

@@ -16,7 +16,8 @@ in Verilator against it, synth counts it with Yosys.
 
 The leaf grid: ``export target bdt_rtl.leaf_frac``, or by default the coarsest grid (from ``Precision``'s
 fractional bits down) before the first whose validation AUC falls more than ``bdt_rtl.max_val_auc_loss``
-below XGBoost's; the test split only gates the result (``bdt_max_auc_loss``), it does not choose it.
+below the AUC with leaves on ``Precision``'s grid; the test split only gates the result against XGBoost
+(``bdt_max_auc_loss``), it does not choose it.
 """
 
 from __future__ import annotations
@@ -67,22 +68,42 @@ def reference(ens_leaf: dict, leaves: np.ndarray) -> np.ndarray:
     return en.score(ens_leaf, leaves)
 
 
+def comparison_fracs(ens: dict, fmt: FixedType) -> dict[int, int]:
+    """Per tested feature, the fewest fractional bits every one of its thresholds lies on (at most ``fmt``'s):
+    for an input on ``fmt``'s grid and a threshold on the coarser grid of ``k`` bits, ``x < t`` equals
+    ``floor_k(x) < t``, so the comparison needs only the input bits above 2^-k (``train.bdt.input_frac``
+    puts every threshold on such a grid)."""
+    thresholds: dict[int, set[float]] = {}
+    for group in ens["trees"]:
+        for tree in group:
+            for f, t in zip(tree["feature"], tree["threshold"]):
+                if f >= 0:
+                    thresholds.setdefault(f, set()).add(t)
+    return {
+        f: next(k for k in range(fmt.frac + 1) if k == fmt.frac or all(float(t * 2.0**k).is_integer() for t in ts))
+        for f, ts in sorted(thresholds.items())
+    }
+
+
 def trace(ens_leaf: dict, fmt: FixedType):
-    """alkaid ``CombLogic`` of the ensemble on ``fmt``'s input grid: shared comparisons, a multiplexer tree
-    per tree, a balanced exact sum per class. Returns (logic, number of distinct comparisons)."""
+    """alkaid ``CombLogic`` of the ensemble on ``fmt``'s input grid: shared comparisons (each on the input
+    bits its feature's thresholds need, ``comparison_fracs``), a multiplexer tree per tree, a balanced exact
+    sum per class. Returns (logic, number of distinct comparisons)."""
     from alkaid.trace import FVArrayInput
     from alkaid.trace import trace as alkaid_trace
     from alkaid.trace.ops import quantize
 
     inp = FVArrayInput((ens_leaf["n_features"],))
     x = quantize(inp, 1, fmt.integer - 1, fmt.frac)  # the port's grid (the inputs arrive on it)
+    # the bits below a feature's thresholds' grid are dropped (floor: wires, no logic; the range is kept)
+    xs = {f: quantize(x[f], 1, fmt.integer - 1, k) for f, k in comparison_fracs(ens_leaf, fmt).items()}
     bits: dict[tuple[int, float], object] = {}
 
     def node(tree: dict, n: int):
         f = tree["feature"][n]
         if f < 0:
             return tree["value"][n]
-        bit = bits.setdefault((f, tree["threshold"][n]), x[f] < tree["threshold"][n])
+        bit = bits.setdefault((f, tree["threshold"][n]), xs[f] < tree["threshold"][n])
         return bit.msb_mux(node(tree, tree["children_left"][n]), node(tree, tree["children_right"][n]))
 
     outputs = []
@@ -101,7 +122,8 @@ def trace(ens_leaf: dict, fmt: FixedType):
 def choose_leaf_grid(q, cfg, x_val: np.ndarray | None, y_val: np.ndarray | None) -> LeafGrid:
     """``cfg.leaf_frac`` (``targets.BDTRTLTarget``) where given, else the coarsest leaf grid, from ``q.fmt``'s
     fractional bits down, before the first whose validation AUC (on ``x_val`` quantized as the port does)
-    falls more than ``cfg.max_val_auc_loss`` below XGBoost's on the float validation inputs."""
+    falls more than ``cfg.max_val_auc_loss`` below the AUC with leaves on ``q.fmt``'s grid: what the leaf
+    grid alone costs (the input grid's loss is conifer's ``Precision``'s, the same for every leaf grid)."""
     from trigdeploy.convert import ensemble as en
     from trigdeploy.train.metrics import logit_auc
 
@@ -110,15 +132,14 @@ def choose_leaf_grid(q, cfg, x_val: np.ndarray | None, y_val: np.ndarray | None)
     if y_val is None or len(np.unique(y_val)) < 2:
         return LeafGrid(q.fmt.frac, "conifer Precision (no validation split with every class)", {})
     leaves = en.leaves(q.ensemble, q.fmt.quantize_inputs(x_val))
-    best = logit_auc(y_val, en.xgb_margin(q.booster, x_val))
-    tried: dict[int, float] = {}
+    tried = {frac: logit_auc(y_val, reference(on_leaf_grid(q, frac), leaves)) for frac in (q.fmt.frac,)}
     chosen = q.fmt.frac
-    for frac in range(q.fmt.frac, -1, -1):
+    for frac in range(q.fmt.frac - 1, -1, -1):
         tried[frac] = logit_auc(y_val, reference(on_leaf_grid(q, frac), leaves))
-        if best - tried[frac] > cfg.max_val_auc_loss:
+        if tried[q.fmt.frac] - tried[frac] > cfg.max_val_auc_loss:
             break
         chosen = frac
-    return LeafGrid(chosen, "validation AUC", tried, best)
+    return LeafGrid(chosen, "validation AUC", tried, logit_auc(y_val, en.xgb_margin(q.booster, x_val)))
 
 
 def _checked(kind, ex: ExportContext, q, grid: LeafGrid) -> tuple[dict, np.ndarray, dict]:
@@ -175,7 +196,12 @@ def _export(kind, ex: ExportContext) -> dict:
     grid = choose_leaf_grid(q, cfg, *(load_split(ex.run_dir, "val") if cfg.leaf_frac is None else (None, None)))
     ens_leaf, ref, figures = _checked(kind, ex, q, grid)
     comb, n_bits = trace(ens_leaf, q.fmt)
+    fracs = comparison_fracs(ens_leaf, q.fmt)
     figures["distinct_comparisons"] = n_bits
+    figures["comparison_input_bits"] = {  # per tested feature: the port's integer bits + its thresholds' grid
+        "mean": float(np.mean([q.fmt.integer + k for k in fracs.values()])),
+        "port": q.fmt.width,
+    }
     entry = rtl_project(
         kind,
         ex,
