@@ -57,15 +57,16 @@ def _xgb_params(cfg: BDTConfig, seed: int, labels: np.ndarray, k: int) -> tuple[
         early_stopping_rounds=cfg.early_stopping_rounds,
         random_state=seed,
     )
+    grid = {} if cfg.input_frac is None else {"input_grid": 2.0**-cfg.input_frac}  # rows floored onto it
     if k > 2:
         weights = class_weights(labels, k)
         return (
             {**common, "objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"},
             weights,
-            {"class_weights": weights.tolist()},
+            {"class_weights": weights.tolist(), **grid},
         )
     spw = balance_weight(cfg.scale_pos_weight, len(labels), int(np.sum(labels)))
-    return {**common, "scale_pos_weight": spw, "eval_metric": "auc"}, None, {"scale_pos_weight": float(spw)}
+    return {**common, "scale_pos_weight": spw, "eval_metric": "auc"}, None, {"scale_pos_weight": float(spw), **grid}
 
 
 def _n_trees(model, k: int) -> int:
@@ -81,8 +82,6 @@ def fit_bdt(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.ndarray
     x, x_val, y_val = on_grid(x, cfg.input_frac), on_grid(val[0], cfg.input_frac), val[1]  # after SMOTE's new rows
     k = len(prepared.classes)
     params, weights, recorded = _xgb_params(cfg, seed, y, k)
-    if cfg.input_frac is not None:
-        recorded["input_grid"] = 2.0**-cfg.input_frac
     t0 = time.perf_counter()
     model = xgb.XGBClassifier(**params, n_jobs=cfg.threads)
     model.fit(x, y, sample_weight=None if weights is None else weights[y], eval_set=[(x_val, y_val)], verbose=False)
@@ -159,8 +158,6 @@ def fit_bdt_dask(prepared: Prepared, cfg: BDTConfig, seed: int, val: tuple[np.nd
     labels = np.asarray(FeatureCache(prepared.cache_dir).labels()[rows])
     k = len(prepared.classes)
     params, weights, recorded = _xgb_params(cfg, seed, labels, k)  # the same settings as in one process
-    if cfg.input_frac is not None:
-        recorded["input_grid"] = 2.0**-cfg.input_frac
     row_weights = np.ones(k) if weights is None else weights
     parts = [
         dask.delayed(_partition, nout=3)(
