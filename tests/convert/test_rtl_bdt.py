@@ -134,3 +134,70 @@ def test_thresholds_on_a_coarse_grid_need_only_the_bits_above_it():
     # a feature with one threshold off the coarse grid keeps the port's full precision
     ens_q["trees"][0][0]["threshold"][0] += 2.0**-8
     assert comparison_fracs(ens_q, fmt)[ens_q["trees"][0][0]["feature"][0]] == 8
+
+
+def _tree(feature, threshold, value, left, right) -> dict:
+    return {"feature": feature, "threshold": threshold, "value": value, "children_left": left, "children_right": right}
+
+
+# Two trees that share the root comparison x0 < 0.5; x1 is tested against -0.25 and 1.125. By hand: x0's only
+# threshold lies on 2^-1, x1's on 2^-3, so the design compares 4+1 and 4+3 bits of the 4+6-bit port.
+HAND = {
+    "n_features": 2,
+    "n_trees": 2,
+    "n_classes": 2,
+    "max_depth": 2,
+    "init_predict": [0.25],
+    "trees": [
+        [
+            _tree(
+                [0, 1, -2, -2, -2],
+                [0.5, -0.25, -2, -2, -2],
+                [0, 0, 0.75, 1.0, -0.5],
+                [1, 3, -1, -1, -1],
+                [2, 4, -1, -1, -1],
+            )
+        ],
+        [
+            _tree(
+                [0, -2, 1, -2, -2],
+                [0.5, -2, 1.125, -2, -2],
+                [0, -1.0, 0, 0.5, 2.0],
+                [1, -1, 3, -1, -1],
+                [2, -1, 4, -1, -1],
+            )
+        ],
+    ],
+}
+
+
+def test_a_hand_built_ensemble_by_hand_count_and_in_verilator(tmp_path):
+    """Shared comparisons, inputs exactly on a threshold and one LSB below it: the traced logic, the reference
+    and (where Verilator is installed) the written Verilog give the hand-computed scores; a corrupted leaf
+    in the reference is one mismatch."""
+    from trigdeploy.convert.forms.rtl_bdt import comparison_fracs
+    from trigdeploy.hdl import projects, tools
+
+    fmt = FixedType.parse("ap_fixed<10,4>")
+    lsb = fmt.lsb
+    q = QuantizedEnsemble(fmt, HAND, np.zeros((0, 2)), np.zeros(0), {}, HAND, None)
+    x = np.array([[0.5, 0.0], [0.5 - lsb, -0.25], [0.5 - lsb, -0.25 - lsb], [1.0, 1.125], [1.0, 1.125 - lsb]])
+    # by hand: tree a (x0 < .5: x1 < -.25 ? 1.0 : -0.5; else 0.75) + tree b (x0 < .5: -1.0; else x1 < 1.125 ? .5 : 2)
+    expected = 0.25 + np.array([0.75 + 0.5, -0.5 - 1.0, 1.0 - 1.0, 0.75 + 2.0, 0.75 + 0.5])
+    assert comparison_fracs(HAND, fmt) == {0: 1, 1: 3}
+    ens_leaf = on_leaf_grid(q, 2)
+    comb, n_bits = trace(ens_leaf, fmt)
+    ref = reference(ens_leaf, en.leaves(HAND, x))
+    assert n_bits == 3
+    np.testing.assert_array_equal(ref, expected)
+    np.testing.assert_array_equal(comb.predict(x).reshape(-1), expected)
+    bad = ref.copy()
+    bad[3] -= 0.25  # a leaf one LSB (2^-2) off
+    assert to_rtl.check(comb, x, bad)["n_mismatch"] == 1
+    if tools.find("verilator") is None:
+        pytest.skip(tools.missing("verilator"))
+    prj = tmp_path / "hand_rtl"
+    to_rtl.write_project(comb, prj, "xcvu13p-flga2577-2-e", 5.0, x, expected, "hand", "by hand")
+    y, _, tb = projects.simulate_verilator(prj, tmp_path / "cache", x, True, 1, "fast")
+    np.testing.assert_array_equal(y.reshape(-1), expected)
+    assert tb["ok"] and tb["n_differ_from_expected"] == 0

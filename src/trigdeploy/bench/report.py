@@ -232,7 +232,8 @@ def _scan_tables(r: dict) -> list[str]:
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
             c = p.get("csim")
-            sim = f"{c['n_mismatch']} / {c['n_events']:,} ({len(c['projects'])} exact projects)" if c else "–"
+            n = len(c["projects"]) if c else 0
+            sim = f"{c['n_mismatch']} / {c['n_events']:,} ({n} exact project{'s' if n > 1 else ''})" if c else "–"
             lines.append(
                 f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
                 f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} | {sim} |"
