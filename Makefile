@@ -15,22 +15,23 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP ?= 3 4 6 8
 PARETO ?= 1e-6 2e-6 5e-6 1e-5 2e-5
 NPROC ?= 2
+DESIGNS ?=
 
 .PHONY: help install hdl-tools demo jets5 test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
-	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, bench"
+	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), bench"
 	@echo "make test        set up and run the test suite"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
 	@echo "make train-ddp   the same with the MLPs on torch.distributed: NPROC=$(NPROC) processes (torchrun, gloo/nccl)"
-	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects (BDT)"
+	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects and the BDT as logic (BDT)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
 	@echo "make bench       physics, CPU latency, FPGA figures, the QAT sweep (SWEEP=\"$(SWEEP)\") and the resource-aware front (PARETO=\"$(PARETO)\") of RUN"
-	@echo "make synth       Yosys open synthesis of RUN's RTL designs (synth.json); vendor C synthesis if installed"
+	@echo "make synth       Yosys open synthesis of RUN's RTL designs (DESIGNS=\"a b\": only those; synth.json); vendor C synthesis if installed"
 	@echo "make hdl-tools   GHDL and Yosys from Debian (VHDL BDT simulation, synthesis); a line and no install without apt/root"
 
 $(STAMP): pyproject.toml
@@ -59,7 +60,7 @@ demo: hdl-tools data train export-hls csim synth bench
 
 # five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout); no sweep or front
 jets5: hdl-tools
-	$(MAKE) data train export-hls csim bench CONFIG=configs/jets5.yaml SWEEP= PARETO=
+	$(MAKE) data train export-hls csim synth bench CONFIG=configs/jets5.yaml SWEEP= PARETO= DESIGNS=bdt_rtl
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -93,7 +94,7 @@ bench: $(STAMP)
 	$(TD) bench --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO))
 
 synth: $(STAMP)
-	$(TD) synth --run $(RUN)
+	$(TD) synth --run $(RUN) $(foreach d,$(DESIGNS),--design $(d))
 
 clean:
 	rm -rf $(VENV) .pytest_cache

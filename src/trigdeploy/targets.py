@@ -71,7 +71,7 @@ class BDTRTLTarget(Checked):
     gates (``bdt_max_auc_loss``)."""
 
     leaf_frac: int | None = num(None, ge=0, le=24)
-    max_val_auc_loss: float = num(0.0005, ge=0.0, lt=1.0)
+    max_val_auc_loss: float = num(0.001, ge=0.0, lt=1.0)
 
 
 @dataclass(frozen=True)
