@@ -40,7 +40,8 @@ def _quantized(n_classes: int) -> tuple[QuantizedEnsemble, tuple[np.ndarray, np.
     ens_q, _ = en.quantize_ensemble(ens, FMT)
     x_test, _ = _data(n_classes, 1500, 4)
     x_q = FMT.quantize_inputs(x_test)
-    q = QuantizedEnsemble(FMT, ens_q, x_q, np.zeros(len(x_q)), {}, ens, booster)
+    margin = en.xgb_margin(booster, x_test)
+    q = QuantizedEnsemble(FMT, ens_q, x_q, np.zeros(len(x_q)), {}, ens, booster, en.leaves(ens_q, x_q), margin)
     return q, _data(n_classes, 1500, 5)
 
 
@@ -126,7 +127,9 @@ def test_thresholds_on_a_coarse_grid_need_only_the_bits_above_it():
     ens_q, _ = en.quantize_ensemble(ens, fmt)
     fracs = comparison_fracs(ens_q, fmt)
     assert fracs and max(fracs.values()) <= 3
-    q = QuantizedEnsemble(fmt, ens_q, fmt.quantize_inputs(x_test), np.zeros(len(x_test)), {}, ens, booster)
+    x_q = fmt.quantize_inputs(x_test)
+    margin = en.xgb_margin(booster, x_test)
+    q = QuantizedEnsemble(fmt, ens_q, x_q, np.zeros(len(x_test)), {}, ens, booster, en.leaves(ens_q, x_q), margin)
     ens_leaf = on_leaf_grid(q, 5)
     comb, _ = trace(ens_leaf, fmt)
     ref = reference(ens_leaf, en.leaves(q.ensemble, q.x))
@@ -180,7 +183,7 @@ def test_a_hand_built_ensemble_by_hand_count_and_in_verilator(tmp_path):
 
     fmt = FixedType.parse("ap_fixed<10,4>")
     lsb = fmt.lsb
-    q = QuantizedEnsemble(fmt, HAND, np.zeros((0, 2)), np.zeros(0), {}, HAND, None)
+    q = QuantizedEnsemble(fmt, HAND, np.zeros((0, 2)), np.zeros(0), {}, HAND, None, np.zeros((0, 2), int), np.zeros(0))
     x = np.array([[0.5, 0.0], [0.5 - lsb, -0.25], [0.5 - lsb, -0.25 - lsb], [1.0, 1.125], [1.0, 1.125 - lsb]])
     # by hand: tree a (x0 < .5: x1 < -.25 ? 1.0 : -0.5; else 0.75) + tree b (x0 < .5: -1.0; else x1 < 1.125 ? .5 : 2)
     expected = 0.25 + np.array([0.75 + 0.5, -0.5 - 1.0, 1.0 - 1.0, 0.75 + 2.0, 0.75 + 0.5])

@@ -92,6 +92,8 @@ class QuantizedEnsemble:
     figures: dict  # the manifest's fixed_point entry
     float_ensemble: dict  # the float32-exact ensemble it was quantized from
     booster: object  # the XGBoost booster
+    leaves: np.ndarray  # the leaf each tree reaches on ``x`` (checked equal to XGBoost's own)
+    margin: np.ndarray  # XGBoost's margins on the float test split
 
 
 def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> QuantizedEnsemble:
@@ -146,7 +148,7 @@ def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> QuantizedEnsemb
             f"{target.bdt_max_auc_loss} (LSB {fmt.lsb:g}, {qinfo['thresholds_saturated']} thresholds and "
             f"{qinfo['leaves_saturated']} leaves saturated); widen conifer Precision"
         )
-    return QuantizedEnsemble(fmt, ens_q, x_q, ref_q, fixed, ens, booster)
+    return QuantizedEnsemble(fmt, ens_q, x_q, ref_q, fixed, ens, booster, leaves_fixed, margin)
 
 
 def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: QuantizedEnsemble, ref_file: str) -> dict:

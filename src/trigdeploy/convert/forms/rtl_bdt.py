@@ -132,9 +132,9 @@ def choose_leaf_grid(q, cfg, x_val: np.ndarray | None, y_val: np.ndarray | None)
     if y_val is None or len(np.unique(y_val)) < 2:
         return LeafGrid(q.fmt.frac, "conifer Precision (no validation split with every class)", {})
     leaves = en.leaves(q.ensemble, q.fmt.quantize_inputs(x_val))
-    tried = {frac: logit_auc(y_val, reference(on_leaf_grid(q, frac), leaves)) for frac in (q.fmt.frac,)}
+    tried: dict[int, float] = {}
     chosen = q.fmt.frac
-    for frac in range(q.fmt.frac - 1, -1, -1):
+    for frac in range(q.fmt.frac, -1, -1):  # the first, the port's own grid, loses nothing against itself
         tried[frac] = logit_auc(y_val, reference(on_leaf_grid(q, frac), leaves))
         if tried[q.fmt.frac] - tried[frac] > cfg.max_val_auc_loss:
             break
@@ -149,15 +149,11 @@ def _checked(kind, ex: ExportContext, q, grid: LeafGrid) -> tuple[dict, np.ndarr
     from trigdeploy.train.metrics import logit_auc
 
     ens_leaf = on_leaf_grid(q, grid.frac)
-    leaves = en.leaves(q.ensemble, q.x)
-    ref = reference(ens_leaf, leaves)
-    exact = en.score(q.float_ensemble, leaves)  # XGBoost's float32 leaves, summed exactly
+    ref = reference(ens_leaf, q.leaves)  # the leaves conifer's form checked against XGBoost's on every event
+    exact = en.score(q.float_ensemble, q.leaves)  # XGBoost's float32 leaves, summed exactly
     bound = (q.ensemble["n_trees"] + 1) * 2.0**-grid.frac / 2
     worst = float(np.abs(ref - exact).max())
-    auc = {
-        "auc_xgboost": logit_auc(ex.y_test, en.xgb_margin(q.booster, ex.x_test)),
-        "auc_rtl": logit_auc(ex.y_test, ref),
-    }
+    auc = {"auc_xgboost": logit_auc(ex.y_test, q.margin), "auc_rtl": logit_auc(ex.y_test, ref)}
     if worst > bound:
         raise TrigdeployError(
             f"{kind.name} RTL: leaves on 2^-{grid.frac} move a score by {worst:.4g}, beyond the rounding bound "
