@@ -54,15 +54,16 @@ def run_cli(capsys):
 
 @pytest.fixture(scope="session", autouse=True)
 def quick_latency():
-    """CPU latency measured in blocks of 100 calls and throughput passes of 2,000 events (bench's defaults:
-    1,000 and 20,000): tests check what the figures are and how they relate, not their precision, and a
-    bench's timing loops took 45-50 s of every test that benchmarks a run."""
+    """CPU latency measured in blocks of 20 calls and throughput passes of 400 events (bench's defaults:
+    1,000 and 20,000): tests check what the figures are and how they relate, not their precision; a
+    bench's timing loops took 45-50 s of every test that benchmarks a run at the defaults, and 16 s of
+    the three-class bench at 100 and 2,000 (its random forest answers one event in 1.9 ms)."""
     from trigdeploy.bench import latency
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(latency, "WARMUP", 50)
-        mp.setattr(latency, "BLOCK", 100)
-        mp.setattr(latency, "MIN_EVENTS", 2000)
+        mp.setattr(latency, "WARMUP", 20)
+        mp.setattr(latency, "BLOCK", 20)
+        mp.setattr(latency, "MIN_EVENTS", 400)
         yield
 
 
@@ -139,10 +140,16 @@ def three_class_run(tmp_path_factory):
 def exported(trained_run, tmp_path_factory):
     """``trained_run`` exported (Vitis only, 50 testbench events): (output root, manifest)."""
     from trigdeploy.convert.export import export_run as export
-    from trigdeploy.targets import ExportTarget, HLS4MLTarget
+    from trigdeploy.targets import Budget, ExportTarget, HLS4MLTarget
 
     root = tmp_path_factory.mktemp("out")
-    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, ptq_rtl=True, source="test")
+    target = ExportTarget(
+        hls4ml=HLS4MLTarget(Backends=("Vitis",)),
+        testbench_events=50,
+        ptq_rtl=True,
+        budget=Budget(lut_fraction=0.05, latency_ns=100.0, ii=1),
+        source="test",
+    )
     manifest = export(trained_run, target, root / "export", root / "firmware")
     return root, manifest
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 
 from trigdeploy import yamlsafe
+from trigdeploy.bench_config import BenchConfig
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
 from trigdeploy.schema import (
@@ -436,6 +437,7 @@ class RunConfig(Checked):
     split: SplitConfig = field(default_factory=SplitConfig)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
     source: str = field(default="", compare=False)
 
     def check(self) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from trigdeploy.cxx import simulate as hls
 from trigdeploy.cxx import testbench
-from trigdeploy.hdl import projects, tools
+from trigdeploy.hdl import projects, tools, verilator
 
 
 @dataclass(frozen=True)
@@ -70,5 +70,13 @@ def missing(name: str) -> str | None:
 
 
 register_simulator(Simulator("hls", hls.simulate_hls, prebuild=testbench.build))
-register_simulator(Simulator("verilator", projects.simulate_verilator, tool="verilator", design=projects.alkaid_design))
+register_simulator(
+    Simulator(
+        "verilator",
+        projects.simulate_verilator,
+        tool="verilator",
+        design=projects.alkaid_design,
+        prebuild=verilator.prebuild,
+    )
+)
 register_simulator(Simulator("ghdl", projects.simulate_ghdl, tool="ghdl", design=projects.conifer_design))

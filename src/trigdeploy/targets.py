@@ -75,6 +75,24 @@ class BDTRTLTarget(Checked):
 
 
 @dataclass(frozen=True)
+class Budget(Checked):
+    """What one design may use of the target device (``hls4ml.Part``): a fraction of its LUTs, flip-flops and
+    DSPs, a latency and an initiation interval; null items are not budgeted. bench gives every design, from
+    every source of its figures, its share of the device and a pass/fail per item."""
+
+    lut_fraction: float | None = num(None, gt=0.0, le=1.0)
+    ff_fraction: float | None = num(None, gt=0.0, le=1.0)
+    dsp_fraction: float | None = num(None, gt=0.0, le=1.0)
+    latency_ns: float | None = num(None, gt=0.0, le=1e6)
+    ii: int | None = num(None, ge=1, le=1_000_000)
+
+    def is_set(self) -> bool:
+        """Whether any item is budgeted."""
+        items = (self.lut_fraction, self.ff_fraction, self.dsp_fraction, self.latency_ns, self.ii)
+        return any(v is not None for v in items)
+
+
+@dataclass(frozen=True)
 class ExportTarget(Checked):
     """What ``trigdeploy export`` produces for a run and for which device."""
 
@@ -91,7 +109,22 @@ class ExportTarget(Checked):
     # the float MLP's PTQ design as alkaid RTL too: a reference (the demo's is ~250k LUT), minutes to trace,
     # build and simulate; the deployable RTL designs (QAT, resource-aware) are always exported
     ptq_rtl: bool = False
+    budget: Budget = field(default_factory=Budget)
     source: str = field(default="", compare=False)
+
+    def check(self) -> None:
+        """A budgeted share of the device needs the device's totals."""
+        from trigdeploy.devices import DEVICES, device_of
+
+        b = self.budget
+        if (b.lut_fraction, b.ff_fraction, b.dsp_fraction) != (None, None, None) and device_of(
+            self.hls4ml.Part
+        ) is None:
+            raise FieldError(
+                "budget",
+                f"a share of the device needs its totals, and hls4ml.Part {self.hls4ml.Part!r} is not a tabulated "
+                f"device ({', '.join(sorted(DEVICES))}); set the fractions to null or use one of those parts",
+            )
 
 
 def load_target(path: str | Path) -> ExportTarget:

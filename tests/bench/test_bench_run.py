@@ -68,6 +68,27 @@ def test_forms_agree_where_the_chain_is_exact(report):
         assert b["XGBoost"]["auc"] - b["alkaid RTL BDT (Verilator)"]["auc"] <= 0.005
     for f in m.values():
         assert set(f["rejection"]) == {"eff_S=0.3", "eff_S=0.5"} and f["rejection_limit"] > 0
+        assert f["auc_ci"][0] <= f["auc"] <= f["auc_ci"][1] and set(f["rejection_ci"]) == set(f["rejection"])
+    # a bit-exact form ranks every pair of events as its reference does: the paired test says identical
+    for form in set(q) - {"PyTorch"}:
+        assert q[form]["versus"]["form"] == "PyTorch" and q[form]["versus"]["binary"][""]["identical"], form
+    assert all(set(f["rates"]["at_efficiency"]) == {"eff_S=0.3", "eff_S=0.5"} for f in b.values())
+
+
+def test_budget_verdict_of_every_design_and_source(report):
+    out, r = report
+    b = r["budget"]
+    assert (b["part"], b["device"]["name"], b["budget"]["lut_fraction"]) == ("xcvu13p-flga2577-2-e", "XCVU13P", 0.05)
+    rows = {(d["design"], d["source"]): d for d in b["designs"]}
+    assert {design for design, _ in rows} >= set(r["fpga"])  # every estimated design has a verdict
+    for d in b["designs"]:
+        if d.get("lut") is not None:
+            assert d["lut_fraction"] == d["lut"] / 1_728_000
+            assert d["checks"]["lut_fraction"] == (d["lut"] / 1_728_000 <= 0.05)
+        known = [v for v in d["checks"].values() if v is not None]
+        assert d["fits"] == (all(known) if known else None)
+    md = (out / "run.md").read_text()
+    assert "## Budget verdict: xcvu13p-flga2577-2-e (XCVU13P)" in md and "## Trigger rates" in md
 
 
 def test_latency_fpga_and_sweep_figures(report):
@@ -113,6 +134,7 @@ def test_pareto_list_names_every_point_and_its_lut_source(report):
         "dsp",
         "lut_source",
         "latency_ns",
+        "ii",
         "on_front",
         "csim",
     }
@@ -452,6 +474,7 @@ def test_the_point_cache_retrains_what_a_change_touches(tmp_path):
     assert len(calls) == 3
 
 
+@pytest.mark.slow  # trains scan points in worker processes, 13 s; CI runs make test-slow
 def test_scan_points_trained_in_workers_equal_those_trained_in_process(trained_run, tmp_path):
     """Two sweep points and a front point trained two at a time in worker processes, and one by one in
     this process (each on one torch thread either way): the same figures, to the last digit, except the

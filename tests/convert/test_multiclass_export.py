@@ -94,7 +94,8 @@ def test_bench_reports_per_class_figures_consistent_with_training(mc_exported):
     qmlp = bench["physics"]["qmlp"]
     assert qmlp["hls4ml Vitis csim"]["per_class"] == qmlp["QONNX"]["per_class"]
     md = (root / "bench" / "run.md").read_text()
-    assert "| model | form | macro AUC | accuracy | AUC g | AUC q | AUC t |" in md and "Confusion matrices" in md
+    header = "| model | form | macro AUC [95 % CI] | accuracy [95 % CI] | AUC g | AUC q | AUC t | vs the model's first form |"
+    assert header in md and "Confusion matrices" in md
     # each run point of the resource plot carries its model's simulation on this export: every exact project
     sims = {p["model"].split(" (")[0]: p["csim"] for p in bench["pareto"] if p["group"] == "run"}
     assert sims["qmlp"] == {"projects": ["qmlp_rtl", "qmlp_vitis"], "n_events": 1200, "n_mismatch": 0}

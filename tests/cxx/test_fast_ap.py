@@ -20,6 +20,9 @@ import pytest
 from trigdeploy.cxx.harness import FAST_AP
 from trigdeploy.cxx.headers import ap_include
 
+# two programs of every type and mode compiled (41 s): CI runs make test-slow
+pytestmark = pytest.mark.slow
+
 Q_MODES = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 O_MODES = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")
 # (W, I, signed): every mode pair on the first four, the hls4ml-typical pairs on the rest

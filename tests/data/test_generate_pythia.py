@@ -55,6 +55,7 @@ def _hls4ml_file(path, jets=25, seed=5, workers=2):
         return names, f.root.jets[:], f.root.jetConstituentList[:], [n.decode() for n in f.root.particleFeatureNames[:]]
 
 
+@pytest.mark.slow  # Pythia8 for five classes, 15 s; CI runs make test-slow (and make jets5)
 def test_five_classes_in_the_hls4ml_jet_layout(tmp_path):
     names, jets, consts, particle_names = _hls4ml_file(tmp_path / "j.h5", jets=55)
     assert names == list(layouts.HLS4ML_JET_NAMES) and particle_names == list(layouts.HLS4ML_PARTICLE_NAMES)
@@ -80,6 +81,7 @@ def test_five_classes_in_the_hls4ml_jet_layout(tmp_path):
     assert (consts[:, :, 6].sum(1) <= 1 + 1e-5).all()
 
 
+@pytest.mark.slow  # Pythia8 in 1 and 2 worker processes, 13 s; CI runs make test-slow
 def test_hls4ml_jets_reproducible_whatever_the_workers(tmp_path):
     a = _hls4ml_file(tmp_path / "a.h5", jets=10, workers=1)
     b = _hls4ml_file(tmp_path / "b.h5", jets=10, workers=2)
@@ -87,6 +89,7 @@ def test_hls4ml_jets_reproducible_whatever_the_workers(tmp_path):
     np.testing.assert_array_equal(a[2], b[2])
 
 
+@pytest.mark.slow  # Pythia8 then the data stage, 17 s; CI runs make test-slow
 def test_the_generated_file_runs_through_the_data_stage(tmp_path):
     from conftest import run_config
     from trigdeploy.data.prepare import prepare

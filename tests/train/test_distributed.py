@@ -58,6 +58,7 @@ def config(tmp_path, data, batch_size):
     return path
 
 
+@pytest.mark.slow  # two torch.distributed processes, 32 s; CI runs make test-slow
 def test_ddp_two_processes_match_one(tmp_path):
     data = tmp_path / "t.h5"
     write_toptag(ToptagGenConfig(jets=4000, seed=12, chunk_size=2000), data, progress=False)

@@ -30,9 +30,24 @@ from trigdeploy.layout import RunLayout
 logger = logging.getLogger(__name__)
 
 
+def _shaping_config(path: Path) -> bytes:
+    """The run config as it shapes a scan point: every section but ``bench`` (the report's rate view),
+    canonically; the file's bytes where it cannot be read as a config (the point is then computed)."""
+    from trigdeploy.config import load_config
+    from trigdeploy.schema import to_dict
+
+    try:
+        raw = to_dict(load_config(path))
+    except (TrigdeployError, OSError):
+        return b"config.yaml\0" + (path.read_bytes() if path.is_file() else b"<absent>") + b"\0"
+    raw.pop("bench", None)
+    raw.pop("source", None)
+    return b"config\0" + json.dumps(raw, sort_keys=True, default=str).encode() + b"\0"
+
+
 class PointCache:
     """Sweep and front points kept under ``<run>/sweep/points/`` by a hash of everything that shapes them:
-    the run's config, data stage and float MLP (the bytes of ``config.yaml``, ``features.json``,
+    the run's config (all but its ``bench`` section), data stage and float MLP (the bytes of ``features.json``,
     ``preprocess.json``, ``splits.npz`` and the model file), the point's own settings, the FPGA part
     and clock, and the versions of the packages that train and cost them. A second ``bench`` with
     nothing changed trains nothing; any change retrains just the points it touches."""
@@ -46,8 +61,8 @@ class PointCache:
         self.run_dir = Path(run_dir)
         self.layout = layout = RunLayout.of(run_dir)
         h = hashlib.sha256()
+        h.update(_shaping_config(layout.config))
         for path in (
-            layout.config,
             layout.features,
             layout.preprocess,
             layout.splits,
@@ -242,6 +257,7 @@ def rtl_figures(comb, part: str, clock_ns: float) -> dict:
         "dsp": 0,
         "latency_cycles": info["pipeline_stages"],
         "latency_ns": info["latency_ns"],
+        "ii": 1,  # alkaid's pipeline takes a new event every clock
         "lut_source": "alkaid",
     }
 

@@ -30,6 +30,7 @@ def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str) 
         "dsp": cost["dsp"],
         "lut_source": lut_source,
         "latency_ns": cost.get("latency_ns"),
+        "ii": cost.get("ii"),
     }
 
 
@@ -63,7 +64,8 @@ def pareto_entries(
                 latency = next(
                     (est[label]["latency_ns"] for label in est if label.startswith(f"{model} (conifer VHDL")), latency
                 )
-            cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency}
+            ii = (rtl or other or {}).get("ii")
+            cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency, "ii": ii}
             physics_ = _physics_of(metrics, model, design_physics.get(d.name))
             out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys"))
             simulated[id(out[-1])] = _simulated(csim, model, d.name)

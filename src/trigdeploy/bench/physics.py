@@ -19,8 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from trigdeploy.bench import budget
+from trigdeploy.bench_config import RateConfig
 from trigdeploy.logits import as_logits, probabilities
 from trigdeploy.train import plots
+from trigdeploy.train.intervals import auc_interval, clopper_pearson_band, paired_auc_test, rejection_interval
 from trigdeploy.train.metrics import at_threshold, multiclass_test, rejection_at, roc_auc
 from trigdeploy.train.results import ModelMetrics
 
@@ -37,10 +40,32 @@ def figures(y: np.ndarray, prob: np.ndarray, m: ModelMetrics) -> dict:
     n_bkg = int((y == 0).sum())
     return {
         "auc": roc_auc(y, prob),
+        "auc_ci": list(auc_interval(y, prob)[1:]),
         "rejection": {f"eff_S={e:g}": rejection_at(y, prob, e) for e in EFFICIENCIES},
+        "rejection_ci": {f"eff_S={e:g}": rejection_interval(y, prob, e) for e in EFFICIENCIES},
         "rejection_limit": float(n_bkg),
         "at_thresholds": {k: at_threshold(y, prob, t) for k, t in m.thresholds.items()},
     }
+
+
+def model_figures(
+    y: np.ndarray, by_form: dict[str, np.ndarray], m: ModelMetrics, rate: RateConfig | None = None
+) -> dict[str, dict]:
+    """``figures`` of every form of one model, with its trigger ``rates`` (``budget.rates``) where ``rate``
+    is given; each form after the first also says whether its AUC differs from the first form's beyond the
+    statistics (``versus``: DeLong's paired test on the same events, per class for K classes)."""
+    out = {form: figures(y, prob, m) for form, prob in by_form.items()}
+    if rate is not None:
+        for form, prob in by_form.items():
+            out[form]["rates"] = budget.rates(y, prob, rate, EFFICIENCIES, m.classes)
+    (first, base), *rest = by_form.items()
+    for form, prob in rest:
+        if prob.ndim == 2:
+            tests = {c: paired_auc_test(np.asarray(y) == i, base[:, i], prob[:, i]) for i, c in enumerate(m.classes)}
+        else:
+            tests = {"": paired_auc_test(y, base, prob)}
+        out[form]["versus"] = {"form": first, "per_class" if prob.ndim == 2 else "binary": tests}
+    return out
 
 
 def figures_multiclass(y: np.ndarray, prob: np.ndarray, classes: list[str], per_class_val: dict) -> dict:
@@ -60,7 +85,7 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
     The trained form from the run's predictions, ONNX Runtime on the exported ONNX files, the
     references saved by the export (QONNX), and each firmware project's C simulation as ``csim``
     saved it for this export (simulated here only when it did not)."""
-    from trigdeploy.csim.run import saved_outputs
+    from trigdeploy.csim.run import prebuild, saved_outputs
     from trigdeploy.models import registry
     from trigdeploy.simulators import SIMULATORS
     from trigdeploy.simulators import missing as missing_simulator
@@ -75,11 +100,21 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
             from trigdeploy.convert.to_onnx import onnx_logits
 
             out[model]["ONNX Runtime"] = probabilities(onnx_logits(manifest.export_dir / entry["onnx"]["file"], x_test))
+    saved = {p.name: saved_outputs(layout, manifest, p.name) for p in manifest.projects}
+    unsaved = [p for p in manifest.projects if saved[p.name] is None and not missing_simulator(p.simulator)]
+    prebuild(  # what csim has not simulated is built here first, side by side, as csim would
+        [
+            (SIMULATORS[p.simulator].prebuild, layout.project(p.name))
+            for p in unsaved
+            if SIMULATORS[p.simulator].prebuild
+        ],
+        layout.csim_cache,
+    )
     for p in manifest.projects:
         inputs, ref = manifest.reference(p)
         if p.reference_form and p.reference_form not in out[p.model]:  # one reference for all backends
             out[p.model][p.reference_form] = probabilities(ref)
-        logits = saved_outputs(layout, manifest, p.name)
+        logits = saved[p.name]
         why = missing_simulator(p.simulator) if logits is None else None
         if why:
             logger.warning(f"bench: {p.name} not simulated: {why}")
@@ -94,8 +129,9 @@ def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> d
 def roc_plot(
     y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], path: Path, title: str, classes: list[str] | None = None
 ) -> None:
-    """Background rejection 1/εB (log) against signal efficiency εS for every model and form; K classes
-    (``classes``): one panel per class, that class against all the others."""
+    """Background rejection 1/εB (log) against signal efficiency εS for every model and form, with the 95 %
+    band of each model's first form; K classes (``classes``): one panel per class, that class against all
+    the others."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,6 +150,8 @@ def roc_plot(
                 s = s if column is None else s[:, column]
                 fpr, tpr, _ = roc_curve(truth, s)
                 keep = (fpr > 0) & (tpr > 0.05)
+                if j == 0:  # the model's first form: the 95 % band of its 1/εB (background counts)
+                    _band(ax, tpr[keep], fpr[keep], int(np.sum(~np.asarray(truth, bool))), f"C{i}")
                 ax.plot(
                     tpr[keep],
                     1.0 / fpr[keep],
@@ -136,6 +174,13 @@ def roc_plot(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _band(ax, tpr: np.ndarray, fpr: np.ndarray, n_background: int, color: str) -> None:
+    """Clopper–Pearson 95 % band of 1/εB along a ROC curve (the background events passing each point)."""
+    lo, hi = clopper_pearson_band(np.rint(fpr * n_background), n_background)
+    upper = np.where(lo > 0, 1.0 / np.maximum(lo, 1e-300), np.nan)  # unbounded where no event passes
+    ax.fill_between(tpr, 1.0 / hi, upper, color=color, alpha=0.12, lw=0)
 
 
 def confusion_plot(report: dict[str, dict[str, dict]], path: Path, title: str) -> None:

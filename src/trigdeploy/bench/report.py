@@ -17,42 +17,93 @@ def _point_rej(p: dict) -> str:
     return _rej(p["rejection_at_0.3"]) if "rejection_at_0.3" in p else "–"
 
 
+def _ci(f: dict, key: str = "auc", digits: int = 4) -> str:
+    """``value [lo, hi]`` of a figure with its 95 % interval (``key_ci``), or the value alone."""
+    ci = f.get(f"{key}_ci")
+    value = f"{f[key]:.5f}"
+    return value if not ci else f"{value} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _rej_ci(f: dict, eff: str, n_bkg: int) -> str:
+    """A 1/εB cell with its 95 % interval; † where fewer than 10 background events pass (statistics-limited)."""
+    cell = _rej(f["rejection"][eff], n_bkg)
+    ci = f.get("rejection_ci", {}).get(eff)
+    if not ci:
+        return cell
+    lo, hi = ci["ci"]
+    return f"{cell} [{lo:.0f}, {_rej(hi)}]{'†' if ci['statistics_limited'] else ''}"
+
+
+def _versus(f: dict) -> str:
+    """The paired comparison of a form's AUC with its model's first form (DeLong, same events)."""
+    v = f.get("versus")
+    if not v:
+        return "–"
+    tests = list(v.get("binary", v.get("per_class", {})).values())
+    if all(t["identical"] for t in tests):
+        return "identical ranking"
+    worst = min(tests, key=lambda t: t["p"])
+    verdict = "**differs**" if worst["p"] < 0.05 else "within stat."
+    return f"{verdict}: ΔAUC {worst['delta']:+.1e} (p {worst['p']:.2g})"
+
+
 def _physics_binary(r: dict) -> list[str]:
     lines = [
-        "| model | form | AUC | 1/εB @ εS=0.3 | 1/εB @ εS=0.5 | F1 @ F1-thr | acc @ Youden |",
-        "|---|---|---|---|---|---|---|",
+        "| model | form | AUC [95 % CI] | 1/εB @ εS=0.3 [95 % CI] | 1/εB @ εS=0.5 [95 % CI] | F1 @ F1-thr | "
+        "acc @ Youden | vs the model's first form |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for model, by_form in r["physics"].items():
         for form, f in by_form.items():
             t = f["at_thresholds"]
             n_bkg = int(f["rejection_limit"])
             lines.append(
-                f"| {model} | {form} | {f['auc']:.5f} | {_rej(f['rejection']['eff_S=0.3'], n_bkg)} | "
-                f"{_rej(f['rejection']['eff_S=0.5'], n_bkg)} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
-                f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} |"
+                f"| {model} | {form} | {_ci(f)} | {_rej_ci(f, 'eff_S=0.3', n_bkg)} | "
+                f"{_rej_ci(f, 'eff_S=0.5', n_bkg)} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
+                f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} | {_versus(f)} |"
             )
     return lines + [
         "",
         f"Rejections are limited by the {int(next(iter(next(iter(r['physics'].values())).values()))['rejection_limit'])} "
-        'test background events: "> N" where none of them passes.',
+        'test background events: "> N" where none of them passes. Intervals are 95 %: DeLong for the AUC, '
+        "Clopper–Pearson on the background events passing each working point for 1/εB (its threshold held "
+        "where it keeps εS of the test signal); † marks a working point fewer than 10 background events "
+        "pass (statistics-limited). The last column compares each form's AUC with its model's first form on "
+        "the same events (DeLong's paired test): a form that ranks every pair of events alike is identical.",
+    ]
+
+
+def _multiclass_overall(r: dict) -> list[str]:
+    """K classes: macro AUC and accuracy with their intervals, per-class AUC, the paired comparison."""
+    classes = r["classes"]
+    lines = [
+        f"| model | form | macro AUC [95 % CI] | accuracy [95 % CI] | {' | '.join(f'AUC {c}' for c in classes)} "
+        "| vs the model's first form |",
+        "|---|---|---|---|" + "---|" * (len(classes) + 1),
+    ]
+    for model, by_form in r["physics"].items():
+        for form, f in by_form.items():
+            ci = f.get("accuracy_ci")
+            acc = f"{f['accuracy']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+            lines.append(
+                f"| {model} | {form} | {_ci(f)} | {acc} | "
+                + " | ".join(f"{f['per_class'][c]['auc']:.5f}" for c in classes)
+                + f" | {_versus(f)} |"
+            )
+    return lines + [
+        "",
+        "Intervals are 95 %: the macro AUC's is the mean of the per-class DeLong half-widths (conservative "
+        "whatever their correlation), the accuracy's Clopper–Pearson. The last column compares each class's "
+        "AUC with the model's first form on the same events (DeLong's paired test; the smallest p of the "
+        "classes).",
     ]
 
 
 def _physics_multiclass(r: dict) -> list[str]:
-    """K classes: macro AUC, accuracy and per-class AUC per form; then per class the rejection of every
-    other class and what the validation thresholds keep; the confusion matrices."""
+    """K classes: the overall table; then per class the rejection of every other class and what the
+    validation thresholds keep; the confusion matrices."""
     classes = r["classes"]
-    lines = [
-        f"| model | form | macro AUC | accuracy | {' | '.join(f'AUC {c}' for c in classes)} |",
-        "|---|---|---|---|" + "---|" * len(classes),
-    ]
-    for model, by_form in r["physics"].items():
-        for form, f in by_form.items():
-            lines.append(
-                f"| {model} | {form} | {f['auc']:.5f} | {f['accuracy']:.4f} | "
-                + " | ".join(f"{f['per_class'][c]['auc']:.5f}" for c in classes)
-                + " |"
-            )
+    lines = _multiclass_overall(r)
     lines += [
         "",
         "### Per class, one against each other class (test; thresholds from validation)",
@@ -113,6 +164,7 @@ def markdown(r: dict) -> str:
         )
         lines.append("")
     lines += _physics_multiclass(r) if multi else _physics_binary(r)
+    lines += _rates_table(r)
     lines += [
         "",
         f"## CPU latency (1 thread per engine, pinned to core {r['cpu_latency']['pinned_core']})",
@@ -135,7 +187,7 @@ def markdown(r: dict) -> str:
             f"comes from {next(iter(c['engines'].values()))['single_event']['calls']:,} calls in blocks; "
             "the quietest block's median is the one that is stable on a shared VM.",
         ]
-    lines += _fpga_tables(r) + _scan_tables(r)
+    lines += _fpga_tables(r) + _budget_table(r) + _scan_tables(r)
     lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
     if "confusion" in r["plots"]:
         lines += [f"![Confusion]({r['plots']['confusion']})", ""]
@@ -239,3 +291,95 @@ def _scan_tables(r: dict) -> list[str]:
                 f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} | {sim} |"
             )
     return lines
+
+
+def _hz(v: float) -> str:
+    """A rate in Hz, kHz or MHz."""
+    for unit, scale in (("MHz", 1e6), ("kHz", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.3g} Hz"
+
+
+def _rate_cells(t: dict) -> list[str]:
+    """One rate view's cells: the accept rate at each εS, the highest εS at each budget (with intervals)."""
+    cells = []
+    for e in t["at_efficiency"].values():
+        lo, hi = e["rate_ci_hz"]
+        cells.append(f"{_hz(e['rate_hz'])} [{_hz(lo)}, {_hz(hi)}]{'†' if e['statistics_limited'] else ''}")
+    for b in t["at_budget"].values():
+        lo, hi = b["signal_efficiency_ci"]
+        cells.append(f"{b['signal_efficiency']:.3f} [{lo:.3f}, {hi:.3f}]{'†' if b['statistics_limited'] else ''}")
+    return cells
+
+
+def _rates_table(r: dict) -> list[str]:
+    """Trigger rates: each model's first and last form (per class for K classes)."""
+    first = next((f["rates"] for by_form in r["physics"].values() for f in by_form.values() if "rates" in f), None)
+    if first is None:
+        return []
+    classes = r.get("classes") or []
+    multi = len(classes) > 2
+    view = first[next(iter(first))] if multi else first
+    effs, budgets = list(view["at_efficiency"]), [b["budget_hz"] for b in view["at_budget"].values()]
+    lines = [
+        "",
+        f"## Trigger rates (input {_hz(view['input_hz'])}, background fraction {view['background_fraction']:g})",
+        "",
+        "Accept rate R · (f · εB + (1 − f) · εS) at each signal efficiency, and the highest εS whose rate fits "
+        "each budget, with 95 % intervals (Clopper–Pearson on the test events); † where fewer than 10 "
+        "background events pass (statistics-limited). Each model's first and last form."
+        + (" Per class against the rest as the test split mixes them." if multi else ""),
+        "",
+        f"| model | form |{' class |' if multi else ''} "
+        + " | ".join([f"rate @ {e.replace('eff_S=', 'εS=')}" for e in effs] + [f"εS @ {_hz(b)}" for b in budgets])
+        + " |",
+        "|---|---|" + ("---|" if multi else "") + "---|" * (len(effs) + len(budgets)),
+    ]
+    for model, by_form in r["physics"].items():
+        shown = list(by_form.items())
+        for form, f in [shown[0], shown[-1]] if len(shown) > 1 else shown:
+            views = list(f["rates"].items()) if multi else [(None, f["rates"])]
+            for c, t in views:
+                lines.append(f"| {model} | {form} |{f' {c} |' if multi else ''} " + " | ".join(_rate_cells(t)) + " |")
+    return lines
+
+
+def _budget_table(r: dict) -> list[str]:
+    """Every design, from every source of its figures, as a share of the device and against the budget."""
+    b = r.get("budget")
+    if not b:
+        return []
+    dev, budget = b["device"], b["budget"]
+    set_items = [f"{k.replace('_fraction', '')} ≤ {v:.0%}" if k.endswith("fraction") else f"{k} ≤ {v:g}"
+                 for k, v in budget.items() if v is not None]  # fmt: skip
+    head = f"## Budget verdict: {b['part']}" + (f" ({dev['name']})" if dev else " (device totals not tabulated)")
+    lines = ["", head, "", f"Budget: {', '.join(set_items) if set_items else 'none set (export target: budget)'}."]
+    if dev:
+        lines[-1] += f" Device: {dev['lut']:,} LUT, {dev['ff']:,} FF, {dev['dsp']:,} DSP (AMD DS890)."
+    lines += [
+        "Each design's figures as its source gives them: Yosys counts are open synthesis, not Vivado; the "
+        "estimators' errors against Yosys are in the side-by-side table.",
+        "",
+        "| design | source | LUT | % LUT | FF | % FF | DSP | % DSP | latency (ns) | II | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in b["designs"]:
+        cells = []
+        for key in ("lut", "ff", "dsp"):
+            v, share = d.get(key), d.get(f"{key}_fraction")
+            cells += ["" if v is None else f"{v:,}", "" if share is None else f"{share:.2%}"]
+        lat = "" if d.get("latency_ns") is None else f"{d['latency_ns']:g}"
+        ii = "" if d.get("ii") is None else str(d["ii"])
+        lines.append(f"| {d['design']} | {d['source']} | {' | '.join(cells)} | {lat} | {ii} | {_verdict(d)} |")
+    return lines
+
+
+def _verdict(d: dict) -> str:
+    """fits / over (the items that fail) / unknown items."""
+    failed = [k for k, v in d["checks"].items() if v is False]
+    unknown = [k for k, v in d["checks"].items() if v is None]
+    if d["fits"] is None:
+        return "–" if not d["checks"] else "unknown"
+    text = "fits" if d["fits"] else f"**over**: {', '.join(failed)}"
+    return text + (f" ({', '.join(unknown)} unknown)" if unknown else "")

@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 
 from trigdeploy import fpga, timing
-from trigdeploy.bench import latency, physics
+from trigdeploy.bench import budget, latency, physics
 from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
 from trigdeploy.bench.pareto import dominated, pareto_entries, pareto_plot
 from trigdeploy.bench.report import markdown
 from trigdeploy.bench.synthreport import DesignCount, NotCounted, SynthReport
+from trigdeploy.config import load_config
 from trigdeploy.convert.manifest import Manifest
 from trigdeploy.csim.report import CsimReport
 from trigdeploy.data.cache import load_split, run_classes
@@ -291,6 +292,7 @@ def _bench(
         "sweep": sw,
         "front": front,
         "pareto": points,
+        "budget": budget.verdicts(part, typed.budget, est, points),
         "plots": plots,
     }
     report["timing"] = rec.report()
@@ -312,10 +314,8 @@ def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_
     logger.info("bench: physics (every model, every form, whole test split)")
     name, out_dir = layout.run_dir.name, layout.results_root
     scores = physics.forms(layout, typed, x_test)
-    phys = {
-        model: {form: physics.figures(y_test, s, metrics[model]) for form, s in by_form.items()}
-        for model, by_form in scores.items()
-    }
+    rate = load_config(layout.config).bench.rate
+    phys = {model: physics.model_figures(y_test, by_form, metrics[model], rate) for model, by_form in scores.items()}
     classes = list(run_classes(layout.run_dir))
     multi = classes if len(classes) > 2 else None
     plots = {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}

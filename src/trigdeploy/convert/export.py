@@ -15,6 +15,7 @@ everything is staged and swapped in as a whole (``export_run``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import shutil
@@ -140,6 +141,7 @@ def _export_models(
         "run": str(run_dir),
         "target": target.source,
         "device": ex.hls4ml_device.as_dict(),
+        "budget": dataclasses.asdict(target.budget),
         "versions": package_versions(PACKAGES),
         "models": {},
         "test_events": int(len(x_test)),

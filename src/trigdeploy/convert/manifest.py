@@ -25,6 +25,7 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import sha256_file
 from trigdeploy.layout import inside, plain
+from trigdeploy.targets import Budget
 
 # 2: the device of the export and of each project (part, clock, reuse); 1 (no field): before it
 SCHEMA = 3  # 2: the device of every project; 3: precision records by layer position (fixed.Precisions)
@@ -102,6 +103,7 @@ class Manifest:
     projects: tuple[Project, ...]
     not_exported: dict
     sha256: str  # of the file: simulations saved for one export are not used for another
+    budget: Budget = field(default_factory=Budget)  # what one design may use of the device (export target)
 
     @property
     def export_dir(self) -> Path:
@@ -136,6 +138,7 @@ class Manifest:
                 projects,
                 raw.get("not_exported", {}),
                 hashlib.sha256(data).hexdigest(),
+                Budget(**raw.get("budget", {})),
             )
         except TrigdeployError as exc:
             raise TrigdeployError(f"{path}: {exc}") from None

@@ -144,10 +144,13 @@ def prebuild(projects: list[tuple[Callable[[Path, Path], object], Path]], cache:
     """Each ``(build, project)``'s ``build(project, cache)`` (a simulator's ``prebuild``: an HLS project's
     testbench and vendor build) run before the projects are simulated, up to ``jobs`` at once (default:
     the cores): a compile is one core's work, while the projects are then simulated one after the other,
-    each on every core. Builds already in the cache cost their key only; the first error is raised."""
+    each on every core. The largest projects start first. Builds already in the cache cost their key only;
+    the first error is raised."""
     jobs = min(len(projects), jobs or harness.Harness.default_threads())
     if jobs < 2:
         return
+    # the largest projects first (their sources' bytes: the longest compiles), the small ones fill the gaps
+    projects = sorted(projects, key=lambda bp: -sum(f.stat().st_size for f in Path(bp[1]).rglob("*") if f.is_file()))
     pool = ThreadPoolExecutor(jobs)
     try:  # each task in its own copy of the context: its timing steps are recorded
         tasks = [pool.submit(contextvars.copy_context().run, build, project, cache) for build, project in projects]

@@ -131,7 +131,7 @@ def missing(name: str) -> str:
 
 
 def run_logged(
-    steps: list[list[str]],
+    steps: list[list[str] | Callable[[], list[str]]],
     cwd: Path,
     log: Path,
     what: str,
@@ -139,18 +139,21 @@ def run_logged(
     explain: Callable[[str], str | None] = lambda text: None,
     keep_log: bool = True,
 ) -> None:
-    """Run each command of ``steps`` in ``cwd`` (``subprocess.run(..., check=True)``), appending its
-    output to ``log``; a failure is one ``TrigdeployError``: ``explain(log text)`` if it knows the
+    """Run each command of ``steps`` in ``cwd`` (``subprocess.run(..., check=True)``; a callable step gives
+    its command when it is reached, after the steps before it), appending its output to ``log``; a failure is one ``TrigdeployError``: ``explain(log text)`` if it knows the
     cause, else the tool's last error line (and the log's path, unless it is a temporary one)."""
     with Path(log).open("a") as fh:
         for cmd in steps:
             if STOPPING.is_set():  # the process is being stopped: start nothing new
                 raise KeyboardInterrupt
+            cmd = cmd() if callable(cmd) else cmd
             fh.write(f"$ {' '.join(cmd)}\n")
             fh.flush()
             try:
                 subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, check=True)
             except (OSError, subprocess.CalledProcessError) as exc:
+                if STOPPING.is_set():  # stopped with the process (SIGTERM in another thread): not a failure
+                    raise KeyboardInterrupt from None
                 fh.flush()
                 text = Path(log).read_text(errors="replace")
                 where = f"; log: {log}" if keep_log else ""

@@ -20,6 +20,13 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from trigdeploy.logits import as_logits, probabilities
+from trigdeploy.train.intervals import (
+    auc_interval,
+    background_acceptance_at,
+    fraction_interval,
+    macro_auc_interval,
+    rejection_interval,
+)
 
 
 def auc_any(y: np.ndarray, scores: np.ndarray) -> float:
@@ -56,16 +63,7 @@ def rejection_at(y: np.ndarray, score: np.ndarray, signal_efficiency: float) -> 
     """1/ε_B at ``signal_efficiency`` (inf when less than one background event passes: an interpolated ε_B
     inside a group of tied scores can fall below one event, which no threshold passes; reports then say
     "> n_background")."""
-    fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
-    # first ROC point reaching the efficiency (tpr is non-decreasing): on a vertical segment
-    # this is its lowest ε_B; between two points, interpolate linearly
-    i = int(np.searchsorted(tpr, signal_efficiency, side="left"))
-    if tpr[i] == signal_efficiency or i == 0:
-        eps_b = float(fpr[i])
-    else:
-        f = (signal_efficiency - tpr[i - 1]) / (tpr[i] - tpr[i - 1])
-        eps_b = float(fpr[i - 1] + f * (fpr[i] - fpr[i - 1]))
-    n_background = int(np.sum(np.asarray(y) == 0))
+    eps_b, n_background = background_acceptance_at(y, score, signal_efficiency)
     return float("inf") if eps_b * n_background < 1 - 1e-9 else 1.0 / eps_b  # 1/n·n may round below 1
 
 
@@ -118,11 +116,14 @@ def at_threshold(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
     return {
         "threshold": float(threshold),
         "accuracy": (tp + tn) / len(y),
+        "accuracy_ci": fraction_interval(tp + tn, len(y)),
         "precision": precision,
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
         "signal_efficiency": recall,
+        "signal_efficiency_ci": fraction_interval(tp, tp + fn),
         "background_acceptance": fp / (fp + tn) if fp + tn else 0.0,
+        "background_acceptance_ci": fraction_interval(fp, fp + tn),
     }
 
 
@@ -140,10 +141,13 @@ def evaluate(y_val, s_val, y_test, s_test, efficiencies=(0.3, 0.5), acceptances=
     """AUC and rejections on test; thresholds from validation, metrics at each on test."""
     thresholds = choose_thresholds(y_val, s_val, efficiencies, acceptances)
     n_bkg = int((y_test == 0).sum())
+    effs = tuple(dict.fromkeys((0.3, 0.5, *efficiencies)))
     return {
         "auc": roc_auc(y_test, s_test),
+        "auc_ci": list(auc_interval(y_test, s_test)[1:]),
         "auc_val": roc_auc(y_val, s_val),
-        "rejection": {f"eff_S={e:g}": rejection_at(y_test, s_test, e) for e in (0.3, 0.5, *efficiencies)},
+        "rejection": {f"eff_S={e:g}": rejection_at(y_test, s_test, e) for e in effs},
+        "rejection_ci": {f"eff_S={e:g}": rejection_interval(y_test, s_test, e) for e in effs},
         # a rejection above ~n_background/10 rests on fewer than 10 background events
         "rejection_limit": {"n_background_test": n_bkg, "max_measurable": float(n_bkg)},
         "thresholds": {name: at_threshold(y_test, s_test, t) for name, t in thresholds.items()},
@@ -171,32 +175,54 @@ def multiclass_test(y_test, p_test, classes, thresholds: dict[str, dict[str, flo
     y_test = np.asarray(y_test)
     per_class = {}
     for c, name in enumerate(classes):
-        entry: dict = {"auc": roc_auc(y_test == c, p_test[:, c]), "rejection": {}, "thresholds": {}}
-        rows = {other: (y_test == c) | (y_test == d) for d, other in enumerate(classes) if d != c}
-        for e in efficiencies:
-            entry["rejection"][f"eff_S={e:g}"] = {
-                other: rejection_at(y_test[r] == c, p_test[r, c], e) for other, r in rows.items()
-            }
-        for key, t in thresholds.get(name, {}).items():
-            passed = p_test[:, c] >= t
-            entry["thresholds"][key] = {
-                "threshold": float(t),
-                "signal_efficiency": float(passed[y_test == c].mean()),
-                "acceptance": {other: float(passed[y_test == d].mean()) for d, other in enumerate(classes) if d != c},
-            }
-        per_class[name] = entry
+        per_class[name] = _one_class(y_test, p_test[:, c], c, classes, thresholds.get(name, {}), efficiencies)
     predicted = np.argmax(p_test, axis=1)
     macro = float(np.mean([per_class[n]["auc"] for n in classes]))
+    macro_ci = macro_auc_interval([(per_class[n]["auc"], *per_class[n]["auc_ci"]) for n in classes])
+    n_right = int((predicted == y_test).sum())
     return {
         "classes": classes,
         "auc": macro,
+        "auc_ci": list(macro_ci),
         "accuracy": float((predicted == y_test).mean()),
+        "accuracy_ci": fraction_interval(n_right, len(y_test)),
         "auc_macro": macro,
         "confusion_matrix": confusion_matrix(y_test, predicted, len(classes)).tolist(),
         "per_class": per_class,
         "n_test": int(len(y_test)),
         "n_test_per_class": {n: int((y_test == c).sum()) for c, n in enumerate(classes)},
     }
+
+
+def _one_class(y_test, p: np.ndarray, c: int, classes: list, thresholds: dict, efficiencies) -> dict:
+    """Class ``c`` (probability ``p``) against the rest and against each other class: its AUC, the rejection
+    of every other class at each efficiency, what each threshold keeps and accepts, with their intervals."""
+    _, lo, hi = auc_interval(y_test == c, p)  # the AUC itself as every other figure computes it
+    entry: dict = {
+        "auc": roc_auc(y_test == c, p),
+        "auc_ci": [lo, hi],
+        "rejection": {},
+        "rejection_ci": {},
+        "thresholds": {},
+    }
+    rows = {other: (y_test == c) | (y_test == d) for d, other in enumerate(classes) if d != c}
+    for e in efficiencies:
+        key = f"eff_S={e:g}"
+        entry["rejection"][key] = {other: rejection_at(y_test[r] == c, p[r], e) for other, r in rows.items()}
+        entry["rejection_ci"][key] = {other: rejection_interval(y_test[r] == c, p[r], e) for other, r in rows.items()}
+    for key, t in thresholds.items():
+        passed = p >= t
+        n_of = {d: int((y_test == d).sum()) for d in range(len(classes))}
+        pass_of = {d: int(passed[y_test == d].sum()) for d in range(len(classes))}
+        others = [(d, o) for d, o in enumerate(classes) if d != c]
+        entry["thresholds"][key] = {
+            "threshold": float(t),
+            "signal_efficiency": float(passed[y_test == c].mean()),
+            "signal_efficiency_ci": fraction_interval(pass_of[c], n_of[c]),
+            "acceptance": {o: float(passed[y_test == d].mean()) for d, o in others},
+            "acceptance_ci": {o: fraction_interval(pass_of[d], n_of[d]) for d, o in others},
+        }
+    return entry
 
 
 def evaluate_multiclass(y_val, p_val, y_test, p_test, classes, efficiencies=(0.3, 0.5)) -> dict:

@@ -1,0 +1,34 @@
+"""The run config's ``bench`` section: how the report turns working points into trigger rates.
+
+``bench.rate``: the input rate the trigger sees (``input_hz``, 40 MHz: the LHC bunch-crossing rate), the
+fraction of it that is background (``background_fraction``: 1.0 for a rare signal), and the accept-rate
+budgets (``budgets_hz``) at which the report gives the highest signal efficiency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trigdeploy.schema import Checked, FieldError, num
+
+
+@dataclass(frozen=True)
+class RateConfig(Checked):
+    """Input rate, background fraction and accept-rate budgets of the rate view."""
+
+    input_hz: float = num(40e6, gt=0.0, le=1e12)
+    background_fraction: float = num(1.0, ge=0.0, le=1.0)
+    budgets_hz: tuple[float, ...] = (1e4, 5e4)
+
+    def check(self) -> None:
+        """Every budget a positive rate at most the input rate."""
+        for b in self.budgets_hz:
+            if isinstance(b, bool) or not (0 < b <= self.input_hz):
+                raise FieldError("budgets_hz", f"expected rates in (0, input_hz = {self.input_hz:g}] Hz, got {b!r}")
+
+
+@dataclass(frozen=True)
+class BenchConfig(Checked):
+    """``bench``: the rate view."""
+
+    rate: RateConfig = field(default_factory=RateConfig)

@@ -1,0 +1,112 @@
+"""The budget verdict (device totals, shares, pass/fail), the rate view (accept rates and the efficiency at a
+budget, counted by hand), the budget's checks at load, and the scan cache that ignores the bench section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trigdeploy.bench import budget as bb
+from trigdeploy.bench_config import RateConfig
+from trigdeploy.devices import device_of, verdict
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.targets import Budget, ExportTarget, HLS4MLTarget
+
+
+def test_device_totals_by_part():
+    vu13p = device_of("xcvu13p-flga2577-2-e")
+    assert (vu13p.name, vu13p.lut, vu13p.ff, vu13p.dsp) == ("XCVU13P", 1_728_000, 3_456_000, 12_288)
+    assert device_of("XCVU9P-FLGB2104-2-I").lut == 1_182_240
+    assert device_of("xc7a35t-cpg236-1") is None
+
+
+@pytest.mark.parametrize(
+    ("figures", "fits", "checks"),
+    [
+        ({"lut": 86_400, "ff": 10, "dsp": 0, "latency_ns": 100.0, "ii": 1}, True, (True, True, True)),  # 5.000 %
+        ({"lut": 86_401, "ff": 10, "dsp": 0, "latency_ns": 100.0, "ii": 1}, False, (False, True, True)),
+        ({"lut": 100, "ff": 10, "dsp": 0, "latency_ns": 105.0, "ii": 2}, False, (True, False, False)),
+        ({"lut": 100, "latency_ns": None}, True, (True, None, None)),  # unknown items do not decide
+    ],
+    ids=["exactly-5pc", "one-lut-over", "slow-and-ii-2", "latency-unknown"],
+)
+def test_verdict_by_hand(figures, fits, checks):
+    b = Budget(lut_fraction=0.05, latency_ns=100.0, ii=1)
+    v = verdict(figures, device_of("xcvu13p"), b)
+    assert v["lut_fraction"] == pytest.approx(figures["lut"] / 1_728_000)
+    assert (v["checks"]["lut_fraction"], v["checks"]["latency_ns"], v["checks"]["ii"]) == checks
+    assert v["fits"] is fits and "ff_fraction" not in v["checks"]  # not budgeted: a share, no check
+
+
+def test_no_budget_no_verdict_and_unknown_device_no_share():
+    v = verdict({"lut": 10}, None, Budget())
+    assert (v["lut_fraction"], v["checks"], v["fits"]) == (None, {}, None)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"hls4ml": {"Part": "xc7a35t-cpg236-1"}, "budget": {"lut_fraction": 0.05}}, "not a tabulated device"),
+        ({"budget": {"lut_fraction": 1.5}}, "lut_fraction"),
+        ({"budget": {"ii": 0}}, "ii"),
+        ({"budget": {"luts": 0.05}}, "luts"),
+    ],
+    ids=["untabulated-part", "fraction-above-1", "ii-0", "unknown-key"],
+)
+def test_budget_is_checked_at_load(target, message):
+    from trigdeploy.schema import build
+
+    with pytest.raises(TrigdeployError, match=message):
+        build(ExportTarget, target, "", "t.yaml")
+
+
+def test_an_untabulated_part_without_fractions_is_fine():
+    t = ExportTarget(hls4ml=HLS4MLTarget(Part="xc7a35t-cpg236-1"), budget=Budget(latency_ns=100.0))
+    assert t.budget.is_set() and not Budget().is_set()
+
+
+def _sample():
+    # background at 0..999, signal at 500, 505, ..., 995: ties of one signal and one background event
+    y = np.r_[np.zeros(1000), np.ones(100)].astype(int)
+    return y, np.r_[np.arange(1000.0), 500.0 + 5 * np.arange(100)]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "rate_at_03", "eff_at_50k"),
+    [(1.0, 150_000.0, 0.1), (0.5, 0.5 * 150_000 + 0.5 * 300_000, 0.06)],
+    ids=["all-background", "half-background"],
+)
+def test_rates_by_hand_count(fraction, rate_at_03, eff_at_50k):
+    y, s = _sample()
+    r = bb.rates(y, s, RateConfig(input_hz=1e6, background_fraction=fraction, budgets_hz=(5e4, 1e6)), (0.3,))
+    # εS = 0.3 keeps the signal from 850 up, and 150 background events (850..999) pass: εB = 0.15
+    e = r["at_efficiency"]["eff_S=0.3"]
+    assert e["rate_hz"] == pytest.approx(rate_at_03) and e["background_passing"] == pytest.approx(150)
+    assert not e["statistics_limited"] and e["rate_ci_hz"][0] < e["rate_hz"] < e["rate_ci_hz"][1]
+    # 50 kHz of 1 MHz, all background: εB ≤ 0.05 → threshold 950 (50 background, 10 signal): εS = 0.1.
+    # Half signal: at threshold 995 − 5j, εS = (j + 1)/100 and εB = 5(j + 1)/1000, so the accept rate is
+    # 0.5 · 1 MHz · 0.015 (j + 1) ≤ 50 kHz up to j = 5: εS = 0.06 (45 kHz)
+    b = r["at_budget"]["50000 Hz"]
+    assert b["signal_efficiency"] == pytest.approx(eff_at_50k) and b["rate_hz"] <= 5e4
+    assert r["at_budget"]["1e+06 Hz"]["signal_efficiency"] == 1.0  # the whole input rate: everything fits
+
+
+def test_rate_budgets_are_checked_at_load():
+    with pytest.raises(TrigdeployError, match="budgets_hz"):
+        RateConfig(input_hz=1e6, budgets_hz=(2e6,))
+
+
+def test_the_scan_cache_ignores_the_bench_section(tmp_path):
+    from conftest import run_config
+    from trigdeploy.bench.front import PointCache
+    from trigdeploy.config import dump_config
+
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    for name in ("features.json", "preprocess.json", "splits.npz", "mlp.pt"):
+        (run / name).write_text(name)
+    keys = []
+    for overrides in ((), ("bench.rate.budgets_hz=[1.0e+5]",), ("train.mlp.epochs=3",)):
+        (run / "config.yaml").write_text(dump_config(run_config([tmp_path / "x.h5"], *overrides)))
+        keys.append(PointCache(run).base)
+    assert keys[0] == keys[1] != keys[2]
