@@ -110,3 +110,25 @@ def test_the_scan_cache_ignores_the_bench_section(tmp_path):
         (run / "config.yaml").write_text(dump_config(run_config([tmp_path / "x.h5"], *overrides)))
         keys.append(PointCache(run).base)
     assert keys[0] == keys[1] != keys[2]
+
+
+def test_estimator_errors_by_hand():
+    rows = [
+        {"design": "a_rtl", "source": "Yosys (open synthesis, not Vivado)", "lut": 1000},
+        {"design": "a_rtl", "source": "x", "lut": 1500, "estimator": "alkaid cost model", "same_logic": True},
+        {"design": "a_rtl", "source": "y", "lut": 2500, "estimator": "hls4ml model", "same_logic": False},
+        {"design": "b_rtl", "source": "Yosys (open synthesis, not Vivado)", "lut": 200},
+        {"design": "b_rtl", "source": "x", "lut": 100, "estimator": "alkaid cost model", "same_logic": True},
+        {"design": "c_vhdl", "source": "Yosys: skipped (no GHDL)", "skipped": "no GHDL"},
+        {"design": "c_vhdl", "source": "z", "lut": 9, "estimator": "conifer", "same_logic": True},  # no count
+    ]
+    alkaid, hls4ml = bb.estimator_errors(rows)
+    assert alkaid == {
+        "estimator": "alkaid cost model",
+        "same_logic": True,
+        "designs": ["a_rtl", "b_rtl"],
+        "mean_ratio": pytest.approx(1.0),  # 1.5 and 0.5
+        "min_ratio": 0.5,
+        "max_ratio": 1.5,
+    }
+    assert (hls4ml["estimator"], hls4ml["same_logic"], hls4ml["mean_ratio"]) == ("hls4ml model", False, 2.5)

@@ -3,6 +3,8 @@
 * ``verdicts``: every design the report knows, from every source of its figures (each estimator of the
   run's designs, the Yosys count of each synthesized one, the scan points' alkaid counts), as a share of
   the export target's device (``devices``) and pass/fail against the target's ``budget``.
+* ``estimator_errors``: each estimator's LUTs against the Yosys count of the same design (its error, where
+  it estimates the same logic; a ratio across architectures otherwise, said as such).
 * ``rates``: a trigger is run at a rate, not at an AUC. For an input rate R, a background fraction f of
   it and a working point (εS, εB), the accept rate is R · (f · εB + (1 − f) · εS). At each signal
   efficiency the rate (with εB's Clopper–Pearson interval); at each rate budget the highest εS whose
@@ -88,3 +90,26 @@ def _rates(y: np.ndarray, score: np.ndarray, rate: RateConfig, efficiencies) -> 
             "statistics_limited": bool(k_b < STAT_LIMIT),
         }
     return {"input_hz": r_in, "background_fraction": f, "at_efficiency": at_eff, "at_budget": at_budget}
+
+
+def estimator_errors(rows: list[dict]) -> list[dict]:
+    """Each estimator's LUTs against the Yosys count of the same design, over the designs of the side-by-side
+    table (``rows``): the number of designs, the mean, smallest and largest ratio, and whether the estimate
+    is of the same logic (an error) or of another architecture of the same model (a comparison only)."""
+    counts = {r["design"]: r["lut"] for r in rows if r.get("source", "").startswith("Yosys") and "lut" in r}
+    groups: dict[tuple[str, bool], list[tuple[str, float]]] = {}
+    for r in rows:
+        if "estimator" in r and r["design"] in counts:
+            ratio = r["lut"] / max(counts[r["design"]], 1)
+            groups.setdefault((r["estimator"], bool(r["same_logic"])), []).append((r["design"], ratio))
+    return [
+        {
+            "estimator": name,
+            "same_logic": same,
+            "designs": [d for d, _ in found],
+            "mean_ratio": float(np.mean([x for _, x in found])),
+            "min_ratio": min(x for _, x in found),
+            "max_ratio": max(x for _, x in found),
+        }
+        for (name, same), found in sorted(groups.items())
+    ]

@@ -187,7 +187,7 @@ def markdown(r: dict) -> str:
             f"comes from {next(iter(c['engines'].values()))['single_event']['calls']:,} calls in blocks; "
             "the quietest block's median is the one that is stable on a shared VM.",
         ]
-    lines += _fpga_tables(r) + _budget_table(r) + _scan_tables(r)
+    lines += _fpga_tables(r) + _estimator_table(r) + _budget_table(r) + _scan_tables(r)
     lines += ["", f"![ROC]({r['plots']['roc']})", "", f"![Pareto]({r['plots']['pareto']})", ""]
     if "confusion" in r["plots"]:
         lines += [f"![Confusion]({r['plots']['confusion']})", ""]
@@ -383,3 +383,28 @@ def _verdict(d: dict) -> str:
         return "–" if not d["checks"] else "unknown"
     text = "fits" if d["fits"] else f"**over**: {', '.join(failed)}"
     return text + (f" ({', '.join(unknown)} unknown)" if unknown else "")
+
+
+def _estimator_table(r: dict) -> list[str]:
+    """Each estimator's ratio to the Yosys counts of the designs it estimates."""
+    errors = r.get("estimator_errors") or []
+    if not errors:
+        return []
+    lines = [
+        "",
+        "## The estimators against Yosys",
+        "",
+        "Estimated LUTs ÷ Yosys LUTs over this report's synthesized designs. *Same logic*: the estimator costs the "
+        "very netlist Yosys counted (its error); otherwise it costs another architecture of the same model "
+        "(hls4ml's multiplier-per-product design beside alkaid's distributed arithmetic; alkaid's Vivado variant "
+        "with ternary adders): a comparison, not an error.",
+        "",
+        "| estimator | same logic | designs | mean ratio | range |",
+        "|---|---|---|---|---|",
+    ]
+    for e in errors:
+        lines.append(
+            f"| {e['estimator']} | {'yes' if e['same_logic'] else 'no'} | {', '.join(e['designs'])} | "
+            f"{e['mean_ratio']:.2f} | {e['min_ratio']:.2f}–{e['max_ratio']:.2f} |"
+        )
+    return lines

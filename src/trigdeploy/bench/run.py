@@ -179,6 +179,8 @@ def _open_rows(synth: SynthReport | None, est: dict, models: dict) -> list[dict]
                     "source": f"{d.estimator} cost model ({d.variant}: like for like)",
                     "lut": round(d.estimate),
                     "ratio_to_yosys": d.estimate / max(d.lut, 1),
+                    "estimator": f"{d.estimator} cost model",
+                    "same_logic": True,
                 }
             )
             rtl = models.get(d.model, {}).get("rtl", {})
@@ -189,6 +191,8 @@ def _open_rows(synth: SynthReport | None, est: dict, models: dict) -> list[dict]
                         "source": "alkaid cost model (src/, ternary adders: the Vivado design)",
                         "lut": round(rtl["lut_estimate_alkaid"]),
                         "ratio_to_yosys": None,
+                        "estimator": "alkaid cost model (the Vivado design, ternary adders)",
+                        "same_logic": False,
                     }
                 )
         rows += _estimator_rows(name, d, est)
@@ -208,6 +212,8 @@ def _estimator_rows(name: str, d: DesignCount, est: dict) -> list[dict]:
                     "source": f"{label}: {e['method']}" + ("" if same else " (another architecture)"),
                     "lut": e["lut"],
                     "ratio_to_yosys": e["lut"] / max(d.lut, 1) if same else None,
+                    "estimator": f"{e['method']}: {label.split(' (', 1)[-1].rstrip(')')}",
+                    "same_logic": same,
                 }
             )
     return rows
@@ -276,6 +282,7 @@ def _bench(
         out_dir / plots["pareto"],
         f"{name}: physics vs FPGA LUTs ({'Yosys counts where synthesized, models elsewhere' if synth else 'models only'})",
     )
+    rows = side_by_side(synth, est, typed.models)
     report = {
         "run": str(run_dir),
         "target": typed.target,
@@ -288,11 +295,12 @@ def _bench(
         "physics": phys,
         "cpu_latency": lat,
         "fpga": est,
-        "fpga_side_by_side": side_by_side(synth, est, typed.models),
+        "fpga_side_by_side": rows,
         "sweep": sw,
         "front": front,
         "pareto": points,
         "budget": budget.verdicts(part, typed.budget, est, points),
+        "estimator_errors": budget.estimator_errors(rows),
         "plots": plots,
     }
     report["timing"] = rec.report()
