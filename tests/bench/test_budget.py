@@ -132,3 +132,20 @@ def test_estimator_errors_by_hand():
         "max_ratio": 1.5,
     }
     assert (hls4ml["estimator"], hls4ml["same_logic"], hls4ml["mean_ratio"]) == ("hls4ml model", False, 2.5)
+
+
+def test_models_compared_pairwise_and_the_verdict_corrected_for_k_classes():
+    from trigdeploy.bench import physics
+    from trigdeploy.bench.report import _paired
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(3000) < 0.5).astype(int)
+    s = rng.normal(size=3000) + y
+    scores = {"a": {"PyTorch": s, "csim": s}, "b": {"XGBoost": s + 1.5 * rng.normal(size=3000)}, "c": {"x": 2 * s}}
+    ab, ac, bc = physics.compare_models(y, scores)
+    assert (ab["a"], ab["form_a"], ab["b"], ab["form_b"]) == ("a", "PyTorch", "b", "XGBoost")
+    assert ab["binary"][""]["delta"] < 0 and _paired(list(ab["binary"].values())).startswith("**differs**")
+    assert ac["binary"][""]["identical"] and _paired(list(ac["binary"].values())) == "identical ranking"
+    # K tests: the smallest p is multiplied by K before it is read at 5 %
+    tests = [{"identical": False, "p": 0.03, "delta": -0.01}, {"identical": False, "p": 0.5, "delta": 0.0}]
+    assert _paired(tests[:1]).startswith("**differs**") and _paired(tests) == "within stat.: ΔAUC -1.0e-02 (p 0.06)"

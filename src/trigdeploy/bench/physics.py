@@ -78,6 +78,24 @@ def figures_multiclass(y: np.ndarray, prob: np.ndarray, classes: list[str], per_
     return multiclass_test(y, prob, classes, thresholds, EFFICIENCIES)
 
 
+def compare_models(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], classes=None) -> list[dict]:
+    """Every pair of models compared on the same test events by DeLong's paired test of their first forms'
+    AUCs (``delta``: the second's minus the first's; per class for K classes): whether a cheaper model
+    really loses, beyond the statistics of the split."""
+    firsts = [(model, *next(iter(by_form.items()))) for model, by_form in scores.items() if by_form]
+    out = []
+    for i, (a, form_a, pa) in enumerate(firsts):
+        for b, form_b, pb in firsts[i + 1 :]:
+            entry = {"a": a, "form_a": form_a, "b": b, "form_b": form_b}
+            if pa.ndim == 2:
+                y_ = np.asarray(y)
+                entry["per_class"] = {c: paired_auc_test(y_ == k, pa[:, k], pb[:, k]) for k, c in enumerate(classes)}
+            else:
+                entry["binary"] = {"": paired_auc_test(y, pa, pb)}
+            out.append(entry)
+    return out
+
+
 def forms(layout, manifest, x_test: np.ndarray, threads: int | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Probabilities on the test split (signal ``(n,)``, or K classes ``(n, K)``): {model: {form: scores}}
     for every form that exists.

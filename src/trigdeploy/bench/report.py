@@ -37,14 +37,18 @@ def _rej_ci(f: dict, eff: str, n_bkg: int) -> str:
 def _versus(f: dict) -> str:
     """The paired comparison of a form's AUC with its model's first form (DeLong, same events)."""
     v = f.get("versus")
-    if not v:
-        return "–"
-    tests = list(v.get("binary", v.get("per_class", {})).values())
+    return _paired(list(v.get("binary", v.get("per_class", {})).values())) if v else "–"
+
+
+def _paired(tests: list[dict]) -> str:
+    """A verdict on DeLong paired tests at 5 %: for K classes the class with the smallest p, Bonferroni-
+    corrected over the K tests (p · K)."""
     if all(t["identical"] for t in tests):
         return "identical ranking"
     worst = min(tests, key=lambda t: t["p"])
-    verdict = "**differs**" if worst["p"] < 0.05 else "within stat."
-    return f"{verdict}: ΔAUC {worst['delta']:+.1e} (p {worst['p']:.2g})"
+    p = min(1.0, worst["p"] * len(tests))
+    verdict = "**differs**" if p < 0.05 else "within stat."
+    return f"{verdict}: ΔAUC {worst['delta']:+.1e} (p {p:.2g})"
 
 
 def _physics_binary(r: dict) -> list[str]:
@@ -94,8 +98,8 @@ def _multiclass_overall(r: dict) -> list[str]:
         "",
         "Intervals are 95 %: the macro AUC's is the mean of the per-class DeLong half-widths (conservative "
         "whatever their correlation), the accuracy's Clopper–Pearson. The last column compares each class's "
-        "AUC with the model's first form on the same events (DeLong's paired test; the smallest p of the "
-        "classes).",
+        "AUC with the model's first form on the same events (DeLong's paired test; the class with the smallest "
+        "p, Bonferroni-corrected over the classes).",
     ]
 
 
@@ -164,7 +168,7 @@ def markdown(r: dict) -> str:
         )
         lines.append("")
     lines += _physics_multiclass(r) if multi else _physics_binary(r)
-    lines += _rates_table(r)
+    lines += _comparisons_table(r) + _rates_table(r)
     lines += [
         "",
         f"## CPU latency (1 thread per engine, pinned to core {r['cpu_latency']['pinned_core']})",
@@ -407,4 +411,26 @@ def _estimator_table(r: dict) -> list[str]:
             f"| {e['estimator']} | {'yes' if e['same_logic'] else 'no'} | {', '.join(e['designs'])} | "
             f"{e['mean_ratio']:.2f} | {e['min_ratio']:.2f}–{e['max_ratio']:.2f} |"
         )
+    return lines
+
+
+def _comparisons_table(r: dict) -> list[str]:
+    """The models compared pairwise on the same test events (their first forms)."""
+    rows = r.get("model_comparisons") or []
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Models against each other (same test events)",
+        "",
+        "DeLong's paired test of the AUCs of two models' first forms on the same events: ΔAUC is the second "
+        "model's minus the first's (for K classes, the class with the smallest p, Bonferroni-corrected over the "
+        "classes).",
+        "",
+        "| model A | model B | B against A |",
+        "|---|---|---|",
+    ]
+    for c in rows:
+        tests = list(c.get("binary", c.get("per_class", {})).values())
+        lines.append(f"| {c['a']} · {c['form_a']} | {c['b']} · {c['form_b']} | {_paired(tests)} |")
     return lines

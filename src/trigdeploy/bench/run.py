@@ -247,6 +247,9 @@ def bench_run(
         )
 
 
+VERSIONS = ("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")  # in the report
+
+
 def _bench(
     layout: RunLayout,
     rec: timing.Record,
@@ -264,7 +267,7 @@ def _bench(
     name = run_dir.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    phys, classes, plots = _physics(layout, typed, metrics, x_test, y_test)
+    phys, classes, plots, versus = _physics(layout, typed, metrics, x_test, y_test)
     rec.add("physics of every form, ROC plots", time.perf_counter() - t0)
     logger.info("bench: CPU latency (1 thread, pinned to core 0)")
     with timing.step("CPU latency"):
@@ -287,12 +290,11 @@ def _bench(
         "run": str(run_dir),
         "target": typed.target,
         "machine": _machine(),
-        "versions": package_versions(
-            ("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")
-        ),
+        "versions": package_versions(VERSIONS),
         "test_events": int(len(y_test)),
         "classes": classes,
         "physics": phys,
+        "model_comparisons": versus,
         "cpu_latency": lat,
         "fpga": est,
         "fpga_side_by_side": rows,
@@ -316,9 +318,10 @@ def _mark_dominated(points: list[dict], front: list[dict]) -> None:
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
 
 
-def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_test) -> tuple[dict, list[str], dict]:
-    """Physics figures of every model in every form on the whole test split, and the ROC (and, for K
-    classes, confusion) plots: (figures by model and form, class names, plot file names)."""
+def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_test) -> tuple:
+    """Physics figures of every model in every form on the whole test split, the models compared pairwise,
+    and the ROC (and, for K classes, confusion) plots: (figures by model and form, class names, plot file
+    names, the pairwise comparisons)."""
     logger.info("bench: physics (every model, every form, whole test split)")
     name, out_dir = layout.run_dir.name, layout.results_root
     scores = physics.forms(layout, typed, x_test)
@@ -331,4 +334,4 @@ def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_
     if multi:
         plots["confusion"] = f"{name}_confusion.png"
         physics.confusion_plot(phys, out_dir / plots["confusion"], f"{name}: test confusion matrices")
-    return phys, classes, plots
+    return phys, classes, plots, physics.compare_models(y_test, scores, classes)
