@@ -79,9 +79,12 @@ def test_rejection_interval_counts_the_background_passing():
     assert rejection_at(y, s, 0.4) == pytest.approx(20.0)
     assert r["passing"] == pytest.approx(5.0) and r["statistics_limited"]
     assert r["ci"] == pytest.approx([1 / hi, 1 / lo])
+    again = iv.rejection_interval_of(rejection_at(y, s, 0.4), 100)  # from the figure alone: the same counts
+    assert again["ci"] == pytest.approx(r["ci"]) and (again["passing"], again["statistics_limited"]) == (5.0, True)
     none = iv.rejection_interval(y, s, 0.3)  # above every background event: unbounded
     assert none["passing"] == 0 and none["ci"][1] == math.inf
     assert none["ci"][0] == pytest.approx(1 / iv.clopper_pearson(0, 100)[1])
+    assert iv.rejection_interval_of(math.inf, 100) == none and iv.rejection_interval_of(None, 100) == none
 
 
 def test_macro_interval_is_the_mean_half_width():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from trigdeploy.train.intervals import rejection_interval_of
+
 
 def _rej(v: float | None, n_background: int | None = None) -> str:
     """A 1/εB cell: "> N" (or ∞) when no background event passes (inf, or null as read from JSON)."""
@@ -12,9 +14,23 @@ def _rej(v: float | None, n_background: int | None = None) -> str:
     return f"{v:.0f}"
 
 
-def _point_rej(p: dict) -> str:
-    """The 1/εB cell of a front or resource-plot point: "–" for K classes (no single background)."""
-    return _rej(p["rejection_at_0.3"]) if "rejection_at_0.3" in p else "–"
+def _point_rej(p: dict, n_background: int | None = None) -> str:
+    """The 1/εB cell of a front or resource-plot point, with its 95 % interval and † where statistics-limited
+    when the test split's background count is known: "–" for K classes (no single background)."""
+    if "rejection_at_0.3" not in p:
+        return "–"
+    v = p["rejection_at_0.3"]
+    if not n_background:
+        return _rej(v)
+    ci = rejection_interval_of(v, n_background)
+    lo, hi = ci["ci"]
+    return f"{_rej(v, n_background)} [{lo:.0f}, {_rej(hi)}]{'†' if ci['statistics_limited'] else ''}"
+
+
+def _n_background(r: dict) -> int | None:
+    """The test split's background events (two classes), from the physics tables."""
+    first = next((f for by_form in r["physics"].values() for f in by_form.values()), {})
+    return int(first["rejection_limit"]) if "rejection_limit" in first else None
 
 
 def _ci(f: dict, key: str = "auc", digits: int = 4) -> str:
@@ -246,6 +262,7 @@ def _fpga_tables(r: dict) -> list[str]:
 def _scan_tables(r: dict) -> list[str]:
     """The quantization sweep, the resource-aware front and every point of the resource plot."""
     lines: list[str] = []
+    n_bkg = _n_background(r)
     if r["sweep"]:
         lines += [
             "",
@@ -263,13 +280,13 @@ def _scan_tables(r: dict) -> list[str]:
             "",
             "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP)",
             "",
-            "| β (cost weight) | AUC | 1/εB @ εS=0.3 | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
+            "| β (cost weight) | AUC | 1/εB @ εS=0.3 [95 % CI] | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
             "latency (ns) | training rows/s |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for p in r["front"]:
             lines.append(
-                f"| {p['beta']:g} | {p['auc']:.5f} | {_point_rej(p)} | {p['weights_kept']:,} / "
+                f"| {p['beta']:g} | {p['auc']:.5f} | {_point_rej(p, n_bkg)} | {p['weights_kept']:,} / "
                 f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
                 f"{p['rows_per_s']:,.0f} |"
             )
@@ -282,7 +299,7 @@ def _scan_tables(r: dict) -> list[str]:
             "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model. Front: ✓ where "
             "no other point has at least its AUC at no more LUTs (LUTs of different sources compared as they are).",
             "",
-            "| point | AUC | 1/εB @ εS=0.3 | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
+            "| point | AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
@@ -291,7 +308,7 @@ def _scan_tables(r: dict) -> list[str]:
             n = len(c["projects"]) if c else 0
             sim = f"{c['n_mismatch']} / {c['n_events']:,} ({n} exact project{'s' if n > 1 else ''})" if c else "–"
             lines.append(
-                f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p)} | {p['lut']:,} | {p['ff']:,} | "
+                f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p, n_bkg)} | {p['lut']:,} | {p['ff']:,} | "
                 f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} | {sim} |"
             )
     return lines

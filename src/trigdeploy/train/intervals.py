@@ -132,6 +132,19 @@ def rejection_interval(y: np.ndarray, score: np.ndarray, signal_efficiency: floa
     }
 
 
+def rejection_interval_of(rejection: float | None, n_background: int, level: float = LEVEL) -> dict:
+    """``rejection_interval`` from a 1/εB already measured on ``n_background`` events (inf or None: none
+    passes): the same counts, k = n_background / (1/εB)."""
+    k = 0.0 if rejection is None or math.isinf(rejection) or rejection <= 0 else n_background / rejection
+    k = 0.0 if k < 1 - 1e-9 else k
+    lo, hi = clopper_pearson(k, n_background, level)
+    return {
+        "ci": [1.0 / hi, math.inf if lo <= 0 else 1.0 / lo],
+        "passing": k,
+        "statistics_limited": bool(k < STAT_LIMIT),
+    }
+
+
 def fraction_interval(k: int, n: int, level: float = LEVEL) -> list[float]:
     """[lo, hi] of the fraction ``k``/``n`` (Clopper–Pearson), as a JSON-able list."""
     return list(clopper_pearson(k, n, level))
