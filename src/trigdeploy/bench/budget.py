@@ -23,7 +23,7 @@ from sklearn.metrics import roc_curve
 from trigdeploy.bench_config import RateConfig
 from trigdeploy.devices import device_of, verdict
 from trigdeploy.targets import Budget
-from trigdeploy.train.intervals import STAT_LIMIT, background_acceptance_at, clopper_pearson, fraction_interval
+from trigdeploy.train.intervals import STAT_LIMIT, background_acceptance_at, background_interval, fraction_interval
 
 YOSYS = "Yosys (open synthesis, not Vivado)"
 SOURCES = {"yosys": YOSYS, "alkaid": "alkaid cost model", "estimate": "trigdeploy estimate"}
@@ -66,13 +66,12 @@ def _rates(y: np.ndarray, score: np.ndarray, rate: RateConfig, efficiencies) -> 
     at_eff = {}
     for e in efficiencies:
         eps_b, _ = background_acceptance_at(y, score, e)
-        k = eps_b * n_b
-        lo, hi = clopper_pearson(0.0 if k < 1 - 1e-9 else k, n_b)
+        passing, lo, hi = background_interval(eps_b * n_b, n_b)
         at_eff[f"eff_S={e:g}"] = {
             "rate_hz": r_in * (f * eps_b + (1 - f) * e),
             "rate_ci_hz": [r_in * (f * lo + (1 - f) * e), r_in * (f * hi + (1 - f) * e)],
-            "background_passing": k,
-            "statistics_limited": bool(k < STAT_LIMIT),
+            "background_passing": eps_b * n_b,
+            "statistics_limited": bool(passing < STAT_LIMIT),
         }
     fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
     accept = r_in * (f * fpr + (1 - f) * tpr)

@@ -60,12 +60,17 @@ def model_figures(
             out[form]["rates"] = budget.rates(y, prob, rate, EFFICIENCIES, m.classes)
     (first, base), *rest = by_form.items()
     for form, prob in rest:
-        if prob.ndim == 2:
-            tests = {c: paired_auc_test(np.asarray(y) == i, base[:, i], prob[:, i]) for i, c in enumerate(m.classes)}
-        else:
-            tests = {"": paired_auc_test(y, base, prob)}
-        out[form]["versus"] = {"form": first, "per_class" if prob.ndim == 2 else "binary": tests}
+        out[form]["versus"] = {"form": first, **_paired_tests(y, base, prob, m.classes)}
     return out
+
+
+def _paired_tests(y: np.ndarray, a: np.ndarray, b: np.ndarray, classes) -> dict:
+    """DeLong's paired test of ``b`` against ``a`` on the same events: ``{"binary": {"": test}}``, or for K
+    classes ``{"per_class": {class: test}}`` (each class against the rest)."""
+    if a.ndim == 2:
+        y = np.asarray(y)
+        return {"per_class": {c: paired_auc_test(y == k, a[:, k], b[:, k]) for k, c in enumerate(classes)}}
+    return {"binary": {"": paired_auc_test(y, a, b)}}
 
 
 def figures_multiclass(y: np.ndarray, prob: np.ndarray, classes: list[str], per_class_val: dict) -> dict:
@@ -86,13 +91,7 @@ def compare_models(y: np.ndarray, scores: dict[str, dict[str, np.ndarray]], clas
     out = []
     for i, (a, form_a, pa) in enumerate(firsts):
         for b, form_b, pb in firsts[i + 1 :]:
-            entry = {"a": a, "form_a": form_a, "b": b, "form_b": form_b}
-            if pa.ndim == 2:
-                y_ = np.asarray(y)
-                entry["per_class"] = {c: paired_auc_test(y_ == k, pa[:, k], pb[:, k]) for k, c in enumerate(classes)}
-            else:
-                entry["binary"] = {"": paired_auc_test(y, pa, pb)}
-            out.append(entry)
+            out.append({"a": a, "form_a": form_a, "b": b, "form_b": form_b, **_paired_tests(y, pa, pb, classes)})
     return out
 
 

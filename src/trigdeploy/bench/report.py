@@ -20,11 +20,8 @@ def _point_rej(p: dict, n_background: int | None = None) -> str:
     if "rejection_at_0.3" not in p:
         return "–"
     v = p["rejection_at_0.3"]
-    if not n_background:
-        return _rej(v)
-    ci = rejection_interval_of(v, n_background)
-    lo, hi = ci["ci"]
-    return f"{_rej(v, n_background)} [{lo:.0f}, {_rej(hi)}]{'†' if ci['statistics_limited'] else ''}"
+    n = n_background or None  # unknown (K classes, an older report): the value alone
+    return _rej_with(v, n, rejection_interval_of(v, n) if n else None)
 
 
 def _n_background(r: dict) -> int | None:
@@ -41,13 +38,17 @@ def _ci(f: dict, key: str = "auc", digits: int = 4) -> str:
 
 
 def _rej_ci(f: dict, eff: str, n_bkg: int) -> str:
-    """A 1/εB cell with its 95 % interval; † where fewer than 10 background events pass (statistics-limited)."""
-    cell = _rej(f["rejection"][eff], n_bkg)
-    ci = f.get("rejection_ci", {}).get(eff)
+    """A physics table's 1/εB cell at ``eff`` with its interval (``rejection_ci``)."""
+    return _rej_with(f["rejection"][eff], n_bkg, f.get("rejection_ci", {}).get(eff))
+
+
+def _rej_with(v: float | None, n_background: int | None, ci: dict | None) -> str:
+    """A 1/εB cell with its 95 % interval (``ci``: ``intervals.rejection_interval``'s record, or None: the
+    value alone); † where fewer than 10 background events pass (statistics-limited)."""
     if not ci:
-        return cell
+        return _rej(v, n_background)
     lo, hi = ci["ci"]
-    return f"{cell} [{lo:.0f}, {_rej(hi)}]{'†' if ci['statistics_limited'] else ''}"
+    return f"{_rej(v, n_background)} [{lo:.0f}, {_rej(hi)}]{'†' if ci['statistics_limited'] else ''}"
 
 
 def _versus(f: dict) -> str:

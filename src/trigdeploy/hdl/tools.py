@@ -140,8 +140,10 @@ def run_logged(
     keep_log: bool = True,
 ) -> None:
     """Run each command of ``steps`` in ``cwd`` (``subprocess.run(..., check=True)``; a callable step gives
-    its command when it is reached, after the steps before it), appending its output to ``log``; a failure is one ``TrigdeployError``: ``explain(log text)`` if it knows the
-    cause, else the tool's last error line (and the log's path, unless it is a temporary one)."""
+    its command when it is reached, after the steps before it), appending its output to ``log``; a failure
+    is one ``TrigdeployError``: ``explain(log text)`` if it knows the cause, else the tool's last error line
+    (and the log's path, unless it is a temporary one). A tool that fails because the process is being
+    stopped unwinds as a stop (``KeyboardInterrupt``)."""
     with Path(log).open("a") as fh:
         for cmd in steps:
             if STOPPING.is_set():  # the process is being stopped: start nothing new

@@ -41,11 +41,8 @@ def clopper_pearson(k: float, n: int, level: float = LEVEL) -> tuple[float, floa
     count); (0, 1) when ``n`` is 0."""
     if n <= 0:
         return 0.0, 1.0
-    k = min(max(float(k), 0.0), float(n))
-    alpha = 1.0 - level
-    lo = 0.0 if k <= 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k >= n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
+    lo, hi = clopper_pearson_band(np.array([k], np.float64), n, level)
+    return float(lo[0]), float(hi[0])
 
 
 def clopper_pearson_band(k: np.ndarray, n: int, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
@@ -118,31 +115,37 @@ def background_acceptance_at(y: np.ndarray, score: np.ndarray, signal_efficiency
     return eps_b, int(np.sum(np.asarray(y) == 0))
 
 
-def rejection_interval(y: np.ndarray, score: np.ndarray, signal_efficiency: float, level: float = LEVEL) -> dict:
-    """The interval of 1/εB at ``signal_efficiency``: ``ci`` [lo, hi] (hi ``inf`` when none passes), the
-    background events ``passing`` and whether the point is ``statistics_limited``."""
-    eps_b, n = background_acceptance_at(y, score, signal_efficiency)
-    k = eps_b * n
-    k = 0.0 if k < 1 - 1e-9 else k  # below one event no threshold passes any (metrics.rejection_at: inf)
+def background_interval(k: float, n: int, level: float = LEVEL) -> tuple[float, float, float]:
+    """The background events passing a working point, ``k`` of ``n`` (fractional where interpolated; below
+    one event none passes: no threshold passes a fraction of an event, as ``metrics.rejection_at`` says inf),
+    and εB's Clopper–Pearson interval: (k, lo, hi)."""
+    k = 0.0 if k < 1 - 1e-9 else k
     lo, hi = clopper_pearson(k, n, level)
+    return k, lo, hi
+
+
+def _rejection_of_count(k: float, n: int, level: float) -> dict:
+    """1/εB's interval, the events passing and the statistics-limited flag from ``k`` passing of ``n``."""
+    k, lo, hi = background_interval(k, n, level)
     return {
         "ci": [1.0 / hi, math.inf if lo <= 0 else 1.0 / lo],
         "passing": k,
         "statistics_limited": bool(k < STAT_LIMIT),
     }
+
+
+def rejection_interval(y: np.ndarray, score: np.ndarray, signal_efficiency: float, level: float = LEVEL) -> dict:
+    """The interval of 1/εB at ``signal_efficiency``: ``ci`` [lo, hi] (hi ``inf`` when none passes), the
+    background events ``passing`` and whether the point is ``statistics_limited``."""
+    eps_b, n = background_acceptance_at(y, score, signal_efficiency)
+    return _rejection_of_count(eps_b * n, n, level)
 
 
 def rejection_interval_of(rejection: float | None, n_background: int, level: float = LEVEL) -> dict:
     """``rejection_interval`` from a 1/εB already measured on ``n_background`` events (inf or None: none
     passes): the same counts, k = n_background / (1/εB)."""
     k = 0.0 if rejection is None or math.isinf(rejection) or rejection <= 0 else n_background / rejection
-    k = 0.0 if k < 1 - 1e-9 else k
-    lo, hi = clopper_pearson(k, n_background, level)
-    return {
-        "ci": [1.0 / hi, math.inf if lo <= 0 else 1.0 / lo],
-        "passing": k,
-        "statistics_limited": bool(k < STAT_LIMIT),
-    }
+    return _rejection_of_count(k, n_background, level)
 
 
 def fraction_interval(k: int, n: int, level: float = LEVEL) -> list[float]:
