@@ -16,12 +16,13 @@ SWEEP ?= 3 4 6 8
 PARETO ?= 1e-6 2e-6 5e-6 1e-5 2e-5
 NPROC ?= 2
 DESIGNS ?=
+SCAN_MAX_LUT ?= 20000
 
-.PHONY: help install hdl-tools demo jets5 test test-slow lint data prepare train train-ddp export-hls csim bench synth clean
+.PHONY: help install hdl-tools demo jets5 test test-slow lint data prepare train train-ddp export-hls csim scan bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
-	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), bench"
+	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), the resource-aware front (scan), bench"
 	@echo "make test        set up and run the test suite"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
@@ -30,7 +31,8 @@ help:
 	@echo "make train-ddp   the same with the MLPs on torch.distributed: NPROC=$(NPROC) processes (torchrun, gloo/nccl)"
 	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects and the BDT as logic (BDT)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
-	@echo "make bench       physics, CPU latency, FPGA figures, the QAT sweep (SWEEP=\"$(SWEEP)\") and the resource-aware front (PARETO=\"$(PARETO)\") of RUN"
+	@echo "make scan        the design scan of RUN, each point a run in RUN/scan/ (trained, exported, simulated, Yosys-counted up to SCAN_MAX_LUT=$(SCAN_MAX_LUT) by alkaid's estimate; cached): the QAT sweep (SWEEP=\"$(SWEEP)\") and the resource-aware front (PARETO=\"$(PARETO)\")"
+	@echo "make bench       physics, CPU latency, FPGA figures and budget verdicts of RUN and its scan points (reads; trains nothing)"
 	@echo "make synth       Yosys open synthesis of RUN's RTL designs (DESIGNS=\"a b\": only those; synth.json); vendor C synthesis if installed"
 	@echo "make hdl-tools   GHDL and Yosys from Debian (VHDL BDT simulation, synthesis); a line and no install without apt/root"
 
@@ -55,12 +57,12 @@ hdl-tools:
 	  || echo "hdl-tools: apt-get install$$missing failed; csim and synth skip what needs them"; \
 	else echo "hdl-tools:$$missing not installed (Debian packages; apt-get as root); csim and synth skip what needs them"; fi
 
-demo: hdl-tools data train export-hls csim synth bench
+demo: hdl-tools data train export-hls csim synth scan bench
 	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, $(RUN)/synth.json, benchmarks/results/"
 
-# five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout); no sweep or front
+# five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout): the resource-aware front, no sweep
 jets5: hdl-tools
-	$(MAKE) data train export-hls csim synth bench CONFIG=configs/jets5.yaml SWEEP= PARETO= DESIGNS=bdt_rtl
+	$(MAKE) data train export-hls csim synth scan bench CONFIG=configs/jets5.yaml SWEEP= DESIGNS=bdt_rtl
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -90,8 +92,11 @@ export-hls: $(STAMP)
 csim: $(STAMP)
 	$(TD) csim --run $(RUN)
 
+scan: $(STAMP)
+	$(if $(SWEEP)$(PARETO),$(TD) scan --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO)) --max-lut-estimate $(SCAN_MAX_LUT),@echo "scan: no SWEEP or PARETO points for $(RUN)")
+
 bench: $(STAMP)
-	$(TD) bench --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO))
+	$(TD) bench --run $(RUN)
 
 synth: $(STAMP)
 	$(TD) synth --run $(RUN) $(foreach d,$(DESIGNS),--design $(d))

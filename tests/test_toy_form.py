@@ -158,7 +158,7 @@ def test_toy_form_from_one_file_runs_export_csim_and_bench(toy_form, tmp_path, m
     assert report["ok"] and (p["n_mismatch"], p["max_abs_diff"], p["testbench"]["ok"]) == (0, 0.0, True)
     assert p["n_events"] == manifest["test_events"] and p["auc_csim"] == p["auc_reference"] > 0.8
 
-    bench = bench_run(run, sweep_bits=None, progress=False)
+    bench = bench_run(run, progress=False)
     assert set(bench["physics"]["logreg_fx"]) == {"PyTorch", "toy NumPy fixed point"}
     assert bench["physics"]["logreg_fx"]["toy NumPy fixed point"]["auc"] == pytest.approx(p["auc_csim"], abs=1e-12)
     assert bench["fpga"]["logreg_fx (toy)"]["lut"] == 16 * manifest["models"]["logreg_fx"]["toy_fixed"]["n_weights"]

@@ -67,7 +67,7 @@ def test_toy_kind_from_one_file_runs_every_stage(logreg, tmp_path):
     report = csim_run(run)
     assert report["projects"] == {} and report["ok"]
 
-    bench = bench_run(run, sweep_bits=None, progress=False)
+    bench = bench_run(run, progress=False)
     forms = bench["physics"]["logreg"]
     assert set(forms) == {"PyTorch", "ONNX Runtime"}
     assert abs(forms["PyTorch"]["auc"] - forms["ONNX Runtime"]["auc"]) < 1e-6

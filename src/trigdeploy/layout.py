@@ -8,6 +8,10 @@ the benchmark report to ``<results root>/<name>.*``. The roots default to folder
 is not inside a ``runs/`` folder gets them beside itself. ``--export-root``, ``--firmware-root``
 (and ``bench --out``) override them.
 
+A design scan's points are runs too, inside their parent run: ``runs/<name>/scan/<point>/``. Their
+exports, projects and reports go to ``<root>/<name>.scan/<point>`` under the parent's roots (the roots
+given for a point are its parent's), and they share the parent's build and synthesis caches.
+
 A run directory may come from someone else: every name that becomes a path (a project, a model)
 must be plain, and the folders a stage writes into or deletes from (``checkpoints/``, ``csim/``,
 ``predictions/``, ``synth_logs/``, a project) must resolve inside their tree; a symbolic link
@@ -25,6 +29,7 @@ from trigdeploy.errors import TrigdeployError
 CSIM_CACHE = ".csim-cache"  # g++ harness, Verilator and GHDL builds, under the firmware root, keyed by source hash
 SYNTH_CACHE = ".synth-cache"  # Yosys results, under the firmware root, keyed by source hash and tool version
 RUNS_FOLDER = "runs"
+SCAN_FOLDER = "scan"  # a run's design-scan points: runs/<name>/scan/<point>/
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -52,6 +57,7 @@ class RunLayout:
     export_root: Path
     firmware_root: Path
     results_root: Path
+    cache_root: Path | None = None  # where the build and synthesis caches are (default: the firmware root)
 
     @classmethod
     def of(
@@ -65,6 +71,16 @@ class RunLayout:
         run_dir = Path(run_dir)
         if run_dir.name in ("", ".", ".."):  # '.', '..': the folder's own name names the run and its exports
             run_dir = run_dir.resolve()
+        if run_dir.parent.name == SCAN_FOLDER:  # a scan point: beside its parent's, in <root>/<parent>.scan/
+            top = cls.of(run_dir.parent.parent, export_root, firmware_root, results_root)
+            folder = f"{top.name}.{SCAN_FOLDER}"
+            return cls(
+                run_dir,
+                top.export_root / folder,
+                top.firmware_root / folder,
+                top.results_root / folder,
+                top.firmware_root,
+            )
         base = run_dir.parent.parent if run_dir.parent.name == RUNS_FOLDER else run_dir.parent
         return cls(
             run_dir,
@@ -139,17 +155,13 @@ class RunLayout:
         return inside(self.feature_caches / plain(key, "cache key"), self.run_dir, "a feature cache")
 
     @property
-    def scans(self) -> Path:
-        """What bench's scans (the sweep, the front) keep: their points and checkpoints."""
-        return inside(self.run_dir / "sweep", self.run_dir, "the scans' folder")
+    def scan_runs(self) -> Path:
+        """The folder of the run's design-scan points (each a run: ``trigdeploy scan``)."""
+        return inside(self.run_dir / SCAN_FOLDER, self.run_dir, "the scan points' folder")
 
-    def scan_point(self, key: str) -> Path:
-        """A scan point's stored figures, by the key of what shapes it."""
-        return inside(self.scans / "points" / f"{plain(key, 'scan point')}.json", self.run_dir, "a cached scan point")
-
-    def scan_checkpoint(self, tag: str) -> Path:
-        """The training checkpoint of a scan point being retrained."""
-        return inside(self.scans / f"{plain(tag, 'scan point')}.ckpt", self.run_dir, "a scan checkpoint")
+    def scan_run(self, point: str) -> Path:
+        """The run directory of scan point ``point``."""
+        return inside(self.scan_runs / plain(point, "scan point"), self.run_dir, "a scan point")
 
     @property
     def splits(self) -> Path:
@@ -215,12 +227,12 @@ class RunLayout:
     @property
     def csim_cache(self) -> Path:
         """The build cache export and csim share."""
-        return self.firmware_root / CSIM_CACHE
+        return (self.cache_root or self.firmware_root) / CSIM_CACHE
 
     @property
     def synth_cache(self) -> Path:
         """Yosys' result cache."""
-        return self.firmware_root / SYNTH_CACHE
+        return (self.cache_root or self.firmware_root) / SYNTH_CACHE
 
     # benchmark results
     def result(self, suffix: str) -> Path:

@@ -110,6 +110,9 @@ class ExportTarget(Checked):
     # build and simulate; the deployable RTL designs (QAT, resource-aware) are always exported
     ptq_rtl: bool = False
     budget: Budget = field(default_factory=Budget)
+    # only these forms (and the forms they require) of each model; null: every form (a design scan's points
+    # export their RTL forms only: ``trigdeploy scan --forms``)
+    forms: tuple[str, ...] | None = None
     source: str = field(default="", compare=False)
 
     def check(self) -> None:

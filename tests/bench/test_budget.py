@@ -96,20 +96,28 @@ def test_rate_budgets_are_checked_at_load():
         RateConfig(input_hz=1e6, budgets_hz=(2e6,))
 
 
-def test_the_scan_cache_ignores_the_bench_section(tmp_path):
+def test_the_scan_fingerprint_ignores_the_bench_section(tmp_path):
+    """A scan point is shaped by every section of its config but ``bench`` (the report's rate view), and by the
+    bytes of the float model it starts from."""
     from conftest import run_config
-    from trigdeploy.bench.front import PointCache
-    from trigdeploy.config import dump_config
+    from trigdeploy.bench.scan import ScanOptions, _fingerprint
+    from trigdeploy.layout import RunLayout
+    from trigdeploy.schema import to_dict
+    from trigdeploy.targets import ExportTarget
 
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)
     for name in ("features.json", "preprocess.json", "splits.npz", "mlp.pt"):
         (run / name).write_text(name)
-    keys = []
-    for overrides in ((), ("bench.rate.budgets_hz=[1.0e+5]",), ("train.mlp.epochs=3",)):
-        (run / "config.yaml").write_text(dump_config(run_config([tmp_path / "x.h5"], *overrides)))
-        keys.append(PointCache(run).base)
-    assert keys[0] == keys[1] != keys[2]
+    opts = ScanOptions(ExportTarget(), 100_000)
+
+    def key(*overrides: str) -> str:
+        return _fingerprint(RunLayout.of(run), to_dict(run_config([tmp_path / "x.h5"], *overrides)), opts, "mlp.pt")
+
+    keys = [key(), key("bench.rate.budgets_hz=[1.0e+5]"), key("seed=7")]
+    (run / "mlp.pt").write_text("retrained")
+    keys.append(key())
+    assert keys[0] == keys[1] != keys[2] and keys[3] not in keys[:3]
 
 
 def test_estimator_errors_by_hand():

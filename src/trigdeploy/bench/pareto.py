@@ -39,12 +39,12 @@ def pareto_entries(
     est: dict,
     point_labels: dict[str, str],
     reports: tuple[SynthReport | None, CsimReport | None, dict[str, dict]],
-    sweep_points: list[dict],
-    front: list[dict],
+    scanned: list[dict],
 ) -> list[dict]:
     """One entry per point of the resource plot: each Yosys-counted design of the run's exported models (a
-    model with none: its ``alkaid`` cost model, else its ``estimate``), the uniform-bit sweep and the
-    resource-aware front; each with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency, whether
+    model with none: its ``alkaid`` cost model, else its ``estimate``) and the design scan's points
+    (``scanned``: ``bench.scan.read_points``: the uniform-bit sweep, the resource-aware front, any grid); each
+    with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency, whether
     it is on the AUC front of all points (the plot's step line) and, for the run's models, their simulation
     on this export. ``reports``: ``trigdeploy synth``'s and ``csim``'s of this export (or None), and each
     project's physics from its simulated outputs (design name → ``auc``, ``rejection``): a design's point
@@ -68,15 +68,16 @@ def pareto_entries(
             cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency, "ii": ii}
             physics_ = _physics_of(metrics, model, design_physics.get(d.name))
             out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys"))
-            simulated[id(out[-1])] = _simulated(csim, model, d.name)
+            simulated[id(out[-1])] = simulation_of(csim, model, d.name)
         if not designs and (rtl is not None or other is not None):
             source = "alkaid" if rtl is not None else "estimate"
             out.append(_point(model, "run", _physics_of(metrics, model), rtl if rtl is not None else other, source))
-            simulated[id(out[-1])] = _simulated(csim, model)
-    for p in sweep_points:  # the hls4ml estimate has no latency of the RTL: none
-        cost = p.get("rtl") or {"lut": p["lut"], "ff": p["ff"], "dsp": p["dsp"], "lut_source": "estimate"}
-        out.append(_point(f"uniform w{p['weight_bits']}a{p['act_bits']}", "sweep", p, cost, cost["lut_source"]))
-    out += [_point(p["model"], "front", p, p, p["lut_source"]) for p in front]
+            simulated[id(out[-1])] = simulation_of(csim, model)
+    for p in scanned:  # the design scan's points (runs of their own: simulated, counted where synthesized)
+        if p.get("lut") is None:
+            continue  # exported without an RTL design (no alkaid): no LUT figure
+        out.append(_point(p["model"], p["group"], p, p, p["lut_source"]))
+        simulated[id(out[-1])] = p.get("csim")
     on_front = {id(p) for p in front_of(out)}
     for p in out:
         p["on_front"], p["csim"] = id(p) in on_front, simulated.get(id(p))
@@ -95,7 +96,7 @@ def _physics_of(metrics: RunMetrics, model: str, simulated: dict | None = None) 
     return physics_
 
 
-def _simulated(csim: CsimReport | None, model: str, design: str | None = None) -> dict | None:
+def simulation_of(csim: CsimReport | None, model: str, design: str | None = None) -> dict | None:
     """A run model's C/RTL simulation on this export: its bit-exact projects (only ``design`` where the point
     is one design), the events each ran and the mismatches of all of them (None where csim did not run on
     this export, or there is no such project)."""

@@ -267,29 +267,38 @@ def _scan_tables(r: dict) -> list[str]:
     if r["sweep"]:
         lines += [
             "",
-            "## Quantization sweep (QAT MLP)",
+            "## Quantization sweep (QAT MLP; each point a run: trigdeploy scan)",
             "",
-            "| weights / activations | AUC | LUT (est.) | FF (est.) | latency (cycles) |",
-            "|---|---|---|---|---|",
+            "| weights / activations | AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | LUT source | FF | latency (ns) | csim mismatches |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for p in r["sweep"]:
             lines.append(
-                f"| {p['weight_bits']} / {p['act_bits']} bits | {p['auc']:.5f} | {p['lut']:,} | {p['ff']:,} | {p['latency_cycles']} |"
+                f"| {p['weight_bits']} / {p['act_bits']} bits | {p['auc']:.5f} | {_point_rej(p, n_bkg)} | "
+                f"{_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['ff'])} | {_n(p['latency_ns'], 'g')} | {_sim(p)} |"
             )
     if r.get("front"):
         lines += [
             "",
-            "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP)",
+            "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP; each point a run)",
             "",
-            "| β (cost weight) | AUC | 1/εB @ εS=0.3 [95 % CI] | weights kept | EBOPs | LUT (alkaid) | FF (alkaid) | "
-            "latency (ns) | training rows/s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| β (cost weight) | AUC | 1/εB @ εS=0.3 [95 % CI] | weights kept | EBOPs | LUT | LUT source | FF | "
+            "latency (ns) | csim mismatches |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in r["front"]:
             lines.append(
                 f"| {p['beta']:g} | {p['auc']:.5f} | {_point_rej(p, n_bkg)} | {p['weights_kept']:,} / "
-                f"{p['weights']:,} | {p['ebops']:,.0f} | {p['lut']:,} | {p['ff']:,} | {p['latency_ns']:g} | "
-                f"{p['rows_per_s']:,.0f} |"
+                f"{p['weights']:,} | {p['ebops']:,.0f} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['ff'])} | "
+                f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
+            )
+    if r.get("scan"):
+        lines += ["", "## Other scan points", "", "| point | AUC | LUT | LUT source | latency (ns) | csim mismatches |"]
+        lines.append("|---|---|---|---|---|---|")
+        for p in r["scan"]:
+            lines.append(
+                f"| {p['model']} | {p['auc']:.5f} | {_n(p['lut'])} | {p['lut_source'] or '–'} | "
+                f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
             )
     if r.get("pareto"):
         lines += [
@@ -305,14 +314,24 @@ def _scan_tables(r: dict) -> list[str]:
         ]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
             lat = "" if p["latency_ns"] is None else f"{p['latency_ns']:g}"
-            c = p.get("csim")
-            n = len(c["projects"]) if c else 0
-            sim = f"{c['n_mismatch']} / {c['n_events']:,} ({n} exact project{'s' if n > 1 else ''})" if c else "–"
+            sim = _sim(p)
             lines.append(
                 f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p, n_bkg)} | {p['lut']:,} | {p['ff']:,} | "
                 f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} | {sim} |"
             )
     return lines
+
+
+def _n(v, spec: str = ",") -> str:
+    """A number in a table cell; – where there is none."""
+    return "–" if v is None else format(v, spec)
+
+
+def _sim(p: dict) -> str:
+    """A point's simulation cell: mismatches over events, and its exact projects."""
+    c = p.get("csim")
+    n = len(c["projects"]) if c else 0
+    return f"{c['n_mismatch']} / {c['n_events']:,} ({n} exact project{'s' if n > 1 else ''})" if c else "–"
 
 
 def _hz(v: float) -> str:

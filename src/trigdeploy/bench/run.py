@@ -14,11 +14,11 @@ import platform
 import time
 from pathlib import Path
 
-from trigdeploy import fpga, timing
+from trigdeploy import timing
 from trigdeploy.bench import budget, latency, physics
-from trigdeploy.bench.front import Point, alkaid_available, front_points, scan
 from trigdeploy.bench.pareto import dominated, pareto_entries, pareto_plot
 from trigdeploy.bench.report import markdown
+from trigdeploy.bench.scan import read_points
 from trigdeploy.bench.synthreport import DesignCount, NotCounted, SynthReport
 from trigdeploy.config import load_config
 from trigdeploy.convert.manifest import Manifest
@@ -68,57 +68,6 @@ def fpga_estimates(layout: RunLayout, models: dict, clock_ns: float, reuse: int)
                     if is_point:
                         points[label] = kind.name
     return out, points
-
-
-def sweep_points(bits: list[int], part: str = "", clock_ns: float = 5.0) -> list[Point]:
-    """The uniform-bit sweep's points: the QAT MLP retrained at each weight width b (activations and inputs
-    b + 2 bits) from the run's float MLP and feature cache, with its AUC, rejection, the hls4ml estimate
-    and (with alkaid) the RTL's cost model and latency."""
-    from trigdeploy.config import QMLPConfig
-
-    rtl = alkaid_available() and bool(part)
-    return [
-        Point(
-            {"sweep": "qmlp", "weight_bits": b, "part": part, "clock_ns": clock_ns, "rtl": rtl},
-            QMLPConfig,
-            "the sweep",
-            _sweep_point,
-            (b, part, clock_ns, rtl),
-        )
-        for b in bits
-    ]
-
-
-def _sweep_point(r, b: int, part: str, clock_ns: float, rtl: bool, progress: bool) -> dict:
-    """The QAT MLP retrained at ``b``-bit weights (``b + 2``-bit activations): physics and costs."""
-    from trigdeploy.bench.front import rtl_figures, training_rate
-    from trigdeploy.models.families import torch_predict
-
-    model, qcfg, fit = r.fit(
-        {"weight_bits": b, "act_bits": b + 2, "input_bits": b + 2}, f"{r.kind.name}_w{b}", progress
-    )
-    phys = r.physics(torch_predict(model, r.x_test))
-    est = fpga.estimate_mlp(fpga.qat_layers(model, qcfg.bias_bits), clock_ns)
-    point = {
-        "weight_bits": b,
-        "act_bits": b + 2,
-        **phys,
-        "lut": est["lut"],
-        "ff": est["ff"],
-        "dsp": est["dsp"],
-        "latency_cycles": est["latency_cycles"],
-        "train_seconds": fit.seconds,
-        "rows_per_s": training_rate(fit),
-    }
-    if rtl:
-        from trigdeploy.convert import to_rtl
-
-        point["rtl"] = rtl_figures(to_rtl.trace(model, len(r.prepared.features)), part, clock_ns)
-    logger.info(
-        f"bench: sweep w{b}/a{b + 2}: AUC {phys['auc']:.5f}, ≈{est['lut']} LUT (hls4ml estimate)"
-        + (f", ≈{point['rtl']['lut']:,} LUT (alkaid RTL)" if "rtl" in point else "")
-    )
-    return point
 
 
 def open_synthesis(layout: RunLayout, manifest: Manifest) -> SynthReport | None:
@@ -219,44 +168,23 @@ def _estimator_rows(name: str, d: DesignCount, est: dict) -> list[dict]:
     return rows
 
 
-def _scans(
-    run_dir: Path, bits: list[int], betas: list[float], part: str, clock: float, progress: bool
-) -> tuple[list[dict], list[dict]]:
-    """The sweep's and the front's points, trained together (``front.scan``): (sweep, front)."""
-    # the front's points train longest (up to its epochs, pruning as they go): they start first, and the
-    # sweep's shorter points fill the workers' last gaps
-    with timing.step(f"design scan: QAT sweep ({len(bits)} widths) and resource-aware front ({len(betas)} betas)"):
-        done = scan(run_dir, front_points(betas, part, clock) + sweep_points(bits, part, clock), progress)
-    return done[len(betas) :], done[: len(betas)]
-
-
 def bench_run(
     run_dir: Path,
     out_dir: Path | None = None,
     export_root: Path | None = None,
     firmware_root: Path | None = None,
-    sweep_bits: list[int] | None = None,
-    pareto_betas: list[float] | None = None,
     progress: bool = True,
 ) -> dict:
-    """All benchmark figures of one exported run; writes JSON, Markdown and plots to ``out_dir``
-    (default: the layout's results root)."""
+    """All benchmark figures of one exported run and of its design scan's points (``trigdeploy scan``: read,
+    never trained here); writes JSON, Markdown and plots to ``out_dir`` (default: the layout's results root)."""
     with timing.stage("bench") as rec:
-        return _bench(
-            RunLayout.of(run_dir, export_root, firmware_root, out_dir), rec, sweep_bits, pareto_betas, progress
-        )
+        return _bench(RunLayout.of(run_dir, export_root, firmware_root, out_dir), rec)
 
 
 VERSIONS = ("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")  # in the report
 
 
-def _bench(
-    layout: RunLayout,
-    rec: timing.Record,
-    sweep_bits: list[int] | None,
-    pareto_betas: list[float] | None,
-    progress: bool,
-) -> dict:
+def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     run_dir, out_dir = layout.run_dir, layout.results_root
     if not layout.manifest.is_file():
         raise TrigdeployError(f"{layout.manifest} not found: run trigdeploy export --run {run_dir} first")
@@ -276,9 +204,11 @@ def _bench(
     logger.info("bench: FPGA estimates")
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
     synth = open_synthesis(layout, typed)
-    sw, front = _scans(run_dir, sweep_bits or [], pareto_betas or [], part, clock, progress)
+    scanned = read_points(layout)
+    scan_rows = [r for p in scanned for r in p.pop("side_by_side")]  # each point's counts beside its estimators
+    sw, front = ([p for p in scanned if p["group"] == g] for g in ("sweep", "front"))
     simulated = {p.name: phys[p.model][p.form] for p in typed.projects if p.form in phys.get(p.model, {})}
-    points = pareto_entries(metrics, est, point_labels, (synth, open_csim(layout, typed), simulated), sw, front)
+    points = pareto_entries(metrics, est, point_labels, (synth, open_csim(layout, typed), simulated), scanned)
     _mark_dominated(points, front)
     pareto_plot(
         points,
@@ -300,9 +230,10 @@ def _bench(
         "fpga_side_by_side": rows,
         "sweep": sw,
         "front": front,
+        "scan": [p for p in scanned if p["group"] not in ("sweep", "front")],
         "pareto": points,
         "budget": budget.verdicts(part, typed.budget, est, points),
-        "estimator_errors": budget.estimator_errors(rows),
+        "estimator_errors": budget.estimator_errors(rows + scan_rows),  # the run's designs and its scan points'
         "plots": plots,
     }
     report["timing"] = rec.report()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import re
 import shutil
@@ -135,6 +136,11 @@ def _export_models(
     folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
     from trigdeploy.models import registry
 
+    unknown = [f for f in target.forms or () if f not in FORMS]
+    if unknown:
+        raise TrigdeployError(
+            f"{target.source or 'export target'}: forms: {unknown[0]!r} is not a form ({', '.join(FORMS)})"
+        )
     ex = ExportContext(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
     manifest: dict = {
         "schema": SCHEMA,
@@ -148,15 +154,16 @@ def _export_models(
         "classes": list(run_classes(run_dir)),
     }
     shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
+    trained = _trained(run_dir)
     for kind in registry.KINDS.values():
         src = run_dir / kind.artifact
-        if not src.exists():
-            continue
+        if not src.exists() or (trained is not None and kind.name not in trained):
+            continue  # a model file the run holds but did not train (a scan point's starting point): not exported
         if not kind.forms:
             manifest.setdefault("not_exported", {})[kind.name] = kind.not_exported
             continue
         entry = {"source": {"file": src.name, "sha256": sha256_file(src)}}
-        for form in kind.forms:
+        for form in selected_forms(kind.forms, target.forms):
             with timing.step(f"{kind.name} {form}"):
                 merge_part(entry, _export_form(FORMS[form], kind, ex), form, kind.name)
         manifest["models"][kind.name] = entry
@@ -166,6 +173,28 @@ def _export_models(
         )
     manifest["projects"] = ex.seal()
     return manifest
+
+
+def selected_forms(forms: tuple[str, ...], wanted: tuple[str, ...] | None) -> list[str]:
+    """Of a kind's ``forms``, those in ``wanted`` and the forms they require, in the kind's order (all of
+    them where ``wanted`` is None)."""
+    if wanted is None:
+        return list(forms)
+    keep = {f for f in forms if f in wanted}
+    for f in reversed(forms):  # a form's requirements come before it in a kind's forms
+        if f in keep:
+            keep.update(FORMS[f].requires)
+    return [f for f in forms if f in keep]
+
+
+def _trained(run_dir: Path) -> set[str] | None:
+    """The kinds ``run.json`` says the run trained (None: no such record; every model file counts)."""
+    path = RunLayout.of(run_dir).run_json
+    try:
+        models = json.loads(path.read_text()).get("models") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        raise TrigdeployError(f"{path}: not a JSON object with the run's models; train the run again") from None
+    return set(models) if isinstance(models, list) else None
 
 
 def merge_part(entry: dict, part: dict, form: str, kind: str) -> None:

@@ -27,7 +27,7 @@ from trigdeploy.data.runner import ChunkRunner, Interrupted
 from trigdeploy.data.scaling import Standardizer
 from trigdeploy.data.splits import SPLITS, UNUSED, split_seed
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import host_tag, named_os_error, pid_alive, remove_stale_partials
+from trigdeploy.io import host_tag, named_os_error, pid_alive, remove_stale_partials, sha256_file
 from trigdeploy.layout import RunLayout
 from trigdeploy.schema import to_dict
 
@@ -375,3 +375,12 @@ def load_split(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarr
     x = caches[0].features()[rows]
     y = caches[0].labels()[rows]
     return Standardizer.load(layout.preprocess).transform(x), np.asarray(y)
+
+
+def data_stage_print(run_dir: Path) -> str:
+    """A digest of a run's data stage as it is on disk (``features.json``, ``preprocess.json``, ``splits.npz``
+    and the feature cache's ``meta.json``): what a run that reuses another's data stage depends on."""
+    layout = RunLayout.of(run_dir)
+    files = [layout.features, layout.preprocess, layout.splits, *sorted(layout.feature_caches.glob("*/meta.json"))]
+    digest = [[f.name, sha256_file(f) if f.is_file() else None] for f in files]
+    return hashlib.sha256(json.dumps(digest).encode()).hexdigest()[:16]

@@ -50,3 +50,26 @@ def confusion(panels: dict[str, dict], classes, path: Path, title: str | None = 
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
+
+
+def training_curves(history: dict[str, list[dict]], path: Path) -> None:
+    """The torch models' training loss and validation AUC per epoch, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, h in history.items():
+        epochs = [e["epoch"] for e in h]
+        ax_loss.plot(epochs, [e["train_loss"] for e in h], marker="o", label=name)
+        ax_auc.plot(epochs, [e["val_auc"] for e in h], marker="o", label=name)
+    ax_loss.set(xlabel="epoch", ylabel="training loss (weighted BCE; K classes: CE)")
+    ax_auc.set(xlabel="epoch", ylabel="validation AUC")
+    for ax in (ax_loss, ax_auc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)

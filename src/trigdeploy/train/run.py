@@ -22,10 +22,10 @@ import numpy as np
 
 from trigdeploy import timing
 from trigdeploy.config import RunConfig, dump_config
-from trigdeploy.data.cache import Prepared, load_prepared
+from trigdeploy.data.cache import Prepared, data_stage_print, load_prepared
 from trigdeploy.data.prepare import prepare
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import atomic_path, write_json_atomic, write_text_atomic
+from trigdeploy.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
 from trigdeploy.layout import RunLayout
 from trigdeploy.models import registry
 from trigdeploy.models.families import build_torch_model, family_of, load_torch_model
@@ -52,34 +52,62 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def fingerprint(cfg: RunConfig) -> dict[str, str]:
+def fingerprint(
+    cfg: RunConfig, run_dir: Path | None = None, reuse_data: bool = False, models: list[str] | None = None
+) -> dict[str, str]:
     """A digest of everything that shapes each model of ``cfg``, by component.
 
     ``data``: the feature cache's key (the input files' paths, sizes and mtimes, the data, label,
     feature, leak-guard and split config, the cache format) with the scaling config and the seed;
     ``train.<model>``: that model's config, the seed, the device and (for a QAT twin initialised from
-    the float MLP) the float MLP's config; ``code``: trigdeploy's version.
+    the float MLP) the float MLP's config, or the bytes of its model file in ``run_dir`` where this run does
+    not train it (``models``: the kinds it trains, default every configured one); ``code``: trigdeploy's
+    version. ``reuse_data``: the run keeps the data stage it holds (``data``: the digest of those files; the
+    input files are not read).
     """
     from trigdeploy import __version__
     from trigdeploy.data.cache import cache_key
     from trigdeploy.data.prepare import input_files
     from trigdeploy.io import require_input_file
 
+    if reuse_data:  # the data stage already in ``run_dir`` (a scan point's, linked from its parent run)
+        return {"data": data_stage_print(run_dir), "code": _digest(__version__)} | _model_prints(cfg, run_dir, models)
     files = input_files(cfg)
     for f in files:  # the data stage's own one-line error, before anything is written
         require_input_file(Path(f), "an HDF5 file" if cfg.data.format == "hdf5" else "a ROOT file")
     out = {"data": _digest([cache_key(cfg, files), to_dict(cfg.scaling), cfg.seed]), "code": _digest(__version__)}
+    return out | _model_prints(cfg, run_dir, models)
+
+
+def _model_prints(cfg: RunConfig, run_dir: Path | None, models: list[str] | None) -> dict[str, str]:
+    """``fingerprint``'s ``train.<model>`` entries; a kind initialised from a kind this run does not train
+    starts from that kind's model file in ``run_dir``, whose bytes it then depends on too."""
+    out = {}
     tc = cfg.train
     for name, kind in registry.KINDS.items():
         mcfg = tc.model(name)
-        if mcfg is None:
+        if mcfg is None or (models is not None and name not in models):
             continue
         parts = [to_dict(mcfg), cfg.seed, tc.device]
         source = kind.init_from(mcfg)
         if source is not None:
             parts.append(to_dict(tc.model(source)))
+        if source is not None and models is not None and source not in models and run_dir is not None:
+            parts.append(sha256_file(_source_file(RunLayout.of(run_dir), name, source)))
         out[f"train.{name}"] = _digest(parts)
     return out
+
+
+def _source_file(layout: RunLayout, name: str, source: str) -> Path:
+    """The model file in the run of the kind ``name`` starts from (``init: float``) when this run does not
+    train that kind itself (a scan point: the parent run's float MLP); one line if it is missing."""
+    path = layout.model_file(registry.kind(source).artifact)
+    if not path.is_file():
+        raise TrigdeployError(
+            f"{layout.run_dir}: train.{name} starts from the {source} model ({path.name}), which this run "
+            f"neither trains (no train.{source}) nor holds"
+        )
+    return path
 
 
 def check_resume(cfg: RunConfig, run_dir: Path, current: dict[str, str]) -> None:
@@ -135,6 +163,8 @@ def _train_torch(kind, mcfg, fx: _Fit):
     model = build_torch_model(kind.name, len(fx.prepared.features), mcfg, fx.prepared.n_outputs)
     source = kind.init_from(mcfg)
     if source is not None:
+        if source not in fx.trained:  # not trained in this run: its model file in the run (a scan point's parent's)
+            fx.trained[source], _ = load_torch_model(_source_file(fx.layout, kind.name, source))
         copy_linear_weights(fx.trained[source], model)
     tnn.calibrate(model, fx.prepared)  # fixed-point kinds' integer bits
     result = tnn.fit(
@@ -212,28 +242,6 @@ def _train_sklearn(kind, mcfg, fx: _Fit):
 TRAINERS = {"torch": _train_torch, "xgboost": _train_xgboost, "sklearn": _train_sklearn}
 
 
-def _curves(history: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, h in history.items():
-        epochs = [e["epoch"] for e in h]
-        ax_loss.plot(epochs, [e["train_loss"] for e in h], marker="o", label=name)
-        ax_auc.plot(epochs, [e["val_auc"] for e in h], marker="o", label=name)
-    ax_loss.set(xlabel="epoch", ylabel="training loss (weighted BCE; K classes: CE)")
-    ax_auc.set(xlabel="epoch", ylabel="validation AUC")
-    for ax in (ax_loss, ax_auc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-
-
 def reproducibility() -> dict:
     """What a rerun must match for the same weights bit for bit on CPU, besides the seed, the data and the
     versions: torch's thread count (the reduction order of its kernels) and the instruction set its
@@ -261,33 +269,54 @@ def reproducibility() -> dict:
     }
 
 
-def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True, on_batch=None) -> dict:
+def train_run(
+    cfg: RunConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_batch=None,
+    reuse_data: bool = False,
+    models: list[str] | None = None,
+) -> dict:
     """Train every configured model of ``cfg`` into ``run_dir``; returns the metrics dict.
 
-    Under ``torchrun`` (see ``train.distributed``) the MLPs train with DDP; only rank 0 writes the
-    run directory and returns the metrics (the other ranks return an empty dict).
+    ``reuse_data``: train on the data stage ``run_dir`` already holds (``features.json``, ``preprocess.json``,
+    ``splits.npz``, the feature cache), read as it is, instead of running it (a scan point, whose data stage
+    is its parent run's). ``models``: only these of the configured kinds (default: all); a kind that starts
+    from one not trained here (``init: float``) starts from its model file in ``run_dir``.
+
+    Under ``torchrun`` (see ``train.distributed``) the MLPs train with DDP; only rank 0 writes the run
+    directory and returns the metrics (the other ranks return an empty dict).
     """
     from trigdeploy.train import distributed as ddp
 
     ctx = ddp.context()
     try:
-        return _train_run(cfg, Path(run_dir), ctx, resume, progress and ctx.main, on_batch)
+        only = _Only(reuse_data, models)
+        return _train_run(cfg, Path(run_dir), ctx, resume, progress and ctx.main, on_batch, only)
     finally:
         ddp.finish(ctx)
 
 
-def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool, on_batch) -> dict:
+@dataclass(frozen=True)
+class _Only:
+    """What a run trains beyond the usual: on the data stage it holds (``reuse_data``), only ``models``."""
+
+    reuse_data: bool = False
+    models: list[str] | None = None
+
+
+def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool, on_batch, only: _Only) -> dict:
     import torch
 
     from trigdeploy.train import distributed as ddp
 
     tc = cfg.train
-    chosen = [name for name in registry.KINDS if tc.model(name) is not None]
-    if not chosen:
-        raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
+    chosen = _chosen(cfg, only)
     layout = RunLayout.of(run_dir)
     if ctx.main:
-        _begin(cfg, layout, run_dir, resume)
+        _begin(cfg, layout, run_dir, resume, only)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = _device(tc.device)
@@ -297,7 +326,7 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     ddp.init(ctx, device)
     t_start = time.perf_counter()
     if ctx.main:
-        prepared: Prepared = prepare(cfg, run_dir, progress=progress)
+        prepared: Prepared = load_prepared(run_dir) if only.reuse_data else prepare(cfg, run_dir, progress=progress)
         ddp.barrier(ctx)
     else:
         ddp.barrier(ctx)  # rank 0 builds the feature cache; the others then open it read-only
@@ -338,9 +367,20 @@ def _train_run(cfg: RunConfig, run_dir: Path, ctx, resume: bool, progress: bool,
     return metrics
 
 
-def _begin(cfg: RunConfig, layout: RunLayout, run_dir: Path, resume: bool) -> None:
+def _chosen(cfg: RunConfig, only: _Only) -> list[str]:
+    """The kinds the run trains, in the registry's order: every configured one, or ``only.models``."""
+    chosen = [name for name in registry.KINDS if cfg.train.model(name) is not None]
+    if not chosen:
+        raise TrigdeployError(f"{cfg.source}: no model to train: add train.mlp, train.qmlp, train.bdt, …")
+    unknown = [m for m in only.models or () if m not in chosen]
+    if unknown:
+        raise TrigdeployError(f"{cfg.source}: no train.{unknown[0]} section to train ({', '.join(chosen)})")
+    return chosen if only.models is None else [name for name in chosen if name in only.models]
+
+
+def _begin(cfg: RunConfig, layout: RunLayout, run_dir: Path, resume: bool, only: _Only) -> None:
     """Rank 0, before training: the resume check, the run marked incomplete, stale checkpoints gone, the fingerprint."""
-    prints = fingerprint(cfg)
+    prints = fingerprint(cfg, run_dir, only.reuse_data, only.models)
     if resume:
         check_resume(cfg, run_dir, prints)
     layout.metrics.unlink(missing_ok=True)  # the run is incomplete from here on
@@ -405,7 +445,7 @@ def _finish(
     """Rank 0, after training: curves and confusion plots, ``run.json`` (``info``, the data stage's facts, the
     wall time from ``rec``'s start), then ``metrics.json``, written last: its presence marks a complete run."""
     if histories:
-        _curves(histories, layout.training_curves)
+        plots.training_curves(histories, layout.training_curves)
     if len(prepared.classes) > 2:
         for name, m in metrics.items():
             logger.info(

@@ -6,8 +6,9 @@
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy export --run DIR [--target FILE]
     trigdeploy csim --run DIR [--threads N] [--arithmetic auto|fast|vendor]
-    trigdeploy bench --run DIR [--sweep [BITS …]] [--pareto [BETA …]] [--out DIR]
+    trigdeploy bench --run DIR [--out DIR]     reads the run, its csim, synth and scan points
     trigdeploy synth --run DIR                 vendor C synthesis if installed; Yosys on every RTL design
+    trigdeploy scan --run DIR [--sweep [BITS …]] [--pareto [BETA …]] [--grid KIND.KEY=V1,V2 …]
 
 The parser turns arguments into typed values and calls library functions; library code never
 sees the argparse namespace. User errors print one line and exit with status 2.
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trigdeploy import __version__, plugins
+from trigdeploy.cli.scan import add_scan_command, cmd_scan
 from trigdeploy.config import load_config
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
@@ -61,8 +63,6 @@ OPTION_HELP = {
 
 # Stages whose implementation has not landed yet, and the issue that brings each.
 DEFAULT_TARGET = Path("export/targets/default.yaml")
-
-PARETO_BETAS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5)  # the resource-aware front's cost weights (EBOPs), by default
 
 
 class Terminated(KeyboardInterrupt):
@@ -210,6 +210,7 @@ def _run_commands(verbs, common: argparse.ArgumentParser) -> None:
         "build runs the split in seconds, else fast",
     )
     bench = _bench_command(verbs, common)
+    add_scan_command(verbs, common, _positive_int)
     synth = verbs.add_parser(
         "synth",
         parents=[common],
@@ -246,24 +247,13 @@ def _run_commands(verbs, common: argparse.ArgumentParser) -> None:
 
 
 def _bench_command(verbs, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``bench`` command and its design-scan options."""
-    bench = verbs.add_parser("bench", parents=[common], help="physics, CPU latency and FPGA estimates of a run")
+    """The ``bench`` command."""
+    bench = verbs.add_parser(
+        "bench",
+        parents=[common],
+        help="physics, CPU latency, FPGA figures of a run and its scan points (trigdeploy scan), with verdicts",
+    )
     bench.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
-    bench.add_argument(
-        "--sweep",
-        nargs="*",
-        type=int,
-        metavar="BITS",
-        help="also retrain the QAT MLP at these weight widths (default 4 6 8) for the Pareto plot",
-    )
-    bench.add_argument(
-        "--pareto",
-        nargs="*",
-        type=float,
-        metavar="BETA",
-        help="also fine-tune the resource-aware MLP from the float MLP at these cost weights (default "
-        f"{' '.join(f'{b:g}' for b in PARETO_BETAS)}) and draw its front",
-    )
     bench.add_argument("--out", help="results directory (default: benchmarks/results beside the run's runs/ folder)")
     return bench
 
@@ -380,20 +370,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from trigdeploy.bench.run import bench_run
 
     layout = _layout(args)
-    bits = None if args.sweep is None else (args.sweep or [4, 6, 8])
-    if bits and min(bits) < 2:
-        raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
-    betas = None if args.pareto is None else (args.pareto or list(PARETO_BETAS))
-    if betas and (not all(0 <= b <= 1 for b in betas) or len(set(betas)) != len(betas)):
-        raise TrigdeployError(f"--pareto: cost weights must be distinct numbers from 0 to 1, got {betas}")
     report = bench_run(
-        layout.run_dir,
-        layout.results_root,
-        layout.export_root,
-        layout.firmware_root,
-        sweep_bits=bits,
-        pareto_betas=betas,
-        progress=not args.quiet,
+        layout.run_dir, layout.results_root, layout.export_root, layout.firmware_root, progress=not args.quiet
     )
     print(
         json.dumps(
@@ -462,6 +440,7 @@ def _main(argv: Sequence[str] | None) -> int:
             "csim": _cmd_csim,
             "bench": _cmd_bench,
             "synth": _cmd_synth,
+            "scan": lambda a: cmd_scan(a, DEFAULT_TARGET),
         }
         with _logging(args.quiet, args.verbose):
             return commands[args.verb](args)

@@ -1,0 +1,421 @@
+"""Design scans as runs (``trigdeploy scan``): each point of a scan is an ordinary run inside its parent run.
+
+A point (``ScanPoint``) is a model kind of the parent run at other settings: the uniform-bit QAT sweep
+(``--sweep``: ``qmlp`` at ``b``-bit weights, ``b + 2``-bit activations and inputs), the resource-aware front
+(``--pareto``: ``hgq`` at each cost weight β), or any grid of a kind's keys (``--grid hgq.beta=1e-6,2e-6``;
+several keys of one kind: their product). ``run_point`` makes it a run in ``<run>/scan/<point>/``:
+
+1. **train**: the parent's config with only that kind, the point's settings and ``init: float``; its data
+   stage is the parent's (linked, read as it is), and it is fine-tuned from the parent's float MLP on one
+   torch thread (``train_run(reuse_data=True, models=[kind])``);
+2. **export**: its RTL forms (and what they require; ``--forms``), each bit-exact on the whole test split;
+3. **csim**: every exported project simulated on the whole test split (Verilator), 0 mismatches or an error;
+4. **synth**: Yosys counts of its RTL designs under synth's budget rule (``--max-lut-estimate``).
+
+``point.json``, written last, marks a complete point and holds what bench reads: the point's physics, its
+simulation and its designs' LUTs (Yosys where counted, alkaid's cost model elsewhere). Its fingerprint is
+that of everything that shapes the point (the parent's data stage and float MLP, the point's config, the
+target and budget rule, the versions): a point whose fingerprint is unchanged is not retrained,
+re-exported, re-simulated or re-synthesized, and an interrupted scan resumes at the incomplete points.
+Points run in parallel: ``workers`` local processes (default: the cores available), or as tasks on Dask
+(``dask``: a ``LocalCluster`` of N workers, or the user's scheduler), each task a whole point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import yaml
+
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.io import write_json_atomic, write_text_atomic
+from trigdeploy.layout import RunLayout, plain
+
+logger = logging.getLogger(__name__)
+
+RECORD = "point.json"  # a scan point's summary, written last
+RECORD_SCHEMA = 2  # what the summary holds; a record of another schema is summarized again from the point's run
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanPoint:
+    """One point: ``kind`` of the parent run with ``changes`` over its ``train.<kind>`` section."""
+
+    kind: str
+    changes: tuple[tuple[str, object], ...]
+    group: str  # "sweep", "front" or "grid": its group on the resource plot
+    label: str  # how tables and plots name it
+    name: str  # its run directory's name under <run>/scan/
+
+    def as_dict(self) -> dict:
+        """The point as JSON-able data."""
+        return {"kind": self.kind, "changes": dict(self.changes), "group": self.group, "label": self.label}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanOptions:
+    """How every point is exported and synthesized; the roots are the parent run's (None: its layout's)."""
+
+    target: object  # an ExportTarget (its ``forms`` restrict what each point exports)
+    max_lut_estimate: float
+    export_root: Path | None = None
+    firmware_root: Path | None = None
+
+
+def sweep_points(bits: list[int]) -> list[ScanPoint]:
+    """The uniform-bit sweep: the QAT MLP at ``b``-bit weights, ``b + 2``-bit activations and inputs."""
+    return [
+        ScanPoint(
+            "qmlp",
+            (("weight_bits", b), ("act_bits", b + 2), ("input_bits", b + 2)),
+            "sweep",
+            f"uniform w{b}a{b + 2}",
+            f"qmlp-w{b}a{b + 2}",
+        )
+        for b in sorted(set(bits))
+    ]
+
+
+def front_points(betas: list[float]) -> list[ScanPoint]:
+    """The resource-aware front: the resource-aware MLP at each cost weight β."""
+    return [ScanPoint("hgq", (("beta", b),), "front", f"hgq β={b:g}", f"hgq-beta{b:g}") for b in sorted(set(betas))]
+
+
+def grid_points(axes: list[str]) -> list[ScanPoint]:
+    """Points of ``kind.key=v1,v2,…`` axes (numbers, else YAML scalars); a kind's axes: their product."""
+    by_kind: dict[str, dict[str, list]] = {}
+    for axis in axes:
+        head, sep, values = axis.partition("=")
+        kind, dot, key = head.strip().partition(".")
+        if not (sep and dot and kind and key and values.strip()):
+            raise TrigdeployError(f"--grid {axis!r}: expected kind.key=v1,v2,… (e.g. hgq.beta=1e-6,2e-6)")
+        parsed = [_scalar(v.strip()) for v in values.split(",")]
+        if any(isinstance(v, (dict, list)) or v is None for v in parsed):
+            raise TrigdeployError(f"--grid {axis!r}: values must be numbers, words or booleans")
+        by_kind.setdefault(kind, {})[key] = parsed
+    out = []
+    for kind, keys in by_kind.items():
+        for combo in itertools.product(*keys.values()):
+            changes = tuple(zip(keys, combo))
+            tag = "-".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in changes)
+            name = plain(f"{kind}-{tag}", "--grid point")
+            out.append(ScanPoint(kind, changes, "grid", f"{kind} " + ", ".join(f"{k}={v}" for k, v in changes), name))
+    return out
+
+
+def _scalar(text: str) -> object:
+    """A grid value: an integer, a number (``1e-6`` too, which YAML 1.1 reads as a string), else YAML's scalar."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def rtl_forms() -> tuple[str, ...]:
+    """The forms whose projects are simulated as RTL (Verilator): what a scan point exports by default."""
+    from trigdeploy.convert.forms import FORMS
+
+    return tuple(f.name for f in FORMS.values() if "verilator" in f.simulators)
+
+
+def point_config(parent: RunLayout, point: ScanPoint) -> dict:
+    """The point's run config (as data): the parent's, training only ``point.kind`` at the point's settings from
+    the parent's float MLP (whose section stays: the kind starts from it); the point's name."""
+    from trigdeploy.config import load_config
+    from trigdeploy.models import registry
+    from trigdeploy.schema import to_dict
+
+    raw = to_dict(load_config(parent.config))
+    train = raw["train"]
+    kind = registry.kind(point.kind) if point.kind in registry.KINDS else None
+    source = kind.init_from(kind.config(init="float")) if kind is not None and _has_init(kind) else None
+    if source is None or train.get(source) is None:
+        raise TrigdeployError(
+            f"scan point {point.name}: {point.kind!r} is not a kind fine-tuned from a model the run trains "
+            f"({', '.join(k.name for k in registry.KINDS.values() if _has_init(k))})"
+        )
+    section = {**(train.get(point.kind) or {"hidden": train[source]["hidden"]}), **dict(point.changes), "init": "float"}
+    out = {k: v for k, v in train.items() if k not in registry.KINDS}
+    raw["train"] = {**out, source: train[source], point.kind: section}
+    raw["name"] = f"{raw['name']}.{point.name}"
+    return raw
+
+
+def _has_init(kind) -> bool:
+    return any(f.name == "init" for f in dataclasses.fields(kind.config))
+
+
+def _link_data_stage(parent: RunLayout, point: RunLayout, source_artifact: str) -> None:
+    """The parent's data stage and float model in the point's run directory, as hard links (copies where links
+    cannot be made): the point reads them as they are."""
+    files = [parent.features, parent.preprocess, parent.splits, parent.run_dir / source_artifact]
+    caches = (
+        sorted(p for p in parent.feature_caches.glob("*/*") if p.is_file()) if parent.feature_caches.is_dir() else []
+    )
+    for src in files + caches:
+        dst = point.run_dir / src.relative_to(parent.run_dir)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.unlink(missing_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def parent_print(parent: RunLayout, source_artifact: str) -> dict:
+    """What a point takes from its parent run: its data stage and the model it starts from (digests)."""
+    from trigdeploy.data.cache import data_stage_print
+    from trigdeploy.io import sha256_file
+
+    path = parent.run_dir / source_artifact
+    return {"data": data_stage_print(parent.run_dir), source_artifact: sha256_file(path) if path.is_file() else None}
+
+
+def _fingerprint(parent: RunLayout, raw: dict, opts: ScanOptions, source_artifact: str) -> str:
+    """A digest of what shapes a point: the parent's data stage and float model (their bytes), the point's
+    config, the export target, synth's budget rule and the versions of the tools that train and check it."""
+    from trigdeploy.schema import to_dict
+    from trigdeploy.versions import package_versions
+
+    shaping = {k: v for k, v in raw.items() if k not in ("bench", "source")}
+    parts = [
+        parent_print(parent, source_artifact),
+        shaping,
+        to_dict(opts.target),
+        opts.max_lut_estimate,
+        package_versions(("trigdeploy", "torch", "brevitas", "numpy", "alkaid", "hls4ml", "qonnx")),
+        shutil.which("yosys") is not None,
+    ]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
+    """One point as a run: trained, exported, simulated and synthesized (each skipped as a whole when the
+    point's ``point.json`` has the fingerprint of what shapes it now); returns its record."""
+    import torch
+
+    from trigdeploy.models import registry
+
+    parent = RunLayout.of(parent_dir, opts.export_root, opts.firmware_root)
+    layout = RunLayout.of(parent.scan_run(point.name), opts.export_root, opts.firmware_root)
+    raw = point_config(parent, point)
+    source = registry.kind(next(k for k in raw["train"] if k in registry.KINDS and k != point.kind))
+    fp = _fingerprint(parent, raw, opts, source.artifact)
+    record = layout.run_dir / RECORD
+    found = _read_record(record)
+    if found is not None and found.get("fingerprint") == fp:
+        logger.info("scan: %s read back (nothing that shapes it changed)", point.label)
+        if found.get("schema") != RECORD_SCHEMA:  # an older summary of the same run: read its files again
+            found.update(schema=RECORD_SCHEMA, **summary(layout, point))
+            write_json_atomic(record, found)
+        return found
+    record.unlink(missing_ok=True)  # incomplete from here until the new record is written
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same figures in a worker and in-process, whatever the machine's cores
+    try:
+        seconds = _stages(parent, layout, point, raw, opts, source.artifact)
+    finally:
+        torch.set_num_threads(threads)
+    out = {"fingerprint": fp, "schema": RECORD_SCHEMA, "point": point.as_dict(), "run": str(layout.run_dir)}
+    out.update(summary(layout, point))
+    out["parent"] = parent_print(parent, source.artifact)
+    out["seconds"] = seconds
+    write_json_atomic(record, out)
+    return out
+
+
+def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, opts: ScanOptions, source: str) -> dict:
+    """train → export → csim → synth of one point; the seconds of each."""
+    from trigdeploy.bench.synth import open_synth_run
+    from trigdeploy.config import load_config
+    from trigdeploy.convert.export import export_run
+    from trigdeploy.csim.run import csim_run
+    from trigdeploy.train.run import train_run
+
+    seconds = {}
+    t0 = time.perf_counter()
+    _link_data_stage(parent, layout, source)
+    config = layout.config
+    write_text_atomic(config, yaml.safe_dump(raw, sort_keys=False))
+    cfg = load_config(config)  # validated like any run's (train.run saves it resolved)
+    logger.info("scan: %s: training (fine-tuned from the run's float model)", point.label)
+    train_run(cfg, layout.run_dir, progress=False, reuse_data=True, models=[point.kind])
+    seconds["train"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    export_run(layout.run_dir, opts.target, opts.export_root, opts.firmware_root)  # the parent's roots
+    seconds["export"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    csim_run(layout.run_dir, opts.export_root, opts.firmware_root, threads=1)
+    seconds["csim"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    open_synth_run(layout, jobs=1, max_lut_estimate=opts.max_lut_estimate)
+    seconds["synth"] = time.perf_counter() - t0
+    return seconds
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def summary(layout: RunLayout, point: ScanPoint) -> dict:
+    """What bench reads of a finished point: its test physics (the model's; its RTL equals it bit for bit on
+    every test event, ``csim``), the training summary (EBOPs, weights kept), its simulation, its RTL design's
+    LUT/FF/latency (the Yosys count where synthesized, alkaid's cost model elsewhere, with why) and the count
+    beside each estimator of it (bench's estimator errors)."""
+    from trigdeploy.bench.pareto import simulation_of
+    from trigdeploy.bench.run import fpga_estimates, open_csim, open_synthesis, side_by_side
+    from trigdeploy.bench.synthreport import DesignCount
+    from trigdeploy.convert.manifest import Manifest
+    from trigdeploy.train.results import RunMetrics
+
+    manifest = Manifest.load(layout.manifest)
+    m = RunMetrics.load(layout.metrics)[point.kind]
+    raw = json.loads(layout.metrics.read_text())[point.kind]
+    est, _ = fpga_estimates(layout, manifest.models, manifest.device.clock_ns, manifest.device.reuse)
+    alkaid = next((e for label, e in est.items() if "alkaid" in label), None)
+    synth = open_synthesis(layout, manifest)
+    keep = ("lut", "ff", "dsp", "latency_cycles", "latency_ns", "ii")
+    design = {**{k: alkaid[k] for k in keep}, "lut_source": "alkaid"} if alkaid else None
+    for d in synth.designs.values() if synth else ():  # a point's kind has one RTL design
+        if isinstance(d, DesignCount):
+            design = {**(design or {}), "lut": d.lut, "ff": d.ff, "dsp": d.dsp, "lut_source": "yosys", "design": d.name}
+            design["alkaid_lut"] = alkaid["lut"] if alkaid else None
+        elif design is not None:
+            design["not_synthesized"] = d.why
+    out = {"auc": m.auc, "design": design, "csim": simulation_of(open_csim(layout, manifest), point.kind)}
+    out["side_by_side"] = side_by_side(synth, est, manifest.models)  # its count beside each estimator
+    if m.rejection is not None:
+        out["rejection_at_0.3"] = m.rejection["eff_S=0.3"]
+    training = raw.get("training", {})
+    out["training"] = {k: training[k] for k in ("seconds", "best_epoch", "epochs_run") if k in training}
+    cost = training.get("summary", {})  # a resource-aware model: its EBOPs and the weights it kept
+    out["training"].update({k: cost[k] for k in ("ebops", "weights_kept", "weights") if k in cost})
+    return out
+
+
+def _worker_logging(level: int) -> None:
+    """A scan worker logs its points' lines to stderr at the parent's level."""
+    root = logging.getLogger("trigdeploy")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def scan_run(
+    parent_dir: Path, points: list[ScanPoint], opts: ScanOptions, workers: int | None = None, dask=None
+) -> list[dict]:
+    """Every point's record, in order: complete points read back, the others run (train → export → csim →
+    synth) in up to ``workers`` local processes (default: the cores available) or, with ``dask`` (a
+    ``DaskClusterConfig``), as tasks on that cluster. A point is recorded when it is done, so a failure or a
+    stop loses only the points still running; the first failure is raised after the running ones finish."""
+    names = [p.name for p in points]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise TrigdeployError(f"scan: point {dup} is given twice")
+    parent = RunLayout.of(parent_dir, opts.export_root, opts.firmware_root)
+    if not parent.metrics.is_file():
+        raise TrigdeployError(f"{parent.metrics} not found: train the run first (trigdeploy train)")
+    found: list[dict | None] = [None] * len(points)
+    n = max(1, min(len(points), workers or len(os.sched_getaffinity(0))))
+    if dask is None and n == 1:
+        return [run_point(parent_dir, p, opts) for p in points]
+    logger.info("scan: %d points, %s", len(points), "on Dask" if dask is not None else f"{n} at a time")
+    with _executor(dask, n) as (submit, wait):
+        futures = {submit(run_point, parent_dir, p, opts): i for i, p in enumerate(points)}
+        error = None
+        for fut in wait(futures):
+            i = futures[fut]
+            try:
+                found[i] = fut.result()
+            except Exception as exc:  # the others keep running; their work is kept
+                error = error or exc
+                continue
+            logger.info("scan: %s done", points[i].label)
+    if error is not None:
+        raise error
+    return found
+
+
+@contextlib.contextmanager
+def _executor(dask, n: int) -> Iterator[tuple]:
+    """``(submit, as_completed)`` of a spawn process pool of ``n`` workers, or of a Dask client for ``dask``."""
+    if dask is None:
+        level = logging.getLogger("trigdeploy").getEffectiveLevel()
+        with ProcessPoolExecutor(n, multiprocessing.get_context("spawn"), _worker_logging, (level,)) as pool:
+            yield pool.submit, as_completed
+        return
+    from distributed import as_completed as dask_completed
+
+    from trigdeploy.cluster import dask_client
+
+    with dask_client(dask, "scan.dask") as client:
+        yield (lambda fn, *args: client.submit(fn, *args, pure=False)), dask_completed
+
+
+GROUPS = ("front", "sweep", "grid")
+
+
+def read_points(parent: RunLayout) -> list[dict]:
+    """The complete scan points of ``parent`` (``<run>/scan/*/point.json``), flat, as bench reports them: front
+    (by β), sweep (by weight width), grid (by name). A point made from another data stage or float model than
+    the parent's now is left out with a line (``trigdeploy scan`` again brings it up to date)."""
+    from trigdeploy.models import registry
+
+    found = []
+    folder = parent.scan_runs
+    for record in sorted(folder.glob(f"*/{RECORD}")) if folder.is_dir() else []:
+        r = _read_record(record)
+        if r is None or not isinstance(r.get("point"), dict) or not isinstance(r.get("parent"), dict):
+            logger.warning("bench: %s is not a scan point's record (ignored)", record)
+            continue
+        source = next((k for k in r["parent"] if k != "data"), "")
+        if source not in {k.artifact for k in registry.KINDS.values()} or r["parent"] != parent_print(parent, source):
+            logger.warning(
+                "bench: scan point %s was made from another training of %s; run trigdeploy scan again (left out)",
+                record.parent.name,
+                parent.run_dir,
+            )
+            continue
+        found.append(_flat(record.parent.name, r))
+    order = {g: i for i, g in enumerate(GROUPS)}
+    return sorted(
+        found, key=lambda p: (order.get(p["group"], len(order)), p.get("beta", 0), p.get("weight_bits", 0), p["point"])
+    )
+
+
+def _flat(name: str, r: dict) -> dict:
+    """A point's record as one row: label, group, settings, physics, LUT (with source), simulation, training."""
+    d, t = r.get("design") or {}, r.get("training", {})
+    out = {"model": r["point"]["label"], "group": r["point"]["group"], "point": name, "kind": r["point"]["kind"]}
+    out.update(r["point"]["changes"])
+    out["auc"] = r["auc"]
+    if "rejection_at_0.3" in r:
+        rej = r["rejection_at_0.3"]
+        out["rejection_at_0.3"] = float("inf") if rej is None else rej  # strict JSON wrote ∞ as null
+    for k in ("lut", "ff", "dsp", "lut_source", "latency_ns", "latency_cycles", "ii", "alkaid_lut", "not_synthesized"):
+        out[k] = d.get(k)
+    out["csim"] = r.get("csim")
+    out["side_by_side"] = [{**row, "design": f"{name}/{row['design']}"} for row in r.get("side_by_side", [])]
+    out.update({k: t[k] for k in ("ebops", "weights_kept", "weights") if k in t})
+    out["train_seconds"] = t.get("seconds")
+    return out

@@ -1,0 +1,116 @@
+"""``trigdeploy scan``: a run's design scan, each point a run (``bench.scan``); the parser and the command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from trigdeploy.errors import TrigdeployError
+
+PARETO_BETAS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5)  # the resource-aware front's cost weights (EBOPs), by default
+SWEEP_BITS = (4, 6, 8)  # the uniform-bit sweep's weight widths, by default
+
+
+def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> argparse.ArgumentParser:
+    """The ``scan`` command and its options."""
+    scan = verbs.add_parser(
+        "scan",
+        parents=[common],
+        help="design scan: each point a run in <run>/scan/ (trained, exported, simulated, synthesized; cached)",
+    )
+    scan.add_argument("--run", required=True, help="the trained run whose float MLP the points start from")
+    scan.add_argument(
+        "--sweep", nargs="*", type=int, metavar="BITS", help="the QAT MLP at these weight widths (default 4 6 8)"
+    )
+    scan.add_argument(
+        "--pareto",
+        nargs="*",
+        type=float,
+        metavar="BETA",
+        help="the resource-aware MLP at these cost weights (default "
+        f"{' '.join(f'{b:g}' for b in PARETO_BETAS)}): the front",
+    )
+    scan.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KIND.KEY=V1,V2",
+        help="points of a kind at these values of one key (repeatable; several keys of a kind: their product)",
+    )
+    scan.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
+    scan.add_argument(
+        "--forms",
+        nargs="+",
+        metavar="FORM",
+        help="the forms each point exports (default: the target's forms, else the RTL forms and what they "
+        "require; hls4ml projects for the target's first backend only)",
+    )
+    scan.add_argument(
+        "--max-lut-estimate",
+        type=float,
+        default=100_000,
+        metavar="LUT",
+        help="Yosys counts points whose RTL alkaid estimates at or below this (default 100000); alkaid's elsewhere",
+    )
+    where = scan.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, help="points run at a time here (default: the cores available)")
+    where.add_argument("--dask-workers", type=positive_int, metavar="N", help="run the points on a Dask LocalCluster")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler (tcp://host:8786)")
+    for flag, what in (("--export-root", "exported artifacts"), ("--firmware-root", "firmware projects")):
+        scan.add_argument(flag, help=f"the run's root of {what} (the points' go to <root>/<run name>.scan/)")
+    return scan
+
+
+def points_of(args: argparse.Namespace) -> list:
+    """The scan's points from ``--sweep``, ``--pareto`` and ``--grid``; one line if they name none."""
+    from trigdeploy.bench.scan import front_points, grid_points, sweep_points
+
+    bits = [] if args.sweep is None else (args.sweep or list(SWEEP_BITS))
+    if bits and min(bits) < 2:
+        raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
+    betas = [] if args.pareto is None else (args.pareto or list(PARETO_BETAS))
+    if betas and (not all(0 <= b <= 1 for b in betas) or len(set(betas)) != len(betas)):
+        raise TrigdeployError(f"--pareto: cost weights must be distinct numbers from 0 to 1, got {betas}")
+    # the front's points train longest (pruning as they go): they start first
+    points = front_points(betas) + sweep_points(bits) + grid_points(args.grid)
+    if not points:
+        raise TrigdeployError("trigdeploy scan: no point: give --sweep, --pareto or --grid")
+    return points
+
+
+def scan_target(target, forms: list[str] | None):
+    """What each point exports: ``forms`` (default: the target's ``forms``, else the RTL forms, with what they
+    require), the hls4ml projects among them for the target's first backend only (a QAT point's RTL is
+    checked against the QONNX reference its hls4ml form writes; one backend's project serves that)."""
+    import dataclasses
+
+    from trigdeploy.bench.scan import rtl_forms
+
+    chosen = tuple(forms) if forms else (target.forms or rtl_forms())
+    hls4ml = dataclasses.replace(target.hls4ml, Backends=target.hls4ml.Backends[:1])
+    return dataclasses.replace(target, forms=chosen, hls4ml=hls4ml)
+
+
+def cmd_scan(args: argparse.Namespace, default_target: Path) -> int:
+    """Run the scan's points; print each point's run, AUC and LUTs (with their source) as JSON."""
+    from trigdeploy.bench.scan import ScanOptions, scan_run
+    from trigdeploy.config import DaskClusterConfig
+    from trigdeploy.targets import load_target
+
+    if not args.max_lut_estimate > 0:
+        raise TrigdeployError(f"--max-lut-estimate: expected a positive number, got {args.max_lut_estimate}")
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise TrigdeployError(f"run directory not found: {run_dir}")
+    points = points_of(args)
+    target = scan_target(load_target(args.target or default_target), args.forms)
+    opts = ScanOptions(target, args.max_lut_estimate, args.export_root, args.firmware_root)
+    dask = None
+    if args.dask_workers or args.scheduler:
+        dask = DaskClusterConfig(scheduler=args.scheduler, workers=args.dask_workers or 2)
+    done = scan_run(run_dir, points, opts, args.workers, dask)
+    for p in done:
+        d = p.get("design") or {}
+        print(json.dumps({"point": p["run"], "auc": p["auc"], "lut": d.get("lut"), "lut_source": d.get("lut_source")}))
+    return 0

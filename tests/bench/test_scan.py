@@ -1,0 +1,170 @@
+"""Design scans as runs (``bench.scan``): the points, their configs, a cached and resumable scan, Dask."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from trigdeploy.bench import scan
+from trigdeploy.errors import TrigdeployError
+
+
+def _rtl_tools() -> bool:
+    import importlib.util
+
+    from trigdeploy.hdl import tools
+
+    return bool(importlib.util.find_spec("alkaid") and tools.find("verilator"))
+
+
+def test_points_of_the_sweep_the_front_and_a_grid():
+    (w3,) = scan.sweep_points([3])
+    assert (w3.kind, dict(w3.changes), w3.group, w3.label, w3.name) == (
+        "qmlp",
+        {"weight_bits": 3, "act_bits": 5, "input_bits": 5},
+        "sweep",
+        "uniform w3a5",
+        "qmlp-w3a5",
+    )
+    assert [p.name for p in scan.front_points([2e-5, 1e-6, 2e-5])] == ["hgq-beta1e-06", "hgq-beta2e-05"]
+    grid = scan.grid_points(["hgq.beta=1e-6,2e-6", "hgq.epochs=3,4", "qmlp.weight_bits=4"])
+    assert [p.name for p in grid] == [
+        "hgq-beta1e-06-epochs3",
+        "hgq-beta1e-06-epochs4",
+        "hgq-beta2e-06-epochs3",
+        "hgq-beta2e-06-epochs4",
+        "qmlp-weight_bits4",
+    ]  # a kind's keys: their product; another kind: its own points
+    assert dict(grid[1].changes) == {"beta": 1e-6, "epochs": 4} and grid[1].group == "grid"
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [("hgq.beta", "expected kind.key=v1,v2"), ("beta=1", "expected kind.key"), ("hgq.beta={a: 1}", "numbers")],
+    ids=["no-values", "no-kind", "a-mapping"],
+)
+def test_a_bad_grid_is_one_line(axis, message):
+    with pytest.raises(TrigdeployError, match=message):
+        scan.grid_points([axis])
+
+
+def test_a_point_config_trains_only_its_kind_from_the_float_mlp(trained_run):
+    from trigdeploy.layout import RunLayout
+
+    (point,) = scan.front_points([2e-5])
+    raw = scan.point_config(RunLayout.of(trained_run), point)
+    models = {k for k, v in raw["train"].items() if isinstance(v, dict)}
+    assert models == {"mlp", "hgq"} and raw["name"] == "exp.hgq-beta2e-05"
+    assert raw["train"]["hgq"]["beta"] == 2e-5 and raw["train"]["hgq"]["init"] == "float"
+    assert raw["train"]["hgq"]["epochs"] == 2  # the run's own settings for the rest
+    with pytest.raises(TrigdeployError, match="'bdt' is not a kind fine-tuned from a model the run trains"):
+        scan.point_config(RunLayout.of(trained_run), scan.grid_points(["bdt.max_depth=2"])[0])
+
+
+def test_a_point_without_the_model_it_starts_from_is_one_line(trained_run, tmp_path):
+    from conftest import own_copy
+    from trigdeploy.config import load_config
+    from trigdeploy.layout import RunLayout
+    from trigdeploy.train.run import train_run
+
+    parent = RunLayout.of(own_copy(trained_run, tmp_path))
+    (point,) = scan.front_points([2e-5])
+    layout = RunLayout.of(parent.scan_run(point.name))
+    scan._link_data_stage(parent, layout, "mlp.pt")
+    (layout.run_dir / "mlp.pt").unlink()
+    layout.config.write_text(yaml.safe_dump(scan.point_config(parent, point)))
+    with pytest.raises(TrigdeployError, match=r"train\.hgq starts from the mlp model \(mlp\.pt\), which this run"):
+        train_run(load_config(layout.config), layout.run_dir, progress=False, reuse_data=True, models=["hgq"])
+    assert not layout.metrics.exists() and not (layout.run_dir / "hgq.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("forms", "wanted", "expected"),
+    [
+        (("qonnx_hls4ml", "rtl"), ("rtl", "rtl_hgq"), ["qonnx_hls4ml", "rtl"]),
+        (("hls4ml_hgq", "rtl_hgq"), ("rtl", "rtl_hgq"), ["rtl_hgq"]),
+        (("onnx", "hls4ml_ptq", "rtl_ptq"), None, ["onnx", "hls4ml_ptq", "rtl_ptq"]),
+        (("conifer", "rtl_bdt"), ("onnx",), []),
+    ],
+    ids=["with-its-requirement", "alone", "all", "none"],
+)
+def test_the_forms_a_target_selects(forms, wanted, expected):
+    from trigdeploy.convert.export import selected_forms
+
+    assert selected_forms(forms, wanted) == expected
+
+
+def _options(root):
+    from trigdeploy.targets import ExportTarget, HLS4MLTarget
+
+    target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, forms=scan.rtl_forms())
+    return scan.ScanOptions(target, 100_000, root / "export", root / "firmware")
+
+
+def _figures(records: list[dict]) -> list[dict]:
+    """A point's record without what differs between two machines' runs of it: times and paths."""
+    drop = ("seconds", "run")
+    return [
+        {k: v for k, v in r.items() if k not in drop}
+        | {"training": {k: v for k, v in r["training"].items() if k != "seconds"}}
+        for r in records
+    ]
+
+
+@pytest.fixture(scope="module")
+def three_points():
+    return scan.front_points([1e-5, 2e-5]) + scan.grid_points(["hgq.beta=5e-5"])
+
+
+@pytest.mark.slow  # three points trained, exported, simulated and counted, then read back, resumed, and run on
+# worker processes and on Dask with the builds cached: ~1.5 min; CI runs make test-slow
+@pytest.mark.skipif(not _rtl_tools(), reason="alkaid and Verilator (the [rtl] extra) are needed for RTL points")
+def test_a_scan_is_cached_resumes_and_gives_the_same_records_on_workers_and_dask(
+    trained_run, tmp_path, monkeypatch, three_points
+):
+    """Three resource-aware points, each a run: exported as RTL, simulated on the whole test split with 0
+    mismatches. A second scan runs no stage; a point whose record is gone (killed before it was written) is the
+    only one run again, with the same figures. The same points two at a time in worker processes and as tasks
+    on a Dask LocalCluster of two workers give the same records, to the last digit, except times and paths.
+    A changed float model leaves the points out of bench."""
+    from trigdeploy.config import DaskClusterConfig
+    from trigdeploy.layout import RunLayout
+
+    def copy(name: str):  # runs under one root: their points share its build and synthesis caches
+        return shutil.copytree(trained_run, tmp_path / "runs" / name, ignore=shutil.ignore_patterns("scan"))
+
+    run, opts = copy("a"), _options(tmp_path)
+    ran = []
+    stages = scan._stages
+    monkeypatch.setattr(scan, "_stages", lambda *a: ran.append(a[2].name) or stages(*a))
+    first = scan.scan_run(run, three_points, opts, workers=1)
+    assert ran == [p.name for p in three_points]
+    for r in first:
+        assert r["csim"]["n_mismatch"] == 0 and r["csim"]["n_events"] == 500 and r["design"]["lut"] > 0
+    assert first[0]["auc"] != first[2]["auc"]  # the comparisons below can fail: different points differ
+    ran.clear()
+    assert _figures(scan.scan_run(run, three_points, opts, workers=1)) == _figures(first)
+    assert ran == []
+    (run / "scan" / three_points[1].name / scan.RECORD).unlink()
+    again = scan.scan_run(run, three_points, opts, workers=1)
+    assert ran == [three_points[1].name] and _figures(again) == _figures(first)
+    pooled = scan.scan_run(copy("b"), three_points, opts, workers=2)
+    dask = scan.scan_run(copy("c"), three_points, opts, dask=DaskClusterConfig(workers=2))
+    assert _figures(pooled) == _figures(first) == _figures(dask)
+    parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
+    assert [p["point"] for p in scan.read_points(parent)] == [p.name for p in three_points]
+    (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model
+    assert scan.read_points(parent) == []
+
+
+@pytest.mark.integration
+def test_a_failing_point_is_one_line_and_leaves_no_record(trained_run, tmp_path):
+    from conftest import own_copy
+
+    run = own_copy(trained_run, tmp_path)
+    (bad,) = scan.grid_points(["hgq.beta=-1"])
+    with pytest.raises(TrigdeployError, match="beta"):
+        scan.scan_run(run, [bad], _options(tmp_path), workers=1)
+    assert not (run / "scan" / bad.name / scan.RECORD).exists()
