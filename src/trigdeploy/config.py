@@ -1,10 +1,9 @@
 """Run configuration: one YAML file per run, parsed once into frozen dataclasses; export targets.
 
-Every key is checked: an unknown key or a value of the wrong type is a ``TrigdeployError``
-naming the dotted key and the file. ``--set section.key=value`` overrides are applied to the
-raw mapping before validation, with values parsed by ``yaml.safe_load`` (never ``eval``), so
-they are checked exactly like keys written in the file. The sections are declared here; how a
-section is validated (types, ranges, cross-field rules) is ``trigdeploy.schema``.
+Every key is checked: an unknown key or a value of the wrong type is a ``TrigdeployError`` naming the dotted
+key and the file. ``--set section.key=value`` overrides are applied to the raw mapping before validation, with
+values parsed by ``yaml.safe_load`` (never ``eval``), so they are checked exactly like keys written in the file.
+The sections are declared here; how a section is validated (types, ranges, cross-field rules) is ``schema``.
 """
 
 from __future__ import annotations
@@ -97,8 +96,7 @@ class DataConfig(Checked):
     derived: dict[str, str] = field(default_factory=dict)
     nan_policy: Literal["error", "drop", "impute"] = "error"
     generate: GenerateConfig | None = None
-    # the first pass (file → feature cache): local worker processes (default: the cores available),
-    # or a Dask cluster; the cache is the same whatever runs it
+    # the first pass (file → feature cache): local worker processes (default: the cores) or a Dask cluster; same cache
     workers: int | None = num(None, ge=1, le=CORES_MAX)
     dask: DaskClusterConfig | None = None
 
@@ -306,9 +304,11 @@ class HGQConfig(MLPConfig, InitFromMLP):
     calibration_rows: int = num(20_000, ge=1)  # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
     init: Literal["scratch", "float"] = "float"
-    # the epoch kept (train.epochs): the cheapest within select_max_auc_loss of the best validation AUC, or the best
+    # the epoch kept (train.epochs): the cheapest within max(select_max_auc_loss, select_noise_sigmas × the best
+    # validation AUC's standard error) of the best validation AUC, or the best
     select: Literal["cheapest_within", "best_auc"] = "cheapest_within"
     select_max_auc_loss: float = num(0.002, ge=0.0, le=0.5)
+    select_noise_sigmas: float = num(1.0, ge=0.0, le=10.0)
 
     def check(self) -> None:
         """Only what has an exact fixed-point form: no batchnorm, no dropout, ReLU."""

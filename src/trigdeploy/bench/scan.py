@@ -74,6 +74,9 @@ class ScanOptions:
     firmware_root: Path | None = None
 
 
+_ROOTS = ("export_root", "firmware_root")
+
+
 def sweep_points(bits: list[int]) -> list[ScanPoint]:
     """The uniform-bit sweep: the QAT MLP at ``b``-bit weights, ``b + 2``-bit activations and inputs."""
     return [
@@ -332,6 +335,9 @@ def scan_run(
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
         raise TrigdeployError(f"scan: point {dup} is given twice")
+    # absolute paths: a Dask worker may run elsewhere (it must see the run's folder at the same path)
+    parent_dir = Path(parent_dir).resolve()
+    opts = dataclasses.replace(opts, **{k: Path(getattr(opts, k)).resolve() for k in _ROOTS if getattr(opts, k)})
     parent = RunLayout.of(parent_dir, opts.export_root, opts.firmware_root)
     if not parent.metrics.is_file():
         raise TrigdeployError(f"{parent.metrics} not found: train the run first (trigdeploy train)")

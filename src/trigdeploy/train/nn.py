@@ -28,12 +28,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from trigdeploy.config import HGQConfig, MLPConfig
+from trigdeploy.config import MLPConfig
 from trigdeploy.data.cache import Prepared
 from trigdeploy.io import atomic_path
 from trigdeploy.models.families import torch_predict
 from trigdeploy.models.protocols import Calibrated, Costed, TrainingHooks
-from trigdeploy.train.epochs import EpochPoint, selection_record
+from trigdeploy.train.epochs import EpochPoint, epoch_rule, selection_record
 from trigdeploy.train.metrics import auc_any, balance_weight, class_weights
 
 logger = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class _Loop:
     save: Callable[[int, int], None]
     progress: bool
     on_batch: Callable[[int, int], None] | None
-    selection: tuple[str, float] | None  # the epoch rule (train.epochs) of a resource-aware model; None: best AUC
+    selection: tuple | None  # the epoch rule, window, val class counts, noise sigmas (train.epochs); None: best AUC
 
 
 def _train_step(step: _Step, xb: torch.Tensor, yb: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -355,8 +355,7 @@ def fit(
 
     total = ddp.all_min(ctx, n_batches(len(source.rows), cfg))
     start_epoch, start_batch = at.epoch, at.batch
-    costed = isinstance(cfg, HGQConfig) and isinstance(model, Costed)
-    selection = (cfg.select, cfg.select_max_auc_loss) if costed else None
+    selection = epoch_rule(cfg, val[1]) if isinstance(model, Costed) else None
     loop = _Loop(name, total, source, step, ctx, seed, cfg, result, save, progress, on_batch, selection)
     for epoch in range(start_epoch, cfg.epochs):
         t_epoch = time.perf_counter()
