@@ -100,7 +100,7 @@ def test_the_scan_fingerprint_ignores_the_bench_section(tmp_path):
     """A scan point is shaped by every section of its config but ``bench`` (the report's rate view), and by the
     bytes of the float model it starts from."""
     from conftest import run_config
-    from trigdeploy.bench.scan import ScanOptions, _fingerprint
+    from trigdeploy.bench.scan import ScanOptions, _fingerprint, parent_print
     from trigdeploy.layout import RunLayout
     from trigdeploy.schema import to_dict
     from trigdeploy.targets import ExportTarget
@@ -112,7 +112,8 @@ def test_the_scan_fingerprint_ignores_the_bench_section(tmp_path):
     opts = ScanOptions(ExportTarget(), 100_000)
 
     def key(*overrides: str) -> str:
-        return _fingerprint(RunLayout.of(run), to_dict(run_config([tmp_path / "x.h5"], *overrides)), opts, "mlp.pt")
+        taken = parent_print(RunLayout.of(run), "mlp.pt")
+        return _fingerprint(taken, to_dict(run_config([tmp_path / "x.h5"], *overrides)), opts)
 
     keys = [key(), key("bench.rate.budgets_hz=[1.0e+5]"), key("seed=7")]
     (run / "mlp.pt").write_text("retrained")

@@ -188,15 +188,15 @@ def parent_print(parent: RunLayout, source_artifact: str) -> dict:
     return {"data": data_stage_print(parent.run_dir), source_artifact: sha256_file(path) if path.is_file() else None}
 
 
-def _fingerprint(parent: RunLayout, raw: dict, opts: ScanOptions, source_artifact: str) -> str:
-    """A digest of what shapes a point: the parent's data stage and float model (their bytes), the point's
+def _fingerprint(parent: dict, raw: dict, opts: ScanOptions) -> str:
+    """A digest of what shapes a point: what it takes from its parent run (``parent_print``), the point's
     config, the export target, synth's budget rule and the versions of the tools that train and check it."""
     from trigdeploy.schema import to_dict
     from trigdeploy.versions import package_versions
 
     shaping = {k: v for k, v in raw.items() if k not in ("bench", "source")}
     parts = [
-        parent_print(parent, source_artifact),
+        parent,
         shaping,
         to_dict(opts.target),
         opts.max_lut_estimate,
@@ -217,7 +217,8 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     layout = RunLayout.of(parent.scan_run(point.name), opts.export_root, opts.firmware_root)
     raw = point_config(parent, point)
     source = registry.kind(next(k for k in raw["train"] if k in registry.KINDS and k != point.kind))
-    fp = _fingerprint(parent, raw, opts, source.artifact)
+    taken = parent_print(parent, source.artifact)
+    fp = _fingerprint(taken, raw, opts)
     record = layout.run_dir / RECORD
     found = _read_record(record)
     if found is not None and found.get("fingerprint") == fp:
@@ -236,7 +237,7 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
         torch.set_num_threads(threads)
     out = {"fingerprint": fp, "schema": RECORD_SCHEMA, "point": point.as_dict(), "run": str(layout.run_dir)}
     out.update(summary(layout, point))
-    out["parent"] = parent_print(parent, source.artifact)
+    out["parent"] = taken
     out["seconds"] = seconds
     write_json_atomic(record, out)
     return out
@@ -387,7 +388,7 @@ def read_points(parent: RunLayout) -> list[dict]:
     the parent's now is left out with a line (``trigdeploy scan`` again brings it up to date)."""
     from trigdeploy.models import registry
 
-    found = []
+    found, prints = [], {}  # the parent's digests, once per model the points start from
     folder = parent.scan_runs
     for record in sorted(folder.glob(f"*/{RECORD}")) if folder.is_dir() else []:
         r = _read_record(record)
@@ -395,7 +396,9 @@ def read_points(parent: RunLayout) -> list[dict]:
             logger.warning("bench: %s is not a scan point's record (ignored)", record)
             continue
         source = next((k for k in r["parent"] if k != "data"), "")
-        if source not in {k.artifact for k in registry.KINDS.values()} or r["parent"] != parent_print(parent, source):
+        if source in {k.artifact for k in registry.KINDS.values()} and source not in prints:
+            prints[source] = parent_print(parent, source)
+        if r["parent"] != prints.get(source):
             logger.warning(
                 "bench: scan point %s was made from another training of %s; run trigdeploy scan again (left out)",
                 record.parent.name,
