@@ -20,6 +20,7 @@ import yaml
 from trigdeploy import yamlsafe
 from trigdeploy.bench_config import BenchConfig
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.features_config import FeaturesConfig
 from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
 from trigdeploy.schema import (
     CORES_MAX,
@@ -167,17 +168,6 @@ class LabelConfig(Checked):
             raise FieldError("onehot", f"needs at least 2 columns, got {len(self.onehot)}")
         if len(set(self.onehot)) != len(self.onehot):
             raise FieldError("onehot", f"a column is listed twice: {list(self.onehot)}")
-
-
-@dataclass(frozen=True)
-class FeaturesConfig(Checked):
-    """Model inputs: table columns, or jet features computed from top-tagging constituents."""
-
-    kind: Literal["columns", "toptag_raw", "toptag_jet", "toptag_constituents", "toptag_jet_constituents"] = "columns"
-    columns: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    n_constituents: int = num(10, ge=1)
-    n_raw_constituents: int = num(200, ge=1)
 
 
 @dataclass(frozen=True)

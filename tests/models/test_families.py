@@ -80,10 +80,11 @@ def test_every_built_in_kind_has_its_family():
         "seed_mlp": "torch",
         "qmlp": "torch",
         "hgq": "torch",
+        "deepsets": "torch",
         "bdt": "xgboost",
         "rf": "sklearn",
     }
     assert set(FAMILIES) >= {"torch", "xgboost", "sklearn"}
     # timed on the CPU: the float MLPs (their ONNX form), the trees; the fixed-point MLPs are FPGA designs
     on_cpu = {k.name for k in registry.KINDS.values() if family_of(k).on_cpu(k)}
-    assert on_cpu == {"mlp", "seed_mlp", "bdt", "rf"}
+    assert on_cpu == {"mlp", "seed_mlp", "deepsets", "bdt", "rf"}

@@ -11,6 +11,8 @@ Top-tagging features (vectorised numpy over a chunk of jets, constituents as (E,
 * ``toptag_constituents``: the leading ``n`` constituents in jet coordinates,
   log(pT/pT_jet) (``LOG_PT_PAD`` when absent), Δη and Δφ (0 when absent).
 * ``toptag_raw``: the ``4 n`` raw ``E_i, PX_i, PY_i, PZ_i`` columns (the seed analysis' input).
+* ``constituents``: the particle set of a set model (``particle_set``): the leading ``n`` particles, each
+  as the named ``particle_features`` and a mask, particle-major (``features_config``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from trigdeploy.config import FeaturesConfig
 from trigdeploy.data import jetsub
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data.layouts import TOPTAG_N_CONSTITUENTS, toptag_constituent_columns
+from trigdeploy.features_config import constituent_set_names
 
 R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = (
     jetsub.R0,
@@ -165,6 +168,43 @@ def constituent_feature_names(n: int) -> list[str]:
     return [f"{q}_{i}" for i in range(n) for q in ("logpt_rel", "deta", "dphi")]
 
 
+def _particle_columns(pt, eta, phi, e, jet) -> dict[str, np.ndarray]:
+    """Every per-particle feature ``features_config.PARTICLE_FEATURES`` names, for live particles."""
+    jpt, jeta, jphi = _pt_eta_phi(jet)
+    deta = eta - jeta[:, None]
+    dphi = kin.delta_phi(phi, jphi[:, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "log_pt_rel": np.log(pt / jpt[:, None]),
+            "deta": deta,
+            "dphi": dphi,
+            "dr": np.sqrt(deta * deta + dphi * dphi),
+            "log_pt": np.log(pt),
+            "log_e": np.log(e),
+            "log_e_rel": np.log(e / jet[:, 0][:, None]),
+            "pt_rel": pt / jpt[:, None],
+        }
+
+
+def particle_set(const: np.ndarray, n: int, features: tuple[str, ...]) -> np.ndarray:
+    """``(jets, n (F + 1))`` float64: the leading ``n`` particles of pT-ordered, zero-padded constituents
+    ``(jets, k, 4)`` (E, px, py, pz; the jet is the sum of all ``k``), each as ``features`` then a mask (1 for a
+    particle, 0 for padding: every feature 0 there), particle-major (``constituent_set_names``)."""
+    const = const.astype(np.float64, copy=False)
+    jet = const.sum(1)
+    lead = const[:, :n]
+    if lead.shape[1] < n:  # fewer stored constituents than requested
+        lead = np.concatenate([lead, np.zeros((len(const), n - lead.shape[1], 4))], axis=1)
+    pt, eta, phi = _pt_eta_phi(lead)
+    live = (lead[..., 0] > 0) & (pt > 0)
+    safe = np.where(live[..., None], lead, [1.0, 1.0, 0.0, 0.0])  # a unit particle where padded: no log(0)
+    spt, seta, sphi = _pt_eta_phi(safe)
+    jet = np.where((jet[:, 0] > 0)[:, None], jet, [1.0, 1.0, 0.0, 0.0])  # an empty jet: every particle padded
+    cols = _particle_columns(spt, seta, sphi, safe[..., 0], jet)
+    out = np.stack([*(np.where(live, cols[f], 0.0) for f in features), live.astype(np.float64)], axis=-1)
+    return out.reshape(len(const), -1)
+
+
 class FeatureBuilder:
     """Maps raw columns of a chunk to the model's feature matrix.
 
@@ -174,6 +214,7 @@ class FeatureBuilder:
     def __init__(self, cfg: FeaturesConfig, columns: list[str]):
         self.kind = cfg.kind
         self.cfg = cfg
+        self.set_width = len(cfg.particles) + 1 if cfg.kind == "constituents" else 0  # values per particle
         if cfg.kind == "columns":
             self.inputs = list(columns)
             self.names = list(columns)
@@ -184,6 +225,9 @@ class FeatureBuilder:
             self.names = list(self.inputs)
             return
         self.inputs = toptag_constituent_columns(n_stored)
+        if cfg.kind == "constituents":
+            self.names = constituent_set_names(cfg.n_constituents, cfg.particles)
+            return
         names: list[str] = []
         if "jet" in cfg.kind:
             names += JET_FEATURES
@@ -208,6 +252,8 @@ class FeatureBuilder:
         if matrix is None:
             matrix = np.stack([chunk[c] for c in self.inputs], axis=1)
         const = matrix.reshape(len(matrix), len(self.inputs) // 4, 4)
+        if self.kind == "constituents":
+            return particle_set(const, self.cfg.n_constituents, self.cfg.particles).astype(np.float32)
         parts = []
         if "jet" in self.kind:
             parts.append(toptag_jet_features(const))

@@ -228,7 +228,7 @@ def _guard_and_scale(cfg: RunConfig, ds, computer, codes: np.ndarray, what: tupl
     train_sample = codes[srows] == SPLITS["train"]
     if not train_sample.any():
         raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
-    scaler = Standardizer.fit(sx[train_sample], builder.names, cfg.scaling)
+    scaler = Standardizer.fit(sx[train_sample], builder.names, cfg.scaling, builder.set_width)
     computer.impute = np.asarray(scaler.mean, np.float64) if cfg.data.nan_policy == "impute" else None
     return aucs, scaler
 

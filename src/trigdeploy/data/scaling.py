@@ -2,6 +2,10 @@
 
 ``x' = clip((x − mean) / std, −clip, clip)`` in float32. Training, ONNX export and the firmware
 simulation all read the same file, so the model never sees inputs scaled differently.
+
+A particle set (``features.kind: constituents``) is scaled per particle feature, not per column: every
+particle's Δη gets the same mean and std (fit on the particles present, padding left out), so that a set
+model sees the same numbers for a particle whatever its position; the masks stay 0 and 1.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ class Standardizer:
     constant: tuple[str, ...] = ()
 
     @classmethod
-    def fit(cls, x: np.ndarray, names: list[str], cfg: ScalingConfig) -> Standardizer:
-        """Fit on rows ``x`` (NaN/inf ignored); constant features get std 1 and are reported."""
+    def fit(cls, x: np.ndarray, names: list[str], cfg: ScalingConfig, set_width: int = 0) -> Standardizer:
+        """Fit on rows ``x`` (NaN/inf ignored); constant features get std 1 and are reported. ``set_width``
+        (features per particle, the mask last) fits a particle set's features across its particles."""
         x = np.where(np.isfinite(x), x, np.nan).astype(np.float64)
-        if cfg.kind == "none":
+        if set_width and cfg.kind != "none":
+            mean, std = _set_stats(x, set_width)
+        elif cfg.kind == "none":
             mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
         else:
             mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
@@ -84,3 +91,15 @@ class Standardizer:
             d["n_fit"],
             tuple(d.get("constant_features", ())),
         )
+
+
+def _set_stats(x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std of a particle set ``x`` (rows, particles · width; each particle's mask last):
+    each feature's over every present particle of every row, the same for all particles; mask columns 0, 1."""
+    p = x.reshape(len(x), -1, width)
+    live = p[..., -1] > 0.5
+    vals = p[..., :-1][live]  # (present particles, width − 1)
+    mean = np.nan_to_num(np.nanmean(vals, axis=0)) if len(vals) else np.zeros(width - 1)
+    std = np.nan_to_num(np.nanstd(vals, axis=0)) if len(vals) else np.ones(width - 1)
+    n = p.shape[1]
+    return np.tile(np.append(mean, 0.0), n), np.tile(np.append(std, 1.0), n)

@@ -127,3 +127,7 @@ register(
         not_exported="RandomForest stays on the CPU (scikit-learn); no FPGA export",
     )
 )
+
+# kinds declared in their own file (each also a ``trigdeploy.plugins`` entry point of this package, so that a
+# config is parsed with their sections before anything imports this module)
+from trigdeploy.models import deepsets as _deepsets  # noqa: E402, F401  (registers ``deepsets``)

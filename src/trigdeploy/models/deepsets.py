@@ -1,0 +1,101 @@
+"""Deep Sets on a jet's particles: the model kind ``deepsets``, registered from this one file.
+
+Input: a particle set as the data stage writes it (``features.kind: constituents``), ``N`` particles each as
+``particle_features`` values then a mask (1 for a particle, 0 for padding), flat and particle-major. The
+network: a per-particle network φ (Linear → ReLU per ``phi`` width) shared by every particle, the sum (or
+the mean) of φ over the particles present (padding contributes nothing), then a network ρ (the ``hidden``
+widths, Linear → ReLU) to the logits. The output does not depend on the order of the particles; in float
+arithmetic only up to the order of the sum's additions.
+
+The section ``train.deepsets`` takes the float MLP's training keys (``epochs``, ``lr``, …; ``hidden`` is ρ)
+and ``phi``, ``pooling``, ``particle_features`` (how many values a particle has before its mask: the length of
+``features.particle_features``, 3 by default).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Literal
+
+from trigdeploy.config import MLPConfig
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.features_config import PARTICLE_FEATURES
+from trigdeploy.models import registry
+from trigdeploy.schema import WIDTH_MAX, FieldError, num
+
+
+@dataclass(frozen=True)
+class DeepSetsConfig(MLPConfig):
+    """A float Deep Sets: φ per particle, pooling over the particles present, ρ (``hidden``) after it."""
+
+    hidden: tuple[int, ...] = num((32,), ge=1, le=WIDTH_MAX)  # ρ
+    phi: tuple[int, ...] = num((32, 32), ge=1, le=WIDTH_MAX)
+    pooling: Literal["sum", "mean"] = "sum"
+    particle_features: int = num(3, ge=1, le=len(PARTICLE_FEATURES))
+
+    def check(self) -> None:
+        """φ has at least one layer; no batchnorm or dropout (a set model's φ sees particles, not jets)."""
+        if not self.phi:
+            raise FieldError("phi", "needs at least one layer width")
+        if self.batchnorm:
+            raise FieldError("batchnorm", "not supported in a set model; set false")
+
+
+def particles_of(n_inputs: int, cfg: DeepSetsConfig) -> int:
+    """How many particles ``n_inputs`` values hold at ``cfg.particle_features`` values and a mask each."""
+    width = cfg.particle_features + 1
+    if n_inputs % width:
+        raise TrigdeployError(
+            f"train.deepsets.particle_features: {cfg.particle_features} values and a mask per particle do not "
+            f"divide the {n_inputs} inputs; a set model needs features.kind: constituents with that many "
+            "features.particle_features"
+        )
+    return n_inputs // width
+
+
+@functools.cache
+def _module_class():
+    """The ``torch.nn.Module`` (made on first use: importing this file does not import torch)."""
+    import torch
+    from torch import nn
+
+    from trigdeploy.models.mlp import ACTIVATIONS
+
+    def stack(widths: list[int], act, last_act: bool) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths, widths[1:])):
+            layers.append(nn.Linear(a, b))
+            if last_act or i < len(widths) - 2:
+                layers.append(act())
+        return nn.Sequential(*layers)
+
+    class DeepSets(nn.Module):
+        """``forward(x)``: x is (batch, N · (F + 1)); returns (batch, n_outputs) logits."""
+
+        def __init__(self, n_particles: int, cfg: DeepSetsConfig, n_outputs: int):
+            super().__init__()
+            act = ACTIVATIONS[cfg.activation]
+            self.n_particles, self.width, self.mean = n_particles, cfg.particle_features + 1, cfg.pooling == "mean"
+            self.phi = stack([cfg.particle_features, *cfg.phi], act, last_act=True)
+            self.rho = stack([cfg.phi[-1], *cfg.hidden, n_outputs], act, last_act=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            p = x.reshape(x.shape[0], self.n_particles, self.width)
+            mask = p[:, :, -1:]
+            pooled = (self.phi(p[:, :, :-1]) * mask).sum(1)
+            if self.mean:
+                pooled = pooled / mask.sum(1).clamp(min=1.0)
+            return self.rho(pooled)
+
+    return DeepSets
+
+
+def build_deepsets(n_inputs: int, cfg: DeepSetsConfig, n_outputs: int = 1):
+    """The untrained Deep Sets for ``n_inputs`` values (``particles_of``) and ``n_outputs`` logits."""
+    return _module_class()(particles_of(n_inputs, cfg), cfg, n_outputs)
+
+
+registry.register(
+    registry.ModelKind("deepsets", DeepSetsConfig, "deepsets.pt", "torch", "PyTorch", build_deepsets, forms=("onnx",))
+)
