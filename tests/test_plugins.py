@@ -114,7 +114,7 @@ def test_load_imports_each_plugin_once(tmp_path, monkeypatch):
     import builtins
 
     monkeypatch.setattr(builtins, "td_plugin_imports", 0, raising=False)
-    own = {("trigdeploy", "deepsets"): "trigdeploy.models.deepsets"}  # trigdeploy's own kinds are entry points too
+    own = {("trigdeploy", "kinds"): "trigdeploy.models.registry"}  # trigdeploy's own kinds are entry points too
     assert plugins.load() == {("td-testplugin", "toy"): "td_testplugin", **own}
     assert plugins.load() == {("td-testplugin", "toy"): "td_testplugin", **own}
     assert builtins.td_plugin_imports == 1

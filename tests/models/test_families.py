@@ -81,6 +81,7 @@ def test_every_built_in_kind_has_its_family():
         "qmlp": "torch",
         "hgq": "torch",
         "deepsets": "torch",
+        "qdeepsets": "torch",
         "bdt": "xgboost",
         "rf": "sklearn",
     }

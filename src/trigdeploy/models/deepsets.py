@@ -21,7 +21,6 @@ from typing import Literal
 from trigdeploy.config import MLPConfig
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.features_config import PARTICLE_FEATURES
-from trigdeploy.models import registry
 from trigdeploy.schema import WIDTH_MAX, FieldError, num
 
 
@@ -42,12 +41,12 @@ class DeepSetsConfig(MLPConfig):
             raise FieldError("batchnorm", "not supported in a set model; set false")
 
 
-def particles_of(n_inputs: int, cfg: DeepSetsConfig) -> int:
+def particles_of(n_inputs: int, cfg: DeepSetsConfig, kind: str = "deepsets") -> int:
     """How many particles ``n_inputs`` values hold at ``cfg.particle_features`` values and a mask each."""
     width = cfg.particle_features + 1
     if n_inputs % width:
         raise TrigdeployError(
-            f"train.deepsets.particle_features: {cfg.particle_features} values and a mask per particle do not "
+            f"train.{kind}.particle_features: {cfg.particle_features} values and a mask per particle do not "
             f"divide the {n_inputs} inputs; a set model needs features.kind: constituents with that many "
             "features.particle_features"
         )
@@ -96,6 +95,12 @@ def build_deepsets(n_inputs: int, cfg: DeepSetsConfig, n_outputs: int = 1):
     return _module_class()(particles_of(n_inputs, cfg), cfg, n_outputs)
 
 
-registry.register(
-    registry.ModelKind("deepsets", DeepSetsConfig, "deepsets.pt", "torch", "PyTorch", build_deepsets, forms=("onnx",))
-)
+def register() -> None:
+    """Register the kind (``models.registry`` calls it when it is imported)."""
+    from trigdeploy.models import registry
+
+    registry.register(
+        registry.ModelKind(
+            "deepsets", DeepSetsConfig, "deepsets.pt", "torch", "PyTorch", build_deepsets, forms=("onnx",)
+        )
+    )

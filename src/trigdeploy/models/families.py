@@ -21,7 +21,7 @@ import numpy as np
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import atomic_path
 from trigdeploy.models import registry
-from trigdeploy.models.protocols import ExactModel
+from trigdeploy.models.protocols import ExactReference
 from trigdeploy.schema import parse_section
 
 # what a RandomForest file may hold beyond skops' own trusted types (scikit-learn estimators, NumPy arrays)
@@ -127,7 +127,7 @@ def _torch_scores(model, x: np.ndarray) -> np.ndarray:
     """A fixed-point model's scores are those of its exact arithmetic; a float model's, its forward pass."""
     from trigdeploy.logits import probabilities
 
-    return probabilities(model.reference(x)) if isinstance(model, ExactModel) else torch_predict(model, x)
+    return probabilities(model.reference(x)) if isinstance(model, ExactReference) else torch_predict(model, x)
 
 
 def _torch_engine(model):

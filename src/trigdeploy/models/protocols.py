@@ -7,8 +7,8 @@ Training and export ask a model for these by ``isinstance(model, Protocol)`` (th
 * ``TrainingHooks``: its own optimizer parameter groups, a loss term added to the task's and an
   update after each optimizer step (the resource-aware MLP's bit widths and cost).
 * ``Costed``: a differentiable cost recorded per epoch (EBOPs).
-* ``ExactModel``: a bit-exact fixed-point reference (its scores are the run's predictions), its
-  summary, and its exact layers with their precisions (what the export forms write as firmware).
+* ``ExactReference``: a bit-exact fixed-point reference (its scores are the run's predictions) and its
+  summary; ``ExactModel`` adds its exact layers with their precisions (what the hls4ml forms write).
 """
 
 from __future__ import annotations
@@ -51,14 +51,19 @@ class Costed(Protocol):
 
 
 @runtime_checkable
-class ExactModel(Protocol):
-    """A fixed-point model with a bit-exact reference."""
+class ExactReference(Protocol):
+    """A fixed-point model with a bit-exact reference (its scores are the run's predictions)."""
 
     def reference(self, x: Any) -> Any:
         """The logits of the exact fixed-point arithmetic on the scaled inputs ``x`` (NumPy)."""
 
     def summary(self) -> dict:
         """What the trained model is (weights kept, bit widths, cost)."""
+
+
+@runtime_checkable
+class ExactModel(ExactReference, Protocol):
+    """A fixed-point model with a bit-exact reference whose layers are a Linear/ReLU network at a precision record."""
 
     def exact_parts(self) -> tuple[Any, Precisions]:
         """Its layers as an exact fixed-point network and their precision record."""

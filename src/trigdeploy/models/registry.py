@@ -128,6 +128,10 @@ register(
     )
 )
 
-# kinds declared in their own file (each also a ``trigdeploy.plugins`` entry point of this package, so that a
-# config is parsed with their sections before anything imports this module)
-from trigdeploy.models import deepsets as _deepsets  # noqa: E402, F401  (registers ``deepsets``)
+# kinds declared in their own file, registered in this order (training order: a twin after its source). The
+# package names this module as its own ``trigdeploy.plugins`` entry point, so that a config is parsed with
+# their ``train.<name>`` sections whatever imported what before.
+from trigdeploy.models import deepsets, qdeepsets  # noqa: E402
+
+for _own in (deepsets, qdeepsets):
+    _own.register()

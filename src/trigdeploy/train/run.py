@@ -29,7 +29,7 @@ from trigdeploy.io import atomic_path, sha256_file, write_json_atomic, write_tex
 from trigdeploy.layout import RunLayout
 from trigdeploy.models import registry
 from trigdeploy.models.families import build_torch_model, family_of, load_torch_model
-from trigdeploy.models.protocols import ExactModel
+from trigdeploy.models.protocols import ExactReference
 from trigdeploy.schema import to_dict
 from trigdeploy.train import plots
 from trigdeploy.train.metrics import evaluate, evaluate_multiclass
@@ -208,7 +208,7 @@ def _train_torch(kind, mcfg, fx: _Fit):
     }
     fam = family_of(kind)
     fam.save(model, fx.layout.model_file(kind.artifact), meta)
-    if isinstance(model, ExactModel):  # a fixed-point model: its scores are those of the exact arithmetic
+    if isinstance(model, ExactReference):  # a fixed-point model: its scores are those of the exact arithmetic
         info["summary"] = model.summary()
     # the score scale of thresholds and predictions: sigmoid of one logit, softmax of K
     return fam.scores(model, fx.val[0]), fam.scores(model, fx.x_test), {"info": info, "history": result.history}

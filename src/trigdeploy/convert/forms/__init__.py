@@ -85,7 +85,18 @@ def check_kind(kind: registry.ModelKind) -> None:
 
 
 # the built-in forms, in report order; each registers after the forms it requires
-for _name in ("onnx", "qonnx_hls4ml", "rtl", "hls4ml_ptq", "rtl_ptq", "hls4ml_hgq", "rtl_hgq", "conifer", "rtl_bdt"):
+for _name in (
+    "onnx",
+    "qonnx_hls4ml",
+    "rtl",
+    "hls4ml_ptq",
+    "rtl_ptq",
+    "hls4ml_hgq",
+    "rtl_hgq",
+    "conifer",
+    "rtl_bdt",
+    "rtl_deepsets",
+):
     importlib.import_module(f"{__name__}.{_name}")
 
 registry.add_check(check_kind)

@@ -1,0 +1,241 @@
+"""The quantization-aware Deep Sets (kind ``qdeepsets``), registered from this one file, and its exact integers.
+
+The Brevitas twin of ``deepsets`` (fine-tuned from it, ``init: float``), built the way the QAT MLP is
+(``models/qmlp.py``: power-of-two scales everywhere, per-tensor weights, quantized biases): the particles'
+features on the input quantizer's signed grid (the masks stay 0/1), φ as QuantLinear → QuantReLU layers shared
+by every particle, the sum of φ over the particles present (exact: every term is on the last ReLU's grid), the
+sum on an unsigned grid of ``pool_bits`` (``pool``: a QuantReLU, round half to even, saturating), then ρ.
+
+``integers()`` gives the trained network as integers and power-of-two exponents, and ``reference(x)`` computes
+its logits from them exactly (float64 holds every value: each is an integer times a power of two well inside
+53 bits); the RTL form (``convert/forms/rtl_deepsets.py``) traces the same integers, and its logic must equal
+this reference on every test event. The training forward pass is Brevitas' float32 arithmetic, which can
+land on the other side of a rounding boundary on a few events: the metrics come from the reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from trigdeploy.config import CrossChecked, TrainConfig
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.models.deepsets import DeepSetsConfig, particles_of
+from trigdeploy.schema import FieldError, num
+
+BIAS_QUANT = {8: "Int8Bias", 16: "Int16Bias", 32: "Int32Bias"}
+
+
+@dataclass(frozen=True)
+class QDeepSetsConfig(DeepSetsConfig, CrossChecked):
+    """Brevitas QAT Deep Sets: bits of the weights, the ReLUs, the input port and the pooled sum."""
+
+    weight_bits: int = num(6, ge=2, le=16)
+    act_bits: int = num(8, ge=2, le=16)
+    input_bits: int = num(8, ge=2, le=16)
+    pool_bits: int = num(12, ge=2, le=24)
+    bias_bits: Literal[8, 16, 32] = 32
+    init: Literal["scratch", "float"] = "float"
+
+    def check(self) -> None:
+        """What has an exact fixed-point form: sum pooling, ReLU, no dropout."""
+        super().check()
+        if self.pooling != "sum":
+            raise FieldError("pooling", "only sum has an exact fixed-point form (a mean divides by the count)")
+        if self.activation != "relu":
+            raise FieldError("activation", "only relu quantizes to an exact fixed-point form")
+        if self.dropout > 0:
+            raise FieldError("dropout", "not supported in the QAT twin; set 0")
+
+    def check_with(self, name: str, train: TrainConfig) -> None:
+        """``init: float`` needs ``train.deepsets`` of the same shape."""
+        src = train.model("deepsets")
+        shape = (self.phi, self.hidden, self.particle_features)
+        if self.init == "float" and (src is None or (src.phi, src.hidden, src.particle_features) != shape):
+            raise FieldError(
+                f"{name}.init",
+                f"'float' needs train.deepsets with the same phi, hidden and particle_features (qdeepsets {shape})",
+            )
+
+
+def _log2(scale: float, what: str) -> int:
+    e = float(np.log2(scale))
+    if e != round(e):
+        raise TrigdeployError(f"qdeepsets {what}: scale {scale} is not a power of two; no exact fixed-point form")
+    return int(round(e))
+
+
+def _linear(layer, in_exp: int, act) -> dict:
+    """One QuantLinear as integers (and the QuantReLU after it, if any): the integer weights and biases
+    (rounded half to even, as ``Int*Bias`` does), their exponents, the activation's bits and exponent."""
+    w = layer.quant_weight()
+    w_exp = _log2(float(w.scale), "weights")
+    acc_exp = in_exp + w_exp
+    out = {
+        "w_int": w.int().numpy().astype(np.int64),
+        "w_exp": w_exp,
+        "acc_exp": acc_exp,
+        "b_int": np.round(layer.bias.detach().double().numpy() / 2.0**acc_exp).astype(np.int64),
+    }
+    if act is not None:
+        out.update(a_bits=int(act.act_quant.bit_width()), a_exp=_log2(float(act.act_quant.scale()), "activation"))
+    return out
+
+
+def relu_onto(v: np.ndarray, bits: int, exp: int) -> np.ndarray:
+    """A QuantReLU's output: ``v`` on the unsigned ``bits``-bit grid of step 2^exp, round half to even, saturated."""
+    return np.clip(np.round(v / 2.0**exp), 0, 2**bits - 1) * 2.0**exp
+
+
+def dense(x: np.ndarray, layer: dict) -> np.ndarray:
+    """``x @ W + b`` at the layer's integers (exact in float64), then its ReLU's grid where it has one."""
+    h = x @ (layer["w_int"].T * 2.0 ** layer["w_exp"]) + layer["b_int"] * 2.0 ** layer["acc_exp"]
+    return relu_onto(h, layer["a_bits"], layer["a_exp"]) if "a_bits" in layer else h
+
+
+def _modules(n_particles: int, cfg: QDeepSetsConfig, n_outputs: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # brevitas imports emit deprecation noise from its deps
+        import brevitas.quant as bq
+        from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from torch import nn
+
+    bias = getattr(bq, BIAS_QUANT[cfg.bias_bits])
+
+    def lin(a: int, b: int, quant_out: bool):
+        return QuantLinear(
+            a, b, bias=True, weight_quant=bq.Int8WeightPerTensorFixedPoint, weight_bit_width=cfg.weight_bits,
+            bias_quant=bias, return_quant_tensor=quant_out,
+        )  # fmt: skip
+
+    def relu(bits: int):
+        return QuantReLU(act_quant=bq.Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True)
+
+    inq = QuantIdentity(act_quant=bq.Int8ActPerTensorFixedPoint, bit_width=cfg.input_bits, return_quant_tensor=True)
+    widths = [cfg.particle_features, *cfg.phi]
+    phi = nn.ModuleList([m for a, b in zip(widths, widths[1:]) for m in (lin(a, b, True), relu(cfg.act_bits))])
+    widths = [cfg.phi[-1], *cfg.hidden, n_outputs]
+    rho = nn.ModuleList(
+        [m for a, b in zip(widths[:-2], widths[1:-1]) for m in (lin(a, b, True), relu(cfg.act_bits))]
+        + [lin(widths[-2], n_outputs, False)]
+    )
+    return inq, phi, relu(cfg.pool_bits), rho
+
+
+@functools.cache
+def _module_class():
+    """The ``torch.nn.Module`` (made on first use: importing this file does not import torch or Brevitas)."""
+    import torch
+    from torch import nn
+
+    class QDeepSets(nn.Module):
+        """``forward(x)``: x is (batch, N · (F + 1)); returns (batch, n_outputs) logits."""
+
+        def __init__(self, n_particles: int, cfg: QDeepSetsConfig, n_outputs: int):
+            super().__init__()
+            self.n_particles, self.width = n_particles, cfg.particle_features + 1
+            self.inq, self.phi, self.pool, self.rho = _modules(n_particles, cfg, n_outputs)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            p = x.reshape(x.shape[0], self.n_particles, self.width)
+            h = self.inq(p[:, :, :-1])
+            for m in self.phi:
+                h = m(h)
+            pooled = self.pool((h.value * p[:, :, -1:]).sum(1))
+            for m in self.rho:
+                pooled = m(pooled)
+            return pooled
+
+        def integers(self) -> dict:
+            """The network as integers and exponents (``integers_of``)."""
+            return integers_of(self)
+
+        def input_grid(self, x: np.ndarray) -> np.ndarray:
+            """``x`` as the design's port holds it: every feature on the input quantizer's grid, masks as they are."""
+            return input_grid(self.integers(), x)
+
+        def reference(self, x: np.ndarray) -> np.ndarray:
+            """The logits of the exact fixed-point arithmetic on the scaled inputs ``x`` (rows of particle sets)."""
+            return reference(self.integers(), x)
+
+        def summary(self) -> dict:
+            """Bits and weights kept."""
+            ints = integers_of(self)
+            layers = ints["phi"] + ints["rho"]
+            kept = int(sum(np.count_nonzero(w["w_int"]) for w in layers))
+            return {"weights": int(sum(w["w_int"].size for w in layers)), "weights_nonzero": kept, "pool": ints["pool"]}
+
+    return QDeepSets
+
+
+def integers_of(model) -> dict:
+    """A ``QDeepSets`` as integers and exponents: the input port (bits, exponent), φ's and ρ's layers
+    (``_linear``), the pooled sum's grid (bits, exponent), the particles and their features."""
+    import torch
+
+    with torch.no_grad():
+        in_q = model.inq.act_quant
+        exp = _log2(float(in_q.scale()), "input quantizer")
+        out = {"particles": model.n_particles, "features": model.width - 1, "input": (int(in_q.bit_width()), exp)}
+        out["phi"] = []
+        for lin, act in zip(model.phi[::2], model.phi[1::2]):
+            out["phi"].append(_linear(lin, exp, act))
+            exp = out["phi"][-1]["a_exp"]
+        pool = model.pool.act_quant
+        out["pool"] = (int(pool.bit_width()), _log2(float(pool.scale()), "pool"))
+        exp, mods = out["pool"][1], list(model.rho)
+        out["rho"] = []
+        for i in range(0, len(mods), 2):
+            out["rho"].append(_linear(mods[i], exp, mods[i + 1] if i + 1 < len(mods) else None))
+            exp = out["rho"][-1].get("a_exp", exp)
+    return out
+
+
+def input_grid(ints: dict, x: np.ndarray) -> np.ndarray:
+    """Particle sets ``x`` on the port's grid: features rounded half to even and saturated onto the signed
+    input grid, masks 0/1 (the QuantIdentity's arithmetic, float64)."""
+    bits, exp = ints["input"]
+    p = np.asarray(x, np.float64).reshape(len(x), ints["particles"], ints["features"] + 1).copy()
+    q = np.clip(np.round(p[..., :-1] / 2.0**exp), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    p[..., :-1] = q * 2.0**exp
+    p[..., -1] = p[..., -1] > 0.5
+    return p.reshape(len(x), -1)
+
+
+def reference(ints: dict, x: np.ndarray) -> np.ndarray:
+    """Exact logits ``(rows, outputs)`` of the integer network ``ints`` on port-grid rows ``x``."""
+    p = input_grid(ints, x).reshape(len(x), ints["particles"], ints["features"] + 1)
+    h = p[..., :-1]
+    for layer in ints["phi"]:
+        h = dense(h, layer)
+    pooled = relu_onto((h * p[..., -1:]).sum(1), *ints["pool"])
+    for layer in ints["rho"]:
+        pooled = dense(pooled, layer)
+    return pooled
+
+
+def build_qdeepsets(n_inputs: int, cfg: QDeepSetsConfig, n_outputs: int = 1):
+    """The untrained QAT Deep Sets for ``n_inputs`` values (``deepsets.particles_of``) and ``n_outputs`` logits."""
+    return _module_class()(particles_of(n_inputs, cfg, "qdeepsets"), cfg, n_outputs)
+
+
+def register() -> None:
+    """Register the kind (``models.registry`` calls it when it is imported, after ``deepsets``)."""
+    from trigdeploy.models import registry
+
+    registry.register(
+        registry.ModelKind(
+            "qdeepsets",
+            QDeepSetsConfig,
+            "qdeepsets.pt",
+            "torch",
+            "PyTorch",
+            build_qdeepsets,
+            init_from=lambda cfg: "deepsets" if cfg.init == "float" else None,
+            forms=("rtl_deepsets",),
+        )
+    )
