@@ -1,12 +1,15 @@
 """The ``features`` section of a run config: which model inputs the data stage computes.
 
 ``kind: constituents`` gives a set model its particles: the leading ``n_constituents`` by pT (zero-padded),
-each as the ``particle_features`` named below and a mask (1 for a particle, 0 for padding), flat in
-particle-major order: ``p0_<f1> … p0_<fF> p0_mask p1_<f1> …`` (``constituent_set_names``).
+each as its ``particle_features`` and a mask (1 for a particle, 0 for padding), flat in particle-major order:
+``p0_<f1> … p0_<fF> p0_mask p1_<f1> …`` (``constituent_set_names``). From four-vectors (the top-tagging
+layout) the features are computed (``PARTICLE_FEATURES``); a file that stores its particles' features (hls4ml's
+jet layout) gives them by name (``HLS4ML_PARTICLE_FEATURES`` by default).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +20,11 @@ from trigdeploy.schema import Checked, FieldError, num
 # log(E/GeV), log(E/E_jet), pT/pT_jet
 PARTICLE_FEATURES = ("log_pt_rel", "deta", "dphi", "dr", "log_pt", "log_e", "log_e_rel", "pt_rel")
 DEFAULT_PARTICLE_FEATURES = ("log_pt_rel", "deta", "dphi")
+# a file that stores its particles' features (hls4ml's ``jetConstituentList``) is read by their names instead:
+# by default pT/pT_jet, η and φ relative to the jet axis, and a particle is present where its pT is not 0
+HLS4ML_PARTICLE_FEATURES = ("j1_ptrel", "j1_etarel", "j1_phirel")
+HLS4ML_PARTICLE_PT = "j1_pt"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 N_CONSTITUENTS_MAX = 200
 
 
@@ -31,24 +39,22 @@ class FeaturesConfig(Checked):
     exclude: tuple[str, ...] = ()
     n_constituents: int = num(10, ge=1, le=N_CONSTITUENTS_MAX)
     n_raw_constituents: int = num(200, ge=1)
-    particle_features: tuple[str, ...] = ()  # kind constituents: default DEFAULT_PARTICLE_FEATURES
+    particle_features: tuple[str, ...] = ()  # kind constituents: see particles()
 
     def check(self) -> None:
-        """Particle features only for ``kind: constituents``, each known and named once."""
+        """Particle features only for ``kind: constituents``, each a name, named once."""
         if self.particle_features and self.kind != "constituents":
             raise FieldError("particle_features", f"only for kind constituents (kind is {self.kind})")
-        for name in self.particle_features:
-            if name not in PARTICLE_FEATURES:
-                raise FieldError(
-                    "particle_features", f"unknown {name!r}; expected some of {', '.join(PARTICLE_FEATURES)}"
-                )
+        for name in self.particle_features:  # which names a file offers is checked when it is read
+            if not _NAME.fullmatch(name):
+                raise FieldError("particle_features", f"{name!r} is not a feature name (letters, digits, '_')")
         if len(set(self.particle_features)) != len(self.particle_features):
             raise FieldError("particle_features", f"a feature is listed twice: {list(self.particle_features)}")
 
-    @property
-    def particles(self) -> tuple[str, ...]:
-        """The per-particle features of ``kind: constituents``, in their order (the default when unset)."""
-        return self.particle_features or DEFAULT_PARTICLE_FEATURES
+    def particles(self, stored: bool = False) -> tuple[str, ...]:
+        """The per-particle features of ``kind: constituents``, in their order (the default of four-vectors, or
+        of ``stored`` particle features, when unset)."""
+        return self.particle_features or (HLS4ML_PARTICLE_FEATURES if stored else DEFAULT_PARTICLE_FEATURES)
 
 
 def constituent_set_names(n: int, features: tuple[str, ...]) -> list[str]:

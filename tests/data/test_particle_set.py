@@ -82,12 +82,12 @@ def test_an_empty_jet_is_all_padding():
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"kind": "constituents", "particle_features": ["deta", "mass"]}, "unknown 'mass'"),
+        ({"kind": "constituents", "particle_features": ["deta", "m ass"]}, "'m ass' is not a feature name"),
         ({"kind": "constituents", "particle_features": ["deta", "deta"]}, "listed twice"),
         ({"kind": "toptag_jet", "particle_features": ["deta"]}, "only for kind constituents"),
         ({"kind": "constituents", "n_constituents": 201}, "n_constituents"),
     ],
-    ids=["unknown-feature", "twice", "wrong-kind", "too-many-particles"],
+    ids=["not-a-name", "twice", "wrong-kind", "too-many-particles"],
 )
 def test_a_bad_features_section_is_refused_at_load(section, message):
     with pytest.raises(TrigdeployError, match=message):
@@ -111,3 +111,106 @@ def test_a_particle_set_is_scaled_per_feature_across_particles_and_the_mask_is_k
     # the per-column fit (what a set must not get) differs: slots hold different shares of padding
     per_column = Standardizer.fit(flat, [f"c{i}" for i in range(n * width)], ScalingConfig())
     assert not np.allclose(per_column.mean, scaler.mean)
+
+
+# ---------------------------------------------------------------------------------------------- stored particles
+
+
+def _hls4ml_file(path, n=400, stored=4, seed=0):
+    """A file in hls4ml's jet layout whose ``jetConstituentList`` holds ``stored`` particles per jet, the last
+    ones zero-padded on some jets; class k shifts every particle's j1_etarel."""
+    import tables
+
+    from trigdeploy.data import layouts
+
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, 5, n)
+    jets = rng.normal(size=(n, len(layouts.HLS4ML_JET_NAMES))).astype(np.float32)
+    jets[:, -6:] = 0.0
+    jets[np.arange(n), len(layouts.HLS4ML_JET_NAMES) - 6 + k] = 1.0
+    parts = rng.normal(size=(n, stored, len(layouts.HLS4ML_PARTICLE_NAMES))).astype(np.float32)
+    names = list(layouts.HLS4ML_PARTICLE_NAMES)
+    parts[..., names.index("j1_pt")] = rng.uniform(1, 50, (n, stored))
+    parts[..., names.index("j1_etarel")] += 0.8 * k[:, None]
+    n_live = rng.integers(1, stored + 1, n)
+    parts[np.arange(stored)[None, :] >= n_live[:, None]] = 0.0
+    with tables.open_file(str(path), "w") as f:
+        f.create_array("/", "jets", jets)
+        f.create_array("/", "jetFeatureNames", np.array([s.encode() for s in layouts.HLS4ML_JET_NAMES]))
+        f.create_array("/", "particleFeatureNames", np.array([s.encode() for s in names]))
+        f.create_array("/", "jetConstituentList", parts)
+    return parts, names, k
+
+
+def test_a_stored_particle_dataset_is_read_by_name_and_not_among_the_columns(tmp_path):
+    from trigdeploy.data.hdf5 import HDF5Table
+
+    parts, names, _ = _hls4ml_file(tmp_path / "j.h5")
+    with HDF5Table(tmp_path / "j.h5", "jets") as t:
+        assert t.particle_columns[:2] == ["j1_px[0]", "j1_py[0]"] and len(t.particle_columns) == 4 * 16
+        assert not set(t.particle_columns) & set(t.columns)
+        got = t.read_matrix(10, 30, ["j1_etarel[2]", "j1_pt[0]", "j1_pt[3]"])
+        want = parts[10:30][:, [2, 0, 3], [names.index("j1_etarel"), names.index("j1_pt"), names.index("j1_pt")]]
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_set_of_stored_particles_pads_masks_and_zeroes(tmp_path):
+    from trigdeploy.data.hdf5 import HDF5Table
+
+    parts, names, _ = _hls4ml_file(tmp_path / "j.h5")
+    with HDF5Table(tmp_path / "j.h5", "jets") as t:
+        builder = FeatureBuilder(FeaturesConfig(kind="constituents", n_constituents=6), t.columns, t.particle_columns)
+        assert builder.names == constituent_set_names(6, ("j1_ptrel", "j1_etarel", "j1_phirel"))
+        out = builder({}, t.read_matrix(0, 400, builder.inputs)).reshape(400, 6, 4)
+    live = parts[..., names.index("j1_pt")] != 0
+    want = parts[..., [names.index(f) for f in ("j1_ptrel", "j1_etarel", "j1_phirel")]] * live[..., None]
+    np.testing.assert_array_equal(out[:, :4, :3], want)
+    np.testing.assert_array_equal(out[:, :4, 3], live)
+    assert (out[:, 4:] == 0).all()  # two slots beyond the four stored particles: padding
+
+
+def test_a_feature_the_particles_do_not_have_is_one_line(tmp_path):
+    from trigdeploy.data.hdf5 import HDF5Table
+
+    _hls4ml_file(tmp_path / "j.h5")
+    cfg = FeaturesConfig(kind="constituents", particle_features=("j1_ptrel", "j1_mass"))
+    with HDF5Table(tmp_path / "j.h5", "jets") as t:
+        with pytest.raises(
+            TrigdeployError,
+            match=r"features\.particle_features: 'j1_mass' is not a feature of the file's particles \(they have j1_px, j1_py",
+        ):
+            FeatureBuilder(cfg, t.columns, t.particle_columns)
+    with pytest.raises(TrigdeployError, match=r"'j1_ptrel' cannot be computed from four-vectors"):
+        FeatureBuilder(cfg, toptag_constituent_columns(3))
+
+
+def test_a_run_on_stored_particles_scales_per_feature_and_keeps_the_masks(tmp_path):
+    from conftest import run_config
+    from trigdeploy.data.prepare import prepare
+
+    _, _, k = _hls4ml_file(tmp_path / "j.h5")
+    cfg = run_config(
+        [tmp_path / "j.h5"],
+        data={"hdf5_key": "jets"},
+        label={"onehot": ["j_g", "j_q", "j_w", "j_z", "j_t"]},
+        features={"kind": "constituents", "n_constituents": 4},
+    )
+    result = prepare(cfg, tmp_path / "run", progress=False)
+    x, y = result.arrays("train")
+    np.testing.assert_array_equal(y, k[result.rows("train")])
+    p = x.reshape(len(x), 4, 4)
+    assert set(np.unique(p[..., -1])) == {0.0, 1.0}
+    live = p[..., -1] == 1
+    np.testing.assert_allclose(p[..., :-1][live].mean(0), 0.0, atol=0.05)  # per feature, over the particles present
+    assert result.report["leak_guard"]["single_feature_auc"]["p0_j1_etarel"]["j_t"] > 0.8  # the planted shift
+
+
+def test_files_whose_particles_differ_are_refused(tmp_path):
+    from trigdeploy.config import DataConfig
+    from trigdeploy.data.dataset import Dataset
+
+    _hls4ml_file(tmp_path / "a.h5", stored=4)
+    _hls4ml_file(tmp_path / "b.h5", stored=3)
+    data = build(DataConfig, {"format": "hdf5", "hdf5_key": "jets", "files": [str(tmp_path / "a.h5")]}, "data", "x")
+    with pytest.raises(TrigdeployError, match=r"b\.h5: its particle dataset differs from .*a\.h5's"):
+        Dataset(data, [str(tmp_path / "a.h5"), str(tmp_path / "b.h5")])

@@ -56,6 +56,8 @@ class Dataset:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_rows = int(self.offsets[-1])
         self.columns: list[str] = list(self.readers[0].columns)
+        # a plain HDF5 dataset's particles beside it (``HDF5Table``): read only as a particle set's inputs
+        self.particle_columns: list[str] = list(getattr(self.readers[0], "particle_columns", []))
         if self.n_rows == 0:
             self.close()
             raise TrigdeployError(f"{', '.join(self.files)}: no rows (empty table/tree)")
@@ -74,6 +76,8 @@ class Dataset:
     def _check_same_layout(self) -> None:
         first = self.readers[0]
         for f, r in zip(self.files[1:], self.readers[1:]):
+            if getattr(r, "particle_columns", []) != getattr(first, "particle_columns", []):
+                raise TrigdeployError(f"{f}: its particle dataset differs from {self.files[0]}'s (particles, features)")
             if r.columns != first.columns:
                 missing = sorted(set(first.columns) - set(r.columns))[:5]
                 raise TrigdeployError(

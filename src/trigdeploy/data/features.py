@@ -25,7 +25,8 @@ from trigdeploy.config import FeaturesConfig
 from trigdeploy.data import jetsub
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data.layouts import TOPTAG_N_CONSTITUENTS, toptag_constituent_columns
-from trigdeploy.features_config import constituent_set_names
+from trigdeploy.errors import TrigdeployError
+from trigdeploy.features_config import HLS4ML_PARTICLE_PT, PARTICLE_FEATURES, constituent_set_names
 
 R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = (
     jetsub.R0,
@@ -211,22 +212,34 @@ class FeatureBuilder:
     ``inputs`` are the raw columns it reads; ``names`` the features it produces, in order.
     """
 
-    def __init__(self, cfg: FeaturesConfig, columns: list[str]):
+    def __init__(self, cfg: FeaturesConfig, columns: list[str], particle_columns: list[str] = ()):
         self.kind = cfg.kind
         self.cfg = cfg
-        self.set_width = len(cfg.particles) + 1 if cfg.kind == "constituents" else 0  # values per particle
+        self.stored: tuple[int, int] | None = None  # a stored particle set: (particles read, features)
+        self.set_width = 0  # values per particle of a particle set
         if cfg.kind == "columns":
             self.inputs = list(columns)
             self.names = list(columns)
             return
-        n_stored = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit()) or TOPTAG_N_CONSTITUENTS
+        n_stored = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit())
+        if cfg.kind == "constituents" and not n_stored and particle_columns:
+            self._stored_set(list(particle_columns))
+            return
+        n_stored = n_stored or TOPTAG_N_CONSTITUENTS
         if cfg.kind == "toptag_raw":
             self.inputs = toptag_constituent_columns(min(cfg.n_raw_constituents, n_stored))
             self.names = list(self.inputs)
             return
         self.inputs = toptag_constituent_columns(n_stored)
         if cfg.kind == "constituents":
-            self.names = constituent_set_names(cfg.n_constituents, cfg.particles)
+            unknown = [f for f in cfg.particles() if f not in PARTICLE_FEATURES]
+            if unknown:
+                raise TrigdeployError(
+                    f"features.particle_features: {unknown[0]!r} cannot be computed from four-vectors; expected "
+                    f"some of {', '.join(PARTICLE_FEATURES)}"
+                )
+            self.names = constituent_set_names(cfg.n_constituents, cfg.particles())
+            self.set_width = len(cfg.particles()) + 1
             return
         names: list[str] = []
         if "jet" in cfg.kind:
@@ -234,6 +247,35 @@ class FeatureBuilder:
         if "constituents" in cfg.kind:
             names += constituent_feature_names(cfg.n_constituents)
         self.names = names
+
+    def _stored_set(self, particle_columns: list[str]) -> None:
+        """A particle set read from a file's particle columns ``<name>[<i>]`` (hls4ml's ``jetConstituentList``):
+        the named features of the leading particles and their pT (the mask: a padded particle's is 0)."""
+        names = list(dict.fromkeys(c[: c.rindex("[")] for c in particle_columns))
+        n_stored = len(particle_columns) // len(names)
+        features = self.cfg.particles(stored=True)
+        unknown = [f for f in (*features, HLS4ML_PARTICLE_PT) if f not in names]
+        if unknown:
+            raise TrigdeployError(
+                f"features.particle_features: {unknown[0]!r} is not a feature of the file's particles "
+                f"(they have {', '.join(names)})"
+            )
+        n_read = min(self.cfg.n_constituents, n_stored)
+        self.inputs = [f"{f}[{i}]" for i in range(n_read) for f in (*features, HLS4ML_PARTICLE_PT)]
+        self.names = constituent_set_names(self.cfg.n_constituents, features)
+        self.stored = (n_read, len(features))
+        self.set_width = len(features) + 1
+
+    def _from_stored(self, matrix: np.ndarray) -> np.ndarray:
+        """The particle set of a stored read: features zeroed where padded, the mask from pT, padding to N."""
+        n_read, width = self.stored
+        p = np.asarray(matrix, np.float32).reshape(len(matrix), n_read, width + 1).copy()
+        live = p[..., -1] != 0
+        p[..., :-1] *= live[..., None]
+        p[..., -1] = live
+        out = np.zeros((len(matrix), self.cfg.n_constituents, width + 1), np.float32)
+        out[:, :n_read] = p
+        return out.reshape(len(matrix), -1)
 
     @property
     def matrix_inputs(self) -> list[str]:
@@ -251,9 +293,11 @@ class FeatureBuilder:
             return out
         if matrix is None:
             matrix = np.stack([chunk[c] for c in self.inputs], axis=1)
+        if self.stored is not None:
+            return self._from_stored(matrix)
         const = matrix.reshape(len(matrix), len(self.inputs) // 4, 4)
         if self.kind == "constituents":
-            return particle_set(const, self.cfg.n_constituents, self.cfg.particles).astype(np.float32)
+            return particle_set(const, self.cfg.n_constituents, self.cfg.particles()).astype(np.float32)
         parts = []
         if "jet" in self.kind:
             parts.append(toptag_jet_features(const))

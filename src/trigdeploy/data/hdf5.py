@@ -2,6 +2,11 @@
 plain 2-D datasets whose columns a 1-D string dataset names (hls4ml's jet files: ``jets`` and
 ``jetFeatureNames``).
 
+Beside a plain dataset, a 3-D one of the same rows (rows × particles × features) whose last axis a 1-D string
+dataset names (hls4ml's ``jetConstituentList`` and ``particleFeatureNames``) is read as the particle columns
+``<name>[<i>]`` (particle ``i``), particle-major; they are not among ``columns`` (a table-column model never
+sees them) and are read only when asked for.
+
 pandas stores a frame as one PyTables table ``/<key>/table`` whose fields are the index, one
 2-D ``values_block_k`` per dtype (column names in the ``values_block_k_kind`` attribute) and
 one field per ``data_columns`` entry. Reading a row range with PyTables and slicing the blocks
@@ -27,14 +32,23 @@ class _Location:
     position: int | None  # column inside a values block; None for a data column
 
 
-class _PlainRows:
-    """Rows of a plain 2-D dataset that answer ``rows[""]`` (its single field) and ``len``."""
+PARTICLES = "particles"  # the field of the particle columns
 
-    def __init__(self, values: np.ndarray):
-        self.values = values
+
+class _PlainRows:
+    """Rows of a plain 2-D dataset that answer ``rows[""]`` (its single field), ``rows["particles"]`` (the
+    particle dataset's rows, flat, read on first use) and ``len``."""
+
+    def __init__(self, values: np.ndarray, particles=None):
+        self.values, self._particles, self._flat = values, particles, None
 
     def __getitem__(self, field: str) -> np.ndarray:
-        return self.values
+        if field != PARTICLES:
+            return self.values
+        if self._flat is None:
+            block = self._particles()
+            self._flat = block.reshape(len(block), -1)
+        return self._flat
 
     def __len__(self) -> int:
         return len(self.values)
@@ -68,6 +82,10 @@ class HDF5Table:
             int(self._table.shape[1]) * self._table.dtype.itemsize if self._plain else int(self._table.rowsize)
         )
         self.columns: list[str] = list(self._locations)
+        self.particle_columns: list[str] = []
+        self._particles = None
+        if self._plain:
+            self._inspect_particles()
 
     def _inspect(self):
         where = f"{self.path}: key '{self.key}'"
@@ -162,8 +180,39 @@ class HDF5Table:
             dup = sorted({n for n in names if names.count(n) > 1})[0]
             raise TrigdeployError(f"{where}: column '{dup}' appears more than once; expected unique column names")
         self._plain = True
+        self._names_path = names_node._v_pathname
         locations = {n: _Location("", i) for i, n in enumerate(names)}
         return array, locations, {n: array.dtype for n in names}
+
+    def _inspect_particles(self) -> None:
+        """The 3-D dataset of the same rows beside the plain one whose last axis one 1-D string dataset names
+        (hls4ml's ``jetConstituentList``, ``particleFeatureNames``), as the particle columns; none if absent."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # vlen strings: read with h5py by _names
+            nodes = list(self._table._v_parent._f_iter_nodes())
+        blocks = [n for n in nodes if isinstance(n, tables.Array) and n.ndim == 3 and n.shape[0] == self.n_rows]
+        if len(blocks) != 1 or blocks[0].dtype.kind not in "biuf":
+            return
+        width = blocks[0].shape[2]
+        namers = [
+            n
+            for n in nodes
+            if (isinstance(n, tables.Array) and n.ndim == 1 and n.dtype.kind in "SUO" and n.shape[0] == width)
+            or (isinstance(n, tables.UnImplemented) and len(self._vlen_strings(n._v_pathname)) == width)
+        ]
+        namers = [n for n in namers if n._v_pathname != getattr(self, "_names_path", None)]
+        if len(namers) != 1:
+            return
+        names = self._names(namers[0])
+        if len(set(names)) != len(names) or len(names) != width:
+            return
+        self._particles = blocks[0]
+        for i in range(blocks[0].shape[1]):
+            for j, name in enumerate(names):
+                column = f"{name}[{i}]"
+                self._locations[column] = _Location(PARTICLES, i * width + j)
+                self._dtypes[column] = blocks[0].dtype
+                self.particle_columns.append(column)
 
     def _names(self, node) -> list[str]:
         """The column names held by ``node``: a 1-D string dataset (fixed or variable length), UTF-8."""
@@ -211,11 +260,21 @@ class HDF5Table:
     def _rows(self, start: int, stop: int) -> np.ndarray:
         try:
             if self._plain:  # one structured view, so that the field lookups of a table work unchanged
-                return _PlainRows(self._table.read(start, stop))
+                particles = None if self._particles is None else (lambda: self._read_particles(start, stop))
+                return _PlainRows(self._table.read(start, stop), particles)
             return self._table.read(start, stop)
         except Exception as exc:
             raise TrigdeployError(
                 f"{self.path}: rows {start}-{stop} unreadable (truncated or corrupt?): {type(exc).__name__}"
+            ) from None
+
+    def _read_particles(self, start: int, stop: int) -> np.ndarray:
+        try:
+            return self._particles.read(start, stop)
+        except Exception as exc:
+            raise TrigdeployError(
+                f"{self.path}: '{self._particles._v_pathname}' rows {start}-{stop} unreadable (truncated or corrupt?): "
+                f"{type(exc).__name__}"
             ) from None
 
     @staticmethod

@@ -239,11 +239,12 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
     if cfg.features.kind == "columns":
         columns, dropped = select_columns(cfg, ds, label, derived, where)
         return FeatureBuilder(cfg.features, columns), dropped
-    builder = FeatureBuilder(cfg.features, ds.columns)
-    missing = [c for c in builder.inputs if c not in ds.columns]
+    builder = FeatureBuilder(cfg.features, ds.columns, ds.particle_columns)
+    missing = [c for c in builder.inputs if c not in ds.columns and c not in ds.particle_columns]
     if missing:
         raise TrigdeployError(
-            f"{where}: features.kind {cfg.features.kind} needs the Top Quark Tagging constituent columns; "
+            f"{where}: features.kind {cfg.features.kind} needs the Top Quark Tagging constituent columns"
+            f"{' (or a particle dataset beside the table)' if cfg.features.kind == 'constituents' else ''}; "
             f"missing: {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}"
         )
     for c in ds.columns:
@@ -285,7 +286,7 @@ def _reads(builder: FeatureBuilder, label, derived: dict, selection, ds, where: 
             + (list(selection.names) if selection else [])
         )
     )
-    unknown = [c for c in reads if c not in ds.columns]
+    unknown = [c for c in reads if c not in ds.columns and c not in ds.particle_columns]
     if unknown:
         raise TrigdeployError(f"{where}: column(s) not found: {', '.join(unknown)}")
     return reads
