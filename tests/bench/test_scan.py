@@ -63,6 +63,27 @@ def test_a_point_config_trains_only_its_kind_from_the_float_mlp(trained_run):
         scan.point_config(RunLayout.of(trained_run), scan.grid_points(["bdt.max_depth=2"])[0])
 
 
+def test_a_deep_sets_point_starts_from_the_float_deep_sets_with_its_shape(tmp_path):
+    from conftest import run_config
+    from trigdeploy.config import dump_config, parse_config
+    from trigdeploy.layout import RunLayout
+
+    cfg = run_config(
+        [tmp_path / "x.h5"],
+        features={"kind": "constituents", "n_constituents": 8},
+        train={"deepsets": {"phi": [12, 10], "hidden": [6], "epochs": 3}},
+    )
+    run = tmp_path / "runs" / "t"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(dump_config(cfg))
+    (point,) = scan.grid_points(["qdeepsets.weight_bits=3"])
+    raw = scan.point_config(RunLayout.of(run), point)
+    section = raw["train"]["qdeepsets"]
+    assert (section["phi"], section["hidden"], section["particle_features"]) == ([12, 10], [6], 3)
+    assert section["weight_bits"] == 3 and "epochs" not in section  # the kind's own defaults for the rest
+    assert parse_config(raw).train.model("qdeepsets").phi == (12, 10)  # init: float accepts it
+
+
 def test_a_point_without_the_model_it_starts_from_is_one_line(trained_run, tmp_path):
     from conftest import own_copy
     from trigdeploy.config import load_config

@@ -42,7 +42,7 @@ def test_permuted_particles_give_the_same_bits(traced):
 
 def test_the_check_catches_one_lsb(traced):
     model, x, ref, comb = traced
-    lsb = 2.0 ** model.integers()["rho"][-1]["acc_exp"]  # the logit's own grid
+    lsb = 2.0 ** model.integers().rho[-1][0].acc_exp  # the logit's own grid
     bad = ref.copy()
     bad[77] += lsb
     out = to_rtl.check(comb, x, bad)
@@ -50,7 +50,7 @@ def test_the_check_catches_one_lsb(traced):
 
 
 @pytest.mark.integration
-def test_a_trained_qat_deep_sets_is_exact_in_verilator(tmp_path):
+def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path):
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
     from trigdeploy.data.generate import write_toptag
@@ -70,12 +70,16 @@ def test_a_trained_qat_deep_sets_is_exact_in_verilator(tmp_path):
             **SMALL_TRAIN,
             "deepsets": {**shape, "epochs": 2},
             "qdeepsets": {**shape, "epochs": 1, "weight_bits": 4},
+            "hgq_deepsets": {**shape, "epochs": 1, "beta": 1e-6, "calibration_rows": 500},
         },
     )
     run = tmp_path / "runs" / "qsets"
     train_run(cfg, run, progress=False)
     manifest = export_run(run, ExportTarget(source="test"))
-    rtl = manifest["models"]["qdeepsets"]["rtl"]
-    assert rtl["check"]["n_mismatch"] == 0 and rtl["check"]["n_events"] == 240
     report = csim_run(run)
-    assert report["ok"] and report["projects"]["qdeepsets_rtl"]["n_mismatch"] == 0
+    assert report["ok"]
+    for kind in ("qdeepsets", "hgq_deepsets"):
+        rtl = manifest["models"][kind]["rtl"]
+        assert rtl["check"]["n_mismatch"] == 0 and rtl["check"]["n_events"] == 240
+        assert report["projects"][f"{kind}_rtl"]["n_mismatch"] == 0
+        assert report["projects"][f"{kind}_rtl"]["n_events"] == 240

@@ -82,6 +82,7 @@ def test_every_built_in_kind_has_its_family():
         "hgq": "torch",
         "deepsets": "torch",
         "qdeepsets": "torch",
+        "hgq_deepsets": "torch",
         "bdt": "xgboost",
         "rf": "sklearn",
     }

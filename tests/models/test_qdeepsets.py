@@ -45,10 +45,11 @@ def test_the_integer_reference_is_what_brevitas_computes(n_outputs):
 
 def test_the_port_grid_rounds_the_features_and_keeps_the_masks():
     model = tiny_qdeepsets()
-    bits, exp = model.integers()["input"]
+    port = model.integers().port
     grid = model.input_grid(sets(100)).reshape(100, N, F + 1)
-    codes = grid[..., :-1] / 2.0**exp
-    assert (codes == np.round(codes)).all() and codes.min() >= -(2 ** (bits - 1)) and codes.max() <= 2 ** (bits - 1) - 1
+    codes = grid[..., :-1] * 2.0**port.frac
+    top = 2 ** (port.integer + port.frac)
+    assert port.signed and (codes == np.round(codes)).all() and codes.min() >= -top and codes.max() <= top - 1
     np.testing.assert_array_equal(grid[..., -1], sets(100).reshape(100, N, F + 1)[..., -1])
 
 

@@ -6,15 +6,15 @@ A point (``ScanPoint``) is a model kind of the parent run at other settings: the
 several keys of one kind: their product). ``run_point`` makes it a run in ``<run>/scan/<point>/``:
 
 1. **train**: the parent's config with only that kind, the point's settings and ``init: float``; its data
-   stage is the parent's (linked, read as it is), and it is fine-tuned from the parent's float MLP on one
-   torch thread (``train_run(reuse_data=True, models=[kind])``);
+   stage is the parent's (linked, read as it is), and it is fine-tuned from the parent's float model it starts
+   from (the float MLP; the float Deep Sets for ``qdeepsets``) on one torch thread (``train_run(reuse_data=True, models=[kind])``);
 2. **export**: its RTL forms (and what they require; ``--forms``), each bit-exact on the whole test split;
 3. **csim**: every exported project simulated on the whole test split (Verilator), 0 mismatches or an error;
 4. **synth**: Yosys counts of its RTL designs under synth's budget rule (``--max-lut-estimate``).
 
 ``point.json``, written last, marks a complete point and holds what bench reads: the point's physics, its
 simulation and its designs' LUTs (Yosys where counted, alkaid's cost model elsewhere). Its fingerprint is
-that of everything that shapes the point (the parent's data stage and float MLP, the point's config, the
+that of everything that shapes the point (the parent's data stage and float model, the point's config, the
 target and budget rule, the versions): a point whose fingerprint is unchanged is not retrained,
 re-exported, re-simulated or re-synthesized, and an interrupted scan resumes at the incomplete points.
 Points run in parallel: ``workers`` local processes (default: the cores available), or as tasks on Dask
@@ -137,7 +137,7 @@ def rtl_forms() -> tuple[str, ...]:
 
 def point_config(parent: RunLayout, point: ScanPoint) -> dict:
     """The point's run config (as data): the parent's, training only ``point.kind`` at the point's settings from
-    the parent's float MLP (whose section stays: the kind starts from it); the point's name."""
+    the parent's float model (whose section stays: the kind starts from it); the point's name."""
     from trigdeploy.config import load_config
     from trigdeploy.models import registry
     from trigdeploy.schema import to_dict
@@ -151,11 +151,17 @@ def point_config(parent: RunLayout, point: ScanPoint) -> dict:
             f"scan point {point.name}: {point.kind!r} is not a kind fine-tuned from a model the run trains "
             f"({', '.join(k.name for k in registry.KINDS.values() if _has_init(k))})"
         )
-    section = {**(train.get(point.kind) or {"hidden": train[source]["hidden"]}), **dict(point.changes), "init": "float"}
+    # a kind the run does not train yet starts with its source's shape (what its init: float requires)
+    fields = {f.name for f in dataclasses.fields(kind.config)}
+    shape = {k: v for k, v in train[source].items() if k in SHAPE_KEYS and k in fields}
+    section = {**(train.get(point.kind) or shape), **dict(point.changes), "init": "float"}
     out = {k: v for k, v in train.items() if k not in registry.KINDS}
     raw["train"] = {**out, source: train[source], point.kind: section}
     raw["name"] = f"{raw['name']}.{point.name}"
     return raw
+
+
+SHAPE_KEYS = ("hidden", "phi", "particle_features")  # the keys a fine-tuned kind shares with its source
 
 
 def _has_init(kind) -> bool:

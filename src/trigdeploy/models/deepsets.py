@@ -18,7 +18,9 @@ import functools
 from dataclasses import dataclass
 from typing import Literal
 
-from trigdeploy.config import MLPConfig
+import numpy as np
+
+from trigdeploy.config import CrossChecked, MLPConfig, TrainConfig
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.features_config import PARTICLE_FEATURES
 from trigdeploy.schema import WIDTH_MAX, FieldError, num
@@ -39,6 +41,20 @@ class DeepSetsConfig(MLPConfig):
             raise FieldError("phi", "needs at least one layer width")
         if self.batchnorm:
             raise FieldError("batchnorm", "not supported in a set model; set false")
+
+
+class InitFromDeepSets(CrossChecked):
+    """A section whose model starts from the float Deep Sets' weights (``init: float``): the same shape."""
+
+    def check_with(self, name: str, train: TrainConfig) -> None:
+        """``init: float`` needs ``train.deepsets`` with the same ``phi``, ``hidden`` and ``particle_features``."""
+        src = train.model("deepsets")
+        shape = (self.phi, self.hidden, self.particle_features)
+        if self.init == "float" and (src is None or (src.phi, src.hidden, src.particle_features) != shape):
+            raise FieldError(
+                f"{name}.init",
+                f"'float' needs train.deepsets with the same phi, hidden and particle_features ({name} {shape})",
+            )
 
 
 def particles_of(n_inputs: int, cfg: DeepSetsConfig, kind: str = "deepsets") -> int:
@@ -88,6 +104,82 @@ def _module_class():
             return self.rho(pooled)
 
     return DeepSets
+
+
+# ---------------------------------------------------------------------------------------------- integer form
+# What a fixed-point Deep Sets (``qdeepsets``, ``hgq_deepsets``) is once trained: integers, power-of-two
+# exponents and saturating grids. ``reference`` computes it exactly (float64 holds every value: each is an
+# integer times a power of two well inside 53 bits) and ``convert/forms/rtl_deepsets.py`` traces it.
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A saturating fixed-point grid: signed or not, ``integer`` bits (the sign excluded), ``frac`` fractional
+    bits, rounding ``RND_CONV`` (half to even) or ``RND`` (half up); an unsigned grid takes negatives to 0."""
+
+    signed: bool
+    integer: int
+    frac: int
+    rounding: Literal["RND_CONV", "RND"]
+
+    def onto(self, v: np.ndarray) -> np.ndarray:
+        """``v`` rounded and saturated onto the grid (float64, exact)."""
+        scaled = np.asarray(v, np.float64) * 2.0**self.frac
+        code = np.round(scaled) if self.rounding == "RND_CONV" else np.floor(scaled + 0.5)
+        top = 2.0 ** (self.integer + self.frac)
+        return np.clip(code, -top if self.signed else 0.0, top - 1) * 2.0**-self.frac
+
+
+@dataclass(frozen=True)
+class Dense:
+    """``x @ (w_int.T · 2^w_exp) + b_int · 2^acc_exp``: a layer's integer weights and biases."""
+
+    w_int: np.ndarray  # (outputs, inputs)
+    w_exp: int
+    b_int: np.ndarray
+    acc_exp: int
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The exact sum (float64) of inputs ``x`` (..., inputs)."""
+        return (
+            x @ (self.w_int.T.astype(np.float64) * 2.0**self.w_exp) + self.b_int.astype(np.float64) * 2.0**self.acc_exp
+        )
+
+
+@dataclass(frozen=True)
+class IntegerSets:
+    """A Deep Sets in integers: the port's grid of the particles' features, φ's layers each with the grid after
+    it (its ReLU), the pooled sum's grid, ρ's layers (the last one's grid None: its sum is the logit)."""
+
+    particles: int
+    features: int
+    port: Grid
+    phi: tuple[tuple[Dense, Grid], ...]
+    pool: Grid
+    rho: tuple[tuple[Dense, Grid | None], ...]
+
+    def input_grid(self, x: np.ndarray) -> np.ndarray:
+        """Scaled particle sets ``x`` as the port holds them: features on the port's grid, masks 0/1."""
+        p = np.asarray(x, np.float64).reshape(len(x), self.particles, self.features + 1).copy()
+        p[..., :-1] = self.port.onto(p[..., :-1])
+        p[..., -1] = p[..., -1] > 0.5
+        return p.reshape(len(x), -1)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        """The exact logits ``(rows, outputs)`` on scaled particle sets ``x`` (put on the port's grid first)."""
+        p = self.input_grid(x).reshape(len(x), self.particles, self.features + 1)
+        h = p[..., :-1]
+        for dense, grid in self.phi:
+            h = grid.onto(dense(h))
+        out = self.pool.onto((h * p[..., -1:]).sum(1))
+        for dense, grid in self.rho:
+            out = dense(out) if grid is None else grid.onto(dense(out))
+        return out
+
+    def weights(self) -> tuple[int, int]:
+        """(weights, weights not zero) of φ and ρ."""
+        layers = [d for d, _ in (*self.phi, *self.rho)]
+        return sum(d.w_int.size for d in layers), sum(int(np.count_nonzero(d.w_int)) for d in layers)
 
 
 def build_deepsets(n_inputs: int, cfg: DeepSetsConfig, n_outputs: int = 1):

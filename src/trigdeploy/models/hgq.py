@@ -186,16 +186,7 @@ class HGQMLP(nn.Module):
     def layers(self) -> list[dict]:
         """Per layer: input type (signed, i, f), integer weights and biases on the accumulator grid
         (exponent ``-acc_f``), the weights' exponent ``-w_f``."""
-        out = []
-        for q, d in zip(self.quant, self.dense):
-            i, f = q.int_frac()
-            w_f = int(d.weight_frac())
-            w_code = torch.round(d.weight.double() * torch.pow(2.0, d.frac().double()))
-            w_int = (w_code * torch.pow(2.0, w_f - d.frac().double())).round().long().numpy()
-            acc_f = f + w_f
-            b_int = torch.round(d.bias.double() * 2.0**acc_f).long().numpy()
-            out.append({"signed": q.signed, "i": i, "f": f, "w_int": w_int, "w_f": w_f, "b_int": b_int, "acc_f": acc_f})
-        return out
+        return [dense_ints(q, d) for q, d in zip(self.quant, self.dense)]
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         """The logits in exact fixed-point arithmetic (float64 holds every value; see ``ACC_MAX_BITS``):
@@ -252,6 +243,19 @@ class HGQMLP(nn.Module):
             "pruned_fraction": 1 - kept / max(n, 1),
             "activation_types": [(layer["signed"], layer["i"], layer["f"]) for layer in layers],
         }
+
+
+@torch.no_grad()
+def dense_ints(q: ActQuant, d: HDense) -> dict:
+    """A layer fed by quantizer ``q`` as integers: the input type (signed, i, f), the weights on the layer's
+    grid (``w_int · 2^-w_f``), the biases on the accumulator's (``b_int · 2^-acc_f``)."""
+    i, f = q.int_frac()
+    w_f = int(d.weight_frac())
+    w_code = torch.round(d.weight.double() * torch.pow(2.0, d.frac().double()))
+    w_int = (w_code * torch.pow(2.0, w_f - d.frac().double())).round().long().numpy()
+    acc_f = f + w_f
+    b_int = torch.round(d.bias.double() * 2.0**acc_f).long().numpy()
+    return {"signed": q.signed, "i": i, "f": f, "w_int": w_int, "w_f": w_f, "b_int": b_int, "acc_f": acc_f}
 
 
 def _holding(values: np.ndarray, frac: int) -> FixedType:

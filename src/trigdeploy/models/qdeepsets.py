@@ -6,9 +6,8 @@ features on the input quantizer's signed grid (the masks stay 0/1), φ as QuantL
 by every particle, the sum of φ over the particles present (exact: every term is on the last ReLU's grid), the
 sum on an unsigned grid of ``pool_bits`` (``pool``: a QuantReLU, round half to even, saturating), then ρ.
 
-``integers()`` gives the trained network as integers and power-of-two exponents, and ``reference(x)`` computes
-its logits from them exactly (float64 holds every value: each is an integer times a power of two well inside
-53 bits); the RTL form (``convert/forms/rtl_deepsets.py``) traces the same integers, and its logic must equal
+``integers()`` gives the trained network in integers (``deepsets.IntegerSets``), and ``reference(x)`` computes
+its logits from them exactly; the RTL form (``convert/forms/rtl_deepsets.py``) traces the same integers, and its logic must equal
 this reference on every test event. The training forward pass is Brevitas' float32 arithmetic, which can
 land on the other side of a rounding boundary on a few events: the metrics come from the reference.
 """
@@ -22,16 +21,15 @@ from typing import Literal
 
 import numpy as np
 
-from trigdeploy.config import CrossChecked, TrainConfig
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.models.deepsets import DeepSetsConfig, particles_of
+from trigdeploy.models.deepsets import DeepSetsConfig, Dense, Grid, InitFromDeepSets, IntegerSets, particles_of
 from trigdeploy.schema import FieldError, num
 
 BIAS_QUANT = {8: "Int8Bias", 16: "Int16Bias", 32: "Int32Bias"}
 
 
 @dataclass(frozen=True)
-class QDeepSetsConfig(DeepSetsConfig, CrossChecked):
+class QDeepSetsConfig(DeepSetsConfig, InitFromDeepSets):
     """Brevitas QAT Deep Sets: bits of the weights, the ReLUs, the input port and the pooled sum."""
 
     weight_bits: int = num(6, ge=2, le=16)
@@ -51,16 +49,6 @@ class QDeepSetsConfig(DeepSetsConfig, CrossChecked):
         if self.dropout > 0:
             raise FieldError("dropout", "not supported in the QAT twin; set 0")
 
-    def check_with(self, name: str, train: TrainConfig) -> None:
-        """``init: float`` needs ``train.deepsets`` of the same shape."""
-        src = train.model("deepsets")
-        shape = (self.phi, self.hidden, self.particle_features)
-        if self.init == "float" and (src is None or (src.phi, src.hidden, src.particle_features) != shape):
-            raise FieldError(
-                f"{name}.init",
-                f"'float' needs train.deepsets with the same phi, hidden and particle_features (qdeepsets {shape})",
-            )
-
 
 def _log2(scale: float, what: str) -> int:
     e = float(np.log2(scale))
@@ -69,32 +57,21 @@ def _log2(scale: float, what: str) -> int:
     return int(round(e))
 
 
-def _linear(layer, in_exp: int, act) -> dict:
-    """One QuantLinear as integers (and the QuantReLU after it, if any): the integer weights and biases
-    (rounded half to even, as ``Int*Bias`` does), their exponents, the activation's bits and exponent."""
+def _relu_grid(act) -> Grid:
+    """A QuantReLU's grid: unsigned ``bits`` of step 2^exp, round half to even, saturating."""
+    bits, exp = int(act.act_quant.bit_width()), _log2(float(act.act_quant.scale()), "activation")
+    return Grid(False, bits + exp, -exp, "RND_CONV")
+
+
+def _linear(layer, in_exp: int, act) -> tuple[Dense, Grid | None]:
+    """One QuantLinear as integers (biases rounded half to even, as ``Int*Bias`` does), and the grid of the
+    QuantReLU after it (None for the last layer)."""
     w = layer.quant_weight()
     w_exp = _log2(float(w.scale), "weights")
     acc_exp = in_exp + w_exp
-    out = {
-        "w_int": w.int().numpy().astype(np.int64),
-        "w_exp": w_exp,
-        "acc_exp": acc_exp,
-        "b_int": np.round(layer.bias.detach().double().numpy() / 2.0**acc_exp).astype(np.int64),
-    }
-    if act is not None:
-        out.update(a_bits=int(act.act_quant.bit_width()), a_exp=_log2(float(act.act_quant.scale()), "activation"))
-    return out
-
-
-def relu_onto(v: np.ndarray, bits: int, exp: int) -> np.ndarray:
-    """A QuantReLU's output: ``v`` on the unsigned ``bits``-bit grid of step 2^exp, round half to even, saturated."""
-    return np.clip(np.round(v / 2.0**exp), 0, 2**bits - 1) * 2.0**exp
-
-
-def dense(x: np.ndarray, layer: dict) -> np.ndarray:
-    """``x @ W + b`` at the layer's integers (exact in float64), then its ReLU's grid where it has one."""
-    h = x @ (layer["w_int"].T * 2.0 ** layer["w_exp"]) + layer["b_int"] * 2.0 ** layer["acc_exp"]
-    return relu_onto(h, layer["a_bits"], layer["a_exp"]) if "a_bits" in layer else h
+    b_int = np.round(layer.bias.detach().double().numpy() / 2.0**acc_exp).astype(np.int64)
+    dense = Dense(w.int().numpy().astype(np.int64), w_exp, b_int, acc_exp)
+    return dense, (_relu_grid(act) if act is not None else None)
 
 
 def _modules(n_particles: int, cfg: QDeepSetsConfig, n_outputs: int):
@@ -150,72 +127,46 @@ def _module_class():
                 pooled = m(pooled)
             return pooled
 
-        def integers(self) -> dict:
-            """The network as integers and exponents (``integers_of``)."""
+        def integers(self) -> IntegerSets:
+            """The network in integers (``integers_of``)."""
             return integers_of(self)
 
         def input_grid(self, x: np.ndarray) -> np.ndarray:
             """``x`` as the design's port holds it: every feature on the input quantizer's grid, masks as they are."""
-            return input_grid(self.integers(), x)
+            return integers_of(self).input_grid(x)
 
         def reference(self, x: np.ndarray) -> np.ndarray:
             """The logits of the exact fixed-point arithmetic on the scaled inputs ``x`` (rows of particle sets)."""
-            return reference(self.integers(), x)
+            return integers_of(self).reference(x)
 
         def summary(self) -> dict:
-            """Bits and weights kept."""
+            """Weights kept and the pool's grid."""
             ints = integers_of(self)
-            layers = ints["phi"] + ints["rho"]
-            kept = int(sum(np.count_nonzero(w["w_int"]) for w in layers))
-            return {"weights": int(sum(w["w_int"].size for w in layers)), "weights_nonzero": kept, "pool": ints["pool"]}
+            n, kept = ints.weights()
+            return {"weights": n, "weights_nonzero": kept, "pool": [ints.pool.integer, ints.pool.frac]}
 
     return QDeepSets
 
 
-def integers_of(model) -> dict:
-    """A ``QDeepSets`` as integers and exponents: the input port (bits, exponent), φ's and ρ's layers
-    (``_linear``), the pooled sum's grid (bits, exponent), the particles and their features."""
+def integers_of(model) -> IntegerSets:
+    """A ``QDeepSets`` in integers (``deepsets.IntegerSets``): its input quantizer's grid, φ's and ρ's layers
+    with their QuantReLUs' grids, the pool's grid."""
     import torch
 
     with torch.no_grad():
         in_q = model.inq.act_quant
-        exp = _log2(float(in_q.scale()), "input quantizer")
-        out = {"particles": model.n_particles, "features": model.width - 1, "input": (int(in_q.bit_width()), exp)}
-        out["phi"] = []
+        bits, exp = int(in_q.bit_width()), _log2(float(in_q.scale()), "input quantizer")
+        port = Grid(True, bits - 1 + exp, -exp, "RND_CONV")
+        phi = []
         for lin, act in zip(model.phi[::2], model.phi[1::2]):
-            out["phi"].append(_linear(lin, exp, act))
-            exp = out["phi"][-1]["a_exp"]
-        pool = model.pool.act_quant
-        out["pool"] = (int(pool.bit_width()), _log2(float(pool.scale()), "pool"))
-        exp, mods = out["pool"][1], list(model.rho)
-        out["rho"] = []
+            phi.append(_linear(lin, exp, act))
+            exp = -phi[-1][1].frac
+        pool = _relu_grid(model.pool)
+        exp, mods, rho = -pool.frac, list(model.rho), []
         for i in range(0, len(mods), 2):
-            out["rho"].append(_linear(mods[i], exp, mods[i + 1] if i + 1 < len(mods) else None))
-            exp = out["rho"][-1].get("a_exp", exp)
-    return out
-
-
-def input_grid(ints: dict, x: np.ndarray) -> np.ndarray:
-    """Particle sets ``x`` on the port's grid: features rounded half to even and saturated onto the signed
-    input grid, masks 0/1 (the QuantIdentity's arithmetic, float64)."""
-    bits, exp = ints["input"]
-    p = np.asarray(x, np.float64).reshape(len(x), ints["particles"], ints["features"] + 1).copy()
-    q = np.clip(np.round(p[..., :-1] / 2.0**exp), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    p[..., :-1] = q * 2.0**exp
-    p[..., -1] = p[..., -1] > 0.5
-    return p.reshape(len(x), -1)
-
-
-def reference(ints: dict, x: np.ndarray) -> np.ndarray:
-    """Exact logits ``(rows, outputs)`` of the integer network ``ints`` on port-grid rows ``x``."""
-    p = input_grid(ints, x).reshape(len(x), ints["particles"], ints["features"] + 1)
-    h = p[..., :-1]
-    for layer in ints["phi"]:
-        h = dense(h, layer)
-    pooled = relu_onto((h * p[..., -1:]).sum(1), *ints["pool"])
-    for layer in ints["rho"]:
-        pooled = dense(pooled, layer)
-    return pooled
+            rho.append(_linear(mods[i], exp, mods[i + 1] if i + 1 < len(mods) else None))
+            exp = -rho[-1][1].frac if rho[-1][1] is not None else exp
+    return IntegerSets(model.n_particles, model.width - 1, port, tuple(phi), pool, tuple(rho))
 
 
 def build_qdeepsets(n_inputs: int, cfg: QDeepSetsConfig, n_outputs: int = 1):

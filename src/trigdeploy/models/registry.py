@@ -131,7 +131,7 @@ register(
 # kinds declared in their own file, registered in this order (training order: a twin after its source). The
 # package names this module as its own ``trigdeploy.plugins`` entry point, so that a config is parsed with
 # their ``train.<name>`` sections whatever imported what before.
-from trigdeploy.models import deepsets, qdeepsets  # noqa: E402
+from trigdeploy.models import deepsets, hgq_deepsets, qdeepsets  # noqa: E402
 
-for _own in (deepsets, qdeepsets):
+for _own in (deepsets, qdeepsets, hgq_deepsets):
     _own.register()

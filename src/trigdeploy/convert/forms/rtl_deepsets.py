@@ -1,11 +1,12 @@
-"""The ``rtl_deepsets`` form: the QAT Deep Sets → an alkaid Verilog project, equal to the model's exact integer
-reference (``models/qdeepsets.py``) on every test event before it is written; Verilator runs it in csim.
+"""The ``rtl_deepsets`` form: a fixed-point Deep Sets (``qdeepsets``, ``hgq_deepsets``) → an alkaid Verilog
+project, equal to the model's exact integer reference (``models.deepsets.IntegerSets``) on every test event before
+it is written; Verilator runs it in csim.
 
 The traced logic: the port holds the N particles' features on the input grid and their mask bits, particle-major
 as the data stage writes them; φ's integer layers are applied to every particle (one copy of φ per particle: the
 weights are constants of the logic, shared in the description, not in the LUTs), each particle's last ReLU output
-is ANDed with its mask bit, the N are summed exactly, the sum is rounded half to even and saturated onto the pool's
-grid, then ρ. Integer sums do not depend on their order: permuted particles give the same bits.
+is ANDed with its mask bit, the N are summed exactly, the sum is rounded and saturated onto the pool's grid, then ρ
+(every grid with the model's own rounding: half to even for Brevitas, half up for the resource-aware model). Integer sums do not depend on their order: permuted particles give the same bits.
 """
 
 from __future__ import annotations
@@ -21,54 +22,56 @@ from trigdeploy.convert.forms import Form, register_form
 logger = logging.getLogger("trigdeploy.convert.export")
 
 
-def _layer(x, layer: dict):
-    """``x @ W + b`` at the layer's integers, then its QuantReLU's unsigned grid (round half to even, saturate)."""
+def _onto(x, grid):
+    """``x`` on ``grid`` (a ``deepsets.Grid``): its rounding, saturation; an unsigned grid takes negatives to 0."""
     from alkaid.trace.ops import quantize
 
-    h = x @ (layer["w_int"].T.astype(np.float64) * 2.0 ** layer["w_exp"])
-    h = h + layer["b_int"].astype(np.float64) * 2.0 ** layer["acc_exp"]
-    if "a_bits" not in layer:
-        return h
-    return quantize(h, 0, layer["a_bits"] + layer["a_exp"], -layer["a_exp"], "SAT", "RND_CONV")
+    return quantize(x, int(grid.signed), grid.integer, grid.frac, "SAT", grid.rounding)
 
 
-def trace(ints: dict):
-    """alkaid ``CombLogic`` of the integer Deep Sets ``ints`` (``QDeepSets.integers()``; see the module docstring)."""
+def _dense(x, dense):
+    """``x @ W + b`` at the layer's integers (``deepsets.Dense``)."""
+    return (
+        x @ (dense.w_int.T.astype(np.float64) * 2.0**dense.w_exp) + dense.b_int.astype(np.float64) * 2.0**dense.acc_exp
+    )
+
+
+def trace(sets):
+    """alkaid ``CombLogic`` of an integer Deep Sets (``deepsets.IntegerSets``; see the module docstring)."""
     from alkaid.trace import FVArrayInput
     from alkaid.trace import trace as alkaid_trace
     from alkaid.trace.ops import quantize
 
-    n, f = ints["particles"], ints["features"]
-    bits, exp = ints["input"]
+    n, f = sets.particles, sets.features
     inp = FVArrayInput((n, f + 1))
-    h = quantize(inp[:, :f], 1, bits - 1 + exp, -exp)  # signed; integer bits without the sign
+    port = sets.port  # the port's type: its values arrive on its grid (``IntegerSets.input_grid``)
+    h = quantize(inp[:, :f], int(port.signed), port.integer, port.frac)
     mask = quantize(inp[:, f:], 0, 1, 0)  # one bit per particle
-    for layer in ints["phi"]:
-        h = _layer(h, layer)
-    pool_bits, pool_exp = ints["pool"]
-    x = quantize((h * mask).sum(axis=0), 0, pool_bits + pool_exp, -pool_exp, "SAT", "RND_CONV")
-    for layer in ints["rho"]:
-        x = _layer(x, layer)
+    for dense, grid in sets.phi:
+        h = _onto(_dense(h, dense), grid)
+    x = _onto((h * mask).sum(axis=0), sets.pool)
+    for dense, grid in sets.rho:
+        x = _dense(x, dense) if grid is None else _onto(_dense(x, dense), grid)
     return alkaid_trace(inp, x)
 
 
 def _export(kind, ex: ExportContext) -> dict:
-    """QAT Deep Sets → alkaid Verilog project, bit-exact against its integer reference on the whole test split;
-    without alkaid installed, one line and no project."""
+    """Fixed-point Deep Sets → alkaid Verilog project, bit-exact against its integer reference on the whole test
+    split; without alkaid installed, one line and no project."""
     skipped = alkaid_missing(kind)
     if skipped:
         return skipped
     model, _ = ex.torch_model(kind)
     ints = model.integers()
-    x_grid = model.input_grid(ex.x_test)
-    reference = model.reference(x_grid)
+    x_grid = ints.input_grid(ex.x_test)
+    reference = ints.reference(x_grid)
     ref_file = ex.save_reference(kind, x_grid, reference)
     t0 = time.perf_counter()
     comb = trace(ints)
     port = (
-        f"{ints['particles']} particles, particle-major, each {ints['features']} features on the signed "
-        f"{ints['input'][0]}-bit input grid (step 2^{ints['input'][1]}; the export's `preprocess.json` scaling, "
-        "then the model's input quantizer) and its mask bit (1: a particle, 0: padding)"
+        f"{ints.particles} particles, particle-major, each {ints.features} features on the signed grid of "
+        f"{1 + ints.port.integer + ints.port.frac} bits (step 2^-{ints.port.frac}; the export's `preprocess.json` "
+        "scaling, then the model's input quantizer) and its mask bit (1: a particle, 0: padding)"
     )
     entry = rtl_project(
         kind, ex, comb, time.perf_counter() - t0, x_grid, reference, "model's integer reference",
