@@ -1,5 +1,5 @@
-"""The ``hgq_deepsets`` kind: its integer reference against its forward pass, φ's cost once per particle, the
-exact RTL, its section."""
+"""The ``hgq_deepsets`` kind: φ's cost once per particle, the exact RTL, its section (its reference against its
+forward pass: ``test_qdeepsets``)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,15 @@ import pytest
 import torch
 
 from conftest import run_config
-from models.test_qdeepsets import F, N, sets
+from models.test_qdeepsets import F, N, sets, tiny_fixed_point
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.models import registry
-from trigdeploy.models.hgq_deepsets import HGQDeepSetsConfig, build_hgq_deepsets
+from trigdeploy.models.hgq_deepsets import HGQDeepSetsConfig
 
 
-def tiny(n_outputs: int = 1, **cfg):
+def tiny():
     """A small resource-aware Deep Sets, calibrated on random sets."""
-    torch.manual_seed(0)
-    model = build_hgq_deepsets(
-        N * (F + 1), HGQDeepSetsConfig(phi=(8, 8), hidden=(8,), init="scratch", **cfg), n_outputs
-    )
-    model.calibrate(torch.from_numpy(sets(400, seed=9)))
-    return model.eval()
-
-
-@pytest.mark.parametrize("n_outputs", [1, 4], ids=["binary", "4-classes"])
-def test_the_integer_reference_is_what_the_forward_pass_computes(n_outputs):
-    model = tiny(n_outputs)
-    x = model.input_grid(sets(500))
-    with torch.no_grad():
-        forward = model(torch.from_numpy(x.astype(np.float32))).numpy()
-    # the forward pass runs in float32 on the same grids: equal to its rounding of the sums
-    np.testing.assert_allclose(forward, model.reference(x), rtol=0, atol=1e-5)
+    return tiny_fixed_point("hgq_deepsets")
 
 
 def test_phi_costs_once_per_particle():

@@ -31,15 +31,31 @@ def tiny_qdeepsets(n_outputs: int = 1):
     return model.eval()
 
 
+def tiny_fixed_point(kind: str, n_outputs: int = 1):
+    """A small fixed-point Deep Sets of ``kind``, its types set from random sets (a training-mode pass for
+    Brevitas' quantizers, calibration for the resource-aware model's)."""
+    if kind == "qdeepsets":
+        return tiny_qdeepsets(n_outputs)
+    from trigdeploy.models.hgq_deepsets import HGQDeepSetsConfig, build_hgq_deepsets
+
+    torch.manual_seed(0)
+    cfg = HGQDeepSetsConfig(phi=(8, 8), hidden=(8,), init="scratch")
+    model = build_hgq_deepsets(N * (F + 1), cfg, n_outputs)
+    model.calibrate(torch.from_numpy(sets(400, seed=9)))
+    return model.eval()
+
+
 @pytest.mark.parametrize("n_outputs", [1, 4], ids=["binary", "4-classes"])
-def test_the_integer_reference_is_what_brevitas_computes(n_outputs):
-    model = tiny_qdeepsets(n_outputs)
+@pytest.mark.parametrize("kind", ["qdeepsets", "hgq_deepsets"])
+def test_the_integer_reference_is_what_the_forward_pass_computes(kind, n_outputs):
+    model = tiny_fixed_point(kind, n_outputs)
     x = model.input_grid(sets(500))
     with torch.no_grad():
         forward = model(torch.from_numpy(x.astype(np.float32))).numpy()
     ref = model.reference(x)
     assert ref.shape == (500, n_outputs)
-    # Brevitas runs in float32: the same integers, its rounding of their sums is the only difference
+    # the forward pass (Brevitas, or the resource-aware layers) runs in float32 on the same grids: the only
+    # difference is its rounding of the sums, far below any grid step here (2^-12 at the finest)
     np.testing.assert_allclose(forward, ref, rtol=0, atol=1e-5)
 
 
