@@ -4,7 +4,9 @@
 each as its ``particle_features`` and a mask (1 for a particle, 0 for padding), flat in particle-major order:
 ``p0_<f1> … p0_<fF> p0_mask p1_<f1> …`` (``constituent_set_names``). From four-vectors (the top-tagging
 layout) the features are computed (``PARTICLE_FEATURES``); a file that stores its particles' features (hls4ml's
-jet layout) gives them by name (``HLS4ML_PARTICLE_FEATURES`` by default).
+jet layout) gives them by name (``HLS4ML_PARTICLE_FEATURES`` by default); from ROOT, ``collection`` names the
+``data.collections`` entry that holds the particles (sorted and cut there), ``particle_features`` its branches,
+and a particle is present below the collection's count.
 """
 
 from __future__ import annotations
@@ -40,11 +42,17 @@ class FeaturesConfig(Checked):
     n_constituents: int = num(10, ge=1, le=N_CONSTITUENTS_MAX)
     n_raw_constituents: int = num(200, ge=1)
     particle_features: tuple[str, ...] = ()  # kind constituents: see particles()
+    collection: str | None = None  # kind constituents from ROOT: the data.collections entry of the particles
 
     def check(self) -> None:
         """Particle features only for ``kind: constituents``, each a name, named once."""
-        if self.particle_features and self.kind != "constituents":
-            raise FieldError("particle_features", f"only for kind constituents (kind is {self.kind})")
+        for key in ("particle_features", "collection"):
+            if getattr(self, key) and self.kind != "constituents":
+                raise FieldError(key, f"only for kind constituents (kind is {self.kind})")
+        if self.collection is not None and not self.particle_features:
+            raise FieldError(
+                "particle_features", "name the branches of the collection that are the particles' features"
+            )
         for name in self.particle_features:  # which names a file offers is checked when it is read
             if not _NAME.fullmatch(name):
                 raise FieldError("particle_features", f"{name!r} is not a feature name (letters, digits, '_')")

@@ -212,14 +212,18 @@ class FeatureBuilder:
     ``inputs`` are the raw columns it reads; ``names`` the features it produces, in order.
     """
 
-    def __init__(self, cfg: FeaturesConfig, columns: list[str], particle_columns: list[str] = ()):
+    def __init__(self, cfg: FeaturesConfig, columns: list[str], particle_columns: list[str] = (), collection=None):
         self.kind = cfg.kind
         self.cfg = cfg
         self.stored: tuple[int, int] | None = None  # a stored particle set: (particles read, features)
+        self.counted = False  # the stored set's mask: below the collection's count (ROOT), else pT ≠ 0
         self.set_width = 0  # values per particle of a particle set
         if cfg.kind == "columns":
             self.inputs = list(columns)
             self.names = list(columns)
+            return
+        if cfg.kind == "constituents" and collection is not None:
+            self._collection_set(*collection)
             return
         n_stored = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit())
         if cfg.kind == "constituents" and not n_stored and particle_columns:
@@ -266,11 +270,32 @@ class FeatureBuilder:
         self.stored = (n_read, len(features))
         self.set_width = len(features) + 1
 
+    def _collection_set(self, name: str, branches: tuple[str, ...], n_stored: int, count: str) -> None:
+        """A particle set read from a ROOT collection (``data.collections.<name>``: its ``<branch>_<i>`` columns,
+        the leading ``n_stored`` particles) and its count (the mask: a particle below it is present)."""
+        features = self.cfg.particle_features
+        unknown = [f for f in features if f not in branches]
+        if unknown:
+            raise TrigdeployError(
+                f"features.particle_features: {unknown[0]!r} is not a branch of data.collections.{name} "
+                f"({', '.join(branches)})"
+            )
+        n_read = min(self.cfg.n_constituents, n_stored)
+        self.inputs = [*(f"{f}_{i}" for i in range(n_read) for f in features), count]
+        self.names = constituent_set_names(self.cfg.n_constituents, features)
+        self.stored, self.counted, self.set_width = (n_read, len(features)), True, len(features) + 1
+
     def _from_stored(self, matrix: np.ndarray) -> np.ndarray:
-        """The particle set of a stored read: features zeroed where padded, the mask from pT, padding to N."""
+        """The particle set of a stored read: features zeroed where padded, the mask (from pT or the count),
+        padding to N."""
         n_read, width = self.stored
-        p = np.asarray(matrix, np.float32).reshape(len(matrix), n_read, width + 1).copy()
-        live = p[..., -1] != 0
+        m = np.asarray(matrix, np.float32)
+        if self.counted:  # the features, then the count
+            p = np.concatenate([m[:, :-1].reshape(len(m), n_read, width), np.zeros((len(m), n_read, 1), np.float32)], 2)
+            live = np.arange(n_read)[None, :] < m[:, -1:]
+        else:  # each particle's features, then its pT
+            p = m.reshape(len(m), n_read, width + 1).copy()
+            live = p[..., -1] != 0
         p[..., :-1] *= live[..., None]
         p[..., -1] = live
         out = np.zeros((len(matrix), self.cfg.n_constituents, width + 1), np.float32)

@@ -239,7 +239,7 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
     if cfg.features.kind == "columns":
         columns, dropped = select_columns(cfg, ds, label, derived, where)
         return FeatureBuilder(cfg.features, columns), dropped
-    builder = FeatureBuilder(cfg.features, ds.columns, ds.particle_columns)
+    builder = FeatureBuilder(cfg.features, ds.columns, ds.particle_columns, _collection(cfg, where))
     missing = [c for c in builder.inputs if c not in ds.columns and c not in ds.particle_columns]
     if missing:
         raise TrigdeployError(
@@ -253,6 +253,18 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
                 "defines the label" if c in label.inputs else "not an input of " + cfg.features.kind
             )
     return builder, dropped
+
+
+def _collection(cfg: RunConfig, where: str) -> tuple | None:
+    """``features.collection``'s entry of ``data.collections``: (name, branches, particles kept, count column)."""
+    name = cfg.features.collection
+    if name is None:
+        return None
+    c = cfg.data.collections.get(name)
+    if c is None:
+        have = ", ".join(cfg.data.collections) or "none"
+        raise TrigdeployError(f"{where}: features.collection {name!r} is not a data.collections entry (have: {have})")
+    return name, c.branches, c.n, c.counter or f"n_{name}"
 
 
 def _computer(
