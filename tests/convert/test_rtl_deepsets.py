@@ -49,6 +49,7 @@ def test_the_check_catches_one_lsb(traced):
     assert (out["ok"], out["n_mismatch"], out["max_abs_diff"]) == (False, 1, lsb)
 
 
+@pytest.mark.slow  # three models trained, two Verilator builds, 14 s; CI runs make test-slow beside make test
 @pytest.mark.integration
 def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path):
     from trigdeploy.convert.export import export_run
