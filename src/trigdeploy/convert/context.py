@@ -104,6 +104,14 @@ class ExportContext:
             )
         )
 
+    def add_rtl_project(self, kind, reference: str, reference_file: str, form: str = "alkaid RTL (Verilator)", **kw):
+        """An exact alkaid RTL project ``<kind>_rtl`` on the target's RTL device, run by Verilator in csim
+        (``reference``: what its logic was checked against; ``kw``: ``add_project``'s, e.g. ``reference_form``)."""
+        self.add_project(
+            f"{kind.name}_rtl", kind, form, reference, reference_file, exact=True, device=self.rtl_device,
+            simulator="verilator", **kw,
+        )  # fmt: skip
+
     def seal(self) -> list[dict]:
         """The projects with the SHA-256 of every file they and their references hold (what csim verifies),
         as ``manifest.json`` lists them."""

@@ -36,17 +36,7 @@ def _export(kind, ex: ExportContext) -> dict:
         f"{kind.name} (quantization-aware)",
         reference,
     )
-    ex.add_project(
-        f"{kind.name}_rtl",
-        kind,
-        "alkaid RTL (Verilator)",
-        "QONNX execution",
-        ref_file,
-        exact=True,
-        device=ex.rtl_device,
-        reference_form="QONNX",
-        simulator="verilator",
-    )
+    ex.add_rtl_project(kind, "QONNX execution", ref_file, reference_form="QONNX")
     return {"rtl": entry}
 
 

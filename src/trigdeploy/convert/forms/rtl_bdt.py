@@ -212,16 +212,8 @@ def _export(kind, ex: ExportContext) -> dict:
         "onto the grid and saturate, as for conifer's projects)",
     )
     ref_file = ex.save_reference(kind, q.x, ref, name=f"{kind.name}_rtl")
-    ex.add_project(
-        f"{kind.name}_rtl",
-        kind,
-        "alkaid RTL BDT (Verilator)",
-        f"fixed-point emulation of the XGBoost ensemble (leaves on 2^-{grid.frac}, leaf-exact)",
-        ref_file,
-        exact=True,
-        device=ex.rtl_device,
-        simulator="verilator",
-    )
+    reference = f"fixed-point emulation of the XGBoost ensemble (leaves on 2^-{grid.frac}, leaf-exact)"
+    ex.add_rtl_project(kind, reference, ref_file, form="alkaid RTL BDT (Verilator)")
     say(
         f"{kind.name} RTL: {n_bits} shared comparisons, leaves on 2^-{grid.frac} ({grid.chosen_by}), test AUC "
         f"{figures['vs_xgboost_on_float_inputs']['auc_rtl']:.5f} (XGBoost {figures['vs_xgboost_on_float_inputs']['auc_xgboost']:.5f})"

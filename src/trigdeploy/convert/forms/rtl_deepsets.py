@@ -77,17 +77,7 @@ def _export(kind, ex: ExportContext) -> dict:
         kind, ex, comb, time.perf_counter() - t0, x_grid, reference, "model's integer reference",
         f"{kind.name} (quantization-aware Deep Sets)", reference, port=port,
     )  # fmt: skip
-    ex.add_project(
-        f"{kind.name}_rtl",
-        kind,
-        "alkaid RTL (Verilator)",
-        "integer reference of the model",
-        ref_file,
-        exact=True,
-        device=ex.rtl_device,
-        reference_form="integer reference",
-        simulator="verilator",
-    )
+    ex.add_rtl_project(kind, "integer reference of the model", ref_file, reference_form="integer reference")
     return {"rtl": entry}
 
 

@@ -35,16 +35,8 @@ def _export(kind, ex: ExportContext) -> dict:
         f"{kind.name} (resource-aware, per-weight precision)",
         h["reference"],
     )
-    ex.add_project(
-        f"{kind.name}_rtl",
-        kind,
-        "alkaid RTL (Verilator)",
-        "fixed-point reference of the model",
-        h["ref_file"],
-        exact=True,
-        device=ex.rtl_device,
-        reference_form="fixed-point reference",
-        simulator="verilator",
+    ex.add_rtl_project(
+        kind, "fixed-point reference of the model", h["ref_file"], reference_form="fixed-point reference"
     )
     return {"rtl": entry}
 
