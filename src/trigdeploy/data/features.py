@@ -169,22 +169,23 @@ def constituent_feature_names(n: int) -> list[str]:
     return [f"{q}_{i}" for i in range(n) for q in ("logpt_rel", "deta", "dphi")]
 
 
-def _particle_columns(pt, eta, phi, e, jet) -> dict[str, np.ndarray]:
-    """Every per-particle feature ``features_config.PARTICLE_FEATURES`` names, for live particles."""
+def _particle_columns(pt, eta, phi, e, jet, features: tuple[str, ...]) -> list[np.ndarray]:
+    """The per-particle ``features`` (names from ``features_config.PARTICLE_FEATURES``), for live particles; the
+    logarithms and ratios only where asked for."""
     jpt, jeta, jphi = _pt_eta_phi(jet)
-    deta = eta - jeta[:, None]
-    dphi = kin.delta_phi(phi, jphi[:, None])
+    deta, dphi = eta - jeta[:, None], kin.delta_phi(phi, jphi[:, None])
+    formulas = {
+        "log_pt_rel": lambda: np.log(pt / jpt[:, None]),
+        "deta": lambda: deta,
+        "dphi": lambda: dphi,
+        "dr": lambda: np.sqrt(deta * deta + dphi * dphi),
+        "log_pt": lambda: np.log(pt),
+        "log_e": lambda: np.log(e),
+        "log_e_rel": lambda: np.log(e / jet[:, 0][:, None]),
+        "pt_rel": lambda: pt / jpt[:, None],
+    }
     with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "log_pt_rel": np.log(pt / jpt[:, None]),
-            "deta": deta,
-            "dphi": dphi,
-            "dr": np.sqrt(deta * deta + dphi * dphi),
-            "log_pt": np.log(pt),
-            "log_e": np.log(e),
-            "log_e_rel": np.log(e / jet[:, 0][:, None]),
-            "pt_rel": pt / jpt[:, None],
-        }
+        return [formulas[f]() for f in features]
 
 
 def particle_set(const: np.ndarray, n: int, features: tuple[str, ...]) -> np.ndarray:
@@ -196,13 +197,12 @@ def particle_set(const: np.ndarray, n: int, features: tuple[str, ...]) -> np.nda
     lead = const[:, :n]
     if lead.shape[1] < n:  # fewer stored constituents than requested
         lead = np.concatenate([lead, np.zeros((len(const), n - lead.shape[1], 4))], axis=1)
-    pt, eta, phi = _pt_eta_phi(lead)
-    live = (lead[..., 0] > 0) & (pt > 0)
+    live = (lead[..., 0] > 0) & (lead[..., 1] * lead[..., 1] + lead[..., 2] * lead[..., 2] > 0)  # E > 0, pT > 0
     safe = np.where(live[..., None], lead, [1.0, 1.0, 0.0, 0.0])  # a unit particle where padded: no log(0)
-    spt, seta, sphi = _pt_eta_phi(safe)
+    pt, eta, phi = _pt_eta_phi(safe)
     jet = np.where((jet[:, 0] > 0)[:, None], jet, [1.0, 1.0, 0.0, 0.0])  # an empty jet: every particle padded
-    cols = _particle_columns(spt, seta, sphi, safe[..., 0], jet)
-    out = np.stack([*(np.where(live, cols[f], 0.0) for f in features), live.astype(np.float64)], axis=-1)
+    cols = _particle_columns(pt, eta, phi, safe[..., 0], jet, features)
+    out = np.stack([*(np.where(live, c, 0.0) for c in cols), live.astype(np.float64)], axis=-1)
     return out.reshape(len(const), -1)
 
 
@@ -256,34 +256,31 @@ class FeatureBuilder:
         """A particle set read from a file's particle columns ``<name>[<i>]`` (hls4ml's ``jetConstituentList``):
         the named features of the leading particles and their pT (the mask: a padded particle's is 0)."""
         names = list(dict.fromkeys(c[: c.rindex("[")] for c in particle_columns))
-        n_stored = len(particle_columns) // len(names)
         features = self.cfg.particles(stored=True)
-        unknown = [f for f in (*features, HLS4ML_PARTICLE_PT) if f not in names]
-        if unknown:
-            raise TrigdeployError(
-                f"features.particle_features: {unknown[0]!r} is not a feature of the file's particles "
-                f"(they have {', '.join(names)})"
-            )
-        n_read = min(self.cfg.n_constituents, n_stored)
+        n_read = self._read_set(features, (*features, HLS4ML_PARTICLE_PT), names, "a feature of the file's particles")
+        n_read = min(n_read, len(particle_columns) // len(names))
         self.inputs = [f"{f}[{i}]" for i in range(n_read) for f in (*features, HLS4ML_PARTICLE_PT)]
-        self.names = constituent_set_names(self.cfg.n_constituents, features)
         self.stored = (n_read, len(features))
-        self.set_width = len(features) + 1
 
     def _collection_set(self, name: str, branches: tuple[str, ...], n_stored: int, count: str) -> None:
         """A particle set read from a ROOT collection (``data.collections.<name>``: its ``<branch>_<i>`` columns,
         the leading ``n_stored`` particles) and its count (the mask: a particle below it is present)."""
         features = self.cfg.particle_features
-        unknown = [f for f in features if f not in branches]
+        n_read = min(self._read_set(features, features, branches, f"a branch of data.collections.{name}"), n_stored)
+        self.inputs = [*(f"{f}_{i}" for i in range(n_read) for f in features), count]
+        self.stored, self.counted = (n_read, len(features)), True
+
+    def _read_set(self, features: tuple[str, ...], needed: tuple[str, ...], have, where: str) -> int:
+        """Check that the stored particles hold ``needed`` (else one line: the first missing is not ``where``, and
+        what ``have`` holds); set the set's names and width; return the particles to read at most."""
+        unknown = [f for f in needed if f not in have]
         if unknown:
             raise TrigdeployError(
-                f"features.particle_features: {unknown[0]!r} is not a branch of data.collections.{name} "
-                f"({', '.join(branches)})"
+                f"features.particle_features: {unknown[0]!r} is not {where} (they have {', '.join(have)})"
             )
-        n_read = min(self.cfg.n_constituents, n_stored)
-        self.inputs = [*(f"{f}_{i}" for i in range(n_read) for f in features), count]
         self.names = constituent_set_names(self.cfg.n_constituents, features)
-        self.stored, self.counted, self.set_width = (n_read, len(features)), True, len(features) + 1
+        self.set_width = len(features) + 1
+        return self.cfg.n_constituents
 
     def _from_stored(self, matrix: np.ndarray) -> np.ndarray:
         """The particle set of a stored read: features zeroed where padded, the mask (from pT or the count),

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
-
 from trigdeploy.convert.context import ExportContext, alkaid_missing, rtl_cost, rtl_project
 from trigdeploy.convert.forms import Form, register_form
 
@@ -27,13 +25,6 @@ def _onto(x, grid):
     from alkaid.trace.ops import quantize
 
     return quantize(x, int(grid.signed), grid.integer, grid.frac, "SAT", grid.rounding)
-
-
-def _dense(x, dense):
-    """``x @ W + b`` at the layer's integers (``deepsets.Dense``)."""
-    return (
-        x @ (dense.w_int.T.astype(np.float64) * 2.0**dense.w_exp) + dense.b_int.astype(np.float64) * 2.0**dense.acc_exp
-    )
 
 
 def trace(sets):
@@ -48,10 +39,10 @@ def trace(sets):
     h = quantize(inp[:, :f], int(port.signed), port.integer, port.frac)
     mask = quantize(inp[:, f:], 0, 1, 0)  # one bit per particle
     for dense, grid in sets.phi:
-        h = _onto(_dense(h, dense), grid)
+        h = _onto(dense(h), grid)  # ``Dense.__call__`` traces as it computes
     x = _onto((h * mask).sum(axis=0), sets.pool)
     for dense, grid in sets.rho:
-        x = _dense(x, dense) if grid is None else _onto(_dense(x, dense), grid)
+        x = dense(x) if grid is None else _onto(dense(x), grid)
     return alkaid_trace(inp, x)
 
 
