@@ -431,13 +431,22 @@ class RunConfig(Checked):
     source: str = field(default="", compare=False)
 
     def check(self) -> None:
-        """The run name is a plain folder name."""
+        """The run name is a plain folder name; L1 words feed set models only."""
         if not RUN_NAME.fullmatch(self.name) or self.name in (".", ".."):
             raise FieldError(
                 "name",
                 f"expected a plain run name (letters, digits, '.', '_', '-'; no path "
                 f"separators, not empty), got {self.name!r}",
             )
+        if self.features.inputs == "l1":
+            for name in (*MODEL_FIELDS, *sorted(self.train.extra)):
+                section = self.train.model(name)
+                if section is not None and not any(f.name == "l1_port" for f in dataclasses.fields(section)):
+                    raise FieldError(
+                        f"train.{name}",
+                        "features.inputs: l1 gives integer L1 words, which only set models read (deepsets, "
+                        "qdeepsets, hgq_deepsets); train this kind on another run",
+                    )
 
     def run_dir(self, override: str | None = None) -> Path:
         """The run directory: ``override`` if given, else ``<runs_dir>/<name>``."""

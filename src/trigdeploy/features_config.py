@@ -7,12 +7,20 @@ layout) the features are computed (``PARTICLE_FEATURES``); a file that stores it
 jet layout) gives them by name (``HLS4ML_PARTICLE_FEATURES`` by default); from ROOT, ``collection`` names the
 ``data.collections`` entry that holds the particles (sorted and cut there), ``particle_features`` its branches,
 and a particle is present below the collection's count.
+
+``inputs: l1`` gives the port what a Level-1 trigger gives a tagger instead: each particle's integer pT, η and φ
+words on the L1 grid of ``l1`` (CMS Phase-2 PF candidates' by default: pT in 0.25 GeV steps on 14 unsigned bits, η
+and φ in π/720 steps on 12 and 11 signed bits) and the jet finder's η and φ words on the same grids, flat:
+``p0_pt p0_eta p0_phi p1_pt … jet_eta jet_phi`` (``l1_word_names``), unscaled; a padded particle is all zeros.
+Everything a set model computes from them (the mask, Δη, Δφ with the φ wrap, the log pT) is part of the model
+and of its firmware (``models.l1front``).
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from trigdeploy.schema import Checked, FieldError, num
@@ -31,6 +39,32 @@ N_CONSTITUENTS_MAX = 200
 
 
 @dataclass(frozen=True)
+class L1Grid(Checked):
+    """The integer words of an L1 particle: pT in ``pt_lsb`` GeV steps on ``pt_bits`` unsigned bits, η and φ in
+    ``eta_lsb``/``phi_lsb`` radian steps on ``eta_bits``/``phi_bits`` signed bits (φ wraps at ±π)."""
+
+    pt_lsb: float = num(0.25, gt=0.0, le=16.0)
+    pt_bits: int = num(14, ge=6, le=20)
+    eta_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)
+    eta_bits: int = num(12, ge=6, le=20)
+    phi_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)
+    phi_bits: int = num(11, ge=6, le=20)
+
+    @property
+    def phi_period(self) -> int:
+        """φ steps in 2π (an even whole number: ``check``)."""
+        return round(2 * math.pi / self.phi_lsb)
+
+    def check(self) -> None:
+        """2π is an even whole number of φ steps (the wrap is an integer subtraction) that ``phi_bits`` hold."""
+        steps = 2 * math.pi / self.phi_lsb
+        if abs(steps - round(steps)) > 1e-6 * steps or round(steps) % 2:
+            raise FieldError("phi_lsb", f"2π must be an even whole number of steps (π/720: 1440), got {steps:.4f}")
+        if round(steps) // 2 > 2 ** (self.phi_bits - 1):
+            raise FieldError("phi_bits", f"{self.phi_bits} signed bits do not hold ±π in steps of phi_lsb")
+
+
+@dataclass(frozen=True)
 class FeaturesConfig(Checked):
     """Model inputs: table columns, jet features computed from top-tagging constituents, or the particles."""
 
@@ -43,9 +77,18 @@ class FeaturesConfig(Checked):
     n_raw_constituents: int = num(200, ge=1)
     particle_features: tuple[str, ...] = ()  # kind constituents: see particles()
     collection: str | None = None  # kind constituents from ROOT: the data.collections entry of the particles
+    inputs: Literal["features", "l1"] = "features"  # kind constituents: l1 = the particles' integer L1 words
+    l1: L1Grid = field(default_factory=L1Grid)
 
     def check(self) -> None:
-        """Particle features only for ``kind: constituents``, each a name, named once."""
+        """Particle features only for ``kind: constituents``, each a name, named once; L1 words only from
+        four-vectors (the model computes its features from them)."""
+        if self.inputs == "l1" and (self.kind != "constituents" or self.collection or self.particle_features):
+            raise FieldError(
+                "inputs",
+                "l1 takes kind constituents from four-vectors (the top-tagging layout), without collection or "
+                "particle_features: the model computes log pT, Δη, Δφ and the mask from the words",
+            )
         for key in ("particle_features", "collection"):
             if getattr(self, key) and self.kind != "constituents":
                 raise FieldError(key, f"only for kind constituents (kind is {self.kind})")
@@ -63,6 +106,11 @@ class FeaturesConfig(Checked):
         """The per-particle features of ``kind: constituents``, in their order (the default of four-vectors, or
         of ``stored`` particle features, when unset)."""
         return self.particle_features or (HLS4ML_PARTICLE_FEATURES if stored else DEFAULT_PARTICLE_FEATURES)
+
+
+def l1_word_names(n: int) -> list[str]:
+    """The flat column names of ``n`` particles' L1 words (pT, η, φ each), then the jet's η and φ words."""
+    return [f"p{i}_{w}" for i in range(n) for w in ("pt", "eta", "phi")] + ["jet_eta", "jet_phi"]
 
 
 def constituent_set_names(n: int, features: tuple[str, ...]) -> list[str]:

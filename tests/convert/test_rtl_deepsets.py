@@ -49,9 +49,10 @@ def test_the_check_catches_one_lsb(traced):
     assert (out["ok"], out["n_mismatch"], out["max_abs_diff"]) == (False, 1, lsb)
 
 
-@pytest.mark.slow  # three models trained, two Verilator builds, 14 s; CI runs make test-slow beside make test
+@pytest.mark.slow  # three models trained, two Verilator builds, 14 s each; CI runs make test-slow beside make test
 @pytest.mark.integration
-def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path):
+@pytest.mark.parametrize("inputs", ["features", "l1"], ids=["features", "l1-words"])
+def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path, inputs):
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
     from trigdeploy.data.generate import write_toptag
@@ -65,7 +66,7 @@ def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path):
     cfg = run_config(
         [data],
         name="qsets",
-        features={"kind": "constituents", "n_constituents": 4},
+        features={"kind": "constituents", "n_constituents": 4, "inputs": inputs},
         scaling={"sample_rows": 800},
         train={
             **SMALL_TRAIN,
@@ -84,3 +85,6 @@ def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path):
         assert rtl["check"]["n_mismatch"] == 0 and rtl["check"]["n_events"] == 240
         assert report["projects"][f"{kind}_rtl"]["n_mismatch"] == 0
         assert report["projects"][f"{kind}_rtl"]["n_events"] == 240
+        assert ("L1 words" in (run.parent.parent / "firmware" / "qsets" / f"{kind}_rtl" / "README.md").read_text()) == (
+            inputs == "l1"
+        )

@@ -26,7 +26,13 @@ from trigdeploy.data import jetsub
 from trigdeploy.data import kinematics as kin
 from trigdeploy.data.layouts import TOPTAG_N_CONSTITUENTS, toptag_constituent_columns
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.features_config import HLS4ML_PARTICLE_PT, PARTICLE_FEATURES, constituent_set_names
+from trigdeploy.features_config import (
+    HLS4ML_PARTICLE_PT,
+    PARTICLE_FEATURES,
+    L1Grid,
+    constituent_set_names,
+    l1_word_names,
+)
 
 R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = (
     jetsub.R0,
@@ -206,6 +212,46 @@ def particle_set(const: np.ndarray, n: int, features: tuple[str, ...]) -> np.nda
     return out.reshape(len(const), -1)
 
 
+def _word(v: np.ndarray, lsb: float, bits: int, signed: bool) -> np.ndarray:
+    """``v`` in steps of ``lsb``, rounded half to even and saturated on ``bits`` (signed or not)."""
+    top = 2.0 ** (bits - 1) if signed else 2.0**bits
+    return np.clip(np.rint(v / lsb), -top if signed else 0.0, top - 1)
+
+
+def l1_words(const: np.ndarray, n: int, grid: L1Grid) -> np.ndarray:
+    """``(jets, 3 n + 2)`` float64 integers: the leading ``n`` particles' L1 words (pT, η, φ; all 0 where padded)
+    of pT-ordered, zero-padded constituents ``(jets, k, 4)``, then the jet's η and φ words (the jet: the sum of
+    all ``k``; 0 for an empty jet), on ``grid`` (``features_config.l1_word_names``). φ words lie in
+    [-period/2, period/2): a φ of π is -π."""
+    const = const.astype(np.float64, copy=False)
+    lead = const[:, :n]
+    if lead.shape[1] < n:
+        lead = np.concatenate([lead, np.zeros((len(const), n - lead.shape[1], 4))], axis=1)
+    live = (lead[..., 0] > 0) & (lead[..., 1] * lead[..., 1] + lead[..., 2] * lead[..., 2] > 0)
+    pt, eta, phi = _pt_eta_phi(np.where(live[..., None], lead, [1.0, 1.0, 0.0, 0.0]))
+    jet = const.sum(1)
+    has = (jet[:, 0] > 0) & (jet[:, 1] * jet[:, 1] + jet[:, 2] * jet[:, 2] > 0)
+    _, jeta, jphi = _pt_eta_phi(np.where(has[:, None], jet, [1.0, 1.0, 0.0, 0.0]))
+    half = grid.phi_period // 2
+
+    def phi_word(v):
+        return np.mod(np.rint(v / grid.phi_lsb) + half, 2 * half) - half
+
+    words = (
+        np.stack(
+            [
+                _word(pt, grid.pt_lsb, grid.pt_bits, False),
+                _word(eta, grid.eta_lsb, grid.eta_bits, True),
+                phi_word(phi),
+            ],
+            axis=-1,
+        )
+        * live[..., None]
+    )
+    jet_words = np.stack([_word(jeta, grid.eta_lsb, grid.eta_bits, True), phi_word(jphi)], axis=-1) * has[:, None]
+    return np.concatenate([words.reshape(len(const), -1), jet_words], axis=1) + 0.0  # no -0.0
+
+
 class FeatureBuilder:
     """Maps raw columns of a chunk to the model's feature matrix.
 
@@ -218,6 +264,7 @@ class FeatureBuilder:
         self.stored: tuple[int, int] | None = None  # a stored particle set: (particles read, features)
         self.counted = False  # the stored set's mask: below the collection's count (ROOT), else pT ≠ 0
         self.set_width = 0  # values per particle of a particle set
+        self.words = cfg.kind == "constituents" and cfg.inputs == "l1"  # L1 words: integers, never scaled
         if cfg.kind == "columns":
             self.inputs = list(columns)
             self.names = list(columns)
@@ -235,6 +282,9 @@ class FeatureBuilder:
             self.names = list(self.inputs)
             return
         self.inputs = toptag_constituent_columns(n_stored)
+        if self.words:
+            self.names = l1_word_names(cfg.n_constituents)
+            return
         if cfg.kind == "constituents":
             unknown = [f for f in cfg.particles() if f not in PARTICLE_FEATURES]
             if unknown:
@@ -318,6 +368,8 @@ class FeatureBuilder:
         if self.stored is not None:
             return self._from_stored(matrix)
         const = matrix.reshape(len(matrix), len(self.inputs) // 4, 4)
+        if self.words:
+            return l1_words(const, self.cfg.n_constituents, self.cfg.l1).astype(np.float32)
         if self.kind == "constituents":
             return particle_set(const, self.cfg.n_constituents, self.cfg.particles()).astype(np.float32)
         parts = []

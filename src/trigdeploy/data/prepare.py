@@ -23,6 +23,7 @@ and ``cache/``; ``Prepared.batches`` then yields scaled arrays of one split.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -228,7 +229,9 @@ def _guard_and_scale(cfg: RunConfig, ds, computer, codes: np.ndarray, what: tupl
     train_sample = codes[srows] == SPLITS["train"]
     if not train_sample.any():
         raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
-    scaler = Standardizer.fit(sx[train_sample], builder.names, cfg.scaling, builder.set_width)
+    # L1 words are the port's integers: never scaled (the model computes its features from them)
+    scaling = dataclasses.replace(cfg.scaling, kind="none", clip=None) if builder.words else cfg.scaling
+    scaler = Standardizer.fit(sx[train_sample], builder.names, scaling, builder.set_width)
     computer.impute = np.asarray(scaler.mean, np.float64) if cfg.data.nan_policy == "impute" else None
     return aucs, scaler
 

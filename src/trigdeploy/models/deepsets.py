@@ -10,6 +10,9 @@ arithmetic only up to the order of the sum's additions.
 The section ``train.deepsets`` takes the float MLP's training keys (``epochs``, ``lr``, …; ``hidden`` is ρ)
 and ``phi``, ``pooling``, ``particle_features`` (how many values a particle has before its mask: the length of
 ``features.particle_features``, 3 by default).
+
+With ``features.inputs: l1`` the model takes the particles' integer L1 words instead and computes its inputs
+from them first (``models.l1front``: log pT, Δη, Δφ, the mask); the trainer sets ``l1_port`` from ``features.l1``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 
 from trigdeploy.config import CrossChecked, MLPConfig, TrainConfig
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.features_config import PARTICLE_FEATURES
+from trigdeploy.features_config import PARTICLE_FEATURES, L1Grid
+from trigdeploy.models.l1front import L1Front, front_module
 from trigdeploy.schema import WIDTH_MAX, FieldError, num
 
 
@@ -34,9 +38,12 @@ class DeepSetsConfig(MLPConfig):
     phi: tuple[int, ...] = num((32, 32), ge=1, le=WIDTH_MAX)
     pooling: Literal["sum", "mean"] = "sum"
     particle_features: int = num(3, ge=1, le=len(PARTICLE_FEATURES))
+    l1_port: L1Grid | None = None  # set by train from features.l1 (features.inputs: l1), not by hand
 
     def check(self) -> None:
         """φ has at least one layer; no batchnorm or dropout (a set model's φ sees particles, not jets)."""
+        if self.l1_port is not None and self.particle_features != 3:
+            raise FieldError("particle_features", "must be 3 with L1 words (log pT, Δη, Δφ)")
         if not self.phi:
             raise FieldError("phi", "needs at least one layer width")
         if self.batchnorm:
@@ -58,7 +65,14 @@ class InitFromDeepSets(CrossChecked):
 
 
 def particles_of(n_inputs: int, cfg: DeepSetsConfig, kind: str = "deepsets") -> int:
-    """How many particles ``n_inputs`` values hold at ``cfg.particle_features`` values and a mask each."""
+    """How many particles ``n_inputs`` values hold at ``cfg.particle_features`` values and a mask each (with
+    ``l1_port``: three words each and the jet's two)."""
+    if cfg.l1_port is not None:
+        if n_inputs < 5 or (n_inputs - 2) % 3:
+            raise TrigdeployError(
+                f"train.{kind}: {n_inputs} inputs are not L1 words (three per particle and the jet's two)"
+            )
+        return (n_inputs - 2) // 3
     width = cfg.particle_features + 1
     if n_inputs % width:
         raise TrigdeployError(
@@ -67,6 +81,16 @@ def particles_of(n_inputs: int, cfg: DeepSetsConfig, kind: str = "deepsets") -> 
             "features.particle_features"
         )
     return n_inputs // width
+
+
+def front_of(n_particles: int, cfg: DeepSetsConfig) -> L1Front | None:
+    """The L1 front of a set model on L1 words (``cfg.l1_port``), else None."""
+    return None if cfg.l1_port is None else L1Front.of(cfg.l1_port, n_particles)
+
+
+def as_set(module, x):
+    """A set model's input ``x`` as its particle set: through its L1 front first where it has one."""
+    return x if module.front is None else module.front(x)
 
 
 @functools.cache
@@ -94,8 +118,10 @@ def _module_class():
             self.n_particles, self.width, self.mean = n_particles, cfg.particle_features + 1, cfg.pooling == "mean"
             self.phi = stack([cfg.particle_features, *cfg.phi], act, last_act=True)
             self.rho = stack([cfg.phi[-1], *cfg.hidden, n_outputs], act, last_act=False)
+            self.front = front_module(front_of(n_particles, cfg))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = as_set(self, x)
             p = x.reshape(x.shape[0], self.n_particles, self.width)
             mask = p[:, :, -1:]
             pooled = (self.phi(p[:, :, :-1]) * mask).sum(1)
@@ -157,17 +183,30 @@ class IntegerSets:
     phi: tuple[tuple[Dense, Grid], ...]
     pool: Grid
     rho: tuple[tuple[Dense, Grid | None], ...]
+    front: L1Front | None = None  # L1 words at the port: the front computes the set, then the port's grid
 
     def input_grid(self, x: np.ndarray) -> np.ndarray:
-        """Scaled particle sets ``x`` as the port holds them: features on the port's grid, masks 0/1."""
+        """Scaled particle sets ``x`` as the port holds them: features on the port's grid, masks 0/1 (L1 words:
+        as they are, integers)."""
+        if self.front is not None:
+            return np.asarray(x, np.float64)
         p = np.asarray(x, np.float64).reshape(len(x), self.particles, self.features + 1).copy()
         p[..., :-1] = self.port.onto(p[..., :-1])
         p[..., -1] = p[..., -1] > 0.5
         return p.reshape(len(x), -1)
 
+    def particle_set(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, N, F + 1)``: what φ sees, features on the port's grid and masks, of the inputs ``x``."""
+        if self.front is None:
+            return self.input_grid(x).reshape(len(x), self.particles, self.features + 1)
+        p = self.front.numpy(x).reshape(len(x), self.particles, self.features + 1)
+        p[..., :-1] = self.port.onto(p[..., :-1])
+        return p
+
     def reference(self, x: np.ndarray) -> np.ndarray:
-        """The exact logits ``(rows, outputs)`` on scaled particle sets ``x`` (put on the port's grid first)."""
-        p = self.input_grid(x).reshape(len(x), self.particles, self.features + 1)
+        """The exact logits ``(rows, outputs)`` on scaled particle sets ``x`` (put on the port's grid first) or on
+        L1 words (through the front first)."""
+        p = self.particle_set(x)
         h = p[..., :-1]
         for dense, grid in self.phi:
             h = grid.onto(dense(h))

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from trigdeploy.config import HGQConfig
-from trigdeploy.models.deepsets import DeepSetsConfig, Dense, Grid, InitFromDeepSets, IntegerSets, particles_of
+from trigdeploy.models.deepsets import (
+    DeepSetsConfig,
+    Dense,
+    Grid,
+    InitFromDeepSets,
+    IntegerSets,
+    as_set,
+    front_of,
+    particles_of,
+)
+from trigdeploy.models.l1front import front_module
 from trigdeploy.schema import COUNT_MAX, FieldError, num
 
 
@@ -60,7 +70,7 @@ def _calibrate(self, x) -> None:
     import torch
 
     with torch.no_grad():
-        p = x.reshape(x.shape[0], self.n_particles, self.width)
+        p = as_set(self, x).reshape(x.shape[0], self.n_particles, self.width)
         h, mask, live = p[:, :, :-1], p[:, :, -1:], p[:, :, -1] > 0.5
         for q, d in zip(self.phi_q, self.phi):
             q.calibrate(h[live], self.calibration_quantile)
@@ -77,7 +87,8 @@ def _integers(self) -> IntegerSets:
     phi = tuple((_dense(d, q), _grid(nxt)) for q, d, nxt in zip(self.phi_q, self.phi, self.phi_q[1:]))
     rho_next = [*(_grid(q) for q in self.rho_q[1:]), None]
     rho = tuple((_dense(d, q), g) for q, d, g in zip(self.rho_q, self.rho, rho_next))
-    return IntegerSets(self.n_particles, self.width - 1, _grid(self.phi_q[0]), phi, _grid(self.rho_q[0]), rho)
+    front = self.front.front if self.front is not None else None
+    return IntegerSets(self.n_particles, self.width - 1, _grid(self.phi_q[0]), phi, _grid(self.rho_q[0]), rho, front)
 
 
 def _ebops(self):
@@ -117,8 +128,10 @@ def _module_class():
             self.rho = nn.ModuleList(HDense(a, b, wf, mf) for a, b in zip(rho[:-1], rho[1:]))  # copy order
             self.phi_q = nn.ModuleList([ActQuant(True, af, mf)] + [ActQuant(False, af, mf) for _ in cfg.phi])
             self.rho_q = nn.ModuleList(ActQuant(False, af, mf) for _ in rho[:-1])  # the pool, then ρ's ReLUs
+            self.front = front_module(front_of(n_particles, cfg))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = as_set(self, x)
             p = x.reshape(x.shape[0], self.n_particles, self.width)
             h = p[:, :, :-1]
             for q, d in zip(self.phi_q, self.phi):

@@ -22,7 +22,17 @@ from typing import Literal
 import numpy as np
 
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.models.deepsets import DeepSetsConfig, Dense, Grid, InitFromDeepSets, IntegerSets, particles_of
+from trigdeploy.models.deepsets import (
+    DeepSetsConfig,
+    Dense,
+    Grid,
+    InitFromDeepSets,
+    IntegerSets,
+    as_set,
+    front_of,
+    particles_of,
+)
+from trigdeploy.models.l1front import front_module
 from trigdeploy.schema import FieldError, num
 
 BIAS_QUANT = {8: "Int8Bias", 16: "Int16Bias", 32: "Int32Bias"}
@@ -116,8 +126,10 @@ def _module_class():
             super().__init__()
             self.n_particles, self.width = n_particles, cfg.particle_features + 1
             self.inq, self.phi, self.pool, self.rho = _modules(n_particles, cfg, n_outputs)
+            self.front = front_module(front_of(n_particles, cfg))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = as_set(self, x)
             p = x.reshape(x.shape[0], self.n_particles, self.width)
             h = self.inq(p[:, :, :-1])
             for m in self.phi:
@@ -166,7 +178,8 @@ def integers_of(model) -> IntegerSets:
         for i in range(0, len(mods), 2):
             rho.append(_linear(mods[i], exp, mods[i + 1] if i + 1 < len(mods) else None))
             exp = -rho[-1][1].frac if rho[-1][1] is not None else exp
-    return IntegerSets(model.n_particles, model.width - 1, port, tuple(phi), pool, tuple(rho))
+    front = model.front.front if model.front is not None else None
+    return IntegerSets(model.n_particles, model.width - 1, port, tuple(phi), pool, tuple(rho), front)
 
 
 def build_qdeepsets(n_inputs: int, cfg: QDeepSetsConfig, n_outputs: int = 1):

@@ -11,6 +11,7 @@ checkpoints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -150,6 +151,12 @@ class _Fit:
     progress: bool
     on_batch: object
     trained: dict  # name → trained torch model (what a QAT twin is initialised from)
+
+
+def _with_port(mcfg, cfg: RunConfig):
+    """A set model's section on L1 words (``features.inputs: l1``) with their grid (``l1_port``: its front's
+    constants, saved with its config)."""
+    return dataclasses.replace(mcfg, l1_port=cfg.features.l1) if cfg.features.inputs == "l1" else mcfg
 
 
 def _train_torch(kind, mcfg, fx: _Fit):
@@ -410,7 +417,7 @@ def _train_kind(kind, fx: _Fit, done: dict, histories: dict) -> _Scores | None:
             fx.trained[name], _ = load_torch_model(model_path)
             histories[name] = done[name]["history"]
     else:
-        out = TRAINERS[kind.family](kind, fx.cfg.train.model(name), fx)
+        out = TRAINERS[kind.family](kind, _with_port(fx.cfg.train.model(name), fx.cfg), fx)
         if out is None:
             return None
         s_val, s_test, entry = out
