@@ -501,3 +501,29 @@ def test_the_csim_report_is_read_for_this_export_only(tmp_path):
         TrigdeployError, match=r"csim\.json: not a csim\.json of this trigdeploy \(KeyError: 'simulator'\)"
     ):
         CsimReport.load(tmp_path / "csim.json")
+
+
+@pytest.mark.parametrize(
+    ("section", "counted"),
+    [
+        ({"kind": "constituents", "inputs": "l1"}, True),
+        ({"kind": "constituents"}, False),
+        ({"kind": "toptag_jet"}, False),
+        ({"kind": "columns"}, False),
+    ],
+    ids=["l1-words", "particle-features", "jet-features", "columns"],
+)
+def test_bench_states_which_inputs_each_design_assumes_given(section, counted):
+    from trigdeploy.bench.run import inputs_given
+    from trigdeploy.config import FeaturesConfig
+    from trigdeploy.schema import build
+
+    text = inputs_given(build(FeaturesConfig, section, "features", "run.yaml"))
+    assert ("in the design (in its LUTs and latency)" in text) == counted
+    assert ("not in their LUTs or latency" in text) == (not counted)
+
+
+def test_the_report_says_what_the_ports_take(report):
+    out, r = report
+    assert r["inputs"].startswith("toptag_jet features, computed in float64")
+    assert f"Inputs at each design's port: {r['inputs']}." in (out / "run.md").read_text()

@@ -175,6 +175,7 @@ def markdown(r: dict) -> str:
         "",
         f"{r['test_events']} test events; {r['machine']['cpu']} ({r['machine']['cores']} cores).",
         "",
+        *([f"Inputs at each design's port: {r['inputs']}.", ""] if r.get("inputs") else []),
         "## Physics (test split; thresholds chosen on validation)",
         "",
     ]

@@ -181,6 +181,27 @@ def bench_run(
         return _bench(RunLayout.of(run_dir, export_root, firmware_root, out_dir), rec)
 
 
+def inputs_given(features) -> str:
+    """What the designs of a run with ``features`` (its ``FeaturesConfig``) take at their port, in words: which
+    input computation their counts hold and which they leave out."""
+    if features.kind == "constituents" and features.inputs == "l1":
+        return (
+            "L1 words: each particle's integer pT, eta, phi and the jet's eta, phi; the set models compute the "
+            "mask, log pT, delta eta and delta phi in the design (in its LUTs and latency)"
+        )
+    if features.kind == "constituents":
+        return (
+            "the particles' features, computed in float64 and scaled outside the designs (preprocess.json): "
+            "not in their LUTs or latency"
+        )
+    if features.kind == "columns":
+        return "the file's columns, scaled outside the designs (preprocess.json): not in their LUTs or latency"
+    return (
+        f"{features.kind} features, computed in float64 from the constituents and scaled outside the designs "
+        "(preprocess.json): not in their LUTs or latency"
+    )
+
+
 VERSIONS = ("torch", "brevitas", "onnxruntime", "qonnx", "hls4ml", "conifer", "xgboost", "numpy")  # in the report
 
 
@@ -222,6 +243,7 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
         "machine": _machine(),
         "versions": package_versions(VERSIONS),
         "test_events": int(len(y_test)),
+        "inputs": inputs_given(load_config(layout.config).features),
         "classes": classes,
         "physics": phys,
         "model_comparisons": versus,

@@ -194,18 +194,24 @@ def _particle_columns(pt, eta, phi, e, jet, features: tuple[str, ...]) -> list[n
         return [formulas[f]() for f in features]
 
 
+def _leading(const: np.ndarray, n: int):
+    """The leading ``n`` of float64 constituents ``(jets, k, 4)`` (zero-padded to ``n``): which are particles (E > 0
+    and pT > 0), the four-vectors with a unit particle in every padded slot (no log(0)), and their pT, η, φ."""
+    lead = const[:, :n]
+    if lead.shape[1] < n:  # fewer stored constituents than requested
+        lead = np.concatenate([lead, np.zeros((len(const), n - lead.shape[1], 4))], axis=1)
+    live = (lead[..., 0] > 0) & (lead[..., 1] * lead[..., 1] + lead[..., 2] * lead[..., 2] > 0)
+    safe = np.where(live[..., None], lead, [1.0, 1.0, 0.0, 0.0])
+    return live, safe, _pt_eta_phi(safe)
+
+
 def particle_set(const: np.ndarray, n: int, features: tuple[str, ...]) -> np.ndarray:
     """``(jets, n (F + 1))`` float64: the leading ``n`` particles of pT-ordered, zero-padded constituents
     ``(jets, k, 4)`` (E, px, py, pz; the jet is the sum of all ``k``), each as ``features`` then a mask (1 for a
     particle, 0 for padding: every feature 0 there), particle-major (``constituent_set_names``)."""
     const = const.astype(np.float64, copy=False)
+    live, safe, (pt, eta, phi) = _leading(const, n)
     jet = const.sum(1)
-    lead = const[:, :n]
-    if lead.shape[1] < n:  # fewer stored constituents than requested
-        lead = np.concatenate([lead, np.zeros((len(const), n - lead.shape[1], 4))], axis=1)
-    live = (lead[..., 0] > 0) & (lead[..., 1] * lead[..., 1] + lead[..., 2] * lead[..., 2] > 0)  # E > 0, pT > 0
-    safe = np.where(live[..., None], lead, [1.0, 1.0, 0.0, 0.0])  # a unit particle where padded: no log(0)
-    pt, eta, phi = _pt_eta_phi(safe)
     jet = np.where((jet[:, 0] > 0)[:, None], jet, [1.0, 1.0, 0.0, 0.0])  # an empty jet: every particle padded
     cols = _particle_columns(pt, eta, phi, safe[..., 0], jet, features)
     out = np.stack([*(np.where(live, c, 0.0) for c in cols), live.astype(np.float64)], axis=-1)
@@ -224,11 +230,7 @@ def l1_words(const: np.ndarray, n: int, grid: L1Grid) -> np.ndarray:
     all ``k``; 0 for an empty jet), on ``grid`` (``features_config.l1_word_names``). φ words lie in
     [-period/2, period/2): a φ of π is -π."""
     const = const.astype(np.float64, copy=False)
-    lead = const[:, :n]
-    if lead.shape[1] < n:
-        lead = np.concatenate([lead, np.zeros((len(const), n - lead.shape[1], 4))], axis=1)
-    live = (lead[..., 0] > 0) & (lead[..., 1] * lead[..., 1] + lead[..., 2] * lead[..., 2] > 0)
-    pt, eta, phi = _pt_eta_phi(np.where(live[..., None], lead, [1.0, 1.0, 0.0, 0.0]))
+    live, _, (pt, eta, phi) = _leading(const, n)
     jet = const.sum(1)
     has = (jet[:, 0] > 0) & (jet[:, 1] * jet[:, 1] + jet[:, 2] * jet[:, 2] > 0)
     _, jeta, jphi = _pt_eta_phi(np.where(has[:, None], jet, [1.0, 1.0, 0.0, 0.0]))
