@@ -20,7 +20,7 @@ import yaml
 from trigdeploy import yamlsafe
 from trigdeploy.bench_config import BenchConfig
 from trigdeploy.errors import TrigdeployError
-from trigdeploy.features_config import FeaturesConfig
+from trigdeploy.features_config import FeaturesConfig, check_l1_port
 from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
 from trigdeploy.schema import (
     CORES_MAX,
@@ -438,15 +438,8 @@ class RunConfig(Checked):
                 f"expected a plain run name (letters, digits, '.', '_', '-'; no path "
                 f"separators, not empty), got {self.name!r}",
             )
-        if self.features.inputs == "l1":
-            for name in (*MODEL_FIELDS, *sorted(self.train.extra)):
-                section = self.train.model(name)
-                if section is not None and not any(f.name == "l1_port" for f in dataclasses.fields(section)):
-                    raise FieldError(
-                        f"train.{name}",
-                        "features.inputs: l1 gives integer L1 words, which only set models read (deepsets, "
-                        "qdeepsets, hgq_deepsets); train this kind on another run",
-                    )
+        for name in (*MODEL_FIELDS, *sorted(self.train.extra)):
+            check_l1_port(name, self.train.model(name), self.features.inputs == "l1")
 
     def run_dir(self, override: str | None = None) -> Path:
         """The run directory: ``override`` if given, else ``<runs_dir>/<name>``."""

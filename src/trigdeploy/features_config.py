@@ -18,6 +18,7 @@ and of its firmware (``models.l1front``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -116,3 +117,19 @@ def l1_word_names(n: int) -> list[str]:
 def constituent_set_names(n: int, features: tuple[str, ...]) -> list[str]:
     """The flat column names of ``n`` particles with ``features`` each and a mask, particle-major."""
     return [f"p{i}_{f}" for i in range(n) for f in (*features, "mask")]
+
+
+def check_l1_port(name: str, section, words: bool) -> None:
+    """L1 words (``features.inputs: l1``) feed set models only, and a set model's ``l1_port`` comes from
+    ``features.l1`` (the trainer sets it), never from its own section."""
+    if section is None:
+        return
+    has_port = any(f.name == "l1_port" for f in dataclasses.fields(section))
+    if words and not has_port:
+        raise FieldError(
+            f"train.{name}",
+            "features.inputs: l1 gives integer L1 words, which only set models read (deepsets, qdeepsets, "
+            "hgq_deepsets); train this kind on another run",
+        )
+    if has_port and section.l1_port is not None:
+        raise FieldError(f"train.{name}.l1_port", "is set by train from features.l1; write the grid there")

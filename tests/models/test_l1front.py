@@ -168,3 +168,30 @@ def test_a_model_that_cannot_read_words_is_refused_at_load(tmp_path):
             features={"kind": "constituents", "inputs": "l1"},
             train={**SMALL_TRAIN, "mlp": {"hidden": [4]}},
         )
+
+
+@pytest.mark.parametrize(
+    ("word", "value", "message"),
+    [
+        (0, 2.0**14, r"row 0, word 0 is 16384, not an integer in \[0, 16383\]"),
+        (4, 2.5, r"row 0, word 4 is 2\.5, not an integer in \[-2048, 2047\]"),
+        (13, -1025.0, r"row 0, word 13 is -1025, not an integer in \[-1024, 1023\]"),
+    ],
+    ids=["pt-beyond-its-width", "not-an-integer", "jet-phi-beyond-its-width"],
+)
+def test_words_the_port_cannot_hold_are_one_line(word, value, message):
+    model = _tiny_l1("qdeepsets")
+    w = _words(3, 4)
+    w[0, word] = value
+    with pytest.raises(TrigdeployError, match=message):
+        model.reference(model.input_grid(w))
+
+
+def test_a_hand_written_l1_port_is_refused_at_load(tmp_path):
+    with pytest.raises(TrigdeployError, match=r"key 'train\.deepsets\.l1_port': is set by train from features\.l1"):
+        run_config(
+            [tmp_path / "t.h5"],
+            name="w",
+            features={"kind": "constituents", "inputs": "l1"},
+            train={**SMALL_TRAIN, "deepsets": {"phi": [4], "l1_port": {"pt_lsb": 0.5}}},
+        )

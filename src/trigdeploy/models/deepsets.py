@@ -189,7 +189,7 @@ class IntegerSets:
         """Scaled particle sets ``x`` as the port holds them: features on the port's grid, masks 0/1 (L1 words:
         as they are, integers)."""
         if self.front is not None:
-            return np.asarray(x, np.float64)
+            return self.front.check_words(x)
         p = np.asarray(x, np.float64).reshape(len(x), self.particles, self.features + 1).copy()
         p[..., :-1] = self.port.onto(p[..., :-1])
         p[..., -1] = p[..., -1] > 0.5

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trigdeploy.errors import TrigdeployError
 from trigdeploy.features_config import L1Grid
 
 Q_BITS = 10  # q: pT on 10 unsigned bits after the shift
@@ -63,6 +64,22 @@ class L1Front:
         """The port's words: three per particle and the jet's two."""
         return 3 * self.particles + 2
 
+    def check_words(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as float64 words, or one line naming the first value that is not an integer of its word's width
+        (the port would wrap it)."""
+        x = np.asarray(x, np.float64)
+        per = [(0, 2**self.pt_bits - 1), _signed(self.eta_bits), _signed(self.phi_bits)]
+        low, high = np.array(per * self.particles + per[1:], np.float64).T  # then the jet's eta and phi words
+        bad = (x != np.round(x)) | (x < low) | (x > high) if x.ndim == 2 and x.shape[1] == self.n_inputs else None
+        if bad is None:
+            raise TrigdeployError(f"L1 words: expected (rows, {self.n_inputs}) values, got shape {x.shape}")
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise TrigdeployError(
+                f"L1 words: row {r}, word {c} is {x[r, c]:g}, not an integer in [{low[c]:.0f}, {high[c]:.0f}]"
+            )
+        return x
+
     def table(self) -> np.ndarray:
         """``T[q]`` for ``q`` = 0 … 1023 (float64; multiples of 2^-6)."""
         return _log_table(np.arange(2**Q_BITS, dtype=np.float64))
@@ -100,6 +117,10 @@ class L1Front:
         dphi = d - (d >= half) * float(self.period) + (d < -half) * float(self.period)
         cols = [log_pt * mask, (eta - j_eta) * 2.0**-self.eta_shift * mask, dphi * 2.0**-self.phi_shift * mask]
         return np.stack([*cols, mask], axis=-1)
+
+
+def _signed(bits: int) -> tuple[int, int]:
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
 def _log_table(q: np.ndarray) -> np.ndarray:
