@@ -209,14 +209,14 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     run_dir, out_dir = layout.run_dir, layout.results_root
     if not layout.manifest.is_file():
         raise TrigdeployError(f"{layout.manifest} not found: run trigdeploy export --run {run_dir} first")
-    typed = Manifest.load(layout.manifest)
+    typed, cfg = Manifest.load(layout.manifest), load_config(layout.config)
     metrics = RunMetrics.load(layout.metrics)
     x_test, y_test = load_split(run_dir, "test")
     clock, reuse, part = typed.device.clock_ns, typed.device.reuse, typed.device.part
     name = run_dir.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    phys, classes, plots, versus = _physics(layout, typed, metrics, x_test, y_test)
+    phys, classes, plots, versus = _physics(layout, typed, metrics, (x_test, y_test), cfg.bench.rate)
     rec.add("physics of every form, ROC plots", time.perf_counter() - t0)
     logger.info("bench: CPU latency (1 thread, pinned to core 0)")
     with timing.step("CPU latency"):
@@ -243,7 +243,7 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
         "machine": _machine(),
         "versions": package_versions(VERSIONS),
         "test_events": int(len(y_test)),
-        "inputs": inputs_given(load_config(layout.config).features),
+        "inputs": inputs_given(cfg.features),
         "classes": classes,
         "physics": phys,
         "model_comparisons": versus,
@@ -271,14 +271,14 @@ def _mark_dominated(points: list[dict], front: list[dict]) -> None:
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
 
 
-def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, x_test, y_test) -> tuple:
-    """Physics figures of every model in every form on the whole test split, the models compared pairwise,
-    and the ROC (and, for K classes, confusion) plots: (figures by model and form, class names, plot file
+def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, test: tuple, rate) -> tuple:
+    """Physics figures (rates at the run's ``bench.rate``) of every model in every form on the whole test split
+    ``test`` (x, y), the models compared pairwise, and the ROC (and, for K classes, confusion) plots: (figures by model and form, class names, plot file
     names, the pairwise comparisons)."""
     logger.info("bench: physics (every model, every form, whole test split)")
     name, out_dir = layout.run_dir.name, layout.results_root
+    x_test, y_test = test
     scores = physics.forms(layout, typed, x_test)
-    rate = load_config(layout.config).bench.rate
     phys = {model: physics.model_figures(y_test, by_form, metrics[model], rate) for model, by_form in scores.items()}
     classes = list(run_classes(layout.run_dir))
     multi = classes if len(classes) > 2 else None

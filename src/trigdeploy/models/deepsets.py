@@ -88,6 +88,16 @@ def front_of(n_particles: int, cfg: DeepSetsConfig) -> L1Front | None:
     return None if cfg.l1_port is None else L1Front.of(cfg.l1_port, n_particles)
 
 
+def front_module_of(n_particles: int, cfg: DeepSetsConfig):
+    """A set model's L1 front as a torch module (its ``front`` attribute), None on features."""
+    return front_module(front_of(n_particles, cfg))
+
+
+def l1_front(module) -> L1Front | None:
+    """The ``L1Front`` a set model's torch module computes its set with (None on features)."""
+    return None if module.front is None else module.front.front
+
+
 def as_set(module, x):
     """A set model's input ``x`` as its particle set: through its L1 front first where it has one."""
     return x if module.front is None else module.front(x)
@@ -118,7 +128,7 @@ def _module_class():
             self.n_particles, self.width, self.mean = n_particles, cfg.particle_features + 1, cfg.pooling == "mean"
             self.phi = stack([cfg.particle_features, *cfg.phi], act, last_act=True)
             self.rho = stack([cfg.phi[-1], *cfg.hidden, n_outputs], act, last_act=False)
-            self.front = front_module(front_of(n_particles, cfg))
+            self.front = front_module_of(n_particles, cfg)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = as_set(self, x)
@@ -190,17 +200,15 @@ class IntegerSets:
         as they are, integers)."""
         if self.front is not None:
             return self.front.check_words(x)
-        p = np.asarray(x, np.float64).reshape(len(x), self.particles, self.features + 1).copy()
-        p[..., :-1] = self.port.onto(p[..., :-1])
-        p[..., -1] = p[..., -1] > 0.5
-        return p.reshape(len(x), -1)
+        return self.particle_set(x).reshape(len(x), -1)
 
     def particle_set(self, x: np.ndarray) -> np.ndarray:
-        """``(rows, N, F + 1)``: what φ sees, features on the port's grid and masks, of the inputs ``x``."""
-        if self.front is None:
-            return self.input_grid(x).reshape(len(x), self.particles, self.features + 1)
-        p = self.front.numpy(x).reshape(len(x), self.particles, self.features + 1)
+        """``(rows, N, F + 1)``: what φ sees, features on the port's grid and masks, of the scaled sets ``x`` (or of
+        L1 words, through the front first)."""
+        sets = x if self.front is None else self.front.numpy(self.front.check_words(x))
+        p = np.asarray(sets, np.float64).reshape(len(x), self.particles, self.features + 1).copy()
         p[..., :-1] = self.port.onto(p[..., :-1])
+        p[..., -1] = p[..., -1] > 0.5
         return p
 
     def reference(self, x: np.ndarray) -> np.ndarray:

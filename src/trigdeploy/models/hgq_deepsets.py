@@ -24,10 +24,10 @@ from trigdeploy.models.deepsets import (
     InitFromDeepSets,
     IntegerSets,
     as_set,
-    front_of,
+    front_module_of,
+    l1_front,
     particles_of,
 )
-from trigdeploy.models.l1front import front_module
 from trigdeploy.schema import COUNT_MAX, FieldError, num
 
 
@@ -87,7 +87,7 @@ def _integers(self) -> IntegerSets:
     phi = tuple((_dense(d, q), _grid(nxt)) for q, d, nxt in zip(self.phi_q, self.phi, self.phi_q[1:]))
     rho_next = [*(_grid(q) for q in self.rho_q[1:]), None]
     rho = tuple((_dense(d, q), g) for q, d, g in zip(self.rho_q, self.rho, rho_next))
-    front = self.front.front if self.front is not None else None
+    front = l1_front(self)
     return IntegerSets(self.n_particles, self.width - 1, _grid(self.phi_q[0]), phi, _grid(self.rho_q[0]), rho, front)
 
 
@@ -128,7 +128,7 @@ def _module_class():
             self.rho = nn.ModuleList(HDense(a, b, wf, mf) for a, b in zip(rho[:-1], rho[1:]))  # copy order
             self.phi_q = nn.ModuleList([ActQuant(True, af, mf)] + [ActQuant(False, af, mf) for _ in cfg.phi])
             self.rho_q = nn.ModuleList(ActQuant(False, af, mf) for _ in rho[:-1])  # the pool, then ρ's ReLUs
-            self.front = front_module(front_of(n_particles, cfg))
+            self.front = front_module_of(n_particles, cfg)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = as_set(self, x)

@@ -29,10 +29,10 @@ from trigdeploy.models.deepsets import (
     InitFromDeepSets,
     IntegerSets,
     as_set,
-    front_of,
+    front_module_of,
+    l1_front,
     particles_of,
 )
-from trigdeploy.models.l1front import front_module
 from trigdeploy.schema import FieldError, num
 
 BIAS_QUANT = {8: "Int8Bias", 16: "Int16Bias", 32: "Int32Bias"}
@@ -126,7 +126,7 @@ def _module_class():
             super().__init__()
             self.n_particles, self.width = n_particles, cfg.particle_features + 1
             self.inq, self.phi, self.pool, self.rho = _modules(n_particles, cfg, n_outputs)
-            self.front = front_module(front_of(n_particles, cfg))
+            self.front = front_module_of(n_particles, cfg)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = as_set(self, x)
@@ -178,7 +178,7 @@ def integers_of(model) -> IntegerSets:
         for i in range(0, len(mods), 2):
             rho.append(_linear(mods[i], exp, mods[i + 1] if i + 1 < len(mods) else None))
             exp = -rho[-1][1].frac if rho[-1][1] is not None else exp
-    front = model.front.front if model.front is not None else None
+    front = l1_front(model)
     return IntegerSets(model.n_particles, model.width - 1, port, tuple(phi), pool, tuple(rho), front)
 
 
