@@ -17,6 +17,9 @@ PARETO ?= 1e-6 2e-6 5e-6 1e-5 2e-5
 # jets5's front: above 5e-6 its validation AUC collapses while the cost prunes, and the epoch rule keeps the
 # unpruned first epoch (BENCHMARKS.md): make jets5 JETS5_PARETO="1e-6 2e-6 5e-6 1e-5 2e-5" scans them too
 JETS5_PARETO ?= 1e-6 2e-6 5e-6
+# the BDT trained with its thresholds on coarser input grids (train.bdt.input_frac), each exported as logic:
+# cheap trees by design, on the resource plot beside the run's models (any kind.key=v1,v2 works: GRID="a b")
+GRID ?= bdt.input_frac=2,4
 NPROC ?= 2
 DESIGNS ?=
 SCAN_MAX_LUT ?= 20000
@@ -34,7 +37,7 @@ help:
 	@echo "make train-ddp   the same with the MLPs on torch.distributed: NPROC=$(NPROC) processes (torchrun, gloo/nccl)"
 	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects and the BDT as logic (BDT)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
-	@echo "make scan        the design scan of RUN, each point a run in RUN/scan/ (trained, exported, simulated, Yosys-counted up to SCAN_MAX_LUT=$(SCAN_MAX_LUT) by alkaid's estimate; cached): the QAT sweep (SWEEP=\"$(SWEEP)\") and the resource-aware front (PARETO=\"$(PARETO)\")"
+	@echo "make scan        the design scan of RUN, each point a run in RUN/scan/ (trained, exported, simulated, Yosys-counted up to SCAN_MAX_LUT=$(SCAN_MAX_LUT) by alkaid's estimate; cached): the QAT sweep (SWEEP=\"$(SWEEP)\"), the resource-aware front (PARETO=\"$(PARETO)\") and grids of a kind's keys (GRID=\"$(GRID)\")"
 	@echo "make bench       physics, CPU latency, FPGA figures and budget verdicts of RUN and its scan points (reads; trains nothing)"
 	@echo "make synth       Yosys open synthesis of RUN's RTL designs (DESIGNS=\"a b\": only those; synth.json); vendor C synthesis if installed"
 	@echo "make hdl-tools   GHDL and Yosys from Debian (VHDL BDT simulation, synthesis); a line and no install without apt/root"
@@ -65,7 +68,7 @@ demo: hdl-tools data train export-hls csim synth scan bench
 
 # five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout): the resource-aware front, no sweep;
 # synth (one Yosys run) beside the scan (three points on two workers): each alone leaves a core idle
-JETS5 := CONFIG=configs/jets5.yaml SWEEP= PARETO="$(JETS5_PARETO)" DESIGNS=bdt_rtl
+JETS5 := CONFIG=configs/jets5.yaml SWEEP= PARETO="$(JETS5_PARETO)" GRID= DESIGNS=bdt_rtl
 jets5: hdl-tools
 	$(MAKE) data train export-hls csim $(JETS5)
 	$(MAKE) -j2 -O synth scan $(JETS5)
@@ -100,7 +103,7 @@ csim: $(STAMP)
 	$(TD) csim --run $(RUN)
 
 scan: $(STAMP)
-	$(if $(SWEEP)$(PARETO),$(TD) scan --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO)) --max-lut-estimate $(SCAN_MAX_LUT),@echo "scan: no SWEEP or PARETO points for $(RUN)")
+	$(if $(SWEEP)$(PARETO)$(GRID),$(TD) scan --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO)) $(foreach g,$(GRID),--grid $(g)) --max-lut-estimate $(SCAN_MAX_LUT),@echo "scan: no SWEEP, PARETO or GRID points for $(RUN)")
 
 bench: $(STAMP)
 	$(TD) bench --run $(RUN)

@@ -143,8 +143,10 @@ def test_pareto_list_names_every_point_and_its_lut_source(report):
         "ii",
         "on_front",
         "csim",
+        "kind",
     }
     assert all(set(p) == keys for p in r["pareto"])
+    assert all(p["kind"] == p["model"].split(" ")[0] for p in r["pareto"] if p["group"] == "run")
     by_model = {p["model"]: p for p in r["pareto"]}
     qmlp = by_model["qmlp (qmlp_rtl)"] if yosys and rtl else by_model["qmlp"]
     assert qmlp["lut_source"] == ("yosys" if yosys and rtl else "alkaid" if rtl else "estimate")
@@ -463,6 +465,26 @@ def test_the_plot_front_by_hand(tmp_path):
            pt("e", 50, 0.90, "sweep"), pt("f", 400, float("nan"))]  # fmt: skip
     assert [p["model"] for p in front_of(pts)] == ["e", "a", "c"]
     assert [p["model"] for p in front_of(pts[:2])] == ["a"]  # a comparison that leaves one out
+    pareto_plot(pts, tmp_path / "p.png", "t")
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_grid_points_are_squares_one_colour_per_kind(tmp_path):
+    """Points of a --grid scan (any kind, the BDT's among them) are drawn as squares, one colour and legend
+    entry per kind, beside the run's models (diamonds) and the sweep (circles)."""
+    from trigdeploy.bench.pareto import _style, pareto_plot
+
+    def pt(model, group, kind=None):
+        return {"model": model, "group": group, "lut": 100, "auc": 0.9, "lut_source": "yosys", "latency_ns": 15.0} | (
+            {"kind": kind} if kind else {}
+        )
+
+    pts = [pt("bdt (bdt_rtl)", "run"), pt("bdt input_frac=2", "grid", "bdt"), pt("bdt input_frac=3", "grid", "bdt"),
+           pt("hgq beta=5e-5", "grid", "hgq"), pt("uniform w4a6", "sweep", "qmlp")]  # fmt: skip
+    styles = [_style(p, pts) for p in pts]
+    assert [m for m, _, _ in styles] == ["D", "s", "s", "s", "o"]
+    assert styles[1] == styles[2] and styles[1][1] != styles[3][1]  # one colour per kind: the comparison can fail
+    assert styles[1][2] == "bdt grid scan (yosys)" and styles[3][2] == "hgq grid scan (yosys)"
     pareto_plot(pts, tmp_path / "p.png", "t")
     assert (tmp_path / "p.png").stat().st_size > 10_000
 

@@ -59,8 +59,35 @@ def test_a_point_config_trains_only_its_kind_from_the_float_mlp(trained_run):
     assert models == {"mlp", "hgq"} and raw["name"] == "exp.hgq-beta2e-05"
     assert raw["train"]["hgq"]["beta"] == 2e-5 and raw["train"]["hgq"]["init"] == "float"
     assert raw["train"]["hgq"]["epochs"] == 2  # the run's own settings for the rest
-    with pytest.raises(TrigdeployError, match="'bdt' is not a kind fine-tuned from a model the run trains"):
-        scan.point_config(RunLayout.of(trained_run), scan.grid_points(["bdt.max_depth=2"])[0])
+
+
+def test_a_bdt_point_is_trained_from_the_data_stage_alone(trained_run):
+    from trigdeploy.config import parse_config
+    from trigdeploy.layout import RunLayout
+
+    (point,) = scan.grid_points(["bdt.input_frac=2"])
+    raw = scan.point_config(RunLayout.of(trained_run), point)
+    assert {k for k, v in raw["train"].items() if isinstance(v, dict)} == {"bdt"} and raw[
+        "name"
+    ] == "exp.bdt-input_frac2"
+    assert raw["train"]["bdt"]["input_frac"] == 2 and raw["train"]["bdt"]["n_estimators"] == 6  # the run's others
+    assert parse_config(raw).train.model("bdt").input_frac == 2
+    assert scan.parent_print(RunLayout.of(trained_run), None).keys() == {"data"}  # no model it starts from
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        ("qdeepsets.weight_bits=3", r"fine-tuned from a model the run does not train \(deepsets\)"),
+        ("gbdt.max_depth=2", "'gbdt' is not a model kind"),
+    ],
+    ids=["source-not-trained", "unknown-kind"],
+)
+def test_a_point_the_run_cannot_make_is_one_line(trained_run, axis, message):
+    from trigdeploy.layout import RunLayout
+
+    with pytest.raises(TrigdeployError, match=message):
+        scan.point_config(RunLayout.of(trained_run), scan.grid_points([axis])[0])
 
 
 def test_a_deep_sets_point_starts_from_the_float_deep_sets_with_its_shape(tmp_path):
@@ -177,6 +204,38 @@ def test_a_scan_is_cached_resumes_and_gives_the_same_records_on_workers_and_dask
     parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
     assert [p["point"] for p in scan.read_points(parent)] == [p.name for p in three_points]
     (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model
+    assert scan.read_points(parent) == []
+
+
+@pytest.mark.slow  # a BDT trained, exported as logic, simulated and counted by Yosys (~40 s); CI runs make test-slow
+@pytest.mark.skipif(not (_rtl_tools() and shutil.which("yosys")), reason="alkaid, Verilator and Yosys are needed")
+def test_a_bdt_point_is_logic_simulated_counted_and_read_by_bench(trained_run, tmp_path):
+    """A BDT trained with its thresholds on 2^-2 (``bdt.input_frac=2``) from the run's data stage alone: exported
+    as logic (conifer's quantized ensemble and float C++ check only, none of conifer's HLS or VHDL projects),
+    simulated in Verilator on the whole test split with 0 mismatches, counted by Yosys, then read by bench as
+    a point of kind bdt. It does not start from the float MLP, so another float model leaves it in bench, and
+    another data stage leaves it out."""
+    from trigdeploy.convert.manifest import Manifest
+    from trigdeploy.layout import RunLayout
+
+    run = shutil.copytree(trained_run, tmp_path / "runs" / "a", ignore=shutil.ignore_patterns("scan"))
+    (point,) = scan.grid_points(["bdt.input_frac=2"])
+    (r,) = scan.scan_run(run, [point], _options(tmp_path), workers=1)
+    assert r["csim"] == {"projects": ["bdt_rtl"], "n_events": 500, "n_mismatch": 0}
+    assert r["design"]["lut_source"] == "yosys" and r["design"]["design"] == "bdt_rtl" and r["design"]["lut"] > 0
+    assert r["parent"].keys() == {"data"} and r["physics_from"] == "bdt_rtl"  # the design's simulated physics,
+    assert 0.5 < r["auc"] <= 1 and 0.5 < r["model_auc"] <= 1  # XGBoost's beside it
+    layout = RunLayout.of(run / "scan" / point.name, tmp_path / "export", tmp_path / "firmware")
+    entry = Manifest.load(layout.manifest).models["bdt"]
+    assert sorted(entry["projects"]) == ["cpp"] and "rtl" in entry  # conifer's HLS and VHDL projects not written
+    fmt = entry["fixed_point"]["precision"]  # ap_fixed<18,8>: 8 integer bits; thresholds on 2^-2 need 2 more
+    assert fmt == "ap_fixed<18,8>" and entry["rtl"]["ensemble_as_logic"]["comparison_input_bits"]["mean"] <= 10
+    parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
+    (p,) = scan.read_points(parent)
+    assert (p["kind"], p["group"], p["input_frac"], p["lut_source"]) == ("bdt", "grid", 2, "yosys")
+    (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model: still this BDT
+    assert [q["point"] for q in scan.read_points(parent)] == [point.name]
+    (run / "splits.npz").write_bytes((run / "splits.npz").read_bytes() + b"\0")  # another data stage: left out
     assert scan.read_points(parent) == []
 
 

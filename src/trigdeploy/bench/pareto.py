@@ -15,8 +15,8 @@ def _plottable(v) -> bool:
     return v is not None and math.isfinite(v)
 
 
-def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str) -> dict:
-    """One entry of the ``pareto`` list."""
+def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str, kind: str | None) -> dict:
+    """One entry of the ``pareto`` list (``kind``: its model kind)."""
     rejection = (
         {"rejection_at_0.3": physics_["rejection_at_0.3"]} if "rejection_at_0.3" in physics_ else {}
     )  # K classes: none
@@ -31,6 +31,7 @@ def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str) 
         "lut_source": lut_source,
         "latency_ns": cost.get("latency_ns"),
         "ii": cost.get("ii"),
+        "kind": kind,
     }
 
 
@@ -67,16 +68,18 @@ def pareto_entries(
             ii = (rtl or other or {}).get("ii")
             cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency, "ii": ii}
             physics_ = _physics_of(metrics, model, design_physics.get(d.name))
-            out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys"))
+            out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys", model))
             simulated[id(out[-1])] = simulation_of(csim, model, d.name)
         if not designs and (rtl is not None or other is not None):
             source = "alkaid" if rtl is not None else "estimate"
-            out.append(_point(model, "run", _physics_of(metrics, model), rtl if rtl is not None else other, source))
+            out.append(
+                _point(model, "run", _physics_of(metrics, model), rtl if rtl is not None else other, source, model)
+            )
             simulated[id(out[-1])] = simulation_of(csim, model)
     for p in scanned:  # the design scan's points (runs of their own: simulated, counted where synthesized)
         if p.get("lut") is None:
             continue  # exported without an RTL design (no alkaid): no LUT figure
-        out.append(_point(p["model"], p["group"], p, p, p["lut_source"]))
+        out.append(_point(p["model"], p["group"], p, p, p["lut_source"], p.get("kind")))
         simulated[id(out[-1])] = p.get("csim")
     on_front = {id(p) for p in front_of(out)}
     for p in out:
@@ -126,15 +129,22 @@ def front_of(points: list[dict], key: str = "auc") -> list[dict]:
 
 
 _GROUPS = {"sweep": ("o", "C0", "uniform-bit QAT sweep"), "front": ("^", "C3", "resource-aware (β scan)")}
+_GRID = ("s", ("C5", "C8", "C9", "C6"))  # any other scan (--grid): squares, one colour per kind
 _BEATEN = "0.65"  # grey: another point has at least this one's figure at no more LUTs
 _RUN_COLOURS = ("C4", "C1", "C2", "C6", "C5", "C8", "C9")  # the run's models: no blue, red (the scans), grey
 
 
-def _style(p: dict, runs: list[dict]) -> tuple[str, str, str]:
-    """(marker, colour, legend name) of a point: by group for the scans, one colour per run model."""
+def _style(p: dict, points: list[dict]) -> tuple[str, str, str]:
+    """(marker, colour, legend name) of a point: by group for the sweep and the front, by kind for other scan
+    points, one colour per run model."""
+    runs = [q for q in points if q["group"] == "run"]
     if p["group"] in _GROUPS:
         marker, color, name = _GROUPS[p["group"]]
         return marker, color, f"{name} ({p['lut_source']})"
+    if p["group"] != "run":  # a grid point: by its kind
+        kinds = sorted({q.get("kind", "") for q in points if q["group"] not in (*_GROUPS, "run")})
+        colour = _GRID[1][kinds.index(p.get("kind", "")) % len(_GRID[1])]
+        return _GRID[0], colour, f"{p.get('kind', 'scan')} grid scan ({p['lut_source']})"
     return "D", _RUN_COLOURS[runs.index(p) % len(_RUN_COLOURS)], f"{p['model']} ({p['lut_source']})"
 
 
@@ -142,11 +152,10 @@ def _panel(ax, points: list[dict], key: str, front: bool) -> None:
     """One panel: every point against its LUTs, coloured where it is on the front (grey where another point
     beats it), the front as a step line through the non-dominated points (``front``)."""
     on = {id(p) for p in front_of(points, key)} if front else {id(p) for p in points}
-    runs = [q for q in points if q["group"] == "run"]
     for p in points:
         if not _plottable(p.get(key)):  # no figure, or 1/εB unbounded (no background passes)
             continue
-        marker, color, _ = _style(p, runs)
+        marker, color, _ = _style(p, points)
         c = color if id(p) in on else _BEATEN
         ax.plot([p["lut"]], [p[key]], marker, color=c, markerfacecolor=c if p["lut_source"] == "yosys" else "none")
     f = front_of(points, key) if front else []
@@ -158,10 +167,9 @@ def _legend(ax, points: list[dict]) -> None:
     """One entry per scan group and per run model (filled: Yosys count, open: a model), the front, the grey."""
     from matplotlib.lines import Line2D
 
-    runs = [q for q in points if q["group"] == "run"]
     entries = {}
     for p in points:
-        marker, color, name = _style(p, runs)
+        marker, color, name = _style(p, points)
         filled = p["lut_source"] == "yosys"
         entries.setdefault(name, Line2D([], [], marker=marker, ls="", color=color, mfc=color if filled else "none"))
     entries["front: no other point better at no more LUTs"] = Line2D([], [], color="k", lw=0.8)

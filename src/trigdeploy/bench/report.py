@@ -294,12 +294,22 @@ def _scan_tables(r: dict) -> list[str]:
                 f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
             )
     if r.get("scan"):
-        lines += ["", "## Other scan points", "", "| point | AUC | LUT | LUT source | latency (ns) | csim mismatches |"]
-        lines.append("|---|---|---|---|---|---|")
+        lines += [
+            "",
+            "## Other scan points",
+            "",
+            "AUC of the design as simulated; the trained model's beside it where they differ (a BDT's leaves on "
+            "a coarser grid than XGBoost's).",
+            "",
+            "| point | AUC | model's AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | LUT source | latency (ns) | csim mismatches |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for p in r["scan"]:
+            model_auc = p.get("model_auc", p["auc"])
             lines.append(
-                f"| {p['model']} | {p['auc']:.5f} | {_n(p['lut'])} | {p['lut_source'] or '–'} | "
-                f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
+                f"| {p['model']} | {p['auc']:.5f} | {'=' if model_auc == p['auc'] else f'{model_auc:.5f}'} | "
+                f"{_point_rej(p, n_bkg)} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['latency_ns'], 'g')} | "
+                f"{_sim(p)} |"
             )
     if r.get("pareto"):
         lines += [

@@ -5,10 +5,14 @@ A point (``ScanPoint``) is a model kind of the parent run at other settings: the
 (``--pareto``: ``hgq`` at each cost weight β), or any grid of a kind's keys (``--grid hgq.beta=1e-6,2e-6``;
 several keys of one kind: their product). ``run_point`` makes it a run in ``<run>/scan/<point>/``:
 
-1. **train**: the parent's config with only that kind, the point's settings and ``init: float``; its data
-   stage is the parent's (linked, read as it is), and it is fine-tuned from the parent's float model it starts
-   from (the float MLP; the float Deep Sets for ``qdeepsets``) on one torch thread (``train_run(reuse_data=True, models=[kind])``);
-2. **export**: its RTL forms (and what they require; ``--forms``), each bit-exact on the whole test split;
+1. **train**: the parent's config with only that kind at the point's settings; its data stage is the
+   parent's (linked, read as it is). A kind with ``init`` is fine-tuned (``init: float``) from the parent's
+   float model it starts from (the float MLP; the float Deep Sets for ``qdeepsets``); a kind trained from the
+   data alone (the BDT: ``--grid bdt.input_frac=2,3``) is trained from scratch. One torch thread
+   (``train_run(reuse_data=True, models=[kind])``);
+2. **export**: its RTL forms (and what they require; ``--forms``), each bit-exact on the whole test split (a
+   form exported only because an RTL form requires it writes what that form reuses: conifer's quantized
+   ensemble and its float C++ check, not its HLS or VHDL projects);
 3. **csim**: every exported project simulated on the whole test split (Verilator), 0 mismatches or an error;
 4. **synth**: Yosys counts of its RTL designs under synth's budget rule (``--max-lut-estimate``).
 
@@ -46,7 +50,7 @@ from trigdeploy.layout import RunLayout, plain
 logger = logging.getLogger(__name__)
 
 RECORD = "point.json"  # a scan point's summary, written last
-RECORD_SCHEMA = 2  # what the summary holds; a record of another schema is summarized again from the point's run
+RECORD_SCHEMA = 3  # what the summary holds; a record of another schema is summarized again from the point's run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,26 +140,38 @@ def rtl_forms() -> tuple[str, ...]:
 
 
 def point_config(parent: RunLayout, point: ScanPoint) -> dict:
-    """The point's run config (as data): the parent's, training only ``point.kind`` at the point's settings from
-    the parent's float model (whose section stays: the kind starts from it); the point's name."""
+    """The point's run config (as data): the parent's, training only ``point.kind`` at the point's settings.
+    A kind fine-tuned from another (``init``) starts from the parent's model of that kind (whose section stays:
+    the kind starts from it); a kind trained from the data alone (the BDT) starts from the parent's section of
+    it, or its defaults. The point's name."""
     from trigdeploy.config import load_config
     from trigdeploy.models import registry
     from trigdeploy.schema import to_dict
 
     raw = to_dict(load_config(parent.config))
     train = raw["train"]
-    kind = registry.kind(point.kind) if point.kind in registry.KINDS else None
-    source = kind.init_from(kind.config(init="float")) if kind is not None and _has_init(kind) else None
+    if point.kind not in registry.KINDS:
+        raise TrigdeployError(
+            f"scan point {point.name}: {point.kind!r} is not a model kind ({', '.join(registry.KINDS)})"
+        )
+    kind = registry.kind(point.kind)
+    out = {k: v for k, v in train.items() if k not in registry.KINDS}
+    if not _has_init(kind):  # trained from the run's data stage alone
+        raw["train"] = {**out, point.kind: {**(train.get(point.kind) or {}), **dict(point.changes)}}
+        raw["name"] = f"{raw['name']}.{point.name}"
+        return raw
+    source = kind.init_from(kind.config(init="float"))
     if source is None or train.get(source) is None:
         raise TrigdeployError(
-            f"scan point {point.name}: {point.kind!r} is not a kind fine-tuned from a model the run trains "
-            f"({', '.join(k.name for k in registry.KINDS.values() if _has_init(k))})"
+            f"scan point {point.name}: {point.kind!r} is fine-tuned from a model the run does not train "
+            f"({source}); the kinds a scan takes: those trained from the data alone, and "
+            f"{', '.join(k.name for k in registry.KINDS.values() if _has_init(k))} where the run trains what "
+            "they start from"
         )
     # a kind the run does not train yet starts with its source's shape (what its init: float requires)
     fields = {f.name for f in dataclasses.fields(kind.config)}
     shape = {k: v for k, v in train[source].items() if k in SHAPE_KEYS and k in fields}
     section = {**(train.get(point.kind) or shape), **dict(point.changes), "init": "float"}
-    out = {k: v for k, v in train.items() if k not in registry.KINDS}
     raw["train"] = {**out, source: train[source], point.kind: section}
     raw["name"] = f"{raw['name']}.{point.name}"
     return raw
@@ -168,10 +184,11 @@ def _has_init(kind) -> bool:
     return any(f.name == "init" for f in dataclasses.fields(kind.config))
 
 
-def _link_data_stage(parent: RunLayout, point: RunLayout, source_artifact: str) -> None:
-    """The parent's data stage and float model in the point's run directory, as hard links (copies where links
-    cannot be made): the point reads them as they are."""
-    files = [parent.features, parent.preprocess, parent.splits, parent.run_dir / source_artifact]
+def _link_data_stage(parent: RunLayout, point: RunLayout, source_artifact: str | None) -> None:
+    """The parent's data stage and the model the point starts from (if any) in the point's run directory, as
+    hard links (copies where links cannot be made): the point reads them as they are."""
+    files = [parent.features, parent.preprocess, parent.splits]
+    files += [parent.run_dir / source_artifact] if source_artifact else []
     caches = (
         sorted(p for p in parent.feature_caches.glob("*/*") if p.is_file()) if parent.feature_caches.is_dir() else []
     )
@@ -185,13 +202,16 @@ def _link_data_stage(parent: RunLayout, point: RunLayout, source_artifact: str) 
             shutil.copy2(src, dst)
 
 
-def parent_print(parent: RunLayout, source_artifact: str) -> dict:
-    """What a point takes from its parent run: its data stage and the model it starts from (digests)."""
+def parent_print(parent: RunLayout, source_artifact: str | None) -> dict:
+    """What a point takes from its parent run: its data stage and the model it starts from, if any (digests)."""
     from trigdeploy.data.cache import data_stage_print
     from trigdeploy.io import sha256_file
 
-    path = parent.run_dir / source_artifact
-    return {"data": data_stage_print(parent.run_dir), source_artifact: sha256_file(path) if path.is_file() else None}
+    out = {"data": data_stage_print(parent.run_dir)}
+    if source_artifact:
+        path = parent.run_dir / source_artifact
+        out[source_artifact] = sha256_file(path) if path.is_file() else None
+    return out
 
 
 def _fingerprint(parent: dict, raw: dict, opts: ScanOptions) -> str:
@@ -222,8 +242,9 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     parent = RunLayout.of(parent_dir, opts.export_root, opts.firmware_root)
     layout = RunLayout.of(parent.scan_run(point.name), opts.export_root, opts.firmware_root)
     raw = point_config(parent, point)
-    source = registry.kind(next(k for k in raw["train"] if k in registry.KINDS and k != point.kind))
-    taken = parent_print(parent, source.artifact)
+    source = next((registry.kind(k) for k in raw["train"] if k in registry.KINDS and k != point.kind), None)
+    artifact = source.artifact if source is not None else None  # None: trained from the data stage alone
+    taken = parent_print(parent, artifact)
     fp = _fingerprint(taken, raw, opts)
     record = layout.run_dir / RECORD
     found = _read_record(record)
@@ -238,7 +259,7 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same figures in a worker and in-process, whatever the machine's cores
     try:
-        seconds = _stages(parent, layout, point, raw, opts, source.artifact)
+        seconds = _stages(parent, layout, point, raw, opts, artifact)
     finally:
         torch.set_num_threads(threads)
     out = {"fingerprint": fp, "schema": RECORD_SCHEMA, "point": point.as_dict(), "run": str(layout.run_dir)}
@@ -249,7 +270,9 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     return out
 
 
-def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, opts: ScanOptions, source: str) -> dict:
+def _stages(
+    parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, opts: ScanOptions, source: str | None
+) -> dict:
     """train → export → csim → synth of one point; the seconds of each."""
     from trigdeploy.bench.synth import open_synth_run
     from trigdeploy.config import load_config
@@ -263,7 +286,8 @@ def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, o
     config = layout.config
     write_text_atomic(config, yaml.safe_dump(raw, sort_keys=False))
     cfg = load_config(config)  # validated like any run's (train.run saves it resolved)
-    logger.info("scan: %s: training (fine-tuned from the run's float model)", point.label)
+    start = "fine-tuned from the run's float model" if source else "from the run's data stage"
+    logger.info("scan: %s: training (%s)", point.label, start)
     train_run(cfg, layout.run_dir, progress=False, reuse_data=True, models=[point.kind])
     seconds["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -287,8 +311,8 @@ def _read_record(path: Path) -> dict | None:
 
 
 def summary(layout: RunLayout, point: ScanPoint) -> dict:
-    """What bench reads of a finished point: its test physics (the model's; its RTL equals it bit for bit on
-    every test event, ``csim``), the training summary (EBOPs, weights kept), its simulation, its RTL design's
+    """What bench reads of a finished point: its test physics (its design's simulated outputs on the whole test
+    split where csim saved them, with the model's AUC beside them; the model's elsewhere), the training summary (EBOPs, weights kept), its simulation, its RTL design's
     LUT/FF/latency (the Yosys count where synthesized, alkaid's cost model elsewhere, with why) and the count
     beside each estimator of it (bench's estimator errors)."""
     from trigdeploy.bench.pareto import simulation_of
@@ -311,15 +335,38 @@ def summary(layout: RunLayout, point: ScanPoint) -> dict:
             design["alkaid_lut"] = alkaid["lut"] if alkaid else None
         elif design is not None:
             design["not_synthesized"] = d.why
-    out = {"auc": m.auc, "design": design, "csim": simulation_of(open_csim(layout, manifest), point.kind)}
+    csim = open_csim(layout, manifest)
+    out = {"auc": m.auc, "design": design, "csim": simulation_of(csim, point.kind)}
     out["side_by_side"] = side_by_side(synth, est, manifest.models)  # its count beside each estimator
     if m.rejection is not None:
         out["rejection_at_0.3"] = m.rejection["eff_S=0.3"]
+    simulated = _simulated_physics(layout, manifest, csim, (design or {}).get("design"), m)
+    if simulated is not None:  # the design's own physics (a BDT's leaves on a coarser grid than XGBoost's)
+        out.update(model_auc=m.auc, physics_from=simulated.pop("design"), **simulated)
     training = raw.get("training", {})
     out["training"] = {k: training[k] for k in ("seconds", "best_epoch", "epochs_run") if k in training}
     cost = training.get("summary", {})  # a resource-aware model: its EBOPs and the weights it kept
     out["training"].update({k: cost[k] for k in ("ebops", "weights_kept", "weights") if k in cost})
     return out
+
+
+def _simulated_physics(layout: RunLayout, manifest, csim, design: str | None, m) -> dict | None:
+    """The AUC (K classes: macro) and 1/εB at εS = 0.3 of the point's design as csim simulated it on the test
+    split (the counted ``design``, else the model's first exact project); None where none was simulated."""
+    from trigdeploy.bench.physics import figures
+    from trigdeploy.csim.run import saved_outputs
+    from trigdeploy.data.cache import load_split
+    from trigdeploy.logits import as_logits, probabilities
+
+    names = [p.name for p in csim.of_model(m.name)] if csim else []
+    name = design if design in names else next(iter(names), None)
+    logits = saved_outputs(layout, manifest, name) if name else None
+    if logits is None:
+        return None
+    _, y = load_split(layout.run_dir, "test")
+    f = figures(y, probabilities(as_logits(logits, len(y))), m)
+    rejection = {"rejection_at_0.3": f["rejection"]["eff_S=0.3"]} if m.rejection is not None else {}
+    return {"auc": f["auc"], "design": name, **rejection}
 
 
 def _worker_logging(level: int) -> None:
@@ -401,8 +448,8 @@ def read_points(parent: RunLayout) -> list[dict]:
         if r is None or not isinstance(r.get("point"), dict) or not isinstance(r.get("parent"), dict):
             logger.warning("bench: %s is not a scan point's record (ignored)", record)
             continue
-        source = next((k for k in r["parent"] if k != "data"), "")
-        if source in {k.artifact for k in registry.KINDS.values()} and source not in prints:
+        source = next((k for k in r["parent"] if k != "data"), None)  # None: trained from the data alone
+        if (source is None or source in {k.artifact for k in registry.KINDS.values()}) and source not in prints:
             prints[source] = parent_print(parent, source)
         if r["parent"] != prints.get(source):
             logger.warning(
@@ -424,6 +471,7 @@ def _flat(name: str, r: dict) -> dict:
     out = {"model": r["point"]["label"], "group": r["point"]["group"], "point": name, "kind": r["point"]["kind"]}
     out.update(r["point"]["changes"])
     out["auc"] = r["auc"]
+    out.update({k: r[k] for k in ("model_auc", "physics_from") if k in r})
     if "rejection_at_0.3" in r:
         rej = r["rejection_at_0.3"]
         out["rejection_at_0.3"] = float("inf") if rej is None else rej  # strict JSON wrote ∞ as null

@@ -19,7 +19,11 @@ def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> ar
         parents=[common],
         help="design scan: each point a run in <run>/scan/ (trained, exported, simulated, synthesized; cached)",
     )
-    scan.add_argument("--run", required=True, help="the trained run whose float MLP the points start from")
+    scan.add_argument(
+        "--run",
+        required=True,
+        help="the trained run whose data stage the points take (and the float model fine-tuned kinds start from)",
+    )
     scan.add_argument(
         "--sweep", nargs="*", type=int, metavar="BITS", help="the QAT MLP at these weight widths (default 4 6 8)"
     )

@@ -52,7 +52,9 @@ def _conifer(kind, ex: ExportContext) -> dict:
     ex.exact[kind.name] = q  # the forms after this one (rtl_bdt) start from the same quantized ensemble
     entry["fixed_point"] = q.figures
     ref_file = ex.save_reference(kind, q.x, q.reference)
-    for backend in ex.target.conifer.Backends:
+    # exported only as what another form requires (a scan point's rtl_bdt): the quantized ensemble, no projects
+    wanted = ex.target.forms is None or "conifer" in ex.target.forms
+    for backend in ex.target.conifer.Backends if wanted else ():
         entry["projects"][backend] = _backend_project(kind, ex, backend, ens, q, ref_file)
     entry["seconds"] = time.perf_counter() - t0
     return entry
