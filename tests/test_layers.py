@@ -1,4 +1,4 @@
-"""Stages import only downward: data, models ← train ← convert ← csim ← bench ← cli.
+"""Stages import only downward: data, models ← train ← convert ← csim ← bench ← api ← cli.
 
 Shared machinery (config, schema, generators, targets, plugins, simulators, errors, io, layout, fixed, fpga, expr, logits, cluster,
 cxx, hdl, versions) sits below every stage and imports none. Imports inside functions count too: a lazy import is still a dependency.
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "trigdeploy"
-RANK = {"data": 1, "models": 1, "train": 2, "convert": 3, "csim": 4, "bench": 5, "cli": 6, "__main__": 7}
+RANK = {"data": 1, "models": 1, "train": 2, "convert": 3, "csim": 4, "bench": 5, "api": 6, "cli": 7, "__main__": 8}
 
 
 def _layer(module: str) -> tuple[str, int] | None:
@@ -55,8 +55,9 @@ def test_stages_import_only_downward():
         ("config.py", "from trigdeploy.data import expr\n"),
         ("data/y.py", "def f():\n    import trigdeploy.train.run\n"),
         ("data/z.py", "from trigdeploy.models import mlp\n"),
+        ("api.py", "def f():\n    from trigdeploy.cli import main\n"),
     ],
-    ids=["convert-to-csim", "shared-to-stage", "lazy-upward", "sideways"],
+    ids=["convert-to-csim", "shared-to-stage", "lazy-upward", "sideways", "api-to-cli"],
 )
 def test_the_check_catches_an_upward_import(tmp_path, file, source):
     path = tmp_path / file

@@ -293,24 +293,7 @@ def _scan_tables(r: dict) -> list[str]:
                 f"{p['weights']:,} | {p['ebops']:,.0f} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['ff'])} | "
                 f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
             )
-    if r.get("scan"):
-        lines += [
-            "",
-            "## Other scan points",
-            "",
-            "AUC of the design as simulated; the trained model's beside it where they differ (a BDT's leaves on "
-            "a coarser grid than XGBoost's).",
-            "",
-            "| point | AUC | model's AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | LUT source | latency (ns) | csim mismatches |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for p in r["scan"]:
-            model_auc = p.get("model_auc", p["auc"])
-            lines.append(
-                f"| {p['model']} | {p['auc']:.5f} | {'=' if model_auc == p['auc'] else f'{model_auc:.5f}'} | "
-                f"{_point_rej(p, n_bkg)} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['latency_ns'], 'g')} | "
-                f"{_sim(p)} |"
-            )
+    lines += _grid_table(r["scan"], n_bkg) if r.get("scan") else []
     if r.get("pareto"):
         lines += [
             "",
@@ -330,6 +313,28 @@ def _scan_tables(r: dict) -> list[str]:
                 f"| {p['model']} | {p['auc']:.5f} | {_point_rej(p, n_bkg)} | {p['lut']:,} | {p['ff']:,} | "
                 f"{p['dsp']} | {p['lut_source']} | {lat} | {'✓' if p.get('on_front') else ''} | {sim} |"
             )
+    return lines
+
+
+def _grid_table(points: list[dict], n_bkg: int | None) -> list[str]:
+    """The scan's other points (``--grid``): each design's simulated AUC, the model's beside it where they differ."""
+    lines = [
+        "",
+        "## Other scan points",
+        "",
+        "AUC of the design as simulated; the trained model's beside it where they differ (a BDT's leaves on "
+        "a coarser grid than XGBoost's).",
+        "",
+        "| point | AUC | model's AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | LUT source | latency (ns) | csim mismatches |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        model_auc = p.get("model_auc", p["auc"])
+        lines.append(
+            f"| {p['model']} | {p['auc']:.5f} | {'=' if model_auc == p['auc'] else f'{model_auc:.5f}'} | "
+            f"{_point_rej(p, n_bkg)} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['latency_ns'], 'g')} | "
+            f"{_sim(p)} |"
+        )
     return lines
 
 

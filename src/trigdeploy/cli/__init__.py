@@ -258,16 +258,6 @@ def _bench_command(verbs, common: argparse.ArgumentParser) -> argparse.ArgumentP
     return bench
 
 
-def _layout(args: argparse.Namespace):
-    """The run's layout from ``--run``, ``--export-root``, ``--firmware-root`` (and bench's ``--out``)."""
-    from trigdeploy.layout import RunLayout
-
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise TrigdeployError(f"run directory not found: {run_dir}")
-    return RunLayout.of(run_dir, args.export_root, args.firmware_root, getattr(args, "out", None))
-
-
 def _cmd_data(args: argparse.Namespace) -> int:
     from trigdeploy.data.generate import WRITERS, generate_config_data
 
@@ -288,15 +278,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from trigdeploy.config import dump_config
-    from trigdeploy.data.prepare import prepare
-    from trigdeploy.io import write_text_atomic
-    from trigdeploy.layout import RunLayout
+    from trigdeploy import api
 
-    cfg = load_config(args.config, args.overrides, args.data)
-    run_dir = cfg.run_dir(args.run_dir)
-    result = prepare(cfg, run_dir, progress=not args.quiet)
-    write_text_atomic(RunLayout.of(run_dir).config, dump_config(cfg))
+    run_dir = load_config(args.config, args.overrides, args.data).run_dir(args.run_dir)
+    result = api.prepare(
+        args.config, overrides=args.overrides, data=args.data, run_dir=run_dir, progress=not args.quiet
+    )
     r = result.report
     print(
         json.dumps(
@@ -315,104 +302,67 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from trigdeploy.train.run import train_run
+    from trigdeploy import api
 
     cfg = load_config(args.config, args.overrides, args.data)
     run_dir = cfg.run_dir(args.run_dir)
-    metrics = train_run(cfg, run_dir, resume=args.resume, progress=not args.quiet)
-    if not metrics:  # a non-zero rank under torchrun: rank 0 reports
+    run = api.train(cfg, run_dir=run_dir, resume=args.resume, progress=not args.quiet)
+    if run is None:  # a non-zero rank under torchrun: rank 0 reports
         return 0
-    print(json.dumps({"run_dir": str(run_dir), **{k: {"auc": v["auc"]} for k, v in metrics.items()}}, sort_keys=True))
+    models = {k: {"auc": m.auc} for k, m in run.metrics.models.items()}
+    print(json.dumps({"run_dir": str(run_dir), **models}, sort_keys=True))
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from trigdeploy.convert.export import export_run
-    from trigdeploy.targets import load_target
+def _run(args: argparse.Namespace):
+    """The run of ``--run`` with its roots (``--export-root``, ``--firmware-root``, bench's ``--out``)."""
+    from trigdeploy import api
 
-    layout = _layout(args)
-    target = load_target(args.target or DEFAULT_TARGET)
-    manifest = export_run(layout.run_dir, target, layout.export_root, layout.firmware_root)
-    print(
-        json.dumps(
-            {
-                "export": str(layout.export_dir),
-                "models": sorted(manifest["models"]),
-                "not_exported": sorted(manifest.get("not_exported", {})),
-            },
-            sort_keys=True,
-        )
-    )
+    return api.load_run(args.run, export_root=args.export_root, firmware_root=args.firmware_root,
+                        results_root=getattr(args, "out", None))  # fmt: skip
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from trigdeploy import api
+
+    run = _run(args)
+    manifest = api.export(run, args.target or DEFAULT_TARGET)
+    out = {"export": str(run.layout.export_dir), "models": sorted(manifest.models)}
+    print(json.dumps({**out, "not_exported": sorted(manifest.not_exported)}, sort_keys=True))
     return 0
 
 
 def _cmd_csim(args: argparse.Namespace) -> int:
-    from trigdeploy.csim.run import csim_run
+    from trigdeploy import api
 
-    layout = _layout(args)
-    report = csim_run(
-        layout.run_dir, layout.export_root, layout.firmware_root, threads=args.threads, arithmetic=args.arithmetic
-    )
-    print(
-        json.dumps(
-            {
-                "csim": str(layout.csim_json),
-                "ok": report["ok"],
-                "mismatches": {k: v["n_mismatch"] for k, v in report["projects"].items()},
-            },
-            sort_keys=True,
-        )
-    )
+    run = _run(args)
+    report = api.csim(run, threads=args.threads, arithmetic=args.arithmetic)
+    mismatches = {k: p.n_mismatch for k, p in report.projects.items()}
+    print(json.dumps({"csim": str(run.layout.csim_json), "ok": report.ok, "mismatches": mismatches}, sort_keys=True))
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from trigdeploy.bench.run import bench_run
+    from trigdeploy import api
 
-    layout = _layout(args)
-    report = bench_run(
-        layout.run_dir, layout.results_root, layout.export_root, layout.firmware_root, progress=not args.quiet
-    )
-    print(
-        json.dumps(
-            {
-                "bench": str(layout.result(".json")),
-                "auc": {m: f[next(iter(f))]["auc"] for m, f in report["physics"].items()},
-            },
-            sort_keys=True,
-        )
-    )
+    report = api.bench(_run(args), progress=not args.quiet)
+    first = {m: next(iter(by_form.values())) for m, by_form in report.auc.items()}  # each model's trained form
+    print(json.dumps({"bench": str(report.json), "auc": first}, sort_keys=True))
     return 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from trigdeploy.bench.synth import MAX_LUT_ESTIMATE, open_synth_run, synth_run
+    from trigdeploy import api
+    from trigdeploy.bench.synthreport import DesignCount
 
     if args.jobs is not None and not 1 <= args.jobs <= 1024:
         raise TrigdeployError(f"--jobs: expected a whole number from 1 to 1024, got {args.jobs}")
     if args.max_lut_estimate is not None and not args.max_lut_estimate > 0:
         raise TrigdeployError(f"--max-lut-estimate: expected a positive number, got {args.max_lut_estimate}")
-    layout = _layout(args)
-    fw = layout.firmware_dir
-    if not fw.is_dir():
-        raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {layout.run_dir} first")
-    vendor = synth_run(fw, layout.synth_logs)
-    opened = open_synth_run(
-        layout,
-        args.jobs,
-        args.design,
-        MAX_LUT_ESTIMATE if args.max_lut_estimate is None else args.max_lut_estimate,
-        vendor,
-    )
-    print(
-        json.dumps(
-            {
-                "vendor": sorted(vendor) if vendor is not None else None,
-                "synth": str(layout.synth_json),
-                "yosys": {n: d.get("lut", d.get("skipped")) for n, d in opened["designs"].items()},
-            }
-        )
-    )
+    run = _run(args)
+    report = api.synth(run, designs=args.design or (), jobs=args.jobs, max_lut_estimate=args.max_lut_estimate)
+    yosys = {n: d.lut if isinstance(d, DesignCount) else d.why for n, d in report.designs.items()}
+    print(json.dumps({"vendor": sorted(report.vendor) or None, "synth": str(run.layout.synth_json), "yosys": yosys}))
     return 0
 
 
