@@ -24,13 +24,14 @@ NPROC ?= 2
 DESIGNS ?=
 SCAN_MAX_LUT ?= 20000
 
-.PHONY: help install hdl-tools demo jets5 test test-slow lint data prepare train train-ddp export-hls csim scan bench synth clean
+.PHONY: help install hdl-tools demo jets5 test test-slow lint docs data prepare train train-ddp export-hls csim scan bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
 	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), the resource-aware front (scan), bench"
 	@echo "make test        set up and run the test suite (make test-slow: the long checks; make -j2 -O test test-slow: both side by side, as CI runs them)"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
+	@echo "make docs        the documentation site (docs/site/): config and CLI references generated from the code, the tutorial notebook executed, warnings as errors"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
@@ -48,6 +49,20 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# the documentation site: its own extra (MkDocs, mkdocstrings, mkdocs-jupyter) on top of the install; the
+# config and CLI references generated from the code, the results' plots copied in, the tutorial notebook
+# executed while the site builds (mkdocs-jupyter), every warning an error (--strict)
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS),docs]"
+	touch $@
+
+docs: $(DOCS_STAMP)
+	rm -rf docs/src/assets/results && mkdir -p docs/src/assets/results && cp benchmarks/results/*.png docs/src/assets/results/
+	$(VENV)/bin/python -m trigdeploy.cli.reference docs/src/reference
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -f docs/mkdocs.yml
+	@echo "docs: docs/site/index.html"
 
 # GHDL is on no Python registry, and the WASI Yosys of the [rtl] extra is capped at 4 GB of memory:
 # Debian's ghdl (with ghdl-llvm, its compiling backend: ~2x the mcode interpreter's events/s) and yosys, when
@@ -112,4 +127,4 @@ synth: $(STAMP)
 	$(TD) synth --run $(RUN) $(foreach d,$(DESIGNS),--design $(d))
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache docs/site

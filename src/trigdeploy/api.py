@@ -11,6 +11,7 @@
     report = api.bench(run)                  # physics, latency, FPGA figures, plots → BenchReport
     x, y = run.split("test")
     p = run.predict("qmlp", x)               # a trained model's probabilities on scaled inputs
+    z = run.simulated("qmlp_rtl")            # the firmware's logits on the test split, as csim simulated it
     run = api.load_run("runs/toptag")        # a run made earlier (by the CLI or the API), read back
 
 The command line (``trigdeploy prepare|train|export|csim|synth|bench``) is a thin layer over these
@@ -85,6 +86,18 @@ class Run:
         kind = registry.kind(model)
         family = family_of(kind)
         return family.scores(family.load(self.run_dir / kind.artifact), np.asarray(x, np.float32))
+
+    def simulated(self, project: str) -> np.ndarray:
+        """The logits csim saved for firmware ``project`` of this export on the whole test split: ``(n,)``, or
+        ``(n, K)``; one line where csim has not simulated it (or simulated another export)."""
+        from trigdeploy.csim.run import saved_outputs
+        from trigdeploy.logits import as_logits
+
+        manifest = self.manifest()
+        logits = saved_outputs(self.layout, manifest, project)
+        if logits is None:
+            raise TrigdeployError(f"{project}: no simulated outputs of this export (run csim on it first)")
+        return as_logits(logits, manifest.test_events)
 
     def manifest(self):
         """The export's ``manifest.json`` typed (``convert.manifest.Manifest``); one line if not exported."""

@@ -16,9 +16,10 @@ from trigdeploy.schema import Checked, FieldError, num
 class RateConfig(Checked):
     """Input rate, background fraction and accept-rate budgets of the rate view."""
 
+    # the rate of events the trigger sees (40 MHz: the LHC's bunch crossings)
     input_hz: float = num(40e6, gt=0.0, le=1e12)
-    background_fraction: float = num(1.0, ge=0.0, le=1.0)
-    budgets_hz: tuple[float, ...] = (1e4, 5e4)
+    background_fraction: float = num(1.0, ge=0.0, le=1.0)  # the share of those events that is background
+    budgets_hz: tuple[float, ...] = (1e4, 5e4)  # accept-rate budgets: the signal efficiency reached within each
 
     def check(self) -> None:
         """Every budget a positive rate at most the input rate."""

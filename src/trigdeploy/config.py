@@ -19,6 +19,7 @@ import yaml
 
 from trigdeploy import yamlsafe
 from trigdeploy.bench_config import BenchConfig
+from trigdeploy.data_config import LabelConfig, LeakGuardConfig, ScalingConfig, SplitConfig
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.features_config import FeaturesConfig, check_l1_port
 from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
@@ -72,31 +73,35 @@ class GenerateConfig(Checked):
 class CollectionConfig(Checked):
     """A jagged ROOT collection read as the leading ``n`` objects (fixed-width columns)."""
 
-    branches: tuple[str, ...]
-    n: int = num(dataclasses.MISSING, ge=1)
-    sort_by: str | None = None
-    counter: str | None = None
-    pad: float = 0.0
+    branches: tuple[str, ...]  # the jagged branches to read, each as columns <branch>_0 … <branch>_{n-1}
+    n: int = num(dataclasses.MISSING, ge=1)  # the leading objects kept per event (padded with pad, cut beyond n)
+    sort_by: str | None = None  # a jagged branch to order the objects by, descending (null: the file's order)
+    counter: str | None = None  # the multiplicity column written beside them (default n_<name>)
+    pad: float = 0.0  # the value of the missing objects' columns
 
 
 @dataclass(frozen=True)
 class DataConfig(Checked):
     """Input files and how they are streamed. ``format`` says which reader reads them."""
 
-    format: Literal["hdf5", "root"]
-    files: tuple[str, ...]
-    hdf5_key: str = "table"
+    format: Literal["hdf5", "root"]  # which reader: pandas/PyTables HDF5 tables or ROOT (uproot)
+    files: tuple[str, ...]  # the input files (relative to the working directory); the CLI's --data replaces them
+    hdf5_key: str = "table"  # the HDF5 table (or 2-D dataset) to read
     hdf5_names: str | None = None  # a plain 2-D dataset at hdf5_key: the 1-D dataset naming its columns
-    root_tree: str = "mini"
-    chunk_rows: int | None = num(None, ge=1)
-    chunk_bytes: int = num(32 * 2**20, ge=1)
-    prefetch: int = num(2, ge=0, le=64)
+    root_tree: str = "mini"  # the ROOT TTree/RNTuple to read
+    chunk_rows: int | None = num(None, ge=1)  # rows per streamed chunk (null: from chunk_bytes)
+    chunk_bytes: int = num(32 * 2**20, ge=1)  # the size of a streamed chunk when chunk_rows is null
+    prefetch: int = num(2, ge=0, le=64)  # chunks read ahead while one is processed
+    # ROOT: the flat branches to read (empty: those the features, label and selection name)
     branches: tuple[str, ...] = ()
+    # ROOT: jagged collections read as fixed-width columns, by name
     collections: dict[str, CollectionConfig] = field(default_factory=dict)
-    selection: str | None = None
+    selection: str | None = None  # a safe expression over the columns: only the rows where it holds are used
+    # new columns as safe expressions of others (name → expression)
     derived: dict[str, str] = field(default_factory=dict)
+    # non-finite feature values: an error naming the feature, drop the rows, or impute the mean
     nan_policy: Literal["error", "drop", "impute"] = "error"
-    generate: GenerateConfig | None = None
+    generate: GenerateConfig | None = None  # how `trigdeploy data --config` writes the files (one generator)
     # the first pass (file → feature cache): local worker processes (default: the cores) or a Dask cluster; same cache
     workers: int | None = num(None, ge=1, le=CORES_MAX)
     dask: DaskClusterConfig | None = None
@@ -119,120 +124,25 @@ class DataConfig(Checked):
 
 
 @dataclass(frozen=True)
-class LabelConfig(Checked):
-    """Where the label comes from; all unset means auto-detection (never a split tag).
-
-    Binary: a 0/1 ``column``, a one-hot pair ``[background, signal]`` or a ``cut``. Multi-class
-    (K > 2): ``column`` with ``classes: {name: value, …}`` (the column's value of each class),
-    ``onehot`` with one column per class (the columns' names are the classes' names), or ``cuts:
-    {name: expression, …}`` (exactly one true on every row).
-    """
-
-    column: str | None = None
-    onehot: tuple[str, ...] = ()
-    cut: str | None = None
-    classes: dict[str, int] = field(default_factory=dict)
-    cuts: dict[str, str] = field(default_factory=dict)
-    # two classes (classes/cuts): which is the signal (default: value 1 / a class named signal)
-    signal: str | None = None
-
-    def check(self) -> None:
-        """``signal`` names one of two classes; classes come with the column that holds them."""
-        named = self.classes or self.cuts
-        if self.signal is not None and (len(named) != 2 or self.signal not in named):
-            raise FieldError(
-                "signal",
-                f"names the signal class of two label.classes or label.cuts, got "
-                f"{self.signal!r} for {list(named) or 'none'}",
-            )
-        if self.classes:
-            if not self.column:
-                raise FieldError("classes", "names the values of label.column; set label.column too")
-            if len(self.classes) < 2:
-                raise FieldError("classes", f"needs at least 2 classes, got {len(self.classes)}")
-            if len(self.classes) > 255:
-                raise FieldError("classes", f"at most 255 classes, got {len(self.classes)}")
-            values = list(self.classes.values())  # integers: the loader checks the type
-            if len(set(values)) != len(values):
-                raise FieldError("classes", f"two classes share a value: {self.classes}")
-        if self.cuts:
-            if len(self.cuts) < 2:
-                raise FieldError("cuts", f"needs at least 2 classes, got {len(self.cuts)}")
-            if len(self.cuts) > 255:
-                raise FieldError("cuts", f"at most 255 classes, got {len(self.cuts)}")
-            from trigdeploy.expr import Expr
-
-            for name, text in self.cuts.items():
-                Expr(text, f"label.cuts.{name}")  # parsed now: a bad expression is a load-time error
-        if self.onehot and len(self.onehot) < 2:
-            raise FieldError("onehot", f"needs at least 2 columns, got {len(self.onehot)}")
-        if len(set(self.onehot)) != len(self.onehot):
-            raise FieldError("onehot", f"a column is listed twice: {list(self.onehot)}")
-
-
-@dataclass(frozen=True)
-class LeakGuardConfig(Checked):
-    """Keeps label-revealing columns out of the features (on by default)."""
-
-    enabled: bool = True
-    auc_threshold: float = num(0.999, gt=0.5, le=1.0)
-    allow_separating: tuple[str, ...] = ()
-    keep_label_inputs: bool = False
-    extra_patterns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SplitConfig(Checked):
-    """Validation/test rows: random rows spread over the files, a split column, or separate files."""
-
-    mode: Literal["random", "column", "files"] = "random"
-    val_fraction: float = num(0.1, gt=0.0, lt=1.0)
-    test_fraction: float = num(0.2, gt=0.0, lt=1.0)
-    seed: int | None = num(None, ge=0, le=SEED_MAX)
-    column: str = "ttv"
-    train_values: tuple[int, ...] = (0,)
-    val_values: tuple[int, ...] = (2,)
-    test_values: tuple[int, ...] = (1,)
-    val_files: tuple[str, ...] = ()
-    test_files: tuple[str, ...] = ()
-
-    def check(self) -> None:
-        """Random splits leave training rows; file splits name their validation and test files."""
-        if self.mode == "random" and self.val_fraction + self.test_fraction >= 1:
-            raise FieldError(
-                "test_fraction",
-                f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}",
-            )
-        if self.mode == "files" and not (self.val_files and self.test_files):
-            raise FieldError("mode", "'files' needs split.val_files and split.test_files")
-
-
-@dataclass(frozen=True)
-class ScalingConfig(Checked):
-    """Feature standardisation fit on a sample of training rows spread over the files."""
-
-    kind: Literal["standard", "none"] = "standard"
-    sample_rows: int = num(100_000, ge=1)
-    clip: float | None = num(None, gt=0.0)
-
-
-@dataclass(frozen=True)
 class MLPConfig(Checked):
     """A float PyTorch MLP and how it is trained (AdamW, plateau LR, early stopping on val AUC)."""
 
-    hidden: tuple[int, ...] = num((64, 32, 32), ge=1, le=WIDTH_MAX)
-    activation: Literal["relu", "gelu"] = "relu"
-    batchnorm: bool = False
-    dropout: float = num(0.0, ge=0.0, lt=1.0)
-    epochs: int = num(30, ge=1, le=COUNT_MAX)
-    batch_size: int = num(512, ge=1, le=2**24)
-    lr: float = num(1e-3, gt=0.0, le=10.0)
-    weight_decay: float = num(1e-4, ge=0.0, le=10.0)
+    hidden: tuple[int, ...] = num((64, 32, 32), ge=1, le=WIDTH_MAX)  # the hidden layers' widths
+    activation: Literal["relu", "gelu"] = "relu"  # the hidden layers' activation
+    batchnorm: bool = False  # BatchNorm after each hidden layer (float models only)
+    dropout: float = num(0.0, ge=0.0, lt=1.0)  # dropout after each hidden layer (float models only)
+    epochs: int = num(30, ge=1, le=COUNT_MAX)  # at most this many epochs (early stopping may end sooner)
+    batch_size: int = num(512, ge=1, le=2**24)  # training rows per optimizer step
+    lr: float = num(1e-3, gt=0.0, le=10.0)  # AdamW's learning rate
+    weight_decay: float = num(1e-4, ge=0.0, le=10.0)  # AdamW's weight decay
+    # the signal's loss weight (null: background rows / signal rows; two classes)
     pos_weight: float | None = num(None, gt=0.0, le=1e6)
-    lr_patience: int = num(2, ge=0)
-    lr_factor: float = num(0.5, gt=0.0, lt=1.0)
-    early_stopping_patience: int = num(5, ge=1)
+    lr_patience: int = num(2, ge=0)  # epochs without a better validation AUC before the learning rate is cut
+    lr_factor: float = num(0.5, gt=0.0, lt=1.0)  # the learning rate's cut (ReduceLROnPlateau)
+    early_stopping_patience: int = num(5, ge=1)  # epochs without a better validation AUC before training stops
+    # batches between checkpoints (a killed run resumes from the last one: --resume)
     checkpoint_every: int = num(200, ge=1)
+    # training rows per shuffled block of the feature cache (blocks and rows inside them shuffled)
     shuffle_block_rows: int = num(262_144, ge=1)
     gpu_resident_gb: float = num(4.0, ge=0.0)  # on CUDA, keep the training rows on the GPU up to this size
 
@@ -264,10 +174,10 @@ class QMLPConfig(MLPConfig, InitFromMLP):
     """Brevitas QAT twin: power-of-two (fixed-point) quantizers, quantized biases, no BatchNorm."""
 
     weight_bits: int = num(6, ge=2, le=16)  # Brevitas' signed narrow-range weights need 2 bits
-    act_bits: int = num(8, ge=2, le=16)
-    input_bits: int = num(8, ge=2, le=16)
-    bias_bits: Literal[8, 16, 32] = 32
-    init: Literal["scratch", "float"] = "float"
+    act_bits: int = num(8, ge=2, le=16)  # bits of each hidden activation (unsigned ReLU grid)
+    input_bits: int = num(8, ge=2, le=16)  # bits of the input quantizer (signed)
+    bias_bits: Literal[8, 16, 32] = 32  # bits of the quantized biases
+    init: Literal["scratch", "float"] = "float"  # start from the trained float MLP's weights (float) or from scratch
 
     def check(self) -> None:
         """Only what has a bit-exact fixed-point form: no batchnorm, no dropout, ReLU."""
@@ -286,6 +196,7 @@ class HGQConfig(MLPConfig, InitFromMLP):
     beta: float = num(5e-6, ge=0.0, le=1.0)  # loss weight of EBOPs (bits(w)·bits(x) summed)
     epochs: int = num(60, ge=1, le=COUNT_MAX)  # bit widths move about one bits_lr step per batch
     lr_patience: int = num(10, ge=0)  # the cost term keeps the validation AUC noisy: be patient
+    # epochs without a better validation AUC before training stops (the cost term makes it noisy)
     early_stopping_patience: int = num(20, ge=1)
     weight_frac_bits: int = num(6, ge=-4, le=16)  # initial fractional bits of every weight
     act_frac_bits: int = num(4, ge=0, le=16)  # initial fractional bits of the input and activations
@@ -293,11 +204,13 @@ class HGQConfig(MLPConfig, InitFromMLP):
     bits_lr: float = num(0.05, gt=0.0, le=10.0)  # learning rate of the bit counts (AdamW, no decay)
     calibration_rows: int = num(20_000, ge=1)  # training rows that set the integer bits
     calibration_quantile: float = num(0.999, gt=0.0, le=1.0)  # of |value| that fits; larger values saturate
-    init: Literal["scratch", "float"] = "float"
+    init: Literal["scratch", "float"] = "float"  # start from the trained float MLP's weights (float) or from scratch
     # the epoch kept (train.epochs): the cheapest within max(select_max_auc_loss, select_noise_sigmas × the best
     # validation AUC's standard error) of the best validation AUC, or the best
     select: Literal["cheapest_within", "best_auc"] = "cheapest_within"
+    # the epoch rule's smallest window below the best validation AUC
     select_max_auc_loss: float = num(0.002, ge=0.0, le=0.5)
+    # the window in standard errors of the best validation AUC (Hanley–McNeil), if wider
     select_noise_sigmas: float = num(1.0, ge=0.0, le=10.0)
 
     def check(self) -> None:
@@ -317,8 +230,8 @@ class DaskClusterConfig(Checked):
     """A Dask ``distributed`` cluster: a ``LocalCluster`` of ``workers`` processes, or the
     scheduler at ``scheduler`` (e.g. ``tcp://host:8786``) for a real cluster."""
 
-    scheduler: str | None = None
-    workers: int = num(2, ge=1, le=CORES_MAX)
+    scheduler: str | None = None  # the address of a running Dask scheduler (null: start a LocalCluster)
+    workers: int = num(2, ge=1, le=CORES_MAX)  # the LocalCluster's workers (with no scheduler)
 
     def check(self) -> None:
         """A scheduler address is host:port with a known protocol."""
@@ -334,22 +247,23 @@ class DaskClusterConfig(Checked):
 class DaskConfig(DaskClusterConfig):
     """Train the BDT with ``xgboost.dask`` on that cluster, ``partition_rows`` training rows per partition."""
 
-    partition_rows: int = num(100_000, ge=1)
+    partition_rows: int = num(100_000, ge=1)  # training rows per Dask partition
 
 
 @dataclass(frozen=True)
 class BDTConfig(Checked):
     """XGBoost (``hist``) with early stopping on the validation split."""
 
-    n_estimators: int = num(300, ge=1, le=COUNT_MAX)
-    max_depth: int = num(4, ge=1, le=20)
-    learning_rate: float = num(0.1, gt=0.0, le=1.0)
-    early_stopping_rounds: int = num(20, ge=1)
+    n_estimators: int = num(300, ge=1, le=COUNT_MAX)  # boosting rounds at most (trees per class)
+    max_depth: int = num(4, ge=1, le=20)  # each tree's depth
+    learning_rate: float = num(0.1, gt=0.0, le=1.0)  # XGBoost's eta
+    early_stopping_rounds: int = num(20, ge=1)  # rounds without a better validation AUC before boosting stops
+    # the signal's weight (null: background rows / signal rows; two classes)
     scale_pos_weight: float | None = num(None, gt=0.0, le=1e6)
-    smote: bool = False
-    max_train_rows: int = num(2_000_000, ge=1)
-    threads: int | None = num(None, ge=1, le=CORES_MAX)
-    dask: DaskConfig | None = None
+    smote: bool = False  # oversample the minority classes of the training rows with SMOTE (in memory)
+    max_train_rows: int = num(2_000_000, ge=1)  # a larger training split is sampled down to this many rows (recorded)
+    threads: int | None = num(None, ge=1, le=CORES_MAX)  # XGBoost's threads (null: the cores)
+    dask: DaskConfig | None = None  # train with xgboost.dask on a Dask cluster
     # cheap by design: the scaled training rows are floored onto a grid of 2^-input_frac before XGBoost
     # builds its histograms, so every threshold lies on that grid and the firmware compares only the input
     # bits above it (the LUT-native BDT drops the others); null: XGBoost's own cuts of the float rows
@@ -365,10 +279,10 @@ class BDTConfig(Checked):
 class RFConfig(Checked):
     """scikit-learn RandomForest baseline (as in the ATLAS seed analysis)."""
 
-    n_estimators: int = num(100, ge=1, le=COUNT_MAX)
-    max_depth: int | None = num(12, ge=1)
-    smote: bool = False
-    max_train_rows: int = num(500_000, ge=1)
+    n_estimators: int = num(100, ge=1, le=COUNT_MAX)  # trees
+    max_depth: int | None = num(12, ge=1)  # each tree's depth (null: unlimited)
+    smote: bool = False  # oversample the minority classes of the training rows with SMOTE
+    max_train_rows: int = num(500_000, ge=1)  # a larger training split is sampled down to this many rows (recorded)
 
 
 # train.<name> sections of model kinds registered elsewhere (models.registry fills it): name → dataclass
@@ -385,9 +299,13 @@ class TrainConfig(Checked):
     seed_mlp: MLPConfig | None = None
     bdt: BDTConfig | None = None
     rf: RFConfig | None = None
+    # where the torch models train: a GPU when there is one (auto), the CPU, or CUDA
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # torch's CPU threads (null: torch's default); a fixed count makes training reproducible
     threads: int | None = num(None, ge=1, le=CORES_MAX)
+    # the operating points chosen on validation at these signal efficiencies
     signal_efficiencies: tuple[float, ...] = num((0.3, 0.5), gt=0.0, lt=1.0)
+    # the operating points chosen on validation at these background acceptances
     background_acceptances: tuple[float, ...] = num((0.01,), gt=0.0, lt=1.0)
     # sections of model kinds registered beyond the built-in ones (``models.registry``), by kind name
     extra: dict[str, Any] = field(default_factory=dict)
@@ -417,10 +335,11 @@ MODEL_FIELDS = tuple(
 class RunConfig(Checked):
     """A whole run: data in, models, export targets. Sections are added as stages land."""
 
-    name: str
+    name: str  # the run's name: its folder under runs_dir and its exports' and results' names
     data: DataConfig
+    # seeds the splits (unless split.seed), the sampling and every model's training
     seed: int = num(42, ge=0, le=SEED_MAX)
-    runs_dir: str = "runs"
+    runs_dir: str = "runs"  # the folder that holds the run's directory (exports and firmware go beside it)
     label: LabelConfig = field(default_factory=LabelConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     leak_guard: LeakGuardConfig = field(default_factory=LeakGuardConfig)

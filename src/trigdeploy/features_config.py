@@ -44,12 +44,12 @@ class L1Grid(Checked):
     """The integer words of an L1 particle: pT in ``pt_lsb`` GeV steps on ``pt_bits`` unsigned bits, η and φ in
     ``eta_lsb``/``phi_lsb`` radian steps on ``eta_bits``/``phi_bits`` signed bits (φ wraps at ±π)."""
 
-    pt_lsb: float = num(0.25, gt=0.0, le=16.0)
-    pt_bits: int = num(14, ge=6, le=20)
-    eta_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)
-    eta_bits: int = num(12, ge=6, le=20)
-    phi_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)
-    phi_bits: int = num(11, ge=6, le=20)
+    pt_lsb: float = num(0.25, gt=0.0, le=16.0)  # GeV per step of the pT word
+    pt_bits: int = num(14, ge=6, le=20)  # unsigned bits of the pT word
+    eta_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)  # radians per step of the η word
+    eta_bits: int = num(12, ge=6, le=20)  # signed bits of the η word
+    phi_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)  # radians per step of the φ word (2π an even number of steps)
+    phi_bits: int = num(11, ge=6, le=20)  # signed bits of the φ word
 
     @property
     def phi_period(self) -> int:
@@ -69,17 +69,21 @@ class L1Grid(Checked):
 class FeaturesConfig(Checked):
     """Model inputs: table columns, jet features computed from top-tagging constituents, or the particles."""
 
+    # the inputs: table columns, top-tagging constituents as they are (raw), the 14 jet features computed from them, the
+    # leading constituents, both, or particle sets for set models
     kind: Literal[
         "columns", "toptag_raw", "toptag_jet", "toptag_constituents", "toptag_jet_constituents", "constituents"
     ] = "columns"
-    columns: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()  # kind columns: the columns to use (empty: every column the leak guard allows)
+    exclude: tuple[str, ...] = ()  # columns never used as features
+    # the leading constituents (by pT) of the constituent kinds and of a particle set
     n_constituents: int = num(10, ge=1, le=N_CONSTITUENTS_MAX)
+    # kind toptag_raw: the constituents whose four-vectors are read as they are
     n_raw_constituents: int = num(200, ge=1)
     particle_features: tuple[str, ...] = ()  # kind constituents: see particles()
     collection: str | None = None  # kind constituents from ROOT: the data.collections entry of the particles
     inputs: Literal["features", "l1"] = "features"  # kind constituents: l1 = the particles' integer L1 words
-    l1: L1Grid = field(default_factory=L1Grid)
+    l1: L1Grid = field(default_factory=L1Grid)  # inputs l1: the L1 grid of the particles' and the jet's words
 
     def check(self) -> None:
         """Particle features only for ``kind: constituents``, each a name, named once; L1 words only from

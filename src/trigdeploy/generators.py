@@ -14,12 +14,13 @@ from trigdeploy.schema import CORES_MAX, SEED_MAX, Checked, FieldError, num
 class JetFileConfig(Checked):
     """What every generator of the Top Quark Tagging layout writes: jets, classes, split tag."""
 
-    jets: int = num(20_000, ge=1)
-    seed: int = num(1, ge=0, le=SEED_MAX)
-    signal_fraction: float = num(0.5, ge=0.0, le=1.0)
+    jets: int = num(20_000, ge=1)  # jets written
+    seed: int = num(1, ge=0, le=SEED_MAX)  # the generator's seed
+    signal_fraction: float = num(0.5, ge=0.0, le=1.0)  # the share of signal (top) jets
+    # the split tag written in every row (0 train, 1 test, 2 validation, as in the public files)
     ttv: Literal[0, 1, 2] = 0
-    chunk_size: int = num(10_000, ge=1)
-    n_constituents: int = num(200, ge=1)
+    chunk_size: int = num(10_000, ge=1)  # jets per written chunk
+    n_constituents: int = num(200, ge=1)  # constituents stored per jet (zero-padded)
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,14 @@ class PythiaGenConfig(JetFileConfig):
     ``pt_min``/``pt_max``/``pthat_min`` default to the layout's window (550–650 GeV, pT-hat ≥ 500;
     hls4ml_jets: 900–1100 GeV, pT-hat ≥ 850)."""
 
-    jets: int = num(1_000, ge=1)
-    chunk_size: int = num(500, ge=1)
-    workers: int = num(2, ge=1, le=CORES_MAX)
+    jets: int = num(1_000, ge=1)  # jets written
+    chunk_size: int = num(500, ge=1)  # jets per written chunk (a chunk is one generation job)
+    workers: int = num(2, ge=1, le=CORES_MAX)  # generation processes
+    # top vs QCD in the Top Quark Tagging layout, or five classes in hls4ml's jet layout
     layout: Literal["toptag", "hls4ml_jets"] = "toptag"
-    pthat_min: float | None = num(None, gt=0.0)
-    pt_min: float | None = num(None, gt=0.0)
-    pt_max: float | None = num(None, gt=0.0)
+    pthat_min: float | None = num(None, gt=0.0)  # Pythia's pT-hat minimum in GeV (null: the layout's)
+    pt_min: float | None = num(None, gt=0.0)  # the leading jet's pT window's lower end in GeV (null: the layout's)
+    pt_max: float | None = num(None, gt=0.0)  # the leading jet's pT window's upper end in GeV (null: the layout's)
 
     def window(self) -> tuple[float, float, float]:
         """(pT-hat minimum, jet pT minimum, jet pT maximum) in GeV, the layout's defaults filled in."""
@@ -63,6 +65,6 @@ class PythiaGenConfig(JetFileConfig):
 class AtlasMiniGenConfig(Checked):
     """ATLAS Open Data 8 TeV ``mini`` tree generator (Z→ℓℓ, W→ℓν, tt̄ mixture, MeV)."""
 
-    events: int = num(20_000, ge=1)
-    seed: int = num(1, ge=0, le=SEED_MAX)
-    chunk_size: int = num(20_000, ge=1)
+    events: int = num(20_000, ge=1)  # events written
+    seed: int = num(1, ge=0, le=SEED_MAX)  # the generator's seed
+    chunk_size: int = num(20_000, ge=1)  # events per written chunk

@@ -21,12 +21,13 @@ from trigdeploy.schema import WIDTH_MAX, Checked, FieldError, build, num
 class HLS4MLTarget(Checked):
     """hls4ml project settings, with hls4ml's key names (``Part``, ``ClockPeriod``, …)."""
 
-    Part: str = "xcvu13p-flga2577-2-e"
+    Part: str = "xcvu13p-flga2577-2-e"  # the FPGA part the projects are generated for (and bench's device totals)
     ClockPeriod: float = num(5.0, gt=0.0, le=1000.0)  # ns
-    IOType: Literal["io_parallel"] = "io_parallel"
+    IOType: Literal["io_parallel"] = "io_parallel"  # hls4ml's IOType (only io_parallel: a new event every clock)
+    # the hls4ml backends written, each a project
     Backends: tuple[Literal["Vitis", "Vivado"], ...] = ("Vitis", "Vivado")
     ReuseFactor: int = num(1, ge=1, le=WIDTH_MAX * WIDTH_MAX)  # at most one multiplier per layer
-    Strategy: Literal["Latency", "Resource"] = "Latency"
+    Strategy: Literal["Latency", "Resource"] = "Latency"  # hls4ml's Strategy
 
     def check(self) -> None:
         """A part name and at least one backend."""
@@ -44,11 +45,12 @@ class ConiferTarget(Checked):
     backend requires them equal). ``XilinxPart``/``ClockPeriod`` default to the hls4ml section's.
     """
 
+    # conifer's fixed-point projects written: HLS C++ and VHDL
     Backends: tuple[Literal["xilinxhls", "vhdl"], ...] = ("xilinxhls", "vhdl")
-    Precision: str = "ap_fixed<18,8>"
-    XilinxPart: str | None = None
+    Precision: str = "ap_fixed<18,8>"  # the one fixed-point type of inputs, thresholds and scores
+    XilinxPart: str | None = None  # conifer's part (null: hls4ml.Part)
     ClockPeriod: float | None = num(None, gt=0.0, le=1000.0)  # ns
-    Unroll: bool = True
+    Unroll: bool = True  # conifer HLS: unroll the trees (a new event every clock)
 
     def check(self) -> None:
         """A part name if one is given, at least one backend, a fixed-point Precision."""
@@ -70,8 +72,9 @@ class BDTRTLTarget(Checked):
     stays within ``max_val_auc_loss`` of the AUC with leaves on ``Precision``'s grid; the test split only
     gates (``bdt_max_auc_loss``)."""
 
+    # fractional bits of the leaves (null: chosen on the validation split)
     leaf_frac: int | None = num(None, ge=0, le=24)
-    max_val_auc_loss: float = num(0.001, ge=0.0, lt=1.0)
+    max_val_auc_loss: float = num(0.001, ge=0.0, lt=1.0)  # the validation AUC the coarsest leaf grid may lose
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,11 @@ class Budget(Checked):
     DSPs, a latency and an initiation interval; null items are not budgeted. bench gives every design, from
     every source of its figures, its share of the device and a pass/fail per item."""
 
-    lut_fraction: float | None = num(None, gt=0.0, le=1.0)
-    ff_fraction: float | None = num(None, gt=0.0, le=1.0)
-    dsp_fraction: float | None = num(None, gt=0.0, le=1.0)
-    latency_ns: float | None = num(None, gt=0.0, le=1e6)
-    ii: int | None = num(None, ge=1, le=1_000_000)
+    lut_fraction: float | None = num(None, gt=0.0, le=1.0)  # of the part's LUTs
+    ff_fraction: float | None = num(None, gt=0.0, le=1.0)  # of the part's flip-flops
+    dsp_fraction: float | None = num(None, gt=0.0, le=1.0)  # of the part's DSPs
+    latency_ns: float | None = num(None, gt=0.0, le=1e6)  # the latency allowed
+    ii: int | None = num(None, ge=1, le=1_000_000)  # the initiation interval allowed (1: a new event every clock)
 
     def is_set(self) -> bool:
         """Whether any item is budgeted."""
@@ -99,11 +102,12 @@ class ExportTarget(Checked):
     hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
     conifer: ConiferTarget = field(default_factory=ConiferTarget)
     bdt_rtl: BDTRTLTarget = field(default_factory=BDTRTLTarget)
-    onnx_opset: int = num(18, ge=13, le=21)
-    testbench_events: int = num(1000, ge=1)
-    ptq_width: int = num(16, ge=4, le=32)
-    ptq_headroom_bits: int = num(1, ge=0, le=8)
-    ptq_profile_rows: int = num(20_000, ge=1)
+    onnx_opset: int = num(18, ge=13, le=21)  # the ONNX opset of the float models
+    testbench_events: int = num(1000, ge=1)  # test events written into each project's own testbench
+    ptq_width: int = num(16, ge=4, le=32)  # the float MLP's post-training-quantized projects: total bits of every type
+    ptq_headroom_bits: int = num(1, ge=0, le=8)  # PTQ: integer bits above the profiled maxima
+    ptq_profile_rows: int = num(20_000, ge=1)  # PTQ: training rows the ranges are profiled on
+    # PTQ: the test AUC its projects may lose against the float model
     ptq_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)
     bdt_max_auc_loss: float = num(0.005, ge=0.0, lt=1.0)  # fixed-point conifer BDT vs XGBoost, test split
     # the float MLP's PTQ design as alkaid RTL too: a reference (the demo's is ~250k LUT), minutes to trace,

@@ -169,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = verbs.add_parser("data", parents=[common], help="generate data files in the public layouts")
     _config_options(data, required=False)
     data.add_argument("--force", action="store_true", help="regenerate files that exist")
-    gens = data.add_subparsers(dest="generator", parser_class=_Parser)
+    gens = data.add_subparsers(
+        dest="generator",
+        parser_class=_Parser,
+        help="the generator to run (its options: trigdeploy data NAME --help); none: the files of --config's "
+        "data.generate section",
+    )
     for name, (cls, help_) in GENERATORS.items():
         g = gens.add_parser(name, parents=[common], help=help_, description=help_)
         g.add_argument("--out", required=True, type=Path, help="output file")

@@ -35,8 +35,10 @@ class DeepSetsConfig(MLPConfig):
     """A float Deep Sets: φ per particle, pooling over the particles present, ρ (``hidden``) after it."""
 
     hidden: tuple[int, ...] = num((32,), ge=1, le=WIDTH_MAX)  # ρ
+    # the per-particle network φ's widths (shared by every particle)
     phi: tuple[int, ...] = num((32, 32), ge=1, le=WIDTH_MAX)
-    pooling: Literal["sum", "mean"] = "sum"
+    pooling: Literal["sum", "mean"] = "sum"  # φ's outputs summed, or averaged, over the particles present
+    # features per particle in the set (features.particle_features' count)
     particle_features: int = num(3, ge=1, le=len(PARTICLE_FEATURES))
     l1_port: L1Grid | None = None  # set by train from features.l1 (features.inputs: l1), not by hand
 

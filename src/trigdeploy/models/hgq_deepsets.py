@@ -37,7 +37,7 @@ class HGQDeepSetsConfig(DeepSetsConfig, HGQConfig, InitFromDeepSets):
 
     epochs: int = num(60, ge=1, le=COUNT_MAX)  # HGQConfig's defaults: the cost term needs the epochs
     lr_patience: int = num(10, ge=0)
-    early_stopping_patience: int = num(20, ge=1)
+    early_stopping_patience: int = num(20, ge=1)  # epochs without a better validation AUC before training stops
 
     def check(self) -> None:
         """A Deep Sets' rules, the resource-aware MLP's, and a sum (an exact fixed-point pooling)."""

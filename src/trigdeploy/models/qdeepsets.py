@@ -42,12 +42,12 @@ BIAS_QUANT = {8: "Int8Bias", 16: "Int16Bias", 32: "Int32Bias"}
 class QDeepSetsConfig(DeepSetsConfig, InitFromDeepSets):
     """Brevitas QAT Deep Sets: bits of the weights, the ReLUs, the input port and the pooled sum."""
 
-    weight_bits: int = num(6, ge=2, le=16)
-    act_bits: int = num(8, ge=2, le=16)
-    input_bits: int = num(8, ge=2, le=16)
-    pool_bits: int = num(12, ge=2, le=24)
-    bias_bits: Literal[8, 16, 32] = 32
-    init: Literal["scratch", "float"] = "float"
+    weight_bits: int = num(6, ge=2, le=16)  # bits of every weight (signed, power-of-two scaled)
+    act_bits: int = num(8, ge=2, le=16)  # bits of each of φ's and ρ's activations (unsigned ReLU grid)
+    input_bits: int = num(8, ge=2, le=16)  # bits of the input quantizer (signed)
+    pool_bits: int = num(12, ge=2, le=24)  # bits of the pooled sum (unsigned, saturating)
+    bias_bits: Literal[8, 16, 32] = 32  # bits of the quantized biases
+    init: Literal["scratch", "float"] = "float"  # start from the trained float Deep Sets (float) or from scratch
 
     def check(self) -> None:
         """What has an exact fixed-point form: sum pooling, ReLU, no dropout."""
