@@ -52,7 +52,24 @@ def test_the_cli_page_has_every_command_and_its_flags():
     assert "--grid KIND.KEY=V1,V2" in page and "--max-lut-estimate" in page
 
 
-def test_main_writes_both_pages(tmp_path):
+def test_main_writes_the_three_pages(tmp_path):
     assert reference.main([str(tmp_path / "ref")]) == 0
-    assert sorted(p.name for p in (tmp_path / "ref").iterdir()) == ["cli.md", "config.md"]
+    assert sorted(p.name for p in (tmp_path / "ref").iterdir()) == ["cli.md", "config.md", "errors.md"]
     assert reference.main([]) == 2
+
+
+def test_the_error_catalogue_holds_every_raised_message(tmp_path):
+    """Messages are read from the source: a TrigdeployError's text with its placeholders as …, a FieldError
+    with its key; a module that raises none is not listed."""
+    (tmp_path / "m.py").write_text(
+        "def f(x):\n"
+        "    raise TrigdeployError(f'{x}: expected a number, got ' + repr(x))\n"
+        "def g():\n"
+        "    raise FieldError('beta', 'expected a number from 0 to 1')\n"
+    )
+    (tmp_path / "quiet.py").write_text("x = 1\n")
+    assert reference.error_messages(tmp_path) == {
+        "m.py": ["…: expected a number, got …", "beta: expected a number from 0 to 1"]
+    }
+    ours = reference.error_messages()
+    assert "scan: point … is given twice" in ours["bench/scan.py"] and sum(map(len, ours.values())) > 200

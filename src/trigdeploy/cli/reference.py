@@ -2,8 +2,9 @@
 dataclasses and the argument parser themselves, so the pages cannot drift from the code.
 
 ``python -m trigdeploy.cli.reference DIR`` writes ``DIR/config.md`` (the run config and the export target: each
-key's type, default, range and what it means, from the comment beside the field in the source) and
-``DIR/cli.md`` (each command's usage and flags with their help). ``make docs`` runs it before building the site;
+key's type, default, range and what it means, from the comment beside the field in the source),
+``DIR/cli.md`` (each command's usage and flags with their help) and ``DIR/errors.md`` (every one-line error
+the source raises, by module). ``make docs`` runs it before building the site;
 ``undocumented_fields()`` and ``undocumented_flags()`` are what the tests require to be empty.
 """
 
@@ -192,8 +193,60 @@ def cli_page() -> str:
     return "\n".join(out) + "\n"
 
 
+_ERRORS = ("TrigdeployError", "FieldError")
+
+
+def _message(node) -> str:
+    """A message expression as text: its literal parts, each placeholder as ``…``."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _message(node.left) + _message(node.right)
+    return "…"
+
+
+def error_messages(root: Path | None = None) -> dict[str, list[str]]:
+    """Every one-line error the package can raise, by module: the text of each ``TrigdeployError(…)`` and
+    ``FieldError(key, …)`` in the source (``…`` where the message names a file, key, column or value; a
+    ``FieldError`` reaches the user as ``<file>: <section.key>: <message>``)."""
+    import ast
+
+    import trigdeploy
+
+    root = root or Path(trigdeploy.__file__).parent
+    out: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in _ERRORS and node.args):
+                continue
+            args = [_message(a) for a in node.args[:2]]
+            text = f"{args[0]}: {args[1]}" if node.func.id == "FieldError" and len(args) == 2 else args[0]
+            out.setdefault(str(path.relative_to(root)), []).append(" ".join(text.split()))
+    return out
+
+
+def errors_page() -> str:
+    """The catalogue of one-line errors as Markdown, by the module that raises each."""
+    out = [
+        "# Error messages",
+        "",
+        "Generated from the source (`python -m trigdeploy.cli.reference`): every one-line error trigdeploy can",
+        "give, by the module that raises it; `…` stands for what the message names (a file, a key, a column, a",
+        "value, what was expected). The CLI prints each as `trigdeploy: error: <message>` and exits with status 2,",
+        "leaving nothing half-written. What they mean, by kind: [Troubleshooting](../troubleshooting.md).",
+    ]
+    for module, messages in error_messages().items():
+        out += ["", f"## `{module}`", ""]
+        out += [f"* `` {m} ``" for m in dict.fromkeys(messages)]  # code spans: messages hold <, *, _ and `
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Write ``config.md`` and ``cli.md`` into the folder given."""
+    """Write ``config.md``, ``cli.md`` and ``errors.md`` into the folder given."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m trigdeploy.cli.reference OUT_DIR", file=sys.stderr)
@@ -202,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.md", config_page())
     write_text_atomic(out / "cli.md", cli_page())
+    write_text_atomic(out / "errors.md", errors_page())
     return 0
 
 
