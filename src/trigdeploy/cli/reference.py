@@ -147,8 +147,12 @@ def config_page() -> str:
         "# Config reference",
         "",
         "Generated from the config dataclasses (`python -m trigdeploy.cli.reference`): every key, its type, "
-        "default and allowed range. A key not listed, or a value out of its range, is one line naming the file "
-        "and the key at load, exit status 2, nothing written.",
+        "default and allowed range. A key not listed, a value of another type or out of its range is one line "
+        "naming the file and the key when the file is loaded, exit status 2, nothing written: "
+        "`trigdeploy: error: my.yaml: key 'train.bdt.max_depth': expected a value ≥ 1 and ≤ 20, got 0`, "
+        "`trigdeploy: error: my.yaml: unknown key 'train.bdt.max_depht'; expected one of: dask, …`. "
+        "Rules between keys (e.g. `train.bdt.smote` with `train.bdt.dask`) are in the "
+        "[error messages](errors.md).",
     ]
     for where, keys in config_keys().items():
         out += ["", f"## {where}", "", "| key | type | default | range | meaning |", "|---|---|---|---|---|"]
