@@ -149,7 +149,7 @@ def _config(config: str | Path | RunConfig, overrides: Sequence[str], data: Sequ
         if overrides or data:
             raise TrigdeployError("overrides and data apply to a config file; change the RunConfig instead")
         return config
-    return load_config(config, list(overrides) or None, list(data) if data else None)
+    return load_config(config, list(overrides or ()) or None, list(data) if data else None)
 
 
 def prepare(

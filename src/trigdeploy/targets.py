@@ -115,7 +115,8 @@ class ExportTarget(Checked):
     ptq_rtl: bool = False
     budget: Budget = field(default_factory=Budget)
     # only these forms (and the forms they require) of each model; null: every form (a design scan's points
-    # export their RTL forms only: ``trigdeploy scan --forms``)
+    # export their RTL forms only: ``trigdeploy scan --forms``). A form kept only because another requires it
+    # writes what that one reuses (conifer for rtl_bdt: the quantized ensemble, no HLS or VHDL project)
     forms: tuple[str, ...] | None = None
     source: str = field(default="", compare=False)
 

@@ -121,10 +121,35 @@ def test_latency_fpga_and_sweep_figures(report):
     assert r["fpga"]["qmlp (alkaid RTL)"]["dsp"] == 0
     assert r["fpga"]["qmlp (alkaid RTL)"]["lut"] < r["fpga"]["qmlp (hls4ml)"]["lut"]
     (point,) = r["sweep"]
-    assert point["weight_bits"] == 4 and 0.5 < point["auc"] <= 1 and point["rejection_at_0.3"] >= 1
+    assert point["weight_bits"] == 4 and 0.5 < point["auc"] <= 1 and point["rejection_quoted"] >= 1
     if _tools()[0]:  # its RTL simulated on the whole test split, 0 mismatches; counted by Yosys where installed
         assert point["lut"] > 0 and point["csim"]["n_mismatch"] == 0 and point["csim"]["n_events"] == r["test_events"]
         assert point["lut_source"] == ("yosys" if _tools()[2] else "alkaid")
+
+
+def test_the_quoted_working_point_is_computed_from_each_points_simulated_outputs(trained_run, exported, report):
+    """bench quotes 1/εB at ``bench.quoted_efficiency`` for every scan point from the outputs csim saved for its
+    design (read, nothing retrained): equal to ``rejection_at`` of those outputs at each efficiency asked, and
+    different between two efficiencies (the comparison can fail)."""
+    from trigdeploy.bench.scan import read_points
+    from trigdeploy.convert.manifest import Manifest
+    from trigdeploy.csim.run import saved_outputs
+    from trigdeploy.data.cache import load_split
+    from trigdeploy.layout import RunLayout
+    from trigdeploy.logits import as_logits, probabilities
+    from trigdeploy.train.metrics import rejection_at
+
+    root, _ = exported
+    parent = RunLayout.of(trained_run, root / "export", root / "firmware")
+    _, y = load_split(trained_run, "test")
+    by_eff = {e: {p["point"]: p["rejection_quoted"] for p in read_points(parent, e)} for e in (0.3, 0.6)}
+    for name in by_eff[0.6]:
+        point = RunLayout.of(trained_run / "scan" / name, root / "export", root / "firmware")
+        record = json.loads((point.run_dir / "point.json").read_text())
+        logits = saved_outputs(point, Manifest.load(point.manifest), record["physics_from"])
+        prob = probabilities(as_logits(logits, len(y)))
+        assert {e: by_eff[e][name] for e in by_eff} == {e: rejection_at(y, prob, e) for e in by_eff}
+    assert by_eff[0.3] != by_eff[0.6]
 
 
 def test_pareto_list_names_every_point_and_its_lut_source(report):
@@ -134,7 +159,7 @@ def test_pareto_list_names_every_point_and_its_lut_source(report):
         "model",
         "group",
         "auc",
-        "rejection_at_0.3",
+        "rejection_quoted",
         "lut",
         "ff",
         "dsp",
@@ -346,8 +371,8 @@ def test_pareto_point_reads_null_rejection_as_unbounded(tmp_path):
     }
     points = pareto_entries(metrics, est, {"bdt (conifer HLS)": "bdt", "mlp (hls4ml)": "mlp"}, (None, None, {}), [])
     by_model = {p["model"]: p for p in points}
-    assert by_model["bdt"]["rejection_at_0.3"] == float("inf")
-    assert "rejection_at_0.3" not in by_model["mlp"]  # K classes: no single background, no figure
+    assert by_model["bdt"]["rejection_quoted"] == float("inf")
+    assert "rejection_quoted" not in by_model["mlp"]  # K classes: no single background, no figure
 
 
 def test_each_counted_design_is_a_point_with_its_own_simulated_physics(tmp_path):
@@ -374,7 +399,7 @@ def test_each_counted_design_is_a_point_with_its_own_simulated_physics(tmp_path)
     simulated = {"bdt_rtl": {"auc": 0.985, "rejection": {"eff_S=0.3": float("inf")}}}
     metrics = RunMetrics.load(tmp_path / "metrics.json")
     points = pareto_entries(metrics, est, labels, (synth, None, simulated), [])
-    got = [(p["model"], p["lut"], p["auc"], p["rejection_at_0.3"], p["latency_ns"]) for p in points]
+    got = [(p["model"], p["lut"], p["auc"], p["rejection_quoted"], p["latency_ns"]) for p in points]
     assert got == [("bdt (bdt_vhdl)", 11_000, 0.99, 500.0, 65.0), ("bdt (bdt_rtl)", 2_300, 0.985, float("inf"), 15.0)]
     assert [p["on_front"] for p in points] == [True, True]
 

@@ -96,6 +96,14 @@ def test_rate_budgets_are_checked_at_load():
         RateConfig(input_hz=1e6, budgets_hz=(2e6,))
 
 
+@pytest.mark.parametrize("value", [0, 1, 1.5, "half"], ids=["zero", "one", "above", "a-word"])
+def test_a_quoted_efficiency_outside_0_1_is_one_line(tmp_path, value):
+    from conftest import run_config
+
+    with pytest.raises(TrigdeployError, match="quoted_efficiency"):
+        run_config([tmp_path / "x.h5"], bench={"quoted_efficiency": value})
+
+
 def test_the_scan_fingerprint_ignores_the_bench_section(tmp_path):
     """A scan point is shaped by every section of its config but ``bench`` (the report's rate view), and by the
     bytes of the float model it starts from."""
@@ -115,10 +123,10 @@ def test_the_scan_fingerprint_ignores_the_bench_section(tmp_path):
         taken = parent_print(RunLayout.of(run), "mlp.pt")
         return _fingerprint(taken, to_dict(run_config([tmp_path / "x.h5"], *overrides)), opts)
 
-    keys = [key(), key("bench.rate.budgets_hz=[1.0e+5]"), key("seed=7")]
+    keys = [key(), key("bench.rate.budgets_hz=[1.0e+5]"), key("seed=7"), key("bench.quoted_efficiency=0.6")]
     (run / "mlp.pt").write_text("retrained")
     keys.append(key())
-    assert keys[0] == keys[1] != keys[2] and keys[3] not in keys[:3]
+    assert keys[0] == keys[1] == keys[3] != keys[2] and keys[4] not in keys[:4]
 
 
 def test_estimator_errors_by_hand():

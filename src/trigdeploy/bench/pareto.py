@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from trigdeploy.bench.synthreport import SynthReport
 from trigdeploy.csim.report import CsimReport
 from trigdeploy.train.results import RunMetrics
@@ -18,7 +20,7 @@ def _plottable(v) -> bool:
 def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str, kind: str | None) -> dict:
     """One entry of the ``pareto`` list (``kind``: its model kind)."""
     rejection = (
-        {"rejection_at_0.3": physics_["rejection_at_0.3"]} if "rejection_at_0.3" in physics_ else {}
+        {"rejection_quoted": physics_["rejection_quoted"]} if "rejection_quoted" in physics_ else {}
     )  # K classes: none
     return {
         "model": model,
@@ -41,16 +43,19 @@ def pareto_entries(
     point_labels: dict[str, str],
     reports: tuple[SynthReport | None, CsimReport | None, dict[str, dict]],
     scanned: list[dict],
+    quoted: tuple[float, dict[str, dict]] = (0.3, {}),
 ) -> list[dict]:
     """One entry per point of the resource plot: each Yosys-counted design of the run's exported models (a
     model with none: its ``alkaid`` cost model, else its ``estimate``) and the design scan's points
     (``scanned``: ``bench.scan.read_points``: the uniform-bit sweep, the resource-aware front, any grid); each
-    with AUC, 1/εB at εS = 0.3, LUT, FF, DSP, the LUT source and latency, whether
-    it is on the AUC front of all points (the plot's step line) and, for the run's models, their simulation
-    on this export. ``reports``: ``trigdeploy synth``'s and ``csim``'s of this export (or None), and each
-    project's physics from its simulated outputs (design name → ``auc``, ``rejection``): a design's point
-    carries its own firmware's physics where it has them, its model's elsewhere."""
+    with AUC, 1/εB at the quoted signal efficiency (``rejection_quoted``), LUT, FF, DSP, the LUT source and
+    latency, whether it is on the AUC front of all points (the plot's step line) and, for the run's models,
+    their simulation on this export. ``reports``: ``trigdeploy synth``'s and ``csim``'s of this export (or
+    None), and each project's physics from its simulated outputs (design name → ``auc``, ``rejection``): a
+    design's point carries its own firmware's physics where it has them, its model's elsewhere. ``quoted``:
+    the quoted efficiency and each model's physics in its trained form (bench's, at that efficiency too)."""
     synth, csim, design_physics = reports
+    efficiency, model_physics = quoted
     out, simulated = [], {}
     for model in dict.fromkeys(point_labels.values()):
         if model not in metrics:
@@ -67,14 +72,13 @@ def pareto_entries(
                 )
             ii = (rtl or other or {}).get("ii")
             cost = {"lut": d.lut, "ff": d.ff, "dsp": d.dsp, "latency_ns": latency, "ii": ii}
-            physics_ = _physics_of(metrics, model, design_physics.get(d.name))
+            physics_ = _physics_of(metrics, model, design_physics.get(d.name), efficiency)
             out.append(_point(f"{model} ({d.name})", "run", physics_, cost, "yosys", model))
             simulated[id(out[-1])] = simulation_of(csim, model, d.name)
         if not designs and (rtl is not None or other is not None):
             source = "alkaid" if rtl is not None else "estimate"
-            out.append(
-                _point(model, "run", _physics_of(metrics, model), rtl if rtl is not None else other, source, model)
-            )
+            physics_ = _physics_of(metrics, model, model_physics.get(model), efficiency)
+            out.append(_point(model, "run", physics_, rtl if rtl is not None else other, source, model))
             simulated[id(out[-1])] = simulation_of(csim, model)
     for p in scanned:  # the design scan's points (runs of their own: simulated, counted where synthesized)
         if p.get("lut") is None:
@@ -87,15 +91,34 @@ def pareto_entries(
     return out
 
 
-def _physics_of(metrics: RunMetrics, model: str, simulated: dict | None = None) -> dict:
-    """A point's AUC and 1/εB at εS = 0.3: the design's simulated outputs' where given, else the model's
-    (K classes: the macro AUC; no single background rejection, the per-class ones are in the physics tables)."""
-    if simulated is not None:
-        rejection = simulated.get("rejection")  # K classes: none at the top level
-        return {"auc": simulated["auc"], **({"rejection_at_0.3": rejection["eff_S=0.3"]} if rejection else {})}
-    physics_ = {"auc": metrics[model].auc}
-    if metrics[model].rejection is not None:  # inf: no background passes (null in metrics.json)
-        physics_["rejection_at_0.3"] = metrics[model].rejection["eff_S=0.3"]
+def quoted_rejection(layout, record: dict, efficiency: float) -> float | None:
+    """1/εB at signal efficiency ``efficiency`` on the test split of a point's design as csim simulated it
+    (``physics_from``), or of its trained model where it has none; None for K classes (no single background)."""
+    from trigdeploy.convert.manifest import Manifest
+    from trigdeploy.csim.run import saved_outputs
+    from trigdeploy.data.cache import load_split
+    from trigdeploy.logits import as_logits, probabilities
+    from trigdeploy.train.metrics import rejection_at
+
+    _, y = load_split(layout.run_dir, "test")
+    name = record.get("physics_from")
+    logits = saved_outputs(layout, Manifest.load(layout.manifest), name) if name else None
+    if logits is not None:
+        prob = probabilities(as_logits(logits, len(y)))
+    else:
+        prob = np.load(layout.predictions(record["point"]["kind"]))["test"]
+    return None if prob.ndim == 2 else rejection_at(y, prob, efficiency)
+
+
+def _physics_of(metrics: RunMetrics, model: str, figures: dict | None = None, efficiency: float = 0.3) -> dict:
+    """A point's AUC and 1/εB at signal efficiency ``efficiency``: from bench's ``figures`` of the design's
+    simulated outputs (or of the trained model) where given, else from ``metrics.json`` (K classes: the macro
+    AUC; no single background rejection, the per-class ones are in the physics tables)."""
+    key = f"eff_S={efficiency:g}"
+    rejection = figures.get("rejection") if figures is not None else metrics[model].rejection  # K classes: none
+    physics_ = {"auc": figures["auc"] if figures is not None else metrics[model].auc}
+    if rejection is not None and key in rejection:  # inf: no background passes (null in metrics.json)
+        physics_["rejection_quoted"] = rejection[key]
     return physics_
 
 
@@ -129,7 +152,8 @@ def front_of(points: list[dict], key: str = "auc") -> list[dict]:
 
 
 _GROUPS = {"sweep": ("o", "C0", "uniform-bit QAT sweep"), "front": ("^", "C3", "resource-aware (β scan)")}
-_GRID = ("s", ("C5", "C8", "C9", "C6"))  # any other scan (--grid): squares, one colour per kind
+# any other scan (--grid): squares, one colour per kind (none of the run models' colours)
+_GRID = ("s", ("teal", "goldenrod", "navy", "olive"))
 _BEATEN = "0.65"  # grey: another point has at least this one's figure at no more LUTs
 _RUN_COLOURS = ("C4", "C1", "C2", "C6", "C5", "C8", "C9")  # the run's models: no blue, red (the scans), grey
 
@@ -177,17 +201,17 @@ def _legend(ax, points: list[dict]) -> None:
     ax.legend(entries.values(), entries.keys(), fontsize=7, loc="lower right")
 
 
-def pareto_plot(points: list[dict], path: Path, title: str) -> None:
-    """AUC, 1/εB at εS = 0.3 and latency against LUTs, every model, sweep and front point: filled markers
-    Yosys counts, open ones models; the non-dominated front as a step line (AUC, 1/εB), the points it leaves
-    out grey."""
+def pareto_plot(points: list[dict], path: Path, title: str, efficiency: float = 0.3) -> None:
+    """AUC, 1/εB at the quoted signal efficiency and latency against LUTs, every model, sweep and front point:
+    filled markers Yosys counts, open ones models; the non-dominated front as a step line (AUC, 1/εB), the
+    points it leaves out grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
-    panels = (("auc", "test AUC", True), ("rejection_at_0.3", "1/εB at εS = 0.3 (test)", True),
+    panels = (("auc", "test AUC", True), ("rejection_quoted", f"1/εB at εS = {efficiency:g} (test)", True),
               ("latency_ns", "latency (ns)", False))  # fmt: skip
     for ax, (key, ylabel, front) in zip(axes, panels):
         _panel(ax, points, key, front)

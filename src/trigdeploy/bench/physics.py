@@ -32,29 +32,39 @@ logger = logging.getLogger(__name__)
 EFFICIENCIES = (0.3, 0.5)
 
 
-def figures(y: np.ndarray, prob: np.ndarray, m: ModelMetrics) -> dict:
+def efficiencies(quoted: float) -> tuple[float, ...]:
+    """The signal efficiencies bench gives 1/εB at: the tables' (``EFFICIENCIES``) and the quoted one."""
+    return tuple(sorted({*EFFICIENCIES, quoted}))
+
+
+def figures(y: np.ndarray, prob: np.ndarray, m: ModelMetrics, effs: tuple[float, ...] = EFFICIENCIES) -> dict:
     """Test figures of probabilities ``prob`` at the model's operating thresholds chosen on validation
-    (``m``, from ``metrics.json``): binary ``(n,)``, or K classes ``(n, K)`` (per class)."""
+    (``m``, from ``metrics.json``) and 1/εB at the signal efficiencies ``effs``: binary ``(n,)``, or K classes
+    ``(n, K)`` (per class, at ``EFFICIENCIES``)."""
     if prob.ndim == 2:
         return figures_multiclass(y, prob, list(m.classes), m.per_class)
     n_bkg = int((y == 0).sum())
     return {
         "auc": roc_auc(y, prob),
         "auc_ci": list(auc_interval(y, prob)[1:]),
-        "rejection": {f"eff_S={e:g}": rejection_at(y, prob, e) for e in EFFICIENCIES},
-        "rejection_ci": {f"eff_S={e:g}": rejection_interval(y, prob, e) for e in EFFICIENCIES},
+        "rejection": {f"eff_S={e:g}": rejection_at(y, prob, e) for e in effs},
+        "rejection_ci": {f"eff_S={e:g}": rejection_interval(y, prob, e) for e in effs},
         "rejection_limit": float(n_bkg),
         "at_thresholds": {k: at_threshold(y, prob, t) for k, t in m.thresholds.items()},
     }
 
 
 def model_figures(
-    y: np.ndarray, by_form: dict[str, np.ndarray], m: ModelMetrics, rate: RateConfig | None = None
+    y: np.ndarray,
+    by_form: dict[str, np.ndarray],
+    m: ModelMetrics,
+    rate: RateConfig | None = None,
+    effs: tuple[float, ...] = EFFICIENCIES,
 ) -> dict[str, dict]:
-    """``figures`` of every form of one model, with its trigger ``rates`` (``budget.rates``) where ``rate``
-    is given; each form after the first also says whether its AUC differs from the first form's beyond the
-    statistics (``versus``: DeLong's paired test on the same events, per class for K classes)."""
-    out = {form: figures(y, prob, m) for form, prob in by_form.items()}
+    """``figures`` (1/εB at ``effs``) of every form of one model, with its trigger ``rates`` (``budget.rates``)
+    where ``rate`` is given; each form after the first also says whether its AUC differs from the first form's
+    beyond the statistics (``versus``: DeLong's paired test on the same events, per class for K classes)."""
+    out = {form: figures(y, prob, m, effs) for form, prob in by_form.items()}
     if rate is not None:
         for form, prob in by_form.items():
             out[form]["rates"] = budget.rates(y, prob, rate, EFFICIENCIES, m.classes)

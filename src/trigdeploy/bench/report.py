@@ -17,9 +17,9 @@ def _rej(v: float | None, n_background: int | None = None) -> str:
 def _point_rej(p: dict, n_background: int | None = None) -> str:
     """The 1/εB cell of a front or resource-plot point, with its 95 % interval and † where statistics-limited
     when the test split's background count is known: "–" for K classes (no single background)."""
-    if "rejection_at_0.3" not in p:
+    if "rejection_quoted" not in p:
         return "–"
-    v = p["rejection_at_0.3"]
+    v = p["rejection_quoted"]
     n = n_background or None  # unknown (K classes, an older report): the value alone
     return _rej_with(v, n, rejection_interval_of(v, n) if n else None)
 
@@ -69,18 +69,19 @@ def _paired(tests: list[dict]) -> str:
 
 
 def _physics_binary(r: dict) -> list[str]:
+    effs = sorted({0.3, 0.5, r.get("quoted_efficiency", 0.3)})  # the tables' efficiencies and the quoted one
     lines = [
-        "| model | form | AUC [95 % CI] | 1/εB @ εS=0.3 [95 % CI] | 1/εB @ εS=0.5 [95 % CI] | F1 @ F1-thr | "
+        f"| model | form | AUC [95 % CI] | {' | '.join(f'1/εB @ εS={e:g} [95 % CI]' for e in effs)} | F1 @ F1-thr | "
         "acc @ Youden | vs the model's first form |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|" + "---|" * len(effs) + "---|---|---|",
     ]
     for model, by_form in r["physics"].items():
         for form, f in by_form.items():
             t = f["at_thresholds"]
             n_bkg = int(f["rejection_limit"])
+            rejections = " | ".join(_rej_ci(f, f"eff_S={e:g}", n_bkg) for e in effs)
             lines.append(
-                f"| {model} | {form} | {_ci(f)} | {_rej_ci(f, 'eff_S=0.3', n_bkg)} | "
-                f"{_rej_ci(f, 'eff_S=0.5', n_bkg)} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
+                f"| {model} | {form} | {_ci(f)} | {rejections} | {t.get('f1', {}).get('f1', float('nan')):.4f} | "
                 f"{t.get('youden', {}).get('accuracy', float('nan')):.4f} | {_versus(f)} |"
             )
     return lines + [
@@ -264,13 +265,13 @@ def _fpga_tables(r: dict) -> list[str]:
 def _scan_tables(r: dict) -> list[str]:
     """The quantization sweep, the resource-aware front and every point of the resource plot."""
     lines: list[str] = []
-    n_bkg = _n_background(r)
+    n_bkg, q = _n_background(r), r.get("quoted_efficiency", 0.3)
     if r["sweep"]:
         lines += [
             "",
             "## Quantization sweep (QAT MLP; each point a run: trigdeploy scan)",
             "",
-            "| weights / activations | AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | LUT source | FF | latency (ns) | csim mismatches |",
+            f"| weights / activations | AUC | 1/εB @ εS={q:g} [95 % CI] | LUT | LUT source | FF | latency (ns) | csim mismatches |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for p in r["sweep"]:
@@ -283,7 +284,7 @@ def _scan_tables(r: dict) -> list[str]:
             "",
             "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP; each point a run)",
             "",
-            "| β (cost weight) | AUC | 1/εB @ εS=0.3 [95 % CI] | weights kept | EBOPs | LUT | LUT source | FF | "
+            f"| β (cost weight) | AUC | 1/εB @ εS={q:g} [95 % CI] | weights kept | EBOPs | LUT | LUT source | FF | "
             "latency (ns) | csim mismatches |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
@@ -293,7 +294,7 @@ def _scan_tables(r: dict) -> list[str]:
                 f"{p['weights']:,} | {p['ebops']:,.0f} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['ff'])} | "
                 f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
             )
-    lines += _grid_table(r["scan"], n_bkg) if r.get("scan") else []
+    lines += _grid_table(r["scan"], n_bkg, q) if r.get("scan") else []
     if r.get("pareto"):
         lines += [
             "",
@@ -303,7 +304,7 @@ def _scan_tables(r: dict) -> list[str]:
             "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model. Front: ✓ where "
             "no other point has at least its AUC at no more LUTs (LUTs of different sources compared as they are).",
             "",
-            "| point | AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
+            f"| point | AUC | 1/εB @ εS={q:g} [95 % CI] | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
@@ -316,8 +317,9 @@ def _scan_tables(r: dict) -> list[str]:
     return lines
 
 
-def _grid_table(points: list[dict], n_bkg: int | None) -> list[str]:
-    """The scan's other points (``--grid``): each design's simulated AUC, the model's beside it where they differ."""
+def _grid_table(points: list[dict], n_bkg: int | None, q: float) -> list[str]:
+    """The scan's other points (``--grid``): each design's simulated AUC, the model's beside it where they differ;
+    1/εB at the quoted efficiency ``q``."""
     lines = [
         "",
         "## Other scan points",
@@ -325,7 +327,7 @@ def _grid_table(points: list[dict], n_bkg: int | None) -> list[str]:
         "AUC of the design as simulated; the trained model's beside it where they differ (a BDT's leaves on "
         "a coarser grid than XGBoost's).",
         "",
-        "| point | AUC | model's AUC | 1/εB @ εS=0.3 [95 % CI] | LUT | LUT source | latency (ns) | csim mismatches |",
+        f"| point | AUC | model's AUC | 1/εB @ εS={q:g} [95 % CI] | LUT | LUT source | latency (ns) | csim mismatches |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for p in points:

@@ -216,7 +216,8 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     name = run_dir.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    phys, classes, plots, versus = _physics(layout, typed, metrics, (x_test, y_test), cfg.bench.rate)
+    quoted = cfg.bench.quoted_efficiency
+    phys, classes, plots, versus = _physics(layout, typed, metrics, (x_test, y_test), cfg.bench)
     rec.add("physics of every form, ROC plots", time.perf_counter() - t0)
     logger.info("bench: CPU latency (1 thread, pinned to core 0)")
     with timing.step("CPU latency"):
@@ -225,17 +226,11 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     logger.info("bench: FPGA estimates")
     est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
     synth = open_synthesis(layout, typed)
-    scanned = read_points(layout)
+    scanned, points = _resource_points(layout, (typed, metrics, synth), phys, (est, point_labels), quoted)
     scan_rows = [r for p in scanned for r in p.pop("side_by_side")]  # each point's counts beside its estimators
     sw, front = ([p for p in scanned if p["group"] == g] for g in ("sweep", "front"))
-    simulated = {p.name: phys[p.model][p.form] for p in typed.projects if p.form in phys.get(p.model, {})}
-    points = pareto_entries(metrics, est, point_labels, (synth, open_csim(layout, typed), simulated), scanned)
-    _mark_dominated(points, front)
-    pareto_plot(
-        points,
-        out_dir / plots["pareto"],
-        f"{name}: physics vs FPGA LUTs ({'Yosys counts where synthesized, models elsewhere' if synth else 'models only'})",
-    )
+    what = "Yosys counts where synthesized, models elsewhere" if synth else "models only"
+    pareto_plot(points, out_dir / plots["pareto"], f"{name}: physics vs FPGA LUTs ({what})", quoted)
     rows = side_by_side(synth, est, typed.models)
     report = {
         "run": str(run_dir),
@@ -243,6 +238,7 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
         "machine": _machine(),
         "versions": package_versions(VERSIONS),
         "test_events": int(len(y_test)),
+        "quoted_efficiency": quoted,
         "inputs": inputs_given(cfg.features),
         "classes": classes,
         "physics": phys,
@@ -264,6 +260,21 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     return report
 
 
+def _resource_points(layout: RunLayout, run: tuple, phys: dict, fpga: tuple, quoted: float) -> tuple[list, list]:
+    """The design scan's points (read, never trained) and every point of the resource plot, 1/εB quoted at
+    signal efficiency ``quoted`` (``run``: the manifest, metrics and synth report; ``fpga``: the estimates and
+    their labels): (scan points, plot points)."""
+    typed, metrics, synth = run
+    est, point_labels = fpga
+    scanned = read_points(layout, quoted)
+    simulated = {p.name: phys[p.model][p.form] for p in typed.projects if p.form in phys.get(p.model, {})}
+    trained = {model: next(iter(by_form.values())) for model, by_form in phys.items()}  # the trained form first
+    reports = (synth, open_csim(layout, typed), simulated)
+    points = pareto_entries(metrics, est, point_labels, reports, scanned, (quoted, trained))
+    _mark_dominated(points, [p for p in scanned if p["group"] == "front"])
+    return scanned, points
+
+
 def _mark_dominated(points: list[dict], front: list[dict]) -> None:
     """Each resource-aware point dominated by a uniform-bit one or not."""
     uniform = [p for p in points if p["group"] == "sweep"]
@@ -271,15 +282,17 @@ def _mark_dominated(points: list[dict], front: list[dict]) -> None:
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
 
 
-def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, test: tuple, rate) -> tuple:
-    """Physics figures (rates at the run's ``bench.rate``) of every model in every form on the whole test split
-    ``test`` (x, y), the models compared pairwise, and the ROC (and, for K classes, confusion) plots: (figures by model and form, class names, plot file
+def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, test: tuple, cfg) -> tuple:
+    """Physics figures (rates at the run's ``bench.rate``, 1/εB at the tables' and the quoted efficiencies: the
+    run's ``bench`` section ``cfg``) of every model in every form on the whole test split ``test`` (x, y), the
+    models compared pairwise, and the ROC (and, for K classes, confusion) plots: (figures by model and form, class names, plot file
     names, the pairwise comparisons)."""
     logger.info("bench: physics (every model, every form, whole test split)")
     name, out_dir = layout.run_dir.name, layout.results_root
     x_test, y_test = test
     scores = physics.forms(layout, typed, x_test)
-    phys = {model: physics.model_figures(y_test, by_form, metrics[model], rate) for model, by_form in scores.items()}
+    effs = physics.efficiencies(cfg.quoted_efficiency)
+    phys = {m: physics.model_figures(y_test, by_form, metrics[m], cfg.rate, effs) for m, by_form in scores.items()}
     classes = list(run_classes(layout.run_dir))
     multi = classes if len(classes) > 2 else None
     plots = {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}

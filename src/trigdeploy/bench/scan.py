@@ -50,7 +50,7 @@ from trigdeploy.layout import RunLayout, plain
 logger = logging.getLogger(__name__)
 
 RECORD = "point.json"  # a scan point's summary, written last
-RECORD_SCHEMA = 3  # what the summary holds; a record of another schema is summarized again from the point's run
+RECORD_SCHEMA = 4  # what the summary holds; a record of another schema is summarized again from the point's run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +226,9 @@ def _fingerprint(parent: dict, raw: dict, opts: ScanOptions) -> str:
         shaping,
         to_dict(opts.target),
         opts.max_lut_estimate,
-        package_versions(("trigdeploy", "torch", "brevitas", "numpy", "alkaid", "hls4ml", "qonnx")),
+        package_versions(
+            ("trigdeploy", "torch", "brevitas", "numpy", "alkaid", "hls4ml", "qonnx", "xgboost", "conifer")
+        ),
         shutil.which("yosys") is not None,
     ]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -338,8 +340,6 @@ def summary(layout: RunLayout, point: ScanPoint) -> dict:
     csim = open_csim(layout, manifest)
     out = {"auc": m.auc, "design": design, "csim": simulation_of(csim, point.kind)}
     out["side_by_side"] = side_by_side(synth, est, manifest.models)  # its count beside each estimator
-    if m.rejection is not None:
-        out["rejection_at_0.3"] = m.rejection["eff_S=0.3"]
     simulated = _simulated_physics(layout, manifest, csim, (design or {}).get("design"), m)
     if simulated is not None:  # the design's own physics (a BDT's leaves on a coarser grid than XGBoost's)
         out.update(model_auc=m.auc, physics_from=simulated.pop("design"), **simulated)
@@ -351,8 +351,9 @@ def summary(layout: RunLayout, point: ScanPoint) -> dict:
 
 
 def _simulated_physics(layout: RunLayout, manifest, csim, design: str | None, m) -> dict | None:
-    """The AUC (K classes: macro) and 1/εB at εS = 0.3 of the point's design as csim simulated it on the test
-    split (the counted ``design``, else the model's first exact project); None where none was simulated."""
+    """The AUC (K classes: macro) of the point's design as csim simulated it on the test split (the counted
+    ``design``, else the model's first exact project) and that project's name; None where none was simulated.
+    (bench computes 1/εB at the efficiency it quotes from the same outputs: ``quoted_rejection``.)"""
     from trigdeploy.bench.physics import figures
     from trigdeploy.csim.run import saved_outputs
     from trigdeploy.data.cache import load_split
@@ -364,9 +365,7 @@ def _simulated_physics(layout: RunLayout, manifest, csim, design: str | None, m)
     if logits is None:
         return None
     _, y = load_split(layout.run_dir, "test")
-    f = figures(y, probabilities(as_logits(logits, len(y))), m)
-    rejection = {"rejection_at_0.3": f["rejection"]["eff_S=0.3"]} if m.rejection is not None else {}
-    return {"auc": f["auc"], "design": name, **rejection}
+    return {"auc": figures(y, probabilities(as_logits(logits, len(y))), m)["auc"], "design": name}
 
 
 def _worker_logging(level: int) -> None:
@@ -435,10 +434,12 @@ def _executor(dask, n: int) -> Iterator[tuple]:
 GROUPS = ("front", "sweep", "grid")
 
 
-def read_points(parent: RunLayout) -> list[dict]:
+def read_points(parent: RunLayout, quoted: float = 0.3) -> list[dict]:
     """The complete scan points of ``parent`` (``<run>/scan/*/point.json``), flat, as bench reports them: front
-    (by β), sweep (by weight width), grid (by name). A point made from another data stage or float model than
-    the parent's now is left out with a line (``trigdeploy scan`` again brings it up to date)."""
+    (by β), sweep (by weight width), grid (by name), each with 1/εB at signal efficiency ``quoted`` from its
+    simulated outputs. A point made from another data stage or float model than the parent's now is left out
+    with a line (``trigdeploy scan`` again brings it up to date)."""
+    from trigdeploy.bench.pareto import quoted_rejection
     from trigdeploy.models import registry
 
     found, prints = [], {}  # the parent's digests, once per model the points start from
@@ -458,23 +459,24 @@ def read_points(parent: RunLayout) -> list[dict]:
                 parent.run_dir,
             )
             continue
-        found.append(_flat(record.parent.name, r))
+        point = RunLayout.of(record.parent, parent.export_root, parent.firmware_root)
+        found.append(_flat(record.parent.name, r, quoted_rejection(point, r, quoted)))
     order = {g: i for i, g in enumerate(GROUPS)}
     return sorted(
         found, key=lambda p: (order.get(p["group"], len(order)), p.get("beta", 0), p.get("weight_bits", 0), p["point"])
     )
 
 
-def _flat(name: str, r: dict) -> dict:
-    """A point's record as one row: label, group, settings, physics, LUT (with source), simulation, training."""
+def _flat(name: str, r: dict, rejection: float | None) -> dict:
+    """A point's record as one row: label, group, settings, physics (``rejection``: 1/εB at the quoted
+    efficiency; None for K classes), LUT (with source), simulation, training."""
     d, t = r.get("design") or {}, r.get("training", {})
     out = {"model": r["point"]["label"], "group": r["point"]["group"], "point": name, "kind": r["point"]["kind"]}
     out.update(r["point"]["changes"])
     out["auc"] = r["auc"]
     out.update({k: r[k] for k in ("model_auc", "physics_from") if k in r})
-    if "rejection_at_0.3" in r:
-        rej = r["rejection_at_0.3"]
-        out["rejection_at_0.3"] = float("inf") if rej is None else rej  # strict JSON wrote ∞ as null
+    if rejection is not None:
+        out["rejection_quoted"] = rejection
     for k in ("lut", "ff", "dsp", "lut_source", "latency_ns", "latency_cycles", "ii", "alkaid_lut", "not_synthesized"):
         out[k] = d.get(k)
     out["csim"] = r.get("csim")

@@ -285,10 +285,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from trigdeploy import api
 
-    run_dir = load_config(args.config, args.overrides, args.data).run_dir(args.run_dir)
-    result = api.prepare(
-        args.config, overrides=args.overrides, data=args.data, run_dir=run_dir, progress=not args.quiet
-    )
+    cfg = load_config(args.config, args.overrides, args.data)
+    run_dir = cfg.run_dir(args.run_dir)
+    result = api.prepare(cfg, run_dir=run_dir, progress=not args.quiet)
     r = result.report
     print(
         json.dumps(
