@@ -96,6 +96,23 @@ def test_int_accepted_for_float():
     assert isinstance(cfg.data.generate.toptag.signal_fraction, float)
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("5e-7", 5e-7), ("1E-1", 0.1), ("+.5e-1", 0.05), ("25e-2", 0.25)],
+    ids=["5e-7", "1E-1", "+.5e-1", "25e-2"],
+)
+def test_exponent_floats_yaml_1_1_reads_as_strings_are_floats(text, value):
+    assert isinstance(yaml.safe_load(text), str)  # PyYAML's YAML 1.1: what a user typing 5e-7 gets
+    cfg = parse_config(apply_overrides(BASE, [f"data.generate.toptag.signal_fraction={text}"]))
+    assert cfg.data.generate.toptag.signal_fraction == value
+
+
+@pytest.mark.parametrize("text", ["5e", "e-7", "1e-7x", "0x1p-3", "1e999"], ids=["5e", "e-7", "trailing", "hex", "inf"])
+def test_other_strings_are_still_refused_for_a_float(text):
+    with pytest.raises(TrigdeployError, match="key 'data.generate.toptag.signal_fraction': expected"):
+        parse_config(apply_overrides(BASE, [f"data.generate.toptag.signal_fraction={text}"]))
+
+
 def test_data_override_replaces_files(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(BASE))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -168,11 +169,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# A float in exponent notation without a dot or an exponent sign (``5e-7``, ``1E6``): YAML 1.2 reads it as a
+# number, PyYAML (YAML 1.1) as a string; a float key takes it as the number it reads as in YAML 1.2
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+")
+
+
+def _float_text(value: Any) -> bool:
+    return isinstance(value, str) and _YAML12_FLOAT.fullmatch(value) is not None and math.isfinite(float(value))
+
+
 # scalar annotation → (accepts the YAML value, converts it); .inf and .nan are YAML floats: no setting means them
 _SCALARS: dict[Any, tuple[Callable[[Any], bool], Callable[[Any], Any]]] = {
     bool: (lambda v: isinstance(v, bool), lambda v: v),
     int: (lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) <= INT_MAX, lambda v: v),
-    float: (lambda v: _number(v) and math.isfinite(v), float),
+    float: (lambda v: (_number(v) and math.isfinite(v)) or _float_text(v), float),
     str: (lambda v: isinstance(v, str), lambda v: v),
     Any: (lambda v: True, lambda v: v),
 }
