@@ -24,10 +24,11 @@ NPROC ?= 2
 DESIGNS ?=
 SCAN_MAX_LUT ?= 20000
 
-.PHONY: help install hdl-tools demo jets5 test test-slow lint docs data prepare train train-ddp export-hls csim scan bench synth clean
+.PHONY: help install hdl-tools demo jets5 sets test test-slow lint docs data prepare train train-ddp export-hls csim scan bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
+	@echo "make sets        the demo's constituent-level taggers (configs/toptag_l1.yaml): train, export, csim, synth (make demo runs it)"
 	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), the resource-aware front (scan), bench"
 	@echo "make test        set up and run the test suite (make test-slow: the long checks; make -j2 -O test test-slow: both side by side, as CI runs them)"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
@@ -78,7 +79,13 @@ hdl-tools:
 	  || echo "hdl-tools: apt-get install$$missing failed; csim and synth skip what needs them"; \
 	else echo "hdl-tools:$$missing not installed (Debian packages; apt-get as root); csim and synth skip what needs them"; fi
 
-demo: hdl-tools data train export-hls csim synth scan bench
+# the constituent-level taggers benched beside the demo's models (configs/toptag.yaml's bench.beside): Deep Sets
+# on the 16 leading particles' L1 words, trained on the same file and split, exported, simulated and counted
+SETS_CONFIG ?= configs/toptag_l1.yaml
+sets: $(STAMP)
+	$(MAKE) train export-hls csim synth CONFIG=$(SETS_CONFIG) RUN=runs/$(basename $(notdir $(SETS_CONFIG))) DESIGNS=
+
+demo: hdl-tools data train export-hls csim synth scan sets bench
 	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, $(RUN)/synth.json, benchmarks/results/"
 
 # five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout): the resource-aware front, no sweep;

@@ -4,12 +4,16 @@ working point its resource plot and scan tables quote (``quoted_efficiency``).
 ``bench.rate``: the input rate the trigger sees (``input_hz``, 40 MHz: the LHC bunch-crossing rate), the
 fraction of it that is background (``background_fraction``: 1.0 for a rare signal), and the accept-rate
 budgets (``budgets_hz``) at which the report gives the highest signal efficiency.
+
+``bench.beside``: runs benched beside this one (``trigdeploy.bench.beside``): siblings in its runs folder, trained
+on the same data files and split by another features stage, whose models and designs join its tables and plots.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trigdeploy.layout import PLAIN_NAME
 from trigdeploy.schema import Checked, FieldError, num
 
 
@@ -37,3 +41,16 @@ class BenchConfig(Checked):
     # the signal efficiency at which the resource plot, the sweep, the front and every scan table quote 1/εB:
     # one where enough background passes on the test split (the tables mark fewer than 10 events with †)
     quoted_efficiency: float = num(0.3, gt=0.0, lt=1.0)
+    # runs benched beside this one, by name (siblings in its runs folder, trained on the same data files and split,
+    # e.g. constituent models beside jet-feature ones): their models and designs join the tables as <run>/<model>
+    beside: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        """Each run named once, by a plain name (no path: a sibling in this run's runs folder)."""
+        for name in self.beside:
+            if not PLAIN_NAME.fullmatch(name) or ".." in name:
+                raise FieldError(
+                    "beside", f"expected run names (letters, digits, '.', '_', '-'; no path), got {name!r}"
+                )
+        if len(set(self.beside)) != len(self.beside):
+            raise FieldError("beside", f"a run named twice: {list(self.beside)}")

@@ -153,7 +153,7 @@ def test_estimator_errors_by_hand():
 
 def test_models_compared_pairwise_and_the_verdict_corrected_for_k_classes():
     from trigdeploy.bench import physics
-    from trigdeploy.bench.report import _paired
+    from trigdeploy.bench.report_tables import paired as _paired
 
     rng = np.random.default_rng(5)
     y = (rng.random(3000) < 0.5).astype(int)

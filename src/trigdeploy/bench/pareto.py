@@ -154,14 +154,15 @@ def front_of(points: list[dict], key: str = "auc") -> list[dict]:
 _GROUPS = {"sweep": ("o", "C0", "uniform-bit QAT sweep"), "front": ("^", "C3", "resource-aware (β scan)")}
 # any other scan (--grid): squares, one colour per kind (none of the run models' colours)
 _GRID = ("s", ("teal", "goldenrod", "navy", "olive"))
+_SIZE = {"*": 11}  # a star reads as small as a diamond only when larger
 _BEATEN = "0.65"  # grey: another point has at least this one's figure at no more LUTs
 _RUN_COLOURS = ("C4", "C1", "C2", "C6", "C5", "C8", "C9")  # the run's models: no blue, red (the scans), grey
 
 
 def _style(p: dict, points: list[dict]) -> tuple[str, str, str]:
     """(marker, colour, legend name) of a point: by group for the sweep and the front, by kind for other scan
-    points, one colour per run model."""
-    runs = [q for q in points if q["group"] == "run"]
+    points, one colour per run model (diamonds; stars for the models of a run benched beside it)."""
+    runs = [q for q in points if q["group"] == "run" and q.get("beside") == p.get("beside")]
     if p["group"] in _GROUPS:
         marker, color, name = _GROUPS[p["group"]]
         return marker, color, f"{name} ({p['lut_source']})"
@@ -169,7 +170,8 @@ def _style(p: dict, points: list[dict]) -> tuple[str, str, str]:
         kinds = sorted({q.get("kind", "") for q in points if q["group"] not in (*_GROUPS, "run")})
         colour = _GRID[1][kinds.index(p.get("kind", "")) % len(_GRID[1])]
         return _GRID[0], colour, f"{p.get('kind', 'scan')} grid scan ({p['lut_source']})"
-    return "D", _RUN_COLOURS[runs.index(p) % len(_RUN_COLOURS)], f"{p['model']} ({p['lut_source']})"
+    marker = "*" if p.get("beside") else "D"  # a run benched beside this one: stars, its own colours
+    return marker, _RUN_COLOURS[runs.index(p) % len(_RUN_COLOURS)], f"{p['model']} ({p['lut_source']})"
 
 
 def _panel(ax, points: list[dict], key: str, front: bool) -> None:
@@ -181,7 +183,8 @@ def _panel(ax, points: list[dict], key: str, front: bool) -> None:
             continue
         marker, color, _ = _style(p, points)
         c = color if id(p) in on else _BEATEN
-        ax.plot([p["lut"]], [p[key]], marker, color=c, markerfacecolor=c if p["lut_source"] == "yosys" else "none")
+        filled = c if p["lut_source"] == "yosys" else "none"
+        ax.plot([p["lut"]], [p[key]], marker, color=c, markerfacecolor=filled, ms=_SIZE.get(marker, 6))
     f = front_of(points, key) if front else []
     if f:
         ax.step([p["lut"] for p in f], [p[key] for p in f], where="post", color="k", lw=0.8)
@@ -195,10 +198,13 @@ def _legend(ax, points: list[dict]) -> None:
     for p in points:
         marker, color, name = _style(p, points)
         filled = p["lut_source"] == "yosys"
-        entries.setdefault(name, Line2D([], [], marker=marker, ls="", color=color, mfc=color if filled else "none"))
+        entries.setdefault(
+            name,
+            Line2D([], [], marker=marker, ls="", color=color, mfc=color if filled else "none", ms=_SIZE.get(marker, 6)),
+        )
     entries["front: no other point better at no more LUTs"] = Line2D([], [], color="k", lw=0.8)
     entries["beaten by another point"] = Line2D([], [], marker="o", ls="", color=_BEATEN, mfc="none")
-    ax.legend(entries.values(), entries.keys(), fontsize=7, loc="lower right")
+    ax.legend(entries.values(), entries.keys(), fontsize=7, loc="best")  # clear of the points
 
 
 def pareto_plot(points: list[dict], path: Path, title: str, efficiency: float = 0.3) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from trigdeploy import timing
-from trigdeploy.bench import budget, latency, physics
+from trigdeploy.bench import beside, budget, latency, physics
 from trigdeploy.bench.pareto import dominated, pareto_entries, pareto_plot
 from trigdeploy.bench.report import markdown
 from trigdeploy.bench.scan import read_points
@@ -210,48 +210,44 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     if not layout.manifest.is_file():
         raise TrigdeployError(f"{layout.manifest} not found: run trigdeploy export --run {run_dir} first")
     typed, cfg = Manifest.load(layout.manifest), load_config(layout.config)
-    metrics = RunMetrics.load(layout.metrics)
-    x_test, y_test = load_split(run_dir, "test")
-    clock, reuse, part = typed.device.clock_ns, typed.device.reuse, typed.device.part
-    name = run_dir.name
+    name, quoted = run_dir.name, cfg.bench.quoted_efficiency
     out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    quoted = cfg.bench.quoted_efficiency
-    phys, classes, plots, versus = _physics(layout, typed, metrics, (x_test, y_test), cfg.bench)
-    rec.add("physics of every form, ROC plots", time.perf_counter() - t0)
-    logger.info("bench: CPU latency (1 thread, pinned to core 0)")
-    with timing.step("CPU latency"):
-        lat = latency.measure(run_dir, layout.export_dir, x_test)
-
-    logger.info("bench: FPGA estimates")
-    est, point_labels = fpga_estimates(layout, typed.models, clock, reuse)
-    synth = open_synthesis(layout, typed)
-    scanned, points = _resource_points(layout, (typed, metrics, synth), phys, (est, point_labels), quoted)
+    own, scanned = _measure(layout, cfg.bench, rec, scan=True)
+    others, beside_runs = _beside(layout, cfg.bench, own, rec)
+    m = beside.merged(own, [b for b in beside_runs if isinstance(b, beside.Measured)])
+    classes = list(run_classes(run_dir))
+    plots = _plots(layout, m, classes)
     scan_rows = [r for p in scanned for r in p.pop("side_by_side")]  # each point's counts beside its estimators
     sw, front = ([p for p in scanned if p["group"] == g] for g in ("sweep", "front"))
-    what = "Yosys counts where synthesized, models elsewhere" if synth else "models only"
-    pareto_plot(points, out_dir / plots["pareto"], f"{name}: physics vs FPGA LUTs ({what})", quoted)
-    rows = side_by_side(synth, est, typed.models)
+    counted = any(p["lut_source"] == "yosys" for p in m.points)
+    what = "Yosys counts where synthesized, models elsewhere" if counted else "models only"
+    pareto_plot(m.points, out_dir / plots["pareto"], f"{name}: physics vs FPGA LUTs ({what})", quoted)
     report = {
         "run": str(run_dir),
         "target": typed.target,
         "machine": _machine(),
         "versions": package_versions(VERSIONS),
-        "test_events": int(len(y_test)),
+        "test_events": int(len(m.y)),
         "quoted_efficiency": quoted,
-        "inputs": inputs_given(cfg.features),
+        "inputs": own.inputs,
+        "beside": [
+            {"run": str(o), "prefix": f"{o.name}/", "inputs": b.inputs}
+            if isinstance(b, beside.Measured)
+            else {"run": str(o), "skipped": b}
+            for o, b in zip(others, beside_runs)
+        ],
         "classes": classes,
-        "physics": phys,
-        "model_comparisons": versus,
-        "cpu_latency": lat,
-        "fpga": est,
-        "fpga_side_by_side": rows,
+        "physics": m.physics,
+        "model_comparisons": physics.compare_models(m.y, m.scores, classes),
+        "cpu_latency": m.latency,
+        "fpga": m.fpga,
+        "fpga_side_by_side": m.rows,
         "sweep": sw,
         "front": front,
         "scan": [p for p in scanned if p["group"] not in ("sweep", "front")],
-        "pareto": points,
-        "budget": budget.verdicts(part, typed.budget, est, points),
-        "estimator_errors": budget.estimator_errors(rows + scan_rows),  # the run's designs and its scan points'
+        "pareto": m.points,
+        "budget": budget.verdicts(typed.device.part, typed.budget, m.fpga, m.points),
+        "estimator_errors": budget.estimator_errors(m.rows + scan_rows),  # the designs and the scan points'
         "plots": plots,
     }
     report["timing"] = rec.report()
@@ -260,13 +256,71 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     return report
 
 
-def _resource_points(layout: RunLayout, run: tuple, phys: dict, fpga: tuple, quoted: float) -> tuple[list, list]:
-    """The design scan's points (read, never trained) and every point of the resource plot, 1/εB quoted at
-    signal efficiency ``quoted`` (``run``: the manifest, metrics and synth report; ``fpga``: the estimates and
-    their labels): (scan points, plot points)."""
+def _beside(layout: RunLayout, cfg, own: beside.Measured, rec: timing.Record) -> tuple[list, list]:
+    """The runs ``bench.beside`` names (``cfg``: the ``bench`` section), each measured like this run and named
+    ``<run>/…``, or the one line why it is left out: (their folders, a ``Measured`` or that line for each)."""
+    folders, out = [], []
+    for name in cfg.beside:
+        folders.append(layout.run_dir.parent / name)
+        try:
+            other = beside.layout_beside(layout, name)
+            m, _ = _measure(other, cfg, rec, scan=False)
+            beside.check_labels(layout, other, own.y, m.y)
+        except TrigdeployError as e:
+            logger.warning(f"bench: {name} left out of {layout.name}'s report: {e}")
+            out.append(str(e))
+            continue
+        out.append(beside.prefixed(m, name))
+    return folders, out
+
+
+def _measure(layout: RunLayout, cfg, rec: timing.Record, scan: bool) -> tuple[beside.Measured, list[dict]]:
+    """Everything bench measures of one exported run (``cfg``: the benched run's ``bench`` section, so that runs
+    beside it are measured at the same working points and rates): physics of every form, CPU latency, FPGA
+    estimates and counts, the resource plot's points; with ``scan``, its design scan's points too."""
+    typed, metrics = Manifest.load(layout.manifest), RunMetrics.load(layout.metrics)
+    x_test, y_test = load_split(layout.run_dir, "test")
+    t0 = time.perf_counter()
+    logger.info(f"bench: physics of {layout.name} (every model, every form, whole test split)")
+    scores = physics.forms(layout, typed, x_test)
+    effs = physics.efficiencies(cfg.quoted_efficiency)
+    phys = {m: physics.model_figures(y_test, by_form, metrics[m], cfg.rate, effs) for m, by_form in scores.items()}
+    rec.add(f"physics of every form ({layout.name})", time.perf_counter() - t0)
+    logger.info("bench: CPU latency (1 thread, pinned to core 0)")
+    with timing.step(f"CPU latency ({layout.name})"):
+        lat = latency.measure(layout.run_dir, layout.export_dir, x_test)
+    logger.info("bench: FPGA estimates")
+    est, point_labels = fpga_estimates(layout, typed.models, typed.device.clock_ns, typed.device.reuse)
+    synth = open_synthesis(layout, typed)
+    fpga = (est, point_labels)
+    scanned, points = _resource_points(layout, (typed, metrics, synth), phys, fpga, cfg.quoted_efficiency, scan)
+    inputs = inputs_given(load_config(layout.config).features)
+    rows = side_by_side(synth, est, typed.models)
+    return beside.Measured(y_test, scores, phys, lat, est, points, rows, inputs), scanned
+
+
+def _plots(layout: RunLayout, m: beside.Measured, classes: list[str]) -> dict[str, str]:
+    """The ROC plot (and, for K classes, the confusion matrices) of every model and form measured: their file
+    names in the results folder."""
+    name, out_dir = layout.run_dir.name, layout.results_root
+    multi = classes if len(classes) > 2 else None
+    plots = {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}
+    physics.roc_plot(m.y, m.scores, out_dir / plots["roc"], f"{name}: {len(m.y)} test events", multi)
+    if multi:
+        plots["confusion"] = f"{name}_confusion.png"
+        physics.confusion_plot(m.physics, out_dir / plots["confusion"], f"{name}: test confusion matrices")
+    return plots
+
+
+def _resource_points(
+    layout: RunLayout, run: tuple, phys: dict, fpga: tuple, quoted: float, scan: bool = True
+) -> tuple[list, list]:
+    """The design scan's points (read, never trained; none unless ``scan``) and every point of the resource
+    plot, 1/εB quoted at signal efficiency ``quoted`` (``run``: the manifest, metrics and synth report;
+    ``fpga``: the estimates and their labels): (scan points, plot points)."""
     typed, metrics, synth = run
     est, point_labels = fpga
-    scanned = read_points(layout, quoted)
+    scanned = read_points(layout, quoted) if scan else []
     simulated = {p.name: phys[p.model][p.form] for p in typed.projects if p.form in phys.get(p.model, {})}
     trained = {model: next(iter(by_form.values())) for model, by_form in phys.items()}  # the trained form first
     reports = (synth, open_csim(layout, typed), simulated)
@@ -280,24 +334,3 @@ def _mark_dominated(points: list[dict], front: list[dict]) -> None:
     uniform = [p for p in points if p["group"] == "sweep"]
     for p, entry in zip(front, (q for q in points if q["group"] == "front")):
         p["dominated_by_uniform_sweep"] = dominated(entry, uniform) if uniform else None
-
-
-def _physics(layout: RunLayout, typed: Manifest, metrics: RunMetrics, test: tuple, cfg) -> tuple:
-    """Physics figures (rates at the run's ``bench.rate``, 1/εB at the tables' and the quoted efficiencies: the
-    run's ``bench`` section ``cfg``) of every model in every form on the whole test split ``test`` (x, y), the
-    models compared pairwise, and the ROC (and, for K classes, confusion) plots: (figures by model and form, class names, plot file
-    names, the pairwise comparisons)."""
-    logger.info("bench: physics (every model, every form, whole test split)")
-    name, out_dir = layout.run_dir.name, layout.results_root
-    x_test, y_test = test
-    scores = physics.forms(layout, typed, x_test)
-    effs = physics.efficiencies(cfg.quoted_efficiency)
-    phys = {m: physics.model_figures(y_test, by_form, metrics[m], cfg.rate, effs) for m, by_form in scores.items()}
-    classes = list(run_classes(layout.run_dir))
-    multi = classes if len(classes) > 2 else None
-    plots = {"roc": f"{name}_roc.png", "pareto": f"{name}_pareto.png"}
-    physics.roc_plot(y_test, scores, out_dir / plots["roc"], f"{name}: {len(y_test)} test events", multi)
-    if multi:
-        plots["confusion"] = f"{name}_confusion.png"
-        physics.confusion_plot(phys, out_dir / plots["confusion"], f"{name}: test confusion matrices")
-    return phys, classes, plots, physics.compare_models(y_test, scores, classes)
