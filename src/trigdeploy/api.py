@@ -90,14 +90,12 @@ class Run:
     def simulated(self, project: str) -> np.ndarray:
         """The logits csim saved for firmware ``project`` of this export on the whole test split: ``(n,)``, or
         ``(n, K)``; one line where csim has not simulated it (or simulated another export)."""
-        from trigdeploy.csim.run import saved_outputs
-        from trigdeploy.logits import as_logits
+        from trigdeploy.csim.run import simulated_logits
 
-        manifest = self.manifest()
-        logits = saved_outputs(self.layout, manifest, project)
+        logits = simulated_logits(self.layout, self.manifest(), project)
         if logits is None:
             raise TrigdeployError(f"{project}: no simulated outputs of this export (run csim on it first)")
-        return as_logits(logits, manifest.test_events)
+        return logits
 
     def manifest(self):
         """The export's ``manifest.json`` typed (``convert.manifest.Manifest``); one line if not exported."""
@@ -231,16 +229,24 @@ def csim(run: Run, *, threads: int | None = None, arithmetic: str = "auto"):
     return run.csim_report()
 
 
+def check_synth_options(
+    jobs: int | None, max_lut_estimate: float | None, names: tuple[str, str] = ("jobs", "max_lut_estimate")
+) -> None:
+    """One line naming the option (``names``: as the caller spells them, e.g. the CLI's flags) where ``jobs`` is
+    not a whole number from 1 to 1024 or ``max_lut_estimate`` not positive."""
+    if jobs is not None and not 1 <= jobs <= 1024:
+        raise TrigdeployError(f"{names[0]}: expected a whole number from 1 to 1024, got {jobs}")
+    if max_lut_estimate is not None and not max_lut_estimate > 0:
+        raise TrigdeployError(f"{names[1]}: expected a positive number, got {max_lut_estimate}")
+
+
 def synth(run: Run, *, designs: Sequence[str] = (), jobs: int | None = None, max_lut_estimate: float | None = None):
     """Yosys counts of the run's RTL designs (only ``designs`` where given; ``jobs`` at a time; larger designs
     than ``max_lut_estimate`` by alkaid's model are skipped unless named), and the vendor's C synthesis where
     its tools are on PATH. Returns ``synth.json`` typed (``bench.synthreport.SynthReport``)."""
     from trigdeploy.bench.synth import MAX_LUT_ESTIMATE, open_synth_run, synth_run
 
-    if jobs is not None and not 1 <= jobs <= 1024:
-        raise TrigdeployError(f"jobs: expected a whole number from 1 to 1024, got {jobs}")
-    if max_lut_estimate is not None and not max_lut_estimate > 0:
-        raise TrigdeployError(f"max_lut_estimate: expected a positive number, got {max_lut_estimate}")
+    check_synth_options(jobs, max_lut_estimate)
     fw = run.layout.firmware_dir
     if not fw.is_dir():
         raise TrigdeployError(f"{fw} not found: run trigdeploy export --run {run.run_dir} first")

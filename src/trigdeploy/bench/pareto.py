@@ -91,20 +91,19 @@ def pareto_entries(
     return out
 
 
-def quoted_rejection(layout, record: dict, efficiency: float) -> float | None:
-    """1/εB at signal efficiency ``efficiency`` on the test split of a point's design as csim simulated it
-    (``physics_from``), or of its trained model where it has none; None for K classes (no single background)."""
+def quoted_rejection(layout, record: dict, efficiency: float, y: np.ndarray) -> float | None:
+    """1/εB at signal efficiency ``efficiency`` on the test split (labels ``y``: the parent's, whose data stage
+    every point shares) of a point's design as csim simulated it (``physics_from``), or of its trained model
+    where it has none; None for K classes (no single background)."""
     from trigdeploy.convert.manifest import Manifest
-    from trigdeploy.csim.run import saved_outputs
-    from trigdeploy.data.cache import load_split
-    from trigdeploy.logits import as_logits, probabilities
+    from trigdeploy.csim.run import simulated_logits
+    from trigdeploy.logits import probabilities
     from trigdeploy.train.metrics import rejection_at
 
-    _, y = load_split(layout.run_dir, "test")
     name = record.get("physics_from")
-    logits = saved_outputs(layout, Manifest.load(layout.manifest), name) if name else None
+    logits = simulated_logits(layout, Manifest.load(layout.manifest), name) if name else None
     if logits is not None:
-        prob = probabilities(as_logits(logits, len(y)))
+        prob = probabilities(logits)
     else:
         prob = np.load(layout.predictions(record["point"]["kind"]))["test"]
     return None if prob.ndim == 2 else rejection_at(y, prob, efficiency)

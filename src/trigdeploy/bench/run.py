@@ -293,7 +293,8 @@ def _measure(layout: RunLayout, cfg, rec: timing.Record, scan: bool) -> tuple[be
     est, point_labels = fpga_estimates(layout, typed.models, typed.device.clock_ns, typed.device.reuse)
     synth = open_synthesis(layout, typed)
     fpga = (est, point_labels)
-    scanned, points = _resource_points(layout, (typed, metrics, synth), phys, fpga, cfg.quoted_efficiency, scan)
+    run = (typed, metrics, synth, y_test)
+    scanned, points = _resource_points(layout, run, phys, fpga, cfg.quoted_efficiency, scan)
     inputs = inputs_given(load_config(layout.config).features)
     rows = side_by_side(synth, est, typed.models)
     return beside.Measured(y_test, scores, phys, lat, est, points, rows, inputs), scanned
@@ -316,11 +317,11 @@ def _resource_points(
     layout: RunLayout, run: tuple, phys: dict, fpga: tuple, quoted: float, scan: bool = True
 ) -> tuple[list, list]:
     """The design scan's points (read, never trained; none unless ``scan``) and every point of the resource
-    plot, 1/εB quoted at signal efficiency ``quoted`` (``run``: the manifest, metrics and synth report;
+    plot, 1/εB quoted at signal efficiency ``quoted`` (``run``: the manifest, metrics, synth report, test labels;
     ``fpga``: the estimates and their labels): (scan points, plot points)."""
-    typed, metrics, synth = run
+    typed, metrics, synth, y = run
     est, point_labels = fpga
-    scanned = read_points(layout, quoted) if scan else []
+    scanned = read_points(layout, quoted, y) if scan else []
     simulated = {p.name: phys[p.model][p.form] for p in typed.projects if p.form in phys.get(p.model, {})}
     trained = {model: next(iter(by_form.values())) for model, by_form in phys.items()}  # the trained form first
     reports = (synth, open_csim(layout, typed), simulated)

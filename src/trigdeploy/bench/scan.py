@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from trigdeploy.errors import TrigdeployError
@@ -354,18 +355,18 @@ def _simulated_physics(layout: RunLayout, manifest, csim, design: str | None, m)
     """The AUC (K classes: macro) of the point's design as csim simulated it on the test split (the counted
     ``design``, else the model's first exact project) and that project's name; None where none was simulated.
     (bench computes 1/εB at the efficiency it quotes from the same outputs: ``quoted_rejection``.)"""
-    from trigdeploy.bench.physics import figures
-    from trigdeploy.csim.run import saved_outputs
+    from trigdeploy.csim.run import simulated_logits
     from trigdeploy.data.cache import load_split
-    from trigdeploy.logits import as_logits, probabilities
+    from trigdeploy.logits import probabilities
+    from trigdeploy.train.metrics import auc_any
 
     names = [p.name for p in csim.of_model(m.name)] if csim else []
     name = design if design in names else next(iter(names), None)
-    logits = saved_outputs(layout, manifest, name) if name else None
+    logits = simulated_logits(layout, manifest, name) if name else None
     if logits is None:
         return None
     _, y = load_split(layout.run_dir, "test")
-    return {"auc": figures(y, probabilities(as_logits(logits, len(y))), m)["auc"], "design": name}
+    return {"auc": auc_any(y, probabilities(logits)), "design": name}  # bench's figure of the same probabilities
 
 
 def _worker_logging(level: int) -> None:
@@ -434,12 +435,14 @@ def _executor(dask, n: int) -> Iterator[tuple]:
 GROUPS = ("front", "sweep", "grid")
 
 
-def read_points(parent: RunLayout, quoted: float = 0.3) -> list[dict]:
+def read_points(parent: RunLayout, quoted: float = 0.3, y: np.ndarray | None = None) -> list[dict]:
     """The complete scan points of ``parent`` (``<run>/scan/*/point.json``), flat, as bench reports them: front
     (by β), sweep (by weight width), grid (by name), each with 1/εB at signal efficiency ``quoted`` from its
-    simulated outputs. A point made from another data stage or float model than the parent's now is left out
-    with a line (``trigdeploy scan`` again brings it up to date)."""
+    simulated outputs on the parent's test labels ``y`` (read from the parent where not given). A point made
+    from another data stage or float model than the parent's now is left out with a line (``trigdeploy scan``
+    again brings it up to date)."""
     from trigdeploy.bench.pareto import quoted_rejection
+    from trigdeploy.data.cache import load_split
     from trigdeploy.models import registry
 
     found, prints = [], {}  # the parent's digests, once per model the points start from
@@ -460,7 +463,9 @@ def read_points(parent: RunLayout, quoted: float = 0.3) -> list[dict]:
             )
             continue
         point = RunLayout.of(record.parent, parent.export_root, parent.firmware_root)
-        found.append(_flat(record.parent.name, r, quoted_rejection(point, r, quoted)))
+        if y is None:
+            y = load_split(parent.run_dir, "test")[1]
+        found.append(_flat(record.parent.name, r, quoted_rejection(point, r, quoted, y)))
     order = {g: i for i, g in enumerate(GROUPS)}
     return sorted(
         found, key=lambda p: (order.get(p["group"], len(order)), p.get("beta", 0), p.get("weight_bits", 0), p["point"])

@@ -359,10 +359,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from trigdeploy import api
     from trigdeploy.bench.synthreport import DesignCount
 
-    if args.jobs is not None and not 1 <= args.jobs <= 1024:
-        raise TrigdeployError(f"--jobs: expected a whole number from 1 to 1024, got {args.jobs}")
-    if args.max_lut_estimate is not None and not args.max_lut_estimate > 0:
-        raise TrigdeployError(f"--max-lut-estimate: expected a positive number, got {args.max_lut_estimate}")
+    api.check_synth_options(args.jobs, args.max_lut_estimate, ("--jobs", "--max-lut-estimate"))
     run = _run(args)
     report = api.synth(run, designs=args.design or (), jobs=args.jobs, max_lut_estimate=args.max_lut_estimate)
     yosys = {n: d.lut if isinstance(d, DesignCount) else d.why for n, d in report.designs.items()}

@@ -100,6 +100,13 @@ def saved_outputs(layout: RunLayout, manifest: Manifest, project: str) -> np.nda
         return f["logits"] if str(f["manifest_sha256"]) == manifest.sha256 else None
 
 
+def simulated_logits(layout: RunLayout, manifest: Manifest, project: str) -> np.ndarray | None:
+    """The logits ``csim`` saved for ``project`` of this very export on the whole test split, ``(n,)`` or
+    ``(n, K)``; None where it has not simulated it (or simulated another export)."""
+    logits = saved_outputs(layout, manifest, project)
+    return None if logits is None else as_logits(logits, manifest.test_events)
+
+
 def csim_run(
     run_dir: Path,
     export_root: Path | None = None,
