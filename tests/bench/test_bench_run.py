@@ -131,7 +131,7 @@ def test_the_quoted_working_point_is_computed_from_each_points_simulated_outputs
     """bench quotes 1/εB at ``bench.quoted_efficiency`` for every scan point from the outputs csim saved for its
     design (read, nothing retrained): equal to ``rejection_at`` of those outputs at each efficiency asked, and
     different between two efficiencies (the comparison can fail)."""
-    from trigdeploy.bench.scan import read_points
+    from trigdeploy.bench.scanread import read_points
     from trigdeploy.convert.manifest import Manifest
     from trigdeploy.csim.run import saved_outputs
     from trigdeploy.data.cache import load_split

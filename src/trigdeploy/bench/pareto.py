@@ -47,7 +47,7 @@ def pareto_entries(
 ) -> list[dict]:
     """One entry per point of the resource plot: each Yosys-counted design of the run's exported models (a
     model with none: its ``alkaid`` cost model, else its ``estimate``) and the design scan's points
-    (``scanned``: ``bench.scan.read_points``: the uniform-bit sweep, the resource-aware front, any grid); each
+    (``scanned``: ``bench.scanread.read_points``: the uniform-bit sweep, the resource-aware front, any grid); each
     with AUC, 1/εB at the quoted signal efficiency (``rejection_quoted``), LUT, FF, DSP, the LUT source and
     latency, whether it is on the AUC front of all points (the plot's step line) and, for the run's models,
     their simulation on this export. ``reports``: ``trigdeploy synth``'s and ``csim``'s of this export (or

@@ -18,7 +18,7 @@ from trigdeploy import timing
 from trigdeploy.bench import beside, budget, latency, physics
 from trigdeploy.bench.pareto import dominated, pareto_entries, pareto_plot
 from trigdeploy.bench.report import markdown
-from trigdeploy.bench.scan import read_points
+from trigdeploy.bench.scanread import read_points
 from trigdeploy.bench.synthreport import DesignCount, NotCounted, SynthReport
 from trigdeploy.config import load_config
 from trigdeploy.convert.manifest import Manifest

@@ -41,7 +41,6 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from trigdeploy.errors import TrigdeployError
@@ -156,9 +155,11 @@ def point_config(parent: RunLayout, point: ScanPoint) -> dict:
             f"scan point {point.name}: {point.kind!r} is not a model kind ({', '.join(registry.KINDS)})"
         )
     kind = registry.kind(point.kind)
+    data, changes = data_changes(point)
+    raw["features"] = {**raw["features"], **data}  # a features.* key: the point's own data stage
     out = {k: v for k, v in train.items() if k not in registry.KINDS}
     if not _has_init(kind):  # trained from the run's data stage alone
-        raw["train"] = {**out, point.kind: {**(train.get(point.kind) or {}), **dict(point.changes)}}
+        raw["train"] = {**out, point.kind: {**(train.get(point.kind) or {}), **changes}}
         raw["name"] = f"{raw['name']}.{point.name}"
         return raw
     source = kind.init_from(kind.config(init="float"))
@@ -172,13 +173,27 @@ def point_config(parent: RunLayout, point: ScanPoint) -> dict:
     # a kind the run does not train yet starts with its source's shape (what its init: float requires)
     fields = {f.name for f in dataclasses.fields(kind.config)}
     shape = {k: v for k, v in train[source].items() if k in SHAPE_KEYS and k in fields}
-    section = {**(train.get(point.kind) or shape), **dict(point.changes), "init": "float"}
+    section = {**(train.get(point.kind) or shape), **changes, "init": "float"}
     raw["train"] = {**out, source: train[source], point.kind: section}
     raw["name"] = f"{raw['name']}.{point.name}"
     return raw
 
 
 SHAPE_KEYS = ("hidden", "phi", "particle_features")  # the keys a fine-tuned kind shares with its source
+DATA_PREFIX = "features."  # a grid key under it changes the point's data stage (e.g. features.n_constituents)
+
+
+def data_changes(point: ScanPoint) -> tuple[dict, dict]:
+    """The point's changes to the run's ``features`` section (its own data stage; none for most points) and to
+    its kind's ``train`` section."""
+    data = {k[len(DATA_PREFIX) :]: v for k, v in point.changes if k.startswith(DATA_PREFIX)}
+    return data, {k: v for k, v in point.changes if not k.startswith(DATA_PREFIX)}
+
+
+def own_data_stage(taken: dict) -> bool:
+    """Was a point with this record of what it took from its parent (``parent``) trained on a data stage of its
+    own (a ``features.*`` key of the grid), rather than on the parent's?"""
+    return bool(taken.get("own_data_stage"))
 
 
 def _has_init(kind) -> bool:
@@ -247,10 +262,13 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     raw = point_config(parent, point)
     source = next((registry.kind(k) for k in raw["train"] if k in registry.KINDS and k != point.kind), None)
     artifact = source.artifact if source is not None else None  # None: trained from the data stage alone
-    taken = parent_print(parent, artifact)
+    if data_changes(point)[0]:  # its own data stage, and its own model to start from: only the parent's data
+        artifact, taken = None, {**parent_print(parent, None), "own_data_stage": True}
+    else:
+        taken = parent_print(parent, artifact)
     fp = _fingerprint(taken, raw, opts)
     record = layout.run_dir / RECORD
-    found = _read_record(record)
+    found = read_record(record)
     if found is not None and found.get("fingerprint") == fp:
         logger.info("scan: %s read back (nothing that shapes it changed)", point.label)
         if found.get("schema") != RECORD_SCHEMA:  # an older summary of the same run: read its files again
@@ -262,7 +280,7 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same figures in a worker and in-process, whatever the machine's cores
     try:
-        seconds = _stages(parent, layout, point, raw, opts, artifact)
+        seconds = _stages(parent, layout, point, raw, opts, (artifact, own_data_stage(taken)))
     finally:
         torch.set_num_threads(threads)
     out = {"fingerprint": fp, "schema": RECORD_SCHEMA, "point": point.as_dict(), "run": str(layout.run_dir)}
@@ -273,25 +291,30 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     return out
 
 
-def _stages(
-    parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, opts: ScanOptions, source: str | None
-) -> dict:
-    """train → export → csim → synth of one point; the seconds of each."""
+def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, opts: ScanOptions, start: tuple) -> dict:
+    """train → export → csim → synth of one point; the seconds of each (``start``: the artifact it is fine-tuned
+    from, None for none, and whether it has a data stage of its own)."""
     from trigdeploy.bench.synth import open_synth_run
     from trigdeploy.config import load_config
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
     from trigdeploy.train.run import train_run
 
+    source, own = start
     seconds = {}
     t0 = time.perf_counter()
-    _link_data_stage(parent, layout, source)
+    if not own:
+        _link_data_stage(parent, layout, source)
     config = layout.config
     write_text_atomic(config, yaml.safe_dump(raw, sort_keys=False))
     cfg = load_config(config)  # validated like any run's (train.run saves it resolved)
-    start = "fine-tuned from the run's float model" if source else "from the run's data stage"
-    logger.info("scan: %s: training (%s)", point.label, start)
-    train_run(cfg, layout.run_dir, progress=False, reuse_data=True, models=[point.kind])
+    if own:  # its data stage and every model it needs (the one it starts from too), as a run of its own
+        logger.info("scan: %s: training (its own data stage and the models it starts from)", point.label)
+        train_run(cfg, layout.run_dir, progress=False)
+    else:
+        how = "fine-tuned from the run's float model" if source else "from the run's data stage"
+        logger.info("scan: %s: training (%s)", point.label, how)
+        train_run(cfg, layout.run_dir, progress=False, reuse_data=True, models=[point.kind])
     seconds["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     export_run(layout.run_dir, opts.target, opts.export_root, opts.firmware_root)  # the parent's roots
@@ -305,7 +328,8 @@ def _stages(
     return seconds
 
 
-def _read_record(path: Path) -> dict | None:
+def read_record(path: Path) -> dict | None:
+    """A point's record (``point.json``), or None where it is missing or unreadable."""
     try:
         found = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -430,62 +454,3 @@ def _executor(dask, n: int) -> Iterator[tuple]:
 
     with dask_client(dask, "scan.dask") as client:
         yield (lambda fn, *args: client.submit(fn, *args, pure=False)), dask_completed
-
-
-GROUPS = ("front", "sweep", "grid")
-
-
-def read_points(parent: RunLayout, quoted: float = 0.3, y: np.ndarray | None = None) -> list[dict]:
-    """The complete scan points of ``parent`` (``<run>/scan/*/point.json``), flat, as bench reports them: front
-    (by β), sweep (by weight width), grid (by name), each with 1/εB at signal efficiency ``quoted`` from its
-    simulated outputs on the parent's test labels ``y`` (read from the parent where not given). A point made
-    from another data stage or float model than the parent's now is left out with a line (``trigdeploy scan``
-    again brings it up to date)."""
-    from trigdeploy.bench.pareto import quoted_rejection
-    from trigdeploy.data.cache import load_split
-    from trigdeploy.models import registry
-
-    found, prints = [], {}  # the parent's digests, once per model the points start from
-    folder = parent.scan_runs
-    for record in sorted(folder.glob(f"*/{RECORD}")) if folder.is_dir() else []:
-        r = _read_record(record)
-        if r is None or not isinstance(r.get("point"), dict) or not isinstance(r.get("parent"), dict):
-            logger.warning("bench: %s is not a scan point's record (ignored)", record)
-            continue
-        source = next((k for k in r["parent"] if k != "data"), None)  # None: trained from the data alone
-        if (source is None or source in {k.artifact for k in registry.KINDS.values()}) and source not in prints:
-            prints[source] = parent_print(parent, source)
-        if r["parent"] != prints.get(source):
-            logger.warning(
-                "bench: scan point %s was made from another training of %s; run trigdeploy scan again (left out)",
-                record.parent.name,
-                parent.run_dir,
-            )
-            continue
-        point = RunLayout.of(record.parent, parent.export_root, parent.firmware_root)
-        if y is None:
-            y = load_split(parent.run_dir, "test")[1]
-        found.append(_flat(record.parent.name, r, quoted_rejection(point, r, quoted, y)))
-    order = {g: i for i, g in enumerate(GROUPS)}
-    return sorted(
-        found, key=lambda p: (order.get(p["group"], len(order)), p.get("beta", 0), p.get("weight_bits", 0), p["point"])
-    )
-
-
-def _flat(name: str, r: dict, rejection: float | None) -> dict:
-    """A point's record as one row: label, group, settings, physics (``rejection``: 1/εB at the quoted
-    efficiency; None for K classes), LUT (with source), simulation, training."""
-    d, t = r.get("design") or {}, r.get("training", {})
-    out = {"model": r["point"]["label"], "group": r["point"]["group"], "point": name, "kind": r["point"]["kind"]}
-    out.update(r["point"]["changes"])
-    out["auc"] = r["auc"]
-    out.update({k: r[k] for k in ("model_auc", "physics_from") if k in r})
-    if rejection is not None:
-        out["rejection_quoted"] = rejection
-    for k in ("lut", "ff", "dsp", "lut_source", "latency_ns", "latency_cycles", "ii", "alkaid_lut", "not_synthesized"):
-        out[k] = d.get(k)
-    out["csim"] = r.get("csim")
-    out["side_by_side"] = [{**row, "design": f"{name}/{row['design']}"} for row in r.get("side_by_side", [])]
-    out.update({k: t[k] for k in ("ebops", "weights_kept", "weights") if k in t})
-    out["train_seconds"] = t.get("seconds")
-    return out

@@ -40,7 +40,9 @@ def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> ar
         action="append",
         default=[],
         metavar="KIND.KEY=V1,V2",
-        help="points of a kind at these values of one key (repeatable; several keys of a kind: their product)",
+        help="points of a kind at these values of one key (repeatable; several keys of a kind: their product); "
+        "a key under features. (e.g. hgq_deepsets.features.n_constituents=8,32) gives each point a data stage "
+        "of its own, and the model it starts from is trained there too",
     )
     scan.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
     scan.add_argument(
