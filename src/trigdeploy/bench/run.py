@@ -212,7 +212,7 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     typed, cfg = Manifest.load(layout.manifest), load_config(layout.config)
     name, quoted = run_dir.name, cfg.bench.quoted_efficiency
     out_dir.mkdir(parents=True, exist_ok=True)
-    own, scanned = _measure(layout, cfg.bench, rec, scan=True)
+    own, scanned = _measure(layout, (cfg.bench, cfg.features), rec, scan=True)
     others, beside_runs = _beside(layout, cfg.bench, own, rec)
     m = beside.merged(own, [b for b in beside_runs if isinstance(b, beside.Measured)])
     classes = list(run_classes(run_dir))
@@ -264,7 +264,7 @@ def _beside(layout: RunLayout, cfg, own: beside.Measured, rec: timing.Record) ->
         folders.append(layout.run_dir.parent / name)
         try:
             other = beside.layout_beside(layout, name)
-            m, _ = _measure(other, cfg, rec, scan=False)
+            m, _ = _measure(other, (cfg, load_config(other.config).features), rec, scan=False)
             beside.check_labels(layout, other, own.y, m.y)
         except TrigdeployError as e:
             logger.warning(f"bench: {name} left out of {layout.name}'s report: {e}")
@@ -274,10 +274,12 @@ def _beside(layout: RunLayout, cfg, own: beside.Measured, rec: timing.Record) ->
     return folders, out
 
 
-def _measure(layout: RunLayout, cfg, rec: timing.Record, scan: bool) -> tuple[beside.Measured, list[dict]]:
-    """Everything bench measures of one exported run (``cfg``: the benched run's ``bench`` section, so that runs
-    beside it are measured at the same working points and rates): physics of every form, CPU latency, FPGA
-    estimates and counts, the resource plot's points; with ``scan``, its design scan's points too."""
+def _measure(layout: RunLayout, sections: tuple, rec: timing.Record, scan: bool) -> tuple[beside.Measured, list[dict]]:
+    """Everything bench measures of one exported run (``sections``: the benched run's ``bench`` section, so that
+    runs beside it are measured at the same working points and rates, and this run's ``features``): physics of
+    every form, CPU latency, FPGA estimates and counts, the resource plot's points; with ``scan``, its design
+    scan's points too."""
+    cfg, features = sections
     typed, metrics = Manifest.load(layout.manifest), RunMetrics.load(layout.metrics)
     x_test, y_test = load_split(layout.run_dir, "test")
     t0 = time.perf_counter()
@@ -295,7 +297,7 @@ def _measure(layout: RunLayout, cfg, rec: timing.Record, scan: bool) -> tuple[be
     fpga = (est, point_labels)
     run = (typed, metrics, synth, y_test)
     scanned, points = _resource_points(layout, run, phys, fpga, cfg.quoted_efficiency, scan)
-    inputs = inputs_given(load_config(layout.config).features)
+    inputs = inputs_given(features)
     rows = side_by_side(synth, est, typed.models)
     return beside.Measured(y_test, scores, phys, lat, est, points, rows, inputs), scanned
 
