@@ -50,6 +50,9 @@ class L1Grid(Checked):
     eta_bits: int = num(12, ge=6, le=20)  # signed bits of the η word
     phi_lsb: float = num(math.pi / 720, gt=0.0, le=0.1)  # radians per step of the φ word (2π an even number of steps)
     phi_bits: int = num(11, ge=6, le=20)  # signed bits of the φ word
+    # the set models' front multiplies Δη and Δφ by 2^this beyond "ΔR = 1 at most 2" (3: a jet's particles, within
+    # ΔR ≈ 0.1-0.4 of its axis, reach the model at about unit scale, as scaled features do; a shift in the design)
+    angle_scale_bits: int = num(3, ge=0, le=8)
 
     @property
     def phi_period(self) -> int:

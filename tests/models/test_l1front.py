@@ -66,8 +66,9 @@ def _words(rows: int, n: int, seed: int = 0) -> np.ndarray:
     return w
 
 
-def _by_definition(w: np.ndarray, n: int) -> np.ndarray:
-    """The front written out per value with Python integers and math.log2 (the module docstring)."""
+def _by_definition(w: np.ndarray, n: int, angle: int = 16) -> np.ndarray:
+    """The front written out per value with Python integers and math.log2 (the module docstring): Δη and Δφ in
+    steps of 1/``angle`` (16 at the default ``angle_scale_bits`` 3 on π/720 words, 128 at 0)."""
     out = np.zeros((len(w), n, 4))
     for r, row in enumerate(w.astype(int).tolist()):
         for i in range(n):
@@ -77,18 +78,19 @@ def _by_definition(w: np.ndarray, n: int) -> np.ndarray:
             q = min(pt // 4, 1023)
             d = phi - row[3 * n + 1]
             d = d - 1440 if d >= 720 else d + 1440 if d < -720 else d
-            out[r, i] = [round(16 * math.log2(max(q, 0.5))) / 64, (eta - row[3 * n]) / 128, d / 128, 1]
+            out[r, i] = [round(16 * math.log2(max(q, 0.5))) / 64, (eta - row[3 * n]) / angle, d / angle, 1]
     return out.reshape(len(w), -1)
 
 
-def test_the_front_is_its_definition_in_numpy_torch_and_logic():
+@pytest.mark.parametrize(("scale", "shift", "angle"), [(3, 4, 16), (0, 7, 128)], ids=["default-scale", "unscaled"])
+def test_the_front_is_its_definition_in_numpy_torch_and_logic(scale, shift, angle):
     from alkaid.trace import FVArrayInput
     from alkaid.trace import trace as alkaid_trace
 
-    front = L1Front.of(GRID, 4)
-    assert (front.pt_shift, front.eta_shift, front.phi_shift, front.period) == (2, 7, 7, 1440)
+    front = L1Front.of(L1Grid(angle_scale_bits=scale), 4)
+    assert (front.pt_shift, front.eta_shift, front.phi_shift, front.period) == (2, shift, shift, 1440)
     w = _words(3000, 4)
-    want = _by_definition(w, 4)
+    want = _by_definition(w, 4, angle)
     np.testing.assert_array_equal(front.numpy(w), want)
     got = front_module(front)(torch.from_numpy(w.astype(np.float32))).numpy()
     np.testing.assert_array_equal(got.astype(np.float64), want)  # float32 holds every value exactly
@@ -100,9 +102,27 @@ def test_the_front_is_its_definition_in_numpy_torch_and_logic():
 def test_a_front_on_another_grid_differs_where_it_should():
     # the comparison can fail: a period of 1,280 words (another φ step) moves Δφ on the events that wrap
     w = _words(500, 4, seed=2)
-    other = L1Front(4, 14, 12, 11, 1280, 2, 7, 7).numpy(w)
+    other = L1Front(4, 14, 12, 11, 1280, 2, 4, 4).numpy(w)
     differ = np.flatnonzero((other != L1Front.of(GRID, 4).numpy(w)).any(axis=1))
     assert 10 <= len(differ) < 500
+
+
+def test_a_model_file_from_before_the_angle_scale_keeps_the_front_it_was_trained_with(tmp_path):
+    from trigdeploy.models import registry
+    from trigdeploy.models.deepsets import l1_front
+    from trigdeploy.models.families import load_torch_model
+    from trigdeploy.schema import to_dict
+
+    kind = registry.kind("deepsets")
+    cfg = kind.config(phi=(8,), hidden=(8,), l1_port=GRID)
+    saved = {"kind": "deepsets", "config": to_dict(cfg), "n_inputs": 14, "state_dict": kind.build(14, cfg).state_dict()}
+    path = tmp_path / "deepsets.pt"
+    torch.save(saved, path)
+    assert saved["config"]["l1_port"]["angle_scale_bits"] == 3  # files are written with the key
+    assert l1_front(load_torch_model(path)[0]).eta_shift == 4
+    del saved["config"]["l1_port"]["angle_scale_bits"]  # a file written before the key existed
+    torch.save(saved, path)
+    assert l1_front(load_torch_model(path)[0]).eta_shift == 7  # unscaled, as it was trained
 
 
 def _tiny_l1(kind: str, n: int = 4):

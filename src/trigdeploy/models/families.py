@@ -77,6 +77,15 @@ def build_torch_model(kind: str, n_inputs: int, cfg, n_outputs: int = 1):
     return build(n_inputs, cfg) if n_outputs == 1 else build(n_inputs, cfg, n_outputs)
 
 
+def _front_of_its_time(config: dict) -> dict:
+    """A saved model's config, its L1 front as it was trained: a file written before ``angle_scale_bits`` existed
+    (its ``l1_port`` without the key) was trained with Δη and Δφ unscaled (0), not at today's default."""
+    port = config.get("l1_port") if isinstance(config, dict) else None
+    if isinstance(port, dict) and "angle_scale_bits" not in port:
+        return {**config, "l1_port": {**port, "angle_scale_bits": 0}}
+    return config
+
+
 def load_torch_model(path: Path):
     """Rebuild a saved torch model (``mlp.pt``, ``qmlp.pt``, ``hgq.pt``, …) with its weights: (model, saved)."""
     import torch
@@ -93,7 +102,7 @@ def load_torch_model(path: Path):
     kind = registry.KINDS.get(saved["kind"])
     if kind is None or kind.family != "torch":
         raise TrigdeployError(f"{path}: unknown model kind {saved['kind']!r}")
-    cfg = parse_section(kind.config, saved["config"], f"train.{saved['kind']}", str(path))
+    cfg = parse_section(kind.config, _front_of_its_time(saved["config"]), f"train.{saved['kind']}", str(path))
     model = build_torch_model(saved["kind"], saved["n_inputs"], cfg, int(saved.get("n_outputs", 1)))
     model.load_state_dict(saved["state_dict"])
     model.eval()

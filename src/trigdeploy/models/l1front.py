@@ -12,8 +12,10 @@ The port: each of ``N`` particles' words ``w_pt`` (unsigned), ``w_eta``, ``w_phi
   (2π in φ words);
 * the mask ``w_pt > 0`` (a particle whose pT word is 0 is padding), and each value above multiplied by it.
 
-``k = max(0, round(log2(1 GeV / pt_lsb)))``; ``s = ceil(log2(1 / lsb)) − 1``, so that ΔR = 1 is at most 2 at the
-output. Every value is an integer times a power of two well inside float32, so PyTorch computes it exactly.
+``k = max(0, round(log2(1 GeV / pt_lsb)))``; ``s = max(0, ceil(log2(1 / lsb)) − 1 − a)`` with ``a`` the grid's
+``angle_scale_bits`` (default 3: ΔR = 1/8, the spread of a jet's particles, is at most 2 at the output; at ``a = 0``
+ΔR = 1 is: the front of model files written before the key, which keep it). Every value is an integer times a
+power of two well inside float32, so PyTorch computes it exactly.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ class L1Front:
             grid.phi_bits,
             grid.phi_period,
             max(0, round(math.log2(1.0 / grid.pt_lsb))),
-            max(0, math.ceil(math.log2(1.0 / grid.eta_lsb)) - 1),
-            max(0, math.ceil(math.log2(1.0 / grid.phi_lsb)) - 1),
+            max(0, math.ceil(math.log2(1.0 / grid.eta_lsb)) - 1 - grid.angle_scale_bits),
+            max(0, math.ceil(math.log2(1.0 / grid.phi_lsb)) - 1 - grid.angle_scale_bits),
         )
 
     @property
