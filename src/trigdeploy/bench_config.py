@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trigdeploy.layout import PLAIN_NAME
+from trigdeploy.layout import is_plain
 from trigdeploy.schema import Checked, FieldError, num
 
 
@@ -48,7 +48,7 @@ class BenchConfig(Checked):
     def check(self) -> None:
         """Each run named once, by a plain name (no path: a sibling in this run's runs folder)."""
         for name in self.beside:
-            if not PLAIN_NAME.fullmatch(name) or ".." in name:
+            if not is_plain(name):
                 raise FieldError(
                     "beside", f"expected run names (letters, digits, '.', '_', '-'; no path), got {name!r}"
                 )

@@ -33,9 +33,14 @@ SCAN_FOLDER = "scan"  # a run's design-scan points: runs/<name>/scan/<point>/
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
+def is_plain(name: object) -> bool:
+    """Is ``name`` one plain path component: letters, digits, '.', '_', '-', no separator, not ``.``/``..``?"""
+    return isinstance(name, str) and PLAIN_NAME.fullmatch(name) is not None and ".." not in name
+
+
 def plain(name: str, what: str) -> str:
-    """``name`` if it is one plain path component (no separator, not ``.``/``..``); else a one-line error."""
-    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
+    """``name`` if it is one plain path component (``is_plain``); else a one-line error."""
+    if not is_plain(name):
         shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}…"
         raise TrigdeployError(f"{what} {shown!r} is not a plain name (letters, digits, '.', '_', '-'; no path)")
     return name

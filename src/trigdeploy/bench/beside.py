@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy.bench.pareto import front_of
+from trigdeploy.data.cache import classes_of
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.layout import RunLayout
 
@@ -60,8 +61,7 @@ def _data_stage(layout: RunLayout) -> tuple[list, list, np.ndarray, int]:
             test, n_rows = np.asarray(splits["test"]), int(splits["n_rows"])
     except (OSError, ValueError, KeyError) as e:
         raise TrigdeployError(f"bench.beside: {layout.run_dir}: unreadable data stage ({e})") from None
-    classes = report.get("label", {}).get("classes", ["background", "signal"])
-    return [str(Path(f)) for f in report.get("files", [])], list(classes), test, n_rows
+    return [str(Path(f)) for f in report.get("files", [])], list(classes_of(report)), test, n_rows
 
 
 def same_events(layout: RunLayout, other: RunLayout) -> None:

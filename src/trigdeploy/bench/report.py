@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from trigdeploy.bench.physics import efficiencies
 from trigdeploy.bench.report_tables import budget_table, comparisons_table, estimator_table, paired, rates_table
 from trigdeploy.train.intervals import rejection_interval_of
 
@@ -59,7 +60,7 @@ def _versus(f: dict) -> str:
 
 
 def _physics_binary(r: dict) -> list[str]:
-    effs = sorted({0.3, 0.5, r.get("quoted_efficiency", 0.3)})  # the tables' efficiencies and the quoted one
+    effs = efficiencies(r.get("quoted_efficiency", 0.3))  # the tables' efficiencies and the quoted one
     lines = [
         f"| model | form | AUC [95 % CI] | {' | '.join(f'1/εB @ εS={e:g} [95 % CI]' for e in effs)} | F1 @ F1-thr | "
         "acc @ Youden | vs the model's first form |",

@@ -213,8 +213,8 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     name, quoted = run_dir.name, cfg.bench.quoted_efficiency
     out_dir.mkdir(parents=True, exist_ok=True)
     own, scanned = _measure(layout, (cfg.bench, cfg.features), rec, scan=True)
-    others, beside_runs = _beside(layout, cfg.bench, own, rec)
-    m = beside.merged(own, [b for b in beside_runs if isinstance(b, beside.Measured)])
+    entries, beside_runs = _beside(layout, cfg.bench, own, rec)
+    m = beside.merged(own, beside_runs)
     classes = list(run_classes(run_dir))
     plots = _plots(layout, m, classes)
     scan_rows = [r for p in scanned for r in p.pop("side_by_side")]  # each point's counts beside its estimators
@@ -230,12 +230,7 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
         "test_events": int(len(m.y)),
         "quoted_efficiency": quoted,
         "inputs": own.inputs,
-        "beside": [
-            {"run": str(o), "prefix": f"{o.name}/", "inputs": b.inputs}
-            if isinstance(b, beside.Measured)
-            else {"run": str(o), "skipped": b}
-            for o, b in zip(others, beside_runs)
-        ],
+        "beside": entries,
         "classes": classes,
         "physics": m.physics,
         "model_comparisons": physics.compare_models(m.y, m.scores, classes),
@@ -256,22 +251,23 @@ def _bench(layout: RunLayout, rec: timing.Record) -> dict:
     return report
 
 
-def _beside(layout: RunLayout, cfg, own: beside.Measured, rec: timing.Record) -> tuple[list, list]:
+def _beside(layout: RunLayout, cfg, own: beside.Measured, rec: timing.Record) -> tuple[list[dict], list]:
     """The runs ``bench.beside`` names (``cfg``: the ``bench`` section), each measured like this run and named
-    ``<run>/…``, or the one line why it is left out: (their folders, a ``Measured`` or that line for each)."""
-    folders, out = [], []
+    ``<run>/…``, or left out with the one line why: (the report's ``beside`` entries, the measurements)."""
+    entries, measured = [], []
     for name in cfg.beside:
-        folders.append(layout.run_dir.parent / name)
+        run = str(layout.run_dir.parent / name)
         try:
             other = beside.layout_beside(layout, name)
             m, _ = _measure(other, (cfg, load_config(other.config).features), rec, scan=False)
             beside.check_labels(layout, other, own.y, m.y)
         except TrigdeployError as e:
             logger.warning(f"bench: {name} left out of {layout.name}'s report: {e}")
-            out.append(str(e))
+            entries.append({"run": run, "skipped": str(e)})
             continue
-        out.append(beside.prefixed(m, name))
-    return folders, out
+        entries.append({"run": run, "prefix": f"{name}/", "inputs": m.inputs})
+        measured.append(beside.prefixed(m, name))
+    return entries, measured
 
 
 def _measure(layout: RunLayout, sections: tuple, rec: timing.Record, scan: bool) -> tuple[beside.Measured, list[dict]]:

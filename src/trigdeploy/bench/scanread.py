@@ -35,7 +35,7 @@ def read_points(parent: RunLayout, quoted: float = 0.3, y: np.ndarray | None = N
             continue
         own = own_data_stage(r["parent"])  # a point on a data stage of its own (a features.* key changed)
         taken = {k: v for k, v in r["parent"].items() if k != "own_data_stage"}
-        source = None if own else next((k for k in taken if k != "data"), None)  # None: from the data alone
+        source = next((k for k in taken if k != "data"), None)  # None: from the data alone (or its own)
         if (source is None or source in {k.artifact for k in registry.KINDS.values()}) and source not in prints:
             prints[source] = parent_print(parent, source)
         if taken != prints.get(source):
