@@ -24,13 +24,13 @@ NPROC ?= 2
 DESIGNS ?=
 SCAN_MAX_LUT ?= 20000
 
-.PHONY: help install hdl-tools demo jets5 sets test test-slow lint docs data prepare train train-ddp export-hls csim scan bench synth clean
+.PHONY: help install hdl-tools demo jets5 sets test test-slow test-all lint docs data prepare train train-ddp export-hls csim scan bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
 	@echo "make sets        the demo's constituent-level taggers (configs/toptag_l1.yaml): train, export, csim, synth (make demo runs it)"
 	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), the resource-aware front (scan), bench"
-	@echo "make test        set up and run the test suite (make test-slow: the long checks; make -j2 -O test test-slow: both side by side, as CI runs them)"
+	@echo "make test        set up and run the test suite on $(NPROC) workers (make test-slow: the long checks; make test-all: both at once, as CI runs them)"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
 	@echo "make docs        the documentation site (docs/site/): config and CLI references generated from the code, the tutorial notebook executed, warnings as errors"
 	@echo "make data        generate the data files of CONFIG ($(CONFIG))"
@@ -96,15 +96,22 @@ jets5: hdl-tools
 	$(MAKE) -j2 -O synth scan $(JETS5)
 	$(MAKE) bench $(JETS5)
 
+# the suite on NPROC workers (pytest-xdist), a test file's tests on one worker, so that its module fixtures are
+# built once (a session fixture: once per worker that uses it); TEST_WORKERS=0 runs it in this one process
+TEST_WORKERS ?= $(NPROC)
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 test-slow: $(STAMP)
-	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# both suites at once on the same workers, as CI runs them (the slow checks fill the gaps the default suite leaves)
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not device" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 data: $(STAMP)
 	$(TD) data --config $(CONFIG)

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_loop.py [--rev HEAD] [--baseline 8befefc] [--jets5] [--test] \
         [--work /tmp/td-loop] [--out benchmarks/results/loop.json]
+    .venv/bin/python benchmarks/bench_loop.py --only-test --baseline 8befefc --out benchmarks/results/loop_test.json
 
 For each commit (the baseline first, so that both are measured one after the other on the same
 machine): a fresh ``git clone`` of this repository, ``make install`` (timed apart), then the demo's
@@ -10,7 +11,8 @@ second ``make scan`` and ``make bench`` with nothing changed; then the loop a ph
 architecture with another seed followed by ``export`` + ``csim`` (the build cache warm) and ``make bench``; with
 ``--jets5`` and ``--test``, ``make jets5`` and ``make test``. The stages' own breakdowns
 (``timing`` in run.json, the manifest, csim.json, synth.json and bench's report: their ten
-longest steps and cache hits) are copied into the result. Results: ``loop.json`` and a Markdown
+longest steps and cache hits) are copied into the result. ``--only-test`` times ``make install`` and ``make test``
+alone (the suite's figure without the demo's hour). Results: ``loop.json`` and a Markdown
 table on standard output (the one in BENCHMARKS.md). Wall times depend on the machine (machines
 of the same size here differ about 2×): compare commits measured in one invocation.
 """
@@ -70,21 +72,40 @@ def _optional(out: dict, key: str, cmd: list[str], clone: Path, log: Path) -> No
         logger.error(f"{clone.name}: {' '.join(cmd)} failed (exit {err.returncode}); the log is {log}")
 
 
-def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None) -> dict:
-    """Every figure of one commit, from a fresh clone in ``work`` (``save(out)`` after each step)."""
+def _clone(rev: str, work: Path) -> tuple[Path, Path, dict]:
+    """A fresh clone of ``rev`` in ``work``, ``make install`` timed: (the clone, its log, the figures so far)."""
     sha = subprocess.run(["git", "rev-parse", rev], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     clone = work / sha[:10]
     subprocess.run(["rm", "-rf", str(clone)], check=True)
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], check=True)
     subprocess.run(["git", "checkout", "--quiet", sha], cwd=clone, check=True)
     log = work / f"{sha[:10]}.log"
-    out: dict = {
+    out = {
         "rev": rev,
         "sha": sha,
         "install_seconds": _timed(["make", "install"], clone, log),
         "stages": {},
         "breakdown": {},
     }
+    return clone, log, out
+
+
+def _test(out: dict, clone: Path, log: Path) -> None:
+    """``make test`` as a developer runs it (each commit's own Makefile: its workers, if it has them)."""
+    _optional(out, "test_seconds", ["make", "test", "PYTEST_ARGS=-p no:cacheprovider -q"], clone, log)
+
+
+def measure_tests(rev: str, work: Path, save=lambda out: None) -> dict:
+    """``make install`` and ``make test`` of one commit, from a fresh clone in ``work``."""
+    clone, log, out = _clone(rev, work)
+    save(out)
+    _test(out, clone, log)
+    return out
+
+
+def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None) -> dict:
+    """Every figure of one commit, from a fresh clone in ``work`` (``save(out)`` after each step)."""
+    clone, log, out = _clone(rev, work)
     for target in DEMO:
         if f"\n{target}:" not in (clone / "Makefile").read_text():
             continue  # a commit from before the target (scan: bench trained the sweep and the front itself)
@@ -109,7 +130,7 @@ def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None
         _optional(out, "jets5_seconds", ["make", "jets5"], clone, log)
         save(out)
     if test:
-        _optional(out, "test_seconds", ["make", "test", "PYTEST_ARGS=-p no:cacheprovider -q"], clone, log)
+        _test(out, clone, log)
     return out
 
 
@@ -148,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", default=None, help="a commit measured first, on the same machine")
     ap.add_argument("--jets5", action="store_true", help="also time make jets5")
     ap.add_argument("--test", action="store_true", help="also time make test")
+    ap.add_argument("--only-test", action="store_true", help="time make install and make test alone")
     ap.add_argument("--work", type=Path, default=Path("/tmp/td-loop"))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "loop.json")
     args = ap.parse_args(argv)
@@ -161,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for rev in (args.baseline, args.rev):
         if rev:
-            results.append(measure(rev, args.work, args.jets5, args.test, save))
+            if args.only_test:
+                results.append(measure_tests(rev, args.work, save))
+            else:
+                results.append(measure(rev, args.work, args.jets5, args.test, save))
             save()
     sys.stdout.write(markdown(results))
     return 0

@@ -49,7 +49,7 @@ def test_the_check_catches_one_lsb(traced):
     assert (out["ok"], out["n_mismatch"], out["max_abs_diff"]) == (False, 1, lsb)
 
 
-@pytest.mark.slow  # three models trained, two Verilator builds, 14 s each; CI runs make test-slow beside make test
+@pytest.mark.slow  # three models trained, two Verilator builds, 14 s each; CI runs the slow checks (make test-all)
 @pytest.mark.integration
 @pytest.mark.parametrize("inputs", ["features", "l1"], ids=["features", "l1-words"])
 def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path, inputs):
