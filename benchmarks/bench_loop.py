@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_loop.py [--rev HEAD] [--baseline 8befefc] [--jets5] [--test] \
         [--work /tmp/td-loop] [--out benchmarks/results/loop.json]
     .venv/bin/python benchmarks/bench_loop.py --only-test --baseline 8befefc --out benchmarks/results/loop_test.json
+    .venv/bin/python benchmarks/bench_loop.py --only-firmware [--warm] --baseline 8befefc --out …/loop_firmware.json
 
 For each commit (the baseline first, so that both are measured one after the other on the same
 machine): a fresh ``git clone`` of this repository, ``make install`` (timed apart), then the demo's
@@ -12,7 +13,8 @@ architecture with another seed followed by ``export`` + ``csim`` (the build cach
 ``--jets5`` and ``--test``, ``make jets5`` and ``make test``. The stages' own breakdowns
 (``timing`` in run.json, the manifest, csim.json, synth.json and bench's report: their ten
 longest steps and cache hits) are copied into the result. ``--only-test`` times ``make install`` and ``make test``
-alone (the suite's figure without the demo's hour). Results: ``loop.json`` and a Markdown
+alone (the suite's figure without the demo's hour); ``--only-firmware`` the demo up to csim (a trained run to
+verified firmware, cold), and with ``--warm`` the retrain and warm export + csim after it (of ``--rev`` only: that goal is absolute). Results: ``loop.json`` and a Markdown
 table on standard output (the one in BENCHMARKS.md). Wall times depend on the machine (machines
 of the same size here differ about 2×): compare commits measured in one invocation.
 """
@@ -103,6 +105,30 @@ def measure_tests(rev: str, work: Path, save=lambda out: None) -> dict:
     return out
 
 
+def _warm(out: dict, clone: Path, log: Path) -> None:
+    """A retrain of the same architecture (seed 8), then ``make export-hls csim`` with the build cache warm."""
+    td = str(clone / ".venv" / "bin" / "trigdeploy")
+    out["retrain_seconds"] = _timed([td, "train", "--config", "configs/toptag.yaml", "--set", "seed=8"], clone, log)
+    out["warm_export_csim_seconds"] = _timed(["make", "export-hls"], clone, log) + _timed(["make", "csim"], clone, log)
+    out["breakdown"]["warm export"] = _breakdown(clone, "export-hls")
+    out["breakdown"]["warm csim"] = _breakdown(clone, "csim")
+
+
+def measure_firmware(rev: str, work: Path, warm: bool, save=lambda out: None) -> dict:
+    """The demo up to verified firmware (``make hdl-tools data train export-hls csim``) of one commit, from a fresh
+    clone in ``work``; with ``warm``, then a retrain and export + csim again (the build cache warm)."""
+    clone, log, out = _clone(rev, work)
+    for target in DEMO[: DEMO.index("csim") + 1]:
+        out["stages"][target] = _timed(["make", target], clone, log)
+        if _breakdown(clone, target):
+            out["breakdown"][target] = _breakdown(clone, target)
+        save(out)
+    out["cold_export_csim_seconds"] = out["stages"]["export-hls"] + out["stages"]["csim"]
+    if warm:
+        _warm(out, clone, log)
+    return out
+
+
 def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None) -> dict:
     """Every figure of one commit, from a fresh clone in ``work`` (``save(out)`` after each step)."""
     clone, log, out = _clone(rev, work)
@@ -119,11 +145,7 @@ def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None
         out["second_scan_seconds"] = _timed(["make", "scan"], clone, log)
     out["second_bench_seconds"] = _timed(["make", "bench"], clone, log)  # nothing changed since the demo's
     out["breakdown"]["second bench"] = _breakdown(clone, "bench")
-    td = str(clone / ".venv" / "bin" / "trigdeploy")
-    out["retrain_seconds"] = _timed([td, "train", "--config", "configs/toptag.yaml", "--set", "seed=8"], clone, log)
-    out["warm_export_csim_seconds"] = _timed(["make", "export-hls"], clone, log) + _timed(["make", "csim"], clone, log)
-    out["breakdown"]["warm export"] = _breakdown(clone, "export-hls")
-    out["breakdown"]["warm csim"] = _breakdown(clone, "csim")
+    _warm(out, clone, log)
     out["bench_after_retrain_seconds"] = _timed(["make", "bench"], clone, log)  # the scans' float MLP changed
     save(out)
     if jets5:
@@ -170,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jets5", action="store_true", help="also time make jets5")
     ap.add_argument("--test", action="store_true", help="also time make test")
     ap.add_argument("--only-test", action="store_true", help="time make install and make test alone")
+    ap.add_argument("--only-firmware", action="store_true", help="time the demo up to csim alone (cold export + csim)")
+    ap.add_argument(
+        "--warm", action="store_true", help="with --only-firmware: then a retrain and a warm export + csim of --rev"
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/td-loop"))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "loop.json")
     args = ap.parse_args(argv)
@@ -185,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         if rev:
             if args.only_test:
                 results.append(measure_tests(rev, args.work, save))
+            elif args.only_firmware:
+                # the warm loop's goal is absolute (≤ 60 s on a fast machine): timed for --rev only
+                results.append(measure_firmware(rev, args.work, args.warm and rev == args.rev, save))
             else:
                 results.append(measure(rev, args.work, args.jets5, args.test, save))
             save()
