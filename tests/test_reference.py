@@ -72,4 +72,4 @@ def test_the_error_catalogue_holds_every_raised_message(tmp_path):
         "m.py": ["…: expected a number, got …", "beta: expected a number from 0 to 1"]
     }
     ours = reference.error_messages()
-    assert "scan: point … is given twice" in ours["bench/scan.py"] and sum(map(len, ours.values())) > 200
+    assert "scan: point … is given twice: … are one run" in ours["bench/scan.py"] and sum(map(len, ours.values())) > 200

@@ -51,6 +51,21 @@ def test_a_bad_grid_is_one_line(axis, message):
         scan.grid_points([axis])
 
 
+def test_two_points_of_one_run_folder_are_one_line_naming_both(tmp_path):
+    """--pareto 1e-5 and --grid hgq.beta=1e-5 are one run folder: refused before anything runs, both named."""
+    points = scan.front_points([1e-5]) + scan.grid_points(["hgq.beta=1e-5,2e-5"])
+    opts = scan.ScanOptions(target=None, max_lut_estimate=1)
+    with pytest.raises(TrigdeployError) as err:
+        scan.scan_run(tmp_path / "never-trained", points, opts, workers=1)
+    assert str(err.value) == (
+        "scan: point hgq-beta1e-05 is given twice: hgq β=1e-05 (front) and hgq beta=1e-05 (grid) are one run"
+    )
+    assert not any(tmp_path.iterdir())  # nothing written
+    # the distinct points alone pass this check (and stop at the untrained run, one line)
+    with pytest.raises(TrigdeployError, match="train the run first"):
+        scan.scan_run(tmp_path / "never-trained", points[1:], opts, workers=1)
+
+
 def test_a_point_config_trains_only_its_kind_from_the_float_mlp(trained_run):
     from trigdeploy.layout import RunLayout
 

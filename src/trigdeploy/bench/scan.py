@@ -411,8 +411,9 @@ def scan_run(
     stop loses only the points still running; the first failure is raised after the running ones finish."""
     names = [p.name for p in points]
     dup = next((n for n in names if names.count(n) > 1), None)
-    if dup:
-        raise TrigdeployError(f"scan: point {dup} is given twice")
+    if dup:  # e.g. --pareto 1e-5 and --grid hgq.beta=1e-5: one run folder for two points
+        same = " and ".join(f"{p.label} ({p.group})" for p in points if p.name == dup)
+        raise TrigdeployError(f"scan: point {dup} is given twice: {same} are one run")
     # absolute paths: a Dask worker may run elsewhere (it must see the run's folder at the same path)
     parent_dir = Path(parent_dir).resolve()
     opts = dataclasses.replace(opts, **{k: Path(getattr(opts, k)).resolve() for k in _ROOTS if getattr(opts, k)})
