@@ -99,19 +99,20 @@ jets5: hdl-tools
 # the suite on NPROC workers (pytest-xdist), a test file's tests on one worker, so that its module fixtures are
 # built once (a session fixture: once per worker that uses it); TEST_WORKERS=0 runs it in this one process
 TEST_WORKERS ?= $(NPROC)
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 test-slow: $(STAMP)
-	$(VENV)/bin/python -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
 # both suites at once on the same workers, as CI runs them (the slow checks fill the gaps the default suite leaves)
 test-all: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not device" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not device" $(XDIST) $(PYTEST_ARGS)
 
 data: $(STAMP)
 	$(TD) data --config $(CONFIG)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = ("hdl-tools", "data", "train", "export-hls", "csim", "synth", "scan", "bench")
+DEMO = ("hdl-tools", "data", "train", "export-hls", "csim", "synth", "scan", "sets", "bench")  # make demo's order
 RUN = Path("runs/toptag")
 # where each stage writes its own breakdown (relative to the clone), by make target
 BREAKDOWN = {
@@ -92,6 +92,21 @@ def _clone(rev: str, work: Path) -> tuple[Path, Path, dict]:
     return clone, log, out
 
 
+def _stages(out: dict, clone: Path, log: Path, targets, save) -> None:
+    """Each of the demo's make ``targets`` the commit has, timed into ``out["stages"]`` with its own breakdown
+    (``save(out)`` after each); a target the commit's Makefile lacks is skipped (scan: before it, bench trained
+    the sweep and the front itself; sets: before the constituent-level run joined the demo)."""
+    makefile = (clone / "Makefile").read_text()
+    for target in targets:
+        if f"\n{target}:" not in makefile:
+            continue
+        out["stages"][target] = _timed(["make", target], clone, log)
+        breakdown = _breakdown(clone, target)
+        if breakdown:
+            out["breakdown"][target] = breakdown
+        save(out)
+
+
 def _test(out: dict, clone: Path, log: Path) -> None:
     """``make test`` as a developer runs it (each commit's own Makefile: its workers, if it has them)."""
     _optional(out, "test_seconds", ["make", "test", "PYTEST_ARGS=-p no:cacheprovider -q"], clone, log)
@@ -118,11 +133,7 @@ def measure_firmware(rev: str, work: Path, warm: bool, save=lambda out: None) ->
     """The demo up to verified firmware (``make hdl-tools data train export-hls csim``) of one commit, from a fresh
     clone in ``work``; with ``warm``, then a retrain and export + csim again (the build cache warm)."""
     clone, log, out = _clone(rev, work)
-    for target in DEMO[: DEMO.index("csim") + 1]:
-        out["stages"][target] = _timed(["make", target], clone, log)
-        if _breakdown(clone, target):
-            out["breakdown"][target] = _breakdown(clone, target)
-        save(out)
+    _stages(out, clone, log, DEMO[: DEMO.index("csim") + 1], save)
     out["cold_export_csim_seconds"] = out["stages"]["export-hls"] + out["stages"]["csim"]
     if warm:
         _warm(out, clone, log)
@@ -132,13 +143,7 @@ def measure_firmware(rev: str, work: Path, warm: bool, save=lambda out: None) ->
 def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None) -> dict:
     """Every figure of one commit, from a fresh clone in ``work`` (``save(out)`` after each step)."""
     clone, log, out = _clone(rev, work)
-    for target in DEMO:
-        if f"\n{target}:" not in (clone / "Makefile").read_text():
-            continue  # a commit from before the target (scan: bench trained the sweep and the front itself)
-        out["stages"][target] = _timed(["make", target], clone, log)
-        if _breakdown(clone, target):
-            out["breakdown"][target] = _breakdown(clone, target)
-        save(out)
+    _stages(out, clone, log, DEMO, save)
     out["demo_seconds"] = sum(out["stages"].values())
     out["cold_export_csim_seconds"] = out["stages"]["export-hls"] + out["stages"]["csim"]
     if "scan" in out["stages"]:  # nothing changed since the demo's: every point read back
@@ -191,14 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", default=None, help="a commit measured first, on the same machine")
     ap.add_argument("--jets5", action="store_true", help="also time make jets5")
     ap.add_argument("--test", action="store_true", help="also time make test")
-    ap.add_argument("--only-test", action="store_true", help="time make install and make test alone")
-    ap.add_argument("--only-firmware", action="store_true", help="time the demo up to csim alone (cold export + csim)")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--only-test", action="store_true", help="time make install and make test alone")
+    only.add_argument(
+        "--only-firmware", action="store_true", help="time the demo up to csim alone (cold export + csim)"
+    )
     ap.add_argument(
         "--warm", action="store_true", help="with --only-firmware: then a retrain and a warm export + csim of --rev"
     )
     ap.add_argument("--work", type=Path, default=Path("/tmp/td-loop"))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "loop.json")
     args = ap.parse_args(argv)
+    if args.warm and not args.only_firmware:
+        ap.error("--warm goes with --only-firmware (the whole loop times the warm export + csim anyway)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.work.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []

@@ -29,13 +29,14 @@ SUBSETS = {"all 14": list(range(14)), "mass": [2], "mass, τ21, τ32": [2, 7, 8]
 BDT = {"n_estimators": 100, "max_depth": 4, "learning_rate": 0.2}  # configs/toptag.yaml's train.bdt
 
 
-def _constituents(file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The public top-tagging layout's (E, px, py, pz) of the 200 constituents, ``(n, 200, 4)``, and the labels."""
+def _constituents(file: Path, key: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """The public top-tagging layout's (E, px, py, pz) of the 200 constituents, ``(n, 200, 4)``, and the labels
+    (``key``: the HDF5 table, ``label``: its label column, as the run's config names them)."""
     import pandas as pd
 
-    df = pd.read_hdf(file, "table")
+    df = pd.read_hdf(file, key)
     cols = [f"{c}_{i}" for i in range(200) for c in ("E", "PX", "PY", "PZ")]
-    return df[cols].to_numpy(np.float64).reshape(len(df), 200, 4), df["is_signal_new"].to_numpy(np.int64)
+    return df[cols].to_numpy(np.float64).reshape(len(df), 200, 4), df[label].to_numpy(np.int64)
 
 
 def _auc(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
@@ -49,14 +50,17 @@ def _auc(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> f
 
 def measure(run: Path, particles: list[int]) -> dict:
     """Per N: the BDT's test AUC on each subset of the 14 features computed from the N leading particles."""
-    import yaml
-
+    from trigdeploy.config import load_config
     from trigdeploy.data.jetsub import compute_jet_features
+    from trigdeploy.layout import RunLayout
 
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    file = REPO / cfg["data"]["files"][0]
-    split = np.load(run / "splits.npz")
-    const, y = _constituents(file)
+    layout = RunLayout.of(run)
+    cfg = load_config(layout.config)
+    file = REPO / cfg.data.files[0]
+    split = np.load(layout.splits)
+    const, y = _constituents(file, cfg.data.hdf5_key, cfg.label.column)
+    if int(split["n_rows"]) != len(y):  # the split's rows are the file's rows (no selection dropped any)
+        raise SystemExit(f"{layout.splits}: {int(split['n_rows'])} rows split, {file} has {len(y)}")
     test = np.asarray(split["test"])
     train = np.setdiff1d(np.arange(len(y)), np.concatenate([test, np.asarray(split["val"])]))
     rows = []
@@ -65,7 +69,7 @@ def measure(run: Path, particles: list[int]) -> dict:
         aucs = {name: _auc(x[:, cols], y, train, test) for name, cols in SUBSETS.items()}
         logger.info("%d particles: %s", n, {k: round(v, 5) for k, v in aucs.items()})
         rows.append({"particles": n, "auc": aucs})
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads(layout.metrics.read_text())
     models = {k: v["auc"] for k, v in metrics.items() if isinstance(v, dict) and "auc" in v}
     return {
         "run": str(run),
