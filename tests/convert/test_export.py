@@ -11,6 +11,7 @@ import pytest
 from trigdeploy.convert import to_hls4ml, to_onnx, to_qonnx
 from trigdeploy.convert.export import export_run, load_split
 from trigdeploy.errors import TrigdeployError
+from trigdeploy.fixed import FixedType
 from trigdeploy.models.families import load_torch_model
 from trigdeploy.targets import ExportTarget, HLS4MLTarget
 
@@ -59,6 +60,21 @@ def test_conifer_float_leaf_exact_and_fixed_point_bit_exact(exported):
         project = root / "firmware" / "run" / f"bdt_{backend}"
         assert (project / name).is_file() and (project / "README.md").is_file()
         assert len((project / "tb_data" / "tb_input_features.dat").read_text().splitlines()) == 50
+
+
+def test_the_bdt_exports_first_and_the_manifest_keeps_the_kinds_order(exported):
+    """conifer's HLS check compiles in the background (``Form.background``), so the BDT is exported before the
+    other kinds, beside whose forms that build runs; the manifest lists the projects in the kinds' order."""
+    from trigdeploy.models import registry
+
+    _, manifest = exported
+    steps = [s["step"] for s in manifest["timing"]["steps"]]
+    assert steps.index("bdt conifer") < steps.index("mlp onnx") < steps.index("qmlp qonnx_hls4ml")
+    order = list(registry.KINDS)
+    kinds = [p["model"] for p in manifest["projects"]]
+    assert kinds == sorted(kinds, key=order.index) and kinds[-1] == "bdt" and kinds[0] == "mlp"
+    check = manifest["models"]["bdt"]["projects"]["xilinxhls"]
+    assert check["check_seconds"] >= check["compile_seconds"] >= 0
 
 
 def test_project_is_a_vendor_handoff(exported):
@@ -237,6 +253,46 @@ def test_interrupted_export_leaves_the_previous_one(bdt_export, monkeypatch):
         export_run(run, target, base / "export", base / "firmware")
     assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
     assert (base / "export" / "bdtrun.export-failed.log").is_file()
+    assert not _no_partials(base)
+
+
+@pytest.mark.parametrize("failing", ["background-check", "later-form"], ids=["background-check", "later-form"])
+def test_a_failure_beside_the_background_check_writes_nothing(bdt_export, monkeypatch, failing):
+    """conifer's HLS check runs in the background (its vendor build) while the BDT's next form exports: a
+    mismatch found there, or an error of the form beside it, fails the export as one error, after the
+    background work ended (its compiler reads the staging folders), and leaves the previous export."""
+    import dataclasses
+    import threading
+
+    from trigdeploy.convert.forms import FORMS
+    from trigdeploy.cxx import harness
+    from trigdeploy.targets import ConiferTarget
+
+    run, base, target = bdt_export
+    hls = dataclasses.replace(target, conifer=ConiferTarget(Backends=("xilinxhls",)))
+    before = _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun")
+    if failing == "background-check":
+        run_batch = harness.Harness.run
+        one_lsb = FixedType.parse(hls.conifer.Precision).lsb
+
+        def off_by_one_lsb(self, x):  # the compiled design disagrees on one event by one LSB of the score
+            y = run_batch(self, x)
+            y[len(y) // 2, 0] += one_lsb
+            return y
+
+        monkeypatch.setattr(harness.Harness, "run", off_by_one_lsb)
+        message = r"bdt xilinxhls: C simulation differs from the fixed-point emulation on 1 of 500 test events"
+    else:
+
+        def boom(kind, ex):
+            raise TrigdeployError("rtl_bdt: refused")
+
+        monkeypatch.setitem(FORMS, "rtl_bdt", dataclasses.replace(FORMS["rtl_bdt"], export=boom))
+        message = "rtl_bdt: refused"
+    with pytest.raises(TrigdeployError, match=message):
+        export_run(run, hls, base / "export", base / "firmware")
+    assert not [t for t in threading.enumerate() if t.name.startswith("td-export")]
+    assert _snapshot(base / "export" / "bdtrun") | _snapshot(base / "firmware" / "bdtrun") == before
     assert not _no_partials(base)
 
 

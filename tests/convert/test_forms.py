@@ -13,6 +13,7 @@ from trigdeploy.config import MLPConfig
 from trigdeploy.convert import export
 from trigdeploy.convert.context import ExportContext
 from trigdeploy.convert.forms import FORMS, Form, check_kind, register_form, unregister_form
+from trigdeploy.errors import TrigdeployError
 from trigdeploy.models import registry
 from trigdeploy.targets import ExportTarget
 
@@ -159,3 +160,33 @@ def test_a_forms_cost_reaches_bench_after_the_built_in_forms():
     finally:
         registry.unregister("toy_kind")
         unregister_form("toy_costed")
+
+
+def test_background_work_is_collected_in_order_in_the_exports_thread(tmp_path):
+    """``ExportContext.in_background``: each work runs off the export's thread, its ``then`` on it, in the
+    order started; an error of a work is raised when collected, and the works after it are dropped."""
+    import threading
+
+    def context():
+        return ExportContext(
+            tmp_path, ExportTarget(source="test"), tmp_path, tmp_path / "fw", tmp_path / "final",
+            tmp_path / "cache", np.zeros((2, 3)), np.zeros(2), [],
+        )  # fmt: skip
+
+    ex, seen = context(), []
+    main = threading.get_ident()
+    for i in range(3):
+        ex.in_background(lambda i=i: (i, threading.get_ident()), lambda r: seen.append((r[0], r[1] != main)))
+    assert seen == []
+    ex.finish_background()
+    assert seen == [(0, True), (1, True), (2, True)] and ex.pending == []
+
+    def fails():
+        raise TrigdeployError("check: 1 mismatch")
+
+    ex, seen = context(), []
+    for work in (lambda: 0, fails, lambda: 2):
+        ex.in_background(work, seen.append)
+    with pytest.raises(TrigdeployError, match="check: 1 mismatch"):
+        ex.finish_background()
+    assert seen == [0] and ex.pending == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 from pathlib import Path
@@ -304,6 +305,13 @@ def test_conifer_design_compiles_as_one_unit_with_the_same_outputs(exported, tmp
     x = np.loadtxt(project.path / "tb_data" / "tb_input_features.dat", ndmin=2)
     y1, y2 = harness.Harness(one.library).run(x), harness.Harness(two.library).run(x)
     assert y1.shape == (len(x), 1) and np.array_equal(y1, y2)
+    # the testbench (it includes the tables too) compiles in the one unit, its main reached by a C entry point
+    assert harness.folds_testbench(project) and not harness.folds_testbench(separate)
+    assert not harness.folds_testbench(project, "fast")
+    unit = (one.library.parent / "td_unity.cpp").read_text()
+    assert unit.count("#include") == 3 and project.testbench_unit.name in unit
+    assert hasattr(ctypes.CDLL(str(one.library)), harness.TESTBENCH_ENTRY)
+    assert not hasattr(ctypes.CDLL(str(two.library)), harness.TESTBENCH_ENTRY)
 
 
 def test_not_a_project_is_one_clear_error(tmp_path):

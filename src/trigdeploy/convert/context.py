@@ -5,8 +5,11 @@ project exact on every test event, an alkaid RTL project, the resource-aware mod
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +42,38 @@ class ExportContext:
     references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
     ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
     exact: dict = field(default_factory=dict)  # kind name → its fixed-point model (hgq: exact parts; conifer's)
+    # work started by ``in_background`` and what runs when it is collected
+    pending: list[tuple[Future, Callable]] = field(default_factory=list)
+    _pool: ThreadPoolExecutor | None = None
+
+    def in_background(self, work: Callable[[], object], then: Callable[[object], None]) -> None:
+        """Run ``work()`` (a long compile and its check: time in a compiler, not in Python) on a thread beside
+        the forms that follow; ``then(its result)`` runs in the export's thread when ``finish_background``
+        collects it, before anything is written. The forms that start such work say so
+        (``Form.background``): their kinds are exported first. ``work`` must not touch the context."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="td-export")
+        self.pending.append((self._pool.submit(contextvars.copy_context().run, work), then))
+
+    def finish_background(self) -> None:
+        """Wait for the work of ``in_background`` in the order it started, then run its ``then``; its first
+        error is raised (the export fails). After an error elsewhere, ``abandon_background`` instead."""
+        try:
+            for future, then in self.pending:
+                then(future.result())
+        finally:
+            self.abandon_background()
+
+    def abandon_background(self) -> None:
+        """Wait for the work started in the background to end (its compilers read the staging folders, which a
+        failed export removes) and drop its results."""
+        pending, self.pending = self.pending, []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        for future, _ in pending:
+            if not future.cancelled():
+                future.exception()  # wait; an error of abandoned work is not the export's
 
     def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray, name: str | None = None) -> str:
         """Save what a kind's firmware projects are fed (the test split as the port sees it) and the

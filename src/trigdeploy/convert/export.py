@@ -154,25 +154,47 @@ def _export_models(
         "classes": list(run_classes(run_dir)),
     }
     shutil.copyfile(RunLayout.of(run_dir).preprocess, out_dir / "preprocess.json")
-    trained = _trained(run_dir)
-    for kind in registry.KINDS.values():
-        src = run_dir / kind.artifact
+    try:
+        entries = _export_kinds(ex, manifest)
+        ex.finish_background()
+    except BaseException:
+        ex.abandon_background()
+        raise
+    order = list(registry.KINDS)  # the manifest lists models and projects in the kinds' order, whatever ran first
+    manifest["models"] = {name: entries[name] for name in order if name in entries}
+    if not manifest["models"]:
+        raise TrigdeployError(
+            f"run {run_dir}: no exportable model ({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})"
+        )
+    ex.projects.sort(key=lambda p: order.index(p.model))
+    manifest["projects"] = ex.seal()
+    return manifest
+
+
+def _export_kinds(ex: ExportContext, manifest: dict) -> dict[str, dict]:
+    """The manifest entry of every trained kind that has forms (the others are listed in ``manifest``'s
+    ``not_exported``). Kinds with a ``background`` form go first: their long builds run beside the others."""
+    from trigdeploy.models import registry
+
+    trained = _trained(ex.run_dir)
+    kinds = sorted(
+        registry.KINDS.values(),
+        key=lambda k: not any(FORMS[f].background for f in selected_forms(k.forms, ex.target.forms)),
+    )
+    entries = {}
+    for kind in kinds:
+        src = ex.run_dir / kind.artifact
         if not src.exists() or (trained is not None and kind.name not in trained):
             continue  # a model file the run holds but did not train (a scan point's starting point): not exported
         if not kind.forms:
             manifest.setdefault("not_exported", {})[kind.name] = kind.not_exported
             continue
         entry = {"source": {"file": src.name, "sha256": sha256_file(src)}}
-        for form in selected_forms(kind.forms, target.forms):
+        for form in selected_forms(kind.forms, ex.target.forms):
             with timing.step(f"{kind.name} {form}"):
                 merge_part(entry, _export_form(FORMS[form], kind, ex), form, kind.name)
-        manifest["models"][kind.name] = entry
-    if not manifest["models"]:
-        raise TrigdeployError(
-            f"run {run_dir}: no exportable model ({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})"
-        )
-    manifest["projects"] = ex.seal()
-    return manifest
+        entries[kind.name] = entry
+    return entries
 
 
 def selected_forms(forms: tuple[str, ...], wanted: tuple[str, ...] | None) -> list[str]:

@@ -136,6 +136,7 @@ def project_hash(project: Project, arithmetic: str = "vendor") -> str:
         project.harness,
         *project.defines,
         *(["unity"] if project.unity else []),
+        *(["testbench in the unit"] if folds_testbench(project, arithmetic) else []),
     ):
         h.update(part.encode() + b"\0")
     if project.kind == "hls4ml":
@@ -157,6 +158,7 @@ def project_hash(project: Project, arithmetic: str = "vendor") -> str:
         p for p in (project.path / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp", ".txt")
     )
     files += [p for p in project.path.glob("*_bridge.cpp")]
+    files += [project.testbench_unit] if folds_testbench(project, arithmetic) else []
     for p in files:
         h.update(str(p.relative_to(project.path)).encode())
         h.update(p.read_bytes())
@@ -198,6 +200,27 @@ def _design_units(project: Project, staging: Path) -> tuple[Path, ...]:
 
 
 LIBRARY = "libtdcsim.so"
+# the entry point of a testbench compiled in the design's unit (``folds_testbench``): its ``main``, renamed
+TESTBENCH_ENTRY = "td_testbench"
+
+
+def folds_testbench(project: Project, arithmetic: str = "vendor") -> bool:
+    """Whether ``project``'s vendor build compiles its testbench in the design's one unit (``main`` renamed,
+    reached through ``TESTBENCH_ENTRY``): a conifer testbench includes the tree tables, which then compile once
+    for the harness and the testbench instead of twice. The testbench executable links that unit's object."""
+    return project.unity and project.testbench_unit is not None and arithmetic == "vendor"
+
+
+def _unity_text(project: Project, arithmetic: str) -> str:
+    """The one translation unit of a ``unity`` build: every design source, then (``folds_testbench``) the
+    testbench with its ``main`` renamed and a C entry point that calls it."""
+    text = "".join(f'#include "{src.resolve()}"\n' for src in project.sources)
+    if folds_testbench(project, arithmetic):
+        text += (
+            f'#define main td_testbench_main\n#include "{project.testbench_unit.resolve()}"\n#undef main\n'
+            f'extern "C" int {TESTBENCH_ENTRY}(int argc, char** argv) {{ return td_testbench_main(argc, argv); }}\n'
+        )
+    return text
 
 
 def _entry(project: Project, cache_dir: Path, arithmetic: str) -> Path:
@@ -244,7 +267,7 @@ def _build(project: Project, cache_dir: Path, out: Path, arithmetic: str) -> Bui
     staging.mkdir(parents=True)
     (staging / "td_harness.cpp").write_text(project.harness)
     if project.unity:
-        (staging / "td_unity.cpp").write_text("".join(f'#include "{src.resolve()}"\n' for src in project.sources))
+        (staging / "td_unity.cpp").write_text(_unity_text(project, arithmetic))
     base = compile_args(project, arithmetic)
     t0 = time.perf_counter()
     logs, objs = _compile_units(project, staging, base, arithmetic, refused)

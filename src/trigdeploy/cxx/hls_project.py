@@ -85,6 +85,9 @@ class Project:
     vendor_flags: tuple[str, ...] = ()  # and of its vendor-header build only
     preincludes: tuple[Path, ...] = ()  # headers read before every translation unit (``-include``)
     unity: bool = False  # compile ``sources`` as one translation unit (each includes the same tables)
+    # the project's testbench, compiled inside that one unit of the vendor build with its ``main`` renamed: it
+    # includes the tree tables too, which then compile once for the harness library and the testbench executable
+    testbench_unit: Path | None = None
 
     @property
     def weights_dir(self) -> Path | None:
@@ -143,6 +146,7 @@ def _conifer_project(path: Path) -> Project:
     if not all(found.values()):
         raise TrigdeployError(f"{path}/firmware/parameters.h: cannot read {[k for k, v in found.items() if not v]}")
     n_classes = int(found["n_classes"].group(1))
+    bench = path / f"{top}_test.cpp"
     harness = _CONIFER.format(
         top=top,
         input_t=found["input_t"].group(1),
@@ -162,4 +166,5 @@ def _conifer_project(path: Path) -> Project:
         CONIFER_FLAGS,
         CONIFER_VENDOR_FLAGS,
         unity=True,
+        testbench_unit=bench if bench.is_file() else None,
     )

@@ -6,14 +6,16 @@ copy of the project (so the hand-off directory stays as generated): it reads
 ``tb_data/tb_input_features.dat`` and writes ``tb_data/csim_results.log``. Design objects
 already built by the batched harness (same sources, same flags) are linked instead of being
 compiled again; where that vendor build is not cached yet it is made while the testbench itself
-compiles (conifer's testbench includes the tree tables, so both take minutes). The linked executable is cached beside the harness builds,
-keyed by the design sources, the testbench and its defines, so a second ``csim`` of the same
-export runs it without compiling. Vitis compiles in debug mode (-O0) with its own ``ap_``
+compiles. conifer's testbench includes the tree tables (minutes of compile), so its vendor build
+compiles it in the design's one unit (``harness.folds_testbench``): the testbench executable is a
+``main`` that calls it there, and the tables compile once. The linked executable is cached beside
+the harness builds, keyed by the design sources, the testbench and its defines, so a second
+``csim`` of the same export runs it without compiling. Vitis compiles in debug mode (-O0) with its own ``ap_``
 headers; here it is -O2 with the open-source copy of the same headers.
 
 ``build`` makes (or finds) that executable without running it: the export of a conifer project
-calls it, so that the testbench compiles beside the vendor build the export checks with (on the
-other core) instead of alone in ``csim``.
+calls it, so that the testbench is built with the vendor build the export checks with instead of
+alone in ``csim``.
 """
 
 from __future__ import annotations
@@ -40,12 +42,26 @@ def _read_rows(path: Path) -> np.ndarray:
     return np.asarray(rows, np.float64)
 
 
+def _main_unit(project, bench: Path, out: Path) -> Path:
+    """What the testbench compiles as its own unit: the testbench itself, or, where the vendor build compiled it
+    in the design's unit (``harness.folds_testbench``), a ``main`` that calls it there."""
+    if not harness.folds_testbench(project):
+        return bench
+    main = out / "td_testbench_main.cpp"
+    entry = harness.TESTBENCH_ENTRY
+    main.write_text(
+        f'extern "C" int {entry}(int, char**);\nint main(int argc, char** argv) {{ return {entry}(argc, argv); }}\n'
+    )
+    return main
+
+
 def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
     """Compile the testbench into ``out/csim.exe``, linked with the design objects of the vendor harness
     build, which compiles meanwhile if it is not cached; returns that build."""
     obj = out / "testbench.o"
+    unit = _main_unit(project, bench, out)
     tu = subprocess.Popen(
-        [*harness.compile_args(project), f"-I{project.path / 'firmware'}", "-c", str(bench), "-o", str(obj)],
+        [*harness.compile_args(project), f"-I{project.path / 'firmware'}", "-c", str(unit), "-o", str(obj)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -68,6 +84,8 @@ def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
         last = (text.strip().splitlines() or ["no output"])[-1]
         raise TrigdeployError(f"{project.path}: testbench {bench.name} does not build: {last}")
     obj.unlink()
+    if unit != bench:
+        unit.unlink()
     return b
 
 
@@ -98,7 +116,8 @@ def _build(project, cache_dir: Path) -> tuple[harness.Build, Path]:
 
 
 def _build_locked(project, bench: Path, exe: Path, cache_dir: Path) -> tuple[harness.Build, Path]:
-    what = f"testbench {project.path.name}: compile and link (beside the vendor build)"
+    how = "in the vendor build's unit" if harness.folds_testbench(project) else "beside the vendor build"
+    what = f"testbench {project.path.name}: compile and link ({how})"
     if exe.is_file():
         timing.add(what, 0.0, cached=True)
         return harness.build(project, cache_dir), exe

@@ -7,7 +7,8 @@ sets) and returns its part of the kind's manifest entry; ``requires`` names the 
 references it reuses, which must come before it in a kind's forms; ``simulators`` names the
 project types (``trigdeploy.simulators``: how csim runs a project and what synth counts of it) its
 projects may ask for; ``cost`` gives bench its FPGA figures before synthesis (trigdeploy's analytic
-hls4ml model, alkaid's or conifer's estimators).
+hls4ml model, alkaid's or conifer's estimators); ``background`` says that it starts long builds
+beside the forms that follow (``ExportContext.in_background``), so its kind is exported first.
 Forms are reported in the order they are registered (bench's tables).
 
 The contract is checked where it is declared, not in the middle of an export: ``register_form``
@@ -38,6 +39,9 @@ class Form:
     # (kind, RunLayout, the kind's manifest entry, clock ns, reuse) → [(label, FPGA figures, is the kind's point
     # on the resource plot)]: its cost before synthesis, labelled with the estimator that gave it
     cost: Callable[..., list[tuple[str, dict, bool]]] | None = None
+    # its checks compile for long (ExportContext.in_background): its kind is exported before the others, so that
+    # those builds run beside their forms
+    background: bool = False
 
 
 FORMS: dict[str, Form] = {}

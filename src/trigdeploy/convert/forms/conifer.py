@@ -155,7 +155,9 @@ def _fixed_point(kind, ex: ExportContext, booster, ens: dict) -> QuantizedEnsemb
 
 def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: QuantizedEnsemble, ref_file: str) -> dict:
     """One conifer backend's fixed-point project (``xilinxhls``: its C simulation equal to the emulation on
-    every test event before it is kept; ``vhdl``: run by GHDL in csim), registered for csim."""
+    every test event before anything is written, checked in the background while the export goes on;
+    ``vhdl``: run by GHDL in csim), registered for csim. Its manifest entry is complete once the export
+    collected that check."""
     from trigdeploy.convert import to_conifer as tc
 
     t1, target = time.perf_counter(), ex.target
@@ -171,44 +173,42 @@ def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: Quanti
     tc.write_testbench(staging, q.x[:n_tb], q.reference[:n_tb])
     info = {"project": str(final), "part": part, "precision": str(q.fmt), "testbench_events": n_tb}
     what = "fixed-point emulation of the XGBoost ensemble (leaf-exact)"
+    simulator = {"xilinxhls": ("conifer HLS csim", "hls"), "vhdl": ("conifer VHDL (GHDL)", "ghdl")}.get(backend)
+    if simulator:
+        form, sim = simulator
+        ex.add_project(staging.name, kind, form, what, ref_file, exact=True, device=Device(part, clock), simulator=sim)
+    tc.point_project_at(staging, final)
+
+    def done(checked: dict | None) -> None:  # the project's README and its line in the log, once checked
+        info.update(checked or {})
+        tc.write_readme(staging, backend, part, clock, q.fmt, ens, q.figures, info)
+        said = "" if checked is None else f" (C simulation vs fixed-point emulation: {_mismatches(checked)})"
+        say(f"{kind.name} conifer {backend} → {final}{said}")
+
     if backend == "xilinxhls":
         tc.fix_hls_top(staging)
-        info.update(clock_period_ns=clock, unroll=target.conifer.Unroll, **_hls_check(kind, ex, staging, q))
-        ex.add_project(staging.name, kind, "conifer HLS csim", what, ref_file, exact=True, device=Device(part, clock))
-    elif backend == "vhdl":
-        ex.add_project(
-            staging.name,
-            kind,
-            "conifer VHDL (GHDL)",
-            what,
-            ref_file,
-            exact=True,
-            device=Device(part, clock),
-            simulator="ghdl",
-        )
-    info["seconds"] = time.perf_counter() - t1
-    tc.write_readme(staging, backend, part, clock, q.fmt, ens, q.figures, info)
-    tc.point_project_at(staging, final)
-    say(
-        f"{kind.name} conifer {backend} → {final}"
-        + (
-            f" (C simulation vs fixed-point emulation: "
-            f"{info['csim_vs_emulation']['n_mismatch']} mismatches on "
-            f"{len(q.x)} events)"
-            if backend == "xilinxhls"
-            else ""
-        )
-    )
+        info.update(clock_period_ns=clock, unroll=target.conifer.Unroll)
+        cache = Path(ex.cache).resolve()  # the thread's paths do not depend on the working directory
+        ex.in_background(lambda: _hls_check(kind, staging.resolve(), cache, q), done)
+    else:
+        done(None)
+    info["seconds"] = time.perf_counter() - t1  # writing the project (its background check times itself)
     return info
 
 
-def _hls_check(kind, ex: ExportContext, staging: Path, q: QuantizedEnsemble) -> dict:
+def _mismatches(checked: dict) -> str:
+    c = checked["csim_vs_emulation"]
+    return f"{c['n_mismatch']} mismatches on {c['n_events']} events"
+
+
+def _hls_check(kind, project: Path, cache: Path, q: QuantizedEnsemble) -> dict:
     """The HLS project's C simulation on the whole test split, equal to the emulation on every event (else
-    nothing is written). The testbench (which compiles the tree tables too: minutes) builds beside the
-    vendor build on the other core and is cached for csim."""
+    the export fails and nothing is written). Its vendor build compiles the testbench in the design's unit
+    (the tree tables once): the testbench is cached for csim. Runs in the background: no context."""
     from trigdeploy.cxx import harness, testbench
 
-    b = testbench.build(staging, ex.cache)
+    t0 = time.perf_counter()
+    b = testbench.build(project, cache)
     hx = harness.Harness(b.library)
     t2 = time.perf_counter()
     y = as_logits(hx.run(q.x), len(q.x))
@@ -222,6 +222,7 @@ def _hls_check(kind, ex: ExportContext, staging: Path, q: QuantizedEnsemble) -> 
         )
     return {
         "compile_seconds": b.compile_seconds,
+        "check_seconds": time.perf_counter() - t0,
         "csim_vs_emulation": {
             "n_events": same["n_events"],
             "n_mismatch": n_bad,
@@ -262,4 +263,4 @@ def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[
     ]
 
 
-register_form(Form("conifer", _export, simulators=("hls", "ghdl"), cost=_cost))
+register_form(Form("conifer", _export, simulators=("hls", "ghdl"), cost=_cost, background=True))
