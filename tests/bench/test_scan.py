@@ -240,6 +240,16 @@ def test_a_scan_is_cached_resumes_and_gives_the_same_records_on_workers_and_dask
     (run / "scan" / three_points[1].name / scan.RECORD).unlink()
     again = scan.scan_run(run, three_points, opts, workers=1)
     assert ran == [three_points[1].name] and _figures(again) == _figures(first)
+    # a feature cache the point kept from an earlier data stage of the run (another key) is dropped when it is
+    # trained again: it reads the run's alone (two caches stopped its export)
+    caches = run / "scan" / three_points[1].name / "cache"
+    (kept,) = caches.iterdir()
+    shutil.copytree(kept, caches / "0000000000000000")
+    (run / "scan" / three_points[1].name / scan.RECORD).unlink()
+    ran.clear()
+    again = scan.scan_run(run, three_points, opts, workers=1)
+    assert ran == [three_points[1].name] and _figures(again) == _figures(first)
+    assert [p.name for p in caches.iterdir()] == [kept.name]
     pooled = scan.scan_run(copy("b"), three_points, opts, workers=2)
     dask = scan.scan_run(copy("c"), three_points, opts, dask=DaskClusterConfig(workers=2))
     assert _figures(pooled) == _figures(first) == _figures(dask)

@@ -202,12 +202,14 @@ def _has_init(kind) -> bool:
 
 def _link_data_stage(parent: RunLayout, point: RunLayout, source_artifact: str | None) -> None:
     """The parent's data stage and the model the point starts from (if any) in the point's run directory, as
-    hard links (copies where links cannot be made): the point reads them as they are."""
+    hard links (copies where links cannot be made): the point reads them as they are. The point's feature caches
+    are the parent's alone: those of an earlier data stage of the parent (another key) go first."""
     files = [parent.features, parent.preprocess, parent.splits]
     files += [parent.run_dir / source_artifact] if source_artifact else []
     caches = (
         sorted(p for p in parent.feature_caches.glob("*/*") if p.is_file()) if parent.feature_caches.is_dir() else []
     )
+    shutil.rmtree(point.feature_caches, ignore_errors=True)
     for src in files + caches:
         dst = point.run_dir / src.relative_to(parent.run_dir)
         dst.parent.mkdir(parents=True, exist_ok=True)
