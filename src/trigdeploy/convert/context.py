@@ -67,13 +67,10 @@ class ExportContext:
     def abandon_background(self) -> None:
         """Wait for the work started in the background to end (its compilers read the staging folders, which a
         failed export removes) and drop its results."""
-        pending, self.pending = self.pending, []
+        self.pending = []  # an error of abandoned work is not the export's
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)  # what has not started never starts
             self._pool = None
-        for future, _ in pending:
-            if not future.cancelled():
-                future.exception()  # wait; an error of abandoned work is not the export's
 
     def save_reference(self, kind, inputs: np.ndarray, logits: np.ndarray, name: str | None = None) -> str:
         """Save what a kind's firmware projects are fed (the test split as the port sees it) and the

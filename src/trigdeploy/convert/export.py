@@ -157,9 +157,8 @@ def _export_models(
     try:
         entries = _export_kinds(ex, manifest)
         ex.finish_background()
-    except BaseException:
+    finally:
         ex.abandon_background()
-        raise
     order = list(registry.KINDS)  # the manifest lists models and projects in the kinds' order, whatever ran first
     manifest["models"] = {name: entries[name] for name in order if name in entries}
     if not manifest["models"]:

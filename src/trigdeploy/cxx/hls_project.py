@@ -95,6 +95,11 @@ class Project:
         return (self.path / "firmware" / "weights").resolve() if self.kind == "hls4ml" else None
 
 
+def testbench_file(path: Path, top: str) -> Path:
+    """A generated project's own testbench (hls4ml's and conifer's name: ``<top>_test.cpp`` in its folder)."""
+    return Path(path) / f"{top}_test.cpp"
+
+
 def inspect(path: Path) -> Project:
     """Recognise an hls4ml (``*_bridge.cpp``) or conifer HLS (``firmware/BDT.h``) project."""
     path = Path(path)
@@ -146,7 +151,7 @@ def _conifer_project(path: Path) -> Project:
     if not all(found.values()):
         raise TrigdeployError(f"{path}/firmware/parameters.h: cannot read {[k for k, v in found.items() if not v]}")
     n_classes = int(found["n_classes"].group(1))
-    bench = path / f"{top}_test.cpp"
+    bench = testbench_file(path, top)
     harness = _CONIFER.format(
         top=top,
         input_t=found["input_t"].group(1),

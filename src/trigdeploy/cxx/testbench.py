@@ -90,7 +90,7 @@ def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
 
 
 def _bench(project) -> Path:
-    bench = project.path / f"{project.top}_test.cpp"
+    bench = hls_project.testbench_file(project.path, project.top)
     if not bench.is_file():
         raise TrigdeployError(f"{project.path}: no testbench {bench.name}")
     return bench

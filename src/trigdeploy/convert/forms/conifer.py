@@ -173,10 +173,8 @@ def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: Quanti
     tc.write_testbench(staging, q.x[:n_tb], q.reference[:n_tb])
     info = {"project": str(final), "part": part, "precision": str(q.fmt), "testbench_events": n_tb}
     what = "fixed-point emulation of the XGBoost ensemble (leaf-exact)"
-    simulator = {"xilinxhls": ("conifer HLS csim", "hls"), "vhdl": ("conifer VHDL (GHDL)", "ghdl")}.get(backend)
-    if simulator:
-        form, sim = simulator
-        ex.add_project(staging.name, kind, form, what, ref_file, exact=True, device=Device(part, clock), simulator=sim)
+    form, sim = {"xilinxhls": ("conifer HLS csim", "hls"), "vhdl": ("conifer VHDL (GHDL)", "ghdl")}[backend]
+    ex.add_project(staging.name, kind, form, what, ref_file, exact=True, device=Device(part, clock), simulator=sim)
     tc.point_project_at(staging, final)
 
     def done(checked: dict | None) -> None:  # the project's README and its line in the log, once checked
