@@ -142,3 +142,42 @@ def test_a_stray_torchrun_environment_is_one_line_before_anything_is_written(tmp
     with pytest.raises(TrigdeployError, match=message) as info:
         train_run(cfg, tmp_path / "run", progress=False)
     assert "\n" not in str(info.value) and not (tmp_path / "run").exists()
+
+
+class _Exited(Exception):
+    pass
+
+
+@pytest.mark.parametrize("joined", [True, False], ids=["joined", "never-joined"])
+@pytest.mark.parametrize("status", [0, 2], ids=["ok", "error"])
+def test_a_process_that_joined_a_job_ends_without_the_interpreter_shutdown(monkeypatch, capfd, joined, status):
+    # gloo's worker threads outlive destroy_process_group once a DDP model was built and may free a
+    # collective's tensors during the interpreter's shutdown (std::terminate, seen in 2 of 24 loaded
+    # launches): a rank ends with os._exit(status), its output flushed; a process that never joined returns
+    from trigdeploy.train import distributed
+
+    ended: list[int] = []
+
+    def fake_exit(code):
+        ended.append(code)
+        raise _Exited
+
+    monkeypatch.setattr(distributed, "_joined", [True] if joined else [])
+    monkeypatch.setattr(distributed.os, "_exit", fake_exit)
+    sys.stdout.write("the last line\n")  # buffered until end_process flushes it
+    if joined:
+        with pytest.raises(_Exited):
+            distributed.end_process(status)
+        assert ended == [status] and capfd.readouterr().out == "the last line\n"
+    else:
+        assert distributed.end_process(status) is None and ended == []
+
+
+def test_the_cli_ends_every_command_through_end_process(monkeypatch, tmp_path):
+    from trigdeploy.cli import main
+    from trigdeploy.train import distributed
+
+    seen: list[int] = []
+    monkeypatch.setattr(distributed, "end_process", seen.append)
+    assert main(["train", "--config", str(tmp_path / "absent.yaml"), "--quiet"]) == 2
+    assert seen == [2]  # the status main returns, handed over first

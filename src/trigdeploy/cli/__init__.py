@@ -368,15 +368,20 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted, 143 terminated)."""
+    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted, 143 terminated).
+    A process that trained as a rank of a ``torchrun`` job ends here instead (``end_process``)."""
+    from trigdeploy.train.distributed import end_process
+
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _main(argv)
+        status = _main(argv)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    end_process(status)
+    return status
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -18,14 +18,23 @@
 * only rank 0 writes checkpoints and the run directory; tree models train on rank 0 only;
 * QAT: Brevitas quantizers that set their scale from runtime statistics would start from each
   rank's own batches; rank 0's state is copied to all ranks until that initialisation is done
-  (``stats_steps``).
+  (``stats_steps``);
+* a process that joined a job ends without the interpreter's shutdown (``end_process``, called by
+  the CLI): torch 2.13's gloo worker threads outlive ``destroy_process_group`` once a DDP model was
+  built (its C++ reducer keeps the process group), and one of them may free a finished
+  collective's tensors while the interpreter shuts down; that needs the GIL, which a shutting-down
+  interpreter refuses by ending the thread, and ending it inside a C++ destructor is
+  ``std::terminate`` (SIGABRT: "terminate called without an active exception", after every file
+  was written; measured in 2 of 24 launches on a loaded 2-core machine).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +43,7 @@ from trigdeploy.errors import TrigdeployError
 
 CHUNKS_PER_RANK = 8
 TIMEOUT = datetime.timedelta(hours=6)  # the other ranks wait for rank 0's data stage
+_joined: list[bool] = []  # one entry once this process joined a process group (see end_process)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ def init(ctx: Context, device) -> None:
 
     if ctx.enabled and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+        _joined.append(True)
 
 
 def finish(ctx: Context) -> None:
@@ -100,6 +111,19 @@ def finish(ctx: Context) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def end_process(status: int) -> None:
+    """End this process with ``status`` now, its output flushed, if it joined a process group
+    (``init``); return otherwise. Skips the interpreter's shutdown, where the backend's worker
+    threads, still running, can abort the process (the module's docstring): every file of the
+    run is written and closed before ``finish`` returns, and nothing is left for shutdown to do."""
+    if not _joined:
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)
 
 
 def barrier(ctx: Context) -> None:
