@@ -13,7 +13,8 @@ architecture with another seed followed by ``export`` + ``csim`` (the build cach
 ``--jets5`` and ``--test``, ``make jets5`` and ``make test``. The stages' own breakdowns
 (``timing`` in run.json, the manifest, csim.json, synth.json and bench's report: their ten
 longest steps and cache hits) are copied into the result. ``--only-test`` times ``make install`` and ``make test``
-alone (the suite's figure without the demo's hour); ``--only-firmware`` the demo up to csim (a trained run to
+alone (the suite's figure without the demo's hour); ``--only-demo`` ``make install`` and the demo's stages alone;
+``--only-firmware`` the demo up to csim (a trained run to
 verified firmware, cold), and with ``--warm`` the retrain and warm export + csim after it (of ``--rev`` only: that goal is absolute). Results: ``loop.json`` and a Markdown
 table on standard output (the one in BENCHMARKS.md). Wall times depend on the machine (machines
 of the same size here differ about 2×): compare commits measured in one invocation.
@@ -129,6 +130,16 @@ def _warm(out: dict, clone: Path, log: Path) -> None:
     out["breakdown"]["warm csim"] = _breakdown(clone, "csim")
 
 
+def measure_demo(rev: str, work: Path, save=lambda out: None) -> dict:
+    """``make install`` and the demo's stages (``make demo``'s targets, one at a time) of one commit, from a fresh
+    clone in ``work``."""
+    clone, log, out = _clone(rev, work)
+    _stages(out, clone, log, DEMO, save)
+    out["demo_seconds"] = sum(out["stages"].values())
+    out["cold_export_csim_seconds"] = out["stages"]["export-hls"] + out["stages"]["csim"]
+    return out
+
+
 def measure_firmware(rev: str, work: Path, warm: bool, save=lambda out: None) -> dict:
     """The demo up to verified firmware (``make hdl-tools data train export-hls csim``) of one commit, from a fresh
     clone in ``work``; with ``warm``, then a retrain and export + csim again (the build cache warm)."""
@@ -198,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", action="store_true", help="also time make test")
     only = ap.add_mutually_exclusive_group()
     only.add_argument("--only-test", action="store_true", help="time make install and make test alone")
+    only.add_argument("--only-demo", action="store_true", help="time make install and the demo's stages alone")
     only.add_argument(
         "--only-firmware", action="store_true", help="time the demo up to csim alone (cold export + csim)"
     )
@@ -221,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         if rev:
             if args.only_test:
                 results.append(measure_tests(rev, args.work, save))
+            elif args.only_demo:
+                results.append(measure_demo(rev, args.work, save))
             elif args.only_firmware:
                 # the warm loop's goal is absolute (≤ 60 s on a fast machine): timed for --rev only
                 results.append(measure_firmware(rev, args.work, args.warm and rev == args.rev, save))
