@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -150,7 +151,7 @@ class _Exited(Exception):
 
 @pytest.mark.parametrize("joined", [True, False], ids=["joined", "never-joined"])
 @pytest.mark.parametrize("status", [0, 2], ids=["ok", "error"])
-def test_a_process_that_joined_a_job_ends_without_the_interpreter_shutdown(monkeypatch, capfd, joined, status):
+def test_a_process_that_joined_a_job_ends_without_the_interpreter_shutdown(monkeypatch, joined, status):
     # gloo's worker threads outlive destroy_process_group once a DDP model was built and may free a
     # collective's tensors during the interpreter's shutdown (std::terminate, seen in 2 of 24 loaded
     # launches): a rank ends with os._exit(status), its output flushed; a process that never joined returns
@@ -164,11 +165,15 @@ def test_a_process_that_joined_a_job_ends_without_the_interpreter_shutdown(monke
 
     monkeypatch.setattr(distributed, "_joined", [True] if joined else [])
     monkeypatch.setattr(distributed.os, "_exit", fake_exit)
-    sys.stdout.write("the last line\n")  # buffered until end_process flushes it
+    raw = io.BytesIO()
+    # a block-buffered stdout (pytest's own capture writes through, so it could not show a missing flush)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
+    sys.stdout.write("the last line\n")
+    assert raw.getvalue() == b""  # still in the buffer: os._exit would lose it
     if joined:
         with pytest.raises(_Exited):
             distributed.end_process(status)
-        assert ended == [status] and capfd.readouterr().out == "the last line\n"
+        assert ended == [status] and raw.getvalue() == b"the last line\n"
     else:
         assert distributed.end_process(status) is None and ended == []
 
