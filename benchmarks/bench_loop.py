@@ -130,14 +130,19 @@ def _warm(out: dict, clone: Path, log: Path) -> None:
     out["breakdown"]["warm csim"] = _breakdown(clone, "csim")
 
 
-def measure_demo(rev: str, work: Path, save=lambda out: None) -> dict:
+def _demo(rev: str, work: Path, save) -> tuple[Path, Path, dict]:
     """``make install`` and the demo's stages (``make demo``'s targets, one at a time) of one commit, from a fresh
-    clone in ``work``."""
+    clone in ``work``: (the clone, its log, the figures)."""
     clone, log, out = _clone(rev, work)
     _stages(out, clone, log, DEMO, save)
     out["demo_seconds"] = sum(out["stages"].values())
     out["cold_export_csim_seconds"] = out["stages"]["export-hls"] + out["stages"]["csim"]
-    return out
+    return clone, log, out
+
+
+def measure_demo(rev: str, work: Path, save=lambda out: None) -> dict:
+    """``make install`` and the demo's stages of one commit, from a fresh clone in ``work``."""
+    return _demo(rev, work, save)[2]
 
 
 def measure_firmware(rev: str, work: Path, warm: bool, save=lambda out: None) -> dict:
@@ -153,10 +158,7 @@ def measure_firmware(rev: str, work: Path, warm: bool, save=lambda out: None) ->
 
 def measure(rev: str, work: Path, jets5: bool, test: bool, save=lambda out: None) -> dict:
     """Every figure of one commit, from a fresh clone in ``work`` (``save(out)`` after each step)."""
-    clone, log, out = _clone(rev, work)
-    _stages(out, clone, log, DEMO, save)
-    out["demo_seconds"] = sum(out["stages"].values())
-    out["cold_export_csim_seconds"] = out["stages"]["export-hls"] + out["stages"]["csim"]
+    clone, log, out = _demo(rev, work, save)
     if "scan" in out["stages"]:  # nothing changed since the demo's: every point read back
         out["second_scan_seconds"] = _timed(["make", "scan"], clone, log)
     out["second_bench_seconds"] = _timed(["make", "bench"], clone, log)  # nothing changed since the demo's
