@@ -83,7 +83,7 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["scan", "--run", "{tmp}", "--pareto", "inf"], "--pareto: cost weights must be distinct numbers from 0 to 1"),
         (["scan", "--run", "{tmp}"], "trigdeploy scan: no point: give --sweep, --pareto or --grid"),
         (["scan", "--run", "{tmp}", "--grid", "hgq.beta"], "--grid 'hgq.beta': expected kind.key=v1,v2"),
-        (["scan", "--run", "{tmp}", "--grid", "hgq.beta=[1]"], "--grid 'hgq.beta=[1]': values must be numbers"),
+        (["scan", "--run", "{tmp}", "--grid", "hgq.beta=[1"], "--grid 'hgq.beta=[1': values must be numbers"),
         (["scan", "--run", "{tmp}", "--pareto", "1e-5"], "metrics.json not found: train the run first"),
         (["bench", "--run", "{tmp}", "--sweep", "4"], "unrecognized arguments: --sweep 4"),
         (

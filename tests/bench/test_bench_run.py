@@ -45,7 +45,8 @@ def report(trained_run, exported, tmp_path_factory):
 def scan_points(run, root) -> list[dict]:
     """The run's design scan, as bench reads it: a sweep point at 4 bits and (with alkaid) a front point at β 1e-5,
     each a run of its own in ``<run>/scan/`` (trained, exported as RTL, simulated, counted)."""
-    from trigdeploy.bench.scan import ScanOptions, front_points, rtl_forms, scan_run, sweep_points
+    from trigdeploy.bench.scan import ScanOptions, rtl_forms, scan_run
+    from trigdeploy.bench.scanpoints import front_points, sweep_points
     from trigdeploy.targets import ExportTarget, HLS4MLTarget
 
     target = ExportTarget(hls4ml=HLS4MLTarget(Backends=("Vitis",)), testbench_events=50, forms=rtl_forms())

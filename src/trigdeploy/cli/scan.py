@@ -42,7 +42,8 @@ def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> ar
         metavar="KIND.KEY=V1,V2",
         help="points of a kind at these values of one key (repeatable; several keys of a kind: their product); "
         "a key under features. (e.g. hgq_deepsets.features.n_constituents=8,32) gives each point a data stage "
-        "of its own, and the model it starts from is trained there too",
+        "of its own, and the model it starts from is trained there too; a list is a value too (layer widths: "
+        "hgq.hidden=[32,16],[16,16]: the float model it starts from is trained again at that shape)",
     )
     scan.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
     scan.add_argument(
@@ -70,7 +71,7 @@ def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> ar
 
 def points_of(args: argparse.Namespace) -> list:
     """The scan's points from ``--sweep``, ``--pareto`` and ``--grid``; one line if they name none."""
-    from trigdeploy.bench.scan import front_points, grid_points, sweep_points
+    from trigdeploy.bench.scanpoints import front_points, grid_points, sweep_points
 
     bits = [] if args.sweep is None else (args.sweep or list(SWEEP_BITS))
     if bits and min(bits) < 2:
