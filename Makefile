@@ -17,6 +17,8 @@ PARETO ?= 1e-6 2e-6 5e-6 1e-5 2e-5
 # jets5's front: above 5e-6 its validation AUC collapses while the cost prunes, and the epoch rule keeps the
 # unpruned first epoch (BENCHMARKS.md): make jets5 JETS5_PARETO="1e-6 2e-6 5e-6 1e-5 2e-5" scans them too
 JETS5_PARETO ?= 1e-6 2e-6 5e-6
+# and narrower resource-aware MLPs trained from scratch (layer widths as grid points; BENCHMARKS.md)
+JETS5_GRID ?= hgq.hidden=[32,16],[16,16] hgq.init=scratch hgq.epochs=80 hgq.lr=0.003 hgq.beta=2e-6
 # the BDT trained with its thresholds on coarser input grids (train.bdt.input_frac), each exported as logic:
 # cheap trees by design, on the resource plot beside the run's models (any kind.key=v1,v2 works: GRID="a b")
 GRID ?= bdt.input_frac=2,4
@@ -89,10 +91,10 @@ demo: hdl-tools data train export-hls csim synth scan sets bench
 	@echo "demo: data, models ($(RUN)/metrics.json), export/ and firmware/ projects, $(RUN)/csim.json, $(RUN)/synth.json, benchmarks/results/"
 
 # five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout): the resource-aware front, no sweep;
-# synth (one Yosys run) beside the scan (three points on two workers): each alone leaves a core idle
+# synth (one Yosys run) beside the scan (five points on two workers): each alone leaves a core idle
 # then the constituent-level taggers benched beside its models (configs/jets5.yaml's bench.beside): Deep Sets on the
 # jets' 16 leading particles, trained on the same file and split, exported, simulated and counted
-JETS5 := CONFIG=configs/jets5.yaml SWEEP= PARETO="$(JETS5_PARETO)" GRID= DESIGNS=bdt_rtl
+JETS5 := CONFIG=configs/jets5.yaml SWEEP= PARETO="$(JETS5_PARETO)" GRID="$(JETS5_GRID)" DESIGNS=bdt_rtl
 JETS5_SETS := CONFIG=configs/jets5_sets.yaml RUN=runs/jets5_sets DESIGNS=
 jets5: hdl-tools
 	$(MAKE) data train export-hls csim $(JETS5)
@@ -137,7 +139,7 @@ csim: $(STAMP)
 	$(TD) csim --run $(RUN)
 
 scan: $(STAMP)
-	$(if $(SWEEP)$(PARETO)$(GRID),$(TD) scan --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO)) $(foreach g,$(GRID),--grid $(g)) --max-lut-estimate $(SCAN_MAX_LUT),@echo "scan: no SWEEP, PARETO or GRID points for $(RUN)")
+	$(if $(SWEEP)$(PARETO)$(GRID),$(TD) scan --run $(RUN) $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PARETO),--pareto $(PARETO)) $(foreach g,$(GRID),--grid '$(g)') --max-lut-estimate $(SCAN_MAX_LUT),@echo "scan: no SWEEP, PARETO or GRID points for $(RUN)")
 
 bench: $(STAMP)
 	$(TD) bench --run $(RUN)
