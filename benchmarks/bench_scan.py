@@ -22,9 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
-from trigdeploy.bench.scan import ScanOptions, scan_run
+from trigdeploy.bench.scan import ScanOptions, scan_run, scan_target
 from trigdeploy.bench.scanpoints import grid_points
-from trigdeploy.cli.scan import scan_target
 from trigdeploy.config import DaskClusterConfig
 from trigdeploy.targets import load_target
 

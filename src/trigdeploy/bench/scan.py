@@ -73,6 +73,15 @@ def rtl_forms() -> tuple[str, ...]:
     return tuple(f.name for f in FORMS.values() if "verilator" in f.simulators)
 
 
+def scan_target(target, forms: list[str] | None):
+    """What each point exports: ``forms`` (default: the target's ``forms``, else the RTL forms, with what they
+    require), the hls4ml projects among them for the target's first backend only (a QAT point's RTL is
+    checked against the QONNX reference its hls4ml form writes; one backend's project serves that)."""
+    chosen = tuple(forms) if forms else (target.forms or rtl_forms())
+    hls4ml = dataclasses.replace(target.hls4ml, Backends=target.hls4ml.Backends[:1])
+    return dataclasses.replace(target, forms=chosen, hls4ml=hls4ml)
+
+
 def point_config(parent: RunLayout, point: ScanPoint) -> dict:
     """The point's run config (as data): the parent's, training only ``point.kind`` at the point's settings.
     A kind fine-tuned from another (``init``) starts from the parent's model of that kind (whose section stays:

@@ -93,3 +93,19 @@ def _scalar(text: str) -> object:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return None  # refused by the caller, with the axis named
+
+
+def scan_points(bits: list[int], betas: list[float], grid: list[str]) -> list[ScanPoint]:
+    """The points of a scan: the front at cost weights ``betas`` (first: they train longest, pruning as they go),
+    the sweep at weight widths ``bits`` and the ``grid`` axes; one line where a value is out of range or there is
+    no point."""
+    if bits and min(bits) < 2:
+        raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
+    if betas and (not all(0 <= b <= 1 for b in betas) or len(set(betas)) != len(betas)):
+        raise TrigdeployError(f"--pareto: cost weights must be distinct numbers from 0 to 1, got {betas}")
+    points = front_points(betas) + sweep_points(bits) + grid_points(grid)
+    if not points:
+        raise TrigdeployError(
+            "trigdeploy scan: no point: give --sweep, --pareto or --grid (api.scan: sweep, pareto, grid)"
+        )
+    return points

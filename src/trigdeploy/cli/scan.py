@@ -70,38 +70,18 @@ def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> ar
 
 
 def points_of(args: argparse.Namespace) -> list:
-    """The scan's points from ``--sweep``, ``--pareto`` and ``--grid``; one line if they name none."""
-    from trigdeploy.bench.scanpoints import front_points, grid_points, sweep_points
+    """The scan's points from ``--sweep``, ``--pareto`` and ``--grid`` (a flag without values: its defaults); one
+    line if they name none."""
+    from trigdeploy.bench.scanpoints import scan_points
 
     bits = [] if args.sweep is None else (args.sweep or list(SWEEP_BITS))
-    if bits and min(bits) < 2:
-        raise TrigdeployError(f"--sweep: bit widths must be at least 2, got {bits}")
     betas = [] if args.pareto is None else (args.pareto or list(PARETO_BETAS))
-    if betas and (not all(0 <= b <= 1 for b in betas) or len(set(betas)) != len(betas)):
-        raise TrigdeployError(f"--pareto: cost weights must be distinct numbers from 0 to 1, got {betas}")
-    # the front's points train longest (pruning as they go): they start first
-    points = front_points(betas) + sweep_points(bits) + grid_points(args.grid)
-    if not points:
-        raise TrigdeployError("trigdeploy scan: no point: give --sweep, --pareto or --grid")
-    return points
-
-
-def scan_target(target, forms: list[str] | None):
-    """What each point exports: ``forms`` (default: the target's ``forms``, else the RTL forms, with what they
-    require), the hls4ml projects among them for the target's first backend only (a QAT point's RTL is
-    checked against the QONNX reference its hls4ml form writes; one backend's project serves that)."""
-    import dataclasses
-
-    from trigdeploy.bench.scan import rtl_forms
-
-    chosen = tuple(forms) if forms else (target.forms or rtl_forms())
-    hls4ml = dataclasses.replace(target.hls4ml, Backends=target.hls4ml.Backends[:1])
-    return dataclasses.replace(target, forms=chosen, hls4ml=hls4ml)
+    return scan_points(bits, betas, args.grid)
 
 
 def cmd_scan(args: argparse.Namespace, default_target: Path) -> int:
     """Run the scan's points; print each point's run, AUC and LUTs (with their source) as JSON."""
-    from trigdeploy.bench.scan import ScanOptions, scan_run
+    from trigdeploy.bench.scan import ScanOptions, scan_run, scan_target
     from trigdeploy.config import DaskClusterConfig
     from trigdeploy.targets import load_target
 
