@@ -73,7 +73,11 @@ def test_the_run_beside_joins_the_tables_named_by_its_run(pair):
     assert not (base / "results" / "sets.json").exists()  # reading a run beside writes nothing of its own
 
 
-def _fake_run(root, name: str, *, files=("a.h5",), test=(1, 4, 7), n_rows=10, classes=None, done=True):
+# what _fake_run's manifest names: its part and budget
+_TARGET = {"device": {"part": "xcvu13p-flga2577-2-e"}, "budget": {"lut_fraction": 0.05, "latency_ns": 100.0}}
+
+
+def _fake_run(root, name: str, *, files=("a.h5",), test=(1, 4, 7), n_rows=10, classes=None, done=True, target=_TARGET):
     """A run folder holding only what ``layout_beside`` reads: features.json, splits.npz, metrics, manifest."""
     run = root / "runs" / name
     run.mkdir(parents=True)
@@ -84,7 +88,7 @@ def _fake_run(root, name: str, *, files=("a.h5",), test=(1, 4, 7), n_rows=10, cl
     if done:
         (run / "metrics.json").write_text("{}")
         layout.manifest.parent.mkdir(parents=True, exist_ok=True)
-        layout.manifest.write_text("{}")
+        layout.manifest.write_text(json.dumps(target))
     return layout
 
 
@@ -92,12 +96,14 @@ def _fake_run(root, name: str, *, files=("a.h5",), test=(1, 4, 7), n_rows=10, cl
     ("other", "message"),
     [
         ({"files": ("b.h5",)}, "other data files"),
+        ({"target": {**_TARGET, "device": {"part": "xc7a100t"}}}, r"exported for another part \(xc7a100t\)"),
+        ({"target": {**_TARGET, "budget": {"lut_fraction": 0.1}}}, "exported for another budget"),
         ({"test": (1, 4, 8)}, "other test rows"),
         ({"n_rows": 11}, "other rows"),
         ({"classes": ["g", "q", "t"]}, "other classes"),
         ({"done": False}, "metrics.json not found: run trigdeploy train"),
     ],
-    ids=["files", "test-rows", "rows", "classes", "not-trained"],
+    ids=["files", "other-part", "other-budget", "test-rows", "rows", "classes", "not-trained"],
 )
 def test_a_run_on_other_events_is_refused_in_one_line(tmp_path, other, message):
     main = _fake_run(tmp_path, "main")

@@ -50,7 +50,29 @@ def layout_beside(layout: RunLayout, name: str) -> RunLayout:
         if not path.is_file():
             raise TrigdeployError(f"bench.beside: {path} not found: run trigdeploy {how} for {run_dir} first")
     same_events(layout, other)
+    same_target(layout, other)
     return other
+
+
+def same_target(layout: RunLayout, other: RunLayout) -> None:
+    """Refuse, with one line, a run beside ``layout``'s exported for another part or budget: the budget table
+    judges every design against this run's part and budget."""
+    mine, theirs = _target_of(layout), _target_of(other)
+    for what in ("part", "budget"):
+        if mine[what] != theirs[what]:
+            raise TrigdeployError(
+                f"bench.beside: {other.run_dir} was exported for another {what} ({theirs[what]}) than "
+                f"{layout.run_dir} ({mine[what]}): export both with the same target"
+            )
+
+
+def _target_of(layout: RunLayout) -> dict:
+    """The part and budget an exported run's manifest names."""
+    try:
+        m = json.loads(layout.manifest.read_text())
+    except (OSError, ValueError) as e:
+        raise TrigdeployError(f"bench.beside: {layout.manifest}: unreadable manifest ({e})") from None
+    return {"part": (m.get("device") or {}).get("part"), "budget": m.get("budget")}
 
 
 def _data_stage(layout: RunLayout) -> tuple[list, list, np.ndarray, int]:
