@@ -289,6 +289,14 @@ def test_a_scan_is_cached_resumes_and_gives_the_same_records_on_workers_and_dask
     assert _figures(pooled) == _figures(first) == _figures(dask)
     parent = RunLayout.of(run, tmp_path / "export", tmp_path / "firmware")
     assert [p["point"] for p in scanread.read_points(parent)] == [p.name for p in three_points]
+    ran.clear()  # the front's β = 1e-5 asked for as a grid point: the same run, read back, named as asked
+    (as_grid,) = scan.scan_run(run, scanpoints.grid_points(["hgq.beta=1e-5"]), opts, workers=1)
+    assert (
+        ran == []
+        and as_grid["point"]["group"] == "grid"
+        and _figures([as_grid])[0] | {"point": None} == (_figures(first)[0] | {"point": None})
+    )
+    assert [p["group"] for p in scanread.read_points(parent)] == ["front", "grid", "grid"]
     (run / "mlp.pt").write_bytes((run / "mlp.pt").read_bytes() + b"\0")  # another float model
     assert scanread.read_points(parent) == []
 

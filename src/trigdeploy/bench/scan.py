@@ -228,8 +228,12 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     found = read_record(record)
     if found is not None and found.get("fingerprint") == fp:
         logger.info("scan: %s read back (nothing that shapes it changed)", point.label)
-        if found.get("schema") != RECORD_SCHEMA:  # an older summary of the same run: read its files again
+        named = json.loads(json.dumps(point.as_dict()))  # as the record holds it (lists, not tuples)
+        stale = found.get("schema") != RECORD_SCHEMA  # an older summary of the same run: read its files again
+        if stale:
             found.update(schema=RECORD_SCHEMA, **summary(layout, point))
+        if stale or found.get("point") != named:  # the same run asked for as another group (--pareto, --grid)
+            found["point"] = named
             write_json_atomic(record, found)
         return found
     record.unlink(missing_ok=True)  # incomplete from here until the new record is written
