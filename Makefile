@@ -20,8 +20,9 @@ JETS5_PARETO ?= 1e-6 2e-6 5e-6
 # and narrower resource-aware MLPs trained from scratch (layer widths as grid points; BENCHMARKS.md)
 JETS5_GRID ?= hgq.hidden=[32,16],[16,16] hgq.init=scratch hgq.epochs=80 hgq.lr=0.003 hgq.beta=2e-6
 # the BDT trained with its thresholds on coarser input grids (train.bdt.input_frac), each exported as logic:
-# cheap trees by design, on the resource plot beside the run's models (any kind.key=v1,v2 works: GRID="a b")
-GRID ?= bdt.input_frac=2,4
+# cheap trees by design, on the resource plot beside the run's models (any kind.key=v1,v2 works: GRID="a b"),
+# and a narrower resource-aware MLP trained from scratch (16-16; a kind's keys: their product)
+GRID ?= bdt.input_frac=2,4 hgq.hidden=[16,16] hgq.init=scratch hgq.epochs=80 hgq.lr=0.003 hgq.beta=2e-6
 NPROC ?= 2
 DESIGNS ?=
 SCAN_MAX_LUT ?= 20000
