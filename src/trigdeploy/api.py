@@ -264,24 +264,26 @@ def scan(
     grid: Sequence[str] = (),
     target: str | Path | None = None,
     forms: Sequence[str] | None = None,
-    max_lut_estimate: float = 100_000,
+    max_lut_estimate: float | None = None,
     workers: int | None = None,
     dask=None,
 ) -> list[dict]:
     """The run's design scan, each point a run of its own in ``<run>/scan/`` (trained, exported, simulated on the
-    whole test split, Yosys-counted up to ``max_lut_estimate`` by alkaid's model; a point whose fingerprint is
+    whole test split, Yosys-counted up to ``max_lut_estimate`` by alkaid's model, default synth's; a point whose fingerprint is
     unchanged is read back): the QAT MLP at ``sweep`` weight widths, the resource-aware MLP at ``pareto`` cost
     weights, and ``grid`` axes as for ``trigdeploy scan --grid`` (``"hgq.hidden=[32,16],[16,16]"``). ``workers``
     points at a time here (default: the cores), or on ``dask`` (a ``config.DaskClusterConfig``). Returns each
     point's record (``point.json``); ``api.bench`` reads them."""
     from trigdeploy.bench.scan import ScanOptions, scan_run, scan_target
     from trigdeploy.bench.scanpoints import scan_points
+    from trigdeploy.bench.synth import MAX_LUT_ESTIMATE
     from trigdeploy.targets import load_target
 
     check_synth_options(workers, max_lut_estimate, ("workers", "max_lut_estimate"))
     points = scan_points(list(sweep), list(pareto), list(grid))
     chosen = scan_target(load_target(target or DEFAULT_TARGET), list(forms) if forms else None)
-    opts = ScanOptions(chosen, max_lut_estimate, run.layout.export_root, run.layout.firmware_root)
+    budget = MAX_LUT_ESTIMATE if max_lut_estimate is None else max_lut_estimate
+    opts = ScanOptions(chosen, budget, run.layout.export_root, run.layout.firmware_root)
     return scan_run(run.run_dir, points, opts, workers, dask)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SMALL_TRAIN, run_config
 from trigdeploy.bench import beside
+from trigdeploy.convert.manifest import SCHEMA
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.layout import RunLayout
 
@@ -73,8 +74,17 @@ def test_the_run_beside_joins_the_tables_named_by_its_run(pair):
     assert not (base / "results" / "sets.json").exists()  # reading a run beside writes nothing of its own
 
 
-# what _fake_run's manifest names: its part and budget
-_TARGET = {"device": {"part": "xcvu13p-flga2577-2-e"}, "budget": {"lut_fraction": 0.05, "latency_ns": 100.0}}
+# _fake_run's manifest: an export of nothing, for a part and a budget
+_TARGET = {
+    "schema": SCHEMA,
+    "run": "",
+    "target": "test",
+    "device": {"part": "xcvu13p-flga2577-2-e", "clock_ns": 5.0},
+    "test_events": 3,
+    "models": {},
+    "projects": [],
+    "budget": {"lut_fraction": 0.05, "latency_ns": 100.0},
+}
 
 
 def _fake_run(root, name: str, *, files=("a.h5",), test=(1, 4, 7), n_rows=10, classes=None, done=True, target=_TARGET):
@@ -96,7 +106,10 @@ def _fake_run(root, name: str, *, files=("a.h5",), test=(1, 4, 7), n_rows=10, cl
     ("other", "message"),
     [
         ({"files": ("b.h5",)}, "other data files"),
-        ({"target": {**_TARGET, "device": {"part": "xc7a100t"}}}, r"exported for another part \(xc7a100t\)"),
+        (
+            {"target": {**_TARGET, "device": {"part": "xc7a100t", "clock_ns": 5.0}}},
+            r"exported for another part \(xc7a100t\)",
+        ),
         ({"target": {**_TARGET, "budget": {"lut_fraction": 0.1}}}, "exported for another budget"),
         ({"test": (1, 4, 8)}, "other test rows"),
         ({"n_rows": 11}, "other rows"),

@@ -63,7 +63,7 @@ def test_a_grid_of_layer_widths_is_one_point_per_list():
     points = scanpoints.grid_points(["hgq.hidden=[32,16],[16]", "hgq.beta=1e-6"])
     assert [p.name for p in points] == ["hgq-hidden32x16-beta1e-06", "hgq-hidden16-beta1e-06"]
     assert points[0].label == "hgq hidden=[32, 16], beta=1e-06"
-    assert points[0].as_dict()["changes"] == {"hidden": (32, 16), "beta": 1e-6}
+    assert points[0].as_dict()["changes"] == {"hidden": [32, 16], "beta": 1e-6}  # JSON-able: a list
     assert scan.data_changes(points[0]) == ({}, {"hidden": [32, 16], "beta": 1e-6})  # a list in the config
     assert scan.own_shape(points[1]) == {"hidden": [16]}
     assert scan.own_shape(scanpoints.front_points([1e-6])[0]) == {}  # the run's shape: the run's float model
@@ -402,7 +402,7 @@ def test_a_point_of_other_widths_trains_its_own_float_mlp_on_the_run_s_data_stag
     run = own_copy(trained_run, tmp_path)
     (point,) = scanpoints.grid_points(["hgq.hidden=[8]"])
     (r,) = scan.scan_run(run, [point], _options(tmp_path), workers=1)
-    assert r["parent"][scan.OWN[1]] is True and set(r["parent"]) == {"data", scan.OWN[1]}
+    assert r["parent"][scan.OWN_SOURCE] is True and set(r["parent"]) == {"data", scan.OWN_SOURCE}
     assert r["csim"] == {"projects": ["hgq_rtl"], "n_events": 500, "n_mismatch": 0}
     own = torch.load(run / "scan" / point.name / "mlp.pt", weights_only=False)
     weights = [v for k, v in _state(own).items() if k.endswith("weight")]

@@ -57,22 +57,15 @@ def layout_beside(layout: RunLayout, name: str) -> RunLayout:
 def same_target(layout: RunLayout, other: RunLayout) -> None:
     """Refuse, with one line, a run beside ``layout``'s exported for another part or budget: the budget table
     judges every design against this run's part and budget."""
-    mine, theirs = _target_of(layout), _target_of(other)
-    for what in ("part", "budget"):
-        if mine[what] != theirs[what]:
+    from trigdeploy.convert.manifest import Manifest
+
+    mine, theirs = Manifest.load(layout.manifest), Manifest.load(other.manifest)
+    for what, a, b in (("part", mine.device.part, theirs.device.part), ("budget", mine.budget, theirs.budget)):
+        if a != b:
             raise TrigdeployError(
-                f"bench.beside: {other.run_dir} was exported for another {what} ({theirs[what]}) than "
-                f"{layout.run_dir} ({mine[what]}): export both with the same target"
+                f"bench.beside: {other.run_dir} was exported for another {what} ({b}) than {layout.run_dir} ({a}): "
+                "export both with the same target"
             )
-
-
-def _target_of(layout: RunLayout) -> dict:
-    """The part and budget an exported run's manifest names."""
-    try:
-        m = json.loads(layout.manifest.read_text())
-    except (OSError, ValueError) as e:
-        raise TrigdeployError(f"bench.beside: {layout.manifest}: unreadable manifest ({e})") from None
-    return {"part": (m.get("device") or {}).get("part"), "budget": m.get("budget")}
 
 
 def _data_stage(layout: RunLayout) -> tuple[list, list, np.ndarray, int]:

@@ -124,7 +124,8 @@ def point_config(parent: RunLayout, point: ScanPoint) -> dict:
 
 
 # what a point's record of its parent (``parent_print``) says it made itself: a data stage, a model to start from
-OWN = ("own_data_stage", "own_source_model")
+OWN_SOURCE = "own_source_model"  # its own model to start from, of its shape (``own_shape``)
+OWN = ("own_data_stage", OWN_SOURCE)
 SHAPE_KEYS = ("hidden", "phi", "particle_features")  # the keys a fine-tuned kind shares with its source
 DATA_PREFIX = "features."  # a grid key under it changes the point's data stage (e.g. features.n_constituents)
 
@@ -132,9 +133,9 @@ DATA_PREFIX = "features."  # a grid key under it changes the point's data stage 
 def data_changes(point: ScanPoint) -> tuple[dict, dict]:
     """The point's changes to the run's ``features`` section (its own data stage; none for most points) and to
     its kind's ``train`` section."""
-    changes = [(k, list(v) if isinstance(v, tuple) else v) for k, v in point.changes]  # a list: layer widths
-    data = {k[len(DATA_PREFIX) :]: v for k, v in changes if k.startswith(DATA_PREFIX)}
-    return data, {k: v for k, v in changes if not k.startswith(DATA_PREFIX)}
+    changes = point.as_dict()["changes"]  # a list value (layer widths) as a list, as the config holds it
+    data = {k[len(DATA_PREFIX) :]: v for k, v in changes.items() if k.startswith(DATA_PREFIX)}
+    return data, {k: v for k, v in changes.items() if not k.startswith(DATA_PREFIX)}
 
 
 def own_shape(point: ScanPoint) -> dict:
@@ -220,7 +221,7 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     if data_changes(point)[0]:  # its own data stage, and its own model to start from: only the parent's data
         artifact, taken = None, {**parent_print(parent, None), "own_data_stage": True}
     elif artifact and own_shape(point):  # its own model to start from, of its shape, on the parent's data stage
-        artifact, taken = None, {**parent_print(parent, None), OWN[1]: True}
+        artifact, taken = None, {**parent_print(parent, None), OWN_SOURCE: True}
     else:
         taken = parent_print(parent, artifact)
     fp = _fingerprint(taken, raw, opts)
@@ -228,7 +229,7 @@ def run_point(parent_dir: Path, point: ScanPoint, opts: ScanOptions) -> dict:
     found = read_record(record)
     if found is not None and found.get("fingerprint") == fp:
         logger.info("scan: %s read back (nothing that shapes it changed)", point.label)
-        named = json.loads(json.dumps(point.as_dict()))  # as the record holds it (lists, not tuples)
+        named = point.as_dict()
         stale = found.get("schema") != RECORD_SCHEMA  # an older summary of the same run: read its files again
         if stale:
             found.update(schema=RECORD_SCHEMA, **summary(layout, point))
@@ -275,7 +276,7 @@ def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, o
         logger.info("scan: %s: training (its own data stage and the models it starts from)", point.label)
         train_run(cfg, layout.run_dir, progress=False)
     else:
-        own_source = bool(taken.get(OWN[1]))
+        own_source = bool(taken.get(OWN_SOURCE))
         how = "fine-tuned from the run's float model" if source else "from the run's data stage"
         how = "the float model it starts from at its shape, then fine-tuned from it" if own_source else how
         logger.info("scan: %s: training (%s)", point.label, how)

@@ -23,8 +23,9 @@ class ScanPoint:
     name: str  # its run directory's name under <run>/scan/
 
     def as_dict(self) -> dict:
-        """The point as JSON-able data."""
-        return {"kind": self.kind, "changes": dict(self.changes), "group": self.group, "label": self.label}
+        """The point as JSON-able data (a list value, e.g. layer widths, as a list)."""
+        changes = {k: list(v) if isinstance(v, tuple) else v for k, v in self.changes}
+        return {"kind": self.kind, "changes": changes, "group": self.group, "label": self.label}
 
 
 def sweep_points(bits: list[int]) -> list[ScanPoint]:
