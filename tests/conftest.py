@@ -34,6 +34,53 @@ def run_config(files, *overrides: str, **sections):
     return parse_config(apply_overrides(_merge(raw, sections), list(overrides)))
 
 
+# The session fixtures below are built once per pytest-xdist worker that uses them (tens of seconds each). The
+# files that use one run on the same worker (one work unit of `--dist loadfile`), so each is built once per suite;
+# collection refuses a file that uses one and is not listed here (the grouping cannot go stale silently).
+SHARED_FIXTURES = {"trained_run": "shared-run", "exported": "shared-run", "three_class_run": "three-class-run"}
+FILE_GROUPS = {
+    "tests/bench/test_bench_run.py": "shared-run",
+    "tests/bench/test_scan.py": "shared-run",
+    "tests/convert/test_export.py": "shared-run",
+    "tests/csim/test_csim.py": "shared-run",
+    "tests/test_api.py": "shared-run",
+    "tests/convert/test_multiclass_export.py": "three-class-run",
+    "tests/train/test_multiclass_train.py": "three-class-run",
+}
+
+
+def work_unit(nodeid: str) -> str:
+    """The pytest-xdist work unit of a test: its file's ``FILE_GROUPS`` group, else its file."""
+    file = nodeid.split("::", 1)[0]
+    return FILE_GROUPS.get(file, file)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test file that uses a shared session fixture without being in its ``FILE_GROUPS`` group."""
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        for fixture, group in SHARED_FIXTURES.items():
+            if fixture in item.fixturenames and FILE_GROUPS.get(file) != group:
+                raise pytest.UsageError(
+                    f"{file} uses the session fixture {fixture}: add it to FILE_GROUPS as {group!r}"
+                )
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: none without it (-p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the files of one ``FILE_GROUPS`` group as one work unit (one worker, so their
+    shared session fixture is built once); every other file is its own unit as before."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO
