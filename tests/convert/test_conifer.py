@@ -83,11 +83,39 @@ def test_the_cpp_emulation_is_compiled_once_and_serves_every_model(booster, tmp_
     ]
     assert all(c["ok"] and c["n_margin_mismatch"] == 0 for c in checks)
     assert np.abs(en.xgb_margin(bst, x[:500]) - en.xgb_margin(smaller, x[:500])).max() > 0.1  # two models indeed
-    built = list((tmp_path / "cache").glob("conifer-cpp-*/conifer_bridge_*.so"))
+    built = list((tmp_path / "cache").glob("conifer-cpp-*/emulation.so"))
     assert len(built) == 1
-    for name in ("all", "three"):  # each project names the cached build's module and holds its own copy
-        assert (tmp_path / name / built[0].name).read_bytes() == built[0].read_bytes()
-        assert f"PYBIND11_MODULE({built[0].stem}," in (tmp_path / name / "bridge.cpp").read_text()
+    key = built[0].parent.name.removeprefix("conifer-cpp-")
+    for name in ("all", "three"):  # each project's module is named by the build's content key, not the time of day
+        assert f"PYBIND11_MODULE(conifer_bridge_{key}," in (tmp_path / name / "bridge.cpp").read_text()
+        assert not list((tmp_path / name).glob("*.so"))  # the project is conifer's sources; the library is the cache's
+
+
+def test_the_emulation_keeps_conifers_typedefs_and_refuses_another_bridge(tmp_path):
+    """The C entry points replace conifer's pybind11 module only: the includes and typedefs conifer wrote stay, and a
+    bridge.cpp that is not conifer 1.11's is one line naming it."""
+    from trigdeploy.convert import conifer_emulation as ce
+
+    bridge = (
+        '#include "conifer.h"\n#include <pybind11/pybind11.h>\n#include <pybind11/stl.h>\n'
+        "struct BDTConfig : conifer::ConiferConfiguration {\n    typedef float threshold_t;\n};\n"
+        "namespace py = pybind11;\nPYBIND11_MODULE(conifer_bridge_123, m){ }\n"
+    )
+    text = ce.emulation_source(bridge, tmp_path)
+    assert "typedef float threshold_t;" in text and '#include "conifer.h"' in text and 'extern "C"' in text
+    assert "pybind11" not in text and "PYBIND11_MODULE" not in text
+    with pytest.raises(TrigdeployError, match="bridge.cpp: conifer's C\\+\\+ writer output changed"):
+        ce.emulation_source(bridge.replace("PYBIND11_MODULE", "MODULE"), tmp_path)
+
+
+def test_trees_the_emulation_cannot_read_are_one_line(booster, tmp_path):
+    bst, x = booster
+    tc.cpp_float_check(en.ensemble_from_booster(bst), bst, x[:20], tmp_path / "p", [], tmp_path / "cache")
+    from trigdeploy.convert import conifer_emulation as ce
+
+    (tmp_path / "p" / "myproject.json").write_text("{not json")
+    with pytest.raises(TrigdeployError, match="myproject.json: conifer's C\\+\\+ emulation could not read the trees"):
+        ce.build(tmp_path / "p", tmp_path / "p" / "myproject.json", 1, [], tmp_path / "cache")
 
 
 def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):

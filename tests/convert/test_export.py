@@ -297,10 +297,10 @@ def test_a_failure_beside_the_background_check_writes_nothing(bdt_export, monkey
 
 
 def test_failing_compiler_is_one_line_naming_tool_project_and_log(bdt_export, monkeypatch, tmp_path):
-    from trigdeploy.convert import to_conifer
+    from trigdeploy.convert import conifer_emulation
 
     run, base, target = bdt_export
-    monkeypatch.setattr(to_conifer, "json_include", lambda: tmp_path)  # as on a machine without the JSON headers
+    monkeypatch.setattr(conifer_emulation, "json_include", lambda: tmp_path)  # as on a machine without the JSON headers
     with pytest.raises(TrigdeployError) as info:
         export_run(run, target, tmp_path / "export", tmp_path / "firmware")
     message = str(info.value)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-from trigdeploy import timing
+from trigdeploy.convert import conifer_emulation
 from trigdeploy.convert._tools import captured
 from trigdeploy.convert.ensemble import (
     leaves,
@@ -22,8 +21,6 @@ from trigdeploy.convert.ensemble import (
     xgb_leaves,
     xgb_margin,
 )
-from trigdeploy.cxx import harness
-from trigdeploy.cxx.headers import ap_include, json_include
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
 from trigdeploy.logits import as_logits, compare
@@ -102,103 +99,6 @@ def make_project(ens: dict, backend: str, out_dir: Path, config: dict, log: list
     return model
 
 
-_MODULE = re.compile(r"PYBIND11_MODULE\((conifer_bridge_\w+)")
-
-
-def _cpp_key(cmd: list[str], text: str) -> str | None:
-    """Content key of the C++ emulation's build: compiler, flags and the preprocessed bridge (every header
-    it reads: conifer's, pybind11's, Python's, the JSON and ``ap_`` headers); None if it does not
-    preprocess (the compile then fails with the compiler's own message)."""
-    import hashlib
-
-    pre = subprocess.run(
-        [cmd[0], "-E", "-P", *[c for c in cmd[1:] if c.startswith(("-I", "-std"))], "-x", "c++", "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-    )
-    if pre.returncode != 0:
-        return None
-    h = hashlib.sha256(
-        "\0".join([harness.compiler_id(cmd[0]), *[c for c in cmd if not c.startswith("-I")], pre.stdout]).encode()
-    )
-    return h.hexdigest()[:16]
-
-
-def _cpp_command(cpp_include: Path) -> list[str]:
-    """The g++ command line of conifer's C++ emulation, without its source and output."""
-    import sysconfig
-
-    import pybind11
-
-    # -O1, not conifer's -O3: the module is pybind11 and JSON templates, compiled per export (22 -> 15 CPU-s on
-    # the demo), and it checks floats against XGBoost on every test row, with no -ffast-math at either level
-    return [
-        "g++",
-        "-O1",
-        "-shared",
-        "-std=c++14",
-        "-fPIC",
-        f"-I{pybind11.get_include()}",
-        f"-I{sysconfig.get_paths()['include']}",
-        f"-I{ap_include()}",
-        f"-I{json_include()}",
-        f"-I{cpp_include}",
-    ]
-
-
-def compile_cpp(project: Path, log: list[str], cache: Path | None = None):
-    """Build conifer's C++ emulation (``bridge.cpp``) of ``project`` with g++ and load it.
-
-    What conifer's own ``compile()`` does, without its ``os.system``/``os.chdir``: the compiler
-    output is kept in ``log`` and a failure is one ``ToolFailed`` naming the project. The emulation
-    reads the trees from the project's JSON at run time, so its library is the same for every model:
-    with a ``cache``, bridge.cpp's module is named by the build's content key (conifer names it by
-    the time of day) and the library is compiled once into the cache, then copied into the project.
-    """
-    import importlib.util
-    import shutil
-
-    import conifer
-
-    from trigdeploy.convert._tools import run_tool
-    from trigdeploy.io import partial_name, publish_build
-
-    project = Path(project).resolve()
-    text = (project / "bridge.cpp").read_text()
-    m = _MODULE.search(text)
-    if m is None:
-        raise TrigdeployError(f"{project}/bridge.cpp: conifer's C++ writer output changed (expected conifer 1.11)")
-    cpp_include = Path(conifer.__file__).parent / "backends" / "cpp" / "include"
-    cmd = _cpp_command(cpp_include)
-    key = _cpp_key(cmd, _MODULE.sub("PYBIND11_MODULE(conifer_bridge", text)) if cache is not None else None
-    if key is None:  # no cache, or a bridge that does not preprocess: compile in the project (as conifer does)
-        module, where = m.group(1), project
-    else:
-        module, where = f"conifer_bridge_{key}", Path(cache) / f"conifer-cpp-{key}"
-        text = _MODULE.sub(f"PYBIND11_MODULE({module}", text)
-        (project / "bridge.cpp").write_text(text)
-    t0, cached = time.perf_counter(), (where / f"{module}.so").is_file()
-    if not cached:
-        build = where if where == project else partial_name(where)
-        build.mkdir(parents=True, exist_ok=True)
-        (build / "bridge.cpp").write_text(text)
-        try:
-            run_tool([*cmd, "bridge.cpp", "-o", f"{module}.so"], build, log, "g++ (conifer C++ emulation)", project)
-        finally:
-            if build != project and not (build / f"{module}.so").is_file():
-                shutil.rmtree(build, ignore_errors=True)
-        if build != project:
-            publish_build(build, where, f"{module}.so")
-    timing.add(f"compile {project.name} (conifer C++ emulation)", time.perf_counter() - t0, cached)
-    if where != project:
-        shutil.copyfile(where / f"{module}.so", project / f"{module}.so")
-    spec = importlib.util.spec_from_file_location(module, project / f"{module}.so")
-    lib = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lib)
-    return lib.BDT(str(project / f"{PROJECT_NAME}.json"))
-
-
 def cpp_float_check(
     ens: dict, booster, x: np.ndarray, out_dir: Path, log: list[str], cache: Path | None = None
 ) -> dict:
@@ -207,10 +107,10 @@ def cpp_float_check(
     x32 = np.asarray(x, np.float32)
     t0 = time.perf_counter()
     make_project(ens, "cpp", out_dir, {"Precision": "float"}, log)
-    bridge = compile_cpp(out_dir, log, cache)
+    emulation = conifer_emulation.build(out_dir, Path(out_dir) / f"{PROJECT_NAME}.json", n_outputs(ens), log, cache)
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    y = as_logits([bridge.decision_function(row) for row in x32], len(x32))
+    y = as_logits(emulation.decision_function(x32), len(x32))
     rate = len(x32) / max(time.perf_counter() - t1, 1e-9)
     margins = compare(y, xgb_margin(booster, x32))
     leaf_equal = (leaves(ens, x32) == xgb_leaves(booster, x32)).all(axis=1)
