@@ -108,11 +108,14 @@ def test_the_emulation_keeps_conifers_typedefs_and_refuses_another_bridge(tmp_pa
         ce.emulation_source(bridge.replace("PYBIND11_MODULE", "MODULE"), tmp_path)
 
 
-def test_trees_the_emulation_cannot_read_are_one_line(booster, tmp_path):
+def test_rows_of_another_width_and_unreadable_trees_are_one_line(booster, tmp_path):
     bst, x = booster
     tc.cpp_float_check(en.ensemble_from_booster(bst), bst, x[:20], tmp_path / "p", [], tmp_path / "cache")
     from trigdeploy.convert import conifer_emulation as ce
 
+    emulation = ce.build(tmp_path / "p", tmp_path / "p" / "myproject.json", 1, [], tmp_path / "cache")
+    with pytest.raises(TrigdeployError, match="the emulation takes rows of 4 features, not shape \\(20, 3\\)"):
+        emulation.decision_function(x[:20, :3])
     (tmp_path / "p" / "myproject.json").write_text("{not json")
     with pytest.raises(TrigdeployError, match="myproject.json: conifer's C\\+\\+ emulation could not read the trees"):
         ce.build(tmp_path / "p", tmp_path / "p" / "myproject.json", 1, [], tmp_path / "cache")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -102,10 +103,15 @@ class Emulation:
         self._bdt = lib.td_conifer_load(str(trees_json).encode())
         if not self._bdt:
             raise TrigdeployError(f"{trees_json}: conifer's C++ emulation could not read the trees")
+        self.n_features = int(json.loads(self.trees_json.read_text())["n_features"])  # read by conifer just now
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """The emulation's scores of every row of ``x``: ``(n, n_out)``."""
         x = np.ascontiguousarray(x, np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:  # conifer indexes a row by feature, unchecked
+            raise TrigdeployError(
+                f"{self.trees_json}: the emulation takes rows of {self.n_features} features, not shape {x.shape}"
+            )
         out = np.empty((len(x), self.n_out), np.float64)
         status = self._lib.td_conifer_decision(
             self._bdt, x.ctypes.data, len(x), x.shape[1], out.ctypes.data, self.n_out
