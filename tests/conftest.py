@@ -58,9 +58,9 @@ def work_unit(nodeid: str) -> str:
 def pytest_collection_modifyitems(config, items):
     """Refuse a test file that uses a shared session fixture without being in its ``FILE_GROUPS`` group."""
     for item in items:
-        file = item.nodeid.split("::", 1)[0]
         for fixture, group in SHARED_FIXTURES.items():
-            if fixture in item.fixturenames and FILE_GROUPS.get(file) != group:
+            if fixture in item.fixturenames and work_unit(item.nodeid) != group:
+                file = item.nodeid.split("::", 1)[0]
                 raise pytest.UsageError(
                     f"{file} uses the session fixture {fixture}: add it to FILE_GROUPS as {group!r}"
                 )
