@@ -118,3 +118,41 @@ def test_a_window_no_jet_reaches_is_one_line_and_no_file(tmp_path, monkeypatch):
     with pytest.raises(TrigdeployError, match="only 0 of 1 j_g jets accepted in 200 events: no leading jet") as e:
         write_pythia(params, tmp_path / "j.h5", progress=False)
     assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == []
+
+
+def _fastjet_accepts(pythia, fastjet, py, kind: str, window: tuple[float, float]) -> bool:
+    """The generator's own acceptance of the current event (FastJet on every visible final-state particle)."""
+    parts = [
+        fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e()) for p in py.event.particles() if p.isFinal() and p.isVisible()
+    ]
+    seq = fastjet.ClusterSequence(parts, fastjet.JetDefinition(fastjet.antikt_algorithm, pythia.R_JET))
+    jets = fastjet.sorted_by_pt(seq.inclusive_jets(window[0] * 0.5))
+    if not jets or not (window[0] < jets[0].pt() < window[1] and abs(jets[0].eta()) < pythia.ETA_MAX):
+        return False
+    return pythia._matched(kind, py, jets[0]) is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "window", "n_events"),
+    [("j_g", (900.0, 1100.0), 150), ("j_w", (900.0, 1100.0), 100), ("top", (550.0, 650.0), 100)],
+    ids=["gluon", "W", "toptag-top"],
+)
+def test_the_preselection_never_rejects_an_event_fastjet_accepts(kind, window, n_events):
+    """Event by event, against the generator's FastJet acceptance: nothing accepted is pre-rejected (the file
+    is the same with it), and it does reject (a third or more of these events), so it earns its cost. A
+    pre-selection on a window narrower than the generator's rejects accepted events: the check can fail."""
+    from trigdeploy.data.generate import pythia
+
+    _, fastjet = pythia._modules()
+    py = pythia._pythia(pythia.HLS4ML_CLASS_PROCESS.get(kind, kind), 17, 850.0 if window[0] > 800 else 500.0)
+    pre, narrow = pythia.Preselection(kind, *window), pythia.Preselection(kind, window[0] + 60.0, window[1] - 60.0)
+    accepted, rejected, narrow_lost = 0, 0, 0
+    for _ in range(n_events):
+        assert py.next()
+        accepts = _fastjet_accepts(pythia, fastjet, py, kind, window)
+        passes = pre.may_pass(py)
+        assert passes or not accepts
+        accepted += accepts
+        rejected += not passes
+        narrow_lost += accepts and not narrow.may_pass(py)
+    assert accepted > 0 and rejected >= n_events // 3 and narrow_lost > 0

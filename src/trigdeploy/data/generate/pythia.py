@@ -160,6 +160,54 @@ def _matched(kind: str, py, jet) -> tuple | None:
     return matched[0] if matched else None
 
 
+# Relative margin of the pre-selection: it rejects an event only when its leading jet misses the window by more
+# than this (SlowJet's and FastJet's anti-kT jets agreed to 1e-15 in η and exactly in pT on the samples measured).
+PRESELECT_MARGIN = 1e-6
+
+
+class Preselection:
+    """Events that cannot give an accepted jet, rejected before Python touches their particles: reading them
+    into FastJet costs about 2.5 ms of binding calls and clustering 0.9 ms, Pythia's own anti-kT (``SlowJet``
+    on its fjcore: the same visible final-state particles, R and E-scheme) 0.65 ms, and about half the events
+    have no leading jet in the window. Rejected only when every jet that could lead (within the margin of the
+    leading pT) misses the pT or |η| window by more than the margin, or, for gluon and light-quark jets, when
+    no outgoing hard parton of that class exists. Every other event takes the FastJet path unchanged: the
+    same accepted jets and file as without it."""
+
+    def __init__(self, kind: str, pt_min: float, pt_max: float) -> None:
+        pythia8mc, _ = _modules()
+        self.kind, self.pt_min, self.pt_max = kind, pt_min, pt_max
+        # power -1 (anti-kT), R, pT_min of a jet, |η| of a particle (none cut), select 2 (visible final state)
+        self.slow = pythia8mc.SlowJet(-1, R_JET, 0.5 * pt_min * (1 - 1e-3), 1e9, 2)
+
+    def may_pass(self, py) -> bool:
+        """False only for an event none of whose possible leading jets can be accepted."""
+        if self.kind in ("j_g", "j_q") and not _class_possible(py.process, self.kind):
+            return False
+        slow, m = self.slow, PRESELECT_MARGIN
+        slow.analyze(py.event)
+        if slow.sizeJet() == 0:
+            return False
+        lead = slow.pT(0)
+        for i in range(slow.sizeJet()):
+            pt = slow.pT(i)
+            if pt < lead * (1 - m):
+                break
+            eta = slow.p(i).eta()
+            if self.pt_min * (1 - m) < pt < self.pt_max * (1 + m) and abs(eta) < ETA_MAX + m:
+                return True
+        return False
+
+
+def _class_possible(process_record, kind: str) -> bool:
+    """Whether an outgoing hard parton (status 23) of class ``kind`` exists (``_parton_class`` needs one)."""
+    for i in range(process_record.size()):
+        p = process_record[i]
+        if p.status() == 23 and (p.id() == 21 if kind == "j_g" else 1 <= abs(p.id()) <= 3):
+            return True
+    return False
+
+
 def generate_jets(
     kind: str, n: int, seed: int, window: tuple[float, float, float], n_constituents: int, hls4ml: bool = False
 ):
@@ -170,6 +218,7 @@ def generate_jets(
     pthat_min, pt_min, pt_max = window
     py = _pythia(HLS4ML_CLASS_PROCESS.get(kind, kind), seed, pthat_min)
     jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, R_JET)
+    pre = Preselection(kind, pt_min, pt_max)
     if hls4ml:
         from trigdeploy.data.layouts import HLS4ML_JET_NAMES, HLS4ML_PARTICLE_NAMES
 
@@ -190,6 +239,8 @@ def generate_jets(
         if not py.next():
             continue
         ev = py.event
+        if not pre.may_pass(py):
+            continue
         parts = [  # the record fetched as one list: ev[i] per index costs a binding call each (~8 % of an event)
             fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e()) for p in ev.particles() if p.isFinal() and p.isVisible()
         ]
