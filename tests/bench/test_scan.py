@@ -85,6 +85,17 @@ def test_a_point_of_other_widths_starts_from_a_float_mlp_of_its_widths(trained_r
     assert parse_config(raw).train.model("hgq").init == "scratch"
 
 
+@pytest.mark.parametrize(
+    ("cores", "workers", "on_dask", "threads"),
+    [(2, 1, False, 2), (2, 2, False, 1), (16, 3, False, 5), (2, 5, False, 1), (64, 2, True, 1)],
+    ids=["one-worker-all-cores", "two-on-two", "sixteen-over-three", "more-workers-than-cores", "dask-one-each"],
+)
+def test_a_point_s_share_of_the_cores(cores, workers, on_dask, threads):
+    """Two points at once on two cores run one compiler each, not two each; a Dask worker's point one, whatever
+    the machine it runs on has."""
+    assert scan.point_threads(cores, workers, on_dask) == threads
+
+
 def test_two_points_of_one_run_folder_are_one_line_naming_both(tmp_path):
     """--pareto 1e-5 and --grid hgq.beta=1e-5 are one run folder: refused before anything runs, both named."""
     points = scanpoints.front_points([1e-5]) + scanpoints.grid_points(["hgq.beta=1e-5,2e-5"])

@@ -59,6 +59,22 @@ def test_verilator_build_is_cached_by_source(rtl_project, tmp_path):
     assert not any((prj / "sim").glob("*.so")), "the project folder is never written to"
 
 
+@pytest.mark.parametrize(("threads", "jobs"), [(1, 1), (None, None)], ids=["one-thread-one-compiler", "default-cores"])
+def test_the_simulation_s_threads_bound_the_verilator_compilers(rtl_project, tmp_path, monkeypatch, threads, jobs):
+    """A csim of one thread (a scan point's: one per worker) builds with one compiler, not one per core of the
+    machine (``None``: the cores); the outputs are the same."""
+    from trigdeploy.hdl import verilator
+
+    prj, x, ref, *_ = rtl_project
+    seen, build = [], verilator.build
+    monkeypatch.setattr(
+        verilator, "build", lambda *a, **k: seen.append(a[3] if len(a) > 3 else k.get("jobs")) or build(*a, **k)
+    )
+    y, *_ = rtl.simulate_verilator(prj, tmp_path / "cache", x, True, threads, "fast")
+    assert seen == [jobs]
+    np.testing.assert_array_equal(y[:, 0], ref)
+
+
 @pytest.fixture(scope="module")
 def vhdl_project(tmp_path_factory):
     """A 5-tree depth-2 XGBoost on 4 features → conifer VHDL, its inputs on the grid, the emulated scores."""

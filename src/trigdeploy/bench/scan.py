@@ -61,6 +61,9 @@ class ScanOptions:
     max_lut_estimate: float
     export_root: Path | None = None
     firmware_root: Path | None = None
+    # a point's csim threads and compilers at once (None: its worker's share of the cores, set by scan_run); not
+    # in a point's fingerprint: the same outputs on any number
+    threads: int | None = None
 
 
 _ROOTS = ("export_root", "firmware_root")
@@ -287,7 +290,7 @@ def _stages(parent: RunLayout, layout: RunLayout, point: ScanPoint, raw: dict, o
     export_run(layout.run_dir, _own_forms(opts.target, point.kind), opts.export_root, opts.firmware_root)
     seconds["export"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    csim_run(layout.run_dir, opts.export_root, opts.firmware_root, threads=1)
+    csim_run(layout.run_dir, opts.export_root, opts.firmware_root, threads=opts.threads or 1)
     seconds["csim"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     open_synth_run(layout, jobs=1, max_lut_estimate=opts.max_lut_estimate)
@@ -378,13 +381,21 @@ def _worker_logging(level: int) -> None:
     root.setLevel(level)
 
 
+def point_threads(cores: int, workers: int, on_dask: bool) -> int:
+    """A point's share of the cores: its csim's threads and the compilers its builds run at once. One on Dask
+    (a LocalCluster's worker is one thread; a user's cluster is taken to be the same), else the cores over the
+    local workers: a lone point uses them all, two points on two cores one each (not two compilers each)."""
+    return 1 if on_dask else max(1, cores // max(1, workers))
+
+
 def scan_run(
     parent_dir: Path, points: list[ScanPoint], opts: ScanOptions, workers: int | None = None, dask=None
 ) -> list[dict]:
     """Every point's record, in order: complete points read back, the others run (train → export → csim →
     synth) in up to ``workers`` local processes (default: the cores available) or, with ``dask`` (a
-    ``DaskClusterConfig``), as tasks on that cluster. A point is recorded when it is done, so a failure or a
-    stop loses only the points still running; the first failure is raised after the running ones finish."""
+    ``DaskClusterConfig``), as tasks on that cluster; a point's csim and its compilers use its worker's share of
+    the cores (one on Dask). A point is recorded when it is done, so a failure or a stop loses only the points
+    still running; the first failure is raised after the running ones finish."""
     names = [p.name for p in points]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:  # e.g. --pareto 1e-5 and --grid hgq.beta=1e-5: one run folder for two points
@@ -397,7 +408,9 @@ def scan_run(
     if not parent.metrics.is_file():
         raise TrigdeployError(f"{parent.metrics} not found: train the run first (trigdeploy train)")
     found: list[dict | None] = [None] * len(points)
-    n = max(1, min(len(points), workers or len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0))
+    n = max(1, min(len(points), workers or cores))
+    opts = dataclasses.replace(opts, threads=opts.threads or point_threads(cores, n, dask is not None))
     if dask is None and n == 1:
         return [run_point(parent_dir, p, opts) for p in points]
     logger.info("scan: %d points, %s", len(points), "on Dask" if dask is not None else f"{n} at a time")

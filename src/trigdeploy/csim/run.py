@@ -115,8 +115,9 @@ def csim_run(
     arithmetic: str = "auto",
 ) -> dict:
     """C-simulate every project of an exported run; writes and returns ``csim.json`` and saves each
-    project's outputs (``<run>/csim/<project>.npz``) for ``bench``. Messages go through ``logging``,
-    one line per project."""
+    project's outputs (``<run>/csim/<project>.npz``) for ``bench``. ``threads`` (default: the cores) bounds
+    the simulation's threads and the compilers its builds run at once (a scan point's csim runs on one).
+    Messages go through ``logging``, one line per project."""
     layout = RunLayout.of(run_dir, export_root, firmware_root)
     with timing.stage("csim") as rec:
         report = _simulate_all(layout, threads, arithmetic)
@@ -192,6 +193,7 @@ def _simulate_all(layout: RunLayout, threads: int | None, arithmetic: str) -> di
             if SIMULATORS[p.simulator].prebuild and not missing_simulator(p.simulator)
         ],
         cache,
+        threads,
     )
     for p, project in projects:
         x, ref = manifest.reference(p)

@@ -48,8 +48,9 @@ def _tb_report(out: np.ndarray, expected: np.ndarray, seconds: float) -> dict:
 def simulate_verilator(
     project: Path, cache: Path, x: np.ndarray, exact: bool, threads: int | None, arithmetic: str
 ) -> tuple[np.ndarray, dict, dict]:
-    """An alkaid Verilog project, Verilated (cached build) and clocked through every event."""
-    model, built = verilator.load(project, cache)
+    """An alkaid Verilog project, Verilated (cached build; ``threads`` compilers, default the cores) and clocked
+    through every event."""
+    model, built = verilator.load(project, cache, jobs=threads)
     t0 = time.perf_counter()
     y = model.predict(x, threads)
     rate = len(x) / max(time.perf_counter() - t0, 1e-9)

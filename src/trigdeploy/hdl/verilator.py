@@ -201,7 +201,8 @@ class Model:
         return np.asarray(y, np.float64).reshape(len(x), -1)
 
 
-def load(project: Path, cache: Path, opt: str = OPT) -> tuple[Model, Build]:
-    """The Verilated model of ``project`` (built, or found in ``cache``) and its build record."""
-    built = build(project, cache, opt)
+def load(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -> tuple[Model, Build]:
+    """The Verilated model of ``project`` (built with up to ``jobs`` compilers, default the cores, or found in
+    ``cache``) and its build record."""
+    built = build(project, cache, opt, jobs)
     return Model(project, built), built
