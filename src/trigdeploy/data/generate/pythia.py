@@ -138,11 +138,12 @@ def _parton_class(process_record, eta: float, phi: float) -> str | None:
         dr = _delta_r(p.eta(), p.phi(), eta, phi)
         if dr < best_dr:
             best, best_dr = p.id(), dr
-    if best == 21:
-        return "j_g"
-    if best is not None and 1 <= abs(best) <= 3:
-        return "j_q"
-    return None
+    return None if best is None else _class_of_parton(best)
+
+
+def _class_of_parton(pid: int) -> str | None:
+    """``j_g`` for a gluon, ``j_q`` for a light quark (u, d, s), None otherwise (c, b)."""
+    return "j_g" if pid == 21 else "j_q" if 1 <= abs(pid) <= 3 else None
 
 
 def _matched(kind: str, py, jet) -> tuple | None:
@@ -203,7 +204,7 @@ def _class_possible(process_record, kind: str) -> bool:
     """Whether an outgoing hard parton (status 23) of class ``kind`` exists (``_parton_class`` needs one)."""
     for i in range(process_record.size()):
         p = process_record[i]
-        if p.status() == 23 and (p.id() == 21 if kind == "j_g" else 1 <= abs(p.id()) <= 3):
+        if p.status() == 23 and _class_of_parton(p.id()) == kind:
             return True
     return False
 
