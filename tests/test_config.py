@@ -309,6 +309,7 @@ def test_in_range_values_still_load():
         ("bdt_max_auc_loss: -1", "bdt_max_auc_loss"),
         ("bdt_rtl: {leaf_frac: 25}", "bdt_rtl.leaf_frac"),
         ("bdt_rtl: {max_val_auc_loss: 1}", "bdt_rtl.max_val_auc_loss"),
+        ("sets_rtl: {fold: 0}", "sets_rtl.fold"),
     ],
     ids=[
         "reuse-zero",
@@ -319,6 +320,7 @@ def test_in_range_values_still_load():
         "auc-loss-negative",
         "leaf-frac-beyond-24",
         "leaf-auc-loss-one",
+        "fold-zero",
     ],
 )
 def test_export_target_values_checked_at_load(tmp_path, content, key):

@@ -78,6 +78,16 @@ class BDTRTLTarget(Checked):
 
 
 @dataclass(frozen=True)
+class SetsRTLTarget(Checked):
+    """The constituent models as logic (form ``rtl_deepsets``, project ``<kind>_rtl``). ``fold: 1``: one copy of φ
+    per particle, a new event every clock. ``fold: F`` (F divides the model's particle count N): N / F copies of φ,
+    each event's particles taken F slices over F clocks, a new event every F clocks (II = F): the design for N
+    particles whose N copies do not fit the device."""
+
+    fold: int = num(1, ge=1, le=1024)  # clocks per event (the initiation interval); 1: every particle at once
+
+
+@dataclass(frozen=True)
 class Budget(Checked):
     """What one design may use of the target device (``hls4ml.Part``): a fraction of its LUTs, flip-flops and
     DSPs, a latency and an initiation interval; null items are not budgeted. bench gives every design, from
@@ -102,6 +112,7 @@ class ExportTarget(Checked):
     hls4ml: HLS4MLTarget = field(default_factory=HLS4MLTarget)
     conifer: ConiferTarget = field(default_factory=ConiferTarget)
     bdt_rtl: BDTRTLTarget = field(default_factory=BDTRTLTarget)
+    sets_rtl: SetsRTLTarget = field(default_factory=SetsRTLTarget)
     onnx_opset: int = num(18, ge=13, le=21)  # the ONNX opset of the float models
     testbench_events: int = num(1000, ge=1)  # test events written into each project's own testbench
     ptq_width: int = num(16, ge=4, le=32)  # the float MLP's post-training-quantized projects: total bits of every type

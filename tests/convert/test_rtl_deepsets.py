@@ -51,13 +51,13 @@ def test_the_check_catches_one_lsb(traced):
 
 @pytest.mark.slow  # three models trained, two Verilator builds, 14 s each; CI runs the slow checks (make test-all)
 @pytest.mark.integration
-@pytest.mark.parametrize("inputs", ["features", "l1"], ids=["features", "l1-words"])
-def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path, inputs):
+@pytest.mark.parametrize(("inputs", "fold"), [("features", 1), ("l1", 2)], ids=["features", "l1-words-folded-2"])
+def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path, inputs, fold):
     from trigdeploy.convert.export import export_run
     from trigdeploy.csim.run import csim_run
     from trigdeploy.data.generate import write_toptag
     from trigdeploy.generators import ToptagGenConfig
-    from trigdeploy.targets import ExportTarget
+    from trigdeploy.targets import ExportTarget, SetsRTLTarget
     from trigdeploy.train.run import train_run
 
     data = tmp_path / "t.h5"
@@ -77,7 +77,7 @@ def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path, inputs):
     )
     run = tmp_path / "runs" / "qsets"
     train_run(cfg, run, progress=False)
-    manifest = export_run(run, ExportTarget(source="test"))
+    manifest = export_run(run, ExportTarget(source="test", sets_rtl=SetsRTLTarget(fold=fold)))
     report = csim_run(run)
     assert report["ok"]
     for kind in ("qdeepsets", "hgq_deepsets"):
@@ -85,6 +85,7 @@ def test_trained_fixed_point_deep_sets_are_exact_in_verilator(tmp_path, inputs):
         assert rtl["check"]["n_mismatch"] == 0 and rtl["check"]["n_events"] == 240
         assert report["projects"][f"{kind}_rtl"]["n_mismatch"] == 0
         assert report["projects"][f"{kind}_rtl"]["n_events"] == 240
-        assert ("L1 words" in (run.parent.parent / "firmware" / "qsets" / f"{kind}_rtl" / "README.md").read_text()) == (
-            inputs == "l1"
-        )
+        assert rtl["ii"] == fold
+        readme = (run.parent.parent / "firmware" / "qsets" / f"{kind}_rtl" / "README.md").read_text()
+        assert ("L1 words" in readme) == (inputs == "l1")
+        assert (f"a new event every {fold} clocks (II = {fold})" in readme) == (fold > 1)

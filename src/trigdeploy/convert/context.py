@@ -215,14 +215,16 @@ def rtl_project(
     check_what: str,
     description: str,
     tb_expected: np.ndarray,
+    checker: Callable | None = None,
     **readme,
 ) -> dict:
-    """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event, then the Verilog
-    project ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``; ``readme``: ``to_rtl.
-    write_project``'s keywords, e.g. what the port holds)."""
+    """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event (``checker(comb, x, ref)``
+    where the logic is not one combinational program, e.g. a folded design's FSM), then the Verilog project
+    ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``; ``readme``: ``to_rtl.write_project``'s
+    keywords, e.g. what the port holds)."""
     from trigdeploy.convert import to_rtl
 
-    check = to_rtl.check(comb, x_grid, check_ref)
+    check = (checker or to_rtl.check)(comb, x_grid, check_ref)
     if not check["ok"]:
         raise TrigdeployError(
             f"{kind.name} RTL: alkaid's logic differs from the {check_what} on {check['n_mismatch']} of "
@@ -247,7 +249,8 @@ def rtl_project(
     )
     say(
         f"{kind.name} RTL → {final} (alkaid vs {check_what}: {check['n_mismatch']} mismatches on {check['n_events']} "
-        f"events; {info['pipeline_stages']} stages, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's model)"
+        f"events; {info['pipeline_stages']} stages, II {info['ii']}, ≈{info['lut_estimate_alkaid']:,.0f} LUT by alkaid's "
+        "model)"
     )
     return {
         "project": str(final),
@@ -306,7 +309,7 @@ def rtl_cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tup
                 "bram": 0,
                 "latency_cycles": rtl["pipeline_stages"],
                 "latency_ns": rtl["latency_ns"],
-                "ii": 1,
+                "ii": rtl.get("ii", 1),  # exports before folded designs: every RTL design took an event per clock
                 "estimate": True,
                 "method": "alkaid cost model (distributed arithmetic RTL)",
             },

@@ -197,8 +197,23 @@ class Model:
 
     def predict(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         """What the design's output port holds for each row of ``x`` (one row per event)."""
-        y = self._rtl.predict(np.ascontiguousarray(x, np.float64), n_threads=threads or 0)
-        return np.asarray(y, np.float64).reshape(len(x), -1)
+        x = np.ascontiguousarray(x, np.float64)
+        period = max(int(s.schedule.period) for s in self._rtl.fsm.inp_signals)
+        if period <= 1:
+            y = self._rtl.predict(x, n_threads=threads or 0)
+            return np.asarray(y, np.float64).reshape(len(x), -1)
+        return self._predict_folded(x, period, threads)
+
+    def _predict_folded(self, x: np.ndarray, period: int, threads: int | None) -> np.ndarray:
+        """A design taking an event every ``period`` clocks (a folded design): clocked a whole number of periods
+        (alkaid's parallel runner requires it, and its free-running counter is then back where it started for the
+        next call), event ``k`` at clock ``k · period``, its outputs read at their scheduled clocks."""
+        out = self._rtl.fsm.out_signals
+        bias = max(int(s.schedule.bias) for s in out)
+        extra = -(-bias // period) * period
+        self._rtl.soft_reset()
+        y = self._rtl.run(x, steps=len(x) * period, extra_steps=extra, scheduled=True, n_threads=threads or 0)
+        return np.asarray(y[out[0].name], np.float64)[: len(x)].reshape(len(x), -1)
 
 
 def load(project: Path, cache: Path, opt: str = OPT, jobs: int | None = None) -> tuple[Model, Build]:

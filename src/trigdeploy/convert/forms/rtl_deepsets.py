@@ -9,6 +9,10 @@ as the data stage writes them; φ's integer layers are applied to every particle
 weights are constants of the logic, shared in the description, not in the LUTs), each particle's last ReLU output
 is ANDed with its mask bit, the N are summed exactly, the sum is rounded and saturated onto the pool's grid, then ρ
 (every grid with the model's own rounding: half to even for Brevitas, half up for the resource-aware model). Integer sums do not depend on their order: permuted particles give the same bits.
+
+With the target's ``sets_rtl.fold: F`` > 1 the project is the design folded in time (``convert.sets_logic.fold``):
+N / F copies of φ, a new event every F clocks; its blocks are checked on every test event and the whole FSM
+clock by clock (alkaid's emulator) on the first few before it is written, then Verilator runs it on every event.
 """
 
 from __future__ import annotations
@@ -16,17 +20,12 @@ from __future__ import annotations
 import logging
 import time
 
+from trigdeploy.convert import sets_logic
 from trigdeploy.convert.context import ExportContext, alkaid_missing, rtl_cost, rtl_project
 from trigdeploy.convert.forms import Form, register_form
+from trigdeploy.convert.sets_logic import trace  # noqa: F401  (the form's logic; tests trace through here)
 
 logger = logging.getLogger("trigdeploy.convert.export")
-
-
-def _onto(x, grid):
-    """``x`` on ``grid`` (a ``deepsets.Grid``): its rounding, saturation; an unsigned grid takes negatives to 0."""
-    from alkaid.trace.ops import quantize
-
-    return quantize(x, int(grid.signed), grid.integer, grid.frac, "SAT", grid.rounding)
 
 
 def _port_text(ints) -> str:
@@ -45,28 +44,15 @@ def _port_text(ints) -> str:
     )
 
 
-def trace(sets):
-    """alkaid ``CombLogic`` of an integer Deep Sets (``deepsets.IntegerSets``; see the module docstring)."""
-    from alkaid.trace import FVArrayInput
-    from alkaid.trace import trace as alkaid_trace
-    from alkaid.trace.ops import quantize
-
-    n, f = sets.particles, sets.features
-    port = sets.port  # the port's type: its values arrive on its grid (``IntegerSets.input_grid``)
-    if sets.front is not None:  # L1 words: the front computes the set, the model's input quantizer rounds it
-        inp = FVArrayInput((sets.front.n_inputs,))
-        p = sets.front.trace(inp)
-        h, mask = _onto(p[:, :f], port), p[:, f:]
-    else:
-        inp = FVArrayInput((n, f + 1))
-        h = quantize(inp[:, :f], int(port.signed), port.integer, port.frac)
-        mask = quantize(inp[:, f:], 0, 1, 0)  # one bit per particle
-    for dense, grid in sets.phi:
-        h = _onto(dense(h), grid)  # ``Dense.__call__`` traces as it computes
-    x = _onto((h * mask).sum(axis=0), sets.pool)
-    for dense, grid in sets.rho:
-        x = dense(x) if grid is None else _onto(dense(x), grid)
-    return alkaid_trace(inp, x)
+def _fold_text(folded) -> str:
+    """The folded design's schedule, in words (the project's README)."""
+    return (
+        f"folded {folded.fold} times: {folded.per_slice} copies of phi, each event's particles taken "
+        f"{folded.per_slice} at a time over {folded.fold} clocks; a new event every {folded.fold} clocks (II = "
+        f"{folded.fold}), on the port at clocks 0, {folded.fold}, {2 * folded.fold}, … counted from the first clock "
+        f"after configuration (a free-running counter, no reset port); event k's logits are in the output register "
+        f"from clock k·{folded.fold} + {folded.out_at} for {folded.fold} clocks"
+    )
 
 
 def _export(kind, ex: ExportContext) -> dict:
@@ -81,11 +67,18 @@ def _export(kind, ex: ExportContext) -> dict:
     reference = ints.reference(x_grid)
     ref_file = ex.save_reference(kind, x_grid, reference)
     t0 = time.perf_counter()
-    comb = trace(ints)
-    port = _port_text(ints)
+    n_fold = ex.target.sets_rtl.fold
+    what, readme = "model's integer reference", {"port": _port_text(ints)}
+    if n_fold == 1:
+        logic, checker = sets_logic.trace(ints), None
+    else:
+        folded = sets_logic.fold(ints, n_fold, ex.target.hls4ml.ClockPeriod)
+        logic, checker = folded.fsm, lambda _logic, x, ref: sets_logic.check(folded, x, ref)
+        what = f"{what} (blocks on every event, the FSM emulated clock by clock on the first few)"
+        readme["timing"] = _fold_text(folded)
     entry = rtl_project(
-        kind, ex, comb, time.perf_counter() - t0, x_grid, reference, "model's integer reference",
-        f"{kind.name} (quantization-aware Deep Sets)", reference, port=port,
+        kind, ex, logic, time.perf_counter() - t0, x_grid, reference, what,
+        f"{kind.name} (quantization-aware Deep Sets)", reference, checker=checker, **readme,
     )  # fmt: skip
     ex.add_rtl_project(kind, "integer reference of the model", ref_file, reference_form="integer reference")
     return {"rtl": entry}
