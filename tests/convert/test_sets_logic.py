@@ -77,6 +77,8 @@ def test_a_fold_that_does_not_divide_the_particles_is_one_line(fold):
     ints, _, _ = _model("qdeepsets", "features", 10)
     with pytest.raises(TrigdeployError, match=rf"^sets_rtl.fold: {fold} does not divide the model's 5 particles$"):
         sets_logic.fold(ints, fold, 5.0)
+    with pytest.raises(TrigdeployError, match=r"^sets_rtl.fold: 1 is the whole set at once"):
+        sets_logic.fold(ints, 1, 5.0)
 
 
 @pytest.mark.integration  # one small Verilator build (about 6 s)

@@ -136,7 +136,10 @@ class Folded:
 
 
 def fold(sets, fold: int, clock_ns: float) -> Folded:
-    """``sets`` folded ``fold`` times (the module docstring), its blocks pipelined at ``clock_ns``."""
+    """``sets`` folded ``fold`` (≥ 2, dividing N) times (the module docstring), its blocks pipelined at
+    ``clock_ns``. alkaid 0.8's pipelining of one program into stages and its FSM's signal views (a view
+    offset by a register: the slice) are what it is built from (private in alkaid 0.8, the series the project
+    allows; the tests build and simulate it)."""
     from alkaid.trace import trace as alkaid_trace
     from alkaid.trace.pipeline import _split_comb_logic
     from alkaid.types import QInterval
@@ -144,6 +147,8 @@ def fold(sets, fold: int, clock_ns: float) -> Folded:
     n = sets.particles
     if fold < 1 or n % fold:
         raise TrigdeployError(f"sets_rtl.fold: {fold} does not divide the model's {n} particles")
+    if fold == 1:
+        raise TrigdeployError("sets_rtl.fold: 1 is the whole set at once (trace), not a folded design")
     m = n // fold
     inp = _port(sets, m)
     part = alkaid_trace(inp, _phi_sum(sets, inp, m))
