@@ -172,6 +172,33 @@ def test_a_deep_sets_point_starts_from_the_float_deep_sets_with_its_shape(tmp_pa
     assert parse_config(raw).train.model("qdeepsets").phi == (12, 10)  # init: float accepts it
 
 
+def test_a_parallel_scan_starts_the_longest_points_first(tmp_path):
+    from conftest import run_config
+    from trigdeploy.config import dump_config
+    from trigdeploy.layout import RunLayout
+
+    cfg = run_config(
+        [tmp_path / "x.h5"],
+        train={"mlp": {"hidden": [8], "epochs": 3}, "hgq": {"hidden": [8], "epochs": 40}, "bdt": {"n_estimators": 5}},
+    )
+    run = tmp_path / "runs" / "t"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(dump_config(cfg))
+    axes = ["bdt.max_depth=3", "hgq.epochs=10,80", "hgq.beta=1e-6", "hgq.hidden=[4]", "qmlp.weight_bits=4"]
+    points = [p for axis in axes for p in scanpoints.grid_points([axis])]  # a kind's axes in one call multiply
+    work = {p.name: scan.expected_work(RunLayout.of(run), p) for p in points}
+    assert work == {
+        "bdt-max_depth3": (False, False, 0),  # no epochs: the shortest
+        "hgq-epochs10": (False, False, 10),
+        "hgq-epochs80": (False, False, 80),
+        "hgq-beta1e-06": (False, False, 40),  # the run's section's epochs
+        "hgq-hidden4": (False, True, 40),  # a float model of its own widths trained first
+        "qmlp-weight_bits4": (False, False, 30),  # the kind's default (the run has no qmlp section)
+    }, work
+    order = sorted(work, key=work.get, reverse=True)
+    assert order[:2] == ["hgq-hidden4", "hgq-epochs80"] and order[-1] == "bdt-max_depth3"
+
+
 def test_a_features_key_gives_the_point_its_own_data_stage_and_source_model(tmp_path):
     from conftest import run_config
     from trigdeploy.config import dump_config, parse_config

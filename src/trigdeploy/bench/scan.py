@@ -381,6 +381,17 @@ def _worker_logging(level: int) -> None:
     root.setLevel(level)
 
 
+def expected_work(parent: RunLayout, point: ScanPoint) -> tuple[bool, bool, int]:
+    """How long the point trains, to order a parallel scan (the longest first, so that no long point is left
+    running alone at the end): a data stage of its own, a float model of its own shape to start from, then its
+    epochs (the kind's default where its section sets none; 0 for a kind without epochs, e.g. the BDT)."""
+    from trigdeploy.models import registry
+
+    section = point_config(parent, point)["train"][point.kind]
+    default = getattr(registry.kind(point.kind).config(), "epochs", 0)
+    return bool(data_changes(point)[0]), bool(own_shape(point)), int(section.get("epochs", default) or 0)
+
+
 def point_threads(cores: int, workers: int, on_dask: bool) -> int:
     """A point's share of the cores: its csim's threads and the compilers its builds run at once. One on Dask
     (a LocalCluster's worker is one thread; a user's cluster is taken to be the same), else the cores over the
@@ -414,8 +425,9 @@ def scan_run(
     if dask is None and n == 1:
         return [run_point(parent_dir, p, opts) for p in points]
     logger.info("scan: %d points, %s", len(points), "on Dask" if dask is not None else f"{n} at a time")
-    with _executor(dask, n) as (submit, wait):
-        futures = {submit(run_point, parent_dir, p, opts): i for i, p in enumerate(points)}
+    order = sorted(range(len(points)), key=lambda i: expected_work(parent, points[i]), reverse=True)
+    with _executor(dask, n) as (submit, wait):  # the longest first: the last to finish are the short ones
+        futures = {submit(run_point, parent_dir, points[i], opts): i for i in order}
         error = None
         for fut in wait(futures):
             i = futures[fut]
