@@ -29,17 +29,12 @@ logger = logging.getLogger("bench_fold")
 
 
 def _design(ints, fold: int, clock: float, x: np.ndarray, ref: np.ndarray):
-    """(logic, its check on every event, seconds) as export builds and checks it."""
-    from trigdeploy.convert import sets_logic, to_rtl
+    """(logic, its check on every event, seconds): what export builds and checks (``sets_logic.design``)."""
+    from trigdeploy.convert import sets_logic
 
     t0 = time.perf_counter()
-    if fold == 1:
-        logic = sets_logic.trace(ints)
-        check = to_rtl.check(logic, x, ref)
-    else:
-        folded = sets_logic.fold(ints, fold, clock)
-        logic, check = folded.fsm, sets_logic.check(folded, x, ref)
-    return logic, check, time.perf_counter() - t0
+    logic, checker, _ = sets_logic.design(ints, fold, clock)
+    return logic, checker(x, ref), time.perf_counter() - t0
 
 
 def _one(kind: str, ints, fold: int, data: tuple, where: Path, part: str, clock: float) -> dict:
@@ -56,7 +51,7 @@ def _one(kind: str, ints, fold: int, data: tuple, where: Path, part: str, clock:
     info = to_rtl.write_rtl(logic, project, part, clock)
     open_cost = to_rtl.write_open_synth_variant(logic, project / "open_synth", part, clock)
     t0 = time.perf_counter()
-    model, built = verilator.load(project, where / "verilator-cache")
+    model, _ = verilator.load(project, where / "verilator-cache")
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     sim = compare(model.predict(x), ref)

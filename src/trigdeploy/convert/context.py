@@ -218,13 +218,13 @@ def rtl_project(
     checker: Callable | None = None,
     **readme,
 ) -> dict:
-    """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event (``checker(comb, x, ref)``
-    where the logic is not one combinational program, e.g. a folded design's FSM), then the Verilog project
+    """alkaid's interpreter of ``comb`` must equal ``check_ref`` on every test event (``checker(x, ref)`` where the
+    logic is not one combinational program, e.g. a folded design's FSM), then the Verilog project
     ``<kind>_rtl`` is written (its ``tb_data`` expects ``tb_expected``; ``readme``: ``to_rtl.write_project``'s
     keywords, e.g. what the port holds)."""
     from trigdeploy.convert import to_rtl
 
-    check = (checker or to_rtl.check)(comb, x_grid, check_ref)
+    check = checker(x_grid, check_ref) if checker else to_rtl.check(comb, x_grid, check_ref)
     if not check["ok"]:
         raise TrigdeployError(
             f"{kind.name} RTL: alkaid's logic differs from the {check_what} on {check['n_mismatch']} of "

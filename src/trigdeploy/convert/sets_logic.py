@@ -79,6 +79,19 @@ def trace(sets):
     return alkaid_trace(inp, _rho(sets, _phi_sum(sets, inp, sets.particles)))
 
 
+def design(sets, n_fold: int, clock_ns: float):
+    """The design export writes for ``sets`` folded ``n_fold`` times (the target's ``sets_rtl.fold``), the check it must pass
+    before it is written (``check(x, reference)`` → a ``logits.compare`` record) and the ``Folded`` design
+    (None at fold 1: the whole set at once, ``trace``, checked by alkaid's interpreter on every event)."""
+    if n_fold == 1:
+        from trigdeploy.convert import to_rtl
+
+        comb = trace(sets)
+        return comb, lambda x, reference: to_rtl.check(comb, x, reference), None
+    folded = fold(sets, n_fold, clock_ns)
+    return folded.fsm, lambda x, reference: check(folded, x, reference), folded
+
+
 def _kifs(qints) -> tuple[tuple[int, int, int], ...]:
     return tuple((int(q.kif[0]), int(q.kif[1]), int(q.kif[2])) for q in qints)
 

@@ -28,7 +28,9 @@ import torch
 
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType, Precisions
+from trigdeploy.hdl import verilator
 from trigdeploy.hdl.projects import OPEN_SYNTH
+from trigdeploy.io import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -179,15 +181,14 @@ def write_rtl(comb, out_dir: Path, part: str, clock_ns: float, ternary_fuse: boo
     from alkaid.codegen import RTLModel
     from alkaid.stateful import FSM
 
-    is_fsm = isinstance(comb, FSM)
-    if is_fsm:  # RTLModel rewrites an FSM's blocks in its own dict: the caller's FSM stays as it was
+    if isinstance(comb, FSM):  # RTLModel rewrites an FSM's blocks in its own dict: the caller's FSM stays as it was
         comb = copy.copy(comb)
         comb.logic = dict(comb.logic)
     rtl = RTLModel(
         comb,
         out_dir,
         "myproject",
-        latency_cutoff=-1 if is_fsm else clock_ns,
+        latency_cutoff=clock_ns,  # pipelines a combinational program; an FSM is written as it is
         clock_period=clock_ns,
         part_name=part,
         print_latency=False,
@@ -198,17 +199,16 @@ def write_rtl(comb, out_dir: Path, part: str, clock_ns: float, ternary_fuse: boo
     meta = json.loads(meta_file.read_text())
     if "cost" not in meta:  # alkaid writes no cost for an FSM: its blocks' (what synth compares Yosys with)
         meta["cost"] = float(sum(c.cost for c in rtl.fsm.logic.values()))
-        meta_file.write_text(json.dumps(meta, indent=2))
+        write_json_atomic(meta_file, meta)
     cost = float(meta["cost"])
     latency = rtl.latency if not callable(rtl.latency) else rtl.latency()
     stages = int(np.max(latency)) if np.size(latency) else 0
-    period = max(int(s.schedule.period) for s in rtl.fsm.inp_signals) if is_fsm else 1
     return {
         "pipeline_stages": stages,
         "latency_ns": stages * clock_ns,
         "lut_estimate_alkaid": cost,
         "reg_bits": int(rtl.reg_bits if not callable(rtl.reg_bits) else rtl.reg_bits()),
-        "ii": max(period, 1),
+        "ii": verilator.initiation_interval(rtl.fsm),
     }
 
 

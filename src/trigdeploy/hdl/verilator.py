@@ -183,6 +183,11 @@ def prebuild(project: Path, cache: Path) -> Build:
     return build(project, cache, jobs=1)
 
 
+def initiation_interval(fsm) -> int:
+    """Clocks between two events an alkaid ``FSM`` takes (its input port's schedule period; 1 for a pipeline)."""
+    return max(1, max(int(s.schedule.period) for s in fsm.inp_signals))
+
+
 class Model:
     """A Verilated alkaid design: ``predict(x)`` clocks every row of ``x`` through the pipeline."""
 
@@ -198,8 +203,8 @@ class Model:
     def predict(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         """What the design's output port holds for each row of ``x`` (one row per event)."""
         x = np.ascontiguousarray(x, np.float64)
-        period = max(int(s.schedule.period) for s in self._rtl.fsm.inp_signals)
-        if period <= 1:
+        period = initiation_interval(self._rtl.fsm)
+        if period == 1:
             y = self._rtl.predict(x, n_threads=threads or 0)
             return np.asarray(y, np.float64).reshape(len(x), -1)
         return self._predict_folded(x, period, threads)

@@ -67,13 +67,9 @@ def _export(kind, ex: ExportContext) -> dict:
     reference = ints.reference(x_grid)
     ref_file = ex.save_reference(kind, x_grid, reference)
     t0 = time.perf_counter()
-    n_fold = ex.target.sets_rtl.fold
+    logic, checker, folded = sets_logic.design(ints, ex.target.sets_rtl.fold, ex.target.hls4ml.ClockPeriod)
     what, readme = "model's integer reference", {"port": _port_text(ints)}
-    if n_fold == 1:
-        logic, checker = sets_logic.trace(ints), None
-    else:
-        folded = sets_logic.fold(ints, n_fold, ex.target.hls4ml.ClockPeriod)
-        logic, checker = folded.fsm, lambda _logic, x, ref: sets_logic.check(folded, x, ref)
+    if folded is not None:
         what = f"{what} (blocks on every event, the FSM emulated clock by clock on the first few)"
         readme["timing"] = _fold_text(folded)
     entry = rtl_project(
