@@ -12,12 +12,20 @@
   which a ~250k-LUT design exceeds (measured here). Both gave the demo QAT MLP within 1.3 %
   of each other (50,871 and 51,525 LUT); ``synth.json`` records which one counted.
 
+Yosys and Verilator run with jemalloc preloaded where it is installed (``fast_allocator``: ``make hdl-tools``
+installs Debian's ``libjemalloc2``): Yosys and Verilator spend a third to a half of their time in the C
+library's ``malloc``/``free``, and their outputs do not depend on the allocator (the same cells, the same
+generated C++: ``benchmarks/BENCHMARKS.md``). ``TRIGDEPLOY_ALLOCATOR=system`` runs them without it. Not GHDL:
+``ghdl-llvm``'s analysis stops with ``STORAGE_ERROR`` under it (its Ada runtime manages its own stack and heap).
+
 A missing tool is ``None`` from its finder and a one-line reason from ``missing``; callers skip with
 that line and never print a figure the tool did not produce.
 """
 
 from __future__ import annotations
 
+import ctypes.util
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -57,6 +65,24 @@ class Tool:
         return {**os.environ, **self.env}
 
 
+ALLOCATOR_ENV = "TRIGDEPLOY_ALLOCATOR"  # "system": the C library's malloc for every tool
+
+
+@functools.cache
+def _jemalloc() -> str | None:
+    return ctypes.util.find_library("jemalloc") if sys.platform.startswith("linux") else None
+
+
+def fast_allocator() -> dict:
+    """The environment that preloads jemalloc into a native tool (``LD_PRELOAD``, after any the user set), or
+    nothing where it is not installed or ``TRIGDEPLOY_ALLOCATOR=system``."""
+    lib = _jemalloc()
+    if lib is None or os.environ.get(ALLOCATOR_ENV, "") == "system":
+        return {}
+    before = os.environ.get("LD_PRELOAD", "")
+    return {"LD_PRELOAD": f"{before} {lib}".strip()}
+
+
 def _venv_bin(name: str) -> str | None:
     """``name`` beside this Python (a venv's bin is not on PATH when its scripts run by full path), or on PATH."""
     here = Path(sys.executable).parent / name
@@ -79,14 +105,15 @@ def verilator() -> Tool | None:
         exe = root / "bin" / "verilator"
         if exe.is_file():
             major, minor, *_ = (importlib.metadata.version("verilator") + ".0").split(".")
-            return Tool("verilator", (str(exe),), f"{int(major)}.{int(minor):03d}", {"VERILATOR_ROOT": str(root)})
+            env = {"VERILATOR_ROOT": str(root), **fast_allocator()}
+            return Tool("verilator", (str(exe),), f"{int(major)}.{int(minor):03d}", env)
     exe = shutil.which("verilator")
     if exe is None:
         return None
     m = re.search(r"Verilator\s+(\d+)\.(\d+)", _first_line([exe, "--version"]))
     if m is None or (int(m.group(1)), int(m.group(2))) < VERILATOR_MIN:
         return None
-    return Tool("verilator", (exe,), f"{m.group(1)}.{m.group(2)}")
+    return Tool("verilator", (exe,), f"{m.group(1)}.{m.group(2)}", fast_allocator())
 
 
 def ghdl() -> Tool | None:
@@ -113,7 +140,7 @@ def yosys() -> Tool | None:
         exe = shutil.which(name) if name == "yosys" else _venv_bin(name)
         if exe is not None:
             version = _first_line([exe, "-V"]) or "unknown"
-            return Tool("yosys", (exe,), version)
+            return Tool("yosys", (exe,), version, fast_allocator() if name == "yosys" else {})
     return None
 
 

@@ -117,8 +117,8 @@ def _wasi_out_of_memory(text: str) -> str | None:
     return None
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
-    tools.run_logged([cmd], cwd, log, what, explain=_wasi_out_of_memory)
+def _run(tool: tools.Tool, args: list[str], cwd: Path, log: Path, what: str) -> None:
+    tools.run_logged([[*tool.argv, *args]], cwd, log, what, env=tool.environ(), explain=_wasi_out_of_memory)
 
 
 _OPTION = re.compile(r"-[a-z0-9_]+")
@@ -129,13 +129,14 @@ def _ghdl_to_verilog(ghdl, vhdl: tuple[list[tuple[str, Path]], str], work: Path,
     there as Verilog; the file's name."""
     for lib, f in vhdl[0]:
         shutil.copyfile(f, work / Path(f).name)
-        _run([*ghdl.argv, "-a", "--std=08", f"--work={lib}", Path(f).name], work, log, f"ghdl analysis for {design}")
+        _run(ghdl, ["-a", "--std=08", f"--work={lib}", Path(f).name], work, log, f"ghdl analysis for {design}")
     lib = vhdl[0][-1][0]
     with (work / "ghdl_out.v").open("w") as out, log.open("a") as err:
         try:
             subprocess.run(
                 [*ghdl.argv, "synth", "--std=08", f"--work={lib}", "--out=verilog", vhdl[1]],
                 cwd=work,
+                env=ghdl.environ(),
                 stdout=out,
                 stderr=err,
                 check=True,
@@ -213,7 +214,7 @@ def synthesize(
         if vhdl:
             names.append(_ghdl_to_verilog(ghdl, vhdl, work, log, design))
         (work / "synth.ys").write_text("".join(f"read_verilog -sv {n}\n" for n in names) + script_tail)
-        _run([*yosys.argv, "-q", "synth.ys"], work, log, f"Yosys synthesis of {design}")
+        _run(yosys, ["-q", "synth.ys"], work, log, f"Yosys synthesis of {design}")
         seconds = time.perf_counter() - t0
         stat = json.loads((work / "stat.json").read_text())
     cells = _cells(stat)
