@@ -105,8 +105,10 @@ class FeaturesConfig(Checked):
                 "particle_features", "name the branches of the collection that are the particles' features"
             )
         for name in self.particle_features:  # which names a file offers is checked when it is read
-            if not _NAME.fullmatch(name):
-                raise FieldError("particle_features", f"{name!r} is not a feature name (letters, digits, '_')")
+            if not _NAME.fullmatch(stored_column(name)[0]):
+                raise FieldError(
+                    "particle_features", f"{name!r} is not a feature name (letters, digits, '_') or log(<name>)"
+                )
         if len(set(self.particle_features)) != len(self.particle_features):
             raise FieldError("particle_features", f"a feature is listed twice: {list(self.particle_features)}")
 
@@ -121,9 +123,21 @@ def l1_word_names(n: int) -> list[str]:
     return [f"p{i}_{w}" for i in range(n) for w in ("pt", "eta", "phi")] + ["jet_eta", "jet_phi"]
 
 
+_LOG = re.compile(r"log\((.*)\)")
+
+
+def stored_column(feature: str) -> tuple[str, bool]:
+    """A stored particle feature's column and whether the feature is its natural logarithm (``log(<column>)``,
+    for a present particle; a padded one's features are 0)."""
+    m = _LOG.fullmatch(feature)
+    return (m.group(1), True) if m else (feature, False)
+
+
 def constituent_set_names(n: int, features: tuple[str, ...]) -> list[str]:
-    """The flat column names of ``n`` particles with ``features`` each and a mask, particle-major."""
-    return [f"p{i}_{f}" for i in range(n) for f in (*features, "mask")]
+    """The flat column names of ``n`` particles with ``features`` each and a mask, particle-major (``log(c)`` is
+    named ``log_c``)."""
+    plain = [f"log_{c}" if log else c for c, log in map(stored_column, features)]
+    return [f"p{i}_{f}" for i in range(n) for f in (*plain, "mask")]
 
 
 def check_l1_port(name: str, section, words: bool) -> None:

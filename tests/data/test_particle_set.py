@@ -84,11 +84,21 @@ def test_an_empty_jet_is_all_padding():
     [
         ({"kind": "constituents", "particle_features": ["deta", "m ass"]}, "'m ass' is not a feature name"),
         ({"kind": "constituents", "particle_features": ["deta", "deta"]}, "listed twice"),
+        ({"kind": "constituents", "particle_features": ["log(j1 pt)"]}, r"'log\(j1 pt\)' is not a feature name"),
+        ({"kind": "constituents", "particle_features": ["exp(j1_pt)"]}, r"or log\(<name>\)"),
         ({"kind": "toptag_jet", "particle_features": ["deta"]}, "only for kind constituents"),
         ({"kind": "constituents", "collection": "part"}, "name the branches of the collection"),
         ({"kind": "constituents", "n_constituents": 201}, "n_constituents"),
     ],
-    ids=["not-a-name", "twice", "wrong-kind", "collection-without-features", "too-many-particles"],
+    ids=[
+        "not-a-name",
+        "twice",
+        "log-of-not-a-name",
+        "not-log",
+        "wrong-kind",
+        "collection-without-features",
+        "too-many-particles",
+    ],
 )
 def test_a_bad_features_section_is_refused_at_load(section, message):
     with pytest.raises(TrigdeployError, match=message):
@@ -168,6 +178,40 @@ def test_the_set_of_stored_particles_pads_masks_and_zeroes(tmp_path):
     np.testing.assert_array_equal(out[:, :4, :3], want)
     np.testing.assert_array_equal(out[:, :4, 3], live)
     assert (out[:, 4:] == 0).all()  # two slots beyond the four stored particles: padding
+
+
+def test_a_stored_feature_s_logarithm_is_taken_for_present_particles_only(tmp_path):
+    from trigdeploy.data.hdf5 import HDF5Table
+
+    parts, names, _ = _hls4ml_file(tmp_path / "j.h5")
+    features = ("log(j1_pt)", "j1_etarel", "j1_pt")  # a column and its logarithm: the column is read once
+    cfg = FeaturesConfig(kind="constituents", n_constituents=5, particle_features=features)
+    with HDF5Table(tmp_path / "j.h5", "jets") as t:
+        builder = FeatureBuilder(cfg, t.columns, t.particle_columns)
+        assert builder.names[:4] == ["p0_log_j1_pt", "p0_j1_etarel", "p0_j1_pt", "p0_mask"]
+        assert [c for c in builder.inputs if c.endswith("[0]")] == ["j1_pt[0]", "j1_etarel[0]", "j1_pt[0]"]
+        out = builder({}, t.read_matrix(0, 400, builder.inputs)).reshape(400, 5, 4)
+    pt = parts[..., names.index("j1_pt")].astype(np.float64)
+    live = pt != 0
+    by_hand = np.where(live, np.log(np.where(live, pt, 1.0)), 0.0)  # padding: every feature 0, no log(0)
+    np.testing.assert_allclose(out[:, :4, 0], by_hand, rtol=2e-7, atol=0)  # float32 of the float32 column's log
+    np.testing.assert_array_equal(out[:, :4, 2], pt.astype(np.float32))
+    np.testing.assert_array_equal(out[:, :4, 3], live)
+    assert (out[:, 4:] == 0).all() and np.isfinite(out).all()
+    assert not np.allclose(out[:, :4, 0], out[:, :4, 2])  # the logarithm is not the column
+
+
+def test_a_logarithm_of_a_present_particle_s_non_positive_value_is_one_line(tmp_path):
+    from trigdeploy.data.hdf5 import HDF5Table
+
+    _hls4ml_file(tmp_path / "j.h5")  # j1_etarel is negative on some present particles
+    cfg = FeaturesConfig(kind="constituents", n_constituents=4, particle_features=("log(j1_etarel)",))
+    with HDF5Table(tmp_path / "j.h5", "jets") as t:
+        builder = FeatureBuilder(cfg, t.columns, t.particle_columns)
+        with pytest.raises(
+            TrigdeployError, match=r"log\(j1_etarel\): a present particle's j1_etarel is -?[0-9.e-]+, expected > 0"
+        ):
+            builder({}, t.read_matrix(0, 400, builder.inputs))
 
 
 def test_a_feature_the_particles_do_not_have_is_one_line(tmp_path):

@@ -32,6 +32,7 @@ from trigdeploy.features_config import (
     L1Grid,
     constituent_set_names,
     l1_word_names,
+    stored_column,
 )
 
 R0, ECF_CONSTITUENTS, KMEANS_STEPS, LOG_PT_PAD = (
@@ -263,7 +264,8 @@ class FeatureBuilder:
     def __init__(self, cfg: FeaturesConfig, columns: list[str], particle_columns: list[str] = (), collection=None):
         self.kind = cfg.kind
         self.cfg = cfg
-        self.stored: tuple[int, int] | None = None  # a stored particle set: (particles read, features)
+        self.stored: tuple[int, int] | None = None  # a stored particle set: (particles read, columns each)
+        self.picks: list[tuple[int, bool, str]] = []  # each feature of a stored set: (column, logarithm?, name)
         self.counted = False  # the stored set's mask: below the collection's count (ROOT), else pT ≠ 0
         self.set_width = 0  # values per particle of a particle set
         self.words = cfg.kind == "constituents" and cfg.inputs == "l1"  # L1 words: integers, never scaled
@@ -309,18 +311,28 @@ class FeatureBuilder:
         the named features of the leading particles and their pT (the mask: a padded particle's is 0)."""
         names = list(dict.fromkeys(c[: c.rindex("[")] for c in particle_columns))
         features = self.cfg.particles(stored=True)
-        n_read = self._read_set(features, (*features, HLS4ML_PARTICLE_PT), names, "a feature of the file's particles")
+        columns = self._columns_of(features)
+        n_read = self._read_set(features, (*columns, HLS4ML_PARTICLE_PT), names, "a feature of the file's particles")
         n_read = min(n_read, len(particle_columns) // len(names))
-        self.inputs = [f"{f}[{i}]" for i in range(n_read) for f in (*features, HLS4ML_PARTICLE_PT)]
-        self.stored = (n_read, len(features))
+        self.inputs = [f"{f}[{i}]" for i in range(n_read) for f in (*columns, HLS4ML_PARTICLE_PT)]
+        self.stored = (n_read, len(columns))
+
+    def _columns_of(self, features: tuple[str, ...]) -> tuple[str, ...]:
+        """The stored columns that ``features`` read (each once), and which column and whether its logarithm
+        each feature is (``self.picks``)."""
+        parsed = [stored_column(f) for f in features]
+        columns = tuple(dict.fromkeys(c for c, _ in parsed))
+        self.picks = [(columns.index(c), log, f) for (c, log), f in zip(parsed, features)]
+        return columns
 
     def _collection_set(self, name: str, branches: tuple[str, ...], n_stored: int, count: str) -> None:
         """A particle set read from a ROOT collection (``data.collections.<name>``: its ``<branch>_<i>`` columns,
         the leading ``n_stored`` particles) and its count (the mask: a particle below it is present)."""
         features = self.cfg.particle_features
-        n_read = min(self._read_set(features, features, branches, f"a branch of data.collections.{name}"), n_stored)
-        self.inputs = [*(f"{f}_{i}" for i in range(n_read) for f in features), count]
-        self.stored, self.counted = (n_read, len(features)), True
+        columns = self._columns_of(features)
+        n_read = min(self._read_set(features, columns, branches, f"a branch of data.collections.{name}"), n_stored)
+        self.inputs = [*(f"{f}_{i}" for i in range(n_read) for f in columns), count]
+        self.stored, self.counted = (n_read, len(columns)), True
 
     def _read_set(self, features: tuple[str, ...], needed: tuple[str, ...], have, where: str) -> int:
         """Check that the stored particles hold ``needed`` (else one line: the first missing is not ``where``, and
@@ -345,11 +357,27 @@ class FeatureBuilder:
         else:  # each particle's features, then its pT
             p = m.reshape(len(m), n_read, width + 1).copy()
             live = p[..., -1] != 0
-        p[..., :-1] *= live[..., None]
-        p[..., -1] = live
-        out = np.zeros((len(matrix), self.cfg.n_constituents, width + 1), np.float32)
+        p = np.concatenate([self._picked(p[..., :-1], live), live[..., None].astype(np.float32)], 2)
+        out = np.zeros((len(matrix), self.cfg.n_constituents, len(self.picks) + 1), np.float32)
         out[:, :n_read] = p
         return out.reshape(len(matrix), -1)
+
+    def _picked(self, values: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """The set's features from the stored columns ``(jets, particles, columns)``: each column or its
+        logarithm, 0 where a particle is padded; a present particle's column ≤ 0 under a logarithm is an error."""
+        out = []
+        for i, log, name in self.picks:
+            v = np.where(live, values[..., i], 0.0)
+            if log:
+                bad = live & ~(v > 0)
+                if bad.any():
+                    raise TrigdeployError(
+                        f"features.particle_features: {name}: a present particle's {stored_column(name)[0]} is "
+                        f"{v[bad][0]:g}, expected > 0 (its logarithm)"
+                    )
+                v = np.log(np.where(live, v, 1.0))
+            out.append(v)
+        return np.stack(out, -1).astype(np.float32)
 
     @property
     def matrix_inputs(self) -> list[str]:
