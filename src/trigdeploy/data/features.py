@@ -347,19 +347,19 @@ class FeatureBuilder:
         return self.cfg.n_constituents
 
     def _from_stored(self, matrix: np.ndarray) -> np.ndarray:
-        """The particle set of a stored read: features zeroed where padded, the mask (from pT or the count),
-        padding to N."""
+        """The particle set of a stored read: its features (``_picked``: zeroed where padded), the mask (from pT or
+        the count), padding to N."""
         n_read, width = self.stored
         m = np.asarray(matrix, np.float32)
-        if self.counted:  # the features, then the count
-            p = np.concatenate([m[:, :-1].reshape(len(m), n_read, width), np.zeros((len(m), n_read, 1), np.float32)], 2)
+        if self.counted:  # the columns, then the count
+            values = m[:, :-1].reshape(len(m), n_read, width)
             live = np.arange(n_read)[None, :] < m[:, -1:]
-        else:  # each particle's features, then its pT
-            p = m.reshape(len(m), n_read, width + 1).copy()
-            live = p[..., -1] != 0
-        p = np.concatenate([self._picked(p[..., :-1], live), live[..., None].astype(np.float32)], 2)
+        else:  # each particle's columns, then its pT
+            block = m.reshape(len(m), n_read, width + 1)
+            values, live = block[..., :-1], block[..., -1] != 0
         out = np.zeros((len(matrix), self.cfg.n_constituents, len(self.picks) + 1), np.float32)
-        out[:, :n_read] = p
+        out[:, :n_read, :-1] = self._picked(values, live)
+        out[:, :n_read, -1] = live
         return out.reshape(len(matrix), -1)
 
     def _picked(self, values: np.ndarray, live: np.ndarray) -> np.ndarray:
