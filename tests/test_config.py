@@ -14,6 +14,7 @@ from trigdeploy.generators import ToptagGenConfig
 from trigdeploy.schema import apply_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+TARGETS = sorted((Path(__file__).resolve().parents[1] / "export" / "targets").glob("*.yaml"))
 
 BASE = {
     "name": "t",
@@ -377,6 +378,17 @@ def test_export_target_numbers_are_finite_and_bounded(tmp_path, content, key):
     path.write_text(content + "\n")
     with pytest.raises(TrigdeployError, match=rf"{path}: key '{key}'"):
         load_target(path)
+
+
+@pytest.mark.parametrize("path", TARGETS, ids=[p.name for p in TARGETS])
+def test_shipped_export_targets_load_and_vary_only_the_fold(path):
+    from trigdeploy.targets import load_target
+
+    target, default = load_target(path), load_target(path.parent / "default.yaml")
+    # a shipped variant of the default (fold16.yaml: the 32-particle Deep Sets) folds the sets; the device, budget
+    # and every other key stay the default's, so that its designs are compared with the others on the same terms
+    assert dataclasses.replace(target, sets_rtl=default.sets_rtl) == default
+    assert path.name == "default.yaml" or target.sets_rtl.fold == int(path.stem.removeprefix("fold"))
 
 
 BOMB = (
