@@ -111,7 +111,13 @@ def _logging(quiet: bool, verbose: bool):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with errors in trigdeploy's one-line format."""
+    """argparse with errors in trigdeploy's one-line format, and options only by their whole names: argparse's
+    prefix matching would take ``train --run R`` for ``--run-dir R`` (another command's option typed here) and
+    ``scan --max-lut 1`` for ``--max-lut-estimate``, silently."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
         raise TrigdeployError(f"{self.prog}: {message}")
