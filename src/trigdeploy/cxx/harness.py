@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from trigdeploy import timing
+from trigdeploy.cxx import pch
 from trigdeploy.cxx.hls_project import Project, inspect
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.io import STOPPING, build_lock, partial_name, publish_build, remove_stale_partials
@@ -73,12 +74,21 @@ def flags(project: Project, arithmetic: str = "vendor") -> tuple[str, ...]:
     return (*FLAGS, *project.flags, *project.vendor_flags)  # gcc: the last -O wins
 
 
+def precompiled(project: Project, cache_dir: Path, arithmetic: str = "vendor") -> Path | None:
+    """The precompiled header of ``project``'s compiles in ``arithmetic`` (``cxx.pch``), found in or added to
+    ``cache_dir``; None where it has none."""
+    if not pch.applies(project, arithmetic):
+        return None
+    return pch.prepare(project, cache_dir, flags(project, arithmetic), CXX, compiler_id())
+
+
 def _includes(project: Project, arithmetic: str) -> tuple[Path, ...]:
     return (FAST_AP, *project.includes) if arithmetic == "fast" else project.includes
 
 
-def compile_args(project: Project, arithmetic: str = "vendor") -> list[str]:
-    """``g++`` and every option a translation unit of ``project`` is compiled with in ``arithmetic``.
+def compile_args(project: Project, arithmetic: str = "vendor", header: Path | None = None) -> list[str]:
+    """``g++`` and every option a translation unit of ``project`` is compiled with in ``arithmetic``, reading
+    the precompiled ``header`` first where one is given (``precompiled``; the same objects).
     ``__FILE__`` (hls4ml's asserts) names files relative to the project, so that the code compiled
     does not depend on where the project lies, whether its path is given absolute or relative (export
     builds a project in its staging folder, csim where it was moved: both must find one cache entry)."""
@@ -87,7 +97,7 @@ def compile_args(project: Project, arithmetic: str = "vendor") -> list[str]:
         CXX,
         *flags(project, arithmetic),
         *[f"-fmacro-prefix-map={m}=." for m in maps],
-        *[f"-include{p}" for p in project.preincludes],
+        *(pch.compile_options(header) if header else [f"-include{p}" for p in project.preincludes]),
         *[f"-I{p}" for p in _includes(project, arithmetic)],
         *[f"-D{d}" for d in project.defines],
     ]
@@ -268,8 +278,8 @@ def _build(project: Project, cache_dir: Path, out: Path, arithmetic: str) -> Bui
     (staging / "td_harness.cpp").write_text(project.harness)
     if project.unity:
         (staging / "td_unity.cpp").write_text(_unity_text(project, arithmetic))
-    base = compile_args(project, arithmetic)
     t0 = time.perf_counter()
+    base = compile_args(project, arithmetic, precompiled(project, cache_dir, arithmetic))
     logs, objs = _compile_units(project, staging, base, arithmetic, refused)
     linked = subprocess.run(
         [*base, "-shared", "-Wl,-Bsymbolic", *map(str, objs), "-o", str(staging / lib.name)],

@@ -60,8 +60,16 @@ def _build_testbench(project, bench: Path, out: Path, cache_dir: Path):
     build, which compiles meanwhile if it is not cached; returns that build."""
     obj = out / "testbench.o"
     unit = _main_unit(project, bench, out)
+    header = harness.precompiled(project, cache_dir)
     tu = subprocess.Popen(
-        [*harness.compile_args(project), f"-I{project.path / 'firmware'}", "-c", str(unit), "-o", str(obj)],
+        [
+            *harness.compile_args(project, header=header),
+            f"-I{project.path / 'firmware'}",
+            "-c",
+            str(unit),
+            "-o",
+            str(obj),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
