@@ -119,3 +119,15 @@ def test_the_first_compile_of_a_key_goes_without_the_second_builds_it(project, t
     built = harness.precompiled(p, cache)
     assert built is not None and harness.precompiled(p, cache) == built
     assert harness.precompiled(p, tmp_path / "other") is None
+
+
+def test_a_project_and_cache_named_by_relative_paths_get_the_header(project, tmp_path, monkeypatch):
+    """As make runs it (``firmware/…`` from the clone's root): the header compiles in its own folder, so a
+    relative cache path must not reach its include paths (it did: every compile then went without)."""
+    shutil.copytree(project, tmp_path / "firmware" / "prj")
+    monkeypatch.chdir(tmp_path)
+    p = inspect(Path("firmware/prj"))
+    header = _twice(p, Path("firmware/.csim-cache"))
+    assert header is not None and header.is_absolute() and (header.parent / pch.GCH).is_file()
+    trace = _compile(p, p.path / "firmware" / f"{p.top}.cpp", header, tmp_path / "rel.o")
+    assert f"! {header.parent / pch.GCH}" in trace.splitlines()

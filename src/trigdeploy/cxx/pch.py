@@ -92,7 +92,7 @@ def prepare(project, cache_dir: Path, flags: tuple[str, ...], cxx: str, compiler
     would spend 2-3 s and 90 MB to save 1); None then, or where it does not compile (logged: the project then
     compiles without it)."""
     text = "\n".join(includes(project)) + "\n"
-    final = Path(cache_dir) / f"pch-{_key(project, flags, text, compiler)}"
+    final = Path(cache_dir).resolve() / f"pch-{_key(project, flags, text, compiler)}"  # it compiles in its folder
     with build_lock(final):
         if (final / GCH).is_file():
             timing.add(f"precompiled header for {project.path.name}", 0.0, cached=True)
