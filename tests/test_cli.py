@@ -65,6 +65,8 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         (["export", "--run", "{tmp}"], "is incomplete (no metrics.json): run trigdeploy train first"),
         (["export", "--run", "{tmp}/nope"], "run directory not found"),
         (["export", "--run", "{tmp}", "--target", "{tmp}/t.yaml"], "export target file not found"),
+        (["export", "--run", "{tmp}", "--set", "sets_rtl.no_such_key=1"], "unknown key 'sets_rtl.no_such_key'"),
+        (["scan", "--run", "{tmp}", "--sweep", "4", "--set", "sets_rtl.fold=0"], "--set sets_rtl.fold=0: key"),
         (["csim", "--run", "{tmp}"], "export/{name}/manifest.json not found: run trigdeploy export"),
         (["csim", "--run", "{tmp}", "--threads", "-3"], "--threads: expected a whole number from 1 to 1024, got -3"),
         (["csim", "--run", "{tmp}", "--threads", "99999999"], "--threads: expected a whole number from 1 to 1024"),
@@ -115,6 +117,8 @@ def test_data_from_config_generates_and_then_skips(run_cli, tmp_path):
         "export-incomplete-run",
         "export-no-run",
         "export-no-target",
+        "export-bad-target-override",
+        "scan-bad-target-override",
         "csim-not-exported",
         "csim-negative-threads",
         "csim-huge-threads",
@@ -211,3 +215,31 @@ def test_prepare_bad_data_one_line(run_cli, tmp_path, data, message):
     assert status == 2
     assert message.format(name=tmp_path.name) in _one_error_line(stderr)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "verb, patched, extra",
+    [
+        ("export", "trigdeploy.convert.export.export_run", []),
+        ("scan", "trigdeploy.bench.scan.scan_run", ["--sweep", "4"]),
+    ],
+    ids=["export", "scan"],
+)
+def test_export_and_scan_take_the_target_s_keys_from_set(run_cli, monkeypatch, tmp_path, verb, patched, extra):
+    """``--set`` on export and scan overrides the export target's keys (several at once) and names them in the
+    target's source, which the manifest records; the run's own config is not touched."""
+    from trigdeploy.errors import TrigdeployError
+
+    seen = []
+
+    def stop(*args, **kwargs):
+        target = args[1] if verb == "export" else args[2].target
+        seen.append(target)
+        raise TrigdeployError("stopped here")
+
+    monkeypatch.setattr(patched, stop)
+    sets = ["--set", "sets_rtl.fold=16", "--set", "hls4ml.ReuseFactor=2"]
+    status, _, stderr = run_cli(verb, "--run", str(tmp_path), *extra, *sets)
+    assert (status, _one_error_line(stderr).endswith("stopped here")) == (2, True)
+    assert (seen[0].sets_rtl.fold, seen[0].hls4ml.ReuseFactor) == (16, 2)
+    assert seen[0].source.endswith("default.yaml --set sets_rtl.fold=16 --set hls4ml.ReuseFactor=2")

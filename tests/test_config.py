@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -389,6 +390,31 @@ def test_shipped_export_targets_load_and_vary_only_the_fold(path):
     # and every other key stay the default's, so that its designs are compared with the others on the same terms
     assert dataclasses.replace(target, sets_rtl=default.sets_rtl) == default
     assert path.name == "default.yaml" or target.sets_rtl.fold == int(path.stem.removeprefix("fold"))
+
+
+def test_a_target_key_set_on_the_command_line_is_the_same_target_as_a_file_of_it():
+    """``--set sets_rtl.fold=16`` on the default target equals the shipped fold16.yaml (a copy of the default with
+    that key), and its source names the file and the override: what the manifest records."""
+    from trigdeploy.targets import load_target
+
+    default = TARGETS[0].parent / "default.yaml"
+    target = load_target(default, ["sets_rtl.fold=16"])
+    assert target == load_target(default.parent / "fold16.yaml")
+    assert target.source == f"{default} --set sets_rtl.fold=16"
+    assert load_target(default, []) == load_target(default) and load_target(default).source == str(default)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [("sets_rtl.no_such_key=1", "sets_rtl.no_such_key"), ("sets_rtl.fold=0", "sets_rtl.fold")],
+    ids=["unknown-key", "out-of-range"],
+)
+def test_a_target_override_is_checked_like_the_file(override, key):
+    from trigdeploy.targets import load_target
+
+    default = TARGETS[0].parent / "default.yaml"
+    with pytest.raises(TrigdeployError, match=rf"--set {re.escape(override)}: (unknown )?key '{key}'"):
+        load_target(default, [override])
 
 
 BOMB = (

@@ -208,14 +208,15 @@ def load_run(
     return Run(RunLayout.of(path, *roots))
 
 
-def export(run: Run, target: str | Path | None = None):
+def export(run: Run, target: str | Path | None = None, overrides: Sequence[str] = ()):
     """Every model of the run in every form (``target``: an export target YAML, default
-    ``export/targets/default.yaml``), each checked on the whole test split before it is written. Returns the
-    manifest (``convert.manifest.Manifest``)."""
+    ``export/targets/default.yaml``, with ``--set``-style ``overrides`` of its keys such as ``"sets_rtl.fold=16"``),
+    each checked on the whole test split before it is written. Returns the manifest (``convert.manifest.Manifest``)."""
     from trigdeploy.convert.export import export_run
     from trigdeploy.targets import load_target
 
-    export_run(run.run_dir, load_target(target or DEFAULT_TARGET), run.layout.export_root, run.layout.firmware_root)
+    chosen = load_target(target or DEFAULT_TARGET, overrides)
+    export_run(run.run_dir, chosen, run.layout.export_root, run.layout.firmware_root)
     return run.manifest()
 
 
@@ -263,6 +264,7 @@ def scan(
     pareto: Sequence[float] = (),
     grid: Sequence[str] = (),
     target: str | Path | None = None,
+    target_overrides: Sequence[str] = (),
     forms: Sequence[str] | None = None,
     max_lut_estimate: float | None = None,
     workers: int | None = None,
@@ -271,7 +273,8 @@ def scan(
     """The run's design scan, each point a run of its own in ``<run>/scan/`` (trained, exported, simulated on the
     whole test split, Yosys-counted up to ``max_lut_estimate`` by alkaid's model, default synth's; a point whose fingerprint is
     unchanged is read back): the QAT MLP at ``sweep`` weight widths, the resource-aware MLP at ``pareto`` cost
-    weights, and ``grid`` axes as for ``trigdeploy scan --grid`` (``"hgq.hidden=[32,16],[16,16]"``). ``workers``
+    weights, and ``grid`` axes as for ``trigdeploy scan --grid`` (``"hgq.hidden=[32,16],[16,16]"``); ``target``
+    and its ``target_overrides`` as for ``export``. ``workers``
     points at a time here (default: the cores), or on ``dask`` (a ``config.DaskClusterConfig``). Returns each
     point's record (``point.json``); ``api.bench`` reads them."""
     from trigdeploy.bench.scan import ScanOptions, scan_run, scan_target
@@ -281,7 +284,7 @@ def scan(
 
     check_synth_options(workers, max_lut_estimate, ("workers", "max_lut_estimate"))
     points = scan_points(list(sweep), list(pareto), list(grid))
-    chosen = scan_target(load_target(target or DEFAULT_TARGET), list(forms) if forms else None)
+    chosen = scan_target(load_target(target or DEFAULT_TARGET, target_overrides), list(forms) if forms else None)
     budget = MAX_LUT_ESTIMATE if max_lut_estimate is None else max_lut_estimate
     opts = ScanOptions(chosen, budget, run.layout.export_root, run.layout.firmware_root)
     return scan_run(run.run_dir, points, opts, workers, dask)

@@ -7,6 +7,7 @@ The hls4ml and conifer sections use those tools' own key names (``Part``, ``Cloc
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,7 @@ from typing import Literal
 from trigdeploy import yamlsafe
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.fixed import FixedType
-from trigdeploy.schema import WIDTH_MAX, Checked, FieldError, build, num
+from trigdeploy.schema import WIDTH_MAX, Checked, FieldError, apply_overrides, build, num
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,15 @@ class ExportTarget(Checked):
             )
 
 
-def load_target(path: str | Path) -> ExportTarget:
-    """Read and validate an export target file."""
+def load_target(path: str | Path, overrides: Sequence[str] = ()) -> ExportTarget:
+    """Read and validate an export target file with ``overrides`` (``section.key=value``, the value YAML, as
+    ``trigdeploy export --set``) applied first and checked like the file's own keys. Its ``source`` names the
+    file and the overrides: what the manifest records as the target."""
     path = Path(path)
     if not path.is_file():
         raise TrigdeployError(f"export target file not found: {path}")
     raw = yamlsafe.load_file(path, "export target file") or {}
     if not isinstance(raw, dict):
         raise TrigdeployError(f"{path}: expected a YAML mapping at top level")
-    return dataclasses.replace(build(ExportTarget, raw, "", str(path)), source=str(path))
+    source = " ".join([str(path), *(f"--set {o}" for o in overrides)])
+    return dataclasses.replace(build(ExportTarget, apply_overrides(raw, list(overrides)), "", source), source=source)

@@ -131,3 +131,16 @@ def test_a_project_and_cache_named_by_relative_paths_get_the_header(project, tmp
     assert header is not None and header.is_absolute() and (header.parent / pch.GCH).is_file()
     trace = _compile(p, p.path / "firmware" / f"{p.top}.cpp", header, tmp_path / "rel.o")
     assert f"! {header.parent / pch.GCH}" in trace.splitlines()
+
+
+def test_a_killed_compiler_is_not_remembered_as_a_failed_header(project, tmp_path, monkeypatch):
+    """A compile stopped by a signal (exit -9, as ``subprocess`` reports it) says nothing about the header: no
+    header then, but the next request tries again and builds it."""
+    p = inspect(project)
+    cache = tmp_path / "cache"
+    assert harness.precompiled(p, cache) is None  # the first request of the key
+    real = subprocess.run
+    monkeypatch.setattr(pch.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], -9, "", "Killed"))
+    assert harness.precompiled(p, cache) is None and not list(cache.glob(".pch-*.failed"))
+    monkeypatch.setattr(pch.subprocess, "run", real)
+    assert harness.precompiled(p, cache) is not None

@@ -4,7 +4,7 @@
     trigdeploy data --config C [--set k=v …] [--force]              generate a config's files
     trigdeploy prepare --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
     trigdeploy train --config C [--data FILE …] [--run-dir DIR] [--set k=v …]
-    trigdeploy export --run DIR [--target FILE]
+    trigdeploy export --run DIR [--target FILE] [--set k=v …]
     trigdeploy csim --run DIR [--threads N] [--arithmetic auto|fast|vendor]
     trigdeploy bench --run DIR [--out DIR]     reads the run, its csim, synth and scan points
     trigdeploy synth --run DIR                 vendor C synthesis if installed; Yosys on every RTL design
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trigdeploy import __version__, plugins
-from trigdeploy.cli.scan import add_scan_command, cmd_scan
+from trigdeploy.cli.scan import add_scan_command, cmd_scan, target_options
 from trigdeploy.config import load_config
 from trigdeploy.errors import TrigdeployError
 from trigdeploy.generators import AtlasMiniGenConfig, PythiaGenConfig, ToptagGenConfig
@@ -207,6 +207,7 @@ def _run_commands(verbs, common: argparse.ArgumentParser) -> None:
     export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
     export.add_argument("--run", required=True, help="run directory")
     export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
+    target_options(export)
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
     csim.add_argument(
@@ -336,7 +337,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from trigdeploy import api
 
     run = _run(args)
-    manifest = api.export(run, args.target or DEFAULT_TARGET)
+    manifest = api.export(run, args.target or DEFAULT_TARGET, args.target_overrides)
     out = {"export": str(run.layout.export_dir), "models": sorted(manifest.models)}
     print(json.dumps({**out, "not_exported": sorted(manifest.not_exported)}, sort_keys=True))
     return 0

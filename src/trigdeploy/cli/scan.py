@@ -12,6 +12,19 @@ PARETO_BETAS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5)  # the resource-aware front's cost
 SWEEP_BITS = (4, 6, 8)  # the uniform-bit sweep's weight widths, by default
 
 
+def target_options(parser: argparse.ArgumentParser) -> None:
+    """``--set`` of a command that exports (export, scan): overrides of the export target's keys."""
+    parser.add_argument(
+        "--set",
+        dest="target_overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a key of the export target (repeatable; e.g. sets_rtl.fold=16); the value is parsed as YAML "
+        "and the manifest records it",
+    )
+
+
 def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> argparse.ArgumentParser:
     """The ``scan`` command and its options."""
     scan = verbs.add_parser(
@@ -46,6 +59,7 @@ def add_scan_command(verbs, common: argparse.ArgumentParser, positive_int) -> ar
         "hgq.hidden=[32,16],[16,16]: the float model it starts from is trained again at that shape)",
     )
     scan.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
+    target_options(scan)
     scan.add_argument(
         "--forms",
         nargs="+",
@@ -91,7 +105,7 @@ def cmd_scan(args: argparse.Namespace, default_target: Path) -> int:
     if not run_dir.is_dir():
         raise TrigdeployError(f"run directory not found: {run_dir}")
     points = points_of(args)
-    target = scan_target(load_target(args.target or default_target), args.forms)
+    target = scan_target(load_target(args.target or default_target, args.target_overrides), args.forms)
     opts = ScanOptions(target, args.max_lut_estimate, args.export_root, args.firmware_root)
     dask = None
     if args.dask_workers or args.scheduler:

@@ -110,7 +110,8 @@ def prepare(project, cache_dir: Path, flags: tuple[str, ...], cxx: str, compiler
 
 def _build(project, final: Path, text: str, flags: tuple[str, ...], cxx: str, failed: Path) -> Path | None:
     """Copy the headers into this process's staging folder, compile ``td_pch.h`` there and publish it as ``final``
-    (or, where it does not compile, write the compiler's error line to ``failed``)."""
+    (or, where it does not compile, write the compiler's error line to ``failed``; a killed compiler is not a
+    failure of the header: the next compile asks again)."""
     Path(final).parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(Path(final).parent)
     staging = partial_name(final)
@@ -132,7 +133,8 @@ def _build(project, final: Path, text: str, flags: tuple[str, ...], cxx: str, fa
             f"{project.path}: no precompiled header ({cxx} exit {done.returncode}: {line}); compiled without"
         )
         shutil.rmtree(staging, ignore_errors=True)
-        failed.write_text(line + "\n")
+        if done.returncode == 1:  # the compiler's error, not a killed compiler (a signal, SIGTERM): remembered
+            failed.write_text(line + "\n")
         return None
     publish_build(staging, final, GCH)
     return final / HEADER
