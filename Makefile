@@ -1,4 +1,5 @@
-# trigdeploy: each stage target is one `trigdeploy` CLI call; override CONFIG=, RUN=, DATA=.
+# trigdeploy: each stage target is one `trigdeploy` CLI call; override CONFIG=, RUN=, DATA=
+# (and for export-hls TARGET=, an export target file, and TARGET_SET="key=value …", keys of it: export --set).
 # The first target that needs Python creates .venv and installs the package into it.
 
 PYTHON ?= python3
@@ -7,6 +8,7 @@ EXTRAS ?= dev,gen,rtl
 CONFIG ?= configs/toptag.yaml
 RUN ?= runs/$(basename $(notdir $(CONFIG)))
 DATA ?=
+TARGET_SET ?=
 PYTEST_ARGS ?=
 
 TD := $(VENV)/bin/trigdeploy
@@ -108,9 +110,9 @@ jets5: hdl-tools
 	$(MAKE) bench $(JETS5)
 
 # by hand, not in CI (about half an hour on 2 cores): jets5 on 100,000 jets, its 16-feature MLPs (configs/jets5_100k.yaml)
-# and Deep Sets on the 32 leading particles folded 16 times (configs/jets5_sets32.yaml, export/targets/fold16.yaml),
+# and Deep Sets on the 32 leading particles folded 16 times (configs/jets5_sets32.yaml, the default target's sets_rtl.fold),
 # trained on the same file and split, exported, simulated, counted and benched beside them (BENCHMARKS.md)
-JETS5_SETS32 := CONFIG=configs/jets5_sets32.yaml RUN=runs/jets5_sets32 TARGET=export/targets/fold16.yaml DESIGNS=
+JETS5_SETS32 := CONFIG=configs/jets5_sets32.yaml RUN=runs/jets5_sets32 TARGET_SET=sets_rtl.fold=16 DESIGNS=
 jets5-100k: hdl-tools
 	$(MAKE) data train export-hls csim synth CONFIG=configs/jets5_100k.yaml
 	$(MAKE) train export-hls csim synth $(JETS5_SETS32)
@@ -147,7 +149,7 @@ train-ddp: $(STAMP)
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m trigdeploy train --config $(CONFIG) $(if $(DATA),--data $(DATA))
 
 export-hls: $(STAMP)
-	$(TD) export --run $(RUN) $(if $(TARGET),--target $(TARGET))
+	$(TD) export --run $(RUN) $(if $(TARGET),--target $(TARGET)) $(foreach s,$(TARGET_SET),--set '$(s)')
 
 csim: $(STAMP)
 	$(TD) csim --run $(RUN)
