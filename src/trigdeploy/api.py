@@ -208,14 +208,15 @@ def load_run(
     return Run(RunLayout.of(path, *roots))
 
 
-def export(run: Run, target: str | Path | None = None, overrides: Sequence[str] = ()):
+def export(run: Run, target: str | Path | None = None, target_overrides: Sequence[str] = ()):
     """Every model of the run in every form (``target``: an export target YAML, default
-    ``export/targets/default.yaml``, with ``--set``-style ``overrides`` of its keys such as ``"sets_rtl.fold=16"``),
-    each checked on the whole test split before it is written. Returns the manifest (``convert.manifest.Manifest``)."""
+    ``export/targets/default.yaml``, with ``--set``-style ``target_overrides`` of its keys such as
+    ``"sets_rtl.fold=16"``), each checked on the whole test split before it is written. Returns the manifest
+    (``convert.manifest.Manifest``)."""
     from trigdeploy.convert.export import export_run
     from trigdeploy.targets import load_target
 
-    chosen = load_target(target or DEFAULT_TARGET, overrides)
+    chosen = load_target(target or DEFAULT_TARGET, target_overrides)
     export_run(run.run_dir, chosen, run.layout.export_root, run.layout.firmware_root)
     return run.manifest()
 
