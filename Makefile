@@ -30,13 +30,14 @@ NPROC ?= 2
 DESIGNS ?=
 SCAN_MAX_LUT ?= 20000
 
-.PHONY: help install hdl-tools demo jets5 jets5-100k sets test test-slow test-all lint docs data prepare train train-ddp export-hls csim scan bench synth clean
+.PHONY: help install hdl-tools demo jets5 jets5-100k toptag-l1-32 sets test test-slow test-all lint docs data prepare train train-ddp export-hls csim scan bench synth clean
 
 help:
 	@echo "make demo        set up, generate the default data and run every stage built so far"
 	@echo "make sets        the demo's constituent-level taggers (configs/toptag_l1.yaml): train, export, csim, synth (make demo runs it)"
 	@echo "make jets5       the five-class demo (g, q, W, Z, top; hls4ml's jet layout): data, train, export, csim, synth (the BDT as logic), the resource-aware front (scan), bench"
 	@echo "make jets5-100k  by hand, not in CI: jets5 on 100,000 jets, its MLPs and a 32-particle Deep Sets folded 16 times beside them"
+	@echo "make toptag-l1-32  by hand, not in CI, after make demo: Deep Sets on 32 particles' L1 words folded 16 times, benched beside the demo's models"
 	@echo "make test        set up and run the test suite on $(NPROC) workers (make test-slow: the long checks; make test-all: both at once, as CI runs them)"
 	@echo "make lint        ruff (lint + import order, configured in pyproject.toml)"
 	@echo "make docs        the documentation site (docs/site/): config and CLI references generated from the code, the tutorial notebook executed, warnings as errors"
@@ -117,6 +118,14 @@ jets5-100k: hdl-tools
 	$(MAKE) data train export-hls csim synth CONFIG=configs/jets5_100k.yaml
 	$(MAKE) train export-hls csim synth $(JETS5_SETS32)
 	$(MAKE) bench CONFIG=configs/jets5_100k.yaml
+
+# by hand, not in CI (10 minutes on 2 cores, 5 of them Yosys), after make demo: the demo's Deep Sets on the 32 leading particles' L1
+# words (configs/toptag_l1_32.yaml, the input computation counted), folded 16 times, trained on the demo's file and split,
+# exported, simulated, counted (its QAT design by name: alkaid's estimate is above synth's default limit) and benched
+# beside the demo's jet-feature models and its 16-particle Deep Sets (BENCHMARKS.md)
+TOPTAG_L1_32 := CONFIG=configs/toptag_l1_32.yaml RUN=runs/toptag_l1_32 TARGET_SET=sets_rtl.fold=16 DESIGNS=qdeepsets_rtl
+toptag-l1-32: hdl-tools
+	$(MAKE) train export-hls csim synth bench $(TOPTAG_L1_32)
 
 # the suite on NPROC workers (pytest-xdist), a test file's tests on one worker, so that its module fixtures are
 # built once (a session fixture: once per worker that uses it); TEST_WORKERS=0 runs it in this one process
