@@ -119,10 +119,10 @@ jets5-100k: hdl-tools
 	$(MAKE) train export-hls csim synth $(JETS5_SETS32)
 	$(MAKE) bench CONFIG=configs/jets5_100k.yaml
 
-# by hand, not in CI (10 minutes on 2 cores, 5 of them Yosys), after make demo: the demo's Deep Sets on the 32 leading particles' L1
-# words (configs/toptag_l1_32.yaml, the input computation counted), folded 16 times, trained on the demo's file and split,
-# exported, simulated, counted (its QAT design by name: alkaid's estimate is above synth's default limit) and benched
-# beside the demo's jet-feature models and its 16-particle Deep Sets (BENCHMARKS.md)
+# by hand, not in CI (10 minutes on 2 cores, 5 of them Yosys), after make demo: the demo's Deep Sets on the 32
+# leading particles' L1 words (configs/toptag_l1_32.yaml, the input computation counted), folded 16 times, trained on
+# the demo's file and split, exported, simulated, counted (its QAT design by name: alkaid's estimate is above synth's
+# default limit) and benched beside the demo's jet-feature models and its 16-particle Deep Sets (BENCHMARKS.md)
 TOPTAG_L1_32 := CONFIG=configs/toptag_l1_32.yaml RUN=runs/toptag_l1_32 TARGET_SET=sets_rtl.fold=16 DESIGNS=qdeepsets_rtl
 toptag-l1-32: hdl-tools
 	$(MAKE) train export-hls csim synth bench $(TOPTAG_L1_32)
