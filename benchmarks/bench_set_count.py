@@ -111,7 +111,8 @@ def measure(run: Path, particles: int, phi: list[int], seed: int = 0) -> dict:
     counts, data = _count(cfg, rows), {}
     for s in rows:
         x, y = prepared.arrays(s)
-        sets = np.asarray(x, np.float32).reshape(len(x), -1, width)[:, :particles]
+        stored = cfg.features.n_constituents * width  # the set (a run with features.jet_features: then its jet's)
+        sets = np.asarray(x, np.float32)[:, :stored].reshape(len(x), -1, width)[:, :particles]
         labels = np.asarray(y).argmax(1) if np.ndim(y) == 2 else np.asarray(y)
         data[s] = (torch.tensor(sets), torch.tensor(counts[s]), torch.tensor(labels, dtype=torch.long))
     out = {"run": str(run), "particles": particles, "phi": phi, "test_rows": len(rows["test"]), "accuracy": {}}

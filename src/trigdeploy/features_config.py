@@ -6,7 +6,9 @@ each as its ``particle_features`` and a mask (1 for a particle, 0 for padding), 
 layout) the features are computed (``PARTICLE_FEATURES``); a file that stores its particles' features (hls4ml's
 jet layout) gives them by name (``HLS4ML_PARTICLE_FEATURES`` by default); from ROOT, ``collection`` names the
 ``data.collections`` entry that holds the particles (sorted and cut there), ``particle_features`` its branches,
-and a particle is present below the collection's count.
+and a particle is present below the collection's count. ``jet_features`` names jet columns of the file (hls4ml's
+``jets`` table, a ROOT tree's branches; ``log(<name>)`` for a logarithm), given after the set (``jet_<name>``):
+what a set of N cannot know, e.g. the jet's particle count beyond N; the set models add them to their pooled sum.
 
 ``inputs: l1`` gives the port what a Level-1 trigger gives a tagger instead: each particle's integer pT, η and φ
 words on the L1 grid of ``l1`` (CMS Phase-2 PF candidates' by default: pT in 0.25 GeV steps on 14 unsigned bits, η
@@ -84,6 +86,8 @@ class FeaturesConfig(Checked):
     # kind toptag_raw: the constituents whose four-vectors are read as they are
     n_raw_constituents: int = num(200, ge=1)
     particle_features: tuple[str, ...] = ()  # kind constituents: see particles()
+    # kind constituents: the file's jet columns given beside the set (``log(<name>)`` for a logarithm), after it
+    jet_features: tuple[str, ...] = ()
     collection: str | None = None  # kind constituents from ROOT: the data.collections entry of the particles
     inputs: Literal["features", "l1"] = "features"  # kind constituents: l1 = the particles' integer L1 words
     l1: L1Grid = field(default_factory=L1Grid)  # inputs l1: the L1 grid of the particles' and the jet's words
@@ -97,25 +101,32 @@ class FeaturesConfig(Checked):
                 "l1 takes kind constituents from four-vectors (the top-tagging layout), without collection or "
                 "particle_features: the model computes log pT, Δη, Δφ and the mask from the words",
             )
-        for key in ("particle_features", "collection"):
+        if self.jet_features and self.inputs == "l1":
+            raise FieldError("jet_features", "not with inputs: l1 (the port holds the particles' and the jet's words)")
+        for key in ("particle_features", "collection", "jet_features"):
             if getattr(self, key) and self.kind != "constituents":
                 raise FieldError(key, f"only for kind constituents (kind is {self.kind})")
         if self.collection is not None and not self.particle_features:
             raise FieldError(
                 "particle_features", "name the branches of the collection that are the particles' features"
             )
-        for name in self.particle_features:  # which names a file offers is checked when it is read
-            if not _NAME.fullmatch(stored_column(name)[0]):
-                raise FieldError(
-                    "particle_features", f"{name!r} is not a feature name (letters, digits, '_') or log(<name>)"
-                )
-        if len(set(self.particle_features)) != len(self.particle_features):
-            raise FieldError("particle_features", f"a feature is listed twice: {list(self.particle_features)}")
+        for key in ("particle_features", "jet_features"):
+            names = getattr(self, key)
+            for name in names:  # which names a file offers is checked when it is read
+                if not _NAME.fullmatch(stored_column(name)[0]):
+                    raise FieldError(key, f"{name!r} is not a feature name (letters, digits, '_') or log(<name>)")
+            if len(set(names)) != len(names):
+                raise FieldError(key, f"a feature is listed twice: {list(names)}")
 
     def particles(self, stored: bool = False) -> tuple[str, ...]:
         """The per-particle features of ``kind: constituents``, in their order (the default of four-vectors, or
         of ``stored`` particle features, when unset)."""
         return self.particle_features or (HLS4ML_PARTICLE_FEATURES if stored else DEFAULT_PARTICLE_FEATURES)
+
+
+def jet_feature_names(features: tuple[str, ...]) -> list[str]:
+    """The column names of the jet's ``features`` after the set (``log(c)`` is named ``jet_log_c``)."""
+    return [f"jet_log_{c}" if log else f"jet_{c}" for c, log in map(stored_column, features)]
 
 
 def l1_word_names(n: int) -> list[str]:
@@ -154,3 +165,5 @@ def check_l1_port(name: str, section, words: bool) -> None:
         )
     if has_port and section.l1_port is not None:
         raise FieldError(f"train.{name}.l1_port", "is set by train from features.l1; write the grid there")
+    if getattr(section, "jet_features", 0):
+        raise FieldError(f"train.{name}.jet_features", "is set by train from features.jet_features; name them there")

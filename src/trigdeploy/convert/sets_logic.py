@@ -47,21 +47,33 @@ def _set_of(sets, inp, n: int):
     if sets.front is not None:  # L1 words: the front computes the set, the model's input quantizer rounds it
         p = replace(sets.front, particles=n).trace(inp)
         return onto(p[:, :f], port), p[:, f:]
-    h = quantize(inp[:, :f], int(port.signed), port.integer, port.frac)
-    return h, quantize(inp[:, f:], 0, 1, 0)  # one mask bit per particle
+    p = inp[: n * (f + 1)].reshape(n, f + 1)
+    return quantize_port(p[:, :f], port), quantize(p[:, f:], 0, 1, 0)  # one mask bit per particle
 
 
 def _port(sets, n: int):
+    """The traced port: ``n`` particles' values flat, particle-major, then the jet's (L1: its two words)."""
     from alkaid.trace import FVArrayInput
 
-    return FVArrayInput((3 * n + 2,) if sets.front is not None else (n, sets.features + 1))
+    return FVArrayInput((3 * n + 2,) if sets.front is not None else (n * (sets.features + 1) + sets.jet,))
 
 
 def _phi_sum(sets, inp, n: int):
+    """The exact sum of φ over the ``n`` particles present at the port ``inp`` (plus ψ of the jet's values)."""
     h, mask = _set_of(sets, inp, n)
     for dense, grid in sets.phi:
         h = onto(dense(h), grid)  # ``Dense.__call__`` traces as it computes
-    return (h * mask).sum(axis=0)
+    pooled = (h * mask).sum(axis=0)
+    if sets.psi is None:
+        return pooled
+    return pooled + sets.psi(quantize_port(inp[n * (sets.features + 1) :], sets.port))
+
+
+def quantize_port(x, port):
+    """Traced values ``x`` on the port's signed grid (the model's input quantizer), as the particles' are."""
+    from alkaid.trace.ops import quantize
+
+    return quantize(x, int(port.signed), port.integer, port.frac)
 
 
 def _rho(sets, x):
@@ -162,6 +174,11 @@ def fold(sets, fold: int, clock_ns: float) -> Folded:
         raise TrigdeployError(f"sets_rtl.fold: {fold} does not divide the model's {n} particles")
     if fold == 1:
         raise TrigdeployError("sets_rtl.fold: 1 is the whole set at once (trace), not a folded design")
+    if sets.jet:
+        raise TrigdeployError(
+            "sets_rtl.fold: a set model with the jet's values beside the set (features.jet_features) is built "
+            "whole (fold: 1)"
+        )
     m = n // fold
     inp = _port(sets, m)
     part = alkaid_trace(inp, _phi_sum(sets, inp, m))

@@ -31,6 +31,7 @@ from trigdeploy.features_config import (
     PARTICLE_FEATURES,
     L1Grid,
     constituent_set_names,
+    jet_feature_names,
     l1_word_names,
     stored_column,
 )
@@ -268,6 +269,7 @@ class FeatureBuilder:
         self.picks: list[tuple[int, bool, str]] = []  # each feature of a stored set: (column, logarithm?, name)
         self.counted = False  # the stored set's mask: below the collection's count (ROOT), else pT ≠ 0
         self.set_width = 0  # values per particle of a particle set
+        self.jet_logs: list[bool] = []  # each of the jet's features after the set: a logarithm?
         self.words = cfg.kind == "constituents" and cfg.inputs == "l1"  # L1 words: integers, never scaled
         if cfg.kind == "columns":
             self.inputs = list(columns)
@@ -275,11 +277,18 @@ class FeatureBuilder:
             return
         if cfg.kind == "constituents" and collection is not None:
             self._collection_set(*collection)
+            self._jet_columns(columns)
             return
         n_stored = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit())
         if cfg.kind == "constituents" and not n_stored and particle_columns:
             self._stored_set(list(particle_columns))
+            self._jet_columns(columns)
             return
+        if cfg.jet_features:
+            raise TrigdeployError(
+                "features.jet_features: the top-tagging layout stores no jet columns to read (a file's jet columns: "
+                "hls4ml's jet layout, a ROOT tree)"
+            )
         n_stored = n_stored or TOPTAG_N_CONSTITUENTS
         if cfg.kind == "toptag_raw":
             self.inputs = toptag_constituent_columns(min(cfg.n_raw_constituents, n_stored))
@@ -317,6 +326,32 @@ class FeatureBuilder:
         self.inputs = [f"{f}[{i}]" for i in range(n_read) for f in (*columns, HLS4ML_PARTICLE_PT)]
         self.stored = (n_read, len(columns))
 
+    def _jet_columns(self, columns: list[str]) -> None:
+        """The jet's ``features.jet_features`` read after the set: each a file column, or its logarithm."""
+        parsed = [stored_column(f) for f in self.cfg.jet_features]
+        unknown = [c for c, _ in parsed if c not in columns]
+        if unknown:
+            raise TrigdeployError(f"features.jet_features: {unknown[0]!r} is not a jet column of the file")
+        self.jet_logs = [log for _, log in parsed]
+        self.inputs = [*self.inputs, *(c for c, _ in parsed)]
+        self.names = [*self.names, *jet_feature_names(self.cfg.jet_features)]
+
+    def _jet_values(self, m: np.ndarray) -> np.ndarray:
+        """The jet's features from its columns ``m`` (jets, J): each column or its logarithm (a value ≤ 0 under a
+        logarithm is an error)."""
+        out = np.array(m, np.float64)
+        for j, log in enumerate(self.jet_logs):
+            if log:
+                bad = ~(out[:, j] > 0)
+                if bad.any():
+                    name = self.cfg.jet_features[j]
+                    raise TrigdeployError(
+                        f"features.jet_features: {name}: a jet's {stored_column(name)[0]} is {out[bad, j][0]:g}, "
+                        "expected > 0 (its logarithm)"
+                    )
+                out[:, j] = np.log(out[:, j])
+        return out.astype(np.float32)
+
     def _columns_of(self, features: tuple[str, ...]) -> tuple[str, ...]:
         """The stored columns that ``features`` read (each once), and which column and whether its logarithm
         each feature is (``self.picks``)."""
@@ -349,18 +384,25 @@ class FeatureBuilder:
     def _from_stored(self, matrix: np.ndarray) -> np.ndarray:
         """The particle set of a stored read: its features (``_picked``: zeroed where padded), the mask (from pT or
         the count), padding to N."""
-        n_read, width = self.stored
         m = np.asarray(matrix, np.float32)
+        jets = len(self.jet_logs)
+        if jets:  # the jet's columns come last
+            return np.concatenate([self._set_from_stored(m[:, :-jets]), self._jet_values(m[:, -jets:])], axis=1)
+        return self._set_from_stored(m)
+
+    def _set_from_stored(self, m: np.ndarray) -> np.ndarray:
+        """``_from_stored`` of the set's columns."""
+        n_read, width = self.stored
         if self.counted:  # the columns, then the count
             values = m[:, :-1].reshape(len(m), n_read, width)
             live = np.arange(n_read)[None, :] < m[:, -1:]
         else:  # each particle's columns, then its pT
             block = m.reshape(len(m), n_read, width + 1)
             values, live = block[..., :-1], block[..., -1] != 0
-        out = np.zeros((len(matrix), self.cfg.n_constituents, len(self.picks) + 1), np.float32)
+        out = np.zeros((len(m), self.cfg.n_constituents, len(self.picks) + 1), np.float32)
         out[:, :n_read, :-1] = self._picked(values, live)
         out[:, :n_read, -1] = live
-        return out.reshape(len(matrix), -1)
+        return out.reshape(len(m), -1)
 
     def _picked(self, values: np.ndarray, live: np.ndarray) -> np.ndarray:
         """The set's features from the stored columns ``(jets, particles, columns)``: each column or its

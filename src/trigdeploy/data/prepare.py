@@ -231,7 +231,7 @@ def _guard_and_scale(cfg: RunConfig, ds, computer, codes: np.ndarray, what: tupl
         raise TrigdeployError(f"{where}: the scaling sample holds no training rows")
     # L1 words are the port's integers: never scaled (the model computes its features from them)
     scaling = dataclasses.replace(cfg.scaling, kind="none", clip=None) if builder.words else cfg.scaling
-    scaler = Standardizer.fit(sx[train_sample], builder.names, scaling, builder.set_width)
+    scaler = Standardizer.fit(sx[train_sample], builder.names, scaling, builder.set_width, len(builder.jet_logs))
     computer.impute = np.asarray(scaler.mean, np.float64) if cfg.data.nan_policy == "impute" else None
     return aucs, scaler
 
@@ -243,6 +243,7 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
         columns, dropped = select_columns(cfg, ds, label, derived, where)
         return FeatureBuilder(cfg.features, columns), dropped
     builder = FeatureBuilder(cfg.features, ds.columns, ds.particle_columns, _collection(cfg, where))
+    _guard_jet_columns(cfg, builder, label, where)
     missing = [c for c in builder.inputs if c not in ds.columns and c not in ds.particle_columns]
     if missing:
         raise TrigdeployError(
@@ -256,6 +257,21 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
                 "defines the label" if c in label.inputs else "not an input of " + cfg.features.kind
             )
     return builder, dropped
+
+
+def _guard_jet_columns(cfg: RunConfig, builder: FeatureBuilder, label, where: str) -> None:
+    """The jet columns a set reads beside it (``features.jet_features``) pass the leak guard as named columns do:
+    one that defines the label, or whose name the guard refuses, is one line."""
+    guard = cfg.leak_guard
+    for c in builder.inputs[len(builder.inputs) - len(builder.jet_logs) :]:
+        reason = "defines the label" if c in label.inputs and not guard.keep_label_inputs else None
+        if reason is None and guard.enabled:
+            reason = leakguard.name_reason(c, guard.extra_patterns)
+        if reason:
+            raise TrigdeployError(
+                f"{where}: features.jet_features: column '{c}' cannot be used: {reason}; set leak_guard.enabled: "
+                "false to override"
+            )
 
 
 def _collection(cfg: RunConfig, where: str) -> tuple | None:

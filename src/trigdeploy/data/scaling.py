@@ -33,17 +33,22 @@ class Standardizer:
     constant: tuple[str, ...] = ()
 
     @classmethod
-    def fit(cls, x: np.ndarray, names: list[str], cfg: ScalingConfig, set_width: int = 0) -> Standardizer:
+    def fit(
+        cls, x: np.ndarray, names: list[str], cfg: ScalingConfig, set_width: int = 0, tail: int = 0
+    ) -> Standardizer:
         """Fit on rows ``x`` (NaN/inf ignored); constant features get std 1 and are reported. ``set_width``
-        (features per particle, the mask last) fits a particle set's features across its particles."""
+        (features per particle, the mask last) fits a particle set's features across its particles; its last
+        ``tail`` columns (the jet's features after the set) each on its own."""
         x = np.where(np.isfinite(x), x, np.nan).astype(np.float64)
         if set_width and cfg.kind != "none":
-            mean, std = _set_stats(x, set_width)
+            head = x.shape[1] - tail
+            mean, std = _set_stats(x[:, :head], set_width)
+            tail_mean, tail_std = _column_stats(x[:, head:])
+            mean, std = np.append(mean, tail_mean), np.append(std, tail_std)
         elif cfg.kind == "none":
             mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
         else:
-            mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
-            std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.ones(x.shape[1])
+            mean, std = _column_stats(x)
         constant = tuple(n for n, s in zip(names, std) if s == 0)
         std = np.where(std > 0, std, 1.0)
         return cls(tuple(names), mean, std, cfg.clip, len(x), constant)
@@ -91,6 +96,13 @@ class Standardizer:
             d["n_fit"],
             tuple(d.get("constant_features", ())),
         )
+
+
+def _column_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and std (NaN ignored; 0 and 0 without rows)."""
+    if not len(x):
+        return np.zeros(x.shape[1]), np.ones(x.shape[1])
+    return np.nan_to_num(np.nanmean(x, axis=0)), np.nan_to_num(np.nanstd(x, axis=0))
 
 
 def _set_stats(x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

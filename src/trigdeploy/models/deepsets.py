@@ -4,7 +4,9 @@ Input: a particle set as the data stage writes it (``features.kind: constituents
 ``particle_features`` values then a mask (1 for a particle, 0 for padding), flat and particle-major. The
 network: a per-particle network φ (Linear → ReLU per ``phi`` width) shared by every particle, the sum (or
 the mean) of φ over the particles present (padding contributes nothing), then a network ρ (the ``hidden``
-widths, Linear → ReLU) to the logits. The output does not depend on the order of the particles; in float
+widths, Linear → ReLU) to the logits. The jet's values after the set (``features.jet_features``, J of them: what
+N particles cannot tell, e.g. the jet's particle count) enter through ψ, one Linear from J to φ's width added to
+the pooled vector (the same as giving them to ρ's first layer, at one multiplier per φ output). The output does not depend on the order of the particles; in float
 arithmetic only up to the order of the sum's additions.
 
 The section ``train.deepsets`` takes the float MLP's training keys (``epochs``, ``lr``, …; ``hidden`` is ρ)
@@ -41,6 +43,8 @@ class DeepSetsConfig(MLPConfig):
     # features per particle in the set (features.particle_features' count)
     particle_features: int = num(3, ge=1, le=len(PARTICLE_FEATURES))
     l1_port: L1Grid | None = None  # set by train from features.l1 (features.inputs: l1), not by hand
+    # the jet's values after the set (features.jet_features' count): set by train, not by hand
+    jet_features: int = num(0, ge=0, le=WIDTH_MAX)
 
     def check(self) -> None:
         """φ has at least one layer; no batchnorm or dropout (a set model's φ sees particles, not jets)."""
@@ -76,11 +80,12 @@ def particles_of(n_inputs: int, cfg: DeepSetsConfig, kind: str = "deepsets") -> 
             )
         return (n_inputs - 2) // 3
     width = cfg.particle_features + 1
-    if n_inputs % width:
+    n_inputs -= cfg.jet_features
+    if n_inputs <= 0 or n_inputs % width:
         raise TrigdeployError(
             f"train.{kind}.particle_features: {cfg.particle_features} values and a mask per particle do not "
-            f"divide the {n_inputs} inputs; a set model needs features.kind: constituents with that many "
-            "features.particle_features"
+            f"divide the {n_inputs} inputs before the jet's {cfg.jet_features}; a set model needs features.kind: "
+            "constituents with that many features.particle_features"
         )
     return n_inputs // width
 
@@ -105,6 +110,13 @@ def as_set(module, x):
     return x if module.front is None else module.front(x)
 
 
+def split_jet(module, x):
+    """``(particles (batch, N, F + 1), the jet's values (batch, J) or None)`` of a set model's input ``x``."""
+    x = as_set(module, x)
+    n = module.n_particles * module.width
+    return x[:, :n].reshape(x.shape[0], module.n_particles, module.width), (x[:, n:] if module.jet else None)
+
+
 @functools.cache
 def _module_class():
     """The ``torch.nn.Module`` (made on first use: importing this file does not import torch)."""
@@ -122,7 +134,7 @@ def _module_class():
         return nn.Sequential(*layers)
 
     class DeepSets(nn.Module):
-        """``forward(x)``: x is (batch, N · (F + 1)); returns (batch, n_outputs) logits."""
+        """``forward(x)``: x is (batch, N · (F + 1) + J); returns (batch, n_outputs) logits."""
 
         def __init__(self, n_particles: int, cfg: DeepSetsConfig, n_outputs: int):
             super().__init__()
@@ -131,15 +143,16 @@ def _module_class():
             self.phi = stack([cfg.particle_features, *cfg.phi], act, last_act=True)
             self.rho = stack([cfg.phi[-1], *cfg.hidden, n_outputs], act, last_act=False)
             self.front = front_module_of(n_particles, cfg)
+            self.jet = cfg.jet_features  # ψ: the jet's values onto φ's width, added to the pooled sum
+            self.psi = nn.Linear(self.jet, cfg.phi[-1]) if self.jet else None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = as_set(self, x)
-            p = x.reshape(x.shape[0], self.n_particles, self.width)
+            p, jet = split_jet(self, x)
             mask = p[:, :, -1:]
             pooled = (self.phi(p[:, :, :-1]) * mask).sum(1)
             if self.mean:
                 pooled = pooled / mask.sum(1).clamp(min=1.0)
-            return self.rho(pooled)
+            return self.rho(pooled if jet is None else pooled + self.psi(jet))
 
     return DeepSets
 
@@ -196,19 +209,30 @@ class IntegerSets:
     pool: Grid
     rho: tuple[tuple[Dense, Grid | None], ...]
     front: L1Front | None = None  # L1 words at the port: the front computes the set, then the port's grid
+    psi: Dense | None = None  # the jet's values after the set (on the port's grid) → added to the pooled sum
+
+    @property
+    def jet(self) -> int:
+        """How many of the jet's values follow the set at the port."""
+        return 0 if self.psi is None else self.psi.w_int.shape[1]
 
     def input_grid(self, x: np.ndarray) -> np.ndarray:
-        """Scaled particle sets ``x`` as the port holds them: features on the port's grid, masks 0/1 (L1 words:
-        as they are, integers)."""
+        """Scaled particle sets ``x`` as the port holds them: features (and the jet's values) on the port's grid,
+        masks 0/1 (L1 words: as they are, integers)."""
         if self.front is not None:
             return self.front.check_words(x)
-        return self.particle_set(x).reshape(len(x), -1)
+        return np.concatenate([self.particle_set(x).reshape(len(x), -1), self.jet_values(x)], axis=1)
+
+    def jet_values(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, J)``: the jet's scaled values after the set, on the port's grid (no columns without ψ)."""
+        return self.port.onto(np.asarray(x, np.float64)[:, x.shape[1] - self.jet :])
 
     def particle_set(self, x: np.ndarray) -> np.ndarray:
         """``(rows, N, F + 1)``: what φ sees, features on the port's grid and masks, of the scaled sets ``x`` (or of
         L1 words, through the front first)."""
         sets = x if self.front is None else self.front.numpy(self.front.check_words(x))
-        p = np.asarray(sets, np.float64).reshape(len(x), self.particles, self.features + 1).copy()
+        sets = np.asarray(sets, np.float64)[:, : self.particles * (self.features + 1)]
+        p = sets.reshape(len(x), self.particles, self.features + 1).copy()
         p[..., :-1] = self.port.onto(p[..., :-1])
         p[..., -1] = p[..., -1] > 0.5
         return p
@@ -220,14 +244,15 @@ class IntegerSets:
         h = p[..., :-1]
         for dense, grid in self.phi:
             h = grid.onto(dense(h))
-        out = self.pool.onto((h * p[..., -1:]).sum(1))
+        pooled = (h * p[..., -1:]).sum(1)
+        out = self.pool.onto(pooled if self.psi is None else pooled + self.psi(self.jet_values(x)))
         for dense, grid in self.rho:
             out = dense(out) if grid is None else grid.onto(dense(out))
         return out
 
     def weights(self) -> tuple[int, int]:
         """(weights, weights not zero) of φ and ρ."""
-        layers = [d for d, _ in (*self.phi, *self.rho)]
+        layers = [d for d, _ in (*self.phi, *self.rho)] + ([self.psi] if self.psi is not None else [])
         return sum(d.w_int.size for d in layers), sum(int(np.count_nonzero(d.w_int)) for d in layers)
 
 

@@ -4,7 +4,8 @@ The resource-aware MLP's machinery (``models/hgq.py``: a trained fractional bit 
 zero bits, one trained fixed-point type per activation tensor with calibrated integer bits, round half up and
 saturation, ``beta · EBOPs`` in the loss) on a Deep Sets: the particles' features on the port's type, φ's layers
 shared by every particle, the sum of φ over the particles present on the pool's type, then ρ. φ is instantiated
-once per particle in the firmware, so its EBOPs count once per particle (``particles ×``); ρ's once. Fine-tuned
+once per particle in the firmware, so its EBOPs count once per particle (``particles ×``); ρ's once, and ψ's
+(the jet's values after the set, on the port's type, added to the sum before the pool's type) once. Fine-tuned
 from ``deepsets`` (``init: float``). The trained model is an ``IntegerSets`` (``integers()``): its
 ``reference`` gives the run's predictions and the RTL form (``rtl_deepsets``) must equal it on every test event.
 """
@@ -23,10 +24,10 @@ from trigdeploy.models.deepsets import (
     Grid,
     InitFromDeepSets,
     IntegerSets,
-    as_set,
     front_module_of,
     l1_front,
     particles_of,
+    split_jet,
 )
 from trigdeploy.schema import COUNT_MAX, FieldError, num
 
@@ -70,13 +71,16 @@ def _calibrate(self, x) -> None:
     import torch
 
     with torch.no_grad():
-        p = as_set(self, x).reshape(x.shape[0], self.n_particles, self.width)
+        p, jet = split_jet(self, x)
         h, mask, live = p[:, :, :-1], p[:, :, -1:], p[:, :, -1] > 0.5
-        for q, d in zip(self.phi_q, self.phi):
-            q.calibrate(h[live], self.calibration_quantile)
+        for q, d in zip(self.phi_q, self.phi):  # the port's type holds the jet's values too
+            first = q is self.phi_q[0] and jet is not None
+            q.calibrate(
+                torch.cat([h[live].reshape(-1), jet.reshape(-1)]) if first else h[live], self.calibration_quantile
+            )
             h = d(h if q.signed else torch.relu(h))
         self.phi_q[-1].calibrate(h[live], self.calibration_quantile)
-        out = (torch.relu(h) * mask).sum(1)
+        out = (torch.relu(h) * mask).sum(1) + (self.psi(jet) if jet is not None else 0.0)
         for q, d in zip(self.rho_q, self.rho):
             q.calibrate(out, self.calibration_quantile)
             out = d(torch.relu(out))
@@ -87,14 +91,16 @@ def _integers(self) -> IntegerSets:
     phi = tuple((_dense(d, q), _grid(nxt)) for q, d, nxt in zip(self.phi_q, self.phi, self.phi_q[1:]))
     rho_next = [*(_grid(q) for q in self.rho_q[1:]), None]
     rho = tuple((_dense(d, q), g) for q, d, g in zip(self.rho_q, self.rho, rho_next))
-    front = l1_front(self)
-    return IntegerSets(self.n_particles, self.width - 1, _grid(self.phi_q[0]), phi, _grid(self.rho_q[0]), rho, front)
+    front, psi = l1_front(self), (_dense(self.psi, self.phi_q[0]) if self.psi is not None else None)
+    port, pool = _grid(self.phi_q[0]), _grid(self.rho_q[0])
+    return IntegerSets(self.n_particles, self.width - 1, port, phi, pool, rho, front, psi)
 
 
 def _ebops(self):
     """Σ bits(w)·bits(input) over the products that remain, φ's once per particle (differentiable)."""
     phi = sum((d.weight_bits() * q.bits()).sum() for q, d in zip(self.phi_q, self.phi))
-    return self.n_particles * phi + sum((d.weight_bits() * q.bits()).sum() for q, d in zip(self.rho_q, self.rho))
+    once = [*zip(self.rho_q, self.rho), *([(self.phi_q[0], self.psi)] if self.psi is not None else [])]
+    return self.n_particles * phi + sum((d.weight_bits() * q.bits()).sum() for q, d in once)
 
 
 def _summary(self) -> dict:
@@ -129,14 +135,18 @@ def _module_class():
             self.phi_q = nn.ModuleList([ActQuant(True, af, mf)] + [ActQuant(False, af, mf) for _ in cfg.phi])
             self.rho_q = nn.ModuleList(ActQuant(False, af, mf) for _ in rho[:-1])  # the pool, then ρ's ReLUs
             self.front = front_module_of(n_particles, cfg)
+            self.jet = cfg.jet_features  # ψ (after ρ: copy order) on the port's type, onto the pooled sum
+            self.psi = HDense(self.jet, cfg.phi[-1], wf, mf) if self.jet else None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = as_set(self, x)
-            p = x.reshape(x.shape[0], self.n_particles, self.width)
+            p, jet = split_jet(self, x)
             h = p[:, :, :-1]
             for q, d in zip(self.phi_q, self.phi):
                 h = d.forward_q(q(h), q.frac())
             out = (self.phi_q[-1](h) * p[:, :, -1:]).sum(1)
+            if jet is not None:
+                port = self.phi_q[0]
+                out = out + self.psi.forward_q(port(jet), port.frac())
             for q, d in zip(self.rho_q, self.rho):
                 out = d.forward_q(q(out), q.frac())
             return out
@@ -153,7 +163,7 @@ def _module_class():
 
         def after_step(self) -> None:
             """Keep every bit count in its range."""
-            for m in (*self.phi_q, *self.phi, *self.rho_q, *self.rho):
+            for m in (*self.phi_q, *self.phi, *self.rho_q, *self.rho, *([self.psi] if self.psi is not None else [])):
                 m.clamp_()
 
         def input_grid(self, x: np.ndarray) -> np.ndarray:

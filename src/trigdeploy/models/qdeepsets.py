@@ -4,7 +4,9 @@ The Brevitas twin of ``deepsets`` (fine-tuned from it, ``init: float``), built t
 (``models/qmlp.py``: power-of-two scales everywhere, per-tensor weights, quantized biases): the particles'
 features on the input quantizer's signed grid (the masks stay 0/1), φ as QuantLinear → QuantReLU layers shared
 by every particle, the sum of φ over the particles present (exact: every term is on the last ReLU's grid), the
-sum on an unsigned grid of ``pool_bits`` (``pool``: a QuantReLU, round half to even, saturating), then ρ.
+sum on an unsigned grid of ``pool_bits`` (``pool``: a QuantReLU, round half to even, saturating), then ρ. The
+jet's values after the set (``features.jet_features``) take the input quantizer's grid too, and ψ (a QuantLinear,
+its bias on its accumulator's grid) adds them to the sum before the pool's grid.
 
 ``integers()`` gives the trained network in integers (``deepsets.IntegerSets``), and ``reference(x)`` computes
 its logits from them exactly; the RTL form (``convert/forms/rtl_deepsets.py``) traces the same integers, and its logic must equal
@@ -28,10 +30,10 @@ from trigdeploy.models.deepsets import (
     Grid,
     InitFromDeepSets,
     IntegerSets,
-    as_set,
     front_module_of,
     l1_front,
     particles_of,
+    split_jet,
 )
 from trigdeploy.schema import FieldError, num
 
@@ -110,7 +112,8 @@ def _modules(n_particles: int, cfg: QDeepSetsConfig, n_outputs: int):
         [m for a, b in zip(widths[:-2], widths[1:-1]) for m in (lin(a, b, True), relu(cfg.act_bits))]
         + [lin(widths[-2], n_outputs, False)]
     )
-    return inq, phi, relu(cfg.pool_bits), rho
+    psi = lin(cfg.jet_features, cfg.phi[-1], False) if cfg.jet_features else None
+    return inq, phi, relu(cfg.pool_bits), rho, psi
 
 
 @functools.cache
@@ -125,16 +128,19 @@ def _module_class():
         def __init__(self, n_particles: int, cfg: QDeepSetsConfig, n_outputs: int):
             super().__init__()
             self.n_particles, self.width = n_particles, cfg.particle_features + 1
-            self.inq, self.phi, self.pool, self.rho = _modules(n_particles, cfg, n_outputs)
+            self.inq, self.phi, self.pool, self.rho, self.psi = _modules(n_particles, cfg, n_outputs)
             self.front = front_module_of(n_particles, cfg)
+            self.jet = cfg.jet_features
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = as_set(self, x)
-            p = x.reshape(x.shape[0], self.n_particles, self.width)
+            p, jet = split_jet(self, x)
             h = self.inq(p[:, :, :-1])
             for m in self.phi:
                 h = m(h)
-            pooled = self.pool((h.value * p[:, :, -1:]).sum(1))
+            pooled = (h.value * p[:, :, -1:]).sum(1)
+            if jet is not None:  # ψ of the jet's values on the port's grid, onto the pooled sum's
+                pooled = pooled + self.psi(self.inq(jet))
+            pooled = self.pool(pooled)
             for m in self.rho:
                 pooled = m(pooled)
             return pooled
@@ -169,6 +175,7 @@ def integers_of(model) -> IntegerSets:
         in_q = model.inq.act_quant
         bits, exp = int(in_q.bit_width()), _log2(float(in_q.scale()), "input quantizer")
         port = Grid(True, bits - 1 + exp, -exp, "RND_CONV")
+        psi = _linear(model.psi, exp, None)[0] if model.psi is not None else None
         phi = []
         for lin, act in zip(model.phi[::2], model.phi[1::2]):
             phi.append(_linear(lin, exp, act))
@@ -179,7 +186,7 @@ def integers_of(model) -> IntegerSets:
             rho.append(_linear(mods[i], exp, mods[i + 1] if i + 1 < len(mods) else None))
             exp = -rho[-1][1].frac if rho[-1][1] is not None else exp
     front = l1_front(model)
-    return IntegerSets(model.n_particles, model.width - 1, port, tuple(phi), pool, tuple(rho), front)
+    return IntegerSets(model.n_particles, model.width - 1, port, tuple(phi), pool, tuple(rho), front, psi)
 
 
 def build_qdeepsets(n_inputs: int, cfg: QDeepSetsConfig, n_outputs: int = 1):

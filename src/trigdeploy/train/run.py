@@ -155,7 +155,9 @@ class _Fit:
 
 def _with_port(mcfg, cfg: RunConfig):
     """A set model's section on L1 words (``features.inputs: l1``) with their grid (``l1_port``: its front's
-    constants, saved with its config)."""
+    constants, saved with its config), or with the count of the jet's values after the set (``jet_features``)."""
+    if cfg.features.jet_features and hasattr(mcfg, "jet_features"):
+        mcfg = dataclasses.replace(mcfg, jet_features=len(cfg.features.jet_features))
     return dataclasses.replace(mcfg, l1_port=cfg.features.l1) if cfg.features.inputs == "l1" else mcfg
 
 

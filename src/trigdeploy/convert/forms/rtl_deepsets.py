@@ -9,6 +9,8 @@ as the data stage writes them; φ's integer layers are applied to every particle
 weights are constants of the logic, shared in the description, not in the LUTs), each particle's last ReLU output
 is ANDed with its mask bit, the N are summed exactly, the sum is rounded and saturated onto the pool's grid, then ρ
 (every grid with the model's own rounding: half to even for Brevitas, half up for the resource-aware model). Integer sums do not depend on their order: permuted particles give the same bits.
+The jet's values after the set (``features.jet_features``), on the same grid, enter the sum through ψ's integer
+layer before the pool's grid (one multiplier per φ output, not per particle).
 
 With the target's ``sets_rtl.fold: F`` > 1 the project is the design folded in time (``convert.sets_logic.fold``):
 N / F copies of φ, a new event every F clocks; its blocks are checked on every test event and the whole FSM
@@ -41,6 +43,7 @@ def _port_text(ints) -> str:
         f"{ints.particles} particles, particle-major, each {ints.features} features on the signed grid of "
         f"{1 + ints.port.integer + ints.port.frac} bits (step 2^-{ints.port.frac}; the export's `preprocess.json` "
         "scaling, then the model's input quantizer) and its mask bit (1: a particle, 0: padding)"
+        + (f"; then the jet's {ints.jet} values on the same grid, which psi adds to the pooled sum" if ints.jet else "")
     )
 
 
