@@ -10,8 +10,8 @@ separates gluon from quark jets (the HLF MLP reads it as ``j_multiplicity``). Th
 log(``j_multiplicity``) (standardized on the training rows) added to the pooled sum through one linear map ψ,
 ρ unchanged. One torch thread, the same seed and training rules for both (Adam at 2e-3, batches of 512, the
 learning rate halved after 8 epochs without a better validation accuracy, stopped after 30, the best epoch
-kept). Test accuracy of each, as JSON (``--out``) and a Markdown line per network on standard output. The
-``deepsets`` kinds do not take jet inputs yet: this measures what they would gain, it builds no design.
+kept). Test accuracy of each, as JSON (``--out``) and a Markdown line per network on standard output. It builds
+no design: the set kinds take the count through ``features.jet_features`` (ψ into the pooled sum, as here).
 """
 
 from __future__ import annotations
