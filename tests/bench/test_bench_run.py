@@ -571,6 +571,16 @@ def test_bench_states_which_inputs_each_design_assumes_given(section, counted):
     assert ("not in their LUTs or latency" in text) == (not counted)
 
 
+def test_bench_names_the_jet_s_values_given_beside_a_set():
+    from trigdeploy.bench.run import inputs_given
+    from trigdeploy.config import FeaturesConfig
+    from trigdeploy.schema import build
+
+    section = {"kind": "constituents", "jet_features": ["log(j_multiplicity)"]}
+    text = inputs_given(build(FeaturesConfig, section, "features", "run.yaml"))
+    assert text.startswith("the particles' features and the jet's log(j_multiplicity) beside them, computed in float64")
+
+
 def test_the_report_says_what_the_ports_take(report):
     out, r = report
     assert r["inputs"].startswith("toptag_jet features, computed in float64")

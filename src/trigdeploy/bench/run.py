@@ -190,8 +190,9 @@ def inputs_given(features) -> str:
             "mask, log pT, delta eta and delta phi in the design (in its LUTs and latency)"
         )
     if features.kind == "constituents":
+        jet = f" and the jet's {', '.join(features.jet_features)} beside them" if features.jet_features else ""
         return (
-            "the particles' features, computed in float64 and scaled outside the designs (preprocess.json): "
+            f"the particles' features{jet}, computed in float64 and scaled outside the designs (preprocess.json): "
             "not in their LUTs or latency"
         )
     if features.kind == "columns":

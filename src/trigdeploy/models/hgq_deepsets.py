@@ -144,9 +144,8 @@ def _module_class():
             for q, d in zip(self.phi_q, self.phi):
                 h = d.forward_q(q(h), q.frac())
             out = (self.phi_q[-1](h) * p[:, :, -1:]).sum(1)
-            if jet is not None:
-                port = self.phi_q[0]
-                out = out + self.psi.forward_q(port(jet), port.frac())
+            if jet is not None:  # on the port's type
+                out = out + self.psi.forward_q(self.phi_q[0](jet), self.phi_q[0].frac())
             for q, d in zip(self.rho_q, self.rho):
                 out = d.forward_q(q(out), q.frac())
             return out
