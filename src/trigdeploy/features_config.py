@@ -152,8 +152,8 @@ def constituent_set_names(n: int, features: tuple[str, ...]) -> list[str]:
 
 
 def check_l1_port(name: str, section, words: bool) -> None:
-    """L1 words (``features.inputs: l1``) feed set models only, and a set model's ``l1_port`` comes from
-    ``features.l1`` (the trainer sets it), never from its own section."""
+    """L1 words (``features.inputs: l1``) feed set models only, and a set model's ``l1_port`` and ``jet_features``
+    come from ``features.l1`` and ``features.jet_features`` (the trainer sets them), never from its own section."""
     if section is None:
         return
     has_port = any(f.name == "l1_port" for f in dataclasses.fields(section))

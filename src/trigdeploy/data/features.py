@@ -256,6 +256,15 @@ def l1_words(const: np.ndarray, n: int, grid: L1Grid) -> np.ndarray:
     return np.concatenate([words.reshape(len(const), -1), jet_words], axis=1) + 0.0  # no -0.0
 
 
+def _log_where(v: np.ndarray, live, what: str) -> np.ndarray:
+    """The natural logarithm of ``v`` where ``live`` (0 elsewhere), in ``v``'s precision; a live value ≤ 0 is one
+    line: ``what`` is that value, expected > 0."""
+    bad = live & ~(v > 0)
+    if bad.any():
+        raise TrigdeployError(f"{what} is {v[bad][0]:g}, expected > 0 (its logarithm)")
+    return np.log(np.where(live, v, 1.0))
+
+
 class FeatureBuilder:
     """Maps raw columns of a chunk to the model's feature matrix.
 
@@ -340,16 +349,11 @@ class FeatureBuilder:
         """The jet's features from its columns ``m`` (jets, J): each column or its logarithm (a value ≤ 0 under a
         logarithm is an error)."""
         out = np.array(m, np.float64)
-        for j, log in enumerate(self.jet_logs):
+        for j, (log, name) in enumerate(zip(self.jet_logs, self.cfg.jet_features)):
             if log:
-                bad = ~(out[:, j] > 0)
-                if bad.any():
-                    name = self.cfg.jet_features[j]
-                    raise TrigdeployError(
-                        f"features.jet_features: {name}: a jet's {stored_column(name)[0]} is {out[bad, j][0]:g}, "
-                        "expected > 0 (its logarithm)"
-                    )
-                out[:, j] = np.log(out[:, j])
+                out[:, j] = _log_where(
+                    out[:, j], True, f"features.jet_features: {name}: a jet's {stored_column(name)[0]}"
+                )
         return out.astype(np.float32)
 
     def _columns_of(self, features: tuple[str, ...]) -> tuple[str, ...]:
@@ -411,13 +415,8 @@ class FeatureBuilder:
         for i, log, name in self.picks:
             v = np.where(live, values[..., i], 0.0)
             if log:
-                bad = live & ~(v > 0)
-                if bad.any():
-                    raise TrigdeployError(
-                        f"features.particle_features: {name}: a present particle's {stored_column(name)[0]} is "
-                        f"{v[bad][0]:g}, expected > 0 (its logarithm)"
-                    )
-                v = np.log(np.where(live, v, 1.0))
+                what = f"features.particle_features: {name}: a present particle's {stored_column(name)[0]}"
+                v = _log_where(v, live, what)
             out.append(v)
         return np.stack(out, -1).astype(np.float32)
 

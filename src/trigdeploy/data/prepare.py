@@ -57,6 +57,26 @@ from trigdeploy.schema import to_dict
 logger = logging.getLogger(__name__)
 
 
+def column_reason(c: str, guard, label: LabelSpec, dataset: Dataset) -> str | None:
+    """Why the file's column ``c``, named as a feature, may not be one: it defines the label, the leak guard
+    refuses its name, or it is not numeric (None: it may)."""
+    defines = c in label.inputs
+    if defines and not guard.keep_label_inputs:
+        return "defines the label"
+    if guard.enabled:
+        r = leakguard.name_reason(c, guard.extra_patterns)
+        if r and not (defines and guard.keep_label_inputs):
+            return r
+    if np.dtype(dataset.dtype(c)).kind not in "biuf":
+        return f"non-numeric ({dataset.dtype(c)})"
+    return None
+
+
+def override_hint(reason: str) -> str:
+    """What a refused column's line adds: how to override the leak guard (nothing for a non-numeric column)."""
+    return "; set leak_guard.enabled: false to override" if "non-numeric" not in reason else ""
+
+
 def select_columns(
     cfg: RunConfig, dataset: Dataset, label: LabelSpec, derived: dict[str, Expr], where: str
 ) -> tuple[list[str], dict[str, str]]:
@@ -71,18 +91,10 @@ def select_columns(
     dropped: dict[str, str] = {}
 
     def reason(c: str) -> str | None:
-        if c in label.inputs and not guard.keep_label_inputs:
-            return "defines the label"
-        if c in derived:
+        if c in derived and not (c in label.inputs and not guard.keep_label_inputs):
             inner = [r for n in derived[c].names if (r := reason(n))]
             return f"derived from a dropped column ({inner[0]})" if inner else None
-        if guard.enabled:
-            r = leakguard.name_reason(c, guard.extra_patterns)
-            if r and not (c in label.inputs and guard.keep_label_inputs):
-                return r
-        if np.dtype(dataset.dtype(c)).kind not in "biuf":
-            return f"non-numeric ({dataset.dtype(c)})"
-        return None
+        return column_reason(c, guard, label, dataset)
 
     kept = []
     for c in candidates:
@@ -93,10 +105,7 @@ def select_columns(
         if r is None:
             kept.append(c)
         elif explicit:
-            raise TrigdeployError(
-                f"{where}: feature column '{c}' cannot be used: {r}"
-                + ("; set leak_guard.enabled: false to override" if "non-numeric" not in r else "")
-            )
+            raise TrigdeployError(f"{where}: feature column '{c}' cannot be used: {r}{override_hint(r)}")
         else:
             dropped[c] = r
     if not kept:
@@ -243,7 +252,7 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
         columns, dropped = select_columns(cfg, ds, label, derived, where)
         return FeatureBuilder(cfg.features, columns), dropped
     builder = FeatureBuilder(cfg.features, ds.columns, ds.particle_columns, _collection(cfg, where))
-    _guard_jet_columns(cfg, builder, label, where)
+    _guard_jet_columns(cfg, ds, builder, label, where)
     missing = [c for c in builder.inputs if c not in ds.columns and c not in ds.particle_columns]
     if missing:
         raise TrigdeployError(
@@ -259,18 +268,13 @@ def _features(cfg: RunConfig, ds, label, derived: dict, where: str) -> tuple[Fea
     return builder, dropped
 
 
-def _guard_jet_columns(cfg: RunConfig, builder: FeatureBuilder, label, where: str) -> None:
-    """The jet columns a set reads beside it (``features.jet_features``) pass the leak guard as named columns do:
-    one that defines the label, or whose name the guard refuses, is one line."""
-    guard = cfg.leak_guard
+def _guard_jet_columns(cfg: RunConfig, ds, builder: FeatureBuilder, label, where: str) -> None:
+    """The jet columns a set reads beside it (``features.jet_features``) are refused as named columns are
+    (``column_reason``), each in one line."""
     for c in builder.inputs[len(builder.inputs) - len(builder.jet_logs) :]:
-        reason = "defines the label" if c in label.inputs and not guard.keep_label_inputs else None
-        if reason is None and guard.enabled:
-            reason = leakguard.name_reason(c, guard.extra_patterns)
-        if reason:
+        if reason := column_reason(c, cfg.leak_guard, label, ds):
             raise TrigdeployError(
-                f"{where}: features.jet_features: column '{c}' cannot be used: {reason}; set leak_guard.enabled: "
-                "false to override"
+                f"{where}: features.jet_features: column '{c}' cannot be used: {reason}{override_hint(reason)}"
             )
 
 

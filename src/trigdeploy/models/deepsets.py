@@ -114,7 +114,9 @@ def split_jet(module, x):
     """``(particles (batch, N, F + 1), the jet's values (batch, J) or None)`` of a set model's input ``x``."""
     x = as_set(module, x)
     n = module.n_particles * module.width
-    return x[:, :n].reshape(x.shape[0], module.n_particles, module.width), (x[:, n:] if module.jet else None)
+    return x[:, :n].reshape(x.shape[0], module.n_particles, module.width), (
+        x[:, n:] if module.psi is not None else None
+    )
 
 
 @functools.cache
@@ -143,8 +145,8 @@ def _module_class():
             self.phi = stack([cfg.particle_features, *cfg.phi], act, last_act=True)
             self.rho = stack([cfg.phi[-1], *cfg.hidden, n_outputs], act, last_act=False)
             self.front = front_module_of(n_particles, cfg)
-            self.jet = cfg.jet_features  # ψ: the jet's values onto φ's width, added to the pooled sum
-            self.psi = nn.Linear(self.jet, cfg.phi[-1]) if self.jet else None
+            # ψ: the jet's values onto φ's width, added to the pooled sum
+            self.psi = nn.Linear(cfg.jet_features, cfg.phi[-1]) if cfg.jet_features else None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             p, jet = split_jet(self, x)

@@ -135,8 +135,8 @@ def _module_class():
             self.phi_q = nn.ModuleList([ActQuant(True, af, mf)] + [ActQuant(False, af, mf) for _ in cfg.phi])
             self.rho_q = nn.ModuleList(ActQuant(False, af, mf) for _ in rho[:-1])  # the pool, then ρ's ReLUs
             self.front = front_module_of(n_particles, cfg)
-            self.jet = cfg.jet_features  # ψ (after ρ: copy order) on the port's type, onto the pooled sum
-            self.psi = HDense(self.jet, cfg.phi[-1], wf, mf) if self.jet else None
+            # ψ (after ρ: copy order) on the port's type, onto the pooled sum
+            self.psi = HDense(cfg.jet_features, cfg.phi[-1], wf, mf) if cfg.jet_features else None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             p, jet = split_jet(self, x)

@@ -130,7 +130,6 @@ def _module_class():
             self.n_particles, self.width = n_particles, cfg.particle_features + 1
             self.inq, self.phi, self.pool, self.rho, self.psi = _modules(n_particles, cfg, n_outputs)
             self.front = front_module_of(n_particles, cfg)
-            self.jet = cfg.jet_features
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             p, jet = split_jet(self, x)
