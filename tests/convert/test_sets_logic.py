@@ -1,6 +1,7 @@
 """A Deep Sets folded in time (``convert.sets_logic.fold``): the same bits as the whole design on every event,
-whatever the particles' order, with features or L1 words at the port; the check catches one LSB; Verilator runs the
-written FSM at its schedule (a new event every F clocks) and gives the reference's logits."""
+whatever the particles' order, with features, features and the jet's values (ψ counted once per event) or L1 words at
+the port; the check catches one LSB; Verilator runs the written FSM at its schedule (a new event every F clocks) and
+gives the reference's logits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from trigdeploy.errors import TrigdeployError
 
 pytest.importorskip("alkaid")
 
+from models.test_deepsets_jet import jet_sets  # noqa: E402
+from models.test_deepsets_jet import tiny as tiny_jet  # noqa: E402
 from models.test_l1front import _tiny_l1, _words  # noqa: E402
 from models.test_qdeepsets import F, N, sets, tiny_fixed_point  # noqa: E402
 
@@ -20,8 +23,10 @@ CASES = [
     ("hgq_deepsets", "features", 5),
     ("qdeepsets", "l1", 2),
     ("hgq_deepsets", "l1", 4),
+    ("qdeepsets", "jet", 5),
+    ("hgq_deepsets", "jet", 5),
 ]
-IDS = ["qat-features-fold5", "hgq-features-fold5", "qat-l1-fold2", "hgq-l1-fold4"]
+IDS = ["qat-features-fold5", "hgq-features-fold5", "qat-l1-fold2", "hgq-l1-fold4", "qat-jet-fold5", "hgq-jet-fold5"]
 
 
 def _model(kind: str, inputs: str, rows: int = 1500, n_outputs: int = 1):
@@ -29,6 +34,9 @@ def _model(kind: str, inputs: str, rows: int = 1500, n_outputs: int = 1):
     if inputs == "l1":
         model = _tiny_l1(kind)
         x = model.input_grid(_words(rows, 4, seed=5))
+    elif inputs == "jet":  # features.jet_features: J values after the particles', ψ adds them to the pooled sum
+        model = tiny_jet(kind, n_outputs)
+        x = model.input_grid(jet_sets(rows, seed=4))
     else:
         model = tiny_fixed_point(kind, n_outputs)
         x = model.input_grid(sets(rows, seed=4))
@@ -81,14 +89,17 @@ def test_a_fold_that_does_not_divide_the_particles_is_one_line(fold):
         sets_logic.fold(ints, 1, 5.0)
 
 
-@pytest.mark.integration  # one small Verilator build (about 6 s)
-def test_the_written_folded_design_is_exact_in_verilator(tmp_path):
+@pytest.mark.integration  # one small Verilator build each (about 6 s)
+@pytest.mark.parametrize(
+    ("kind", "inputs", "fold"), [("qdeepsets", "l1", 2), ("hgq_deepsets", "jet", 5)], ids=["l1", "jet"]
+)
+def test_the_written_folded_design_is_exact_in_verilator(tmp_path, kind, inputs, fold):
     from trigdeploy.hdl import verilator
 
-    ints, x, ref = _model("qdeepsets", "l1", 700)
-    folded = sets_logic.fold(ints, 2, 5.0)
+    ints, x, ref = _model(kind, inputs, 700)
+    folded = sets_logic.fold(ints, fold, 5.0)
     info = to_rtl.write_rtl(folded.fsm, tmp_path / "prj", "xcvu13p-flga2577-2-e", 5.0)
-    assert (info["ii"], info["pipeline_stages"]) == (2, folded.out_at - 1)
+    assert (info["ii"], info["pipeline_stages"]) == (fold, folded.out_at - 1)
     assert info["lut_estimate_alkaid"] > 0
     model, _ = verilator.load(tmp_path / "prj", tmp_path / "cache", jobs=1)
     for threads in (1, 2, 1):  # the last call again on the first model: its counter is where it started

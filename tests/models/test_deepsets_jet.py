@@ -1,6 +1,6 @@
 """The jet's values beside the set (``features.jet_features``): ψ adds them to the pooled sum in every set kind; the
 fixed-point kinds' integer reference is their forward pass and ignores the particles' order; the traced logic gives
-the reference's bits and the check catches one LSB of ψ; a folded design refuses them in one line."""
+the reference's bits and the check catches one LSB of ψ, whole or folded in time."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_inputs_that_do_not_hold_the_set_and_the_jet_are_one_line():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_traced_logic_gives_the_reference_s_bits_and_the_check_catches_psi_s_lsb(kind):
+def test_the_traced_logic_whole_and_folded_gives_the_reference_s_bits_and_catches_psi_s_lsb(kind):
     pytest.importorskip("alkaid")
     from trigdeploy.convert import sets_logic, to_rtl
 
@@ -112,6 +112,9 @@ def test_the_traced_logic_gives_the_reference_s_bits_and_the_check_catches_psi_s
     bumped = np.array(ints.psi.w_int)
     bumped[np.unravel_index(np.argmax(np.abs(bumped)), bumped.shape)] += 1  # ψ one LSB off in one weight
     bad = dataclasses.replace(ints, psi=dataclasses.replace(ints.psi, w_int=bumped))
-    assert not to_rtl.check(comb, x, bad.reference(x))["ok"]
-    with pytest.raises(TrigdeployError, match=r"sets_rtl.fold: a set model with the jet's values"):
-        sets_logic.fold(ints, 5, 5.0)
+    whole = to_rtl.check(comb, x, bad.reference(x))
+    assert not whole["ok"]
+    folded = sets_logic.fold(ints, 5, 5.0)  # one particle a clock: ψ must count once per event, not once per slice
+    assert sets_logic.check(folded, x, ref)["n_mismatch"] == 0
+    caught = sets_logic.check(folded, x, bad.reference(x))
+    assert (caught["ok"], caught["n_mismatch"]) == (False, whole["n_mismatch"])  # the same events as the whole design

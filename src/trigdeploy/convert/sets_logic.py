@@ -8,10 +8,11 @@
 * a counter ``c`` (its initial value F − 1, then ``(c + 1) mod F`` every clock, no reset port: a new event is taken
   at the first clock after configuration and every F clocks after it);
 * the port register: the event's words, captured when ``c = F − 1`` (the clock the port holds the event);
-* φ on one slice of ``N / F`` particles (the slice the counter selects; with L1 words, the jet's two words beside
-  it), pipelined by alkaid at the clock period: the slice's exact sum of masked φ outputs;
-* the accumulator: the first slice's sum loaded, each next one added, exactly (its grid holds the sum of all N
-  particles: F times the slice sum's range, so nothing wraps);
+* φ on one slice of ``N / F`` particles (the slice the counter selects; the jet's values beside it: with L1 words
+  its two words, with ``features.jet_features`` its J values), pipelined by alkaid at the clock period: the slice's
+  exact sum of masked φ outputs, and with J jet values that sum plus ψ of them as well;
+* the accumulator: the first slice's sum loaded (plus ψ, so ψ counts once per event, as in ``trace``), each next
+  one added, exactly (its grid holds every partial sum: ψ's range and F times the slice sum's, so nothing wraps);
 * ρ, pipelined: the full sum rounded and saturated onto the pool's grid, then ρ's layers (as in ``trace``);
 * the output register, written once per event.
 
@@ -58,15 +59,22 @@ def _port(sets, n: int):
     return FVArrayInput((3 * n + 2,) if sets.front is not None else (n * (sets.features + 1) + sets.jet,))
 
 
-def _phi_sum(sets, inp, n: int):
-    """The exact sum of φ over the ``n`` particles present at the port ``inp`` (plus ψ of the jet's values)."""
+def _phi_parts(sets, inp, n: int):
+    """(the exact sum of φ over the ``n`` particles present at the port ``inp``, that sum plus ψ of the jet's values
+    or None without them)."""
     h, mask = _set_of(sets, inp, n)
     for dense, grid in sets.phi:
         h = onto(dense(h), grid)  # ``Dense.__call__`` traces as it computes
     pooled = (h * mask).sum(axis=0)
     if sets.psi is None:
-        return pooled
-    return pooled + sets.psi(quantize_port(inp[n * (sets.features + 1) :], sets.port))
+        return pooled, None
+    return pooled, pooled + sets.psi(quantize_port(inp[n * (sets.features + 1) :], sets.port))
+
+
+def _phi_sum(sets, inp, n: int):
+    """The exact sum of φ over the ``n`` particles present at the port ``inp`` (plus ψ of the jet's values)."""
+    pooled, with_psi = _phi_parts(sets, inp, n)
+    return pooled if with_psi is None else with_psi
 
 
 def quantize_port(x, port):
@@ -157,7 +165,8 @@ class Folded:
     counter: object
     adder: object
     out_at: int
-    jet_words: int  # L1 words: the jet's eta and phi words after the particles' (0: none)
+    jet_words: int  # the jet's values after the particles' (L1: its eta and phi words; features: J values; or 0)
+    psi: bool  # φ's slice block gives the slice sum, then the slice sum plus ψ (the first slice loads the latter)
 
 
 def fold(sets, fold: int, clock_ns: float) -> Folded:
@@ -167,37 +176,41 @@ def fold(sets, fold: int, clock_ns: float) -> Folded:
     allows; the tests build and simulate it)."""
     from alkaid.trace import trace as alkaid_trace
     from alkaid.trace.pipeline import _split_comb_logic
-    from alkaid.types import QInterval
 
     n = sets.particles
     if fold < 1 or n % fold:
         raise TrigdeployError(f"sets_rtl.fold: {fold} does not divide the model's {n} particles")
     if fold == 1:
         raise TrigdeployError("sets_rtl.fold: 1 is the whole set at once (trace), not a folded design")
-    if sets.jet:
-        raise TrigdeployError(
-            "sets_rtl.fold: a set model with the jet's values beside the set (features.jet_features) is built "
-            "whole (fold: 1)"
-        )
     m = n // fold
     inp = _port(sets, m)
-    part = alkaid_trace(inp, _phi_sum(sets, inp, m))
-    # every partial sum of j slices lies in [j min, j max], j = 1 … fold
-    acc = _kifs(QInterval(min(q.min, fold * q.min), max(q.max, fold * q.max), q.step) for q in part.out_qint)
+    pooled, with_psi = _phi_parts(sets, inp, m)
+    part = alkaid_trace(inp, pooled if with_psi is None else [pooled, with_psi])
+    h = len(part.out_qint) if with_psi is None else len(part.out_qint) // 2
+    acc = _kifs(_partial_sums(s, first, fold) for s, first in zip(part.out_qint[:h], part.out_qint[-h:]))
     phi = _split_comb_logic(part, latency_cutoff=clock_ns, verbose=False)
     rho = _split_comb_logic(_rho_logic(sets, acc), latency_cutoff=clock_ns, verbose=False)
     lp, lr = len(phi), len(rho)
     counter = _counter(fold, (fold - 1, (lp - 1) % fold, (lp + lr - 2) % fold))
-    adder = _adder(acc, _kifs(part.out_qint))
+    adder = _adder(acc, _kifs(part.out_qint[:h]))
     parts = (phi, rho, counter, adder)
-    jet = 2 if sets.front is not None else 0
-    fsm = _fsm(parts, fold, _kifs(part.inp_qint), acc, fold + lp + lr, jet)
-    return Folded(fsm, fold, m, phi, rho, counter, adder, fold + lp + lr, jet)
+    jet = 2 if sets.front is not None else sets.jet
+    fsm = _fsm(parts, fold, _kifs(part.inp_qint), acc, fold + lp + lr, (jet, with_psi is not None))
+    return Folded(fsm, fold, m, phi, rho, counter, adder, fold + lp + lr, jet, with_psi is not None)
 
 
-def _fsm(parts, fold: int, per_slice: tuple, acc: tuple, out_at: int, jet: int):
+def _partial_sums(s, first, fold: int):
+    """The interval of every partial sum of an event: the first slice's value (``first``: the slice sum, or with the
+    jet's values the slice sum plus ψ), then ``j`` more slice sums (``s``), j = 0 … fold − 1."""
+    from alkaid.types import QInterval
+
+    low, high = first.min + (fold - 1) * min(0.0, s.min), first.max + (fold - 1) * max(0.0, s.max)
+    return QInterval(low, high, min(s.step, first.step))
+
+
+def _fsm(parts, fold: int, per_slice: tuple, acc: tuple, out_at: int, jet_psi: tuple[int, bool]):
     """The blocks wired (the module docstring): ``per_slice`` the precisions of φ's port (a slice, then the jet's
-    words), ``acc`` the accumulator's."""
+    values), ``acc`` the accumulator's; ``jet_psi``: (the jet's values at the port, φ's block adds ψ)."""
     from alkaid.stateful import FSM, Conn, ModuloSchedule, Signal
     from alkaid.stateful.fsm import _comb_io_signals
 
@@ -205,6 +218,7 @@ def _fsm(parts, fold: int, per_slice: tuple, acc: tuple, out_at: int, jet: int):
     logic = {"ctl": counter, "add": adder, **{f"phi{i}": c for i, c in enumerate(phi)}}
     logic.update({f"rho{i}": c for i, c in enumerate(rho)})
     io = {name: _comb_io_signals(name, c) for name, c in logic.items()}
+    jet, psi = jet_psi
     w = len(per_slice) - jet  # values of one slice
     port = per_slice[:w] * fold + per_slice[w:]
     inp = Signal("model_inp", True, port, reg=False, mode="r", schedule=ModuloSchedule((0, 1), fold))
@@ -220,8 +234,9 @@ def _fsm(parts, fold: int, per_slice: tuple, acc: tuple, out_at: int, jet: int):
     conns += _stages(phi, "phi", io)
     h, last = len(acc), io[f"phi{len(phi) - 1}"][1]
     total = Signal("acc_reg", False, acc, reg=True)
-    conns += [Conn(total, io["add"][0][0:h]), Conn(last, io["add"][0][h : 2 * h])]
-    conns.append(Conn(last, total, enable_if=first, alt_src=io["add"][1]))  # the first slice loads, others add
+    load = last[h : 2 * h] if psi else last  # the first slice's sum, plus ψ
+    conns += [Conn(total, io["add"][0][0:h]), Conn(last[0:h] if psi else last, io["add"][0][h : 2 * h])]
+    conns.append(Conn(load, total, enable_if=first, alt_src=io["add"][1]))  # the first slice loads, others add
     conns.append(Conn(total, io["rho0"][0]))
     conns += _stages(rho, "rho", io)
     out_k = _kifs(rho[-1].out_qint)
@@ -249,16 +264,18 @@ def _compose(stages, x: np.ndarray) -> np.ndarray:
 
 def blocks_predict(folded: Folded, x: np.ndarray) -> np.ndarray:
     """The folded design's blocks on every event of ``x`` (the port's values, one row per event), the way the FSM
-    feeds them: φ's stages on each slice, the adder over the slices in order, ρ's stages on the sum."""
+    feeds them: φ's stages on each slice (the jet's values beside each), the first slice's sum (plus ψ) loaded, the
+    adder over the other slices in order, ρ's stages on the sum."""
     x = np.asarray(x, np.float64)
     rows, fold = len(x), folded.fold
     jet = x[:, x.shape[1] - folded.jet_words :] if folded.jet_words else x[:, :0]
     slices = x[:, : x.shape[1] - folded.jet_words].reshape(rows, fold, -1)
     slices = np.concatenate([slices, np.repeat(jet[:, None, :], fold, axis=1)], axis=2)
     part = _compose(folded.phi, slices.reshape(rows * fold, -1)).reshape(rows, fold, -1)
-    acc = part[:, 0]
+    h = part.shape[2] // 2 if folded.psi else part.shape[2]
+    acc = part[:, 0, -h:]  # the first slice's sum (plus ψ)
     for j in range(1, fold):
-        acc = _compose((folded.adder,), np.concatenate([acc, part[:, j]], axis=1))
+        acc = _compose((folded.adder,), np.concatenate([acc, part[:, j, :h]], axis=1))
     return _compose(folded.rho, acc)
 
 

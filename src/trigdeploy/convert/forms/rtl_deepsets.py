@@ -51,7 +51,9 @@ def _fold_text(folded) -> str:
     """The folded design's schedule, in words (the project's README)."""
     return (
         f"folded {folded.fold} times: {folded.per_slice} copies of phi, each event's particles taken "
-        f"{folded.per_slice} at a time over {folded.fold} clocks; a new event every {folded.fold} clocks (II = "
+        f"{folded.per_slice} at a time over {folded.fold} clocks"
+        + ("; psi of the jet's values added to the first slice's sum, once per event" if folded.psi else "")
+        + f"; a new event every {folded.fold} clocks (II = "
         f"{folded.fold}), on the port at clocks 0, {folded.fold}, {2 * folded.fold}, … counted from the first clock "
         f"after configuration (a free-running counter, no reset port); event k's logits are in the output register "
         f"from clock k·{folded.fold} + {folded.out_at} for {folded.fold} clocks"
