@@ -99,7 +99,7 @@ class Standardizer:
 
 
 def _column_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's mean and std (NaN ignored; 0 and 0 without rows)."""
+    """Each column's mean and std (NaN ignored; means 0 and stds 1 without rows)."""
     if not len(x):
         return np.zeros(x.shape[1]), np.ones(x.shape[1])
     return np.nan_to_num(np.nanmean(x, axis=0)), np.nan_to_num(np.nanstd(x, axis=0))
