@@ -101,9 +101,9 @@ demo: hdl-tools data train export-hls csim synth scan sets bench
 # five classes end to end on configs/jets5.yaml (Pythia8 jets in hls4ml's jet layout): the resource-aware front, no sweep;
 # synth (one Yosys run) beside the scan (five points on two workers): each alone leaves a core idle
 # then the constituent-level taggers benched beside its models (configs/jets5.yaml's bench.beside): Deep Sets on the
-# jets' 16 leading particles, trained on the same file and split, exported, simulated and counted
+# jets' 16 leading particles, trained on the same file and split, exported folded 8 times, simulated and counted
 JETS5 := CONFIG=configs/jets5.yaml SWEEP= PARETO="$(JETS5_PARETO)" GRID="$(JETS5_GRID)" DESIGNS=bdt_rtl
-JETS5_SETS := CONFIG=configs/jets5_sets.yaml RUN=runs/jets5_sets DESIGNS=
+JETS5_SETS := CONFIG=configs/jets5_sets.yaml RUN=runs/jets5_sets TARGET_SET=sets_rtl.fold=8 DESIGNS=
 jets5: hdl-tools
 	$(MAKE) data train export-hls csim $(JETS5)
 	$(MAKE) -j2 -O synth scan $(JETS5)
