@@ -19,9 +19,8 @@ def _plottable(v) -> bool:
 
 def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str, kind: str | None) -> dict:
     """One entry of the ``pareto`` list (``kind``: its model kind)."""
-    rejection = (
-        {"rejection_quoted": physics_["rejection_quoted"]} if "rejection_quoted" in physics_ else {}
-    )  # K classes: none
+    # two classes: 1/εB at the quoted efficiency; K classes: the accuracy (there is no single background)
+    rejection = {k: physics_[k] for k in ("rejection_quoted", "accuracy") if k in physics_}
     return {
         "model": model,
         "group": group,
@@ -91,10 +90,11 @@ def pareto_entries(
     return out
 
 
-def quoted_rejection(layout, record: dict, efficiency: float, y: np.ndarray) -> float | None:
-    """1/εB at signal efficiency ``efficiency`` on the test split (labels ``y``: the parent's, whose data stage
-    every point shares) of a point's design as csim simulated it (``physics_from``), or of its trained model
-    where it has none; None for K classes (no single background)."""
+def quoted_physics(layout, record: dict, efficiency: float, y: np.ndarray) -> dict:
+    """The resource plot's second figure of a point on the test split (labels ``y``: the parent's, whose data
+    stage every point shares), from its design as csim simulated it (``physics_from``) or from its trained model
+    where it has none: ``{"rejection_quoted": 1/εB at signal efficiency ``efficiency``}`` for two classes,
+    ``{"accuracy": …}`` (the most probable class) for K classes, which have no single background."""
     from trigdeploy.convert.manifest import Manifest
     from trigdeploy.csim.run import simulated_logits
     from trigdeploy.logits import probabilities
@@ -106,16 +106,21 @@ def quoted_rejection(layout, record: dict, efficiency: float, y: np.ndarray) -> 
         prob = probabilities(logits)
     else:
         prob = np.load(layout.predictions(record["point"]["kind"]))["test"]
-    return None if prob.ndim == 2 else rejection_at(y, prob, efficiency)
+    if prob.ndim == 2:
+        return {"accuracy": float((prob.argmax(1) == np.asarray(y)).mean())}
+    return {"rejection_quoted": rejection_at(y, prob, efficiency)}
 
 
 def _physics_of(metrics: RunMetrics, model: str, figures: dict | None = None, efficiency: float = 0.3) -> dict:
     """A point's AUC and 1/εB at signal efficiency ``efficiency``: from bench's ``figures`` of the design's
     simulated outputs (or of the trained model) where given, else from ``metrics.json`` (K classes: the macro
-    AUC; no single background rejection, the per-class ones are in the physics tables)."""
+    AUC and, where bench's figures are given, the accuracy; no single background rejection, the per-class ones
+    are in the physics tables)."""
     key = f"eff_S={efficiency:g}"
     rejection = figures.get("rejection") if figures is not None else metrics[model].rejection  # K classes: none
     physics_ = {"auc": figures["auc"] if figures is not None else metrics[model].auc}
+    if figures is not None and "accuracy" in figures:  # K classes (bench's figures_multiclass)
+        physics_["accuracy"] = figures["accuracy"]
     if rejection is not None and key in rejection:  # inf: no background passes (null in metrics.json)
         physics_["rejection_quoted"] = rejection[key]
     return physics_
@@ -206,19 +211,27 @@ def _legend(ax, points: list[dict]) -> None:
     ax.legend(entries.values(), entries.keys(), fontsize=7, loc="best")  # clear of the points
 
 
+def plot_panels(points: list[dict], efficiency: float = 0.3) -> tuple[tuple[str, str, bool], ...]:
+    """The resource plot's three panels, each (point key, y label, whether it draws a front): the AUC; 1/εB at
+    the quoted efficiency, or where no point has one and some have an accuracy (K classes: no single background)
+    the accuracy; the latency."""
+    second = ("rejection_quoted", f"1/εB at εS = {efficiency:g} (test)", True)
+    if not any(_plottable(p.get("rejection_quoted")) for p in points) and any("accuracy" in p for p in points):
+        second = ("accuracy", "test accuracy (the most probable class)", True)
+    return ("auc", "test AUC", True), second, ("latency_ns", "latency (ns)", False)
+
+
 def pareto_plot(points: list[dict], path: Path, title: str, efficiency: float = 0.3) -> None:
-    """AUC, 1/εB at the quoted signal efficiency and latency against LUTs, every model, sweep and front point:
-    filled markers Yosys counts, open ones models; the non-dominated front as a step line (AUC, 1/εB), the
-    points it leaves out grey."""
+    """AUC, 1/εB at the quoted signal efficiency (K classes: the accuracy) and latency against LUTs, every
+    model, sweep and front point: filled markers Yosys counts, open ones models; the non-dominated front as a
+    step line (AUC, 1/εB or accuracy), the points it leaves out grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
-    panels = (("auc", "test AUC", True), ("rejection_quoted", f"1/εB at εS = {efficiency:g} (test)", True),
-              ("latency_ns", "latency (ns)", False))  # fmt: skip
-    for ax, (key, ylabel, front) in zip(axes, panels):
+    for ax, (key, ylabel, front) in zip(axes, plot_panels(points, efficiency)):
         _panel(ax, points, key, front)
         if points:
             ax.set_xscale("log")

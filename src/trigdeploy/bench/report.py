@@ -18,9 +18,10 @@ def _rej(v: float | None, n_background: int | None = None) -> str:
 
 def _point_rej(p: dict, n_background: int | None = None) -> str:
     """The 1/εB cell of a front or resource-plot point, with its 95 % interval and † where statistics-limited
-    when the test split's background count is known: "–" for K classes (no single background)."""
+    when the test split's background count is known; for K classes (no single background) the point's accuracy
+    (``_second_column`` names the column), "–" where it has neither."""
     if "rejection_quoted" not in p:
-        return "–"
+        return f"{p['accuracy']:.4f}" if "accuracy" in p else "–"
     v = p["rejection_quoted"]
     n = n_background or None  # unknown (K classes, an older report): the value alone
     return _rej_with(v, n, rejection_interval_of(v, n) if n else None)
@@ -270,16 +271,24 @@ def _fpga_tables(r: dict) -> list[str]:
     return lines
 
 
+def _second_column(r: dict) -> str:
+    """The scan and resource tables' physics column after the AUC: 1/εB at the quoted efficiency, or for K
+    classes the accuracy (the cell ``_point_rej`` gives)."""
+    if len(r.get("classes", ())) > 2:
+        return "accuracy"
+    return f"1/εB @ εS={r.get('quoted_efficiency', 0.3):g} [95 % CI]"
+
+
 def _scan_tables(r: dict) -> list[str]:
     """The quantization sweep, the resource-aware front and every point of the resource plot."""
     lines: list[str] = []
-    n_bkg, q = _n_background(r), r.get("quoted_efficiency", 0.3)
+    n_bkg, second = _n_background(r), _second_column(r)
     if r["sweep"]:
         lines += [
             "",
             "## Quantization sweep (QAT MLP; each point a run: trigdeploy scan)",
             "",
-            f"| weights / activations | AUC | 1/εB @ εS={q:g} [95 % CI] | LUT | LUT source | FF | latency (ns) | csim mismatches |",
+            f"| weights / activations | AUC | {second} | LUT | LUT source | FF | latency (ns) | csim mismatches |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for p in r["sweep"]:
@@ -292,7 +301,7 @@ def _scan_tables(r: dict) -> list[str]:
             "",
             "## Resource-aware front (per-weight precision, pruning; fine-tuned from the float MLP; each point a run)",
             "",
-            f"| β (cost weight) | AUC | 1/εB @ εS={q:g} [95 % CI] | weights kept | EBOPs | LUT | LUT source | FF | "
+            f"| β (cost weight) | AUC | {second} | weights kept | EBOPs | LUT | LUT source | FF | "
             "latency (ns) | csim mismatches |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
@@ -302,7 +311,7 @@ def _scan_tables(r: dict) -> list[str]:
                 f"{p['weights']:,} | {p['ebops']:,.0f} | {_n(p['lut'])} | {p['lut_source'] or '–'} | {_n(p['ff'])} | "
                 f"{_n(p['latency_ns'], 'g')} | {_sim(p)} |"
             )
-    lines += _grid_table(r["scan"], n_bkg, q) if r.get("scan") else []
+    lines += _grid_table(r["scan"], n_bkg, second) if r.get("scan") else []
     if r.get("pareto"):
         lines += [
             "",
@@ -312,7 +321,7 @@ def _scan_tables(r: dict) -> list[str]:
             "of the RTL (the Vivado design), `estimate` = trigdeploy's hls4ml or conifer's model. Front: ✓ where "
             "no other point has at least its AUC at no more LUTs (LUTs of different sources compared as they are).",
             "",
-            f"| point | AUC | 1/εB @ εS={q:g} [95 % CI] | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
+            f"| point | AUC | {second} | LUT | FF | DSP | LUT source | latency (ns) | front | csim mismatches |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in sorted(r["pareto"], key=lambda p: p["lut"]):
@@ -325,9 +334,9 @@ def _scan_tables(r: dict) -> list[str]:
     return lines
 
 
-def _grid_table(points: list[dict], n_bkg: int | None, q: float) -> list[str]:
+def _grid_table(points: list[dict], n_bkg: int | None, second: str) -> list[str]:
     """The scan's other points (``--grid``): each design's simulated AUC, the model's beside it where they differ;
-    1/εB at the quoted efficiency ``q``."""
+    the column ``second`` (``_second_column``: 1/εB at the quoted efficiency, or the accuracy)."""
     lines = [
         "",
         "## Other scan points",
@@ -335,7 +344,7 @@ def _grid_table(points: list[dict], n_bkg: int | None, q: float) -> list[str]:
         "AUC of the design as simulated; the trained model's beside it where they differ (a BDT's leaves on "
         "a coarser grid than XGBoost's).",
         "",
-        f"| point | AUC | model's AUC | 1/εB @ εS={q:g} [95 % CI] | LUT | LUT source | latency (ns) | csim mismatches |",
+        f"| point | AUC | model's AUC | {second} | LUT | LUT source | latency (ns) | csim mismatches |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for p in points:

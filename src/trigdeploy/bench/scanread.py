@@ -22,7 +22,7 @@ def read_points(parent: RunLayout, quoted: float = 0.3, y: np.ndarray | None = N
     simulated outputs on the parent's test labels ``y`` (read from the parent where not given). A point made
     from another data stage or float model than the parent's now is left out with a line (``trigdeploy scan``
     again brings it up to date)."""
-    from trigdeploy.bench.pareto import quoted_rejection
+    from trigdeploy.bench.pareto import quoted_physics
     from trigdeploy.data.cache import load_split
     from trigdeploy.models import registry
 
@@ -50,7 +50,7 @@ def read_points(parent: RunLayout, quoted: float = 0.3, y: np.ndarray | None = N
             continue
         if y is None:
             y = load_split(parent.run_dir, "test")[1]
-        found.append(_flat(record.parent.name, r, quoted_rejection(point, r, quoted, y)))
+        found.append(_flat(record.parent.name, r, quoted_physics(point, r, quoted, y)))
     order = {g: i for i, g in enumerate(GROUPS)}
     return sorted(
         found, key=lambda p: (order.get(p["group"], len(order)), p.get("beta", 0), p.get("weight_bits", 0), p["point"])
@@ -70,16 +70,16 @@ def _same_events(parent: RunLayout, point: RunLayout) -> bool:
     return True
 
 
-def _flat(name: str, r: dict, rejection: float | None) -> dict:
-    """A point's record as one row: label, group, settings, physics (``rejection``: 1/εB at the quoted
-    efficiency; None for K classes), LUT (with source), simulation, training."""
+def _flat(name: str, r: dict, physics: dict) -> dict:
+    """A point's record as one row: label, group, settings, physics (``physics``: 1/εB at the quoted
+    efficiency, or the accuracy for K classes: ``pareto.quoted_physics``), LUT (with source), simulation,
+    training."""
     d, t = r.get("design") or {}, r.get("training", {})
     out = {"model": r["point"]["label"], "group": r["point"]["group"], "point": name, "kind": r["point"]["kind"]}
     out.update(r["point"]["changes"])
     out["auc"] = r["auc"]
     out.update({k: r[k] for k in ("model_auc", "physics_from") if k in r})
-    if rejection is not None:
-        out["rejection_quoted"] = rejection
+    out.update(physics)
     for k in ("lut", "ff", "dsp", "lut_source", "latency_ns", "latency_cycles", "ii", "alkaid_lut", "not_synthesized"):
         out[k] = d.get(k)
     out["csim"] = r.get("csim")
