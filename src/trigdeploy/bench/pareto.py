@@ -20,12 +20,12 @@ def _plottable(v) -> bool:
 def _point(model: str, group: str, physics_: dict, cost: dict, lut_source: str, kind: str | None) -> dict:
     """One entry of the ``pareto`` list (``kind``: its model kind)."""
     # two classes: 1/εB at the quoted efficiency; K classes: the accuracy (there is no single background)
-    rejection = {k: physics_[k] for k in ("rejection_quoted", "accuracy") if k in physics_}
+    second = {k: physics_[k] for k in ("rejection_quoted", "accuracy") if k in physics_}
     return {
         "model": model,
         "group": group,
         "auc": physics_["auc"],
-        **rejection,
+        **second,
         "lut": cost["lut"],
         "ff": cost["ff"],
         "dsp": cost["dsp"],
