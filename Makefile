@@ -45,7 +45,7 @@ help:
 	@echo "make prepare     data stage of CONFIG: label, leak guard, splits, scaling, feature cache"
 	@echo "make train       prepare the data and train every model of CONFIG into RUN"
 	@echo "make train-ddp   the same with the MLPs on torch.distributed: NPROC=$(NPROC) processes (torchrun, gloo/nccl)"
-	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects and the BDT as logic (BDT)"
+	@echo "make export-hls  export RUN ($(RUN)): ONNX, QONNX, hls4ml projects (QAT bit-exact, float PTQ), conifer projects and the BDT as logic (BDT); csim's builds of them compiled meanwhile (--prebuild-csim)"
 	@echo "make csim        C-simulate every firmware project of RUN on its whole test split (csim.json)"
 	@echo "make scan        the design scan of RUN, each point a run in RUN/scan/ (trained, exported, simulated, Yosys-counted up to SCAN_MAX_LUT=$(SCAN_MAX_LUT) by alkaid's estimate; cached): the QAT sweep (SWEEP=\"$(SWEEP)\"), the resource-aware front (PARETO=\"$(PARETO)\") and grids of a kind's keys (GRID=\"$(GRID)\")"
 	@echo "make bench       physics, CPU latency, FPGA figures and budget verdicts of RUN and its scan points (reads; trains nothing)"
@@ -158,7 +158,7 @@ train-ddp: $(STAMP)
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m trigdeploy train --config $(CONFIG) $(if $(DATA),--data $(DATA))
 
 export-hls: $(STAMP)
-	$(TD) export --run $(RUN) $(if $(TARGET),--target $(TARGET)) $(foreach s,$(TARGET_SET),--set '$(s)')
+	$(TD) export --run $(RUN) --prebuild-csim $(if $(TARGET),--target $(TARGET)) $(foreach s,$(TARGET_SET),--set '$(s)')
 
 csim: $(STAMP)
 	$(TD) csim --run $(RUN)

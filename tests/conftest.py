@@ -185,7 +185,8 @@ def three_class_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exported(trained_run, tmp_path_factory):
-    """``trained_run`` exported (Vitis only, 50 testbench events): (output root, manifest)."""
+    """``trained_run`` exported (Vitis only, 50 testbench events; csim's builds compiled meanwhile, as ``make
+    export-hls`` does): (output root, manifest)."""
     from trigdeploy.convert.export import export_run as export
     from trigdeploy.targets import Budget, ExportTarget, HLS4MLTarget
 
@@ -197,7 +198,7 @@ def exported(trained_run, tmp_path_factory):
         budget=Budget(lut_fraction=0.05, latency_ns=100.0, ii=1),
         source="test",
     )
-    manifest = export(trained_run, target, root / "export", root / "firmware")
+    manifest = export(trained_run, target, root / "export", root / "firmware", prebuild_csim=True)
     return root, manifest
 
 

@@ -208,16 +208,19 @@ def load_run(
     return Run(RunLayout.of(path, *roots))
 
 
-def export(run: Run, target: str | Path | None = None, target_overrides: Sequence[str] = ()):
+def export(
+    run: Run, target: str | Path | None = None, target_overrides: Sequence[str] = (), *, prebuild_csim: bool = False
+):
     """Every model of the run in every form (``target``: an export target YAML, default
     ``export/targets/default.yaml``, with ``--set``-style ``target_overrides`` of its keys such as
-    ``"sets_rtl.fold=16"``), each checked on the whole test split before it is written. Returns the manifest
+    ``"sets_rtl.fold=16"``), each checked on the whole test split before it is written. ``prebuild_csim``: compile
+    csim's builds of the projects meanwhile, for a ``csim`` after it. Returns the manifest
     (``convert.manifest.Manifest``)."""
     from trigdeploy.convert.export import export_run
     from trigdeploy.targets import load_target
 
     chosen = load_target(target or DEFAULT_TARGET, target_overrides)
-    export_run(run.run_dir, chosen, run.layout.export_root, run.layout.firmware_root)
+    export_run(run.run_dir, chosen, run.layout.export_root, run.layout.firmware_root, prebuild_csim)
     return run.manifest()
 
 

@@ -121,7 +121,12 @@ def test_rows_of_another_width_and_unreadable_trees_are_one_line(booster, tmp_pa
         ce.build(tmp_path / "p", tmp_path / "p" / "myproject.json", 1, [], tmp_path / "cache")
 
 
-def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
+@pytest.mark.parametrize(
+    ("weights", "typedef"),
+    [({"WeightPrecision": "bool"}, "bool"), ({}, str(FMT))],
+    ids=["bool-weights", "conifer-default-weights"],
+)
+def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path, weights, typedef):
     bst, x = booster
     ens = en.ensemble_from_booster(bst)
     ens_q, info = en.quantize_ensemble(ens, FMT)
@@ -138,9 +143,10 @@ def test_fixed_point_hls_csim_is_bit_exact_and_within_bound(booster, tmp_path):
         ens_q,
         "xilinxhls",
         project,
-        {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e", "ClockPeriod": 5.0, "Unroll": True},
+        {"Precision": str(FMT), "XilinxPart": "xcvu13p-flga2577-2-e", "ClockPeriod": 5.0, "Unroll": True, **weights},
         [],
     )
+    assert f"typedef {typedef} weight_t;" in (project / "firmware" / "parameters.h").read_text()
     tc.fix_hls_top(project)
     h, b = harness.load(project, tmp_path / "cache")
     np.testing.assert_array_equal(h.run(x_q)[:, 0], ref)

@@ -190,3 +190,57 @@ def test_background_work_is_collected_in_order_in_the_exports_thread(tmp_path):
     with pytest.raises(TrigdeployError, match="check: 1 mismatch"):
         ex.finish_background()
     assert seen == [0] and ex.pending == []
+
+
+def _context(tmp_path, target: ExportTarget, prebuild_csim: bool) -> ExportContext:
+    ex = ExportContext(
+        tmp_path, target, tmp_path, tmp_path / "fw", tmp_path / "final", tmp_path / "cache", np.zeros((2, 3)),
+        np.zeros(2), [],
+    )  # fmt: skip
+    ex.prebuild_csim = prebuild_csim
+    return ex
+
+
+@pytest.mark.parametrize(
+    ("prebuild_csim", "ptq_rtl", "order"),
+    [
+        (False, False, ["bdt", "mlp", "qmlp", "hgq"]),
+        (True, False, ["bdt", "qmlp", "hgq", "mlp"]),
+        (True, True, ["bdt", "mlp", "qmlp", "hgq"]),
+    ],
+    ids=["no-prebuild", "prebuild-ptq-rtl-off", "prebuild-ptq-rtl-on"],
+)
+def test_kinds_whose_rtl_builds_compile_in_the_background_go_first(tmp_path, prebuild_csim, ptq_rtl, order):
+    """The BDT (a ``background`` form) first; with ``prebuild_csim``, then the kinds with an RTL form that writes
+    a project for this target (the float MLP's ``rtl_ptq`` only with ``ptq_rtl``), so that their Verilator builds
+    start early; the others keep the registry's order."""
+    ex = _context(tmp_path, ExportTarget(ptq_rtl=ptq_rtl, source="test"), prebuild_csim)
+    kinds = [registry.KINDS[n] for n in ("mlp", "qmlp", "hgq", "bdt")]
+    assert [k.name for k in sorted(kinds, key=lambda k: export._kind_order(k, ex))] == order
+
+
+def test_a_simulator_build_that_fails_in_the_export_is_one_warning(tmp_path, monkeypatch, caplog):
+    """``ExportContext.prebuild`` compiles a project's csim build in the background; its failure is csim's to
+    report (csim builds it again), so the export goes on with one warning naming the project."""
+    import dataclasses
+
+    from trigdeploy import simulators
+
+    built = []
+
+    def prebuild(project, cache):
+        built.append(project.name)
+        if project.name == "bad_rtl":
+            raise TrigdeployError("Verilator failed on bad_rtl (exit 1)")
+
+    sim = dataclasses.replace(simulators.SIMULATORS["verilator"], prebuild=prebuild, tool=None)
+    monkeypatch.setitem(simulators.SIMULATORS, "verilator", sim)
+    ex = _context(tmp_path, ExportTarget(source="test"), True)
+    for name in ("good_rtl", "bad_rtl"):
+        ex.prebuild(name, "verilator")
+    ex.prebuild("none", "not-a-simulator")  # no such simulator: nothing to build
+    with caplog.at_level("WARNING"):
+        ex.finish_background()
+    assert sorted(built) == ["bad_rtl", "good_rtl"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "bad_rtl" in warned[0] and "Verilator failed" in warned[0]

@@ -207,6 +207,12 @@ def _run_commands(verbs, common: argparse.ArgumentParser) -> None:
     export = verbs.add_parser("export", parents=[common], help="export a run to ONNX, QONNX, hls4ml and conifer")
     export.add_argument("--run", required=True, help="run directory")
     export.add_argument("--target", help="export target file (default: export/targets/default.yaml)")
+    export.add_argument(
+        "--prebuild-csim",
+        action="store_true",
+        help="compile csim's builds of the projects (Verilator models, HLS testbenches) while exporting, on the "
+        "core the export leaves idle: a csim after it finds them built",
+    )
     target_options(export)
     csim = verbs.add_parser("csim", parents=[common], help="C-simulate the exported firmware against the references")
     csim.add_argument("--run", required=True, help="run directory (exported with trigdeploy export)")
@@ -337,7 +343,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from trigdeploy import api
 
     run = _run(args)
-    manifest = api.export(run, args.target or DEFAULT_TARGET, args.target_overrides)
+    manifest = api.export(run, args.target or DEFAULT_TARGET, args.target_overrides, prebuild_csim=args.prebuild_csim)
     out = {"export": str(run.layout.export_dir), "models": sorted(manifest.models)}
     print(json.dumps({**out, "not_exported": sorted(manifest.not_exported)}, sort_keys=True))
     return 0

@@ -44,6 +44,7 @@ class ExportContext:
     exact: dict = field(default_factory=dict)  # kind name → its fixed-point model (hgq: exact parts; conifer's)
     # work started by ``in_background`` and what runs when it is collected
     pending: list[tuple[Future, Callable]] = field(default_factory=list)
+    prebuild_csim: bool = False  # compile each written project's csim build meanwhile (``prebuild``)
     _pool: ThreadPoolExecutor | None = None
 
     def in_background(self, work: Callable[[], object], then: Callable[[object], None]) -> None:
@@ -52,8 +53,34 @@ class ExportContext:
         collects it, before anything is written. The forms that start such work say so
         (``Form.background``): their kinds are exported first. ``work`` must not touch the context."""
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="td-export")
+            # two with prebuild_csim: the simulator builds of the last forms compile side by side once the forms end
+            self._pool = ThreadPoolExecutor(2 if self.prebuild_csim else 1, thread_name_prefix="td-export")
         self.pending.append((self._pool.submit(contextvars.copy_context().run, work), then))
+
+    def prebuild(self, name: str, simulator: str) -> None:
+        """Compile the csim build of the project ``name`` (complete in the staging folder) on the background
+        thread, into the build cache csim reads: its simulator's ``prebuild`` (a Verilator model, an HLS
+        testbench; nothing where the simulator has none or its tool is missing). csim checks the project
+        itself: a build that fails here is one warning, and csim reports it again."""
+        from trigdeploy.simulators import SIMULATORS, missing
+
+        sim = SIMULATORS.get(simulator)
+        if sim is None or sim.prebuild is None or missing(simulator):
+            return
+        project, cache = (self.fw_dir / name).resolve(), Path(self.cache).resolve()
+
+        def work() -> str | None:
+            try:
+                sim.prebuild(project, cache)
+            except TrigdeployError as exc:
+                return str(exc)
+            return None
+
+        def then(failed: str | None) -> None:
+            if failed:
+                logger.warning(f"export: {name}: its csim build failed ({failed}); csim will build it again")
+
+        self.in_background(work, then)
 
     def finish_background(self) -> None:
         """Wait for the work of ``in_background`` in the order it started, then run its ``then``; its first

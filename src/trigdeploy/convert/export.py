@@ -65,12 +65,17 @@ def _swap_in(staging: Path, final: Path) -> None:
 
 
 def export_run(
-    run_dir: Path, target: ExportTarget, export_root: Path | None = None, firmware_root: Path | None = None
+    run_dir: Path,
+    target: ExportTarget,
+    export_root: Path | None = None,
+    firmware_root: Path | None = None,
+    prebuild_csim: bool = False,
 ) -> dict:
     """Export every model of ``run_dir``; returns the manifest (also written to ``export/<run>/``).
 
     ``export_root``/``firmware_root`` default to the run's layout (``trigdeploy.layout``). Messages go
-    through ``logging``, one line per form and project.
+    through ``logging``, one line per form and project. ``prebuild_csim``: csim's build of each project is
+    compiled meanwhile (``ExportContext.prebuild``).
 
     Everything is built in hidden staging folders beside ``export/<run>`` and ``firmware/<run>`` and
     swapped in only after every check passed: a failed, interrupted or killed export leaves the
@@ -100,7 +105,7 @@ def export_run(
             (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
         with timing.stage("export") as rec:
             manifest = _export_models(
-                run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache, x_test, y_test, log
+                run_dir, target, (out_dir, fw_dir, fw_final), layout.csim_cache, x_test, y_test, log, prebuild_csim
             )
             manifest["timing"] = rec.report()
         write_text_atomic(out_dir / "export.log", "\n".join(log))
@@ -124,16 +129,16 @@ def export_run(
 def _export_models(
     run_dir: Path,
     target: ExportTarget,
-    out_dir: Path,
-    fw_dir: Path,
-    fw_final: Path,
+    folders: tuple[Path, Path, Path],
     cache: Path,
     x_test: np.ndarray,
     y_test: np.ndarray,
     log: list[str],
+    prebuild_csim: bool = False,
 ) -> dict:
     """Every exported form of every trained model of ``run_dir`` (``models.registry``) into the staging
-    folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
+    folders ``out_dir`` and ``fw_dir`` (``folders``, then ``fw_final``: the manifest names the projects by
+    their final folder)."""
     from trigdeploy.models import registry
 
     unknown = [f for f in target.forms or () if f not in FORMS]
@@ -141,7 +146,9 @@ def _export_models(
         raise TrigdeployError(
             f"{target.source or 'export target'}: forms: {unknown[0]!r} is not a form ({', '.join(FORMS)})"
         )
+    out_dir, fw_dir, fw_final = folders
     ex = ExportContext(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
+    ex.prebuild_csim = prebuild_csim
     manifest: dict = {
         "schema": SCHEMA,
         "run": str(run_dir),
@@ -172,14 +179,12 @@ def _export_models(
 
 def _export_kinds(ex: ExportContext, manifest: dict) -> dict[str, dict]:
     """The manifest entry of every trained kind that has forms (the others are listed in ``manifest``'s
-    ``not_exported``). Kinds with a ``background`` form go first: their long builds run beside the others."""
+    ``not_exported``). Kinds with a ``background`` form go first: their long builds run beside the others;
+    with ``prebuild_csim``, then the kinds with RTL projects, whose simulator builds (Verilator's) are long."""
     from trigdeploy.models import registry
 
     trained = _trained(ex.run_dir)
-    kinds = sorted(
-        registry.KINDS.values(),
-        key=lambda k: not any(FORMS[f].background for f in selected_forms(k.forms, ex.target.forms)),
-    )
+    kinds = sorted(registry.KINDS.values(), key=lambda k: _kind_order(k, ex))
     entries = {}
     for kind in kinds:
         src = ex.run_dir / kind.artifact
@@ -194,6 +199,19 @@ def _export_kinds(ex: ExportContext, manifest: dict) -> dict[str, dict]:
                 merge_part(entry, _export_form(FORMS[form], kind, ex), form, kind.name)
         entries[kind.name] = entry
     return entries
+
+
+def _kind_order(kind, ex: ExportContext) -> int:
+    """0: a kind with a ``background`` form; 1 (with ``prebuild_csim``): a kind with a form whose projects are
+    RTL (a simulator that Yosys counts: its build is compiled in the background); 2: the others."""
+    from trigdeploy.simulators import SIMULATORS
+
+    forms = [FORMS[f] for f in selected_forms(kind.forms, ex.target.forms)]
+    forms = [f for f in forms if f.active is None or f.active(ex.target)]
+    if any(f.background for f in forms):
+        return 0
+    rtl = any(SIMULATORS[s].design is not None for f in forms for s in f.simulators if s in SIMULATORS)
+    return 1 if ex.prebuild_csim and rtl else 2
 
 
 def selected_forms(forms: tuple[str, ...], wanted: tuple[str, ...] | None) -> list[str]:
@@ -238,4 +256,7 @@ def _export_form(form, kind, ex: ExportContext) -> dict:
             f"export form {form.name!r} added projects for simulators {sorted(undeclared)} that it does "
             f"not declare ({list(form.simulators)})"
         )
+    if ex.prebuild_csim:
+        for p in ex.projects[before:]:
+            ex.prebuild(p.name, p.simulator)
     return part

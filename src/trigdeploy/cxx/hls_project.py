@@ -17,13 +17,14 @@ WEIGHTS_H = Path(__file__).resolve().parent / "td_weights.h"
 # -Waccess pass over their initializers. Neither changes the code's meaning (an alias analysis, warnings):
 # 2.5x faster, the same outputs (csim checks every event against the emulation).
 CONIFER_FLAGS = ("-fno-tree-pta", "-Wno-free-nonheap-object", "-Wno-mismatched-dealloc", "-Wno-mismatched-new-delete")
-# ... and their run-time initialisation (the vendor ap_fixed constructors are not constexpr) dominates the vendor
-# build and the testbench (both include the tables). -Og compiles the five-class demo's 300-tree unit in 90 s against
-# 134 s at -O1 (the demo's 100-tree unit: 26 s against 42 s; -O2 took 1.7x -O1's time, and -O0 did not finish the
-# five-class testbench in 10 min); its code runs the trees at about 0.6x of -O1's speed, and only the export's check,
-# the cross-check sample and the testbench run it (the fast build, -O3, runs the split in csim). The same outputs:
-# export and csim check every event against the emulation.
-CONIFER_VENDOR_FLAGS = ("-Og",)
+# ... and their run-time initialisation (the vendor ap_fixed constructors are not constexpr) dominated the vendor
+# build while every node's one-hot weight row was 18-bit fixed point (140,000 constructors in the demo); it was
+# compiled at -Og then. With conifer's WeightPrecision bool (export's default) the demo's 94-tree unit compiles at
+# -O2 in 5.6 s (-Og 4.6 s, 18-bit weights at -Og 22.6 s) and runs the split in 0.6x of -Og's time (5.7 against
+# 9.5 s per 10,000 events on one thread: each node still takes the dot product of the input with its row); the
+# five-class demo's 290 trees: 14.3 against 12.2 s, 2.8 against 4.5 s. Both gcc's default level: no flag of its
+# own. The same outputs: export and csim check every event against the emulation.
+CONIFER_VENDOR_FLAGS = ()
 # the weights folder lives in an inline function's static (td_weights.h): gcc would make it one object for
 # the whole process (STB_GNU_UNIQUE), shared by every loaded copy of a library; hls4ml's build_lib.sh passes
 # the same flag for its own function statics

@@ -8,7 +8,9 @@ references it reuses, which must come before it in a kind's forms; ``simulators`
 project types (``trigdeploy.simulators``: how csim runs a project and what synth counts of it) its
 projects may ask for; ``cost`` gives bench its FPGA figures before synthesis (trigdeploy's analytic
 hls4ml model, alkaid's or conifer's estimators); ``background`` says that it starts long builds
-beside the forms that follow (``ExportContext.in_background``), so its kind is exported first.
+beside the forms that follow (``ExportContext.in_background``), so its kind is exported first;
+``active(target)`` says whether it writes anything for an export target (a form a target key turns on),
+so that the export's order counts it only then.
 Forms are reported in the order they are registered (bench's tables).
 
 The contract is checked where it is declared, not in the middle of an export: ``register_form``
@@ -42,6 +44,9 @@ class Form:
     # its checks compile for long (ExportContext.in_background): its kind is exported before the others, so that
     # those builds run beside their forms
     background: bool = False
+    # (ExportTarget) → whether the form writes anything for it (None: always): the export's order of kinds counts
+    # only the forms that do
+    active: Callable[[Any], bool] | None = None
 
 
 FORMS: dict[str, Form] = {}

@@ -169,6 +169,8 @@ def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: Quanti
     cfg = {"Precision": str(q.fmt), "XilinxPart": part}
     if backend == "xilinxhls":
         cfg.update(ClockPeriod=clock, Unroll=target.conifer.Unroll)
+        if target.conifer.WeightPrecision is not None:  # the trees' one-hot weights (axis-aligned splits)
+            cfg.update(WeightPrecision=target.conifer.WeightPrecision)
     tc.make_project(q.ensemble, backend, staging, cfg, ex.log)
     tc.write_testbench(staging, q.x[:n_tb], q.reference[:n_tb])
     info = {"project": str(final), "part": part, "precision": str(q.fmt), "testbench_events": n_tb}
@@ -186,6 +188,7 @@ def _backend_project(kind, ex: ExportContext, backend: str, ens: dict, q: Quanti
     if backend == "xilinxhls":
         tc.fix_hls_top(staging)
         info.update(clock_period_ns=clock, unroll=target.conifer.Unroll)
+        info.update(weight_precision=target.conifer.WeightPrecision or str(q.fmt))
         cache = Path(ex.cache).resolve()  # the thread's paths do not depend on the working directory
         ex.in_background(lambda: _hls_check(kind, staging.resolve(), cache, q), done)
     else:

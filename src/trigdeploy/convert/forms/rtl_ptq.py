@@ -62,4 +62,13 @@ def _export(kind, ex: ExportContext) -> dict:
 
 
 # at the precisions (and against the C simulation) of hls4ml_ptq
-register_form(Form("rtl_ptq", _export, requires=("hls4ml_ptq",), simulators=("verilator",), cost=rtl_cost))
+register_form(
+    Form(
+        "rtl_ptq",
+        _export,
+        requires=("hls4ml_ptq",),
+        simulators=("verilator",),
+        cost=rtl_cost,
+        active=lambda target: target.ptq_rtl,
+    )
+)
