@@ -245,7 +245,7 @@ def test_a_point_without_the_model_it_starts_from_is_one_line(trained_run, tmp_p
 @pytest.mark.parametrize(
     ("forms", "wanted", "expected"),
     [
-        (("qonnx_hls4ml", "rtl"), ("rtl", "rtl_hgq"), ["qonnx_hls4ml", "rtl"]),
+        (("qonnx", "rtl", "qonnx_hls4ml"), ("rtl", "rtl_hgq"), ["qonnx", "rtl"]),
         (("hls4ml_hgq", "rtl_hgq"), ("rtl", "rtl_hgq"), ["rtl_hgq"]),
         (("onnx", "hls4ml_ptq", "rtl_ptq"), None, ["onnx", "hls4ml_ptq", "rtl_ptq"]),
         (("conifer", "rtl_bdt"), ("onnx",), []),

@@ -32,7 +32,8 @@ def toy_form():
 def test_every_built_in_kind_lists_its_forms_after_what_they_require():
     for kind in registry.KINDS.values():
         check_kind(kind)
-    assert FORMS["rtl"].requires == ("qonnx_hls4ml",) and FORMS["rtl_ptq"].requires == ("hls4ml_ptq",)
+    assert FORMS["rtl"].requires == ("qonnx",) and FORMS["rtl_ptq"].requires == ("hls4ml_ptq",)
+    assert FORMS["qonnx_hls4ml"].requires == ("qonnx",)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +157,7 @@ def test_a_forms_cost_reaches_bench_after_the_built_in_forms():
     try:
         est, points = fpga_estimates(None, {"toy_kind": {"toy": 1}, "other": {}}, 5.0, 1)
         assert est == {"toy_kind (toy)": {**figures, "entry": 1}} and points == {"toy_kind (toy)": "toy_kind"}
-        assert list(FORMS)[-1] == "toy_costed" and list(FORMS)[:3] == ["onnx", "qonnx_hls4ml", "rtl"]
+        assert list(FORMS)[-1] == "toy_costed" and list(FORMS)[:4] == ["onnx", "qonnx", "qonnx_hls4ml", "rtl"]
     finally:
         registry.unregister("toy_kind")
         unregister_form("toy_costed")

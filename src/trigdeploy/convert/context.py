@@ -41,7 +41,8 @@ class ExportContext:
     projects: list[Project] = field(default_factory=list)
     references: dict = field(default_factory=dict)  # kind name → (inputs, logits, file) saved by save_reference
     ptq: dict = field(default_factory=dict)  # kind name → PTQ precisions and the first hls4ml project's outputs
-    exact: dict = field(default_factory=dict)  # kind name → its fixed-point model (hgq: exact parts; conifer's)
+    # kind name → its fixed-point model (hgq: exact parts; conifer's; qonnx: the QONNX model and input quantizer)
+    exact: dict = field(default_factory=dict)
     # work started by ``in_background`` and what runs when it is collected
     pending: list[tuple[Future, Callable]] = field(default_factory=list)
     prebuild_csim: bool = False  # compile each written project's csim build meanwhile (``prebuild``)

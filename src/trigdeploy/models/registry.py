@@ -101,7 +101,8 @@ register(
         "PyTorch",
         _build_qmlp,
         init_from=lambda cfg: "mlp" if cfg.init == "float" else None,
-        forms=("qonnx_hls4ml", "rtl"),
+        # the RTL before the hls4ml projects: with export --prebuild-csim its Verilator build, the longer, starts first
+        forms=("qonnx", "rtl", "qonnx_hls4ml"),
     )
 )
 register(

@@ -96,6 +96,7 @@ def check_kind(kind: registry.ModelKind) -> None:
 # the built-in forms, in report order; each registers after the forms it requires
 for _name in (
     "onnx",
+    "qonnx",
     "qonnx_hls4ml",
     "rtl",
     "hls4ml_ptq",

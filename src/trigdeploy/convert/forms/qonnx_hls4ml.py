@@ -1,60 +1,24 @@
-"""The ``qonnx_hls4ml`` form: a Brevitas QAT model → QONNX (parity with Brevitas) → one hls4ml project
-per backend, C-simulated equal to QONNX execution on every test event before it is written."""
+"""The ``qonnx_hls4ml`` form: the QONNX model of a Brevitas QAT model (the ``qonnx`` form's) → one hls4ml
+project per backend, C-simulated equal to QONNX execution on every test event before it is written."""
 
 from __future__ import annotations
-
-import time
 
 from trigdeploy import fpga
 from trigdeploy.convert.context import ExportContext, exact_hls4ml_project, hls4ml_mlp_cost, say
 from trigdeploy.convert.forms import Form, register_form
-from trigdeploy.errors import TrigdeployError
-from trigdeploy.io import sha256_file
 from trigdeploy.logits import n_logits
 
 
 def _export(kind, ex: ExportContext) -> dict:
-    """Brevitas QAT model → QONNX (parity with Brevitas) → one bit-exact hls4ml project per backend."""
-    from trigdeploy.convert import to_qonnx
-
-    target, log = ex.target, ex.log
-    t0 = time.perf_counter()
-    model, saved = ex.torch_model(kind)
-    quantizer = to_qonnx.input_quantizer(model)
-    qpath = ex.out_dir / f"{kind.name}.qonnx.onnx"
-    m = to_qonnx.export_qonnx(model, saved["n_inputs"], qpath, log)
-    x_grid = quantizer.quantize(ex.x_test)
-    q_parity = to_qonnx.parity(model, m, x_grid)
-    if not q_parity["ok"]:
-        raise TrigdeployError(
-            f"{kind.name}: QONNX execution differs from Brevitas on {q_parity['n_mismatch']} test events "
-            f"(max {q_parity['max_abs_diff']:.3g}); QONNX not written"
-        )
-    reference = to_qonnx.execute(m, x_grid)
-    ref_file = ex.save_reference(kind, x_grid, reference)
-    entry = {
-        "qonnx": {
-            "file": qpath.name,
-            "sha256": sha256_file(qpath),
-            "parity_vs_brevitas": q_parity,
-            "seconds": time.perf_counter() - t0,
-        },
-        "input_port": {
-            "hls4ml": quantizer.hls_type,
-            "hls": quantizer.ap_type,
-            "scale": quantizer.scale,
-            "bits": quantizer.bits,
-        },
-        "hls4ml": {},
-    }
-    say(
-        f"{kind.name} → {qpath.name} (Brevitas vs QONNX: {q_parity['n_mismatch']} mismatches on {q_parity['n_events']} events)"
-    )
-    for backend in target.hls4ml.Backends:
-        entry["hls4ml"][backend] = _backend(
-            kind, m, quantizer, saved["n_inputs"], backend, (x_grid, reference, ref_file), ex
-        )
-    return entry
+    """One bit-exact hls4ml project per backend from the QONNX model the ``qonnx`` form wrote, each equal to
+    QONNX execution on the whole test split."""
+    m, quantizer = ex.exact[kind.name]  # the qonnx form's (the registration puts it before this one)
+    x_grid, reference, ref_file = ex.references[kind.name]
+    n_inputs = ex.torch_model(kind)[1]["n_inputs"]
+    backends = {}
+    for backend in ex.target.hls4ml.Backends:
+        backends[backend] = _backend(kind, m, quantizer, n_inputs, backend, (x_grid, reference, ref_file), ex)
+    return {"hls4ml": backends}
 
 
 def _backend(kind, m, quantizer, n_inputs: int, backend: str, refs: tuple, ex: ExportContext) -> dict:
@@ -128,4 +92,5 @@ def _cost(kind, layout, entry: dict, clock_ns: float, reuse: int) -> list[tuple[
     )
 
 
-register_form(Form("qonnx_hls4ml", _export, simulators=("hls",), cost=_cost))
+# from the QONNX model and reference that the qonnx form writes
+register_form(Form("qonnx_hls4ml", _export, requires=("qonnx",), simulators=("hls",), cost=_cost))

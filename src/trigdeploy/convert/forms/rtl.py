@@ -21,7 +21,7 @@ def _export(kind, ex: ExportContext) -> dict:
     from trigdeploy.convert import to_rtl
 
     model, saved = ex.torch_model(kind)
-    # QONNX execution on the input grid, saved by qonnx_hls4ml (which the registration puts before this form)
+    # QONNX execution on the input grid, saved by the qonnx form (which the registration puts before this one)
     x_grid, reference, ref_file = ex.references[kind.name]
     t0 = time.perf_counter()
     comb = to_rtl.trace(model, saved["n_inputs"])
@@ -40,5 +40,5 @@ def _export(kind, ex: ExportContext) -> dict:
     return {"rtl": entry}
 
 
-# checked against the QONNX reference that qonnx_hls4ml saves
-register_form(Form("rtl", _export, requires=("qonnx_hls4ml",), simulators=("verilator",), cost=rtl_cost))
+# checked against the QONNX reference that the qonnx form saves
+register_form(Form("rtl", _export, requires=("qonnx",), simulators=("verilator",), cost=rtl_cost))
