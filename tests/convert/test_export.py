@@ -73,6 +73,9 @@ def test_the_bdt_exports_first_and_the_manifest_keeps_the_kinds_order(exported):
     order = list(registry.KINDS)
     kinds = [p["model"] for p in manifest["projects"]]
     assert kinds == sorted(kinds, key=order.index) and kinds[-1] == "bdt" and kinds[0] == "mlp"
+    # the QAT RTL is written before the hls4ml projects, and listed after them (the forms' registered order)
+    assert steps.index("qmlp rtl") < steps.index("qmlp qonnx_hls4ml")
+    assert [p["name"] for p in manifest["projects"] if p["model"] == "qmlp"] == ["qmlp_vitis", "qmlp_rtl"]
     check = manifest["models"]["bdt"]["projects"]["xilinxhls"]
     assert check["check_seconds"] >= check["compile_seconds"] >= 0
 

@@ -46,6 +46,7 @@ class ExportContext:
     # work started by ``in_background`` and what runs when it is collected
     pending: list[tuple[Future, Callable]] = field(default_factory=list)
     prebuild_csim: bool = False  # compile each written project's csim build meanwhile (``prebuild``)
+    project_forms: dict = field(default_factory=dict)  # project name → the form that wrote it
     _pool: ThreadPoolExecutor | None = None
 
     def in_background(self, work: Callable[[], object], then: Callable[[object], None]) -> None:

@@ -172,7 +172,9 @@ def _export_models(
         raise TrigdeployError(
             f"run {run_dir}: no exportable model ({', '.join(k.artifact for k in registry.KINDS.values() if k.forms)})"
         )
-    ex.projects.sort(key=lambda p: order.index(p.model))
+    # the kinds' order, and within a kind the forms' registered order (bench's tables), whatever ran first
+    forms = list(FORMS)
+    ex.projects.sort(key=lambda p: (order.index(p.model), forms.index(ex.project_forms.get(p.name, forms[0]))))
     manifest["projects"] = ex.seal()
     return manifest
 
@@ -256,7 +258,8 @@ def _export_form(form, kind, ex: ExportContext) -> dict:
             f"export form {form.name!r} added projects for simulators {sorted(undeclared)} that it does "
             f"not declare ({list(form.simulators)})"
         )
-    if ex.prebuild_csim:
-        for p in ex.projects[before:]:
+    for p in ex.projects[before:]:
+        ex.project_forms[p.name] = form.name
+        if ex.prebuild_csim:
             ex.prebuild(p.name, p.simulator)
     return part
