@@ -194,12 +194,10 @@ def test_background_work_is_collected_in_order_in_the_exports_thread(tmp_path):
 
 
 def _context(tmp_path, target: ExportTarget, prebuild_csim: bool) -> ExportContext:
-    ex = ExportContext(
+    return ExportContext(
         tmp_path, target, tmp_path, tmp_path / "fw", tmp_path / "final", tmp_path / "cache", np.zeros((2, 3)),
-        np.zeros(2), [],
+        np.zeros(2), [], prebuild_csim=prebuild_csim,
     )  # fmt: skip
-    ex.prebuild_csim = prebuild_csim
-    return ex
 
 
 @pytest.mark.parametrize(

@@ -357,7 +357,8 @@ def summary(layout: RunLayout, point: ScanPoint) -> dict:
 def _simulated_physics(layout: RunLayout, manifest, csim, design: str | None, m) -> dict | None:
     """The AUC (K classes: macro) of the point's design as csim simulated it on the test split (the counted
     ``design``, else the model's first exact project) and that project's name; None where none was simulated.
-    (bench computes 1/εB at the efficiency it quotes from the same outputs: ``pareto.quoted_physics``.)"""
+    (bench computes 1/εB at the efficiency it quotes, or for K classes the accuracy, from the same outputs:
+    ``pareto.quoted_physics``.)"""
     from trigdeploy.csim.run import simulated_logits
     from trigdeploy.data.cache import load_split
     from trigdeploy.logits import probabilities

@@ -105,7 +105,7 @@ def export_run(
             (d / EXPORT_MARKER).write_text("written by trigdeploy export; replaced as a whole by the next export\n")
         with timing.stage("export") as rec:
             manifest = _export_models(
-                run_dir, target, (out_dir, fw_dir, fw_final), layout.csim_cache, x_test, y_test, log, prebuild_csim
+                run_dir, target, out_dir, fw_dir, fw_final, layout.csim_cache, x_test, y_test, log, prebuild_csim
             )
             manifest["timing"] = rec.report()
         write_text_atomic(out_dir / "export.log", "\n".join(log))
@@ -129,7 +129,9 @@ def export_run(
 def _export_models(
     run_dir: Path,
     target: ExportTarget,
-    folders: tuple[Path, Path, Path],
+    out_dir: Path,
+    fw_dir: Path,
+    fw_final: Path,
     cache: Path,
     x_test: np.ndarray,
     y_test: np.ndarray,
@@ -137,8 +139,7 @@ def _export_models(
     prebuild_csim: bool = False,
 ) -> dict:
     """Every exported form of every trained model of ``run_dir`` (``models.registry``) into the staging
-    folders ``out_dir`` and ``fw_dir`` (``folders``, then ``fw_final``: the manifest names the projects by
-    their final folder)."""
+    folders ``out_dir`` and ``fw_dir``; the manifest names the projects by their final folder ``fw_final``."""
     from trigdeploy.models import registry
 
     unknown = [f for f in target.forms or () if f not in FORMS]
@@ -146,9 +147,9 @@ def _export_models(
         raise TrigdeployError(
             f"{target.source or 'export target'}: forms: {unknown[0]!r} is not a form ({', '.join(FORMS)})"
         )
-    out_dir, fw_dir, fw_final = folders
-    ex = ExportContext(run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log)
-    ex.prebuild_csim = prebuild_csim
+    ex = ExportContext(
+        run_dir, target, out_dir, fw_dir, fw_final, cache, x_test, y_test, log, prebuild_csim=prebuild_csim
+    )
     manifest: dict = {
         "schema": SCHEMA,
         "run": str(run_dir),
@@ -174,7 +175,7 @@ def _export_models(
         )
     # the kinds' order, and within a kind the forms' registered order (bench's tables), whatever ran first
     forms = list(FORMS)
-    ex.projects.sort(key=lambda p: (order.index(p.model), forms.index(ex.project_forms.get(p.name, forms[0]))))
+    ex.projects.sort(key=lambda p: (order.index(p.model), forms.index(ex.project_forms[p.name])))
     manifest["projects"] = ex.seal()
     return manifest
 
